@@ -1,0 +1,28 @@
+//! The JSON API (poem-openapi): the provider's app backend, the VNeID hub connector and
+//! operators' tools call it. The OpenAPI document is the public contract.
+
+mod audit;
+pub mod auth;
+mod operators;
+pub mod problem;
+
+use poem_openapi::OpenApiService;
+
+pub type Service = OpenApiService<(operators::OperatorsApi, audit::AuditApi), ()>;
+
+/// The API service, mounted under `/api` (operations live under `/api/v1`).
+pub fn service(public_base_url: &str) -> Service {
+    OpenApiService::new(
+        (operators::OperatorsApi, audit::AuditApi),
+        "ca-enrol",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Enrolment and certificate service of a Vietnamese public certification-authority \
+         provider. Errors are JSON problems with a stable `code`, an English `message` and a \
+         Vietnamese `message_vi`. Authenticate with `Authorization: Bearer <token>`: an operator \
+         session token from `POST /api/v1/operator/session`, or an integration API key. Each \
+         operation states the role or API-key scope it needs.",
+    )
+    .server(format!("{public_base_url}/api"))
+}

@@ -1,0 +1,211 @@
+//! The `ca-enrol` command line.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::{self, AppError, Application};
+use crate::audit::{self, Actor};
+use crate::clock::SystemClock;
+use crate::config::{Config, LogFormat};
+use crate::operators::{Accounts, NewOperatorCredentials, Role};
+
+#[derive(Parser)]
+#[command(
+    name = "ca-enrol",
+    version,
+    about = "Enrolment and certificate service of a Vietnamese public CA"
+)]
+pub struct Cli {
+    /// Optional TOML configuration file; environment variables CA_ENROL_* override it.
+    #[arg(long, global = true, default_value = "ca-enrol.toml")]
+    pub config: PathBuf,
+    /// Log as JSON lines (overrides `log_format`).
+    #[arg(long, global = true)]
+    pub log_json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the service (first run: creates the database, development CA and an administrator).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Operator accounts.
+    Operator {
+        #[command(subcommand)]
+        command: OperatorCommand,
+    },
+    /// Integration API keys.
+    ApiKey {
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum OperatorCommand {
+    /// Create an account; prints its one-time password and TOTP enrolment.
+    Create {
+        #[arg(long)]
+        username: String,
+        /// operator, ra_officer, admin or auditor
+        #[arg(long)]
+        role: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create a key; prints it once.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: enrol, lifecycle, reports
+        #[arg(long, value_delimiter = ',')]
+        scopes: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain; exit 1 and name the first bad event if it does not verify.
+    Verify,
+}
+
+pub fn init_logging(format: &LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+fn print_credentials(c: &NewOperatorCredentials) {
+    // Shown on the terminal once; deliberately not through the logger.
+    println!("  username:           {}", c.username);
+    println!("  role:               {}", c.role.as_str());
+    println!("  one-time password:  {}", c.one_time_password);
+    println!("  TOTP secret:        {}", c.totp_secret_base32);
+    println!("  otpauth URL:        {}", c.otpauth_url);
+    println!("Add the TOTP secret to an authenticator app, then sign in with");
+    println!(
+        "POST /api/v1/operator/session and change the password (POST /api/v1/operator/password)."
+    );
+}
+
+pub async fn run(cli: Cli) -> Result<i32, AppError> {
+    let mut config = Config::load(&cli.config)?;
+    if cli.log_json {
+        config.log_format = LogFormat::Json;
+    }
+    init_logging(&config.log_format);
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            let store = app::open_store(&config)?;
+            let applied = tokio::task::spawn_blocking(move || store.migrate())
+                .await
+                .map_err(|e| crate::store::StoreError::Unexpected(e.to_string()))??;
+            println!("applied {} migration(s)", applied.len());
+            Ok(0)
+        }
+        Command::Operator {
+            command: OperatorCommand::Create { username, role },
+        } => {
+            let accounts = accounts(config).await?;
+            let role = Role::parse(&role)?;
+            let creds = accounts
+                .create_operator(&Actor::Cli, &username, role)
+                .await?;
+            println!("Operator created.");
+            print_credentials(&creds);
+            Ok(0)
+        }
+        Command::ApiKey {
+            command: ApiKeyCommand::Create { name, scopes },
+        } => {
+            let accounts = accounts(config).await?;
+            let key = accounts.create_api_key(&Actor::Cli, &name, &scopes).await?;
+            println!("API key `{}` ({}), shown once:", key.name, key.id);
+            println!("{}", key.token);
+            Ok(0)
+        }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
+            let store = app::open_store(&config)?;
+            let report = tokio::task::spawn_blocking(move || audit::verify_blocking(&store))
+                .await
+                .map_err(|e| crate::store::StoreError::Unexpected(e.to_string()))??;
+            match report.fault {
+                None => {
+                    println!(
+                        "audit chain intact: {} events, head {}",
+                        report.events_checked, report.head_seq
+                    );
+                    Ok(0)
+                }
+                Some(fault) => {
+                    println!(
+                        "audit chain BROKEN: {fault} ({} events verified before it, head {})",
+                        report.events_checked, report.head_seq
+                    );
+                    Ok(1)
+                }
+            }
+        }
+    }
+}
+
+async fn accounts(config: Config) -> Result<Accounts, AppError> {
+    let keys = app::master_key(&config)?;
+    let store = app::open_store(&config)?;
+    let migrate_store = store.clone();
+    tokio::task::spawn_blocking(move || migrate_store.migrate())
+        .await
+        .map_err(|e| crate::store::StoreError::Unexpected(e.to_string()))??;
+    Ok(Accounts::new(
+        store,
+        keys,
+        Arc::new(SystemClock),
+        config.security.clone(),
+    ))
+}
+
+async fn serve(config: Config) -> Result<i32, AppError> {
+    let prepared = app::prepare(config, Arc::new(SystemClock)).await?;
+    if let Some(creds) = &prepared.bootstrap_admin {
+        println!("First run: bootstrap administrator created. Sign in once with:");
+        print_credentials(creds);
+    }
+    let app = Application::bind(prepared.state).await?;
+    let host = app.state.config.listen_addr().ip();
+    let base = format!("http://{host}:{}", app.port);
+    println!("ca-enrol listening on {base}");
+    println!("  API docs (Swagger UI): {base}/api/docs");
+    println!("  OpenAPI document:      {base}/api/openapi.json");
+    println!("  Health:                {base}/healthz   Readiness: {base}/readyz   Metrics: {base}/metrics");
+    tracing::info!(port = app.port, "listening");
+    app.run(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+    .map_err(|e| AppError::Listen {
+        addr: base,
+        reason: e.to_string(),
+    })?;
+    Ok(0)
+}

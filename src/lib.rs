@@ -1,0 +1,13 @@
+//! ca-enrol: the provider-side enrolment and certificate service of a Vietnamese public
+//! certification authority. See ARCHITECTURE.md for the map of modules and their invariants.
+
+pub mod api;
+pub mod app;
+pub mod audit;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod operators;
+pub mod secrets;
+pub mod store;

@@ -1,0 +1,185 @@
+//! The master key and what is derived from it: authenticated encryption of stored secrets
+//! (TOTP seeds), keyed hashes, random tokens. Key material never reaches a log.
+
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use openssl::hash::MessageDigest;
+use openssl::pkey::PKey;
+use openssl::sign::Signer as HmacSigner;
+use openssl::symm::{decrypt_aead, encrypt_aead, Cipher};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsError {
+    #[error("master key file {path}: {reason}")]
+    KeyFile { path: String, reason: String },
+    #[error("stored secret failed authentication (wrong master key or tampered data)")]
+    Tampered,
+    #[error("cryptography failure: {0}")]
+    Unexpected(String),
+}
+
+fn unexpected(e: impl fmt::Display) -> SecretsError {
+    SecretsError::Unexpected(e.to_string())
+}
+
+#[derive(Clone)]
+pub struct MasterKey([u8; 32]);
+
+impl fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MasterKey([redacted])")
+    }
+}
+
+impl MasterKey {
+    pub fn from_hex(hex_key: &str) -> Option<Self> {
+        let bytes = hex::decode(hex_key.trim()).ok()?;
+        Some(Self(bytes.try_into().ok()?))
+    }
+
+    /// Reads the key file, or creates it (mode 0600) when it does not exist yet.
+    pub fn load_or_create(path: &Path) -> Result<Self, SecretsError> {
+        let err = |reason: String| SecretsError::KeyFile {
+            path: path.display().to_string(),
+            reason,
+        };
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::from_hex(&text).ok_or_else(|| err("expected 64 hex chars".into())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = Self(random_bytes::<32>());
+                let mut opts = std::fs::OpenOptions::new();
+                opts.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+                match opts.open(path) {
+                    Ok(mut f) => {
+                        f.write_all(hex::encode(key.0).as_bytes())
+                            .map_err(|e| err(e.to_string()))?;
+                        Ok(key)
+                    }
+                    // Another process created it first: use theirs.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        Self::load_or_create(path)
+                    }
+                    Err(e) => Err(err(e.to_string())),
+                }
+            }
+            Err(e) => Err(err(e.to_string())),
+        }
+    }
+
+    /// A sub-key for one purpose, so that one key never serves two.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        hmac_sha256(&self.0, purpose.as_bytes())
+    }
+
+    /// AES-256-GCM with a random nonce; `aad` binds the ciphertext to its owner (e.g. a row id).
+    pub fn seal(
+        &self,
+        purpose: &str,
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, SecretsError> {
+        let key = self.derive(purpose);
+        let nonce = random_bytes::<12>();
+        let mut tag = [0u8; 16];
+        let ct = encrypt_aead(
+            Cipher::aes_256_gcm(),
+            &key,
+            Some(&nonce),
+            aad,
+            plaintext,
+            &mut tag,
+        )
+        .map_err(unexpected)?;
+        let mut out = Vec::with_capacity(12 + ct.len() + 16);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ct);
+        out.extend_from_slice(&tag);
+        Ok(out)
+    }
+
+    pub fn open(&self, purpose: &str, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, SecretsError> {
+        if sealed.len() < 28 {
+            return Err(SecretsError::Tampered);
+        }
+        let key = self.derive(purpose);
+        let (nonce, rest) = sealed.split_at(12);
+        let (ct, tag) = rest.split_at(rest.len() - 16);
+        decrypt_aead(Cipher::aes_256_gcm(), &key, Some(nonce), aad, ct, tag)
+            .map_err(|_| SecretsError::Tampered)
+    }
+}
+
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    // HMAC over an in-memory key cannot fail short of allocation failure; a zero MAC would
+    // then fail every comparison rather than pass one.
+    if let Ok(pkey) = PKey::hmac(key) {
+        if let Ok(mut signer) = HmacSigner::new(MessageDigest::sha256(), &pkey) {
+            if signer.update(data).is_ok() {
+                if let Ok(mac) = signer.sign_to_vec() {
+                    out.copy_from_slice(&mac);
+                }
+            }
+        }
+    }
+    out
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(openssl::sha::sha256(data))
+}
+
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    // The OS CSPRNG failing is not recoverable; refusing to run beats weak randomness.
+    #[allow(clippy::expect_used)]
+    openssl::rand::rand_bytes(&mut buf).expect("CSPRNG unavailable");
+    buf
+}
+
+/// A URL-safe random token with `prefix` (e.g. `ces_` for sessions).
+pub fn random_token(prefix: &str) -> String {
+    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>()))
+}
+
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && openssl::memcmp::eq(a, b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_secret_opens_only_with_same_purpose_and_owner() {
+        let k = MasterKey(random_bytes());
+        let sealed = k.seal("totp", b"op-1", b"SEED").unwrap();
+        assert_eq!(k.open("totp", b"op-1", &sealed).unwrap(), b"SEED");
+        assert!(k.open("totp", b"op-2", &sealed).is_err());
+        assert!(k.open("other", b"op-1", &sealed).is_err());
+        let mut flipped = sealed.clone();
+        flipped[14] ^= 1;
+        assert!(k.open("totp", b"op-1", &flipped).is_err());
+    }
+
+    #[test]
+    fn master_key_file_is_created_once_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("master.key");
+        let a = MasterKey::load_or_create(&p).unwrap();
+        let b = MasterKey::load_or_create(&p).unwrap();
+        assert_eq!(a.0, b.0);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! Storage: the only module that knows diesel.
+//!
+//! One binary serves SQLite (default) and PostgreSQL (scale-out). Rather than diesel's
+//! `MultiConnection` (whose `MultiBackend` cannot express `FOR UPDATE SKIP LOCKED` or
+//! dialect-specific upserts), a pool is one of two typed r2d2 pools and each query is written
+//! once and compiled for both connection types by [`dispatch!`]; where the dialects differ a
+//! function matches on [`Conn`] itself.
+//!
+//! Invariant: a write transaction commits only if it appended an audit event
+//! ([`Tx::audit`]); [`Store::write`] rolls back otherwise. No event, no change.
+//! Sync diesel runs on tokio's blocking pool, never on the async workers.
+
+mod audit;
+mod operators;
+pub mod schema;
+
+pub use audit::{AuditRow, AUDIT_GENESIS_HASH};
+pub use operators::{ApiKeyRow, OperatorRow, SessionRow};
+
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool as R2d2Pool};
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+/// Key of the PostgreSQL advisory lock that serialises migrations across starting processes.
+const MIGRATION_LOCK: i64 = 0x6361_656e_726f_6c01;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A unique or check constraint refused the change; carries the constraint or message.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A write transaction tried to commit without an audit event.
+    #[error("write transaction without an audit event")]
+    Unaudited,
+    #[error("database: {0}")]
+    Unexpected(String),
+}
+
+impl From<diesel::result::Error> for StoreError {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match e {
+            Error::NotFound => StoreError::NotFound,
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                StoreError::Conflict(info.constraint_name().unwrap_or(info.message()).to_string())
+            }
+            other => StoreError::Unexpected(other.to_string()),
+        }
+    }
+}
+
+/// A connection of either dialect, borrowed for one transaction.
+pub enum Conn<'a> {
+    Sqlite(&'a mut SqliteConnection),
+    Pg(&'a mut PgConnection),
+}
+
+/// Runs the same diesel expression on whichever connection the transaction holds.
+macro_rules! dispatch {
+    ($tx:expr, $c:ident => $body:expr) => {
+        match &mut $tx.conn {
+            $crate::store::Conn::Sqlite(inner) => {
+                let $c: &mut diesel::sqlite::SqliteConnection = inner;
+                $body
+            }
+            $crate::store::Conn::Pg(inner) => {
+                let $c: &mut diesel::pg::PgConnection = inner;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use dispatch;
+
+/// A database transaction handed to domain code. Its methods (in the submodules) are the only
+/// queries there are.
+pub struct Tx<'a> {
+    conn: Conn<'a>,
+    audited: bool,
+}
+
+#[derive(Clone)]
+enum Pool {
+    Sqlite(R2d2Pool<ConnectionManager<SqliteConnection>>),
+    Pg(R2d2Pool<ConnectionManager<PgConnection>>),
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+}
+
+#[derive(Debug)]
+struct SqlitePragmas;
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        // WAL lets readers run beside the writer; NORMAL sync is durable against process crashes
+        // in WAL mode; the busy timeout makes concurrent writers wait instead of failing.
+        conn.batch_execute(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 15000;",
+        )
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// Joins the domain's error with diesel's inside a transaction closure.
+enum TxFail<E> {
+    Db(diesel::result::Error),
+    Caller(E),
+}
+
+impl<E> From<diesel::result::Error> for TxFail<E> {
+    fn from(e: diesel::result::Error) -> Self {
+        TxFail::Db(e)
+    }
+}
+
+impl<E: From<StoreError>> TxFail<E> {
+    fn into_caller(self) -> E {
+        match self {
+            TxFail::Db(e) => E::from(StoreError::from(e)),
+            TxFail::Caller(e) => e,
+        }
+    }
+}
+
+fn pool_error(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unexpected(format!("connection pool: {e}"))
+}
+
+impl Store {
+    /// Opens SQLite at `path` (creating the file and its folder).
+    pub fn open_sqlite(path: &Path, pool_size: u32) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Unexpected(format!("{}: {e}", dir.display())))?;
+        }
+        let manager = ConnectionManager::<SqliteConnection>::new(path.to_string_lossy());
+        let pool = R2d2Pool::builder()
+            .max_size(pool_size)
+            .connection_timeout(Duration::from_secs(30))
+            .connection_customizer(Box::new(SqlitePragmas))
+            .build(manager)
+            .map_err(pool_error)?;
+        Ok(Self {
+            pool: Pool::Sqlite(pool),
+        })
+    }
+
+    pub fn open_postgres(url: &str, pool_size: u32) -> Result<Self, StoreError> {
+        let manager = ConnectionManager::<PgConnection>::new(url);
+        let pool = R2d2Pool::builder()
+            .max_size(pool_size)
+            .connection_timeout(Duration::from_secs(30))
+            .build(manager)
+            .map_err(pool_error)?;
+        Ok(Self {
+            pool: Pool::Pg(pool),
+        })
+    }
+
+    pub fn dialect(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Pg(_) => "postgres",
+        }
+    }
+
+    /// Applies pending embedded migrations; returns the versions applied. Safe when several
+    /// processes start at once (PostgreSQL: advisory lock; SQLite: the write lock).
+    pub fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        let to_err = |e: Box<dyn std::error::Error + Send + Sync>| {
+            StoreError::Unexpected(format!("migration failed: {e}"))
+        };
+        match &self.pool {
+            Pool::Sqlite(p) => {
+                let mut c = p.get().map_err(pool_error)?;
+                let applied = c
+                    .run_pending_migrations(SQLITE_MIGRATIONS)
+                    .map_err(to_err)?;
+                Ok(applied.iter().map(|v| v.to_string()).collect())
+            }
+            Pool::Pg(p) => {
+                let mut c = p.get().map_err(pool_error)?;
+                diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+                    .execute(&mut c)?;
+                let result = c
+                    .run_pending_migrations(POSTGRES_MIGRATIONS)
+                    .map(|v| v.iter().map(|v| v.to_string()).collect())
+                    .map_err(to_err);
+                diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+                    .execute(&mut c)?;
+                result
+            }
+        }
+    }
+
+    /// Runs `f` in a write transaction that must append an audit event. Blocking: call from
+    /// a blocking context (CLI, benchmarks) or use [`Store::write`].
+    pub fn write_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
+        E: From<StoreError>,
+    {
+        let body = |conn: Conn<'_>| -> Result<T, TxFail<E>> {
+            let mut tx = Tx {
+                conn,
+                audited: false,
+            };
+            let out = f(&mut tx).map_err(TxFail::Caller)?;
+            if !tx.audited {
+                return Err(TxFail::Caller(E::from(StoreError::Unaudited)));
+            }
+            Ok(out)
+        };
+        match &self.pool {
+            Pool::Sqlite(p) => {
+                let mut c = p.get().map_err(|e| E::from(pool_error(e)))?;
+                // IMMEDIATE takes the write lock up front, so two writers never deadlock
+                // upgrading read locks.
+                c.immediate_transaction(|c| body(Conn::Sqlite(c)))
+                    .map_err(TxFail::into_caller)
+            }
+            Pool::Pg(p) => {
+                let mut c = p.get().map_err(|e| E::from(pool_error(e)))?;
+                c.transaction(|c| body(Conn::Pg(c)))
+                    .map_err(TxFail::into_caller)
+            }
+        }
+    }
+
+    /// Runs `f` in a read transaction (a consistent snapshot); it must not write.
+    pub fn read_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
+        E: From<StoreError>,
+    {
+        let body = |conn: Conn<'_>| -> Result<T, TxFail<E>> {
+            let mut tx = Tx {
+                conn,
+                audited: false,
+            };
+            f(&mut tx).map_err(TxFail::Caller)
+        };
+        match &self.pool {
+            Pool::Sqlite(p) => {
+                let mut c = p.get().map_err(|e| E::from(pool_error(e)))?;
+                c.transaction(|c| body(Conn::Sqlite(c)))
+                    .map_err(TxFail::into_caller)
+            }
+            Pool::Pg(p) => {
+                let mut c = p.get().map_err(|e| E::from(pool_error(e)))?;
+                c.build_transaction()
+                    .read_only()
+                    .run(|c| body(Conn::Pg(c)))
+                    .map_err(TxFail::into_caller)
+            }
+        }
+    }
+
+    /// [`Store::write_blocking`] on tokio's blocking pool.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.write_blocking(f))
+            .await
+            .map_err(|e| E::from(StoreError::Unexpected(format!("blocking task: {e}"))))?
+    }
+
+    /// [`Store::read_blocking`] on tokio's blocking pool.
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.read_blocking(f))
+            .await
+            .map_err(|e| E::from(StoreError::Unexpected(format!("blocking task: {e}"))))?
+    }
+
+    /// Bookkeeping that is not a state change of the domain (a session's last-seen time)
+    /// and so carries no audit event. Kept to the few functions listed in ARCHITECTURE.md.
+    fn bookkeeping_blocking<T>(
+        &self,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        match &self.pool {
+            Pool::Sqlite(p) => {
+                let mut c = p.get().map_err(pool_error)?;
+                f(&mut Tx {
+                    conn: Conn::Sqlite(&mut c),
+                    audited: false,
+                })
+            }
+            Pool::Pg(p) => {
+                let mut c = p.get().map_err(pool_error)?;
+                f(&mut Tx {
+                    conn: Conn::Pg(&mut c),
+                    audited: false,
+                })
+            }
+        }
+    }
+
+    /// Readiness probe: the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            store.bookkeeping_blocking(|tx| {
+                dispatch!(tx, c => diesel::sql_query("SELECT 1").execute(c))?;
+                Ok(())
+            })
+        })
+        .await
+        .map_err(|e| StoreError::Unexpected(format!("blocking task: {e}")))?
+    }
+}

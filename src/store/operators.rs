@@ -1,0 +1,201 @@
+//! Operator accounts, their sessions, and integration API keys.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{api_keys, operator_sessions, operators};
+use super::{dispatch, Store, StoreError, Tx};
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = operators)]
+pub struct OperatorRow {
+    pub id: String,
+    pub username: String,
+    pub role: String,
+    pub password_hash: String,
+    pub must_change_password: bool,
+    pub totp_secret_sealed: Vec<u8>,
+    pub last_totp_step: i64,
+    pub failed_logins: i32,
+    pub locked_until: Option<NaiveDateTime>,
+    pub disabled: bool,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = operator_sessions)]
+pub struct SessionRow {
+    pub token_hash: String,
+    pub operator_id: String,
+    pub created_at: NaiveDateTime,
+    pub last_seen_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub revoked: bool,
+}
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = api_keys)]
+pub struct ApiKeyRow {
+    pub id: String,
+    pub name: String,
+    pub scopes: String,
+    pub secret_hash: String,
+    pub created_at: NaiveDateTime,
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+impl Tx<'_> {
+    pub fn insert_operator(&mut self, row: &OperatorRow) -> Result<(), StoreError> {
+        dispatch!(self, c => diesel::insert_into(operators::table).values(row).execute(c))?;
+        Ok(())
+    }
+
+    pub fn operator_by_username(
+        &mut self,
+        username: &str,
+    ) -> Result<Option<OperatorRow>, StoreError> {
+        Ok(dispatch!(self, c => operators::table
+            .filter(operators::username.eq(username))
+            .select(OperatorRow::as_select())
+            .first(c)
+            .optional())?)
+    }
+
+    pub fn operator_by_id(&mut self, id: &str) -> Result<Option<OperatorRow>, StoreError> {
+        Ok(dispatch!(self, c => operators::table
+            .find(id)
+            .select(OperatorRow::as_select())
+            .first(c)
+            .optional())?)
+    }
+
+    pub fn count_active_operators_with_role(&mut self, role: &str) -> Result<i64, StoreError> {
+        Ok(dispatch!(self, c => operators::table
+            .filter(operators::role.eq(role))
+            .filter(operators::disabled.eq(false))
+            .count()
+            .get_result(c))?)
+    }
+
+    /// Counts one failed login; at `max_failures` the account locks until `lock_until` and the
+    /// count starts again. The increment happens in SQL so concurrent failures all count.
+    /// Returns the lock time when this failure locked the account.
+    pub fn record_login_failure(
+        &mut self,
+        id: &str,
+        max_failures: i32,
+        lock_until: NaiveDateTime,
+    ) -> Result<Option<NaiveDateTime>, StoreError> {
+        let failed: i32 = dispatch!(self, c => {
+            diesel::update(operators::table.find(id))
+                .set(operators::failed_logins.eq(operators::failed_logins + 1))
+                .execute(c)?;
+            operators::table.find(id).select(operators::failed_logins).first(c)?
+        });
+        if failed < max_failures {
+            return Ok(None);
+        }
+        dispatch!(self, c => diesel::update(operators::table.find(id))
+            .set((
+                operators::failed_logins.eq(0),
+                operators::locked_until.eq(Some(lock_until)),
+            ))
+            .execute(c))?;
+        Ok(Some(lock_until))
+    }
+
+    /// Records a successful login at TOTP time step `step`. Returns false (and changes nothing)
+    /// when that step or a later one was already used: the replay guard, race-free across
+    /// processes because the condition is part of the UPDATE.
+    pub fn consume_totp_step(&mut self, id: &str, step: i64) -> Result<bool, StoreError> {
+        let n = dispatch!(self, c => diesel::update(
+                operators::table
+                    .find(id)
+                    .filter(operators::last_totp_step.lt(step)),
+            )
+            .set((
+                operators::last_totp_step.eq(step),
+                operators::failed_logins.eq(0),
+                operators::locked_until.eq(None::<NaiveDateTime>),
+            ))
+            .execute(c))?;
+        Ok(n == 1)
+    }
+
+    pub fn set_password(&mut self, id: &str, password_hash: &str) -> Result<(), StoreError> {
+        dispatch!(self, c => diesel::update(operators::table.find(id))
+            .set((
+                operators::password_hash.eq(password_hash),
+                operators::must_change_password.eq(false),
+            ))
+            .execute(c))?;
+        Ok(())
+    }
+
+    pub fn insert_session(&mut self, row: &SessionRow) -> Result<(), StoreError> {
+        dispatch!(self, c => diesel::insert_into(operator_sessions::table).values(row).execute(c))?;
+        Ok(())
+    }
+
+    pub fn session_with_operator(
+        &mut self,
+        token_hash: &str,
+    ) -> Result<Option<(SessionRow, OperatorRow)>, StoreError> {
+        Ok(dispatch!(self, c => operator_sessions::table
+            .inner_join(operators::table)
+            .filter(operator_sessions::token_hash.eq(token_hash))
+            .select((SessionRow::as_select(), OperatorRow::as_select()))
+            .first(c)
+            .optional())?)
+    }
+
+    pub fn revoke_session(&mut self, token_hash: &str) -> Result<(), StoreError> {
+        dispatch!(self, c => diesel::update(operator_sessions::table.find(token_hash))
+            .set(operator_sessions::revoked.eq(true))
+            .execute(c))?;
+        Ok(())
+    }
+
+    pub fn insert_api_key(&mut self, row: &ApiKeyRow) -> Result<(), StoreError> {
+        dispatch!(self, c => diesel::insert_into(api_keys::table).values(row).execute(c))?;
+        Ok(())
+    }
+
+    pub fn api_key_by_id(&mut self, id: &str) -> Result<Option<ApiKeyRow>, StoreError> {
+        Ok(dispatch!(self, c => api_keys::table
+            .find(id)
+            .select(ApiKeyRow::as_select())
+            .first(c)
+            .optional())?)
+    }
+
+    pub fn revoke_api_key(&mut self, id: &str, at: NaiveDateTime) -> Result<bool, StoreError> {
+        let n = dispatch!(self, c => diesel::update(
+                api_keys::table.find(id).filter(api_keys::revoked_at.is_null()),
+            )
+            .set(api_keys::revoked_at.eq(Some(at)))
+            .execute(c))?;
+        Ok(n == 1)
+    }
+}
+
+impl Store {
+    /// Bookkeeping, not audited: moves a session's idle deadline.
+    pub async fn touch_session(
+        &self,
+        token_hash: String,
+        at: NaiveDateTime,
+    ) -> Result<(), StoreError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            store.bookkeeping_blocking(|tx| {
+                dispatch!(tx, c => diesel::update(operator_sessions::table.find(&token_hash))
+                    .set(operator_sessions::last_seen_at.eq(at))
+                    .execute(c))?;
+                Ok(())
+            })
+        })
+        .await
+        .map_err(|e| StoreError::Unexpected(format!("blocking task: {e}")))?
+    }
+}

@@ -1,0 +1,70 @@
+//! One diesel schema for both dialects: the SQL types used here map on SQLite and PostgreSQL.
+
+diesel::table! {
+    operators (id) {
+        id -> Text,
+        username -> Text,
+        role -> Text,
+        password_hash -> Text,
+        must_change_password -> Bool,
+        totp_secret_sealed -> Binary,
+        last_totp_step -> BigInt,
+        failed_logins -> Integer,
+        locked_until -> Nullable<Timestamp>,
+        disabled -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    operator_sessions (token_hash) {
+        token_hash -> Text,
+        operator_id -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked -> Bool,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Text,
+        name -> Text,
+        scopes -> Text,
+        secret_hash -> Text,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    audit_events (seq) {
+        seq -> BigInt,
+        at -> Timestamp,
+        actor -> Text,
+        action -> Text,
+        object_type -> Text,
+        object_id -> Text,
+        details -> Text,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    audit_head (id) {
+        id -> Integer,
+        seq -> BigInt,
+        hash -> Text,
+    }
+}
+
+diesel::joinable!(operator_sessions -> operators (operator_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    operators,
+    operator_sessions,
+    api_keys,
+    audit_events,
+    audit_head
+);
