@@ -194,10 +194,11 @@ async fn serve(config: Config) -> Result<i32, AppError> {
     let app = Application::bind(prepared.state).await?;
     let host = app.state.config.listen_addr().ip();
     let base = format!("http://{host}:{}", app.port);
-    println!("ca-enrol listening on {base}");
     println!("  API docs (Swagger UI): {base}/api/docs");
     println!("  OpenAPI document:      {base}/api/openapi.json");
     println!("  Health:                {base}/healthz   Readiness: {base}/readyz   Metrics: {base}/metrics");
+    // Last, so whoever waits for it (scripts, tests) has read everything above.
+    println!("ca-enrol listening on {base}");
     tracing::info!(port = app.port, "listening");
     app.run(async {
         let _ = tokio::signal::ctrl_c().await;

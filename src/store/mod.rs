@@ -108,8 +108,8 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
         // WAL lets readers run beside the writer; NORMAL sync is durable against process crashes
         // in WAL mode; the busy timeout makes concurrent writers wait instead of failing.
         conn.batch_execute(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 15000;",
+            "PRAGMA busy_timeout = 15000; PRAGMA journal_mode = WAL; \
+             PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
         )
         .map_err(diesel::r2d2::Error::QueryError)
     }

@@ -1,0 +1,354 @@
+//! Test harness: the real application on port 0 with its own temporary data directory and
+//! database (SQLite file, or a fresh PostgreSQL schema when `TEST_DATABASE_URL` is set),
+//! spoken to over HTTP.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ca_enrol::app::{self, Application};
+use ca_enrol::clock::{Clock, ManualClock};
+use ca_enrol::config::Config;
+use diesel::{Connection, RunQueryDsl};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use totp_rs::{Algorithm, Secret, TOTP};
+
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+    pub totp_secret: String,
+}
+
+impl Credentials {
+    /// The code an authenticator app would show at `at` (unix seconds).
+    pub fn code_at(&self, at: i64) -> String {
+        totp_code(&self.totp_secret, at)
+    }
+}
+
+pub fn totp_code(secret_base32: &str, at: i64) -> String {
+    let secret = Secret::Encoded(secret_base32.to_string())
+        .to_bytes()
+        .unwrap();
+    TOTP::new_unchecked(Algorithm::SHA1, 6, 1, 30, secret, None, String::new())
+        .generate(u64::try_from(at).unwrap())
+}
+
+/// Where a test's data lives: a temp dir, and a database URL (empty for SQLite).
+pub struct TestEnv {
+    pub dir: TempDir,
+    pub database_url: String,
+}
+
+impl TestEnv {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = match std::env::var("TEST_DATABASE_URL") {
+            Ok(base) if !base.is_empty() => fresh_pg_schema(&base),
+            _ => String::new(),
+        };
+        Self { dir, database_url }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn config(&self) -> Config {
+        Config {
+            listen: "127.0.0.1:0".into(),
+            data_dir: self.data_dir(),
+            ca_root: self.dir.path().join("ca-root"),
+            database_url: ca_enrol::config::Secret::new(self.database_url.clone()),
+            database_pool_size: 4,
+            ..Config::default()
+        }
+    }
+
+    /// Runs raw SQL against the test's database, as a person with database access would
+    /// (used to tamper with the audit trail).
+    pub fn sql(&self, statement: &str) {
+        if self.database_url.is_empty() {
+            let path = self.data_dir().join("ca-enrol.db");
+            let mut c =
+                diesel::sqlite::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+            diesel::sql_query(statement).execute(&mut c).unwrap();
+        } else {
+            let mut c = diesel::pg::PgConnection::establish(&self.database_url).unwrap();
+            diesel::sql_query(statement).execute(&mut c).unwrap();
+        }
+    }
+
+    /// Environment for running the `ca-enrol` binary on this test's data.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ca-enrol"));
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env_remove("CA_ENROL_LISTEN")
+            .env("CA_ENROL_DATA_DIR", self.data_dir())
+            .env("CA_ENROL_CA_ROOT", self.dir.path().join("ca-root"))
+            .env("DATABASE_URL", &self.database_url)
+            .env("RUST_LOG", "warn");
+        cmd
+    }
+}
+
+/// A new schema in the PostgreSQL database named by `base`; the URL selects it.
+fn fresh_pg_schema(base: &str) -> String {
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut c = diesel::pg::PgConnection::establish(base).expect("TEST_DATABASE_URL reachable");
+    diesel::sql_query(format!("CREATE SCHEMA {schema}"))
+        .execute(&mut c)
+        .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}options=-c%20search_path%3D{schema}")
+}
+
+pub struct TestApp {
+    pub env: TestEnv,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub clock: Arc<ManualClock>,
+    pub admin: Credentials,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(TestEnv::new(), |_| {}).await
+    }
+
+    pub async fn spawn_with(env: TestEnv, tweak: impl FnOnce(&mut Config)) -> Self {
+        let mut config = env.config();
+        tweak(&mut config);
+        let clock = ManualClock::new();
+        let prepared = app::prepare(config, clock.clone()).await.unwrap();
+        let creds = prepared
+            .bootstrap_admin
+            .expect("fresh database creates an admin");
+        let app = Application::bind(prepared.state).await.unwrap();
+        let base = format!("http://127.0.0.1:{}", app.port);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run(async {
+            let _ = rx.await;
+        }));
+        Self {
+            env,
+            base,
+            http: reqwest::Client::new(),
+            clock,
+            admin: Credentials {
+                username: creds.username,
+                password: creds.one_time_password,
+                totp_secret: creds.totp_secret_base32,
+            },
+            shutdown: Some(tx),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now().timestamp()
+    }
+
+    /// Moves to the next TOTP step, so a fresh code is not a replay of the last one.
+    pub fn next_totp_step(&self) {
+        self.clock.advance(chrono::Duration::seconds(30));
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+        let mut req = self.http.post(self.url(path)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        into_parts(req.send().await.unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut req = self.http.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        into_parts(req.send().await.unwrap()).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut req = self.http.delete(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        into_parts(req.send().await.unwrap()).await
+    }
+
+    /// Signs in; returns (status, body).
+    pub async fn login(&self, who: &Credentials, code: &str) -> (u16, Value) {
+        self.post(
+            "/api/v1/operator/session",
+            None,
+            json!({"username": who.username, "password": who.password, "totp_code": code}),
+        )
+        .await
+    }
+
+    /// Signs in with a fresh code and, on first use, replaces the one-time password.
+    pub async fn session(&self, who: &mut Credentials) -> String {
+        self.next_totp_step();
+        let (status, body) = self.login(who, &who.code_at(self.now())).await;
+        assert_eq!(status, 201, "login failed: {body}");
+        let token = body["token"].as_str().unwrap().to_string();
+        if body["must_change_password"] == json!(true) {
+            let new_password = format!("{}-changed-once", who.password);
+            let (status, body) = self
+                .post(
+                    "/api/v1/operator/password",
+                    Some(&token),
+                    json!({"current_password": who.password, "new_password": new_password}),
+                )
+                .await;
+            assert_eq!(status, 204, "password change failed: {body}");
+            who.password = new_password;
+        }
+        token
+    }
+
+    pub async fn admin_token(&mut self) -> String {
+        let mut admin = std::mem::replace(
+            &mut self.admin,
+            Credentials {
+                username: String::new(),
+                password: String::new(),
+                totp_secret: String::new(),
+            },
+        );
+        let token = self.session(&mut admin).await;
+        self.admin = admin;
+        token
+    }
+
+    /// Creates an operator through the API; returns its credentials.
+    pub async fn create_operator(
+        &self,
+        admin_token: &str,
+        username: &str,
+        role: &str,
+    ) -> Credentials {
+        let (status, body) = self
+            .post(
+                "/api/v1/operators",
+                Some(admin_token),
+                json!({"username": username, "role": role}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        Credentials {
+            username: username.into(),
+            password: body["one_time_password"].as_str().unwrap().into(),
+            totp_secret: body["totp_secret"].as_str().unwrap().into(),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub async fn into_parts(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, body)
+}
+
+/// A `ca-enrol serve` process on a free port; killed on drop.
+pub struct ServeProcess {
+    pub child: Child,
+    pub base: String,
+    pub stdout: String,
+}
+
+impl ServeProcess {
+    /// Starts the binary and waits until it prints its listening line.
+    pub fn start(env: &TestEnv) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = env
+            .command(&["serve"])
+            .env("CA_ENROL_LISTEN", "127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        let mut stdout = String::new();
+        let mut base = None;
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap() > 0 {
+            stdout.push_str(&line);
+            if let Some(rest) = line.trim().strip_prefix("ca-enrol listening on ") {
+                base = Some(rest.to_string());
+                break;
+            }
+            line.clear();
+        }
+        // Keep draining so the child never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            while reader.read_line(&mut sink).unwrap_or(0) > 0 {
+                sink.clear();
+            }
+        });
+        let base = base.unwrap_or_else(|| panic!("serve did not start; stdout was:\n{stdout}"));
+        Self {
+            child,
+            base,
+            stdout,
+        }
+    }
+
+    /// The bootstrap credentials printed on first run, if any.
+    pub fn printed_admin(&self) -> Option<Credentials> {
+        let field = |name: &str| {
+            self.stdout
+                .lines()
+                .find_map(|l| l.trim().strip_prefix(name).map(|v| v.trim().to_string()))
+        };
+        Some(Credentials {
+            username: field("username:")?,
+            password: field("one-time password:")?,
+            totp_secret: field("TOTP secret:")?,
+        })
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub async fn wait_ready(base: &str) {
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{base} never became ready");
+}

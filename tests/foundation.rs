@@ -1,0 +1,497 @@
+//! The foundation: first run, configuration, operator sign-in, API keys, the audit chain,
+//! and several processes on one database.
+
+mod common;
+
+use common::{wait_ready, Credentials, ServeProcess, TestApp, TestEnv};
+use serde_json::json;
+
+#[tokio::test]
+async fn first_run_from_empty_directories_creates_everything_and_second_start_reuses_it() {
+    let env = TestEnv::new();
+    let first = ServeProcess::start(&env);
+    wait_ready(&first.base).await;
+    let admin = first
+        .printed_admin()
+        .expect("first run prints the bootstrap admin");
+    assert_eq!(admin.username, "admin");
+    assert!(first.stdout.contains("otpauth://totp/"), "{}", first.stdout);
+    assert!(first.stdout.contains("/api/docs"), "{}", first.stdout);
+    assert!(first.stdout.contains("/healthz"), "{}", first.stdout);
+    if env.database_url.is_empty() {
+        assert!(env.data_dir().join("ca-enrol.db").exists());
+    }
+    assert!(env.data_dir().join("master.key").exists());
+    let docs = reqwest::get(format!("{}/api/openapi.json", first.base))
+        .await
+        .unwrap();
+    assert_eq!(docs.status(), 200);
+    drop(first);
+
+    let second = ServeProcess::start(&env);
+    wait_ready(&second.base).await;
+    assert!(
+        second.printed_admin().is_none(),
+        "second start must not create another admin:\n{}",
+        second.stdout
+    );
+    // The first run's one-time password still signs in: same database, same master key.
+    let client = reqwest::Client::new();
+    let code = admin.code_at(chrono::Utc::now().timestamp());
+    let resp = client
+        .post(format!("{}/api/v1/operator/session", second.base))
+        .json(&json!({"username": "admin", "password": admin.password, "totp_code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+}
+
+#[test]
+fn bad_configuration_stops_start_up_naming_the_key() {
+    let env = TestEnv::new();
+    let out = env
+        .command(&["serve"])
+        .env("CA_ENROL_LISTEN", "localhost-no-port")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`listen`"), "{err}");
+    assert!(err.contains("IP:PORT"), "{err}");
+
+    std::fs::write(
+        env.dir.path().join("ca-enrol.toml"),
+        "database_pool_size = \"lots\"\n",
+    )
+    .unwrap();
+    let out = env.command(&["migrate"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("database_pool_size"), "{err}");
+}
+
+#[tokio::test]
+async fn login_succeeds_with_password_and_current_totp_code() {
+    let mut app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let (status, me) = app.get("/api/v1/whoami", Some(&token)).await;
+    assert_eq!(status, 200);
+    assert_eq!(me["kind"], "operator");
+    assert_eq!(me["role"], "admin");
+    assert_eq!(me["must_change_password"], false);
+}
+
+#[tokio::test]
+async fn wrong_password_wrong_code_and_replayed_code_are_all_refused() {
+    let mut app = TestApp::spawn().await;
+    let _ = app.admin_token().await;
+    let admin = &app.admin;
+
+    app.next_totp_step();
+    let code = admin.code_at(app.now());
+    let wrong_password = Credentials {
+        username: admin.username.clone(),
+        password: "not-the-password".into(),
+        totp_secret: admin.totp_secret.clone(),
+    };
+    let (status, body) = app.login(&wrong_password, &code).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("invalid_credentials"))
+    );
+
+    let wrong_code = if code == "000000" { "111111" } else { "000000" };
+    let (status, body) = app.login(admin, wrong_code).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("invalid_credentials"))
+    );
+
+    let (status, _) = app.login(admin, &code).await;
+    assert_eq!(status, 201);
+    // The same code again, still within its time window: a replay.
+    let (status, body) = app.login(admin, &code).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("invalid_credentials"))
+    );
+    // The next time step's code works.
+    app.next_totp_step();
+    let (status, _) = app.login(admin, &admin.code_at(app.now())).await;
+    assert_eq!(status, 201);
+}
+
+#[tokio::test]
+async fn repeated_failures_lock_the_account_until_the_lockout_ends() {
+    let mut app = TestApp::spawn().await;
+    let _ = app.admin_token().await;
+    let admin = &app.admin;
+    let bad = Credentials {
+        username: admin.username.clone(),
+        password: "guess".into(),
+        totp_secret: admin.totp_secret.clone(),
+    };
+    for attempt in 1..=5 {
+        let (status, body) = app.login(&bad, &bad.code_at(app.now())).await;
+        let expected = if attempt < 5 { 401 } else { 429 };
+        assert_eq!(status, expected, "attempt {attempt}: {body}");
+    }
+    app.next_totp_step();
+    let (status, body) = app.login(admin, &admin.code_at(app.now())).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (429, Some("account_locked"))
+    );
+    assert!(body["message_vi"].as_str().unwrap().contains("khóa"));
+
+    app.clock.advance(chrono::Duration::minutes(16));
+    let (status, body) = app.login(admin, &admin.code_at(app.now())).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+#[tokio::test]
+async fn one_time_password_must_be_changed_before_anything_else() {
+    let mut app = TestApp::spawn().await;
+    let admin_token = app.admin_token().await;
+    let op = app
+        .create_operator(&admin_token, "officer.an", "ra_officer")
+        .await;
+    app.next_totp_step();
+    let (status, body) = app.login(&op, &op.code_at(app.now())).await;
+    assert_eq!(status, 201);
+    assert_eq!(body["must_change_password"], true);
+    let token = body["token"].as_str().unwrap();
+    let (status, body) = app.get("/api/v1/audit/events", Some(token)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("password_change_required"))
+    );
+    let (status, body) = app
+        .post(
+            "/api/v1/api-keys",
+            Some(token),
+            json!({"name": "x", "scopes": ["enrol"]}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("password_change_required"))
+    );
+    let (status, _) = app
+        .post(
+            "/api/v1/operator/password",
+            Some(token),
+            json!({"current_password": op.password, "new_password": "short"}),
+        )
+        .await;
+    assert_eq!(status, 422);
+}
+
+#[tokio::test]
+async fn roles_decide_what_an_operator_may_do() {
+    let mut app = TestApp::spawn().await;
+    let admin_token = app.admin_token().await;
+    let mut auditor = app
+        .create_operator(&admin_token, "kiem.toan", "auditor")
+        .await;
+    let mut operator = app
+        .create_operator(&admin_token, "video.op", "operator")
+        .await;
+    let auditor_token = app.session(&mut auditor).await;
+    let operator_token = app.session(&mut operator).await;
+
+    let (status, body) = app.get("/api/v1/audit/verify", Some(&auditor_token)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ok"], true);
+    let (status, _) = app.get("/api/v1/audit/verify", Some(&operator_token)).await;
+    assert_eq!(status, 403);
+    let (status, _) = app
+        .post(
+            "/api/v1/operators",
+            Some(&auditor_token),
+            json!({"username": "x.y", "role": "admin"}),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, body) = app.get("/api/v1/audit/verify", None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("unauthenticated"))
+    );
+    let (status, _) = app.get("/api/v1/audit/verify", Some("ces_forged")).await;
+    assert_eq!(status, 401);
+
+    // Sign-out ends the session.
+    let (status, _) = app
+        .delete("/api/v1/operator/session", Some(&operator_token))
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = app.get("/api/v1/whoami", Some(&operator_token)).await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn idle_session_expires() {
+    let mut app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    app.clock.advance(chrono::Duration::minutes(31));
+    let (status, body) = app.get("/api/v1/whoami", Some(&token)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("session_expired"))
+    );
+}
+
+#[tokio::test]
+async fn api_keys_carry_scopes_and_cannot_act_as_operators() {
+    let mut app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (status, key) = app
+        .post(
+            "/api/v1/api-keys",
+            Some(&admin),
+            json!({"name": "Mobile app backend", "scopes": ["enrol", "lifecycle"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{key}");
+    let token = key["key"].as_str().unwrap();
+    assert!(token.starts_with("cak_"));
+
+    let (status, me) = app.get("/api/v1/whoami", Some(token)).await;
+    assert_eq!(status, 200);
+    assert_eq!(me["kind"], "api_key");
+    assert_eq!(me["scopes"], json!(["enrol", "lifecycle"]));
+    let (status, _) = app.get("/api/v1/audit/verify", Some(token)).await;
+    assert_eq!(status, 403);
+
+    let (status, body) = app
+        .post(
+            "/api/v1/api-keys",
+            Some(&admin),
+            json!({"name": "bad", "scopes": ["everything"]}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("invalid_scope"))
+    );
+
+    // A key with the right id but the wrong secret is refused.
+    let forged = format!("{}.{}", token.split('.').next().unwrap(), "A".repeat(43));
+    let (status, _) = app.get("/api/v1/whoami", Some(&forged)).await;
+    assert_eq!(status, 401);
+
+    let id = key["id"].as_str().unwrap();
+    let (status, _) = app
+        .delete(&format!("/api/v1/api-keys/{id}"), Some(&admin))
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = app.get("/api/v1/whoami", Some(token)).await;
+    assert_eq!(status, 401);
+}
+
+/// Creates a few audited changes and returns an admin token.
+async fn some_history(app: &mut TestApp) -> String {
+    let admin = app.admin_token().await;
+    for name in ["op.one", "op.two", "op.three"] {
+        app.create_operator(&admin, name, "operator").await;
+    }
+    admin
+}
+
+async fn verify(app: &TestApp, token: &str) -> serde_json::Value {
+    let (status, body) = app.get("/api/v1/audit/verify", Some(token)).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn audit_verify_passes_on_an_untouched_chain_and_via_the_cli() {
+    let mut app = TestApp::spawn().await;
+    let admin = some_history(&mut app).await;
+    let report = verify(&app, &admin).await;
+    assert_eq!(report["ok"], true, "{report}");
+    assert!(report["events_checked"].as_u64().unwrap() >= 6);
+    let out = app.env.command(&["audit", "verify"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[tokio::test]
+async fn audit_verify_catches_a_modified_event() {
+    let mut app = TestApp::spawn().await;
+    let admin = some_history(&mut app).await;
+    app.env.sql("UPDATE audit_events SET details = '{\"role\":\"admin\",\"username\":\"op.two\"}' WHERE seq = 4");
+    let report = verify(&app, &admin).await;
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["fault"], "modified");
+    assert_eq!(report["fault_seq"], 4);
+    let out = app.env.command(&["audit", "verify"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("event 4 was modified"));
+}
+
+#[tokio::test]
+async fn audit_verify_catches_a_deleted_event() {
+    let mut app = TestApp::spawn().await;
+    let admin = some_history(&mut app).await;
+    app.env.sql("DELETE FROM audit_events WHERE seq = 3");
+    let report = verify(&app, &admin).await;
+    assert_eq!(report["fault"], "removed", "{report}");
+    assert_eq!(report["fault_seq"], 2);
+}
+
+#[tokio::test]
+async fn audit_verify_catches_reordered_events() {
+    let mut app = TestApp::spawn().await;
+    let admin = some_history(&mut app).await;
+    app.env
+        .sql("UPDATE audit_events SET seq = -1 WHERE seq = 3");
+    app.env.sql("UPDATE audit_events SET seq = 3 WHERE seq = 4");
+    app.env
+        .sql("UPDATE audit_events SET seq = 4 WHERE seq = -1");
+    let report = verify(&app, &admin).await;
+    assert_eq!(report["fault"], "reordered", "{report}");
+    assert_eq!(report["fault_seq"], 3);
+}
+
+#[tokio::test]
+async fn audit_verify_catches_a_deleted_tail() {
+    let mut app = TestApp::spawn().await;
+    let admin = some_history(&mut app).await;
+    // Sign-in is audited too, so the tail is whatever came last: remove it.
+    app.env
+        .sql("DELETE FROM audit_events WHERE seq = (SELECT MAX(seq) FROM audit_events)");
+    let report = verify(&app, &admin).await;
+    assert_eq!(report["fault"], "removed", "{report}");
+}
+
+#[tokio::test]
+async fn two_processes_on_one_database_share_sessions_and_one_audit_chain() {
+    let env = TestEnv::new();
+    let a = ServeProcess::start(&env);
+    let b = ServeProcess::start(&env);
+    wait_ready(&a.base).await;
+    wait_ready(&b.base).await;
+    // Exactly one of them created the bootstrap admin.
+    let admins: Vec<Credentials> = [&a, &b].iter().filter_map(|p| p.printed_admin()).collect();
+    assert_eq!(admins.len(), 1, "a:\n{}\nb:\n{}", a.stdout, b.stdout);
+    let admin = &admins[0];
+
+    let client = reqwest::Client::new();
+    let code = admin.code_at(chrono::Utc::now().timestamp());
+    let login: serde_json::Value = client
+        .post(format!("{}/api/v1/operator/session", a.base))
+        .json(&json!({"username": "admin", "password": admin.password, "totp_code": code}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["token"].as_str().unwrap().to_string();
+    let new_password = format!("{}-changed", admin.password);
+    let r = client
+        .post(format!("{}/api/v1/operator/password", b.base))
+        .bearer_auth(&token)
+        .json(&json!({"current_password": admin.password, "new_password": new_password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        204,
+        "the session made on one process works on the other"
+    );
+
+    // Both processes append to the audit chain at the same time.
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let base = if i % 2 == 0 {
+            a.base.clone()
+        } else {
+            b.base.clone()
+        };
+        let (client, token) = (client.clone(), token.clone());
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(format!("{base}/api/v1/api-keys"))
+                .bearer_auth(&token)
+                .json(&json!({"name": format!("key {i}"), "scopes": ["enrol"]}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 201);
+    }
+    let report: serde_json::Value = client
+        .get(format!("{}/api/v1/audit/verify", b.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["ok"], true, "{report}");
+    // operator.created + login + password change + 40 keys.
+    assert_eq!(report["events_checked"], 43, "{report}");
+}
+
+#[tokio::test]
+async fn every_response_has_a_request_id_and_errors_are_json_problems() {
+    let app = TestApp::spawn().await;
+    let resp = app
+        .http
+        .get(app.url("/no/such/route"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    assert!(resp.headers().contains_key("x-request-id"));
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "not_found");
+    assert!(body["message_vi"].is_string());
+
+    let resp = app
+        .http
+        .post(app.url("/api/v1/operator/session"))
+        .header("x-request-id", "trace-abc-123")
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.headers()["x-request-id"], "trace-abc-123");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "bad_request");
+
+    let (status, _) = app.get("/healthz", None).await;
+    assert_eq!(status, 200);
+    let (status, ready) = app.get("/readyz", None).await;
+    assert_eq!((status, &ready["database"]), (200, &json!("ok")));
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("http_request_duration_seconds_bucket"));
+}
