@@ -7,6 +7,7 @@ pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod enrolment;
 pub mod http;
 pub mod operators;
 pub mod secrets;

@@ -1,0 +1,3 @@
+//! eKYC intake: citizens' identity data parsed into domain types at the edge.
+
+pub mod identity;
