@@ -7,6 +7,7 @@ use std::sync::Arc;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{get, EndpointExt, Route, Server};
 
+use crate::ca::{self, CaError, CeremonyConfig, IssuingCa, OcspResponder, PersonalProfile};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::{self, Metrics};
@@ -26,6 +27,8 @@ pub enum AppError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Accounts(#[from] crate::operators::OperatorsError),
+    #[error("CA ({path}): {source}")]
+    Ca { path: PathBuf, source: CaError },
     #[error("cannot listen on {addr}: {reason}")]
     Listen { addr: String, reason: String },
 }
@@ -38,6 +41,112 @@ pub struct AppState {
     pub accounts: Accounts,
     pub clock: Arc<dyn Clock>,
     pub metrics: Metrics,
+    pub ca: CaHandles,
+}
+
+/// The loaded CA material: what signs, what answers for status, and the profile.
+#[derive(Clone)]
+pub struct CaHandles {
+    pub issuing: Arc<IssuingCa>,
+    pub ocsp: Arc<OcspResponder>,
+    pub profile: Arc<PersonalProfile>,
+    /// Issuing CA then root, PEM.
+    pub chain_pem: Arc<str>,
+}
+
+/// The CA files under `ca_root`: config, the ceremony's output, the private keys.
+pub struct CaPaths {
+    pub root: PathBuf,
+}
+
+impl CaPaths {
+    pub fn new(root: &std::path::Path) -> Self {
+        Self {
+            root: root.to_path_buf(),
+        }
+    }
+    pub fn ceremony_config(&self) -> PathBuf {
+        self.root.join("ceremony.toml")
+    }
+    pub fn profile(&self) -> PathBuf {
+        self.root.join("profiles").join("personal.toml")
+    }
+    pub fn issuing_cert(&self) -> PathBuf {
+        self.root.join("issuing.pem")
+    }
+    fn read(&self, path: PathBuf) -> Result<String, AppError> {
+        std::fs::read_to_string(&path).map_err(|e| AppError::Ca {
+            path,
+            source: CaError::ConfigInvalid(e.to_string()),
+        })
+    }
+    pub fn ceremony(&self) -> Result<CeremonyConfig, AppError> {
+        let path = self.ceremony_config();
+        toml::from_str(&self.read(path.clone())?).map_err(|e: toml::de::Error| AppError::Ca {
+            path,
+            source: CaError::ConfigInvalid(e.message().to_string()),
+        })
+    }
+}
+
+fn passphrase(config: &Config) -> Option<&[u8]> {
+    (!config.ca_key_passphrase.is_empty()).then(|| config.ca_key_passphrase.expose().as_bytes())
+}
+
+/// Runs the development ceremony into `ca_root` (refuses when any output exists).
+pub fn run_ceremony(config: &Config) -> Result<ca::CeremonyOutput, AppError> {
+    let paths = CaPaths::new(&config.ca_root);
+    let cfg = paths.ceremony()?;
+    ca::run_ceremony(&paths.root, &cfg, passphrase(config)).map_err(|source| AppError::Ca {
+        path: paths.root.clone(),
+        source,
+    })
+}
+
+/// Loads the CA; on first run (no issuing certificate yet) performs the development ceremony.
+pub fn load_ca(config: &Config) -> Result<CaHandles, AppError> {
+    let paths = CaPaths::new(&config.ca_root);
+    let cfg = paths.ceremony()?;
+    if !paths.issuing_cert().exists() {
+        let out = run_ceremony(config)?;
+        tracing::info!(
+            root_sha256 = %out.root_sha256,
+            issuing_sha256 = %out.issuing_sha256,
+            ocsp_sha256 = %out.ocsp_sha256,
+            dir = %paths.root.display(),
+            "development CA ceremony done"
+        );
+    }
+    let at = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| AppError::Ca { path, source }
+    };
+    let private = paths.root.join("private");
+    let issuing = IssuingCa::load(
+        &cfg.issuing.name,
+        &paths.issuing_cert(),
+        &private.join("issuing.key.pem"),
+        passphrase(config),
+    )
+    .map_err(at(&paths.issuing_cert()))?;
+    let ocsp_cert = paths.root.join("ocsp.pem");
+    let ocsp = OcspResponder::load(
+        &ocsp_cert,
+        &private.join("ocsp.key.pem"),
+        passphrase(config),
+    )
+    .map_err(at(&ocsp_cert))?;
+    let profile_path = paths.profile();
+    let profile =
+        PersonalProfile::from_toml(&paths.read(profile_path.clone())?, &config.public_base_url)
+            .map_err(at(&profile_path))?;
+    let chain_pem = paths.read(paths.root.join("chain.pem"))?;
+    Ok(CaHandles {
+        issuing: Arc::new(issuing),
+        ocsp: Arc::new(ocsp),
+        profile: Arc::new(profile),
+        chain_pem: chain_pem.into(),
+    })
 }
 
 /// The pieces that exist before anything listens.
@@ -81,7 +190,9 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
         path: config.data_dir.clone(),
         reason: e.to_string(),
     })?;
+    crate::enrolment::identity::load_reference_tables();
     let keys = master_key(&config)?;
+    let ca = load_ca(&config)?;
     let store = open_store(&config)?;
     let migrate_store = store.clone();
     let applied = tokio::task::spawn_blocking(move || migrate_store.migrate())
@@ -99,6 +210,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
             accounts,
             clock,
             metrics: Metrics::default(),
+            ca,
         },
         bootstrap_admin,
     })
@@ -116,6 +228,7 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
         .at("/healthz", get(http::healthz))
         .at("/readyz", get(http::readyz))
         .at("/metrics", get(http::metrics_text))
+        .at("/ca/:file", get(http::ca_certificate))
         .data(state)
         .around(move |ep, req| http::around(ep, req, metrics.clone()))
 }

@@ -34,6 +34,9 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Create the root, issuing and OCSP responder keys and certificates from
+    /// `<ca_root>/ceremony.toml`; refuses if any already exist.
+    Ceremony,
     /// Operator accounts.
     Operator {
         #[command(subcommand)]
@@ -120,6 +123,32 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
                 .await
                 .map_err(|e| crate::store::StoreError::Unexpected(e.to_string()))??;
             println!("applied {} migration(s)", applied.len());
+            Ok(0)
+        }
+        Command::Ceremony => {
+            let out = app::run_ceremony(&config)?;
+            println!("CA ceremony done. Record these fingerprints (SHA-256):");
+            println!(
+                "  root     {}  {}",
+                out.root_sha256,
+                out.root_cert.display()
+            );
+            println!(
+                "  issuing  {}  {}",
+                out.issuing_sha256,
+                out.issuing_cert.display()
+            );
+            println!(
+                "  ocsp     {}  {}",
+                out.ocsp_sha256,
+                out.ocsp_cert.display()
+            );
+            println!(
+                "Private keys: {} (take root.key.pem offline).",
+                out.root_key
+                    .parent()
+                    .map_or_else(String::new, |p| p.display().to_string())
+            );
             Ok(0)
         }
         Command::Operator {

@@ -8,7 +8,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn first_run_from_empty_directories_creates_everything_and_second_start_reuses_it() {
-    let env = TestEnv::new();
+    let env = TestEnv::bare();
     let first = ServeProcess::start(&env);
     wait_ready(&first.base).await;
     let admin = first
@@ -22,6 +22,35 @@ async fn first_run_from_empty_directories_creates_everything_and_second_start_re
         assert!(env.data_dir().join("ca-enrol.db").exists());
     }
     assert!(env.data_dir().join("master.key").exists());
+    // The development CA ceremony ran: public certificates beside the config, keys private.
+    for file in ["root.pem", "issuing.pem", "ocsp.pem", "chain.pem"] {
+        assert!(env.ca_root().join(file).exists(), "{file}");
+    }
+    let key = env.ca_root().join("private/issuing.key.pem");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let issuing_pem = std::fs::read(env.ca_root().join("issuing.pem")).unwrap();
+    let ca_der = reqwest::get(format!("{}/ca/dev-issuing.crt", first.base))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(
+        openssl::x509::X509::from_der(&ca_der)
+            .unwrap()
+            .to_pem()
+            .unwrap(),
+        openssl::x509::X509::from_pem(&issuing_pem)
+            .unwrap()
+            .to_pem()
+            .unwrap()
+    );
     let docs = reqwest::get(format!("{}/api/openapi.json", first.base))
         .await
         .unwrap();
@@ -30,6 +59,11 @@ async fn first_run_from_empty_directories_creates_everything_and_second_start_re
 
     let second = ServeProcess::start(&env);
     wait_ready(&second.base).await;
+    assert_eq!(
+        std::fs::read(env.ca_root().join("issuing.pem")).unwrap(),
+        issuing_pem,
+        "second start must reuse the CA"
+    );
     assert!(
         second.printed_admin().is_none(),
         "second start must not create another admin:\n{}",
@@ -69,6 +103,34 @@ fn bad_configuration_stops_start_up_naming_the_key() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("database_pool_size"), "{err}");
+}
+
+#[test]
+fn ceremony_command_refuses_to_overwrite_existing_keys() {
+    let env = TestEnv::new();
+    let before = std::fs::read(env.ca_root().join("private/issuing.key.pem")).unwrap();
+    let out = env.command(&["ceremony"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("exist"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(env.ca_root().join("private/issuing.key.pem")).unwrap(),
+        before
+    );
+
+    let fresh = TestEnv::bare();
+    let out = fresh.command(&["ceremony"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("fingerprints"));
+    assert!(fresh.ca_root().join("private/root.key.pem").exists());
 }
 
 #[tokio::test]

@@ -99,6 +99,10 @@ pub async fn readyz(state: Data<&AppState>) -> Response {
     let body = serde_json::json!({
         "database": if db.is_ok() { "ok" } else { "unreachable" },
         "dialect": state.store.dialect(),
+        "ca": {
+            "name": state.ca.issuing.name(),
+            "not_after": state.ca.issuing.not_after().to_rfc3339(),
+        },
     });
     let status = if db.is_ok() {
         StatusCode::OK
@@ -112,6 +116,20 @@ pub async fn readyz(state: Data<&AppState>) -> Response {
         .status(status)
         .content_type("application/json")
         .body(body.to_string())
+}
+
+/// The issuing CA certificate in DER: the caIssuers URL of every certificate
+/// (`/ca/{name}.crt`).
+#[handler]
+pub fn ca_certificate(state: Data<&AppState>, file: poem::web::Path<String>) -> Response {
+    let ca = &state.ca.issuing;
+    if file.0.strip_suffix(".crt") != Some(ca.name()) {
+        return error_response(poem::Error::from_status(StatusCode::NOT_FOUND));
+    }
+    Response::builder()
+        .content_type("application/pkix-cert")
+        .header("cache-control", "public, max-age=86400")
+        .body(ca.cert_der().to_vec())
 }
 
 #[handler]

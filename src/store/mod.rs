@@ -11,10 +11,12 @@
 //! Sync diesel runs on tokio's blocking pool, never on the async workers.
 
 mod audit;
+mod certificates;
 mod operators;
 pub mod schema;
 
 pub use audit::{AuditRow, AUDIT_GENESIS_HASH};
+pub use certificates::CertificateRow;
 pub use operators::{ApiKeyRow, OperatorRow, SessionRow};
 
 use std::path::Path;

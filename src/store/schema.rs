@@ -61,10 +61,34 @@ diesel::table! {
 }
 
 diesel::joinable!(operator_sessions -> operators (operator_id));
+
+diesel::table! {
+    certificates (serial) {
+        serial -> Text,
+        ca_name -> Text,
+        enrolment_id -> Text,
+        package_code -> Text,
+        status -> Text,
+        subject_dn -> Text,
+        spki_sha256 -> Text,
+        key_description -> Text,
+        not_before -> Timestamp,
+        not_after -> Timestamp,
+        crl_shard -> Integer,
+        tbs_der -> Binary,
+        cert_der -> Nullable<Binary>,
+        created_at -> Timestamp,
+        signed_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+        revocation_reason -> Nullable<Text>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     operators,
     operator_sessions,
     api_keys,
     audit_events,
-    audit_head
+    audit_head,
+    certificates,
 );

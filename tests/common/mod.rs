@@ -3,9 +3,9 @@
 //! spoken to over HTTP.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use ca_enrol::app::{self, Application};
@@ -44,13 +44,28 @@ pub struct TestEnv {
 }
 
 impl TestEnv {
+    /// A data directory and database of its own, and a ca-root holding the checked-in
+    /// configuration plus a CA made once per test binary (RSA-4096 roots take a while).
     pub fn new() -> Self {
+        let env = Self::bare();
+        copy_dir(template_ca(), &env.ca_root());
+        env
+    }
+
+    /// Like [`TestEnv::new`] but with no CA yet: what a fresh clone has.
+    pub fn bare() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let database_url = match std::env::var("TEST_DATABASE_URL") {
             Ok(base) if !base.is_empty() => fresh_pg_schema(&base),
             _ => String::new(),
         };
-        Self { dir, database_url }
+        let env = Self { dir, database_url };
+        copy_ca_config(&env.ca_root());
+        env
+    }
+
+    pub fn ca_root(&self) -> PathBuf {
+        self.dir.path().join("ca-root")
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -61,7 +76,7 @@ impl TestEnv {
         Config {
             listen: "127.0.0.1:0".into(),
             data_dir: self.data_dir(),
-            ca_root: self.dir.path().join("ca-root"),
+            ca_root: self.ca_root(),
             database_url: ca_enrol::config::Secret::new(self.database_url.clone()),
             database_pool_size: 4,
             ..Config::default()
@@ -89,10 +104,54 @@ impl TestEnv {
             .current_dir(self.dir.path())
             .env_remove("CA_ENROL_LISTEN")
             .env("CA_ENROL_DATA_DIR", self.data_dir())
-            .env("CA_ENROL_CA_ROOT", self.dir.path().join("ca-root"))
+            .env("CA_ENROL_CA_ROOT", self.ca_root())
             .env("DATABASE_URL", &self.database_url)
             .env("RUST_LOG", "warn");
         cmd
+    }
+}
+
+fn repo_ca_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("ca-root")
+}
+
+/// The checked-in CA configuration (ceremony and profile), without any generated files.
+fn copy_ca_config(to: &Path) {
+    std::fs::create_dir_all(to.join("profiles")).unwrap();
+    let from = repo_ca_root();
+    std::fs::copy(from.join("ceremony.toml"), to.join("ceremony.toml")).unwrap();
+    std::fs::copy(
+        from.join("profiles/personal.toml"),
+        to.join("profiles/personal.toml"),
+    )
+    .unwrap();
+}
+
+fn template_ca() -> &'static Path {
+    static TEMPLATE: OnceLock<TempDir> = OnceLock::new();
+    TEMPLATE
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            copy_ca_config(dir.path());
+            let config: ca_enrol::ca::CeremonyConfig =
+                toml::from_str(&std::fs::read_to_string(dir.path().join("ceremony.toml")).unwrap())
+                    .unwrap();
+            ca_enrol::ca::run_ceremony(dir.path(), &config, None).unwrap();
+            dir
+        })
+        .path()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
     }
 }
 

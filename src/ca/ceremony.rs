@@ -1,0 +1,461 @@
+//! The key ceremony: root CA, issuing CA and OCSP responder, written once.
+//!
+//! Development and test deployments run it; production keys are generated in
+//! the HSM (Circular 15/2025), where the same profile applies.
+
+use std::fs::{DirBuilder, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Months, Utc};
+use openssl::asn1::{Asn1Integer, Asn1Object, Asn1OctetString, Asn1Time};
+use openssl::bn::BigNum;
+use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::rsa::Rsa;
+use openssl::symm::Cipher;
+use openssl::x509::extension::{BasicConstraints, ExtendedKeyUsage, KeyUsage};
+use openssl::x509::{X509Builder, X509Extension, X509Name, X509NameBuilder, X509};
+use serde::Deserialize;
+
+use super::asn1::{self, oid};
+use super::authority::check_ca_name;
+use super::issue::key_identifier;
+use super::pem::certificate_to_pem;
+use super::{CaError, Serial};
+
+/// Root CA key size: the Vietnamese national roots are RSA-4096.
+const ROOT_RSA_BITS: u32 = 4096;
+
+/// `ca-root/ceremony.toml`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CeremonyConfig {
+    pub root: RootCaConfig,
+    pub issuing: IssuingCaConfig,
+    pub ocsp: OcspConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootCaConfig {
+    pub organization: String,
+    pub common_name: String,
+    #[serde(default = "default_root_years")]
+    pub validity_years: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuingCaConfig {
+    /// Short name used in URLs: `/ca/{name}.crt`, `/crl/{name}.crl`.
+    pub name: String,
+    pub organization: String,
+    pub common_name: String,
+    #[serde(default)]
+    pub key: CaKeyAlgorithm,
+    #[serde(default = "default_issuing_years")]
+    pub validity_years: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OcspConfig {
+    pub common_name: String,
+    #[serde(default = "default_ocsp_days")]
+    pub validity_days: u32,
+}
+
+/// Key algorithm of the issuing CA (and of its OCSP responder).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaKeyAlgorithm {
+    #[default]
+    Rsa2048,
+    Rsa3072,
+    P256,
+    P384,
+}
+
+fn default_root_years() -> u32 {
+    25
+}
+fn default_issuing_years() -> u32 {
+    10
+}
+fn default_ocsp_days() -> u32 {
+    365
+}
+
+/// Where the ceremony wrote its files, with SHA-256 certificate fingerprints
+/// for the ceremony record.
+#[derive(Clone, Debug)]
+pub struct CeremonyOutput {
+    pub root_cert: PathBuf,
+    pub issuing_cert: PathBuf,
+    pub ocsp_cert: PathBuf,
+    pub chain: PathBuf,
+    pub root_key: PathBuf,
+    pub issuing_key: PathBuf,
+    pub ocsp_key: PathBuf,
+    pub root_sha256: String,
+    pub issuing_sha256: String,
+    pub ocsp_sha256: String,
+}
+
+/// Generates the root, issuing and OCSP keys and certificates into `dir`.
+///
+/// Refuses with [`CaError::KeysExist`] if any output file already exists, and
+/// then writes nothing: every key pair is generated exactly once.
+pub fn run_ceremony(
+    dir: &Path,
+    cfg: &CeremonyConfig,
+    passphrase: Option<&[u8]>,
+) -> Result<CeremonyOutput, CaError> {
+    check_config(cfg)?;
+    let private = dir.join("private");
+    let out = CeremonyOutput {
+        root_cert: dir.join("root.pem"),
+        issuing_cert: dir.join("issuing.pem"),
+        ocsp_cert: dir.join("ocsp.pem"),
+        chain: dir.join("chain.pem"),
+        root_key: private.join("root.key.pem"),
+        issuing_key: private.join("issuing.key.pem"),
+        ocsp_key: private.join("ocsp.key.pem"),
+        root_sha256: String::new(),
+        issuing_sha256: String::new(),
+        ocsp_sha256: String::new(),
+    };
+    let targets = [
+        &out.root_key,
+        &out.issuing_key,
+        &out.ocsp_key,
+        &out.root_cert,
+        &out.issuing_cert,
+        &out.ocsp_cert,
+        &out.chain,
+    ];
+    // Checked before the (slow) key generation; create_new below closes the race.
+    if let Some(p) = targets.iter().find(|p| p.exists()) {
+        return Err(CaError::KeysExist {
+            path: p.to_path_buf(),
+        });
+    }
+
+    let now = Utc::now();
+    let root_key = PKey::from_rsa(Rsa::generate(ROOT_RSA_BITS)?)?;
+    let issuing_key = generate(cfg.issuing.key)?;
+    let ocsp_key = generate(cfg.issuing.key)?;
+    let issuing_md = match cfg.issuing.key {
+        CaKeyAlgorithm::P384 => MessageDigest::sha384(),
+        _ => MessageDigest::sha256(),
+    };
+
+    let root_name = name(&cfg.root.organization, &cfg.root.common_name)?;
+    let issuing_name = name(&cfg.issuing.organization, &cfg.issuing.common_name)?;
+    let ocsp_name = name(&cfg.issuing.organization, &cfg.ocsp.common_name)?;
+
+    let root_until = add_months(now, cfg.root.validity_years.saturating_mul(12))?;
+    let issuing_until = add_months(now, cfg.issuing.validity_years.saturating_mul(12))?;
+    let ocsp_until = now + chrono::Duration::days(i64::from(cfg.ocsp.validity_days));
+
+    let root_ski = key_identifier(&root_key.public_key_to_der()?)?;
+    let issuing_ski = key_identifier(&issuing_key.public_key_to_der()?)?;
+
+    let root = {
+        let mut b = builder(&root_name, &root_name, &root_key, now, root_until)?;
+        b.append_extension(BasicConstraints::new().critical().ca().build()?)?;
+        b.append_extension(
+            KeyUsage::new()
+                .critical()
+                .key_cert_sign()
+                .crl_sign()
+                .build()?,
+        )?;
+        b.append_extension(ski_ext(&root_ski)?)?;
+        b.sign(&root_key, MessageDigest::sha256())?;
+        b.build()
+    };
+    let issuing = {
+        let mut b = builder(&issuing_name, &root_name, &issuing_key, now, issuing_until)?;
+        b.append_extension(BasicConstraints::new().critical().ca().pathlen(0).build()?)?;
+        b.append_extension(
+            KeyUsage::new()
+                .critical()
+                .key_cert_sign()
+                .crl_sign()
+                .build()?,
+        )?;
+        b.append_extension(ski_ext(&issuing_ski)?)?;
+        b.append_extension(aki_ext(&root_ski)?)?;
+        b.sign(&root_key, MessageDigest::sha256())?;
+        b.build()
+    };
+    let ocsp = {
+        let mut b = builder(&ocsp_name, &issuing_name, &ocsp_key, now, ocsp_until)?;
+        b.append_extension(KeyUsage::new().critical().digital_signature().build()?)?;
+        b.append_extension(ExtendedKeyUsage::new().other("OCSPSigning").build()?)?;
+        // id-pkix-ocsp-nocheck (RFC 6960 4.2.2.2.1): clients need not check
+        // the responder's own status; hence the short validity.
+        b.append_extension(raw_ext(&oid::OCSP_NOCHECK, &[0x05, 0x00])?)?;
+        b.append_extension(ski_ext(&key_identifier(&ocsp_key.public_key_to_der()?)?)?)?;
+        b.append_extension(aki_ext(&issuing_ski)?)?;
+        b.sign(&issuing_key, issuing_md)?;
+        b.build()
+    };
+
+    let root_pem = certificate_to_pem(&root.to_der()?);
+    let issuing_pem = certificate_to_pem(&issuing.to_der()?);
+    let ocsp_pem = certificate_to_pem(&ocsp.to_der()?);
+    let chain_pem = format!("{issuing_pem}{root_pem}");
+    let key_pem = |k: &PKey<Private>| match passphrase {
+        Some(p) => k.private_key_to_pem_pkcs8_passphrase(Cipher::aes_256_cbc(), p),
+        None => k.private_key_to_pem_pkcs8(),
+    };
+    let root_key_pem = key_pem(&root_key)?;
+    let issuing_key_pem = key_pem(&issuing_key)?;
+    let ocsp_key_pem = key_pem(&ocsp_key)?;
+
+    make_dirs(dir, &private)?;
+    for (path, data, mode) in [
+        (&out.root_key, root_key_pem.as_slice(), 0o600),
+        (&out.issuing_key, &issuing_key_pem, 0o600),
+        (&out.ocsp_key, &ocsp_key_pem, 0o600),
+        (&out.root_cert, root_pem.as_bytes(), 0o644),
+        (&out.issuing_cert, issuing_pem.as_bytes(), 0o644),
+        (&out.ocsp_cert, ocsp_pem.as_bytes(), 0o644),
+        (&out.chain, chain_pem.as_bytes(), 0o644),
+    ] {
+        write_new(path, data, mode)?;
+    }
+    Ok(CeremonyOutput {
+        root_sha256: fingerprint(&root)?,
+        issuing_sha256: fingerprint(&issuing)?,
+        ocsp_sha256: fingerprint(&ocsp)?,
+        ..out
+    })
+}
+
+fn check_config(cfg: &CeremonyConfig) -> Result<(), CaError> {
+    check_ca_name(&cfg.issuing.name)?;
+    for (what, s) in [
+        ("root.organization", &cfg.root.organization),
+        ("root.common_name", &cfg.root.common_name),
+        ("issuing.organization", &cfg.issuing.organization),
+        ("issuing.common_name", &cfg.issuing.common_name),
+        ("ocsp.common_name", &cfg.ocsp.common_name),
+    ] {
+        // ub-organization-name and ub-common-name are both 64.
+        let n = s.chars().count();
+        if n == 0 || n > 64 || s.chars().any(char::is_control) {
+            return Err(CaError::ConfigInvalid(format!(
+                "{what} must be 1 to 64 characters"
+            )));
+        }
+    }
+    let years_ok = cfg.issuing.validity_years >= 1
+        && cfg.issuing.validity_years < cfg.root.validity_years
+        && cfg.root.validity_years <= 50;
+    let days_ok =
+        (1..=cfg.issuing.validity_years.saturating_mul(365)).contains(&cfg.ocsp.validity_days);
+    if !years_ok || !days_ok {
+        return Err(CaError::ConfigInvalid(
+            "validity must nest: ocsp days < issuing years < root years <= 50".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn generate(alg: CaKeyAlgorithm) -> Result<PKey<Private>, CaError> {
+    let ec = |nid| -> Result<PKey<Private>, CaError> {
+        let group = EcGroup::from_curve_name(nid)?;
+        Ok(PKey::from_ec_key(EcKey::generate(&group)?)?)
+    };
+    match alg {
+        CaKeyAlgorithm::Rsa2048 => Ok(PKey::from_rsa(Rsa::generate(2048)?)?),
+        CaKeyAlgorithm::Rsa3072 => Ok(PKey::from_rsa(Rsa::generate(3072)?)?),
+        CaKeyAlgorithm::P256 => ec(Nid::X9_62_PRIME256V1),
+        CaKeyAlgorithm::P384 => ec(Nid::SECP384R1),
+    }
+}
+
+/// `C=VN, O=…, CN=…`. OpenSSL's default string mask gives PrintableString for
+/// C and UTF8String for O and CN.
+fn name(organization: &str, common_name: &str) -> Result<X509Name, CaError> {
+    let mut b = X509NameBuilder::new()?;
+    b.append_entry_by_nid(Nid::COUNTRYNAME, "VN")?;
+    b.append_entry_by_nid(Nid::ORGANIZATIONNAME, organization)?;
+    b.append_entry_by_nid(Nid::COMMONNAME, common_name)?;
+    Ok(b.build())
+}
+
+fn builder(
+    subject: &X509Name,
+    issuer: &X509Name,
+    key: &PKey<Private>,
+    not_before: DateTime<Utc>,
+    not_after: DateTime<Utc>,
+) -> Result<X509Builder, CaError> {
+    let mut b = X509Builder::new()?;
+    b.set_version(2)?;
+    let serial = Serial::random()?;
+    let serial = Asn1Integer::from_bn(&*BigNum::from_slice(serial.as_bytes())?)?;
+    b.set_serial_number(&serial)?;
+    b.set_subject_name(subject)?;
+    b.set_issuer_name(issuer)?;
+    b.set_pubkey(key)?;
+    let (not_before, not_after) = (
+        Asn1Time::from_unix(not_before.timestamp())?,
+        Asn1Time::from_unix(not_after.timestamp())?,
+    );
+    b.set_not_before(&not_before)?;
+    b.set_not_after(&not_after)?;
+    Ok(b)
+}
+
+fn add_months(t: DateTime<Utc>, months: u32) -> Result<DateTime<Utc>, CaError> {
+    t.checked_add_months(Months::new(months))
+        .ok_or_else(|| CaError::ConfigInvalid("validity out of range".into()))
+}
+
+fn raw_ext(id: &const_oid::ObjectIdentifier, value_der: &[u8]) -> Result<X509Extension, CaError> {
+    let obj = Asn1Object::from_str(&id.to_string())?;
+    let value = Asn1OctetString::new_from_bytes(value_der)?;
+    Ok(X509Extension::new_from_der(&obj, false, &value)?)
+}
+
+/// SKI with the RFC 7093 method 1 identifier, the same as subscriber certificates.
+fn ski_ext(ski: &[u8]) -> Result<X509Extension, CaError> {
+    let mut v = Vec::new();
+    asn1::bytes(&mut v, asn1::TAG_OCTET_STRING, ski);
+    raw_ext(&oid::SUBJECT_KEY_ID, &v)
+}
+
+/// AKI with keyIdentifier only.
+fn aki_ext(issuer_ski: &[u8]) -> Result<X509Extension, CaError> {
+    let mut v = Vec::new();
+    asn1::sequence(&mut v, |o| asn1::bytes(o, 0x80, issuer_ski));
+    raw_ext(&oid::AUTHORITY_KEY_ID, &v)
+}
+
+fn fingerprint(cert: &X509) -> Result<String, CaError> {
+    Ok(hex::encode(cert.digest(MessageDigest::sha256())?))
+}
+
+fn make_dirs(dir: &Path, private: &Path) -> Result<(), CaError> {
+    let io = |p: &Path, e: std::io::Error| CaError::Unexpected(format!("{}: {e}", p.display()));
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(private)
+        .map_err(|e| io(private, e))?;
+    // An existing private/ keeps whatever mode it had; tighten it.
+    std::fs::set_permissions(private, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| io(private, e))
+}
+
+fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<(), CaError> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => CaError::KeysExist {
+                path: path.to_path_buf(),
+            },
+            _ => CaError::Unexpected(format!("{}: {e}", path.display())),
+        })?;
+    f.write_all(data)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| CaError::Unexpected(format!("{}: {e}", path.display())))
+}
+
+#[cfg(test)]
+use super::test_support;
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::ceremony_config;
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+        let mut files = BTreeMap::new();
+        for sub in [dir.to_path_buf(), dir.join("private")] {
+            for e in std::fs::read_dir(sub).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_file() {
+                    files.insert(p.clone(), std::fs::read(&p).unwrap());
+                }
+            }
+        }
+        files
+    }
+
+    #[test]
+    fn checked_in_ceremony_config_parses() {
+        let cfg = ceremony_config();
+        assert_eq!(cfg.issuing.key, CaKeyAlgorithm::Rsa2048);
+        check_config(&cfg).unwrap();
+    }
+
+    #[test]
+    fn ceremony_writes_certs_and_private_keys_with_tight_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = ceremony_config();
+        cfg.issuing.key = CaKeyAlgorithm::P256;
+        let out = run_ceremony(dir.path(), &cfg, None).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.path().join("private")), 0o700);
+        for k in [&out.root_key, &out.issuing_key, &out.ocsp_key] {
+            assert_eq!(mode(k), 0o600, "{}", k.display());
+            let pem = std::fs::read_to_string(k).unwrap();
+            assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+        }
+        let chain = std::fs::read_to_string(&out.chain).unwrap();
+        let issuing = std::fs::read_to_string(&out.issuing_cert).unwrap();
+        let root = std::fs::read_to_string(&out.root_cert).unwrap();
+        assert_eq!(chain, format!("{issuing}{root}"));
+        assert_eq!(out.root_sha256.len(), 64);
+    }
+
+    #[test]
+    fn second_ceremony_into_the_same_dir_returns_keys_exist_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = ceremony_config();
+        cfg.issuing.key = CaKeyAlgorithm::P256;
+        let out = run_ceremony(dir.path(), &cfg, Some(b"pass")).unwrap();
+        let key = std::fs::read_to_string(&out.issuing_key).unwrap();
+        assert!(key.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+        let before = snapshot(dir.path());
+        let err = run_ceremony(dir.path(), &cfg, Some(b"pass")).unwrap_err();
+        assert_eq!(err.code(), "keys_exist");
+        assert_eq!(snapshot(dir.path()), before);
+    }
+
+    #[test]
+    fn ceremony_refuses_when_only_one_key_file_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("private")).unwrap();
+        std::fs::write(dir.path().join("private/ocsp.key.pem"), b"x").unwrap();
+        let err = run_ceremony(dir.path(), &ceremony_config(), None).unwrap_err();
+        assert_eq!(err.code(), "keys_exist");
+        assert!(!dir.path().join("root.pem").exists());
+        assert!(!dir.path().join("private/root.key.pem").exists());
+    }
+
+    #[test]
+    fn ceremony_config_with_bad_name_or_validity_is_refused() {
+        let mut cfg = ceremony_config();
+        cfg.issuing.name = "Dev Issuing".into();
+        assert_eq!(check_config(&cfg).unwrap_err().code(), "config_invalid");
+        let mut cfg = ceremony_config();
+        cfg.issuing.validity_years = cfg.root.validity_years;
+        assert_eq!(check_config(&cfg).unwrap_err().code(), "config_invalid");
+    }
+}

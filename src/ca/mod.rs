@@ -1,0 +1,46 @@
+//! The signing boundary: CA key ceremony, CSR checks, the personal certificate
+//! profile, to-be-signed (TBS) certificate building, pre-issuance lint and signing.
+//!
+//! Invariant: this module depends on nothing else in the crate. It takes plain
+//! values (bytes, strings, times) and returns plain values; it knows nothing of
+//! HTTP, the database or the application config. Its config structs are serde
+//! structs the application deserialises from the files in `ca-root/`.
+//!
+//! Issuance follows the record-then-sign cycle (Boulder's ISSUANCE-CYCLE):
+//! 1. [`check_csr`] parses the CSR, verifies proof of possession and the key policy;
+//! 2. the caller stores the serial and [`CheckedCsr::spki_sha256`] (key-uniqueness check);
+//! 3. [`build_tbs`] builds the TBSCertificate DER and [`lint_tbs`] checks it;
+//! 4. the caller stores the TBS, then [`sign_certificate`] signs it through the
+//!    [`Signer`] and checks the signed certificate carries exactly that TBS.
+//!
+//! Signers take bytes and return bytes, so an HSM (PKCS#11) signer can replace
+//! [`OpenSslSigner`] without touching callers.
+
+mod asn1;
+mod authority;
+mod ceremony;
+mod csr;
+mod error;
+mod issue;
+mod pem;
+mod profile;
+mod serial;
+mod signer;
+
+#[cfg(test)]
+mod test_support;
+#[cfg(test)]
+mod tests;
+
+pub use authority::{IssuingCa, OcspResponder};
+pub use ceremony::{
+    run_ceremony, CaKeyAlgorithm, CeremonyConfig, CeremonyOutput, IssuingCaConfig, OcspConfig,
+    RootCaConfig,
+};
+pub use csr::{check_csr, CheckedCsr, KeyDescription};
+pub use error::CaError;
+pub use issue::{build_tbs, lint_tbs, sign_certificate, IssueRequest};
+pub use pem::{certificate_to_pem, pem_to_der};
+pub use profile::{PersonalProfile, SubjectInfo};
+pub use serial::Serial;
+pub use signer::{OpenSslSigner, SignatureAlgorithm, Signer};

@@ -1,0 +1,121 @@
+//! Certificate rows: recorded with their to-be-signed bytes before signing.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::certificates;
+use super::{dispatch, StoreError, Tx};
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = certificates)]
+pub struct CertificateRow {
+    pub serial: String,
+    pub ca_name: String,
+    pub enrolment_id: String,
+    pub package_code: String,
+    pub status: String,
+    pub subject_dn: String,
+    pub spki_sha256: String,
+    pub key_description: String,
+    pub not_before: NaiveDateTime,
+    pub not_after: NaiveDateTime,
+    pub crl_shard: i32,
+    pub tbs_der: Vec<u8>,
+    pub cert_der: Option<Vec<u8>>,
+    pub created_at: NaiveDateTime,
+    pub signed_at: Option<NaiveDateTime>,
+    pub revoked_at: Option<NaiveDateTime>,
+    pub revocation_reason: Option<String>,
+}
+
+impl Tx<'_> {
+    /// Records a certificate about to be signed. `Conflict("certificates_spki")` when the key
+    /// was certified before; `Conflict` on the primary key for a (vanishingly unlikely)
+    /// serial collision.
+    pub fn insert_certificate(&mut self, row: &CertificateRow) -> Result<(), StoreError> {
+        dispatch!(self, c => diesel::insert_into(certificates::table).values(row).execute(c))?;
+        Ok(())
+    }
+
+    pub fn spki_certified(&mut self, spki_sha256: &str) -> Result<bool, StoreError> {
+        let n: i64 = dispatch!(self, c => certificates::table
+            .filter(certificates::spki_sha256.eq(spki_sha256))
+            .count()
+            .get_result(c))?;
+        Ok(n > 0)
+    }
+
+    /// Stores the signature's result, moving `signing` to `pending_acceptance`. False when the
+    /// row was not in `signing` (it is never signed twice).
+    pub fn record_signed_certificate(
+        &mut self,
+        serial: &str,
+        cert_der: &[u8],
+        at: NaiveDateTime,
+    ) -> Result<bool, StoreError> {
+        let n = dispatch!(self, c => diesel::update(
+                certificates::table
+                    .find(serial)
+                    .filter(certificates::status.eq("signing")),
+            )
+            .set((
+                certificates::status.eq("pending_acceptance"),
+                certificates::cert_der.eq(Some(cert_der)),
+                certificates::signed_at.eq(Some(at)),
+            ))
+            .execute(c))?;
+        Ok(n == 1)
+    }
+
+    pub fn certificate(&mut self, serial: &str) -> Result<Option<CertificateRow>, StoreError> {
+        Ok(dispatch!(self, c => certificates::table
+            .find(serial)
+            .select(CertificateRow::as_select())
+            .first(c)
+            .optional())?)
+    }
+
+    pub fn certificates_for_enrolment(
+        &mut self,
+        enrolment_id: &str,
+    ) -> Result<Vec<CertificateRow>, StoreError> {
+        Ok(dispatch!(self, c => certificates::table
+            .filter(certificates::enrolment_id.eq(enrolment_id))
+            .order(certificates::created_at.asc())
+            .select(CertificateRow::as_select())
+            .load(c))?)
+    }
+
+    /// Rows left in `signing` before `cutoff`: a crash between record and sign.
+    pub fn stale_signing_certificates(
+        &mut self,
+        cutoff: NaiveDateTime,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(dispatch!(self, c => certificates::table
+            .filter(certificates::status.eq("signing"))
+            .filter(certificates::created_at.lt(cutoff))
+            .select(certificates::serial)
+            .load(c))?)
+    }
+
+    /// Revokes a certificate that was recorded but whose signature may or may not exist.
+    pub fn revoke_unsigned(
+        &mut self,
+        serial: &str,
+        at: NaiveDateTime,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let n = dispatch!(self, c => diesel::update(
+                certificates::table
+                    .find(serial)
+                    .filter(certificates::status.eq("signing")),
+            )
+            .set((
+                certificates::status.eq("revoked"),
+                certificates::revoked_at.eq(Some(at)),
+                certificates::revocation_reason.eq(Some(reason)),
+            ))
+            .execute(c))?;
+        Ok(n == 1)
+    }
+}
