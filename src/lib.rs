@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod enrolment;
 pub mod http;
+pub mod issuance;
 pub mod operators;
 pub mod secrets;
 pub mod store;

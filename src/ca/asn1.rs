@@ -20,6 +20,7 @@ pub(super) const TAG_UTC_TIME: u8 = 0x17;
 pub(super) const TAG_GENERALIZED_TIME: u8 = 0x18;
 pub(super) const TAG_SEQUENCE: u8 = 0x30;
 pub(super) const TAG_SET: u8 = 0x31;
+pub(super) const TAG_ENUMERATED: u8 = 0x0A;
 
 pub(super) mod oid {
     use const_oid::ObjectIdentifier as O;
@@ -66,10 +67,20 @@ pub(super) mod oid {
     pub const ECDSA_SHA512: O = O::new_unwrap("1.2.840.10045.4.3.4");
     pub const SECP256R1: O = O::new_unwrap("1.2.840.10045.3.1.7");
     pub const SECP384R1: O = O::new_unwrap("1.3.132.0.34");
+
+    // CRL extensions (RFC 5280 5.2); reasonCode (2.5.29.21) is a constant in crl.rs.
+    pub const CRL_NUMBER: O = O::new_unwrap("2.5.29.20");
+    pub const ISSUING_DISTRIBUTION_POINT: O = O::new_unwrap("2.5.29.28");
+
+    // OCSP (RFC 6960) and the CertID hash algorithms.
+    pub const OCSP_BASIC: O = O::new_unwrap("1.3.6.1.5.5.7.48.1.1");
+    pub const OCSP_NONCE: O = O::new_unwrap("1.3.6.1.5.5.7.48.1.2");
+    pub const SHA1: O = O::new_unwrap("1.3.14.3.2.26");
+    pub const SHA256: O = O::new_unwrap("2.16.840.1.101.3.4.2.1");
 }
 
 /// Appends the DER header for `tag` and a content of `len` bytes.
-fn push_header(out: &mut Vec<u8>, tag: u8, len: usize) {
+pub(super) fn push_header(out: &mut Vec<u8>, tag: u8, len: usize) {
     out.push(tag);
     if len < 0x80 {
         out.push(len as u8);
@@ -165,6 +176,65 @@ pub(super) fn time(out: &mut Vec<u8>, t: &DateTime<Utc>) {
         let s = format!("{year:04}{rest}");
         bytes(out, TAG_GENERALIZED_TIME, s.as_bytes());
     }
+}
+
+/// Length of the DER header (tag and length octets) for a content of `len` bytes,
+/// so large elements can be written front to back with their lengths known.
+pub(super) fn header_len(len: usize) -> usize {
+    if len < 0x80 {
+        2
+    } else {
+        2 + (usize::BITS - len.leading_zeros()).div_ceil(8) as usize
+    }
+}
+
+/// Full DER length of an element with a content of `len` bytes.
+pub(super) fn element_len(len: usize) -> usize {
+    header_len(len) + len
+}
+
+/// Encoded length of [`write_time`]'s output for `t`: UTCTime 15, GeneralizedTime 17.
+pub(super) fn time_len(t: &DateTime<Utc>) -> usize {
+    if (1950..2050).contains(&t.year()) {
+        15
+    } else {
+        17
+    }
+}
+
+/// Same encoding as [`time`] without allocating, for CRLs with a million entries.
+pub(super) fn write_time(out: &mut Vec<u8>, t: &DateTime<Utc>) {
+    let year = t.year();
+    if (1950..2050).contains(&year) {
+        out.extend_from_slice(&[TAG_UTC_TIME, 13]);
+        push_2digits(out, year.rem_euclid(100) as u32);
+    } else {
+        out.extend_from_slice(&[TAG_GENERALIZED_TIME, 15]);
+        let y = year.clamp(0, 9999) as u32;
+        push_2digits(out, y / 100);
+        push_2digits(out, y % 100);
+    }
+    push_clock(out, t);
+}
+
+/// GeneralizedTime `YYYYMMDDHHMMSSZ`, as OCSP (RFC 6960) uses for every time.
+pub(super) fn generalized_time(out: &mut Vec<u8>, t: &DateTime<Utc>) {
+    out.extend_from_slice(&[TAG_GENERALIZED_TIME, 15]);
+    let y = t.year().clamp(0, 9999) as u32;
+    push_2digits(out, y / 100);
+    push_2digits(out, y % 100);
+    push_clock(out, t);
+}
+
+fn push_clock(out: &mut Vec<u8>, t: &DateTime<Utc>) {
+    for v in [t.month(), t.day(), t.hour(), t.minute(), t.second()] {
+        push_2digits(out, v);
+    }
+    out.push(b'Z');
+}
+
+fn push_2digits(out: &mut Vec<u8>, v: u32) {
+    out.extend_from_slice(&[b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8]);
 }
 
 /// Splits the DER element at the start of `input` into (tag, content, rest).
@@ -271,6 +341,37 @@ mod tests {
         );
         assert_eq!(out[0], TAG_GENERALIZED_TIME);
         assert_eq!(&out[2..], b"20500101000000Z");
+    }
+
+    #[test]
+    fn header_lengths_match_what_push_header_writes() {
+        for len in [0usize, 1, 127, 128, 255, 256, 65535, 65536, 50_000_000] {
+            let mut out = Vec::new();
+            push_header(&mut out, TAG_SEQUENCE, len);
+            assert_eq!(out.len(), header_len(len), "{len}");
+        }
+    }
+
+    #[test]
+    fn allocation_free_times_encode_like_time() {
+        for (y, mo, d, h, mi, s) in [
+            (1950, 1, 1, 0, 0, 0),
+            (2025, 4, 10, 9, 5, 7),
+            (2049, 12, 31, 23, 59, 59),
+            (2050, 1, 1, 0, 0, 0),
+            (2100, 6, 30, 12, 30, 30),
+        ] {
+            let t = Utc.with_ymd_and_hms(y, mo, d, h, mi, s).unwrap();
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            time(&mut a, &t);
+            write_time(&mut b, &t);
+            assert_eq!(a, b);
+            assert_eq!(b.len(), time_len(&t));
+            let mut g = Vec::new();
+            generalized_time(&mut g, &t);
+            assert_eq!(g[0], TAG_GENERALIZED_TIME);
+            assert_eq!(&g[2..], format!("{}Z", t.format("%Y%m%d%H%M%S")).as_bytes());
+        }
     }
 
     #[test]

@@ -13,15 +13,26 @@
 //! 4. the caller stores the TBS, then [`sign_certificate`] signs it through the
 //!    [`Signer`] and checks the signed certificate carries exactly that TBS.
 //!
+//! Revocation status, built here and served by the caller:
+//! - [`build_crl`] signs a CRL v2 (per issuing CA, or per shard of it) with the
+//!   issuing CA key; entries sorted by serial, reasonCode per entry, and a
+//!   critical issuingDistributionPoint equal to the certificates' CRLDP URL;
+//! - [`parse_request`] reads an OCSP request, [`OcspIssuer`] tells whether its
+//!   CertIDs (SHA-1 or SHA-256) name this CA, and [`build_response`] signs the
+//!   answer with the delegated responder; without a nonce the response can be
+//!   pre-signed and cached. [`error_response`] gives the unsigned error answers.
+//!
 //! Signers take bytes and return bytes, so an HSM (PKCS#11) signer can replace
 //! [`OpenSslSigner`] without touching callers.
 
 mod asn1;
 mod authority;
 mod ceremony;
+mod crl;
 mod csr;
 mod error;
 mod issue;
+mod ocsp;
 mod pem;
 mod profile;
 mod serial;
@@ -37,9 +48,14 @@ pub use ceremony::{
     run_ceremony, CaKeyAlgorithm, CeremonyConfig, CeremonyOutput, IssuingCaConfig, OcspConfig,
     RootCaConfig,
 };
+pub use crl::{build_crl, CrlRequest, RevocationReason, RevokedEntry};
 pub use csr::{check_csr, CheckedCsr, KeyDescription};
 pub use error::CaError;
 pub use issue::{build_tbs, lint_tbs, sign_certificate, IssueRequest};
+pub use ocsp::{
+    build_response, error_response, parse_request, CertId, CertIdHash, CertStatus, OcspErrorStatus,
+    OcspIssuer, OcspParseError, OcspRequest, SingleAnswer, MAX_CERT_IDS,
+};
 pub use pem::{certificate_to_pem, pem_to_der};
 pub use profile::{PersonalProfile, SubjectInfo};
 pub use serial::Serial;

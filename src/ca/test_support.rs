@@ -114,3 +114,34 @@ pub fn assert_pkilint_clean(cert: &Path) {
         cert.display()
     );
 }
+
+/// Runs the openssl CLI; returns (success, stdout + stderr).
+pub fn openssl(args: &[&str]) -> (bool, String) {
+    let out = run(
+        "openssl",
+        args,
+        "install the openssl CLI (apt-get install openssl)",
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// A pkilint command (`lint_crl`, `lint_ocsp_response`, ...) must exit 0 and
+/// print nothing at `-s WARNING`.
+pub fn assert_pkilint_tool_clean(tool: &str, args: &[&str], file: &Path) {
+    let mut all = vec!["lint"];
+    all.extend_from_slice(args);
+    all.extend(["-s", "WARNING"]);
+    let file_arg = file.to_string_lossy();
+    all.push(&file_arg);
+    let (code, text) = pkilint(tool, &all);
+    assert!(
+        code == 0 && text.trim().is_empty(),
+        "{tool} found problems in {} (exit {code}):\n{text}",
+        file.display()
+    );
+}

@@ -416,3 +416,768 @@ fn issuance_throughput() {
         }
     }
 }
+
+/// CRL and OCSP, checked by openssl and pkilint.
+mod revocation_status {
+    use super::super::asn1;
+    use super::super::pem::to_pem;
+    use super::*;
+    use der::{Decode, Encode};
+    use std::path::PathBuf;
+    use x509_cert::certificate::Rfc5280;
+    use x509_cert::crl::CertificateList;
+    use x509_cert::ext::pkix::crl::dp::IssuingDistributionPoint;
+    use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
+    use x509_cert::ext::pkix::{AuthorityKeyIdentifier, CrlNumber, CrlReason};
+
+    const PASS: Option<&[u8]> = Some(b"ceremony pass");
+
+    struct Leaf {
+        serial: Serial,
+        pem: PathBuf,
+    }
+
+    /// Issues a P-256 subscriber certificate through the normal path.
+    fn leaf(env: &Env, name: &str) -> Leaf {
+        let csr = csr_der(&ec_key(Nid::X9_62_PRIME256V1), MessageDigest::sha256());
+        let der = issue(env, &csr, None);
+        let bn = X509::from_der(&der)
+            .unwrap()
+            .serial_number()
+            .to_bn()
+            .unwrap();
+        Leaf {
+            serial: Serial::from_bytes(&bn.to_vec()).unwrap(),
+            pem: write_leaf(env.dir.path(), name, &der),
+        }
+    }
+
+    fn path(env: &Env, name: &str) -> String {
+        env.dir.path().join(name).to_string_lossy().into_owned()
+    }
+
+    fn write(env: &Env, name: &str, bytes: &[u8]) -> String {
+        let p = path(env, name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    fn crl_request(env: &Env, shard: Option<(u32, u32)>) -> CrlRequest {
+        let now = Utc::now();
+        CrlRequest {
+            number: 42,
+            this_update: now - Duration::minutes(1),
+            next_update: now + Duration::hours(24),
+            shard,
+            distribution_point_url: env.profile.crl_url(env.ca.name(), shard.map_or(0, |s| s.0)),
+        }
+    }
+
+    fn entry(serial: &Serial, reason: RevocationReason) -> RevokedEntry {
+        RevokedEntry {
+            serial: serial.clone(),
+            revoked_at: Utc::now() - Duration::minutes(5),
+            reason,
+        }
+    }
+
+    /// `openssl crl -verify` must print "verify OK" and lint_crl must be silent.
+    fn assert_crl_passes_openssl_and_pkilint(env: &Env, file: &str) {
+        assert_openssl_crl_verifies(env, file);
+        assert_pkilint_tool_clean("lint_crl", &["-t", "CRL", "-p", "PKIX"], Path::new(file));
+    }
+
+    fn assert_openssl_crl_verifies(env: &Env, file: &str) {
+        let (ok, text) = openssl(&[
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            file,
+            "-CAfile",
+            &path(env, "issuing.pem"),
+            "-noout",
+        ]);
+        assert!(
+            ok && text.contains("verify OK") && !text.contains("failure"),
+            "openssl crl: {text}"
+        );
+    }
+
+    /// `openssl verify -crl_check` of `leaf` against the CRL in `crl_der`.
+    fn verify_with_crl(env: &Env, crl_der: &[u8], leaf: &Leaf) -> (bool, String) {
+        let crl_pem = write(env, "check.crl.pem", to_pem("X509 CRL", crl_der).as_bytes());
+        openssl(&[
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            &path(env, "root.pem"),
+            "-untrusted",
+            &path(env, "issuing.pem"),
+            "-CRLfile",
+            &crl_pem,
+            &leaf.pem.to_string_lossy(),
+        ])
+    }
+
+    #[test]
+    fn crl_lists_revoked_and_held_certificates_and_openssl_and_pkilint_accept_it() {
+        for key in [CaKeyAlgorithm::P256, CaKeyAlgorithm::Rsa2048] {
+            let env = env(key);
+            let compromised = leaf(&env, "compromised");
+            let held = leaf(&env, "held");
+            let good = leaf(&env, "good");
+            let mut entries = vec![
+                entry(&compromised.serial, RevocationReason::KeyCompromise),
+                entry(&held.serial, RevocationReason::CertificateHold),
+            ];
+            for (i, reason) in RevocationReason::ALL.iter().cycle().take(40).enumerate() {
+                let mut e = entry(&Serial::random().unwrap(), *reason);
+                e.revoked_at -= Duration::days(i as i64);
+                entries.push(e);
+            }
+            let crl = build_crl(&env.ca, &crl_request(&env, None), &mut entries).unwrap();
+            let file = write(&env, "x.crl", &crl);
+            assert_crl_passes_openssl_and_pkilint(&env, &file);
+
+            for revoked in [&compromised, &held] {
+                let (ok, text) = verify_with_crl(&env, &crl, revoked);
+                assert!(
+                    !ok && text.contains("certificate revoked"),
+                    "{key:?}: {text}"
+                );
+            }
+            let (ok, text) = verify_with_crl(&env, &crl, &good);
+            assert!(ok && text.trim_end().ends_with(": OK"), "{key:?}: {text}");
+        }
+    }
+
+    #[test]
+    fn crl_entries_are_sorted_by_serial_and_carry_reason_codes_except_unspecified() {
+        let env = env(CaKeyAlgorithm::P256);
+        let mut entries: Vec<_> = RevocationReason::ALL
+            .iter()
+            .cycle()
+            .take(300)
+            .map(|r| entry(&Serial::random().unwrap(), *r))
+            .collect();
+        // Short serials sort before long ones whatever their first octet.
+        entries.push(entry(
+            &Serial::from_hex("7f").unwrap(),
+            RevocationReason::Superseded,
+        ));
+        entries.push(entry(
+            &Serial::from_hex("0080").unwrap(),
+            RevocationReason::Unspecified,
+        ));
+        let want: std::collections::HashMap<Vec<u8>, RevocationReason> = entries
+            .iter()
+            .map(|e| (e.serial.as_bytes().to_vec(), e.reason))
+            .collect();
+        let req = crl_request(&env, None);
+        let crl = build_crl(&env.ca, &req, &mut entries).unwrap();
+
+        let parsed = CertificateList::<Rfc5280>::from_der(&crl).unwrap();
+        let tbs = &parsed.tbs_cert_list;
+        assert_eq!(tbs.version, x509_cert::Version::V2);
+        assert_eq!(tbs.issuer.to_der().unwrap(), env.ca.subject_der());
+        assert_eq!(
+            parsed.signature_algorithm.to_der().unwrap(),
+            env.ca.signer().algorithm().algorithm_identifier_der()
+        );
+        let revoked = tbs.revoked_certificates.as_ref().unwrap();
+        let serials: Vec<Vec<u8>> = revoked
+            .iter()
+            .map(|r| r.serial_number.as_bytes().to_vec())
+            .collect();
+        assert_eq!(serials.len(), want.len());
+        assert_eq!(&serials[..2], [vec![0x7f], vec![0x00, 0x80]]);
+        let numeric = |s: &Vec<u8>| (s.len(), s.clone());
+        assert!(serials.windows(2).all(|w| numeric(&w[0]) < numeric(&w[1])));
+        for r in revoked {
+            let reason = want[r.serial_number.as_bytes()];
+            let exts = r.crl_entry_extensions.as_deref().unwrap_or_default();
+            if reason == RevocationReason::Unspecified {
+                assert!(exts.is_empty());
+            } else {
+                assert_eq!(exts.len(), 1);
+                assert!(!exts[0].critical);
+                let code = CrlReason::from_der(exts[0].extn_value.as_bytes()).unwrap();
+                assert_eq!(code as u8, reason.code());
+            }
+        }
+
+        let exts = tbs.crl_extensions.as_deref().unwrap();
+        let ids: Vec<String> = exts.iter().map(|e| e.extn_id.to_string()).collect();
+        assert_eq!(ids, ["2.5.29.35", "2.5.29.20", "2.5.29.28"]);
+        let aki = AuthorityKeyIdentifier::from_der(exts[0].extn_value.as_bytes()).unwrap();
+        assert_eq!(aki.key_identifier.unwrap().as_bytes(), env.ca.ski());
+        let number = CrlNumber::from_der(exts[1].extn_value.as_bytes()).unwrap();
+        assert_eq!(number.0.as_bytes(), [42]);
+        assert!(exts[2].critical);
+        let idp = IssuingDistributionPoint::from_der(exts[2].extn_value.as_bytes()).unwrap();
+        match idp.distribution_point {
+            Some(DistributionPointName::FullName(names)) => match names.as_slice() {
+                [GeneralName::UniformResourceIdentifier(u)] => {
+                    assert_eq!(u.as_str(), req.distribution_point_url)
+                }
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+        assert!(!idp.only_contains_user_certs && !idp.indirect_crl);
+    }
+
+    #[test]
+    fn crl_without_revocations_omits_the_list_and_still_passes_openssl_and_pkilint() {
+        let env = env(CaKeyAlgorithm::P256);
+        let crl = build_crl(&env.ca, &crl_request(&env, None), &mut []).unwrap();
+        let parsed = CertificateList::<Rfc5280>::from_der(&crl).unwrap();
+        assert!(parsed.tbs_cert_list.revoked_certificates.is_none());
+        let file = write(&env, "empty.crl", &crl);
+        assert_crl_passes_openssl_and_pkilint(&env, &file);
+        let good = leaf(&env, "good");
+        let (ok, text) = verify_with_crl(&env, &crl, &good);
+        assert!(ok, "{text}");
+    }
+
+    #[test]
+    fn sharded_crl_covers_only_certificates_whose_crldp_names_its_shard() {
+        let mut env = env(CaKeyAlgorithm::P256);
+        env.profile = PersonalProfile::from_toml(
+            &include_str!("../../ca-root/profiles/personal.toml")
+                .replace("crl_shards = 1", "crl_shards = 4"),
+            "http://ca.example.vn",
+        )
+        .unwrap();
+        let revoked = leaf(&env, "revoked");
+        let shard = env.profile.crl_shard(&revoked.serial);
+        let other = (shard + 1) % 4;
+        let der = pem_to_der(&std::fs::read(&revoked.pem).unwrap(), "CERTIFICATE").unwrap();
+        let crldp = format!("http://ca.example.vn/crl/dev-issuing-{shard}.crl");
+        assert!(der.windows(crldp.len()).any(|w| w == crldp.as_bytes()));
+
+        let mut entries = vec![entry(&revoked.serial, RevocationReason::KeyCompromise)];
+        let crl = build_crl(&env.ca, &crl_request(&env, Some((shard, 4))), &mut entries).unwrap();
+        assert!(crl.windows(crldp.len()).any(|w| w == crldp.as_bytes()));
+        let file = write(&env, "shard.crl", &crl);
+        assert_crl_passes_openssl_and_pkilint(&env, &file);
+        let (ok, text) = verify_with_crl(&env, &crl, &revoked);
+        assert!(!ok && text.contains("certificate revoked"), "{text}");
+
+        // Another shard's CRL is not this certificate's CRL: its
+        // issuingDistributionPoint differs from the certificate's CRLDP.
+        let other_crl = build_crl(&env.ca, &crl_request(&env, Some((other, 4))), &mut []).unwrap();
+        let (ok, text) = verify_with_crl(&env, &other_crl, &revoked);
+        assert!(!ok && text.contains("different CRL scope"), "{text}");
+
+        // And a serial of one shard cannot go into another shard's CRL.
+        let err = build_crl(&env.ca, &crl_request(&env, Some((other, 4))), &mut entries);
+        assert_eq!(err.unwrap_err().code(), "unexpected");
+    }
+
+    #[test]
+    fn crl_with_a_serial_twice_bad_times_or_a_bad_shard_is_refused() {
+        let env = env(CaKeyAlgorithm::P256);
+        let s = Serial::random().unwrap();
+        let mut twice = vec![
+            entry(&s, RevocationReason::KeyCompromise),
+            entry(&s, RevocationReason::Superseded),
+        ];
+        let req = crl_request(&env, None);
+        assert_eq!(
+            build_crl(&env.ca, &req, &mut twice).unwrap_err().code(),
+            "unexpected"
+        );
+        let backwards = CrlRequest {
+            next_update: req.this_update,
+            ..req.clone()
+        };
+        assert_eq!(
+            build_crl(&env.ca, &backwards, &mut []).unwrap_err().code(),
+            "validity_invalid"
+        );
+        for shard in [(4, 4), (0, 0)] {
+            let bad = CrlRequest {
+                shard: Some(shard),
+                ..req.clone()
+            };
+            assert_eq!(
+                build_crl(&env.ca, &bad, &mut []).unwrap_err().code(),
+                "config_invalid"
+            );
+        }
+        let https = CrlRequest {
+            distribution_point_url: "https://ca.example.vn/crl/x.crl".into(),
+            ..req
+        };
+        assert_eq!(
+            build_crl(&env.ca, &https, &mut []).unwrap_err().code(),
+            "config_invalid"
+        );
+    }
+
+    fn responder(env: &Env) -> OcspResponder {
+        let d = env.dir.path();
+        OcspResponder::load(&d.join("ocsp.pem"), &d.join("private/ocsp.key.pem"), PASS).unwrap()
+    }
+
+    /// `openssl ocsp -reqout` for `leaf`; returns the request DER.
+    fn openssl_request(env: &Env, leaf: &Leaf, nonce: bool, sha256: bool) -> Vec<u8> {
+        let req = path(env, "req.der");
+        let mut args = vec![
+            "ocsp".to_string(),
+            "-issuer".into(),
+            path(env, "issuing.pem"),
+            "-cert".into(),
+            leaf.pem.to_string_lossy().into_owned(),
+            "-reqout".into(),
+            req.clone(),
+        ];
+        if !nonce {
+            args.push("-no_nonce".into());
+        }
+        if sha256 {
+            // openssl wants the digest before -cert.
+            args.insert(1, "-sha256".into());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (ok, text) = openssl(&args);
+        assert!(ok, "openssl ocsp -reqout: {text}");
+        std::fs::read(req).unwrap()
+    }
+
+    /// Checks `resp` with `openssl ocsp -respin` twice and returns both outputs:
+    /// against the request it made (`-reqin`: signature, chain and nonce
+    /// checked, status in `-resp_text`), and by certificate (`-issuer -cert`:
+    /// the per-certificate status summary line).
+    fn openssl_check_response(
+        env: &Env,
+        leaf: &Leaf,
+        req: &[u8],
+        resp: &[u8],
+        sha256: bool,
+    ) -> (String, String) {
+        let req = write(env, "req.der", req);
+        let resp = write(env, "resp.der", resp);
+        let chain = path(env, "chain.pem");
+        let (_, by_request) = openssl(&[
+            "ocsp",
+            "-respin",
+            &resp,
+            "-reqin",
+            &req,
+            "-CAfile",
+            &chain,
+            "-resp_text",
+        ]);
+        let mut args = vec![
+            "ocsp".to_string(),
+            "-respin".into(),
+            resp,
+            "-issuer".into(),
+            path(env, "issuing.pem"),
+            "-cert".into(),
+            leaf.pem.to_string_lossy().into_owned(),
+            "-CAfile".into(),
+            chain,
+            "-no_nonce".into(),
+        ];
+        if sha256 {
+            args.insert(1, "-sha256".into());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        (by_request, openssl(&args).1)
+    }
+
+    fn answer(cert_id: CertId, status: CertStatus) -> SingleAnswer {
+        let now = Utc::now();
+        SingleAnswer {
+            cert_id,
+            status,
+            this_update: now - Duration::minutes(1),
+            next_update: now + Duration::hours(24),
+        }
+    }
+
+    #[test]
+    fn ocsp_answers_to_openssl_requests_verify_and_report_good_revoked_and_unknown() {
+        for key in [CaKeyAlgorithm::P256, CaKeyAlgorithm::Rsa2048] {
+            let env = env(key);
+            let responder = responder(&env);
+            let issuer = OcspIssuer::new(&env.ca).unwrap();
+            let revoked_at = Utc::now() - Duration::hours(2);
+            let cases = [
+                ("good", CertStatus::Good, "good"),
+                (
+                    "compromised",
+                    CertStatus::Revoked {
+                        at: revoked_at,
+                        reason: Some(RevocationReason::KeyCompromise),
+                    },
+                    "Reason: keyCompromise",
+                ),
+                (
+                    "held",
+                    CertStatus::Revoked {
+                        at: revoked_at,
+                        reason: Some(RevocationReason::CertificateHold),
+                    },
+                    "Reason: certificateHold",
+                ),
+                ("unknown", CertStatus::Unknown, "unknown"),
+            ];
+            for (name, status, expect) in cases {
+                let leaf = leaf(&env, name);
+                for (nonce, sha256) in [(true, false), (false, true)] {
+                    let req_der = openssl_request(&env, &leaf, nonce, sha256);
+                    let req = parse_request(&req_der).unwrap();
+                    assert_eq!(req.nonce.is_some(), nonce);
+                    let [id] = req.cert_ids.as_slice() else {
+                        panic!("{req:?}")
+                    };
+                    let hash = if sha256 {
+                        CertIdHash::Sha256
+                    } else {
+                        CertIdHash::Sha1
+                    };
+                    assert_eq!(*id, issuer.cert_id(&leaf.serial, hash));
+                    assert!(issuer.issued(id) && id.is_for(&env.ca).unwrap());
+                    assert_eq!(id.serial_number(), Some(leaf.serial.clone()));
+
+                    let resp = build_response(
+                        &responder,
+                        &[answer(id.clone(), status.clone())],
+                        req.nonce.as_deref(),
+                        Utc::now(),
+                    )
+                    .unwrap();
+                    let (by_request, summary) =
+                        openssl_check_response(&env, &leaf, &req_der, &resp, sha256);
+                    let cert_status = format!("Cert Status: {}", name_of(&status));
+                    assert!(
+                        by_request.contains("Response verify OK")
+                            && by_request.contains(&cert_status)
+                            && !by_request.contains("WARNING")
+                            && !by_request.contains("rror"),
+                        "{key:?} {name} nonce={nonce}:\n{by_request}"
+                    );
+                    let status_line = format!("{}: {}", leaf.pem.display(), name_of(&status));
+                    assert!(
+                        summary.contains("Response verify OK")
+                            && summary.contains(&status_line)
+                            && summary.contains(expect),
+                        "{key:?} {name} nonce={nonce}:\n{summary}"
+                    );
+                    let file = write(&env, &format!("{name}-{nonce}.ocsp"), &resp);
+                    assert_pkilint_tool_clean("lint_ocsp_response", &[], Path::new(&file));
+                }
+            }
+        }
+    }
+
+    fn name_of(status: &CertStatus) -> &'static str {
+        match status {
+            CertStatus::Good => "good",
+            CertStatus::Revoked { .. } => "revoked",
+            CertStatus::Unknown => "unknown",
+        }
+    }
+
+    #[test]
+    fn ocsp_response_names_the_responder_by_key_hash_and_carries_its_certificate() {
+        let env = env(CaKeyAlgorithm::P256);
+        let responder = responder(&env);
+        let issuer = OcspIssuer::new(&env.ca).unwrap();
+        let leaf = leaf(&env, "good");
+        let id = issuer.cert_id(&leaf.serial, CertIdHash::Sha1);
+        let resp = build_response(
+            &responder,
+            &[answer(id, CertStatus::Good)],
+            None,
+            Utc::now(),
+        )
+        .unwrap();
+        let file = write(&env, "resp.der", &resp);
+        let (ok, text) = openssl(&["ocsp", "-respin", &file, "-resp_text", "-noverify"]);
+        assert!(ok, "{text}");
+        let spki =
+            spki::SubjectPublicKeyInfoRef::from_der(responder.signer().public_key_der()).unwrap();
+        let by_key = hex::encode_upper(openssl::sha::sha1(spki.subject_public_key.raw_bytes()));
+        assert!(text.contains(&format!("Responder Id: {by_key}")), "{text}");
+        assert!(
+            text.contains("OCSP Response Status: successful (0x0)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Response Type: Basic OCSP Response"),
+            "{text}"
+        );
+        assert!(
+            text.contains("CA-Enrol Development OCSP Responder"),
+            "{text}"
+        );
+        assert!(!text.contains("Response Extensions"), "{text}");
+    }
+
+    #[test]
+    fn one_cached_response_without_nonce_answers_every_request_for_the_certificate() {
+        let env = env(CaKeyAlgorithm::P256);
+        let responder = responder(&env);
+        let issuer = OcspIssuer::new(&env.ca).unwrap();
+        let leaf = leaf(&env, "cached");
+        let cached = build_response(
+            &responder,
+            &[answer(
+                issuer.cert_id(&leaf.serial, CertIdHash::Sha1),
+                CertStatus::Good,
+            )],
+            None,
+            Utc::now(),
+        )
+        .unwrap();
+        for _ in 0..2 {
+            let req_der = openssl_request(&env, &leaf, false, false);
+            let req = parse_request(&req_der).unwrap();
+            assert_eq!(
+                req.cert_ids[0],
+                issuer.cert_id(&leaf.serial, CertIdHash::Sha1)
+            );
+            let (by_request, summary) =
+                openssl_check_response(&env, &leaf, &req_der, &cached, false);
+            assert!(
+                by_request.contains("Response verify OK")
+                    && by_request.contains("Cert Status: good"),
+                "{by_request}"
+            );
+            assert!(summary.contains(": good"), "{summary}");
+        }
+    }
+
+    #[test]
+    fn ocsp_request_about_another_issuer_is_not_matched_and_gets_unauthorized() {
+        let env = env(CaKeyAlgorithm::P256);
+        let issuer = OcspIssuer::new(&env.ca).unwrap();
+        let leaf = leaf(&env, "leaf");
+        let req = path(&env, "req.der");
+        // The root did not issue the leaf: its CertID hashes are the root's.
+        let (ok, text) = openssl(&[
+            "ocsp",
+            "-issuer",
+            &path(&env, "root.pem"),
+            "-cert",
+            &leaf.pem.to_string_lossy(),
+            "-reqout",
+            &req,
+        ]);
+        assert!(ok, "{text}");
+        let parsed = parse_request(&std::fs::read(&req).unwrap()).unwrap();
+        assert!(!issuer.issued(&parsed.cert_ids[0]));
+        let resp = write(
+            &env,
+            "err.der",
+            &error_response(OcspErrorStatus::Unauthorized),
+        );
+        let (_, text) = openssl(&["ocsp", "-respin", &resp, "-resp_text"]);
+        assert!(text.contains("Responder Error: unauthorized (6)"), "{text}");
+    }
+
+    /// A hand-built OCSPRequest: `count` copies of `id`, an optional version
+    /// and extra tbsRequest elements (e.g. requestExtensions).
+    fn hand_request(id: &CertId, count: usize, version: Option<u8>, extra_tbs: &[u8]) -> Vec<u8> {
+        use asn1::{bytes, sequence};
+        let mut out = Vec::new();
+        sequence(&mut out, |o| {
+            sequence(o, |o| {
+                if let Some(v) = version {
+                    asn1::tlv(o, 0xA0, |o| bytes(o, asn1::TAG_INTEGER, &[v]));
+                }
+                sequence(o, |o| {
+                    for _ in 0..count {
+                        sequence(o, |o| {
+                            sequence(o, |o| {
+                                sequence(o, |o| {
+                                    asn1::oid(o, &asn1::oid::SHA1);
+                                    bytes(o, asn1::TAG_NULL, &[]);
+                                });
+                                bytes(o, asn1::TAG_OCTET_STRING, &id.issuer_name_hash);
+                                bytes(o, asn1::TAG_OCTET_STRING, &id.issuer_key_hash);
+                                bytes(o, asn1::TAG_INTEGER, &id.serial);
+                            })
+                        });
+                    }
+                });
+                o.extend_from_slice(extra_tbs);
+            })
+        });
+        out
+    }
+
+    /// `requestExtensions [2] EXPLICIT` with one extension.
+    fn request_extension(critical: bool, id: &str, value: &[u8]) -> Vec<u8> {
+        let id = const_oid::ObjectIdentifier::new_unwrap(id);
+        let mut out = Vec::new();
+        asn1::tlv(&mut out, 0xA2, |o| {
+            asn1::sequence(o, |o| {
+                asn1::extension(o, &id, critical, |o| o.extend_from_slice(value))
+            })
+        });
+        out
+    }
+
+    #[test]
+    fn malformed_ocsp_requests_are_refused_and_answered_malformed_request() {
+        let env = env(CaKeyAlgorithm::P256);
+        let leaf = leaf(&env, "leaf");
+        let good = openssl_request(&env, &leaf, true, false);
+        let id = parse_request(&good).unwrap().cert_ids[0].clone();
+        let mut trailing = good.clone();
+        trailing.push(0);
+        const NONCE: &str = "1.3.6.1.5.5.7.48.1.2";
+        const OTHER: &str = "1.3.6.1.5.5.7.48.1.9";
+        let mut long_nonce = vec![asn1::TAG_OCTET_STRING, 33];
+        long_nonce.extend([1u8; 33]);
+
+        // Hand-built requests parse: v1 explicit or not, unknown non-critical
+        // extensions ignored, up to MAX_CERT_IDS CertIDs.
+        let plain = parse_request(&hand_request(&id, 1, None, &[])).unwrap();
+        assert_eq!((plain.cert_ids, plain.nonce), (vec![id.clone()], None));
+        parse_request(&hand_request(&id, 1, Some(0), &[])).unwrap();
+        parse_request(&hand_request(
+            &id,
+            1,
+            None,
+            &request_extension(false, OTHER, &[5, 0]),
+        ))
+        .unwrap();
+        let max = parse_request(&hand_request(&id, MAX_CERT_IDS, None, &[])).unwrap();
+        assert_eq!(max.cert_ids.len(), MAX_CERT_IDS);
+
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("empty", vec![]),
+            ("not DER", b"GET / HTTP/1.1\r\n".to_vec()),
+            ("random", (0..200u8).map(|i| i.wrapping_mul(151)).collect()),
+            ("truncated", good[..good.len() - 3].to_vec()),
+            ("trailing data", trailing),
+            ("a certificate", std::fs::read(&leaf.pem).unwrap()),
+            ("empty request list", hand_request(&id, 0, None, &[])),
+            (
+                "too many CertIDs",
+                hand_request(&id, MAX_CERT_IDS + 1, None, &[]),
+            ),
+            ("version 2", hand_request(&id, 1, Some(1), &[])),
+            (
+                "critical unknown extension",
+                hand_request(&id, 1, None, &request_extension(true, OTHER, &[5, 0])),
+            ),
+            (
+                "33-octet nonce",
+                hand_request(&id, 1, None, &request_extension(false, NONCE, &long_nonce)),
+            ),
+            (
+                "empty nonce",
+                hand_request(&id, 1, None, &request_extension(false, NONCE, &[4, 0])),
+            ),
+        ];
+        for (what, input) in cases {
+            let err = parse_request(&input).expect_err(what);
+            assert_eq!(
+                err.response_status(),
+                OcspErrorStatus::MalformedRequest,
+                "{what}"
+            );
+        }
+
+        // No truncation or single-octet change of a real request panics.
+        for cut in 0..good.len() {
+            assert!(parse_request(&good[..cut]).is_err(), "cut at {cut}");
+        }
+        for at in 0..good.len() {
+            for x in [0x00, 0x01, 0x7F, 0x80, 0xFF] {
+                let mut bent = good.clone();
+                bent[at] ^= x;
+                let _ = parse_request(&bent);
+            }
+        }
+
+        let resp = write(
+            &env,
+            "err.der",
+            &error_response(OcspErrorStatus::MalformedRequest),
+        );
+        let (_, text) = openssl(&["ocsp", "-respin", &resp, "-resp_text"]);
+        assert!(
+            text.contains("Responder Error: malformedrequest (1)"),
+            "{text}"
+        );
+    }
+
+    /// Release-mode figures on one core. Run with
+    /// `cargo test --release -- --ignored --nocapture crl_and_ocsp_throughput`.
+    #[test]
+    #[ignore]
+    fn crl_and_ocsp_throughput() {
+        for key in [CaKeyAlgorithm::P256, CaKeyAlgorithm::Rsa2048] {
+            let env = env(key);
+            let now = Utc::now();
+            for n in [10_000usize, 100_000, 1_000_000] {
+                let mut entries: Vec<RevokedEntry> = (0..n)
+                    .map(|i| RevokedEntry {
+                        serial: Serial::random().unwrap(),
+                        revoked_at: now - Duration::seconds(i as i64),
+                        reason: RevocationReason::ALL[i % RevocationReason::ALL.len()],
+                    })
+                    .collect();
+                let req = crl_request(&env, None);
+                let t = Instant::now();
+                let crl = build_crl(&env.ca, &req, &mut entries).unwrap();
+                let build = t.elapsed();
+                let t = Instant::now();
+                let again = build_crl(&env.ca, &req, &mut entries).unwrap();
+                let sorted = t.elapsed();
+                // Same CRL but for the signature (ECDSA lengths vary by an octet or two).
+                assert!(again.len().abs_diff(crl.len()) <= 2);
+                println!(
+                    "CRL {key:?} {n:>9} entries: {:>7.1} ms build+sort+sign ({:.1} ms when already sorted), {:.1} MB",
+                    build.as_secs_f64() * 1e3,
+                    sorted.as_secs_f64() * 1e3,
+                    crl.len() as f64 / 1e6
+                );
+                if n == 1_000_000 {
+                    let file = write(&env, "big.crl", &crl);
+                    // pkilint is left out here: it takes minutes on a million entries.
+                    let t = Instant::now();
+                    assert_openssl_crl_verifies(&env, &file);
+                    println!(
+                        "  openssl crl -verify of the 1M-entry CRL: OK in {:.1} s",
+                        t.elapsed().as_secs_f64()
+                    );
+                }
+            }
+
+            let responder = responder(&env);
+            let issuer = OcspIssuer::new(&env.ca).unwrap();
+            let id = issuer.cert_id(&Serial::random().unwrap(), CertIdHash::Sha1);
+            let answers = [answer(id, CertStatus::Good)];
+            let tbs_like = vec![0x5Au8; 300];
+            let raw = per_second(5_000, || {
+                responder.signer().sign(&tbs_like).unwrap();
+            });
+            let cached = per_second(5_000, || {
+                build_response(&responder, &answers, None, now).unwrap();
+            });
+            let nonce = [0x04, 0x10, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7];
+            let with_nonce = per_second(5_000, || {
+                build_response(&responder, &answers, Some(&nonce), now).unwrap();
+            });
+            let req_der = hand_request(&answers[0].cert_id, 1, None, &[]);
+            let parse = per_second(100_000, || {
+                parse_request(&req_der).unwrap();
+            });
+            println!(
+                "OCSP {key:?}: build+sign {cached:.0}/s without nonce, {with_nonce:.0}/s with nonce \
+                 (raw sign {raw:.0}/s); parse_request {parse:.0}/s"
+            );
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! Issuance benchmark (not a test): in one run, for an RSA-2048 and an ECDSA P-256 issuing key,
+//! (a) the raw signature rate of the issuing key through the same `Signer`, and
+//! (b) full in-process issuance: CSR parse and checks, TBS build, pre-issuance lint, sign,
+//!     and the two durable SQLite transactions of record-then-sign (with their audit events),
+//! printed as certificates per second and the ratio b/a. One thread, so figures are per core.
+//!
+//! `cargo bench --bench issuance` (set `ISSUANCE_BENCH_SECONDS` to change the measuring time).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ca_enrol::audit::Actor;
+use ca_enrol::ca::{self, CaKeyAlgorithm, CeremonyConfig, IssuingCa, PersonalProfile, SubjectInfo};
+use ca_enrol::clock::SystemClock;
+use ca_enrol::issuance::{IssuanceOrder, Issuer};
+use ca_enrol::store::Store;
+use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::rsa::Rsa;
+use openssl::x509::{X509NameBuilder, X509ReqBuilder};
+
+fn csr(key: &PKey<Private>) -> Vec<u8> {
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", "bench").unwrap();
+    let name = name.build();
+    let mut req = X509ReqBuilder::new().unwrap();
+    req.set_subject_name(&name).unwrap();
+    req.set_pubkey(key).unwrap();
+    req.sign(key, MessageDigest::sha256()).unwrap();
+    req.build().to_der().unwrap()
+}
+
+fn p256_csrs(n: usize) -> Vec<Vec<u8>> {
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+    (0..n)
+        .map(|_| csr(&PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap()))
+        .collect()
+}
+
+/// RSA key generation is slow; spread it over the cores (not part of what is measured).
+fn rsa_csrs(n: usize) -> Vec<Vec<u8>> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let per = n.div_ceil(threads);
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            std::thread::spawn(move || {
+                (0..per)
+                    .map(|_| csr(&PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap()))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .take(n)
+        .collect()
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    ca: Arc<IssuingCa>,
+    issuer: Issuer,
+}
+
+fn setup(key: CaKeyAlgorithm) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ca-root");
+    let mut cfg: CeremonyConfig =
+        toml::from_str(&std::fs::read_to_string(repo.join("ceremony.toml")).unwrap()).unwrap();
+    cfg.issuing.key = key;
+    let ca_dir = dir.path().join("ca");
+    ca::run_ceremony(&ca_dir, &cfg, None).unwrap();
+    let ca = Arc::new(
+        IssuingCa::load(
+            &cfg.issuing.name,
+            &ca_dir.join("issuing.pem"),
+            &ca_dir.join("private/issuing.key.pem"),
+            None,
+        )
+        .unwrap(),
+    );
+    let profile = PersonalProfile::from_toml(
+        &std::fs::read_to_string(repo.join("profiles/personal.toml")).unwrap(),
+        "http://127.0.0.1:8080",
+    )
+    .unwrap();
+    let store = Store::open_sqlite(&dir.path().join("bench.db"), 2).unwrap();
+    store.migrate().unwrap();
+    let issuer = Issuer::new(store, ca.clone(), Arc::new(profile), Arc::new(SystemClock));
+    Setup {
+        _dir: dir,
+        ca,
+        issuer,
+    }
+}
+
+fn order(i: usize) -> IssuanceOrder {
+    IssuanceOrder {
+        enrolment_id: format!("bench-{i}"),
+        subject: SubjectInfo {
+            full_name: "Nguyễn Thị Ánh Tuyết".into(),
+            id_number: "001301012345".into(),
+            province: "Thành phố Hà Nội".into(),
+            locality: Some("Phường Cửa Nam".into()),
+            email: Some("tuyet@example.vn".into()),
+        },
+        package_code: "PS0".into(),
+        term_months: 12,
+    }
+}
+
+/// Signatures per second over `secs`, signing a certificate-sized blob.
+fn raw_rate(ca: &IssuingCa, secs: f64) -> f64 {
+    let tbs = vec![0x5a_u8; 900];
+    let signer = ca.signer();
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed().as_secs_f64() < secs {
+        for _ in 0..50 {
+            signer.sign(&tbs).unwrap();
+        }
+        n += 50;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Issuances per second, one after another, each with a fresh key.
+fn issuance_rate(s: &Setup, csrs: &[Vec<u8>], offset: usize) -> f64 {
+    let start = Instant::now();
+    for (i, csr) in csrs.iter().enumerate() {
+        s.issuer
+            .issue_blocking(&Actor::System, &order(offset + i), csr, |_| Ok(()))
+            .unwrap();
+    }
+    csrs.len() as f64 / start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let secs: f64 = std::env::var("ISSUANCE_BENCH_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2.0);
+    println!(
+        "issuance benchmark: one thread, SQLite WAL (synchronous=NORMAL), {secs} s per raw figure"
+    );
+    println!(
+        "{:<10} {:<12} {:>12} {:>14} {:>8}",
+        "CA key", "subscriber", "raw sign/s", "issuances/s", "b/a"
+    );
+    let cases: [(CaKeyAlgorithm, &str); 2] = [
+        (CaKeyAlgorithm::Rsa2048, "RSA-2048"),
+        (CaKeyAlgorithm::P256, "P-256"),
+    ];
+    for (key, label) in cases {
+        let s = setup(key);
+        // Warm up: first transactions create the WAL, page cache, etc.
+        issuance_rate(&s, &p256_csrs(50), 1_000_000);
+        let raw = raw_rate(&s.ca, secs);
+        let n = ((raw * secs) as usize).clamp(200, 20_000);
+        let ec = p256_csrs(n);
+        let ec_rate = issuance_rate(&s, &ec, 0);
+        println!(
+            "{label:<10} {:<12} {raw:>12.0} {ec_rate:>14.0} {:>8.2}",
+            "P-256",
+            ec_rate / raw
+        );
+        if key == CaKeyAlgorithm::Rsa2048 {
+            let rsa = rsa_csrs(n.min(1500));
+            let rsa_rate = issuance_rate(&s, &rsa, 2_000_000);
+            println!(
+                "{label:<10} {:<12} {raw:>12.0} {rsa_rate:>14.0} {:>8.2}",
+                "RSA-2048",
+                rsa_rate / raw
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
