@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod enrolment;
 pub mod http;
+pub mod notify;
 pub mod operators;
 pub mod secrets;
 pub mod store;
