@@ -10,7 +10,9 @@ use poem::{get, EndpointExt, Route, Server};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::{self, Metrics};
+use crate::notify::{Dispatcher, Notifier, Outbox};
 use crate::operators::{Accounts, NewOperatorCredentials};
+use crate::otp::Otp;
 use crate::secrets::MasterKey;
 use crate::store::Store;
 
@@ -26,6 +28,8 @@ pub enum AppError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Accounts(#[from] crate::operators::OperatorsError),
+    #[error(transparent)]
+    Notify(#[from] crate::notify::NotifyError),
     #[error("cannot listen on {addr}: {reason}")]
     Listen { addr: String, reason: String },
 }
@@ -38,6 +42,10 @@ pub struct AppState {
     pub accounts: Accounts,
     pub clock: Arc<dyn Clock>,
     pub metrics: Metrics,
+    pub otp: Otp,
+    pub outbox: Outbox,
+    /// The delivery back ends (tests read the in-memory one).
+    pub notifier: Notifier,
 }
 
 /// The pieces that exist before anything listens.
@@ -90,8 +98,25 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "applied database migrations");
     }
+    let notifier = Notifier::from_config(&config)?;
+    let outbox = Outbox::new(keys.clone());
+    let otp = Otp::new(
+        store.clone(),
+        &keys,
+        config.otp.clone(),
+        outbox.clone(),
+        clock.clone(),
+    );
     let accounts = Accounts::new(store.clone(), keys, clock.clone(), config.security.clone());
     let bootstrap_admin = accounts.bootstrap_admin().await?;
+    Dispatcher::new(
+        store.clone(),
+        outbox.clone(),
+        notifier.clone(),
+        clock.clone(),
+        config.outbox.clone(),
+    )
+    .spawn();
     Ok(Prepared {
         state: AppState {
             config: Arc::new(config),
@@ -99,6 +124,9 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
             accounts,
             clock,
             metrics: Metrics::default(),
+            otp,
+            outbox,
+            notifier,
         },
         bootstrap_admin,
     })

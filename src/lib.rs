@@ -11,5 +11,6 @@ pub mod enrolment;
 pub mod http;
 pub mod notify;
 pub mod operators;
+pub mod otp;
 pub mod secrets;
 pub mod store;
