@@ -217,8 +217,8 @@ impl Default for Config {
                     http_url: String::new(),
                     http_auth_header: "Authorization".into(),
                     http_auth_value: Secret::default(),
-                    http_body_template: r#"{"to": "{{to}}", "text": "{{text}}", "id": "{{message_id}}"}"#
-                        .into(),
+                    http_body_template:
+                        r#"{"to": "{{to}}", "text": "{{text}}", "id": "{{message_id}}"}"#.into(),
                     timeout_seconds: 15,
                 },
             },
@@ -324,12 +324,27 @@ impl Config {
         let o = &self.otp;
         range("otp.code_ttl_seconds", o.code_ttl_seconds.into(), 30, 3600)?;
         range("otp.max_attempts", o.max_attempts.into(), 1, 20)?;
-        range("otp.resend_cooldown_seconds", o.resend_cooldown_seconds.into(), 0, 3600)?;
-        range("otp.max_sends_per_hour", o.max_sends_per_hour.into(), 1, 100)?;
+        range(
+            "otp.resend_cooldown_seconds",
+            o.resend_cooldown_seconds.into(),
+            0,
+            3600,
+        )?;
+        range(
+            "otp.max_sends_per_hour",
+            o.max_sends_per_hour.into(),
+            1,
+            100,
+        )?;
         let b = &self.outbox;
         range("outbox.poll_interval_ms", b.poll_interval_ms, 10, 600_000)?;
         range("outbox.max_attempts", b.max_attempts.into(), 1, 100)?;
-        range("outbox.backoff_base_seconds", b.backoff_base_seconds.into(), 1, 86_400)?;
+        range(
+            "outbox.backoff_base_seconds",
+            b.backoff_base_seconds.into(),
+            1,
+            86_400,
+        )?;
         range(
             "outbox.backoff_max_seconds",
             b.backoff_max_seconds.into(),
@@ -339,8 +354,18 @@ impl Config {
         range("outbox.batch_size", b.batch_size.into(), 1, 1000)?;
         let e = &self.notify.email;
         let s = &self.notify.sms;
-        range("notify.email.timeout_seconds", e.timeout_seconds.into(), 1, 600)?;
-        range("notify.sms.timeout_seconds", s.timeout_seconds.into(), 1, 600)?;
+        range(
+            "notify.email.timeout_seconds",
+            e.timeout_seconds.into(),
+            1,
+            600,
+        )?;
+        range(
+            "notify.sms.timeout_seconds",
+            s.timeout_seconds.into(),
+            1,
+            600,
+        )?;
         // A claim that ran out mid-delivery would let a second dispatcher send the message again.
         let longest = e.timeout_seconds.max(s.timeout_seconds);
         range(

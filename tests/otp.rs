@@ -125,7 +125,11 @@ async fn a_code_reaches_the_phone_through_the_outbox_at_once_and_confirms_exactl
 
     let message = app.messages_to(PHONE, 1).await;
     assert_eq!(message.len(), 1, "delivered without waiting for a poll");
-    assert!(message[0].text.contains("ky hop dong"), "{}", message[0].text);
+    assert!(
+        message[0].text.contains("ky hop dong"),
+        "{}",
+        message[0].text
+    );
     assert!(message[0].text.contains("5 phut"), "{}", message[0].text);
     let code = app.nth_otp(PHONE, 1).await;
 
@@ -202,7 +206,10 @@ async fn a_code_expires_after_five_minutes() {
     app.clock.advance(Duration::seconds(299));
     confirm(&app, "contract:a", &a).await.unwrap();
     app.clock.advance(Duration::seconds(1));
-    assert_eq!(refusal(confirm(&app, "contract:b", &b).await), "otp_expired");
+    assert_eq!(
+        refusal(confirm(&app, "contract:b", &b).await),
+        "otp_expired"
+    );
 }
 
 #[tokio::test]
@@ -297,10 +304,7 @@ async fn a_new_code_waits_for_the_cooldown_and_replaces_the_old_one() {
         other => panic!("expected otp_resend_too_soon, got {other:?}"),
     }
     app.clock.advance(Duration::seconds(59));
-    assert_eq!(
-        refusal(issue(&app, CONTRACT).await),
-        "otp_resend_too_soon"
-    );
+    assert_eq!(refusal(issue(&app, CONTRACT).await), "otp_resend_too_soon");
     app.clock.advance(Duration::seconds(1));
     let second = issue(&app, CONTRACT).await.unwrap();
     assert_ne!(second.challenge_id, first.challenge_id);
@@ -340,16 +344,20 @@ async fn at_most_five_codes_reach_one_recipient_in_an_hour() {
     }
     // Another recipient is not affected.
     let email = Recipient::Email(Email::parse("email", "nguyen.van.a@example.vn").unwrap());
-    let sent = issue_to(&app, "contract:5", Purpose::ContractSigning, DOCUMENT, email)
-        .await
-        .unwrap();
+    let sent = issue_to(
+        &app,
+        "contract:5",
+        Purpose::ContractSigning,
+        DOCUMENT,
+        email,
+    )
+    .await
+    .unwrap();
     assert_eq!(sent.masked_destination, "n***@example.vn");
 
-    app.clock.advance(Duration::minutes(55) - Duration::seconds(1));
-    assert_eq!(
-        refusal(issue(&app, "contract:6").await),
-        "otp_rate_limited"
-    );
+    app.clock
+        .advance(Duration::minutes(55) - Duration::seconds(1));
+    assert_eq!(refusal(issue(&app, "contract:6").await), "otp_rate_limited");
     app.clock.advance(Duration::seconds(1));
     issue(&app, "contract:6").await.unwrap();
     assert_eq!(app.messages_to(PHONE, 6).await.len(), 6);
@@ -360,11 +368,20 @@ async fn an_e_mail_code_arrives_in_vietnamese_with_its_purpose() {
     let app = TestApp::spawn().await;
     let to = "nguyen.van.a@example.vn";
     let email = Recipient::Email(Email::parse("email", to).unwrap());
-    issue_to(&app, "certificate:1", Purpose::CertificateAcceptance, DOCUMENT, email)
-        .await
-        .unwrap();
+    issue_to(
+        &app,
+        "certificate:1",
+        Purpose::CertificateAcceptance,
+        DOCUMENT,
+        email,
+    )
+    .await
+    .unwrap();
     let m = app.messages_to(to, 1).await.pop().unwrap();
-    assert_eq!(m.subject, "Mã xác thực (OTP) để xác nhận biên bản nghiệm thu chứng thư số");
+    assert_eq!(
+        m.subject,
+        "Mã xác thực (OTP) để xác nhận biên bản nghiệm thu chứng thư số"
+    );
     assert!(m.text.contains("5 phút"), "{}", m.text);
     let code = app.last_otp(to).await.unwrap();
     confirm_with(
@@ -430,5 +447,8 @@ async fn every_limit_comes_from_configuration() {
     assert_eq!(refusal(issue(&app, "contract:b").await), "otp_rate_limited");
     let code = app.nth_otp(PHONE, 2).await;
     app.clock.advance(Duration::seconds(60));
-    assert_eq!(refusal(confirm(&app, "contract:a", &code).await), "otp_expired");
+    assert_eq!(
+        refusal(confirm(&app, "contract:a", &code).await),
+        "otp_expired"
+    );
 }

@@ -135,7 +135,9 @@ impl Dispatcher {
     fn backoff(&self, attempts: i32) -> chrono::Duration {
         let base = i64::from(self.settings.backoff_base_seconds);
         let max = i64::from(self.settings.backoff_max_seconds);
-        let doublings = u32::try_from(attempts.saturating_sub(1)).unwrap_or(0).min(32);
+        let doublings = u32::try_from(attempts.saturating_sub(1))
+            .unwrap_or(0)
+            .min(32);
         let seconds = base.saturating_mul(1_i64 << doublings).min(max);
         chrono::Duration::seconds(seconds)
     }

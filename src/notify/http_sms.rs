@@ -99,11 +99,9 @@ fn fill(template: &Value, d: &Delivery) -> Value {
                 .replace("{{text}}", &d.text),
         ),
         Value::Array(items) => Value::Array(items.iter().map(|v| fill(v, d)).collect()),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), fill(v, d)))
-                .collect(),
-        ),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), fill(v, d))).collect())
+        }
         other => other.clone(),
     }
 }

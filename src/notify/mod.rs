@@ -18,7 +18,7 @@ pub use dispatcher::Dispatcher;
 pub use file::FileSink;
 pub use http_sms::HttpSms;
 pub use memory::MemorySink;
-pub use outbox::{OutgoingMessage, Outbox};
+pub use outbox::{Outbox, OutgoingMessage};
 pub use smtp::SmtpMailer;
 
 use chrono::{DateTime, Utc};
@@ -147,7 +147,7 @@ impl DeliveryError {
 
 #[derive(Clone)]
 pub enum EmailSender {
-    Smtp(SmtpMailer),
+    Smtp(Box<SmtpMailer>),
     File(FileSink),
     Memory(MemorySink),
 }
@@ -178,7 +178,7 @@ impl Notifier {
         let files = FileSink::new(config.data_dir.join("outbox"));
         let n = &config.notify;
         let email = match n.email.backend {
-            EmailBackend::Smtp => EmailSender::Smtp(SmtpMailer::from_settings(&n.email)?),
+            EmailBackend::Smtp => EmailSender::Smtp(Box::new(SmtpMailer::from_settings(&n.email)?)),
             EmailBackend::File => EmailSender::File(files.clone()),
             EmailBackend::Memory => EmailSender::Memory(memory.clone()),
         };

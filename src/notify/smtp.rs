@@ -23,10 +23,7 @@ impl SmtpMailer {
             key,
             problem: e.to_string(),
         };
-        let from: Mailbox = s
-            .from
-            .parse()
-            .map_err(|e| setup("notify.email.from", &e))?;
+        let from: Mailbox = s.from.parse().map_err(|e| setup("notify.email.from", &e))?;
         let builder = match s.smtp_tls {
             SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.smtp_host),
             SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.smtp_host)
@@ -60,15 +57,15 @@ impl SmtpMailer {
     }
 
     fn message(&self, d: &Delivery) -> Result<Message, DeliveryError> {
-        let to: Mailbox = d
-            .to
-            .parse()
-            .map_err(|e| DeliveryError::permanent(format!("recipient address: {e}")))?;
+        let to: Mailbox =
+            d.to.parse()
+                .map_err(|e| DeliveryError::permanent(format!("recipient address: {e}")))?;
         let domain = self.from.email.domain().to_string();
         // Quoted-printable keeps the body 7-bit for any relay, and the ASCII (the code)
         // readable in the raw message.
-        let body = Body::new_with_encoding(d.text.clone(), ContentTransferEncoding::QuotedPrintable)
-            .map_err(|_| DeliveryError::permanent("body cannot be encoded"))?;
+        let body =
+            Body::new_with_encoding(d.text.clone(), ContentTransferEncoding::QuotedPrintable)
+                .map_err(|_| DeliveryError::permanent("body cannot be encoded"))?;
         Message::builder()
             .from(self.from.clone())
             .to(to)

@@ -26,7 +26,7 @@ use serde_json::json;
 use crate::audit::{Actor, NewEvent};
 use crate::clock::Clock;
 use crate::config::OtpLimits;
-use crate::notify::{NotifyError, OutgoingMessage, Outbox, Recipient};
+use crate::notify::{NotifyError, Outbox, OutgoingMessage, Recipient};
 use crate::secrets::{constant_time_eq, hmac_sha256, MasterKey};
 use crate::store::{OtpChallengeRow, Store, StoreError, Tx};
 
@@ -127,7 +127,9 @@ impl DocumentDigest {
         if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
             Ok(Self(s.to_ascii_lowercase()))
         } else {
-            Err(OtpError::BadRequest("document digest must be 64 hex digits (SHA-256)"))
+            Err(OtpError::BadRequest(
+                "document digest must be 64 hex digits (SHA-256)",
+            ))
         }
     }
 
@@ -260,9 +262,13 @@ impl Otp {
         request: ChallengeRequest,
     ) -> Result<ChallengeSent, OtpError> {
         let subject = request.subject.as_str();
-        if subject.is_empty() || subject.chars().count() > 200 || subject.chars().any(char::is_control)
+        if subject.is_empty()
+            || subject.chars().count() > 200
+            || subject.chars().any(char::is_control)
         {
-            return Err(OtpError::BadRequest("subject must be 1 to 200 printable characters"));
+            return Err(OtpError::BadRequest(
+                "subject must be 1 to 200 printable characters",
+            ));
         }
         let now = crate::clock::truncate(now);
         let purpose = request.purpose.as_str();

@@ -108,7 +108,11 @@ impl Tx<'_> {
 
     /// Marks an open challenge used. False when it was no longer open: the condition is part
     /// of the UPDATE, so two concurrent uses of one code cannot both succeed.
-    pub fn consume_otp_challenge(&mut self, id: &str, at: NaiveDateTime) -> Result<bool, StoreError> {
+    pub fn consume_otp_challenge(
+        &mut self,
+        id: &str,
+        at: NaiveDateTime,
+    ) -> Result<bool, StoreError> {
         let n = dispatch!(self, c => diesel::update(
                 otp_challenges::table
                     .find(id)

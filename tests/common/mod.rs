@@ -177,7 +177,12 @@ impl TestApp {
             .memory()
             .expect("the test app delivers to memory")
             .clone();
-        let mine = || -> Vec<_> { sink.delivered().into_iter().filter(|d| d.to == to).collect() };
+        let mine = || -> Vec<_> {
+            sink.delivered()
+                .into_iter()
+                .filter(|d| d.to == to)
+                .collect()
+        };
         for _ in 0..250 {
             if mine().len() >= count {
                 break;
