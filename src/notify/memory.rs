@@ -25,9 +25,4 @@ impl MemorySink {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
-
-    /// The last message delivered to `to` (E.164 number or e-mail address).
-    pub fn last_to(&self, to: &str) -> Option<Delivery> {
-        self.delivered().into_iter().rev().find(|d| d.to == to)
-    }
 }

@@ -90,11 +90,6 @@ impl Outbox {
         Ok(id)
     }
 
-    /// Asks this process's dispatcher to look now (e.g. after a clock change in tests).
-    pub fn wake(&self) {
-        self.wake.notify_one();
-    }
-
     pub(super) fn wake_signal(&self) -> Arc<Notify> {
         self.wake.clone()
     }

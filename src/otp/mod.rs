@@ -508,3 +508,24 @@ fn ceil_seconds(d: Duration) -> i64 {
     let ms = d.num_milliseconds().max(0);
     (ms + 999) / 1000
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_document_digest_is_64_hex_digits_kept_lower_case() {
+        let upper = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855";
+        let d = DocumentDigest::parse(upper).unwrap();
+        assert_eq!(d, DocumentDigest::of(b""));
+        assert!(DocumentDigest::parse(&upper[1..]).is_err());
+        assert!(DocumentDigest::parse(&upper.replace('E', "g")).is_err());
+    }
+
+    #[test]
+    fn countdowns_round_up_to_whole_seconds() {
+        assert_eq!(ceil_seconds(Duration::milliseconds(59_001)), 60);
+        assert_eq!(ceil_seconds(Duration::seconds(60)), 60);
+        assert_eq!(ceil_seconds(Duration::seconds(-3)), 0);
+    }
+}
