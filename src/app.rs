@@ -11,7 +11,9 @@ use crate::ca::{self, CaError, CeremonyConfig, IssuingCa, OcspResponder, Persona
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::{self, Metrics};
+use crate::notify::{Dispatcher, Notifier, Outbox};
 use crate::operators::{Accounts, NewOperatorCredentials};
+use crate::otp::Otp;
 use crate::secrets::MasterKey;
 use crate::store::Store;
 
@@ -29,6 +31,8 @@ pub enum AppError {
     Accounts(#[from] crate::operators::OperatorsError),
     #[error("CA ({path}): {source}")]
     Ca { path: PathBuf, source: CaError },
+    #[error(transparent)]
+    Notify(#[from] crate::notify::NotifyError),
     #[error("cannot listen on {addr}: {reason}")]
     Listen { addr: String, reason: String },
 }
@@ -42,6 +46,10 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub metrics: Metrics,
     pub ca: CaHandles,
+    pub otp: Otp,
+    pub outbox: Outbox,
+    /// The delivery back ends (tests read the in-memory one).
+    pub notifier: Notifier,
 }
 
 /// The loaded CA material: what signs, what answers for status, and the profile.
@@ -201,8 +209,25 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "applied database migrations");
     }
+    let notifier = Notifier::from_config(&config)?;
+    let outbox = Outbox::new(keys.clone());
+    let otp = Otp::new(
+        store.clone(),
+        &keys,
+        config.otp.clone(),
+        outbox.clone(),
+        clock.clone(),
+    );
     let accounts = Accounts::new(store.clone(), keys, clock.clone(), config.security.clone());
     let bootstrap_admin = accounts.bootstrap_admin().await?;
+    Dispatcher::new(
+        store.clone(),
+        outbox.clone(),
+        notifier.clone(),
+        clock.clone(),
+        config.outbox.clone(),
+    )
+    .spawn();
     Ok(Prepared {
         state: AppState {
             config: Arc::new(config),
@@ -211,6 +236,9 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
             clock,
             metrics: Metrics::default(),
             ca,
+            otp,
+            outbox,
+            notifier,
         },
         bootstrap_admin,
     })

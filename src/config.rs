@@ -61,6 +61,9 @@ pub struct Config {
     pub master_key: Secret,
     pub log_format: LogFormat,
     pub security: Security,
+    pub otp: OtpLimits,
+    pub outbox: OutboxSettings,
+    pub notify: NotifySettings,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -70,6 +73,100 @@ pub struct Security {
     pub login_lockout_minutes: u32,
     pub session_idle_minutes: u32,
     pub session_max_hours: u32,
+}
+
+/// One-time-password rules (`otp::`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtpLimits {
+    pub code_ttl_seconds: u32,
+    /// Wrong codes before a challenge locks.
+    pub max_attempts: u32,
+    pub resend_cooldown_seconds: u32,
+    pub max_sends_per_hour: u32,
+}
+
+/// The outbox dispatcher (`notify::Dispatcher`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxSettings {
+    /// How often to look for messages other processes enqueued (this process's wake at once).
+    pub poll_interval_ms: u64,
+    /// How long a claim on a message holds; must outlive a delivery attempt.
+    pub lease_seconds: u32,
+    /// Delivery attempts before a message is marked `failed`.
+    pub max_attempts: u32,
+    /// Wait after the first failure; doubles after each further one, up to the maximum.
+    pub backoff_base_seconds: u32,
+    pub backoff_max_seconds: u32,
+    pub batch_size: u32,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySettings {
+    pub email: EmailSettings,
+    pub sms: SmsSettings,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailBackend {
+    /// Each message written to `<data_dir>/outbox/` (development).
+    File,
+    Smtp,
+    /// Kept in process memory (tests).
+    Memory,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SmsBackend {
+    /// Each message written to `<data_dir>/outbox/` (development).
+    File,
+    Http,
+    /// Kept in process memory (tests).
+    Memory,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// Plain text: only for a local relay.
+    None,
+    Starttls,
+    /// Implicit TLS (SMTPS, usually port 465).
+    Tls,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSettings {
+    pub backend: EmailBackend,
+    /// `From:` mailbox, e.g. `CA Enrol <no-reply@example.vn>`.
+    pub from: String,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_tls: SmtpTls,
+    /// Empty: no authentication.
+    pub smtp_username: String,
+    pub smtp_password: Secret,
+    pub timeout_seconds: u32,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsSettings {
+    pub backend: SmsBackend,
+    /// The gateway's send endpoint (http backend).
+    pub http_url: String,
+    /// Header carrying the credential, e.g. `Authorization`; empty: none.
+    pub http_auth_header: String,
+    /// Its value, e.g. `Bearer …`.
+    pub http_auth_value: Secret,
+    /// JSON body; string values may contain `{{to}}` (E.164), `{{text}}` and `{{message_id}}`.
+    pub http_body_template: String,
+    pub timeout_seconds: u32,
 }
 
 impl Default for Config {
@@ -89,6 +186,41 @@ impl Default for Config {
                 login_lockout_minutes: 15,
                 session_idle_minutes: 30,
                 session_max_hours: 12,
+            },
+            otp: OtpLimits {
+                code_ttl_seconds: 300,
+                max_attempts: 5,
+                resend_cooldown_seconds: 90,
+                max_sends_per_hour: 5,
+            },
+            outbox: OutboxSettings {
+                poll_interval_ms: 2000,
+                lease_seconds: 120,
+                max_attempts: 6,
+                backoff_base_seconds: 5,
+                backoff_max_seconds: 300,
+                batch_size: 20,
+            },
+            notify: NotifySettings {
+                email: EmailSettings {
+                    backend: EmailBackend::File,
+                    from: "CA Enrol <no-reply@ca-enrol.localhost>".into(),
+                    smtp_host: "127.0.0.1".into(),
+                    smtp_port: 25,
+                    smtp_tls: SmtpTls::Starttls,
+                    smtp_username: String::new(),
+                    smtp_password: Secret::default(),
+                    timeout_seconds: 30,
+                },
+                sms: SmsSettings {
+                    backend: SmsBackend::File,
+                    http_url: String::new(),
+                    http_auth_header: "Authorization".into(),
+                    http_auth_value: Secret::default(),
+                    http_body_template:
+                        r#"{"to": "{{to}}", "text": "{{text}}", "id": "{{message_id}}"}"#.into(),
+                    timeout_seconds: 15,
+                },
             },
         }
     }
@@ -175,6 +307,109 @@ impl Config {
         if !(1..=168).contains(&s.session_max_hours) {
             return Err(invalid("security.session_max_hours", "expected 1 to 168"));
         }
+        self.validate_otp_and_delivery()
+    }
+
+    fn validate_otp_and_delivery(&self) -> Result<(), ConfigError> {
+        let range = |key: &'static str, value: u64, lo: u64, hi: u64| {
+            if (lo..=hi).contains(&value) {
+                Ok(())
+            } else {
+                Err(ConfigError::Invalid {
+                    key,
+                    problem: format!("expected {lo} to {hi}"),
+                })
+            }
+        };
+        let o = &self.otp;
+        range("otp.code_ttl_seconds", o.code_ttl_seconds.into(), 30, 3600)?;
+        range("otp.max_attempts", o.max_attempts.into(), 1, 20)?;
+        range(
+            "otp.resend_cooldown_seconds",
+            o.resend_cooldown_seconds.into(),
+            0,
+            3600,
+        )?;
+        range(
+            "otp.max_sends_per_hour",
+            o.max_sends_per_hour.into(),
+            1,
+            100,
+        )?;
+        let b = &self.outbox;
+        range("outbox.poll_interval_ms", b.poll_interval_ms, 10, 600_000)?;
+        range("outbox.max_attempts", b.max_attempts.into(), 1, 100)?;
+        range(
+            "outbox.backoff_base_seconds",
+            b.backoff_base_seconds.into(),
+            1,
+            86_400,
+        )?;
+        range(
+            "outbox.backoff_max_seconds",
+            b.backoff_max_seconds.into(),
+            b.backoff_base_seconds.into(),
+            604_800,
+        )?;
+        range("outbox.batch_size", b.batch_size.into(), 1, 1000)?;
+        let e = &self.notify.email;
+        let s = &self.notify.sms;
+        range(
+            "notify.email.timeout_seconds",
+            e.timeout_seconds.into(),
+            1,
+            600,
+        )?;
+        range(
+            "notify.sms.timeout_seconds",
+            s.timeout_seconds.into(),
+            1,
+            600,
+        )?;
+        // A claim that ran out mid-delivery would let a second dispatcher send the message again.
+        let longest = e.timeout_seconds.max(s.timeout_seconds);
+        range(
+            "outbox.lease_seconds",
+            b.lease_seconds.into(),
+            u64::from(longest) * 2,
+            86_400,
+        )?;
+        if e.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::Invalid {
+                key: "notify.email.from",
+                problem: "expected a mailbox, e.g. `CA Enrol <no-reply@example.vn>`".into(),
+            });
+        }
+        if e.backend == EmailBackend::Smtp {
+            if e.smtp_host.trim().is_empty() {
+                return Err(ConfigError::Invalid {
+                    key: "notify.email.smtp_host",
+                    problem: "required when notify.email.backend is smtp".into(),
+                });
+            }
+            range("notify.email.smtp_port", e.smtp_port.into(), 1, 65_535)?;
+        }
+        if s.backend == SmsBackend::Http {
+            if !(s.http_url.starts_with("http://") || s.http_url.starts_with("https://")) {
+                return Err(ConfigError::Invalid {
+                    key: "notify.sms.http_url",
+                    problem: "expected an http:// or https:// URL when notify.sms.backend is http"
+                        .into(),
+                });
+            }
+            let template_ok = serde_json::from_str::<serde_json::Value>(&s.http_body_template)
+                .map(|v| v.is_object())
+                .unwrap_or(false);
+            if !template_ok
+                || !s.http_body_template.contains("{{to}}")
+                || !s.http_body_template.contains("{{text}}")
+            {
+                return Err(ConfigError::Invalid {
+                    key: "notify.sms.http_body_template",
+                    problem: "expected a JSON object whose strings use {{to}} and {{text}}".into(),
+                });
+            }
+        }
         Ok(())
     }
 
@@ -243,6 +478,42 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("`database_url`"), "{e}");
+    }
+
+    #[test]
+    fn http_sms_without_a_url_names_the_key() {
+        let e = load("[notify.sms]\nbackend = \"http\"", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`notify.sms.http_url`"), "{e}");
+    }
+
+    #[test]
+    fn sms_body_template_must_be_json_with_to_and_text() {
+        let toml = "[notify.sms]\nbackend = \"http\"\nhttp_url = \"http://gw\"\n\
+                    http_body_template = '{\"to\": \"{{to}}\"}'";
+        let e = load(toml, &[]).unwrap_err().to_string();
+        assert!(e.contains("`notify.sms.http_body_template`"), "{e}");
+    }
+
+    #[test]
+    fn a_lease_shorter_than_a_delivery_is_refused() {
+        let e = load("[outbox]\nlease_seconds = 10", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`outbox.lease_seconds`"), "{e}");
+    }
+
+    #[test]
+    fn otp_limits_are_checked_and_name_the_key() {
+        let e = load("[otp]\nmax_attempts = 0", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`otp.max_attempts`"), "{e}");
+        let e = load("", &[("notify.email.from", "not a mailbox")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`notify.email.from`"), "{e}");
     }
 
     #[test]

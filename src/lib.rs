@@ -11,6 +11,8 @@ pub mod config;
 pub mod enrolment;
 pub mod http;
 pub mod issuance;
+pub mod notify;
 pub mod operators;
+pub mod otp;
 pub mod secrets;
 pub mod store;

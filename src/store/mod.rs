@@ -13,11 +13,15 @@
 mod audit;
 mod certificates;
 mod operators;
+mod otp;
+mod outbox;
 pub mod schema;
 
 pub use audit::{AuditRow, AUDIT_GENESIS_HASH};
 pub use certificates::CertificateRow;
 pub use operators::{ApiKeyRow, OperatorRow, SessionRow};
+pub use otp::{OtpChallengeRow, RecordedFailure};
+pub use outbox::{OutboxRow, OutboxUpdate};
 
 use std::path::Path;
 use std::time::Duration;
@@ -89,6 +93,25 @@ pub(crate) use dispatch;
 pub struct Tx<'a> {
     conn: Conn<'a>,
     audited: bool,
+    after_commit: Vec<AfterCommit>,
+}
+
+type AfterCommit = Box<dyn FnOnce() + Send>;
+
+impl Tx<'_> {
+    fn new(conn: Conn<'_>) -> Tx<'_> {
+        Tx {
+            conn,
+            audited: false,
+            after_commit: Vec::new(),
+        }
+    }
+
+    /// Runs `f` once this transaction has committed, never if it rolls back (e.g. to wake a
+    /// worker that must not look before the rows it is woken for are visible).
+    pub fn after_commit(&mut self, f: impl FnOnce() + Send + 'static) {
+        self.after_commit.push(Box::new(f));
+    }
 }
 
 #[derive(Clone)]
@@ -216,31 +239,32 @@ impl Store {
         F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
         E: From<StoreError>,
     {
-        let body = |conn: Conn<'_>| -> Result<T, TxFail<E>> {
-            let mut tx = Tx {
-                conn,
-                audited: false,
-            };
+        let body = |conn: Conn<'_>| -> Result<(T, Vec<AfterCommit>), TxFail<E>> {
+            let mut tx = Tx::new(conn);
             let out = f(&mut tx).map_err(TxFail::Caller)?;
             if !tx.audited {
                 return Err(TxFail::Caller(E::from(StoreError::Unaudited)));
             }
-            Ok(out)
+            Ok((out, tx.after_commit))
         };
-        match &self.pool {
+        let (out, hooks) = match &self.pool {
             Pool::Sqlite(p) => {
                 let mut c = p.get().map_err(|e| E::from(pool_error(e)))?;
                 // IMMEDIATE takes the write lock up front, so two writers never deadlock
                 // upgrading read locks.
                 c.immediate_transaction(|c| body(Conn::Sqlite(c)))
-                    .map_err(TxFail::into_caller)
+                    .map_err(TxFail::into_caller)?
             }
             Pool::Pg(p) => {
                 let mut c = p.get().map_err(|e| E::from(pool_error(e)))?;
                 c.transaction(|c| body(Conn::Pg(c)))
-                    .map_err(TxFail::into_caller)
+                    .map_err(TxFail::into_caller)?
             }
+        };
+        for hook in hooks {
+            hook();
         }
+        Ok(out)
     }
 
     /// Runs `f` in a read transaction (a consistent snapshot); it must not write.
@@ -250,10 +274,7 @@ impl Store {
         E: From<StoreError>,
     {
         let body = |conn: Conn<'_>| -> Result<T, TxFail<E>> {
-            let mut tx = Tx {
-                conn,
-                audited: false,
-            };
+            let mut tx = Tx::new(conn);
             f(&mut tx).map_err(TxFail::Caller)
         };
         match &self.pool {
@@ -307,17 +328,11 @@ impl Store {
         match &self.pool {
             Pool::Sqlite(p) => {
                 let mut c = p.get().map_err(pool_error)?;
-                f(&mut Tx {
-                    conn: Conn::Sqlite(&mut c),
-                    audited: false,
-                })
+                f(&mut Tx::new(Conn::Sqlite(&mut c)))
             }
             Pool::Pg(p) => {
                 let mut c = p.get().map_err(pool_error)?;
-                f(&mut Tx {
-                    conn: Conn::Pg(&mut c),
-                    audited: false,
-                })
+                f(&mut Tx::new(Conn::Pg(&mut c)))
             }
         }
     }

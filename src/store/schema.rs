@@ -60,6 +60,44 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    otp_challenges (id) {
+        id -> Text,
+        purpose -> Text,
+        subject -> Text,
+        document_digest -> Text,
+        channel -> Text,
+        recipient_key -> Text,
+        masked_destination -> Text,
+        code_hmac -> Text,
+        status -> Text,
+        failed_attempts -> Integer,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        consumed_at -> Nullable<Timestamp>,
+        outbox_message_id -> Text,
+    }
+}
+
+diesel::table! {
+    outbox_messages (id) {
+        id -> Text,
+        channel -> Text,
+        kind -> Text,
+        masked_destination -> Text,
+        payload_sealed -> Binary,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        not_after -> Nullable<Timestamp>,
+        claimed_until -> Nullable<Timestamp>,
+        claim_token -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(operator_sessions -> operators (operator_id));
 
 diesel::table! {
@@ -91,4 +129,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     audit_head,
     certificates,
+    otp_challenges,
+    outbox_messages,
 );

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use ca_enrol::app::{self, Application};
+use ca_enrol::app::{self, AppState, Application};
 use ca_enrol::clock::{Clock, ManualClock};
 use ca_enrol::config::Config;
 use diesel::{Connection, RunQueryDsl};
@@ -81,6 +81,7 @@ impl TestEnv {
             database_pool_size: 4,
             ..Config::default()
         }
+        .with_memory_delivery()
     }
 
     /// Runs raw SQL against the test's database, as a person with database access would
@@ -155,6 +156,19 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Tests read what the service sent from memory ([`TestApp::last_otp`]).
+trait MemoryDelivery {
+    fn with_memory_delivery(self) -> Self;
+}
+
+impl MemoryDelivery for Config {
+    fn with_memory_delivery(mut self) -> Self {
+        self.notify.email.backend = ca_enrol::config::EmailBackend::Memory;
+        self.notify.sms.backend = ca_enrol::config::SmsBackend::Memory;
+        self
+    }
+}
+
 /// A new schema in the PostgreSQL database named by `base`; the URL selects it.
 fn fresh_pg_schema(base: &str) -> String {
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
@@ -172,6 +186,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub clock: Arc<ManualClock>,
     pub admin: Credentials,
+    /// The running service's state: its store, OTP service, outbox and back ends.
+    pub state: AppState,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -188,6 +204,7 @@ impl TestApp {
         let creds = prepared
             .bootstrap_admin
             .expect("fresh database creates an admin");
+        let state = prepared.state.clone();
         let app = Application::bind(prepared.state).await.unwrap();
         let base = format!("http://127.0.0.1:{}", app.port);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -204,8 +221,49 @@ impl TestApp {
                 password: creds.one_time_password,
                 totp_secret: creds.totp_secret_base32,
             },
+            state,
             shutdown: Some(tx),
         }
+    }
+
+    /// The messages the in-memory back end delivered to `to` (E.164 number or e-mail
+    /// address), oldest first, once there are at least `count` (waits up to 5 s for the
+    /// dispatcher; returns what there is then).
+    pub async fn messages_to(&self, to: &str, count: usize) -> Vec<ca_enrol::notify::Delivery> {
+        let sink = self
+            .state
+            .notifier
+            .memory()
+            .expect("the test app delivers to memory")
+            .clone();
+        let mine = || -> Vec<_> {
+            sink.delivered()
+                .into_iter()
+                .filter(|d| d.to == to)
+                .collect()
+        };
+        for _ in 0..250 {
+            if mine().len() >= count {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        mine()
+    }
+
+    /// The code in the `n`-th message (1-based) sent to `to`, waiting for it.
+    pub async fn nth_otp(&self, to: &str, n: usize) -> String {
+        let messages = self.messages_to(to, n).await;
+        let m = messages
+            .get(n - 1)
+            .unwrap_or_else(|| panic!("no message {n} to {to}; got {}", messages.len()));
+        otp_in(&m.text).unwrap_or_else(|| panic!("no code in {:?}", m.text))
+    }
+
+    /// The code in the last message sent to `to` (waits for a first one).
+    pub async fn last_otp(&self, to: &str) -> Option<String> {
+        let messages = self.messages_to(to, 1).await;
+        otp_in(&messages.last()?.text)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -319,6 +377,18 @@ impl Drop for TestApp {
             let _ = tx.send(());
         }
     }
+}
+
+/// The first run of exactly six digits in `text`.
+pub fn otp_in(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    (0..bytes.len().saturating_sub(5)).find_map(|i| {
+        let window = &bytes[i..i + 6];
+        let before = i.checked_sub(1).map(|j| bytes[j].is_ascii_digit()) == Some(true);
+        let after = bytes.get(i + 6).is_some_and(u8::is_ascii_digit);
+        (window.iter().all(u8::is_ascii_digit) && !before && !after)
+            .then(|| String::from_utf8_lossy(window).into_owned())
+    })
 }
 
 pub async fn into_parts(resp: reqwest::Response) -> (u16, Value) {

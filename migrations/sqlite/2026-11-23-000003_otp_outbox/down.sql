@@ -1,0 +1,2 @@
+DROP TABLE outbox_messages;
+DROP TABLE otp_challenges;

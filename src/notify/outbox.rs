@@ -1,0 +1,115 @@
+//! Writing messages into the outbox, in the caller's transaction.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use super::{Channel, Delivery, NotifyError, Recipient};
+use crate::secrets::MasterKey;
+use crate::store::{OutboxRow, Tx};
+
+const SEAL_PURPOSE: &str = "outbox-payload";
+
+/// A message to send once the current transaction commits.
+pub struct OutgoingMessage {
+    /// What caused it, e.g. `otp` (for operators and metrics, not for delivery).
+    pub kind: &'static str,
+    pub to: Recipient,
+    /// E-mail subject; ignored for SMS.
+    pub subject: String,
+    pub text: String,
+    /// Past this instant the message is useless (an expired code) and is failed, not sent.
+    pub not_after: Option<DateTime<Utc>>,
+}
+
+/// What is sealed in the row: the address and the texts.
+#[derive(Serialize, Deserialize)]
+struct Payload {
+    to: String,
+    subject: String,
+    text: String,
+}
+
+/// The enqueueing side of the outbox. Cheap to clone; shares its wake-up signal with the
+/// dispatcher of this process.
+#[derive(Clone)]
+pub struct Outbox {
+    keys: MasterKey,
+    wake: Arc<Notify>,
+}
+
+impl Outbox {
+    pub fn new(keys: MasterKey) -> Self {
+        Self {
+            keys,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Adds `message` in `tx`; the dispatcher of this process is woken when `tx` commits
+    /// (other processes find it by polling). Returns the message id. The caller's audit event
+    /// covers it: the message exists only because of that change.
+    pub fn enqueue(
+        &self,
+        tx: &mut Tx<'_>,
+        now: DateTime<Utc>,
+        message: OutgoingMessage,
+    ) -> Result<String, NotifyError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let payload = serde_json::to_vec(&Payload {
+            to: message.to.address().to_string(),
+            subject: message.subject,
+            text: message.text,
+        })
+        .map_err(|e| NotifyError::Unexpected(e.to_string()))?;
+        let sealed = self
+            .keys
+            .seal(SEAL_PURPOSE, id.as_bytes(), &payload)
+            .map_err(|e| NotifyError::Unexpected(e.to_string()))?;
+        let now = crate::clock::truncate(now).naive_utc();
+        tx.insert_outbox_message(&OutboxRow {
+            id: id.clone(),
+            channel: message.to.channel().as_str().to_string(),
+            kind: message.kind.to_string(),
+            masked_destination: message.to.masked(),
+            payload_sealed: sealed,
+            status: "pending".into(),
+            attempts: 0,
+            next_attempt_at: now,
+            not_after: message.not_after.map(|t| t.naive_utc()),
+            claimed_until: None,
+            claim_token: None,
+            last_error: None,
+            created_at: now,
+            sent_at: None,
+        })?;
+        let wake = self.wake.clone();
+        tx.after_commit(move || wake.notify_one());
+        Ok(id)
+    }
+
+    pub(super) fn wake_signal(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Opens a claimed row for delivery.
+    pub(super) fn open(&self, row: &OutboxRow) -> Result<Delivery, String> {
+        let channel = Channel::parse(&row.channel)
+            .ok_or_else(|| format!("unknown channel `{}`", row.channel))?;
+        let plain = self
+            .keys
+            .open(SEAL_PURPOSE, row.id.as_bytes(), &row.payload_sealed)
+            .map_err(|e| e.to_string())?;
+        let p: Payload = serde_json::from_slice(&plain).map_err(|e| e.to_string())?;
+        Ok(Delivery {
+            message_id: row.id.clone(),
+            channel,
+            to: p.to,
+            subject: p.subject,
+            text: p.text,
+            created_at: DateTime::<Utc>::from_naive_utc_and_offset(row.created_at, Utc),
+        })
+    }
+}
