@@ -11,11 +11,17 @@
 //! Sync diesel runs on tokio's blocking pool, never on the async workers.
 
 mod audit;
+mod enrolments;
+mod idempotency;
 mod operators;
 pub mod schema;
+mod verification;
 
 pub use audit::{AuditRow, AUDIT_GENESIS_HASH};
+pub use enrolments::{DocumentRow, EnrolmentRow};
+pub use idempotency::IdempotencyRow;
 pub use operators::{ApiKeyRow, OperatorRow, SessionRow};
+pub use verification::{OutcomeRow, VideoCallRow};
 
 use std::path::Path;
 use std::time::Duration;
