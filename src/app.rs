@@ -9,10 +9,12 @@ use poem::{get, EndpointExt, Route, Server};
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::enrolment::Enrolments;
 use crate::http::{self, Metrics};
 use crate::operators::{Accounts, NewOperatorCredentials};
 use crate::secrets::MasterKey;
 use crate::store::Store;
+use crate::verification::Verification;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -36,6 +38,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub store: Store,
     pub accounts: Accounts,
+    pub enrolments: Enrolments,
+    pub verification: Verification,
     pub clock: Arc<dyn Clock>,
     pub metrics: Metrics,
 }
@@ -90,6 +94,14 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "applied database migrations");
     }
+    crate::enrolment::identity::load_reference_tables();
+    let enrolments = Enrolments::new(
+        store.clone(),
+        keys.clone(),
+        clock.clone(),
+        config.enrolment.clone(),
+    );
+    let verification = Verification::new(store.clone(), clock.clone(), config.verification.clone());
     let accounts = Accounts::new(store.clone(), keys, clock.clone(), config.security.clone());
     let bootstrap_admin = accounts.bootstrap_admin().await?;
     Ok(Prepared {
@@ -97,6 +109,8 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
             config: Arc::new(config),
             store,
             accounts,
+            enrolments,
+            verification,
             clock,
             metrics: Metrics::default(),
         },
