@@ -10,12 +10,14 @@ use poem::{get, EndpointExt, Route, Server};
 use crate::ca::{self, CaError, CeremonyConfig, IssuingCa, OcspResponder, PersonalProfile};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::enrolment::Enrolments;
 use crate::http::{self, Metrics};
 use crate::notify::{Dispatcher, Notifier, Outbox};
 use crate::operators::{Accounts, NewOperatorCredentials};
 use crate::otp::Otp;
 use crate::secrets::MasterKey;
 use crate::store::Store;
+use crate::verification::Verification;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -43,6 +45,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub store: Store,
     pub accounts: Accounts,
+    pub enrolments: Enrolments,
+    pub verification: Verification,
     pub clock: Arc<dyn Clock>,
     pub metrics: Metrics,
     pub ca: CaHandles,
@@ -218,6 +222,13 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
         outbox.clone(),
         clock.clone(),
     );
+    let enrolments = Enrolments::new(
+        store.clone(),
+        keys.clone(),
+        clock.clone(),
+        config.enrolment.clone(),
+    );
+    let verification = Verification::new(store.clone(), clock.clone(), config.verification.clone());
     let accounts = Accounts::new(store.clone(), keys, clock.clone(), config.security.clone());
     let bootstrap_admin = accounts.bootstrap_admin().await?;
     Dispatcher::new(
@@ -233,6 +244,8 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
             config: Arc::new(config),
             store,
             accounts,
+            enrolments,
+            verification,
             clock,
             metrics: Metrics::default(),
             ca,

@@ -61,6 +61,8 @@ pub struct Config {
     pub master_key: Secret,
     pub log_format: LogFormat,
     pub security: Security,
+    pub enrolment: crate::enrolment::Settings,
+    pub verification: crate::verification::Settings,
     pub otp: OtpLimits,
     pub outbox: OutboxSettings,
     pub notify: NotifySettings,
@@ -187,6 +189,8 @@ impl Default for Config {
                 session_idle_minutes: 30,
                 session_max_hours: 12,
             },
+            enrolment: crate::enrolment::Settings::default(),
+            verification: crate::verification::Settings::default(),
             otp: OtpLimits {
                 code_ttl_seconds: 300,
                 max_attempts: 5,
@@ -306,6 +310,21 @@ impl Config {
         }
         if !(1..=168).contains(&s.session_max_hours) {
             return Err(invalid("security.session_max_hours", "expected 1 to 168"));
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.enrolment.max_document_bytes) {
+            return Err(invalid(
+                "enrolment.max_document_bytes",
+                "expected 1024 to 67108864",
+            ));
+        }
+        if !(1..=240).contains(&self.verification.lease_minutes) {
+            return Err(invalid("verification.lease_minutes", "expected 1 to 240"));
+        }
+        if self.verification.max_no_show_requeues > 20 {
+            return Err(invalid(
+                "verification.max_no_show_requeues",
+                "expected 0 to 20",
+            ));
         }
         self.validate_otp_and_delivery()
     }
@@ -470,6 +489,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("listne"), "{e}");
+    }
+
+    #[test]
+    fn routing_policy_is_configurable_and_checked() {
+        let c = load("[enrolment.routing]\nvneid = \"video_call\"\n", &[]).unwrap();
+        assert_eq!(
+            c.enrolment.routing.vneid,
+            crate::enrolment::Route::VideoCall
+        );
+        assert_eq!(
+            c.enrolment.routing.app_ekyc,
+            crate::enrolment::Route::VideoCallUnlessPassed
+        );
+        let e = load("[enrolment.routing]\ncounter = \"maybe\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("counter"), "{e}");
+        let e = load("[verification]\nlease_minutes = 0\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`verification.lease_minutes`"), "{e}");
     }
 
     #[test]

@@ -16,3 +16,4 @@ pub mod operators;
 pub mod otp;
 pub mod secrets;
 pub mod store;
+pub mod verification;

@@ -3,17 +3,33 @@
 
 mod audit;
 pub mod auth;
+mod enrolments;
 mod operators;
 pub mod problem;
+mod validation;
+mod verification;
 
 use poem_openapi::OpenApiService;
 
-pub type Service = OpenApiService<(operators::OperatorsApi, audit::AuditApi), ()>;
+pub type Service = OpenApiService<
+    (
+        operators::OperatorsApi,
+        audit::AuditApi,
+        enrolments::EnrolmentsApi,
+        verification::VerificationApi,
+    ),
+    (),
+>;
 
 /// The API service, mounted under `/api` (operations live under `/api/v1`).
 pub fn service(public_base_url: &str) -> Service {
     OpenApiService::new(
-        (operators::OperatorsApi, audit::AuditApi),
+        (
+            operators::OperatorsApi,
+            audit::AuditApi,
+            enrolments::EnrolmentsApi,
+            verification::VerificationApi,
+        ),
         "ca-enrol",
         env!("CARGO_PKG_VERSION"),
     )

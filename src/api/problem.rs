@@ -41,6 +41,10 @@ pub enum ApiError {
     NotFound(Json<Problem>),
     #[oai(status = 409)]
     Conflict(Json<Problem>),
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<Problem>),
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<Problem>),
     #[oai(status = 422)]
     Unprocessable(Json<Problem>),
     #[oai(status = 429)]

@@ -1,3 +1,609 @@
-//! eKYC intake: citizens' identity data parsed into domain types at the edge.
+//! eKYC intake: citizens' identity data parsed into domain types at the edge, one open
+//! enrolment per ID number, encrypted identity documents, routing to `verified` or to the
+//! video-call queue, and consent withdrawal.
+//!
+//! Invariant: face images and ID photos are stored only as AES-256-GCM ciphertext under a key
+//! derived from the master key; every read is audited; their bytes never reach a log.
+//!
+//! Documents live in the database rather than in files: every server process already shares
+//! the database (and not necessarily a disk), one transaction then covers the document, its
+//! audit event and the routing it triggers, and withdrawal deletes them atomically with the
+//! status change. The key stays outside the database, so a database dump alone reveals no
+//! image.
 
+mod application;
+mod documents;
 pub mod identity;
+mod status;
+
+pub use application::{
+    codes, parse_sha256, AddressForm, Application, ApplicationForm, ConsentForm, CONSENT_CHANNELS,
+};
+pub use documents::{Document, DocumentInfo, DocumentKind, ImageType};
+pub use status::{Event, NextStep, Source, Status, TransitionError};
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::audit::{Actor, NewEvent};
+use crate::clock::Clock;
+use crate::secrets::{sha256_hex, MasterKey};
+use crate::store::{DocumentRow, EnrolmentRow, IdempotencyRow, Store, StoreError, Tx};
+use identity::FieldErrors;
+
+/// Purpose of the sub-key that encrypts identity documents.
+const DOCUMENT_KEY_PURPOSE: &str = "documents";
+/// Operation name under which submissions store their idempotency keys.
+const SUBMIT_OPERATION: &str = "enrolment.submit";
+
+/// How an application is verified, per source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Route {
+    /// Verified on intake (the source itself is the evidence).
+    Verified,
+    /// Always a video call.
+    VideoCall,
+    /// A video call, unless the same ID number already passed one with the same name and
+    /// date of birth.
+    VideoCallUnlessPassed,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingPolicy {
+    pub vneid: Route,
+    pub app_ekyc: Route,
+    pub counter: Route,
+}
+
+impl RoutingPolicy {
+    pub fn route(&self, source: Source) -> Route {
+        match source {
+            Source::Vneid => self.vneid,
+            Source::AppEkyc => self.app_ekyc,
+            Source::Counter => self.counter,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Largest identity document accepted, in bytes.
+    pub max_document_bytes: u64,
+    pub routing: RoutingPolicy,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            max_document_bytes: 5 * 1024 * 1024,
+            // VNeID level-2 accounts stand in for the paper ID (Decree 23 art. 34); at a
+            // counter the operator saw the citizen and the card.
+            routing: RoutingPolicy {
+                vneid: Route::Verified,
+                app_ekyc: Route::VideoCallUnlessPassed,
+                counter: Route::Verified,
+            },
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnrolmentError {
+    #[error("this Idempotency-Key was already used with a different request")]
+    IdempotencyKeyReused,
+    #[error("an open enrolment {enrolment_id} exists for this ID number")]
+    AlreadyOpen { enrolment_id: String },
+    #[error("counter applications must be submitted by the enrolling operator")]
+    CounterNeedsOperator,
+    #[error("enrolment not found")]
+    NotFound,
+    #[error("document larger than {max_bytes} bytes")]
+    DocumentTooLarge { max_bytes: u64 },
+    #[error("only JPEG or PNG images are accepted")]
+    DocumentTypeUnsupported,
+    #[error("documents are not accepted in status {status}")]
+    DocumentsNotAccepted { status: Status },
+    #[error("no such document")]
+    DocumentNotFound,
+    #[error("a certificate was issued: the evidence is kept for the retention period")]
+    CertificateIssued,
+    #[error("the enrolment is {status}")]
+    Closed { status: Status },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn unexpected(e: impl std::fmt::Display) -> EnrolmentError {
+    EnrolmentError::Store(StoreError::Unexpected(e.to_string()))
+}
+
+/// Who submits an application. A counter application records the enrolling operator.
+pub struct Submitter {
+    pub actor: Actor,
+    pub operator_id: Option<String>,
+}
+
+/// A caller's `Idempotency-Key` with the fingerprint of its request.
+pub struct IdempotencyKey {
+    /// The API key or operator that sent it.
+    pub principal: String,
+    pub key: String,
+    pub request_sha256: String,
+}
+
+/// The answer first given to a request, as sent.
+pub struct StoredAnswer {
+    pub status: u16,
+    pub body: String,
+}
+
+pub enum Submitted {
+    Created(EnrolmentSummary),
+    /// A retry: the first answer, unchanged.
+    Replayed(StoredAnswer),
+}
+
+/// The state of an enrolment as the applicant's app sees it.
+#[derive(Clone, Debug)]
+pub struct EnrolmentSummary {
+    pub id: String,
+    pub source: Source,
+    pub status: Status,
+    pub verified_by: Option<String>,
+    pub documents: Vec<DocumentKind>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl EnrolmentSummary {
+    pub fn next_step(&self) -> NextStep {
+        self.status.next_step()
+    }
+
+    fn from_row(row: &EnrolmentRow, kinds: &[String]) -> Result<Self, EnrolmentError> {
+        Ok(Self {
+            id: row.id.clone(),
+            source: Source::parse(&row.source)
+                .ok_or_else(|| unexpected(format!("stored source `{}`", row.source)))?,
+            status: stored_status(row)?,
+            verified_by: row.verified_by.clone(),
+            documents: kinds
+                .iter()
+                .filter_map(|k| DocumentKind::parse(k))
+                .collect(),
+            created_at: row.created_at.and_utc(),
+            updated_at: row.updated_at.and_utc(),
+        })
+    }
+}
+
+pub(crate) fn stored_status(row: &EnrolmentRow) -> Result<Status, EnrolmentError> {
+    Status::parse(&row.status).ok_or_else(|| unexpected(format!("stored status `{}`", row.status)))
+}
+
+/// The calendar date in Vietnam (UTC+7, no daylight saving) at `t`: the application date for
+/// the age rule, and the day of the daily statistics.
+pub fn vietnam_date(t: DateTime<Utc>) -> NaiveDate {
+    (t + Duration::hours(7)).date_naive()
+}
+
+/// The enrolment service.
+#[derive(Clone)]
+pub struct Enrolments {
+    store: Store,
+    keys: MasterKey,
+    clock: Arc<dyn Clock>,
+    settings: Settings,
+}
+
+impl Enrolments {
+    pub fn new(store: Store, keys: MasterKey, clock: Arc<dyn Clock>, settings: Settings) -> Self {
+        Self {
+            store,
+            keys,
+            clock,
+            settings,
+        }
+    }
+
+    pub fn max_document_bytes(&self) -> u64 {
+        self.settings.max_document_bytes
+    }
+
+    /// Parses an application as of now (the age rule uses today's date in Vietnam).
+    pub fn parse(&self, form: &ApplicationForm) -> Result<Application, FieldErrors> {
+        let now = self.clock.now();
+        Application::parse(form, now, vietnam_date(now))
+    }
+
+    /// Records an application and routes it. A retry with the same Idempotency-Key and the
+    /// same request gets the first answer back; `render` makes that answer (status, body) in
+    /// the same transaction, so an enrolment never exists without its remembered answer.
+    pub async fn submit<R>(
+        &self,
+        submitter: Submitter,
+        app: Application,
+        idem: IdempotencyKey,
+        render: R,
+    ) -> Result<Submitted, EnrolmentError>
+    where
+        R: FnOnce(&EnrolmentSummary) -> (u16, String) + Send + 'static,
+    {
+        if (app.source == Source::Counter) != submitter.operator_id.is_some() {
+            return Err(EnrolmentError::CounterNeedsOperator);
+        }
+        if let Some(answer) = self.stored_answer(&idem).await? {
+            return Ok(Submitted::Replayed(answer));
+        }
+        let now = self.clock.now();
+        let id = uuid::Uuid::new_v4().to_string();
+        let policy = self.settings.routing.route(app.source);
+        let row = new_row(&id, &app, &submitter, now);
+        let (id_number, principal, key) = (
+            row.id_number.clone(),
+            idem.principal.clone(),
+            idem.key.clone(),
+        );
+        let request_sha256 = idem.request_sha256.clone();
+        let written = self
+            .store
+            .write(move |tx| {
+                if let Some(open) = tx.open_enrolment_for(&row.id_number, &Status::OPEN)? {
+                    return Err(EnrolmentError::AlreadyOpen { enrolment_id: open });
+                }
+                let mut row = row;
+                if !app.source.needs_documents() {
+                    let (to_video_call, verified_by) = route(tx, policy, app.source, &row)?;
+                    row.status = Status::AwaitingDocuments
+                        .apply(Event::Routed { to_video_call })
+                        .map_err(unexpected)?
+                        .as_str()
+                        .to_string();
+                    row.verified_by = verified_by.map(str::to_string);
+                }
+                tx.insert_enrolment(&row)?;
+                tx.audit(NewEvent::new(
+                    now,
+                    &submitter.actor,
+                    "enrolment.submitted",
+                    "enrolment",
+                    &row.id,
+                    json!({
+                        "source": row.source,
+                        "status": row.status,
+                        "verified_by": row.verified_by,
+                        "enrolled_by": row.enrolled_by,
+                        "consent_version": row.consent_version,
+                        "consent_text_sha256": row.consent_text_sha256,
+                        "consent_channel": row.consent_channel,
+                    }),
+                ))?;
+                if row.status == Status::AwaitingVideoCall.as_str() {
+                    crate::verification::enqueue(tx, &row.id, now, &submitter.actor)?;
+                }
+                let summary = EnrolmentSummary::from_row(&row, &[])?;
+                let (status, body) = render(&summary);
+                tx.insert_idempotency_record(&IdempotencyRow {
+                    principal,
+                    idempotency_key: key,
+                    operation: SUBMIT_OPERATION.to_string(),
+                    request_sha256,
+                    response_status: i32::from(status),
+                    response_body: body,
+                    created_at: now.naive_utc(),
+                })?;
+                Ok(summary)
+            })
+            .await;
+        match written {
+            Ok(summary) => Ok(Submitted::Created(summary)),
+            // Another request got there first: a concurrent retry of this one (same key) or
+            // another application for the same ID number. A retry gets the first answer.
+            Err(
+                EnrolmentError::AlreadyOpen { .. } | EnrolmentError::Store(StoreError::Conflict(_)),
+            ) => {
+                if let Some(answer) = self.stored_answer(&idem).await? {
+                    return Ok(Submitted::Replayed(answer));
+                }
+                let open = self
+                    .store
+                    .read(move |tx| tx.open_enrolment_for(&id_number, &Status::OPEN))
+                    .await?;
+                match open {
+                    Some(enrolment_id) => Err(EnrolmentError::AlreadyOpen { enrolment_id }),
+                    None => Err(unexpected("conflict without a cause")),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The remembered answer for this key, or `IdempotencyKeyReused` when the key came with
+    /// a different request.
+    async fn stored_answer(
+        &self,
+        idem: &IdempotencyKey,
+    ) -> Result<Option<StoredAnswer>, EnrolmentError> {
+        let (principal, key) = (idem.principal.clone(), idem.key.clone());
+        let Some(rec) = self
+            .store
+            .read(move |tx| tx.idempotency_record(&principal, &key))
+            .await?
+        else {
+            return Ok(None);
+        };
+        if rec.operation != SUBMIT_OPERATION || rec.request_sha256 != idem.request_sha256 {
+            return Err(EnrolmentError::IdempotencyKeyReused);
+        }
+        Ok(Some(StoredAnswer {
+            status: u16::try_from(rec.response_status).map_err(unexpected)?,
+            body: rec.response_body,
+        }))
+    }
+
+    pub async fn get(&self, id: &str) -> Result<EnrolmentSummary, EnrolmentError> {
+        let id = id.to_string();
+        self.store
+            .read(move |tx| {
+                let row = tx.enrolment_by_id(&id)?.ok_or(EnrolmentError::NotFound)?;
+                let kinds = tx.document_kinds(&id)?;
+                EnrolmentSummary::from_row(&row, &kinds)
+            })
+            .await
+    }
+
+    /// Stores (or replaces) one document, encrypted. When the fourth kind arrives the
+    /// application is routed: to `verified` or into the video-call queue.
+    pub async fn put_document(
+        &self,
+        actor: &Actor,
+        id: &str,
+        kind: DocumentKind,
+        bytes: Vec<u8>,
+    ) -> Result<(DocumentInfo, EnrolmentSummary), EnrolmentError> {
+        let max_bytes = self.settings.max_document_bytes;
+        if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > max_bytes {
+            return Err(EnrolmentError::DocumentTooLarge { max_bytes });
+        }
+        let image_type = ImageType::sniff(&bytes).ok_or(EnrolmentError::DocumentTypeUnsupported)?;
+        let info = DocumentInfo {
+            kind,
+            image_type,
+            size_bytes: i64::try_from(bytes.len()).map_err(unexpected)?,
+            sha256: sha256_hex(&bytes),
+        };
+        let sealed = self
+            .keys
+            .seal(DOCUMENT_KEY_PURPOSE, &document_aad(id, kind), &bytes)
+            .map_err(unexpected)?;
+        drop(bytes);
+        let now = self.clock.now();
+        let doc = DocumentRow {
+            enrolment_id: id.to_string(),
+            kind: kind.as_str().to_string(),
+            content_type: image_type.content_type().to_string(),
+            size_bytes: info.size_bytes,
+            sha256: info.sha256.clone(),
+            sealed,
+            uploaded_at: now.naive_utc(),
+        };
+        let (actor, policy) = (actor.clone(), self.settings.routing.clone());
+        let summary = self
+            .store
+            .write(move |tx| {
+                let mut row = tx
+                    .enrolment_by_id(&doc.enrolment_id)?
+                    .ok_or(EnrolmentError::NotFound)?;
+                let status = stored_status(&row)?;
+                if status != Status::AwaitingDocuments {
+                    return Err(EnrolmentError::DocumentsNotAccepted { status });
+                }
+                tx.put_document(&doc)?;
+                tx.audit(NewEvent::new(
+                    now,
+                    &actor,
+                    "enrolment.document_stored",
+                    "enrolment",
+                    &row.id,
+                    json!({
+                        "kind": doc.kind,
+                        "content_type": doc.content_type,
+                        "size_bytes": doc.size_bytes,
+                        "sha256": doc.sha256,
+                    }),
+                ))?;
+                let kinds = tx.document_kinds(&row.id)?;
+                let complete = DocumentKind::ALL
+                    .iter()
+                    .all(|k| kinds.iter().any(|s| s == k.as_str()));
+                if complete {
+                    let source =
+                        Source::parse(&row.source).ok_or_else(|| unexpected("stored source"))?;
+                    let (to_video_call, verified_by) =
+                        route(tx, policy.route(source), source, &row)?;
+                    let next = status
+                        .apply(Event::Routed { to_video_call })
+                        .map_err(unexpected)?;
+                    if !tx.set_enrolment_status(
+                        &row.id,
+                        status.as_str(),
+                        next.as_str(),
+                        verified_by,
+                        now.naive_utc(),
+                    )? {
+                        return Err(unexpected("enrolment changed during routing"));
+                    }
+                    tx.audit(NewEvent::new(
+                        now,
+                        &actor,
+                        "enrolment.routed",
+                        "enrolment",
+                        &row.id,
+                        json!({"status": next.as_str(), "verified_by": verified_by}),
+                    ))?;
+                    if to_video_call {
+                        crate::verification::enqueue(tx, &row.id, now, &actor)?;
+                    }
+                    row.status = next.as_str().to_string();
+                    row.verified_by = verified_by.map(str::to_string);
+                    row.updated_at = now.naive_utc();
+                }
+                EnrolmentSummary::from_row(&row, &kinds)
+            })
+            .await?;
+        Ok((info, summary))
+    }
+
+    /// Decrypts one document for an authorised reader; the read is audited first.
+    pub async fn read_document(
+        &self,
+        reader: &Actor,
+        id: &str,
+        kind: DocumentKind,
+    ) -> Result<Document, EnrolmentError> {
+        let now = self.clock.now();
+        let (reader, eid) = (reader.clone(), id.to_string());
+        let row = self
+            .store
+            .write(move |tx| {
+                let Some(doc) = tx.document(&eid, kind.as_str())? else {
+                    return Err(match tx.enrolment_by_id(&eid)? {
+                        Some(_) => EnrolmentError::DocumentNotFound,
+                        None => EnrolmentError::NotFound,
+                    });
+                };
+                tx.audit(NewEvent::new(
+                    now,
+                    &reader,
+                    "enrolment.document_read",
+                    "enrolment",
+                    &eid,
+                    json!({"kind": doc.kind, "sha256": doc.sha256}),
+                ))?;
+                Ok(doc)
+            })
+            .await?;
+        let image_type =
+            ImageType::from_content_type(&row.content_type).ok_or_else(|| unexpected("type"))?;
+        let bytes = self
+            .keys
+            .open(DOCUMENT_KEY_PURPOSE, &document_aad(id, kind), &row.sealed)
+            .map_err(unexpected)?;
+        Ok(Document { image_type, bytes })
+    }
+
+    /// Consent withdrawal: before issuance the enrolment is cancelled, its documents destroyed
+    /// and it leaves the video-call queue; after issuance it is refused.
+    pub async fn withdraw(
+        &self,
+        actor: &Actor,
+        id: &str,
+    ) -> Result<EnrolmentSummary, EnrolmentError> {
+        let now = self.clock.now();
+        let (actor, id) = (actor.clone(), id.to_string());
+        self.store
+            .write(move |tx| {
+                let mut row = tx.enrolment_by_id(&id)?.ok_or(EnrolmentError::NotFound)?;
+                let status = stored_status(&row)?;
+                let next = status.apply(Event::Withdrawn).map_err(|e| match e {
+                    TransitionError::CertificateIssued => EnrolmentError::CertificateIssued,
+                    TransitionError::NotAllowed { from, .. } => {
+                        EnrolmentError::Closed { status: from }
+                    }
+                })?;
+                if !tx.set_enrolment_status(
+                    &id,
+                    status.as_str(),
+                    next.as_str(),
+                    None,
+                    now.naive_utc(),
+                )? {
+                    return Err(unexpected("enrolment changed during withdrawal"));
+                }
+                let destroyed = tx.delete_documents(&id)?;
+                let left_queue = crate::verification::close_for_enrolment(tx, &id)?;
+                tx.audit(NewEvent::new(
+                    now,
+                    &actor,
+                    "enrolment.withdrawn",
+                    "enrolment",
+                    &id,
+                    json!({
+                        "from": status.as_str(),
+                        "documents_destroyed": destroyed,
+                        "left_video_call_queue": left_queue,
+                    }),
+                ))?;
+                row.status = next.as_str().to_string();
+                row.updated_at = now.naive_utc();
+                EnrolmentSummary::from_row(&row, &[])
+            })
+            .await
+    }
+}
+
+/// Binds a document's ciphertext to its enrolment and kind, so it cannot be moved to another.
+fn document_aad(id: &str, kind: DocumentKind) -> Vec<u8> {
+    format!("{id}/{}", kind.as_str()).into_bytes()
+}
+
+/// Applies the routing policy: (to the video-call queue?, `verified_by` otherwise).
+fn route(
+    tx: &mut Tx<'_>,
+    policy: Route,
+    source: Source,
+    row: &EnrolmentRow,
+) -> Result<(bool, Option<&'static str>), StoreError> {
+    Ok(match policy {
+        Route::Verified => (false, Some(source.verified_by())),
+        Route::VideoCall => (true, None),
+        Route::VideoCallUnlessPassed => {
+            match tx.passed_video_call(&row.id_number, &row.full_name, row.date_of_birth)? {
+                Some(_) => (false, Some("prior_video_call")),
+                None => (true, None),
+            }
+        }
+    })
+}
+
+fn new_row(id: &str, app: &Application, who: &Submitter, now: DateTime<Utc>) -> EnrolmentRow {
+    let part = |a: &Option<application::Address>, f: fn(&application::Address) -> &str| {
+        a.as_ref().map(|a| f(a).to_string())
+    };
+    EnrolmentRow {
+        id: id.to_string(),
+        source: app.source.as_str().to_string(),
+        status: Status::AwaitingDocuments.as_str().to_string(),
+        id_number: app.id_number.as_str().to_string(),
+        full_name: app.full_name.as_str().to_string(),
+        date_of_birth: app.date_of_birth,
+        sex: app.sex.as_str().to_string(),
+        nationality: app.nationality.as_str().to_string(),
+        permanent_address: app.permanent_address.line.as_str().to_string(),
+        permanent_ward: app.permanent_address.ward.as_str().to_string(),
+        permanent_province: app.permanent_address.province.as_str().to_string(),
+        current_address: part(&app.current_address, |a| a.line.as_str()),
+        current_ward: part(&app.current_address, |a| a.ward.as_str()),
+        current_province: part(&app.current_address, |a| a.province.as_str()),
+        id_issue_date: app.id_issue_date,
+        id_issue_place: app.id_issue_place.as_str().to_string(),
+        id_expiry_date: app.id_expiry_date,
+        phone: app.phone.as_str().to_string(),
+        email: app.email.as_ref().map(|e| e.as_str().to_string()),
+        consent_version: app.consent.version.as_str().to_string(),
+        consent_text_sha256: app.consent.text_sha256.clone(),
+        consent_given_at: app.consent.given_at.naive_utc(),
+        consent_channel: app.consent.channel.to_string(),
+        submitted_by: who.actor.to_string(),
+        enrolled_by: who.operator_id.clone(),
+        verified_by: None,
+        created_at: now.naive_utc(),
+        updated_at: now.naive_utc(),
+    }
+}

@@ -12,16 +12,22 @@
 
 mod audit;
 mod certificates;
+mod enrolments;
+mod idempotency;
 mod operators;
 mod otp;
 mod outbox;
 pub mod schema;
+mod verification;
 
 pub use audit::{AuditRow, AUDIT_GENESIS_HASH};
 pub use certificates::CertificateRow;
+pub use enrolments::{DocumentRow, EnrolmentRow};
+pub use idempotency::IdempotencyRow;
 pub use operators::{ApiKeyRow, OperatorRow, SessionRow};
 pub use otp::{OtpChallengeRow, RecordedFailure};
 pub use outbox::{OutboxRow, OutboxUpdate};
+pub use verification::{OutcomeRow, VideoCallRow};
 
 use std::path::Path;
 use std::time::Duration;

@@ -122,6 +122,98 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    idempotency_keys (principal, idempotency_key) {
+        principal -> Text,
+        idempotency_key -> Text,
+        operation -> Text,
+        request_sha256 -> Text,
+        response_status -> Integer,
+        response_body -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    enrolments (id) {
+        id -> Text,
+        source -> Text,
+        status -> Text,
+        id_number -> Text,
+        full_name -> Text,
+        date_of_birth -> Date,
+        sex -> Text,
+        nationality -> Text,
+        permanent_address -> Text,
+        permanent_ward -> Text,
+        permanent_province -> Text,
+        current_address -> Nullable<Text>,
+        current_ward -> Nullable<Text>,
+        current_province -> Nullable<Text>,
+        id_issue_date -> Date,
+        id_issue_place -> Text,
+        id_expiry_date -> Nullable<Date>,
+        phone -> Text,
+        email -> Nullable<Text>,
+        consent_version -> Text,
+        consent_text_sha256 -> Text,
+        consent_given_at -> Timestamp,
+        consent_channel -> Text,
+        submitted_by -> Text,
+        enrolled_by -> Nullable<Text>,
+        verified_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    enrolment_documents (enrolment_id, kind) {
+        enrolment_id -> Text,
+        kind -> Text,
+        content_type -> Text,
+        size_bytes -> BigInt,
+        sha256 -> Text,
+        sealed -> Binary,
+        uploaded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    video_calls (id) {
+        id -> Text,
+        enrolment_id -> Text,
+        status -> Text,
+        queued_at -> Timestamp,
+        no_shows -> Integer,
+        claimed_by -> Nullable<Text>,
+        claimed_at -> Nullable<Timestamp>,
+        lease_expires_at -> Nullable<Timestamp>,
+        room_ref -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    video_call_outcomes (id) {
+        id -> Text,
+        video_call_id -> Text,
+        enrolment_id -> Text,
+        operator_id -> Text,
+        outcome -> Text,
+        checklist -> Text,
+        reason_code -> Nullable<Text>,
+        note -> Nullable<Text>,
+        recording_uri -> Nullable<Text>,
+        recording_sha256 -> Nullable<Text>,
+        claimed_at -> Timestamp,
+        decided_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(enrolment_documents -> enrolments (enrolment_id));
+diesel::joinable!(video_calls -> enrolments (enrolment_id));
+diesel::joinable!(video_call_outcomes -> enrolments (enrolment_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     operators,
     operator_sessions,
@@ -131,4 +223,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     certificates,
     otp_challenges,
     outbox_messages,
+    idempotency_keys,
+    enrolments,
+    enrolment_documents,
+    video_calls,
+    video_call_outcomes,
 );

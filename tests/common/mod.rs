@@ -3,6 +3,8 @@
 //! spoken to over HTTP.
 #![allow(dead_code)]
 
+pub mod enrol;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};

@@ -1,0 +1,672 @@
+//! eKYC intake: applications, identity documents, state, withdrawal and the applicant's view
+//! of the video-call queue.
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem::{Body, IntoResponse};
+use poem_openapi::param::{Header, Path};
+use poem_openapi::payload::{Binary, Json};
+use poem_openapi::registry::{
+    MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry,
+};
+use poem_openapi::types::{Example, ParseFromJSON, ToJSON};
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use validator::Validate;
+
+use super::auth::Auth;
+use super::problem::{problem, ApiError};
+use super::validation::{field_problems, sha256_hex};
+use crate::app::AppState;
+use crate::enrolment::{
+    AddressForm, ApplicationForm, ConsentForm, Document, DocumentKind, EnrolmentError,
+    EnrolmentSummary, IdempotencyKey, ImageType, Source, Submitted, Submitter,
+};
+use crate::operators::{Principal, Role, Scope};
+use crate::secrets::sha256_hex as digest;
+use crate::verification::CallState;
+
+#[derive(Tags)]
+enum ApiTags {
+    /// eKYC intake: applications from VNeID, the provider's app and one-stop counters.
+    Enrolments,
+}
+
+/// An API key with scope `enrol` (the provider's app backend, the VNeID connector), or an
+/// operator session with one of `roles`.
+pub(super) fn require_enrol_or(p: &Principal, roles: &[Role]) -> Result<(), ApiError> {
+    match p {
+        Principal::ApiKey { .. } => p.require_scope(Scope::Enrol)?,
+        Principal::Operator { .. } => p.require_role(roles)?,
+    }
+    Ok(())
+}
+
+#[derive(Object, Validate)]
+struct AddressInput {
+    /// House number, street, hamlet: the detail line.
+    #[validate(length(max = 500, code = "text_too_long"))]
+    line: String,
+    /// Ward or commune (phường/xã).
+    #[validate(length(max = 200, code = "text_too_long"))]
+    ward: String,
+    /// Province or centrally-run city; feeds the certificate's `ST`.
+    #[validate(length(max = 200, code = "text_too_long"))]
+    province: String,
+}
+
+#[derive(Object, Validate)]
+struct IdentityInput {
+    /// 12-digit personal ID number (số định danh cá nhân).
+    #[validate(length(max = 32, code = "text_too_long"))]
+    id_number: String,
+    /// Full name with diacritics, as on the ID card.
+    #[validate(length(max = 200, code = "text_too_long"))]
+    full_name: String,
+    /// `YYYY-MM-DD`.
+    #[validate(length(max = 32, code = "text_too_long"))]
+    date_of_birth: String,
+    /// `male`/`female` (also `Nam`/`Nữ`).
+    #[validate(length(max = 16, code = "text_too_long"))]
+    sex: String,
+    #[validate(length(max = 128, code = "text_too_long"))]
+    nationality: String,
+    #[validate(nested)]
+    permanent_address: AddressInput,
+    #[validate(nested)]
+    current_address: Option<AddressInput>,
+    /// `YYYY-MM-DD`.
+    #[validate(length(max = 32, code = "text_too_long"))]
+    id_issue_date: String,
+    #[validate(length(max = 200, code = "text_too_long"))]
+    id_issue_place: String,
+    /// `YYYY-MM-DD`; absent for cards without one.
+    #[validate(length(max = 32, code = "text_too_long"))]
+    id_expiry_date: Option<String>,
+}
+
+#[derive(Object, Validate)]
+struct ContactInput {
+    /// Vietnamese mobile number: `0…` (10 digits) or `+84…`.
+    #[validate(length(max = 32, code = "text_too_long"))]
+    phone: String,
+    #[validate(length(max = 254, code = "text_too_long"))]
+    email: Option<String>,
+}
+
+#[derive(Object, Validate)]
+struct ConsentInput {
+    /// Version of the consent text shown to the applicant.
+    #[validate(length(max = 128, code = "text_too_long"))]
+    version: String,
+    /// SHA-256 (hex) of the consent text shown.
+    #[validate(custom(function = "sha256_hex", code = "sha256_format"))]
+    text_sha256: String,
+    /// When consent was given (RFC 3339).
+    #[validate(length(max = 64, code = "text_too_long"))]
+    given_at: String,
+    /// `vneid`, `app`, `counter` or `web`.
+    #[validate(length(max = 16, code = "text_too_long"))]
+    channel: String,
+}
+
+/// One application. Send it with an `Idempotency-Key` header; a retry with the same key and
+/// body gets the first answer back.
+#[derive(Object, Validate)]
+#[oai(example)]
+struct EnrolmentRequest {
+    /// `vneid` or `app_ekyc` (API key with scope `enrol`), or `counter` (operator session,
+    /// role `operator`; the operator is recorded).
+    #[validate(length(max = 16, code = "text_too_long"))]
+    source: String,
+    #[validate(nested)]
+    identity: IdentityInput,
+    #[validate(nested)]
+    contact: ContactInput,
+    /// Required: without recorded consent there is no enrolment.
+    #[validate(nested)]
+    consent: Option<ConsentInput>,
+}
+
+impl Example for EnrolmentRequest {
+    fn example() -> Self {
+        Self {
+            source: "vneid".into(),
+            identity: IdentityInput {
+                id_number: "001090012345".into(),
+                full_name: "Nguyễn Văn An".into(),
+                date_of_birth: "1990-05-17".into(),
+                sex: "male".into(),
+                nationality: "Việt Nam".into(),
+                permanent_address: AddressInput {
+                    line: "Số 12 phố Hàng Bài".into(),
+                    ward: "Phường Cửa Nam".into(),
+                    province: "Thành phố Hà Nội".into(),
+                },
+                current_address: None,
+                id_issue_date: "2021-06-01".into(),
+                id_issue_place: "Cục Cảnh sát quản lý hành chính về trật tự xã hội".into(),
+                id_expiry_date: Some("2030-05-17".into()),
+            },
+            contact: ContactInput {
+                phone: "0912345678".into(),
+                email: Some("an.nguyen@example.vn".into()),
+            },
+            consent: Some(ConsentInput {
+                version: "2025-07".into(),
+                text_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+                    .into(),
+                given_at: "2026-01-05T09:30:00+07:00".into(),
+                channel: "vneid".into(),
+            }),
+        }
+    }
+}
+
+impl EnrolmentRequest {
+    fn into_form(self) -> ApplicationForm {
+        let address = |a: AddressInput| AddressForm {
+            line: a.line,
+            ward: a.ward,
+            province: a.province,
+        };
+        let i = self.identity;
+        ApplicationForm {
+            source: self.source,
+            id_number: i.id_number,
+            full_name: i.full_name,
+            date_of_birth: i.date_of_birth,
+            sex: i.sex,
+            nationality: i.nationality,
+            permanent_address: address(i.permanent_address),
+            current_address: i.current_address.map(address),
+            id_issue_date: i.id_issue_date,
+            id_issue_place: i.id_issue_place,
+            id_expiry_date: i.id_expiry_date,
+            phone: self.contact.phone,
+            email: self.contact.email,
+            consent: self.consent.map(|c| ConsentForm {
+                version: c.version,
+                text_sha256: c.text_sha256,
+                given_at: c.given_at,
+                channel: c.channel,
+            }),
+        }
+    }
+}
+
+/// An enrolment's state and what happens next.
+#[derive(Object)]
+#[oai(example)]
+struct EnrolmentView {
+    id: String,
+    /// `vneid`, `app_ekyc` or `counter`.
+    source: String,
+    /// `awaiting_documents`, `awaiting_video_call`, `verified`, `contract_signed`,
+    /// `certificate_issued`, `rejected`, `expired` or `withdrawn`.
+    status: String,
+    /// `upload_documents`, `video_call`, `sign_contract`, `await_certificate`, `apply_again`
+    /// or `none`.
+    next_step: String,
+    next_step_message: String,
+    next_step_message_vi: String,
+    /// How the identity was verified: `vneid_level2`, `counter_operator`,
+    /// `app_ekyc_documents`, `video_call` or `prior_video_call`.
+    verified_by: Option<String>,
+    /// Document kinds received.
+    documents: Vec<String>,
+    /// Document kinds still needed before the application can move on.
+    documents_missing: Vec<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl Example for EnrolmentView {
+    fn example() -> Self {
+        let at = DateTime::<Utc>::from_timestamp(1_767_580_200, 0).unwrap_or_default();
+        Self {
+            id: "5f0c8a4e-3b7e-4d0a-9a53-2f1f5c3c9b11".into(),
+            source: "app_ekyc".into(),
+            status: "awaiting_documents".into(),
+            next_step: "upload_documents".into(),
+            next_step_message: crate::enrolment::NextStep::UploadDocuments
+                .describe()
+                .0
+                .into(),
+            next_step_message_vi: crate::enrolment::NextStep::UploadDocuments
+                .describe()
+                .1
+                .into(),
+            verified_by: None,
+            documents: vec!["id_front".into()],
+            documents_missing: vec!["id_back".into(), "portrait".into(), "liveness".into()],
+            created_at: at,
+            updated_at: at,
+        }
+    }
+}
+
+impl From<&EnrolmentSummary> for EnrolmentView {
+    fn from(s: &EnrolmentSummary) -> Self {
+        let (en, vi) = s.next_step().describe();
+        let missing = if s.source.needs_documents() && s.status.is_open() {
+            DocumentKind::ALL
+                .into_iter()
+                .filter(|k| !s.documents.contains(k))
+                .map(|k| k.as_str().to_string())
+                .collect()
+        } else {
+            vec![]
+        };
+        Self {
+            id: s.id.clone(),
+            source: s.source.as_str().into(),
+            status: s.status.as_str().into(),
+            next_step: s.next_step().as_str().into(),
+            next_step_message: en.into(),
+            next_step_message_vi: vi.into(),
+            verified_by: s.verified_by.clone(),
+            documents: s.documents.iter().map(|k| k.as_str().to_string()).collect(),
+            documents_missing: missing,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+enum SubmitResponse {
+    /// Recorded (also the answer to a retry with the same key and body).
+    #[oai(status = 201)]
+    Created(Json<EnrolmentView>),
+}
+
+#[derive(Object)]
+struct DocumentStored {
+    /// `id_front`, `id_back`, `portrait` or `liveness`.
+    kind: String,
+    /// Recognised from the content: `image/jpeg` or `image/png`.
+    content_type: String,
+    size_bytes: i64,
+    /// SHA-256 (hex) of the uploaded bytes.
+    sha256: String,
+    enrolment: EnrolmentView,
+}
+
+#[derive(ApiResponse)]
+enum DocumentStoredResponse {
+    #[oai(status = 200)]
+    Stored(Json<DocumentStored>),
+}
+
+/// A decrypted document. Written by hand because the derive gives each content type its own
+/// status code, and this one status carries either image type.
+struct DocumentResponse(Document);
+
+impl ApiResponse for DocumentResponse {
+    fn meta() -> MetaResponses {
+        let binary = || {
+            MetaSchemaRef::Inline(Box::new(MetaSchema {
+                format: Some("binary"),
+                ..MetaSchema::new("string")
+            }))
+        };
+        MetaResponses {
+            responses: vec![MetaResponse {
+                description:
+                    "The image as uploaded, JPEG or PNG. Sent with `Cache-Control: no-store`.",
+                status: Some(200),
+                status_range: None,
+                content: vec![
+                    MetaMediaType {
+                        content_type: ImageType::Jpeg.content_type(),
+                        schema: binary(),
+                    },
+                    MetaMediaType {
+                        content_type: ImageType::Png.content_type(),
+                        schema: binary(),
+                    },
+                ],
+                headers: vec![],
+            }],
+        }
+    }
+
+    fn register(_registry: &mut Registry) {}
+}
+
+impl IntoResponse for DocumentResponse {
+    fn into_response(self) -> poem::Response {
+        poem::Response::builder()
+            .content_type(self.0.image_type.content_type())
+            // Face images must not linger in caches along the way.
+            .header("Cache-Control", "no-store")
+            .body(self.0.bytes)
+    }
+}
+
+/// Where an applicant stands in the video-call queue.
+#[derive(Object)]
+#[oai(example)]
+struct VideoCallView {
+    verification_id: String,
+    /// `waiting`, `in_call` (an operator took the call: join `room_ref`) or `done`.
+    state: String,
+    /// 1 = next. Only while waiting.
+    position: Option<i64>,
+    /// From recent handling times and the operators on duty. Only while waiting.
+    estimated_wait_seconds: Option<i64>,
+    /// The call room to join, once an operator has taken the call.
+    room_ref: Option<String>,
+    /// Calls missed so far.
+    no_shows: i32,
+}
+
+impl Example for VideoCallView {
+    fn example() -> Self {
+        Self {
+            verification_id: "0b6f7f0e-8a55-4c38-b1d8-0d6f0f2a7c3e".into(),
+            state: "waiting".into(),
+            position: Some(3),
+            estimated_wait_seconds: Some(1200),
+            room_ref: None,
+            no_shows: 0,
+        }
+    }
+}
+
+fn enrolment_problem(e: EnrolmentError) -> ApiError {
+    use EnrolmentError as E;
+    let en = e.to_string();
+    match e {
+        E::IdempotencyKeyReused => ApiError::Conflict(problem(
+            "idempotency_key_reused",
+            en,
+            "Idempotency-Key này đã được dùng cho một yêu cầu khác.",
+        )),
+        E::AlreadyOpen { enrolment_id } => ApiError::Conflict(problem(
+            "enrolment_already_open",
+            format!("An open enrolment exists for this ID number: {enrolment_id}."),
+            format!("Số định danh này đang có hồ sơ chưa hoàn tất: {enrolment_id}."),
+        )),
+        E::CounterNeedsOperator => ApiError::Forbidden(problem(
+            "forbidden",
+            en,
+            "Hồ sơ tại quầy phải do nhân viên tiếp nhận nộp.",
+        )),
+        E::NotFound => ApiError::NotFound(problem(
+            "enrolment_not_found",
+            en,
+            "Không tìm thấy hồ sơ.",
+        )),
+        E::DocumentTooLarge { max_bytes } => ApiError::PayloadTooLarge(problem(
+            "document_too_large",
+            en,
+            format!("Tệp vượt quá {max_bytes} byte."),
+        )),
+        E::DocumentTypeUnsupported => ApiError::UnsupportedMediaType(problem(
+            "document_type_unsupported",
+            en,
+            "Chỉ chấp nhận ảnh JPEG hoặc PNG.",
+        )),
+        E::DocumentsNotAccepted { .. } => ApiError::Conflict(problem(
+            "documents_not_accepted",
+            en,
+            "Hồ sơ ở trạng thái này không nhận thêm giấy tờ.",
+        )),
+        E::DocumentNotFound => ApiError::NotFound(problem(
+            "document_not_found",
+            en,
+            "Không tìm thấy giấy tờ.",
+        )),
+        E::CertificateIssued => ApiError::Conflict(problem(
+            "withdrawal_refused_certificate_issued",
+            en,
+            "Chứng thư số đã được cấp: hồ sơ được lưu giữ trong thời hạn lưu trữ và không thể rút lại.",
+        )),
+        E::Closed { .. } => ApiError::Conflict(problem(
+            "enrolment_closed",
+            en,
+            "Hồ sơ đã đóng.",
+        )),
+        E::Store(e) => ApiError::unexpected(e),
+    }
+}
+
+impl From<EnrolmentError> for ApiError {
+    fn from(e: EnrolmentError) -> Self {
+        enrolment_problem(e)
+    }
+}
+
+fn parse_kind(kind: &str) -> Result<DocumentKind, ApiError> {
+    DocumentKind::parse(kind).ok_or_else(|| {
+        ApiError::NotFound(problem(
+            "document_kind_unknown",
+            "Document kinds are id_front, id_back, portrait and liveness.",
+            "Loại giấy tờ phải là id_front, id_back, portrait hoặc liveness.",
+        ))
+    })
+}
+
+fn principal_id(p: &Principal) -> &str {
+    match p {
+        Principal::Operator { id, .. } | Principal::ApiKey { id, .. } => id,
+    }
+}
+
+fn enrolment_id_example() -> String {
+    "5f0c8a4e-3b7e-4d0a-9a53-2f1f5c3c9b11".into()
+}
+
+pub struct EnrolmentsApi;
+
+#[OpenApi(prefix_path = "/v1/enrolments", tag = "ApiTags::Enrolments")]
+impl EnrolmentsApi {
+    /// Submit an application. Sources `vneid` and `app_ekyc` need an API key with scope
+    /// `enrol`; `counter` needs an operator session with role `operator`. Every failing field
+    /// is reported in one 422; an ID number with an open enrolment answers 409
+    /// `enrolment_already_open`; a reused `Idempotency-Key` with another body answers 409
+    /// `idempotency_key_reused`.
+    #[oai(path = "/", method = "post")]
+    async fn submit(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        /// 1-128 visible ASCII characters, unique per request the caller means.
+        #[oai(name = "Idempotency-Key", example = "idempotency_key_example")]
+        idempotency_key: Header<String>,
+        body: Json<EnrolmentRequest>,
+    ) -> Result<SubmitResponse, ApiError> {
+        let principal = auth.0;
+        let submitter = if body.source.trim() == Source::Counter.as_str() {
+            principal.require_role(&[Role::Operator])?;
+            Submitter {
+                actor: principal.actor(),
+                operator_id: Some(principal_id(&principal).to_string()),
+            }
+        } else {
+            principal.require_scope(Scope::Enrol)?;
+            Submitter {
+                actor: principal.actor(),
+                operator_id: None,
+            }
+        };
+        let key = idempotency_key.0;
+        if !(1..=128).contains(&key.len()) || !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ApiError::BadRequest(problem(
+                "idempotency_key_invalid",
+                "Idempotency-Key must be 1-128 visible ASCII characters.",
+                "Idempotency-Key phải gồm 1-128 ký tự ASCII nhìn thấy được.",
+            )));
+        }
+        // The fingerprint of what the request means, not of its bytes: key order and
+        // whitespace do not make a retry look different.
+        let request_sha256 = digest(body.0.to_json_string().as_bytes());
+        let shape = body.0.validate();
+        let form = body.0.into_form();
+        let parsed = state.enrolments.parse(&form);
+        let (app, parse_errors) = match parsed {
+            Ok(app) => (Some(app), Ok(())),
+            Err(e) => (None, Err(e)),
+        };
+        if let Some(err) = field_problems(shape, parse_errors) {
+            return Err(err);
+        }
+        let app = app.ok_or_else(|| ApiError::unexpected("parse without result"))?;
+        let idem = IdempotencyKey {
+            principal: principal_id(&principal).to_string(),
+            key,
+            request_sha256,
+        };
+        let render = |s: &EnrolmentSummary| (201, EnrolmentView::from(s).to_json_string());
+        match state
+            .enrolments
+            .submit(submitter, app, idem, render)
+            .await?
+        {
+            Submitted::Created(s) => Ok(SubmitResponse::Created(Json(EnrolmentView::from(&s)))),
+            Submitted::Replayed(answer) if answer.status == 201 => {
+                let value = serde_json::from_str(&answer.body).map_err(ApiError::unexpected)?;
+                let view = EnrolmentView::parse_from_json(Some(value))
+                    .map_err(|e| ApiError::unexpected(e.into_message()))?;
+                Ok(SubmitResponse::Created(Json(view)))
+            }
+            Submitted::Replayed(answer) => Err(ApiError::unexpected(format!(
+                "stored answer with status {}",
+                answer.status
+            ))),
+        }
+    }
+
+    /// An enrolment's state and next step (API key with scope `enrol`, or roles `operator`,
+    /// `ra_officer`).
+    #[oai(path = "/:id", method = "get")]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        #[oai(example = "enrolment_id_example")] id: Path<String>,
+    ) -> Result<Json<EnrolmentView>, ApiError> {
+        require_enrol_or(&auth.0, &[Role::Operator, Role::RaOfficer])?;
+        let s = state.enrolments.get(&id.0).await?;
+        Ok(Json(EnrolmentView::from(&s)))
+    }
+
+    /// Upload one identity document (`id_front`, `id_back`, `portrait`, `liveness`) as the
+    /// raw request body: JPEG or PNG, recognised by content whatever the declared type, at
+    /// most `enrolment.max_document_bytes` (default 5 MiB). Stored encrypted. Accepted while
+    /// the enrolment awaits documents; the fourth kind routes the application (API key with
+    /// scope `enrol`, or role `operator`).
+    #[oai(path = "/:id/documents/:kind", method = "put")]
+    async fn put_document(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        #[oai(example = "enrolment_id_example")] id: Path<String>,
+        kind: Path<String>,
+        body: Binary<Body>,
+    ) -> Result<DocumentStoredResponse, ApiError> {
+        require_enrol_or(&auth.0, &[Role::Operator])?;
+        let kind = parse_kind(&kind.0)?;
+        let max_bytes = state.enrolments.max_document_bytes();
+        let limit = usize::try_from(max_bytes).unwrap_or(usize::MAX);
+        let bytes = body.0.into_bytes_limit(limit).await.map_err(|e| match e {
+            poem::error::ReadBodyError::PayloadTooLarge => {
+                ApiError::from(EnrolmentError::DocumentTooLarge { max_bytes })
+            }
+            other => ApiError::BadRequest(problem(
+                "bad_request",
+                format!("Cannot read the body: {other}"),
+                "Không đọc được dữ liệu gửi lên.",
+            )),
+        })?;
+        let (info, summary) = state
+            .enrolments
+            .put_document(&auth.0.actor(), &id.0, kind, bytes.to_vec())
+            .await?;
+        Ok(DocumentStoredResponse::Stored(Json(DocumentStored {
+            kind: info.kind.as_str().into(),
+            content_type: info.image_type.content_type().into(),
+            size_bytes: info.size_bytes,
+            sha256: info.sha256,
+            enrolment: EnrolmentView::from(&summary),
+        })))
+    }
+
+    /// Read one identity document (roles `operator`, `ra_officer`). Face images are sensitive
+    /// personal data: every read is recorded in the audit trail.
+    #[oai(path = "/:id/documents/:kind", method = "get")]
+    async fn get_document(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        #[oai(example = "enrolment_id_example")] id: Path<String>,
+        kind: Path<String>,
+    ) -> Result<DocumentResponse, ApiError> {
+        auth.0.require_role(&[Role::Operator, Role::RaOfficer])?;
+        let kind = parse_kind(&kind.0)?;
+        let doc = state
+            .enrolments
+            .read_document(&auth.0.actor(), &id.0, kind)
+            .await?;
+        Ok(DocumentResponse(doc))
+    }
+
+    /// Withdraw consent. Before a certificate is issued the enrolment is cancelled and its
+    /// documents destroyed; afterwards the evidence is kept for the retention period and the
+    /// answer is 409 `withdrawal_refused_certificate_issued` (API key with scope `enrol`, or
+    /// roles `operator`, `ra_officer`).
+    #[oai(path = "/:id/withdraw", method = "post")]
+    async fn withdraw(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        #[oai(example = "enrolment_id_example")] id: Path<String>,
+    ) -> Result<Json<EnrolmentView>, ApiError> {
+        require_enrol_or(&auth.0, &[Role::Operator, Role::RaOfficer])?;
+        let s = state.enrolments.withdraw(&auth.0.actor(), &id.0).await?;
+        Ok(Json(EnrolmentView::from(&s)))
+    }
+
+    /// The applicant's place in the video-call queue: position and estimated wait, then the
+    /// call room once an operator takes the call (API key with scope `enrol`, or role
+    /// `operator`).
+    #[oai(path = "/:id/video-call", method = "get")]
+    async fn video_call(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        #[oai(example = "enrolment_id_example")] id: Path<String>,
+    ) -> Result<Json<VideoCallView>, ApiError> {
+        require_enrol_or(&auth.0, &[Role::Operator])?;
+        let s = state.verification.status_for(&id.0).await?;
+        let mut view = VideoCallView {
+            verification_id: s.video_call_id,
+            state: String::new(),
+            position: None,
+            estimated_wait_seconds: None,
+            room_ref: None,
+            no_shows: s.no_shows,
+        };
+        match s.state {
+            CallState::Waiting {
+                position,
+                estimated_wait,
+            } => {
+                view.state = "waiting".into();
+                view.position = Some(position);
+                view.estimated_wait_seconds = Some(estimated_wait.num_seconds());
+            }
+            CallState::InCall { room_ref } => {
+                view.state = "in_call".into();
+                view.room_ref = Some(room_ref);
+            }
+            CallState::Done => view.state = "done".into(),
+        }
+        Ok(Json(view))
+    }
+}
+
+fn idempotency_key_example() -> String {
+    "9d1c2f0e-app-retry-1".into()
+}

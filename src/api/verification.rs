@@ -1,0 +1,443 @@
+//! The operators' side of the video-call queue: claim, lease renewal, outcome, statistics.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use validator::Validate;
+
+use super::auth::Auth;
+use super::problem::{problem, ApiError};
+use super::validation::{field_problems, sha256_hex};
+use crate::app::AppState;
+use crate::operators::{Principal, Role};
+use crate::store::EnrolmentRow;
+use crate::verification::{
+    Claimed, Decision, OperatorRef, OutcomeForm, RecordingForm, VerificationError, CHECKLIST_ITEMS,
+    REJECT_REASONS,
+};
+
+#[derive(Tags)]
+enum ApiTags {
+    /// Video-call verification by provider operators.
+    Verification,
+}
+
+#[derive(Object)]
+struct AddressView {
+    line: String,
+    ward: String,
+    province: String,
+}
+
+/// The identity data the operator checks during the call.
+#[derive(Object)]
+struct ApplicantView {
+    source: String,
+    id_number: String,
+    full_name: String,
+    date_of_birth: NaiveDate,
+    sex: String,
+    nationality: String,
+    permanent_address: AddressView,
+    current_address: Option<AddressView>,
+    id_issue_date: NaiveDate,
+    id_issue_place: String,
+    id_expiry_date: Option<NaiveDate>,
+    /// E.164.
+    phone: String,
+    email: Option<String>,
+}
+
+impl From<EnrolmentRow> for ApplicantView {
+    fn from(r: EnrolmentRow) -> Self {
+        let current = match (r.current_address, r.current_ward, r.current_province) {
+            (Some(line), Some(ward), Some(province)) => Some(AddressView {
+                line,
+                ward,
+                province,
+            }),
+            _ => None,
+        };
+        Self {
+            source: r.source,
+            id_number: r.id_number,
+            full_name: r.full_name,
+            date_of_birth: r.date_of_birth,
+            sex: r.sex,
+            nationality: r.nationality,
+            permanent_address: AddressView {
+                line: r.permanent_address,
+                ward: r.permanent_ward,
+                province: r.permanent_province,
+            },
+            current_address: current,
+            id_issue_date: r.id_issue_date,
+            id_issue_place: r.id_issue_place,
+            id_expiry_date: r.id_expiry_date,
+            phone: r.phone,
+            email: r.email,
+        }
+    }
+}
+
+#[derive(Object)]
+struct DocumentLink {
+    kind: String,
+    /// `GET` it with the operator session; each read is audited.
+    href: String,
+}
+
+/// A claimed applicant: everything needed for the call.
+#[derive(Object)]
+struct ClaimedCall {
+    verification_id: String,
+    enrolment_id: String,
+    /// The call room; the applicant's app sees it too.
+    room_ref: String,
+    /// Renew with `POST /api/v1/verification/{id}/lease` before it lapses; a lapsed lease
+    /// puts the applicant back at the head of the queue.
+    lease_expires_at: DateTime<Utc>,
+    /// Calls the applicant missed before this one.
+    no_shows: i32,
+    applicant: ApplicantView,
+    documents: Vec<DocumentLink>,
+    /// Every item must be confirmed to approve.
+    checklist_items: Vec<String>,
+    /// Allowed `reason_code` values for a rejection.
+    reject_reasons: Vec<String>,
+}
+
+impl From<Claimed> for ClaimedCall {
+    fn from(c: Claimed) -> Self {
+        let eid = c.enrolment.id.clone();
+        Self {
+            verification_id: c.video_call_id,
+            enrolment_id: eid.clone(),
+            room_ref: c.room_ref,
+            lease_expires_at: c.lease_expires_at,
+            no_shows: c.no_shows,
+            applicant: ApplicantView::from(c.enrolment),
+            documents: c
+                .documents
+                .into_iter()
+                .map(|k| DocumentLink {
+                    kind: k.as_str().into(),
+                    href: format!("/api/v1/enrolments/{eid}/documents/{}", k.as_str()),
+                })
+                .collect(),
+            checklist_items: CHECKLIST_ITEMS.iter().map(|s| s.to_string()).collect(),
+            reject_reasons: REJECT_REASONS.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+enum ClaimResponse {
+    /// The applicant is yours until the lease lapses.
+    #[oai(status = 200)]
+    Claimed(Json<Box<ClaimedCall>>),
+    /// Nobody is waiting.
+    #[oai(status = 204)]
+    QueueEmpty,
+}
+
+#[derive(Object)]
+struct Lease {
+    verification_id: String,
+    lease_expires_at: DateTime<Utc>,
+}
+
+/// What the operator confirmed during the call. Missing items count as not confirmed.
+#[derive(Object, Default)]
+struct ChecklistInput {
+    /// The face matches the portrait and the ID card photo.
+    face_matches_portrait_and_id_photo: Option<bool>,
+    /// The ID document is genuine and unexpired.
+    id_document_genuine_and_unexpired: Option<bool>,
+    /// The identity data was confirmed with the applicant.
+    data_confirmed_with_applicant: Option<bool>,
+    /// The applicant is alive and present.
+    applicant_alive_and_present: Option<bool>,
+    /// The applicant states the wish to get a certificate.
+    applicant_wants_certificate: Option<bool>,
+}
+
+#[derive(Object, Validate)]
+struct RecordingInput {
+    /// Where the call recording is kept.
+    #[validate(length(max = 2048, code = "text_too_long"))]
+    uri: String,
+    /// SHA-256 (hex) of the recording file.
+    #[validate(custom(function = "sha256_hex", code = "sha256_format"))]
+    sha256: String,
+}
+
+#[derive(Object, Validate)]
+#[oai(example)]
+struct OutcomeRequest {
+    /// `approved` (every checklist item confirmed), `rejected` (with `reason_code` and
+    /// `note`) or `no_show` (re-queued, up to `verification.max_no_show_requeues` times, then
+    /// the enrolment expires).
+    #[validate(length(max = 16, code = "text_too_long"))]
+    outcome: String,
+    checklist: Option<ChecklistInput>,
+    /// For `rejected`: `face_mismatch`, `document_not_genuine`, `document_expired`,
+    /// `data_mismatch`, `not_alive_or_not_present`, `applicant_declined`,
+    /// `suspected_coercion_or_fraud` or `other`.
+    #[validate(length(max = 64, code = "text_too_long"))]
+    reason_code: Option<String>,
+    /// Required for `rejected`.
+    #[validate(length(max = 4000, code = "text_too_long"))]
+    note: Option<String>,
+    /// The call recording; required for `approved` and `rejected`.
+    #[validate(nested)]
+    recording: Option<RecordingInput>,
+}
+
+impl Example for OutcomeRequest {
+    fn example() -> Self {
+        Self {
+            outcome: "approved".into(),
+            checklist: Some(ChecklistInput {
+                face_matches_portrait_and_id_photo: Some(true),
+                id_document_genuine_and_unexpired: Some(true),
+                data_confirmed_with_applicant: Some(true),
+                applicant_alive_and_present: Some(true),
+                applicant_wants_certificate: Some(true),
+            }),
+            reason_code: None,
+            note: None,
+            recording: Some(RecordingInput {
+                uri: "s3://vc-recordings/2026/01/05/vc-7Qm2.webm".into(),
+                sha256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".into(),
+            }),
+        }
+    }
+}
+
+impl OutcomeRequest {
+    fn form(&self) -> OutcomeForm {
+        let c = self.checklist.as_ref();
+        let item = |f: fn(&ChecklistInput) -> Option<bool>| c.and_then(f).unwrap_or(false);
+        OutcomeForm {
+            outcome: self.outcome.trim().to_string(),
+            checklist: vec![
+                (
+                    CHECKLIST_ITEMS[0].into(),
+                    item(|c| c.face_matches_portrait_and_id_photo),
+                ),
+                (
+                    CHECKLIST_ITEMS[1].into(),
+                    item(|c| c.id_document_genuine_and_unexpired),
+                ),
+                (
+                    CHECKLIST_ITEMS[2].into(),
+                    item(|c| c.data_confirmed_with_applicant),
+                ),
+                (
+                    CHECKLIST_ITEMS[3].into(),
+                    item(|c| c.applicant_alive_and_present),
+                ),
+                (
+                    CHECKLIST_ITEMS[4].into(),
+                    item(|c| c.applicant_wants_certificate),
+                ),
+            ],
+            reason_code: self.reason_code.clone(),
+            note: self.note.clone(),
+            recording: self.recording.as_ref().map(|r| RecordingForm {
+                uri: r.uri.clone(),
+                sha256: r.sha256.clone(),
+            }),
+        }
+    }
+}
+
+#[derive(Object)]
+struct OutcomeResult {
+    verification_id: String,
+    outcome: String,
+    /// The enrolment's status now: `verified`, `rejected`, `expired`, or still
+    /// `awaiting_video_call` after a re-queued no-show.
+    enrolment_status: String,
+    requeued: bool,
+    no_shows: i32,
+}
+
+#[derive(Object)]
+struct OperatorHandled {
+    username: String,
+    approved: i64,
+    rejected: i64,
+    no_show: i64,
+}
+
+#[derive(Object)]
+struct QueueStats {
+    /// Applicants waiting (including those whose operator's lease lapsed).
+    waiting: i64,
+    /// Calls under a live lease.
+    in_call: i64,
+    oldest_wait_seconds: Option<i64>,
+    median_wait_seconds: Option<i64>,
+    /// Outcomes recorded since midnight, Vietnam time (UTC+7).
+    handled_today: Vec<OperatorHandled>,
+}
+
+pub(super) fn verification_problem(e: VerificationError) -> ApiError {
+    use VerificationError as E;
+    let en = e.to_string();
+    match e {
+        E::EnrolmentNotFound => {
+            ApiError::NotFound(problem("enrolment_not_found", en, "Không tìm thấy hồ sơ."))
+        }
+        E::NotQueued => ApiError::NotFound(problem(
+            "not_in_video_call_queue",
+            en,
+            "Hồ sơ này không cần hoặc chưa vào hàng chờ gọi video.",
+        )),
+        E::NotFound => ApiError::NotFound(problem(
+            "verification_not_found",
+            en,
+            "Không tìm thấy cuộc gọi xác minh.",
+        )),
+        // Answered as 204 by `claim`; here only for completeness of the mapping.
+        E::QueueEmpty => ApiError::NotFound(problem("queue_empty", en, "Không có người đang chờ.")),
+        E::NotLeaseHolder => ApiError::Forbidden(problem(
+            "not_lease_holder",
+            en,
+            "Cuộc gọi này do nhân viên khác đang xử lý.",
+        )),
+        E::LeaseExpired => ApiError::Conflict(problem(
+            "lease_expired",
+            en,
+            "Thời hạn giữ cuộc gọi đã hết; hãy nhận người tiếp theo.",
+        )),
+        E::Closed => ApiError::Conflict(problem(
+            "verification_closed",
+            en,
+            "Cuộc gọi xác minh này đã kết thúc.",
+        )),
+        E::Store(e) => ApiError::unexpected(e),
+    }
+}
+
+impl From<VerificationError> for ApiError {
+    fn from(e: VerificationError) -> Self {
+        verification_problem(e)
+    }
+}
+
+fn operator(p: &Principal) -> Result<OperatorRef, ApiError> {
+    p.require_role(&[Role::Operator])?;
+    match p {
+        Principal::Operator { id, .. } => Ok(OperatorRef {
+            id: id.clone(),
+            actor: p.actor(),
+        }),
+        Principal::ApiKey { .. } => Err(ApiError::unexpected("role check passed an API key")),
+    }
+}
+
+fn verification_id_example() -> String {
+    "0b6f7f0e-8a55-4c38-b1d8-0d6f0f2a7c3e".into()
+}
+
+pub struct VerificationApi;
+
+#[OpenApi(prefix_path = "/v1/verification", tag = "ApiTags::Verification")]
+impl VerificationApi {
+    /// Take the applicant at the head of the queue (role `operator`). Atomic: no applicant is
+    /// handed to two operators, also across server processes. The lease lasts
+    /// `verification.lease_minutes` (default 15). 204 when nobody is waiting.
+    #[oai(path = "/claim", method = "post")]
+    async fn claim(&self, state: Data<&AppState>, auth: Auth) -> Result<ClaimResponse, ApiError> {
+        let op = operator(&auth.0)?;
+        match state.verification.claim(&op).await {
+            Ok(c) => Ok(ClaimResponse::Claimed(Json(Box::new(ClaimedCall::from(c))))),
+            Err(VerificationError::QueueEmpty) => Ok(ClaimResponse::QueueEmpty),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Renew the caller's lease for another lease period from now (role `operator`, lease
+    /// holder only; a lapsed lease cannot be renewed).
+    #[oai(path = "/:id/lease", method = "post")]
+    async fn renew(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        #[oai(example = "verification_id_example")] id: Path<String>,
+    ) -> Result<Json<Lease>, ApiError> {
+        let op = operator(&auth.0)?;
+        let until = state.verification.renew(&op, &id.0).await?;
+        Ok(Json(Lease {
+            verification_id: id.0,
+            lease_expires_at: until,
+        }))
+    }
+
+    /// Record the call's outcome with the recording reference (role `operator`, lease holder
+    /// only).
+    #[oai(path = "/:id/outcome", method = "post")]
+    async fn outcome(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        #[oai(example = "verification_id_example")] id: Path<String>,
+        body: Json<OutcomeRequest>,
+    ) -> Result<Json<OutcomeResult>, ApiError> {
+        let op = operator(&auth.0)?;
+        let shape = body.0.validate();
+        let (decision, parsed) = match Decision::parse(&body.0.form()) {
+            Ok(d) => (Some(d), Ok(())),
+            Err(e) => (None, Err(e)),
+        };
+        if let Some(err) = field_problems(shape, parsed) {
+            return Err(err);
+        }
+        let decision = decision.ok_or_else(|| ApiError::unexpected("parse without result"))?;
+        let outcome = decision.outcome.as_str().to_string();
+        let r = state
+            .verification
+            .record_outcome(&op, &id.0, decision)
+            .await?;
+        Ok(Json(OutcomeResult {
+            verification_id: id.0,
+            outcome,
+            enrolment_status: r.enrolment_status.as_str().into(),
+            requeued: r.requeued,
+            no_shows: r.no_shows,
+        }))
+    }
+
+    /// Queue statistics (roles `ra_officer`, `admin`).
+    #[oai(path = "/stats", method = "get")]
+    async fn stats(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+    ) -> Result<Json<QueueStats>, ApiError> {
+        auth.0.require_role(&[Role::RaOfficer, Role::Admin])?;
+        let s = state.verification.stats().await?;
+        Ok(Json(QueueStats {
+            waiting: s.waiting,
+            in_call: s.in_call,
+            oldest_wait_seconds: s.oldest_wait.map(|d| d.num_seconds()),
+            median_wait_seconds: s.median_wait.map(|d| d.num_seconds()),
+            handled_today: s
+                .handled_today
+                .into_iter()
+                .map(|(username, h)| OperatorHandled {
+                    username,
+                    approved: h.approved,
+                    rejected: h.rejected,
+                    no_show: h.no_show,
+                })
+                .collect(),
+        }))
+    }
+}

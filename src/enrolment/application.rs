@@ -1,0 +1,304 @@
+//! One application as received, and its parse into domain types. Every failing field is
+//! reported, each with a stable code and Vietnamese and English messages.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+
+use super::identity::{
+    check_adult, check_identity_dates, BoundedText, Email, FieldError, FieldErrors, NationalId,
+    PersonName, PhoneNumber, Sex,
+};
+use super::status::Source;
+
+/// Codes of refusals made here (the identity parsers have their own, in `identity::codes`).
+pub mod codes {
+    pub const SOURCE_INVALID: &str = "source_invalid";
+    pub const DATE_INVALID: &str = "date_invalid";
+    pub const CONSENT_REQUIRED: &str = "consent_required";
+    pub const CONSENT_TIME_INVALID: &str = "consent_time_invalid";
+    pub const CONSENT_CHANNEL_INVALID: &str = "consent_channel_invalid";
+    pub const SHA256_FORMAT: &str = "sha256_format";
+}
+
+const ADDRESS_MAX: usize = 250;
+const PLACE_MAX: usize = 100;
+const NATIONALITY_MAX: usize = 64;
+const CONSENT_VERSION_MAX: usize = 64;
+/// How far ahead of our clock a consent time may be (the client's clock may run fast).
+const CONSENT_CLOCK_SKEW_MINUTES: i64 = 5;
+
+/// Channels through which consent can be given.
+pub const CONSENT_CHANNELS: [&str; 4] = ["vneid", "app", "counter", "web"];
+
+pub struct AddressForm {
+    pub line: String,
+    pub ward: String,
+    pub province: String,
+}
+
+pub struct ConsentForm {
+    pub version: String,
+    pub text_sha256: String,
+    /// RFC 3339.
+    pub given_at: String,
+    pub channel: String,
+}
+
+/// The application exactly as the caller sent it. Dates are text (`YYYY-MM-DD`) so that an
+/// impossible date is a field refusal like any other.
+pub struct ApplicationForm {
+    pub source: String,
+    pub id_number: String,
+    pub full_name: String,
+    pub date_of_birth: String,
+    pub sex: String,
+    pub nationality: String,
+    pub permanent_address: AddressForm,
+    pub current_address: Option<AddressForm>,
+    pub id_issue_date: String,
+    pub id_issue_place: String,
+    pub id_expiry_date: Option<String>,
+    pub phone: String,
+    pub email: Option<String>,
+    pub consent: Option<ConsentForm>,
+}
+
+pub struct Address {
+    pub line: BoundedText,
+    pub ward: BoundedText,
+    pub province: BoundedText,
+}
+
+pub struct Consent {
+    pub version: BoundedText,
+    /// Lower-case hex.
+    pub text_sha256: String,
+    pub given_at: DateTime<Utc>,
+    pub channel: &'static str,
+}
+
+/// A parsed application: every value has passed its checks.
+pub struct Application {
+    pub source: Source,
+    pub id_number: NationalId,
+    pub full_name: PersonName,
+    pub date_of_birth: NaiveDate,
+    pub sex: Sex,
+    pub nationality: BoundedText,
+    pub permanent_address: Address,
+    pub current_address: Option<Address>,
+    pub id_issue_date: NaiveDate,
+    pub id_issue_place: BoundedText,
+    pub id_expiry_date: Option<NaiveDate>,
+    pub phone: PhoneNumber,
+    pub email: Option<Email>,
+    pub consent: Consent,
+}
+
+fn parse_date(field: &str, s: &str) -> Result<NaiveDate, FieldError> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
+        FieldError::new(
+            field,
+            codes::DATE_INVALID,
+            "Ngày không hợp lệ; dùng định dạng YYYY-MM-DD với một ngày có thật.",
+            "Not a valid date; use YYYY-MM-DD with a real calendar date.",
+        )
+    })
+}
+
+/// 64 hexadecimal characters, returned in lower case.
+pub fn parse_sha256(field: &str, s: &str) -> Result<String, FieldError> {
+    let s = s.trim();
+    if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(s.to_ascii_lowercase())
+    } else {
+        Err(FieldError::new(
+            field,
+            codes::SHA256_FORMAT,
+            "Giá trị SHA-256 phải gồm 64 ký tự thập lục phân.",
+            "A SHA-256 value must be 64 hexadecimal characters.",
+        ))
+    }
+}
+
+/// Absent and blank are the same for optional fields (the VNeID hub sends empty strings).
+fn present(s: &Option<String>) -> Option<&str> {
+    s.as_deref().filter(|v| !v.trim().is_empty())
+}
+
+fn parse_address(errors: &mut FieldErrors, prefix: &str, a: &AddressForm) -> Option<Address> {
+    let line = errors.take(BoundedText::parse(
+        &format!("{prefix}.line"),
+        &a.line,
+        ADDRESS_MAX,
+    ));
+    let ward = errors.take(BoundedText::parse(
+        &format!("{prefix}.ward"),
+        &a.ward,
+        PLACE_MAX,
+    ));
+    let province = errors.take(BoundedText::parse(
+        &format!("{prefix}.province"),
+        &a.province,
+        PLACE_MAX,
+    ));
+    Some(Address {
+        line: line?,
+        ward: ward?,
+        province: province?,
+    })
+}
+
+fn parse_consent(
+    errors: &mut FieldErrors,
+    c: Option<&ConsentForm>,
+    now: DateTime<Utc>,
+) -> Option<Consent> {
+    let Some(c) = c else {
+        errors.push(FieldError::new(
+            "consent",
+            codes::CONSENT_REQUIRED,
+            "Cần có sự đồng ý của người đăng ký để xử lý dữ liệu cá nhân.",
+            "The applicant's consent to process personal data is required.",
+        ));
+        return None;
+    };
+    let version = errors.take(BoundedText::parse(
+        "consent.version",
+        &c.version,
+        CONSENT_VERSION_MAX,
+    ));
+    let text_sha256 = errors.take(parse_sha256("consent.text_sha256", &c.text_sha256));
+    let given_at = errors.take(
+        DateTime::parse_from_rfc3339(c.given_at.trim())
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+            .filter(|t| *t <= now + Duration::minutes(CONSENT_CLOCK_SKEW_MINUTES))
+            .ok_or_else(|| {
+                FieldError::new(
+                    "consent.given_at",
+                    codes::CONSENT_TIME_INVALID,
+                    "Thời điểm đồng ý phải theo RFC 3339 và không ở tương lai.",
+                    "The consent time must be RFC 3339 and not in the future.",
+                )
+            }),
+    );
+    let channel = errors.take(
+        CONSENT_CHANNELS
+            .into_iter()
+            .find(|ch| *ch == c.channel.trim())
+            .ok_or_else(|| {
+                FieldError::new(
+                    "consent.channel",
+                    codes::CONSENT_CHANNEL_INVALID,
+                    "Kênh đồng ý phải là vneid, app, counter hoặc web.",
+                    "The consent channel must be vneid, app, counter or web.",
+                )
+            }),
+    );
+    Some(Consent {
+        version: version?,
+        text_sha256: text_sha256?,
+        given_at: given_at?,
+        channel: channel?,
+    })
+}
+
+impl Application {
+    /// Parses every field and the rules between them (ID number against sex and birth date,
+    /// adulthood on `today`, date order). `today` is the application date in Vietnam.
+    pub fn parse(
+        form: &ApplicationForm,
+        now: DateTime<Utc>,
+        today: NaiveDate,
+    ) -> Result<Application, FieldErrors> {
+        let mut e = FieldErrors::new();
+        let source = e.take(Source::parse(form.source.trim()).ok_or_else(|| {
+            FieldError::new(
+                "source",
+                codes::SOURCE_INVALID,
+                "Nguồn hồ sơ phải là vneid, app_ekyc hoặc counter.",
+                "The source must be vneid, app_ekyc or counter.",
+            )
+        }));
+        let id_number = e.take(NationalId::parse("identity.id_number", &form.id_number));
+        let full_name = e.take(PersonName::parse("identity.full_name", &form.full_name));
+        let dob = e.take(parse_date("identity.date_of_birth", &form.date_of_birth));
+        let sex = e.take(Sex::parse("identity.sex", &form.sex));
+        let nationality = e.take(BoundedText::parse(
+            "identity.nationality",
+            &form.nationality,
+            NATIONALITY_MAX,
+        ));
+        let permanent = parse_address(
+            &mut e,
+            "identity.permanent_address",
+            &form.permanent_address,
+        );
+        let current = form
+            .current_address
+            .as_ref()
+            .map(|a| parse_address(&mut e, "identity.current_address", a));
+        let issued = e.take(parse_date("identity.id_issue_date", &form.id_issue_date));
+        let issue_place = e.take(BoundedText::parse(
+            "identity.id_issue_place",
+            &form.id_issue_place,
+            PLACE_MAX,
+        ));
+        let expiry =
+            present(&form.id_expiry_date).map(|s| e.take(parse_date("identity.id_expiry_date", s)));
+        let phone = e.take(PhoneNumber::parse("contact.phone", &form.phone));
+        let email = present(&form.email).map(|s| e.take(Email::parse("contact.email", s)));
+        let consent = parse_consent(&mut e, form.consent.as_ref(), now);
+
+        if let (Some(id), Some(sex), Some(dob)) = (&id_number, sex, dob) {
+            e.take(id.check_against(sex, dob));
+        }
+        if let Some(dob) = dob {
+            e.take(check_adult("identity.date_of_birth", dob, today));
+        }
+        if let (Some(dob), Some(issued)) = (dob, issued) {
+            let expiry_date = match expiry {
+                Some(Some(d)) => Some(("identity.id_expiry_date", d)),
+                _ => None,
+            };
+            e.merge(check_identity_dates(
+                ("identity.date_of_birth", dob),
+                ("identity.id_issue_date", issued),
+                today,
+                expiry_date,
+            ));
+        }
+        // Each `?` below only fires when a refusal was recorded above.
+        let parsed = (|| {
+            Some(Application {
+                source: source?,
+                id_number: id_number?,
+                full_name: full_name?,
+                date_of_birth: dob?,
+                sex: sex?,
+                nationality: nationality?,
+                permanent_address: permanent?,
+                current_address: match current {
+                    Some(a) => Some(a?),
+                    None => None,
+                },
+                id_issue_date: issued?,
+                id_issue_place: issue_place?,
+                id_expiry_date: match expiry {
+                    Some(d) => Some(d?),
+                    None => None,
+                },
+                phone: phone?,
+                email: match email {
+                    Some(m) => Some(m?),
+                    None => None,
+                },
+                consent: consent?,
+            })
+        })();
+        match parsed {
+            Some(app) if e.is_empty() => Ok(app),
+            _ => Err(e),
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! The enrolment state machine.
+//!
+//! ```text
+//! intake ──▶ awaiting_documents ──(4 documents)──▶ ┬─▶ awaiting_video_call ─┬─▶ verified ──▶ contract_signed ──▶ certificate_issued
+//!        └──(routing policy)──────────────────────▶ ┴─▶ verified            ├─▶ rejected
+//!                                                                          └─▶ expired (no-show limit)
+//! any open state ──(withdraw)──▶ withdrawn          (certificate_issued refuses withdrawal)
+//! ```
+//! `contract_signed` and `certificate_issued` are set by the contract and issuance steps.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    AwaitingDocuments,
+    AwaitingVideoCall,
+    Verified,
+    ContractSigned,
+    CertificateIssued,
+    Rejected,
+    Expired,
+    Withdrawn,
+}
+
+/// What moves an enrolment on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Routing chose: straight to `verified`, or to the video-call queue.
+    Routed {
+        to_video_call: bool,
+    },
+    VideoCallApproved,
+    VideoCallRejected,
+    /// The applicant missed the last allowed video call.
+    NoShowLimitReached,
+    Withdrawn,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    /// A certificate was issued: the evidence must be kept, so withdrawal is refused.
+    #[error("a certificate was issued from this enrolment")]
+    CertificateIssued,
+    #[error("`{event:?}` is not possible in status `{from}`")]
+    NotAllowed { from: Status, event: Event },
+}
+
+impl Status {
+    pub const ALL: [Status; 8] = [
+        Status::AwaitingDocuments,
+        Status::AwaitingVideoCall,
+        Status::Verified,
+        Status::ContractSigned,
+        Status::CertificateIssued,
+        Status::Rejected,
+        Status::Expired,
+        Status::Withdrawn,
+    ];
+
+    /// The open states, as strings for queries. The partial unique index
+    /// `enrolments_one_open` repeats this list: change both together.
+    pub const OPEN: [&'static str; 4] = [
+        "awaiting_documents",
+        "awaiting_video_call",
+        "verified",
+        "contract_signed",
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::AwaitingDocuments => "awaiting_documents",
+            Status::AwaitingVideoCall => "awaiting_video_call",
+            Status::Verified => "verified",
+            Status::ContractSigned => "contract_signed",
+            Status::CertificateIssued => "certificate_issued",
+            Status::Rejected => "rejected",
+            Status::Expired => "expired",
+            Status::Withdrawn => "withdrawn",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Status::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    pub fn is_open(self) -> bool {
+        Status::OPEN.contains(&self.as_str())
+    }
+
+    /// The state after `event`, or why it cannot happen.
+    pub fn apply(self, event: Event) -> Result<Status, TransitionError> {
+        use Status as S;
+        let next = match (self, event) {
+            (
+                S::AwaitingDocuments,
+                Event::Routed {
+                    to_video_call: true,
+                },
+            ) => S::AwaitingVideoCall,
+            (
+                S::AwaitingDocuments,
+                Event::Routed {
+                    to_video_call: false,
+                },
+            ) => S::Verified,
+            (S::AwaitingVideoCall, Event::VideoCallApproved) => S::Verified,
+            (S::AwaitingVideoCall, Event::VideoCallRejected) => S::Rejected,
+            (S::AwaitingVideoCall, Event::NoShowLimitReached) => S::Expired,
+            (S::CertificateIssued, Event::Withdrawn) => {
+                return Err(TransitionError::CertificateIssued)
+            }
+            (from, Event::Withdrawn) if from.is_open() => S::Withdrawn,
+            (from, event) => return Err(TransitionError::NotAllowed { from, event }),
+        };
+        Ok(next)
+    }
+
+    /// What the applicant (or the operator helping them) does next.
+    pub fn next_step(self) -> NextStep {
+        match self {
+            Status::AwaitingDocuments => NextStep::UploadDocuments,
+            Status::AwaitingVideoCall => NextStep::VideoCall,
+            Status::Verified => NextStep::SignContract,
+            Status::ContractSigned => NextStep::AwaitCertificate,
+            Status::CertificateIssued | Status::Withdrawn => NextStep::None,
+            Status::Rejected | Status::Expired => NextStep::ApplyAgain,
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextStep {
+    UploadDocuments,
+    VideoCall,
+    SignContract,
+    AwaitCertificate,
+    ApplyAgain,
+    None,
+}
+
+impl NextStep {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NextStep::UploadDocuments => "upload_documents",
+            NextStep::VideoCall => "video_call",
+            NextStep::SignContract => "sign_contract",
+            NextStep::AwaitCertificate => "await_certificate",
+            NextStep::ApplyAgain => "apply_again",
+            NextStep::None => "none",
+        }
+    }
+
+    /// (English, Vietnamese) explanation for the applicant.
+    pub fn describe(self) -> (&'static str, &'static str) {
+        match self {
+            NextStep::UploadDocuments => (
+                "Upload the ID card front and back, a portrait and the liveness capture.",
+                "Tải lên ảnh mặt trước, mặt sau thẻ căn cước, ảnh chân dung và ảnh xác thực người thật.",
+            ),
+            NextStep::VideoCall => (
+                "Wait for a video call with an operator to verify your identity.",
+                "Chờ cuộc gọi video với nhân viên để xác minh danh tính.",
+            ),
+            NextStep::SignContract => (
+                "Choose a package and sign the service contract.",
+                "Chọn gói dịch vụ và ký hợp đồng dịch vụ.",
+            ),
+            NextStep::AwaitCertificate => (
+                "The certificate is being prepared.",
+                "Chứng thư số đang được chuẩn bị.",
+            ),
+            NextStep::ApplyAgain => (
+                "This application is closed; a new application may be submitted.",
+                "Hồ sơ này đã đóng; có thể nộp hồ sơ mới.",
+            ),
+            NextStep::None => ("Nothing to do.", "Không cần thao tác thêm."),
+        }
+    }
+}
+
+/// Where an application comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// Shared by the VNeID app from a level-2 account.
+    Vneid,
+    /// The provider's own app: ID photos and a liveness selfie.
+    AppEkyc,
+    /// An operator at a one-stop desk, with the citizen present.
+    Counter,
+}
+
+impl Source {
+    pub const ALL: [Source; 3] = [Source::Vneid, Source::AppEkyc, Source::Counter];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Vneid => "vneid",
+            Source::AppEkyc => "app_ekyc",
+            Source::Counter => "counter",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Source::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// Only the provider's app sends ID photos and a liveness capture; the others rest on the
+    /// VNeID account or the operator who saw the card.
+    pub fn needs_documents(self) -> bool {
+        self == Source::AppEkyc
+    }
+
+    /// What `verified_by` records when routing verifies the application without a call.
+    pub fn verified_by(self) -> &'static str {
+        match self {
+            Source::Vneid => "vneid_level2",
+            Source::AppEkyc => "app_ekyc_documents",
+            Source::Counter => "counter_operator",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_applications_reach_the_queue_only_from_awaiting_documents() {
+        assert_eq!(
+            Status::AwaitingDocuments.apply(Event::Routed {
+                to_video_call: true
+            }),
+            Ok(Status::AwaitingVideoCall)
+        );
+        assert!(Status::Verified
+            .apply(Event::Routed {
+                to_video_call: true
+            })
+            .is_err());
+    }
+
+    #[test]
+    fn video_call_outcomes_move_only_a_queued_enrolment() {
+        let q = Status::AwaitingVideoCall;
+        assert_eq!(q.apply(Event::VideoCallApproved), Ok(Status::Verified));
+        assert_eq!(q.apply(Event::VideoCallRejected), Ok(Status::Rejected));
+        assert_eq!(q.apply(Event::NoShowLimitReached), Ok(Status::Expired));
+        assert!(Status::Withdrawn.apply(Event::VideoCallApproved).is_err());
+    }
+
+    #[test]
+    fn withdrawal_is_possible_until_issuance_and_refused_after() {
+        for s in [
+            Status::AwaitingDocuments,
+            Status::AwaitingVideoCall,
+            Status::Verified,
+            Status::ContractSigned,
+        ] {
+            assert_eq!(s.apply(Event::Withdrawn), Ok(Status::Withdrawn), "{s}");
+        }
+        assert_eq!(
+            Status::CertificateIssued.apply(Event::Withdrawn),
+            Err(TransitionError::CertificateIssued)
+        );
+        assert!(Status::Rejected.apply(Event::Withdrawn).is_err());
+    }
+
+    #[test]
+    fn open_states_are_the_ones_the_unique_index_names() {
+        let open: Vec<_> = Status::ALL
+            .into_iter()
+            .filter(|s| s.is_open())
+            .map(Status::as_str)
+            .collect();
+        assert_eq!(open, Status::OPEN);
+        for m in ["sqlite", "postgres"] {
+            let sql = std::fs::read_to_string(format!(
+                "{}/migrations/{m}/2026-11-23-000002_enrolment/up.sql",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap();
+            let index = sql.split("enrolments_one_open").nth(1).unwrap();
+            let index = &index[..index.find(';').unwrap()];
+            for s in Status::ALL {
+                assert_eq!(index.contains(&format!("'{s}'")), s.is_open(), "{m}: {s}");
+            }
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Enrolments and their encrypted identity documents.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use super::schema::{enrolment_documents, enrolments, video_call_outcomes};
+use super::{dispatch, StoreError, Tx};
+
+/// An enrolment as stored: everything the later steps (contract, certificate subject) need.
+/// Statuses and sources are the stable strings of `enrolment::Status` and `enrolment::Source`.
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = enrolments)]
+pub struct EnrolmentRow {
+    pub id: String,
+    pub source: String,
+    pub status: String,
+    /// The 12-digit personal ID number (certificate `UID=CCCD:…`).
+    pub id_number: String,
+    /// NFC, as it goes into the certificate `CN`.
+    pub full_name: String,
+    pub date_of_birth: NaiveDate,
+    pub sex: String,
+    pub nationality: String,
+    pub permanent_address: String,
+    /// Ward or commune of the permanent address (certificate `L`).
+    pub permanent_ward: String,
+    /// Province of the permanent address (certificate `ST`); never derived from the ID number.
+    pub permanent_province: String,
+    pub current_address: Option<String>,
+    pub current_ward: Option<String>,
+    pub current_province: Option<String>,
+    pub id_issue_date: NaiveDate,
+    pub id_issue_place: String,
+    pub id_expiry_date: Option<NaiveDate>,
+    /// E.164.
+    pub phone: String,
+    pub email: Option<String>,
+    pub consent_version: String,
+    pub consent_text_sha256: String,
+    pub consent_given_at: NaiveDateTime,
+    pub consent_channel: String,
+    pub submitted_by: String,
+    pub enrolled_by: Option<String>,
+    pub verified_by: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// An identity document; `sealed` is AES-256-GCM ciphertext. No `Debug`: it holds face data.
+#[derive(Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = enrolment_documents)]
+pub struct DocumentRow {
+    pub enrolment_id: String,
+    pub kind: String,
+    pub content_type: String,
+    pub size_bytes: i64,
+    pub sha256: String,
+    pub sealed: Vec<u8>,
+    pub uploaded_at: NaiveDateTime,
+}
+
+impl Tx<'_> {
+    /// Fails with [`StoreError::Conflict`] naming `enrolments_one_open` when the ID number
+    /// already has an open enrolment.
+    pub fn insert_enrolment(&mut self, row: &EnrolmentRow) -> Result<(), StoreError> {
+        dispatch!(self, c => diesel::insert_into(enrolments::table).values(row).execute(c))?;
+        Ok(())
+    }
+
+    pub fn enrolment_by_id(&mut self, id: &str) -> Result<Option<EnrolmentRow>, StoreError> {
+        Ok(dispatch!(self, c => enrolments::table
+            .find(id)
+            .select(EnrolmentRow::as_select())
+            .first(c)
+            .optional())?)
+    }
+
+    /// The id of the enrolment for `id_number` whose status is one of `open_statuses`.
+    pub fn open_enrolment_for(
+        &mut self,
+        id_number: &str,
+        open_statuses: &[&str],
+    ) -> Result<Option<String>, StoreError> {
+        Ok(dispatch!(self, c => enrolments::table
+            .filter(enrolments::id_number.eq(id_number))
+            .filter(enrolments::status.eq_any(open_statuses))
+            .select(enrolments::id)
+            .first(c)
+            .optional())?)
+    }
+
+    /// Moves the enrolment from `from` to `to`; false (and nothing changed) when it was no
+    /// longer in `from`, so a concurrent change is never overwritten.
+    pub fn set_enrolment_status(
+        &mut self,
+        id: &str,
+        from: &str,
+        to: &str,
+        verified_by: Option<&str>,
+        at: NaiveDateTime,
+    ) -> Result<bool, StoreError> {
+        let target = enrolments::table
+            .find(id)
+            .filter(enrolments::status.eq(from));
+        let n = match verified_by {
+            Some(v) => dispatch!(self, c => diesel::update(target)
+                .set((
+                    enrolments::status.eq(to),
+                    enrolments::verified_by.eq(Some(v)),
+                    enrolments::updated_at.eq(at),
+                ))
+                .execute(c))?,
+            None => dispatch!(self, c => diesel::update(target)
+                .set((enrolments::status.eq(to), enrolments::updated_at.eq(at)))
+                .execute(c))?,
+        };
+        Ok(n == 1)
+    }
+
+    /// Whether this ID number already passed a video call under the same name and date of
+    /// birth, in an enrolment other than a withdrawn one (withdrawal revokes its evidence).
+    pub fn passed_video_call(
+        &mut self,
+        id_number: &str,
+        full_name: &str,
+        date_of_birth: NaiveDate,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(dispatch!(self, c => video_call_outcomes::table
+            .inner_join(enrolments::table)
+            .filter(video_call_outcomes::outcome.eq("approved"))
+            .filter(enrolments::id_number.eq(id_number))
+            .filter(enrolments::full_name.eq(full_name))
+            .filter(enrolments::date_of_birth.eq(date_of_birth))
+            .filter(enrolments::status.ne("withdrawn"))
+            .select(video_call_outcomes::id)
+            .first(c)
+            .optional())?)
+    }
+
+    /// Stores a document, replacing an earlier one of the same kind.
+    pub fn put_document(&mut self, row: &DocumentRow) -> Result<(), StoreError> {
+        dispatch!(self, c => {
+            diesel::delete(enrolment_documents::table.find((&row.enrolment_id, &row.kind)))
+                .execute(c)?;
+            diesel::insert_into(enrolment_documents::table).values(row).execute(c)?
+        });
+        Ok(())
+    }
+
+    pub fn document(
+        &mut self,
+        enrolment_id: &str,
+        kind: &str,
+    ) -> Result<Option<DocumentRow>, StoreError> {
+        Ok(dispatch!(self, c => enrolment_documents::table
+            .find((enrolment_id, kind))
+            .select(DocumentRow::as_select())
+            .first(c)
+            .optional())?)
+    }
+
+    pub fn document_kinds(&mut self, enrolment_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(dispatch!(self, c => enrolment_documents::table
+            .filter(enrolment_documents::enrolment_id.eq(enrolment_id))
+            .select(enrolment_documents::kind)
+            .order(enrolment_documents::kind.asc())
+            .load(c))?)
+    }
+
+    /// Deletes every document of the enrolment; returns how many there were.
+    pub fn delete_documents(&mut self, enrolment_id: &str) -> Result<usize, StoreError> {
+        Ok(dispatch!(self, c => diesel::delete(
+            enrolment_documents::table.filter(enrolment_documents::enrolment_id.eq(enrolment_id)),
+        )
+        .execute(c))?)
+    }
+}

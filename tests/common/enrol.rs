@@ -1,0 +1,227 @@
+//! Helpers for the enrolment and verification tests: API keys, applications, documents,
+//! operators, and raw reads of the database (to look at what is stored).
+
+use chrono::{Datelike, Duration, NaiveDate};
+use diesel::sql_types::{BigInt, Binary, Text};
+use diesel::{Connection, QueryableByName, RunQueryDsl};
+use serde_json::{json, Value};
+
+use super::{into_parts, TestApp, TestEnv};
+
+/// A valid personal ID number for a man born in 1990 (`001 0 90 RRRRRR`).
+pub fn id_number(n: u32) -> String {
+    format!("001090{n:06}")
+}
+
+/// A valid application from `source` for ID number `id`.
+pub fn application(source: &str, id: &str) -> Value {
+    json!({
+        "source": source,
+        "identity": {
+            "id_number": id,
+            "full_name": "Nguyễn Văn An",
+            "date_of_birth": "1990-05-17",
+            "sex": "male",
+            "nationality": "Việt Nam",
+            "permanent_address": {
+                "line": "Số 12 phố Hàng Bài",
+                "ward": "Phường Cửa Nam",
+                "province": "Thành phố Hà Nội"
+            },
+            "id_issue_date": "2021-06-01",
+            "id_issue_place": "Cục Cảnh sát quản lý hành chính về trật tự xã hội",
+            "id_expiry_date": "2035-05-17"
+        },
+        "contact": {"phone": "0912345678", "email": "an.nguyen@example.vn"},
+        "consent": {
+            "version": "2025-07",
+            "text_sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            "given_at": "2025-12-01T09:30:00+07:00",
+            "channel": "app"
+        }
+    })
+}
+
+/// Today's date in Vietnam by the app's clock.
+pub fn vietnam_today(app: &TestApp) -> NaiveDate {
+    use ca_enrol::clock::Clock;
+    (app.clock.now() + Duration::hours(7)).date_naive()
+}
+
+/// The ID number digits `G YY` that agree with `sex` and `dob`.
+pub fn id_for(dob: NaiveDate, female: bool, n: u32) -> String {
+    let g = (dob.year() / 100 - 19) * 2 + i32::from(female);
+    format!("001{g}{:02}{n:06}", dob.year() % 100)
+}
+
+/// Creates an API key with scope `enrol`.
+pub async fn enrol_key(app: &mut TestApp) -> String {
+    let admin = app.admin_token().await;
+    let (status, key) = app
+        .post(
+            "/api/v1/api-keys",
+            Some(&admin),
+            json!({"name": "app backend", "scopes": ["enrol"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{key}");
+    key["key"].as_str().unwrap().to_string()
+}
+
+/// A signed-in operator (password already changed) with `role`.
+pub async fn staff(app: &mut TestApp, username: &str, role: &str) -> String {
+    let admin = app.admin_token().await;
+    let mut creds = app.create_operator(&admin, username, role).await;
+    app.session(&mut creds).await
+}
+
+pub async fn submit(app: &TestApp, token: &str, key: &str, body: &Value) -> (u16, Value) {
+    let resp = app
+        .http
+        .post(app.url("/api/v1/enrolments"))
+        .bearer_auth(token)
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    into_parts(resp).await
+}
+
+/// Submits and expects 201; returns the enrolment id.
+pub async fn enrol(app: &TestApp, token: &str, body: &Value) -> String {
+    let key = uuid::Uuid::new_v4().to_string();
+    let (status, view) = submit(app, token, &key, body).await;
+    assert_eq!(status, 201, "{view}");
+    view["id"].as_str().unwrap().to_string()
+}
+
+pub async fn put_document(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    kind: &str,
+    bytes: Vec<u8>,
+    content_type: &str,
+) -> (u16, Value) {
+    let resp = app
+        .http
+        .put(app.url(&format!("/api/v1/enrolments/{id}/documents/{kind}")))
+        .bearer_auth(token)
+        .header("content-type", content_type)
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    into_parts(resp).await
+}
+
+/// A small "JPEG": the magic bytes and a recognisable payload.
+pub fn jpeg(tag: &str) -> Vec<u8> {
+    let mut b = vec![
+        0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0,
+    ];
+    b.extend_from_slice(format!("FACE-DATA-{tag}-").repeat(50).as_bytes());
+    b.extend_from_slice(&[0xFF, 0xD9]);
+    b
+}
+
+pub fn png(tag: &str) -> Vec<u8> {
+    let mut b = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    b.extend_from_slice(format!("PNG-DATA-{tag}-").repeat(50).as_bytes());
+    b
+}
+
+/// Uploads all four documents; returns the last answer.
+pub async fn upload_all(app: &TestApp, token: &str, id: &str) -> Value {
+    let mut last = Value::Null;
+    for kind in ["id_front", "id_back", "portrait", "liveness"] {
+        let (status, body) =
+            put_document(app, token, id, kind, jpeg(kind), "application/octet-stream").await;
+        assert_eq!(status, 200, "{body}");
+        last = body;
+    }
+    last
+}
+
+pub fn recording() -> Value {
+    json!({
+        "uri": "s3://vc-recordings/2026/01/05/call.webm",
+        "sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    })
+}
+
+pub fn approval() -> Value {
+    json!({
+        "outcome": "approved",
+        "checklist": {
+            "face_matches_portrait_and_id_photo": true,
+            "id_document_genuine_and_unexpired": true,
+            "data_confirmed_with_applicant": true,
+            "applicant_alive_and_present": true,
+            "applicant_wants_certificate": true
+        },
+        "recording": recording()
+    })
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct Sealed {
+    #[diesel(sql_type = Binary)]
+    sealed: Vec<u8>,
+    #[diesel(sql_type = Text)]
+    sha256: String,
+}
+
+/// `SELECT COUNT(*) AS n …` on the test's database.
+pub fn count(env: &TestEnv, sql: &str) -> i64 {
+    let rows: Vec<Count> = if env.database_url.is_empty() {
+        let path = env.data_dir().join("ca-enrol.db");
+        let mut c = diesel::sqlite::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+        diesel::sql_query(sql).load(&mut c).unwrap()
+    } else {
+        let mut c = diesel::pg::PgConnection::establish(&env.database_url).unwrap();
+        diesel::sql_query(sql).load(&mut c).unwrap()
+    };
+    rows[0].n
+}
+
+/// The stored (ciphertext, sha256) of one document.
+pub fn stored_document(env: &TestEnv, enrolment: &str, kind: &str) -> (Vec<u8>, String) {
+    let sql = format!(
+        "SELECT sealed, sha256 FROM enrolment_documents \
+         WHERE enrolment_id = '{enrolment}' AND kind = '{kind}'"
+    );
+    let rows: Vec<Sealed> = if env.database_url.is_empty() {
+        let path = env.data_dir().join("ca-enrol.db");
+        let mut c = diesel::sqlite::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+        diesel::sql_query(sql).load(&mut c).unwrap()
+    } else {
+        let mut c = diesel::pg::PgConnection::establish(&env.database_url).unwrap();
+        diesel::sql_query(sql).load(&mut c).unwrap()
+    };
+    let row = rows.into_iter().next().expect("document stored");
+    (row.sealed, row.sha256)
+}
+
+/// Audit events with `action`, as an admin sees them.
+pub async fn audit_actions(app: &mut TestApp, action: &str) -> Vec<Value> {
+    let admin = app.admin_token().await;
+    let (status, page) = app
+        .get("/api/v1/audit/events?limit=1000", Some(&admin))
+        .await;
+    assert_eq!(status, 200, "{page}");
+    page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == action)
+        .cloned()
+        .collect()
+}
