@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod enrol;
+pub mod pki;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
