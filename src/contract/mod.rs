@@ -583,19 +583,21 @@ fn signable(
     tx: &mut Tx<'_>,
     contract_id: &str,
 ) -> Result<(ContractRow, EnrolmentRow), ContractError> {
-    let probe = tx
-        .contract_by_id(contract_id)?
-        .ok_or(ContractError::NotFound)?;
+    let draft = |tx: &mut Tx<'_>| -> Result<ContractRow, ContractError> {
+        let contract = tx
+            .contract_by_id(contract_id)?
+            .ok_or(ContractError::NotFound)?;
+        match ContractStatus::parse(&contract.status)? {
+            ContractStatus::Draft => Ok(contract),
+            ContractStatus::Signed => Err(ContractError::AlreadySigned),
+            ContractStatus::Superseded => Err(ContractError::Superseded),
+        }
+    };
+    // The contract's own state first: it is what the caller asked about.
+    let probe = draft(tx)?;
     let enrolment = verified_enrolment(tx, &probe.enrolment_id)?;
-    // Read again under the enrolment's lock: a concurrent step may have moved it meanwhile.
-    let contract = tx
-        .contract_by_id(contract_id)?
-        .ok_or(ContractError::NotFound)?;
-    match ContractStatus::parse(&contract.status)? {
-        ContractStatus::Draft => Ok((contract, enrolment)),
-        ContractStatus::Signed => Err(ContractError::AlreadySigned),
-        ContractStatus::Superseded => Err(ContractError::Superseded),
-    }
+    // Again under the enrolment's lock: a concurrent step may have moved it meanwhile.
+    Ok((draft(tx)?, enrolment))
 }
 
 fn refuse_if_free_package_used(tx: &mut Tx<'_>, id_number: &str) -> Result<(), ContractError> {
