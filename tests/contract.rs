@@ -350,6 +350,9 @@ async fn a_new_choice_of_package_supersedes_the_unsigned_contract() {
     );
     let signed = sign_with_sms_code(&app, &key, second["id"].as_str().unwrap()).await;
     assert_eq!(signed["package_code"], "PS0");
+    let superseded = audit_actions(&mut app, "contract.superseded").await;
+    assert_eq!(superseded.len(), 1);
+    assert_eq!(superseded[0]["object_id"], first["id"]);
 }
 
 #[tokio::test]

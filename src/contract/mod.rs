@@ -11,8 +11,8 @@
 //! signed ([`free_package_claims`]) and counts unless it was released ([`release_free_package`],
 //! for a certificate the citizen rejected at acceptance) or its enrolment was withdrawn
 //! (withdrawal is refused once a certificate exists, so a withdrawn one never had one).
-//! Races are excluded by the one open enrolment per ID number (`enrolments_one_open`) and the
-//! enrolment row lock every step here takes.
+//! Races are excluded by the one open enrolment per ID number (`enrolments_one_open`), the one
+//! live contract per enrolment (`contracts_one_live`) and conditional status updates.
 //!
 //! Signing twice answers `contract_already_signed` (409): the first signature stands, and a
 //! second OTP would be consumed for nothing.
@@ -327,6 +327,12 @@ impl Contracts {
         let settings = self.settings.clone();
         self.store
             .write(move |tx| {
+                // Lock order on PostgreSQL: counter, then the audit head, then contract rows.
+                // Signing holds the audit head (`otp.verified`) before it touches contract
+                // rows, so touching a draft before auditing here could deadlock with it.
+                let date = vietnam_date(now);
+                let n = tx.next_contract_number(date.year())?;
+                let number = format!("HD-{}-{n:06}", date.year());
                 let enrolment = verified_enrolment(tx, &enrolment_id)?;
                 let package = tx
                     .package(&package_code)?
@@ -338,10 +344,6 @@ impl Contracts {
                 let template = document::template(&package.contract_template).ok_or_else(|| {
                     unexpected(format!("no template `{}`", package.contract_template))
                 })?;
-                let superseded = tx.supersede_draft_contracts(&enrolment_id)?;
-                let date = vietnam_date(now);
-                let n = tx.next_contract_number(date.year())?;
-                let number = format!("HD-{}-{n:06}", date.year());
                 let bytes = document::render_document(
                     template,
                     &package.contract_template,
@@ -375,7 +377,6 @@ impl Contracts {
                     otp_challenge_id: None,
                     otp_masked_destination: None,
                 };
-                tx.insert_contract(&row)?;
                 tx.audit(NewEvent::new(
                     now,
                     &actor,
@@ -390,9 +391,27 @@ impl Contracts {
                         "term_months": row.term_months,
                         "template_version": row.template_version,
                         "document_sha256": row.document_sha256,
-                        "superseded": superseded,
                     }),
                 ))?;
+                for old in tx.supersede_draft_contracts(&enrolment_id)? {
+                    tx.audit(NewEvent::new(
+                        now,
+                        &actor,
+                        "contract.superseded",
+                        "contract",
+                        &old.0,
+                        json!({"number": old.1, "by": row.number}),
+                    ))?;
+                }
+                tx.insert_contract(&row).map_err(|e| match e {
+                    // A contract was signed for this enrolment meanwhile.
+                    StoreError::Conflict(c) if c.contains("contracts_one_live") => {
+                        ContractError::EnrolmentNotVerified {
+                            status: Status::ContractSigned,
+                        }
+                    }
+                    e => e.into(),
+                })?;
                 ContractSummary::from_row(&row)
             })
             .await
@@ -524,7 +543,11 @@ impl Contracts {
                         otp_masked_destination: &verified.masked_destination,
                     },
                 )? {
-                    return Err(ContractError::AlreadySigned);
+                    // Signed or superseded meanwhile: say which.
+                    return Err(match signable(tx, &contract.id) {
+                        Err(e) => e,
+                        Ok(_) => unexpected("draft contract refused its signature"),
+                    });
                 }
                 move_enrolment(
                     tx,
@@ -566,10 +589,11 @@ impl Contracts {
     }
 }
 
-/// The enrolment, locked, if it is `verified`.
+/// The enrolment, if it is `verified`. Not locked: every change made on the strength of this
+/// check is conditional (`WHERE status = …`) or guarded by `contracts_one_live`.
 fn verified_enrolment(tx: &mut Tx<'_>, enrolment_id: &str) -> Result<EnrolmentRow, ContractError> {
     let enrolment = tx
-        .enrolment_for_update(enrolment_id)?
+        .enrolment_by_id(enrolment_id)?
         .ok_or(ContractError::EnrolmentNotFound)?;
     let status = stored_status(&enrolment).map_err(unexpected)?;
     if status != Status::Verified {
@@ -578,26 +602,22 @@ fn verified_enrolment(tx: &mut Tx<'_>, enrolment_id: &str) -> Result<EnrolmentRo
     Ok(enrolment)
 }
 
-/// A draft contract and its (locked, verified) enrolment.
+/// A draft contract and its verified enrolment.
 fn signable(
     tx: &mut Tx<'_>,
     contract_id: &str,
 ) -> Result<(ContractRow, EnrolmentRow), ContractError> {
-    let draft = |tx: &mut Tx<'_>| -> Result<ContractRow, ContractError> {
-        let contract = tx
-            .contract_by_id(contract_id)?
-            .ok_or(ContractError::NotFound)?;
-        match ContractStatus::parse(&contract.status)? {
-            ContractStatus::Draft => Ok(contract),
-            ContractStatus::Signed => Err(ContractError::AlreadySigned),
-            ContractStatus::Superseded => Err(ContractError::Superseded),
-        }
-    };
+    let contract = tx
+        .contract_by_id(contract_id)?
+        .ok_or(ContractError::NotFound)?;
     // The contract's own state first: it is what the caller asked about.
-    let probe = draft(tx)?;
-    let enrolment = verified_enrolment(tx, &probe.enrolment_id)?;
-    // Again under the enrolment's lock: a concurrent step may have moved it meanwhile.
-    Ok((draft(tx)?, enrolment))
+    match ContractStatus::parse(&contract.status)? {
+        ContractStatus::Draft => {}
+        ContractStatus::Signed => return Err(ContractError::AlreadySigned),
+        ContractStatus::Superseded => return Err(ContractError::Superseded),
+    }
+    let enrolment = verified_enrolment(tx, &contract.enrolment_id)?;
+    Ok((contract, enrolment))
 }
 
 fn refuse_if_free_package_used(tx: &mut Tx<'_>, id_number: &str) -> Result<(), ContractError> {
@@ -620,7 +640,7 @@ fn move_enrolment(
     actor: &Actor,
 ) -> Result<Status, ContractError> {
     let row = tx
-        .enrolment_for_update(step.enrolment_id)?
+        .enrolment_by_id(step.enrolment_id)?
         .ok_or(ContractError::EnrolmentNotFound)?;
     let from = stored_status(&row).map_err(unexpected)?;
     let to = from
@@ -685,7 +705,7 @@ pub fn begin_issuance(
     actor: &Actor,
 ) -> Result<SignedContract, ContractError> {
     let enrolment = tx
-        .enrolment_for_update(enrolment_id)?
+        .enrolment_by_id(enrolment_id)?
         .ok_or(ContractError::EnrolmentNotFound)?;
     let status = stored_status(&enrolment).map_err(unexpected)?;
     if status != Status::ContractSigned {

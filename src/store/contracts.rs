@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{contract_counters, contracts, enrolments, free_package_claims, packages};
-use super::{dispatch, Conn, EnrolmentRow, StoreError, Tx};
+use super::{dispatch, StoreError, Tx};
 
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = packages)]
@@ -88,20 +88,6 @@ impl Tx<'_> {
             .optional())?)
     }
 
-    /// The enrolment, locked for this transaction on PostgreSQL (SQLite write transactions
-    /// already hold the database lock), so contract steps on one enrolment run one at a time.
-    pub fn enrolment_for_update(&mut self, id: &str) -> Result<Option<EnrolmentRow>, StoreError> {
-        let q = || enrolments::table.find(id);
-        Ok(match &mut self.conn {
-            Conn::Sqlite(c) => q().select(EnrolmentRow::as_select()).first(*c).optional()?,
-            Conn::Pg(c) => q()
-                .select(EnrolmentRow::as_select())
-                .for_update()
-                .first(*c)
-                .optional()?,
-        })
-    }
-
     /// The next contract number of `year` (1, 2, …). The upsert takes the counter row's lock
     /// until commit, so concurrent creators from any process queue up, and a rolled-back
     /// creation gives its number back: numbers are gap-free.
@@ -120,18 +106,18 @@ impl Tx<'_> {
         )
     }
 
-    /// Marks the enrolment's draft contracts `superseded`; returns their numbers.
+    /// Marks the enrolment's draft contracts `superseded`; returns their (id, number).
     pub fn supersede_draft_contracts(
         &mut self,
         enrolment_id: &str,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<(String, String)>, StoreError> {
         Ok(dispatch!(self, c => diesel::update(
             contracts::table
                 .filter(contracts::enrolment_id.eq(enrolment_id))
                 .filter(contracts::status.eq("draft")),
         )
         .set(contracts::status.eq("superseded"))
-        .returning(contracts::number)
+        .returning((contracts::id, contracts::number))
         .get_results(c))?)
     }
 
