@@ -10,6 +10,7 @@ use poem::{get, EndpointExt, Route, Server};
 use crate::ca::{self, CaError, CeremonyConfig, IssuingCa, OcspResponder, PersonalProfile};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::contract::Contracts;
 use crate::enrolment::Enrolments;
 use crate::http::{self, Metrics};
 use crate::notify::{Dispatcher, Notifier, Outbox};
@@ -52,6 +53,7 @@ pub struct AppState {
     pub ca: CaHandles,
     pub otp: Otp,
     pub outbox: Outbox,
+    pub contracts: Contracts,
     /// The delivery back ends (tests read the in-memory one).
     pub notifier: Notifier,
 }
@@ -228,6 +230,12 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
         clock.clone(),
         config.enrolment.clone(),
     );
+    let contracts = Contracts::new(
+        store.clone(),
+        otp.clone(),
+        clock.clone(),
+        config.contract.clone(),
+    );
     let verification = Verification::new(store.clone(), clock.clone(), config.verification.clone());
     let accounts = Accounts::new(store.clone(), keys, clock.clone(), config.security.clone());
     let bootstrap_admin = accounts.bootstrap_admin().await?;
@@ -251,6 +259,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
             ca,
             otp,
             outbox,
+            contracts,
             notifier,
         },
         bootstrap_admin,

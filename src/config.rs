@@ -66,6 +66,8 @@ pub struct Config {
     pub otp: OtpLimits,
     pub outbox: OutboxSettings,
     pub notify: NotifySettings,
+    /// The provider as contracts name it, and the signature image limits.
+    pub contract: crate::contract::Settings,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -226,6 +228,7 @@ impl Default for Config {
                     timeout_seconds: 15,
                 },
             },
+            contract: crate::contract::Settings::default(),
         }
     }
 }
@@ -325,6 +328,28 @@ impl Config {
                 "verification.max_no_show_requeues",
                 "expected 0 to 20",
             ));
+        }
+        let sig = &self.contract.signature;
+        if !(1024..=5 * 1024 * 1024).contains(&sig.max_bytes) {
+            return Err(invalid(
+                "contract.signature.max_bytes",
+                "expected 1024 to 5242880",
+            ));
+        }
+        if sig.min_width == 0 || sig.min_height == 0 {
+            return Err(invalid(
+                "contract.signature.min_width",
+                "expected minimum dimensions of at least 1 pixel",
+            ));
+        }
+        if sig.max_width < sig.min_width || sig.max_height < sig.min_height {
+            return Err(invalid(
+                "contract.signature.max_width",
+                "expected maximum dimensions not below the minimum ones",
+            ));
+        }
+        if self.contract.provider.name.trim().is_empty() {
+            return Err(invalid("contract.provider.name", "must not be empty"));
         }
         self.validate_otp_and_delivery()
     }

@@ -8,6 +8,7 @@ pub mod ca;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod contract;
 pub mod enrolment;
 pub mod http;
 pub mod issuance;

@@ -3,6 +3,7 @@
 
 mod audit;
 pub mod auth;
+mod contracts;
 mod enrolments;
 mod operators;
 pub mod problem;
@@ -17,6 +18,7 @@ pub type Service = OpenApiService<
         audit::AuditApi,
         enrolments::EnrolmentsApi,
         verification::VerificationApi,
+        contracts::ContractsApi,
     ),
     (),
 >;
@@ -29,6 +31,7 @@ pub fn service(public_base_url: &str) -> Service {
             audit::AuditApi,
             enrolments::EnrolmentsApi,
             verification::VerificationApi,
+            contracts::ContractsApi,
         ),
         "ca-enrol",
         env!("CARGO_PKG_VERSION"),
@@ -38,7 +41,9 @@ pub fn service(public_base_url: &str) -> Service {
          provider. Errors are JSON problems with a stable `code`, an English `message` and a \
          Vietnamese `message_vi`. Authenticate with `Authorization: Bearer <token>`: an operator \
          session token from `POST /api/v1/operator/session`, or an integration API key. Each \
-         operation states the role or API-key scope it needs.",
+         operation states the role or API-key scope it needs. Public, without authentication: \
+         `GET /api/v1/packages` (the package catalogue, for reading), operator sign-in and \
+         this document.",
     )
     .server(format!("{public_base_url}/api"))
 }

@@ -6,6 +6,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object};
 
 use crate::operators::OperatorsError;
+use crate::otp::OtpError;
 use crate::store::StoreError;
 
 #[derive(Clone, Debug, Object)]
@@ -27,6 +28,13 @@ pub struct Problem {
     pub message_vi: String,
     #[oai(skip_serializing_if_is_none)]
     pub errors: Option<Vec<FieldProblem>>,
+    /// For a refusal that lifts with time (`otp_resend_too_soon`, `otp_rate_limited`): the
+    /// seconds to wait, as in `Retry-After`, for the app's countdown.
+    #[oai(skip_serializing_if_is_none)]
+    pub retry_after_seconds: Option<u32>,
+    /// For `otp_invalid`: wrong codes still allowed before the code locks.
+    #[oai(skip_serializing_if_is_none)]
+    pub attempts_left: Option<u32>,
 }
 
 #[derive(Debug, ApiResponse)]
@@ -48,7 +56,12 @@ pub enum ApiError {
     #[oai(status = 422)]
     Unprocessable(Json<Problem>),
     #[oai(status = 429)]
-    TooManyRequests(Json<Problem>),
+    TooManyRequests(
+        Json<Problem>,
+        /// Seconds to wait before trying again, when known.
+        #[oai(header = "Retry-After")]
+        Option<u32>,
+    ),
     #[oai(status = 500)]
     Internal(Json<Problem>),
     #[oai(status = 503)]
@@ -65,6 +78,8 @@ pub fn problem(
         message: message.into(),
         message_vi: message_vi.into(),
         errors: None,
+        retry_after_seconds: None,
+        attempts_left: None,
     })
 }
 
@@ -126,14 +141,17 @@ impl From<OperatorsError> for ApiError {
                 en,
                 "Sai tên đăng nhập, mật khẩu hoặc mã xác thực.",
             )),
-            E::Locked { until } => ApiError::TooManyRequests(problem(
-                "account_locked",
-                format!("Too many failed sign-ins; account locked until {}.", until.to_rfc3339()),
-                format!(
-                    "Đăng nhập sai quá nhiều lần; tài khoản bị khóa đến {}.",
-                    until.to_rfc3339()
+            E::Locked { until } => ApiError::TooManyRequests(
+                problem(
+                    "account_locked",
+                    format!("Too many failed sign-ins; account locked until {}.", until.to_rfc3339()),
+                    format!(
+                        "Đăng nhập sai quá nhiều lần; tài khoản bị khóa đến {}.",
+                        until.to_rfc3339()
+                    ),
                 ),
-            )),
+                None,
+            ),
             E::Unauthenticated => ApiError::Unauthorized(problem(
                 "unauthenticated",
                 en,
@@ -156,6 +174,55 @@ impl From<OperatorsError> for ApiError {
             )),
             E::NotFound => ApiError::NotFound(problem("not_found", en, "Không tìm thấy.")),
             E::Unexpected(e) => ApiError::unexpected(e),
+        }
+    }
+}
+
+/// OTP refusals, shared by every step confirmed with a code. Those that lift with time answer
+/// 429 with `Retry-After` and the seconds in the body; a wrong code says how many attempts are
+/// left; the others need a new code (409).
+impl From<OtpError> for ApiError {
+    fn from(e: OtpError) -> Self {
+        use OtpError as E;
+        let code = e.code();
+        let en = e.to_string();
+        let conflict = |vi: &str| ApiError::Conflict(problem(code, en.clone(), vi));
+        match e {
+            E::Invalid { attempts_left } => {
+                let mut p = problem(
+                    code,
+                    en,
+                    format!("Mã xác thực không đúng; còn {attempts_left} lần thử."),
+                );
+                p.attempts_left = Some(attempts_left);
+                ApiError::Unprocessable(p)
+            }
+            E::ResendTooSoon {
+                retry_after_seconds,
+            }
+            | E::RateLimited {
+                retry_after_seconds,
+            } => {
+                let vi = if code == "otp_resend_too_soon" {
+                    format!("Có thể gửi lại mã sau {retry_after_seconds} giây.")
+                } else {
+                    format!(
+                        "Đã gửi quá nhiều mã tới số này; thử lại sau {retry_after_seconds} giây."
+                    )
+                };
+                // u32 keeps `ApiError` small; no countdown comes near its limit.
+                let seconds = u32::try_from(retry_after_seconds.max(0)).unwrap_or(u32::MAX);
+                let mut p = problem(code, en, vi);
+                p.retry_after_seconds = Some(seconds);
+                ApiError::TooManyRequests(p, Some(seconds))
+            }
+            E::Locked => conflict("Nhập sai mã quá số lần cho phép; vui lòng yêu cầu mã mới."),
+            E::Expired => conflict("Mã xác thực đã hết hạn hoặc đã được thay bằng mã mới."),
+            E::AlreadyUsed => conflict("Mã xác thực đã được sử dụng."),
+            E::WrongPurpose => conflict("Mã xác thực được cấp cho mục đích khác."),
+            E::WrongDocument => conflict("Mã xác thực được cấp cho văn bản khác."),
+            E::NotFound => conflict("Chưa yêu cầu mã xác thực; vui lòng yêu cầu gửi mã."),
+            E::BadRequest(_) | E::Unexpected(_) => ApiError::unexpected(en),
         }
     }
 }

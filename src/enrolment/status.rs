@@ -6,7 +6,8 @@
 //!                                                                          └─▶ expired (no-show limit)
 //! any open state ──(withdraw)──▶ withdrawn          (certificate_issued refuses withdrawal)
 //! ```
-//! `contract_signed` and `certificate_issued` are set by the contract and issuance steps.
+//! `contract_signed` and `certificate_issued` are set by the contract and issuance steps; an
+//! abandoned issuance moves `certificate_issued` back to `contract_signed`.
 
 use std::fmt;
 
@@ -36,6 +37,12 @@ pub enum Event {
     /// The applicant missed the last allowed video call.
     NoShowLimitReached,
     Withdrawn,
+    /// The citizen signed the service contract.
+    ContractSigned,
+    /// Issuance recorded a certificate for the signed contract.
+    IssuanceStarted,
+    /// Issuance gave up before a certificate existed; the signed contract stands.
+    IssuanceAbandoned,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -108,6 +115,9 @@ impl Status {
             (S::AwaitingVideoCall, Event::VideoCallApproved) => S::Verified,
             (S::AwaitingVideoCall, Event::VideoCallRejected) => S::Rejected,
             (S::AwaitingVideoCall, Event::NoShowLimitReached) => S::Expired,
+            (S::Verified, Event::ContractSigned) => S::ContractSigned,
+            (S::ContractSigned, Event::IssuanceStarted) => S::CertificateIssued,
+            (S::CertificateIssued, Event::IssuanceAbandoned) => S::ContractSigned,
             (S::CertificateIssued, Event::Withdrawn) => {
                 return Err(TransitionError::CertificateIssued)
             }
@@ -272,6 +282,30 @@ mod tests {
             Err(TransitionError::CertificateIssued)
         );
         assert!(Status::Rejected.apply(Event::Withdrawn).is_err());
+    }
+
+    #[test]
+    fn only_a_verified_enrolment_signs_and_only_a_signed_one_goes_to_issuance() {
+        assert_eq!(
+            Status::Verified.apply(Event::ContractSigned),
+            Ok(Status::ContractSigned)
+        );
+        assert!(Status::AwaitingVideoCall
+            .apply(Event::ContractSigned)
+            .is_err());
+        assert!(Status::ContractSigned.apply(Event::ContractSigned).is_err());
+        assert_eq!(
+            Status::ContractSigned.apply(Event::IssuanceStarted),
+            Ok(Status::CertificateIssued)
+        );
+        assert!(Status::Verified.apply(Event::IssuanceStarted).is_err());
+        assert!(Status::CertificateIssued
+            .apply(Event::IssuanceStarted)
+            .is_err());
+        assert_eq!(
+            Status::CertificateIssued.apply(Event::IssuanceAbandoned),
+            Ok(Status::ContractSigned)
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@
 
 mod audit;
 mod certificates;
+mod contracts;
 mod enrolments;
 mod idempotency;
 mod operators;
@@ -22,6 +23,7 @@ mod verification;
 
 pub use audit::{AuditRow, AUDIT_GENESIS_HASH};
 pub use certificates::CertificateRow;
+pub use contracts::{ContractRow, FreePackageClaimRow, PackageRow, SignatureEvidence};
 pub use enrolments::{DocumentRow, EnrolmentRow};
 pub use idempotency::IdempotencyRow;
 pub use operators::{ApiKeyRow, OperatorRow, SessionRow};

@@ -229,3 +229,65 @@ diesel::allow_tables_to_appear_in_same_query!(
     video_calls,
     video_call_outcomes,
 );
+
+diesel::table! {
+    packages (code) {
+        code -> Text,
+        name -> Text,
+        price_vnd -> BigInt,
+        term_months -> Integer,
+        free -> Bool,
+        certificate_profile -> Text,
+        contract_template -> Text,
+        active -> Bool,
+        sort_order -> Integer,
+    }
+}
+
+diesel::table! {
+    contract_counters (year) {
+        year -> Integer,
+        last_number -> BigInt,
+    }
+}
+
+diesel::table! {
+    contracts (id) {
+        id -> Text,
+        number -> Text,
+        enrolment_id -> Text,
+        package_code -> Text,
+        id_number -> Text,
+        price_vnd -> BigInt,
+        term_months -> Integer,
+        certificate_profile -> Text,
+        template_version -> Text,
+        document -> Binary,
+        document_sha256 -> Text,
+        status -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        signed_at -> Nullable<Timestamp>,
+        signed_by -> Nullable<Text>,
+        signature_image -> Nullable<Binary>,
+        signature_sha256 -> Nullable<Text>,
+        otp_challenge_id -> Nullable<Text>,
+        otp_masked_destination -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    free_package_claims (contract_id) {
+        contract_id -> Text,
+        enrolment_id -> Text,
+        id_number -> Text,
+        package_code -> Text,
+        status -> Text,
+        created_at -> Timestamp,
+        released_at -> Nullable<Timestamp>,
+        released_reason -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(free_package_claims -> enrolments (enrolment_id));
+diesel::allow_tables_to_appear_in_same_query!(free_package_claims, enrolments);

@@ -1,0 +1,449 @@
+//! Packages and service contracts: the catalogue (public), a contract for a verified
+//! enrolment, its document, the signing code and the signature.
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::{Binary, Json};
+use poem_openapi::types::Example;
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+
+use super::auth::Auth;
+use super::enrolments::require_enrol_or;
+use super::problem::{problem, ApiError};
+use crate::app::AppState;
+use crate::contract::{ContractError, ContractSummary, Package, SignRequest};
+use crate::operators::Role;
+use crate::otp::ChallengeSent;
+
+#[derive(Tags)]
+enum ApiTags {
+    /// Packages and service contracts: choose a package, read and sign the contract.
+    Contracts,
+}
+
+/// One package on offer.
+#[derive(Object)]
+struct PackageView {
+    /// e.g. `PS0`.
+    code: String,
+    name: String,
+    price_vnd: i64,
+    term_months: u32,
+    /// The free citizen package: one per ID number ever.
+    free: bool,
+    /// The certificate profile issued under it, e.g. `personal`.
+    certificate_profile: String,
+}
+
+impl From<Package> for PackageView {
+    fn from(p: Package) -> Self {
+        Self {
+            code: p.code,
+            name: p.name,
+            price_vnd: p.price_vnd,
+            term_months: p.term_months,
+            free: p.free,
+            certificate_profile: p.certificate_profile,
+        }
+    }
+}
+
+#[derive(Object)]
+struct PackageList {
+    packages: Vec<PackageView>,
+}
+
+#[derive(Object)]
+#[oai(example)]
+struct ContractRequest {
+    /// A code from `GET /api/v1/packages`.
+    #[oai(validator(max_length = 32))]
+    package_code: String,
+}
+
+impl Example for ContractRequest {
+    fn example() -> Self {
+        Self {
+            package_code: "PS0".into(),
+        }
+    }
+}
+
+/// A contract's state; the document itself is at `document_url`.
+#[derive(Object)]
+#[oai(example)]
+struct ContractView {
+    id: String,
+    /// `HD-<year>-<6 digits>`, gap-free per year.
+    number: String,
+    enrolment_id: String,
+    package_code: String,
+    price_vnd: i64,
+    term_months: u32,
+    certificate_profile: String,
+    /// The template the document was rendered from, e.g. `ps-personal-v1`.
+    template_version: String,
+    /// SHA-256 (hex) of the document; the signing code is bound to it.
+    document_sha256: String,
+    document_url: String,
+    /// `draft`, `signed` or `superseded` (a newer contract replaced this draft).
+    status: String,
+    created_at: DateTime<Utc>,
+    signed_at: Option<DateTime<Utc>>,
+    /// SHA-256 (hex) of the signature image.
+    signature_sha256: Option<String>,
+    /// The OTP challenge that confirmed the signature.
+    otp_challenge_id: Option<String>,
+    /// Where that code was sent, masked.
+    otp_masked_destination: Option<String>,
+}
+
+impl Example for ContractView {
+    fn example() -> Self {
+        let at = DateTime::<Utc>::from_timestamp(1_767_580_200, 0).unwrap_or_default();
+        let id = "7a1e4f7c-2d55-4b8e-9a3c-5b7f1e0c2d44";
+        Self {
+            id: id.into(),
+            number: "HD-2026-000123".into(),
+            enrolment_id: "5f0c8a4e-3b7e-4d0a-9a53-2f1f5c3c9b11".into(),
+            package_code: "PS0".into(),
+            price_vnd: 0,
+            term_months: 12,
+            certificate_profile: "personal".into(),
+            template_version: "ps-personal-v1".into(),
+            document_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+                .into(),
+            document_url: format!("/api/v1/contracts/{id}/document"),
+            status: "draft".into(),
+            created_at: at,
+            signed_at: None,
+            signature_sha256: None,
+            otp_challenge_id: None,
+            otp_masked_destination: None,
+        }
+    }
+}
+
+impl From<&ContractSummary> for ContractView {
+    fn from(c: &ContractSummary) -> Self {
+        let signing = c.signing.as_ref();
+        Self {
+            id: c.id.clone(),
+            number: c.number.clone(),
+            enrolment_id: c.enrolment_id.clone(),
+            package_code: c.package_code.clone(),
+            price_vnd: c.price_vnd,
+            term_months: c.term_months,
+            certificate_profile: c.certificate_profile.clone(),
+            template_version: c.template_version.clone(),
+            document_sha256: c.document_sha256.clone(),
+            document_url: format!("/api/v1/contracts/{}/document", c.id),
+            status: c.status.as_str().into(),
+            created_at: c.created_at,
+            signed_at: signing.map(|s| s.signed_at),
+            signature_sha256: signing.map(|s| s.signature_sha256.clone()),
+            otp_challenge_id: signing.map(|s| s.otp_challenge_id.clone()),
+            otp_masked_destination: signing.map(|s| s.otp_masked_destination.clone()),
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+enum CreatedResponse {
+    #[oai(status = 201)]
+    Created(Json<ContractView>),
+}
+
+/// The contract document, byte for byte as rendered when the contract was made.
+#[derive(ApiResponse)]
+enum DocumentResponse {
+    #[oai(status = 200, content_type = "text/html; charset=utf-8")]
+    Html(
+        Binary<Vec<u8>>,
+        /// `"<SHA-256 hex>"`: the document never changes, so neither does its tag.
+        #[oai(header = "ETag")]
+        String,
+        /// RFC 9530 digest of the bytes: `sha-256=:<base64>:`.
+        #[oai(header = "Repr-Digest")]
+        String,
+        /// `no-store`: the document holds personal data.
+        #[oai(header = "Cache-Control")]
+        String,
+    ),
+}
+
+/// A signing code was sent.
+#[derive(Object)]
+struct ChallengeView {
+    /// Pass it back with the code (optional: the latest code for the contract is assumed).
+    challenge_id: String,
+    /// `sms`.
+    channel: String,
+    /// e.g. `+84 91* *** 678`.
+    masked_destination: String,
+    expires_at: DateTime<Utc>,
+    /// The app's resend countdown.
+    resend_after_seconds: i64,
+}
+
+impl From<ChallengeSent> for ChallengeView {
+    fn from(c: ChallengeSent) -> Self {
+        Self {
+            challenge_id: c.challenge_id,
+            channel: "sms".into(),
+            masked_destination: c.masked_destination,
+            expires_at: c.expires_at,
+            resend_after_seconds: c.resend_after_seconds,
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+enum ChallengeResponse {
+    #[oai(status = 201)]
+    Sent(Json<ChallengeView>),
+}
+
+#[derive(Object)]
+#[oai(example)]
+struct SignInput {
+    /// The citizen ticked "I agree"; must be `true`.
+    agree: bool,
+    /// The handwritten signature drawn on screen: a PNG, base64 (a `data:image/png;base64,`
+    /// prefix is accepted), at most `contract.signature.max_bytes` (default 512 KiB) and
+    /// within the configured dimensions.
+    signature_image: String,
+    /// The 6-digit code received by SMS.
+    #[oai(validator(max_length = 16))]
+    otp_code: String,
+    /// From `POST /contracts/{id}/otp`; when absent the latest code for the contract is used.
+    #[oai(validator(max_length = 64))]
+    challenge_id: Option<String>,
+}
+
+impl Example for SignInput {
+    fn example() -> Self {
+        Self {
+            agree: true,
+            signature_image: "iVBORw0KGgoAAAANSUhEUgAAAlgAAADI…".into(),
+            otp_code: "042917".into(),
+            challenge_id: Some("0b6f7f0e-8a55-4c38-b1d8-0d6f0f2a7c3e".into()),
+        }
+    }
+}
+
+impl From<ContractError> for ApiError {
+    fn from(e: ContractError) -> Self {
+        use ContractError as E;
+        let en = e.to_string();
+        match e {
+            E::NotFound => ApiError::NotFound(problem(
+                "contract_not_found",
+                en,
+                "Không tìm thấy hợp đồng.",
+            )),
+            E::EnrolmentNotFound => {
+                ApiError::NotFound(problem("enrolment_not_found", en, "Không tìm thấy hồ sơ."))
+            }
+            E::PackageNotFound(_) => ApiError::Unprocessable(problem(
+                "package_not_found",
+                en,
+                "Gói dịch vụ không tồn tại hoặc không còn được cung cấp.",
+            )),
+            E::EnrolmentNotVerified { .. } => ApiError::Conflict(problem(
+                "enrolment_not_verified",
+                en,
+                "Hồ sơ chưa được xác minh danh tính, hoặc đã ký hợp đồng.",
+            )),
+            E::FreePackageAlreadyUsed { contract_number } => ApiError::Conflict(problem(
+                "free_package_already_used",
+                en,
+                format!(
+                    "Số định danh này đã sử dụng gói miễn phí (hợp đồng {contract_number}); \
+                     vui lòng chọn gói khác."
+                ),
+            )),
+            E::AlreadySigned => ApiError::Conflict(problem(
+                "contract_already_signed",
+                en,
+                "Hợp đồng đã được ký và không thể thay đổi.",
+            )),
+            E::Superseded => ApiError::Conflict(problem(
+                "contract_superseded",
+                en,
+                "Hợp đồng này đã được thay bằng hợp đồng mới hơn.",
+            )),
+            E::AgreementRequired => ApiError::Unprocessable(problem(
+                "agreement_required",
+                en,
+                "Bạn cần đồng ý với nội dung hợp đồng.",
+            )),
+            E::SignatureTooLarge { max_bytes } => ApiError::PayloadTooLarge(problem(
+                "signature_image_too_large",
+                en,
+                format!("Ảnh chữ ký vượt quá {max_bytes} byte."),
+            )),
+            E::SignatureInvalid(_) => ApiError::Unprocessable(problem(
+                "signature_image_invalid",
+                en,
+                "Ảnh chữ ký phải là ảnh PNG hợp lệ.",
+            )),
+            E::SignatureDimensions { .. } => ApiError::Unprocessable(problem(
+                "signature_image_dimensions",
+                en,
+                "Kích thước ảnh chữ ký không nằm trong giới hạn cho phép.",
+            )),
+            E::Otp(e) => ApiError::from(e),
+            E::NotReady(_) => ApiError::Conflict(problem(
+                "enrolment_not_ready",
+                en,
+                "Hồ sơ chưa ở bước phù hợp.",
+            )),
+            E::Store(e) => ApiError::from(e),
+        }
+    }
+}
+
+/// The signature image's bytes; the base64 text is bounded before it is decoded.
+fn decode_signature(text: &str, max_bytes: usize) -> Result<Vec<u8>, ContractError> {
+    let text = text.trim();
+    let text = text.strip_prefix("data:image/png;base64,").unwrap_or(text);
+    if text.len() / 4 * 3 > max_bytes + 3 {
+        return Err(ContractError::SignatureTooLarge { max_bytes });
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|_| ContractError::SignatureInvalid("not valid base64"))
+}
+
+fn contract_id_example() -> String {
+    "7a1e4f7c-2d55-4b8e-9a3c-5b7f1e0c2d44".into()
+}
+
+fn enrolment_id_example() -> String {
+    "5f0c8a4e-3b7e-4d0a-9a53-2f1f5c3c9b11".into()
+}
+
+pub struct ContractsApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Contracts")]
+impl ContractsApi {
+    /// The packages on offer. **Public**: no authentication; the catalogue is what a
+    /// provider advertises.
+    #[oai(path = "/packages", method = "get")]
+    async fn packages(&self, state: Data<&AppState>) -> Result<Json<PackageList>, ApiError> {
+        let packages = state.contracts.packages().await?;
+        Ok(Json(PackageList {
+            packages: packages.into_iter().map(PackageView::from).collect(),
+        }))
+    }
+
+    /// Create the service contract for a `verified` enrolment with the chosen package (API
+    /// key with scope `enrol`, or role `operator`). A new contract replaces an unsigned one
+    /// (it becomes `superseded`). `409 enrolment_not_verified` in any other status;
+    /// `409 free_package_already_used` for a free package when the ID number already used
+    /// its free one.
+    #[oai(path = "/enrolments/:id/contract", method = "post")]
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        #[oai(example = "enrolment_id_example")] id: Path<String>,
+        body: Json<ContractRequest>,
+    ) -> Result<CreatedResponse, ApiError> {
+        require_enrol_or(&auth.0, &[Role::Operator])?;
+        let c = state
+            .contracts
+            .create(&auth.0.actor(), &id.0, body.0.package_code.trim())
+            .await?;
+        Ok(CreatedResponse::Created(Json(ContractView::from(&c))))
+    }
+
+    /// A contract's status and fields (API key with scope `enrol`, or roles `operator`,
+    /// `ra_officer`).
+    #[oai(path = "/contracts/:id", method = "get")]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        #[oai(example = "contract_id_example")] id: Path<String>,
+    ) -> Result<Json<ContractView>, ApiError> {
+        require_enrol_or(&auth.0, &[Role::Operator, Role::RaOfficer])?;
+        let c = state.contracts.get(&id.0).await?;
+        Ok(Json(ContractView::from(&c)))
+    }
+
+    /// The contract document to show the citizen: exactly the bytes stored when it was made,
+    /// with their SHA-256 as `ETag` and `Repr-Digest` (API key with scope `enrol`, or roles
+    /// `operator`, `ra_officer`).
+    #[oai(path = "/contracts/:id/document", method = "get")]
+    async fn document(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        #[oai(example = "contract_id_example")] id: Path<String>,
+    ) -> Result<DocumentResponse, ApiError> {
+        require_enrol_or(&auth.0, &[Role::Operator, Role::RaOfficer])?;
+        let doc = state.contracts.document(&id.0).await?;
+        let raw = hex::decode(&doc.sha256).map_err(ApiError::unexpected)?;
+        let digest = base64::engine::general_purpose::STANDARD.encode(raw);
+        Ok(DocumentResponse::Html(
+            Binary(doc.bytes),
+            format!("\"{}\"", doc.sha256),
+            format!("sha-256=:{digest}:"),
+            "no-store".into(),
+        ))
+    }
+
+    /// Send the signing code by SMS to the enrolment's phone, bound to the contract's
+    /// document digest (API key with scope `enrol`, or role `operator`). A new code replaces
+    /// the previous one; `429 otp_resend_too_soon` or `429 otp_rate_limited` carry
+    /// `Retry-After` and `retry_after_seconds`.
+    #[oai(path = "/contracts/:id/otp", method = "post")]
+    async fn send_otp(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        #[oai(example = "contract_id_example")] id: Path<String>,
+    ) -> Result<ChallengeResponse, ApiError> {
+        require_enrol_or(&auth.0, &[Role::Operator])?;
+        let sent = state.contracts.send_otp(&auth.0.actor(), &id.0).await?;
+        Ok(ChallengeResponse::Sent(Json(ChallengeView::from(sent))))
+    }
+
+    /// Sign: agreement, the drawn signature (PNG, checked by content) and the SMS code. The
+    /// contract becomes `signed` and immutable, keeping the signature image and its hash, the
+    /// time, the challenge and the masked destination; the enrolment moves to
+    /// `contract_signed`. A wrong code answers `422 otp_invalid` with `attempts_left`.
+    /// Signing again answers `409 contract_already_signed` (API key with scope `enrol`, or
+    /// role `operator`).
+    #[oai(path = "/contracts/:id/sign", method = "post")]
+    async fn sign(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        #[oai(example = "contract_id_example")] id: Path<String>,
+        body: Json<SignInput>,
+    ) -> Result<Json<ContractView>, ApiError> {
+        require_enrol_or(&auth.0, &[Role::Operator])?;
+        let input = body.0;
+        let max_bytes = state.contracts.signature_limits().max_bytes;
+        let signature_png = decode_signature(&input.signature_image, max_bytes)?;
+        let c = state
+            .contracts
+            .sign(
+                &auth.0.actor(),
+                &id.0,
+                SignRequest {
+                    agree: input.agree,
+                    signature_png,
+                    otp_code: input.otp_code,
+                    challenge_id: input.challenge_id,
+                },
+            )
+            .await?;
+        Ok(Json(ContractView::from(&c)))
+    }
+}

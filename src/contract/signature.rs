@@ -1,0 +1,182 @@
+//! The handwritten signature the citizen draws: a PNG, checked by its content (signature,
+//! a well-formed IHDR with a valid CRC, an IEND trailer) and its size and dimensions before it
+//! is kept as evidence. It is never decoded: the header is enough to refuse what is not a
+//! signature image, and decoding attacker-supplied images is a risk with nothing to gain.
+
+use serde::{Deserialize, Serialize};
+
+use super::ContractError;
+
+const PNG_MAGIC: [u8; 8] = [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n'];
+/// Length 0, type IEND, and its fixed CRC.
+const IEND: [u8; 12] = [0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82];
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureLimits {
+    pub max_bytes: usize,
+    pub min_width: u32,
+    pub min_height: u32,
+    pub max_width: u32,
+    pub max_height: u32,
+}
+
+impl Default for SignatureLimits {
+    fn default() -> Self {
+        // A phone screen's drawing pad, up to a 4K tablet; a few hundred KiB at most.
+        Self {
+            max_bytes: 512 * 1024,
+            min_width: 50,
+            min_height: 20,
+            max_width: 4096,
+            max_height: 4096,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignatureImage {
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Checks `png` against `limits`.
+pub fn check(png: &[u8], limits: &SignatureLimits) -> Result<SignatureImage, ContractError> {
+    if png.len() > limits.max_bytes {
+        return Err(ContractError::SignatureTooLarge {
+            max_bytes: limits.max_bytes,
+        });
+    }
+    let invalid = ContractError::SignatureInvalid;
+    // Signature, IHDR (4 length + 4 type + 13 data + 4 CRC), IEND.
+    if png.len() < 8 + 25 + 12 || png[..8] != PNG_MAGIC {
+        return Err(invalid("not a PNG image"));
+    }
+    let ihdr = &png[8..33];
+    if ihdr[..8] != [0, 0, 0, 13, b'I', b'H', b'D', b'R'] {
+        return Err(invalid("the PNG does not start with a valid IHDR chunk"));
+    }
+    if crc32(&ihdr[4..21]).to_be_bytes() != ihdr[21..25] {
+        return Err(invalid("the PNG header is corrupt (IHDR CRC)"));
+    }
+    let width = u32::from_be_bytes([ihdr[8], ihdr[9], ihdr[10], ihdr[11]]);
+    let height = u32::from_be_bytes([ihdr[12], ihdr[13], ihdr[14], ihdr[15]]);
+    let (depth, colour) = (ihdr[16], ihdr[17]);
+    let depth_ok = match colour {
+        0 => [1, 2, 4, 8, 16].contains(&depth),
+        3 => [1, 2, 4, 8].contains(&depth),
+        2 | 4 | 6 => [8, 16].contains(&depth),
+        _ => false,
+    };
+    if !depth_ok || ihdr[18] != 0 || ihdr[19] != 0 || ihdr[20] > 1 {
+        return Err(invalid("the PNG header has invalid parameters"));
+    }
+    if png[png.len() - 12..] != IEND {
+        return Err(invalid("the PNG is truncated (no IEND chunk)"));
+    }
+    if !(limits.min_width..=limits.max_width).contains(&width)
+        || !(limits.min_height..=limits.max_height).contains(&height)
+    {
+        return Err(ContractError::SignatureDimensions {
+            width,
+            height,
+            min_width: limits.min_width,
+            min_height: limits.min_height,
+            max_width: limits.max_width,
+            max_height: limits.max_height,
+        });
+    }
+    Ok(SignatureImage { width, height })
+}
+
+/// CRC-32 (ISO 3309, as PNG uses), bitwise: only the 17 header bytes are checked.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A minimal valid PNG header and trailer of `width` x `height` (tests build images with it).
+#[cfg(test)]
+pub(crate) fn png_of(width: u32, height: u32) -> Vec<u8> {
+    let mut out = PNG_MAGIC.to_vec();
+    let mut chunk = b"IHDR".to_vec();
+    chunk.extend_from_slice(&width.to_be_bytes());
+    chunk.extend_from_slice(&height.to_be_bytes());
+    chunk.extend_from_slice(&[8, 6, 0, 0, 0]);
+    out.extend_from_slice(&13u32.to_be_bytes());
+    out.extend_from_slice(&chunk);
+    out.extend_from_slice(&crc32(&chunk).to_be_bytes());
+    out.extend_from_slice(&IEND);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_iend_constant_carries_its_own_crc() {
+        assert_eq!(crc32(b"IEND").to_be_bytes(), IEND[8..]);
+    }
+
+    #[test]
+    fn a_well_formed_png_within_limits_is_accepted() {
+        let limits = SignatureLimits::default();
+        assert_eq!(
+            check(&png_of(600, 200), &limits).unwrap(),
+            SignatureImage {
+                width: 600,
+                height: 200
+            }
+        );
+    }
+
+    #[test]
+    fn content_not_the_name_decides() {
+        let limits = SignatureLimits::default();
+        let jpeg = [0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10].repeat(10);
+        assert!(matches!(
+            check(&jpeg, &limits),
+            Err(ContractError::SignatureInvalid(_))
+        ));
+        let mut bad_crc = png_of(600, 200);
+        bad_crc[20] ^= 1;
+        assert!(matches!(
+            check(&bad_crc, &limits),
+            Err(ContractError::SignatureInvalid(_))
+        ));
+        let good = png_of(600, 200);
+        assert!(check(&good[..good.len() - 1], &limits).is_err());
+    }
+
+    #[test]
+    fn size_and_dimensions_are_limited() {
+        let limits = SignatureLimits {
+            max_bytes: 100,
+            ..SignatureLimits::default()
+        };
+        assert!(matches!(
+            check(&[0u8; 101], &limits),
+            Err(ContractError::SignatureTooLarge { max_bytes: 100 })
+        ));
+        for (w, h) in [(10, 200), (600, 5), (5000, 200), (600, 5000)] {
+            assert!(
+                matches!(
+                    check(&png_of(w, h), &limits),
+                    Err(ContractError::SignatureDimensions { .. })
+                ),
+                "{w}x{h}"
+            );
+        }
+    }
+}
