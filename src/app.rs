@@ -51,6 +51,7 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub metrics: Metrics,
     pub ca: CaHandles,
+    pub issuer: crate::issuance::Issuer,
     pub otp: Otp,
     pub outbox: Outbox,
     pub contracts: Contracts,
@@ -239,6 +240,13 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
     let verification = Verification::new(store.clone(), clock.clone(), config.verification.clone());
     let accounts = Accounts::new(store.clone(), keys, clock.clone(), config.security.clone());
     let bootstrap_admin = accounts.bootstrap_admin().await?;
+    let issuer = crate::issuance::Issuer::new(
+        store.clone(),
+        ca.issuing.clone(),
+        ca.profile.clone(),
+        clock.clone(),
+    );
+    spawn_issuance_recovery(issuer.clone());
     Dispatcher::new(
         store.clone(),
         outbox.clone(),
@@ -257,6 +265,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
             clock,
             metrics: Metrics::default(),
             ca,
+            issuer,
             otp,
             outbox,
             contracts,
@@ -264,6 +273,29 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
         },
         bootstrap_admin,
     })
+}
+
+/// Every minute (and at start), revokes certificates a stopped process left between record and
+/// sign and gives their enrolments back; safe with several processes (conditional updates).
+fn spawn_issuance_recovery(issuer: crate::issuance::Issuer) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let issuer = issuer.clone();
+            match tokio::task::spawn_blocking(move || issuer.recover_blocking()).await {
+                Ok(Ok(serials)) if !serials.is_empty() => {
+                    tracing::warn!(
+                        ?serials,
+                        "revoked certificates left unsigned by a stopped process"
+                    );
+                }
+                Ok(Err(e)) => tracing::error!(error = %e, "issuance recovery failed"),
+                Err(e) => tracing::error!(error = %e, "issuance recovery task failed"),
+                Ok(Ok(_)) => {}
+            }
+        }
+    });
 }
 
 pub fn routes(state: AppState) -> impl poem::Endpoint {

@@ -115,6 +115,7 @@ async fn every_profile_variant_passes_openssl_verify_and_pkilint() {
                         &order(&format!("e-{n}"), email),
                         &csr,
                         |_| Ok(()),
+                        |_, _| Ok(()),
                     )
                 })
                 .await
@@ -127,6 +128,7 @@ async fn every_profile_variant_passes_openssl_verify_and_pkilint() {
                     &ca_dir.join("root.pem"),
                     &ca_dir.join("issuing.pem"),
                     &leaf,
+                    app.now(),
                 );
                 assert_pkilint_clean(&leaf);
                 // The subject comes from the enrolment, never from the CSR.
@@ -161,8 +163,20 @@ async fn a_public_key_is_certified_only_once() {
     let issuer = issuer(&app, app.state.ca.issuing.clone());
     let csr = csr(&p256());
     let (first, second) = tokio::task::spawn_blocking(move || {
-        let first = issuer.issue_blocking(&Actor::System, &order("e-1", None), &csr, |_| Ok(()));
-        let second = issuer.issue_blocking(&Actor::System, &order("e-2", None), &csr, |_| Ok(()));
+        let first = issuer.issue_blocking(
+            &Actor::System,
+            &order("e-1", None),
+            &csr,
+            |_| Ok(()),
+            |_, _| Ok(()),
+        );
+        let second = issuer.issue_blocking(
+            &Actor::System,
+            &order("e-2", None),
+            &csr,
+            |_| Ok(()),
+            |_, _| Ok(()),
+        );
         (first, second)
     })
     .await
@@ -227,6 +241,7 @@ async fn crash_between_record_and_sign_leaves_the_row_and_nothing_is_ever_signed
                 &order("e-crash", None),
                 &csr_pem,
                 |_| Ok(()),
+                |_, _| Ok(()),
             )
         }))
     })
@@ -301,7 +316,13 @@ async fn signer_failure_revokes_the_recorded_row_at_once_and_the_chain_still_ver
     );
     let csr_pem = csr(&p256());
     let result = tokio::task::spawn_blocking(move || {
-        failing.issue_blocking(&Actor::System, &order("e-fail", None), &csr_pem, |_| Ok(()))
+        failing.issue_blocking(
+            &Actor::System,
+            &order("e-fail", None),
+            &csr_pem,
+            |_| Ok(()),
+            |_, _| Ok(()),
+        )
     })
     .await
     .unwrap();
@@ -320,4 +341,247 @@ async fn signer_failure_revokes_the_recorded_row_at_once_and_the_chain_still_ver
     let (status, report) = app.get("/api/v1/audit/verify", Some(&admin)).await;
     assert_eq!(status, 200);
     assert_eq!(report["ok"], true, "{report}");
+}
+
+// ---- Through the API: POST /api/v1/enrolments/{id}/certificate ----
+
+fn pem(der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN CERTIFICATE REQUEST-----\n{}\n-----END CERTIFICATE REQUEST-----\n",
+        lines.join("\n")
+    )
+}
+
+fn csr_with(key: &PKey<Private>, md: MessageDigest) -> Vec<u8> {
+    let mut req = X509ReqBuilder::new().unwrap();
+    req.set_pubkey(key).unwrap();
+    req.sign(key, md).unwrap();
+    req.build().to_der().unwrap()
+}
+
+async fn request_certificate(
+    app: &TestApp,
+    key: &str,
+    enrolment: &str,
+    csr: &str,
+    idempotency_key: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let mut req = app
+        .http
+        .post(app.url(&format!("/api/v1/enrolments/{enrolment}/certificate")))
+        .bearer_auth(key)
+        .json(&serde_json::json!({ "csr": csr }));
+    if let Some(k) = idempotency_key {
+        req = req.header("Idempotency-Key", k);
+    }
+    common::into_parts(req.send().await.unwrap()).await
+}
+
+async fn enrolment_status(app: &TestApp, key: &str, id: &str) -> String {
+    let (status, body) = app
+        .get(&format!("/api/v1/enrolments/{id}"), Some(key))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["status"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_ps0_contract_gets_a_certificate_through_the_api_that_openssl_and_pkilint_accept()
+{
+    let mut app = TestApp::spawn().await;
+    let key = common::enrol::enrol_key(&mut app).await;
+    let enrolment = common::contract::contracted(&app, &key, 1).await;
+    let csr_pem = String::from_utf8(csr(&p256())).unwrap();
+
+    let (status, body) =
+        request_certificate(&app, &key, &enrolment, &csr_pem, Some("issue-1")).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["status"], "pending_acceptance");
+    assert_eq!(body["enrolment_id"], enrolment.as_str());
+    let dir = tempfile::tempdir().unwrap();
+    let leaf = dir.path().join("leaf.pem");
+    std::fs::write(&leaf, body["certificate_pem"].as_str().unwrap()).unwrap();
+    let ca = app.env.ca_root();
+    assert_openssl_verifies(
+        &ca.join("root.pem"),
+        &ca.join("issuing.pem"),
+        &leaf,
+        app.now(),
+    );
+    assert_pkilint_clean(&leaf);
+    assert!(
+        body["chain_pem"]
+            .as_str()
+            .unwrap()
+            .matches("BEGIN CERTIFICATE")
+            .count()
+            == 2
+    );
+    let cert = openssl::x509::X509::from_pem(body["certificate_pem"].as_str().unwrap().as_bytes())
+        .unwrap();
+    let serial = cert
+        .serial_number()
+        .to_bn()
+        .unwrap()
+        .to_hex_str()
+        .unwrap()
+        .to_lowercase();
+    assert_eq!(
+        serial.trim_start_matches('0'),
+        body["serial"].as_str().unwrap().trim_start_matches('0')
+    );
+    // Valid for the PS0 term: 12 months.
+    let days = cert.not_before().diff(cert.not_after()).unwrap().days;
+    assert!((364..=366).contains(&days), "{days}");
+    assert_eq!(
+        enrolment_status(&app, &key, &enrolment).await,
+        "certificate_issued"
+    );
+
+    // The same request with the same key: the same certificate.
+    let (status, again) =
+        request_certificate(&app, &key, &enrolment, &csr_pem, Some("issue-1")).await;
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(again["serial"], body["serial"]);
+    assert_eq!(again["certificate_pem"], body["certificate_pem"]);
+    // The same key with another body: refused.
+    let other = String::from_utf8(csr(&p256())).unwrap();
+    let (status, refused) =
+        request_certificate(&app, &key, &enrolment, &other, Some("issue-1")).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("idempotency_key_reused"))
+    );
+    // A second issuance for the enrolment: refused.
+    let (status, refused) =
+        request_certificate(&app, &key, &enrolment, &other, Some("issue-2")).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("certificate_already_issued"))
+    );
+
+    // The caIssuers URL serves the issuing CA.
+    let resp = app
+        .http
+        .get(app.url("/ca/dev-issuing.crt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["content-type"], "application/pkix-cert");
+    let issuing = openssl::x509::X509::from_der(&resp.bytes().await.unwrap()).unwrap();
+    assert!(cert.verify(&issuing.public_key().unwrap()).unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_csrs_answer_with_their_code_and_leave_the_enrolment_ready() {
+    let mut app = TestApp::spawn().await;
+    let key = common::enrol::enrol_key(&mut app).await;
+    let enrolment = common::contract::contracted(&app, &key, 2).await;
+
+    let mut tampered = csr_with(&p256(), MessageDigest::sha256());
+    let last = tampered.len() - 5;
+    tampered[last] ^= 0x01;
+    let small = PKey::from_rsa(Rsa::generate(1024).unwrap()).unwrap();
+    let e3 = {
+        let three = openssl::bn::BigNum::from_u32(3).unwrap();
+        PKey::from_rsa(Rsa::generate_with_e(2048, &three).unwrap()).unwrap()
+    };
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("bad signature", pem(&tampered), "csr_signature_invalid"),
+        ("RSA-1024", pem(&csr_with(&small, MessageDigest::sha256())), "csr_key_too_small"),
+        ("exponent 3", pem(&csr_with(&e3, MessageDigest::sha256())), "csr_rsa_exponent"),
+        ("SHA-1", pem(&csr_with(&p256(), MessageDigest::sha1())), "csr_signature_algorithm"),
+        ("garbage", "-----BEGIN CERTIFICATE REQUEST-----\nbm90IGEgQ1NS\n-----END CERTIFICATE REQUEST-----\n".into(), "csr_malformed"),
+        ("not PEM at all", "hello".into(), "csr_malformed"),
+        ("oversized", format!("{}{}", pem(&csr_with(&p256(), MessageDigest::sha256())), " ".repeat(20_000)), "csr_too_large"),
+    ];
+    for (label, csr_pem, code) in cases {
+        let (status, body) = request_certificate(&app, &key, &enrolment, &csr_pem, None).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (422, Some(code)),
+            "{label}: {body}"
+        );
+        assert!(
+            body["message_vi"].as_str().is_some_and(|m| !m.is_empty()),
+            "{label}"
+        );
+    }
+    assert_eq!(
+        enrolment_status(&app, &key, &enrolment).await,
+        "contract_signed"
+    );
+    let id = enrolment.clone();
+    let rows = app
+        .state
+        .store
+        .read(move |tx| tx.certificates_for_enrolment(&id))
+        .await
+        .unwrap();
+    assert!(rows.is_empty(), "refusals record nothing");
+
+    // A key certified for someone else is refused for this enrolment too.
+    let other = common::contract::contracted(&app, &key, 3).await;
+    let reused = String::from_utf8(csr(&p256())).unwrap();
+    let (status, _) = request_certificate(&app, &key, &other, &reused, None).await;
+    assert_eq!(status, 201);
+    let (status, body) = request_certificate(&app, &key, &enrolment, &reused, None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("key_already_certified"))
+    );
+    assert_eq!(
+        enrolment_status(&app, &key, &enrolment).await,
+        "contract_signed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issuance_needs_the_enrol_scope_and_a_signed_contract() {
+    let mut app = TestApp::spawn().await;
+    let key = common::enrol::enrol_key(&mut app).await;
+    let verified_only = common::enrol::enrol(
+        &app,
+        &key,
+        &common::enrol::application("vneid", &common::enrol::id_number(4)),
+    )
+    .await;
+    let csr_pem = String::from_utf8(csr(&p256())).unwrap();
+    let (status, body) = request_certificate(&app, &key, &verified_only, &csr_pem, None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("enrolment_not_ready"))
+    );
+    let (status, body) = request_certificate(&app, &key, "no-such-enrolment", &csr_pem, None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("enrolment_not_found"))
+    );
+
+    let admin = app.admin_token().await;
+    let (status, body) = request_certificate(&app, &admin, &verified_only, &csr_pem, None).await;
+    assert_eq!(status, 403, "{body}");
+    let (_, reports) = app
+        .post(
+            "/api/v1/api-keys",
+            Some(&admin),
+            serde_json::json!({"name": "reports", "scopes": ["reports"]}),
+        )
+        .await;
+    let (status, _) = request_certificate(
+        &app,
+        reports["key"].as_str().unwrap(),
+        &verified_only,
+        &csr_pem,
+        None,
+    )
+    .await;
+    assert_eq!(status, 403);
 }

@@ -3,6 +3,7 @@
 
 mod audit;
 pub mod auth;
+mod certificates;
 mod contracts;
 mod enrolments;
 mod operators;
@@ -19,6 +20,7 @@ pub type Service = OpenApiService<
         enrolments::EnrolmentsApi,
         verification::VerificationApi,
         contracts::ContractsApi,
+        certificates::CertificatesApi,
     ),
     (),
 >;
@@ -32,6 +34,7 @@ pub fn service(public_base_url: &str) -> Service {
             enrolments::EnrolmentsApi,
             verification::VerificationApi,
             contracts::ContractsApi,
+            certificates::CertificatesApi,
         ),
         "ca-enrol",
         env!("CARGO_PKG_VERSION"),

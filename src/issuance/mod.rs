@@ -122,13 +122,16 @@ impl Issuer {
 
     /// Runs the whole cycle. `prepare` runs inside the recording transaction, before the row is
     /// written: it is where the caller moves the enrolment on (and refuses if it cannot).
-    /// Blocking: call from a blocking context.
+    /// `finish` runs inside the transaction that stores the signed certificate (the caller
+    /// remembers its answer there, e.g. for an `Idempotency-Key`). Blocking: call from a
+    /// blocking context.
     pub fn issue_blocking(
         &self,
         actor: &Actor,
         order: &IssuanceOrder,
         csr: &[u8],
         prepare: impl FnOnce(&mut Tx<'_>) -> Result<(), IssuanceError>,
+        finish: impl FnOnce(&mut Tx<'_>, &IssuedCertificate) -> Result<(), IssuanceError>,
     ) -> Result<IssuedCertificate, IssuanceError> {
         let checked = ca::check_csr(csr, MAX_CSR_BYTES).map_err(IssuanceError::from_ca)?;
         let spki_sha256 = hex::encode(checked.spki_sha256);
@@ -217,22 +220,28 @@ impl Issuer {
             &serial_hex,
             json!({"cert_sha256": crate::secrets::sha256_hex(&cert_der)}),
         );
-        self.store.write_blocking(|tx| {
-            if !tx.record_signed_certificate(&serial_hex, &cert_der, signed_at.naive_utc())? {
-                return Err(IssuanceError::Unexpected(format!(
-                    "certificate {serial_hex} left `signing` while being signed"
-                )));
-            }
-            tx.audit(event)?;
-            Ok(())
-        })?;
-        Ok(IssuedCertificate {
-            serial: serial_hex,
+        let issued = IssuedCertificate {
+            serial: serial_hex.clone(),
             status: "pending_acceptance".into(),
             cert_der,
             not_before,
             not_after,
-        })
+        };
+        self.store.write_blocking(|tx| {
+            if !tx.record_signed_certificate(
+                &serial_hex,
+                &issued.cert_der,
+                signed_at.naive_utc(),
+            )? {
+                return Err(IssuanceError::Unexpected(format!(
+                    "certificate {serial_hex} left `signing` while being signed"
+                )));
+            }
+            finish(tx, &issued)?;
+            tx.audit(event)?;
+            Ok(())
+        })?;
+        Ok(issued)
     }
 
     fn abandon(&self, actor: &Actor, serial: &str, why: &str) -> Result<(), IssuanceError> {
@@ -290,5 +299,87 @@ impl Issuer {
             }
         }
         Ok(done)
+    }
+}
+
+/// Issues the certificate of a verified, contracted enrolment: the subject comes from the
+/// enrolment's verified data and the term from its signed contract; the move from
+/// `contract_signed` to `certificate_issued` happens in the recording transaction, so a second
+/// request for the same enrolment is refused even when both race. Blocking.
+impl Issuer {
+    pub fn issue_for_enrolment_blocking(
+        &self,
+        actor: &Actor,
+        enrolment_id: &str,
+        csr: &[u8],
+        finish: impl FnOnce(&mut Tx<'_>, &IssuedCertificate) -> Result<(), IssuanceError>,
+    ) -> Result<IssuedCertificate, IssuanceError> {
+        let (enrolment, contract) = self.store.read_blocking(|tx| {
+            let enrolment = tx
+                .enrolment_by_id(enrolment_id)?
+                .ok_or(IssuanceError::NotFound)?;
+            let contract = tx.signed_contract_for(enrolment_id)?;
+            Ok::<_, IssuanceError>((enrolment, contract))
+        })?;
+        match enrolment.status.as_str() {
+            "contract_signed" => {}
+            "certificate_issued" => return Err(IssuanceError::AlreadyIssued),
+            other => return Err(IssuanceError::NotReady(format!(
+                "the enrolment is `{other}`; issuance needs a signed contract (`contract_signed`)"
+            ))),
+        }
+        let contract =
+            contract.ok_or_else(|| IssuanceError::NotReady("no signed contract".into()))?;
+        let order = IssuanceOrder {
+            enrolment_id: enrolment.id.clone(),
+            subject: SubjectInfo {
+                full_name: enrolment.full_name,
+                id_number: enrolment.id_number,
+                province: enrolment.permanent_province,
+                locality: Some(enrolment.permanent_ward),
+                email: enrolment.email,
+            },
+            package_code: contract.package_code,
+            term_months: u32::try_from(contract.term_months)
+                .map_err(|_| IssuanceError::Unexpected("negative contract term".into()))?,
+        };
+        let now = self.clock.now();
+        let expected_contract = contract.id;
+        self.issue_blocking(
+            actor,
+            &order,
+            csr,
+            |tx| {
+                let started = crate::contract::begin_issuance(tx, enrolment_id, now, actor)
+                    .map_err(|e| match e {
+                        crate::contract::ContractError::NotReady(_) => IssuanceError::AlreadyIssued,
+                        other => IssuanceError::Unexpected(other.to_string()),
+                    })?;
+                if started.contract_id != expected_contract {
+                    return Err(IssuanceError::NotReady(
+                        "the contract changed; try again".into(),
+                    ));
+                }
+                Ok(())
+            },
+            finish,
+        )
+    }
+
+    /// [`Issuer::abandon_stale`] giving each enrolment back its `contract_signed` state, so the
+    /// citizen can ask again (with a new key).
+    pub fn recover_blocking(&self) -> Result<Vec<String>, IssuanceError> {
+        let now = self.clock.now();
+        self.abandon_stale(|tx, enrolment_id| {
+            crate::contract::abandon_issuance(
+                tx,
+                enrolment_id,
+                now,
+                &Actor::System,
+                "issuance stopped between record and sign",
+            )
+            .map(|_| ())
+            .map_err(|e| IssuanceError::Unexpected(e.to_string()))
+        })
     }
 }

@@ -270,8 +270,19 @@ impl Store {
             }
             Pool::Pg(p) => {
                 let mut c = p.get().map_err(|e| E::from(pool_error(e)))?;
-                c.transaction(|c| body(Conn::Pg(c)))
-                    .map_err(TxFail::into_caller)?
+                c.transaction(|c| {
+                    // Every write ends by appending to the audit chain, which locks its head
+                    // row. Taking that lock first gives all writers one lock order, so two
+                    // writers touching the same rows in different orders queue instead of
+                    // deadlocking (SQLite's IMMEDIATE transactions get the same effect).
+                    schema::audit_head::table
+                        .find(1)
+                        .select(schema::audit_head::seq)
+                        .for_update()
+                        .first::<i64>(c)?;
+                    body(Conn::Pg(c))
+                })
+                .map_err(TxFail::into_caller)?
             }
         };
         for hook in hooks {

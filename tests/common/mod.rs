@@ -3,6 +3,7 @@
 //! spoken to over HTTP.
 #![allow(dead_code)]
 
+pub mod contract;
 pub mod enrol;
 pub mod pki;
 

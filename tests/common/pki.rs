@@ -11,12 +11,16 @@ fn run(tool: &str, args: &[&str], hint: &str) -> std::process::Output {
         .unwrap_or_else(|e| panic!("required test tool `{tool}` could not run ({e}); {hint}"))
 }
 
-/// `openssl verify` against the root with the issuing CA as untrusted intermediate.
-pub fn assert_openssl_verifies(root: &Path, issuing: &Path, leaf: &Path) {
+/// `openssl verify` against the root with the issuing CA as untrusted intermediate, at time
+/// `at` (unix seconds: the tests' clock may run ahead of the machine's).
+pub fn assert_openssl_verifies(root: &Path, issuing: &Path, leaf: &Path, at: i64) {
+    let at = at.to_string();
     let out = run(
         "openssl",
         &[
             "verify",
+            "-attime",
+            &at,
             "-CAfile",
             root.to_str().unwrap(),
             "-untrusted",

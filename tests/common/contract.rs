@@ -1,0 +1,97 @@
+//! Contracts through the API: a verified enrolment's contract signed with the SMS code.
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+use super::enrol::{application, enrol, id_number};
+use super::TestApp;
+
+pub const PHONE: &str = "+84912345678";
+
+/// A well-formed PNG header and trailer (content is never decoded).
+pub fn png(width: u32, height: u32) -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 6, 0, 0, 0]);
+    out.extend_from_slice(&13u32.to_be_bytes());
+    out.extend_from_slice(&ihdr);
+    out.extend_from_slice(&crc32(&ihdr).to_be_bytes());
+    out.extend_from_slice(&[0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82]);
+    out
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+pub fn signature() -> String {
+    b64(&png(600, 200))
+}
+
+pub async fn send_otp(app: &TestApp, key: &str, contract: &str) -> (u16, Value) {
+    app.post(
+        &format!("/api/v1/contracts/{contract}/otp"),
+        Some(key),
+        json!({}),
+    )
+    .await
+}
+
+pub async fn sign(app: &TestApp, key: &str, contract: &str, body: Value) -> (u16, Value) {
+    app.post(
+        &format!("/api/v1/contracts/{contract}/sign"),
+        Some(key),
+        body,
+    )
+    .await
+}
+
+/// Requests a code, reads it from the SMS back end and signs with it.
+pub async fn sign_with_sms_code(app: &TestApp, key: &str, contract: &str) -> Value {
+    let before = app.messages_to(PHONE, 0).await.len();
+    let (status, sent) = send_otp(app, key, contract).await;
+    assert_eq!(status, 201, "{sent}");
+    let code = app.nth_otp(PHONE, before + 1).await;
+    let (status, signed) = sign(
+        app,
+        key,
+        contract,
+        json!({"agree": true, "signature_image": signature(), "otp_code": code,
+               "challenge_id": sent["challenge_id"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{signed}");
+    signed
+}
+
+/// Takes a new VNeID enrolment for ID number `n` through a signed PS0 contract; returns the
+/// enrolment id.
+pub async fn contracted(app: &TestApp, key: &str, n: u32) -> String {
+    let id = enrol(app, key, &application("vneid", &id_number(n))).await;
+    let (status, contract) = app
+        .post(
+            &format!("/api/v1/enrolments/{id}/contract"),
+            Some(key),
+            json!({"package_code": "PS0"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{contract}");
+    sign_with_sms_code(app, key, contract["id"].as_str().unwrap()).await;
+    id
+}
