@@ -557,3 +557,33 @@ async fn every_response_has_a_request_id_and_errors_are_json_problems() {
     );
     assert!(metrics.contains("http_request_duration_seconds_bucket"));
 }
+
+#[tokio::test]
+async fn every_api_operation_requires_credentials_except_the_public_ones() {
+    let app = TestApp::spawn().await;
+    let (status, doc) = app.get("/api/openapi.json", None).await;
+    assert_eq!(status, 200);
+    let public = [("post", "/v1/operator/session"), ("get", "/v1/packages")];
+    let mut operations = 0;
+    for (path, methods) in doc["paths"].as_object().unwrap() {
+        for (method, op) in methods.as_object().unwrap() {
+            operations += 1;
+            let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+            let is_public = public.contains(&(method.as_str(), path.as_str()));
+            assert!(
+                secured != is_public,
+                "{method} {path}: secured={secured}, listed public={is_public}"
+            );
+            // Unauthenticated calls to secured operations are refused before anything else.
+            if secured {
+                let url = app.url(&format!("/api{}", path.replace('{', "").replace('}', "")));
+                let req = app
+                    .http
+                    .request(method.to_uppercase().parse().unwrap(), url);
+                let status = req.send().await.unwrap().status().as_u16();
+                assert_eq!(status, 401, "{method} {path} without credentials");
+            }
+        }
+    }
+    assert!(operations > 20, "{operations}");
+}
