@@ -323,8 +323,12 @@ async fn wrong_expired_and_wrong_purpose_codes_do_not_accept_a_certificate() {
         "pending_acceptance"
     );
 
-    // A fresh code works.
+    // A fresh code works, after the resend countdown.
     let (code, challenge) = sms_code(&app, &key, &serial).await;
+    let (status, body) = send_otp(&app, &key, &serial).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["code"], "otp_resend_too_soon");
+    assert!(body["retry_after_seconds"].as_i64().unwrap() > 0, "{body}");
     let (status, body) = accept(
         &app,
         &key,

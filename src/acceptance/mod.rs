@@ -183,27 +183,6 @@ impl Acceptance {
         }
     }
 
-    /// The enrolment's certificates awaiting acceptance (the app's "chờ nghiệm thu" list).
-    pub async fn pending_for_enrolment(
-        &self,
-        enrolment_id: &str,
-    ) -> Result<Option<Vec<CertificateRow>>, AcceptanceError> {
-        let id = enrolment_id.to_string();
-        self.store
-            .read(move |tx| {
-                if tx.enrolment_by_id(&id)?.is_none() {
-                    return Ok(None);
-                }
-                let rows = tx.certificates_for_enrolment(&id)?;
-                Ok(Some(
-                    rows.into_iter()
-                        .filter(|r| r.status == "pending_acceptance")
-                        .collect(),
-                ))
-            })
-            .await
-    }
-
     /// Sends a code by SMS to the enrolment's phone, bound to the record's digest.
     pub async fn send_otp(
         &self,
