@@ -55,6 +55,7 @@ pub struct AppState {
     pub otp: Otp,
     pub outbox: Outbox,
     pub contracts: Contracts,
+    pub acceptance: crate::acceptance::Acceptance,
     /// The delivery back ends (tests read the in-memory one).
     pub notifier: Notifier,
 }
@@ -237,6 +238,15 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
         clock.clone(),
         config.contract.clone(),
     );
+    let acceptance = crate::acceptance::Acceptance::new(
+        store.clone(),
+        otp.clone(),
+        outbox.clone(),
+        clock.clone(),
+        config.contract.provider.clone(),
+        config.acceptance.clone(),
+    );
+    spawn_acceptance_deadline(acceptance.clone());
     let verification = Verification::new(store.clone(), clock.clone(), config.verification.clone());
     let accounts = Accounts::new(store.clone(), keys, clock.clone(), config.security.clone());
     let bootstrap_admin = accounts.bootstrap_admin().await?;
@@ -269,6 +279,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
             otp,
             outbox,
             contracts,
+            acceptance,
             notifier,
         },
         bootstrap_admin,
@@ -293,6 +304,29 @@ fn spawn_issuance_recovery(issuer: crate::issuance::Issuer) {
                 Ok(Err(e)) => tracing::error!(error = %e, "issuance recovery failed"),
                 Err(e) => tracing::error!(error = %e, "issuance recovery task failed"),
                 Ok(Ok(_)) => {}
+            }
+        }
+    });
+}
+
+/// Periodically sends acceptance reminders and revokes certificates not accepted in time;
+/// safe with several processes (conditional updates).
+fn spawn_acceptance_deadline(acceptance: crate::acceptance::Acceptance) {
+    let every = std::time::Duration::from_secs(acceptance.settings().job_interval_seconds);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            match acceptance.run_deadline().await {
+                Ok(run) if !run.revoked.is_empty() => {
+                    tracing::info!(
+                        revoked = ?run.revoked,
+                        reminded = run.reminded.len(),
+                        "revoked certificates not accepted in time"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "acceptance deadline job failed"),
             }
         }
     });

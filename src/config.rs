@@ -68,6 +68,8 @@ pub struct Config {
     pub notify: NotifySettings,
     /// The provider as contracts name it, and the signature image limits.
     pub contract: crate::contract::Settings,
+    /// Certificate acceptance: the deadline and the reminder days.
+    pub acceptance: crate::acceptance::Settings,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -229,6 +231,7 @@ impl Default for Config {
                 },
             },
             contract: crate::contract::Settings::default(),
+            acceptance: crate::acceptance::Settings::default(),
         }
     }
 }
@@ -350,6 +353,26 @@ impl Config {
         }
         if self.contract.provider.name.trim().is_empty() {
             return Err(invalid("contract.provider.name", "must not be empty"));
+        }
+        let acc = &self.acceptance;
+        if !(1..=30).contains(&acc.deadline_days) {
+            return Err(invalid("acceptance.deadline_days", "expected 1 to 30"));
+        }
+        if acc
+            .reminder_days
+            .iter()
+            .any(|d| *d == 0 || *d >= acc.deadline_days)
+        {
+            return Err(invalid(
+                "acceptance.reminder_days",
+                "expected days after signing, each from 1 to deadline_days - 1",
+            ));
+        }
+        if !(1..=86_400).contains(&acc.job_interval_seconds) {
+            return Err(invalid(
+                "acceptance.job_interval_seconds",
+                "expected 1 to 86400",
+            ));
         }
         self.validate_otp_and_delivery()
     }

@@ -1,6 +1,7 @@
 //! ca-enrol: the provider-side enrolment and certificate service of a Vietnamese public
 //! certification authority. See ARCHITECTURE.md for the map of modules and their invariants.
 
+pub mod acceptance;
 pub mod api;
 pub mod app;
 pub mod audit;

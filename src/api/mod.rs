@@ -1,6 +1,7 @@
 //! The JSON API (poem-openapi): the provider's app backend, the VNeID hub connector and
 //! operators' tools call it. The OpenAPI document is the public contract.
 
+mod acceptance;
 mod audit;
 pub mod auth;
 mod certificates;
@@ -21,6 +22,7 @@ pub type Service = OpenApiService<
         verification::VerificationApi,
         contracts::ContractsApi,
         certificates::CertificatesApi,
+        acceptance::AcceptanceApi,
     ),
     (),
 >;
@@ -35,6 +37,7 @@ pub fn service(public_base_url: &str) -> Service {
             verification::VerificationApi,
             contracts::ContractsApi,
             certificates::CertificatesApi,
+            acceptance::AcceptanceApi,
         ),
         "ca-enrol",
         env!("CARGO_PKG_VERSION"),

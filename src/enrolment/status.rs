@@ -8,6 +8,13 @@
 //! ```
 //! `contract_signed` and `certificate_issued` are set by the contract and issuance steps; an
 //! abandoned issuance moves `certificate_issued` back to `contract_signed`.
+//!
+//! At acceptance, a certificate the citizen rejects (its contents are wrong) moves
+//! `certificate_issued` to `rejected`, and one left unaccepted past the deadline to `expired`.
+//! Both are closed states: the citizen corrects the data in a new application, which may use
+//! the free package again (it is released). Decision: no separate "correction" state, since the
+//! verified identity data of an enrolment is never edited in place; the trail says which step
+//! closed it (`enrolment.certificate_rejected`, `enrolment.acceptance_expired`).
 
 use std::fmt;
 
@@ -43,6 +50,10 @@ pub enum Event {
     IssuanceStarted,
     /// Issuance gave up before a certificate existed; the signed contract stands.
     IssuanceAbandoned,
+    /// The citizen rejected the certificate at acceptance: the data must be corrected.
+    CertificateRejected,
+    /// The certificate was not accepted in time and was revoked.
+    AcceptanceExpired,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -118,6 +129,8 @@ impl Status {
             (S::Verified, Event::ContractSigned) => S::ContractSigned,
             (S::ContractSigned, Event::IssuanceStarted) => S::CertificateIssued,
             (S::CertificateIssued, Event::IssuanceAbandoned) => S::ContractSigned,
+            (S::CertificateIssued, Event::CertificateRejected) => S::Rejected,
+            (S::CertificateIssued, Event::AcceptanceExpired) => S::Expired,
             (S::CertificateIssued, Event::Withdrawn) => {
                 return Err(TransitionError::CertificateIssued)
             }

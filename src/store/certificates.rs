@@ -119,3 +119,42 @@ impl Tx<'_> {
         Ok(n == 1)
     }
 }
+
+impl Tx<'_> {
+    /// `pending_acceptance` → `to` (`active`, or `revoked` with a reason). False when the
+    /// certificate was not pending acceptance (decided meanwhile).
+    pub fn decide_pending_certificate(
+        &mut self,
+        serial: &str,
+        to: &str,
+        at: NaiveDateTime,
+        revocation_reason: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let revoked_at = revocation_reason.map(|_| at);
+        let n = dispatch!(self, c => diesel::update(
+                certificates::table
+                    .find(serial)
+                    .filter(certificates::status.eq("pending_acceptance")),
+            )
+            .set((
+                certificates::status.eq(to),
+                certificates::revoked_at.eq(revoked_at),
+                certificates::revocation_reason.eq(revocation_reason),
+            ))
+            .execute(c))?;
+        Ok(n == 1)
+    }
+
+    /// Serials of certificates awaiting acceptance, signed before `cutoff`, oldest first.
+    pub fn pending_acceptance_signed_before(
+        &mut self,
+        cutoff: NaiveDateTime,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(dispatch!(self, c => certificates::table
+            .filter(certificates::status.eq("pending_acceptance"))
+            .filter(certificates::signed_at.lt(cutoff))
+            .order(certificates::signed_at.asc())
+            .select(certificates::serial)
+            .load(c))?)
+    }
+}

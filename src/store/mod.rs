@@ -10,6 +10,7 @@
 //! ([`Tx::audit`]); [`Store::write`] rolls back otherwise. No event, no change.
 //! Sync diesel runs on tokio's blocking pool, never on the async workers.
 
+mod acceptance;
 mod audit;
 mod certificates;
 mod contracts;
@@ -21,6 +22,7 @@ mod outbox;
 pub mod schema;
 mod verification;
 
+pub use acceptance::{AcceptanceDecision, AcceptanceRow};
 pub use audit::{AuditRow, AUDIT_GENESIS_HASH};
 pub use certificates::CertificateRow;
 pub use contracts::{ContractRow, FreePackageClaimRow, PackageRow, SignatureEvidence};

@@ -291,3 +291,27 @@ diesel::table! {
 
 diesel::joinable!(free_package_claims -> enrolments (enrolment_id));
 diesel::allow_tables_to_appear_in_same_query!(free_package_claims, enrolments);
+
+diesel::table! {
+    acceptance_records (serial) {
+        serial -> Text,
+        enrolment_id -> Text,
+        contract_id -> Text,
+        template_version -> Text,
+        document -> Binary,
+        document_sha256 -> Text,
+        status -> Text,
+        created_at -> Timestamp,
+        reminders_sent -> Integer,
+        decided_at -> Nullable<Timestamp>,
+        decided_by -> Nullable<Text>,
+        otp_challenge_id -> Nullable<Text>,
+        otp_channel -> Nullable<Text>,
+        otp_masked_destination -> Nullable<Text>,
+        client_ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        rejection_reason -> Nullable<Text>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(acceptance_records, certificates);

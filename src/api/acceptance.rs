@@ -1,0 +1,388 @@
+//! Certificate acceptance: the "awaiting acceptance" list, the acceptance record, its OTP,
+//! confirmation and rejection. These are the subscriber app's calls (API key scope `enrol`);
+//! `ra_officer` and `operator` may read.
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::{Binary, Json};
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+
+use super::auth::Auth;
+use super::enrolments::require_enrol_or;
+use super::problem::{problem, ApiError};
+use crate::acceptance::{AcceptRequest, AcceptanceError, Record, MAX_REASON_CHARS};
+use crate::app::AppState;
+use crate::operators::{Role, Scope};
+use crate::otp::ChallengeSent;
+use crate::store::CertificateRow;
+
+#[derive(Tags)]
+enum ApiTags {
+    /// Certificate acceptance: read the acceptance record, confirm it with an SMS code, or
+    /// reject the certificate.
+    Acceptance,
+}
+
+/// A certificate in the enrolment's list.
+#[derive(Object)]
+struct EnrolmentCertificateItem {
+    /// Lower-case hex.
+    serial: String,
+    /// `pending_acceptance`, `active`, `revoked`, …
+    status: String,
+    subject_dn: String,
+    not_before: DateTime<Utc>,
+    not_after: DateTime<Utc>,
+    /// When it must be accepted by (only while `pending_acceptance`).
+    accept_before: Option<DateTime<Utc>>,
+    acceptance_record_url: String,
+}
+
+#[derive(Object)]
+struct EnrolmentCertificateList {
+    certificates: Vec<EnrolmentCertificateItem>,
+}
+
+/// The acceptance record's state and evidence; the document is at `document_url`.
+#[derive(Object)]
+struct AcceptanceView {
+    serial: String,
+    enrolment_id: String,
+    contract_id: String,
+    /// e.g. `acceptance-personal-v1`.
+    template_version: String,
+    /// SHA-256 (hex) of the record; the confirmation code is bound to it.
+    document_sha256: String,
+    document_url: String,
+    /// `pending`, `accepted`, `rejected` or `expired`.
+    status: String,
+    created_at: DateTime<Utc>,
+    /// When it was accepted, rejected or expired.
+    decided_at: Option<DateTime<Utc>>,
+    otp_challenge_id: Option<String>,
+    /// `sms`.
+    otp_channel: Option<String>,
+    otp_masked_destination: Option<String>,
+    client_ip: Option<String>,
+    user_agent: Option<String>,
+    rejection_reason: Option<String>,
+}
+
+impl From<&Record> for AcceptanceView {
+    fn from(r: &Record) -> Self {
+        Self {
+            serial: r.serial.clone(),
+            enrolment_id: r.enrolment_id.clone(),
+            contract_id: r.contract_id.clone(),
+            template_version: r.template_version.clone(),
+            document_sha256: r.document_sha256.clone(),
+            document_url: format!("/api/v1/certificates/{}/acceptance-record", r.serial),
+            status: r.status.clone(),
+            created_at: r.created_at.and_utc(),
+            decided_at: r.decided_at.map(|t| t.and_utc()),
+            otp_challenge_id: r.otp_challenge_id.clone(),
+            otp_channel: r.otp_channel.clone(),
+            otp_masked_destination: r.otp_masked_destination.clone(),
+            client_ip: r.client_ip.clone(),
+            user_agent: r.user_agent.clone(),
+            rejection_reason: r.rejection_reason.clone(),
+        }
+    }
+}
+
+/// The record, byte for byte as rendered when it was made.
+#[derive(ApiResponse)]
+enum AcceptanceRecordResponse {
+    #[oai(status = 200, content_type = "text/html; charset=utf-8")]
+    Html(
+        Binary<Vec<u8>>,
+        /// `"<SHA-256 hex>"`: the record never changes, so neither does its tag.
+        #[oai(header = "ETag")]
+        String,
+        /// RFC 9530 digest of the bytes: `sha-256=:<base64>:`.
+        #[oai(header = "Repr-Digest")]
+        String,
+        /// `no-store`: the record holds personal data.
+        #[oai(header = "Cache-Control")]
+        String,
+    ),
+}
+
+/// A confirmation code was sent.
+#[derive(Object)]
+struct AcceptanceChallengeView {
+    challenge_id: String,
+    /// `sms`.
+    channel: String,
+    masked_destination: String,
+    expires_at: DateTime<Utc>,
+    /// The app's resend countdown.
+    resend_after_seconds: i64,
+}
+
+impl From<ChallengeSent> for AcceptanceChallengeView {
+    fn from(c: ChallengeSent) -> Self {
+        Self {
+            challenge_id: c.challenge_id,
+            channel: "sms".into(),
+            masked_destination: c.masked_destination,
+            expires_at: c.expires_at,
+            resend_after_seconds: c.resend_after_seconds,
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+enum AcceptanceChallengeResponse {
+    #[oai(status = 201)]
+    Sent(Json<AcceptanceChallengeView>),
+}
+
+#[derive(Object)]
+struct AcceptanceInput {
+    /// The citizen ticked "I agree with the content of the certificate handover record".
+    agree: bool,
+    /// The 6-digit code received by SMS.
+    #[oai(validator(max_length = 16))]
+    otp_code: String,
+    /// From `POST …/acceptance/otp`; when absent the latest code for the certificate is used.
+    #[oai(validator(max_length = 64))]
+    challenge_id: Option<String>,
+    /// The citizen's IP address as the integration saw it (IPv4 or IPv6).
+    #[oai(validator(max_length = 45))]
+    client_ip: Option<String>,
+    /// The citizen's user agent as the integration saw it.
+    #[oai(validator(max_length = 512))]
+    user_agent: Option<String>,
+}
+
+#[derive(Object)]
+struct AcceptanceRejectInput {
+    /// What is wrong in the certificate, in the citizen's words (1 to 500 characters).
+    #[oai(validator(max_length = 2000))]
+    reason: String,
+}
+
+impl From<AcceptanceError> for ApiError {
+    fn from(e: AcceptanceError) -> Self {
+        use AcceptanceError as E;
+        let en = e.to_string();
+        match e {
+            E::NotFound => ApiError::NotFound(problem(
+                "certificate_not_found",
+                en,
+                "Không tìm thấy chứng thư số.",
+            )),
+            E::NotPending { .. } => ApiError::Conflict(problem(
+                "certificate_not_pending_acceptance",
+                en,
+                "Chứng thư số không ở trạng thái chờ nghiệm thu.",
+            )),
+            E::AgreementRequired => ApiError::Unprocessable(problem(
+                "agreement_required",
+                en,
+                "Bạn cần đồng ý với nội dung biên bản nghiệm thu và bàn giao chứng thư số.",
+            )),
+            E::ReasonRequired => ApiError::Unprocessable(problem(
+                "reason_required",
+                en,
+                format!("Cần nêu lý do từ chối (1 đến {MAX_REASON_CHARS} ký tự)."),
+            )),
+            E::Otp(e) => ApiError::from(e),
+            E::Store(e) => ApiError::from(e),
+        }
+    }
+}
+
+fn item(row: CertificateRow, deadline_days: u32) -> EnrolmentCertificateItem {
+    let accept_before = match (row.status.as_str(), row.signed_at) {
+        ("pending_acceptance", Some(t)) => {
+            Some(t.and_utc() + chrono::Duration::days(i64::from(deadline_days)))
+        }
+        _ => None,
+    };
+    EnrolmentCertificateItem {
+        acceptance_record_url: format!("/api/v1/certificates/{}/acceptance-record", row.serial),
+        serial: row.serial,
+        status: row.status,
+        subject_dn: row.subject_dn,
+        not_before: row.not_before.and_utc(),
+        not_after: row.not_after.and_utc(),
+        accept_before,
+    }
+}
+
+fn serial_example() -> String {
+    "5a3c9e0f1b2d4c6e8a7b9c0d1e2f3a4b".into()
+}
+
+pub struct AcceptanceApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Acceptance")]
+impl AcceptanceApi {
+    /// The enrolment's certificates, optionally only those in one status; with
+    /// `status=pending_acceptance` this is the app's "awaiting acceptance" list (API key with
+    /// scope `enrol`, or roles `operator`, `ra_officer`).
+    #[oai(path = "/enrolments/:id/certificates", method = "get")]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<String>,
+        /// e.g. `pending_acceptance`.
+        status: Query<Option<String>>,
+    ) -> Result<Json<EnrolmentCertificateList>, ApiError> {
+        require_enrol_or(&auth.0, &[Role::Operator, Role::RaOfficer])?;
+        let id = id.0;
+        let rows = state
+            .store
+            .read(move |tx| {
+                if tx.enrolment_by_id(&id)?.is_none() {
+                    return Ok(None);
+                }
+                tx.certificates_for_enrolment(&id).map(Some)
+            })
+            .await?
+            .ok_or_else(|| {
+                ApiError::NotFound(problem(
+                    "enrolment_not_found",
+                    "No enrolment with this id.",
+                    "Không tìm thấy hồ sơ.",
+                ))
+            })?;
+        let days = state.acceptance.settings().deadline_days;
+        let certificates = rows
+            .into_iter()
+            // `signing` rows are not certificates yet.
+            .filter(|r| r.status != "signing")
+            .filter(|r| status.0.as_deref().is_none_or(|s| r.status == s))
+            .map(|r| item(r, days))
+            .collect();
+        Ok(Json(EnrolmentCertificateList { certificates }))
+    }
+
+    /// The acceptance record to show the citizen ("Biên bản nghiệm thu và bàn giao chứng thư
+    /// số"): made the first time it is asked for, then exactly the same bytes every time, with
+    /// their SHA-256 as `ETag` and `Repr-Digest` (API key with scope `enrol`, or roles
+    /// `operator`, `ra_officer`).
+    #[oai(path = "/certificates/:serial/acceptance-record", method = "get")]
+    async fn record(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        #[oai(example = "serial_example")] serial: Path<String>,
+    ) -> Result<AcceptanceRecordResponse, ApiError> {
+        require_enrol_or(&auth.0, &[Role::Operator, Role::RaOfficer])?;
+        let record = state.acceptance.record(&serial.0).await?;
+        let raw = hex::decode(&record.document_sha256).map_err(ApiError::unexpected)?;
+        let digest = base64::engine::general_purpose::STANDARD.encode(raw);
+        Ok(AcceptanceRecordResponse::Html(
+            Binary(record.document),
+            format!("\"{}\"", record.document_sha256),
+            format!("sha-256=:{digest}:"),
+            "no-store".into(),
+        ))
+    }
+
+    /// The acceptance record's state and confirmation evidence (API key with scope `enrol`,
+    /// or roles `operator`, `ra_officer`).
+    #[oai(path = "/certificates/:serial/acceptance", method = "get")]
+    async fn status(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        #[oai(example = "serial_example")] serial: Path<String>,
+    ) -> Result<Json<AcceptanceView>, ApiError> {
+        require_enrol_or(&auth.0, &[Role::Operator, Role::RaOfficer])?;
+        let record = state.acceptance.record(&serial.0).await?;
+        Ok(Json(AcceptanceView::from(&record)))
+    }
+
+    /// Send the confirmation code by SMS to the enrolment's phone, bound to the record's
+    /// digest (API key with scope `enrol`). A new code replaces the previous one;
+    /// `429 otp_resend_too_soon` or `429 otp_rate_limited` carry `Retry-After` and
+    /// `retry_after_seconds`; `409 certificate_not_pending_acceptance` once decided.
+    #[oai(path = "/certificates/:serial/acceptance/otp", method = "post")]
+    async fn send_otp(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        #[oai(example = "serial_example")] serial: Path<String>,
+    ) -> Result<AcceptanceChallengeResponse, ApiError> {
+        auth.0.require_scope(Scope::Enrol)?;
+        let sent = state
+            .acceptance
+            .send_otp(&auth.0.actor(), &serial.0)
+            .await?;
+        Ok(AcceptanceChallengeResponse::Sent(Json(
+            AcceptanceChallengeView::from(sent),
+        )))
+    }
+
+    /// Confirm the acceptance record with agreement and the SMS code: the record keeps the
+    /// time, challenge, channel, masked destination, IP and user agent; the certificate
+    /// becomes `active`. Confirming again returns the same record. A wrong code answers
+    /// `422 otp_invalid` with `attempts_left` (API key with scope `enrol`).
+    #[oai(path = "/certificates/:serial/acceptance", method = "post")]
+    async fn accept(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        #[oai(example = "serial_example")] serial: Path<String>,
+        body: Json<AcceptanceInput>,
+    ) -> Result<Json<AcceptanceView>, ApiError> {
+        auth.0.require_scope(Scope::Enrol)?;
+        let input = body.0;
+        let client_ip = match input.client_ip.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(ip) => Some(
+                ip.parse::<std::net::IpAddr>()
+                    .map_err(|_| {
+                        ApiError::Unprocessable(problem(
+                            "client_ip_invalid",
+                            "client_ip must be an IPv4 or IPv6 address.",
+                            "client_ip phải là địa chỉ IPv4 hoặc IPv6.",
+                        ))
+                    })?
+                    .to_string(),
+            ),
+        };
+        let record = state
+            .acceptance
+            .accept(
+                &auth.0.actor(),
+                &serial.0,
+                AcceptRequest {
+                    agree: input.agree,
+                    otp_code: input.otp_code,
+                    challenge_id: input.challenge_id,
+                    client_ip,
+                    user_agent: input.user_agent.filter(|u| !u.trim().is_empty()),
+                },
+            )
+            .await?;
+        Ok(Json(AcceptanceView::from(&record)))
+    }
+
+    /// Reject the certificate because its contents are wrong: it is revoked
+    /// (`cessationOfOperation`), the free package is released and the enrolment is closed
+    /// (`rejected`) so a corrected application can be made. Rejecting again returns the same
+    /// record (API key with scope `enrol`).
+    #[oai(path = "/certificates/:serial/acceptance/reject", method = "post")]
+    async fn reject(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        #[oai(example = "serial_example")] serial: Path<String>,
+        body: Json<AcceptanceRejectInput>,
+    ) -> Result<Json<AcceptanceView>, ApiError> {
+        auth.0.require_scope(Scope::Enrol)?;
+        let record = state
+            .acceptance
+            .reject(&auth.0.actor(), &serial.0, &body.0.reason)
+            .await?;
+        Ok(Json(AcceptanceView::from(&record)))
+    }
+}
