@@ -576,7 +576,7 @@ async fn every_api_operation_requires_credentials_except_the_public_ones() {
             );
             // Unauthenticated calls to secured operations are refused before anything else.
             if secured {
-                let url = app.url(&format!("/api{}", path.replace('{', "").replace('}', "")));
+                let url = app.url(&format!("/api{}", path.replace(['{', '}'], "")));
                 let req = app
                     .http
                     .request(method.to_uppercase().parse().unwrap(), url);
