@@ -324,9 +324,11 @@ impl Issuer {
         match enrolment.status.as_str() {
             "contract_signed" => {}
             "certificate_issued" => return Err(IssuanceError::AlreadyIssued),
-            other => return Err(IssuanceError::NotReady(format!(
+            other => {
+                return Err(IssuanceError::NotReady(format!(
                 "the enrolment is `{other}`; issuance needs a signed contract (`contract_signed`)"
-            ))),
+            )))
+            }
         }
         let contract =
             contract.ok_or_else(|| IssuanceError::NotReady("no signed contract".into()))?;

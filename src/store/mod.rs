@@ -19,6 +19,7 @@ mod operators;
 mod otp;
 mod outbox;
 pub mod schema;
+mod status;
 mod verification;
 
 pub use audit::{AuditRow, AUDIT_GENESIS_HASH};
@@ -29,6 +30,7 @@ pub use idempotency::IdempotencyRow;
 pub use operators::{ApiKeyRow, OperatorRow, SessionRow};
 pub use otp::{OtpChallengeRow, RecordedFailure};
 pub use outbox::{OutboxRow, OutboxUpdate};
+pub use status::{CrlRow, StatusRow};
 pub use verification::{OutcomeRow, VideoCallRow};
 
 use std::path::Path;

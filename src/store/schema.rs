@@ -119,6 +119,7 @@ diesel::table! {
         signed_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
         revocation_reason -> Nullable<Text>,
+        status_version -> BigInt,
     }
 }
 
@@ -291,3 +292,22 @@ diesel::table! {
 
 diesel::joinable!(free_package_claims -> enrolments (enrolment_id));
 diesel::allow_tables_to_appear_in_same_query!(free_package_claims, enrolments);
+
+diesel::table! {
+    status_generation (id) {
+        id -> Integer,
+        generation -> BigInt,
+    }
+}
+
+diesel::table! {
+    crls (ca_name, shard) {
+        ca_name -> Text,
+        shard -> Integer,
+        number -> BigInt,
+        generation -> BigInt,
+        this_update -> Timestamp,
+        next_update -> Timestamp,
+        der -> Binary,
+    }
+}
