@@ -254,11 +254,13 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
         clock.clone(),
         ca.issuing.clone(),
         ca.ocsp.clone(),
+        ca.profile.clone(),
     )
     .map_err(|source| AppError::Ca {
         path: config.ca_root.clone(),
         source,
     })?;
+    status.spawn_crl_refresh();
     Dispatcher::new(
         store.clone(),
         outbox.clone(),
@@ -326,6 +328,7 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
         .at("/ca/:file", get(http::ca_certificate))
         .at("/ocsp", poem::post(crate::status::ocsp_post))
         .at("/ocsp/*request", get(crate::status::ocsp_get))
+        .at("/crl/:file", get(crate::status::crl_get))
         .data(state)
         .around(move |ep, req| http::around(ep, req, metrics.clone()))
 }

@@ -6,6 +6,7 @@ pub mod auth;
 mod certificates;
 mod contracts;
 mod enrolments;
+mod lifecycle;
 mod operators;
 pub mod problem;
 mod validation;
@@ -21,6 +22,7 @@ pub type Service = OpenApiService<
         verification::VerificationApi,
         contracts::ContractsApi,
         certificates::CertificatesApi,
+        lifecycle::LifecycleApi,
     ),
     (),
 >;
@@ -35,6 +37,7 @@ pub fn service(public_base_url: &str) -> Service {
             verification::VerificationApi,
             contracts::ContractsApi,
             certificates::CertificatesApi,
+            lifecycle::LifecycleApi,
         ),
         "ca-enrol",
         env!("CARGO_PKG_VERSION"),

@@ -5,7 +5,7 @@ use base64::Engine;
 use poem::web::Data;
 use poem::{handler, Body, Request, Response};
 
-use super::OcspAnswer;
+use super::{OcspAnswer, StatusError, CRL_MAX_AGE_SECONDS};
 use crate::app::AppState;
 use crate::ca::{error_response, OcspErrorStatus};
 
@@ -59,6 +59,61 @@ pub async fn ocsp_get(state: Data<&AppState>, req: &Request) -> Response {
     match der {
         Ok(der) if der.len() <= MAX_REQUEST => respond(state.status.ocsp(&der).await, true),
         _ => malformed(),
+    }
+}
+
+/// `GET /crl/{ca}.crl`, or `/crl/{ca}-{shard}.crl` when sharded: the current CRL, DER.
+#[handler]
+pub async fn crl_get(state: Data<&AppState>, file: poem::web::Path<String>) -> Response {
+    let not_found = || {
+        Response::builder()
+            .status(poem::http::StatusCode::NOT_FOUND)
+            .finish()
+    };
+    let ca = state.ca.issuing.name();
+    let Some(stem) = file.0.strip_suffix(".crl") else {
+        return not_found();
+    };
+    let shard = if state.status.crl_shards() > 1 {
+        match stem
+            .strip_prefix(ca)
+            .and_then(|s| s.strip_prefix('-'))
+            .and_then(|s| s.parse::<u32>().ok())
+        {
+            Some(s) => s,
+            None => return not_found(),
+        }
+    } else if stem == ca {
+        0
+    } else {
+        return not_found();
+    };
+    match state.status.crl(shard).await {
+        Ok(crl) => {
+            let now = state.clock.now();
+            let age = (crl.next_update - now)
+                .num_seconds()
+                .clamp(0, CRL_MAX_AGE_SECONDS);
+            Response::builder()
+                .content_type("application/pkix-crl")
+                .header("cache-control", format!("public, max-age={age}"))
+                .header("etag", format!("\"{}\"", crl.number))
+                .header(
+                    "last-modified",
+                    crl.this_update
+                        .format("%a, %d %b %Y %H:%M:%S GMT")
+                        .to_string(),
+                )
+                .body(crl.der.as_ref().clone())
+        }
+        Err(StatusError::NotFound) => not_found(),
+        Err(e) => {
+            tracing::error!(error = %e, "CRL unavailable");
+            Response::builder()
+                .status(poem::http::StatusCode::SERVICE_UNAVAILABLE)
+                .header("retry-after", "1")
+                .finish()
+        }
     }
 }
 

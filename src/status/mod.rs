@@ -6,9 +6,13 @@
 //! response is served only while its version is the row's, so the first request after a
 //! change, in any process, is answered from the new status.
 
+mod crl;
 mod http;
+mod lifecycle;
 
-pub use http::{ocsp_get, ocsp_post};
+pub use crl::{PublishedCrl, CRL_MAX_AGE_SECONDS};
+pub use http::{crl_get, ocsp_get, ocsp_post};
+pub use lifecycle::{Change, Changed};
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -17,7 +21,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::ca::{
     build_response, error_response, parse_request, CertIdHash, CertStatus, IssuingCa,
-    OcspErrorStatus, OcspIssuer, OcspResponder, RevocationReason, SingleAnswer,
+    OcspErrorStatus, OcspIssuer, OcspResponder, PersonalProfile, RevocationReason, SingleAnswer,
 };
 use crate::clock::Clock;
 use crate::store::{StatusRow, Store, StoreError};
@@ -36,6 +40,21 @@ pub const OCSP_MAX_AGE_SECONDS: i64 = 60;
 pub enum StatusError {
     #[error("no certificate with this serial")]
     NotFound,
+    #[error("the certificate is revoked; revocation is final")]
+    AlreadyRevoked,
+    #[error("a certificate in status `{status}` cannot be {action}d")]
+    NotAllowed {
+        action: &'static str,
+        status: String,
+    },
+    #[error("the certificate changed concurrently; try again")]
+    Concurrent,
+    #[error("`{0}` is not a revocation reason")]
+    BadReason(String),
+    #[error("the note must be at most 1000 characters without control characters")]
+    BadNote,
+    #[error(transparent)]
+    Otp(#[from] crate::otp::OtpError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("status: {0}")]
@@ -78,7 +97,9 @@ struct Inner {
     ca: Arc<IssuingCa>,
     responder: Arc<OcspResponder>,
     issuer: OcspIssuer,
+    profile: Arc<PersonalProfile>,
     ocsp_cache: RwLock<HashMap<CacheKey, Cached>>,
+    crl_cache: RwLock<HashMap<u32, PublishedCrl>>,
 }
 
 impl StatusService {
@@ -87,6 +108,7 @@ impl StatusService {
         clock: Arc<dyn Clock>,
         ca: Arc<IssuingCa>,
         responder: Arc<OcspResponder>,
+        profile: Arc<PersonalProfile>,
     ) -> Result<StatusService, crate::ca::CaError> {
         let issuer = OcspIssuer::new(&ca)?;
         Ok(StatusService {
@@ -96,7 +118,9 @@ impl StatusService {
                 ca,
                 responder,
                 issuer,
+                profile,
                 ocsp_cache: RwLock::new(HashMap::new()),
+                crl_cache: RwLock::new(HashMap::new()),
             }),
         })
     }
