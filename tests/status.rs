@@ -733,3 +733,59 @@ async fn crl_numbers_strictly_increase_across_processes_sharing_the_database() {
         last = a.number;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_are_searched_by_id_number_and_status_with_cursor_paging() {
+    let mut app = TestApp::spawn().await;
+    let a = issue(&mut app, 1).await;
+    let b = issue(&mut app, 2).await;
+    set_status(&app, &a.serial, "active");
+    let auditor = common::enrol::staff(&mut app, "auditor.one", "auditor").await;
+    let operator = common::enrol::staff(&mut app, "video.op", "operator").await;
+
+    let (status, page) = app
+        .get("/api/v1/certificates?limit=1", Some(&auditor))
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    let cursor = page["next_cursor"].as_str().unwrap().to_string();
+    let (_, next) = app
+        .get(
+            &format!("/api/v1/certificates?limit=1&cursor={cursor}"),
+            Some(&auditor),
+        )
+        .await;
+    let mut seen = vec![
+        page["items"][0]["serial"].as_str().unwrap().to_string(),
+        next["items"][0]["serial"].as_str().unwrap().to_string(),
+    ];
+    seen.sort();
+    let mut expected = vec![a.serial.clone(), b.serial.clone()];
+    expected.sort();
+    assert_eq!(seen, expected);
+
+    let (_, active) = app
+        .get("/api/v1/certificates?status=active", Some(&auditor))
+        .await;
+    assert_eq!(active["items"].as_array().unwrap().len(), 1);
+    assert_eq!(active["items"][0]["serial"], a.serial.as_str());
+    let id = common::enrol::id_number(2);
+    let (_, mine) = app
+        .get(
+            &format!("/api/v1/certificates?id_number={id}"),
+            Some(&auditor),
+        )
+        .await;
+    assert_eq!(mine["items"].as_array().unwrap().len(), 1);
+    assert_eq!(mine["items"][0]["serial"], b.serial.as_str());
+
+    let (status, body) = app
+        .get("/api/v1/certificates?status=lost", Some(&auditor))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("status_invalid"))
+    );
+    let (status, _) = app.get("/api/v1/certificates", Some(&operator)).await;
+    assert_eq!(status, 403);
+}

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
-use poem_openapi::param::{Header, Path};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::{Binary, Json, PlainText};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
@@ -13,6 +13,16 @@ use super::problem::{problem, ApiError};
 use crate::app::AppState;
 use crate::operators::{Principal, Role, Scope};
 use crate::status::{Change, Changed, StatusError};
+use crate::store::CertificateQuery;
+
+const STATUSES: [&str; 6] = [
+    "signing",
+    "pending_acceptance",
+    "active",
+    "suspended",
+    "revoked",
+    "expired",
+];
 
 #[derive(Tags)]
 enum ApiTags {
@@ -81,6 +91,14 @@ struct CertificateView {
     /// RFC 5280 name, e.g. `keyCompromise`; `certificateHold` while suspended.
     #[oai(skip_serializing_if_is_none)]
     revocation_reason: Option<String>,
+}
+
+#[derive(Object)]
+struct CertificatePage {
+    items: Vec<CertificateView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
+    next_cursor: Option<String>,
 }
 
 #[derive(ApiResponse)]
@@ -274,6 +292,70 @@ impl LifecycleApi {
             revoked_at: row.revoked_at.map(|t| t.and_utc()),
             revocation_reason: row.revocation_reason,
         })))
+    }
+
+    /// Search certificates (roles `ra_officer`, `auditor`, `admin`), in serial order, at most
+    /// `limit` (1-200, default 50) per page; `next_cursor` continues. `issued_from` is
+    /// inclusive, `issued_to` exclusive (record time).
+    #[oai(path = "/certificates", method = "get")]
+    #[allow(clippy::too_many_arguments)]
+    async fn search_certificates(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id_number: Query<Option<String>>,
+        status: Query<Option<String>>,
+        issued_from: Query<Option<DateTime<Utc>>>,
+        issued_to: Query<Option<DateTime<Utc>>>,
+        cursor: Query<Option<String>>,
+        limit: Query<Option<u32>>,
+    ) -> Result<Json<CertificatePage>, ApiError> {
+        auth.0
+            .require_role(&[Role::RaOfficer, Role::Auditor, Role::Admin])?;
+        if let Some(s) = status.0.as_deref() {
+            if !STATUSES.contains(&s) {
+                return Err(ApiError::Unprocessable(problem(
+                    "status_invalid",
+                    format!("`{s}` is not a certificate status"),
+                    "Trạng thái không hợp lệ; cho phép: signing, pending_acceptance, active, \
+                     suspended, revoked, expired.",
+                )));
+            }
+        }
+        let limit = i64::from(limit.0.unwrap_or(50).clamp(1, 200));
+        let q = CertificateQuery {
+            id_number: id_number.0,
+            status: status.0,
+            issued_from: issued_from.0.map(|t| t.naive_utc()),
+            issued_to: issued_to.0.map(|t| t.naive_utc()),
+            after: cursor.0.map(|c| c.to_ascii_lowercase()),
+            limit,
+        };
+        let rows = state
+            .store
+            .read(move |tx| tx.search_certificates(&q))
+            .await?;
+        let next_cursor = (rows.len() as i64 == limit)
+            .then(|| rows.last().map(|r| r.serial.clone()))
+            .flatten();
+        Ok(Json(CertificatePage {
+            items: rows
+                .into_iter()
+                .map(|r| CertificateView {
+                    serial: r.serial,
+                    status: r.status,
+                    subject: r.subject_dn,
+                    not_before: r.not_before.and_utc(),
+                    not_after: r.not_after.and_utc(),
+                    package_code: r.package_code,
+                    enrolment_id: r.enrolment_id,
+                    contract_id: None,
+                    revoked_at: r.revoked_at.map(|t| t.and_utc()),
+                    revocation_reason: r.revocation_reason,
+                })
+                .collect(),
+            next_cursor,
+        }))
     }
 
     /// Revoke (final). `ra_officer`: effective at once. API key (scope `lifecycle`): needs

@@ -30,7 +30,7 @@ pub use idempotency::IdempotencyRow;
 pub use operators::{ApiKeyRow, OperatorRow, SessionRow};
 pub use otp::{OtpChallengeRow, RecordedFailure};
 pub use outbox::{OutboxRow, OutboxUpdate};
-pub use status::{CrlRow, StatusRow};
+pub use status::{CertificateQuery, CrlRow, StatusRow};
 pub use verification::{OutcomeRow, VideoCallRow};
 
 use std::path::Path;

@@ -137,3 +137,53 @@ impl Tx<'_> {
         Ok(())
     }
 }
+
+/// A certificate search; `after` is the last serial of the previous page (serial order).
+#[derive(Clone, Debug, Default)]
+pub struct CertificateQuery {
+    pub id_number: Option<String>,
+    pub status: Option<String>,
+    pub issued_from: Option<NaiveDateTime>,
+    pub issued_to: Option<NaiveDateTime>,
+    pub after: Option<String>,
+    pub limit: i64,
+}
+
+impl Tx<'_> {
+    /// Certificates matching `q`, in serial order, at most `q.limit`.
+    pub fn search_certificates(
+        &mut self,
+        q: &CertificateQuery,
+    ) -> Result<Vec<super::CertificateRow>, StoreError> {
+        use super::schema::enrolments;
+        Ok(dispatch!(self, c => {
+            let mut query = certificates::table
+                .select(super::CertificateRow::as_select())
+                .order(certificates::serial.asc())
+                .limit(q.limit)
+                .into_boxed();
+            if let Some(id) = &q.id_number {
+                query = query.filter(
+                    certificates::enrolment_id.eq_any(
+                        enrolments::table
+                            .filter(enrolments::id_number.eq(id.clone()))
+                            .select(enrolments::id),
+                    ),
+                );
+            }
+            if let Some(s) = &q.status {
+                query = query.filter(certificates::status.eq(s.clone()));
+            }
+            if let Some(t) = q.issued_from {
+                query = query.filter(certificates::created_at.ge(t));
+            }
+            if let Some(t) = q.issued_to {
+                query = query.filter(certificates::created_at.lt(t));
+            }
+            if let Some(a) = &q.after {
+                query = query.filter(certificates::serial.gt(a.clone()));
+            }
+            query.load(c)
+        })?)
+    }
+}
