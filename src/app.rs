@@ -58,6 +58,8 @@ pub struct AppState {
     pub acceptance: crate::acceptance::Acceptance,
     /// The delivery back ends (tests read the in-memory one).
     pub notifier: Notifier,
+    /// OCSP and CRL answers, and revocation.
+    pub status: crate::status::StatusService,
 }
 
 /// The loaded CA material: what signs, what answers for status, and the profile.
@@ -257,6 +259,18 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
         clock.clone(),
     );
     spawn_issuance_recovery(issuer.clone());
+    let status = crate::status::StatusService::new(
+        store.clone(),
+        clock.clone(),
+        ca.issuing.clone(),
+        ca.ocsp.clone(),
+        ca.profile.clone(),
+    )
+    .map_err(|source| AppError::Ca {
+        path: config.ca_root.clone(),
+        source,
+    })?;
+    status.spawn_crl_refresh();
     Dispatcher::new(
         store.clone(),
         outbox.clone(),
@@ -281,6 +295,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
             contracts,
             acceptance,
             notifier,
+            status,
         },
         bootstrap_admin,
     })
@@ -345,6 +360,9 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
         .at("/readyz", get(http::readyz))
         .at("/metrics", get(http::metrics_text))
         .at("/ca/:file", get(http::ca_certificate))
+        .at("/ocsp", poem::post(crate::status::ocsp_post))
+        .at("/ocsp/*request", get(crate::status::ocsp_get))
+        .at("/crl/:file", get(crate::status::crl_get))
         .data(state)
         .around(move |ep, req| http::around(ep, req, metrics.clone()))
 }

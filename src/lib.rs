@@ -17,5 +17,6 @@ pub mod notify;
 pub mod operators;
 pub mod otp;
 pub mod secrets;
+pub mod status;
 pub mod store;
 pub mod verification;

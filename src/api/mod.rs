@@ -7,6 +7,7 @@ pub mod auth;
 mod certificates;
 mod contracts;
 mod enrolments;
+mod lifecycle;
 mod operators;
 pub mod problem;
 mod validation;
@@ -23,6 +24,7 @@ pub type Service = OpenApiService<
         contracts::ContractsApi,
         certificates::CertificatesApi,
         acceptance::AcceptanceApi,
+        lifecycle::LifecycleApi,
     ),
     (),
 >;
@@ -38,6 +40,7 @@ pub fn service(public_base_url: &str) -> Service {
             contracts::ContractsApi,
             certificates::CertificatesApi,
             acceptance::AcceptanceApi,
+            lifecycle::LifecycleApi,
         ),
         "ca-enrol",
         env!("CARGO_PKG_VERSION"),

@@ -104,6 +104,11 @@ impl PersonalProfile {
         self.max_validity_months
     }
 
+    /// How many CRL shards the certificates are partitioned into.
+    pub fn crl_shards(&self) -> u32 {
+        self.crl_shards
+    }
+
     pub fn ocsp_url(&self) -> String {
         format!("{}/ocsp", self.base_url)
     }

@@ -20,6 +20,7 @@ mod operators;
 mod otp;
 mod outbox;
 pub mod schema;
+mod status;
 mod verification;
 
 pub use acceptance::{AcceptanceDecision, AcceptanceRow};
@@ -31,6 +32,7 @@ pub use idempotency::IdempotencyRow;
 pub use operators::{ApiKeyRow, OperatorRow, SessionRow};
 pub use otp::{OtpChallengeRow, RecordedFailure};
 pub use outbox::{OutboxRow, OutboxUpdate};
+pub use status::{CertificateQuery, CrlRow, StatusRow};
 pub use verification::{OutcomeRow, VideoCallRow};
 
 use std::path::Path;

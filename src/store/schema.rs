@@ -119,6 +119,7 @@ diesel::table! {
         signed_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
         revocation_reason -> Nullable<Text>,
+        status_version -> BigInt,
     }
 }
 
@@ -311,6 +312,25 @@ diesel::table! {
         client_ip -> Nullable<Text>,
         user_agent -> Nullable<Text>,
         rejection_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    status_generation (id) {
+        id -> Integer,
+        generation -> BigInt,
+    }
+}
+
+diesel::table! {
+    crls (ca_name, shard) {
+        ca_name -> Text,
+        shard -> Integer,
+        number -> BigInt,
+        generation -> BigInt,
+        this_update -> Timestamp,
+        next_update -> Timestamp,
+        der -> Binary,
     }
 }
 

@@ -1,0 +1,459 @@
+//! Certificate lookup and lifecycle: revoke, suspend, resume. RA officers act directly; a
+//! subscriber's request comes through an integration API key (scope `lifecycle`) and is
+//! confirmed with an OTP (purpose `revocation`) sent to the enrolment's phone.
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::{Binary, Json, PlainText};
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+
+use super::auth::Auth;
+use super::problem::{problem, ApiError};
+use crate::app::AppState;
+use crate::operators::{Principal, Role, Scope};
+use crate::status::{Change, Changed, StatusError};
+use crate::store::CertificateQuery;
+
+const STATUSES: [&str; 6] = [
+    "signing",
+    "pending_acceptance",
+    "active",
+    "suspended",
+    "revoked",
+    "expired",
+];
+
+#[derive(Tags)]
+enum ApiTags {
+    /// Certificate status and lifecycle.
+    CertificateLifecycle,
+}
+
+impl From<StatusError> for ApiError {
+    fn from(e: StatusError) -> Self {
+        let en = e.to_string();
+        match e {
+            StatusError::NotFound => ApiError::NotFound(problem(
+                "certificate_not_found",
+                en,
+                "Không tìm thấy chứng thư số với số hiệu này.",
+            )),
+            StatusError::AlreadyRevoked => ApiError::Conflict(problem(
+                "certificate_revoked",
+                en,
+                "Chứng thư số đã bị thu hồi; thu hồi là không thể đảo ngược.",
+            )),
+            StatusError::NotAllowed { .. } => ApiError::Conflict(problem(
+                "certificate_status_conflict",
+                en,
+                "Trạng thái hiện tại của chứng thư số không cho phép thao tác này.",
+            )),
+            StatusError::Concurrent => ApiError::Conflict(problem(
+                "certificate_changed_concurrently",
+                en,
+                "Chứng thư số vừa được thay đổi bởi một yêu cầu khác; hãy thử lại.",
+            )),
+            StatusError::BadReason(_) => ApiError::Unprocessable(problem(
+                "revocation_reason_invalid",
+                en,
+                "Lý do thu hồi không hợp lệ; cho phép: unspecified, keyCompromise, \
+                 affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn.",
+            )),
+            StatusError::BadNote => ApiError::Unprocessable(problem(
+                "note_invalid",
+                en,
+                "Ghi chú dài tối đa 1000 ký tự và không chứa ký tự điều khiển.",
+            )),
+            StatusError::Otp(o) => o.into(),
+            StatusError::Store(e) => ApiError::unexpected(e),
+            StatusError::Unexpected(e) => ApiError::unexpected(e),
+        }
+    }
+}
+
+#[derive(Object)]
+struct CertificateView {
+    /// Lower-case hex.
+    serial: String,
+    /// `signing`, `pending_acceptance`, `active`, `suspended`, `revoked` or `expired`.
+    status: String,
+    subject: String,
+    not_before: DateTime<Utc>,
+    not_after: DateTime<Utc>,
+    package_code: String,
+    enrolment_id: String,
+    /// The enrolment's contract, when one was signed.
+    #[oai(skip_serializing_if_is_none)]
+    contract_id: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    revoked_at: Option<DateTime<Utc>>,
+    /// RFC 5280 name, e.g. `keyCompromise`; `certificateHold` while suspended.
+    #[oai(skip_serializing_if_is_none)]
+    revocation_reason: Option<String>,
+}
+
+#[derive(Object)]
+struct CertificatePage {
+    items: Vec<CertificateView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
+    next_cursor: Option<String>,
+}
+
+#[derive(ApiResponse)]
+enum CertificateResponse {
+    /// The certificate's record.
+    #[oai(status = 200)]
+    Json(Json<CertificateView>),
+    /// `Accept: application/pem-certificate-chain`: the certificate, the issuing CA, the root.
+    #[oai(status = 200, content_type = "application/pem-certificate-chain")]
+    Pem(PlainText<String>),
+    /// `Accept: application/pkix-cert`: the certificate's DER.
+    #[oai(status = 200, content_type = "application/pkix-cert")]
+    Der(Binary<Vec<u8>>),
+}
+
+#[derive(Object)]
+struct RevokeRequest {
+    /// `unspecified`, `keyCompromise`, `affiliationChanged`, `superseded`,
+    /// `cessationOfOperation` or `privilegeWithdrawn`.
+    reason: String,
+    #[oai(default)]
+    note: String,
+    /// Required with an API key: the code sent after `.../revoke/otp`.
+    otp_code: Option<String>,
+}
+
+#[derive(Object)]
+struct ChangeRequest {
+    #[oai(default)]
+    note: String,
+    /// Required with an API key: the code sent after `.../{action}/otp`.
+    otp_code: Option<String>,
+}
+
+#[derive(Object)]
+struct RevokeOtpRequest {
+    reason: String,
+}
+
+#[derive(Object)]
+struct StatusView {
+    serial: String,
+    status: String,
+    #[oai(skip_serializing_if_is_none)]
+    revoked_at: Option<DateTime<Utc>>,
+    #[oai(skip_serializing_if_is_none)]
+    revocation_reason: Option<String>,
+}
+
+impl From<Changed> for StatusView {
+    fn from(c: Changed) -> Self {
+        StatusView {
+            serial: c.serial,
+            status: c.status,
+            revoked_at: c.revoked_at,
+            revocation_reason: c.reason,
+        }
+    }
+}
+
+#[derive(Object)]
+struct OtpSentView {
+    challenge_id: String,
+    resend_after_seconds: i64,
+    expires_at: DateTime<Utc>,
+    masked_destination: String,
+}
+
+#[derive(ApiResponse)]
+enum OtpSentResponse {
+    #[oai(status = 202)]
+    Sent(Json<OtpSentView>),
+}
+
+fn otp_code_required() -> ApiError {
+    ApiError::Unprocessable(problem(
+        "otp_code_required",
+        "A subscriber's request must be confirmed with the OTP sent to the subscriber.",
+        "Yêu cầu của thuê bao phải được xác nhận bằng mã OTP gửi tới thuê bao.",
+    ))
+}
+
+pub struct LifecycleApi;
+
+impl LifecycleApi {
+    async fn apply(
+        state: &AppState,
+        principal: &Principal,
+        serial: &str,
+        change: Change,
+        note: &str,
+        otp_code: Option<&str>,
+    ) -> Result<Json<StatusView>, ApiError> {
+        let serial = serial.to_ascii_lowercase();
+        let actor = principal.actor();
+        if principal.require_role(&[Role::RaOfficer]).is_ok() {
+            let changed = state.status.change(&actor, &serial, change, note).await?;
+            return Ok(Json(changed.into()));
+        }
+        principal.require_scope(Scope::Lifecycle)?;
+        let code = otp_code.ok_or_else(otp_code_required)?;
+        let changed = state
+            .status
+            .confirm_change(&state.otp, &actor, &serial, change, note, code)
+            .await?;
+        Ok(Json(changed.into()))
+    }
+
+    async fn request_otp(
+        state: &AppState,
+        principal: &Principal,
+        serial: &str,
+        change: Change,
+    ) -> Result<OtpSentResponse, ApiError> {
+        principal.require_scope(Scope::Lifecycle)?;
+        let sent = state
+            .status
+            .request_change(
+                &state.otp,
+                &principal.actor(),
+                &serial.to_ascii_lowercase(),
+                change,
+            )
+            .await?;
+        Ok(OtpSentResponse::Sent(Json(OtpSentView {
+            challenge_id: sent.challenge_id,
+            resend_after_seconds: sent.resend_after_seconds,
+            expires_at: sent.expires_at,
+            masked_destination: sent.masked_destination,
+        })))
+    }
+}
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::CertificateLifecycle")]
+impl LifecycleApi {
+    /// A certificate (roles `ra_officer`, `auditor`, `admin`, or an API key with scope
+    /// `lifecycle` or `enrol`). JSON by default; `Accept: application/pem-certificate-chain`
+    /// gives the PEM chain and `Accept: application/pkix-cert` the DER.
+    #[oai(path = "/certificates/:serial", method = "get")]
+    async fn get_certificate(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        serial: Path<String>,
+        #[oai(name = "Accept")] accept: Header<Option<String>>,
+    ) -> Result<CertificateResponse, ApiError> {
+        let p = &auth.0;
+        // Operators by role; the provider's integration keys (scope enrol or lifecycle) too.
+        if p.require_role(&[Role::RaOfficer, Role::Auditor, Role::Admin])
+            .is_err()
+            && p.require_scope(Scope::Enrol).is_err()
+        {
+            p.require_scope(Scope::Lifecycle)?;
+        }
+        let serial = serial.0.to_ascii_lowercase();
+        let lookup = serial.clone();
+        let (row, contract_id) = state
+            .store
+            .read(move |tx| {
+                let row = tx.certificate(&lookup)?;
+                let contract = match &row {
+                    Some(r) => tx.signed_contract_for(&r.enrolment_id)?.map(|c| c.id),
+                    None => None,
+                };
+                Ok::<_, crate::store::StoreError>((row, contract))
+            })
+            .await?;
+        let row = row.ok_or(StatusError::NotFound)?;
+        let accept = accept.0.unwrap_or_default();
+        if accept.contains("application/pem-certificate-chain") {
+            let der = row.cert_der.ok_or(StatusError::NotFound)?;
+            return Ok(CertificateResponse::Pem(PlainText(format!(
+                "{}{}",
+                crate::ca::certificate_to_pem(&der),
+                state.ca.chain_pem
+            ))));
+        }
+        if accept.contains("application/pkix-cert") {
+            let der = row.cert_der.ok_or(StatusError::NotFound)?;
+            return Ok(CertificateResponse::Der(Binary(der)));
+        }
+        Ok(CertificateResponse::Json(Json(CertificateView {
+            serial: row.serial,
+            status: row.status,
+            subject: row.subject_dn,
+            not_before: row.not_before.and_utc(),
+            not_after: row.not_after.and_utc(),
+            package_code: row.package_code,
+            enrolment_id: row.enrolment_id,
+            contract_id,
+            revoked_at: row.revoked_at.map(|t| t.and_utc()),
+            revocation_reason: row.revocation_reason,
+        })))
+    }
+
+    /// Search certificates (roles `ra_officer`, `auditor`, `admin`), in serial order, at most
+    /// `limit` (1-200, default 50) per page; `next_cursor` continues. `issued_from` is
+    /// inclusive, `issued_to` exclusive (record time).
+    #[oai(path = "/certificates", method = "get")]
+    #[allow(clippy::too_many_arguments)]
+    async fn search_certificates(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id_number: Query<Option<String>>,
+        status: Query<Option<String>>,
+        issued_from: Query<Option<DateTime<Utc>>>,
+        issued_to: Query<Option<DateTime<Utc>>>,
+        cursor: Query<Option<String>>,
+        limit: Query<Option<u32>>,
+    ) -> Result<Json<CertificatePage>, ApiError> {
+        auth.0
+            .require_role(&[Role::RaOfficer, Role::Auditor, Role::Admin])?;
+        if let Some(s) = status.0.as_deref() {
+            if !STATUSES.contains(&s) {
+                return Err(ApiError::Unprocessable(problem(
+                    "status_invalid",
+                    format!("`{s}` is not a certificate status"),
+                    "Trạng thái không hợp lệ; cho phép: signing, pending_acceptance, active, \
+                     suspended, revoked, expired.",
+                )));
+            }
+        }
+        let limit = i64::from(limit.0.unwrap_or(50).clamp(1, 200));
+        let q = CertificateQuery {
+            id_number: id_number.0,
+            status: status.0,
+            issued_from: issued_from.0.map(|t| t.naive_utc()),
+            issued_to: issued_to.0.map(|t| t.naive_utc()),
+            after: cursor.0.map(|c| c.to_ascii_lowercase()),
+            limit,
+        };
+        let rows = state
+            .store
+            .read(move |tx| tx.search_certificates(&q))
+            .await?;
+        let next_cursor = (rows.len() as i64 == limit)
+            .then(|| rows.last().map(|r| r.serial.clone()))
+            .flatten();
+        Ok(Json(CertificatePage {
+            items: rows
+                .into_iter()
+                .map(|r| CertificateView {
+                    serial: r.serial,
+                    status: r.status,
+                    subject: r.subject_dn,
+                    not_before: r.not_before.and_utc(),
+                    not_after: r.not_after.and_utc(),
+                    package_code: r.package_code,
+                    enrolment_id: r.enrolment_id,
+                    contract_id: None,
+                    revoked_at: r.revoked_at.map(|t| t.and_utc()),
+                    revocation_reason: r.revocation_reason,
+                })
+                .collect(),
+            next_cursor,
+        }))
+    }
+
+    /// Revoke (final). `ra_officer`: effective at once. API key (scope `lifecycle`): needs
+    /// `otp_code` from `POST .../revoke/otp` with the same reason. 409 `certificate_revoked`
+    /// when already revoked.
+    #[oai(path = "/certificates/:serial/revoke", method = "post")]
+    async fn revoke(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        serial: Path<String>,
+        body: Json<RevokeRequest>,
+    ) -> Result<Json<StatusView>, ApiError> {
+        let change = Change::revoke(&body.reason)?;
+        Self::apply(
+            state.0,
+            &auth.0,
+            &serial.0,
+            change,
+            &body.note,
+            body.otp_code.as_deref(),
+        )
+        .await
+    }
+
+    /// Suspend (certificateHold) an active certificate; same rules as revoke.
+    #[oai(path = "/certificates/:serial/suspend", method = "post")]
+    async fn suspend(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        serial: Path<String>,
+        body: Json<ChangeRequest>,
+    ) -> Result<Json<StatusView>, ApiError> {
+        Self::apply(
+            state.0,
+            &auth.0,
+            &serial.0,
+            Change::Suspend,
+            &body.note,
+            body.otp_code.as_deref(),
+        )
+        .await
+    }
+
+    /// Resume a suspended certificate; same rules as revoke.
+    #[oai(path = "/certificates/:serial/resume", method = "post")]
+    async fn resume(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        serial: Path<String>,
+        body: Json<ChangeRequest>,
+    ) -> Result<Json<StatusView>, ApiError> {
+        Self::apply(
+            state.0,
+            &auth.0,
+            &serial.0,
+            Change::Resume,
+            &body.note,
+            body.otp_code.as_deref(),
+        )
+        .await
+    }
+
+    /// A subscriber's revocation request (API key, scope `lifecycle`): sends the OTP to the
+    /// enrolment's phone. Confirm with `POST .../revoke` and the same reason.
+    #[oai(path = "/certificates/:serial/revoke/otp", method = "post")]
+    async fn revoke_otp(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        serial: Path<String>,
+        body: Json<RevokeOtpRequest>,
+    ) -> Result<OtpSentResponse, ApiError> {
+        let change = Change::revoke(&body.reason)?;
+        Self::request_otp(state.0, &auth.0, &serial.0, change).await
+    }
+
+    /// A subscriber's suspension request (API key, scope `lifecycle`): sends the OTP.
+    #[oai(path = "/certificates/:serial/suspend/otp", method = "post")]
+    async fn suspend_otp(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        serial: Path<String>,
+    ) -> Result<OtpSentResponse, ApiError> {
+        Self::request_otp(state.0, &auth.0, &serial.0, Change::Suspend).await
+    }
+
+    /// A subscriber's resumption request (API key, scope `lifecycle`): sends the OTP.
+    #[oai(path = "/certificates/:serial/resume/otp", method = "post")]
+    async fn resume_otp(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        serial: Path<String>,
+    ) -> Result<OtpSentResponse, ApiError> {
+        Self::request_otp(state.0, &auth.0, &serial.0, Change::Resume).await
+    }
+}

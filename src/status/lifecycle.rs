@@ -1,0 +1,287 @@
+//! Revoke, suspend, resume. An RA officer acts directly; a subscriber's request (through an
+//! integration API key) is confirmed by an OTP sent to the enrolment's phone, bound to the
+//! serial, the action and the reason, so a code for "suspend" cannot confirm "revoke".
+//!
+//! Revoked is final. OCSP and CRL see a change on their next request: the status row's
+//! trigger bumps the versions they compare against.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::{StatusError, StatusService};
+use crate::audit::{Actor, NewEvent};
+use crate::ca::RevocationReason;
+use crate::enrolment::identity::PhoneNumber;
+use crate::notify::Recipient;
+use crate::otp::{
+    ChallengeLookup, ChallengeRequest, ChallengeSent, Check, DocumentDigest, Purpose,
+};
+use crate::store::Tx;
+
+/// The longest note kept with a change.
+const MAX_NOTE_CHARS: usize = 1000;
+
+/// A status change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    Revoke(RevocationReason),
+    Suspend,
+    Resume,
+}
+
+impl Change {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Revoke(_) => "revoke",
+            Change::Suspend => "suspend",
+            Change::Resume => "resume",
+        }
+    }
+
+    /// The reasons a revocation may give (RFC 5280; certificateHold is `Suspend`).
+    pub fn revoke(reason: &str) -> Result<Change, StatusError> {
+        match RevocationReason::parse(reason) {
+            Some(RevocationReason::CertificateHold) | None => {
+                Err(StatusError::BadReason(reason.to_string()))
+            }
+            Some(r) => Ok(Change::Revoke(r)),
+        }
+    }
+
+    fn otp_subject(self, serial: &str) -> String {
+        format!("certificate:{serial}:{}", self.as_str())
+    }
+
+    /// What the subscriber's code confirms: this serial, this action, this reason.
+    fn digest(self, serial: &str) -> DocumentDigest {
+        let reason = match self {
+            Change::Revoke(r) => r.as_str(),
+            Change::Suspend => "certificateHold",
+            Change::Resume => "",
+        };
+        DocumentDigest::of(format!("{serial}\n{}\n{reason}", self.as_str()).as_bytes())
+    }
+}
+
+/// The status after a change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Changed {
+    pub serial: String,
+    pub status: String,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub reason: Option<String>,
+}
+
+fn check_note(note: &str) -> Result<(), StatusError> {
+    if note.chars().count() > MAX_NOTE_CHARS || note.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(StatusError::BadNote);
+    }
+    Ok(())
+}
+
+/// The status a change leads to from `from`, or why not.
+fn target(change: Change, from: &str) -> Result<&'static str, StatusError> {
+    match (change, from) {
+        (_, "revoked") => Err(StatusError::AlreadyRevoked),
+        (Change::Revoke(_), "pending_acceptance" | "active" | "suspended") => Ok("revoked"),
+        (Change::Suspend, "active") => Ok("suspended"),
+        (Change::Resume, "suspended") => Ok("active"),
+        (_, other) => Err(StatusError::NotAllowed {
+            action: change.as_str(),
+            status: other.to_string(),
+        }),
+    }
+}
+
+/// Applies `change` in `tx` with its audit event.
+fn apply(
+    tx: &mut Tx<'_>,
+    now: DateTime<Utc>,
+    actor: &Actor,
+    serial: &str,
+    change: Change,
+    note: &str,
+    confirmed_by: Option<&str>,
+) -> Result<Changed, StatusError> {
+    let row = tx
+        .certificate_status(serial)?
+        .ok_or(StatusError::NotFound)?;
+    let to = target(change, &row.status)?;
+    let (revoked_at, reason) = match change {
+        Change::Revoke(r) => (Some(now), Some(r.as_str())),
+        Change::Suspend => (Some(now), Some(RevocationReason::CertificateHold.as_str())),
+        Change::Resume => (None, None),
+    };
+    let from = row.status.clone();
+    if !tx.change_certificate_status(
+        serial,
+        &[from.as_str()],
+        to,
+        revoked_at.map(|t| t.naive_utc()),
+        reason,
+    )? {
+        // Another writer changed it since we read it in this transaction (PostgreSQL read
+        // committed); the caller may retry and get the accurate refusal.
+        return Err(StatusError::Concurrent);
+    }
+    let action = match change {
+        Change::Revoke(_) => "certificate.revoked",
+        Change::Suspend => "certificate.suspended",
+        Change::Resume => "certificate.resumed",
+    };
+    tx.audit(NewEvent::new(
+        now,
+        actor,
+        action,
+        "certificate",
+        serial,
+        json!({
+            "from": from,
+            "to": to,
+            "reason": reason,
+            "note": note,
+            "otp_challenge": confirmed_by,
+        }),
+    ))?;
+    Ok(Changed {
+        serial: serial.to_string(),
+        status: to.to_string(),
+        revoked_at,
+        reason: reason.map(str::to_string),
+    })
+}
+
+impl StatusService {
+    /// An RA officer's change, effective at once.
+    pub async fn change(
+        &self,
+        actor: &Actor,
+        serial: &str,
+        change: Change,
+        note: &str,
+    ) -> Result<Changed, StatusError> {
+        check_note(note)?;
+        let (actor, serial, note) = (actor.clone(), serial.to_string(), note.to_string());
+        let now = self.inner.clock.now();
+        self.inner
+            .store
+            .write(move |tx| apply(tx, now, &actor, &serial, change, &note, None))
+            .await
+    }
+
+    /// A subscriber's request: checks the change is possible now and sends the OTP to the
+    /// enrolment's phone.
+    pub async fn request_change(
+        &self,
+        otp: &crate::otp::Otp,
+        actor: &Actor,
+        serial: &str,
+        change: Change,
+    ) -> Result<ChallengeSent, StatusError> {
+        let (actor, serial) = (actor.clone(), serial.to_string());
+        let now = self.inner.clock.now();
+        let otp = otp.clone();
+        self.inner
+            .store
+            .write(move |tx| {
+                let row = tx
+                    .certificate_status(&serial)?
+                    .ok_or(StatusError::NotFound)?;
+                target(change, &row.status)?;
+                let cert = tx.certificate(&serial)?.ok_or(StatusError::NotFound)?;
+                let enrolment = tx
+                    .enrolment_by_id(&cert.enrolment_id)?
+                    .ok_or_else(|| StatusError::Unexpected("enrolment missing".into()))?;
+                let phone = PhoneNumber::parse("phone", &enrolment.phone)
+                    .map_err(|e| StatusError::Unexpected(format!("stored phone: {e:?}")))?;
+                Ok(otp.issue_challenge(
+                    tx,
+                    now,
+                    ChallengeRequest {
+                        purpose: Purpose::Revocation,
+                        subject: change.otp_subject(&serial),
+                        document_digest: change.digest(&serial),
+                        recipient: Recipient::Phone(phone),
+                        actor,
+                    },
+                )?)
+            })
+            .await
+    }
+
+    /// A subscriber's confirmation: the code must answer the request for this very change.
+    pub async fn confirm_change(
+        &self,
+        otp: &crate::otp::Otp,
+        actor: &Actor,
+        serial: &str,
+        change: Change,
+        note: &str,
+        code: &str,
+    ) -> Result<Changed, StatusError> {
+        check_note(note)?;
+        let now = self.inner.clock.now();
+        let check = Check {
+            lookup: ChallengeLookup::Subject(change.otp_subject(serial)),
+            purpose: Purpose::Revocation,
+            document_digest: change.digest(serial),
+            code: code.to_string(),
+            actor: actor.clone(),
+        };
+        let (actor, serial, note) = (actor.clone(), serial.to_string(), note.to_string());
+        otp.confirm(check, move |tx, verified| {
+            apply(
+                tx,
+                now,
+                &actor,
+                &serial,
+                change,
+                &note,
+                Some(&verified.challenge_id),
+            )
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revoked_is_final_and_only_possible_moves_are_allowed() {
+        let revoke = Change::Revoke(RevocationReason::KeyCompromise);
+        for change in [revoke, Change::Suspend, Change::Resume] {
+            assert!(matches!(
+                target(change, "revoked"),
+                Err(StatusError::AlreadyRevoked)
+            ));
+        }
+        assert_eq!(target(revoke, "pending_acceptance").ok(), Some("revoked"));
+        assert_eq!(target(revoke, "suspended").ok(), Some("revoked"));
+        assert_eq!(target(Change::Suspend, "active").ok(), Some("suspended"));
+        assert_eq!(target(Change::Resume, "suspended").ok(), Some("active"));
+        assert!(target(Change::Resume, "active").is_err());
+        assert!(target(Change::Suspend, "pending_acceptance").is_err());
+        assert!(target(revoke, "expired").is_err());
+    }
+
+    #[test]
+    fn certificate_hold_is_not_a_revocation_reason() {
+        assert!(Change::revoke("certificateHold").is_err());
+        assert!(Change::revoke("removeFromCRL").is_err());
+        assert_eq!(
+            Change::revoke("superseded").ok(),
+            Some(Change::Revoke(RevocationReason::Superseded))
+        );
+    }
+
+    #[test]
+    fn an_otp_for_one_change_does_not_confirm_another() {
+        let a = Change::Revoke(RevocationReason::KeyCompromise).digest("01");
+        let b = Change::Revoke(RevocationReason::Superseded).digest("01");
+        let c = Change::Suspend.digest("01");
+        assert_ne!(a.as_str(), b.as_str());
+        assert_ne!(a.as_str(), c.as_str());
+    }
+}

@@ -1,0 +1,189 @@
+//! Revocation status: what OCSP and the CRL read, status changes, and the shared newest CRL.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{certificates, crls, status_generation};
+use super::{dispatch, StoreError, Tx};
+
+/// The statuses a CRL lists: revoked, and on hold (suspended, or not yet accepted).
+pub const LISTED_ON_CRL: [&str; 4] = ["revoked", "suspended", "pending_acceptance", "signing"];
+
+/// A certificate's revocation-relevant columns.
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = certificates)]
+pub struct StatusRow {
+    pub serial: String,
+    pub ca_name: String,
+    pub status: String,
+    /// Bumped by a trigger on every status change: a cached answer built from an older
+    /// version is stale.
+    pub status_version: i64,
+    pub created_at: NaiveDateTime,
+    pub revoked_at: Option<NaiveDateTime>,
+    pub revocation_reason: Option<String>,
+}
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = crls)]
+pub struct CrlRow {
+    pub ca_name: String,
+    pub shard: i32,
+    pub number: i64,
+    pub generation: i64,
+    pub this_update: NaiveDateTime,
+    pub next_update: NaiveDateTime,
+    pub der: Vec<u8>,
+}
+
+impl Tx<'_> {
+    pub fn certificate_status(&mut self, serial: &str) -> Result<Option<StatusRow>, StoreError> {
+        Ok(dispatch!(self, c => certificates::table
+            .find(serial)
+            .select(StatusRow::as_select())
+            .first(c)
+            .optional())?)
+    }
+
+    /// Bumped by any certificate insert or status change (triggers).
+    pub fn status_generation(&mut self) -> Result<i64, StoreError> {
+        Ok(dispatch!(self, c => status_generation::table
+            .find(1)
+            .select(status_generation::generation)
+            .first(c))?)
+    }
+
+    /// Moves a certificate from one of `from` to `to`, setting or clearing the revocation
+    /// columns. False when it was in none of `from` (a concurrent change won).
+    pub fn change_certificate_status(
+        &mut self,
+        serial: &str,
+        from: &[&str],
+        to: &str,
+        revoked_at: Option<NaiveDateTime>,
+        reason: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let n = dispatch!(self, c => diesel::update(
+                certificates::table
+                    .find(serial)
+                    .filter(certificates::status.eq_any(from)),
+            )
+            .set((
+                certificates::status.eq(to),
+                certificates::revoked_at.eq(revoked_at),
+                certificates::revocation_reason.eq(reason),
+            ))
+            .execute(c))?;
+        Ok(n == 1)
+    }
+
+    /// The certificates of `ca_name` (and `shard`, when given) a CRL lists.
+    pub fn crl_entries(
+        &mut self,
+        ca_name: &str,
+        shard: Option<i32>,
+    ) -> Result<Vec<StatusRow>, StoreError> {
+        Ok(dispatch!(self, c => {
+            let mut q = certificates::table
+                .filter(certificates::ca_name.eq(ca_name))
+                .filter(certificates::status.eq_any(LISTED_ON_CRL))
+                .select(StatusRow::as_select())
+                .into_boxed();
+            if let Some(s) = shard {
+                q = q.filter(certificates::crl_shard.eq(s));
+            }
+            q.load(c)
+        })?)
+    }
+
+    /// The newest CRL's header (no DER), to decide whether it is current.
+    pub fn crl_header(
+        &mut self,
+        ca_name: &str,
+        shard: i32,
+    ) -> Result<Option<(i64, i64, NaiveDateTime, NaiveDateTime)>, StoreError> {
+        Ok(dispatch!(self, c => crls::table
+            .find((ca_name, shard))
+            .select((crls::number, crls::generation, crls::this_update, crls::next_update))
+            .first(c)
+            .optional())?)
+    }
+
+    pub fn crl(&mut self, ca_name: &str, shard: i32) -> Result<Option<CrlRow>, StoreError> {
+        Ok(dispatch!(self, c => crls::table
+            .find((ca_name, shard))
+            .select(CrlRow::as_select())
+            .first(c)
+            .optional())?)
+    }
+
+    /// Replaces the newest CRL of its CA and shard.
+    pub fn store_crl(&mut self, row: &CrlRow) -> Result<(), StoreError> {
+        dispatch!(self, c => {
+            let n = diesel::update(crls::table.find((&row.ca_name, row.shard)))
+                .set((
+                    crls::number.eq(row.number),
+                    crls::generation.eq(row.generation),
+                    crls::this_update.eq(row.this_update),
+                    crls::next_update.eq(row.next_update),
+                    crls::der.eq(&row.der),
+                ))
+                .execute(c)?;
+            if n == 0 {
+                diesel::insert_into(crls::table).values(row).execute(c)?;
+            }
+            Ok::<_, diesel::result::Error>(())
+        })?;
+        Ok(())
+    }
+}
+
+/// A certificate search; `after` is the last serial of the previous page (serial order).
+#[derive(Clone, Debug, Default)]
+pub struct CertificateQuery {
+    pub id_number: Option<String>,
+    pub status: Option<String>,
+    pub issued_from: Option<NaiveDateTime>,
+    pub issued_to: Option<NaiveDateTime>,
+    pub after: Option<String>,
+    pub limit: i64,
+}
+
+impl Tx<'_> {
+    /// Certificates matching `q`, in serial order, at most `q.limit`.
+    pub fn search_certificates(
+        &mut self,
+        q: &CertificateQuery,
+    ) -> Result<Vec<super::CertificateRow>, StoreError> {
+        use super::schema::enrolments;
+        Ok(dispatch!(self, c => {
+            let mut query = certificates::table
+                .select(super::CertificateRow::as_select())
+                .order(certificates::serial.asc())
+                .limit(q.limit)
+                .into_boxed();
+            if let Some(id) = &q.id_number {
+                query = query.filter(
+                    certificates::enrolment_id.eq_any(
+                        enrolments::table
+                            .filter(enrolments::id_number.eq(id.clone()))
+                            .select(enrolments::id),
+                    ),
+                );
+            }
+            if let Some(s) = &q.status {
+                query = query.filter(certificates::status.eq(s.clone()));
+            }
+            if let Some(t) = q.issued_from {
+                query = query.filter(certificates::created_at.ge(t));
+            }
+            if let Some(t) = q.issued_to {
+                query = query.filter(certificates::created_at.lt(t));
+            }
+            if let Some(a) = &q.after {
+                query = query.filter(certificates::serial.gt(a.clone()));
+            }
+            query.load(c)
+        })?)
+    }
+}
