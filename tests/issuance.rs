@@ -444,6 +444,15 @@ async fn a_signed_ps0_contract_gets_a_certificate_through_the_api_that_openssl_a
         enrolment_status(&app, &key, &enrolment).await,
         "certificate_issued"
     );
+    // Its acceptance record was made with it, before anyone asked for it.
+    let serial_hex = body["serial"].as_str().unwrap().to_string();
+    let record = app
+        .state
+        .store
+        .read(move |tx| tx.acceptance_record(&serial_hex))
+        .await
+        .unwrap();
+    assert!(record.is_some(), "no acceptance record made at signing");
 
     // The same request with the same key: the same certificate.
     let (status, again) =

@@ -789,3 +789,53 @@ async fn certificates_are_searched_by_id_number_and_status_with_cursor_paging() 
     let (status, _) = app.get("/api/v1/certificates", Some(&operator)).await;
     assert_eq!(status, 403);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepting_a_certificate_lifts_its_hold_in_ocsp_at_once_and_in_the_crl_within_one_second() {
+    let mut app = TestApp::spawn().await;
+    let cert = issue(&mut app, 1).await;
+    // Before acceptance: on hold everywhere.
+    let run = ocsp_for(&app, &cert.leaf, &[]);
+    assert_verified_status(&run, "revoked");
+    assert!(run.text.contains("Reason: certificateHold"), "{}", run.text);
+    let (_, crl) = fetch_crl(&app).await;
+    assert!(crl_listing(&crl).0.contains(&bare(&cert.serial)));
+
+    // The citizen accepts with the code sent by SMS.
+    let key = common::enrol::enrol_key(&mut app).await;
+    let phone = common::contract::PHONE;
+    let before = app.messages_to(phone, 0).await.len();
+    let (status, sent) = app
+        .post(
+            &format!("/api/v1/certificates/{}/acceptance/otp", cert.serial),
+            Some(&key),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 201, "{sent}");
+    let code = app.nth_otp(phone, before + 1).await;
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/certificates/{}/acceptance", cert.serial),
+            Some(&key),
+            json!({"agree": true, "otp_code": code, "challenge_id": sent["challenge_id"],
+                   "client_ip": "203.0.113.7", "user_agent": "SmartCA/5.2 (Android 14)"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // The first OCSP request after the confirmation already answers good.
+    assert_verified_status(&ocsp_for(&app, &cert.leaf, &[]), "good");
+    let started = std::time::Instant::now();
+    loop {
+        let (_, der) = fetch_crl(&app).await;
+        if !crl_listing(&der).0.contains(&bare(&cert.serial)) {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "still on the CRL after 1 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -154,7 +154,19 @@ impl Acceptance {
             .ok_or(AcceptanceError::NotFound)
     }
 
-    /// The record, made now if this is the first time it is asked for.
+    /// Makes the record inside the caller's transaction: issuance calls it in the transaction
+    /// that stores the signed certificate, so every certificate awaiting acceptance has its
+    /// record from the moment it exists.
+    pub fn make_record(
+        &self,
+        tx: &mut Tx<'_>,
+        serial: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Record, AcceptanceError> {
+        ensure_record(tx, serial, now, &self.provider)
+    }
+
+    /// The record (made now if a certificate somehow has none yet).
     pub async fn record(&self, serial: &str) -> Result<Record, AcceptanceError> {
         let serial = serial.to_ascii_lowercase();
         let read = serial.clone();

@@ -158,8 +158,14 @@ impl CertificatesApi {
         let now = state.clock.now().naive_utc();
         let view_chain = chain_pem.clone();
         let view_enrolment = enrolment_id.clone();
+        let acceptance = state.acceptance.clone();
+        let signed_at = state.clock.now();
         let issued = tokio::task::spawn_blocking(move || {
             issuer.issue_for_enrolment_blocking(&actor, &enrolment_id, &csr, |tx, issued| {
+                // The acceptance record is made with the certificate, in its transaction.
+                acceptance
+                    .make_record(tx, &issued.serial, signed_at)
+                    .map_err(|e| IssuanceError::Unexpected(e.to_string()))?;
                 let Some(key) = key else { return Ok(()) };
                 let view = view_of(issued, &view_enrolment, &view_chain);
                 tx.insert_idempotency_record(&IdempotencyRow {
