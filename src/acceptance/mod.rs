@@ -7,9 +7,9 @@
 //! after reminders.
 //!
 //! Invariant: a record's bytes and digest never change once made, and a decided record never
-//! changes at all; the database refuses it (triggers). The record is made lazily, the first time
-//! anything asks for it, from the certificate, its enrolment and its signed contract; a
-//! template change later cannot alter a record already made.
+//! changes at all; the database refuses it (triggers). The record is made from the certificate,
+//! its enrolment and its signed contract in the transaction that stores the signed certificate
+//! ([`Acceptance::make_record`]); a template change later cannot alter a record already made.
 
 mod document;
 
