@@ -5,7 +5,7 @@ mod common;
 
 use chrono::Duration;
 use common::contract::{contracted, PHONE};
-use common::enrol::{enrol_key, staff};
+use common::enrol::{enrol_key, enrolment_status, staff};
 use common::TestApp;
 use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;
@@ -102,14 +102,6 @@ async fn certificate_status(app: &TestApp, key: &str, enrolment: &str, serial: &
         .find(|c| c["serial"] == serial)
         .map(|c| c["status"].as_str().unwrap().to_string())
         .unwrap()
-}
-
-async fn enrolment_status(app: &TestApp, key: &str, id: &str) -> String {
-    let (status, body) = app
-        .get(&format!("/api/v1/enrolments/{id}"), Some(key))
-        .await;
-    assert_eq!(status, 200, "{body}");
-    body["status"].as_str().unwrap().to_string()
 }
 
 fn audit_actions(app: &TestApp, object_id: &str) -> Vec<String> {

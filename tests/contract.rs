@@ -9,7 +9,9 @@ use ca_enrol::clock::Clock;
 use ca_enrol::contract::{self, ContractError};
 use chrono::Duration;
 use common::contract::{b64, png, send_otp, sign, sign_with_sms_code, signature, PHONE};
-use common::enrol::{application, audit_actions, count, enrol, enrol_key, id_number};
+use common::enrol::{
+    application, audit_actions, count, enrol, enrol_key, enrolment_status, id_number,
+};
 use common::{into_parts, TestApp};
 use serde_json::{json, Value};
 
@@ -33,14 +35,6 @@ async fn created(app: &TestApp, key: &str, enrolment: &str, package: &str) -> Va
     let (status, body) = create(app, key, enrolment, package).await;
     assert_eq!(status, 201, "{body}");
     body
-}
-
-async fn enrolment_status(app: &TestApp, key: &str, id: &str) -> String {
-    let (status, body) = app
-        .get(&format!("/api/v1/enrolments/{id}"), Some(key))
-        .await;
-    assert_eq!(status, 200, "{body}");
-    body["status"].as_str().unwrap().to_string()
 }
 
 async fn document(

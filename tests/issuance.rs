@@ -12,6 +12,7 @@ use ca_enrol::ca::{
     SubjectInfo,
 };
 use ca_enrol::issuance::{IssuanceError, IssuanceOrder, Issuer};
+use common::enrol::enrolment_status;
 use common::pki::{assert_openssl_verifies, assert_pkilint_clean, write_pem};
 use common::TestApp;
 use openssl::ec::{EcGroup, EcKey};
@@ -382,14 +383,6 @@ async fn request_certificate(
         req = req.header("Idempotency-Key", k);
     }
     common::into_parts(req.send().await.unwrap()).await
-}
-
-async fn enrolment_status(app: &TestApp, key: &str, id: &str) -> String {
-    let (status, body) = app
-        .get(&format!("/api/v1/enrolments/{id}"), Some(key))
-        .await;
-    assert_eq!(status, 200, "{body}");
-    body["status"].as_str().unwrap().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -225,3 +225,12 @@ pub async fn audit_actions(app: &mut TestApp, action: &str) -> Vec<Value> {
         .cloned()
         .collect()
 }
+
+/// The enrolment's status as the app reads it.
+pub async fn enrolment_status(app: &TestApp, key: &str, id: &str) -> String {
+    let (status, body) = app
+        .get(&format!("/api/v1/enrolments/{id}"), Some(key))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["status"].as_str().unwrap().to_string()
+}
