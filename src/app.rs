@@ -259,12 +259,13 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
         clock.clone(),
     );
     spawn_issuance_recovery(issuer.clone());
-    let status = crate::status::StatusService::new(
+    let status = crate::status::StatusService::with_settings(
         store.clone(),
         clock.clone(),
         ca.issuing.clone(),
         ca.ocsp.clone(),
         ca.profile.clone(),
+        &config.status,
     )
     .map_err(|source| AppError::Ca {
         path: config.ca_root.clone(),
@@ -352,7 +353,8 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     let metrics = state.metrics.clone();
-    Route::new()
+    let status = state.status.clone();
+    let app = Route::new()
         .nest("/api", api)
         .at("/api/openapi.json", spec)
         .nest("/api/docs", docs)
@@ -360,10 +362,17 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
         .at("/readyz", get(http::readyz))
         .at("/metrics", get(http::metrics_text))
         .at("/ca/:file", get(http::ca_certificate))
-        .at("/ocsp", poem::post(crate::status::ocsp_post))
-        .at("/ocsp/*request", get(crate::status::ocsp_get))
         .at("/crl/:file", get(crate::status::crl_get))
-        .data(state)
+        .data(state);
+    // OCSP handlers get only the status service: request data is cloned per request, and
+    // OCSP is the hot path.
+    Route::new()
+        .at(
+            "/ocsp",
+            poem::post(crate::status::ocsp_post).data(status.clone()),
+        )
+        .at("/ocsp/*request", get(crate::status::ocsp_get).data(status))
+        .nest_no_strip("/", app)
         .around(move |ep, req| http::around(ep, req, metrics.clone()))
 }
 

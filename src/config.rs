@@ -70,6 +70,8 @@ pub struct Config {
     pub contract: crate::contract::Settings,
     /// Certificate acceptance: the deadline and the reminder days.
     pub acceptance: crate::acceptance::Settings,
+    /// OCSP and CRL serving.
+    pub status: crate::status::Settings,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -232,6 +234,7 @@ impl Default for Config {
             },
             contract: crate::contract::Settings::default(),
             acceptance: crate::acceptance::Settings::default(),
+            status: crate::status::Settings::default(),
         }
     }
 }
@@ -373,6 +376,9 @@ impl Config {
                 "acceptance.job_interval_seconds",
                 "expected 1 to 86400",
             ));
+        }
+        if !(1..=65_536).contains(&self.status.ocsp_cache_mib) {
+            return Err(invalid("status.ocsp_cache_mib", "expected 1 to 65536"));
         }
         self.validate_otp_and_delivery()
     }

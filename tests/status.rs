@@ -293,6 +293,90 @@ async fn a_cached_ocsp_response_is_never_served_after_a_status_change_even_by_an
     assert_verified_status(&ocsp_for(&app, &cert.leaf, &["-sha256"]), "good");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_concurrent_load_no_ocsp_request_started_after_a_status_change_gets_the_old_answer() {
+    let mut app = TestApp::spawn().await;
+    let cert = issue(&mut app, 1).await;
+    set_status(&app, &cert.serial, "active");
+    let request = std::sync::Arc::new(ocsp_request(&app, &cert.leaf, cert.dir.path(), false));
+    let s = &app.state;
+    // A second service over the same database, with its own cache: another process.
+    let other = ca_enrol::status::StatusService::new(
+        s.store.clone(),
+        app.clock.clone(),
+        s.ca.issuing.clone(),
+        s.ca.ocsp.clone(),
+        s.ca.profile.clone(),
+    )
+    .unwrap();
+    let services = [s.status.clone(), other];
+    // Warm both caches until they answer from memory.
+    for service in &services {
+        let mut tries = 0;
+        while service.ocsp_cache_stats().hits == 0 {
+            service.ocsp(&request).await;
+            tries += 1;
+            assert!(tries < 1000, "the cache never answered");
+        }
+    }
+    let good = services[0].ocsp(&request).await.der;
+    assert_verified_status(&ocsp_for(&app, &cert.leaf, &[]), "good");
+
+    // Readers in both "processes" ask again and again; each answer is recorded with the time
+    // its request started.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for i in 0..8 {
+        let service = services[i % 2].clone();
+        let (request, stop, good) = (request.clone(), stop.clone(), good.clone());
+        readers.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && seen.len() < 100_000 {
+                let started = std::time::Instant::now();
+                let answer = service.ocsp(&request).await;
+                seen.push((started, answer.der == good));
+                tokio::task::yield_now().await;
+            }
+            seen
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // The change comes through SQL, outside both services.
+    app.env.sql(&format!(
+        "UPDATE certificates SET status = 'revoked', revoked_at = '2026-01-02 03:04:05', \
+         revocation_reason = 'keyCompromise' WHERE serial = '{}'",
+        cert.serial
+    ));
+    let committed = std::time::Instant::now();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut before, mut after) = (0, 0);
+    for reader in readers {
+        for (started, old_answer) in reader.await.unwrap() {
+            if started > committed {
+                after += 1;
+                assert!(
+                    !old_answer,
+                    "a request started after the change got the old answer"
+                );
+            } else if old_answer {
+                before += 1;
+            }
+        }
+    }
+    assert!(
+        before > 0 && after > 0,
+        "{before} answers before, {after} after"
+    );
+    for service in &services {
+        let stats = service.ocsp_cache_stats();
+        assert!(stats.hits > 0 && stats.checks > 0, "{stats:?}");
+    }
+    let run = ocsp_for(&app, &cert.leaf, &[]);
+    assert_verified_status(&run, "revoked");
+    assert!(run.text.contains("Reason: keyCompromise"), "{}", run.text);
+}
+
 // Lifecycle: revoke, suspend, resume through the API, and what OCSP says right after.
 
 async fn lifecycle_key(app: &mut TestApp) -> String {

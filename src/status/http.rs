@@ -5,46 +5,52 @@ use base64::Engine;
 use poem::web::Data;
 use poem::{handler, Body, Request, Response};
 
-use super::{OcspAnswer, StatusError, CRL_MAX_AGE_SECONDS};
+use poem::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use poem::http::HeaderValue;
+
+use super::{OcspAnswer, StatusError, StatusService, CRL_MAX_AGE_SECONDS, OCSP_MAX_AGE_SECONDS};
 use crate::app::AppState;
-use crate::ca::{error_response, OcspErrorStatus};
+use crate::ca::OcspErrorStatus;
 
 /// Requests carry at most 20 CertIDs and a 32-octet nonce: a few KiB at most.
 const MAX_REQUEST: usize = 16 * 1024;
 
 fn respond(answer: OcspAnswer, get: bool) -> Response {
-    let mut b = Response::builder().content_type("application/ocsp-response");
-    b = match answer.max_age {
+    let cache_control = match answer.max_age {
         // RFC 5019 §6: GET responses are cacheable until nextUpdate (we cap it lower).
-        Some(age) if get => b.header(
-            "cache-control",
-            format!("max-age={age}, public, no-transform, must-revalidate"),
-        ),
-        _ => b.header("cache-control", "no-cache"),
+        Some(OCSP_MAX_AGE_SECONDS) if get => HeaderValue::from_static(CACHE_FOR_MAX_AGE),
+        Some(age) if get => HeaderValue::from_str(&format!(
+            "max-age={age}, public, no-transform, must-revalidate"
+        ))
+        .unwrap_or(HeaderValue::from_static("no-cache")),
+        _ => HeaderValue::from_static("no-cache"),
     };
-    b.body(answer.der.as_ref().clone())
+    Response::builder()
+        .header(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/ocsp-response"),
+        )
+        .header(CACHE_CONTROL, cache_control)
+        .body(answer.der)
 }
 
+/// The Cache-Control of a GET answer with its full HTTP cache lifetime ahead of it.
+const CACHE_FOR_MAX_AGE: &str = "max-age=60, public, no-transform, must-revalidate";
+
 fn malformed() -> Response {
-    respond(
-        OcspAnswer {
-            der: std::sync::Arc::new(error_response(OcspErrorStatus::MalformedRequest)),
-            max_age: None,
-        },
-        false,
-    )
+    respond(OcspAnswer::error(OcspErrorStatus::MalformedRequest), false)
 }
 
 #[handler]
-pub async fn ocsp_post(state: Data<&AppState>, body: Body) -> Response {
+pub async fn ocsp_post(status: Data<&StatusService>, body: Body) -> Response {
     match body.into_bytes_limit(MAX_REQUEST).await {
-        Ok(bytes) => respond(state.status.ocsp(&bytes).await, false),
+        Ok(bytes) => respond(status.ocsp(&bytes).await, false),
         Err(_) => malformed(),
     }
 }
 
 #[handler]
-pub async fn ocsp_get(state: Data<&AppState>, req: &Request) -> Response {
+pub async fn ocsp_get(status: Data<&StatusService>, req: &Request) -> Response {
     let raw = req.uri().path().strip_prefix("/ocsp/").unwrap_or_default();
     let Some(decoded) = percent_decode(raw) else {
         return malformed();
@@ -57,7 +63,7 @@ pub async fn ocsp_get(state: Data<&AppState>, req: &Request) -> Response {
                 .decode(decoded.trim_end_matches('/').trim_end_matches('='))
         });
     match der {
-        Ok(der) if der.len() <= MAX_REQUEST => respond(state.status.ocsp(&der).await, true),
+        Ok(der) if der.len() <= MAX_REQUEST => respond(status.ocsp(&der).await, true),
         _ => malformed(),
     }
 }
@@ -136,7 +142,12 @@ fn percent_decode(s: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::percent_decode;
+    use super::{percent_decode, CACHE_FOR_MAX_AGE, OCSP_MAX_AGE_SECONDS};
+
+    #[test]
+    fn the_fixed_cache_control_header_says_the_maximum_age() {
+        assert!(CACHE_FOR_MAX_AGE.starts_with(&format!("max-age={OCSP_MAX_AGE_SECONDS},")));
+    }
 
     #[test]
     fn percent_escapes_in_get_requests_are_decoded() {

@@ -1,15 +1,16 @@
 //! Revocation status services: OCSP answers from the database, with pre-signed responses
-//! cached per (serial, CertID hash algorithm).
+//! cached per (serial, CertID hash algorithm), and CRLs.
 //!
-//! Freshness across processes: every request reads the certificate's `status_version` (a
-//! primary-key lookup); a trigger bumps it on any status change, whoever makes it. A cached
-//! response is served only while its version is the row's, so the first request after a
+//! Freshness across processes: see [`cache`]. A cached response is served only after a check
+//! of the database that started after the request arrived, so the first request after a
 //! change, in any process, is answered from the new status.
 
+mod cache;
 mod crl;
 mod http;
 mod lifecycle;
 
+pub use cache::OcspCacheStats;
 pub use crl::{PublishedCrl, CRL_MAX_AGE_SECONDS};
 pub use http::{crl_get, ocsp_get, ocsp_post};
 pub use lifecycle::{Change, Changed};
@@ -17,14 +18,17 @@ pub use lifecycle::{Change, Changed};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use bytes::Bytes;
+
 use chrono::{DateTime, Duration, Utc};
 
 use crate::ca::{
-    build_response, error_response, parse_request, CertIdHash, CertStatus, IssuingCa,
-    OcspErrorStatus, OcspIssuer, OcspResponder, PersonalProfile, RevocationReason, SingleAnswer,
+    build_response, error_response, parse_request, CertStatus, IssuingCa, OcspErrorStatus,
+    OcspIssuer, OcspResponder, PersonalProfile, RevocationReason, SingleAnswer,
 };
 use crate::clock::Clock;
 use crate::store::{StatusRow, Store, StoreError};
+use cache::{Cached, OcspCache};
 
 /// nextUpdate - thisUpdate of OCSP responses.
 const OCSP_VALIDITY: Duration = Duration::hours(4);
@@ -64,27 +68,35 @@ pub enum StatusError {
 /// A DER OCSPResponse and how long HTTP caches may keep it (`None`: not cacheable, e.g.
 /// nonce-bound or an error).
 pub struct OcspAnswer {
-    pub der: Arc<Vec<u8>>,
+    pub der: Bytes,
     pub max_age: Option<i64>,
 }
 
 impl OcspAnswer {
-    fn error(status: OcspErrorStatus) -> OcspAnswer {
+    pub fn error(status: OcspErrorStatus) -> OcspAnswer {
         OcspAnswer {
-            der: Arc::new(error_response(status)),
+            der: Bytes::from(error_response(status)),
             max_age: None,
         }
     }
 }
 
-struct Cached {
-    version: i64,
-    this_update: DateTime<Utc>,
-    next_update: DateTime<Utc>,
-    der: Arc<Vec<u8>>,
+/// Settings of the status services (`[status]`).
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Memory for pre-signed OCSP responses, in MiB (about 1.5 KiB each with an RSA-2048
+    /// responder); the least useful are dropped beyond it.
+    pub ocsp_cache_mib: u32,
 }
 
-type CacheKey = (Vec<u8>, CertIdHash);
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            ocsp_cache_mib: 256,
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct StatusService {
@@ -98,7 +110,7 @@ struct Inner {
     responder: Arc<OcspResponder>,
     issuer: OcspIssuer,
     profile: Arc<PersonalProfile>,
-    ocsp_cache: RwLock<HashMap<CacheKey, Cached>>,
+    ocsp_cache: Arc<OcspCache>,
     crl_cache: RwLock<HashMap<u32, PublishedCrl>>,
 }
 
@@ -110,19 +122,35 @@ impl StatusService {
         responder: Arc<OcspResponder>,
         profile: Arc<PersonalProfile>,
     ) -> Result<StatusService, crate::ca::CaError> {
+        Self::with_settings(store, clock, ca, responder, profile, &Settings::default())
+    }
+
+    pub fn with_settings(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        ca: Arc<IssuingCa>,
+        responder: Arc<OcspResponder>,
+        profile: Arc<PersonalProfile>,
+        settings: &Settings,
+    ) -> Result<StatusService, crate::ca::CaError> {
         let issuer = OcspIssuer::new(&ca)?;
+        let cache_bytes = u64::from(settings.ocsp_cache_mib) << 20;
         Ok(StatusService {
             inner: Arc::new(Inner {
+                ocsp_cache: Arc::new(OcspCache::new(store.clone(), cache_bytes)),
                 store,
                 clock,
                 ca,
                 responder,
                 issuer,
                 profile,
-                ocsp_cache: RwLock::new(HashMap::new()),
                 crl_cache: RwLock::new(HashMap::new()),
             }),
         })
+    }
+
+    pub fn ocsp_cache_stats(&self) -> OcspCacheStats {
+        self.inner.ocsp_cache.stats()
     }
 
     /// Answers a DER OCSPRequest. Never fails: problems become OCSP error statuses.
@@ -135,53 +163,59 @@ impl StatusService {
         if req.cert_ids.iter().any(|id| !self.inner.issuer.issued(id)) {
             return OcspAnswer::error(OcspErrorStatus::Unauthorized);
         }
+        // One certificate without a nonce: the same bytes serve every requester.
+        let key = match (&req.nonce, req.cert_ids.as_slice()) {
+            (None, [id]) => id.serial_number().map(|s| (s, id.hash.clone())),
+            _ => None,
+        };
+        if let Some(key) = &key {
+            match self.inner.ocsp_cache.get(key).await {
+                Ok(Some(c)) => {
+                    let now = self.inner.clock.now();
+                    if now >= c.this_update && now < c.this_update + OCSP_REFRESH {
+                        self.inner.ocsp_cache.hit();
+                        return OcspAnswer {
+                            der: c.der.clone(),
+                            max_age: Some(max_age(now, c.next_update)),
+                        };
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "OCSP cache unusable");
+                    return OcspAnswer::error(OcspErrorStatus::TryLater);
+                }
+            }
+        }
         let serials: Vec<Option<String>> = req
             .cert_ids
             .iter()
             .map(|id| id.serial_number().map(|s| s.hex()))
             .collect();
-        let lookup = serials.clone();
-        let rows = match self
+        // The generation is read before the rows: the rows are at least that new.
+        let (generation, rows) = match self
             .inner
             .store
             .read(move |tx| {
-                lookup
+                let generation = tx.status_generation()?;
+                let rows = serials
                     .iter()
                     .map(|s| match s {
                         Some(s) => tx.certificate_status(s),
                         None => Ok(None),
                     })
-                    .collect::<Result<Vec<_>, StoreError>>()
+                    .collect::<Result<Vec<_>, StoreError>>()?;
+                Ok::<_, StoreError>((generation, rows))
             })
             .await
         {
-            Ok(rows) => rows,
+            Ok(read) => read,
             Err(e) => {
                 tracing::error!(error = %e, "OCSP status lookup failed");
                 return OcspAnswer::error(OcspErrorStatus::InternalError);
             }
         };
         let now = self.inner.clock.now();
-        // One certificate without a nonce: the same bytes serve every requester.
-        let cacheable = req.nonce.is_none() && req.cert_ids.len() == 1;
-        if cacheable {
-            if let (Some(row), id) = (&rows[0], &req.cert_ids[0]) {
-                let key = (id.serial.clone(), id.hash.clone());
-                if let Ok(cache) = self.inner.ocsp_cache.read() {
-                    if let Some(c) = cache.get(&key) {
-                        if c.version == row.status_version
-                            && now >= c.this_update
-                            && now < c.this_update + OCSP_REFRESH
-                        {
-                            return OcspAnswer {
-                                der: c.der.clone(),
-                                max_age: Some(max_age(now, c.next_update)),
-                            };
-                        }
-                    }
-                }
-            }
-        }
         let next_update = now + OCSP_VALIDITY;
         let answers: Vec<SingleAnswer> = req
             .cert_ids
@@ -198,28 +232,19 @@ impl StatusService {
             })
             .collect();
         let der = match build_response(&self.inner.responder, &answers, req.nonce.as_deref(), now) {
-            Ok(d) => Arc::new(d),
+            Ok(d) => Bytes::from(d),
             Err(e) => {
                 tracing::error!(error = %e, "OCSP response signing failed");
                 return OcspAnswer::error(OcspErrorStatus::InternalError);
             }
         };
-        if !cacheable {
+        let Some(key) = key else {
             return OcspAnswer { der, max_age: None };
-        }
+        };
         // Unknown serials are not cached: the row may be inserted at any moment.
-        if let (Some(row), id) = (&rows[0], &req.cert_ids[0]) {
-            if let Ok(mut cache) = self.inner.ocsp_cache.write() {
-                cache.insert(
-                    (id.serial.clone(), id.hash.clone()),
-                    Cached {
-                        version: row.status_version,
-                        this_update: now,
-                        next_update,
-                        der: der.clone(),
-                    },
-                );
-            }
+        if rows[0].is_some() {
+            let cached = Cached::new(now, next_update, der.clone());
+            self.inner.ocsp_cache.insert(key, generation, cached).await;
         }
         OcspAnswer {
             der,

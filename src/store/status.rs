@@ -16,8 +16,7 @@ pub struct StatusRow {
     pub serial: String,
     pub ca_name: String,
     pub status: String,
-    /// Bumped by a trigger on every status change: a cached answer built from an older
-    /// version is stale.
+    /// The `status_generation` of the row's last status change (set by a trigger).
     pub status_version: i64,
     pub created_at: NaiveDateTime,
     pub revoked_at: Option<NaiveDateTime>,
@@ -51,6 +50,20 @@ impl Tx<'_> {
             .find(1)
             .select(status_generation::generation)
             .first(c))?)
+    }
+
+    /// Serials whose status changed in a generation after `generation` (a trigger stamps the
+    /// row's `status_version` with the generation of its change), at most `limit` of them.
+    pub fn status_changed_after(
+        &mut self,
+        generation: i64,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(dispatch!(self, c => certificates::table
+            .filter(certificates::status_version.gt(generation))
+            .select(certificates::serial)
+            .limit(limit)
+            .load(c))?)
     }
 
     /// Moves a certificate from one of `from` to `to`, setting or clearing the revocation

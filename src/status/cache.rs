@@ -1,0 +1,268 @@
+//! Pre-signed OCSP responses, bounded in memory, never served after a status change, in any
+//! process, at the cost of one small database read per *batch* of concurrent requests.
+//!
+//! Triggers stamp a certificate row's `status_version` with a fresh value of the one-row
+//! `status_generation` counter whenever its status changes, whoever changes it. A *check* reads
+//! the counter and, when it moved since the previous check, the serials stamped since then,
+//! and evicts their responses. A request served from the cache first waits for a check that
+//! **started after the request arrived** and has been applied; any change committed before the
+//! request arrived is therefore visible to that check, and its response is gone. Requests
+//! arriving while a check runs share the next one, so under load one read serves many requests,
+//! and a request waits at most two check round trips.
+//!
+//! Filling the cache races with checks: a response built from a row read before a change must not
+//! be inserted after the check that evicts that serial. A filler reads the counter *before* the
+//! row, and inserts only while no check has applied a newer counter (under the same lock the
+//! checks apply their evictions with); otherwise its answer is served once and not kept.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use tokio::sync::{watch, Notify, RwLock};
+
+use crate::ca::{CertIdHash, Serial};
+use crate::store::Store;
+
+/// Above this many changed certificates between two checks, the cache is dropped as a whole
+/// rather than entry by entry (and the read stays small).
+const MAX_EVICTIONS: i64 = 10_000;
+
+pub(super) type Key = (Serial, CertIdHash);
+
+/// A pre-signed response.
+pub(super) struct Cached {
+    pub this_update: DateTime<Utc>,
+    pub next_update: DateTime<Utc>,
+    pub der: Bytes,
+    /// Set when a status change evicts it, so that a request holding it from before the
+    /// check does not serve it (one lookup per request instead of one before and one after).
+    stale: AtomicBool,
+    /// [`OcspCache::epoch`] when inserted; dropping the whole cache moves the epoch on.
+    epoch: u64,
+}
+
+impl Cached {
+    pub fn new(this_update: DateTime<Utc>, next_update: DateTime<Utc>, der: Bytes) -> Cached {
+        Cached {
+            this_update,
+            next_update,
+            der,
+            stale: AtomicBool::new(false),
+            epoch: 0,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Weight;
+
+impl quick_cache::Weighter<Key, Arc<Cached>> for Weight {
+    fn weight(&self, key: &Key, val: &Arc<Cached>) -> u64 {
+        // The DER plus the key and bookkeeping, roughly.
+        (val.der.len() + key.0.as_bytes().len() + 96) as u64
+    }
+}
+
+/// What the OCSP cache holds and did, for `/metrics`.
+#[derive(Clone, Copy, Debug)]
+pub struct OcspCacheStats {
+    /// Pre-signed responses held.
+    pub responses: u64,
+    /// Their approximate size.
+    pub bytes: u64,
+    /// Requests answered from the cache.
+    pub hits: u64,
+    /// Freshness checks (database reads) started.
+    pub checks: u64,
+}
+
+/// The outcome of the newest check: its sequence number and whether it reached the database.
+#[derive(Clone, Copy)]
+struct Checked {
+    number: u64,
+    ok: bool,
+}
+
+pub(super) struct OcspCache {
+    store: Store,
+    responses: quick_cache::sync::Cache<Key, Arc<Cached>, Weight>,
+    /// The generation the last applied check read; `None` before the first check. Write-locked
+    /// while a check applies its evictions, read-locked while a filler inserts.
+    applied: RwLock<Option<i64>>,
+    /// Moved on when the whole cache is dropped (entries from before are stale).
+    epoch: AtomicU64,
+    /// Checks started so far.
+    started: AtomicU64,
+    /// Requests answered from the cache.
+    hits: AtomicU64,
+    done: watch::Sender<Checked>,
+    demand: Arc<Notify>,
+    checker: std::sync::Once,
+}
+
+impl OcspCache {
+    pub fn new(store: Store, capacity_bytes: u64) -> OcspCache {
+        OcspCache {
+            store,
+            responses: quick_cache::sync::Cache::with_weighter(
+                usize::try_from(capacity_bytes / 1600).unwrap_or(usize::MAX),
+                capacity_bytes,
+                Weight,
+            ),
+            applied: RwLock::new(None),
+            epoch: AtomicU64::new(0),
+            started: AtomicU64::new(0),
+            hits: AtomicU64::new(0),
+            done: watch::Sender::new(Checked {
+                number: 0,
+                ok: true,
+            }),
+            demand: Arc::new(Notify::new()),
+            checker: std::sync::Once::new(),
+        }
+    }
+
+    /// The cached response for `key` as of now: `Ok(None)` when there is none (or a status
+    /// change evicted it), `Err` when freshness could not be checked.
+    pub async fn get(self: &Arc<Self>, key: &Key) -> Result<Option<Arc<Cached>>, String> {
+        let Some(cached) = self.responses.get(key) else {
+            return Ok(None);
+        };
+        self.fresh().await?;
+        let current = !cached.stale.load(Ordering::Acquire)
+            && cached.epoch == self.epoch.load(Ordering::Acquire);
+        Ok(current.then_some(cached))
+    }
+
+    /// Counts a request answered from the cache.
+    pub fn hit(&self) {
+        self.hits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn stats(&self) -> OcspCacheStats {
+        OcspCacheStats {
+            responses: self.responses.len() as u64,
+            bytes: self.responses.weight(),
+            hits: self.hits.load(Ordering::Relaxed),
+            checks: self.started.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Keeps `response`, built from the database as it was at `generation` (read before the
+    /// certificate row), unless a check has applied a newer generation meanwhile.
+    pub async fn insert(self: &Arc<Self>, key: Key, generation: i64, mut response: Cached) {
+        let applied = self.applied.read().await;
+        match *applied {
+            Some(g) if g <= generation => {
+                response.epoch = self.epoch.load(Ordering::Acquire);
+                self.responses.insert(key, Arc::new(response));
+            }
+            // No check has run yet, so evictions have no starting point: run one first.
+            None => {
+                drop(applied);
+                self.start_checker();
+                self.demand.notify_one();
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Waits until a check that started after this call has been applied.
+    async fn fresh(self: &Arc<Self>) -> Result<(), String> {
+        self.start_checker();
+        let need = self.started.load(Ordering::SeqCst) + 1;
+        let mut rx = self.done.subscribe();
+        self.demand.notify_one();
+        let checked = rx
+            .wait_for(|c| c.number >= need)
+            .await
+            .map(|c| *c)
+            .map_err(|_| "the OCSP freshness check stopped".to_string())?;
+        if checked.ok {
+            Ok(())
+        } else {
+            Err("the OCSP freshness check could not read the database".into())
+        }
+    }
+
+    fn start_checker(self: &Arc<Self>) {
+        self.checker.call_once(|| {
+            let cache = Arc::downgrade(self);
+            let demand = self.demand.clone();
+            tokio::spawn(run_checks(cache, demand));
+        });
+    }
+
+    /// One check: read the generation and what changed since the last one, apply.
+    async fn check(&self) -> Result<(), String> {
+        let last = *self.applied.read().await;
+        let (generation, changed) = self
+            .store
+            .read(move |tx| {
+                let generation = tx.status_generation()?;
+                let changed = match last {
+                    Some(l) if generation > l => tx.status_changed_after(l, MAX_EVICTIONS + 1)?,
+                    _ => Vec::new(),
+                };
+                Ok::<_, crate::store::StoreError>((generation, changed))
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut applied = self.applied.write().await;
+        match last {
+            // Going back means the database was restored: nothing cached can be trusted.
+            Some(l) if generation < l => self.drop_all(),
+            _ if changed.len() as i64 > MAX_EVICTIONS => self.drop_all(),
+            _ => {
+                for serial in changed {
+                    // A stored serial that does not parse was never served from the cache.
+                    if let Ok(serial) = Serial::from_hex(&serial) {
+                        for hash in [CertIdHash::Sha1, CertIdHash::Sha256] {
+                            if let Some((_, evicted)) =
+                                self.responses.remove(&(serial.clone(), hash))
+                            {
+                                evicted.stale.store(true, Ordering::Release);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        *applied = Some(generation);
+        Ok(())
+    }
+}
+
+impl OcspCache {
+    fn drop_all(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.responses.clear();
+    }
+}
+
+/// The checker: one check at a time, another right after whenever a request asked meanwhile.
+/// Ends when the cache is dropped.
+async fn run_checks(cache: Weak<OcspCache>, demand: Arc<Notify>) {
+    loop {
+        demand.notified().await;
+        // Let the requests that are ready to run reach this point first, so that one check
+        // serves all of them rather than only the one that woke the checker.
+        tokio::task::yield_now().await;
+        let Some(cache) = cache.upgrade() else {
+            return;
+        };
+        // Numbered before the database is read: a request that saw `number - 1` started
+        // (or fewer) arrived before this read began.
+        let number = cache.started.fetch_add(1, Ordering::SeqCst) + 1;
+        let result = cache.check().await;
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "OCSP freshness check failed");
+        }
+        cache.done.send_replace(Checked {
+            number,
+            ok: result.is_ok(),
+        });
+    }
+}
