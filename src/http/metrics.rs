@@ -5,6 +5,8 @@ use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use poem::http::Method;
+
 const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
@@ -16,12 +18,30 @@ struct Series {
     buckets: [u64; BUCKETS.len()],
 }
 
-/// (method, route, status)
-type SeriesKey = (String, String, u16);
+/// route -> (method, status) -> series. Keyed by route first so that counting a request for
+/// a route seen before allocates nothing.
+type SeriesMap = BTreeMap<String, BTreeMap<(&'static str, u16), Series>>;
 
 #[derive(Clone, Default)]
 pub struct Metrics {
-    series: Arc<Mutex<BTreeMap<SeriesKey, Series>>>,
+    series: Arc<Mutex<SeriesMap>>,
+}
+
+/// Standard methods by name; anything else is counted as `OTHER` (bounded label set).
+fn method_label(m: &Method) -> &'static str {
+    [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+    ]
+    .into_iter()
+    .zip(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+    .find_map(|(known, label)| (*m == known).then_some(label))
+    .unwrap_or("OTHER")
 }
 
 /// Replaces path segments that identify objects (uuids, serials, numbers, long tokens) with
@@ -45,14 +65,18 @@ pub fn route_label(path: &str) -> String {
 }
 
 impl Metrics {
-    pub fn observe(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+    pub fn observe(&self, method: &Method, route: &str, status: u16, elapsed: Duration) {
         let secs = elapsed.as_secs_f64();
         let Ok(mut map) = self.series.lock() else {
             return;
         };
-        let s = map
-            .entry((method.to_string(), route.to_string(), status))
-            .or_default();
+        if !map.contains_key(route) {
+            map.insert(route.to_string(), BTreeMap::new());
+        }
+        let Some(by_route) = map.get_mut(route) else {
+            return;
+        };
+        let s = by_route.entry((method_label(method), status)).or_default();
         s.count += 1;
         s.sum += secs;
         for (i, le) in BUCKETS.iter().enumerate() {
@@ -69,7 +93,11 @@ impl Metrics {
         };
         out.push_str("# HELP http_requests_total HTTP requests by method, route and status.\n");
         out.push_str("# TYPE http_requests_total counter\n");
-        for ((m, r, st), s) in map.iter() {
+        let all = || {
+            map.iter()
+                .flat_map(|(r, by)| by.iter().map(move |((m, st), s)| (*m, r, *st, s)))
+        };
+        for (m, r, st, s) in all() {
             let _ = writeln!(
                 out,
                 "http_requests_total{{method=\"{m}\",route=\"{r}\",status=\"{st}\"}} {}",
@@ -78,7 +106,7 @@ impl Metrics {
         }
         out.push_str("# HELP http_request_duration_seconds Request latency.\n");
         out.push_str("# TYPE http_request_duration_seconds histogram\n");
-        for ((m, r, st), s) in map.iter() {
+        for (m, r, st, s) in all() {
             let labels = format!("method=\"{m}\",route=\"{r}\",status=\"{st}\"");
             for (i, le) in BUCKETS.iter().enumerate() {
                 let _ = writeln!(
