@@ -3,10 +3,15 @@
 //! 1. CRL build-and-sign time (sort, DER encoding, one signature) for 10,000, 100,000 and
 //!    1,000,000 revoked entries, in process, with the default (RSA-2048) issuing key; the raw
 //!    time of one SHA-256 pass over the same CRL bytes is the baseline.
+//!    Then the same from the database: a CRL of `STATUS_BENCH_CRL_DB_ENTRIES` revoked
+//!    certificates read, signed and stored by the service, and the longest wait of another
+//!    writer meanwhile (the CRL is signed outside the write transaction).
 //! 2. OCSP responses per second and latency p50/p99 of `ca-enrol serve` (this crate's release
 //!    binary, SQLite) and, side by side, of `cfssl ocspserve` (Debian `golang-cfssl`), both
-//!    answering RFC 5019 GET requests for the same certificates, signed by the same delegated
-//!    responder, driven by `wrk` with the same script, duration and connections; the ratio.
+//!    answering POSTed requests for the same certificates with responses signed by the same
+//!    delegated responder, driven by `wrk` with the same script, duration and connections; the
+//!    ratio. cfssl 1.2's `ocspserve` answers every RFC 5019 GET with 400 (it decodes the path
+//!    with its leading `/`), so GET is measured for ca-enrol alone.
 //!
 //! Fairness: on a machine with 2 or more cores each server runs pinned to CPU 0 and `wrk` to
 //! CPU 1 (`taskset`), so the load generator never takes a server's core; the servers run one
@@ -17,7 +22,8 @@
 //! `cargo bench --bench status`. Settings (environment): `STATUS_BENCH_CERTS` (10000),
 //! `STATUS_BENCH_SECONDS` per run (10), `STATUS_BENCH_CONNECTIONS` (32), `STATUS_BENCH_ROUNDS`
 //! (3), `STATUS_BENCH_PIN` (1; 0 runs everything unpinned), `STATUS_BENCH_SKIP_CRL` (0),
-//! `STATUS_BENCH_KEEP` (0; 1 keeps the working directory with the databases and server logs).
+//! `STATUS_BENCH_CRL_DB_ENTRIES` (1000000), `STATUS_BENCH_KEEP` (0; 1 keeps the working
+//! directory with the databases and server logs).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -51,6 +57,7 @@ struct Settings {
     rounds: u32,
     pin: bool,
     skip_crl: bool,
+    crl_db_entries: usize,
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -70,6 +77,7 @@ impl Settings {
             rounds: env_or("STATUS_BENCH_ROUNDS", 3),
             pin: env_or("STATUS_BENCH_PIN", 1) == 1 && cores >= 2,
             skip_crl: env_or("STATUS_BENCH_SKIP_CRL", 0) == 1,
+            crl_db_entries: env_or("STATUS_BENCH_CRL_DB_ENTRIES", 1_000_000),
         }
     }
 
@@ -178,6 +186,89 @@ fn crl_figures(ca_root: &Path, cfg: &CeremonyConfig) {
             println!("{:>10} openssl crl -verify: OK", "");
         }
     }
+}
+
+/// A CRL built from the database by the service itself (read, sort, sign, store with its
+/// audit event), with `n` revoked certificates, while another connection keeps taking the
+/// write lock (`BEGIN IMMEDIATE; COMMIT`): how long such a writer (an issuance, a revocation)
+/// had to wait at worst. The CRL is signed outside the write transaction, so that wait is the
+/// storing of the CRL, not the whole build.
+fn crl_from_database(dir: &Path, ca_root: &Path, cfg: &CeremonyConfig, n: usize) {
+    let db = dir.join("crl-bench").join("ca-enrol.db");
+    let store = Store::open_sqlite(&db, 4).unwrap();
+    store.migrate().unwrap();
+    let ca = load_issuing(ca_root, cfg);
+    let mut conn = diesel::sqlite::SqliteConnection::establish(db.to_str().unwrap()).unwrap();
+    let t = Instant::now();
+    diesel::sql_query(format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) \
+         INSERT INTO certificates (serial, ca_name, enrolment_id, package_code, status, \
+         subject_dn, spki_sha256, key_description, not_before, not_after, crl_shard, tbs_der, \
+         created_at, revoked_at, revocation_reason) \
+         SELECT printf('7%015x', i * 7919), '{}', 'bench-' || i, 'PS0', 'revoked', 'CN=bench', \
+         printf('%064x', i), 'P-256', '2026-01-01 00:00:00', '2027-01-01 00:00:00', 0, x'00', \
+         '2026-01-01 00:00:00', '2026-06-01 00:00:00', 'keyCompromise' FROM n",
+        ca.name()
+    ))
+    .execute(&mut conn)
+    .unwrap();
+    println!(
+        "\nCRL from the database (SQLite): {n} revoked certificates inserted in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let profile = PersonalProfile::from_toml(
+        &std::fs::read_to_string(ca_root.join("profiles/personal.toml")).unwrap(),
+        "http://127.0.0.1:8080",
+    )
+    .unwrap();
+    let responder = ca::OcspResponder::load(
+        &ca_root.join("ocsp.pem"),
+        &ca_root.join("private/ocsp.key.pem"),
+        None,
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let status = runtime.block_on(async {
+        ca_enrol::status::StatusService::new(
+            store,
+            Arc::new(SystemClock),
+            ca,
+            Arc::new(responder),
+            Arc::new(profile),
+        )
+        .unwrap()
+    });
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let probe = {
+        let stop = stop.clone();
+        let db = db.clone();
+        std::thread::spawn(move || {
+            use diesel::connection::SimpleConnection;
+            let mut c = diesel::sqlite::SqliteConnection::establish(db.to_str().unwrap()).unwrap();
+            c.batch_execute("PRAGMA busy_timeout = 60000;").unwrap();
+            let mut worst = Duration::ZERO;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let t = Instant::now();
+                c.batch_execute("BEGIN IMMEDIATE; COMMIT;").unwrap();
+                worst = worst.max(t.elapsed());
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            worst
+        })
+    };
+    let t = Instant::now();
+    let crl = runtime.block_on(status.crl(0)).unwrap();
+    let build = t.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let worst = probe.join().unwrap();
+    println!(
+        "  read, built, signed and stored by the service: {:.2} s ({:.1} MB); longest wait of \
+         another writer meanwhile: {:.0} ms ({:.2} of the build)",
+        build.as_secs_f64(),
+        crl.der.len() as f64 / 1e6,
+        worst.as_secs_f64() * 1e3,
+        worst.as_secs_f64() / build.as_secs_f64()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -792,6 +883,7 @@ fn main() {
     );
     if !s.skip_crl {
         crl_figures(&ca_root, &cfg);
+        crl_from_database(dir.path(), &ca_root, &cfg, s.crl_db_entries);
     }
     ocsp_figures(&s, dir.path(), &ca_root, &cfg);
     if env_or("STATUS_BENCH_KEEP", 0) == 1 {

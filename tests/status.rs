@@ -819,6 +819,96 @@ async fn crl_numbers_strictly_increase_across_processes_sharing_the_database() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crls_built_concurrently_by_several_processes_only_ever_move_forward() {
+    let mut app = TestApp::spawn().await;
+    let mut serials = Vec::new();
+    for n in 1..=4 {
+        let cert = issue(&mut app, n).await;
+        set_status(&app, &cert.serial, "active");
+        serials.push(cert.serial);
+    }
+    let s = &app.state;
+    // Four services over the same database, each with its own caches: four processes.
+    let services: Vec<_> = (0..4)
+        .map(|_| {
+            ca_enrol::status::StatusService::new(
+                s.store.clone(),
+                app.clock.clone(),
+                s.ca.issuing.clone(),
+                s.ca.ocsp.clone(),
+                s.ca.profile.clone(),
+            )
+            .unwrap()
+        })
+        .collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut fetchers = Vec::new();
+    for service in services {
+        let stop = stop.clone();
+        fetchers.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let crl = service.crl(0).await.unwrap();
+                seen.push((crl.number, crl.der));
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            seen
+        }));
+    }
+    for serial in &serials {
+        tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+        app.env.sql(&format!(
+            "UPDATE certificates SET status = 'revoked', revoked_at = '2026-01-02 03:04:05', \
+             revocation_reason = 'keyCompromise' WHERE serial = '{serial}'"
+        ));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut by_number = std::collections::BTreeMap::new();
+    for fetcher in fetchers {
+        let mut last = 0;
+        for (number, der) in fetcher.await.unwrap() {
+            assert!(number >= last, "CRL {number} published after {last}");
+            last = number;
+            let known = by_number.entry(number).or_insert_with(|| der.clone());
+            assert_eq!(*known, der, "two different CRLs numbered {number}");
+        }
+    }
+    // Revocations only accumulate, so every CRL lists at least what any lower-numbered one did.
+    let mut before: Vec<String> = Vec::new();
+    for (number, der) in &by_number {
+        let crl = openssl::x509::X509Crl::from_der(der).unwrap();
+        let listed: Vec<String> = crl
+            .get_revoked()
+            .map(|r| {
+                r.iter()
+                    .map(|e| {
+                        e.serial_number()
+                            .to_bn()
+                            .unwrap()
+                            .to_hex_str()
+                            .unwrap()
+                            .to_lowercase()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(
+            before.iter().all(|b| listed.contains(b)),
+            "CRL {number} lost an entry of an earlier one"
+        );
+        before = listed;
+    }
+    assert!(by_number.len() >= 5, "{} CRLs seen", by_number.len());
+    for serial in &serials {
+        assert!(
+            before.contains(&bare(serial)),
+            "{serial} missing from the last CRL"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificates_are_searched_by_id_number_and_status_with_cursor_paging() {
     let mut app = TestApp::spawn().await;
     let a = issue(&mut app, 1).await;

@@ -1,11 +1,13 @@
 //! CRLs built from the database and shared by all processes through the `crls` table.
 //!
 //! Freshness: a CRL row records the `status_generation` it was built from; a trigger bumps the
-//! generation on any certificate insert or status change. A CRL is rebuilt when the generation
-//! moved on, when it is older than [`CRL_REFRESH`], on request and from a one-second
-//! background tick, so a status change reaches the published CRL within a second in every
-//! process. The cRLNumber is the row's number plus one, written in the building transaction:
-//! writers are serialised (see `Store::write`), so numbers strictly increase across processes.
+//! generation on any certificate insert or status change. A request finding the stored CRL built
+//! from an older generation (or older than [`CRL_REFRESH`]) rebuilds it before answering, so a
+//! fetch after a status change gets a CRL with it; a background job does the same every minute
+//! for when nobody asks. Building does not hold the writer lock while the entries are sorted and
+//! signed (a million entries take most of a second): the cRLNumber is reserved first (strictly
+//! increasing across processes), and the CRL is stored only if no CRL with a higher number or a
+//! newer generation was stored meanwhile.
 
 use std::sync::Arc;
 
@@ -15,7 +17,7 @@ use serde_json::json;
 use super::{StatusError, StatusService};
 use crate::audit::{Actor, NewEvent};
 use crate::ca::{build_crl, CrlRequest, RevocationReason, RevokedEntry, Serial};
-use crate::store::{CrlRow, StatusRow};
+use crate::store::{CrlRow, StatusRow, StoreError};
 
 /// nextUpdate - thisUpdate (issue 6: 24 h by default).
 const CRL_VALIDITY: Duration = Duration::hours(24);
@@ -23,6 +25,27 @@ const CRL_VALIDITY: Duration = Duration::hours(24);
 const CRL_REFRESH: Duration = Duration::hours(1);
 /// HTTP caches may keep a CRL this long.
 pub const CRL_MAX_AGE_SECONDS: i64 = 60;
+/// Builds in a row that may lose to other processes' before a request gives up.
+const MAX_BUILD_ATTEMPTS: usize = 5;
+
+/// Why a build did not publish.
+enum BuildError {
+    /// A CRL with a higher number, or built from a newer status generation, was stored first.
+    Superseded,
+    Status(StatusError),
+}
+
+impl From<StatusError> for BuildError {
+    fn from(e: StatusError) -> Self {
+        BuildError::Status(e)
+    }
+}
+
+impl From<StoreError> for BuildError {
+    fn from(e: StoreError) -> Self {
+        BuildError::Status(e.into())
+    }
+}
 
 /// A published CRL.
 #[derive(Clone)]
@@ -66,8 +89,39 @@ impl StatusService {
         if shard >= self.crl_shards() {
             return Err(StatusError::NotFound);
         }
-        let ca = self.inner.ca.name().to_string();
         let shard_i = i32::try_from(shard).map_err(|e| StatusError::Unexpected(e.to_string()))?;
+        if let Some(published) = self.current(shard, shard_i).await? {
+            return Ok(published);
+        }
+        // One build per shard at a time in this process; who waited finds it done.
+        let builds = self.inner.crl_builds.get(shard as usize);
+        let _building = match builds {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
+        for _ in 0..MAX_BUILD_ATTEMPTS {
+            if let Some(published) = self.current(shard, shard_i).await? {
+                return Ok(published);
+            }
+            match self.build(shard, shard_i).await {
+                Ok(published) => {
+                    self.remember(shard, &published);
+                    return Ok(published);
+                }
+                // Another process published a CRL with a higher number first; look again.
+                Err(BuildError::Superseded) => {}
+                Err(BuildError::Status(e)) => return Err(e),
+            }
+        }
+        Err(StatusError::Unexpected(format!(
+            "CRL shard {shard} superseded {MAX_BUILD_ATTEMPTS} times in a row"
+        )))
+    }
+
+    /// The stored CRL of `shard` if it was built from the current status generation and is
+    /// not due for its scheduled refresh.
+    async fn current(&self, shard: u32, shard_i: i32) -> Result<Option<PublishedCrl>, StatusError> {
+        let ca = self.inner.ca.name().to_string();
         let (generation, header) = {
             let ca = ca.clone();
             self.inner
@@ -78,35 +132,34 @@ impl StatusService {
                 .await?
         };
         let now = self.inner.clock.now();
-        if let Some((number, built_from, this_update, next_update)) = header {
-            let this_update = this_update.and_utc();
-            if built_from == generation && now < this_update + CRL_REFRESH && now >= this_update {
-                if let Ok(cache) = self.inner.crl_cache.read() {
-                    if let Some(c) = cache.get(&shard).filter(|c| c.number == number) {
-                        return Ok(c.clone());
-                    }
-                }
-                let ca = ca.clone();
-                if let Some(row) = self
-                    .inner
-                    .store
-                    .read(move |tx| tx.crl(&ca, shard_i))
-                    .await?
-                {
-                    let published = PublishedCrl {
-                        number: row.number,
-                        this_update,
-                        next_update: next_update.and_utc(),
-                        der: Arc::new(row.der),
-                    };
-                    self.remember(shard, &published);
-                    return Ok(published);
-                }
+        let Some((number, built_from, this_update, next_update)) = header else {
+            return Ok(None);
+        };
+        let this_update = this_update.and_utc();
+        if built_from < generation || now >= this_update + CRL_REFRESH || now < this_update {
+            return Ok(None);
+        }
+        if let Ok(cache) = self.inner.crl_cache.read() {
+            if let Some(c) = cache.get(&shard).filter(|c| c.number == number) {
+                return Ok(Some(c.clone()));
             }
         }
-        let published = self.build(shard, shard_i).await?;
+        let Some(row) = self
+            .inner
+            .store
+            .read(move |tx| tx.crl(&ca, shard_i))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let published = PublishedCrl {
+            number: row.number,
+            this_update,
+            next_update: next_update.and_utc(),
+            der: Arc::new(row.der),
+        };
         self.remember(shard, &published);
-        Ok(published)
+        Ok(Some(published))
     }
 
     fn remember(&self, shard: u32, crl: &PublishedCrl) {
@@ -118,36 +171,58 @@ impl StatusService {
         }
     }
 
-    /// Builds and stores the next CRL of `shard` in one transaction (reading the generation
-    /// first, so the entries are at least as new as the generation recorded).
-    async fn build(&self, shard: u32, shard_i: i32) -> Result<PublishedCrl, StatusError> {
-        let this = self.clone();
-        let now = self.inner.clock.now();
-        self.inner
+    /// Builds the next CRL of `shard` without holding the writer lock while it is signed:
+    /// read the status generation, then the entries (so they are at least that new); reserve
+    /// a cRLNumber; sort, encode and sign on the blocking pool; then, in a short write
+    /// transaction with its audit event, store it unless a CRL with a higher number or built
+    /// from a newer generation was stored meanwhile. Published CRLs therefore only ever move
+    /// forward, in number and in content.
+    async fn build(&self, shard: u32, shard_i: i32) -> Result<PublishedCrl, BuildError> {
+        let inner = &self.inner;
+        let ca = inner.ca.name().to_string();
+        let count = inner.profile.crl_shards();
+        let filter = (count > 1).then_some(shard_i);
+        let (generation, rows) = {
+            let ca = ca.clone();
+            inner
+                .store
+                .read(move |tx| {
+                    let generation = tx.status_generation()?;
+                    Ok::<_, StatusError>((generation, tx.crl_entries(&ca, filter)?))
+                })
+                .await?
+        };
+        let number = inner
+            .store
+            .reserve_crl_number(&ca, shard_i)
+            .await
+            .map_err(StatusError::from)?;
+        let now = inner.clock.now();
+        let next_update = now + CRL_VALIDITY;
+        let request = CrlRequest {
+            number: u64::try_from(number).map_err(|e| StatusError::Unexpected(e.to_string()))?,
+            this_update: now,
+            next_update,
+            shard: (count > 1).then_some((shard, count)),
+            distribution_point_url: inner.profile.crl_url(&ca, shard),
+        };
+        let signing_ca = inner.ca.clone();
+        let (der, listed) = tokio::task::spawn_blocking(move || {
+            let mut entries = rows.iter().map(entry).collect::<Result<Vec<_>, _>>()?;
+            let der = build_crl(&signing_ca, &request, &mut entries)
+                .map_err(|e| StatusError::Unexpected(format!("CRL signing: {e}")))?;
+            Ok::<_, StatusError>((der, entries.len()))
+        })
+        .await
+        .map_err(|e| StatusError::Unexpected(format!("CRL building task: {e}")))??;
+        inner
             .store
             .write(move |tx| {
-                let inner = &this.inner;
-                let ca = inner.ca.name().to_string();
-                let generation = tx.status_generation()?;
-                let number = tx.crl_header(&ca, shard_i)?.map_or(0, |h| h.0) + 1;
-                let count = inner.profile.crl_shards();
-                let filter = (count > 1).then_some(shard_i);
-                let mut entries = tx
-                    .crl_entries(&ca, filter)?
-                    .iter()
-                    .map(entry)
-                    .collect::<Result<Vec<_>, _>>()?;
-                let next_update = now + CRL_VALIDITY;
-                let request = CrlRequest {
-                    number: u64::try_from(number)
-                        .map_err(|e| StatusError::Unexpected(e.to_string()))?,
-                    this_update: now,
-                    next_update,
-                    shard: (count > 1).then_some((shard, count)),
-                    distribution_point_url: inner.profile.crl_url(&ca, shard),
-                };
-                let der = build_crl(&inner.ca, &request, &mut entries)
-                    .map_err(|e| StatusError::Unexpected(format!("CRL signing: {e}")))?;
+                if let Some((stored, built_from, ..)) = tx.crl_header(&ca, shard_i)? {
+                    if stored >= number || built_from > generation {
+                        return Err(BuildError::Superseded);
+                    }
+                }
                 tx.store_crl(&CrlRow {
                     ca_name: ca.clone(),
                     shard: shard_i,
@@ -163,7 +238,7 @@ impl StatusService {
                     "crl.issued",
                     "crl",
                     format!("{ca}/{shard}"),
-                    json!({"number": number, "entries": entries.len(), "generation": generation}),
+                    json!({"number": number, "entries": listed, "generation": generation}),
                 ))?;
                 Ok(PublishedCrl {
                     number,

@@ -112,6 +112,8 @@ struct Inner {
     profile: Arc<PersonalProfile>,
     ocsp_cache: Arc<OcspCache>,
     crl_cache: RwLock<HashMap<u32, PublishedCrl>>,
+    /// One CRL build per shard at a time in this process.
+    crl_builds: Box<[tokio::sync::Mutex<()>]>,
 }
 
 impl StatusService {
@@ -143,6 +145,9 @@ impl StatusService {
                 ca,
                 responder,
                 issuer,
+                crl_builds: (0..profile.crl_shards())
+                    .map(|_| tokio::sync::Mutex::new(()))
+                    .collect(),
                 profile,
                 crl_cache: RwLock::new(HashMap::new()),
             }),

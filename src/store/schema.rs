@@ -334,4 +334,12 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    crl_numbers (ca_name, shard) {
+        ca_name -> Text,
+        shard -> Integer,
+        last -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(acceptance_records, certificates);

@@ -3,8 +3,8 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{certificates, crls, status_generation};
-use super::{dispatch, StoreError, Tx};
+use super::schema::{certificates, crl_numbers, crls, status_generation};
+use super::{dispatch, Store, StoreError, Tx};
 
 /// The statuses a CRL lists: revoked, and on hold (suspended, or not yet accepted).
 pub const LISTED_ON_CRL: [&str; 4] = ["revoked", "suspended", "pending_acceptance", "signing"];
@@ -148,6 +148,34 @@ impl Tx<'_> {
             Ok::<_, diesel::result::Error>(())
         })?;
         Ok(())
+    }
+}
+
+impl Store {
+    /// Reserves the next cRLNumber of a CA's shard, in a statement of its own, so that a CRL
+    /// can be signed without holding the writer lock. One atomic upsert: numbers strictly
+    /// increase across processes. Bookkeeping without an audit event (the `crl.issued` event
+    /// of the CRL records its number).
+    pub async fn reserve_crl_number(&self, ca_name: &str, shard: i32) -> Result<i64, StoreError> {
+        let store = self.clone();
+        let ca_name = ca_name.to_string();
+        tokio::task::spawn_blocking(move || {
+            store.bookkeeping_blocking(|tx| {
+                Ok(dispatch!(tx, c => diesel::insert_into(crl_numbers::table)
+                    .values((
+                        crl_numbers::ca_name.eq(&ca_name),
+                        crl_numbers::shard.eq(shard),
+                        crl_numbers::last.eq(1),
+                    ))
+                    .on_conflict((crl_numbers::ca_name, crl_numbers::shard))
+                    .do_update()
+                    .set(crl_numbers::last.eq(crl_numbers::last + 1))
+                    .returning(crl_numbers::last)
+                    .get_result(c))?)
+            })
+        })
+        .await
+        .map_err(|e| StoreError::Unexpected(format!("blocking task: {e}")))?
     }
 }
 

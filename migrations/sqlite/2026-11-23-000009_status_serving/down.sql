@@ -1,3 +1,4 @@
+DROP TABLE crl_numbers;
 DROP INDEX certificates_status_version;
 DROP TRIGGER certificates_status_update;
 CREATE TRIGGER certificates_status_update

@@ -1,3 +1,4 @@
+DROP TABLE crl_numbers;
 DROP INDEX certificates_status_version;
 CREATE OR REPLACE FUNCTION certificates_status_changed() RETURNS trigger AS $$
 BEGIN

@@ -1,4 +1,5 @@
--- OCSP freshness at one small read per batch of requests instead of one per request.
+-- Status serving at scale. OCSP freshness at one small read per batch of requests instead of
+-- one per request:
 -- `status_version` becomes the `status_generation` value of the row's last status change (still
 -- strictly increasing per row), so "which certificates changed since generation g" is one
 -- indexed range scan. Values written before this migration are per-row counters, never larger
@@ -22,3 +23,14 @@ BEGIN
 END
 $$ LANGUAGE plpgsql;
 CREATE INDEX certificates_status_version ON certificates (status_version);
+
+-- cRLNumbers are reserved here, in a statement of their own, before a CRL is signed, so that
+-- signing a large CRL does not hold the writer lock. One atomic upsert per reservation: numbers
+-- strictly increase across processes (gaps are allowed, RFC 5280 §5.2.3).
+CREATE TABLE crl_numbers (
+    ca_name TEXT NOT NULL,
+    shard INTEGER NOT NULL,
+    last BIGINT NOT NULL,
+    PRIMARY KEY (ca_name, shard)
+);
+INSERT INTO crl_numbers (ca_name, shard, last) SELECT ca_name, shard, number FROM crls;
