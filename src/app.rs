@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::listener::{Acceptor, TcpAcceptor};
 use poem::{get, EndpointExt, Route, Server};
 
 use crate::ca::{self, CaError, CeremonyConfig, IssuingCa, OcspResponder, PersonalProfile};
@@ -376,9 +376,24 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
         .around(move |ep, req| http::around(ep, req, metrics.clone()))
 }
 
+/// The listening socket. TCP_NODELAY is set on it, so accepted connections inherit it: a
+/// response larger than one segment (an OCSP response with its headers is about 1.7 KB) is not
+/// held back by Nagle's algorithm waiting for the client's delayed acknowledgement.
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpAcceptor> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    TcpAcceptor::from_tokio(socket.listen(1024)?)
+}
+
 /// A bound, not yet running server. Binding first lets tests use port 0 and learn the port.
 pub struct Application {
-    acceptor: poem::listener::TcpAcceptor,
+    acceptor: TcpAcceptor,
     pub port: u16,
     pub state: AppState,
 }
@@ -386,14 +401,10 @@ pub struct Application {
 impl Application {
     pub async fn bind(state: AppState) -> Result<Self, AppError> {
         let addr = state.config.listen_addr();
-        let acceptor =
-            TcpListener::bind(addr)
-                .into_acceptor()
-                .await
-                .map_err(|e| AppError::Listen {
-                    addr: addr.to_string(),
-                    reason: e.to_string(),
-                })?;
+        let acceptor = listen(addr).map_err(|e| AppError::Listen {
+            addr: addr.to_string(),
+            reason: e.to_string(),
+        })?;
         let port = acceptor
             .local_addr()
             .first()
