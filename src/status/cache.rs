@@ -266,3 +266,95 @@ async fn run_checks(cache: Weak<OcspCache>, demand: Arc<Notify>) {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{Actor, NewEvent};
+    use crate::store::CertificateRow;
+
+    fn response() -> Cached {
+        let now = Utc::now();
+        Cached::new(
+            now,
+            now + chrono::Duration::hours(4),
+            Bytes::from_static(b"der"),
+        )
+    }
+
+    /// Inserts an active certificate, or revokes it: either moves the generation.
+    async fn certificate(store: &Store, serial: &str, revoke: bool) {
+        let serial = serial.to_string();
+        store
+            .write(move |tx| {
+                let now = Utc::now().naive_utc();
+                if !revoke {
+                    tx.insert_certificate(&CertificateRow {
+                        serial: serial.clone(),
+                        ca_name: "dev-issuing".into(),
+                        enrolment_id: "e".into(),
+                        package_code: "PS0".into(),
+                        status: "active".into(),
+                        subject_dn: "CN=x".into(),
+                        spki_sha256: serial.clone(),
+                        key_description: "P-256".into(),
+                        not_before: now,
+                        not_after: now,
+                        crl_shard: 0,
+                        tbs_der: vec![0],
+                        cert_der: None,
+                        created_at: now,
+                        signed_at: None,
+                        revoked_at: None,
+                        revocation_reason: None,
+                    })?;
+                } else {
+                    tx.change_certificate_status(&serial, &["active"], "revoked", Some(now), None)?;
+                }
+                tx.audit(NewEvent::new(
+                    Utc::now(),
+                    &Actor::System,
+                    "test",
+                    "certificate",
+                    serial,
+                    serde_json::json!({}),
+                ))?;
+                Ok::<_, crate::store::StoreError>(())
+            })
+            .await
+            .unwrap();
+    }
+
+    async fn generation(store: &Store) -> i64 {
+        store.read(|tx| tx.status_generation()).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_change_evicts_the_cached_response_and_a_response_read_before_it_is_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("t.db"), 2).unwrap();
+        store.migrate().unwrap();
+        let cache = Arc::new(OcspCache::new(store.clone(), 1 << 20));
+        certificate(&store, "01", false).await;
+        let key = |s: &str| (Serial::from_hex(s).unwrap(), CertIdHash::Sha1);
+
+        // Before any check there is no starting point for evictions: nothing is kept.
+        let g0 = generation(&store).await;
+        cache.insert(key("01"), g0, response()).await;
+        cache.fresh().await.unwrap();
+        assert!(cache.get(&key("01")).await.unwrap().is_none());
+        cache.insert(key("01"), g0, response()).await;
+        assert!(cache.get(&key("01")).await.unwrap().is_some());
+
+        // A filler that read the database before a change, inserting after the check that
+        // saw the change, keeps nothing; the change itself evicts what was cached.
+        certificate(&store, "01", true).await;
+        assert!(cache.get(&key("01")).await.unwrap().is_none());
+        cache.insert(key("01"), g0, response()).await;
+        assert!(cache.get(&key("01")).await.unwrap().is_none());
+        let g1 = generation(&store).await;
+        cache.insert(key("01"), g1, response()).await;
+        assert!(cache.get(&key("01")).await.unwrap().is_some());
+        assert_eq!(cache.stats().responses, 1);
+    }
+}
