@@ -11,7 +11,7 @@ use ca_enrol::ca::{
     self, CaError, CaKeyAlgorithm, CeremonyConfig, IssuingCa, SignatureAlgorithm, Signer,
     SubjectInfo,
 };
-use ca_enrol::issuance::{IssuanceError, IssuanceOrder, Issuer};
+use ca_enrol::issuance::{IssuanceError, IssuanceOrder, Issuer, Term};
 use common::enrol::enrolment_status;
 use common::pki::{assert_openssl_verifies, assert_pkilint_clean, write_pem};
 use common::TestApp;
@@ -53,7 +53,8 @@ fn order(enrolment: &str, email: Option<&str>) -> IssuanceOrder {
             email: email.map(str::to_string),
         },
         package_code: "PS0".into(),
-        term_months: 12,
+        term: Term::Months(12),
+        supersedes: None,
     }
 }
 

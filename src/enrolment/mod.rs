@@ -605,5 +605,6 @@ fn new_row(id: &str, app: &Application, who: &Submitter, now: DateTime<Utc>) -> 
         verified_by: None,
         created_at: now.naive_utc(),
         updated_at: now.naive_utc(),
+        renews: None,
     }
 }

@@ -44,6 +44,8 @@ pub struct EnrolmentRow {
     pub verified_by: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// For a renewal: the certificate it renews (the identity was copied from its enrolment).
+    pub renews: Option<String>,
 }
 
 /// An identity document; `sealed` is AES-256-GCM ciphertext. No `Debug`: it holds face data.
@@ -83,6 +85,20 @@ impl Tx<'_> {
     ) -> Result<Option<String>, StoreError> {
         Ok(dispatch!(self, c => enrolments::table
             .filter(enrolments::id_number.eq(id_number))
+            .filter(enrolments::status.eq_any(open_statuses))
+            .select(enrolments::id)
+            .first(c)
+            .optional())?)
+    }
+
+    /// The open renewal enrolment of certificate `serial`, if any.
+    pub fn open_renewal_of(
+        &mut self,
+        serial: &str,
+        open_statuses: &[&str],
+    ) -> Result<Option<String>, StoreError> {
+        Ok(dispatch!(self, c => enrolments::table
+            .filter(enrolments::renews.eq(serial))
             .filter(enrolments::status.eq_any(open_statuses))
             .select(enrolments::id)
             .first(c)

@@ -15,6 +15,7 @@ mod audit;
 mod certificates;
 mod contracts;
 mod enrolments;
+mod expiry;
 mod idempotency;
 mod operators;
 mod otp;
@@ -25,7 +26,7 @@ mod verification;
 
 pub use acceptance::{AcceptanceDecision, AcceptanceRow};
 pub use audit::{AuditRow, AUDIT_GENESIS_HASH};
-pub use certificates::CertificateRow;
+pub use certificates::{CertificateRow, EndingCertificate};
 pub use contracts::{ContractRow, FreePackageClaimRow, PackageRow, SignatureEvidence};
 pub use enrolments::{DocumentRow, EnrolmentRow};
 pub use idempotency::IdempotencyRow;
