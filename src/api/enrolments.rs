@@ -204,8 +204,8 @@ struct EnrolmentView {
     /// `awaiting_documents`, `awaiting_video_call`, `verified`, `contract_signed`,
     /// `certificate_issued`, `rejected`, `expired` or `withdrawn`.
     status: String,
-    /// `upload_documents`, `video_call`, `sign_contract`, `await_certificate`, `apply_again`
-    /// or `none`.
+    /// `upload_documents`, `video_call`, `sign_contract`, `await_certificate`,
+    /// `accept_certificate` (a certificate awaits acceptance), `apply_again` or `none`.
     next_step: String,
     next_step_message: String,
     next_step_message_vi: String,

@@ -147,7 +147,8 @@ impl Status {
             Status::AwaitingVideoCall => NextStep::VideoCall,
             Status::Verified => NextStep::SignContract,
             Status::ContractSigned => NextStep::AwaitCertificate,
-            Status::CertificateIssued | Status::Withdrawn => NextStep::None,
+            Status::CertificateIssued => NextStep::AcceptCertificate,
+            Status::Withdrawn => NextStep::None,
             Status::Rejected | Status::Expired => NextStep::ApplyAgain,
         }
     }
@@ -165,6 +166,7 @@ pub enum NextStep {
     VideoCall,
     SignContract,
     AwaitCertificate,
+    AcceptCertificate,
     ApplyAgain,
     None,
 }
@@ -176,6 +178,7 @@ impl NextStep {
             NextStep::VideoCall => "video_call",
             NextStep::SignContract => "sign_contract",
             NextStep::AwaitCertificate => "await_certificate",
+            NextStep::AcceptCertificate => "accept_certificate",
             NextStep::ApplyAgain => "apply_again",
             NextStep::None => "none",
         }
@@ -199,6 +202,12 @@ impl NextStep {
             NextStep::AwaitCertificate => (
                 "The certificate is being prepared.",
                 "Chứng thư số đang được chuẩn bị.",
+            ),
+            NextStep::AcceptCertificate => (
+                "Read the certificate's acceptance record and confirm it with the code sent by \
+                 SMS; the certificate is valid only once accepted.",
+                "Đọc biên bản nghiệm thu và bàn giao chứng thư số và xác nhận bằng mã OTP gửi qua \
+                 SMS; chứng thư số chỉ có hiệu lực sau khi được nghiệm thu.",
             ),
             NextStep::ApplyAgain => (
                 "This application is closed; a new application may be submitted.",
@@ -319,6 +328,19 @@ mod tests {
             Status::CertificateIssued.apply(Event::IssuanceAbandoned),
             Ok(Status::ContractSigned)
         );
+    }
+
+    #[test]
+    fn an_issued_certificate_is_to_be_accepted_next() {
+        assert_eq!(
+            Status::CertificateIssued.next_step(),
+            NextStep::AcceptCertificate
+        );
+        assert_eq!(NextStep::AcceptCertificate.as_str(), "accept_certificate");
+        assert!(NextStep::AcceptCertificate
+            .describe()
+            .1
+            .contains("nghiệm thu"));
     }
 
     #[test]
