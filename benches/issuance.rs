@@ -137,7 +137,7 @@ fn issuance_rate(s: &Setup, csrs: &[Vec<u8>], offset: usize) -> f64 {
                 &Actor::System,
                 &order(offset + i),
                 csr,
-                |_| Ok(()),
+                |_, _| Ok(()),
                 |_, _| Ok(()),
             )
             .unwrap();

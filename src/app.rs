@@ -60,6 +60,10 @@ pub struct AppState {
     pub notifier: Notifier,
     /// OCSP and CRL answers, and revocation.
     pub status: crate::status::StatusService,
+    /// Renewal and rekey of active certificates.
+    pub renewals: crate::renewal::Renewals,
+    /// The expiry job (tests run it directly).
+    pub expiry: crate::expiry::Expiry,
 }
 
 /// The loaded CA material: what signs, what answers for status, and the profile.
@@ -259,6 +263,19 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
         clock.clone(),
     );
     spawn_issuance_recovery(issuer.clone());
+    let renewals = crate::renewal::Renewals::new(
+        store.clone(),
+        contracts.clone(),
+        issuer.clone(),
+        clock.clone(),
+    );
+    let expiry = crate::expiry::Expiry::new(
+        store.clone(),
+        outbox.clone(),
+        clock.clone(),
+        config.expiry.clone(),
+    );
+    spawn_expiry(expiry.clone());
     let status = crate::status::StatusService::new(
         store.clone(),
         clock.clone(),
@@ -296,6 +313,8 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
             acceptance,
             notifier,
             status,
+            renewals,
+            expiry,
         },
         bootstrap_admin,
     })
@@ -342,6 +361,29 @@ fn spawn_acceptance_deadline(acceptance: crate::acceptance::Acceptance) {
                 }
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "acceptance deadline job failed"),
+            }
+        }
+    });
+}
+
+/// Periodically marks certificates past notAfter expired and sends the reminders due; safe
+/// with several processes (conditional updates, one reminder row per certificate and day).
+fn spawn_expiry(expiry: crate::expiry::Expiry) {
+    let every = std::time::Duration::from_secs(expiry.settings().job_interval_seconds);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            match expiry.run().await {
+                Ok(run) if !run.expired.is_empty() || !run.reminded.is_empty() => {
+                    tracing::info!(
+                        expired = run.expired.len(),
+                        reminded = run.reminded.len(),
+                        "expiry job"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "expiry job failed"),
             }
         }
     });

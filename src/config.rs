@@ -70,6 +70,8 @@ pub struct Config {
     pub contract: crate::contract::Settings,
     /// Certificate acceptance: the deadline and the reminder days.
     pub acceptance: crate::acceptance::Settings,
+    /// Certificate expiry: the reminder days before notAfter and the job's interval.
+    pub expiry: crate::expiry::Settings,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -232,6 +234,7 @@ impl Default for Config {
             },
             contract: crate::contract::Settings::default(),
             acceptance: crate::acceptance::Settings::default(),
+            expiry: crate::expiry::Settings::default(),
         }
     }
 }
@@ -371,6 +374,19 @@ impl Config {
         if !(1..=86_400).contains(&acc.job_interval_seconds) {
             return Err(invalid(
                 "acceptance.job_interval_seconds",
+                "expected 1 to 86400",
+            ));
+        }
+        let exp = &self.expiry;
+        if exp.reminder_days.iter().any(|d| !(1..=365).contains(d)) {
+            return Err(invalid(
+                "expiry.reminder_days",
+                "expected days before notAfter, each from 1 to 365",
+            ));
+        }
+        if !(1..=86_400).contains(&exp.job_interval_seconds) {
+            return Err(invalid(
+                "expiry.job_interval_seconds",
                 "expected 1 to 86400",
             ));
         }
@@ -602,6 +618,23 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("`notify.email.from`"), "{e}");
+    }
+
+    #[test]
+    fn expiry_reminders_are_configurable_and_checked() {
+        let c = load(
+            "[expiry]\nreminder_days = [60, 14, 1]\njob_interval_seconds = 600",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.expiry.reminder_days, vec![60, 14, 1]);
+        let e = load(
+            "[expiry]\nreminder_days = [0]\njob_interval_seconds = 600",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`expiry.reminder_days`"), "{e}");
     }
 
     #[test]

@@ -116,7 +116,7 @@ async fn every_profile_variant_passes_openssl_verify_and_pkilint() {
                         &Actor::System,
                         &order(&format!("e-{n}"), email),
                         &csr,
-                        |_| Ok(()),
+                        |_, _| Ok(()),
                         |_, _| Ok(()),
                     )
                 })
@@ -169,14 +169,14 @@ async fn a_public_key_is_certified_only_once() {
             &Actor::System,
             &order("e-1", None),
             &csr,
-            |_| Ok(()),
+            |_, _| Ok(()),
             |_, _| Ok(()),
         );
         let second = issuer.issue_blocking(
             &Actor::System,
             &order("e-2", None),
             &csr,
-            |_| Ok(()),
+            |_, _| Ok(()),
             |_, _| Ok(()),
         );
         (first, second)
@@ -242,7 +242,7 @@ async fn crash_between_record_and_sign_leaves_the_row_and_nothing_is_ever_signed
                 &Actor::System,
                 &order("e-crash", None),
                 &csr_pem,
-                |_| Ok(()),
+                |_, _| Ok(()),
                 |_, _| Ok(()),
             )
         }))
@@ -322,7 +322,7 @@ async fn signer_failure_revokes_the_recorded_row_at_once_and_the_chain_still_ver
             &Actor::System,
             &order("e-fail", None),
             &csr_pem,
-            |_| Ok(()),
+            |_, _| Ok(()),
             |_, _| Ok(()),
         )
     })

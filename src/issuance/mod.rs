@@ -91,10 +91,12 @@ pub struct IssuanceOrder {
 #[derive(Clone, Debug)]
 pub struct IssuedCertificate {
     pub serial: String,
+    pub enrolment_id: String,
     pub status: String,
     pub cert_der: Vec<u8>,
     pub not_before: DateTime<Utc>,
     pub not_after: DateTime<Utc>,
+    pub supersedes: Option<String>,
 }
 
 #[derive(Clone)]
@@ -131,8 +133,9 @@ impl Issuer {
         }
     }
 
-    /// Runs the whole cycle. `prepare` runs inside the recording transaction, before the row is
-    /// written: it is where the caller moves the enrolment on (and refuses if it cannot).
+    /// Runs the whole cycle. `prepare` runs inside the recording transaction with the new
+    /// serial, before the row is written: it is where the caller moves the enrolment on (and
+    /// refuses if it cannot).
     /// `finish` runs inside the transaction that stores the signed certificate (the caller
     /// remembers its answer there, e.g. for an `Idempotency-Key`). Blocking: call from a
     /// blocking context.
@@ -141,7 +144,7 @@ impl Issuer {
         actor: &Actor,
         order: &IssuanceOrder,
         csr: &[u8],
-        prepare: impl FnOnce(&mut Tx<'_>) -> Result<(), IssuanceError>,
+        prepare: impl FnOnce(&mut Tx<'_>, &str) -> Result<(), IssuanceError>,
         finish: impl FnOnce(&mut Tx<'_>, &IssuedCertificate) -> Result<(), IssuanceError>,
     ) -> Result<IssuedCertificate, IssuanceError> {
         let checked = ca::check_csr(csr, MAX_CSR_BYTES).map_err(IssuanceError::from_ca)?;
@@ -211,7 +214,7 @@ impl Issuer {
             if tx.spki_certified(&row.spki_sha256)? {
                 return Err(IssuanceError::KeyReused);
             }
-            prepare(tx)?;
+            prepare(tx, &row.serial)?;
             tx.insert_certificate(&row).map_err(|e| match e {
                 StoreError::Conflict(c) if c.contains("spki") => IssuanceError::KeyReused,
                 e => e.into(),
@@ -240,10 +243,12 @@ impl Issuer {
         );
         let issued = IssuedCertificate {
             serial: serial_hex.clone(),
+            enrolment_id: order.enrolment_id.clone(),
             status: "pending_acceptance".into(),
             cert_der,
             not_before,
             not_after,
+            supersedes: order.supersedes.clone(),
         };
         self.store.write_blocking(|tx| {
             if !tx.record_signed_certificate(
@@ -385,7 +390,7 @@ impl Issuer {
             actor,
             &order,
             csr,
-            |tx| {
+            |tx, _| {
                 let started = crate::contract::begin_issuance(tx, enrolment_id, now, actor)
                     .map_err(|e| match e {
                         crate::contract::ContractError::NotReady(_) => IssuanceError::AlreadyIssued,

@@ -182,19 +182,46 @@ impl Tx<'_> {
             .load(c))?)
     }
 
-    /// Certificates in one of `statuses` whose validity ends in `(after, until]`, soonest
-    /// first, at most `limit`.
-    pub fn certificates_ending(
+    /// Certificates in one of `statuses` whose notAfter is before `before`, soonest first, at
+    /// most `limit`: the expiry job's due list.
+    pub fn certificates_ended(
         &mut self,
         statuses: &[&str],
-        after: NaiveDateTime,
-        until: NaiveDateTime,
+        before: NaiveDateTime,
         limit: i64,
     ) -> Result<Vec<EndingCertificate>, StoreError> {
         Ok(dispatch!(self, c => certificates::table
             .filter(certificates::status.eq_any(statuses))
+            .filter(certificates::not_after.lt(before))
+            .order(certificates::not_after.asc())
+            .limit(limit)
+            .select((
+                certificates::serial,
+                certificates::enrolment_id,
+                certificates::not_after,
+            ))
+            .load(c))?)
+    }
+
+    /// `active` certificates ending in `(after, before)` that got no expiry reminder of
+    /// `days_before` or fewer days yet, soonest first, at most `limit`.
+    pub fn certificates_due_reminder(
+        &mut self,
+        after: NaiveDateTime,
+        before: NaiveDateTime,
+        days_before: i32,
+        limit: i64,
+    ) -> Result<Vec<EndingCertificate>, StoreError> {
+        use super::schema::expiry_reminders as r;
+        Ok(dispatch!(self, c => certificates::table
+            .filter(certificates::status.eq("active"))
             .filter(certificates::not_after.gt(after))
-            .filter(certificates::not_after.le(until))
+            .filter(certificates::not_after.lt(before))
+            .filter(diesel::dsl::not(diesel::dsl::exists(
+                r::table
+                    .filter(r::serial.eq(certificates::serial))
+                    .filter(r::days_before.le(days_before)),
+            )))
             .order(certificates::not_after.asc())
             .limit(limit)
             .select((

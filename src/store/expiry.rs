@@ -7,10 +7,11 @@ use super::schema::expiry_reminders;
 use super::{dispatch, StoreError, Tx};
 
 impl Tx<'_> {
-    /// The reminders (days before notAfter) already sent for `serial`.
+    /// The reminders (days before notAfter) sent for `serial`.
     pub fn expiry_reminders_sent(&mut self, serial: &str) -> Result<Vec<i32>, StoreError> {
         Ok(dispatch!(self, c => expiry_reminders::table
             .filter(expiry_reminders::serial.eq(serial))
+            .order(expiry_reminders::days_before.desc())
             .select(expiry_reminders::days_before)
             .load(c))?)
     }

@@ -345,3 +345,5 @@ diesel::table! {
         sent_at -> Timestamp,
     }
 }
+
+diesel::allow_tables_to_appear_in_same_query!(expiry_reminders, certificates);
