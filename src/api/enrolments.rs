@@ -19,7 +19,7 @@ use super::validation::{field_problems, sha256_hex};
 use crate::app::AppState;
 use crate::enrolment::{
     AddressForm, ApplicationForm, ConsentForm, Document, DocumentKind, EnrolmentError,
-    EnrolmentSummary, IdempotencyKey, ImageType, Source, Submitted, Submitter,
+    EnrolmentSummary, IdempotencyKey, ImageType, Source, Status, Submitted, Submitter,
 };
 use crate::operators::{Principal, Role, Scope};
 use crate::secrets::sha256_hex as digest;
@@ -248,7 +248,9 @@ impl Example for EnrolmentView {
 impl From<&EnrolmentSummary> for EnrolmentView {
     fn from(s: &EnrolmentSummary) -> Self {
         let (en, vi) = s.next_step().describe();
-        let missing = if s.source.needs_documents() && s.status.is_open() {
+        // Only while they are awaited: a renewal's enrolment reuses the renewed one's
+        // verification and has none of its own.
+        let missing = if s.source.needs_documents() && s.status == Status::AwaitingDocuments {
             DocumentKind::ALL
                 .into_iter()
                 .filter(|k| !s.documents.contains(k))
