@@ -1,8 +1,10 @@
 //! Renewal and rekey: a new certificate that replaces an active one once accepted.
 //!
 //! - **Renewal** (a new term): a new enrolment for the same identity, copied from the renewed
-//!   certificate's enrolment (`verified_by = renewal`, `renews` naming the certificate), with a
-//!   new draft contract for the chosen package, made in one transaction. From there the normal
+//!   certificate's enrolment with the consent record it was given under (`verified_by =
+//!   renewal`, `renews` naming the certificate; no documents of its own), with a new draft
+//!   contract for the chosen package, made in one transaction. A citizen whose data changed
+//!   applies afresh instead. From there the normal
 //!   steps follow: the citizen signs the contract with an SMS code, the app asks for the
 //!   certificate with a CSR (`issuance/`, which sets `supersedes` from `renews`), and the citizen
 //!   accepts it with an SMS code (`acceptance/`). The free package is refused by the contract
