@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, Utc};
 use common::contract::{contracted, sign_with_sms_code, PHONE};
@@ -129,7 +129,7 @@ async fn active(app: &TestApp, key: &str, n: u32, files: &Files) -> Cert {
 }
 
 /// What `openssl ocsp` says of `leaf` right now.
-fn ocsp(app: &TestApp, leaf: &PathBuf) -> (String, String) {
+fn ocsp(app: &TestApp, leaf: &Path) -> (String, String) {
     let skew = (app.now() - Utc::now().timestamp()).max(0);
     ocsp_status(&app.env.ca_root(), &app.url("/ocsp"), leaf, skew)
 }
