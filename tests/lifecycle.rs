@@ -661,15 +661,15 @@ async fn expiry_reminds_once_at_30_and_7_days_then_marks_the_certificate_expired
     assert_eq!(events.len(), 2);
 
     // OCSP in RFC 6960's sense: not revoked is good, a hold or revocation stays; the CRL
-    // drops expired entries and keeps the revoked one.
+    // agrees.
     assert_eq!(ocsp(&app, &cert.leaf).0, "good");
     let (status, text) = ocsp(&app, &held.leaf);
     assert!(
         status == "revoked" && text.contains("certificateHold"),
         "{text}"
     );
-    crl_lists(&app, &held.serial, false).await;
     crl_lists(&app, &cert.serial, false).await;
+    crl_lists(&app, &held.serial, true).await;
     crl_lists(&app, &revoked.serial, true).await;
 
     // An expired certificate is neither renewed nor rekeyed.

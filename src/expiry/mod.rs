@@ -3,8 +3,9 @@
 //!
 //! Only `active` and `suspended` certificates expire (revoked is final and stays revoked; a
 //! certificate never accepted was revoked by the acceptance deadline long before). OCSP keeps
-//! answering in RFC 6960's sense, "not revoked" (good) unless a revocation or hold was recorded;
-//! the CRL stops listing an expired certificate (`status/`).
+//! answering in RFC 6960's sense, "not revoked" (good) unless a revocation or hold was recorded,
+//! and the CRL agrees: it lists a certificate that expired on hold and not one that expired
+//! valid (`status/`).
 //!
 //! Reminders go to `active` certificates only. Each is sent once per certificate however many
 //! processes run the job: the `expiry_reminders` row is written in the transaction that

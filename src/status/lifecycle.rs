@@ -152,8 +152,8 @@ fn apply(
 }
 
 /// In the transaction that accepts `by`, a renewal or rekey of `serial`: revokes `serial`
-/// with reason `superseded`. True when it did; false when `serial` had already ended
-/// (revoked or expired), which is left as it is. A suspended certificate is refused
+/// with reason `superseded`. A certificate that already ended (revoked or expired) is left as
+/// it is. A suspended certificate is refused
 /// (`NotAllowed`): a replacement must not lift a hold that an officer or the subscriber put.
 pub fn supersede(
     tx: &mut Tx<'_>,
@@ -161,12 +161,12 @@ pub fn supersede(
     actor: &Actor,
     serial: &str,
     by: &str,
-) -> Result<bool, StatusError> {
+) -> Result<(), StatusError> {
     let row = tx
         .certificate_status(serial)?
         .ok_or(StatusError::NotFound)?;
     match row.status.as_str() {
-        "revoked" | "expired" => return Ok(false),
+        "revoked" | "expired" => return Ok(()),
         "active" => {}
         other => {
             return Err(StatusError::NotAllowed {
@@ -193,12 +193,14 @@ pub fn supersede(
         serial,
         json!({"from": "active", "to": "revoked", "reason": reason, "superseded_by": by}),
     ))?;
-    Ok(true)
+    Ok(())
 }
 
 /// Marks `serial` expired if it is active or suspended and `now` is past its notAfter,
-/// audited. Its revocation columns stay (a certificate suspended when it expired keeps its
-/// hold in OCSP); the CRL no longer lists it (RFC 5280 §3.3 lets expired entries go).
+/// audited. Its revocation columns stay: a certificate suspended when it expired keeps its
+/// hold in OCSP and on the CRL (RFC 5280 §3.3: an entry stays at least until a CRL issued
+/// after the expiry carried it); an expired certificate that was valid leaves the CRL, where
+/// it never was, and OCSP says good in RFC 6960's sense (not revoked).
 /// `Concurrent` when there is nothing to do (another process did it meanwhile).
 pub fn expire(tx: &mut Tx<'_>, now: DateTime<Utc>, serial: &str) -> Result<(), StatusError> {
     let row = tx
