@@ -60,6 +60,8 @@ pub struct AppState {
     pub notifier: Notifier,
     /// OCSP and CRL answers, and revocation.
     pub status: crate::status::StatusService,
+    /// Adoption reports.
+    pub reports: crate::reports::Reports,
 }
 
 /// The loaded CA material: what signs, what answers for status, and the profile.
@@ -279,6 +281,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
         config.outbox.clone(),
     )
     .spawn();
+    let reports = crate::reports::Reports::new(store.clone(), clock.clone());
     Ok(Prepared {
         state: AppState {
             config: Arc::new(config),
@@ -296,6 +299,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
             acceptance,
             notifier,
             status,
+            reports,
         },
         bootstrap_admin,
     })

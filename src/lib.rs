@@ -16,6 +16,7 @@ pub mod issuance;
 pub mod notify;
 pub mod operators;
 pub mod otp;
+pub mod reports;
 pub mod secrets;
 pub mod status;
 pub mod store;

@@ -10,6 +10,7 @@ mod enrolments;
 mod lifecycle;
 mod operators;
 pub mod problem;
+mod reports;
 mod validation;
 mod verification;
 
@@ -25,6 +26,7 @@ pub type Service = OpenApiService<
         certificates::CertificatesApi,
         acceptance::AcceptanceApi,
         lifecycle::LifecycleApi,
+        reports::ReportsApi,
     ),
     (),
 >;
@@ -41,6 +43,7 @@ pub fn service(public_base_url: &str) -> Service {
             certificates::CertificatesApi,
             acceptance::AcceptanceApi,
             lifecycle::LifecycleApi,
+            reports::ReportsApi,
         ),
         "ca-enrol",
         env!("CARGO_PKG_VERSION"),

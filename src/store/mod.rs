@@ -19,6 +19,7 @@ mod idempotency;
 mod operators;
 mod otp;
 mod outbox;
+mod reports;
 pub mod schema;
 mod status;
 mod verification;
@@ -32,6 +33,9 @@ pub use idempotency::IdempotencyRow;
 pub use operators::{ApiKeyRow, OperatorRow, SessionRow};
 pub use otp::{OtpChallengeRow, RecordedFailure};
 pub use outbox::{OutboxRow, OutboxUpdate};
+pub use reports::{
+    AddressColumns, Bucket, IssuanceCountQuery, IssuanceCounts, PeriodCount, PlaceCount,
+};
 pub use status::{CertificateQuery, CrlRow, StatusRow};
 pub use verification::{OutcomeRow, VideoCallRow};
 
