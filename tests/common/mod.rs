@@ -3,6 +3,7 @@
 //! spoken to over HTTP.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod certificates;
 pub mod contract;
 pub mod enrol;

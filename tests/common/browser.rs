@@ -1,0 +1,92 @@
+//! Running a browser scenario (`tests/browser/<name>.mjs`, playwright-core driving Debian's
+//! Chromium) against a test app. Nothing is skipped: a missing browser or node module fails the
+//! test with the command that installs it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ca_enrol::clock::Clock;
+
+use super::TestApp;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const INSTALL: &str =
+    "install them as .ci/run does: `apt-get install -y chromium chromium-driver` \
+                       (Debian) and `npm ci --prefix tests/browser` (Node.js >= 20)";
+
+fn scenarios_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+/// `<target>/browser-screenshots`, next to the `tmp` folder cargo gives integration tests.
+pub fn screenshot_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap_or(Path::new(env!("CARGO_TARGET_TMPDIR")))
+        .join("browser-screenshots")
+}
+
+/// Panics, naming what is missing and how to install it, unless the scenarios can run.
+fn require_tools() {
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "browser tests need Chromium at {CHROMIUM}; {INSTALL}"
+    );
+    assert!(
+        scenarios_dir()
+            .join("node_modules/playwright-core/package.json")
+            .exists(),
+        "browser tests need playwright-core in tests/browser/node_modules; {INSTALL}"
+    );
+    let version = Command::new("node").arg("--version").output();
+    let major = version
+        .as_ref()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .strip_prefix('v')
+                .map(str::to_string)
+        })
+        .and_then(|v| v.split('.').next().and_then(|m| m.parse::<u32>().ok()));
+    assert!(
+        major.is_some_and(|m| m >= 20),
+        "browser tests need Node.js >= 20 (found {version:?}); {INSTALL}"
+    );
+}
+
+/// Scenarios run one at a time: each starts a browser, and the machine has two cores.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Runs `node tests/browser/<name>.mjs` with `BASE_URL`, `SCREENSHOT_DIR`, `APP_CLOCK_OFFSET_MS`
+/// and `vars` in its environment; panics with the script's output unless it exits 0.
+pub async fn run_scenario(app: &TestApp, name: &str, vars: &[(&str, String)]) -> String {
+    require_tools();
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let offset_ms = (app.clock.now() - chrono::Utc::now()).num_milliseconds();
+    let mut cmd = Command::new("node");
+    cmd.arg(scenarios_dir().join(format!("{name}.mjs")))
+        .current_dir(scenarios_dir())
+        .env("BASE_URL", &app.base)
+        .env("SCREENSHOT_DIR", screenshot_dir())
+        .env("APP_CLOCK_OFFSET_MS", offset_ms.to_string())
+        .env("NO_COLOR", "1");
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let output = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("could not run node ({e}); {INSTALL}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "browser scenario {name} failed ({}):\n{text}",
+        output.status
+    );
+    text
+}
