@@ -6,6 +6,7 @@
 pub mod contract;
 pub mod enrol;
 pub mod pki;
+pub mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
