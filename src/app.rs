@@ -62,6 +62,8 @@ pub struct AppState {
     pub status: crate::status::StatusService,
     /// Adoption reports.
     pub reports: crate::reports::Reports,
+    /// The operator pages' CSRF key.
+    pub web: crate::web::WebKeys,
 }
 
 /// The loaded CA material: what signs, what answers for status, and the profile.
@@ -252,6 +254,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
     );
     spawn_acceptance_deadline(acceptance.clone());
     let verification = Verification::new(store.clone(), clock.clone(), config.verification.clone());
+    let web = crate::web::WebKeys::new(&keys);
     let accounts = Accounts::new(store.clone(), keys, clock.clone(), config.security.clone());
     let bootstrap_admin = accounts.bootstrap_admin().await?;
     let issuer = crate::issuance::Issuer::new(
@@ -300,6 +303,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
             notifier,
             status,
             reports,
+            web,
         },
         bootstrap_admin,
     })
@@ -367,6 +371,7 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
         .at("/ocsp", poem::post(crate::status::ocsp_post))
         .at("/ocsp/*request", get(crate::status::ocsp_get))
         .at("/crl/:file", get(crate::status::crl_get))
+        .nest("/", crate::web::routes())
         .data(state)
         .around(move |ep, req| http::around(ep, req, metrics.clone()))
 }

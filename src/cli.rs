@@ -103,10 +103,9 @@ fn print_credentials(c: &NewOperatorCredentials) {
     println!("  one-time password:  {}", c.one_time_password);
     println!("  TOTP secret:        {}", c.totp_secret_base32);
     println!("  otpauth URL:        {}", c.otpauth_url);
-    println!("Add the TOTP secret to an authenticator app, then sign in with");
-    println!(
-        "POST /api/v1/operator/session and change the password (POST /api/v1/operator/password)."
-    );
+    println!("Add the TOTP secret to an authenticator app, then sign in at /sign-in in a");
+    println!("browser: you will choose your own password and enrol a new TOTP secret from a QR");
+    println!("code. (API: POST /api/v1/operator/session, then POST /api/v1/operator/password.)");
 }
 
 pub async fn run(cli: Cli) -> Result<i32, AppError> {

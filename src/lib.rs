@@ -21,3 +21,4 @@ pub mod secrets;
 pub mod status;
 pub mod store;
 pub mod verification;
+pub mod web;

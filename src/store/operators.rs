@@ -132,6 +132,38 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Sets the operator's own password and TOTP secret, only while the one-time password is
+    /// unchanged; the confirming code's step becomes the last used one. False: already done.
+    pub fn complete_first_sign_in(
+        &mut self,
+        id: &str,
+        password_hash: &str,
+        totp_secret_sealed: &[u8],
+        step: i64,
+    ) -> Result<bool, StoreError> {
+        let n = dispatch!(self, c => diesel::update(
+                operators::table
+                    .find(id)
+                    .filter(operators::must_change_password.eq(true)),
+            )
+            .set((
+                operators::password_hash.eq(password_hash),
+                operators::must_change_password.eq(false),
+                operators::totp_secret_sealed.eq(totp_secret_sealed),
+            ))
+            .execute(c))?;
+        if n == 1 {
+            dispatch!(self, c => diesel::update(
+                    operators::table
+                        .find(id)
+                        .filter(operators::last_totp_step.lt(step)),
+                )
+                .set(operators::last_totp_step.eq(step))
+                .execute(c))?;
+        }
+        Ok(n == 1)
+    }
+
     pub fn insert_session(&mut self, row: &SessionRow) -> Result<(), StoreError> {
         dispatch!(self, c => diesel::insert_into(operator_sessions::table).values(row).execute(c))?;
         Ok(())

@@ -8,6 +8,7 @@ pub mod certificates;
 pub mod contract;
 pub mod enrol;
 pub mod pki;
+pub mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
