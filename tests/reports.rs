@@ -404,3 +404,61 @@ async fn reports_are_for_ra_officers_admins_auditors_and_reporting_keys() {
     assert_eq!(body["rows"], json!([]));
     assert_eq!(body["totals"].as_array().unwrap().len(), 30);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_report_page_shows_the_same_figures_and_downloads_them_for_a_spreadsheet() {
+    let mut app = TestApp::spawn().await;
+    let d = three_citizens_across_midnight(&mut app).await;
+    let d1 = d + Duration::days(1);
+    let auditor = common::web::web_sign_in(&mut app, "auditor").await;
+    let page = auditor.get(&format!("/reports?from={d}&to={d1}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let label = |day: NaiveDate| day.format("%d/%m/%Y").to_string();
+    for text in [NGHE_AN, HA_NOI, &label(d), &label(d1), "Đang hiệu lực"] {
+        assert!(page.body.contains(text), "{text}");
+    }
+    assert_eq!(page.field("from").as_deref(), Some(d.to_string().as_str()));
+
+    // The CSV link carries the same query; the file is the API's CSV behind a byte-order mark.
+    let csv = auditor
+        .get(&format!("/reports/issuance.csv?from={d}&to={d1}"))
+        .await;
+    assert_eq!(csv.status, 200);
+    assert!(csv.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let officer = staff(&mut app, "ra.officer2", "ra_officer").await;
+    let api_csv = app
+        .http
+        .get(app.url(&format!(
+            "/api/v1/reports/issuance?from={d}&to={d1}&format=csv"
+        )))
+        .bearer_auth(&officer)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(csv.body, format!("\u{feff}{api_csv}"));
+    // The link downloads what the page shows, defaults spelled out.
+    assert!(page.body.replace("&#38;", "&").contains(&format!(
+        "/reports/issuance.csv?from={d}&to={d1}&period=day&level=province&address=permanent\""
+    )));
+
+    // Refused parameters: the page says why, in the page's language.
+    let refused = auditor.get("/reports?from=31/02/2026&period=week").await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused.body.contains("Ngày không hợp lệ"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("cho phép: day, month"));
+    let back = auditor.get("/reports/issuance.csv?period=week").await;
+    assert_eq!(back.location.as_deref(), Some("/reports?period=week"));
+
+    let operator = common::web::web_sign_in(&mut app, "operator").await;
+    assert_eq!(operator.get("/reports").await.status, 403);
+}

@@ -272,10 +272,16 @@ async fn unknown_pages_answer_a_404_page_and_the_api_keeps_json() {
 #[tokio::test]
 async fn every_page_answers_each_role_as_the_table_says() {
     // (path, roles allowed); anonymous always goes to sign-in.
-    let table: &[(&str, &[&str])] = &[(
-        "/dashboard",
-        &["operator", "ra_officer", "admin", "auditor"],
-    )];
+    let table: &[(&str, &[&str])] = &[
+        (
+            "/dashboard",
+            &["operator", "ra_officer", "admin", "auditor"],
+        ),
+        ("/workstation", &["operator"]),
+        ("/counter", &["operator"]),
+        ("/reports", &["ra_officer", "admin", "auditor"]),
+        ("/reports/issuance.csv", &["ra_officer", "admin", "auditor"]),
+    ];
     let mut app = TestApp::spawn().await;
     let mut clients = Vec::new();
     for role in ROLES {
@@ -316,4 +322,367 @@ async fn the_bootstrap_admin_completes_first_sign_in_through_the_pages() {
         page.body.contains("Quản trị"),
         "admin sees administration in the menu"
     );
+}
+
+// ---- the video-call workstation -----------------------------------------------------------
+
+/// An app application with its four documents: waiting in the video-call queue.
+async fn queued_applicant(app: &mut TestApp, n: u32) -> String {
+    let key = common::enrol::enrol_key(app).await;
+    let id = common::enrol::enrol(
+        app,
+        &key,
+        &common::enrol::application("app_ekyc", &common::enrol::id_number(n)),
+    )
+    .await;
+    common::enrol::upload_all(app, &key, &id).await;
+    id
+}
+
+/// The path a 303 answer points to.
+fn location(resp: &common::web::WebResponse) -> String {
+    assert_eq!(resp.status, 303, "{}", resp.body);
+    resp.location.clone().unwrap()
+}
+
+#[tokio::test]
+async fn an_operator_takes_the_next_applicant_checks_the_images_and_approves_on_the_page() {
+    let mut app = TestApp::spawn().await;
+    let enrolment = queued_applicant(&mut app, 1).await;
+    let op = web_sign_in(&mut app, "operator").await;
+    let page = op.get("/workstation").await;
+    assert_eq!(page.text_of("ws-waiting").as_deref(), Some("1"));
+
+    let call = location(&op.post("/workstation/claim", &[]).await);
+    assert!(call.starts_with("/workstation/"), "{call}");
+    let page = op.get(&call).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Nguyễn Văn An"));
+    assert!(page.body.contains("001090000001"));
+    assert!(page.body.contains("Thành phố Hà Nội"));
+    assert!(page.body.contains("/static/workstation.js"));
+    let countdown = page.text_of("lease-left").unwrap();
+    assert!(
+        countdown.starts_with("14:") || countdown == "15:00",
+        "{countdown}"
+    );
+
+    // The images: only to the operator holding the call, never cached, every read audited.
+    let image = format!("{call}/documents/portrait");
+    assert!(page.body.contains(&image));
+    let image_url = app.url(&image);
+    let get_image = |cookie: Option<String>| {
+        let req = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(&image_url);
+        let req = match cookie {
+            Some(c) => req.header("cookie", format!("ce_session={c}")),
+            None => req,
+        };
+        async move { req.send().await.unwrap() }
+    };
+    let resp = get_image(op.cookie("ce_session")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "image/jpeg");
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    assert_eq!(
+        resp.bytes().await.unwrap().to_vec(),
+        common::enrol::jpeg("portrait")
+    );
+    let reads = common::enrol::audit_actions(&mut app, "enrolment.document_read").await;
+    assert_eq!(reads.len(), 1);
+    assert!(reads[0]["actor"]
+        .as_str()
+        .unwrap()
+        .starts_with("operator:web-operator"));
+    let other = web_sign_in(&mut app, "operator").await;
+    assert_eq!(get_image(other.cookie("ce_session")).await.status(), 403);
+    assert_eq!(
+        other.get(&call).await.status,
+        403,
+        "another operator's call"
+    );
+    let officer = web_sign_in(&mut app, "ra_officer").await;
+    assert_eq!(get_image(officer.cookie("ce_session")).await.status(), 403);
+    assert_eq!(get_image(None).await.status(), 303);
+
+    // Renewing the lease.
+    let renewed = location(&op.post(&format!("{call}/renew"), &[]).await);
+    assert_eq!(renewed, format!("{call}?renewed=1"));
+
+    // Approving needs every checklist item: the page says which, in the domain's words.
+    let recording = [
+        ("recording.uri", "s3://vc-recordings/2026/01/05/call.webm"),
+        (
+            "recording.sha256",
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        ),
+    ];
+    let mut fields = vec![
+        ("outcome", "approved"),
+        ("checklist.face_matches_portrait_and_id_photo", "yes"),
+    ];
+    fields.extend(recording);
+    let refused = op.post(&format!("{call}/outcome"), &fields).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(refused
+        .body
+        .contains("Phải xác nhận mục kiểm tra này trước khi phê duyệt."));
+    assert!(
+        refused
+            .body
+            .contains("s3://vc-recordings/2026/01/05/call.webm"),
+        "what was typed is kept"
+    );
+    for item in [
+        "checklist.id_document_genuine_and_unexpired",
+        "checklist.data_confirmed_with_applicant",
+        "checklist.applicant_alive_and_present",
+        "checklist.applicant_wants_certificate",
+    ] {
+        fields.push((item, "yes"));
+    }
+    let done = location(&op.post(&format!("{call}/outcome"), &fields).await);
+    assert_eq!(done, "/workstation?done=approved");
+    assert!(op.get(&done).await.body.contains("Đã phê duyệt"));
+    let key = common::enrol::enrol_key(&mut app).await;
+    assert_eq!(
+        common::enrol::enrolment_status(&app, &key, &enrolment).await,
+        "verified"
+    );
+    // The call is closed: its page and images are gone for everyone.
+    assert_eq!(op.get(&call).await.status, 409);
+    assert_eq!(get_image(op.cookie("ce_session")).await.status(), 403);
+}
+
+#[tokio::test]
+async fn a_no_show_puts_the_applicant_back_and_a_rejection_needs_reason_and_note() {
+    let mut app = TestApp::spawn().await;
+    queued_applicant(&mut app, 1).await;
+    let op = web_sign_in(&mut app, "operator").await;
+    let empty = op.get("/workstation?empty=1").await;
+    assert!(empty.body.contains("Hiện không có ai đang chờ."));
+
+    let call = location(&op.post("/workstation/claim", &[]).await);
+    let done = location(
+        &op.post(&format!("{call}/outcome"), &[("outcome", "no_show")])
+            .await,
+    );
+    assert_eq!(done, "/workstation?done=requeued");
+    assert_eq!(
+        op.get(&done).await.text_of("ws-waiting").as_deref(),
+        Some("1")
+    );
+
+    let call = location(&op.post("/workstation/claim", &[]).await);
+    let refused = op
+        .post(
+            &format!("{call}/outcome"),
+            &[("outcome", "rejected"), ("reason_code", ""), ("note", "")],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    for text in [
+        "Lý do từ chối phải là một trong",
+        "Cần ghi chú khi từ chối hồ sơ.",
+        "Cần tham chiếu bản ghi cuộc gọi",
+    ] {
+        assert!(refused.body.contains(text), "{text}: {}", refused.body);
+    }
+    let done = location(
+        &op.post(
+            &format!("{call}/outcome"),
+            &[
+                ("outcome", "rejected"),
+                ("reason_code", "face_mismatch"),
+                ("note", "Khuôn mặt khác ảnh trên thẻ"),
+                ("recording.uri", "s3://vc-recordings/x.webm"),
+                (
+                    "recording.sha256",
+                    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+                ),
+            ],
+        )
+        .await,
+    );
+    assert_eq!(done, "/workstation?done=rejected");
+}
+
+#[tokio::test]
+async fn a_lapsed_lease_is_explained_on_the_page() {
+    let mut app = TestApp::spawn().await;
+    queued_applicant(&mut app, 1).await;
+    let op = web_sign_in(&mut app, "operator").await;
+    let call = location(&op.post("/workstation/claim", &[]).await);
+    app.clock.advance(chrono::Duration::minutes(14));
+    assert_eq!(op.get(&call).await.status, 200);
+    app.clock.advance(chrono::Duration::minutes(2));
+    let page = op.get(&call).await;
+    assert_eq!(page.status, 409);
+    assert!(page
+        .body
+        .contains("Thời hạn giữ cuộc gọi đã hết; hãy nhận người tiếp theo."));
+}
+
+// ---- counter enrolment --------------------------------------------------------------------
+
+/// A counter application as the form posts it.
+fn counter_fields(id_number: &str, date_of_birth: &str) -> Vec<(String, String)> {
+    [
+        ("identity.id_number", id_number),
+        ("identity.full_name", "Trần Thị Bình"),
+        ("identity.date_of_birth", date_of_birth),
+        ("identity.sex", "female"),
+        ("identity.nationality", "Việt Nam"),
+        ("identity.permanent_address.line", "Số 5 ngõ 12 phố Huế"),
+        ("identity.permanent_address.ward", "Phường Hai Bà Trưng"),
+        ("identity.permanent_address.province", "Thành phố Hà Nội"),
+        ("identity.id_issue_date", "2022-03-10"),
+        ("identity.id_issue_place", "Cục Cảnh sát QLHC về TTXH"),
+        ("contact.phone", "0987654321"),
+        ("consent", "yes"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+async fn post_counter(
+    client: &WebClient,
+    key: &str,
+    fields: &[(String, String)],
+) -> common::web::WebResponse {
+    let mut all: Vec<(&str, &str)> = vec![("idempotency_key", key)];
+    all.extend(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    client.post("/counter", &all).await
+}
+
+#[tokio::test]
+async fn counter_enrolment_shows_the_apis_refusals_then_registers_and_takes_scans() {
+    let mut app = TestApp::spawn().await;
+    let op = web_sign_in(&mut app, "operator").await;
+    let form = op.get("/counter").await;
+    assert_eq!(form.status, 200);
+    let key = form.field("idempotency_key").unwrap();
+    assert_eq!(
+        form.field("identity.nationality").as_deref(),
+        Some("Việt Nam")
+    );
+
+    // Born 1985, but the ID number says a woman born in 1995 (`001 1 95 …`).
+    let bad = counter_fields("001195000123", "07/03/1985");
+    let refused = post_counter(&op, &key, &bad).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    // The same words the API gives for the same application.
+    let token = app.admin_token().await;
+    let creds = app.create_operator(&token, "desk.api", "operator").await;
+    let mut creds = creds;
+    let api_token = app.session(&mut creds).await;
+    let mut body = common::enrol::application("counter", "001195000123");
+    body["identity"]["date_of_birth"] = serde_json::json!("1985-03-07");
+    body["identity"]["sex"] = serde_json::json!("female");
+    body["consent"]["channel"] = serde_json::json!("counter");
+    let (status, problem) = common::enrol::submit(&app, &api_token, "k1", &body).await;
+    assert_eq!(status, 422, "{problem}");
+    let api_error = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["field"] == "identity.id_number")
+        .unwrap()
+        .clone();
+    let page = common::web::html_unescape(&refused.body);
+    assert!(
+        page.contains(api_error["message_vi"].as_str().unwrap()),
+        "{api_error} not in {page}"
+    );
+    assert_eq!(
+        refused.field("identity.full_name").as_deref(),
+        Some("Trần Thị Bình"),
+        "what was typed is kept"
+    );
+    op.set_cookie("lang", "en");
+    let refused = post_counter(&op, &key, &bad).await;
+    assert!(
+        common::web::html_unescape(&refused.body).contains(api_error["message"].as_str().unwrap())
+    );
+    op.set_cookie("lang", "vi");
+
+    // Without consent nothing is registered either.
+    let mut no_consent = counter_fields("001195000123", "07/03/1995");
+    no_consent.retain(|(k, _)| k != "consent");
+    let refused = post_counter(&op, &key, &no_consent).await;
+    assert_eq!(refused.status, 422);
+    assert!(refused
+        .body
+        .contains("Cần có sự đồng ý của người đăng ký để xử lý dữ liệu cá nhân."));
+
+    let good = counter_fields("001195000123", "07/03/1995");
+    let created = location(&post_counter(&op, &key, &good).await);
+    assert!(created.starts_with("/counter/") && created.ends_with("?created=1"));
+    // A second click on the same form gives the same enrolment.
+    assert_eq!(location(&post_counter(&op, &key, &good).await), created);
+    let page = op.get(&created).await;
+    assert_eq!(
+        page.text_of("enrolment-status").as_deref(),
+        Some("verified")
+    );
+    let id = page.text_of("enrolment-id").unwrap();
+    let submitted = common::enrol::audit_actions(&mut app, "enrolment.submitted").await;
+    assert_eq!(submitted.len(), 1);
+    assert!(submitted[0]["actor"]
+        .as_str()
+        .unwrap()
+        .starts_with("operator:web-operator"));
+
+    // A scan of the card's front, stored encrypted with an audit event.
+    let scan = common::enrol::jpeg("counter-front");
+    let form = reqwest::multipart::Form::new()
+        .text("kind", "id_front")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(scan.clone())
+                .file_name("front.jpg")
+                .mime_str("image/jpeg")
+                .unwrap(),
+        );
+    let uploaded = location(
+        &op.post_multipart(&format!("/counter/{id}/documents"), form)
+            .await,
+    );
+    let page = op.get(&uploaded).await;
+    assert_eq!(
+        page.text_of("documents").as_deref(),
+        Some("Mặt trước thẻ căn cước")
+    );
+    let (sealed, sha256) = common::enrol::stored_document(&app.env, &id, "id_front");
+    assert_eq!(sha256, ca_enrol::secrets::sha256_hex(&scan));
+    assert!(!sealed.windows(10).any(|w| w == b"FACE-DATA-"));
+    // Not an image: the API's refusal, on the page.
+    let form = reqwest::multipart::Form::new()
+        .text("kind", "portrait")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"%PDF-1.7".to_vec()),
+        );
+    let refused = op
+        .post_multipart(&format!("/counter/{id}/documents"), form)
+        .await;
+    assert_eq!(refused.status, 415);
+    assert!(refused.body.contains("Chỉ chấp nhận ảnh JPEG hoặc PNG."));
+    // Without the CSRF token the upload is refused.
+    let form = reqwest::multipart::Form::new().text("kind", "portrait");
+    let resp = reqwest::Client::new()
+        .post(app.url(&format!("/counter/{id}/documents")))
+        .header(
+            "cookie",
+            format!("ce_session={}", op.cookie("ce_session").unwrap()),
+        )
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
 }

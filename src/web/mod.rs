@@ -14,8 +14,12 @@
 pub mod i18n;
 pub mod session;
 
+mod counter;
 mod dashboard;
+mod form;
+mod reports;
 mod signin;
+mod workstation;
 
 use askama::Template;
 use poem::http::{header, Method, StatusCode};
@@ -39,6 +43,21 @@ pub fn routes() -> impl Endpoint<Output = Response> {
         )
         .at("/sign-out", post(signin::sign_out))
         .at("/dashboard", get(dashboard::page))
+        .at("/workstation", get(workstation::queue))
+        .at("/workstation/claim", post(workstation::claim))
+        .at("/workstation/:id", get(workstation::call))
+        .at("/workstation/:id/renew", post(workstation::renew))
+        .at("/workstation/:id/outcome", post(workstation::outcome))
+        .at(
+            "/workstation/:id/documents/:kind",
+            get(workstation::document),
+        )
+        .at("/static/workstation.js", get(workstation::script))
+        .at("/counter", get(counter::form).post(counter::submit))
+        .at("/counter/:id", get(counter::enrolment))
+        .at("/counter/:id/documents", post(counter::upload))
+        .at("/reports", get(reports::page))
+        .at("/reports/issuance.csv", get(reports::csv))
         .around(around)
 }
 
