@@ -56,6 +56,21 @@ export function appNow() {
   return (Date.now() + Number(process.env.APP_CLOCK_OFFSET_MS || 0)) / 1000;
 }
 
+/** The operator named by `USERNAME`, `PASSWORD` and `TOTP_SECRET` in the environment. */
+export function operatorFromEnv() {
+  return { username: env('USERNAME'), password: env('PASSWORD'), totpSecret: env('TOTP_SECRET') };
+}
+
+/** Signs in through the sign-in page with a TOTP code computed from the secret. */
+export async function signIn(page, base, who, shot) {
+  await page.goto(`${base}/sign-in`);
+  await page.fill('input[name="username"]', who.username);
+  await page.fill('input[name="password"]', who.password);
+  await page.fill('input[name="totp_code"]', totp(who.totpSecret, appNow()));
+  if (shot) await shot('sign-in');
+  await Promise.all([page.waitForURL(`${base}/dashboard`), page.click('button[type="submit"]')]);
+}
+
 /**
  * Runs `body({ page, base, shot })` in a fresh Chromium profile. On failure: a screenshot, the
  * error with the page's URL, the page's console and errors, exit code 1.
