@@ -14,7 +14,11 @@
 pub mod i18n;
 pub mod session;
 
+mod admin;
+mod audit;
+mod certificates;
 mod dashboard;
+mod enrolments;
 mod signin;
 
 use askama::Template;
@@ -39,6 +43,22 @@ pub fn routes() -> impl Endpoint<Output = Response> {
         )
         .at("/sign-out", post(signin::sign_out))
         .at("/dashboard", get(dashboard::page))
+        .at("/enrolments", get(enrolments::search))
+        .at("/enrolments/:id", get(enrolments::detail))
+        .at("/enrolments/:id/documents/:kind", get(enrolments::document))
+        .at("/certificates", get(certificates::search))
+        .at("/certificates/:serial", get(certificates::detail))
+        .at("/certificates/:serial/pem", get(certificates::pem))
+        .at(
+            "/certificates/:serial/change/:action",
+            get(certificates::change_form).post(certificates::change_submit),
+        )
+        .at("/audit", get(audit::page))
+        .at("/admin", get(admin::index))
+        .at("/admin/operators", post(admin::create_operator))
+        .at("/admin/operators/:id/:action", post(admin::operator_action))
+        .at("/admin/api-keys", post(admin::create_api_key))
+        .at("/admin/api-keys/:id/revoke", post(admin::revoke_api_key))
         .around(around)
 }
 
@@ -137,6 +157,23 @@ impl Page {
             self.lang.other().code(),
             session::percent_encode(&self.here)
         )
+    }
+}
+
+/// One `<option>` of a filter's `<select>`.
+pub struct SelectOption {
+    pub value: String,
+    pub text: String,
+    pub selected: bool,
+}
+
+impl SelectOption {
+    pub fn new(value: &str, text: &str, current: &str) -> Self {
+        Self {
+            value: value.to_string(),
+            text: text.to_string(),
+            selected: value == current,
+        }
     }
 }
 
