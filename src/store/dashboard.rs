@@ -33,10 +33,11 @@ impl Tx<'_> {
             .filter(video_call_outcomes::decided_at.lt(to))
             .count()
             .get_result(c))?;
-        // Routing straight to `verified` is recorded only as this event (canonical JSON,
-        // keys sorted, so the fragment is exact).
+        // Verification without a call (VNeID level 2, at submission or when the documents
+        // complete) is recorded only in these events (canonical JSON, keys sorted, so the
+        // fragment is exact).
         let routed_verified: i64 = dispatch!(self, c => audit_events::table
-            .filter(audit_events::action.eq("enrolment.routed"))
+            .filter(audit_events::action.eq_any(["enrolment.submitted", "enrolment.routed"]))
             .filter(audit_events::at.ge(from))
             .filter(audit_events::at.lt(to))
             .filter(audit_events::details.like("%\"status\":\"verified\"%"))

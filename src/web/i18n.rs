@@ -60,7 +60,7 @@ impl Lang {
     }
 
     /// `try_t`, or the key's last part when the catalogue has no text for it.
-    pub fn t_or_code<'a>(self, key: &'a str) -> &'a str {
+    pub fn t_or_code(self, key: &str) -> &str {
         self.try_t(key)
             .unwrap_or_else(|| key.rsplit('.').next().unwrap_or(key))
     }
