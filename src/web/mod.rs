@@ -9,7 +9,8 @@
 //! extends `web/base.html`, and returns `Result<Response, WebError>`. Forms post
 //! `<input type="hidden" name="csrf" value="{{ page.csrf }}">`; multipart uploads put it in
 //! the action's query (`action="/x?csrf={{ page.csrf }}"`). Domain errors shown on a form
-//! use [`message`] (the API's wording). Words go in `i18n::CATALOGUE`.
+//! use [`message`] (the API's wording). Words go in `i18n::CATALOGUE`. The CSP allows no
+//! inline script or style: serve a script as a static file beside `/static/web.css`.
 
 pub mod i18n;
 pub mod session;
