@@ -112,3 +112,27 @@ async fn a_counter_enrolment_first_shows_the_validation_error_then_succeeds() {
         .iter()
         .any(|e| e["actor"] == "operator:desk.browser" && e["object_id"] == id.as_str()));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ra_officer_revokes_a_certificate_and_sees_it_revoked() {
+    let mut app = TestApp::spawn().await;
+    let key = enrol_key(&mut app).await;
+    let citizen = common::certificates::Citizen::new(21, ("Phường Cửa Nam", "Thành phố Hà Nội"));
+    let (_, serial) = common::certificates::active(&app, &key, &citizen).await;
+    let who = operator(&mut app, "ra.browser", "ra_officer").await;
+    let mut vars = sign_in_vars(&who);
+    vars.push(("ID_NUMBER", citizen.id_number.clone()));
+    vars.push(("SERIAL", serial.clone()));
+    run_scenario(&app, "revoke", &vars).await;
+
+    let admin = app.admin_token().await;
+    let (_, cert) = app
+        .get(&format!("/api/v1/certificates/{serial}"), Some(&admin))
+        .await;
+    assert_eq!(cert["status"], "revoked", "{cert}");
+    assert_eq!(cert["revocation_reason"], "keyCompromise");
+    let revoked = common::enrol::audit_actions(&mut app, "certificate.revoked").await;
+    assert!(revoked
+        .iter()
+        .any(|e| e["actor"] == "operator:ra.browser" && e["object_id"] == serial.as_str()));
+}

@@ -268,28 +268,96 @@ async fn unknown_pages_answer_a_404_page_and_the_api_keeps_json() {
     assert!(api.body.starts_with('{'), "{}", api.body);
 }
 
-/// Every page × every role, and anonymous: the status the server answers.
+/// Every page × every role, and anonymous: the status the server answers. GET pages send
+/// anonymous callers to sign-in (303); a POST without a session has no valid CSRF token (403).
 #[tokio::test]
 async fn every_page_answers_each_role_as_the_table_says() {
-    // (path, roles allowed); anonymous always goes to sign-in.
-    let table: &[(&str, &[&str])] = &[
-        (
-            "/dashboard",
-            &["operator", "ra_officer", "admin", "auditor"],
-        ),
-        ("/workstation", &["operator"]),
-        ("/counter", &["operator"]),
-        ("/reports", &["ra_officer", "admin", "auditor"]),
-        ("/reports/issuance.csv", &["ra_officer", "admin", "auditor"]),
-    ];
     let mut app = TestApp::spawn().await;
+    let (enrolment, serial) = fixture(&mut app).await;
+    const ALL: &[&str] = &["operator", "ra_officer", "admin", "auditor"];
+    const CASEWORK: &[&str] = &["operator", "ra_officer"];
+    const CERT_READERS: &[&str] = &["ra_officer", "auditor", "admin"];
+    let gets: Vec<(String, &[&str])> = vec![
+        ("/dashboard".into(), ALL),
+        ("/enrolments".into(), CASEWORK),
+        ("/enrolments?status=verified".into(), CASEWORK),
+        (format!("/enrolments/{enrolment}"), CASEWORK),
+        (
+            format!("/enrolments/{enrolment}/documents/portrait"),
+            CASEWORK,
+        ),
+        ("/certificates".into(), CERT_READERS),
+        (format!("/certificates/{serial}"), CERT_READERS),
+        (format!("/certificates/{serial}/pem"), CERT_READERS),
+        (
+            format!("/certificates/{serial}/change/revoke"),
+            &["ra_officer"],
+        ),
+        ("/audit".into(), &["auditor", "admin"]),
+        ("/admin".into(), &["admin"]),
+        ("/workstation".into(), &["operator"]),
+        ("/counter".into(), &["operator"]),
+        (format!("/counter/{enrolment}"), &["operator"]),
+        ("/reports".into(), CERT_READERS),
+        ("/reports/issuance.csv".into(), CERT_READERS),
+    ];
+    // Forms whose first step changes nothing (the revocation asks for confirmation) or whose
+    // refusal is the point; the allowed role's answer is the page that follows.
+    // (path, fields, roles allowed, the allowed role's status)
+    type Post<'a> = (String, Vec<(&'a str, &'a str)>, &'a [&'a str], u16);
+    let posts: Vec<Post> = vec![
+        (
+            format!("/certificates/{serial}/change/suspend"),
+            vec![("note", "")],
+            &["ra_officer"],
+            200,
+        ),
+        (
+            "/admin/operators".into(),
+            vec![("username", "x"), ("role", "operator")],
+            &["admin"],
+            422,
+        ),
+        (
+            "/admin/api-keys".into(),
+            vec![("name", "")],
+            &["admin"],
+            422,
+        ),
+        (
+            "/admin/api-keys/nonexistent/revoke".into(),
+            vec![],
+            &["admin"],
+            404,
+        ),
+        // The fixture's app enrolment waits in the queue: the operator takes it.
+        ("/workstation/claim".into(), vec![], &["operator"], 303),
+        (
+            "/workstation/nonexistent/renew".into(),
+            vec![],
+            &["operator"],
+            404,
+        ),
+        (
+            "/workstation/nonexistent/outcome".into(),
+            vec![("outcome", "no_show")],
+            &["operator"],
+            404,
+        ),
+        (
+            "/counter".into(),
+            vec![("idempotency_key", "table-test")],
+            &["operator"],
+            422,
+        ),
+    ];
     let mut clients = Vec::new();
     for role in ROLES {
         clients.push((role, web_sign_in(&mut app, role).await));
     }
     let anonymous = WebClient::new(&app);
     let mut wrong = Vec::new();
-    for (path, allowed) in table {
+    for (path, allowed) in &gets {
         let resp = anonymous.get(path).await;
         let to_sign_in = resp
             .location
@@ -297,19 +365,52 @@ async fn every_page_answers_each_role_as_the_table_says() {
             .is_some_and(|l| l.starts_with("/sign-in?next="));
         if resp.status != 303 || !to_sign_in {
             wrong.push(format!(
-                "anonymous {path}: {} {:?}",
+                "anonymous GET {path}: {} {:?}",
                 resp.status, resp.location
             ));
         }
         for (role, client) in &clients {
             let expected = if allowed.contains(role) { 200 } else { 403 };
-            let got = client.get(path).await.status;
+            let got = client.get(path).await;
+            if got.status != expected {
+                wrong.push(format!(
+                    "{role} GET {path}: expected {expected}, got {}",
+                    got.status
+                ));
+            }
+            if got.status == 403 && !got.body.contains("Không có quyền truy cập") {
+                wrong.push(format!("{role} GET {path}: 403 without the forbidden page"));
+            }
+        }
+    }
+    for (path, fields, allowed, ok_status) in &posts {
+        let got = anonymous.post(path, fields).await.status;
+        if got != 403 {
+            wrong.push(format!("anonymous POST {path}: expected 403, got {got}"));
+        }
+        for (role, client) in &clients {
+            let expected = if allowed.contains(role) {
+                *ok_status
+            } else {
+                403
+            };
+            let got = client.post(path, fields).await.status;
             if got != expected {
-                wrong.push(format!("{role} {path}: expected {expected}, got {got}"));
+                wrong.push(format!(
+                    "{role} POST {path}: expected {expected}, got {got}"
+                ));
             }
         }
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
+    // Nothing above changed the certificate.
+    let ra = &clients[1].1;
+    let page = ra.get(&format!("/certificates/{serial}")).await;
+    assert!(
+        page.body.contains("data-status=\"pending_acceptance\""),
+        "{}",
+        page.body
+    );
 }
 
 #[tokio::test]
@@ -627,8 +728,9 @@ async fn counter_enrolment_shows_the_apis_refusals_then_registers_and_takes_scan
     let page = op.get(&created).await;
     assert_eq!(
         page.text_of("enrolment-status").as_deref(),
-        Some("verified")
+        Some("Đã xác minh")
     );
+    assert!(page.body.contains("data-status=\"verified\""));
     let id = page.text_of("enrolment-id").unwrap();
     let submitted = common::enrol::audit_actions(&mut app, "enrolment.submitted").await;
     assert_eq!(submitted.len(), 1);
@@ -653,10 +755,7 @@ async fn counter_enrolment_shows_the_apis_refusals_then_registers_and_takes_scan
             .await,
     );
     let page = op.get(&uploaded).await;
-    assert_eq!(
-        page.text_of("documents").as_deref(),
-        Some("Mặt trước thẻ căn cước")
-    );
+    assert_eq!(page.text_of("documents").as_deref(), Some("CCCD mặt trước"));
     let (sealed, sha256) = common::enrol::stored_document(&app.env, &id, "id_front");
     assert_eq!(sha256, ca_enrol::secrets::sha256_hex(&scan));
     assert!(!sealed.windows(10).any(|w| w == b"FACE-DATA-"));
@@ -685,4 +784,359 @@ async fn counter_enrolment_shows_the_apis_refusals_then_registers_and_takes_scan
         .await
         .unwrap();
     assert_eq!(resp.status(), 403);
+}
+
+/// An enrolment with documents and an issued certificate, for the tables and page tests.
+async fn fixture(app: &mut TestApp) -> (String, String) {
+    let (enrolment, serial) = common::web::issued_certificate(app, 701).await;
+    let key = common::enrol::enrol_key(app).await;
+    // Documents of another enrolment (VNeID routes without them, so use an app enrolment).
+    let with_docs = common::enrol::enrol(
+        app,
+        &key,
+        &common::enrol::application("app_ekyc", &common::enrol::id_number(702)),
+    )
+    .await;
+    common::enrol::upload_all(app, &key, &with_docs).await;
+    let _ = enrolment;
+    (with_docs, serial)
+}
+
+#[tokio::test]
+async fn enrolments_are_found_by_id_number_phone_name_and_status_and_show_their_timeline() {
+    let mut app = TestApp::spawn().await;
+    let (enrolment, _) = fixture(&mut app).await;
+    let operator = web_sign_in(&mut app, "operator").await;
+    let id_number = common::enrol::id_number(702);
+    for query in [
+        format!("id_number={id_number}"),
+        "phone=0912%20345%20678".to_string(),
+        "name=nguy%E1%BB%85n%20v%C4%83n".to_string(), // "nguyễn văn", lower case
+        "status=awaiting_video_call".to_string(),
+    ] {
+        let page = operator.get(&format!("/enrolments?{query}")).await;
+        assert_eq!(page.status, 200);
+        assert!(
+            page.body.contains(&format!("/enrolments/{enrolment}")),
+            "{query}: {}",
+            page.body
+        );
+    }
+    let none = operator.get("/enrolments?id_number=001090999999").await;
+    assert!(!none.body.contains(&format!("/enrolments/{enrolment}")));
+    assert!(none.body.contains("Không có kết quả phù hợp."));
+    let bad = operator.get("/enrolments?phone=12345").await;
+    assert!(
+        bad.body
+            .contains("Số điện thoại di động phải gồm 10 chữ số"),
+        "{}",
+        bad.body
+    );
+
+    let detail = operator.get(&format!("/enrolments/{enrolment}")).await;
+    assert_eq!(detail.status, 200);
+    for shown in [
+        "Nguyễn Văn An",
+        "17/05/1990",
+        "Tiếp nhận hồ sơ",
+        "Lưu giấy tờ",
+        "Vào hàng đợi gọi video",
+        "Chờ gọi video",
+    ] {
+        assert!(detail.body.contains(shown), "{shown} missing");
+    }
+    assert_eq!(operator.get("/enrolments/no-such-id").await.status, 404);
+}
+
+#[tokio::test]
+async fn document_images_are_served_uncached_and_every_view_is_audited() {
+    let mut app = TestApp::spawn().await;
+    let (enrolment, _) = fixture(&mut app).await;
+    let ra = web_sign_in(&mut app, "ra_officer").await;
+    let before = common::enrol::audit_actions(&mut app, "enrolment.document_read")
+        .await
+        .len();
+    let resp = ra
+        .get(&format!("/enrolments/{enrolment}/documents/portrait"))
+        .await;
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.headers["content-type"], "image/jpeg");
+    assert_eq!(resp.headers["cache-control"], "no-store");
+    assert!(resp.body.contains("FACE-DATA-portrait"));
+    let reads = common::enrol::audit_actions(&mut app, "enrolment.document_read").await;
+    assert_eq!(reads.len(), before + 1);
+    let who = ra.creds.as_ref().unwrap().username.clone();
+    assert_eq!(reads.last().unwrap()["actor"], format!("operator:{who}"));
+    let missing = ra
+        .get(&format!("/enrolments/{enrolment}/documents/selfie"))
+        .await;
+    assert_eq!(missing.status, 404);
+}
+
+#[tokio::test]
+async fn an_ra_officer_revokes_a_certificate_after_confirming_and_sees_it_revoked() {
+    let mut app = TestApp::spawn().await;
+    let (_, serial) = common::web::issued_certificate(&mut app, 711).await;
+    let ra = web_sign_in(&mut app, "ra_officer").await;
+    let page = ra.get(&format!("/certificates/{serial}")).await;
+    assert!(page.body.contains("id=\"action-revoke\""));
+    let pem = ra.get(&format!("/certificates/{serial}/pem")).await;
+    assert!(pem.body.starts_with("-----BEGIN CERTIFICATE-----"));
+    assert_eq!(
+        pem.body.matches("BEGIN CERTIFICATE").count(),
+        3,
+        "leaf, issuing CA, root"
+    );
+
+    let form = ra
+        .get(&format!("/certificates/{serial}/change/revoke"))
+        .await;
+    assert_eq!(form.status, 200);
+    let path = format!("/certificates/{serial}/change/revoke");
+    // A reason that is not one is refused with the API's message.
+    let bad = ra
+        .post(&path, &[("reason", "certificateHold"), ("note", "")])
+        .await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains("id=\"change-error\""));
+    // First submission asks for confirmation and changes nothing.
+    let confirm = ra
+        .post(
+            &path,
+            &[("reason", "keyCompromise"), ("note", "lost phone")],
+        )
+        .await;
+    assert_eq!(confirm.status, 200);
+    assert!(confirm.body.contains("id=\"confirm-step\""));
+    assert!(confirm.body.contains("Lộ khoá bí mật"));
+    let still = ra.get(&format!("/certificates/{serial}")).await;
+    assert!(still.body.contains("data-status=\"pending_acceptance\""));
+    // The confirmation revokes.
+    let done = ra
+        .post(
+            &path,
+            &[
+                ("reason", "keyCompromise"),
+                ("note", "lost phone"),
+                ("confirm", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let page = ra.get(done.location.as_deref().unwrap()).await;
+    assert!(
+        page.body.contains("data-status=\"revoked\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Đã thu hồi chứng thư."));
+    assert!(page.body.contains("keyCompromise"));
+    assert!(
+        !page.body.contains("id=\"action-"),
+        "revoked is final: no actions"
+    );
+    // The API and the search agree.
+    let found = ra.get("/certificates?status=revoked").await;
+    assert!(found.body.contains(&serial));
+    let admin = app.admin_token().await;
+    let (_, api) = app
+        .get(&format!("/api/v1/certificates/{serial}"), Some(&admin))
+        .await;
+    assert_eq!(api["status"], "revoked");
+    // An auditor reads the certificate but is offered no action.
+    let auditor = web_sign_in(&mut app, "auditor").await;
+    let page = auditor.get(&format!("/certificates/{serial}")).await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("id=\"action-"));
+}
+
+#[tokio::test]
+async fn the_audit_page_filters_events_and_says_whether_the_chain_verifies() {
+    let mut app = TestApp::spawn().await;
+    let auditor = web_sign_in(&mut app, "auditor").await;
+    let page = auditor.get("/audit?action=operator.created").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("data-ok=\"true\""), "{}", page.body);
+    assert!(page.body.contains("operator.created"));
+    assert!(!page.body.contains(">operator.login<"));
+    let mine = auditor
+        .get(&format!(
+            "/audit?actor={}",
+            auditor.creds.as_ref().unwrap().username
+        ))
+        .await;
+    assert!(
+        mine.body.contains("operator.first_sign_in_completed"),
+        "{}",
+        mine.body
+    );
+    let bad = auditor.get("/audit?from=31/02/2026").await;
+    assert!(bad.body.contains("dd/mm/yyyy"));
+
+    app.env
+        .sql("UPDATE audit_events SET details = '{\"tampered\":true}' WHERE seq = 2");
+    let page = auditor.get("/audit").await;
+    assert!(page.body.contains("data-ok=\"false\""), "{}", page.body);
+    assert!(page.body.contains("KHÔNG toàn vẹn"));
+}
+
+#[tokio::test]
+async fn an_admin_creates_disables_and_resets_accounts_and_manages_api_keys() {
+    let mut app = TestApp::spawn().await;
+    let admin = web_sign_in(&mut app, "admin").await;
+    admin.get("/admin").await;
+    let created = admin
+        .post(
+            "/admin/operators",
+            &[("username", "le.thi.hoa"), ("role", "ra_officer")],
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    assert!(created.body.contains("data:image/png;base64,"));
+    let one_time = Credentials {
+        username: "le.thi.hoa".into(),
+        password: created.text_of("one-time-password").unwrap(),
+        totp_secret: created.text_of("totp-secret").unwrap(),
+    };
+    let hoa = web_first_sign_in(&app, one_time).await;
+    assert!(hoa.get("/certificates").await.status == 200);
+
+    // A taken username is refused with the API's message.
+    admin.get("/admin").await;
+    let taken = admin
+        .post(
+            "/admin/operators",
+            &[("username", "le.thi.hoa"), ("role", "operator")],
+        )
+        .await;
+    assert_eq!(taken.status, 422);
+    assert!(taken.body.contains("Tên đăng nhập đã tồn tại."));
+
+    // Disabling ends the operator's session at once.
+    let listing = admin.get("/admin").await;
+    let id = operator_id(&listing.body, "le.thi.hoa");
+    let resp = admin
+        .post(&format!("/admin/operators/{id}/disable"), &[])
+        .await;
+    assert_eq!(resp.status, 303);
+    assert_eq!(hoa.get("/dashboard").await.status, 303);
+    assert_eq!(
+        WebClient::new(&app)
+            .sign_in_with(&app, hoa.creds.as_ref().unwrap())
+            .await
+            .status,
+        401
+    );
+    admin.get("/admin").await;
+    admin
+        .post(&format!("/admin/operators/{id}/enable"), &[])
+        .await;
+
+    // A password reset: a new one-time password; the next sign-in is a first sign-in again.
+    admin.get("/admin").await;
+    let reset = admin
+        .post(&format!("/admin/operators/{id}/reset-password"), &[])
+        .await;
+    assert_eq!(reset.status, 200, "{}", reset.body);
+    let new_one_time = Credentials {
+        username: "le.thi.hoa".into(),
+        password: reset.text_of("one-time-password").unwrap(),
+        totp_secret: hoa.creds.as_ref().unwrap().totp_secret.clone(),
+    };
+    web_first_sign_in(&app, new_one_time).await;
+
+    // An administrator cannot disable their own account.
+    let listing = admin.get("/admin").await;
+    let own = operator_id(&listing.body, &admin.creds.as_ref().unwrap().username);
+    assert!(!listing
+        .body
+        .contains(&format!("/admin/operators/{own}/disable")));
+    let refused = admin
+        .post(&format!("/admin/operators/{own}/disable"), &[])
+        .await;
+    assert_eq!(refused.status, 422);
+
+    // API keys: shown once, usable, revocable.
+    admin.get("/admin").await;
+    let key = admin
+        .post(
+            "/admin/api-keys",
+            &[("name", "Ứng dụng di động"), ("scope_enrol", "on")],
+        )
+        .await;
+    assert_eq!(key.status, 200, "{}", key.body);
+    let token = key.text_of("api-key").unwrap();
+    let (status, me) = app.get("/api/v1/whoami", Some(&token)).await;
+    assert_eq!(
+        (status, me["scopes"].clone()),
+        (200, serde_json::json!(["enrol"]))
+    );
+    let listing = admin.get("/admin").await;
+    assert!(listing.body.contains("Ứng dụng di động"));
+    assert!(listing.body.contains("1.500.000 ₫") || listing.body.contains(" ₫"));
+    let key_id = me["id"].as_str().unwrap();
+    let revoked = admin
+        .post(&format!("/admin/api-keys/{key_id}/revoke"), &[])
+        .await;
+    assert_eq!(revoked.status, 303);
+    assert_eq!(app.get("/api/v1/whoami", Some(&token)).await.0, 401);
+}
+
+/// The id in the row of `username` on the administration page.
+fn operator_id(body: &str, username: &str) -> String {
+    let row = body
+        .find(&format!("data-username=\"{username}\""))
+        .unwrap_or_else(|| panic!("no row for {username}"));
+    let rest = &body[row..];
+    let at = rest.find("/admin/operators/").unwrap() + "/admin/operators/".len();
+    rest[at..].split('/').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn the_dashboard_counts_today_and_charts_issuance() {
+    let mut app = TestApp::spawn().await;
+    let (_enrolment, _serial) = fixture(&mut app).await;
+    let auditor = web_sign_in(&mut app, "auditor").await;
+    let page = auditor.get("/dashboard").await;
+    assert_eq!(page.status, 200);
+    let figure = |id: &str| page.text_of(id).unwrap_or_else(|| panic!("no {id}"));
+    assert_eq!(figure("intake"), "2");
+    assert_eq!(figure("verified"), "1", "the VNeID application");
+    assert_eq!(figure("contracts-signed"), "1");
+    assert_eq!(figure("certificates-issued"), "1");
+    assert_eq!(figure("accepted"), "0");
+    assert_eq!(figure("revoked"), "0");
+    assert_eq!(
+        figure("waiting"),
+        "1",
+        "the app application awaits its video call"
+    );
+    assert_eq!(figure("chart-total"), "1");
+    assert!(page.body.contains("<svg class=\"chart\""));
+    assert_eq!(page.body.matches("<rect class=\"bar\"").count(), 30);
+}
+
+#[tokio::test]
+async fn an_unexpected_error_shows_the_operation_id_and_no_internals() {
+    let mut app = TestApp::spawn().await;
+    let admin = web_sign_in(&mut app, "admin").await;
+    // A database that lost a table, as a failing disk or a bad manual change would leave it.
+    app.env.sql("DROP TABLE video_call_outcomes");
+    let page = admin.get("/dashboard").await;
+    assert_eq!(page.status, 500);
+    let request_id = page.headers["x-request-id"].to_str().unwrap().to_string();
+    assert!(page.body.contains(&request_id), "{}", page.body);
+    assert!(page.body.contains("Lỗi hệ thống"));
+    for internal in [
+        "video_call_outcomes",
+        "no such table",
+        "does not exist",
+        "diesel",
+    ] {
+        assert!(
+            !page.body.contains(internal),
+            "{internal} leaked: {}",
+            page.body
+        );
+    }
 }

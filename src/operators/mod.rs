@@ -118,6 +118,14 @@ pub struct NewOperatorCredentials {
     pub otpauth_url: String,
 }
 
+/// What an administrator's reset produced; shown once.
+pub struct ResetCredentials {
+    pub username: String,
+    pub one_time_password: Option<String>,
+    pub totp_secret_base32: Option<String>,
+    pub otpauth_url: Option<String>,
+}
+
 pub struct NewApiKey {
     pub id: String,
     pub name: String,
@@ -599,6 +607,122 @@ impl Accounts {
                 Ok(())
             })
             .await
+    }
+
+    /// Every account, by username (administration page).
+    pub async fn list_operators(&self) -> Result<Vec<OperatorRow>, OperatorsError> {
+        Ok(self.store.read(|tx| tx.list_operators()).await?)
+    }
+
+    pub async fn list_api_keys(&self) -> Result<Vec<ApiKeyRow>, OperatorsError> {
+        Ok(self.store.read(|tx| tx.list_api_keys()).await?)
+    }
+
+    /// Disables (ending its sessions) or re-enables an account. An administrator cannot
+    /// disable their own account, so the last one cannot lock everyone out by mistake.
+    pub async fn set_disabled(
+        &self,
+        principal: &Principal,
+        id: &str,
+        disabled: bool,
+    ) -> Result<(), OperatorsError> {
+        let (own_id, _, _) = operator_parts(principal)?;
+        if disabled && own_id == id {
+            return Err(OperatorsError::Forbidden {
+                needed: "another administrator to disable this account".into(),
+            });
+        }
+        let (id, actor, now) = (id.to_string(), principal.actor(), self.clock.now());
+        self.store
+            .write(move |tx| {
+                if !tx.set_operator_disabled(&id, disabled)? {
+                    return Err(OperatorsError::NotFound);
+                }
+                if disabled {
+                    tx.revoke_operator_sessions(&id)?;
+                }
+                let action = if disabled {
+                    "operator.disabled"
+                } else {
+                    "operator.enabled"
+                };
+                tx.audit(NewEvent::new(
+                    now,
+                    &actor,
+                    action,
+                    "operator",
+                    &id,
+                    json!({}),
+                ))?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// An administrator's reset of a password or TOTP secret (lost phone, forgotten
+    /// password): the new credential is shown once to the administrator, the operator's
+    /// sessions end, and the next sign-in is a first sign-in again (own password, own new
+    /// TOTP secret), so what the administrator saw does not stay in use.
+    pub async fn reset_credentials(
+        &self,
+        principal: &Principal,
+        id: &str,
+        password: bool,
+        totp: bool,
+    ) -> Result<ResetCredentials, OperatorsError> {
+        let lookup = id.to_string();
+        let row = self
+            .store
+            .read(move |tx| tx.operator_by_id(&lookup))
+            .await?
+            .ok_or(OperatorsError::NotFound)?;
+        let one_time_password = password.then(generate_password);
+        let password_hash = match &one_time_password {
+            Some(p) => Some(hash_password(p.clone()).await?),
+            None => None,
+        };
+        let (totp_view, sealed) = if totp {
+            let secret = random_bytes::<20>().to_vec();
+            let view = self.totp(&row.username, secret.clone())?;
+            let sealed = self
+                .keys
+                .seal(TOTP_PURPOSE, row.id.as_bytes(), &secret)
+                .map_err(|e| StoreError::Unexpected(e.to_string()))?;
+            (
+                Some((view.get_secret_base32(), view.get_url())),
+                Some(sealed),
+            )
+        } else {
+            (None, None)
+        };
+        let (id, actor, now) = (row.id.clone(), principal.actor(), self.clock.now());
+        self.store
+            .write(move |tx| {
+                if !tx.reset_operator_credentials(
+                    &id,
+                    password_hash.as_deref(),
+                    sealed.as_deref(),
+                )? {
+                    return Err(OperatorsError::NotFound);
+                }
+                tx.revoke_operator_sessions(&id)?;
+                tx.audit(NewEvent::new(
+                    now,
+                    &actor,
+                    "operator.credentials_reset",
+                    "operator",
+                    &id,
+                    json!({"password": password, "totp": totp}),
+                ))?;
+                Ok(())
+            })
+            .await?;
+        Ok(ResetCredentials {
+            username: row.username,
+            one_time_password,
+            totp_secret_base32: totp_view.as_ref().map(|(s, _)| s.clone()),
+            otpauth_url: totp_view.map(|(_, u)| u),
+        })
     }
 
     pub async fn create_api_key(

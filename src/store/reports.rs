@@ -3,7 +3,7 @@
 //! dialects (date formatting, parameter markers) are chosen here; the queries are otherwise the
 //! same text on both.
 //!
-//! Each query is driven by a range on one indexed time column (migration 000011) and joins
+//! Each query is driven by a range on one indexed time column (migrations 000010, 000011) and joins
 //! the enrolment by primary key, so its cost follows the rows in the range, not the table.
 
 use chrono::NaiveDateTime;

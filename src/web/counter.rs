@@ -226,6 +226,7 @@ struct EnrolmentPage {
     page: Page,
     id: String,
     status: &'static str,
+    status_text: String,
     next_step: &'static str,
     verified_by: String,
     documents: Vec<&'static str>,
@@ -260,6 +261,9 @@ async fn enrolment_page(
     Ok(EnrolmentPage {
         id: s.id.clone(),
         status: s.status.as_str(),
+        status_text: lang
+            .t_or_code(&format!("status.{}", s.status.as_str()))
+            .to_string(),
         next_step: lang.pick(vi, en),
         verified_by: s.verified_by.clone().unwrap_or_default(),
         documents: s

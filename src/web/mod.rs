@@ -9,13 +9,18 @@
 //! extends `web/base.html`, and returns `Result<Response, WebError>`. Forms post
 //! `<input type="hidden" name="csrf" value="{{ page.csrf }}">`; multipart uploads put it in
 //! the action's query (`action="/x?csrf={{ page.csrf }}"`). Domain errors shown on a form
-//! use [`message`] (the API's wording). Words go in `i18n::CATALOGUE`.
+//! use [`message`] (the API's wording). Words go in `i18n::CATALOGUE`. The CSP allows no
+//! inline script or style: serve a script as a static file beside `/static/web.css`.
 
 pub mod i18n;
 pub mod session;
 
+mod admin;
+mod audit;
+mod certificates;
 mod counter;
 mod dashboard;
+mod enrolments;
 mod form;
 mod reports;
 mod signin;
@@ -43,6 +48,22 @@ pub fn routes() -> impl Endpoint<Output = Response> {
         )
         .at("/sign-out", post(signin::sign_out))
         .at("/dashboard", get(dashboard::page))
+        .at("/enrolments", get(enrolments::search))
+        .at("/enrolments/:id", get(enrolments::detail))
+        .at("/enrolments/:id/documents/:kind", get(enrolments::document))
+        .at("/certificates", get(certificates::search))
+        .at("/certificates/:serial", get(certificates::detail))
+        .at("/certificates/:serial/pem", get(certificates::pem))
+        .at(
+            "/certificates/:serial/change/:action",
+            get(certificates::change_form).post(certificates::change_submit),
+        )
+        .at("/audit", get(audit::page))
+        .at("/admin", get(admin::index))
+        .at("/admin/operators", post(admin::create_operator))
+        .at("/admin/operators/:id/:action", post(admin::operator_action))
+        .at("/admin/api-keys", post(admin::create_api_key))
+        .at("/admin/api-keys/:id/revoke", post(admin::revoke_api_key))
         .at("/workstation", get(workstation::queue))
         .at("/workstation/claim", post(workstation::claim))
         .at("/workstation/:id", get(workstation::call))
@@ -156,6 +177,23 @@ impl Page {
             self.lang.other().code(),
             session::percent_encode(&self.here)
         )
+    }
+}
+
+/// One `<option>` of a filter's `<select>`.
+pub struct SelectOption {
+    pub value: String,
+    pub text: String,
+    pub selected: bool,
+}
+
+impl SelectOption {
+    pub fn new(value: &str, text: &str, current: &str) -> Self {
+        Self {
+            value: value.to_string(),
+            text: text.to_string(),
+            selected: value == current,
+        }
     }
 }
 

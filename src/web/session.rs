@@ -190,7 +190,11 @@ impl<'a> FromRequest<'a> for WebUser {
         }
         let (username, role) = (username.clone(), *role);
         let csrf = state.web.for_session(&token);
-        let page = Page::new(req, lang(req), csrf, Some((username.clone(), role)));
+        let mut page = Page::new(req, lang(req), csrf, Some((username.clone(), role)));
+        if *must_change_password {
+            // Every link would lead back to the first-sign-in page.
+            page.nav.clear();
+        }
         Ok(WebUser {
             principal,
             username,
