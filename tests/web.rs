@@ -711,6 +711,13 @@ async fn counter_enrolment_shows_the_apis_refusals_then_registers_and_takes_scan
     );
     op.set_cookie("lang", "vi");
 
+    // A post that did not come from the form is shown the form again.
+    let no_key = post_counter(&op, "", &bad).await;
+    assert_eq!(no_key.status, 400);
+    assert!(no_key
+        .field("idempotency_key")
+        .is_some_and(|k| !k.is_empty()));
+
     // Without consent nothing is registered either.
     let mut no_consent = counter_fields("001195000123", "07/03/1995");
     no_consent.retain(|(k, _)| k != "consent");

@@ -163,7 +163,19 @@ pub async fn submit(
     let fields = Fields(posted.0);
     let key = fields.get("idempotency_key").to_string();
     if !(1..=128).contains(&key.len()) || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(WebError::Unexpected("counter form without its key".into()));
+        // Not a form this page made: show it again, with a key of its own.
+        let fields = Fields(
+            fields
+                .0
+                .into_iter()
+                .filter(|(k, _)| k != "idempotency_key")
+                .collect(),
+        );
+        let text = lang.t("error.generic.text").to_string();
+        return render_status(
+            StatusCode::BAD_REQUEST,
+            &form_page(user, fields, FieldMessages::default(), Some(text)),
+        );
     }
     let application = match state
         .enrolments
