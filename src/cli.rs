@@ -222,6 +222,7 @@ async fn serve(config: Config) -> Result<i32, AppError> {
     let app = Application::bind(prepared.state).await?;
     let host = app.state.config.listen_addr().ip();
     let base = format!("http://{host}:{}", app.port);
+    println!("  Operator pages:        {base}/sign-in");
     println!("  API docs (Swagger UI): {base}/api/docs");
     println!("  OpenAPI document:      {base}/api/openapi.json");
     println!("  Health:                {base}/healthz   Readiness: {base}/readyz   Metrics: {base}/metrics");

@@ -1147,3 +1147,18 @@ async fn an_unexpected_error_shows_the_operation_id_and_no_internals() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_session_ends_after_its_absolute_lifetime_however_busy() {
+    let env = common::TestEnv::new();
+    let mut app = TestApp::spawn_with(env, |c| c.security.session_max_hours = 1).await;
+    let client = web_sign_in(&mut app, "ra_officer").await;
+    for _ in 0..5 {
+        app.clock.advance(chrono::Duration::minutes(10));
+        assert_eq!(client.get("/dashboard").await.status, 200);
+    }
+    app.clock.advance(chrono::Duration::minutes(11));
+    let resp = client.get("/dashboard").await;
+    assert_eq!(resp.status, 303);
+    assert!(resp.location.unwrap().contains("expired=1"));
+}

@@ -145,8 +145,10 @@ fn chart(lang: Lang, per_day: &[(NaiveDate, i64)]) -> String {
     const H: i64 = 200;
     const TOP: i64 = 20;
     const BOTTOM: i64 = 30;
+    // Room for the first and last date labels.
+    const SIDE: i64 = 20;
     let n = i64::try_from(per_day.len()).unwrap_or(1).max(1);
-    let slot = W / n;
+    let slot = (W - 2 * SIDE) / n;
     let max = per_day.iter().map(|(_, c)| *c).max().unwrap_or(0).max(1);
     let plot = H - TOP - BOTTOM;
     let mut out = format!(
@@ -161,7 +163,7 @@ fn chart(lang: Lang, per_day: &[(NaiveDate, i64)]) -> String {
     for (i, (day, count)) in per_day.iter().enumerate() {
         let i = i64::try_from(i).unwrap_or(0);
         let h = count * plot / max;
-        let x = i * slot + 2;
+        let x = SIDE + i * slot + 2;
         let y = H - BOTTOM - h;
         out.push_str(&format!(
             "<rect class=\"bar\" x=\"{x}\" y=\"{y}\" width=\"{w}\" height=\"{h}\"><title>{d}: {c}</title></rect>",
