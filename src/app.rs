@@ -64,6 +64,10 @@ pub struct AppState {
     pub renewals: crate::renewal::Renewals,
     /// The expiry job (tests run it directly).
     pub expiry: crate::expiry::Expiry,
+    /// Adoption reports.
+    pub reports: crate::reports::Reports,
+    /// The operator pages' CSRF key.
+    pub web: crate::web::WebKeys,
 }
 
 /// The loaded CA material: what signs, what answers for status, and the profile.
@@ -254,6 +258,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
     );
     spawn_acceptance_deadline(acceptance.clone());
     let verification = Verification::new(store.clone(), clock.clone(), config.verification.clone());
+    let web = crate::web::WebKeys::new(&keys);
     let accounts = Accounts::new(store.clone(), keys, clock.clone(), config.security.clone());
     let bootstrap_admin = accounts.bootstrap_admin().await?;
     let issuer = crate::issuance::Issuer::new(
@@ -296,6 +301,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
         config.outbox.clone(),
     )
     .spawn();
+    let reports = crate::reports::Reports::new(store.clone(), clock.clone());
     Ok(Prepared {
         state: AppState {
             config: Arc::new(config),
@@ -315,6 +321,8 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
             status,
             renewals,
             expiry,
+            reports,
+            web,
         },
         bootstrap_admin,
     })
@@ -405,6 +413,7 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
         .at("/ocsp", poem::post(crate::status::ocsp_post))
         .at("/ocsp/*request", get(crate::status::ocsp_get))
         .at("/crl/:file", get(crate::status::crl_get))
+        .nest("/", crate::web::routes())
         .data(state)
         .around(move |ep, req| http::around(ep, req, metrics.clone()))
 }

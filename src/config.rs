@@ -81,6 +81,10 @@ pub struct Security {
     pub login_lockout_minutes: u32,
     pub session_idle_minutes: u32,
     pub session_max_hours: u32,
+    /// Mark the pages' cookies `Secure` on every response. They are also marked when the
+    /// request arrived over TLS at a proxy (`X-Forwarded-Proto: https`); `public_base_url`
+    /// cannot say so, as it is the plain-http base of the certificates' AIA and CRL URLs.
+    pub secure_cookies: bool,
 }
 
 /// One-time-password rules (`otp::`).
@@ -192,8 +196,9 @@ impl Default for Config {
             security: Security {
                 login_max_failures: 5,
                 login_lockout_minutes: 15,
-                session_idle_minutes: 30,
+                session_idle_minutes: 15,
                 session_max_hours: 12,
+                secure_cookies: false,
             },
             enrolment: crate::enrolment::Settings::default(),
             verification: crate::verification::Settings::default(),

@@ -557,8 +557,9 @@ impl EnrolmentsApi {
     /// Upload one identity document (`id_front`, `id_back`, `portrait`, `liveness`) as the
     /// raw request body: JPEG or PNG, recognised by content whatever the declared type, at
     /// most `enrolment.max_document_bytes` (default 5 MiB). Stored encrypted. Accepted while
-    /// the enrolment awaits documents; the fourth kind routes the application (API key with
-    /// scope `enrol`, or role `operator`).
+    /// the enrolment awaits documents, the fourth kind routing the application; a counter
+    /// enrolment takes scans until its contract is signed (API key with scope `enrol`, or
+    /// role `operator`).
     #[oai(path = "/:id/documents/:kind", method = "put")]
     async fn put_document(
         &self,

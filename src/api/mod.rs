@@ -11,6 +11,7 @@ mod lifecycle;
 mod operators;
 pub mod problem;
 mod renewal;
+mod reports;
 mod validation;
 mod verification;
 
@@ -27,6 +28,7 @@ pub type Service = OpenApiService<
         acceptance::AcceptanceApi,
         lifecycle::LifecycleApi,
         renewal::RenewalApi,
+        reports::ReportsApi,
     ),
     (),
 >;
@@ -44,6 +46,7 @@ pub fn service(public_base_url: &str) -> Service {
             acceptance::AcceptanceApi,
             lifecycle::LifecycleApi,
             renewal::RenewalApi,
+            reports::ReportsApi,
         ),
         "ca-enrol",
         env!("CARGO_PKG_VERSION"),

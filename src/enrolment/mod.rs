@@ -416,7 +416,9 @@ impl Enrolments {
                     .enrolment_by_id(&doc.enrolment_id)?
                     .ok_or(EnrolmentError::NotFound)?;
                 let status = stored_status(&row)?;
-                if status != Status::AwaitingDocuments {
+                let source =
+                    Source::parse(&row.source).ok_or_else(|| unexpected("stored source"))?;
+                if !source.accepts_documents(status) {
                     return Err(EnrolmentError::DocumentsNotAccepted { status });
                 }
                 tx.put_document(&doc)?;
@@ -437,9 +439,9 @@ impl Enrolments {
                 let complete = DocumentKind::ALL
                     .iter()
                     .all(|k| kinds.iter().any(|s| s == k.as_str()));
-                if complete {
-                    let source =
-                        Source::parse(&row.source).ok_or_else(|| unexpected("stored source"))?;
+                // The fourth document routes an application that waited for it; a counter
+                // enrolment was routed at intake.
+                if complete && status == Status::AwaitingDocuments {
                     let (to_video_call, verified_by) =
                         route(tx, policy.route(source), source, &row)?;
                     let next = status

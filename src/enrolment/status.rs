@@ -251,6 +251,19 @@ impl Source {
         self == Source::AppEkyc
     }
 
+    /// Whether documents may be uploaded in `status`. The app uploads its four before routing;
+    /// at a counter the operator may add scans of the card and a portrait to the dossier
+    /// until the contract is signed (they are evidence, not a routing condition).
+    pub fn accepts_documents(self, status: Status) -> bool {
+        match self {
+            Source::Counter => matches!(
+                status,
+                Status::AwaitingDocuments | Status::AwaitingVideoCall | Status::Verified
+            ),
+            Source::Vneid | Source::AppEkyc => status == Status::AwaitingDocuments,
+        }
+    }
+
     /// What `verified_by` records when routing verifies the application without a call.
     pub fn verified_by(self) -> &'static str {
         match self {
@@ -264,6 +277,20 @@ impl Source {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counter_dossiers_take_documents_until_the_contract_app_ones_only_before_routing() {
+        for status in Status::ALL {
+            let before_contract = matches!(
+                status,
+                Status::AwaitingDocuments | Status::AwaitingVideoCall | Status::Verified
+            );
+            assert_eq!(Source::Counter.accepts_documents(status), before_contract);
+            let awaiting = status == Status::AwaitingDocuments;
+            assert_eq!(Source::AppEkyc.accepts_documents(status), awaiting);
+            assert_eq!(Source::Vneid.accepts_documents(status), awaiting);
+        }
+    }
 
     #[test]
     fn app_applications_reach_the_queue_only_from_awaiting_documents() {

@@ -16,10 +16,18 @@ use crate::app::AppState;
 
 pub const REQUEST_ID: &str = "x-request-id";
 
+/// The request's id, in the request's extensions for handlers that show it (error pages).
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
 /// Gives every request an id (the caller's, if it sent a sane one), puts it on the response
 /// and on every log line of the request, turns framework errors (bad JSON, unknown route,
 /// missing credentials) into JSON problems, and counts the request in the metrics.
-pub async fn around(ep: impl Endpoint, req: Request, metrics: Metrics) -> poem::Result<Response> {
+pub async fn around(
+    ep: impl Endpoint,
+    mut req: Request,
+    metrics: Metrics,
+) -> poem::Result<Response> {
     let id = req
         .headers()
         .get(REQUEST_ID)
@@ -29,6 +37,7 @@ pub async fn around(ep: impl Endpoint, req: Request, metrics: Metrics) -> poem::
         })
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().to_string();
     let route = metrics::route_label(req.uri().path());
     let span = tracing::info_span!("request", request_id = %id, %method, route = %route);
