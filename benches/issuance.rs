@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use ca_enrol::audit::Actor;
 use ca_enrol::ca::{self, CaKeyAlgorithm, CeremonyConfig, IssuingCa, PersonalProfile, SubjectInfo};
 use ca_enrol::clock::SystemClock;
-use ca_enrol::issuance::{IssuanceOrder, Issuer};
+use ca_enrol::issuance::{IssuanceOrder, Issuer, Term};
 use ca_enrol::store::Store;
 use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;
@@ -108,7 +108,8 @@ fn order(i: usize) -> IssuanceOrder {
             email: Some("tuyet@example.vn".into()),
         },
         package_code: "PS0".into(),
-        term_months: 12,
+        term: Term::Months(12),
+        supersedes: None,
     }
 }
 
@@ -136,7 +137,7 @@ fn issuance_rate(s: &Setup, csrs: &[Vec<u8>], offset: usize) -> f64 {
                 &Actor::System,
                 &order(offset + i),
                 csr,
-                |_| Ok(()),
+                |_, _| Ok(()),
                 |_, _| Ok(()),
             )
             .unwrap();

@@ -39,7 +39,7 @@ use ca_enrol::ca::{
     RevocationReason, RevokedEntry, Serial, SubjectInfo,
 };
 use ca_enrol::clock::SystemClock;
-use ca_enrol::issuance::{IssuanceOrder, Issuer};
+use ca_enrol::issuance::{IssuanceOrder, Issuer, Term};
 use ca_enrol::store::Store;
 use chrono::{Duration as ChronoDuration, Utc};
 use diesel::{Connection, RunQueryDsl};
@@ -321,10 +321,11 @@ fn issue_certificates(data: &Path, ca_root: &Path, cfg: &CeremonyConfig, n: usiz
                 email: None,
             },
             package_code: "PS0".into(),
-            term_months: 12,
+            term: Term::Months(12),
+            supersedes: None,
         };
         let cert = issuer
-            .issue_blocking(&Actor::System, &order, &csr(), |_| Ok(()), |_, _| Ok(()))
+            .issue_blocking(&Actor::System, &order, &csr(), |_, _| Ok(()), |_, _| Ok(()))
             .unwrap();
         issued.push(cert);
     }

@@ -60,6 +60,14 @@ pub struct AppState {
     pub notifier: Notifier,
     /// OCSP and CRL answers, and revocation.
     pub status: crate::status::StatusService,
+    /// Renewal and rekey of active certificates.
+    pub renewals: crate::renewal::Renewals,
+    /// The expiry job (tests run it directly).
+    pub expiry: crate::expiry::Expiry,
+    /// Adoption reports.
+    pub reports: crate::reports::Reports,
+    /// The operator pages' CSRF key.
+    pub web: crate::web::WebKeys,
 }
 
 /// The loaded CA material: what signs, what answers for status, and the profile.
@@ -250,6 +258,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
     );
     spawn_acceptance_deadline(acceptance.clone());
     let verification = Verification::new(store.clone(), clock.clone(), config.verification.clone());
+    let web = crate::web::WebKeys::new(&keys);
     let accounts = Accounts::new(store.clone(), keys, clock.clone(), config.security.clone());
     let bootstrap_admin = accounts.bootstrap_admin().await?;
     let issuer = crate::issuance::Issuer::new(
@@ -259,6 +268,19 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
         clock.clone(),
     );
     spawn_issuance_recovery(issuer.clone());
+    let renewals = crate::renewal::Renewals::new(
+        store.clone(),
+        contracts.clone(),
+        issuer.clone(),
+        clock.clone(),
+    );
+    let expiry = crate::expiry::Expiry::new(
+        store.clone(),
+        outbox.clone(),
+        clock.clone(),
+        config.expiry.clone(),
+    );
+    spawn_expiry(expiry.clone());
     let status = crate::status::StatusService::with_settings(
         store.clone(),
         clock.clone(),
@@ -280,6 +302,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
         config.outbox.clone(),
     )
     .spawn();
+    let reports = crate::reports::Reports::new(store.clone(), clock.clone());
     Ok(Prepared {
         state: AppState {
             config: Arc::new(config),
@@ -297,6 +320,10 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
             acceptance,
             notifier,
             status,
+            renewals,
+            expiry,
+            reports,
+            web,
         },
         bootstrap_admin,
     })
@@ -348,6 +375,29 @@ fn spawn_acceptance_deadline(acceptance: crate::acceptance::Acceptance) {
     });
 }
 
+/// Periodically marks certificates past notAfter expired and sends the reminders due; safe
+/// with several processes (conditional updates, one reminder row per certificate and day).
+fn spawn_expiry(expiry: crate::expiry::Expiry) {
+    let every = std::time::Duration::from_secs(expiry.settings().job_interval_seconds);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            match expiry.run().await {
+                Ok(run) if !run.expired.is_empty() || !run.reminded.is_empty() => {
+                    tracing::info!(
+                        expired = run.expired.len(),
+                        reminded = run.reminded.len(),
+                        "expiry job"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "expiry job failed"),
+            }
+        }
+    });
+}
+
 pub fn routes(state: AppState) -> impl poem::Endpoint {
     let api = crate::api::service(&state.config.public_base_url);
     let spec = api.spec_endpoint();
@@ -363,6 +413,7 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
         .at("/metrics", get(http::metrics_text))
         .at("/ca/:file", get(http::ca_certificate))
         .at("/crl/:file", get(crate::status::crl_get))
+        .nest("/", crate::web::routes())
         .data(state);
     // OCSP handlers get only the status service: request data is cloned per request, and
     // OCSP is the hot path.

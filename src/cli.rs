@@ -103,10 +103,9 @@ fn print_credentials(c: &NewOperatorCredentials) {
     println!("  one-time password:  {}", c.one_time_password);
     println!("  TOTP secret:        {}", c.totp_secret_base32);
     println!("  otpauth URL:        {}", c.otpauth_url);
-    println!("Add the TOTP secret to an authenticator app, then sign in with");
-    println!(
-        "POST /api/v1/operator/session and change the password (POST /api/v1/operator/password)."
-    );
+    println!("Add the TOTP secret to an authenticator app, then sign in at /sign-in in a");
+    println!("browser: you will choose your own password and enrol a new TOTP secret from a QR");
+    println!("code. (API: POST /api/v1/operator/session, then POST /api/v1/operator/password.)");
 }
 
 pub async fn run(cli: Cli) -> Result<i32, AppError> {
@@ -223,6 +222,7 @@ async fn serve(config: Config) -> Result<i32, AppError> {
     let app = Application::bind(prepared.state).await?;
     let host = app.state.config.listen_addr().ip();
     let base = format!("http://{host}:{}", app.port);
+    println!("  Operator pages:        {base}/sign-in");
     println!("  API docs (Swagger UI): {base}/api/docs");
     println!("  OpenAPI document:      {base}/api/openapi.json");
     println!("  Health:                {base}/healthz   Readiness: {base}/readyz   Metrics: {base}/metrics");

@@ -72,6 +72,8 @@ pub struct Config {
     pub acceptance: crate::acceptance::Settings,
     /// OCSP and CRL serving.
     pub status: crate::status::Settings,
+    /// Certificate expiry: the reminder days before notAfter and the job's interval.
+    pub expiry: crate::expiry::Settings,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -81,6 +83,10 @@ pub struct Security {
     pub login_lockout_minutes: u32,
     pub session_idle_minutes: u32,
     pub session_max_hours: u32,
+    /// Mark the pages' cookies `Secure` on every response. They are also marked when the
+    /// request arrived over TLS at a proxy (`X-Forwarded-Proto: https`); `public_base_url`
+    /// cannot say so, as it is the plain-http base of the certificates' AIA and CRL URLs.
+    pub secure_cookies: bool,
 }
 
 /// One-time-password rules (`otp::`).
@@ -192,8 +198,9 @@ impl Default for Config {
             security: Security {
                 login_max_failures: 5,
                 login_lockout_minutes: 15,
-                session_idle_minutes: 30,
+                session_idle_minutes: 15,
                 session_max_hours: 12,
+                secure_cookies: false,
             },
             enrolment: crate::enrolment::Settings::default(),
             verification: crate::verification::Settings::default(),
@@ -235,6 +242,7 @@ impl Default for Config {
             contract: crate::contract::Settings::default(),
             acceptance: crate::acceptance::Settings::default(),
             status: crate::status::Settings::default(),
+            expiry: crate::expiry::Settings::default(),
         }
     }
 }
@@ -374,6 +382,19 @@ impl Config {
         if !(1..=86_400).contains(&acc.job_interval_seconds) {
             return Err(invalid(
                 "acceptance.job_interval_seconds",
+                "expected 1 to 86400",
+            ));
+        }
+        let exp = &self.expiry;
+        if exp.reminder_days.iter().any(|d| !(1..=365).contains(d)) {
+            return Err(invalid(
+                "expiry.reminder_days",
+                "expected days before notAfter, each from 1 to 365",
+            ));
+        }
+        if !(1..=86_400).contains(&exp.job_interval_seconds) {
+            return Err(invalid(
+                "expiry.job_interval_seconds",
                 "expected 1 to 86400",
             ));
         }
@@ -608,6 +629,23 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("`notify.email.from`"), "{e}");
+    }
+
+    #[test]
+    fn expiry_reminders_are_configurable_and_checked() {
+        let c = load(
+            "[expiry]\nreminder_days = [60, 14, 1]\njob_interval_seconds = 600",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.expiry.reminder_days, vec![60, 14, 1]);
+        let e = load(
+            "[expiry]\nreminder_days = [0]\njob_interval_seconds = 600",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`expiry.reminder_days`"), "{e}");
     }
 
     #[test]

@@ -396,6 +396,42 @@ async fn counter_applications_need_an_operator_session_and_record_the_operator()
 }
 
 #[tokio::test]
+async fn a_counter_dossier_takes_document_scans_until_its_contract_is_signed() {
+    let mut app = TestApp::spawn().await;
+    let op = staff(&mut app, "desk.one", "operator").await;
+    let mut body = application("counter", &id_number(1));
+    body["consent"]["channel"] = json!("counter");
+    let id = enrol(&app, &op, &body).await;
+    let (status, stored) = put_document(&app, &op, &id, "id_front", jpeg("f"), "image/jpeg").await;
+    assert_eq!(status, 200, "{stored}");
+    assert_eq!(stored["enrolment"]["status"], "verified", "no re-routing");
+    assert_eq!(stored["enrolment"]["documents"], json!(["id_front"]));
+    assert_eq!(stored["enrolment"]["documents_missing"], json!([]));
+    assert_eq!(
+        audit_actions(&mut app, "enrolment.document_stored")
+            .await
+            .len(),
+        1
+    );
+
+    let key = enrol_key(&mut app).await;
+    let (status, contract) = app
+        .post(
+            &format!("/api/v1/enrolments/{id}/contract"),
+            Some(&key),
+            json!({"package_code": "PS0"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{contract}");
+    common::contract::sign_with_sms_code(&app, &key, contract["id"].as_str().unwrap()).await;
+    let (status, body) = put_document(&app, &op, &id, "portrait", jpeg("p"), "image/jpeg").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("documents_not_accepted"))
+    );
+}
+
+#[tokio::test]
 async fn documents_must_be_jpeg_or_png_by_content_and_within_the_size_limit() {
     let mut app = TestApp::spawn_with(common::TestEnv::new(), |c| {
         c.enrolment.max_document_bytes = 64 * 1024;

@@ -11,7 +11,7 @@ use ca_enrol::ca::{
     self, CaError, CaKeyAlgorithm, CeremonyConfig, IssuingCa, SignatureAlgorithm, Signer,
     SubjectInfo,
 };
-use ca_enrol::issuance::{IssuanceError, IssuanceOrder, Issuer};
+use ca_enrol::issuance::{IssuanceError, IssuanceOrder, Issuer, Term};
 use common::enrol::enrolment_status;
 use common::pki::{assert_openssl_verifies, assert_pkilint_clean, write_pem};
 use common::TestApp;
@@ -53,7 +53,8 @@ fn order(enrolment: &str, email: Option<&str>) -> IssuanceOrder {
             email: email.map(str::to_string),
         },
         package_code: "PS0".into(),
-        term_months: 12,
+        term: Term::Months(12),
+        supersedes: None,
     }
 }
 
@@ -115,7 +116,7 @@ async fn every_profile_variant_passes_openssl_verify_and_pkilint() {
                         &Actor::System,
                         &order(&format!("e-{n}"), email),
                         &csr,
-                        |_| Ok(()),
+                        |_, _| Ok(()),
                         |_, _| Ok(()),
                     )
                 })
@@ -168,14 +169,14 @@ async fn a_public_key_is_certified_only_once() {
             &Actor::System,
             &order("e-1", None),
             &csr,
-            |_| Ok(()),
+            |_, _| Ok(()),
             |_, _| Ok(()),
         );
         let second = issuer.issue_blocking(
             &Actor::System,
             &order("e-2", None),
             &csr,
-            |_| Ok(()),
+            |_, _| Ok(()),
             |_, _| Ok(()),
         );
         (first, second)
@@ -241,7 +242,7 @@ async fn crash_between_record_and_sign_leaves_the_row_and_nothing_is_ever_signed
                 &Actor::System,
                 &order("e-crash", None),
                 &csr_pem,
-                |_| Ok(()),
+                |_, _| Ok(()),
                 |_, _| Ok(()),
             )
         }))
@@ -321,7 +322,7 @@ async fn signer_failure_revokes_the_recorded_row_at_once_and_the_chain_still_ver
             &Actor::System,
             &order("e-fail", None),
             &csr_pem,
-            |_| Ok(()),
+            |_, _| Ok(()),
             |_, _| Ok(()),
         )
     })

@@ -15,6 +15,8 @@ use serde_json::{json, Value};
 async fn queueing_app() -> (TestApp, String) {
     let mut app = TestApp::spawn_with(TestEnv::new(), |c| {
         c.enrolment.routing.vneid = ca_enrol::enrolment::Route::VideoCall;
+        // The lease tests leave an operator idle longer than the default 15 minutes.
+        c.security.session_idle_minutes = 60;
     })
     .await;
     let key = enrol_key(&mut app).await;

@@ -6,6 +6,12 @@
 //! certificate left unaccepted past the deadline is revoked by [`Acceptance::run_deadline`],
 //! after reminders.
 //!
+//! A renewal's or rekey's certificate names the one it replaces (`supersedes`): accepting it
+//! revokes that one (`superseded`) in the same transaction; rejecting it or letting the
+//! deadline pass leaves that one as it was. A rekey shares its enrolment and contract with the
+//! certificate it replaces, so closing it neither releases the package nor closes the
+//! enrolment.
+//!
 //! Invariant: a record's bytes and digest never change once made, and a decided record never
 //! changes at all; the database refuses it (triggers). The record is made from the certificate,
 //! its enrolment and its signed contract in the transaction that stores the signed certificate
@@ -32,6 +38,7 @@ use crate::otp::{
     ChallengeLookup, ChallengeRequest, ChallengeSent, Check, DocumentDigest, Otp, OtpError, Purpose,
 };
 use crate::secrets::sha256_hex;
+use crate::status::{supersede, StatusError};
 use crate::store::{AcceptanceDecision, AcceptanceRow, CertificateRow, Store, StoreError, Tx};
 
 /// The revocation reason of a certificate that never became valid: rejected by its subscriber
@@ -71,6 +78,11 @@ pub enum AcceptanceError {
     AgreementRequired,
     #[error("a reason of 1 to {MAX_REASON_CHARS} characters is required")]
     ReasonRequired,
+    #[error(
+        "certificate {serial}, which this one replaces, is suspended; it must be resumed or \
+         revoked before its replacement is accepted"
+    )]
+    ReplacedSuspended { serial: String },
     #[error(transparent)]
     Otp(#[from] OtpError),
     #[error(transparent)]
@@ -300,6 +312,10 @@ impl Acceptance {
                 let row = tx
                     .acceptance_record(&in_tx)?
                     .ok_or_else(|| unexpected("acceptance record vanished"))?;
+                let supersedes = tx
+                    .certificate(&in_tx)?
+                    .ok_or(AcceptanceError::NotFound)?
+                    .supersedes;
                 tx.audit(NewEvent::new(
                     at,
                     &by,
@@ -315,8 +331,19 @@ impl Acceptance {
                         "to": verified.masked_destination,
                         "client_ip": ip,
                         "user_agent": agent,
+                        "supersedes": supersedes,
                     }),
                 ))?;
+                // A renewal or rekey: the certificate it replaces is revoked now, in this
+                // transaction, and not a moment before.
+                if let Some(old) = &supersedes {
+                    supersede(tx, at, &by, old, &in_tx).map_err(|e| match e {
+                        StatusError::NotAllowed { .. } => AcceptanceError::ReplacedSuspended {
+                            serial: old.clone(),
+                        },
+                        other => unexpected(other),
+                    })?;
+                }
                 Ok(row)
             })
             .await;
@@ -556,6 +583,17 @@ fn ensure_record(
     Ok(row)
 }
 
+/// Whether `serial` is a rekey: it supersedes a certificate of its own enrolment.
+fn is_rekey(tx: &mut Tx<'_>, serial: &str) -> Result<bool, AcceptanceError> {
+    let certificate = tx.certificate(serial)?.ok_or(AcceptanceError::NotFound)?;
+    let Some(old) = certificate.supersedes else {
+        return Ok(false);
+    };
+    Ok(tx
+        .certificate(&old)?
+        .is_some_and(|o| o.enrolment_id == certificate.enrolment_id))
+}
+
 /// One way a pending record closes without the citizen's confirmation.
 struct Closing<'a> {
     serial: &'a str,
@@ -611,6 +649,11 @@ fn close(
     let record = tx
         .acceptance_record(c.serial)?
         .ok_or_else(|| unexpected("acceptance record vanished"))?;
+    // A rekey was issued under the enrolment and contract of the certificate it was to
+    // replace, which stands as it was: its package and enrolment are not this one's to close.
+    if is_rekey(tx, c.serial)? {
+        return Ok(record);
+    }
     release_free_package(tx, &record.contract_id, at, actor, c.reason).map_err(unexpected)?;
     let enrolment = tx
         .enrolment_by_id(&record.enrolment_id)?

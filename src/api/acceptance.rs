@@ -190,6 +190,14 @@ impl From<AcceptanceError> for ApiError {
                 en,
                 format!("Cần nêu lý do từ chối (1 đến {MAX_REASON_CHARS} ký tự)."),
             )),
+            E::ReplacedSuspended { serial } => ApiError::Conflict(problem(
+                "replaced_certificate_suspended",
+                en,
+                format!(
+                    "Chứng thư số {serial} mà chứng thư này thay thế đang bị tạm dừng; cần khôi \
+                     phục hoặc thu hồi chứng thư đó trước khi nghiệm thu chứng thư thay thế."
+                ),
+            )),
             E::Otp(e) => ApiError::from(e),
             E::Store(e) => ApiError::from(e),
         }
@@ -323,7 +331,9 @@ impl AcceptanceApi {
 
     /// Confirm the acceptance record with agreement and the SMS code: the record keeps the
     /// time, challenge, channel, masked destination, IP and user agent; the certificate
-    /// becomes `active`. Confirming again returns the same record. A wrong code answers
+    /// becomes `active`. For a renewal or rekey the certificate it replaces is revoked
+    /// (`superseded`) in the same transaction; `409 replaced_certificate_suspended` while
+    /// that one is suspended. Confirming again returns the same record. A wrong code answers
     /// `422 otp_invalid` with `attempts_left` (API key with scope `enrol`).
     #[oai(path = "/certificates/:serial/acceptance", method = "post")]
     async fn accept(
@@ -368,8 +378,10 @@ impl AcceptanceApi {
 
     /// Reject the certificate because its contents are wrong: it is revoked
     /// (`cessationOfOperation`), the free package is released and the enrolment is closed
-    /// (`rejected`) so a corrected application can be made. Rejecting again returns the same
-    /// record (API key with scope `enrol`).
+    /// (`rejected`) so a corrected application can be made. For a rekey only the new
+    /// certificate is revoked: the certificate it was to replace, its enrolment and package
+    /// stay as they were (as they do for a renewal). Rejecting again returns the same record
+    /// (API key with scope `enrol`).
     #[oai(path = "/certificates/:serial/acceptance/reject", method = "post")]
     async fn reject(
         &self,

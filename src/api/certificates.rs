@@ -12,7 +12,7 @@ use super::problem::{problem, ApiError};
 use crate::app::AppState;
 use crate::issuance::IssuanceError;
 use crate::operators::Scope;
-use crate::store::{IdempotencyRow, StoreError};
+use crate::store::{IdempotencyRow, StoreError, Tx};
 
 #[derive(Tags)]
 enum ApiTags {
@@ -32,7 +32,7 @@ struct IssueCertificate {
 }
 
 #[derive(Object, Clone)]
-struct IssuedCertificateView {
+pub(super) struct IssuedCertificateView {
     /// Lower-case hex.
     serial: String,
     /// `pending_acceptance`: valid only once the subscriber confirms the acceptance record.
@@ -43,12 +43,102 @@ struct IssuedCertificateView {
     certificate_pem: String,
     /// Issuing CA, then root.
     chain_pem: String,
+    /// For a renewal or rekey: the certificate this one replaces once accepted (it is
+    /// revoked, reason `superseded`, in the transaction that accepts this one).
+    #[oai(skip_serializing_if_is_none)]
+    supersedes: Option<String>,
 }
 
 #[derive(ApiResponse)]
-enum IssueResponse {
+pub(super) enum IssueResponse {
     #[oai(status = 201)]
     Created(Json<IssuedCertificateView>),
+}
+
+/// A caller's `Idempotency-Key` for an operation that issues a certificate: a retry with the
+/// same key and request gets the first answer back, remembered in the transaction that
+/// stores the certificate.
+pub(super) struct Idempotency {
+    principal: String,
+    key: Option<String>,
+    operation: &'static str,
+    request_sha256: String,
+}
+
+impl Idempotency {
+    pub(super) fn new(
+        principal: String,
+        key: Option<String>,
+        operation: &'static str,
+        request: &str,
+    ) -> Result<Self, ApiError> {
+        let key = key.filter(|k| !k.is_empty());
+        if let Some(key) = &key {
+            if key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(ApiError::BadRequest(problem(
+                    "idempotency_key_invalid",
+                    "Idempotency-Key must be 1-128 visible ASCII characters.",
+                    "Idempotency-Key phải gồm 1-128 ký tự ASCII nhìn thấy được.",
+                )));
+            }
+        }
+        Ok(Self {
+            principal,
+            key,
+            operation,
+            request_sha256: crate::secrets::sha256_hex(request.as_bytes()),
+        })
+    }
+
+    /// The first answer to this key, if it was used; `409 idempotency_key_reused` when it
+    /// came with another request.
+    pub(super) async fn replay(
+        &self,
+        state: &AppState,
+    ) -> Result<Option<IssuedCertificateView>, ApiError> {
+        let Some(key) = &self.key else {
+            return Ok(None);
+        };
+        let (p, k) = (self.principal.clone(), key.clone());
+        let Some(stored) = state
+            .store
+            .read(move |tx| tx.idempotency_record(&p, &k))
+            .await?
+        else {
+            return Ok(None);
+        };
+        if stored.operation != self.operation || stored.request_sha256 != self.request_sha256 {
+            return Err(ApiError::Conflict(problem(
+                "idempotency_key_reused",
+                "This Idempotency-Key was used for another request.",
+                "Idempotency-Key này đã được dùng cho một yêu cầu khác.",
+            )));
+        }
+        let value = serde_json::from_str(&stored.response_body).map_err(ApiError::unexpected)?;
+        let view = IssuedCertificateView::parse_from_json(Some(value))
+            .map_err(|e| ApiError::unexpected(e.into_message()))?;
+        Ok(Some(view))
+    }
+
+    /// Remembers `view` as the answer to this key, in the caller's transaction.
+    pub(super) fn remember(
+        self,
+        tx: &mut Tx<'_>,
+        view: &IssuedCertificateView,
+        at: DateTime<Utc>,
+    ) -> Result<(), IssuanceError> {
+        let Some(key) = self.key else { return Ok(()) };
+        tx.insert_idempotency_record(&IdempotencyRow {
+            principal: self.principal,
+            idempotency_key: key,
+            operation: self.operation.into(),
+            request_sha256: self.request_sha256,
+            response_status: 201,
+            response_body: view.to_json_string(),
+            created_at: at.naive_utc(),
+        })
+        .map_err(|e: StoreError| IssuanceError::Unexpected(e.to_string()))
+    }
 }
 
 impl From<IssuanceError> for ApiError {
@@ -118,88 +208,52 @@ impl CertificatesApi {
         body: Json<IssueCertificate>,
     ) -> Result<IssueResponse, ApiError> {
         auth.0.require_scope(Scope::Enrol)?;
-        let principal = auth.0.actor().to_string();
-        let request_sha256 =
-            crate::secrets::sha256_hex(format!("{}\n{}", id.0, body.csr).as_bytes());
-        let key = idempotency_key.0.filter(|k| !k.is_empty());
-        if let Some(key) = &key {
-            if key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(ApiError::BadRequest(problem(
-                    "idempotency_key_invalid",
-                    "Idempotency-Key must be 1-128 visible ASCII characters.",
-                    "Idempotency-Key phải gồm 1-128 ký tự ASCII nhìn thấy được.",
-                )));
-            }
-            let (p, k) = (principal.clone(), key.clone());
-            if let Some(stored) = state
-                .store
-                .read(move |tx| tx.idempotency_record(&p, &k))
-                .await?
-            {
-                if stored.operation != OPERATION || stored.request_sha256 != request_sha256 {
-                    return Err(ApiError::Conflict(problem(
-                        "idempotency_key_reused",
-                        "This Idempotency-Key was used for another request.",
-                        "Idempotency-Key này đã được dùng cho một yêu cầu khác.",
-                    )));
-                }
-                let value =
-                    serde_json::from_str(&stored.response_body).map_err(ApiError::unexpected)?;
-                let view = IssuedCertificateView::parse_from_json(Some(value))
-                    .map_err(|e| ApiError::unexpected(e.into_message()))?;
-                return Ok(IssueResponse::Created(Json(view)));
-            }
+        let idem = Idempotency::new(
+            auth.0.actor().to_string(),
+            idempotency_key.0,
+            OPERATION,
+            &format!("{}\n{}", id.0, body.csr),
+        )?;
+        if let Some(view) = idem.replay(state.0).await? {
+            return Ok(IssueResponse::Created(Json(view)));
         }
         let issuer = state.issuer.clone();
         let actor = auth.0.actor();
         let chain_pem = state.ca.chain_pem.to_string();
         let enrolment_id = id.0.clone();
         let csr = body.0.csr.into_bytes();
-        let now = state.clock.now().naive_utc();
-        let view_chain = chain_pem.clone();
-        let view_enrolment = enrolment_id.clone();
         let acceptance = state.acceptance.clone();
-        let signed_at = state.clock.now();
+        let now = state.clock.now();
         let issued = tokio::task::spawn_blocking(move || {
             issuer.issue_for_enrolment_blocking(&actor, &enrolment_id, &csr, |tx, issued| {
                 // The acceptance record is made with the certificate, in its transaction.
                 acceptance
-                    .make_record(tx, &issued.serial, signed_at)
+                    .make_record(tx, &issued.serial, now)
                     .map_err(|e| IssuanceError::Unexpected(e.to_string()))?;
-                let Some(key) = key else { return Ok(()) };
-                let view = view_of(issued, &view_enrolment, &view_chain);
-                tx.insert_idempotency_record(&IdempotencyRow {
-                    principal,
-                    idempotency_key: key,
-                    operation: OPERATION.into(),
-                    request_sha256,
-                    response_status: 201,
-                    response_body: view.to_json_string(),
-                    created_at: now,
-                })
-                .map_err(|e: StoreError| IssuanceError::Unexpected(e.to_string()))
+                idem.remember(tx, &view_of(issued, &chain_pem), now)
             })
         })
         .await
         .map_err(ApiError::unexpected)??;
         Ok(IssueResponse::Created(Json(view_of(
-            &issued, &id.0, &chain_pem,
+            &issued,
+            &state.ca.chain_pem,
         ))))
     }
 }
 
-fn view_of(
+pub(super) fn view_of(
     issued: &crate::issuance::IssuedCertificate,
-    enrolment_id: &str,
     chain_pem: &str,
 ) -> IssuedCertificateView {
     IssuedCertificateView {
         serial: issued.serial.clone(),
         status: issued.status.clone(),
-        enrolment_id: enrolment_id.to_string(),
+        enrolment_id: issued.enrolment_id.clone(),
         not_before: issued.not_before,
         not_after: issued.not_after,
         certificate_pem: crate::ca::certificate_to_pem(&issued.cert_der),
         chain_pem: chain_pem.to_string(),
+        supersedes: issued.supersedes.clone(),
     }
 }

@@ -74,7 +74,7 @@ impl Example for ContractRequest {
 /// A contract's state; the document itself is at `document_url`.
 #[derive(Object)]
 #[oai(example)]
-struct ContractView {
+pub(super) struct ContractView {
     id: String,
     /// `HD-<year>-<6 digits>`, gap-free per year.
     number: String,

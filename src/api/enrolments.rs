@@ -19,7 +19,7 @@ use super::validation::{field_problems, sha256_hex};
 use crate::app::AppState;
 use crate::enrolment::{
     AddressForm, ApplicationForm, ConsentForm, Document, DocumentKind, EnrolmentError,
-    EnrolmentSummary, IdempotencyKey, ImageType, Source, Submitted, Submitter,
+    EnrolmentSummary, IdempotencyKey, ImageType, Source, Status, Submitted, Submitter,
 };
 use crate::operators::{Principal, Role, Scope};
 use crate::secrets::sha256_hex as digest;
@@ -204,8 +204,8 @@ struct EnrolmentView {
     /// `awaiting_documents`, `awaiting_video_call`, `verified`, `contract_signed`,
     /// `certificate_issued`, `rejected`, `expired` or `withdrawn`.
     status: String,
-    /// `upload_documents`, `video_call`, `sign_contract`, `await_certificate`, `apply_again`
-    /// or `none`.
+    /// `upload_documents`, `video_call`, `sign_contract`, `await_certificate`,
+    /// `accept_certificate` (a certificate awaits acceptance), `apply_again` or `none`.
     next_step: String,
     next_step_message: String,
     next_step_message_vi: String,
@@ -248,7 +248,9 @@ impl Example for EnrolmentView {
 impl From<&EnrolmentSummary> for EnrolmentView {
     fn from(s: &EnrolmentSummary) -> Self {
         let (en, vi) = s.next_step().describe();
-        let missing = if s.source.needs_documents() && s.status.is_open() {
+        // Only while they are awaited: a renewal's enrolment reuses the renewed one's
+        // verification and has none of its own.
+        let missing = if s.source.needs_documents() && s.status == Status::AwaitingDocuments {
             DocumentKind::ALL
                 .into_iter()
                 .filter(|k| !s.documents.contains(k))
@@ -555,8 +557,9 @@ impl EnrolmentsApi {
     /// Upload one identity document (`id_front`, `id_back`, `portrait`, `liveness`) as the
     /// raw request body: JPEG or PNG, recognised by content whatever the declared type, at
     /// most `enrolment.max_document_bytes` (default 5 MiB). Stored encrypted. Accepted while
-    /// the enrolment awaits documents; the fourth kind routes the application (API key with
-    /// scope `enrol`, or role `operator`).
+    /// the enrolment awaits documents, the fourth kind routing the application; a counter
+    /// enrolment takes scans until its contract is signed (API key with scope `enrol`, or
+    /// role `operator`).
     #[oai(path = "/:id/documents/:kind", method = "put")]
     async fn put_document(
         &self,

@@ -25,7 +25,7 @@ const STATUSES: [&str; 6] = [
 ];
 
 #[derive(Tags)]
-enum ApiTags {
+pub(super) enum ApiTags {
     /// Certificate status and lifecycle.
     CertificateLifecycle,
 }
@@ -91,6 +91,26 @@ struct CertificateView {
     /// RFC 5280 name, e.g. `keyCompromise`; `certificateHold` while suspended.
     #[oai(skip_serializing_if_is_none)]
     revocation_reason: Option<String>,
+    /// The certificate this one replaces (renewal or rekey).
+    #[oai(skip_serializing_if_is_none)]
+    supersedes: Option<String>,
+    /// The accepted certificate that replaced this one.
+    #[oai(skip_serializing_if_is_none)]
+    superseded_by: Option<String>,
+    /// A renewal or rekey of this certificate in progress.
+    #[oai(skip_serializing_if_is_none)]
+    pending_replacement: Option<PendingReplacementView>,
+}
+
+#[derive(Object)]
+struct PendingReplacementView {
+    /// `renewal` or `rekey`.
+    kind: String,
+    /// The enrolment the new certificate is (to be) issued under.
+    enrolment_id: String,
+    /// The new certificate, once requested with a CSR.
+    #[oai(skip_serializing_if_is_none)]
+    serial: Option<String>,
 }
 
 #[derive(Object)]
@@ -105,7 +125,7 @@ struct CertificatePage {
 enum CertificateResponse {
     /// The certificate's record.
     #[oai(status = 200)]
-    Json(Json<CertificateView>),
+    Json(Json<Box<CertificateView>>),
     /// `Accept: application/pem-certificate-chain`: the certificate, the issuing CA, the root.
     #[oai(status = 200, content_type = "application/pem-certificate-chain")]
     Pem(PlainText<String>),
@@ -235,8 +255,10 @@ impl LifecycleApi {
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::CertificateLifecycle")]
 impl LifecycleApi {
     /// A certificate (roles `ra_officer`, `auditor`, `admin`, or an API key with scope
-    /// `lifecycle` or `enrol`). JSON by default; `Accept: application/pem-certificate-chain`
-    /// gives the PEM chain and `Accept: application/pkix-cert` the DER.
+    /// `lifecycle` or `enrol`). JSON by default, with the renewal or rekey links
+    /// (`supersedes`, `superseded_by`, `pending_replacement`); `Accept:
+    /// application/pem-certificate-chain` gives the PEM chain and `Accept:
+    /// application/pkix-cert` the DER.
     #[oai(path = "/certificates/:serial", method = "get")]
     async fn get_certificate(
         &self,
@@ -255,18 +277,27 @@ impl LifecycleApi {
         }
         let serial = serial.0.to_ascii_lowercase();
         let lookup = serial.clone();
-        let (row, contract_id) = state
+        let (row, contract_id, superseded_by, pending) = state
             .store
             .read(move |tx| {
-                let row = tx.certificate(&lookup)?;
-                let contract = match &row {
-                    Some(r) => tx.signed_contract_for(&r.enrolment_id)?.map(|c| c.id),
-                    None => None,
+                let Some(row) = tx.certificate(&lookup)? else {
+                    return Ok(None);
                 };
-                Ok::<_, crate::store::StoreError>((row, contract))
+                let contract = tx.signed_contract_for(&row.enrolment_id)?.map(|c| c.id);
+                let mut superseded_by = None;
+                for c in tx.certificates_superseding(&lookup)? {
+                    if tx
+                        .acceptance_record(&c.serial)?
+                        .is_some_and(|r| r.status == "accepted")
+                    {
+                        superseded_by = Some(c.serial);
+                    }
+                }
+                let pending = crate::renewal::pending(tx, &lookup)?;
+                Ok::<_, crate::store::StoreError>(Some((row, contract, superseded_by, pending)))
             })
-            .await?;
-        let row = row.ok_or(StatusError::NotFound)?;
+            .await?
+            .ok_or(StatusError::NotFound)?;
         let accept = accept.0.unwrap_or_default();
         if accept.contains("application/pem-certificate-chain") {
             let der = row.cert_der.ok_or(StatusError::NotFound)?;
@@ -280,7 +311,7 @@ impl LifecycleApi {
             let der = row.cert_der.ok_or(StatusError::NotFound)?;
             return Ok(CertificateResponse::Der(Binary(der)));
         }
-        Ok(CertificateResponse::Json(Json(CertificateView {
+        Ok(CertificateResponse::Json(Json(Box::new(CertificateView {
             serial: row.serial,
             status: row.status,
             subject: row.subject_dn,
@@ -291,7 +322,14 @@ impl LifecycleApi {
             contract_id,
             revoked_at: row.revoked_at.map(|t| t.and_utc()),
             revocation_reason: row.revocation_reason,
-        })))
+            supersedes: row.supersedes,
+            superseded_by,
+            pending_replacement: pending.map(|p| PendingReplacementView {
+                kind: p.kind.as_str().into(),
+                enrolment_id: p.enrolment_id,
+                serial: p.serial,
+            }),
+        }))))
     }
 
     /// Search certificates (roles `ra_officer`, `auditor`, `admin`), in serial order, at most
@@ -352,6 +390,9 @@ impl LifecycleApi {
                     contract_id: None,
                     revoked_at: r.revoked_at.map(|t| t.and_utc()),
                     revocation_reason: r.revocation_reason,
+                    supersedes: r.supersedes,
+                    superseded_by: None,
+                    pending_replacement: None,
                 })
                 .collect(),
             next_cursor,

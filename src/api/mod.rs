@@ -10,6 +10,8 @@ mod enrolments;
 mod lifecycle;
 mod operators;
 pub mod problem;
+mod renewal;
+mod reports;
 mod validation;
 mod verification;
 
@@ -25,6 +27,8 @@ pub type Service = OpenApiService<
         certificates::CertificatesApi,
         acceptance::AcceptanceApi,
         lifecycle::LifecycleApi,
+        renewal::RenewalApi,
+        reports::ReportsApi,
     ),
     (),
 >;
@@ -41,6 +45,8 @@ pub fn service(public_base_url: &str) -> Service {
             certificates::CertificatesApi,
             acceptance::AcceptanceApi,
             lifecycle::LifecycleApi,
+            renewal::RenewalApi,
+            reports::ReportsApi,
         ),
         "ca-enrol",
         env!("CARGO_PKG_VERSION"),

@@ -84,6 +84,23 @@ pub fn problem(
 }
 
 impl ApiError {
+    /// The HTTP status and the problem, for the web pages that show the same messages.
+    pub fn into_parts(self) -> (u16, Problem) {
+        match self {
+            ApiError::BadRequest(p) => (400, p.0),
+            ApiError::Unauthorized(p) => (401, p.0),
+            ApiError::Forbidden(p) => (403, p.0),
+            ApiError::NotFound(p) => (404, p.0),
+            ApiError::Conflict(p) => (409, p.0),
+            ApiError::PayloadTooLarge(p) => (413, p.0),
+            ApiError::UnsupportedMediaType(p) => (415, p.0),
+            ApiError::Unprocessable(p) => (422, p.0),
+            ApiError::TooManyRequests(p, _) => (429, p.0),
+            ApiError::Internal(p) => (500, p.0),
+            ApiError::Unavailable(p) => (503, p.0),
+        }
+    }
+
     /// For failures the caller cannot act on: logged here, answered without detail.
     pub fn unexpected(context: impl std::fmt::Display) -> Self {
         tracing::error!(error = %context, "unexpected error");
@@ -171,6 +188,16 @@ impl From<OperatorsError> for ApiError {
                 "password_change_required",
                 en,
                 "Bạn phải đổi mật khẩu dùng một lần trước.",
+            )),
+            E::TotpEnrolmentCodeInvalid => ApiError::Unprocessable(problem(
+                "totp_enrolment_code_invalid",
+                en,
+                "Mã xác thực không khớp với khóa xác thực mới.",
+            )),
+            E::FirstSignInDone => ApiError::Conflict(problem(
+                "first_sign_in_done",
+                en,
+                "Tài khoản đã hoàn tất thiết lập lần đầu.",
             )),
             E::NotFound => ApiError::NotFound(problem("not_found", en, "Không tìm thấy.")),
             E::Unexpected(e) => ApiError::unexpected(e),

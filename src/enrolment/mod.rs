@@ -159,11 +159,18 @@ pub struct EnrolmentSummary {
     pub documents: Vec<DocumentKind>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// A certificate of the enrolment is being signed or awaits acceptance.
+    pub certificate_awaiting_acceptance: bool,
 }
 
 impl EnrolmentSummary {
+    /// The status's next step; once issued, "accept" only while a certificate awaits
+    /// acceptance (an accepted certificate leaves nothing to do).
     pub fn next_step(&self) -> NextStep {
-        self.status.next_step()
+        match self.status {
+            Status::CertificateIssued if !self.certificate_awaiting_acceptance => NextStep::None,
+            s => s.next_step(),
+        }
     }
 
     fn from_row(row: &EnrolmentRow, kinds: &[String]) -> Result<Self, EnrolmentError> {
@@ -179,6 +186,7 @@ impl EnrolmentSummary {
                 .collect(),
             created_at: row.created_at.and_utc(),
             updated_at: row.updated_at.and_utc(),
+            certificate_awaiting_acceptance: false,
         })
     }
 }
@@ -353,7 +361,14 @@ impl Enrolments {
             .read(move |tx| {
                 let row = tx.enrolment_by_id(&id)?.ok_or(EnrolmentError::NotFound)?;
                 let kinds = tx.document_kinds(&id)?;
-                EnrolmentSummary::from_row(&row, &kinds)
+                let mut summary = EnrolmentSummary::from_row(&row, &kinds)?;
+                if summary.status == Status::CertificateIssued {
+                    summary.certificate_awaiting_acceptance = tx
+                        .certificates_for_enrolment(&id)?
+                        .iter()
+                        .any(|c| matches!(c.status.as_str(), "signing" | "pending_acceptance"));
+                }
+                Ok(summary)
             })
             .await
     }
@@ -401,7 +416,9 @@ impl Enrolments {
                     .enrolment_by_id(&doc.enrolment_id)?
                     .ok_or(EnrolmentError::NotFound)?;
                 let status = stored_status(&row)?;
-                if status != Status::AwaitingDocuments {
+                let source =
+                    Source::parse(&row.source).ok_or_else(|| unexpected("stored source"))?;
+                if !source.accepts_documents(status) {
                     return Err(EnrolmentError::DocumentsNotAccepted { status });
                 }
                 tx.put_document(&doc)?;
@@ -422,9 +439,9 @@ impl Enrolments {
                 let complete = DocumentKind::ALL
                     .iter()
                     .all(|k| kinds.iter().any(|s| s == k.as_str()));
-                if complete {
-                    let source =
-                        Source::parse(&row.source).ok_or_else(|| unexpected("stored source"))?;
+                // The fourth document routes an application that waited for it; a counter
+                // enrolment was routed at intake.
+                if complete && status == Status::AwaitingDocuments {
                     let (to_video_call, verified_by) =
                         route(tx, policy.route(source), source, &row)?;
                     let next = status
@@ -605,5 +622,6 @@ fn new_row(id: &str, app: &Application, who: &Submitter, now: DateTime<Utc>) -> 
         verified_by: None,
         created_at: now.naive_utc(),
         updated_at: now.naive_utc(),
+        renews: None,
     }
 }

@@ -147,7 +147,8 @@ impl Status {
             Status::AwaitingVideoCall => NextStep::VideoCall,
             Status::Verified => NextStep::SignContract,
             Status::ContractSigned => NextStep::AwaitCertificate,
-            Status::CertificateIssued | Status::Withdrawn => NextStep::None,
+            Status::CertificateIssued => NextStep::AcceptCertificate,
+            Status::Withdrawn => NextStep::None,
             Status::Rejected | Status::Expired => NextStep::ApplyAgain,
         }
     }
@@ -165,6 +166,7 @@ pub enum NextStep {
     VideoCall,
     SignContract,
     AwaitCertificate,
+    AcceptCertificate,
     ApplyAgain,
     None,
 }
@@ -176,6 +178,7 @@ impl NextStep {
             NextStep::VideoCall => "video_call",
             NextStep::SignContract => "sign_contract",
             NextStep::AwaitCertificate => "await_certificate",
+            NextStep::AcceptCertificate => "accept_certificate",
             NextStep::ApplyAgain => "apply_again",
             NextStep::None => "none",
         }
@@ -199,6 +202,12 @@ impl NextStep {
             NextStep::AwaitCertificate => (
                 "The certificate is being prepared.",
                 "Chứng thư số đang được chuẩn bị.",
+            ),
+            NextStep::AcceptCertificate => (
+                "Read the certificate's acceptance record and confirm it with the code sent by \
+                 SMS; the certificate is valid only once accepted.",
+                "Đọc biên bản nghiệm thu và bàn giao chứng thư số và xác nhận bằng mã OTP gửi qua \
+                 SMS; chứng thư số chỉ có hiệu lực sau khi được nghiệm thu.",
             ),
             NextStep::ApplyAgain => (
                 "This application is closed; a new application may be submitted.",
@@ -242,6 +251,19 @@ impl Source {
         self == Source::AppEkyc
     }
 
+    /// Whether documents may be uploaded in `status`. The app uploads its four before routing;
+    /// at a counter the operator may add scans of the card and a portrait to the dossier
+    /// until the contract is signed (they are evidence, not a routing condition).
+    pub fn accepts_documents(self, status: Status) -> bool {
+        match self {
+            Source::Counter => matches!(
+                status,
+                Status::AwaitingDocuments | Status::AwaitingVideoCall | Status::Verified
+            ),
+            Source::Vneid | Source::AppEkyc => status == Status::AwaitingDocuments,
+        }
+    }
+
     /// What `verified_by` records when routing verifies the application without a call.
     pub fn verified_by(self) -> &'static str {
         match self {
@@ -255,6 +277,20 @@ impl Source {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counter_dossiers_take_documents_until_the_contract_app_ones_only_before_routing() {
+        for status in Status::ALL {
+            let before_contract = matches!(
+                status,
+                Status::AwaitingDocuments | Status::AwaitingVideoCall | Status::Verified
+            );
+            assert_eq!(Source::Counter.accepts_documents(status), before_contract);
+            let awaiting = status == Status::AwaitingDocuments;
+            assert_eq!(Source::AppEkyc.accepts_documents(status), awaiting);
+            assert_eq!(Source::Vneid.accepts_documents(status), awaiting);
+        }
+    }
 
     #[test]
     fn app_applications_reach_the_queue_only_from_awaiting_documents() {
@@ -319,6 +355,19 @@ mod tests {
             Status::CertificateIssued.apply(Event::IssuanceAbandoned),
             Ok(Status::ContractSigned)
         );
+    }
+
+    #[test]
+    fn an_issued_certificate_is_to_be_accepted_next() {
+        assert_eq!(
+            Status::CertificateIssued.next_step(),
+            NextStep::AcceptCertificate
+        );
+        assert_eq!(NextStep::AcceptCertificate.as_str(), "accept_certificate");
+        assert!(NextStep::AcceptCertificate
+            .describe()
+            .1
+            .contains("nghiệm thu"));
     }
 
     #[test]

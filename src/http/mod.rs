@@ -18,14 +18,22 @@ use crate::app::AppState;
 
 pub const REQUEST_ID: &str = "x-request-id";
 
+/// The request's id, in the request's extensions for handlers that show it (error pages).
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
 /// Gives every request an id (the caller's, if it sent a sane one), puts it on the response
 /// and on every log line of the request, turns framework errors (bad JSON, unknown route,
 /// missing credentials) into JSON problems, and counts the request in the metrics.
 ///
 /// OCSP and CRL fetches come from every relying party, at rates where a log line per request
 /// costs more than the answer itself: they are counted in the metrics and logged at debug level
-/// only, without a span.
-pub async fn around(ep: impl Endpoint, req: Request, metrics: Metrics) -> poem::Result<Response> {
+/// only, without a span (and without the [`RequestId`] extension, which only pages show).
+pub async fn around(
+    ep: impl Endpoint,
+    mut req: Request,
+    metrics: Metrics,
+) -> poem::Result<Response> {
     let id = request_id(&req);
     let id_text = id.to_str().unwrap_or("-");
     let method = req.method().clone();
@@ -42,6 +50,7 @@ pub async fn around(ep: impl Endpoint, req: Request, metrics: Metrics) -> poem::
         );
         resp
     } else {
+        req.extensions_mut().insert(RequestId(id_text.to_string()));
         let span = tracing::info_span!("request", request_id = %id_text, %method, route = %route);
         async {
             let resp = respond(ep, req).await;

@@ -68,22 +68,35 @@ impl IssuanceError {
     }
 }
 
+/// How long a certificate is valid from its notBefore (now).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Term {
+    /// The package's term: notAfter is one second before the same instant `n` months on.
+    Months(u32),
+    /// Up to this notAfter (a rekey keeps the remaining term of the certificate it replaces).
+    Until(DateTime<Utc>),
+}
+
 /// What is to be certified, from the enrolment and its signed contract.
 #[derive(Clone, Debug)]
 pub struct IssuanceOrder {
     pub enrolment_id: String,
     pub subject: SubjectInfo,
     pub package_code: String,
-    pub term_months: u32,
+    pub term: Term,
+    /// The certificate this one replaces once accepted (renewal or rekey).
+    pub supersedes: Option<String>,
 }
 
 #[derive(Clone, Debug)]
 pub struct IssuedCertificate {
     pub serial: String,
+    pub enrolment_id: String,
     pub status: String,
     pub cert_der: Vec<u8>,
     pub not_before: DateTime<Utc>,
     pub not_after: DateTime<Utc>,
+    pub supersedes: Option<String>,
 }
 
 #[derive(Clone)]
@@ -120,8 +133,9 @@ impl Issuer {
         }
     }
 
-    /// Runs the whole cycle. `prepare` runs inside the recording transaction, before the row is
-    /// written: it is where the caller moves the enrolment on (and refuses if it cannot).
+    /// Runs the whole cycle. `prepare` runs inside the recording transaction with the new
+    /// serial, before the row is written: it is where the caller moves the enrolment on (and
+    /// refuses if it cannot).
     /// `finish` runs inside the transaction that stores the signed certificate (the caller
     /// remembers its answer there, e.g. for an `Idempotency-Key`). Blocking: call from a
     /// blocking context.
@@ -130,17 +144,22 @@ impl Issuer {
         actor: &Actor,
         order: &IssuanceOrder,
         csr: &[u8],
-        prepare: impl FnOnce(&mut Tx<'_>) -> Result<(), IssuanceError>,
+        prepare: impl FnOnce(&mut Tx<'_>, &str) -> Result<(), IssuanceError>,
         finish: impl FnOnce(&mut Tx<'_>, &IssuedCertificate) -> Result<(), IssuanceError>,
     ) -> Result<IssuedCertificate, IssuanceError> {
         let checked = ca::check_csr(csr, MAX_CSR_BYTES).map_err(IssuanceError::from_ca)?;
         let spki_sha256 = hex::encode(checked.spki_sha256);
         let now = self.clock.now();
         let not_before = now.trunc_subsecs(0);
-        let not_after = not_before
-            .checked_add_months(Months::new(order.term_months))
-            .ok_or_else(|| IssuanceError::Unexpected("term out of range".into()))?
-            - Duration::seconds(1);
+        let not_after = match order.term {
+            Term::Months(n) => {
+                not_before
+                    .checked_add_months(Months::new(n))
+                    .ok_or_else(|| IssuanceError::Unexpected("term out of range".into()))?
+                    - Duration::seconds(1)
+            }
+            Term::Until(t) => t.trunc_subsecs(0),
+        };
         let serial = Serial::random().map_err(IssuanceError::from_ca)?;
         let request = IssueRequest {
             serial: serial.clone(),
@@ -173,6 +192,7 @@ impl Issuer {
             signed_at: None,
             revoked_at: None,
             revocation_reason: None,
+            supersedes: order.supersedes.clone(),
         };
         let event = NewEvent::new(
             now,
@@ -187,13 +207,14 @@ impl Issuer {
                 "spki_sha256": spki_sha256,
                 "tbs_sha256": crate::secrets::sha256_hex(&tbs),
                 "not_after": crate::audit::format_time(&not_after),
+                "supersedes": order.supersedes,
             }),
         );
         self.store.write_blocking(|tx| {
             if tx.spki_certified(&row.spki_sha256)? {
                 return Err(IssuanceError::KeyReused);
             }
-            prepare(tx)?;
+            prepare(tx, &row.serial)?;
             tx.insert_certificate(&row).map_err(|e| match e {
                 StoreError::Conflict(c) if c.contains("spki") => IssuanceError::KeyReused,
                 e => e.into(),
@@ -222,10 +243,12 @@ impl Issuer {
         );
         let issued = IssuedCertificate {
             serial: serial_hex.clone(),
+            enrolment_id: order.enrolment_id.clone(),
             status: "pending_acceptance".into(),
             cert_der,
             not_before,
             not_after,
+            supersedes: order.supersedes.clone(),
         };
         self.store.write_blocking(|tx| {
             if !tx.record_signed_certificate(
@@ -263,7 +286,8 @@ impl Issuer {
 
     /// Revokes every certificate left in `signing` for longer than [`STALE_SIGNING_AFTER`]
     /// (a process died between record and sign). `reopen` runs in the same transaction for
-    /// each, to give the enrolment back. Returns the serials.
+    /// each, to give the enrolment back, except for a rekey: its enrolment still holds the
+    /// certificate it was to replace. Returns the serials.
     pub fn abandon_stale(
         &self,
         reopen: impl Fn(&mut Tx<'_>, &str) -> Result<(), IssuanceError>,
@@ -283,14 +307,25 @@ impl Issuer {
                 if !tx.revoke_unsigned(&serial, now.naive_utc(), "cessationOfOperation")? {
                     return Ok(false);
                 }
-                reopen(tx, &row.enrolment_id)?;
+                let rekey = match &row.supersedes {
+                    Some(old) => tx
+                        .certificate(old)?
+                        .is_some_and(|o| o.enrolment_id == row.enrolment_id),
+                    None => false,
+                };
+                if !rekey {
+                    reopen(tx, &row.enrolment_id)?;
+                }
                 tx.audit(NewEvent::new(
                     now,
                     &Actor::System,
                     "certificate.abandoned",
                     "certificate",
                     &serial,
-                    json!({"reason": "left in signing (process stopped between record and sign)"}),
+                    json!({
+                        "reason": "left in signing (process stopped between record and sign)",
+                        "enrolment_reopened": !rekey,
+                    }),
                 ))?;
                 Ok::<_, IssuanceError>(true)
             })?;
@@ -342,8 +377,12 @@ impl Issuer {
                 email: enrolment.email,
             },
             package_code: contract.package_code,
-            term_months: u32::try_from(contract.term_months)
-                .map_err(|_| IssuanceError::Unexpected("negative contract term".into()))?,
+            term: Term::Months(
+                u32::try_from(contract.term_months)
+                    .map_err(|_| IssuanceError::Unexpected("negative contract term".into()))?,
+            ),
+            // A renewal's certificate replaces the renewed one once accepted.
+            supersedes: enrolment.renews,
         };
         let now = self.clock.now();
         let expected_contract = contract.id;
@@ -351,7 +390,7 @@ impl Issuer {
             actor,
             &order,
             csr,
-            |tx| {
+            |tx, _| {
                 let started = crate::contract::begin_issuance(tx, enrolment_id, now, actor)
                     .map_err(|e| match e {
                         crate::contract::ContractError::NotReady(_) => IssuanceError::AlreadyIssued,

@@ -98,6 +98,10 @@ pub enum OperatorsError {
     Forbidden { needed: String },
     #[error("the one-time password must be changed first")]
     PasswordChangeRequired,
+    #[error("the code does not match the new authenticator secret")]
+    TotpEnrolmentCodeInvalid,
+    #[error("first sign-in is already complete")]
+    FirstSignInDone,
     #[error("not found")]
     NotFound,
     #[error(transparent)]
@@ -112,6 +116,14 @@ pub struct NewOperatorCredentials {
     pub one_time_password: String,
     pub totp_secret_base32: String,
     pub otpauth_url: String,
+}
+
+/// What an administrator's reset produced; shown once.
+pub struct ResetCredentials {
+    pub username: String,
+    pub one_time_password: Option<String>,
+    pub totp_secret_base32: Option<String>,
+    pub otpauth_url: Option<String>,
 }
 
 pub struct NewApiKey {
@@ -129,8 +141,19 @@ pub struct Session {
     pub role: Role,
 }
 
+/// A TOTP secret offered at first sign-in, not yet confirmed. It travels sealed (bound to the
+/// operator and the session) in the page's form, so no server-side state is kept between
+/// showing the QR code and the operator confirming it.
+pub struct PendingTotp {
+    /// Base64 of the sealed secret, for a hidden form field.
+    pub sealed: String,
+    pub secret_base32: String,
+    pub otpauth_url: String,
+}
+
 const TOTP_ISSUER: &str = "ca-enrol";
 const TOTP_PURPOSE: &str = "operator-totp";
+const PENDING_TOTP_PURPOSE: &str = "operator-totp-pending";
 
 /// The account service: everything about who may act.
 #[derive(Clone)]
@@ -471,6 +494,237 @@ impl Accounts {
             .await
     }
 
+    /// A new TOTP secret for `principal`'s first sign-in.
+    pub fn begin_totp_enrolment(
+        &self,
+        principal: &Principal,
+    ) -> Result<PendingTotp, OperatorsError> {
+        let (_, username, _) = operator_parts(principal)?;
+        let secret = random_bytes::<20>().to_vec();
+        let sealed = self
+            .keys
+            .seal(
+                PENDING_TOTP_PURPOSE,
+                pending_aad(principal)?.as_bytes(),
+                &secret,
+            )
+            .map_err(|e| StoreError::Unexpected(e.to_string()))?;
+        let totp = self.totp(username, secret)?;
+        Ok(PendingTotp {
+            sealed: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, sealed),
+            secret_base32: totp.get_secret_base32(),
+            otpauth_url: totp.get_url(),
+        })
+    }
+
+    /// The pending secret a form carried back (to show the same QR code again after a
+    /// mistake); refuses one sealed for another operator or session.
+    pub fn reopen_totp_enrolment(
+        &self,
+        principal: &Principal,
+        sealed: &str,
+    ) -> Result<(PendingTotp, Vec<u8>), OperatorsError> {
+        let (_, username, _) = operator_parts(principal)?;
+        let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, sealed)
+            .map_err(|_| OperatorsError::TotpEnrolmentCodeInvalid)?;
+        let secret = self
+            .keys
+            .open(
+                PENDING_TOTP_PURPOSE,
+                pending_aad(principal)?.as_bytes(),
+                &bytes,
+            )
+            .map_err(|_| OperatorsError::TotpEnrolmentCodeInvalid)?;
+        let totp = self.totp(username, secret.clone())?;
+        Ok((
+            PendingTotp {
+                sealed: sealed.to_string(),
+                secret_base32: totp.get_secret_base32(),
+                otpauth_url: totp.get_url(),
+            },
+            secret,
+        ))
+    }
+
+    /// First sign-in (or after an administrator's reset): replaces the one-time password and
+    /// the TOTP secret the administrator saw with a password and a secret only the operator
+    /// knows, in one transaction, confirmed by a code from the new secret.
+    pub async fn complete_first_sign_in(
+        &self,
+        principal: &Principal,
+        sealed_secret: &str,
+        totp_code: &str,
+        new_password: &str,
+    ) -> Result<(), OperatorsError> {
+        let (id, username, _) = operator_parts(principal)?;
+        let (_, secret) = self.reopen_totp_enrolment(principal, sealed_secret)?;
+        check_password_strength("", new_password)?;
+        let lookup = id.to_string();
+        let row = self
+            .store
+            .read(move |tx| tx.operator_by_id(&lookup))
+            .await?
+            .ok_or(OperatorsError::NotFound)?;
+        if !row.must_change_password {
+            return Err(OperatorsError::FirstSignInDone);
+        }
+        if verify_password(new_password.to_string(), row.password_hash.clone()).await? {
+            return Err(OperatorsError::WeakPassword(
+                "must differ from the current one",
+            ));
+        }
+        let now = self.clock.now();
+        let totp = self.totp(username, secret.clone())?;
+        let current = now.timestamp().div_euclid(30);
+        let code = totp_code.trim();
+        let step = [current - 1, current, current + 1]
+            .into_iter()
+            .find(|step| {
+                let expected = totp.generate(u64::try_from(step * 30).unwrap_or(0));
+                constant_time_eq(expected.as_bytes(), code.as_bytes())
+            })
+            .ok_or(OperatorsError::TotpEnrolmentCodeInvalid)?;
+        let sealed = self
+            .keys
+            .seal(TOTP_PURPOSE, id.as_bytes(), &secret)
+            .map_err(|e| StoreError::Unexpected(e.to_string()))?;
+        let hash = hash_password(new_password.to_string()).await?;
+        let (id, actor) = (id.to_string(), principal.actor());
+        self.store
+            .write(move |tx| {
+                // Conditional on the flag, so a double submit cannot apply twice.
+                if !tx.complete_first_sign_in(&id, &hash, &sealed, step)? {
+                    return Err(OperatorsError::FirstSignInDone);
+                }
+                tx.audit(NewEvent::new(
+                    now,
+                    &actor,
+                    "operator.first_sign_in_completed",
+                    "operator",
+                    &id,
+                    json!({"password_changed": true, "totp_enrolled": true}),
+                ))?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Every account, by username (administration page).
+    pub async fn list_operators(&self) -> Result<Vec<OperatorRow>, OperatorsError> {
+        Ok(self.store.read(|tx| tx.list_operators()).await?)
+    }
+
+    pub async fn list_api_keys(&self) -> Result<Vec<ApiKeyRow>, OperatorsError> {
+        Ok(self.store.read(|tx| tx.list_api_keys()).await?)
+    }
+
+    /// Disables (ending its sessions) or re-enables an account. An administrator cannot
+    /// disable their own account, so the last one cannot lock everyone out by mistake.
+    pub async fn set_disabled(
+        &self,
+        principal: &Principal,
+        id: &str,
+        disabled: bool,
+    ) -> Result<(), OperatorsError> {
+        let (own_id, _, _) = operator_parts(principal)?;
+        if disabled && own_id == id {
+            return Err(OperatorsError::Forbidden {
+                needed: "another administrator to disable this account".into(),
+            });
+        }
+        let (id, actor, now) = (id.to_string(), principal.actor(), self.clock.now());
+        self.store
+            .write(move |tx| {
+                if !tx.set_operator_disabled(&id, disabled)? {
+                    return Err(OperatorsError::NotFound);
+                }
+                if disabled {
+                    tx.revoke_operator_sessions(&id)?;
+                }
+                let action = if disabled {
+                    "operator.disabled"
+                } else {
+                    "operator.enabled"
+                };
+                tx.audit(NewEvent::new(
+                    now,
+                    &actor,
+                    action,
+                    "operator",
+                    &id,
+                    json!({}),
+                ))?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// An administrator's reset of a password or TOTP secret (lost phone, forgotten
+    /// password): the new credential is shown once to the administrator, the operator's
+    /// sessions end, and the next sign-in is a first sign-in again (own password, own new
+    /// TOTP secret), so what the administrator saw does not stay in use.
+    pub async fn reset_credentials(
+        &self,
+        principal: &Principal,
+        id: &str,
+        password: bool,
+        totp: bool,
+    ) -> Result<ResetCredentials, OperatorsError> {
+        let lookup = id.to_string();
+        let row = self
+            .store
+            .read(move |tx| tx.operator_by_id(&lookup))
+            .await?
+            .ok_or(OperatorsError::NotFound)?;
+        let one_time_password = password.then(generate_password);
+        let password_hash = match &one_time_password {
+            Some(p) => Some(hash_password(p.clone()).await?),
+            None => None,
+        };
+        let (totp_view, sealed) = if totp {
+            let secret = random_bytes::<20>().to_vec();
+            let view = self.totp(&row.username, secret.clone())?;
+            let sealed = self
+                .keys
+                .seal(TOTP_PURPOSE, row.id.as_bytes(), &secret)
+                .map_err(|e| StoreError::Unexpected(e.to_string()))?;
+            (
+                Some((view.get_secret_base32(), view.get_url())),
+                Some(sealed),
+            )
+        } else {
+            (None, None)
+        };
+        let (id, actor, now) = (row.id.clone(), principal.actor(), self.clock.now());
+        self.store
+            .write(move |tx| {
+                if !tx.reset_operator_credentials(
+                    &id,
+                    password_hash.as_deref(),
+                    sealed.as_deref(),
+                )? {
+                    return Err(OperatorsError::NotFound);
+                }
+                tx.revoke_operator_sessions(&id)?;
+                tx.audit(NewEvent::new(
+                    now,
+                    &actor,
+                    "operator.credentials_reset",
+                    "operator",
+                    &id,
+                    json!({"password": password, "totp": totp}),
+                ))?;
+                Ok(())
+            })
+            .await?;
+        Ok(ResetCredentials {
+            username: row.username,
+            one_time_password,
+            totp_secret_base32: totp_view.as_ref().map(|(s, _)| s.clone()),
+            otpauth_url: totp_view.map(|(_, u)| u),
+        })
+    }
+
     pub async fn create_api_key(
         &self,
         actor: &Actor,
@@ -609,6 +863,26 @@ impl Accounts {
             session: hash,
         })
     }
+}
+
+fn operator_parts(principal: &Principal) -> Result<(&str, &str, &str), OperatorsError> {
+    match principal {
+        Principal::Operator {
+            id,
+            username,
+            session,
+            ..
+        } => Ok((id, username, session)),
+        Principal::ApiKey { .. } => Err(OperatorsError::Forbidden {
+            needed: "an operator session".into(),
+        }),
+    }
+}
+
+/// A pending secret belongs to one operator in one session.
+fn pending_aad(principal: &Principal) -> Result<String, OperatorsError> {
+    let (id, _, session) = operator_parts(principal)?;
+    Ok(format!("{id}:{session}"))
 }
 
 /// An argon2 hash of a random password nobody knows, for unknown usernames.

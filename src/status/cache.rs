@@ -307,6 +307,7 @@ mod tests {
                         signed_at: None,
                         revoked_at: None,
                         revocation_reason: None,
+                        supersedes: None,
                     })?;
                 } else {
                     tx.change_certificate_status(&serial, &["active"], "revoked", Some(now), None)?;

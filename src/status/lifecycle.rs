@@ -151,6 +151,79 @@ fn apply(
     })
 }
 
+/// In the transaction that accepts `by`, a renewal or rekey of `serial`: revokes `serial`
+/// with reason `superseded`. A certificate that already ended (revoked or expired) is left as
+/// it is. A suspended certificate is refused
+/// (`NotAllowed`): a replacement must not lift a hold that an officer or the subscriber put.
+pub fn supersede(
+    tx: &mut Tx<'_>,
+    now: DateTime<Utc>,
+    actor: &Actor,
+    serial: &str,
+    by: &str,
+) -> Result<(), StatusError> {
+    let row = tx
+        .certificate_status(serial)?
+        .ok_or(StatusError::NotFound)?;
+    match row.status.as_str() {
+        "revoked" | "expired" => return Ok(()),
+        "active" => {}
+        other => {
+            return Err(StatusError::NotAllowed {
+                action: "supersede",
+                status: other.to_string(),
+            })
+        }
+    }
+    let reason = RevocationReason::Superseded.as_str();
+    if !tx.change_certificate_status(
+        serial,
+        &["active"],
+        "revoked",
+        Some(now.naive_utc()),
+        Some(reason),
+    )? {
+        return Err(StatusError::Concurrent);
+    }
+    tx.audit(NewEvent::new(
+        now,
+        actor,
+        "certificate.revoked",
+        "certificate",
+        serial,
+        json!({"from": "active", "to": "revoked", "reason": reason, "superseded_by": by}),
+    ))?;
+    Ok(())
+}
+
+/// Marks `serial` expired if it is active or suspended and `now` is past its notAfter,
+/// audited. Its revocation columns stay: a certificate suspended when it expired keeps its
+/// hold in OCSP and on the CRL (RFC 5280 §3.3: an entry stays at least until a CRL issued
+/// after the expiry carried it); an expired certificate that was valid leaves the CRL, where
+/// it never was, and OCSP says good in RFC 6960's sense (not revoked).
+/// `Concurrent` when there is nothing to do (another process did it meanwhile).
+pub fn expire(tx: &mut Tx<'_>, now: DateTime<Utc>, serial: &str) -> Result<(), StatusError> {
+    let row = tx
+        .certificate_status(serial)?
+        .ok_or(StatusError::NotFound)?;
+    if !tx.expire_certificate(serial, &EXPIRES_FROM, now.naive_utc())? {
+        return Err(StatusError::Concurrent);
+    }
+    tx.audit(NewEvent::new(
+        now,
+        &Actor::System,
+        "certificate.expired",
+        "certificate",
+        serial,
+        json!({"from": row.status, "to": "expired"}),
+    ))?;
+    Ok(())
+}
+
+/// The statuses that become `expired` past notAfter. Revoked stays revoked (final);
+/// a certificate never accepted is revoked by the acceptance deadline long before.
+pub const EXPIRES_FROM: [&str; 2] = ["active", "suspended"];
+
 impl StatusService {
     /// An RA officer's change, effective at once.
     pub async fn change(

@@ -13,7 +13,7 @@ mod lifecycle;
 pub use cache::OcspCacheStats;
 pub use crl::{PublishedCrl, CRL_MAX_AGE_SECONDS};
 pub use http::{crl_get, ocsp_get, ocsp_post};
-pub use lifecycle::{Change, Changed};
+pub use lifecycle::{expire, supersede, Change, Changed, EXPIRES_FROM};
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

@@ -109,4 +109,77 @@ impl Tx<'_> {
             .load(c)?);
         Ok(rows.into_iter().map(StoredEvent::from).collect())
     }
+
+    /// Events matching `q`, newest first, at most `q.limit`.
+    pub fn search_audit_events(&mut self, q: &AuditQuery) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows: Vec<AuditRow> = dispatch!(self, c => {
+            let mut query = audit_events::table
+                .order(audit_events::seq.desc())
+                .limit(q.limit)
+                .into_boxed();
+            if let Some(a) = &q.actor {
+                query = query.filter(audit_events::actor.eq(a.clone()));
+            }
+            if let Some(t) = &q.object_type {
+                query = query.filter(audit_events::object_type.eq(t.clone()));
+            }
+            if let Some(id) = &q.object_id {
+                query = query.filter(audit_events::object_id.eq(id.clone()));
+            }
+            if let Some(a) = &q.action_prefix {
+                query = query.filter(audit_events::action.like(format!("{}%", escape_like(a))).escape('\\'));
+            }
+            if let Some(t) = q.from {
+                query = query.filter(audit_events::at.ge(t));
+            }
+            if let Some(t) = q.to {
+                query = query.filter(audit_events::at.lt(t));
+            }
+            if let Some(b) = q.before_seq {
+                query = query.filter(audit_events::seq.lt(b));
+            }
+            query.load(c)?
+        });
+        Ok(rows.into_iter().map(StoredEvent::from).collect())
+    }
+
+    /// Every event about any of `object_ids`, oldest first (an enrolment's timeline).
+    pub fn audit_events_for_objects(
+        &mut self,
+        object_ids: &[String],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows: Vec<AuditRow> = dispatch!(self, c => audit_events::table
+            .filter(audit_events::object_id.eq_any(object_ids))
+            .order(audit_events::seq.asc())
+            .limit(1000)
+            .load(c)?);
+        Ok(rows.into_iter().map(StoredEvent::from).collect())
+    }
+}
+
+/// An audit search; `before_seq` is the last sequence number of the previous page.
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    /// As stored: `operator:<username>`, `api_key:<id>`, `cli`, `system`.
+    pub actor: Option<String>,
+    pub object_type: Option<String>,
+    pub object_id: Option<String>,
+    /// `enrolment.` matches every enrolment action.
+    pub action_prefix: Option<String>,
+    pub from: Option<chrono::NaiveDateTime>,
+    pub to: Option<chrono::NaiveDateTime>,
+    pub before_seq: Option<i64>,
+    pub limit: i64,
+}
+
+/// `%`, `_` and the escape character itself match literally.
+pub fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }

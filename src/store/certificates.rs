@@ -26,6 +26,8 @@ pub struct CertificateRow {
     pub signed_at: Option<NaiveDateTime>,
     pub revoked_at: Option<NaiveDateTime>,
     pub revocation_reason: Option<String>,
+    /// The certificate this one replaces (renewal or rekey) once accepted.
+    pub supersedes: Option<String>,
 }
 
 impl Tx<'_> {
@@ -156,5 +158,97 @@ impl Tx<'_> {
             .order(certificates::signed_at.asc())
             .select(certificates::serial)
             .load(c))?)
+    }
+}
+
+/// A certificate near or past the end of its validity, for the expiry job.
+#[derive(Clone, Debug, Queryable)]
+pub struct EndingCertificate {
+    pub serial: String,
+    pub enrolment_id: String,
+    pub not_after: NaiveDateTime,
+}
+
+impl Tx<'_> {
+    /// Certificates recorded to replace `serial` (renewals and rekeys), oldest first.
+    pub fn certificates_superseding(
+        &mut self,
+        serial: &str,
+    ) -> Result<Vec<CertificateRow>, StoreError> {
+        Ok(dispatch!(self, c => certificates::table
+            .filter(certificates::supersedes.eq(serial))
+            .order(certificates::created_at.asc())
+            .select(CertificateRow::as_select())
+            .load(c))?)
+    }
+
+    /// Certificates in one of `statuses` whose notAfter is before `before`, soonest first, at
+    /// most `limit`: the expiry job's due list.
+    pub fn certificates_ended(
+        &mut self,
+        statuses: &[&str],
+        before: NaiveDateTime,
+        limit: i64,
+    ) -> Result<Vec<EndingCertificate>, StoreError> {
+        Ok(dispatch!(self, c => certificates::table
+            .filter(certificates::status.eq_any(statuses))
+            .filter(certificates::not_after.lt(before))
+            .order(certificates::not_after.asc())
+            .limit(limit)
+            .select((
+                certificates::serial,
+                certificates::enrolment_id,
+                certificates::not_after,
+            ))
+            .load(c))?)
+    }
+
+    /// `active` certificates ending in `(after, before)` that got no expiry reminder of
+    /// `days_before` or fewer days yet, soonest first, at most `limit`.
+    pub fn certificates_due_reminder(
+        &mut self,
+        after: NaiveDateTime,
+        before: NaiveDateTime,
+        days_before: i32,
+        limit: i64,
+    ) -> Result<Vec<EndingCertificate>, StoreError> {
+        use super::schema::expiry_reminders as r;
+        Ok(dispatch!(self, c => certificates::table
+            .filter(certificates::status.eq("active"))
+            .filter(certificates::not_after.gt(after))
+            .filter(certificates::not_after.lt(before))
+            .filter(diesel::dsl::not(diesel::dsl::exists(
+                r::table
+                    .filter(r::serial.eq(certificates::serial))
+                    .filter(r::days_before.le(days_before)),
+            )))
+            .order(certificates::not_after.asc())
+            .limit(limit)
+            .select((
+                certificates::serial,
+                certificates::enrolment_id,
+                certificates::not_after,
+            ))
+            .load(c))?)
+    }
+
+    /// One of `from` → `expired` once `now` is past notAfter. The revocation columns stay as
+    /// they were (a suspended certificate keeps its hold). False when it was in none of `from`
+    /// or is still valid.
+    pub fn expire_certificate(
+        &mut self,
+        serial: &str,
+        from: &[&str],
+        now: NaiveDateTime,
+    ) -> Result<bool, StoreError> {
+        let n = dispatch!(self, c => diesel::update(
+                certificates::table
+                    .find(serial)
+                    .filter(certificates::status.eq_any(from))
+                    .filter(certificates::not_after.lt(now)),
+            )
+            .set(certificates::status.eq("expired"))
+            .execute(c))?;
+        Ok(n == 1)
     }
 }

@@ -134,6 +134,18 @@ impl Tx<'_> {
             .optional())?)
     }
 
+    /// Every contract made for the enrolment (drafts, superseded, signed), newest first.
+    pub fn contracts_for_enrolment(
+        &mut self,
+        enrolment_id: &str,
+    ) -> Result<Vec<ContractRow>, StoreError> {
+        Ok(dispatch!(self, c => contracts::table
+            .filter(contracts::enrolment_id.eq(enrolment_id))
+            .order(contracts::created_at.desc())
+            .select(ContractRow::as_select())
+            .load(c))?)
+    }
+
     /// The enrolment's signed contract, if any (at most one: `contracts_one_live`).
     pub fn signed_contract_for(
         &mut self,

@@ -44,6 +44,8 @@ pub struct EnrolmentRow {
     pub verified_by: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// For a renewal: the certificate it renews (the identity was copied from its enrolment).
+    pub renews: Option<String>,
 }
 
 /// An identity document; `sealed` is AES-256-GCM ciphertext. No `Debug`: it holds face data.
@@ -83,6 +85,20 @@ impl Tx<'_> {
     ) -> Result<Option<String>, StoreError> {
         Ok(dispatch!(self, c => enrolments::table
             .filter(enrolments::id_number.eq(id_number))
+            .filter(enrolments::status.eq_any(open_statuses))
+            .select(enrolments::id)
+            .first(c)
+            .optional())?)
+    }
+
+    /// The open renewal enrolment of certificate `serial`, if any.
+    pub fn open_renewal_of(
+        &mut self,
+        serial: &str,
+        open_statuses: &[&str],
+    ) -> Result<Option<String>, StoreError> {
+        Ok(dispatch!(self, c => enrolments::table
+            .filter(enrolments::renews.eq(serial))
             .filter(enrolments::status.eq_any(open_statuses))
             .select(enrolments::id)
             .first(c)
@@ -174,4 +190,68 @@ impl Tx<'_> {
         )
         .execute(c))?)
     }
+
+    /// Enrolments matching `q`, newest first, at most `q.limit`.
+    pub fn search_enrolments(
+        &mut self,
+        q: &EnrolmentQuery,
+    ) -> Result<Vec<EnrolmentRow>, StoreError> {
+        let name_patterns: Vec<String> = q
+            .name_variants
+            .iter()
+            .map(|n| format!("%{}%", super::audit::escape_like(n)))
+            .collect();
+        Ok(dispatch!(self, c => {
+            let mut query = enrolments::table
+                .select(EnrolmentRow::as_select())
+                .order((enrolments::created_at.desc(), enrolments::id.desc()))
+                .limit(q.limit)
+                .offset(q.offset)
+                .into_boxed();
+            if let Some(id) = &q.id_number {
+                query = query.filter(enrolments::id_number.eq(id.clone()));
+            }
+            if let Some(p) = &q.phone {
+                query = query.filter(enrolments::phone.eq(p.clone()));
+            }
+            if let Some(s) = &q.status {
+                query = query.filter(enrolments::status.eq(s.clone()));
+            }
+            if let Some((first, rest)) = name_patterns.split_first() {
+                let mut any = Box::new(enrolments::full_name.like(first.clone()).escape('\\'))
+                    as Box<dyn BoxableExpression<enrolments::table, _, SqlType = diesel::sql_types::Bool>>;
+                for p in rest {
+                    any = Box::new(any.or(enrolments::full_name.like(p.clone()).escape('\\')));
+                }
+                query = query.filter(any);
+            }
+            query.load(c)
+        })?)
+    }
+
+    pub fn count_enrolments_created(
+        &mut self,
+        from: NaiveDateTime,
+        to: NaiveDateTime,
+    ) -> Result<i64, StoreError> {
+        Ok(dispatch!(self, c => enrolments::table
+            .filter(enrolments::created_at.ge(from))
+            .filter(enrolments::created_at.lt(to))
+            .count()
+            .get_result(c))?)
+    }
+}
+
+/// An enrolment search (operator pages). Empty filters match everything.
+#[derive(Clone, Debug, Default)]
+pub struct EnrolmentQuery {
+    pub id_number: Option<String>,
+    /// E.164.
+    pub phone: Option<String>,
+    /// Spellings of a name fragment, any of which may match (case variants: PostgreSQL's
+    /// LIKE is case-sensitive, SQLite's folds only ASCII).
+    pub name_variants: Vec<String>,
+    pub status: Option<String>,
+    pub offset: i64,
+    pub limit: i64,
 }

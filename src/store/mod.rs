@@ -14,24 +14,31 @@ mod acceptance;
 mod audit;
 mod certificates;
 mod contracts;
+mod dashboard;
 mod enrolments;
+mod expiry;
 mod idempotency;
 mod operators;
 mod otp;
 mod outbox;
+mod reports;
 pub mod schema;
 mod status;
 mod verification;
 
 pub use acceptance::{AcceptanceDecision, AcceptanceRow};
-pub use audit::{AuditRow, AUDIT_GENESIS_HASH};
-pub use certificates::CertificateRow;
+pub use audit::{AuditQuery, AuditRow, AUDIT_GENESIS_HASH};
+pub use certificates::{CertificateRow, EndingCertificate};
 pub use contracts::{ContractRow, FreePackageClaimRow, PackageRow, SignatureEvidence};
-pub use enrolments::{DocumentRow, EnrolmentRow};
+pub use dashboard::DayFigures;
+pub use enrolments::{DocumentRow, EnrolmentQuery, EnrolmentRow};
 pub use idempotency::IdempotencyRow;
 pub use operators::{ApiKeyRow, OperatorRow, SessionRow};
 pub use otp::{OtpChallengeRow, RecordedFailure};
 pub use outbox::{OutboxRow, OutboxUpdate};
+pub use reports::{
+    AddressColumns, Bucket, IssuanceCountQuery, IssuanceCounts, PeriodCount, PlaceCount,
+};
 pub use status::{CertificateQuery, CrlRow, StatusRow};
 pub use verification::{OutcomeRow, VideoCallRow};
 

@@ -132,6 +132,38 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Sets the operator's own password and TOTP secret, only while the one-time password is
+    /// unchanged; the confirming code's step becomes the last used one. False: already done.
+    pub fn complete_first_sign_in(
+        &mut self,
+        id: &str,
+        password_hash: &str,
+        totp_secret_sealed: &[u8],
+        step: i64,
+    ) -> Result<bool, StoreError> {
+        let n = dispatch!(self, c => diesel::update(
+                operators::table
+                    .find(id)
+                    .filter(operators::must_change_password.eq(true)),
+            )
+            .set((
+                operators::password_hash.eq(password_hash),
+                operators::must_change_password.eq(false),
+                operators::totp_secret_sealed.eq(totp_secret_sealed),
+            ))
+            .execute(c))?;
+        if n == 1 {
+            dispatch!(self, c => diesel::update(
+                    operators::table
+                        .find(id)
+                        .filter(operators::last_totp_step.lt(step)),
+                )
+                .set(operators::last_totp_step.eq(step))
+                .execute(c))?;
+        }
+        Ok(n == 1)
+    }
+
     pub fn insert_session(&mut self, row: &SessionRow) -> Result<(), StoreError> {
         dispatch!(self, c => diesel::insert_into(operator_sessions::table).values(row).execute(c))?;
         Ok(())
@@ -154,6 +186,68 @@ impl Tx<'_> {
             .set(operator_sessions::revoked.eq(true))
             .execute(c))?;
         Ok(())
+    }
+
+    pub fn list_operators(&mut self) -> Result<Vec<OperatorRow>, StoreError> {
+        Ok(dispatch!(self, c => operators::table
+            .order(operators::username.asc())
+            .select(OperatorRow::as_select())
+            .load(c))?)
+    }
+
+    /// Disables or re-enables an account; false when it does not exist.
+    pub fn set_operator_disabled(&mut self, id: &str, disabled: bool) -> Result<bool, StoreError> {
+        let n = dispatch!(self, c => diesel::update(operators::table.find(id))
+            .set(operators::disabled.eq(disabled))
+            .execute(c))?;
+        Ok(n == 1)
+    }
+
+    /// An administrator's reset: a new one-time password and/or TOTP secret; the operator
+    /// must go through first sign-in again, and the lock-out is lifted.
+    pub fn reset_operator_credentials(
+        &mut self,
+        id: &str,
+        password_hash: Option<&str>,
+        totp_secret_sealed: Option<&[u8]>,
+    ) -> Result<bool, StoreError> {
+        let target = operators::table.find(id);
+        let flags = (
+            operators::must_change_password.eq(true),
+            operators::failed_logins.eq(0),
+            operators::locked_until.eq(None::<NaiveDateTime>),
+        );
+        let n = match (password_hash, totp_secret_sealed) {
+            (Some(h), Some(t)) => dispatch!(self, c => diesel::update(target)
+                .set((flags, operators::password_hash.eq(h), operators::totp_secret_sealed.eq(t)))
+                .execute(c))?,
+            (Some(h), None) => dispatch!(self, c => diesel::update(target)
+                .set((flags, operators::password_hash.eq(h)))
+                .execute(c))?,
+            (None, Some(t)) => dispatch!(self, c => diesel::update(target)
+                .set((flags, operators::totp_secret_sealed.eq(t)))
+                .execute(c))?,
+            (None, None) => dispatch!(self, c => diesel::update(target).set(flags).execute(c))?,
+        };
+        Ok(n == 1)
+    }
+
+    /// Ends every session of an operator (disable, reset).
+    pub fn revoke_operator_sessions(&mut self, operator_id: &str) -> Result<usize, StoreError> {
+        Ok(dispatch!(self, c => diesel::update(
+                operator_sessions::table
+                    .filter(operator_sessions::operator_id.eq(operator_id))
+                    .filter(operator_sessions::revoked.eq(false)),
+            )
+            .set(operator_sessions::revoked.eq(true))
+            .execute(c))?)
+    }
+
+    pub fn list_api_keys(&mut self) -> Result<Vec<ApiKeyRow>, StoreError> {
+        Ok(dispatch!(self, c => api_keys::table
+            .order(api_keys::created_at.desc())
+            .select(ApiKeyRow::as_select())
+            .load(c))?)
     }
 
     pub fn insert_api_key(&mut self, row: &ApiKeyRow) -> Result<(), StoreError> {

@@ -120,6 +120,7 @@ diesel::table! {
         revoked_at -> Nullable<Timestamp>,
         revocation_reason -> Nullable<Text>,
         status_version -> BigInt,
+        supersedes -> Nullable<Text>,
     }
 }
 
@@ -165,6 +166,7 @@ diesel::table! {
         verified_by -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        renews -> Nullable<Text>,
     }
 }
 
@@ -343,3 +345,13 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(acceptance_records, certificates);
+
+diesel::table! {
+    expiry_reminders (serial, days_before) {
+        serial -> Text,
+        days_before -> Integer,
+        sent_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(expiry_reminders, certificates);

@@ -6,7 +6,9 @@ use diesel::prelude::*;
 use super::schema::{certificates, crl_numbers, crls, status_generation};
 use super::{dispatch, Store, StoreError, Tx};
 
-/// The statuses a CRL lists: revoked, and on hold (suspended, or not yet accepted).
+/// The statuses a CRL lists: revoked, and on hold (suspended, or not yet accepted). It also
+/// lists an `expired` certificate that was on hold when it expired (its revocation columns
+/// stay set), as OCSP keeps answering for it; other expired certificates are dropped.
 pub const LISTED_ON_CRL: [&str; 4] = ["revoked", "suspended", "pending_acceptance", "signing"];
 
 /// A certificate's revocation-relevant columns.
@@ -99,7 +101,11 @@ impl Tx<'_> {
         Ok(dispatch!(self, c => {
             let mut q = certificates::table
                 .filter(certificates::ca_name.eq(ca_name))
-                .filter(certificates::status.eq_any(LISTED_ON_CRL))
+                .filter(
+                    certificates::status.eq_any(LISTED_ON_CRL).or(certificates::status
+                        .eq("expired")
+                        .and(certificates::revoked_at.is_not_null())),
+                )
                 .select(StatusRow::as_select())
                 .into_boxed();
             if let Some(s) = shard {

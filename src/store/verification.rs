@@ -73,6 +73,31 @@ impl Tx<'_> {
         })
     }
 
+    /// The entry, unlocked (for reads).
+    pub fn video_call(&mut self, id: &str) -> Result<Option<VideoCallRow>, StoreError> {
+        Ok(dispatch!(self, c => video_calls::table
+            .find(id)
+            .select(VideoCallRow::as_select())
+            .first(c)
+            .optional())?)
+    }
+
+    /// Ids of the entries `operator_id` holds under a lease that has not lapsed at `now`,
+    /// oldest claim first.
+    pub fn calls_held_by(
+        &mut self,
+        operator_id: &str,
+        now: NaiveDateTime,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(dispatch!(self, c => video_calls::table
+            .filter(video_calls::status.eq("claimed"))
+            .filter(video_calls::claimed_by.eq(operator_id))
+            .filter(video_calls::lease_expires_at.assume_not_null().gt(now))
+            .order(video_calls::claimed_at.asc())
+            .select(video_calls::id)
+            .load(c))?)
+    }
+
     pub fn video_call_for_enrolment(
         &mut self,
         enrolment_id: &str,

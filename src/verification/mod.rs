@@ -282,6 +282,51 @@ impl Verification {
             .await
     }
 
+    /// The call the caller holds, as [`Verification::claim`] handed it over (the workstation
+    /// page shows it again on every visit). Only the lease holder sees it.
+    pub async fn held(
+        &self,
+        op: &OperatorRef,
+        video_call_id: &str,
+    ) -> Result<Claimed, VerificationError> {
+        let now = self.clock.now().naive_utc();
+        let (op_id, id) = (op.id.clone(), video_call_id.to_string());
+        self.store
+            .read(move |tx| {
+                let call = check_held(tx.video_call(&id)?, &op_id, now)?;
+                let enrolment = tx
+                    .enrolment_by_id(&call.enrolment_id)?
+                    .ok_or_else(|| unexpected("queued enrolment missing"))?;
+                let documents = tx
+                    .document_kinds(&enrolment.id)?
+                    .iter()
+                    .filter_map(|k| DocumentKind::parse(k))
+                    .collect();
+                Ok(Claimed {
+                    room_ref: call.room_ref.unwrap_or_default(),
+                    lease_expires_at: call
+                        .lease_expires_at
+                        .map(|t| t.and_utc())
+                        .ok_or_else(|| unexpected("held call without a lease"))?,
+                    no_shows: call.no_shows,
+                    video_call_id: call.id,
+                    enrolment,
+                    documents,
+                })
+            })
+            .await
+    }
+
+    /// Ids of the calls the caller holds under a live lease, oldest first.
+    pub async fn held_by(&self, op: &OperatorRef) -> Result<Vec<String>, VerificationError> {
+        let now = self.clock.now().naive_utc();
+        let op_id = op.id.clone();
+        Ok(self
+            .store
+            .read(move |tx| tx.calls_held_by(&op_id, now))
+            .await?)
+    }
+
     /// Extends the caller's unexpired lease by the lease period from now.
     pub async fn renew(
         &self,
@@ -455,9 +500,16 @@ fn held_call(
     operator_id: &str,
     now: NaiveDateTime,
 ) -> Result<VideoCallRow, VerificationError> {
-    let call = tx
-        .video_call_for_update(id)?
-        .ok_or(VerificationError::NotFound)?;
+    check_held(tx.video_call_for_update(id)?, operator_id, now)
+}
+
+/// The entry if `operator_id` holds it under a lease that has not lapsed at `now`.
+fn check_held(
+    call: Option<VideoCallRow>,
+    operator_id: &str,
+    now: NaiveDateTime,
+) -> Result<VideoCallRow, VerificationError> {
+    let call = call.ok_or(VerificationError::NotFound)?;
     match call.status.as_str() {
         "done" => return Err(VerificationError::Closed),
         "waiting" => return Err(VerificationError::LeaseExpired),

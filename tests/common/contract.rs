@@ -64,10 +64,15 @@ pub async fn sign(app: &TestApp, key: &str, contract: &str, body: Value) -> (u16
 
 /// Requests a code, reads it from the SMS back end and signs with it.
 pub async fn sign_with_sms_code(app: &TestApp, key: &str, contract: &str) -> Value {
-    let before = app.messages_to(PHONE, 0).await.len();
+    sign_with_sms_code_to(app, key, contract, PHONE).await
+}
+
+/// [`sign_with_sms_code`] for an enrolment whose phone is `phone` (E.164).
+pub async fn sign_with_sms_code_to(app: &TestApp, key: &str, contract: &str, phone: &str) -> Value {
+    let before = app.messages_to(phone, 0).await.len();
     let (status, sent) = send_otp(app, key, contract).await;
     assert_eq!(status, 201, "{sent}");
-    let code = app.nth_otp(PHONE, before + 1).await;
+    let code = app.nth_otp(phone, before + 1).await;
     let (status, signed) = sign(
         app,
         key,

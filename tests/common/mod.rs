@@ -3,9 +3,12 @@
 //! spoken to over HTTP.
 #![allow(dead_code)]
 
+pub mod browser;
+pub mod certificates;
 pub mod contract;
 pub mod enrol;
 pub mod pki;
+pub mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -1,0 +1,10 @@
+DROP INDEX audit_events_at;
+DROP INDEX audit_events_actor;
+DROP INDEX audit_events_action_at;
+DROP INDEX acceptance_records_decided;
+DROP INDEX contracts_signed;
+DROP INDEX certificates_revoked;
+DROP INDEX certificates_signed;
+DROP INDEX enrolments_status_created;
+DROP INDEX enrolments_created;
+DROP INDEX enrolments_phone;

@@ -1,0 +1,200 @@
+//! Renewal and rekey of an active certificate. The old certificate is revoked (`superseded`)
+//! only in the transaction that accepts the new one.
+//!
+//! Who may ask, as for the other lifecycle operations: an RA officer, or the subscriber's app
+//! through an integration API key with scope `lifecycle`. Neither request changes the old
+//! certificate, so no OTP is asked here: the subscriber confirms with the SMS codes of the
+//! steps that follow, the new contract's signature (renewal) and the new certificate's
+//! acceptance (both), which need an API key with scope `enrol` (or, for the contract, the
+//! role `operator`).
+
+use poem::web::Data;
+use poem_openapi::param::{Header, Path};
+use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::auth::Auth;
+use super::certificates::{view_of, Idempotency, IssueResponse};
+use super::contracts::ContractView;
+use super::lifecycle::ApiTags;
+use super::problem::{problem, ApiError};
+use crate::app::AppState;
+use crate::issuance::IssuanceError;
+use crate::operators::{Principal, Role, Scope};
+use crate::renewal::RenewalError;
+
+const REKEY_OPERATION: &str = "rekey_certificate";
+
+#[derive(Object)]
+#[oai(example)]
+struct RenewRequest {
+    /// A code from `GET /api/v1/packages`. The free package (`PS0`) only if this ID number
+    /// never used it.
+    #[oai(validator(max_length = 32))]
+    package_code: String,
+}
+
+impl Example for RenewRequest {
+    fn example() -> Self {
+        Self {
+            package_code: "PS12".into(),
+        }
+    }
+}
+
+/// A renewal begun: its enrolment (`verified`, same identity) and the draft contract to sign.
+#[derive(Object)]
+struct RenewalView {
+    /// The certificate renewed; it stays valid until the new one is accepted.
+    renews: String,
+    /// The renewal's enrolment: sign its contract (`POST /contracts/{id}/otp`, then
+    /// `POST /contracts/{id}/sign`), then `POST /enrolments/{enrolment_id}/certificate` with a
+    /// CSR, then accept the certificate.
+    enrolment_id: String,
+    contract: ContractView,
+}
+
+#[derive(ApiResponse)]
+enum RenewResponse {
+    #[oai(status = 201)]
+    Created(Json<RenewalView>),
+}
+
+#[derive(Object)]
+struct RekeyRequest {
+    /// PKCS#10 certificate request in PEM with the subscriber's new key pair (RSA 2048-8192
+    /// with exponent 65537, or ECDSA P-256/P-384, SHA-2 signature). A key certified before,
+    /// the replaced certificate's included, is refused. Subject and extensions are ignored.
+    #[oai(validator(max_length = 65536))]
+    csr: String,
+}
+
+impl From<RenewalError> for ApiError {
+    fn from(e: RenewalError) -> Self {
+        let en = e.to_string();
+        match e {
+            RenewalError::NotFound => ApiError::NotFound(problem(
+                "certificate_not_found",
+                en,
+                "Không tìm thấy chứng thư số với số hiệu này.",
+            )),
+            RenewalError::NotReplaceable { .. } => ApiError::Conflict(problem(
+                "certificate_not_renewable",
+                en,
+                "Chỉ gia hạn hoặc thay khóa được chứng thư số đang hoạt động và còn thời hạn; \
+                 chứng thư bị tạm dừng cần được khôi phục trước.",
+            )),
+            RenewalError::Pending { .. } => ApiError::Conflict(problem(
+                "replacement_pending",
+                en,
+                "Chứng thư số này đang có một yêu cầu gia hạn hoặc thay khóa chưa hoàn tất.",
+            )),
+            RenewalError::EnrolmentOpen { enrolment_id } => ApiError::Conflict(problem(
+                "enrolment_already_open",
+                en,
+                format!("Số định danh này đang có hồ sơ chưa hoàn tất: {enrolment_id}."),
+            )),
+            RenewalError::Contract(e) => e.into(),
+            RenewalError::Issuance(e) => e.into(),
+            RenewalError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// RA officer, or an API key with scope `lifecycle`.
+fn require_lifecycle_caller(p: &Principal) -> Result<(), ApiError> {
+    match p {
+        Principal::ApiKey { .. } => p.require_scope(Scope::Lifecycle)?,
+        Principal::Operator { .. } => p.require_role(&[Role::RaOfficer])?,
+    }
+    Ok(())
+}
+
+pub struct RenewalApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::CertificateLifecycle")]
+impl RenewalApi {
+    /// Renew an `active` certificate with a package: opens a `verified` enrolment with the
+    /// same identity and a draft contract for the package. The citizen then signs the
+    /// contract with an SMS code, the app requests the certificate with a CSR
+    /// (`POST /enrolments/{enrolment_id}/certificate`, scope `enrol`) and the citizen accepts
+    /// it with an SMS code; accepting revokes this certificate (`superseded`) in the same
+    /// transaction. Rejecting the new one, or not accepting it in time, leaves this one as it
+    /// was; withdrawing the renewal's enrolment abandons a renewal before its certificate.
+    /// Callers: role `ra_officer`, or an API key with scope `lifecycle` (the subscriber
+    /// confirms with the contract's and the acceptance's codes). `409 certificate_not_renewable`
+    /// unless `active` within its validity (a suspended one must be resumed first);
+    /// `409 replacement_pending` while a renewal or rekey of it is in progress;
+    /// `409 free_package_already_used` for the free package once used;
+    /// `409 enrolment_already_open` when the ID number has another open enrolment.
+    #[oai(path = "/certificates/:serial/renew", method = "post")]
+    async fn renew(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        serial: Path<String>,
+        body: Json<RenewRequest>,
+    ) -> Result<RenewResponse, ApiError> {
+        require_lifecycle_caller(&auth.0)?;
+        let started = state
+            .renewals
+            .renew(&auth.0.actor(), &serial.0, body.0.package_code.trim())
+            .await?;
+        Ok(RenewResponse::Created(Json(RenewalView {
+            renews: started.renews,
+            enrolment_id: started.enrolment_id,
+            contract: ContractView::from(&started.contract),
+        })))
+    }
+
+    /// Rekey an `active` certificate: a new certificate for the key of the CSR, same identity,
+    /// enrolment, contract and package, with the same notAfter (the remaining term); no new
+    /// contract. Answers 201 with the new certificate `pending_acceptance` and `supersedes`;
+    /// the citizen accepts it with an SMS code (`POST /certificates/{serial}/acceptance`,
+    /// scope `enrol`), which revokes this certificate (`superseded`) in the same transaction.
+    /// Rejecting the new one, or not accepting it in time, leaves this one as it was.
+    /// Callers: role `ra_officer`, or an API key with scope `lifecycle`. A retry with the same
+    /// `Idempotency-Key` and body returns the same certificate. `409 key_already_certified` for
+    /// a key certified before (the old one included); `409 certificate_not_renewable`,
+    /// `409 replacement_pending` as for renewal; `422 csr_*` for a refused CSR.
+    #[oai(path = "/certificates/:serial/rekey", method = "post")]
+    async fn rekey(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        serial: Path<String>,
+        #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
+        body: Json<RekeyRequest>,
+    ) -> Result<IssueResponse, ApiError> {
+        require_lifecycle_caller(&auth.0)?;
+        let serial = serial.0.to_ascii_lowercase();
+        let idem = Idempotency::new(
+            auth.0.actor().to_string(),
+            idempotency_key.0,
+            REKEY_OPERATION,
+            &format!("{serial}\n{}", body.csr),
+        )?;
+        if let Some(view) = idem.replay(state.0).await? {
+            return Ok(IssueResponse::Created(Json(view)));
+        }
+        let (renewals, acceptance) = (state.renewals.clone(), state.acceptance.clone());
+        let (actor, chain_pem) = (auth.0.actor(), state.ca.chain_pem.to_string());
+        let csr = body.0.csr.into_bytes();
+        let now = state.clock.now();
+        let issued = tokio::task::spawn_blocking(move || {
+            renewals.rekey_blocking(&actor, &serial, &csr, |tx, issued| {
+                acceptance
+                    .make_record(tx, &issued.serial, now)
+                    .map_err(|e| IssuanceError::Unexpected(e.to_string()))?;
+                idem.remember(tx, &view_of(issued, &chain_pem), now)
+            })
+        })
+        .await
+        .map_err(ApiError::unexpected)??;
+        Ok(IssueResponse::Created(Json(view_of(
+            &issued,
+            &state.ca.chain_pem,
+        ))))
+    }
+}

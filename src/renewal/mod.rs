@@ -1,0 +1,332 @@
+//! Renewal and rekey: a new certificate that replaces an active one once accepted.
+//!
+//! - **Renewal** (a new term): a new enrolment for the same identity, copied from the renewed
+//!   certificate's enrolment with the consent record it was given under (`verified_by =
+//!   renewal`, `renews` naming the certificate; no documents of its own), with a new draft
+//!   contract for the chosen package, made in one transaction. A citizen whose data changed
+//!   applies afresh instead. From there the normal
+//!   steps follow: the citizen signs the contract with an SMS code, the app asks for the
+//!   certificate with a CSR (`issuance/`, which sets `supersedes` from `renews`), and the citizen
+//!   accepts it with an SMS code (`acceptance/`). The free package is refused by the contract
+//!   step when the ID number already used it. The new certificate's validity is its package's,
+//!   from its issuance.
+//! - **Rekey** (a new key): a new certificate from a CSR for the same enrolment, contract and
+//!   package, ending when the replaced certificate ends; no new contract. A key certified before
+//!   (the old one included) is refused by issuance's unique SPKI index.
+//!
+//! Either way the replaced certificate is revoked (`superseded`) in the transaction that
+//! accepts the new one, not before; if the new one is rejected or not accepted in time the
+//! replaced one stays as it was.
+//!
+//! Decisions:
+//! - Only an `active` certificate inside its validity can be renewed or rekeyed. Not a
+//!   suspended one: a hold (the subscriber's or an officer's) must be lifted or turned into a
+//!   revocation first, so that a replacement never goes around it; for the same reason
+//!   accepting a replacement is refused while the certificate it replaces is suspended.
+//! - One replacement per certificate at a time. "Pending" is derived, not stored: an open
+//!   renewal enrolment, or a superseding certificate still `signing` or `pending_acceptance`.
+//!   A rejected, expired, revoked or abandoned replacement thus stops being pending by itself,
+//!   and a renewal nobody finishes is dropped by withdrawing its enrolment. The check runs in
+//!   the write transaction that creates the replacement, and write transactions are
+//!   serialised (SQLite `BEGIN IMMEDIATE`; PostgreSQL's audit-head lock), so two racing
+//!   requests cannot both pass it.
+
+use std::cell::Cell;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use crate::audit::{Actor, NewEvent};
+use crate::ca::SubjectInfo;
+use crate::clock::Clock;
+use crate::contract::{ContractError, ContractSummary, Contracts};
+use crate::enrolment::Status;
+use crate::issuance::{IssuanceError, IssuanceOrder, IssuedCertificate, Issuer, Term};
+use crate::store::{CertificateRow, EnrolmentRow, Store, StoreError, Tx};
+
+/// What `enrolments.verified_by` says of a renewal's enrolment: the identity verified for the
+/// renewed certificate, carried over.
+pub const VERIFIED_BY_RENEWAL: &str = "renewal";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenewalError {
+    #[error("certificate not found")]
+    NotFound,
+    #[error(
+        "only an active certificate within its validity can be renewed or rekeyed; this one \
+         is `{status}`"
+    )]
+    NotReplaceable { status: String },
+    #[error(
+        "{} of this certificate is in progress (enrolment {enrolment_id}{})",
+        .kind.article(),
+        .serial.as_ref().map(|s| format!(", certificate {s}")).unwrap_or_default()
+    )]
+    Pending {
+        kind: Kind,
+        enrolment_id: String,
+        serial: Option<String>,
+    },
+    #[error("an open enrolment {enrolment_id} exists for this ID number")]
+    EnrolmentOpen { enrolment_id: String },
+    #[error(transparent)]
+    Contract(#[from] ContractError),
+    #[error(transparent)]
+    Issuance(#[from] IssuanceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn unexpected(e: impl std::fmt::Display) -> RenewalError {
+    RenewalError::Store(StoreError::Unexpected(e.to_string()))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Renewal,
+    Rekey,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Renewal => "renewal",
+            Kind::Rekey => "rekey",
+        }
+    }
+
+    fn article(self) -> &'static str {
+        match self {
+            Kind::Renewal => "a renewal",
+            Kind::Rekey => "a rekey",
+        }
+    }
+}
+
+/// A replacement in progress.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pending {
+    pub kind: Kind,
+    /// The enrolment the new certificate is (to be) issued under.
+    pub enrolment_id: String,
+    /// The new certificate, once recorded.
+    pub serial: Option<String>,
+}
+
+/// The replacement of `serial` in progress, if any (see the module's "pending" decision).
+pub fn pending(tx: &mut Tx<'_>, serial: &str) -> Result<Option<Pending>, StoreError> {
+    let Some(old) = tx.certificate(serial)? else {
+        return Ok(None);
+    };
+    if let Some(new) = tx
+        .certificates_superseding(serial)?
+        .into_iter()
+        .find(|c| matches!(c.status.as_str(), "signing" | "pending_acceptance"))
+    {
+        let kind = if new.enrolment_id == old.enrolment_id {
+            Kind::Rekey
+        } else {
+            Kind::Renewal
+        };
+        return Ok(Some(Pending {
+            kind,
+            enrolment_id: new.enrolment_id,
+            serial: Some(new.serial),
+        }));
+    }
+    Ok(tx
+        .open_renewal_of(serial, &Status::OPEN)?
+        .map(|enrolment_id| Pending {
+            kind: Kind::Renewal,
+            enrolment_id,
+            serial: None,
+        }))
+}
+
+/// The certificate, if it may be replaced now.
+fn replaceable(
+    tx: &mut Tx<'_>,
+    serial: &str,
+    now: DateTime<Utc>,
+) -> Result<CertificateRow, RenewalError> {
+    let certificate = tx.certificate(serial)?.ok_or(RenewalError::NotFound)?;
+    if certificate.status != "active" {
+        return Err(RenewalError::NotReplaceable {
+            status: certificate.status,
+        });
+    }
+    // Past notAfter but not yet marked by the expiry job.
+    if certificate.not_after.and_utc() <= now {
+        return Err(RenewalError::NotReplaceable {
+            status: "expired".into(),
+        });
+    }
+    if let Some(p) = pending(tx, serial)? {
+        return Err(RenewalError::Pending {
+            kind: p.kind,
+            enrolment_id: p.enrolment_id,
+            serial: p.serial,
+        });
+    }
+    Ok(certificate)
+}
+
+/// A renewal begun: its enrolment and draft contract.
+#[derive(Clone, Debug)]
+pub struct RenewalStarted {
+    /// The certificate renewed.
+    pub renews: String,
+    pub enrolment_id: String,
+    pub contract: ContractSummary,
+}
+
+#[derive(Clone)]
+pub struct Renewals {
+    store: Store,
+    contracts: Contracts,
+    issuer: Issuer,
+    clock: Arc<dyn Clock>,
+}
+
+impl Renewals {
+    pub fn new(store: Store, contracts: Contracts, issuer: Issuer, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            contracts,
+            issuer,
+            clock,
+        }
+    }
+
+    /// Begins a renewal of `serial` with `package_code`: in one audited transaction, a
+    /// `verified` enrolment with the same identity and a draft contract for the package.
+    pub async fn renew(
+        &self,
+        actor: &Actor,
+        serial: &str,
+        package_code: &str,
+    ) -> Result<RenewalStarted, RenewalError> {
+        let now = self.clock.now();
+        let (actor, serial, package_code) = (
+            actor.clone(),
+            serial.to_ascii_lowercase(),
+            package_code.to_string(),
+        );
+        let contracts = self.contracts.clone();
+        self.store
+            .write(move |tx| {
+                let old = replaceable(tx, &serial, now)?;
+                let from = tx
+                    .enrolment_by_id(&old.enrolment_id)?
+                    .ok_or_else(|| unexpected("certificate without its enrolment"))?;
+                if let Some(open) = tx.open_enrolment_for(&from.id_number, &Status::OPEN)? {
+                    return Err(RenewalError::EnrolmentOpen { enrolment_id: open });
+                }
+                let row = EnrolmentRow {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    status: Status::Verified.as_str().into(),
+                    verified_by: Some(VERIFIED_BY_RENEWAL.into()),
+                    renews: Some(serial.clone()),
+                    submitted_by: actor.to_string(),
+                    enrolled_by: None,
+                    created_at: now.naive_utc(),
+                    updated_at: now.naive_utc(),
+                    ..from.clone()
+                };
+                tx.audit(NewEvent::new(
+                    now,
+                    &actor,
+                    "certificate.renewal_requested",
+                    "certificate",
+                    &serial,
+                    json!({"enrolment_id": row.id, "package": package_code}),
+                ))?;
+                tx.insert_enrolment(&row)?;
+                tx.audit(NewEvent::new(
+                    now,
+                    &actor,
+                    "enrolment.renewal_opened",
+                    "enrolment",
+                    &row.id,
+                    json!({
+                        "renews": serial,
+                        "identity_from": from.id,
+                        "source": row.source,
+                        "status": row.status,
+                        "verified_by": row.verified_by,
+                    }),
+                ))?;
+                let contract = contracts.create_in(tx, now, &actor, &row.id, &package_code)?;
+                Ok(RenewalStarted {
+                    renews: serial,
+                    enrolment_id: row.id,
+                    contract,
+                })
+            })
+            .await
+    }
+
+    /// Rekeys `serial` with the key of `csr`: the certificate is recorded, signed and left
+    /// `pending_acceptance`, for the same enrolment and package, ending when `serial` ends.
+    /// `finish` runs in the transaction that stores it (the acceptance record, the
+    /// idempotency answer). Blocking.
+    pub fn rekey_blocking(
+        &self,
+        actor: &Actor,
+        serial: &str,
+        csr: &[u8],
+        finish: impl FnOnce(&mut Tx<'_>, &IssuedCertificate) -> Result<(), IssuanceError>,
+    ) -> Result<IssuedCertificate, RenewalError> {
+        let serial = serial.to_ascii_lowercase();
+        let now = self.clock.now();
+        let (old, enrolment) = self.store.read_blocking(|tx| {
+            let old = replaceable(tx, &serial, now)?;
+            let enrolment = tx
+                .enrolment_by_id(&old.enrolment_id)?
+                .ok_or_else(|| unexpected("certificate without its enrolment"))?;
+            Ok::<_, RenewalError>((old, enrolment))
+        })?;
+        let order = IssuanceOrder {
+            enrolment_id: enrolment.id,
+            subject: SubjectInfo {
+                full_name: enrolment.full_name,
+                id_number: enrolment.id_number,
+                province: enrolment.permanent_province,
+                locality: Some(enrolment.permanent_ward),
+                email: enrolment.email,
+            },
+            package_code: old.package_code,
+            term: Term::Until(old.not_after.and_utc()),
+            supersedes: Some(serial.clone()),
+        };
+        // The check again in the recording transaction, where it is race-free; its refusal
+        // is carried out past issuance's error type.
+        let refused = Cell::new(None);
+        let issued = self.issuer.issue_blocking(
+            actor,
+            &order,
+            csr,
+            |tx, new_serial| {
+                if let Err(e) = replaceable(tx, &serial, now) {
+                    refused.set(Some(e));
+                    return Err(IssuanceError::NotReady("replacement refused".into()));
+                }
+                tx.audit(NewEvent::new(
+                    now,
+                    actor,
+                    "certificate.rekey_requested",
+                    "certificate",
+                    &serial,
+                    json!({"new_serial": new_serial}),
+                ))?;
+                Ok(())
+            },
+            finish,
+        );
+        if let Some(e) = refused.take() {
+            return Err(e);
+        }
+        Ok(issued?)
+    }
+}

@@ -1,0 +1,369 @@
+//! Adoption reports for local authorities: how many personal certificates were issued, how
+//! many became active, and how many are active, per province (and ward/commune), by day or by
+//! month over a range of dates.
+//!
+//! Days are calendar days in Vietnam (UTC+7, no daylight saving): a certificate signed at
+//! 18:30 UTC on 1 November counts on 2 November. Places come from the enrolment's address as
+//! given at intake (permanent by default, the current residence on request), never from the
+//! ID number's province code, which says where the birth was registered.
+//!
+//! Figures per period and place:
+//! - `issued`: certificates signed in the period (whatever became of them later);
+//! - `accepted`: certificates whose acceptance record the subscriber confirmed in the period,
+//!   i.e. that became valid;
+//! - `active`: certificates valid at the end of the period (or now, for the current period):
+//!   accepted, not expired, not revoked and not suspended. Known limit: a suspension that was
+//!   later lifted leaves no trace on the certificate row, so earlier periods count such a
+//!   certificate as active throughout; a suspended certificate that is then revoked counts
+//!   from its revocation.
+
+mod query;
+
+pub use query::{
+    codes, parse_format, AddressBasis, Format, Granularity, IssuanceForm, IssuanceQuery, Level,
+    MAX_DAYS, MAX_MONTHS,
+};
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, NaiveDateTime, Utc};
+
+use crate::clock::Clock;
+use crate::enrolment::identity::FieldErrors;
+use crate::enrolment::vietnam_date;
+use crate::store::{AddressColumns, Bucket, IssuanceCountQuery, Store, StoreError};
+
+/// Vietnam's offset from UTC, as [`vietnam_date`] applies it.
+const VIETNAM_OFFSET_MINUTES: i32 = 7 * 60;
+/// More rows than a person or a spreadsheet can use; past it, ask for a coarser report.
+pub const MAX_ROWS: usize = 100_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportsError {
+    #[error("invalid report parameters: {0}")]
+    Invalid(FieldErrors),
+    #[error("the report would have {rows} rows or more (at most {max}); choose a shorter range, months, or one province")]
+    TooLarge { rows: usize, max: usize },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<FieldErrors> for ReportsError {
+    fn from(e: FieldErrors) -> Self {
+        ReportsError::Invalid(e)
+    }
+}
+
+/// The figures of one period in one place (or, in totals, in all places).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Figures {
+    pub issued: i64,
+    pub accepted: i64,
+    pub active: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Row {
+    /// `YYYY-MM-DD` or `YYYY-MM`.
+    pub period: String,
+    pub province: String,
+    /// Present when the report breaks places out by ward.
+    pub ward: Option<String>,
+    pub figures: Figures,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeriodTotal {
+    pub period: String,
+    /// The days of the period inside the report's range.
+    pub first_day: NaiveDate,
+    pub last_day: NaiveDate,
+    pub figures: Figures,
+}
+
+#[derive(Clone, Debug)]
+pub struct IssuanceReport {
+    pub query: IssuanceQuery,
+    /// When `active` of the last period was taken: the end of the range, or now if sooner.
+    pub as_of: DateTime<Utc>,
+    pub generated_at: DateTime<Utc>,
+    /// Period, then province, then ward; only places with a non-zero figure.
+    pub rows: Vec<Row>,
+    /// Every period of the range, empty ones included.
+    pub totals: Vec<PeriodTotal>,
+}
+
+/// Midnight at the start of `day` in Vietnam, as a UTC time.
+fn vietnam_midnight(day: NaiveDate) -> NaiveDateTime {
+    day.and_time(chrono::NaiveTime::MIN) - Duration::minutes(i64::from(VIETNAM_OFFSET_MINUTES))
+}
+
+/// The periods of the range, each clipped to it.
+fn periods(q: &IssuanceQuery) -> Vec<(String, NaiveDate, NaiveDate)> {
+    let mut out = Vec::new();
+    let mut first = q.from;
+    while first <= q.to {
+        let (key, next) = match q.granularity {
+            Granularity::Day => (first.format("%Y-%m-%d").to_string(), first.succ_opt()),
+            Granularity::Month => (
+                first.format("%Y-%m").to_string(),
+                first
+                    .with_day(1)
+                    .and_then(|d| d.checked_add_months(Months::new(1))),
+            ),
+        };
+        let Some(next) = next else { break };
+        out.push((key, first, (next - Duration::days(1)).min(q.to)));
+        first = next;
+    }
+    out
+}
+
+/// The adoption-report service.
+#[derive(Clone)]
+pub struct Reports {
+    store: Store,
+    clock: Arc<dyn Clock>,
+}
+
+impl Reports {
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    /// Today's date in Vietnam: what [`IssuanceQuery::parse`] needs.
+    pub fn today(&self) -> NaiveDate {
+        vietnam_date(self.clock.now())
+    }
+
+    /// Parses the parameters and builds the report.
+    pub async fn issuance_from(&self, form: &IssuanceForm) -> Result<IssuanceReport, ReportsError> {
+        let query = IssuanceQuery::parse(form, self.today())?;
+        self.issuance(query).await
+    }
+
+    pub async fn issuance(&self, query: IssuanceQuery) -> Result<IssuanceReport, ReportsError> {
+        let now = self.clock.now();
+        let start = vietnam_midnight(query.from);
+        let end = vietnam_midnight(query.to + Duration::days(1)).min(now.naive_utc());
+        let counts_query = IssuanceCountQuery {
+            from: start,
+            to: end,
+            utc_offset_minutes: VIETNAM_OFFSET_MINUTES,
+            bucket: match query.granularity {
+                Granularity::Day => Bucket::Day,
+                Granularity::Month => Bucket::Month,
+            },
+            wards: query.level == Level::Ward,
+            address: match query.address {
+                AddressBasis::Permanent => AddressColumns::Permanent,
+                AddressBasis::Current => AddressColumns::CurrentElsePermanent,
+            },
+            province: query.province.as_ref().map(|p| p.as_str().to_string()),
+        };
+        let counts = self
+            .store
+            .read(move |tx| tx.issuance_counts(&counts_query))
+            .await?;
+
+        type Place = (String, String);
+        let mut flows: BTreeMap<(String, Place), (Figures, i64)> = BTreeMap::new();
+        let mut places: BTreeSet<Place> = BTreeSet::new();
+        for (list, column) in [
+            (&counts.issued, 0),
+            (&counts.accepted, 1),
+            (&counts.ended, 2),
+        ] {
+            for c in list {
+                let place = (c.province.clone(), c.ward.clone());
+                places.insert(place.clone());
+                let entry = flows.entry((c.period.clone(), place)).or_default();
+                match column {
+                    0 => entry.0.issued += c.n,
+                    1 => entry.0.accepted += c.n,
+                    _ => entry.1 += c.n,
+                }
+            }
+        }
+        let mut active: BTreeMap<Place, i64> = BTreeMap::new();
+        for c in &counts.active_at_start {
+            let place = (c.province.clone(), c.ward.clone());
+            places.insert(place.clone());
+            active.insert(place, c.n);
+        }
+
+        let mut rows = Vec::new();
+        let mut totals = Vec::new();
+        for (period, first_day, last_day) in periods(&query) {
+            let mut total = Figures::default();
+            for place in &places {
+                let (flow, ended) = flows
+                    .get(&(period.clone(), place.clone()))
+                    .copied()
+                    .unwrap_or_default();
+                let stock = active.entry(place.clone()).or_default();
+                *stock += flow.accepted - ended;
+                let figures = Figures {
+                    active: *stock,
+                    ..flow
+                };
+                total.issued += figures.issued;
+                total.accepted += figures.accepted;
+                total.active += figures.active;
+                if figures == Figures::default() && ended == 0 {
+                    continue;
+                }
+                if rows.len() >= MAX_ROWS {
+                    return Err(ReportsError::TooLarge {
+                        rows: rows.len() + 1,
+                        max: MAX_ROWS,
+                    });
+                }
+                rows.push(Row {
+                    period: period.clone(),
+                    province: place.0.clone(),
+                    ward: (query.level == Level::Ward).then(|| place.1.clone()),
+                    figures,
+                });
+            }
+            totals.push(PeriodTotal {
+                period,
+                first_day,
+                last_day,
+                figures: total,
+            });
+        }
+        Ok(IssuanceReport {
+            query,
+            as_of: end.and_utc(),
+            generated_at: now,
+            rows,
+            totals,
+        })
+    }
+}
+
+impl IssuanceReport {
+    /// A suggested file name, e.g. `issuance-by-day-2026-11-01-2026-11-20.csv`.
+    pub fn csv_file_name(&self) -> String {
+        format!(
+            "issuance-by-{}-{}-{}.csv",
+            self.query.granularity.as_str(),
+            self.query.from,
+            self.query.to
+        )
+    }
+
+    /// RFC 4180 CSV (CRLF line ends), UTF-8, one header line:
+    /// `period,province,ward,issued,accepted,active`. `ward` is empty in a report by province.
+    /// `excel_bom` prefixes a UTF-8 byte-order mark, without which spreadsheet programs show
+    /// Vietnamese diacritics as mojibake.
+    pub fn to_csv(&self, excel_bom: bool) -> String {
+        let mut out = String::with_capacity(64 + self.rows.len() * 64);
+        if excel_bom {
+            out.push('\u{feff}');
+        }
+        out.push_str("period,province,ward,issued,accepted,active\r\n");
+        for r in &self.rows {
+            out.push_str(&r.period);
+            out.push(',');
+            push_csv_text(&mut out, &r.province);
+            out.push(',');
+            push_csv_text(&mut out, r.ward.as_deref().unwrap_or(""));
+            let f = r.figures;
+            out.push_str(&format!(",{},{},{}\r\n", f.issued, f.accepted, f.active));
+        }
+        out
+    }
+}
+
+/// A text cell: quoted when it holds a separator, quote or line break; and a leading `=`, `+`,
+/// `-` or `@` is defused with an apostrophe, so an address typed by an applicant never runs as
+/// a spreadsheet formula on an official's computer.
+fn push_csv_text(out: &mut String, s: &str) {
+    let defused;
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        defused = format!("'{s}");
+        defused.as_str()
+    } else {
+        s
+    };
+    if s.contains([',', '"', '\r', '\n']) {
+        out.push('"');
+        out.push_str(&s.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn query(from: &str, to: &str, granularity: Granularity) -> IssuanceQuery {
+        IssuanceQuery {
+            from: d(from),
+            to: d(to),
+            granularity,
+            level: Level::Province,
+            address: AddressBasis::Permanent,
+            province: None,
+        }
+    }
+
+    #[test]
+    fn a_vietnamese_day_starts_at_17_00_utc_the_day_before() {
+        assert_eq!(
+            vietnam_midnight(d("2026-11-02")).to_string(),
+            "2026-11-01 17:00:00"
+        );
+    }
+
+    #[test]
+    fn months_at_the_edges_of_the_range_are_clipped_to_it() {
+        let p = periods(&query("2026-01-15", "2026-03-10", Granularity::Month));
+        assert_eq!(
+            p,
+            vec![
+                ("2026-01".into(), d("2026-01-15"), d("2026-01-31")),
+                ("2026-02".into(), d("2026-02-01"), d("2026-02-28")),
+                ("2026-03".into(), d("2026-03-01"), d("2026-03-10")),
+            ]
+        );
+        let p = periods(&query("2026-02-27", "2026-03-01", Granularity::Day));
+        let keys: Vec<_> = p.into_iter().map(|(k, ..)| k).collect();
+        assert_eq!(keys, ["2026-02-27", "2026-02-28", "2026-03-01"]);
+    }
+
+    #[test]
+    fn csv_quotes_separators_and_defuses_formulas() {
+        let report = IssuanceReport {
+            query: query("2026-11-01", "2026-11-01", Granularity::Day),
+            as_of: Utc::now(),
+            generated_at: Utc::now(),
+            rows: vec![Row {
+                period: "2026-11-01".into(),
+                province: "=HYPERLINK(\"x\")".into(),
+                ward: Some("Phường 1, Quận 3".into()),
+                figures: Figures {
+                    issued: 2,
+                    accepted: 1,
+                    active: 7,
+                },
+            }],
+            totals: vec![],
+        };
+        assert_eq!(
+            report.to_csv(false),
+            "period,province,ward,issued,accepted,active\r\n\
+             2026-11-01,\"'=HYPERLINK(\"\"x\"\")\",\"Phường 1, Quận 3\",2,1,7\r\n"
+        );
+        assert!(report.to_csv(true).starts_with("\u{feff}period,"));
+    }
+}

@@ -1,0 +1,493 @@
+//! Certificates: search and detail (roles `ra_officer`, `auditor`, `admin`, as
+//! `GET /api/v1/certificates`), PEM chain download, the acceptance record, and revoke /
+//! suspend / resume by an RA officer (`StatusService::change`, as the API) with a reason and
+//! a confirmation step.
+
+use askama::Template;
+use chrono::NaiveDate;
+use poem::http::{header, StatusCode};
+use poem::web::{Data, Form, Path, Query};
+use poem::{handler, Response};
+use serde::Deserialize;
+
+use super::i18n::{self, Lang};
+use super::{message, redirect, render, render_status, Page, SelectOption, WebError, WebUser};
+use crate::app::AppState;
+use crate::ca::RevocationReason;
+use crate::operators::Role;
+use crate::status::{Change, StatusError};
+use crate::store::{AcceptanceRow, CertificateQuery, CertificateRow};
+
+pub const READERS: &[Role] = &[Role::RaOfficer, Role::Auditor, Role::Admin];
+const ACTORS: &[Role] = &[Role::RaOfficer];
+const PAGE_SIZE: i64 = 50;
+const STATUSES: [&str; 6] = [
+    "signing",
+    "pending_acceptance",
+    "active",
+    "suspended",
+    "revoked",
+    "expired",
+];
+
+#[derive(Deserialize, Default)]
+pub struct SearchQuery {
+    #[serde(default)]
+    id_number: String,
+    #[serde(default)]
+    status: String,
+    /// dd/mm/yyyy or yyyy-mm-dd, inclusive (Vietnam calendar day).
+    #[serde(default)]
+    from: String,
+    /// Inclusive.
+    #[serde(default)]
+    to: String,
+    cursor: Option<String>,
+}
+
+pub struct Row {
+    pub serial: String,
+    pub subject: String,
+    pub status: String,
+    pub status_text: String,
+    pub issued: String,
+    pub not_after: String,
+}
+
+#[derive(Template)]
+#[template(path = "web/certificates.html")]
+struct SearchPage {
+    page: Page,
+    q: SearchQuery,
+    statuses: Vec<SelectOption>,
+    rows: Vec<Row>,
+    error: Option<String>,
+    next_href: Option<String>,
+}
+
+/// A date typed by a person: `dd/mm/yyyy` (as shown everywhere) or ISO `yyyy-mm-dd`.
+pub fn parse_date(s: &str) -> Option<NaiveDate> {
+    let s = s.trim();
+    NaiveDate::parse_from_str(s, "%d/%m/%Y")
+        .or_else(|_| NaiveDate::parse_from_str(s, "%Y-%m-%d"))
+        .ok()
+}
+
+#[handler]
+pub async fn search(
+    user: WebUser,
+    state: Data<&AppState>,
+    query: Query<SearchQuery>,
+) -> Result<Response, WebError> {
+    user.require(READERS)?;
+    let lang = user.page.lang;
+    let q = query.0;
+    let mut error = None;
+    let mut day = |s: &str| match s.trim() {
+        "" => None,
+        s => {
+            let d = parse_date(s);
+            if d.is_none() {
+                error = Some(lang.t("common.bad_date").to_string());
+            }
+            d
+        }
+    };
+    let from = day(&q.from);
+    let to = day(&q.to);
+    let status = match q.status.as_str() {
+        "" => None,
+        s if STATUSES.contains(&s) => Some(s.to_string()),
+        _ => return Err(WebError::NotFound),
+    };
+    let rows = if error.is_some() {
+        Vec::new()
+    } else {
+        let cq = CertificateQuery {
+            id_number: Some(q.id_number.trim().to_string()).filter(|s| !s.is_empty()),
+            status,
+            issued_from: from.map(|d| i18n::day_start(d).naive_utc()),
+            issued_to: to.map(|d| i18n::day_start(d + chrono::Duration::days(1)).naive_utc()),
+            after: q.cursor.clone().map(|c| c.to_ascii_lowercase()),
+            limit: PAGE_SIZE,
+        };
+        state
+            .store
+            .read(move |tx| tx.search_certificates(&cq))
+            .await?
+    };
+    let next_href = (rows.len() as i64 == PAGE_SIZE)
+        .then(|| rows.last().map(|r| r.serial.clone()))
+        .flatten()
+        .map(|last| {
+            format!(
+                "/certificates?id_number={}&status={}&from={}&to={}&cursor={last}",
+                super::session::percent_encode(q.id_number.trim()),
+                super::session::percent_encode(&q.status),
+                super::session::percent_encode(q.from.trim()),
+                super::session::percent_encode(q.to.trim()),
+            )
+        });
+    let rows = rows.iter().map(|r| row(lang, r)).collect();
+    render(&SearchPage {
+        statuses: STATUSES
+            .iter()
+            .map(|s| SelectOption::new(s, lang.t_or_code(&format!("cert_status.{s}")), &q.status))
+            .collect(),
+        page: user.page,
+        q,
+        rows,
+        error,
+        next_href,
+    })
+}
+
+fn row(lang: Lang, r: &CertificateRow) -> Row {
+    Row {
+        serial: r.serial.clone(),
+        subject: r.subject_dn.clone(),
+        status: r.status.clone(),
+        status_text: lang
+            .t_or_code(&format!("cert_status.{}", r.status))
+            .to_string(),
+        issued: r
+            .signed_at
+            .map(|t| i18n::datetime(t.and_utc()))
+            .unwrap_or_else(|| "–".into()),
+        not_after: i18n::datetime(r.not_after.and_utc()),
+    }
+}
+
+pub struct Field {
+    pub key: &'static str,
+    pub value: String,
+}
+
+#[derive(Template)]
+#[template(path = "web/certificate.html")]
+struct DetailPage {
+    page: Page,
+    serial: String,
+    status: String,
+    status_text: String,
+    enrolment_id: String,
+    enrolment_link: bool,
+    fields: Vec<Field>,
+    acceptance: Vec<Field>,
+    has_pem: bool,
+    /// Which of revoke / suspend / resume this role may do now.
+    actions: Vec<ActionLink>,
+    notice: Option<&'static str>,
+}
+
+pub struct ActionLink {
+    pub action: &'static str,
+    pub label: &'static str,
+    pub danger: bool,
+}
+
+#[derive(Deserialize)]
+pub struct DetailQuery {
+    done: Option<String>,
+}
+
+async fn load(
+    state: &AppState,
+    serial: &str,
+) -> Result<(CertificateRow, Option<AcceptanceRow>, Option<String>), WebError> {
+    let serial = serial.to_ascii_lowercase();
+    state
+        .store
+        .read(move |tx| {
+            let Some(row) = tx.certificate(&serial)? else {
+                return Ok(None);
+            };
+            let record = tx.acceptance_record(&serial)?;
+            let contract = tx.signed_contract_for(&row.enrolment_id)?.map(|c| c.number);
+            Ok::<_, crate::store::StoreError>(Some((row, record, contract)))
+        })
+        .await?
+        .ok_or(WebError::NotFound)
+}
+
+#[handler]
+pub async fn detail(
+    user: WebUser,
+    state: Data<&AppState>,
+    serial: Path<String>,
+    query: Query<DetailQuery>,
+) -> Result<Response, WebError> {
+    user.require(READERS)?;
+    let lang = user.page.lang;
+    let (row, record, contract) = load(&state, &serial.0).await?;
+    let dt = |t: Option<chrono::NaiveDateTime>| {
+        t.map(|t| i18n::datetime(t.and_utc()))
+            .unwrap_or_else(|| "–".into())
+    };
+    let f = |key, value: String| Field { key, value };
+    let mut fields = vec![
+        f("certificate.subject", row.subject_dn.clone()),
+        f("certificate.package", row.package_code.clone()),
+        f(
+            "certificate.contract",
+            contract.unwrap_or_else(|| "–".into()),
+        ),
+        f("certificate.key", row.key_description.clone()),
+        f("certificate.not_before", dt(Some(row.not_before))),
+        f("certificate.not_after", dt(Some(row.not_after))),
+        f("certificate.issued", dt(row.signed_at)),
+        f("certificate.issuer", row.ca_name.clone()),
+    ];
+    if row.revoked_at.is_some() {
+        fields.push(f("certificate.revoked_at", dt(row.revoked_at)));
+        fields.push(f(
+            "certificate.revocation_reason",
+            row.revocation_reason.clone().unwrap_or_default(),
+        ));
+    }
+    let acceptance = record
+        .map(|r| {
+            let mut v = vec![
+                f(
+                    "acceptance.status",
+                    lang.t_or_code(&format!("acceptance_status.{}", r.status))
+                        .to_string(),
+                ),
+                f("acceptance.created", dt(Some(r.created_at))),
+                f("acceptance.template", r.template_version.clone()),
+                f("acceptance.sha256", r.document_sha256.clone()),
+                f("acceptance.reminders", r.reminders_sent.to_string()),
+            ];
+            if r.decided_at.is_some() {
+                v.push(f("acceptance.decided", dt(r.decided_at)));
+                v.push(f("acceptance.decided_by", r.decided_by.unwrap_or_default()));
+                v.push(f(
+                    "acceptance.otp",
+                    format!(
+                        "{} {}",
+                        r.otp_channel.unwrap_or_default(),
+                        r.otp_masked_destination.unwrap_or_default()
+                    ),
+                ));
+                v.push(f("acceptance.client", {
+                    let ip = r.client_ip.unwrap_or_default();
+                    let ua = r.user_agent.unwrap_or_default();
+                    format!("{ip} · {ua}")
+                }));
+            }
+            if let Some(reason) = r.rejection_reason {
+                v.push(f("acceptance.rejection_reason", reason));
+            }
+            v
+        })
+        .unwrap_or_default();
+    let actions = if user.require(ACTORS).is_ok() {
+        match row.status.as_str() {
+            "active" => vec!["suspend", "revoke"],
+            "suspended" => vec!["resume", "revoke"],
+            "pending_acceptance" => vec!["revoke"],
+            _ => vec![],
+        }
+    } else {
+        vec![]
+    }
+    .into_iter()
+    .map(|action| ActionLink {
+        action,
+        label: lang.t(title_key(action)),
+        danger: action == "revoke",
+    })
+    .collect();
+    let notice = match query.done.as_deref() {
+        Some("revoke") => Some("certificate.done.revoke"),
+        Some("suspend") => Some("certificate.done.suspend"),
+        Some("resume") => Some("certificate.done.resume"),
+        _ => None,
+    };
+    render(&DetailPage {
+        enrolment_link: user.require(super::enrolments::READERS).is_ok(),
+        status_text: lang
+            .t_or_code(&format!("cert_status.{}", row.status))
+            .to_string(),
+        serial: row.serial,
+        status: row.status,
+        enrolment_id: row.enrolment_id,
+        has_pem: row.cert_der.is_some(),
+        fields,
+        acceptance,
+        actions,
+        notice: notice.map(|k| lang.t(k)),
+        page: user.page,
+    })
+}
+
+/// `GET /certificates/{serial}/pem`: the certificate and its chain, as the API's
+/// `Accept: application/pem-certificate-chain`.
+#[handler]
+pub async fn pem(
+    user: WebUser,
+    state: Data<&AppState>,
+    serial: Path<String>,
+) -> Result<Response, WebError> {
+    user.require(READERS)?;
+    let (row, _, _) = load(&state, &serial.0).await?;
+    let der = row.cert_der.ok_or(WebError::NotFound)?;
+    Ok(Response::builder()
+        .content_type("application/pem-certificate-chain")
+        .header(
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{}.pem\"", row.serial),
+        )
+        .body(format!(
+            "{}{}",
+            crate::ca::certificate_to_pem(&der),
+            state.ca.chain_pem
+        )))
+}
+
+#[derive(Template)]
+#[template(path = "web/certificate_change.html")]
+struct ChangePage {
+    page: Page,
+    serial: String,
+    subject: String,
+    action: &'static str,
+    title: &'static str,
+    reasons: Vec<SelectOption>,
+    reason: String,
+    reason_text: String,
+    note: String,
+    /// Second step: everything chosen, asking for the final yes.
+    confirming: bool,
+    error: Option<String>,
+}
+
+fn action_of(s: &str) -> Result<&'static str, WebError> {
+    ["revoke", "suspend", "resume"]
+        .into_iter()
+        .find(|a| *a == s)
+        .ok_or(WebError::NotFound)
+}
+
+fn reasons(lang: Lang, current: &str) -> Vec<SelectOption> {
+    RevocationReason::ALL
+        .into_iter()
+        .filter(|r| *r != RevocationReason::CertificateHold)
+        .map(|r| {
+            SelectOption::new(
+                r.as_str(),
+                lang.t_or_code(&format!("reason.{}", r.as_str())),
+                current,
+            )
+        })
+        .collect()
+}
+
+#[handler]
+pub async fn change_form(
+    user: WebUser,
+    state: Data<&AppState>,
+    Path((serial, action)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    user.require(ACTORS)?;
+    let action = action_of(&action)?;
+    let (row, _, _) = load(&state, &serial).await?;
+    let lang = user.page.lang;
+    render(&ChangePage {
+        serial: row.serial,
+        subject: row.subject_dn,
+        action,
+        title: lang.t(title_key(action)),
+        reasons: reasons(lang, "unspecified"),
+        reason: String::new(),
+        reason_text: String::new(),
+        note: String::new(),
+        confirming: false,
+        error: None,
+        page: user.page,
+    })
+}
+
+fn title_key(action: &str) -> &'static str {
+    match action {
+        "revoke" => "certificate.revoke",
+        "suspend" => "certificate.suspend",
+        _ => "certificate.resume",
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ChangeForm {
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    note: String,
+    /// Present on the confirmation step's button.
+    confirm: Option<String>,
+}
+
+#[handler]
+pub async fn change_submit(
+    user: WebUser,
+    state: Data<&AppState>,
+    Path((serial, action)): Path<(String, String)>,
+    input: Form<ChangeForm>,
+) -> Result<Response, WebError> {
+    user.require(ACTORS)?;
+    let action = action_of(&action)?;
+    let (row, _, _) = load(&state, &serial).await?;
+    let lang = user.page.lang;
+    let change = match action {
+        "revoke" => Change::revoke(&input.reason),
+        "suspend" => Ok(Change::Suspend),
+        _ => Ok(Change::Resume),
+    };
+    let mut error = None;
+    let mut confirming = false;
+    match change {
+        Err(e) => error = Some(message(lang, e)),
+        Ok(change) if input.confirm.is_some() => {
+            match state
+                .status
+                .change(&user.principal.actor(), &row.serial, change, &input.note)
+                .await
+            {
+                Ok(_) => {
+                    return Ok(redirect(&format!(
+                        "/certificates/{}?done={action}",
+                        row.serial
+                    )))
+                }
+                Err(e @ (StatusError::Store(_) | StatusError::Unexpected(_))) => {
+                    return Err(WebError::Unexpected(e.to_string()))
+                }
+                Err(e) => error = Some(message(lang, e)),
+            }
+        }
+        // First submission: show what will happen and ask once more.
+        Ok(_) => confirming = true,
+    }
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    render_status(
+        status,
+        &ChangePage {
+            serial: row.serial,
+            subject: row.subject_dn,
+            action,
+            title: lang.t(title_key(action)),
+            reasons: reasons(lang, &input.reason),
+            reason_text: lang
+                .t_or_code(&format!("reason.{}", input.reason))
+                .to_string(),
+            reason: input.reason.clone(),
+            note: input.note.clone(),
+            confirming: confirming && error.is_none(),
+            error,
+            page: user.page,
+        },
+    )
+}

@@ -1,0 +1,378 @@
+//! Counter enrolment (role `operator`): a citizen at a one-stop desk, entered from the ID card,
+//! then scans of the card and a portrait for the dossier. The form's fields are the API's
+//! (`identity.*`, `contact.*`) and go through the same `Enrolments::parse` and `submit`, so the
+//! refusals are the API's, word for word, in the page's language.
+
+use askama::Template;
+use poem::http::StatusCode;
+use poem::web::{Data, Form, Multipart, Path, Query};
+use poem::{handler, Response};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::io::AsyncReadExt;
+
+use super::form::{iso_date, FieldMessages};
+use super::workstation::document_label;
+use super::{redirect, render, render_status, Page, WebError, WebUser};
+use crate::api::problem::ApiError;
+use crate::app::AppState;
+use crate::enrolment::{
+    AddressForm, ApplicationForm, ConsentForm, DocumentKind, EnrolmentError, IdempotencyKey,
+    Submitted, Submitter,
+};
+use crate::operators::{Principal, Role};
+use crate::secrets::sha256_hex;
+
+/// What the citizen agrees to at the desk; its version and SHA-256 are recorded with the
+/// enrolment, as an app records the consent text it showed.
+const CONSENT_TEXT: &str = include_str!("../../templates/web/consent_counter.txt");
+const CONSENT_VERSION: &str = "counter-2026-11";
+
+/// The operator's id, for `enrolled_by` and the idempotency namespace.
+fn operator_id(user: &WebUser) -> Result<String, WebError> {
+    user.require(&[Role::Operator])?;
+    match &user.principal {
+        Principal::Operator { id, .. } => Ok(id.clone()),
+        Principal::ApiKey { .. } => Err(WebError::Forbidden),
+    }
+}
+
+/// The form's fields by name (`identity.full_name`, …), as posted.
+#[derive(Default)]
+struct Fields(Vec<(String, String)>);
+
+impl Fields {
+    fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+
+    fn optional(&self, name: &str) -> Option<String> {
+        let v = self.get(name);
+        (!v.trim().is_empty()).then(|| v.to_string())
+    }
+
+    fn address(&self, prefix: &str) -> AddressForm {
+        AddressForm {
+            line: self.get(&format!("{prefix}.line")).into(),
+            ward: self.get(&format!("{prefix}.ward")).into(),
+            province: self.get(&format!("{prefix}.province")).into(),
+        }
+    }
+
+    /// The API's application, from the page: source `counter`, consent as ticked.
+    fn application(&self, now: chrono::DateTime<chrono::Utc>) -> ApplicationForm {
+        let current = ["line", "ward", "province"]
+            .iter()
+            .any(|p| {
+                !self
+                    .get(&format!("identity.current_address.{p}"))
+                    .trim()
+                    .is_empty()
+            })
+            .then(|| self.address("identity.current_address"));
+        ApplicationForm {
+            source: "counter".into(),
+            id_number: self.get("identity.id_number").into(),
+            full_name: self.get("identity.full_name").into(),
+            date_of_birth: iso_date(self.get("identity.date_of_birth")),
+            sex: self.get("identity.sex").into(),
+            nationality: self.get("identity.nationality").into(),
+            permanent_address: self.address("identity.permanent_address"),
+            current_address: current,
+            id_issue_date: iso_date(self.get("identity.id_issue_date")),
+            id_issue_place: self.get("identity.id_issue_place").into(),
+            id_expiry_date: self
+                .optional("identity.id_expiry_date")
+                .map(|d| iso_date(&d)),
+            phone: self.get("contact.phone").into(),
+            email: self.optional("contact.email"),
+            consent: (self.get("consent") == "yes").then(|| ConsentForm {
+                version: CONSENT_VERSION.into(),
+                text_sha256: sha256_hex(CONSENT_TEXT.as_bytes()),
+                given_at: now.to_rfc3339(),
+                channel: "counter".into(),
+            }),
+        }
+    }
+
+    /// What the request means, for the idempotency record: the fields in name order,
+    /// without the CSRF token and the key itself.
+    fn fingerprint(&self) -> String {
+        let mut pairs: Vec<_> = self
+            .0
+            .iter()
+            .filter(|(k, _)| k != "csrf" && k != "idempotency_key")
+            .collect();
+        pairs.sort();
+        sha256_hex(json!(pairs).to_string().as_bytes())
+    }
+}
+
+#[derive(Template)]
+#[template(path = "web/counter.html")]
+struct CounterPage {
+    page: Page,
+    /// A fresh key per form: a second click or a reload posts the same key and gets the
+    /// enrolment the first one made.
+    idempotency_key: String,
+    fields: Fields,
+    consent_text: &'static str,
+    errors: FieldMessages,
+    error: Option<String>,
+}
+
+fn form_page(
+    user: WebUser,
+    fields: Fields,
+    errors: FieldMessages,
+    error: Option<String>,
+) -> CounterPage {
+    let key = match fields.get("idempotency_key") {
+        "" => uuid::Uuid::new_v4().to_string(),
+        k => k.to_string(),
+    };
+    CounterPage {
+        page: user.page,
+        idempotency_key: key,
+        fields,
+        consent_text: CONSENT_TEXT,
+        errors,
+        error,
+    }
+}
+
+#[handler]
+pub async fn form(user: WebUser) -> Result<Response, WebError> {
+    operator_id(&user)?;
+    let defaults = Fields(vec![("identity.nationality".into(), "Việt Nam".into())]);
+    render(&form_page(user, defaults, FieldMessages::default(), None))
+}
+
+#[handler]
+pub async fn submit(
+    user: WebUser,
+    state: Data<&AppState>,
+    posted: Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let op_id = operator_id(&user)?;
+    let lang = user.page.lang;
+    let fields = Fields(posted.0);
+    let key = fields.get("idempotency_key").to_string();
+    if !(1..=128).contains(&key.len()) || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        // Not a form this page made: show it again, with a key of its own.
+        let fields = Fields(
+            fields
+                .0
+                .into_iter()
+                .filter(|(k, _)| k != "idempotency_key")
+                .collect(),
+        );
+        let text = lang.t("error.generic.text").to_string();
+        return render_status(
+            StatusCode::BAD_REQUEST,
+            &form_page(user, fields, FieldMessages::default(), Some(text)),
+        );
+    }
+    let application = match state
+        .enrolments
+        .parse(&fields.application(state.clock.now()))
+    {
+        Ok(a) => a,
+        Err(errors) => {
+            let errors = FieldMessages::new(lang, &errors);
+            return render_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &form_page(user, fields, errors, None),
+            );
+        }
+    };
+    let submitter = Submitter {
+        actor: user.principal.actor(),
+        operator_id: Some(op_id.clone()),
+    };
+    let idem = IdempotencyKey {
+        principal: op_id,
+        key,
+        request_sha256: fields.fingerprint(),
+    };
+    // The answer kept for a retry: the enrolment's id, as JSON like the API's.
+    let render_answer =
+        |s: &crate::enrolment::EnrolmentSummary| (201, json!({"id": s.id}).to_string());
+    let id = match state
+        .enrolments
+        .submit(submitter, application, idem, render_answer)
+        .await
+    {
+        Ok(Submitted::Created(s)) => s.id,
+        Ok(Submitted::Replayed(answer)) => serde_json::from_str::<serde_json::Value>(&answer.body)
+            .ok()
+            .and_then(|v| v["id"].as_str().map(str::to_string))
+            .ok_or_else(|| WebError::Unexpected("stored answer without an id".into()))?,
+        Err(EnrolmentError::Store(e)) => return Err(e.into()),
+        Err(e) => {
+            let (status, problem) = ApiError::from(e).into_parts();
+            let text = lang.pick(&problem.message_vi, &problem.message).to_string();
+            return render_status(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::CONFLICT),
+                &form_page(user, fields, FieldMessages::default(), Some(text)),
+            );
+        }
+    };
+    Ok(redirect(&format!("/counter/{id}?created=1")))
+}
+
+// ---- the registered enrolment and its documents ------------------------------------------
+
+struct Kind {
+    value: &'static str,
+    label: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "web/counter_enrolment.html")]
+struct EnrolmentPage {
+    page: Page,
+    id: String,
+    status: &'static str,
+    status_text: String,
+    next_step: &'static str,
+    verified_by: String,
+    documents: Vec<&'static str>,
+    /// Empty when the enrolment takes no more documents.
+    kinds: Vec<Kind>,
+    max_megabytes: u64,
+    notice: Option<&'static str>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct EnrolmentQuery {
+    created: Option<String>,
+    uploaded: Option<String>,
+}
+
+async fn enrolment_page(
+    user: WebUser,
+    state: &AppState,
+    id: &str,
+    notice: Option<&'static str>,
+    error: Option<String>,
+) -> Result<EnrolmentPage, WebError> {
+    let lang = user.page.lang;
+    let s = match state.enrolments.get(id).await {
+        Ok(s) => s,
+        Err(EnrolmentError::NotFound) => return Err(WebError::NotFound),
+        Err(e) => return Err(WebError::Unexpected(e.to_string())),
+    };
+    let (en, vi) = s.next_step().describe();
+    let accepts = s.source.accepts_documents(s.status);
+    Ok(EnrolmentPage {
+        id: s.id.clone(),
+        status: s.status.as_str(),
+        status_text: lang
+            .t_or_code(&format!("status.{}", s.status.as_str()))
+            .to_string(),
+        next_step: lang.pick(vi, en),
+        verified_by: s.verified_by.clone().unwrap_or_default(),
+        documents: s
+            .documents
+            .iter()
+            .map(|k| document_label(lang, *k))
+            .collect(),
+        kinds: if accepts {
+            DocumentKind::ALL
+                .iter()
+                .map(|k| Kind {
+                    value: k.as_str(),
+                    label: document_label(lang, *k),
+                })
+                .collect()
+        } else {
+            vec![]
+        },
+        max_megabytes: state.enrolments.max_document_bytes() / (1024 * 1024),
+        notice,
+        error,
+        page: user.page,
+    })
+}
+
+#[handler]
+pub async fn enrolment(
+    user: WebUser,
+    state: Data<&AppState>,
+    id: Path<String>,
+    query: Query<EnrolmentQuery>,
+) -> Result<Response, WebError> {
+    operator_id(&user)?;
+    let lang = user.page.lang;
+    let notice = if query.created.is_some() {
+        Some(lang.t("counter.created"))
+    } else if query.uploaded.is_some() {
+        Some(lang.t("counter.uploaded"))
+    } else {
+        None
+    };
+    render(&enrolment_page(user, &state, &id, notice, None).await?)
+}
+
+/// `multipart/form-data` with `kind` and `file` (the CSRF token is in the action's query).
+#[handler]
+pub async fn upload(
+    user: WebUser,
+    state: Data<&AppState>,
+    id: Path<String>,
+    mut multipart: Multipart,
+) -> Result<Response, WebError> {
+    operator_id(&user)?;
+    let lang = user.page.lang;
+    let max_bytes = state.enrolments.max_document_bytes();
+    let mut kind = None;
+    let mut bytes = None;
+    let bad_form = |e: poem::error::ParseMultipartError| WebError::Unexpected(e.to_string());
+    while let Some(field) = multipart.next_field().await.map_err(bad_form)? {
+        match field.name() {
+            Some("kind") => kind = Some(field.text().await.map_err(bad_form)?),
+            Some("file") => {
+                // One byte over the limit is enough to refuse.
+                let mut buf = Vec::new();
+                field
+                    .into_async_read()
+                    .take(max_bytes.saturating_add(1))
+                    .read_to_end(&mut buf)
+                    .await
+                    .map_err(|e| WebError::Unexpected(e.to_string()))?;
+                bytes = Some(buf);
+            }
+            _ => {}
+        }
+    }
+    let kind = kind.as_deref().and_then(DocumentKind::parse);
+    let result = match (kind, bytes) {
+        (Some(kind), Some(bytes)) => state
+            .enrolments
+            .put_document(&user.principal.actor(), &id, kind, bytes)
+            .await
+            .map(|_| ()),
+        // No file chosen: JPEG/PNG is what the field asks for.
+        (Some(_), None) => Err(EnrolmentError::DocumentTypeUnsupported),
+        (None, _) => return Err(WebError::NotFound),
+    };
+    match result {
+        Ok(()) => Ok(redirect(&format!("/counter/{}?uploaded=1", id.0))),
+        Err(EnrolmentError::NotFound) => Err(WebError::NotFound),
+        Err(EnrolmentError::Store(e)) => Err(e.into()),
+        Err(e) => {
+            let (status, problem) = ApiError::from(e).into_parts();
+            let text = lang.pick(&problem.message_vi, &problem.message).to_string();
+            render_status(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
+                &enrolment_page(user, &state, &id, None, Some(text)).await?,
+            )
+        }
+    }
+}

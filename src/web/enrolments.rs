@@ -1,0 +1,402 @@
+//! Enrolments (roles `operator`, `ra_officer`, as `GET /api/v1/enrolments/{id}`): search by
+//! ID number, phone, name and status; a detail page with the timeline built from the audit
+//! trail, the documents, the contracts and the certificates; the document images through
+//! `Enrolments::read_document` (audited, `Cache-Control: no-store`).
+
+use askama::Template;
+use poem::http::header;
+use poem::web::{Data, Path, Query};
+use poem::{handler, Response};
+use serde::Deserialize;
+
+use super::i18n::{self, Lang};
+use super::{render, Page, WebError, WebUser};
+use crate::app::AppState;
+use crate::enrolment::identity::PhoneNumber;
+use crate::enrolment::{DocumentKind, EnrolmentError, Status};
+use crate::operators::Role;
+use crate::store::{EnrolmentQuery, EnrolmentRow};
+
+pub const READERS: &[Role] = &[Role::Operator, Role::RaOfficer];
+const PAGE_SIZE: i64 = 50;
+
+#[derive(Deserialize, Default)]
+pub struct SearchQuery {
+    #[serde(default)]
+    id_number: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    page: i64,
+}
+
+pub struct Row {
+    pub id: String,
+    pub full_name: String,
+    pub id_number: String,
+    pub phone: String,
+    pub status: String,
+    pub status_text: String,
+    pub created: String,
+}
+
+#[derive(Template)]
+#[template(path = "web/enrolments.html")]
+struct SearchPage {
+    page: Page,
+    q: SearchQuery,
+    statuses: Vec<super::SelectOption>,
+    rows: Vec<Row>,
+    searched: bool,
+    error: Option<String>,
+    prev_href: Option<String>,
+    next_href: Option<String>,
+}
+
+#[handler]
+pub async fn search(
+    user: WebUser,
+    state: Data<&AppState>,
+    query: Query<SearchQuery>,
+) -> Result<Response, WebError> {
+    user.require(READERS)?;
+    let lang = user.page.lang;
+    let q = query.0;
+    let mut error = None;
+    let phone = match q.phone.trim() {
+        "" => None,
+        p => match PhoneNumber::parse("phone", p) {
+            Ok(p) => Some(p.as_str().to_string()),
+            Err(e) => {
+                error = Some(lang.pick(&e.message_vi, &e.message_en).to_string());
+                None
+            }
+        },
+    };
+    let status = match q.status.as_str() {
+        "" => None,
+        s if Status::parse(s).is_some() => Some(s.to_string()),
+        _ => return Err(WebError::NotFound),
+    };
+    let name = q.name.split_whitespace().collect::<Vec<_>>().join(" ");
+    let searched =
+        !(q.id_number.trim().is_empty() && phone.is_none() && name.is_empty()) || status.is_some();
+    let offset = q.page.max(0) * PAGE_SIZE;
+    let rows = if error.is_some() {
+        Vec::new()
+    } else {
+        let eq = EnrolmentQuery {
+            id_number: Some(q.id_number.trim().to_string()).filter(|s| !s.is_empty()),
+            phone,
+            name_variants: name_variants(&name),
+            status,
+            offset,
+            // One more than shown tells whether there is a next page.
+            limit: PAGE_SIZE + 1,
+        };
+        state
+            .store
+            .read(move |tx| tx.search_enrolments(&eq))
+            .await?
+    };
+    let more = rows.len() as i64 > PAGE_SIZE;
+    let href = |page: i64| {
+        format!(
+            "/enrolments?id_number={}&phone={}&name={}&status={}&page={page}",
+            super::session::percent_encode(q.id_number.trim()),
+            super::session::percent_encode(q.phone.trim()),
+            super::session::percent_encode(&name),
+            super::session::percent_encode(&q.status),
+        )
+    };
+    let prev_href = (q.page > 0).then(|| href(q.page - 1));
+    let next_href = more.then(|| href(q.page.max(0) + 1));
+    let rows = rows
+        .into_iter()
+        .take(PAGE_SIZE as usize)
+        .map(|r| row(lang, &r))
+        .collect();
+    render(&SearchPage {
+        statuses: Status::ALL
+            .iter()
+            .map(|s| {
+                super::SelectOption::new(
+                    s.as_str(),
+                    lang.t_or_code(&format!("status.{}", s.as_str())),
+                    &q.status,
+                )
+            })
+            .collect(),
+        page: user.page,
+        q,
+        rows,
+        searched,
+        error,
+        prev_href,
+        next_href,
+    })
+}
+
+/// Spellings to try for a name fragment: as typed, lower case, upper case, and each word
+/// capitalised (how names are usually entered).
+fn name_variants(name: &str) -> Vec<String> {
+    use unicode_normalization::UnicodeNormalization;
+    if name.is_empty() {
+        return Vec::new();
+    }
+    let nfc: String = name.nfc().collect();
+    let title = nfc
+        .split(' ')
+        .map(|w| {
+            let mut cs = w.chars();
+            match cs.next() {
+                Some(first) => first
+                    .to_uppercase()
+                    .chain(cs.flat_map(char::to_lowercase))
+                    .collect(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<String>>()
+        .join(" ");
+    let mut v = vec![nfc.clone(), nfc.to_lowercase(), nfc.to_uppercase(), title];
+    v.sort();
+    v.dedup();
+    v
+}
+
+fn row(lang: Lang, r: &EnrolmentRow) -> Row {
+    Row {
+        id: r.id.clone(),
+        full_name: r.full_name.clone(),
+        id_number: r.id_number.clone(),
+        phone: r.phone.clone(),
+        status: r.status.clone(),
+        status_text: lang.t_or_code(&format!("status.{}", r.status)).to_string(),
+        created: i18n::datetime(r.created_at.and_utc()),
+    }
+}
+
+pub struct Field {
+    pub key: &'static str,
+    pub value: String,
+}
+
+pub struct TimelineItem {
+    pub at: String,
+    pub action: String,
+    pub label: Option<&'static str>,
+    pub actor: String,
+    pub details: String,
+}
+
+pub struct ContractItem {
+    pub number: String,
+    pub status: String,
+    pub package: String,
+    pub price: String,
+    pub term_months: i32,
+    pub created: String,
+    pub signed: Option<String>,
+    pub masked_destination: Option<String>,
+}
+
+pub struct CertificateItem {
+    pub serial: String,
+    pub status: String,
+    pub not_after: String,
+    pub link: bool,
+}
+
+#[derive(Template)]
+#[template(path = "web/enrolment.html")]
+struct DetailPage {
+    page: Page,
+    id: String,
+    full_name: String,
+    status_text: String,
+    status: String,
+    fields: Vec<Field>,
+    /// (kind, caption)
+    documents: Vec<(&'static str, String)>,
+    timeline: Vec<TimelineItem>,
+    contracts: Vec<ContractItem>,
+    certificates: Vec<CertificateItem>,
+}
+
+#[handler]
+pub async fn detail(
+    user: WebUser,
+    state: Data<&AppState>,
+    id: Path<String>,
+) -> Result<Response, WebError> {
+    user.require(READERS)?;
+    let lang = user.page.lang;
+    let id = id.0;
+    let lookup = id.clone();
+    let found = state
+        .store
+        .read(move |tx| {
+            let Some(row) = tx.enrolment_by_id(&lookup)? else {
+                return Ok(None);
+            };
+            let kinds = tx.document_kinds(&lookup)?;
+            let call = tx.video_call_for_enrolment(&lookup)?;
+            let contracts = tx.contracts_for_enrolment(&lookup)?;
+            let certificates = tx.certificates_for_enrolment(&lookup)?;
+            let mut objects = vec![lookup.clone()];
+            objects.extend(call.map(|c| c.id));
+            objects.extend(contracts.iter().map(|c| c.id.clone()));
+            objects.extend(certificates.iter().map(|c| c.serial.clone()));
+            let events = tx.audit_events_for_objects(&objects)?;
+            Ok::<_, crate::store::StoreError>(Some((row, kinds, contracts, certificates, events)))
+        })
+        .await?;
+    let Some((row, kinds, contracts, certificates, events)) = found else {
+        return Err(WebError::NotFound);
+    };
+    let can_see_certificates = user.require(super::certificates::READERS).is_ok();
+    render(&DetailPage {
+        id: row.id.clone(),
+        full_name: row.full_name.clone(),
+        status_text: lang
+            .t_or_code(&format!("status.{}", row.status))
+            .to_string(),
+        status: row.status.clone(),
+        fields: fields(lang, &row),
+        documents: DocumentKind::ALL
+            .iter()
+            .filter(|k| kinds.iter().any(|s| s == k.as_str()))
+            .map(|k| {
+                let caption = lang
+                    .t_or_code(&format!("document.{}", k.as_str()))
+                    .to_string();
+                (k.as_str(), caption)
+            })
+            .collect(),
+        timeline: events
+            .into_iter()
+            .map(|e| TimelineItem {
+                at: i18n::datetime(e.at),
+                label: lang.try_t(&format!("action.{}", e.action)),
+                action: e.action,
+                actor: e.actor,
+                details: e.details,
+            })
+            .collect(),
+        contracts: contracts
+            .into_iter()
+            .map(|c| ContractItem {
+                number: c.number,
+                status: lang
+                    .t_or_code(&format!("contract_status.{}", c.status))
+                    .to_string(),
+                package: c.package_code,
+                price: i18n::vnd(c.price_vnd),
+                term_months: c.term_months,
+                created: i18n::datetime(c.created_at.and_utc()),
+                signed: c.signed_at.map(|t| i18n::datetime(t.and_utc())),
+                masked_destination: c.otp_masked_destination,
+            })
+            .collect(),
+        certificates: certificates
+            .into_iter()
+            .filter(|c| c.status != "signing")
+            .map(|c| CertificateItem {
+                status: lang
+                    .t_or_code(&format!("cert_status.{}", c.status))
+                    .to_string(),
+                serial: c.serial,
+                not_after: i18n::datetime(c.not_after.and_utc()),
+                link: can_see_certificates,
+            })
+            .collect(),
+        page: user.page,
+    })
+}
+
+fn fields(lang: Lang, r: &EnrolmentRow) -> Vec<Field> {
+    let f = |key, value: String| Field { key, value };
+    let address = |line: &str, ward: &str, province: &str| format!("{line}, {ward}, {province}");
+    let mut out = vec![
+        f("enrolment.id_number", r.id_number.clone()),
+        f("enrolment.date_of_birth", i18n::date(r.date_of_birth)),
+        f("enrolment.sex", r.sex.clone()),
+        f("enrolment.nationality", r.nationality.clone()),
+        f(
+            "enrolment.permanent_address",
+            address(
+                &r.permanent_address,
+                &r.permanent_ward,
+                &r.permanent_province,
+            ),
+        ),
+    ];
+    if let (Some(a), Some(w), Some(p)) = (&r.current_address, &r.current_ward, &r.current_province)
+    {
+        out.push(f("enrolment.current_address", address(a, w, p)));
+    }
+    out.extend([
+        f(
+            "enrolment.id_issue",
+            format!("{}, {}", i18n::date(r.id_issue_date), r.id_issue_place),
+        ),
+        f(
+            "enrolment.id_expiry",
+            r.id_expiry_date
+                .map(i18n::date)
+                .unwrap_or_else(|| lang.t("enrolment.no_expiry").to_string()),
+        ),
+        f("enrolment.phone", r.phone.clone()),
+        f("enrolment.email", r.email.clone().unwrap_or_default()),
+        f("enrolment.source", r.source.clone()),
+        f("enrolment.created", i18n::datetime(r.created_at.and_utc())),
+        f(
+            "enrolment.consent",
+            format!(
+                "{} · {} · {}",
+                r.consent_version,
+                r.consent_channel,
+                i18n::datetime(r.consent_given_at.and_utc())
+            ),
+        ),
+        f(
+            "enrolment.verified_by",
+            r.verified_by.clone().unwrap_or_default(),
+        ),
+        f(
+            "enrolment.enrolled_by",
+            r.enrolled_by.clone().unwrap_or_default(),
+        ),
+    ]);
+    out
+}
+
+/// `GET /enrolments/{id}/documents/{kind}`: the decrypted image for an operator or RA
+/// officer; each read is an audit event, and no cache may keep it.
+#[handler]
+pub async fn document(
+    user: WebUser,
+    state: Data<&AppState>,
+    Path((id, kind)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    user.require(READERS)?;
+    let kind = DocumentKind::parse(&kind).ok_or(WebError::NotFound)?;
+    let doc = state
+        .enrolments
+        .read_document(&user.principal.actor(), &id, kind)
+        .await
+        .map_err(|e| match e {
+            EnrolmentError::NotFound | EnrolmentError::DocumentNotFound => WebError::NotFound,
+            e => WebError::Unexpected(e.to_string()),
+        })?;
+    Ok(Response::builder()
+        .content_type(doc.image_type.content_type())
+        .header(header::CACHE_CONTROL, "no-store")
+        .header("content-disposition", "inline")
+        .body(doc.bytes))
+}

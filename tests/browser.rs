@@ -1,0 +1,138 @@
+//! End-to-end scenarios in headless Chromium (`tests/browser/*.mjs`, playwright-core) against
+//! the real application on port 0: data is prepared through the API, the scenario works the
+//! pages as an operator would, and the outcome is checked through the API again. Screenshots
+//! land in `target/browser-screenshots/`.
+
+mod common;
+
+use common::browser::{picture, run_scenario};
+use common::enrol::{application, enrol, enrol_key, enrolment_status, id_number, put_document};
+use common::{Credentials, TestApp};
+
+/// A new operator account whose one-time password was replaced through the API: it signs in
+/// on the page with password and TOTP code.
+async fn operator(app: &mut TestApp, username: &str, role: &str) -> Credentials {
+    let admin = app.admin_token().await;
+    let mut creds = app.create_operator(&admin, username, role).await;
+    app.session(&mut creds).await;
+    // The page's sign-in must not reuse the code the API sign-in just used.
+    app.next_totp_step();
+    creds
+}
+
+fn sign_in_vars(who: &Credentials) -> Vec<(&'static str, String)> {
+    vec![
+        ("USERNAME", who.username.clone()),
+        ("PASSWORD", who.password.clone()),
+        ("TOTP_SECRET", who.totp_secret.clone()),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_signs_in_with_totp_takes_a_video_call_and_approves_it() {
+    let mut app = TestApp::spawn().await;
+    let key = enrol_key(&mut app).await;
+    let enrolment = enrol(&app, &key, &application("app_ekyc", &id_number(7))).await;
+    let colours = [
+        ("id_front", [40, 90, 170], [200, 220, 240]),
+        ("id_back", [60, 120, 90], [210, 235, 215]),
+        ("portrait", [180, 140, 110], [90, 60, 40]),
+        ("liveness", [170, 150, 120], [70, 50, 30]),
+    ];
+    for (kind, top, bottom) in colours {
+        let image = picture(240, 150, top, bottom);
+        let (status, body) = put_document(&app, &key, &enrolment, kind, image, "image/png").await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(
+        enrolment_status(&app, &key, &enrolment).await,
+        "awaiting_video_call"
+    );
+    let who = operator(&mut app, "vc.browser", "operator").await;
+    let mut vars = sign_in_vars(&who);
+    vars.push(("APPLICANT_NAME", "Nguyễn Văn An".into()));
+    run_scenario(&app, "video-call", &vars).await;
+
+    assert_eq!(enrolment_status(&app, &key, &enrolment).await, "verified");
+    let reads = common::enrol::audit_actions(&mut app, "enrolment.document_read").await;
+    assert!(
+        reads.len() >= 4 && reads.iter().all(|e| e["actor"] == "operator:vc.browser"),
+        "every image the browser showed was an audited read: {reads:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_counter_enrolment_first_shows_the_validation_error_then_succeeds() {
+    let mut app = TestApp::spawn().await;
+    let who = operator(&mut app, "desk.browser", "operator").await;
+    // What the API says about the same ID number and date of birth.
+    let mut body = application("counter", "001195000777");
+    body["identity"]["date_of_birth"] = serde_json::json!("1985-03-07");
+    body["identity"]["sex"] = serde_json::json!("female");
+    body["consent"]["channel"] = serde_json::json!("counter");
+    let mut api_user = operator(&mut app, "desk.api", "operator").await;
+    let token = app.session(&mut api_user).await;
+    let (status, problem) = common::enrol::submit(&app, &token, "k", &body).await;
+    assert_eq!(status, 422, "{problem}");
+    let expected = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["field"] == "identity.id_number")
+        .and_then(|e| e["message_vi"].as_str())
+        .unwrap()
+        .to_string();
+
+    let scan = tempfile::NamedTempFile::with_suffix(".png").unwrap();
+    std::fs::write(
+        scan.path(),
+        picture(320, 200, [30, 80, 160], [220, 230, 245]),
+    )
+    .unwrap();
+    let mut vars = sign_in_vars(&who);
+    vars.push(("EXPECTED_ERROR", expected));
+    vars.push(("SCAN_FILE", scan.path().display().to_string()));
+    app.next_totp_step();
+    let output = run_scenario(&app, "counter", &vars).await;
+
+    let id = output
+        .lines()
+        .find_map(|l| l.strip_prefix("ENROLMENT_ID="))
+        .expect("the scenario names the enrolment")
+        .trim()
+        .to_string();
+    let key = enrol_key(&mut app).await;
+    assert_eq!(enrolment_status(&app, &key, &id).await, "verified");
+    let (_, view) = app
+        .get(&format!("/api/v1/enrolments/{id}"), Some(&key))
+        .await;
+    assert_eq!(view["documents"], serde_json::json!(["id_front"]));
+    let submitted = common::enrol::audit_actions(&mut app, "enrolment.submitted").await;
+    assert!(submitted
+        .iter()
+        .any(|e| e["actor"] == "operator:desk.browser" && e["object_id"] == id.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ra_officer_revokes_a_certificate_and_sees_it_revoked() {
+    let mut app = TestApp::spawn().await;
+    let key = enrol_key(&mut app).await;
+    let citizen = common::certificates::Citizen::new(21, ("Phường Cửa Nam", "Thành phố Hà Nội"));
+    let (_, serial) = common::certificates::active(&app, &key, &citizen).await;
+    let who = operator(&mut app, "ra.browser", "ra_officer").await;
+    let mut vars = sign_in_vars(&who);
+    vars.push(("ID_NUMBER", citizen.id_number.clone()));
+    vars.push(("SERIAL", serial.clone()));
+    run_scenario(&app, "revoke", &vars).await;
+
+    let admin = app.admin_token().await;
+    let (_, cert) = app
+        .get(&format!("/api/v1/certificates/{serial}"), Some(&admin))
+        .await;
+    assert_eq!(cert["status"], "revoked", "{cert}");
+    assert_eq!(cert["revocation_reason"], "keyCompromise");
+    let revoked = common::enrol::audit_actions(&mut app, "certificate.revoked").await;
+    assert!(revoked
+        .iter()
+        .any(|e| e["actor"] == "operator:ra.browser" && e["object_id"] == serial.as_str()));
+}

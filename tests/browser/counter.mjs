@@ -1,0 +1,41 @@
+// An operator enrols a citizen at the counter: the first attempt shows the server's validation
+// message next to the form, the corrected one registers the application, then a scan of the ID
+// card is uploaded to the dossier.
+import { check, env, operatorFromEnv, scenario, signIn } from './lib.mjs';
+
+await scenario('counter', async ({ page, base, shot }) => {
+  await signIn(page, base, operatorFromEnv(), shot);
+  await page.click('nav a[href="/counter"]');
+  const fill = async (name, value) => page.fill(`[name="${name}"]`, value);
+  await fill('identity.id_number', '001195000777');
+  await fill('identity.full_name', 'Lê Thị Hoa');
+  // The ID number says born in 1995; this date of birth says 1985.
+  await fill('identity.date_of_birth', '1985-03-07');
+  await page.selectOption('[name="identity.sex"]', 'female');
+  await fill('identity.id_issue_date', '2022-03-10');
+  await fill('identity.id_issue_place', 'Cục Cảnh sát QLHC về TTXH');
+  await fill('identity.permanent_address.line', 'Số 8 phố Lý Thường Kiệt');
+  await fill('identity.permanent_address.ward', 'Phường Cửa Nam');
+  await fill('identity.permanent_address.province', 'Thành phố Hà Nội');
+  await fill('contact.phone', '0987654321');
+  await page.check('[name="consent"]');
+  await page.click('#counter-submit');
+  const errors = page.locator('#counter-errors');
+  await errors.waitFor();
+  const text = await errors.textContent();
+  check(text.includes(env('EXPECTED_ERROR')), `the API's message for the ID number, got: ${text}`);
+  check((await page.inputValue('[name="identity.full_name"]')) === 'Lê Thị Hoa', 'typed values kept');
+  await shot('refused');
+
+  await fill('identity.date_of_birth', '1995-03-07');
+  await Promise.all([page.waitForURL(/\/counter\/[0-9a-f-]{36}\?created=1$/), page.click('#counter-submit')]);
+  check((await page.getAttribute('#enrolment-status', 'data-status')) === 'verified', 'verified at the counter');
+  await shot('registered');
+
+  await page.selectOption('[name="kind"]', 'id_front');
+  await page.setInputFiles('[name="file"]', env('SCAN_FILE'));
+  await Promise.all([page.waitForURL(/\?uploaded=1$/), page.click('#upload-submit')]);
+  const docs = await page.textContent('#documents');
+  check(docs.includes('CCCD mặt trước'), `the scan is listed: ${docs}`);
+  console.log(`ENROLMENT_ID=${(await page.textContent('#enrolment-id')).trim()}`);
+});

@@ -1,0 +1,152 @@
+//! Running a browser scenario (`tests/browser/<name>.mjs`, playwright-core driving Debian's
+//! Chromium) against a test app. Nothing is skipped: a missing browser or node module fails the
+//! test with the command that installs it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ca_enrol::clock::Clock;
+
+use super::TestApp;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const INSTALL: &str =
+    "install them as .ci/run does: `apt-get install -y chromium chromium-driver` \
+                       (Debian) and `npm ci --prefix tests/browser` (Node.js >= 20)";
+
+fn scenarios_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+/// `<target>/browser-screenshots`, next to the `tmp` folder cargo gives integration tests.
+pub fn screenshot_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap_or(Path::new(env!("CARGO_TARGET_TMPDIR")))
+        .join("browser-screenshots")
+}
+
+/// Panics, naming what is missing and how to install it, unless the scenarios can run.
+fn require_tools() {
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "browser tests need Chromium at {CHROMIUM}; {INSTALL}"
+    );
+    assert!(
+        scenarios_dir()
+            .join("node_modules/playwright-core/package.json")
+            .exists(),
+        "browser tests need playwright-core in tests/browser/node_modules; {INSTALL}"
+    );
+    let version = Command::new("node").arg("--version").output();
+    let major = version
+        .as_ref()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .strip_prefix('v')
+                .map(str::to_string)
+        })
+        .and_then(|v| v.split('.').next().and_then(|m| m.parse::<u32>().ok()));
+    assert!(
+        major.is_some_and(|m| m >= 20),
+        "browser tests need Node.js >= 20 (found {version:?}); {INSTALL}"
+    );
+}
+
+/// Scenarios run one at a time: each starts a browser, and the machine has two cores.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Runs `node tests/browser/<name>.mjs` with `BASE_URL`, `SCREENSHOT_DIR`, `APP_CLOCK_OFFSET_MS`
+/// and `vars` in its environment; panics with the script's output unless it exits 0.
+pub async fn run_scenario(app: &TestApp, name: &str, vars: &[(&str, String)]) -> String {
+    require_tools();
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let offset_ms = (app.clock.now() - chrono::Utc::now()).num_milliseconds();
+    let mut cmd = Command::new("node");
+    cmd.arg(scenarios_dir().join(format!("{name}.mjs")))
+        .current_dir(scenarios_dir())
+        .env("BASE_URL", &app.base)
+        .env("SCREENSHOT_DIR", screenshot_dir())
+        .env("APP_CLOCK_OFFSET_MS", offset_ms.to_string())
+        .env("NO_COLOR", "1");
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let output = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("could not run node ({e}); {INSTALL}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "browser scenario {name} failed ({}):\n{text}",
+        output.status
+    );
+    text
+}
+
+/// A real, decodable PNG (RGB, uncompressed deflate blocks): a `width` × `height` gradient
+/// from `top` to `bottom`, so document images render in the browser and in screenshots.
+pub fn picture(width: u32, height: u32, top: [u8; 3], bottom: [u8; 3]) -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&u32::try_from(data.len()).unwrap().to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc32(&body).to_be_bytes());
+    }
+    let mut raw = Vec::new();
+    for y in 0..height {
+        raw.push(0); // filter: none
+        for _ in 0..width {
+            for c in 0..3 {
+                let (a, b) = (u32::from(top[c]), u32::from(bottom[c]));
+                raw.push(u8::try_from((a * (height - y) + b * y) / height).unwrap());
+            }
+        }
+    }
+    // zlib stream of stored (uncompressed) deflate blocks, then Adler-32.
+    let mut z = vec![0x78, 0x01];
+    let blocks: Vec<&[u8]> = raw.chunks(65_535).collect();
+    for (i, block) in blocks.iter().enumerate() {
+        z.push(u8::from(i + 1 == blocks.len()));
+        let len = u16::try_from(block.len()).unwrap();
+        z.extend_from_slice(&len.to_le_bytes());
+        z.extend_from_slice(&(!len).to_le_bytes());
+        z.extend_from_slice(block);
+    }
+    let (mut a, mut b) = (1u32, 0u32);
+    for &byte in &raw {
+        a = (a + u32::from(byte)) % 65_521;
+        b = (b + a) % 65_521;
+    }
+    z.extend_from_slice(&((b << 16) | a).to_be_bytes());
+    let mut ihdr = width.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(&mut out, b"IDAT", &z);
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
