@@ -15,7 +15,7 @@
 //! row, and inserts only while no check has applied a newer counter (under the same lock the
 //! checks apply their evictions with); otherwise its answer is served once and not kept.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
@@ -36,23 +36,6 @@ pub(super) struct Cached {
     pub this_update: DateTime<Utc>,
     pub next_update: DateTime<Utc>,
     pub der: Bytes,
-    /// Set when a status change evicts it, so that a request holding it from before the
-    /// check does not serve it (one lookup per request instead of one before and one after).
-    stale: AtomicBool,
-    /// [`OcspCache::epoch`] when inserted; dropping the whole cache moves the epoch on.
-    epoch: u64,
-}
-
-impl Cached {
-    pub fn new(this_update: DateTime<Utc>, next_update: DateTime<Utc>, der: Bytes) -> Cached {
-        Cached {
-            this_update,
-            next_update,
-            der,
-            stale: AtomicBool::new(false),
-            epoch: 0,
-        }
-    }
 }
 
 #[derive(Clone)]
@@ -91,8 +74,6 @@ pub(super) struct OcspCache {
     /// The generation the last applied check read; `None` before the first check. Write-locked
     /// while a check applies its evictions, read-locked while a filler inserts.
     applied: RwLock<Option<i64>>,
-    /// Moved on when the whole cache is dropped (entries from before are stale).
-    epoch: AtomicU64,
     /// Checks started so far.
     started: AtomicU64,
     /// Requests answered from the cache.
@@ -112,7 +93,6 @@ impl OcspCache {
                 Weight,
             ),
             applied: RwLock::new(None),
-            epoch: AtomicU64::new(0),
             started: AtomicU64::new(0),
             hits: AtomicU64::new(0),
             done: watch::Sender::new(Checked {
@@ -127,13 +107,13 @@ impl OcspCache {
     /// The cached response for `key` as of now: `Ok(None)` when there is none (or a status
     /// change evicted it), `Err` when freshness could not be checked.
     pub async fn get(self: &Arc<Self>, key: &Key) -> Result<Option<Arc<Cached>>, String> {
-        let Some(cached) = self.responses.get(key) else {
+        if !self.responses.contains_key(key) {
             return Ok(None);
-        };
+        }
         self.fresh().await?;
-        let current = !cached.stale.load(Ordering::Acquire)
-            && cached.epoch == self.epoch.load(Ordering::Acquire);
-        Ok(current.then_some(cached))
+        // Looked up again: whatever is cached now survived every check applied so far, or was
+        // inserted after them from a newer read.
+        Ok(self.responses.get(key))
     }
 
     /// Counts a request answered from the cache.
@@ -152,13 +132,10 @@ impl OcspCache {
 
     /// Keeps `response`, built from the database as it was at `generation` (read before the
     /// certificate row), unless a check has applied a newer generation meanwhile.
-    pub async fn insert(self: &Arc<Self>, key: Key, generation: i64, mut response: Cached) {
+    pub async fn insert(self: &Arc<Self>, key: Key, generation: i64, response: Cached) {
         let applied = self.applied.read().await;
         match *applied {
-            Some(g) if g <= generation => {
-                response.epoch = self.epoch.load(Ordering::Acquire);
-                self.responses.insert(key, Arc::new(response));
-            }
+            Some(g) if g <= generation => self.responses.insert(key, Arc::new(response)),
             // No check has run yet, so evictions have no starting point: run one first.
             None => {
                 drop(applied);
@@ -213,18 +190,14 @@ impl OcspCache {
         let mut applied = self.applied.write().await;
         match last {
             // Going back means the database was restored: nothing cached can be trusted.
-            Some(l) if generation < l => self.drop_all(),
-            _ if changed.len() as i64 > MAX_EVICTIONS => self.drop_all(),
+            Some(l) if generation < l => self.responses.clear(),
+            _ if changed.len() as i64 > MAX_EVICTIONS => self.responses.clear(),
             _ => {
                 for serial in changed {
                     // A stored serial that does not parse was never served from the cache.
                     if let Ok(serial) = Serial::from_hex(&serial) {
                         for hash in [CertIdHash::Sha1, CertIdHash::Sha256] {
-                            if let Some((_, evicted)) =
-                                self.responses.remove(&(serial.clone(), hash))
-                            {
-                                evicted.stale.store(true, Ordering::Release);
-                            }
+                            self.responses.remove(&(serial.clone(), hash));
                         }
                     }
                 }
@@ -232,13 +205,6 @@ impl OcspCache {
         }
         *applied = Some(generation);
         Ok(())
-    }
-}
-
-impl OcspCache {
-    fn drop_all(&self) {
-        self.epoch.fetch_add(1, Ordering::AcqRel);
-        self.responses.clear();
     }
 }
 
@@ -275,11 +241,11 @@ mod tests {
 
     fn response() -> Cached {
         let now = Utc::now();
-        Cached::new(
-            now,
-            now + chrono::Duration::hours(4),
-            Bytes::from_static(b"der"),
-        )
+        Cached {
+            this_update: now,
+            next_update: now + chrono::Duration::hours(4),
+            der: Bytes::from_static(b"der"),
+        }
     }
 
     /// Inserts an active certificate, or revokes it: either moves the generation.

@@ -248,7 +248,11 @@ impl StatusService {
         };
         // Unknown serials are not cached: the row may be inserted at any moment.
         if rows[0].is_some() {
-            let cached = Cached::new(now, next_update, der.clone());
+            let cached = Cached {
+                this_update: now,
+                next_update,
+                der: der.clone(),
+            };
             self.inner.ocsp_cache.insert(key, generation, cached).await;
         }
         OcspAnswer {
