@@ -8,11 +8,6 @@ use std::process::Command;
 
 use base64::Engine;
 use common::TestApp;
-use openssl::ec::{EcGroup, EcKey};
-use openssl::hash::MessageDigest;
-use openssl::nid::Nid;
-use openssl::pkey::PKey;
-use openssl::x509::X509ReqBuilder;
 use serde_json::json;
 
 /// A certificate issued through the API, in `pending_acceptance`.
@@ -25,12 +20,7 @@ pub struct Issued {
 pub async fn issue(app: &mut TestApp, n: u32) -> Issued {
     let key = common::enrol::enrol_key(app).await;
     let enrolment = common::contract::contracted(app, &key, n).await;
-    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
-    let pkey = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
-    let mut req = X509ReqBuilder::new().unwrap();
-    req.set_pubkey(&pkey).unwrap();
-    req.sign(&pkey, MessageDigest::sha256()).unwrap();
-    let csr = String::from_utf8(req.build().to_pem().unwrap()).unwrap();
+    let csr = common::certificates::csr_pem();
     let (status, body) = app
         .post(
             &format!("/api/v1/enrolments/{enrolment}/certificate"),

@@ -12,17 +12,8 @@ use super::auth::Auth;
 use super::problem::{problem, ApiError};
 use crate::app::AppState;
 use crate::operators::{Principal, Role, Scope};
-use crate::status::{Change, Changed, StatusError};
+use crate::status::{Change, Changed, StatusError, CERTIFICATE_STATUSES};
 use crate::store::CertificateQuery;
-
-const STATUSES: [&str; 6] = [
-    "signing",
-    "pending_acceptance",
-    "active",
-    "suspended",
-    "revoked",
-    "expired",
-];
 
 #[derive(Tags)]
 pub(super) enum ApiTags {
@@ -351,7 +342,7 @@ impl LifecycleApi {
         auth.0
             .require_role(&[Role::RaOfficer, Role::Auditor, Role::Admin])?;
         if let Some(s) = status.0.as_deref() {
-            if !STATUSES.contains(&s) {
+            if !CERTIFICATE_STATUSES.contains(&s) {
                 return Err(ApiError::Unprocessable(problem(
                     "status_invalid",
                     format!("`{s}` is not a certificate status"),

@@ -40,6 +40,16 @@ const OCSP_REFRESH: Duration = Duration::hours(1);
 /// not lag by more than a minute.
 pub const OCSP_MAX_AGE_SECONDS: i64 = 60;
 
+/// Every status a certificate row can have, in lifecycle order (the search filters offer these).
+pub const CERTIFICATE_STATUSES: [&str; 6] = [
+    "signing",
+    "pending_acceptance",
+    "active",
+    "suspended",
+    "revoked",
+    "expired",
+];
+
 #[derive(Debug, thiserror::Error)]
 pub enum StatusError {
     #[error("no certificate with this serial")]

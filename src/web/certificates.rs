@@ -15,20 +15,12 @@ use super::{message, redirect, render, render_status, Page, SelectOption, WebErr
 use crate::app::AppState;
 use crate::ca::RevocationReason;
 use crate::operators::Role;
-use crate::status::{Change, StatusError};
+use crate::status::{Change, StatusError, CERTIFICATE_STATUSES};
 use crate::store::{AcceptanceRow, CertificateQuery, CertificateRow};
 
 pub const READERS: &[Role] = &[Role::RaOfficer, Role::Auditor, Role::Admin];
 const ACTORS: &[Role] = &[Role::RaOfficer];
 const PAGE_SIZE: i64 = 50;
-const STATUSES: [&str; 6] = [
-    "signing",
-    "pending_acceptance",
-    "active",
-    "suspended",
-    "revoked",
-    "expired",
-];
 
 #[derive(Deserialize, Default)]
 pub struct SearchQuery {
@@ -97,7 +89,7 @@ pub async fn search(
     let to = day(&q.to);
     let status = match q.status.as_str() {
         "" => None,
-        s if STATUSES.contains(&s) => Some(s.to_string()),
+        s if CERTIFICATE_STATUSES.contains(&s) => Some(s.to_string()),
         _ => return Err(WebError::NotFound),
     };
     let rows = if error.is_some() {
@@ -130,7 +122,7 @@ pub async fn search(
         });
     let rows = rows.iter().map(|r| row(lang, r)).collect();
     render(&SearchPage {
-        statuses: STATUSES
+        statuses: CERTIFICATE_STATUSES
             .iter()
             .map(|s| SelectOption::new(s, lang.t_or_code(&format!("cert_status.{s}")), &q.status))
             .collect(),

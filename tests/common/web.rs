@@ -266,19 +266,9 @@ pub fn html_unescape(s: &str) -> String {
 /// A certificate issued through the API (a VNeID enrolment, a signed PS0 contract, a P-256
 /// CSR), left in `pending_acceptance`. Returns (enrolment id, serial).
 pub async fn issued_certificate(app: &mut TestApp, n: u32) -> (String, String) {
-    use openssl::ec::{EcGroup, EcKey};
-    use openssl::hash::MessageDigest;
-    use openssl::nid::Nid;
-    use openssl::pkey::PKey;
-    use openssl::x509::X509ReqBuilder;
     let key = super::enrol::enrol_key(app).await;
     let enrolment = super::contract::contracted(app, &key, n).await;
-    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
-    let pkey = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
-    let mut req = X509ReqBuilder::new().unwrap();
-    req.set_pubkey(&pkey).unwrap();
-    req.sign(&pkey, MessageDigest::sha256()).unwrap();
-    let csr = String::from_utf8(req.build().to_pem().unwrap()).unwrap();
+    let csr = super::certificates::csr_pem();
     let (status, body) = app
         .post(
             &format!("/api/v1/enrolments/{enrolment}/certificate"),
