@@ -6,7 +6,7 @@ use poem::web::{Data, Query};
 use poem::{handler, Response};
 use serde::Deserialize;
 
-use super::certificates::parse_date;
+use super::form;
 use super::i18n;
 use super::{render, Page, WebError, WebUser};
 use crate::app::AppState;
@@ -69,18 +69,8 @@ pub async fn page(
     let lang = user.page.lang;
     let f = query.0;
     let mut error = None;
-    let mut day = |s: &str| match s.trim() {
-        "" => None,
-        s => {
-            let d = parse_date(s);
-            if d.is_none() {
-                error = Some(lang.t("common.bad_date").to_string());
-            }
-            d
-        }
-    };
-    let from = day(&f.from);
-    let to = day(&f.to);
+    let from = form::date_filter(&f.from, lang, &mut error);
+    let to = form::date_filter(&f.to, lang, &mut error);
     let text = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
     let actor = text(&f.actor).map(|a| {
         if a.contains(':') || a == "cli" || a == "system" {

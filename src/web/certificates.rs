@@ -4,12 +4,12 @@
 //! a confirmation step.
 
 use askama::Template;
-use chrono::NaiveDate;
 use poem::http::{header, StatusCode};
 use poem::web::{Data, Form, Path, Query};
 use poem::{handler, Response};
 use serde::Deserialize;
 
+use super::form;
 use super::i18n::{self, Lang};
 use super::{message, redirect, render, render_status, Page, SelectOption, WebError, WebUser};
 use crate::app::AppState;
@@ -57,14 +57,6 @@ struct SearchPage {
     next_href: Option<String>,
 }
 
-/// A date typed by a person: `dd/mm/yyyy` (as shown everywhere) or ISO `yyyy-mm-dd`.
-pub fn parse_date(s: &str) -> Option<NaiveDate> {
-    let s = s.trim();
-    NaiveDate::parse_from_str(s, "%d/%m/%Y")
-        .or_else(|_| NaiveDate::parse_from_str(s, "%Y-%m-%d"))
-        .ok()
-}
-
 #[handler]
 pub async fn search(
     user: WebUser,
@@ -75,18 +67,8 @@ pub async fn search(
     let lang = user.page.lang;
     let q = query.0;
     let mut error = None;
-    let mut day = |s: &str| match s.trim() {
-        "" => None,
-        s => {
-            let d = parse_date(s);
-            if d.is_none() {
-                error = Some(lang.t("common.bad_date").to_string());
-            }
-            d
-        }
-    };
-    let from = day(&q.from);
-    let to = day(&q.to);
+    let from = form::date_filter(&q.from, lang, &mut error);
+    let to = form::date_filter(&q.to, lang, &mut error);
     let status = match q.status.as_str() {
         "" => None,
         s if CERTIFICATE_STATUSES.contains(&s) => Some(s.to_string()),

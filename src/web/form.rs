@@ -53,6 +53,23 @@ pub fn iso_date(s: &str) -> String {
     }
 }
 
+/// An optional date filter typed by a person: `dd/mm/yyyy` (as shown everywhere) or ISO
+/// `yyyy-mm-dd`. Empty means no filter; anything else unreadable puts the page's message in
+/// `error` and filters nothing.
+pub fn date_filter(s: &str, lang: Lang, error: &mut Option<String>) -> Option<chrono::NaiveDate> {
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    let d = chrono::NaiveDate::parse_from_str(s, "%d/%m/%Y")
+        .or_else(|_| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d"))
+        .ok();
+    if d.is_none() {
+        *error = Some(lang.t("common.bad_date").to_string());
+    }
+    d
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +94,17 @@ mod tests {
         assert_eq!(iso_date("07/03/1990"), "1990-03-07");
         assert_eq!(iso_date(" 1990-03-07 "), "1990-03-07");
         assert_eq!(iso_date("31/02/1990"), "31/02/1990");
+    }
+
+    #[test]
+    fn a_date_filter_reads_both_spellings_and_names_an_unreadable_one() {
+        let mut error = None;
+        let want = chrono::NaiveDate::from_ymd_opt(2026, 11, 3);
+        assert_eq!(date_filter(" 03/11/2026 ", Lang::Vi, &mut error), want);
+        assert_eq!(date_filter("2026-11-03", Lang::Vi, &mut error), want);
+        assert_eq!(date_filter("  ", Lang::Vi, &mut error), None);
+        assert_eq!(error, None);
+        assert_eq!(date_filter("31/02/2026", Lang::En, &mut error), None);
+        assert_eq!(error.as_deref(), Some(Lang::En.t("common.bad_date")));
     }
 }
