@@ -109,28 +109,7 @@ pub fn render(c: &Contents<'_>) -> Result<Vec<u8>, String> {
         ("key", c.certificate.key_description.clone()),
         ("fingerprint_sha256", colon_hex(&fingerprint)),
     ];
-    let escaped: Vec<(&str, String)> = vars.into_iter().map(|(k, v)| (k, escape(&v))).collect();
-    let refs: Vec<(&str, &str)> = escaped.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let mut out = crate::notify::template::render(text, &refs);
-    out.push('\n');
-    Ok(out.into_bytes())
-}
-
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            // Placeholders are replaced one after another: a value must not carry one.
-            '{' => out.push_str("&#123;"),
-            c => out.push(c),
-        }
-    }
-    out
+    Ok(crate::notify::template::render_html(text, vars))
 }
 
 #[cfg(test)]
