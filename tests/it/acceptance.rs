@@ -1,7 +1,7 @@
 //! Certificate acceptance through the API: the acceptance record, its OTP, confirmation,
 //! rejection and the deadline job.
 
-mod common;
+use crate::common;
 
 use chrono::Duration;
 use common::contract::{contracted, PHONE};

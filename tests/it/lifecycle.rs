@@ -2,7 +2,7 @@
 //! (`superseded`) only when the new one is accepted, checked with `openssl ocsp`; expiry and its
 //! reminders run through the job as the scheduler would, with the clock moved.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

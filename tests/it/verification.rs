@@ -1,7 +1,7 @@
 //! The video-call queue: order, leases, outcomes, no-shows, statistics, and claims racing
 //! in one process and across two processes on one database.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::sync::Arc;

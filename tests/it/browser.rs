@@ -3,7 +3,7 @@
 //! pages as an operator would, and the outcome is checked through the API again. Screenshots
 //! land in `target/browser-screenshots/`.
 
-mod common;
+use crate::common;
 
 use common::browser::{picture, run_scenario};
 use common::enrol::{application, enrol, enrol_key, enrolment_status, id_number, put_document};

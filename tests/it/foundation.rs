@@ -1,7 +1,7 @@
 //! The foundation: first run, configuration, operator sign-in, API keys, the audit chain,
 //! and several processes on one database.
 
-mod common;
+use crate::common;
 
 use common::{wait_ready, Credentials, ServeProcess, TestApp, TestEnv};
 use serde_json::json;

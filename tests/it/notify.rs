@@ -2,7 +2,7 @@
 //! 500s, timeouts, refusals), a real SMTP server (aiosmtpd), the development file back end,
 //! and several dispatchers sharing one database.
 
-mod common;
+use crate::common;
 
 use std::collections::{HashMap, VecDeque};
 use std::process::{Child, Command, Stdio};

@@ -1,7 +1,7 @@
 //! eKYC intake: validation, idempotency, one open enrolment per ID number, encrypted
 //! documents and who may read them, routing, withdrawal.
 
-mod common;
+use crate::common;
 
 use chrono::{Datelike, Duration, Months};
 use common::enrol::*;

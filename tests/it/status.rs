@@ -1,7 +1,7 @@
 //! Revocation status services checked by tools this project did not write: `openssl ocsp` as
 //! the client, pkilint on the responses.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

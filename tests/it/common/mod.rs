@@ -1,7 +1,6 @@
 //! Test harness: the real application on port 0 with its own temporary data directory and
 //! database (SQLite file, or a fresh PostgreSQL schema when `TEST_DATABASE_URL` is set),
 //! spoken to over HTTP.
-#![allow(dead_code)]
 
 pub mod browser;
 pub mod certificates;

@@ -1,7 +1,7 @@
 //! Adoption reports through the API: certificates issued, accepted and active per province
 //! and ward, by Vietnamese day or month, as JSON and CSV.
 
-mod common;
+use crate::common;
 
 use ca_enrol::clock::Clock;
 use chrono::{Datelike, Duration, NaiveDate, Timelike};

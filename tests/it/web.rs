@@ -1,7 +1,7 @@
 //! The operator pages over HTTP: sign-in with TOTP and first sign-in, the session cookie,
 //! CSRF, lock-out, language, error pages, and the route × role table.
 
-mod common;
+use crate::common;
 
 use common::web::{web_first_sign_in, web_sign_in, WebClient, ROLES};
 use common::{Credentials, TestApp};

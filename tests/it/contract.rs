@@ -2,7 +2,7 @@
 //! and signs it with a drawn signature and the code sent by SMS; numbering, the free-package
 //! rule, immutability, OTP refusals and signature checks, all through HTTP.
 
-mod common;
+use crate::common;
 
 use ca_enrol::audit::Actor;
 use ca_enrol::clock::Clock;

@@ -1,7 +1,7 @@
 //! X.509 issuance: record-then-sign, key uniqueness, crash safety, and every profile variant
 //! checked by openssl and pkilint.
 
-mod common;
+use crate::common;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! expiring, locking, single use, with a resend cooldown and an hourly cap per recipient.
 //! Time moves only by the test's clock.
 
-mod common;
+use crate::common;
 
 use ca_enrol::audit::{Actor, NewEvent};
 use ca_enrol::clock::Clock;

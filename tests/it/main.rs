@@ -1,0 +1,18 @@
+//! Integration tests, one binary (each file under `tests/` is linked as its own binary, with
+//! the whole crate, openssl, both diesel back ends and poem: one binary links once).
+
+mod common;
+
+mod acceptance;
+mod browser;
+mod contract;
+mod enrolment;
+mod foundation;
+mod issuance;
+mod lifecycle;
+mod notify;
+mod otp;
+mod reports;
+mod status;
+mod verification;
+mod web;
