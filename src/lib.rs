@@ -1,6 +1,10 @@
 //! ca-enrol: the provider-side enrolment and certificate service of a Vietnamese public
 //! certification authority. See ARCHITECTURE.md for the map of modules and their invariants.
 
+// A panic in a request handler drops the connection without a problem answer, and one in a
+// job loop stops the job: failures are errors. Tests may unwrap.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod acceptance;
 pub mod api;
 pub mod app;
