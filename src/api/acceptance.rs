@@ -2,20 +2,20 @@
 //! confirmation and rejection. These are the subscriber app's calls (API key scope `enrol`);
 //! `ra_officer` and `operator` may read.
 
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::{Binary, Json};
-use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi, Tags};
 
 use super::auth::Auth;
 use super::enrolments::require_enrol_or;
+use super::immutable_document::ImmutableDocument;
+use super::otp_views::ChallengeCreated;
 use super::problem::{problem, ApiError};
 use crate::acceptance::{AcceptRequest, AcceptanceError, Record, MAX_REASON_CHARS};
 use crate::app::AppState;
 use crate::operators::{Role, Scope};
-use crate::otp::ChallengeSent;
 use crate::store::CertificateRow;
 
 #[derive(Tags)]
@@ -90,54 +90,6 @@ impl From<&Record> for AcceptanceView {
             rejection_reason: r.rejection_reason.clone(),
         }
     }
-}
-
-/// The record, byte for byte as rendered when it was made.
-#[derive(ApiResponse)]
-enum AcceptanceRecordResponse {
-    #[oai(status = 200, content_type = "text/html; charset=utf-8")]
-    Html(
-        Binary<Vec<u8>>,
-        /// `"<SHA-256 hex>"`: the record never changes, so neither does its tag.
-        #[oai(header = "ETag")]
-        String,
-        /// RFC 9530 digest of the bytes: `sha-256=:<base64>:`.
-        #[oai(header = "Repr-Digest")]
-        String,
-        /// `no-store`: the record holds personal data.
-        #[oai(header = "Cache-Control")]
-        String,
-    ),
-}
-
-/// A confirmation code was sent.
-#[derive(Object)]
-struct AcceptanceChallengeView {
-    challenge_id: String,
-    /// `sms`.
-    channel: String,
-    masked_destination: String,
-    expires_at: DateTime<Utc>,
-    /// The app's resend countdown.
-    resend_after_seconds: i64,
-}
-
-impl From<ChallengeSent> for AcceptanceChallengeView {
-    fn from(c: ChallengeSent) -> Self {
-        Self {
-            challenge_id: c.challenge_id,
-            channel: "sms".into(),
-            masked_destination: c.masked_destination,
-            expires_at: c.expires_at,
-            resend_after_seconds: c.resend_after_seconds,
-        }
-    }
-}
-
-#[derive(ApiResponse)]
-enum AcceptanceChallengeResponse {
-    #[oai(status = 201)]
-    Sent(Json<AcceptanceChallengeView>),
 }
 
 #[derive(Object)]
@@ -281,17 +233,10 @@ impl AcceptanceApi {
         state: Data<&AppState>,
         auth: Auth,
         #[oai(example = "serial_example")] serial: Path<String>,
-    ) -> Result<AcceptanceRecordResponse, ApiError> {
+    ) -> Result<ImmutableDocument, ApiError> {
         require_enrol_or(&auth.0, &[Role::Operator, Role::RaOfficer])?;
         let record = state.acceptance.record(&serial.0).await?;
-        let raw = hex::decode(&record.document_sha256).map_err(ApiError::unexpected)?;
-        let digest = base64::engine::general_purpose::STANDARD.encode(raw);
-        Ok(AcceptanceRecordResponse::Html(
-            Binary(record.document),
-            format!("\"{}\"", record.document_sha256),
-            format!("sha-256=:{digest}:"),
-            "no-store".into(),
-        ))
+        ImmutableDocument::html(record.document, &record.document_sha256)
     }
 
     /// The acceptance record's state and confirmation evidence (API key with scope `enrol`,
@@ -318,15 +263,13 @@ impl AcceptanceApi {
         state: Data<&AppState>,
         auth: Auth,
         #[oai(example = "serial_example")] serial: Path<String>,
-    ) -> Result<AcceptanceChallengeResponse, ApiError> {
+    ) -> Result<ChallengeCreated, ApiError> {
         auth.0.require_scope(Scope::Enrol)?;
         let sent = state
             .acceptance
             .send_otp(&auth.0.actor(), &serial.0)
             .await?;
-        Ok(AcceptanceChallengeResponse::Sent(Json(
-            AcceptanceChallengeView::from(sent),
-        )))
+        Ok(sent.into())
     }
 
     /// Confirm the acceptance record with agreement and the SMS code: the record keeps the

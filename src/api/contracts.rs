@@ -5,17 +5,18 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::Path;
-use poem_openapi::payload::{Binary, Json};
+use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::auth::Auth;
 use super::enrolments::require_enrol_or;
+use super::immutable_document::ImmutableDocument;
+use super::otp_views::ChallengeCreated;
 use super::problem::{problem, ApiError};
 use crate::app::AppState;
 use crate::contract::{ContractError, ContractSummary, Package, SignRequest};
 use crate::operators::Role;
-use crate::otp::ChallengeSent;
 
 #[derive(Tags)]
 enum ApiTags {
@@ -154,56 +155,6 @@ impl From<&ContractSummary> for ContractView {
 enum CreatedResponse {
     #[oai(status = 201)]
     Created(Json<ContractView>),
-}
-
-/// The contract document, byte for byte as rendered when the contract was made.
-#[derive(ApiResponse)]
-enum DocumentResponse {
-    #[oai(status = 200, content_type = "text/html; charset=utf-8")]
-    Html(
-        Binary<Vec<u8>>,
-        /// `"<SHA-256 hex>"`: the document never changes, so neither does its tag.
-        #[oai(header = "ETag")]
-        String,
-        /// RFC 9530 digest of the bytes: `sha-256=:<base64>:`.
-        #[oai(header = "Repr-Digest")]
-        String,
-        /// `no-store`: the document holds personal data.
-        #[oai(header = "Cache-Control")]
-        String,
-    ),
-}
-
-/// A signing code was sent.
-#[derive(Object)]
-struct ChallengeView {
-    /// Pass it back with the code (optional: the latest code for the contract is assumed).
-    challenge_id: String,
-    /// `sms`.
-    channel: String,
-    /// e.g. `+84 91* *** 678`.
-    masked_destination: String,
-    expires_at: DateTime<Utc>,
-    /// The app's resend countdown.
-    resend_after_seconds: i64,
-}
-
-impl From<ChallengeSent> for ChallengeView {
-    fn from(c: ChallengeSent) -> Self {
-        Self {
-            challenge_id: c.challenge_id,
-            channel: "sms".into(),
-            masked_destination: c.masked_destination,
-            expires_at: c.expires_at,
-            resend_after_seconds: c.resend_after_seconds,
-        }
-    }
-}
-
-#[derive(ApiResponse)]
-enum ChallengeResponse {
-    #[oai(status = 201)]
-    Sent(Json<ChallengeView>),
 }
 
 #[derive(Object)]
@@ -384,17 +335,10 @@ impl ContractsApi {
         state: Data<&AppState>,
         auth: Auth,
         #[oai(example = "contract_id_example")] id: Path<String>,
-    ) -> Result<DocumentResponse, ApiError> {
+    ) -> Result<ImmutableDocument, ApiError> {
         require_enrol_or(&auth.0, &[Role::Operator, Role::RaOfficer])?;
         let doc = state.contracts.document(&id.0).await?;
-        let raw = hex::decode(&doc.sha256).map_err(ApiError::unexpected)?;
-        let digest = base64::engine::general_purpose::STANDARD.encode(raw);
-        Ok(DocumentResponse::Html(
-            Binary(doc.bytes),
-            format!("\"{}\"", doc.sha256),
-            format!("sha-256=:{digest}:"),
-            "no-store".into(),
-        ))
+        ImmutableDocument::html(doc.bytes, &doc.sha256)
     }
 
     /// Send the signing code by SMS to the enrolment's phone, bound to the contract's
@@ -407,10 +351,10 @@ impl ContractsApi {
         state: Data<&AppState>,
         auth: Auth,
         #[oai(example = "contract_id_example")] id: Path<String>,
-    ) -> Result<ChallengeResponse, ApiError> {
+    ) -> Result<ChallengeCreated, ApiError> {
         require_enrol_or(&auth.0, &[Role::Operator])?;
         let sent = state.contracts.send_otp(&auth.0.actor(), &id.0).await?;
-        Ok(ChallengeResponse::Sent(Json(ChallengeView::from(sent))))
+        Ok(sent.into())
     }
 
     /// Sign: agreement, the drawn signature (PNG, checked by content) and the SMS code. The

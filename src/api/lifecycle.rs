@@ -9,6 +9,7 @@ use poem_openapi::payload::{Binary, Json, PlainText};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::auth::Auth;
+use super::otp_views::ChallengeAccepted;
 use super::problem::{problem, ApiError};
 use crate::app::AppState;
 use crate::operators::{Principal, Role, Scope};
@@ -170,20 +171,6 @@ impl From<Changed> for StatusView {
     }
 }
 
-#[derive(Object)]
-struct OtpSentView {
-    challenge_id: String,
-    resend_after_seconds: i64,
-    expires_at: DateTime<Utc>,
-    masked_destination: String,
-}
-
-#[derive(ApiResponse)]
-enum OtpSentResponse {
-    #[oai(status = 202)]
-    Sent(Json<OtpSentView>),
-}
-
 fn otp_code_required() -> ApiError {
     ApiError::Unprocessable(problem(
         "otp_code_required",
@@ -223,7 +210,7 @@ impl LifecycleApi {
         principal: &Principal,
         serial: &str,
         change: Change,
-    ) -> Result<OtpSentResponse, ApiError> {
+    ) -> Result<ChallengeAccepted, ApiError> {
         principal.require_scope(Scope::Lifecycle)?;
         let sent = state
             .status
@@ -234,12 +221,7 @@ impl LifecycleApi {
                 change,
             )
             .await?;
-        Ok(OtpSentResponse::Sent(Json(OtpSentView {
-            challenge_id: sent.challenge_id,
-            resend_after_seconds: sent.resend_after_seconds,
-            expires_at: sent.expires_at,
-            masked_destination: sent.masked_destination,
-        })))
+        Ok(sent.into())
     }
 }
 
@@ -454,7 +436,9 @@ impl LifecycleApi {
     }
 
     /// A subscriber's revocation request (API key, scope `lifecycle`): sends the OTP to the
-    /// enrolment's phone. Confirm with `POST .../revoke` and the same reason.
+    /// enrolment's phone. Confirm with `POST .../revoke` and the same reason. The lifecycle
+    /// code sends answer `202` (as they always did); the body is the one every code send
+    /// answers, whose other calls answer `201`.
     #[oai(path = "/certificates/:serial/revoke/otp", method = "post")]
     async fn revoke_otp(
         &self,
@@ -462,7 +446,7 @@ impl LifecycleApi {
         auth: Auth,
         serial: Path<String>,
         body: Json<RevokeOtpRequest>,
-    ) -> Result<OtpSentResponse, ApiError> {
+    ) -> Result<ChallengeAccepted, ApiError> {
         let change = Change::revoke(&body.reason)?;
         Self::request_otp(state.0, &auth.0, &serial.0, change).await
     }
@@ -474,7 +458,7 @@ impl LifecycleApi {
         state: Data<&AppState>,
         auth: Auth,
         serial: Path<String>,
-    ) -> Result<OtpSentResponse, ApiError> {
+    ) -> Result<ChallengeAccepted, ApiError> {
         Self::request_otp(state.0, &auth.0, &serial.0, Change::Suspend).await
     }
 
@@ -485,7 +469,7 @@ impl LifecycleApi {
         state: Data<&AppState>,
         auth: Auth,
         serial: Path<String>,
-    ) -> Result<OtpSentResponse, ApiError> {
+    ) -> Result<ChallengeAccepted, ApiError> {
         Self::request_otp(state.0, &auth.0, &serial.0, Change::Resume).await
     }
 }

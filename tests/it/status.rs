@@ -506,7 +506,10 @@ async fn a_subscriber_revocation_takes_effect_only_with_the_otp_sent_to_the_subs
             json!({"reason": "keyCompromise"}),
         )
         .await;
+    // 202 as before the code-sent answers were unified; the body is the common one.
     assert_eq!(status, 202, "{sent}");
+    assert_eq!(sent["channel"], "sms", "{sent}");
+    assert!(sent["challenge_id"].is_string() && sent["masked_destination"].is_string());
     let code = app.nth_otp(common::contract::PHONE, sent_before + 1).await;
 
     // The code confirms this reason only.
