@@ -44,19 +44,27 @@ fn method_label(m: &Method) -> &'static str {
     .unwrap_or("OTHER")
 }
 
-/// Replaces path segments that identify objects (uuids, serials, numbers, long tokens) with
-/// `{id}`, so the label set stays bounded whatever clients send.
-pub fn route_label(path: &str) -> String {
-    let mut out = String::new();
-    for seg in path.split('/').filter(|s| !s.is_empty()) {
+/// The label of a request that matched no route: one label for every unknown path, so the
+/// label set stays bounded whatever clients send.
+pub const UNMATCHED: &str = "unmatched";
+
+/// The route table's pattern in the OpenAPI document's spelling: `/ca/:file` is `/ca/{file}`,
+/// `/ocsp/*request` is `/ocsp/{request}`.
+fn route_label(pattern: &str) -> String {
+    if pattern == UNMATCHED {
+        return pattern.to_string();
+    }
+    let mut out = String::with_capacity(pattern.len() + 2);
+    for seg in pattern.split('/').filter(|s| !s.is_empty()) {
         out.push('/');
-        let digits = seg.bytes().filter(u8::is_ascii_digit).count();
-        let idish = seg.len() > 24
-            || digits >= 3
-            || !seg
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-        out.push_str(if idish { "{id}" } else { seg });
+        match seg.strip_prefix([':', '*']) {
+            Some(name) => {
+                // A regex constraint (`:id<\d+>`) is not part of the name.
+                let name = name.split('<').next().unwrap_or(name);
+                let _ = write!(out, "{{{name}}}");
+            }
+            None => out.push_str(seg),
+        }
     }
     if out.is_empty() {
         out.push('/');
@@ -65,6 +73,9 @@ pub fn route_label(path: &str) -> String {
 }
 
 impl Metrics {
+    /// Counts a request under the route pattern that matched it (poem's `PathPattern`, or
+    /// [`UNMATCHED`]). The label text is made when the metrics are read, so counting a
+    /// request on a route seen before allocates nothing.
     pub fn observe(&self, method: &Method, route: &str, status: u16, elapsed: Duration) {
         let secs = elapsed.as_secs_f64();
         let Ok(mut map) = self.series.lock() else {
@@ -93,8 +104,11 @@ impl Metrics {
         };
         out.push_str("# HELP http_requests_total HTTP requests by method, route and status.\n");
         out.push_str("# TYPE http_requests_total counter\n");
+        let labels: Vec<(String, &BTreeMap<_, Series>)> =
+            map.iter().map(|(r, by)| (route_label(r), by)).collect();
         let all = || {
-            map.iter()
+            labels
+                .iter()
                 .flat_map(|(r, by)| by.iter().map(move |((m, st), s)| (*m, r, *st, s)))
         };
         for (m, r, st, s) in all() {
@@ -140,13 +154,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn object_ids_collapse_into_one_route_label() {
-        assert_eq!(
-            route_label("/api/v1/api-keys/1f2e3d4c5b6a7988"),
-            "/api/v1/api-keys/{id}"
-        );
+    fn route_labels_spell_parameters_as_the_openapi_document_does() {
+        assert_eq!(route_label("/api/v1/api-keys/:id"), "/api/v1/api-keys/{id}");
         assert_eq!(route_label("/api/v1/whoami"), "/api/v1/whoami");
-        assert_eq!(route_label("/"), "/");
-        assert_eq!(route_label("/api/v1/x/42a1b2c3/ü"), "/api/v1/x/{id}/{id}");
+        assert_eq!(route_label("/ocsp/*request"), "/ocsp/{request}");
+        assert_eq!(route_label("/x/:id<\\d+>"), "/x/{id}");
+        assert_eq!(route_label(""), "/");
+        assert_eq!(route_label(UNMATCHED), UNMATCHED);
+    }
+
+    #[test]
+    fn counts_render_under_their_route_label() {
+        let m = Metrics::default();
+        let t = Duration::from_millis(3);
+        m.observe(&Method::GET, "/ca/:file", 200, t);
+        m.observe(&Method::GET, "/ca/:file", 200, t);
+        m.observe(&Method::from_bytes(b"BREW").unwrap(), UNMATCHED, 404, t);
+        let text = m.render();
+        assert!(text
+            .contains("http_requests_total{method=\"GET\",route=\"/ca/{file}\",status=\"200\"} 2"));
+        assert!(text.contains(
+            "http_requests_total{method=\"OTHER\",route=\"unmatched\",status=\"404\"} 1"
+        ));
     }
 }

@@ -6,11 +6,13 @@ mod metrics;
 pub use metrics::Metrics;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
+use poem::error::NotFoundError;
 use poem::http::{HeaderValue, StatusCode};
 use poem::web::Data;
+use poem::PathPattern;
 use poem::{handler, Endpoint, IntoResponse, Request, Response};
 use tracing::Instrument;
 
@@ -37,10 +39,9 @@ pub async fn around(
     let id = request_id(&req);
     let id_text = id.to_str().unwrap_or("-");
     let method = req.method().clone();
-    let route = metrics::route_label(req.uri().path());
     let started = Instant::now();
-    let mut resp = if relying_party_route(&route) {
-        let resp = respond(ep, req).await;
+    let (mut resp, route) = if relying_party_path(req.uri().path()) {
+        let (resp, route) = respond(ep, req).await;
         tracing::debug!(
             request_id = %id_text,
             %method,
@@ -48,18 +49,25 @@ pub async fn around(
             status = resp.status().as_u16(),
             "handled"
         );
-        resp
+        (resp, route)
     } else {
         req.extensions_mut().insert(RequestId(id_text.to_string()));
-        let span = tracing::info_span!("request", request_id = %id_text, %method, route = %route);
+        // The route is known once the router has matched; recorded on the span then.
+        let span = tracing::info_span!(
+            "request",
+            request_id = %id_text,
+            %method,
+            route = tracing::field::Empty
+        );
         async {
-            let resp = respond(ep, req).await;
+            let (resp, route) = respond(ep, req).await;
+            tracing::Span::current().record("route", &*route);
             tracing::info!(
                 status = resp.status().as_u16(),
                 elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
                 "handled"
             );
-            resp
+            (resp, route)
         }
         .instrument(span)
         .await
@@ -69,15 +77,43 @@ pub async fn around(
     Ok(resp)
 }
 
-async fn respond(ep: impl Endpoint, req: Request) -> Response {
+/// The response, and the route pattern that matched: poem's router attaches the innermost
+/// matched [`PathPattern`] to the response or error (a reference-counted string, so taking
+/// it allocates nothing).
+async fn respond(ep: impl Endpoint, req: Request) -> (Response, Arc<str>) {
     match ep.call(req).await {
-        Ok(r) => r.into_response(),
-        Err(e) => error_response(e),
+        Ok(r) => {
+            let r = r.into_response();
+            let route = r
+                .data::<PathPattern>()
+                .map_or_else(unmatched_route, |p| p.0.clone());
+            (r, route)
+        }
+        Err(e) => {
+            let route = route_of(&e).0;
+            (error_response(e), route)
+        }
     }
 }
 
-fn relying_party_route(route: &str) -> bool {
-    route == "/ocsp" || route.starts_with("/ocsp/") || route.starts_with("/crl/")
+/// The route an error answers for, to keep on the response a layer makes of it (the pages'
+/// error page). A path no route matched is [`metrics::UNMATCHED`]: the router's miss is a
+/// `NotFoundError`, which each enclosing nest would otherwise label with its own prefix.
+pub fn route_of(e: &poem::Error) -> PathPattern {
+    match e.data::<PathPattern>() {
+        Some(p) if !e.is::<NotFoundError>() => p.clone(),
+        _ => PathPattern(unmatched_route()),
+    }
+}
+
+fn unmatched_route() -> Arc<str> {
+    static UNMATCHED: OnceLock<Arc<str>> = OnceLock::new();
+    UNMATCHED.get_or_init(|| metrics::UNMATCHED.into()).clone()
+}
+
+/// OCSP and CRL fetches, told by the path before routing decides how the request is logged.
+fn relying_party_path(path: &str) -> bool {
+    path == "/ocsp" || path.starts_with("/ocsp/") || path.starts_with("/crl/")
 }
 
 /// The caller's request id if it is sane, else a new one: UUID-shaped, made of a random

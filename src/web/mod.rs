@@ -297,7 +297,14 @@ async fn around<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Response> 
         // A program asking for an unknown path keeps the JSON problem the rest of the
         // service answers with; browsers get a page.
         Err(e) if !wants_html && !e.is::<WebError>() => return Err(e),
-        Err(e) => error_page(e, lang, &request_id),
+        Err(e) => {
+            // The page answers for the route that failed (or for no route): the metrics
+            // label the router put on the error carries over to it.
+            let pattern = crate::http::route_of(&e);
+            let mut resp = error_page(e, lang, &request_id);
+            resp.set_data(pattern);
+            resp
+        }
     };
     let headers = resp.headers_mut();
     for (name, value) in [

@@ -556,6 +556,43 @@ async fn every_response_has_a_request_id_and_errors_are_json_problems() {
         "{metrics}"
     );
     assert!(metrics.contains("http_request_duration_seconds_bucket"));
+
+    // Labels are the route table's patterns; every unknown path (API, page or not) shares one.
+    for path in [
+        "/no/such/page",
+        "/api/v1/nope",
+        "/ca/nope.crt",
+        "/ocsp/AAAA",
+        "/enrolments/abc",
+    ] {
+        app.http
+            .get(app.url(path))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap();
+    }
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "{method=\"GET\",route=\"unmatched\",status=\"404\"} 3",
+        "{method=\"GET\",route=\"/ca/{file}\",status=\"404\"} 1",
+        "{method=\"GET\",route=\"/ocsp/{request}\",status=\"200\"} 1",
+        // The sign-in redirect of a page is counted for the page's route.
+        "{method=\"GET\",route=\"/enrolments/{id}\",status=\"303\"} 1",
+    ] {
+        assert!(
+            metrics.contains(&format!("http_requests_total{line}")),
+            "{line}\n{metrics}"
+        );
+    }
 }
 
 #[tokio::test]
