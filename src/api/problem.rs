@@ -200,6 +200,7 @@ impl From<OperatorsError> for ApiError {
                 "Tài khoản đã hoàn tất thiết lập lần đầu.",
             )),
             E::NotFound => ApiError::NotFound(problem("not_found", en, "Không tìm thấy.")),
+            E::Crypto(_) => ApiError::unexpected(en),
             E::Unexpected(e) => ApiError::unexpected(e),
         }
     }

@@ -180,6 +180,7 @@ fn qr(otpauth_url: &str) -> Result<String, WebError> {
 fn shown_once(lang: Lang, e: OperatorsError) -> Result<String, WebError> {
     match e {
         OperatorsError::Unexpected(e) => Err(WebError::Unexpected(e.to_string())),
+        e @ OperatorsError::Crypto(_) => Err(WebError::Unexpected(e.to_string())),
         OperatorsError::NotFound => Err(WebError::NotFound),
         e => Ok(message(lang, e)),
     }
