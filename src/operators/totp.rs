@@ -187,3 +187,24 @@ fn pending_aad(principal: &Principal) -> Result<String, OperatorsError> {
     let (id, _, session) = operator_parts(principal)?;
     Ok(format!("{id}:{session}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_code_matches_its_step_and_one_step_of_drift_either_way() {
+        let totp = TOTP::new(Algorithm::SHA1, 6, 1, 30, vec![7; 20], None, "op".into()).unwrap();
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let current = now.timestamp().div_euclid(STEP_SECONDS);
+        let code_at = |step: i64| totp.generate(u64::try_from(step * STEP_SECONDS).unwrap());
+        for drift in [-1, 0, 1] {
+            let code = format!(" {} ", code_at(current + drift));
+            assert_eq!(matching_step(&totp, &code, now), Some(current + drift));
+        }
+        for drift in [-2, 2] {
+            assert_eq!(matching_step(&totp, &code_at(current + drift), now), None);
+        }
+        assert_eq!(matching_step(&totp, "", now), None);
+    }
+}
