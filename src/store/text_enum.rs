@@ -73,3 +73,49 @@ text_enum!(
     crate::enrolment::Status,
     crate::contract::ContractStatus,
 );
+
+#[cfg(test)]
+mod tests {
+    use diesel::dsl::sql;
+    use diesel::prelude::*;
+    use diesel::sqlite::SqliteConnection;
+
+    use super::*;
+    use crate::status::{CertificateStatus, Move};
+    use crate::verification::VideoCallStatus;
+
+    fn conn() -> SqliteConnection {
+        SqliteConnection::establish(":memory:").unwrap()
+    }
+
+    #[test]
+    fn values_round_trip_as_their_text() {
+        let c = &mut conn();
+        for s in CertificateStatus::ALL {
+            let text: String = diesel::select(s.as_expression()).get_result(c).unwrap();
+            assert_eq!(text, s.as_str());
+            let back: CertificateStatus = diesel::select(sql::<Text>(&format!("'{s}'")))
+                .get_result(c)
+                .unwrap();
+            assert_eq!(back, s);
+        }
+        let back: VideoCallStatus = diesel::select(sql::<Text>("'claimed'"))
+            .get_result(c)
+            .unwrap();
+        assert_eq!(back, VideoCallStatus::Claimed);
+        // A list filter binds each value through `ToSql`.
+        let suspended_expires: bool =
+            diesel::select(sql::<Text>("'suspended'").eq_any(Move::Expire.from()))
+                .get_result(c)
+                .unwrap();
+        assert!(suspended_expires);
+    }
+
+    #[test]
+    fn an_unknown_stored_value_fails_the_load_and_names_it() {
+        let err = diesel::select(sql::<Text>("'on_hold'"))
+            .get_result::<CertificateStatus>(&mut conn())
+            .unwrap_err();
+        assert!(err.to_string().contains("on_hold"), "{err}");
+    }
+}
