@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::OnceLock;
 
+use const_oid::db::rfc5912;
 use const_oid::ObjectIdentifier;
 use der::asn1::{AnyRef, UintRef};
 use der::{Decode, Sequence, Tagged};
@@ -149,7 +150,7 @@ fn check_key<'a>(spki: &SubjectPublicKeyInfoRef<'a>) -> Result<(PublicKey<'a>, V
         .as_bytes()
         .ok_or_else(|| CaError::CsrMalformed("public key BIT STRING has unused bits".into()))?;
     let alg = &spki.algorithm;
-    if alg.oid == oid::RSA_ENCRYPTION {
+    if alg.oid == rfc5912::RSA_ENCRYPTION {
         // RFC 3279 says NULL; absent parameters are tolerated because the
         // certificate gets a re-encoded SPKI anyway.
         if alg.parameters.is_some_and(|p| !p.is_null()) {
@@ -177,7 +178,7 @@ fn check_key<'a>(spki: &SubjectPublicKeyInfoRef<'a>) -> Result<(PublicKey<'a>, V
         let mut spki_der = Vec::with_capacity(n.len() + 40);
         asn1::sequence(&mut spki_der, |o| {
             asn1::sequence(o, |o| {
-                asn1::oid(o, &oid::RSA_ENCRYPTION);
+                asn1::oid(o, &rfc5912::RSA_ENCRYPTION);
                 asn1::bytes(o, asn1::TAG_NULL, &[]);
             });
             asn1::tlv(o, asn1::TAG_BIT_STRING, |o| {
@@ -189,15 +190,15 @@ fn check_key<'a>(spki: &SubjectPublicKeyInfoRef<'a>) -> Result<(PublicKey<'a>, V
             });
         });
         Ok((PublicKey::Rsa { n, bits }, spki_der))
-    } else if alg.oid == oid::EC_PUBLIC_KEY {
+    } else if alg.oid == rfc5912::ID_EC_PUBLIC_KEY {
         let curve: ObjectIdentifier = alg
             .parameters
             .ok_or_else(|| CaError::CsrKeyUnsupported("EC key without a named curve".into()))?
             .decode_as()
             .map_err(|_| CaError::CsrKeyUnsupported("EC key without a named curve".into()))?;
-        let (nid, desc, coord_len) = if curve == oid::SECP256R1 {
+        let (nid, desc, coord_len) = if curve == rfc5912::SECP_256_R_1 {
             (Nid::X9_62_PRIME256V1, KeyDescription::EcP256, 32)
-        } else if curve == oid::SECP384R1 {
+        } else if curve == rfc5912::SECP_384_R_1 {
             (Nid::SECP384R1, KeyDescription::EcP384, 48)
         } else {
             return Err(CaError::CsrKeyUnsupported(format!("EC curve {curve}")));
@@ -224,7 +225,7 @@ fn check_key<'a>(spki: &SubjectPublicKeyInfoRef<'a>) -> Result<(PublicKey<'a>, V
         let mut spki_der = Vec::with_capacity(key_bits.len() + 30);
         asn1::sequence(&mut spki_der, |o| {
             asn1::sequence(o, |o| {
-                asn1::oid(o, &oid::EC_PUBLIC_KEY);
+                asn1::oid(o, &rfc5912::ID_EC_PUBLIC_KEY);
                 asn1::oid(o, &curve);
             });
             asn1::bit_string(o, key_bits);
@@ -241,24 +242,21 @@ fn check_key<'a>(spki: &SubjectPublicKeyInfoRef<'a>) -> Result<(PublicKey<'a>, V
 /// SHA-2 signature algorithms that fit the key. SHA-1 and MD5 get their own
 /// message because they are the ones old tools still produce.
 fn check_algorithm(alg: &AlgorithmIdentifierRef<'_>, key: &PublicKey<'_>) -> Result<Hash, CaError> {
-    const SHA1_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.5");
-    const MD5_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.4");
-    const ECDSA_SHA1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.1");
     let refused = |m: String| Err(CaError::CsrSignatureAlgorithm(m));
     let o = alg.oid;
-    if o == SHA1_WITH_RSA || o == ECDSA_SHA1 {
+    if o == rfc5912::SHA_1_WITH_RSA_ENCRYPTION || o == oid::ECDSA_WITH_SHA1 {
         return refused("SHA-1 signatures are not accepted; use SHA-256".into());
     }
-    if o == MD5_WITH_RSA {
+    if o == rfc5912::MD_5_WITH_RSA_ENCRYPTION {
         return refused("MD5 signatures are not accepted; use SHA-256".into());
     }
     let (hash, for_rsa) = match o {
-        _ if o == oid::SHA256_WITH_RSA => (Hash::Sha256, true),
-        _ if o == oid::SHA384_WITH_RSA => (Hash::Sha384, true),
-        _ if o == oid::SHA512_WITH_RSA => (Hash::Sha512, true),
-        _ if o == oid::ECDSA_SHA256 => (Hash::Sha256, false),
-        _ if o == oid::ECDSA_SHA384 => (Hash::Sha384, false),
-        _ if o == oid::ECDSA_SHA512 => (Hash::Sha512, false),
+        _ if o == rfc5912::SHA_256_WITH_RSA_ENCRYPTION => (Hash::Sha256, true),
+        _ if o == rfc5912::SHA_384_WITH_RSA_ENCRYPTION => (Hash::Sha384, true),
+        _ if o == rfc5912::SHA_512_WITH_RSA_ENCRYPTION => (Hash::Sha512, true),
+        _ if o == rfc5912::ECDSA_WITH_SHA_256 => (Hash::Sha256, false),
+        _ if o == rfc5912::ECDSA_WITH_SHA_384 => (Hash::Sha384, false),
+        _ if o == rfc5912::ECDSA_WITH_SHA_512 => (Hash::Sha512, false),
         _ => {
             return refused(format!(
                 "{o} (accepted: SHA-2 with RSA PKCS#1 v1.5 or ECDSA)"

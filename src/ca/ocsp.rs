@@ -8,11 +8,12 @@
 //! Requests carrying a nonce need a response signed for them.
 
 use chrono::{DateTime, Utc};
+use const_oid::db::{rfc5912, rfc6960};
 use const_oid::ObjectIdentifier;
 use der::Decode;
 use spki::SubjectPublicKeyInfoRef;
 
-use super::asn1::{self, oid};
+use super::asn1;
 use super::{CaError, IssuingCa, OcspResponder, RevocationReason, Serial};
 
 /// At most this many CertIDs per request; RFC 5019 clients send one.
@@ -33,8 +34,8 @@ pub enum CertIdHash {
 impl CertIdHash {
     fn oid(&self) -> ObjectIdentifier {
         match self {
-            CertIdHash::Sha1 => oid::SHA1,
-            CertIdHash::Sha256 => oid::SHA256,
+            CertIdHash::Sha1 => rfc5912::ID_SHA_1,
+            CertIdHash::Sha256 => rfc5912::ID_SHA_256,
             CertIdHash::Other(o) => *o,
         }
     }
@@ -299,8 +300,8 @@ pub fn parse_request(der: &[u8]) -> Result<OcspRequest, OcspParseError> {
             alg.end("hashAlgorithm has extra elements")?;
         }
         let hash = match hash_oid {
-            o if o == oid::SHA1 => CertIdHash::Sha1,
-            o if o == oid::SHA256 => CertIdHash::Sha256,
+            o if o == rfc5912::ID_SHA_1 => CertIdHash::Sha1,
+            o if o == rfc5912::ID_SHA_256 => CertIdHash::Sha256,
             o => CertIdHash::Other(o),
         };
         let issuer_name_hash = id.take(TAG_OCTET_STRING, "issuerNameHash")?.to_vec();
@@ -324,7 +325,7 @@ pub fn parse_request(der: &[u8]) -> Result<OcspRequest, OcspParseError> {
     let mut nonce = None;
     if let Some(exts) = extensions {
         parse_extensions(exts, |id, value| {
-            if *id != oid::OCSP_NONCE {
+            if *id != rfc6960::ID_PKIX_OCSP_NONCE {
                 return Ok(false);
             }
             if nonce.is_some() {
@@ -431,7 +432,9 @@ pub fn build_response(
             // responseExtensions [1] EXPLICIT Extensions
             tlv(o, 0xA1, |o| {
                 sequence(o, |o| {
-                    asn1::extension(o, &oid::OCSP_NONCE, false, |o| o.extend_from_slice(n))
+                    asn1::extension(o, &rfc6960::ID_PKIX_OCSP_NONCE, false, |o| {
+                        o.extend_from_slice(n)
+                    })
                 })
             })
         }
@@ -445,7 +448,7 @@ pub fn build_response(
         bytes(o, asn1::TAG_ENUMERATED, &[0]); // successful
         tlv(o, 0xA0, |o| {
             sequence(o, |o| {
-                asn1::oid(o, &oid::OCSP_BASIC);
+                asn1::oid(o, &rfc6960::ID_PKIX_OCSP_BASIC);
                 tlv(o, asn1::TAG_OCTET_STRING, |o| {
                     sequence(o, |o| {
                         o.extend_from_slice(&tbs);

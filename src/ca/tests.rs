@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{Duration, Months, Utc};
+use const_oid::db::rfc5912;
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
@@ -997,7 +998,7 @@ mod revocation_status {
                         sequence(o, |o| {
                             sequence(o, |o| {
                                 sequence(o, |o| {
-                                    asn1::oid(o, &asn1::oid::SHA1);
+                                    asn1::oid(o, &rfc5912::ID_SHA_1);
                                     bytes(o, asn1::TAG_NULL, &[]);
                                 });
                                 bytes(o, asn1::TAG_OCTET_STRING, &id.issuer_name_hash);
