@@ -13,10 +13,11 @@ use der::asn1::{AnyRef, UintRef};
 use der::{Decode, Sequence, Tagged};
 use openssl::bn::{BigNum, BigNumContext};
 use openssl::ec::{EcGroup, EcKey, EcPoint};
-use openssl::ecdsa::EcdsaSig;
+use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
-use openssl::pkey::Public;
-use openssl::rsa::{Padding, Rsa};
+use openssl::pkey::{PKey, Public};
+use openssl::rsa::Rsa;
+use openssl::sign::Verifier;
 use spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
 
 use super::asn1::{self, oid};
@@ -276,66 +277,33 @@ fn check_algorithm(alg: &AlgorithmIdentifierRef<'_>, key: &PublicKey<'_>) -> Res
     }
 }
 
-fn digest(hash: Hash, data: &[u8]) -> Vec<u8> {
-    match hash {
-        Hash::Sha256 => openssl::sha::sha256(data).to_vec(),
-        Hash::Sha384 => openssl::sha::sha384(data).to_vec(),
-        Hash::Sha512 => openssl::sha::sha512(data).to_vec(),
+impl Hash {
+    fn message_digest(self) -> MessageDigest {
+        match self {
+            Hash::Sha256 => MessageDigest::sha256(),
+            Hash::Sha384 => MessageDigest::sha384(),
+            Hash::Sha512 => MessageDigest::sha512(),
+        }
     }
 }
 
-/// Proof of possession. Uses OpenSSL's low-level RSA and ECDSA calls on a key
-/// built from the already-parsed numbers: decoding an SPKI through EVP costs
-/// ~100 us on OpenSSL 3.0, twice the verification itself.
+/// Proof of possession through OpenSSL's `EVP_DigestVerify` (PKCS#1 v1.5 for RSA,
+/// DER-encoded ECDSA) on a key built from the already-parsed numbers. Any error
+/// OpenSSL reports about the signature counts as a bad signature.
 fn verify(key: &PublicKey<'_>, hash: Hash, tbs: &[u8], sig: &[u8]) -> Result<(), CaError> {
-    let d = digest(hash, tbs);
-    let ok = match key {
-        PublicKey::Rsa { n, .. } => {
-            let rsa = Rsa::from_public_components(
-                BigNum::from_slice(n)?,
-                BigNum::from_slice(RSA_EXPONENT)?,
-            )?;
-            let k = rsa.size() as usize;
-            // RFC 8017 8.2.2: the signature is exactly k octets.
-            if sig.len() != k {
-                return Err(CaError::CsrSignatureInvalid);
-            }
-            let mut em = vec![0u8; k];
-            match rsa.public_decrypt(sig, &mut em, Padding::PKCS1) {
-                // Encode-and-compare (RFC 8017 8.2.2 step 4) on the DigestInfo.
-                Ok(len) => em[..len] == digest_info(hash, &d)[..],
-                Err(_) => false,
-            }
-        }
-        PublicKey::Ec { key, .. } => match EcdsaSig::from_der(sig) {
-            Ok(s) => s.verify(&d, key).unwrap_or(false),
-            Err(_) => false,
-        },
+    let pkey = match key {
+        PublicKey::Rsa { n, .. } => PKey::from_rsa(Rsa::from_public_components(
+            BigNum::from_slice(n)?,
+            BigNum::from_slice(RSA_EXPONENT)?,
+        )?)?,
+        PublicKey::Ec { key, .. } => PKey::from_ec_key(key.clone())?,
     };
-    if ok {
+    let mut verifier = Verifier::new(hash.message_digest(), &pkey)?;
+    if verifier.verify_oneshot(sig, tbs).unwrap_or(false) {
         Ok(())
     } else {
         Err(CaError::CsrSignatureInvalid)
     }
-}
-
-fn digest_info(hash: Hash, digest: &[u8]) -> Vec<u8> {
-    // RFC 8017 9.2 note 1.
-    let prefix: &[u8] = match hash {
-        Hash::Sha256 => &[
-            0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-            0x01, 0x05, 0x00, 0x04, 0x20,
-        ],
-        Hash::Sha384 => &[
-            0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-            0x02, 0x05, 0x00, 0x04, 0x30,
-        ],
-        Hash::Sha512 => &[
-            0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-            0x03, 0x05, 0x00, 0x04, 0x40,
-        ],
-    };
-    [prefix, digest].concat()
 }
 
 /// Curve groups are built once: constructing one costs ~12 us per call.
