@@ -229,15 +229,47 @@ fn rdn(out: &mut Vec<u8>, attr: &ObjectIdentifier, tag: u8, value: &str) {
     });
 }
 
+/// A TBSCertificate that passed [`lint_tbs`] for one issuing CA: the only input
+/// [`sign_certificate`] accepts (Boulder's `issuanceToken`). Its fields are
+/// private, only the lint makes one, and signing consumes it and refuses another
+/// CA, so an unlinted TBS cannot be signed and one lint signs at most once.
+#[derive(Debug)]
+pub struct LintedTbs {
+    der: Vec<u8>,
+    /// SHA-256 of the SubjectPublicKeyInfo of the CA the TBS was linted for.
+    issuer_key_sha256: [u8; 32],
+}
+
+impl LintedTbs {
+    /// The linted DER, e.g. to record it before signing.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    fn new(der: &[u8], ca: &IssuingCa) -> LintedTbs {
+        LintedTbs {
+            der: der.to_vec(),
+            issuer_key_sha256: openssl::sha::sha256(ca.signer().public_key_der()),
+        }
+    }
+
+    /// Skips the lint, to test what [`sign_certificate`] does with bytes that are not a TBS.
+    #[cfg(test)]
+    pub(super) fn unlinted_for_test(der: &[u8], ca: &IssuingCa) -> LintedTbs {
+        LintedTbs::new(der, ca)
+    }
+}
+
 /// Pre-issuance checks on the TBS as it will be signed: decodes it with an
 /// independent DER decoder (`x509-cert`) and checks every field against the
-/// request, the profile and the issuer. Returns all findings at once.
+/// request, the profile and the issuer. Returns all findings at once, or the
+/// [`LintedTbs`] that [`sign_certificate`] takes.
 pub fn lint_tbs(
     tbs: &[u8],
     profile: &PersonalProfile,
     ca: &IssuingCa,
     req: &IssueRequest,
-) -> Result<(), CaError> {
+) -> Result<LintedTbs, CaError> {
     let x = expected(ca, profile, req)?;
     let parsed = TbsCertificate::from_der(tbs)
         .map_err(|e| CaError::LintFailed(vec![format!("TBS does not decode: {e}")]))?;
@@ -245,7 +277,7 @@ pub fn lint_tbs(
     lint_fields(&parsed, &x, profile, ca, req, &mut f);
     lint_extensions(&parsed, &x, profile, ca, req, &mut f);
     if f.0.is_empty() {
-        Ok(())
+        Ok(LintedTbs::new(tbs, ca))
     } else {
         Err(CaError::LintFailed(f.0))
     }
@@ -490,9 +522,17 @@ fn policies_ok(p: &CertificatePolicies, profile: &PersonalProfile, notice: &str)
 }
 
 /// Signs a linted TBS through the CA's [`super::Signer`] and returns the
-/// Certificate DER. The result is decoded again and must carry exactly `tbs`
-/// and a matching signature algorithm, else [`CaError::TbsMismatch`].
-pub fn sign_certificate(ca: &IssuingCa, tbs: &[u8]) -> Result<Vec<u8>, CaError> {
+/// Certificate DER. A TBS linted for another CA is refused. The result is
+/// decoded again and must carry exactly the linted TBS and a matching
+/// signature algorithm, else [`CaError::TbsMismatch`].
+pub fn sign_certificate(ca: &IssuingCa, linted: LintedTbs) -> Result<Vec<u8>, CaError> {
+    if linted.issuer_key_sha256 != openssl::sha::sha256(ca.signer().public_key_der()) {
+        return Err(CaError::Unexpected(format!(
+            "the TBS was linted for another issuing CA than {}",
+            ca.name()
+        )));
+    }
+    let tbs = linted.der.as_slice();
     let signature = ca.signer().sign(tbs)?;
     let algorithm = ca.signer().algorithm().algorithm_identifier_der();
     let mut cert = Vec::with_capacity(tbs.len() + algorithm.len() + signature.len() + 16);
