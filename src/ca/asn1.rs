@@ -194,7 +194,7 @@ fn push_2digits(out: &mut Vec<u8>, v: u32) {
 }
 
 /// Splits the DER element at the start of `input` into (tag, content, rest).
-/// Only definite lengths are accepted, which is all DER allows.
+/// Only definite, minimally encoded lengths are accepted, which is all DER allows.
 pub(super) fn split_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let (&tag, rest) = input.split_first()?;
     let (&first, rest) = rest.split_first()?;
@@ -202,12 +202,16 @@ pub(super) fn split_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
         (first as usize, rest)
     } else {
         let n = (first & 0x7F) as usize;
-        if n == 0 || n > 4 || rest.len() < n {
+        // X.690 10.1: the long form only for 128 and more, with no leading zero octet.
+        if n == 0 || n > 4 || rest.len() < n || rest.first() == Some(&0) {
             return None;
         }
         let len = rest[..n]
             .iter()
             .fold(0usize, |acc, b| (acc << 8) | *b as usize);
+        if len < 0x80 {
+            return None;
+        }
         (len, &rest[n..])
     };
     if rest.len() < len {
@@ -328,6 +332,18 @@ mod tests {
             assert_eq!(g[0], TAG_GENERALIZED_TIME);
             assert_eq!(&g[2..], format!("{}Z", t.format("%Y%m%d%H%M%S")).as_bytes());
         }
+    }
+
+    #[test]
+    fn non_minimal_lengths_do_not_split() {
+        assert!(split_tlv(&[0x04, 0x81, 0x01, 0x00]).is_none());
+        assert!(split_tlv(&[0x04, 0x82, 0x00, 0x80]).is_none());
+        let mut ok = vec![0x04, 0x81, 0x80];
+        ok.extend([0u8; 128]);
+        assert_eq!(
+            split_tlv(&ok).map(|(t, c, r)| (t, c.len(), r.len())),
+            Some((0x04, 128, 0))
+        );
     }
 
     #[test]
