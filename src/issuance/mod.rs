@@ -173,7 +173,8 @@ impl Issuer {
         };
         let tbs =
             ca::build_tbs(&self.ca, &self.profile, &request).map_err(IssuanceError::from_ca)?;
-        ca::lint_tbs(&tbs, &self.profile, &self.ca, &request).map_err(IssuanceError::from_ca)?;
+        let linted = ca::lint_tbs(&tbs, &self.profile, &self.ca, &request)
+            .map_err(IssuanceError::from_ca)?;
 
         let serial_hex = serial.hex();
         let row = CertificateRow {
@@ -225,7 +226,7 @@ impl Issuer {
             Ok(())
         })?;
 
-        let cert_der = match ca::sign_certificate(&self.ca, &tbs) {
+        let cert_der = match ca::sign_certificate(&self.ca, linted) {
             Ok(der) => der,
             Err(e) => {
                 // No certificate came out of this call; revoke the row so the serial is never
