@@ -125,7 +125,7 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
             Ok(0)
         }
         Command::Ceremony => {
-            let out = app::run_ceremony(&config)?;
+            let out = crate::ca_files::run_ceremony(&config)?;
             println!("CA ceremony done. Record these fingerprints (SHA-256):");
             println!(
                 "  root     {}  {}",
@@ -229,7 +229,7 @@ async fn serve(config: Config) -> Result<i32, AppError> {
     // Last, so whoever waits for it (scripts, tests) has read everything above.
     println!("ca-enrol listening on {base}");
     tracing::info!(port = app.port, "listening");
-    app.run(async {
+    app.run(crate::router::routes, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await

@@ -214,7 +214,7 @@ impl TestApp {
         let app = Application::bind(prepared.state).await.unwrap();
         let base = format!("http://127.0.0.1:{}", app.port);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app.run(async {
+        tokio::spawn(app.run(ca_enrol::router::routes, async {
             let _ = rx.await;
         }));
         Self {
