@@ -93,10 +93,10 @@ pub fn master_key(config: &Config) -> Result<MasterKey, AppError> {
     if !config.master_key.is_empty() {
         // validate() has checked the format.
         return MasterKey::from_hex(config.master_key.expose()).ok_or_else(|| {
-            AppError::Config(crate::config::ConfigError::Invalid {
-                key: "master_key",
-                problem: "expected 64 hexadecimal characters".into(),
-            })
+            AppError::Config(
+                crate::settings::Invalid::new("master_key", "expected 64 hexadecimal characters")
+                    .into(),
+            )
         });
     }
     std::fs::create_dir_all(&config.data_dir).map_err(|e| AppError::DataDir {
@@ -125,7 +125,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "applied database migrations");
     }
-    let notifier = Notifier::from_config(&config)?;
+    let notifier = Notifier::from_settings(&config.notify, &config.data_dir)?;
     let outbox = Outbox::new(keys.clone());
     let otp = Otp::new(
         store.clone(),

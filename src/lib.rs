@@ -23,6 +23,7 @@ pub mod renewal;
 pub mod reports;
 pub mod router;
 pub mod secrets;
+pub mod settings;
 pub mod status;
 pub mod store;
 pub mod verification;
