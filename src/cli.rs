@@ -6,7 +6,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 use crate::app::{self, AppError, Application};
-use crate::audit::{self, Actor};
+use crate::audit::Actor;
 use crate::clock::SystemClock;
 use crate::config::{Config, LogFormat};
 use crate::operators::{Accounts, NewOperatorCredentials, Role};
@@ -175,7 +175,7 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
             command: AuditCommand::Verify,
         } => {
             let store = app::open_store(&config)?;
-            let report = tokio::task::spawn_blocking(move || audit::verify_blocking(&store))
+            let report = tokio::task::spawn_blocking(move || store.verify_audit_blocking())
                 .await
                 .map_err(|e| crate::store::StoreError::Unexpected(e.to_string()))??;
             match report.fault {
