@@ -27,4 +27,5 @@ pub mod settings;
 pub mod status;
 pub mod store;
 pub mod verification;
+pub mod vn;
 pub mod web;
