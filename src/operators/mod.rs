@@ -13,6 +13,7 @@ mod credentials;
 mod login;
 mod passwords;
 mod role;
+mod settings;
 mod totp;
 
 pub use accounts::{NewOperatorCredentials, ResetCredentials};
@@ -20,6 +21,7 @@ pub use api_keys::NewApiKey;
 pub use credentials::{Principal, Scope};
 pub use login::Session;
 pub use role::{Role, Username};
+pub use settings::Settings;
 pub use totp::PendingTotp;
 
 use std::sync::Arc;
@@ -27,7 +29,6 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
-use crate::config::Security;
 use crate::secrets::MasterKey;
 use crate::store::{Store, StoreError};
 
@@ -76,11 +77,11 @@ pub struct Accounts {
     store: Store,
     keys: MasterKey,
     clock: Arc<dyn Clock>,
-    policy: Security,
+    policy: Settings,
 }
 
 impl Accounts {
-    pub fn new(store: Store, keys: MasterKey, clock: Arc<dyn Clock>, policy: Security) -> Self {
+    pub fn new(store: Store, keys: MasterKey, clock: Arc<dyn Clock>, policy: Settings) -> Self {
         Self {
             store,
             keys,
