@@ -15,16 +15,14 @@ use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::auth::Auth;
-use super::certificates::{view_of, Idempotency, IssueResponse};
+use super::certificates::{view_of, IssueResponse};
 use super::contracts::ContractView;
 use super::lifecycle::ApiTags;
 use super::problem::{problem, ApiError};
 use crate::app::AppState;
-use crate::issuance::IssuanceError;
+use crate::issuance::IdempotencyKey;
 use crate::operators::{Principal, Role, Scope};
 use crate::renewal::RenewalError;
-
-const REKEY_OPERATION: &str = "rekey_certificate";
 
 #[derive(Object)]
 #[oai(example)]
@@ -96,7 +94,6 @@ impl From<RenewalError> for ApiError {
                 format!("Số định danh này đang có hồ sơ chưa hoàn tất: {enrolment_id}."),
             )),
             RenewalError::Contract(e) => e.into(),
-            RenewalError::Issuance(e) => e.into(),
             RenewalError::Store(e) => e.into(),
         }
     }
@@ -168,30 +165,11 @@ impl RenewalApi {
         body: Json<RekeyRequest>,
     ) -> Result<IssueResponse, ApiError> {
         require_lifecycle_caller(&auth.0)?;
-        let serial = serial.0.to_ascii_lowercase();
-        let idem = Idempotency::new(
-            auth.0.actor().to_string(),
-            idempotency_key.0,
-            REKEY_OPERATION,
-            &format!("{serial}\n{}", body.csr),
-        )?;
-        if let Some(view) = idem.replay(state.0).await? {
-            return Ok(IssueResponse::Created(Json(view)));
-        }
-        let (renewals, acceptance) = (state.renewals.clone(), state.acceptance.clone());
-        let (actor, chain_pem) = (auth.0.actor(), state.ca.chain_pem.to_string());
-        let csr = body.0.csr.into_bytes();
-        let now = state.clock.now();
-        let issued = tokio::task::spawn_blocking(move || {
-            renewals.rekey_blocking(&actor, &serial, &csr, |tx, issued| {
-                acceptance
-                    .make_record(tx, &issued.serial, now)
-                    .map_err(|e| IssuanceError::Unexpected(e.to_string()))?;
-                idem.remember(tx, &view_of(issued, &chain_pem), now)
-            })
-        })
-        .await
-        .map_err(ApiError::unexpected)??;
+        let key = IdempotencyKey::parse(idempotency_key.0)?;
+        let issued = state
+            .issuance
+            .rekey(&auth.0.actor(), &serial.0, body.0.csr.into_bytes(), key)
+            .await?;
         Ok(IssueResponse::Created(Json(view_of(
             &issued,
             &state.ca.chain_pem,
