@@ -23,4 +23,5 @@ pub mod secrets;
 pub mod status;
 pub mod store;
 pub mod verification;
+pub mod vn;
 pub mod web;

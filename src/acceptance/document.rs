@@ -1,11 +1,12 @@
 //! The acceptance record document: a versioned HTML template from `templates/acceptance/`,
 //! filled once. The bytes are stored and never re-rendered.
 
-use chrono::{Duration, NaiveDate, NaiveDateTime};
+use chrono::NaiveDate;
 use openssl::x509::{X509NameRef, X509};
 
 use crate::contract::Provider;
 use crate::store::{CertificateRow, EnrolmentRow, PackageRow};
+use crate::vn;
 
 /// The version new records are rendered from.
 pub const CURRENT: &str = "acceptance-personal-v1";
@@ -49,12 +50,6 @@ fn dn(name: &X509NameRef) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn vn_time(t: NaiveDateTime) -> String {
-    (t + Duration::hours(7))
-        .format("%H:%M:%S %d/%m/%Y")
-        .to_string()
 }
 
 /// `AB:CD:…`, as certificate viewers show fingerprints.
@@ -104,8 +99,14 @@ pub fn render(c: &Contents<'_>) -> Result<Vec<u8>, String> {
         ("serial", c.certificate.serial.clone()),
         ("subject_dn", c.certificate.subject_dn.clone()),
         ("issuer_dn", dn(cert.issuer_name())),
-        ("not_before", vn_time(c.certificate.not_before)),
-        ("not_after", vn_time(c.certificate.not_after)),
+        (
+            "not_before",
+            vn::time_date_seconds(c.certificate.not_before.and_utc()),
+        ),
+        (
+            "not_after",
+            vn::time_date_seconds(c.certificate.not_after.and_utc()),
+        ),
         ("key", c.certificate.key_description.clone()),
         ("fingerprint_sha256", colon_hex(&fingerprint)),
     ];

@@ -537,7 +537,7 @@ fn ensure_record(
         .package(&contract.package_code)?
         .ok_or_else(|| unexpected("contract without its package"))?;
     let bytes = document::render(&document::Contents {
-        date: crate::enrolment::vietnam_date(now),
+        date: crate::vn::date_of(now),
         provider,
         subscriber: &enrolment,
         contract_number: &contract.number,
@@ -722,8 +722,7 @@ fn remind(
         .contract_by_id(&record.contract_id)?
         .map(|c| c.number)
         .unwrap_or_default();
-    let local = deadline + Duration::hours(7);
-    let deadline_text = local.format("%H:%M %d/%m/%Y").to_string();
+    let deadline_text = crate::vn::time_date(deadline);
     let vars = [
         ("serial", record.serial.as_str()),
         ("deadline", deadline_text.as_str()),

@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 use super::Provider;
 use crate::notify::template::render_html;
 use crate::store::{EnrolmentRow, PackageRow};
+use crate::vn;
 
 /// The templates compiled in, by version. Add a new version beside the old; never edit one
 /// that has been used (the stored documents name it).
@@ -50,7 +51,7 @@ pub fn render_document(template_text: &str, template_version: &str, p: &Parties<
     };
     let vars: Vec<(&str, String)> = vec![
         ("number", p.number.to_string()),
-        ("date", vn_date(p.date)),
+        ("date", vn::date(p.date)),
         ("template_version", template_version.to_string()),
         ("provider_name", pv.name.clone()),
         ("provider_address", pv.address.clone()),
@@ -64,11 +65,11 @@ pub fn render_document(template_text: &str, template_version: &str, p: &Parties<
             pv.representative_title.clone(),
         ),
         ("subscriber_name", s.full_name.clone()),
-        ("subscriber_date_of_birth", vn_date(s.date_of_birth)),
+        ("subscriber_date_of_birth", vn::date(s.date_of_birth)),
         ("subscriber_sex", sex.to_string()),
         ("subscriber_nationality", s.nationality.clone()),
         ("subscriber_id_number", s.id_number.clone()),
-        ("subscriber_id_issue_date", vn_date(s.id_issue_date)),
+        ("subscriber_id_issue_date", vn::date(s.id_issue_date)),
         ("subscriber_id_issue_place", s.id_issue_place.clone()),
         (
             "subscriber_address",
@@ -84,7 +85,7 @@ pub fn render_document(template_text: &str, template_version: &str, p: &Parties<
         ),
         ("package_name", p.package.name.clone()),
         ("package_code", p.package.code.clone()),
-        ("price", vnd(p.package.price_vnd)),
+        ("price", vn::dong(p.package.price_vnd)),
         ("term_months", p.package.term_months.to_string()),
         ("certificate_profile", p.package.certificate_profile.clone()),
         ("free_package_note", free_note.to_string()),
@@ -92,35 +93,9 @@ pub fn render_document(template_text: &str, template_version: &str, p: &Parties<
     render_html(template_text, vars)
 }
 
-/// `dd/mm/yyyy`, as Vietnamese documents write dates.
-fn vn_date(d: NaiveDate) -> String {
-    d.format("%d/%m/%Y").to_string()
-}
-
-/// `385.000 đồng`: dots group thousands in Vietnamese.
-pub fn vnd(amount: i64) -> String {
-    let digits = amount.unsigned_abs().to_string();
-    let mut grouped = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push('.');
-        }
-        grouped.push(ch);
-    }
-    let sign = if amount < 0 { "-" } else { "" };
-    format!("{sign}{grouped} đồng")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn prices_group_thousands_with_dots() {
-        assert_eq!(vnd(0), "0 đồng");
-        assert_eq!(vnd(385_000), "385.000 đồng");
-        assert_eq!(vnd(1_234_567), "1.234.567 đồng");
-    }
 
     #[test]
     fn every_template_names_what_the_contract_must_show() {

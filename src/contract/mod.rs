@@ -34,7 +34,7 @@ use serde_json::json;
 use crate::audit::{Actor, NewEvent};
 use crate::clock::Clock;
 use crate::enrolment::identity::PhoneNumber;
-use crate::enrolment::{stored_status, vietnam_date, Event, Status};
+use crate::enrolment::{stored_status, Event, Status};
 use crate::notify::Recipient;
 use crate::otp::{
     ChallengeLookup, ChallengeRequest, ChallengeSent, Check, DocumentDigest, Otp, OtpError, Purpose,
@@ -343,7 +343,7 @@ impl Contracts {
         // Lock order on PostgreSQL: counter, then the audit head, then contract rows.
         // Signing holds the audit head (`otp.verified`) before it touches contract
         // rows, so touching a draft before auditing here could deadlock with it.
-        let date = vietnam_date(now);
+        let date = crate::vn::date_of(now);
         let n = tx.next_contract_number(date.year())?;
         let number = format!("HD-{}-{n:06}", date.year());
         let enrolment = verified_enrolment(tx, enrolment_id)?;

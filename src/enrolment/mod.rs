@@ -24,7 +24,7 @@ pub use status::{Event, NextStep, Source, Status, TransitionError};
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -195,12 +195,6 @@ pub(crate) fn stored_status(row: &EnrolmentRow) -> Result<Status, EnrolmentError
     Status::parse(&row.status).ok_or_else(|| unexpected(format!("stored status `{}`", row.status)))
 }
 
-/// The calendar date in Vietnam (UTC+7, no daylight saving) at `t`: the application date for
-/// the age rule, and the day of the daily statistics.
-pub fn vietnam_date(t: DateTime<Utc>) -> NaiveDate {
-    (t + Duration::hours(7)).date_naive()
-}
-
 /// The enrolment service.
 #[derive(Clone)]
 pub struct Enrolments {
@@ -227,7 +221,7 @@ impl Enrolments {
     /// Parses an application as of now (the age rule uses today's date in Vietnam).
     pub fn parse(&self, form: &ApplicationForm) -> Result<Application, FieldErrors> {
         let now = self.clock.now();
-        Application::parse(form, now, vietnam_date(now))
+        Application::parse(form, now, crate::vn::date_of(now))
     }
 
     /// Records an application and routes it. A retry with the same Idempotency-Key and the

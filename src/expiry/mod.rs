@@ -272,13 +272,12 @@ impl Texts {
         // Days left, rounded up: "còn 30 ngày" until the 30th day before is over.
         let seconds = (not_after - now).num_seconds().max(0);
         let days = (seconds + 86_399) / 86_400;
-        let local = not_after + Duration::hours(7);
         Self {
             vars: vec![
                 ("serial", serial.to_string()),
                 ("name", name.to_string()),
                 ("package", package.to_string()),
-                ("expires", local.format("%H:%M %d/%m/%Y").to_string()),
+                ("expires", crate::vn::time_date(not_after)),
                 ("days", days.to_string()),
             ],
         }

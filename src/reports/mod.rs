@@ -27,15 +27,13 @@ pub use query::{
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, Utc};
 
 use crate::clock::Clock;
 use crate::enrolment::identity::FieldErrors;
-use crate::enrolment::vietnam_date;
 use crate::store::{AddressColumns, Bucket, IssuanceCountQuery, Store, StoreError};
+use crate::vn;
 
-/// Vietnam's offset from UTC, as [`vietnam_date`] applies it.
-const VIETNAM_OFFSET_MINUTES: i32 = 7 * 60;
 /// More rows than a person or a spreadsheet can use; past it, ask for a coarser report.
 pub const MAX_ROWS: usize = 100_000;
 
@@ -94,11 +92,6 @@ pub struct IssuanceReport {
     pub totals: Vec<PeriodTotal>,
 }
 
-/// Midnight at the start of `day` in Vietnam, as a UTC time.
-fn vietnam_midnight(day: NaiveDate) -> NaiveDateTime {
-    day.and_time(chrono::NaiveTime::MIN) - Duration::minutes(i64::from(VIETNAM_OFFSET_MINUTES))
-}
-
 /// The periods of the range, each clipped to it.
 fn periods(q: &IssuanceQuery) -> Vec<(String, NaiveDate, NaiveDate)> {
     let mut out = Vec::new();
@@ -134,7 +127,7 @@ impl Reports {
 
     /// Today's date in Vietnam: what [`IssuanceQuery::parse`] needs.
     pub fn today(&self) -> NaiveDate {
-        vietnam_date(self.clock.now())
+        vn::date_of(self.clock.now())
     }
 
     /// Parses the parameters and builds the report.
@@ -145,12 +138,14 @@ impl Reports {
 
     pub async fn issuance(&self, query: IssuanceQuery) -> Result<IssuanceReport, ReportsError> {
         let now = self.clock.now();
-        let start = vietnam_midnight(query.from);
-        let end = vietnam_midnight(query.to + Duration::days(1)).min(now.naive_utc());
+        let start = vn::day_start(query.from).naive_utc();
+        let end = vn::day_start(query.to + Duration::days(1))
+            .naive_utc()
+            .min(now.naive_utc());
         let counts_query = IssuanceCountQuery {
             from: start,
             to: end,
-            utc_offset_minutes: VIETNAM_OFFSET_MINUTES,
+            utc_offset_minutes: vn::OFFSET_MINUTES,
             bucket: match query.granularity {
                 Granularity::Day => Bucket::Day,
                 Granularity::Month => Bucket::Month,
@@ -315,14 +310,6 @@ mod tests {
             address: AddressBasis::Permanent,
             province: None,
         }
-    }
-
-    #[test]
-    fn a_vietnamese_day_starts_at_17_00_utc_the_day_before() {
-        assert_eq!(
-            vietnam_midnight(d("2026-11-02")).to_string(),
-            "2026-11-01 17:00:00"
-        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ use serde_json::json;
 
 use crate::audit::{Actor, NewEvent};
 use crate::clock::Clock;
-use crate::enrolment::{stored_status, vietnam_date, DocumentKind, Event, Status};
+use crate::enrolment::{stored_status, DocumentKind, Event, Status};
 use crate::secrets::random_token;
 use crate::store::{EnrolmentRow, OutcomeRow, Store, StoreError, Tx, VideoCallRow};
 
@@ -461,11 +461,7 @@ impl Verification {
 
     pub async fn stats(&self) -> Result<Stats, VerificationError> {
         let now = self.clock.now();
-        // Midnight in Vietnam (UTC+7), in UTC.
-        let day_start = vietnam_date(now)
-            .and_hms_opt(0, 0, 0)
-            .map(|t| t - Duration::hours(7))
-            .ok_or_else(|| unexpected("start of day"))?;
+        let day_start = crate::vn::day_start(crate::vn::date_of(now)).naive_utc();
         let n = now.naive_utc();
         self.store
             .read(move |tx| {

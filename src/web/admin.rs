@@ -9,10 +9,11 @@ use poem::web::{Data, Form, Path};
 use poem::{handler, Response};
 use serde::Deserialize;
 
-use super::i18n::{self, Lang};
+use super::i18n::Lang;
 use super::{message, redirect, render, render_status, Page, SelectOption, WebError, WebUser};
 use crate::app::AppState;
 use crate::operators::{OperatorsError, Role, Scope};
+use crate::vn;
 
 const ADMINS: &[Role] = &[Role::Admin];
 
@@ -78,7 +79,7 @@ async fn admin_page(
                 format!(
                     "{} {}",
                     lang.t("admin.state.locked"),
-                    i18n::datetime(until.and_utc())
+                    vn::date_time(until.and_utc())
                 )
             } else if o.must_change_password {
                 lang.t("admin.state.first_sign_in").to_string()
@@ -92,7 +93,7 @@ async fn admin_page(
                 role: lang.t_or_code(&format!("role.{}", o.role)).to_string(),
                 state,
                 disabled: o.disabled,
-                created: i18n::datetime(o.created_at.and_utc()),
+                created: vn::date_time(o.created_at.and_utc()),
             }
         })
         .collect();
@@ -106,8 +107,8 @@ async fn admin_page(
             id: k.id,
             name: k.name,
             scopes: k.scopes,
-            created: i18n::datetime(k.created_at.and_utc()),
-            revoked: k.revoked_at.map(|t| i18n::datetime(t.and_utc())),
+            created: vn::date_time(k.created_at.and_utc()),
+            revoked: k.revoked_at.map(|t| vn::date_time(t.and_utc())),
         })
         .collect();
     let packages = state
@@ -117,7 +118,7 @@ async fn admin_page(
         .map_err(|e| WebError::Unexpected(e.to_string()))?
         .into_iter()
         .map(|p| PackageItem {
-            price: i18n::vnd(p.price_vnd),
+            price: vn::vnd(p.price_vnd),
             code: p.code,
             name: p.name,
             term_months: p.term_months,

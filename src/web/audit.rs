@@ -13,6 +13,7 @@ use crate::app::AppState;
 use crate::audit::{self, ChainFault};
 use crate::operators::Role;
 use crate::store::AuditQuery;
+use crate::vn;
 
 const READERS: &[Role] = &[Role::Auditor, Role::Admin];
 const PAGE_SIZE: i64 = 100;
@@ -84,8 +85,8 @@ pub async fn page(
         object_type: text(&f.object_type),
         object_id: text(&f.object_id),
         action_prefix: text(&f.action),
-        from: from.map(|d| i18n::day_start(d).naive_utc()),
-        to: to.map(|d| i18n::day_start(d + chrono::Duration::days(1)).naive_utc()),
+        from: from.map(|d| vn::day_start(d).naive_utc()),
+        to: to.map(|d| vn::day_start(d + chrono::Duration::days(1)).naive_utc()),
         before_seq: f.before,
         limit: PAGE_SIZE,
     };
@@ -139,7 +140,7 @@ pub async fn page(
         .into_iter()
         .map(|e| Row {
             seq: e.seq,
-            at: i18n::datetime(e.at),
+            at: vn::date_time(e.at),
             label: lang.try_t(&format!("action.{}", e.action)),
             actor: e.actor,
             action: e.action,

@@ -10,13 +10,14 @@ use poem::{handler, Response};
 use serde::Deserialize;
 
 use super::form;
-use super::i18n::{self, Lang};
+use super::i18n::Lang;
 use super::{message, redirect, render, render_status, Page, SelectOption, WebError, WebUser};
 use crate::app::AppState;
 use crate::ca::RevocationReason;
 use crate::operators::Role;
 use crate::status::{Change, StatusError, CERTIFICATE_STATUSES};
 use crate::store::{AcceptanceRow, CertificateQuery, CertificateRow};
+use crate::vn;
 
 pub const READERS: &[Role] = &[Role::RaOfficer, Role::Auditor, Role::Admin];
 const ACTORS: &[Role] = &[Role::RaOfficer];
@@ -80,8 +81,8 @@ pub async fn search(
         let cq = CertificateQuery {
             id_number: Some(q.id_number.trim().to_string()).filter(|s| !s.is_empty()),
             status,
-            issued_from: from.map(|d| i18n::day_start(d).naive_utc()),
-            issued_to: to.map(|d| i18n::day_start(d + chrono::Duration::days(1)).naive_utc()),
+            issued_from: from.map(|d| vn::day_start(d).naive_utc()),
+            issued_to: to.map(|d| vn::day_start(d + chrono::Duration::days(1)).naive_utc()),
             after: q.cursor.clone().map(|c| c.to_ascii_lowercase()),
             limit: PAGE_SIZE,
         };
@@ -126,9 +127,9 @@ fn row(lang: Lang, r: &CertificateRow) -> Row {
             .to_string(),
         issued: r
             .signed_at
-            .map(|t| i18n::datetime(t.and_utc()))
+            .map(|t| vn::date_time(t.and_utc()))
             .unwrap_or_else(|| "–".into()),
-        not_after: i18n::datetime(r.not_after.and_utc()),
+        not_after: vn::date_time(r.not_after.and_utc()),
     }
 }
 
@@ -195,7 +196,7 @@ pub async fn detail(
     let lang = user.page.lang;
     let (row, record, contract) = load(&state, &serial.0).await?;
     let dt = |t: Option<chrono::NaiveDateTime>| {
-        t.map(|t| i18n::datetime(t.and_utc()))
+        t.map(|t| vn::date_time(t.and_utc()))
             .unwrap_or_else(|| "–".into())
     };
     let f = |key, value: String| Field { key, value };

@@ -11,6 +11,7 @@ use super::i18n::{self, Lang};
 use super::{render, Page, WebError, WebUser};
 use crate::app::AppState;
 use crate::store::DayFigures;
+use crate::vn;
 
 /// One figure card.
 pub struct Card {
@@ -37,7 +38,7 @@ const CHART_DAYS: i64 = 30;
 pub async fn page(user: WebUser, state: Data<&AppState>) -> Result<Response, WebError> {
     let lang = user.page.lang;
     let now = state.clock.now();
-    let today = i18n::vietnam_day(now);
+    let today = vn::date_of(now);
     let stats = state
         .verification
         .stats()
@@ -46,12 +47,12 @@ pub async fn page(user: WebUser, state: Data<&AppState>) -> Result<Response, Web
     let (figures, per_day) = state
         .store
         .read(move |tx| {
-            let from = i18n::day_start(today).naive_utc();
+            let from = vn::day_start(today).naive_utc();
             let figures = tx.day_figures(from, from + Duration::days(1))?;
             let mut per_day = Vec::new();
             for back in (0..CHART_DAYS).rev() {
                 let day = today - Duration::days(back);
-                let start = i18n::day_start(day).naive_utc();
+                let start = vn::day_start(day).naive_utc();
                 per_day.push((
                     day,
                     tx.count_certificates_signed(start, start + Duration::days(1))?,
@@ -111,7 +112,7 @@ pub async fn page(user: WebUser, state: Data<&AppState>) -> Result<Response, Web
     ];
     let total: i64 = per_day.iter().map(|(_, n)| n).sum();
     render(&DashboardPage {
-        today: i18n::date(today),
+        today: vn::date(today),
         queue,
         figures,
         chart_svg: chart(lang, &per_day),
@@ -168,7 +169,7 @@ fn chart(lang: Lang, per_day: &[(NaiveDate, i64)]) -> String {
         out.push_str(&format!(
             "<rect class=\"bar\" x=\"{x}\" y=\"{y}\" width=\"{w}\" height=\"{h}\"><title>{d}: {c}</title></rect>",
             w = (slot - 4).max(1),
-            d = i18n::date(*day),
+            d = vn::date(*day),
             c = i18n::count(lang, *count),
         ));
         if *count > 0 {

@@ -9,13 +9,14 @@ use poem::web::{Data, Path, Query};
 use poem::{handler, Response};
 use serde::Deserialize;
 
-use super::i18n::{self, Lang};
+use super::i18n::Lang;
 use super::{render, Page, WebError, WebUser};
 use crate::app::AppState;
 use crate::enrolment::identity::PhoneNumber;
 use crate::enrolment::{DocumentKind, EnrolmentError, Status};
 use crate::operators::Role;
 use crate::store::{EnrolmentQuery, EnrolmentRow};
+use crate::vn;
 
 pub const READERS: &[Role] = &[Role::Operator, Role::RaOfficer];
 const PAGE_SIZE: i64 = 50;
@@ -177,7 +178,7 @@ fn row(lang: Lang, r: &EnrolmentRow) -> Row {
         phone: r.phone.clone(),
         status: r.status.clone(),
         status_text: lang.t_or_code(&format!("status.{}", r.status)).to_string(),
-        created: i18n::datetime(r.created_at.and_utc()),
+        created: vn::date_time(r.created_at.and_utc()),
     }
 }
 
@@ -281,7 +282,7 @@ pub async fn detail(
         timeline: events
             .into_iter()
             .map(|e| TimelineItem {
-                at: i18n::datetime(e.at),
+                at: vn::date_time(e.at),
                 label: lang.try_t(&format!("action.{}", e.action)),
                 action: e.action,
                 actor: e.actor,
@@ -296,10 +297,10 @@ pub async fn detail(
                     .t_or_code(&format!("contract_status.{}", c.status))
                     .to_string(),
                 package: c.package_code,
-                price: i18n::vnd(c.price_vnd),
+                price: vn::vnd(c.price_vnd),
                 term_months: c.term_months,
-                created: i18n::datetime(c.created_at.and_utc()),
-                signed: c.signed_at.map(|t| i18n::datetime(t.and_utc())),
+                created: vn::date_time(c.created_at.and_utc()),
+                signed: c.signed_at.map(|t| vn::date_time(t.and_utc())),
                 masked_destination: c.otp_masked_destination,
             })
             .collect(),
@@ -311,7 +312,7 @@ pub async fn detail(
                     .t_or_code(&format!("cert_status.{}", c.status))
                     .to_string(),
                 serial: c.serial,
-                not_after: i18n::datetime(c.not_after.and_utc()),
+                not_after: vn::date_time(c.not_after.and_utc()),
                 link: can_see_certificates,
             })
             .collect(),
@@ -324,7 +325,7 @@ fn fields(lang: Lang, r: &EnrolmentRow) -> Vec<Field> {
     let address = |line: &str, ward: &str, province: &str| format!("{line}, {ward}, {province}");
     let mut out = vec![
         f("enrolment.id_number", r.id_number.clone()),
-        f("enrolment.date_of_birth", i18n::date(r.date_of_birth)),
+        f("enrolment.date_of_birth", vn::date(r.date_of_birth)),
         f("enrolment.sex", r.sex.clone()),
         f("enrolment.nationality", r.nationality.clone()),
         f(
@@ -343,25 +344,25 @@ fn fields(lang: Lang, r: &EnrolmentRow) -> Vec<Field> {
     out.extend([
         f(
             "enrolment.id_issue",
-            format!("{}, {}", i18n::date(r.id_issue_date), r.id_issue_place),
+            format!("{}, {}", vn::date(r.id_issue_date), r.id_issue_place),
         ),
         f(
             "enrolment.id_expiry",
             r.id_expiry_date
-                .map(i18n::date)
+                .map(vn::date)
                 .unwrap_or_else(|| lang.t("enrolment.no_expiry").to_string()),
         ),
         f("enrolment.phone", r.phone.clone()),
         f("enrolment.email", r.email.clone().unwrap_or_default()),
         f("enrolment.source", r.source.clone()),
-        f("enrolment.created", i18n::datetime(r.created_at.and_utc())),
+        f("enrolment.created", vn::date_time(r.created_at.and_utc())),
         f(
             "enrolment.consent",
             format!(
                 "{} · {} · {}",
                 r.consent_version,
                 r.consent_channel,
-                i18n::datetime(r.consent_given_at.and_utc())
+                vn::date_time(r.consent_given_at.and_utc())
             ),
         ),
         f(

@@ -1,8 +1,6 @@
-//! The pages' words in Vietnamese (the default) and English, and how dates and amounts are
-//! written. Every key a template or handler uses must be in [`CATALOGUE`]; a unit test reads
+//! The pages' words in Vietnamese (the default) and English (dates and amounts are written by
+//! [`crate::vn`]). Every key a template or handler uses must be in [`CATALOGUE`]; a unit test reads
 //! the templates and the web sources and fails on any key that is not.
-
-use chrono::{DateTime, FixedOffset, NaiveDate, Offset, TimeZone, Utc};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Lang {
@@ -74,71 +72,13 @@ impl Lang {
     }
 }
 
-/// Staff work in Vietnam: times are shown in Indochina Time (UTC+7, no daylight saving).
-pub fn vietnam() -> FixedOffset {
-    FixedOffset::east_opt(7 * 3600).unwrap_or(Utc.fix())
-}
-
-/// `dd/mm/yyyy HH:MM` in Vietnam time, for both languages (the format staff use).
-pub fn datetime(t: DateTime<Utc>) -> String {
-    t.with_timezone(&vietnam())
-        .format("%d/%m/%Y %H:%M")
-        .to_string()
-}
-
-/// `dd/mm/yyyy`.
-pub fn date(d: NaiveDate) -> String {
-    d.format("%d/%m/%Y").to_string()
-}
-
-/// The calendar day in Vietnam that `t` falls on.
-pub fn vietnam_day(t: DateTime<Utc>) -> NaiveDate {
-    t.with_timezone(&vietnam()).date_naive()
-}
-
-/// The UTC instant a Vietnamese calendar day starts.
-pub fn day_start(d: NaiveDate) -> DateTime<Utc> {
-    let midnight = d.and_hms_opt(0, 0, 0).unwrap_or_default();
-    vietnam()
-        .from_local_datetime(&midnight)
-        .single()
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_else(|| midnight.and_utc())
-}
-
-/// Whole đồng with `.` between thousands: `1.500.000 ₫`.
-pub fn vnd(amount: i64) -> String {
-    let digits = amount.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push('.');
-        }
-        out.push(c);
-    }
-    let sign = if amount < 0 { "-" } else { "" };
-    format!("{sign}{out} ₫")
-}
-
 /// Thousands separated by `.` (Vietnamese) or `,` (English).
 pub fn count(lang: Lang, n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
     let sep = match lang {
         Lang::Vi => '.',
         Lang::En => ',',
     };
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(sep);
-        }
-        out.push(c);
-    }
-    if n < 0 {
-        format!("-{out}")
-    } else {
-        out
-    }
+    crate::vn::group_thousands(n, sep)
 }
 
 /// Key, Vietnamese, English; sorted by key (binary search; a test checks the order).
@@ -561,24 +501,8 @@ mod tests {
     }
 
     #[test]
-    fn amounts_are_whole_dong_with_dots() {
-        assert_eq!(vnd(1_500_000), "1.500.000 ₫");
-        assert_eq!(vnd(0), "0 ₫");
-        assert_eq!(vnd(999), "999 ₫");
-        assert_eq!(vnd(1000), "1.000 ₫");
+    fn counts_group_thousands_by_language() {
         assert_eq!(count(Lang::En, 1234567), "1,234,567");
-    }
-
-    #[test]
-    fn dates_are_day_month_year_in_vietnam_time() {
-        let t = DateTime::parse_from_rfc3339("2026-11-23T18:30:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        assert_eq!(datetime(t), "24/11/2026 01:30");
-        assert_eq!(date(vietnam_day(t)), "24/11/2026");
-        assert_eq!(
-            day_start(vietnam_day(t)).to_rfc3339(),
-            "2026-11-23T17:00:00+00:00"
-        );
+        assert_eq!(count(Lang::Vi, 1234567), "1.234.567");
     }
 }

@@ -14,6 +14,7 @@ use super::{message, redirect, render_status, Page, WebError, WebUser};
 use crate::app::AppState;
 use crate::operators::Role;
 use crate::reports::{IssuanceForm, IssuanceReport, ReportsError};
+use crate::vn;
 
 const ROLES: [Role; 3] = [Role::RaOfficer, Role::Admin, Role::Auditor];
 
@@ -100,7 +101,7 @@ struct ReportsPage {
 /// `2026-11-03` → `03/11/2026`, `2026-11` → `11/2026`.
 fn period_label(key: &str) -> String {
     if let Ok(d) = NaiveDate::parse_from_str(key, "%Y-%m-%d") {
-        return i18n::date(d);
+        return vn::date(d);
     }
     match key.split_once('-') {
         Some((y, m)) => format!("{m}/{y}"),
@@ -121,8 +122,8 @@ fn result_view(lang: Lang, r: &IssuanceReport) -> ResultView {
         province: q.province.as_ref().map(|p| p.as_str().to_string()),
     };
     ResultView {
-        range: format!("{} – {}", i18n::date(r.query.from), i18n::date(r.query.to)),
-        as_of: i18n::datetime(r.as_of),
+        range: format!("{} – {}", vn::date(r.query.from), vn::date(r.query.to)),
+        as_of: vn::date_time(r.as_of),
         by_ward: r.rows.iter().any(|row| row.ward.is_some()),
         totals: r
             .totals

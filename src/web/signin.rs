@@ -8,11 +8,11 @@ use poem::web::{Data, Form, Query};
 use poem::{handler, Request, Response};
 use serde::Deserialize;
 
-use super::i18n;
 use super::session::{self, WebUser, SESSION_COOKIE};
 use super::{message, redirect, render, render_status, Page, WebError};
 use crate::app::AppState;
 use crate::operators::{OperatorsError, PendingTotp, Principal};
+use crate::vn;
 
 #[derive(Template)]
 #[template(path = "web/signin.html")]
@@ -115,7 +115,7 @@ pub async fn submit(
         ),
         Err(OperatorsError::Locked { until }) => (
             StatusCode::TOO_MANY_REQUESTS,
-            format!("{} {}.", lang.t("signin.locked"), i18n::datetime(until)),
+            format!("{} {}.", lang.t("signin.locked"), vn::date_time(until)),
         ),
         Err(e) => return Err(WebError::Unexpected(e.to_string())),
     };

@@ -21,6 +21,7 @@ use crate::verification::{
     Claimed, Decision, OperatorRef, OutcomeForm, RecordingForm, VerificationError, CHECKLIST_ITEMS,
     REJECT_REASONS,
 };
+use crate::vn;
 
 fn operator(user: &WebUser) -> Result<OperatorRef, WebError> {
     user.require(&[Role::Operator])?;
@@ -229,7 +230,7 @@ fn call_page(
     let mut applicant = vec![
         (lang.t("counter.full_name"), e.full_name.clone()),
         (lang.t("counter.id_number"), e.id_number.clone()),
-        (lang.t("counter.date_of_birth"), i18n::date(e.date_of_birth)),
+        (lang.t("counter.date_of_birth"), vn::date(e.date_of_birth)),
         (lang.t("counter.sex"), sex_label(lang, &e.sex).to_string()),
         (lang.t("counter.nationality"), e.nationality.clone()),
         (
@@ -250,12 +251,12 @@ fn call_page(
         ));
     }
     applicant.extend([
-        (lang.t("counter.id_issue_date"), i18n::date(e.id_issue_date)),
+        (lang.t("counter.id_issue_date"), vn::date(e.id_issue_date)),
         (lang.t("counter.id_issue_place"), e.id_issue_place.clone()),
         (
             lang.t("counter.id_expiry_date"),
             e.id_expiry_date
-                .map(i18n::date)
+                .map(vn::date)
                 .unwrap_or_else(|| lang.t("common.none").to_string()),
         ),
         (lang.t("counter.phone"), e.phone.clone()),
@@ -269,7 +270,7 @@ fn call_page(
     CallPage {
         id: c.video_call_id.clone(),
         room_ref: c.room_ref,
-        lease_until: i18n::datetime(c.lease_expires_at),
+        lease_until: vn::date_time(c.lease_expires_at),
         lease_left: mm_ss(c.lease_expires_at, now),
         no_shows: c.no_shows,
         applicant,

@@ -1,0 +1,119 @@
+//! Vietnam time and number formats: the one home of the UTC+7 offset, calendar days, the
+//! `dd/mm/yyyy` date and time formats, and thousands grouping for đồng and counts.
+//!
+//! Vietnam (Indochina Time) is UTC+7 all year with no daylight saving, so a fixed offset is
+//! exact: every conversion here is plain arithmetic, with no time-zone database.
+
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+
+/// Vietnam's offset from UTC in minutes (the store's day/month buckets take it in minutes).
+pub const OFFSET_MINUTES: i32 = 7 * 60;
+
+fn shift() -> Duration {
+    Duration::minutes(i64::from(OFFSET_MINUTES))
+}
+
+/// Wall-clock time in Vietnam at the UTC instant `t` (as a naive value, for formatting).
+pub fn local(t: DateTime<Utc>) -> NaiveDateTime {
+    t.naive_utc() + shift()
+}
+
+/// The calendar date in Vietnam at `t`: the application date for the age rule, the day of
+/// statistics and reports, the date written on documents.
+pub fn date_of(t: DateTime<Utc>) -> NaiveDate {
+    local(t).date()
+}
+
+/// The UTC instant at which the Vietnamese calendar day `d` starts (17:00 UTC the day before).
+pub fn day_start(d: NaiveDate) -> DateTime<Utc> {
+    (d.and_time(NaiveTime::MIN) - shift()).and_utc()
+}
+
+/// `dd/mm/yyyy`, as Vietnamese forms and documents write dates.
+pub fn date(d: NaiveDate) -> String {
+    d.format("%d/%m/%Y").to_string()
+}
+
+/// `dd/mm/yyyy HH:MM` in Vietnam time: the operator pages' format, in both languages.
+pub fn date_time(t: DateTime<Utc>) -> String {
+    local(t).format("%d/%m/%Y %H:%M").to_string()
+}
+
+/// `HH:MM dd/mm/yyyy` in Vietnam time: deadlines and expiry in notices to subscribers.
+pub fn time_date(t: DateTime<Utc>) -> String {
+    local(t).format("%H:%M %d/%m/%Y").to_string()
+}
+
+/// `HH:MM:SS dd/mm/yyyy` in Vietnam time: validity instants in the acceptance record, which
+/// must match the certificate to the second.
+pub fn time_date_seconds(t: DateTime<Utc>) -> String {
+    local(t).format("%H:%M:%S %d/%m/%Y").to_string()
+}
+
+/// `n` with `sep` between groups of three digits: `1.234.567` (Vietnamese), `1,234,567`.
+pub fn group_thousands(n: i64, sep: char) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(sep);
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Whole đồng with the symbol, for pages: `1.500.000 ₫`.
+pub fn vnd(amount: i64) -> String {
+    format!("{} ₫", group_thousands(amount, '.'))
+}
+
+/// Whole đồng in words, for contracts: `385.000 đồng`.
+pub fn dong(amount: i64) -> String {
+    format!("{} đồng", group_thousands(amount, '.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn a_vietnamese_day_starts_at_17_00_utc_the_day_before() {
+        let t = utc("2026-11-23T18:30:00Z");
+        assert_eq!(date_of(t), NaiveDate::from_ymd_opt(2026, 11, 24).unwrap());
+        assert_eq!(
+            date_of(utc("2026-11-23T16:59:59Z")).to_string(),
+            "2026-11-23"
+        );
+        assert_eq!(day_start(date_of(t)), utc("2026-11-23T17:00:00Z"));
+    }
+
+    #[test]
+    fn dates_and_times_are_day_first_in_vietnam_time() {
+        let t = utc("2026-11-23T18:30:05Z");
+        assert_eq!(date(date_of(t)), "24/11/2026");
+        assert_eq!(date_time(t), "24/11/2026 01:30");
+        assert_eq!(time_date(t), "01:30 24/11/2026");
+        assert_eq!(time_date_seconds(t), "01:30:05 24/11/2026");
+    }
+
+    #[test]
+    fn amounts_and_counts_group_thousands() {
+        assert_eq!(vnd(1_500_000), "1.500.000 ₫");
+        assert_eq!(vnd(0), "0 ₫");
+        assert_eq!(vnd(999), "999 ₫");
+        assert_eq!(vnd(1000), "1.000 ₫");
+        assert_eq!(vnd(-1000), "-1.000 ₫");
+        assert_eq!(dong(385_000), "385.000 đồng");
+        assert_eq!(dong(1_234_567), "1.234.567 đồng");
+        assert_eq!(group_thousands(1_234_567, ','), "1,234,567");
+        assert_eq!(group_thousands(i64::MIN, '.'), "-9.223.372.036.854.775.808");
+    }
+}
