@@ -8,6 +8,13 @@
 //! 4. sign through the CA's `Signer` and check the signed certificate carries that TBS;
 //! 5. record the certificate in status `pending_acceptance` (audited).
 //!
+//! Two layers. [`Issuer`] is the CA-facing cycle: [`Issuer::prepare`] (1-2), then steps that
+//! run inside a transaction the caller opens ([`Prepared::record`], [`Signed::store`]) around
+//! [`Issuer::sign`] (4), each step's value only made by the one before it. [`Issuance`]
+//! (`service.rs`) is the RA on top and the only caller in the service: it opens the two
+//! transactions and puts into them what the RA owes (the enrolment move or the rekey check,
+//! the acceptance record, the `Idempotency-Key` claim and answer); handlers call it.
+//!
 //! Invariant: a signature is only ever made for a committed `signing` row, and only by the call
 //! that recorded it, so no serial is signed twice and no signed certificate lacks a row. A
 //! crash between 3 and 5 leaves a `signing` row; [`Issuer::abandon_stale`] revokes such rows
@@ -23,7 +30,9 @@ use crate::ca::{self, CaError, IssueRequest, IssuingCa, PersonalProfile, Serial,
 use crate::clock::Clock;
 use crate::store::{CertificateRow, Store, StoreError, Tx};
 
+mod enrolment;
 mod service;
+pub use enrolment::{abandon_issuance, begin_issuance};
 pub use service::{IdempotencyKey, Issuance};
 
 /// CSR bodies above this are refused before parsing.
@@ -419,7 +428,7 @@ impl Issuer {
     pub fn recover_blocking(&self) -> Result<Vec<String>, IssuanceError> {
         let now = self.clock.now();
         self.abandon_stale(|tx, enrolment_id| {
-            crate::contract::abandon_issuance(
+            abandon_issuance(
                 tx,
                 enrolment_id,
                 now,
@@ -427,7 +436,6 @@ impl Issuer {
                 "issuance stopped between record and sign",
             )
             .map(|_| ())
-            .map_err(|e| IssuanceError::Unexpected(e.to_string()))
         })
     }
 }

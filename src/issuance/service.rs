@@ -23,12 +23,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{IssuanceError, IssuanceOrder, IssuedCertificate, Issuer, Recorded, Term};
+use super::{
+    begin_issuance, IssuanceError, IssuanceOrder, IssuedCertificate, Issuer, Recorded, Term,
+};
 use crate::acceptance::Acceptance;
 use crate::audit::{Actor, NewEvent};
 use crate::ca::{certificate_to_pem, pem_to_der, SubjectInfo};
 use crate::clock::Clock;
-use crate::enrolment::Status;
+use crate::enrolment::status::Status;
+use crate::enrolment::transition::stored_status;
 use crate::renewal::replaceable;
 use crate::store::{EnrolmentRow, IdempotencyRow, Store, StoreError, Tx};
 
@@ -184,9 +187,9 @@ impl Issuance {
             let contract = tx.signed_contract_for(enrolment_id)?;
             Ok::<_, IssuanceError>((enrolment, contract))
         })?;
-        match Status::parse(&enrolment.status) {
-            Some(Status::ContractSigned) => {}
-            Some(Status::CertificateIssued) => return Err(IssuanceError::AlreadyIssued),
+        match stored_status(&enrolment)? {
+            Status::ContractSigned => {}
+            Status::CertificateIssued => return Err(IssuanceError::AlreadyIssued),
             _ => {
                 return Err(IssuanceError::NotReady(format!(
                     "the enrolment is `{}`; issuance needs a signed contract (`contract_signed`)",
@@ -212,12 +215,11 @@ impl Issuance {
             if let Some(claim) = claim {
                 claim.take(tx, prepared.serial(), now)?;
             }
-            let started = crate::contract::begin_issuance(tx, enrolment_id, now, actor).map_err(
-                |e| match e {
-                    crate::contract::ContractError::NotReady(_) => IssuanceError::AlreadyIssued,
-                    other => IssuanceError::Unexpected(other.to_string()),
-                },
-            )?;
+            // Anything but `contract_signed` now means a concurrent request moved it first.
+            let started = begin_issuance(tx, enrolment_id, now, actor).map_err(|e| match e {
+                IssuanceError::NotReady(_) => IssuanceError::AlreadyIssued,
+                e => e,
+            })?;
             if started.contract_id != contract.id {
                 return Err(IssuanceError::NotReady(
                     "the contract changed; try again".into(),

@@ -23,7 +23,9 @@ use serde_json::json;
 
 use crate::audit::{Actor, NewEvent};
 use crate::clock::Clock;
-use crate::enrolment::{stored_status, DocumentKind, Event, Status};
+use crate::enrolment::documents::DocumentKind;
+use crate::enrolment::status::{Event, Status};
+use crate::enrolment::transition::{stored_status, transition, Details, MoveError};
 use crate::secrets::random_token;
 use crate::store::{EnrolmentRow, OutcomeRow, Store, StoreError, Tx, VideoCallRow};
 
@@ -371,7 +373,6 @@ impl Verification {
                 let enrolment = tx
                     .enrolment_by_id(&call.enrolment_id)?
                     .ok_or_else(|| unexpected("queued enrolment missing"))?;
-                let status = stored_status(&enrolment).map_err(unexpected)?;
                 let recording = outcome.recording();
                 let (reason, note) = match outcome {
                     Outcome::Rejected { reason, note, .. } => {
@@ -409,18 +410,26 @@ impl Verification {
                 let requeued = event.is_none();
                 let next = match event {
                     Some(ev) => {
-                        let next = status.apply(ev).map_err(|_| VerificationError::Closed)?;
-                        if !tx.set_enrolment_status(
+                        let moved = transition(
+                            tx,
                             &enrolment.id,
-                            status.as_str(),
-                            next.as_str(),
-                            verified_by,
-                            now.naive_utc(),
-                        )? {
-                            return Err(VerificationError::Closed);
-                        }
+                            ev,
+                            &actor,
+                            now,
+                            Details {
+                                verified_by,
+                                facts: json!({"video_call": call.id}),
+                            },
+                        )
+                        .map_err(|e| match e {
+                            MoveError::Refused(_) | MoveError::Changed(_) => {
+                                VerificationError::Closed
+                            }
+                            MoveError::NotFound => unexpected("queued enrolment missing"),
+                            MoveError::Store(e) => e.into(),
+                        })?;
                         call.status = "done".into();
-                        next
+                        moved.to
                     }
                     None => {
                         // Back of the queue: the applicant missed their turn.
@@ -429,7 +438,7 @@ impl Verification {
                         call.claimed_by = None;
                         call.claimed_at = None;
                         call.room_ref = None;
-                        status
+                        stored_status(&enrolment)?
                     }
                 };
                 call.lease_expires_at = None;
