@@ -121,7 +121,8 @@ impl CertificatesApi {
     /// Issue the enrolment's certificate from a CSR (API key with scope `enrol`). Needs a
     /// `contract_signed` enrolment; answers 201 with the certificate in status
     /// `pending_acceptance` and the chain. A retry with the same `Idempotency-Key` and body
-    /// returns the same certificate; another issuance for the enrolment answers 409
+    /// returns the same certificate, also while the first request is still running (it waits
+    /// for that answer; `409 idempotency_key_in_use` if none comes within 30 s); another issuance for the enrolment answers 409
     /// `certificate_already_issued`; a key certified before answers 409
     /// `key_already_certified`; a refused CSR answers 422 with a `csr_*` code.
     #[oai(path = "/enrolments/:id/certificate", method = "post")]

@@ -35,7 +35,7 @@ use crate::secrets::{sha256_hex, MasterKey};
 use crate::store::{DocumentRow, EnrolmentRow, IdempotencyRow, Store, StoreError, Tx};
 use identity::FieldErrors;
 use serde_json::Value;
-use transition::{transition, Details, MoveError};
+use transition::{stored_status, transition, Details, MoveError};
 
 /// Purpose of the sub-key that encrypts identity documents.
 const DOCUMENT_KEY_PURPOSE: &str = "documents";
@@ -192,10 +192,6 @@ impl EnrolmentSummary {
             certificate_awaiting_acceptance: false,
         })
     }
-}
-
-pub(crate) fn stored_status(row: &EnrolmentRow) -> Result<Status, EnrolmentError> {
-    Ok(transition::stored_status(row)?)
 }
 
 /// The enrolment service.
