@@ -14,6 +14,7 @@
 mod application;
 pub mod documents;
 pub mod identity;
+mod queue;
 pub mod status;
 pub mod transition;
 
@@ -286,7 +287,7 @@ impl Enrolments {
                     }),
                 ))?;
                 if row.status == Status::AwaitingVideoCall.as_str() {
-                    crate::verification::enqueue(tx, &row.id, now, &submitter.actor)?;
+                    queue::enqueue(tx, &row.id, now, &submitter.actor)?;
                 }
                 let summary = EnrolmentSummary::from_row(&row, &[])?;
                 let (status, body) = render(&summary);
@@ -451,7 +452,7 @@ impl Enrolments {
                     .map_err(unexpected)?
                     .enrolment;
                     if to_video_call {
-                        crate::verification::enqueue(tx, &row.id, now, &actor)?;
+                        queue::enqueue(tx, &row.id, now, &actor)?;
                     }
                 }
                 EnrolmentSummary::from_row(&row, &kinds)
@@ -512,7 +513,7 @@ impl Enrolments {
                 // Destroyed before the move so the move's event can say so; a refused move
                 // rolls them back with the transaction.
                 let destroyed = tx.delete_documents(&id)?;
-                let left_queue = crate::verification::close_for_enrolment(tx, &id)?;
+                let left_queue = queue::close_for_enrolment(tx, &id)?;
                 let row = transition(
                     tx,
                     &id,
