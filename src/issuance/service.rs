@@ -459,3 +459,49 @@ fn read_answer(body: &str) -> Result<IssuedCertificate, IssuanceError> {
         supersedes: stored.supersedes,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idempotency_key_is_absent_empty_or_1_to_128_visible_ascii_characters() {
+        assert_eq!(IdempotencyKey::parse(None).unwrap(), None);
+        assert_eq!(IdempotencyKey::parse(Some(String::new())).unwrap(), None);
+        let max = "k".repeat(128);
+        assert_eq!(
+            IdempotencyKey::parse(Some(max.clone())).unwrap(),
+            Some(IdempotencyKey(max))
+        );
+        for bad in ["k".repeat(129), "with space".into(), "khóa".into()] {
+            assert!(matches!(
+                IdempotencyKey::parse(Some(bad)),
+                Err(IssuanceError::IdempotencyKeyInvalid)
+            ));
+        }
+    }
+
+    #[test]
+    fn answers_stored_by_the_api_before_the_service_existed_still_read() {
+        // The shape `api::certificates` stored: the view with the chain.
+        let cert = b"\x30\x03\x02\x01\x05";
+        let body = serde_json::json!({
+            "serial": "0a1b",
+            "status": "pending_acceptance",
+            "enrolment_id": "e-1",
+            "not_before": "2026-11-23T10:00:00Z",
+            "not_after": "2027-11-23T09:59:59Z",
+            "certificate_pem": certificate_to_pem(cert),
+            "chain_pem": "-----BEGIN CERTIFICATE-----\n...",
+        })
+        .to_string();
+        let answer = read_answer(&body).unwrap();
+        assert_eq!(answer.serial, "0a1b");
+        assert_eq!(answer.cert_der, cert);
+        assert_eq!(answer.supersedes, None);
+        assert_eq!(
+            answer.not_after,
+            "2027-11-23T09:59:59Z".parse::<DateTime<Utc>>().unwrap()
+        );
+    }
+}
