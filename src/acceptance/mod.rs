@@ -39,7 +39,8 @@ use crate::otp::{
     ChallengeLookup, ChallengeRequest, ChallengeSent, Check, DocumentDigest, Otp, OtpError, Purpose,
 };
 use crate::secrets::sha256_hex;
-use crate::status::{supersede, StatusError};
+use crate::settings::{range, Invalid};
+use crate::status::{supersede, CertificateStatus, Move, StatusError};
 use crate::store::{AcceptanceDecision, AcceptanceRow, CertificateRow, Store, StoreError, Tx};
 
 /// The revocation reason of a certificate that never became valid: rejected by its subscriber
@@ -66,6 +67,28 @@ impl Default for Settings {
             reminder_days: vec![1, 5],
             job_interval_seconds: 300,
         }
+    }
+}
+
+impl Settings {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        range("acceptance.deadline_days", self.deadline_days, 1, 30)?;
+        if self
+            .reminder_days
+            .iter()
+            .any(|d| *d == 0 || *d >= self.deadline_days)
+        {
+            return Err(Invalid::new(
+                "acceptance.reminder_days",
+                "expected days after signing, each from 1 to deadline_days - 1",
+            ));
+        }
+        range(
+            "acceptance.job_interval_seconds",
+            self.job_interval_seconds,
+            1,
+            86_400,
+        )
     }
 }
 
@@ -307,7 +330,7 @@ impl Acceptance {
                 )? {
                     return Err(not_pending(tx, &in_tx));
                 }
-                if !tx.decide_pending_certificate(&in_tx, "active", at.naive_utc(), None)? {
+                if !tx.decide_pending_certificate(&in_tx, Move::Accept, at.naive_utc(), None)? {
                     return Err(not_pending(tx, &in_tx));
                 }
                 let row = tx
@@ -493,9 +516,9 @@ impl Acceptance {
 /// The certificate, if it awaits acceptance.
 fn pending_certificate(tx: &mut Tx<'_>, serial: &str) -> Result<CertificateRow, AcceptanceError> {
     let certificate = tx.certificate(serial)?.ok_or(AcceptanceError::NotFound)?;
-    if certificate.status != "pending_acceptance" {
+    if certificate.status != CertificateStatus::PendingAcceptance {
         return Err(AcceptanceError::NotPending {
-            status: certificate.status,
+            status: certificate.status.as_str().to_string(),
         });
     }
     Ok(certificate)
@@ -504,7 +527,9 @@ fn pending_certificate(tx: &mut Tx<'_>, serial: &str) -> Result<CertificateRow, 
 /// Why a conditional update found nothing to change.
 fn not_pending(tx: &mut Tx<'_>, serial: &str) -> AcceptanceError {
     match tx.certificate(serial) {
-        Ok(Some(c)) => AcceptanceError::NotPending { status: c.status },
+        Ok(Some(c)) => AcceptanceError::NotPending {
+            status: c.status.as_str().to_string(),
+        },
         Ok(None) => AcceptanceError::NotFound,
         Err(e) => e.into(),
     }
@@ -638,7 +663,7 @@ fn close(
     }
     if !tx.decide_pending_certificate(
         c.serial,
-        "revoked",
+        Move::Reject,
         at.naive_utc(),
         Some(REVOCATION_REASON),
     )? {

@@ -9,11 +9,10 @@ use poem_openapi::payload::{Binary, Json};
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
-use super::auth::Auth;
-use super::enrolments::require_enrol_or;
+use super::auth::{require_enrol_or, Auth};
 use super::problem::{problem, ApiError};
 use crate::app::AppState;
-use crate::contract::{ContractError, ContractSummary, Package, SignRequest};
+use crate::contract::{ContractError, ContractStatus, ContractSummary, Package, SignRequest};
 use crate::operators::Role;
 use crate::otp::ChallengeSent;
 
@@ -116,7 +115,7 @@ impl Example for ContractView {
             document_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
                 .into(),
             document_url: format!("/api/v1/contracts/{id}/document"),
-            status: "draft".into(),
+            status: ContractStatus::Draft.as_str().into(),
             created_at: at,
             signed_at: None,
             signature_sha256: None,

@@ -13,7 +13,7 @@ use poem_openapi::types::{Example, ParseFromJSON, ToJSON};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use validator::Validate;
 
-use super::auth::Auth;
+use super::auth::{require_enrol_or, Auth};
 use super::problem::{problem, ApiError};
 use super::validation::{field_problems, sha256_hex};
 use crate::app::AppState;
@@ -29,16 +29,6 @@ use crate::verification::CallState;
 enum ApiTags {
     /// eKYC intake: applications from VNeID, the provider's app and one-stop counters.
     Enrolments,
-}
-
-/// An API key with scope `enrol` (the provider's app backend, the VNeID connector), or an
-/// operator session with one of `roles`.
-pub(super) fn require_enrol_or(p: &Principal, roles: &[Role]) -> Result<(), ApiError> {
-    match p {
-        Principal::ApiKey { .. } => p.require_scope(Scope::Enrol)?,
-        Principal::Operator { .. } => p.require_role(roles)?,
-    }
-    Ok(())
 }
 
 #[derive(Object, Validate)]
@@ -226,7 +216,7 @@ impl Example for EnrolmentView {
         Self {
             id: "5f0c8a4e-3b7e-4d0a-9a53-2f1f5c3c9b11".into(),
             source: "app_ekyc".into(),
-            status: "awaiting_documents".into(),
+            status: Status::AwaitingDocuments.as_str().into(),
             next_step: "upload_documents".into(),
             next_step_message: crate::enrolment::NextStep::UploadDocuments
                 .describe()
@@ -365,9 +355,13 @@ struct VideoCallView {
 
 impl Example for VideoCallView {
     fn example() -> Self {
+        let waiting = CallState::Waiting {
+            position: 3,
+            estimated_wait: chrono::Duration::seconds(1200),
+        };
         Self {
             verification_id: "0b6f7f0e-8a55-4c38-b1d8-0d6f0f2a7c3e".into(),
-            state: "waiting".into(),
+            state: waiting.as_str().into(),
             position: Some(3),
             estimated_wait_seconds: Some(1200),
             room_ref: None,
@@ -645,7 +639,7 @@ impl EnrolmentsApi {
         let s = state.verification.status_for(&id.0).await?;
         let mut view = VideoCallView {
             verification_id: s.video_call_id,
-            state: String::new(),
+            state: s.state.as_str().into(),
             position: None,
             estimated_wait_seconds: None,
             room_ref: None,
@@ -656,15 +650,11 @@ impl EnrolmentsApi {
                 position,
                 estimated_wait,
             } => {
-                view.state = "waiting".into();
                 view.position = Some(position);
                 view.estimated_wait_seconds = Some(estimated_wait.num_seconds());
             }
-            CallState::InCall { room_ref } => {
-                view.state = "in_call".into();
-                view.room_ref = Some(room_ref);
-            }
-            CallState::Done => view.state = "done".into(),
+            CallState::InCall { room_ref } => view.room_ref = Some(room_ref),
+            CallState::Done => {}
         }
         Ok(Json(view))
     }

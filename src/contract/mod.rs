@@ -35,12 +35,13 @@ use crate::audit::{Actor, NewEvent};
 use crate::clock::Clock;
 use crate::enrolment::identity::PhoneNumber;
 use crate::enrolment::status::{Event, Status};
-use crate::enrolment::transition::{stored_status, transition, Details, MoveError};
+use crate::enrolment::transition::{transition, Details, MoveError};
 use crate::notify::Recipient;
 use crate::otp::{
     ChallengeLookup, ChallengeRequest, ChallengeSent, Check, DocumentDigest, Otp, OtpError, Purpose,
 };
 use crate::secrets::sha256_hex;
+use crate::settings::{range, Invalid};
 use crate::store::{
     ContractRow, EnrolmentRow, FreePackageClaimRow, PackageRow, SignatureEvidence, Store,
     StoreError, Tx,
@@ -84,6 +85,34 @@ impl Default for Settings {
             },
             signature: SignatureLimits::default(),
         }
+    }
+}
+
+impl Settings {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let sig = &self.signature;
+        range(
+            "contract.signature.max_bytes",
+            u64::try_from(sig.max_bytes).unwrap_or(u64::MAX),
+            1024,
+            5 * 1024 * 1024,
+        )?;
+        if sig.min_width == 0 || sig.min_height == 0 {
+            return Err(Invalid::new(
+                "contract.signature.min_width",
+                "expected minimum dimensions of at least 1 pixel",
+            ));
+        }
+        if sig.max_width < sig.min_width || sig.max_height < sig.min_height {
+            return Err(Invalid::new(
+                "contract.signature.max_width",
+                "expected maximum dimensions not below the minimum ones",
+            ));
+        }
+        if self.provider.name.trim().is_empty() {
+            return Err(Invalid::new("contract.provider.name", "must not be empty"));
+        }
+        Ok(())
     }
 }
 
@@ -174,13 +203,14 @@ impl ContractStatus {
         }
     }
 
-    fn parse(s: &str) -> Result<Self, ContractError> {
-        match s {
-            "draft" => Ok(ContractStatus::Draft),
-            "superseded" => Ok(ContractStatus::Superseded),
-            "signed" => Ok(ContractStatus::Signed),
-            other => Err(unexpected(format!("stored contract status `{other}`"))),
-        }
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            ContractStatus::Draft,
+            ContractStatus::Superseded,
+            ContractStatus::Signed,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
     }
 }
 
@@ -213,7 +243,7 @@ pub struct ContractSummary {
 
 impl ContractSummary {
     fn from_row(r: &ContractRow) -> Result<Self, ContractError> {
-        let status = ContractStatus::parse(&r.status)?;
+        let status = r.status;
         let signing = match (
             status,
             r.signed_at,
@@ -380,7 +410,7 @@ impl Contracts {
             template_version: package.contract_template.clone(),
             document_sha256: sha256_hex(&bytes),
             document: bytes,
-            status: ContractStatus::Draft.as_str().into(),
+            status: ContractStatus::Draft,
             created_by: actor.to_string(),
             created_at: now.naive_utc(),
             signed_at: None,
@@ -497,7 +527,7 @@ impl Contracts {
             .await?
             .ok_or(ContractError::NotFound)?;
         // Refused before the code is looked at, so a late retry does not burn an attempt.
-        match ContractStatus::parse(&contract.status)? {
+        match contract.status {
             ContractStatus::Draft => {}
             ContractStatus::Signed => return Err(ContractError::AlreadySigned),
             ContractStatus::Superseded => return Err(ContractError::Superseded),
@@ -610,7 +640,7 @@ fn verified_enrolment(tx: &mut Tx<'_>, enrolment_id: &str) -> Result<EnrolmentRo
     let enrolment = tx
         .enrolment_by_id(enrolment_id)?
         .ok_or(ContractError::EnrolmentNotFound)?;
-    let status = stored_status(&enrolment).map_err(unexpected)?;
+    let status = enrolment.status;
     if status != Status::Verified {
         return Err(ContractError::EnrolmentNotVerified { status });
     }
@@ -626,7 +656,7 @@ fn signable(
         .contract_by_id(contract_id)?
         .ok_or(ContractError::NotFound)?;
     // The contract's own state first: it is what the caller asked about.
-    match ContractStatus::parse(&contract.status)? {
+    match contract.status {
         ContractStatus::Draft => {}
         ContractStatus::Signed => return Err(ContractError::AlreadySigned),
         ContractStatus::Superseded => return Err(ContractError::Superseded),

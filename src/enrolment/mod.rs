@@ -33,10 +33,11 @@ use serde_json::json;
 use crate::audit::{Actor, NewEvent};
 use crate::clock::Clock;
 use crate::secrets::{sha256_hex, MasterKey};
+use crate::settings::{range, Invalid};
 use crate::store::{DocumentRow, EnrolmentRow, IdempotencyRow, Store, StoreError, Tx};
 use identity::FieldErrors;
 use serde_json::Value;
-use transition::{stored_status, transition, Details, MoveError};
+use transition::{transition, Details, MoveError};
 
 /// Purpose of the sub-key that encrypts identity documents.
 const DOCUMENT_KEY_PURPOSE: &str = "documents";
@@ -94,6 +95,17 @@ impl Default for Settings {
                 counter: Route::Verified,
             },
         }
+    }
+}
+
+impl Settings {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        range(
+            "enrolment.max_document_bytes",
+            self.max_document_bytes,
+            1024,
+            64 * 1024 * 1024,
+        )
     }
 }
 
@@ -182,7 +194,7 @@ impl EnrolmentSummary {
             id: row.id.clone(),
             source: Source::parse(&row.source)
                 .ok_or_else(|| unexpected(format!("stored source `{}`", row.source)))?,
-            status: stored_status(row)?,
+            status: row.status,
             verified_by: row.verified_by.clone(),
             documents: kinds
                 .iter()
@@ -264,9 +276,7 @@ impl Enrolments {
                     let (to_video_call, verified_by) = route(tx, policy, app.source, &row)?;
                     row.status = Status::AwaitingDocuments
                         .apply(Event::Routed { to_video_call })
-                        .map_err(unexpected)?
-                        .as_str()
-                        .to_string();
+                        .map_err(unexpected)?;
                     row.verified_by = verified_by.map(str::to_string);
                 }
                 tx.insert_enrolment(&row)?;
@@ -278,7 +288,7 @@ impl Enrolments {
                     &row.id,
                     json!({
                         "source": row.source,
-                        "status": row.status,
+                        "status": row.status.as_str(),
                         "verified_by": row.verified_by,
                         "enrolled_by": row.enrolled_by,
                         "consent_version": row.consent_version,
@@ -286,7 +296,7 @@ impl Enrolments {
                         "consent_channel": row.consent_channel,
                     }),
                 ))?;
-                if row.status == Status::AwaitingVideoCall.as_str() {
+                if row.status == Status::AwaitingVideoCall {
                     queue::enqueue(tx, &row.id, now, &submitter.actor)?;
                 }
                 let summary = EnrolmentSummary::from_row(&row, &[])?;
@@ -360,7 +370,7 @@ impl Enrolments {
                     summary.certificate_awaiting_acceptance = tx
                         .certificates_for_enrolment(&id)?
                         .iter()
-                        .any(|c| matches!(c.status.as_str(), "signing" | "pending_acceptance"));
+                        .any(|c| c.status.is_in_issuance());
                 }
                 Ok(summary)
             })
@@ -409,7 +419,7 @@ impl Enrolments {
                 let mut row = tx
                     .enrolment_by_id(&doc.enrolment_id)?
                     .ok_or(EnrolmentError::NotFound)?;
-                let status = stored_status(&row)?;
+                let status = row.status;
                 let source =
                     Source::parse(&row.source).ok_or_else(|| unexpected("stored source"))?;
                 if !source.accepts_documents(status) {
@@ -576,7 +586,7 @@ fn new_row(id: &str, app: &Application, who: &Submitter, now: DateTime<Utc>) -> 
     EnrolmentRow {
         id: id.to_string(),
         source: app.source.as_str().to_string(),
-        status: Status::AwaitingDocuments.as_str().to_string(),
+        status: Status::AwaitingDocuments,
         id_number: app.id_number.as_str().to_string(),
         full_name: app.full_name.as_str().to_string(),
         date_of_birth: app.date_of_birth,

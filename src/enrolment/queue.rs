@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::audit::{Actor, NewEvent};
-use crate::store::{StoreError, Tx, VideoCallRow};
+use crate::store::{StoreError, Tx};
 
 /// Puts an enrolment in the queue, in the caller's transaction.
 pub fn enqueue(
@@ -17,17 +17,7 @@ pub fn enqueue(
     actor: &Actor,
 ) -> Result<(), StoreError> {
     let id = uuid::Uuid::new_v4().to_string();
-    tx.insert_video_call(&VideoCallRow {
-        id: id.clone(),
-        enrolment_id: enrolment_id.to_string(),
-        status: "waiting".into(),
-        queued_at: now.naive_utc(),
-        no_shows: 0,
-        claimed_by: None,
-        claimed_at: None,
-        lease_expires_at: None,
-        room_ref: None,
-    })?;
+    tx.enqueue_video_call(&id, enrolment_id, now.naive_utc())?;
     tx.audit(NewEvent::new(
         now,
         actor,
@@ -42,13 +32,5 @@ pub fn enqueue(
 /// Takes an enrolment out of the queue (withdrawal), in the caller's transaction; true when it
 /// was still in it.
 pub fn close_for_enrolment(tx: &mut Tx<'_>, enrolment_id: &str) -> Result<bool, StoreError> {
-    match tx.video_call_for_enrolment(enrolment_id)? {
-        Some(mut call) if call.status != "done" => {
-            call.status = "done".into();
-            call.lease_expires_at = None;
-            tx.update_video_call(&call)?;
-            Ok(true)
-        }
-        _ => Ok(false),
-    }
+    tx.close_video_call_of(enrolment_id)
 }

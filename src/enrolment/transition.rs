@@ -59,12 +59,6 @@ fn action(event: Event) -> &'static str {
     }
 }
 
-/// The stored status of `row` as the enum (the CHECK constraint allows only known ones).
-pub fn stored_status(row: &EnrolmentRow) -> Result<Status, StoreError> {
-    Status::parse(&row.status)
-        .ok_or_else(|| StoreError::Unexpected(format!("stored enrolment status `{}`", row.status)))
-}
-
 /// Moves enrolment `id` by `event` (see the module doc). Inside a write transaction.
 pub fn transition(
     tx: &mut Tx<'_>,
@@ -75,15 +69,9 @@ pub fn transition(
     details: Details<'_>,
 ) -> Result<Moved, MoveError> {
     let mut enrolment = tx.enrolment_by_id(id)?.ok_or(MoveError::NotFound)?;
-    let from = stored_status(&enrolment)?;
+    let from = enrolment.status;
     let to = from.apply(event).map_err(MoveError::Refused)?;
-    if !tx.set_enrolment_status(
-        id,
-        from.as_str(),
-        to.as_str(),
-        details.verified_by,
-        at.naive_utc(),
-    )? {
+    if !tx.set_enrolment_status(id, from, to, details.verified_by, at.naive_utc())? {
         return Err(MoveError::Changed(from));
     }
     let mut audit = match details.facts {
@@ -103,7 +91,7 @@ pub fn transition(
         id,
         Value::Object(audit),
     ))?;
-    enrolment.status = to.as_str().to_string();
+    enrolment.status = to;
     if let Some(v) = details.verified_by {
         enrolment.verified_by = Some(v.to_string());
     }

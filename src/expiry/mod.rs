@@ -24,7 +24,8 @@ use crate::clock::Clock;
 use crate::enrolment::identity::{Email, PhoneNumber};
 use crate::notify::template::render;
 use crate::notify::{Outbox, OutgoingMessage, Recipient};
-use crate::status::{expire, StatusError, EXPIRES_FROM};
+use crate::settings::{range, Invalid};
+use crate::status::{expire, CertificateStatus, Move, StatusError};
 use crate::store::{EndingCertificate, Store, StoreError, Tx};
 
 /// Certificates handled per query; the job loops until none are left.
@@ -45,6 +46,23 @@ impl Default for Settings {
             reminder_days: vec![30, 7],
             job_interval_seconds: 3600,
         }
+    }
+}
+
+impl Settings {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if self.reminder_days.iter().any(|d| !(1..=365).contains(d)) {
+            return Err(Invalid::new(
+                "expiry.reminder_days",
+                "expected days before notAfter, each from 1 to 365",
+            ));
+        }
+        range(
+            "expiry.job_interval_seconds",
+            self.job_interval_seconds,
+            1,
+            86_400,
+        )
     }
 }
 
@@ -123,7 +141,7 @@ impl Expiry {
         loop {
             let due = self
                 .store
-                .read(move |tx| tx.certificates_ended(&EXPIRES_FROM, now.naive_utc(), BATCH))
+                .read(move |tx| tx.certificates_ended(Move::Expire.from(), now.naive_utc(), BATCH))
                 .await?;
             let mut progressed = false;
             for c in &due {
@@ -206,7 +224,7 @@ fn remind(
     ))?;
     tx.insert_expiry_reminder(&c.serial, days_before, now.naive_utc())?;
     let certificate = tx.certificate(&c.serial)?.ok_or(Skip::Skipped)?;
-    if certificate.status != "active" {
+    if certificate.status != CertificateStatus::Active {
         return Err(Skip::Skipped);
     }
     let enrolment = tx

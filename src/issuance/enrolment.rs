@@ -9,7 +9,7 @@ use super::IssuanceError;
 use crate::audit::Actor;
 use crate::contract::SignedContract;
 use crate::enrolment::status::{Event, Status};
-use crate::enrolment::transition::{stored_status, transition, Details, MoveError};
+use crate::enrolment::transition::{transition, Details, MoveError};
 use crate::store::Tx;
 
 /// In the transaction that records the certificate: the enrolment's signed contract, with the
@@ -24,7 +24,7 @@ pub fn begin_issuance(
     let enrolment = tx
         .enrolment_by_id(enrolment_id)?
         .ok_or(IssuanceError::NotFound)?;
-    let status = stored_status(&enrolment)?;
+    let status = enrolment.status;
     if status != Status::ContractSigned {
         return Err(IssuanceError::NotReady(format!(
             "the enrolment is `{status}`, not `contract_signed`"

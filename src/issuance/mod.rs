@@ -26,8 +26,11 @@ use chrono::{DateTime, Duration, Months, SubsecRound, Utc};
 use serde_json::json;
 
 use crate::audit::{Actor, NewEvent};
-use crate::ca::{self, CaError, IssueRequest, IssuingCa, PersonalProfile, Serial, SubjectInfo};
+use crate::ca::{
+    self, CaError, IssueRequest, IssuingCa, LintedTbs, PersonalProfile, Serial, SubjectInfo,
+};
 use crate::clock::Clock;
+use crate::status::{CertificateStatus, Move};
 use crate::store::{CertificateRow, Store, StoreError, Tx};
 
 mod enrolment;
@@ -115,7 +118,7 @@ pub struct IssuanceOrder {
 pub struct IssuedCertificate {
     pub serial: String,
     pub enrolment_id: String,
-    pub status: String,
+    pub status: CertificateStatus,
     pub cert_der: Vec<u8>,
     pub not_before: DateTime<Utc>,
     pub not_after: DateTime<Utc>,
@@ -145,6 +148,7 @@ pub fn subject_dn(s: &SubjectInfo) -> String {
 /// [`Prepared::record`] moves it on.
 pub struct Prepared {
     row: CertificateRow,
+    linted: LintedTbs,
     event: NewEvent,
     issued: IssuedCertificate,
 }
@@ -169,7 +173,7 @@ impl Prepared {
         })?;
         tx.audit(self.event)?;
         Ok(Recorded {
-            tbs: self.row.tbs_der,
+            linted: self.linted,
             issued: self.issued,
         })
     }
@@ -177,7 +181,7 @@ impl Prepared {
 
 /// A committed `signing` row with its TBS: what [`Issuer::sign`] takes.
 pub struct Recorded {
-    tbs: Vec<u8>,
+    linted: LintedTbs,
     issued: IssuedCertificate,
 }
 
@@ -273,7 +277,8 @@ impl Issuer {
         };
         let tbs =
             ca::build_tbs(&self.ca, &self.profile, &request).map_err(IssuanceError::from_ca)?;
-        ca::lint_tbs(&tbs, &self.profile, &self.ca, &request).map_err(IssuanceError::from_ca)?;
+        let linted = ca::lint_tbs(&tbs, &self.profile, &self.ca, &request)
+            .map_err(IssuanceError::from_ca)?;
 
         let serial_hex = serial.hex();
         let event = NewEvent::new(
@@ -297,7 +302,7 @@ impl Issuer {
             ca_name: self.ca.name().to_string(),
             enrolment_id: order.enrolment_id.clone(),
             package_code: order.package_code.clone(),
-            status: "signing".into(),
+            status: CertificateStatus::Signing,
             subject_dn: subject_dn(&order.subject),
             spki_sha256,
             key_description: checked.key.to_string(),
@@ -315,20 +320,25 @@ impl Issuer {
         let issued = IssuedCertificate {
             serial: serial_hex,
             enrolment_id: order.enrolment_id.clone(),
-            status: "pending_acceptance".into(),
+            status: Move::Sign.to(),
             cert_der: Vec::new(),
             not_before,
             not_after,
             supersedes: order.supersedes.clone(),
         };
-        Ok(Prepared { row, event, issued })
+        Ok(Prepared {
+            row,
+            linted,
+            event,
+            issued,
+        })
     }
 
     /// Step 4: signs the recorded TBS. When the signer fails, no certificate came out of the
     /// call: the row is revoked at once (so the serial is never reused) and the trail says why.
     pub fn sign(&self, actor: &Actor, recorded: Recorded) -> Result<Signed, IssuanceError> {
-        let Recorded { tbs, mut issued } = recorded;
-        let cert_der = match ca::sign_certificate(&self.ca, &tbs) {
+        let Recorded { linted, mut issued } = recorded;
+        let cert_der = match ca::sign_certificate(&self.ca, linted) {
             Ok(der) => der,
             Err(e) => {
                 self.abandon(actor, &issued.serial, &e.to_string())?;

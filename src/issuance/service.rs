@@ -31,8 +31,8 @@ use crate::audit::{Actor, NewEvent};
 use crate::ca::{certificate_to_pem, pem_to_der, SubjectInfo};
 use crate::clock::Clock;
 use crate::enrolment::status::Status;
-use crate::enrolment::transition::stored_status;
 use crate::renewal::replaceable;
+use crate::status::CertificateStatus;
 use crate::store::{EnrolmentRow, IdempotencyRow, Store, StoreError, Tx};
 
 /// Operation names under which the keys are stored (one key cannot replay another operation).
@@ -187,7 +187,7 @@ impl Issuance {
             let contract = tx.signed_contract_for(enrolment_id)?;
             Ok::<_, IssuanceError>((enrolment, contract))
         })?;
-        match stored_status(&enrolment)? {
+        match enrolment.status {
             Status::ContractSigned => {}
             Status::CertificateIssued => return Err(IssuanceError::AlreadyIssued),
             _ => {
@@ -373,7 +373,7 @@ impl Claim {
         }
         let signing = tx
             .certificate(&row.response_body)?
-            .is_some_and(|c| c.status == "signing");
+            .is_some_and(|c| c.status == CertificateStatus::Signing);
         Ok(if signing {
             Held::InProgress
         } else {
@@ -419,7 +419,7 @@ impl Claim {
     fn answer(&self, tx: &mut Tx<'_>, issued: &IssuedCertificate) -> Result<(), IssuanceError> {
         let body = serde_json::to_string(&StoredAnswer {
             serial: issued.serial.clone(),
-            status: issued.status.clone(),
+            status: issued.status.as_str().to_string(),
             enrolment_id: issued.enrolment_id.clone(),
             not_before: issued.not_before,
             not_after: issued.not_after,
@@ -452,7 +452,8 @@ fn read_answer(body: &str) -> Result<IssuedCertificate, IssuanceError> {
     Ok(IssuedCertificate {
         serial: stored.serial,
         enrolment_id: stored.enrolment_id,
-        status: stored.status,
+        status: CertificateStatus::parse(&stored.status)
+            .ok_or_else(|| unreadable(&format!("status `{}`", stored.status)))?,
         cert_der,
         not_before: stored.not_before,
         not_after: stored.not_after,

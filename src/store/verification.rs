@@ -5,14 +5,14 @@ use diesel::prelude::*;
 
 use super::schema::{operators, video_call_outcomes, video_calls};
 use super::{dispatch, Conn, StoreError, Tx};
+use crate::verification::VideoCallStatus;
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = video_calls, treat_none_as_null = true)]
 pub struct VideoCallRow {
     pub id: String,
     pub enrolment_id: String,
-    /// `waiting`, `claimed` or `done`.
-    pub status: String,
+    pub status: VideoCallStatus,
     pub queued_at: NaiveDateTime,
     pub no_shows: i32,
     pub claimed_by: Option<String>,
@@ -41,9 +41,11 @@ pub struct OutcomeRow {
 /// Entries an operator may take at `now`: waiting, or claimed under a lease that has lapsed.
 macro_rules! available {
     ($now:expr) => {
-        video_calls::status.eq("waiting").or(video_calls::status
-            .eq("claimed")
-            .and(video_calls::lease_expires_at.assume_not_null().le($now)))
+        video_calls::status
+            .eq(VideoCallStatus::Waiting)
+            .or(video_calls::status
+                .eq(VideoCallStatus::Claimed)
+                .and(video_calls::lease_expires_at.assume_not_null().le($now)))
     };
 }
 
@@ -57,6 +59,39 @@ impl Tx<'_> {
     pub fn update_video_call(&mut self, row: &VideoCallRow) -> Result<(), StoreError> {
         dispatch!(self, c => diesel::update(video_calls::table.find(&row.id)).set(row).execute(c))?;
         Ok(())
+    }
+
+    /// A new queue entry `id` for the enrolment, `waiting` since `at`.
+    pub fn enqueue_video_call(
+        &mut self,
+        id: &str,
+        enrolment_id: &str,
+        at: NaiveDateTime,
+    ) -> Result<(), StoreError> {
+        self.insert_video_call(&VideoCallRow {
+            id: id.to_string(),
+            enrolment_id: enrolment_id.to_string(),
+            status: VideoCallStatus::Waiting,
+            queued_at: at,
+            no_shows: 0,
+            claimed_by: None,
+            claimed_at: None,
+            lease_expires_at: None,
+            room_ref: None,
+        })
+    }
+
+    /// Closes the enrolment's queue entry (withdrawal); true when it was still open.
+    pub fn close_video_call_of(&mut self, enrolment_id: &str) -> Result<bool, StoreError> {
+        match self.video_call_for_enrolment(enrolment_id)? {
+            Some(mut call) if call.status != VideoCallStatus::Done => {
+                call.status = VideoCallStatus::Done;
+                call.lease_expires_at = None;
+                self.update_video_call(&call)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     /// The entry, locked for this transaction on PostgreSQL (SQLite write transactions
@@ -90,7 +125,7 @@ impl Tx<'_> {
         now: NaiveDateTime,
     ) -> Result<Vec<String>, StoreError> {
         Ok(dispatch!(self, c => video_calls::table
-            .filter(video_calls::status.eq("claimed"))
+            .filter(video_calls::status.eq(VideoCallStatus::Claimed))
             .filter(video_calls::claimed_by.eq(operator_id))
             .filter(video_calls::lease_expires_at.assume_not_null().gt(now))
             .order(video_calls::claimed_at.asc())
@@ -167,7 +202,7 @@ impl Tx<'_> {
     /// Entries under a lease that has not lapsed at `now`.
     pub fn calls_in_progress(&mut self, now: NaiveDateTime) -> Result<i64, StoreError> {
         Ok(dispatch!(self, c => video_calls::table
-            .filter(video_calls::status.eq("claimed"))
+            .filter(video_calls::status.eq(VideoCallStatus::Claimed))
             .filter(video_calls::lease_expires_at.assume_not_null().gt(now))
             .count()
             .get_result(c))?)
@@ -176,7 +211,7 @@ impl Tx<'_> {
     /// Operators holding a lease or who recorded an outcome since `since`.
     pub fn operators_active_since(&mut self, since: NaiveDateTime) -> Result<i64, StoreError> {
         let mut ids: Vec<String> = dispatch!(self, c => video_calls::table
-            .filter(video_calls::status.eq("claimed"))
+            .filter(video_calls::status.eq(VideoCallStatus::Claimed))
             .filter(video_calls::claimed_at.assume_not_null().ge(since))
             .select(video_calls::claimed_by.assume_not_null())
             .load(c))?;

@@ -10,8 +10,10 @@
 //! - A no-show puts the applicant at the back; after `max_no_show_requeues` re-queues the next
 //!   no-show expires the enrolment.
 
+mod call;
 mod outcome;
 
+pub use call::{CallState, VideoCallStatus};
 pub use outcome::{Decision, Outcome, OutcomeForm, RecordingForm, CHECKLIST_ITEMS, REJECT_REASONS};
 
 use std::collections::BTreeMap;
@@ -25,8 +27,9 @@ use crate::audit::{Actor, NewEvent};
 use crate::clock::Clock;
 use crate::enrolment::documents::DocumentKind;
 use crate::enrolment::status::{Event, Status};
-use crate::enrolment::transition::{stored_status, transition, Details, MoveError};
+use crate::enrolment::transition::{transition, Details, MoveError};
 use crate::secrets::random_token;
+use crate::settings::{range, Invalid};
 use crate::store::{EnrolmentRow, OutcomeRow, Store, StoreError, Tx, VideoCallRow};
 
 /// Mean handling time assumed before any call has been handled.
@@ -50,6 +53,18 @@ impl Default for Settings {
             lease_minutes: 15,
             max_no_show_requeues: 3,
         }
+    }
+}
+
+impl Settings {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        range("verification.lease_minutes", self.lease_minutes, 1, 240)?;
+        range(
+            "verification.max_no_show_requeues",
+            self.max_no_show_requeues,
+            0,
+            20,
+        )
     }
 }
 
@@ -91,18 +106,6 @@ pub struct Claimed {
     pub room_ref: String,
     pub lease_expires_at: DateTime<Utc>,
     pub no_shows: i32,
-}
-
-pub enum CallState {
-    Waiting {
-        /// 1 for the head of the queue.
-        position: i64,
-        estimated_wait: Duration,
-    },
-    InCall {
-        room_ref: String,
-    },
-    Done,
 }
 
 pub struct CallStatus {
@@ -166,10 +169,10 @@ impl Verification {
                         None => VerificationError::EnrolmentNotFound,
                     });
                 };
-                let holds_lease =
-                    call.status == "claimed" && call.lease_expires_at.is_some_and(|t| t > now);
-                let state = match (call.status.as_str(), &call.room_ref) {
-                    ("done", _) => CallState::Done,
+                let holds_lease = call.status == VideoCallStatus::Claimed
+                    && call.lease_expires_at.is_some_and(|t| t > now);
+                let state = match (call.status, &call.room_ref) {
+                    (VideoCallStatus::Done, _) => CallState::Done,
                     (_, Some(room)) if holds_lease => CallState::InCall {
                         room_ref: room.clone(),
                     },
@@ -200,9 +203,12 @@ impl Verification {
                 let mut call = tx
                     .head_of_queue(now.naive_utc())?
                     .ok_or(VerificationError::QueueEmpty)?;
-                let lapsed_from = call.claimed_by.take().filter(|_| call.status == "claimed");
+                let lapsed_from = call
+                    .claimed_by
+                    .take()
+                    .filter(|_| call.status == VideoCallStatus::Claimed);
                 let room_ref = random_token("vc-");
-                call.status = "claimed".into();
+                call.status = VideoCallStatus::Claimed;
                 call.claimed_by = Some(op_id);
                 call.claimed_at = Some(now.naive_utc());
                 call.lease_expires_at = Some(lease_until.naive_utc());
@@ -384,17 +390,17 @@ impl Verification {
                             MoveError::NotFound => unexpected("queued enrolment missing"),
                             MoveError::Store(e) => e.into(),
                         })?;
-                        call.status = "done".into();
+                        call.status = VideoCallStatus::Done;
                         moved.to
                     }
                     None => {
                         // Back of the queue: the applicant missed their turn.
-                        call.status = "waiting".into();
+                        call.status = VideoCallStatus::Waiting;
                         call.queued_at = now.naive_utc();
                         call.claimed_by = None;
                         call.claimed_at = None;
                         call.room_ref = None;
-                        stored_status(&enrolment)?
+                        enrolment.status
                     }
                 };
                 call.lease_expires_at = None;
@@ -471,10 +477,10 @@ fn check_held(
     now: NaiveDateTime,
 ) -> Result<VideoCallRow, VerificationError> {
     let call = call.ok_or(VerificationError::NotFound)?;
-    match call.status.as_str() {
-        "done" => return Err(VerificationError::Closed),
-        "waiting" => return Err(VerificationError::LeaseExpired),
-        _ => {}
+    match call.status {
+        VideoCallStatus::Done => return Err(VerificationError::Closed),
+        VideoCallStatus::Waiting => return Err(VerificationError::LeaseExpired),
+        VideoCallStatus::Claimed => {}
     }
     if call.claimed_by.as_deref() != Some(operator_id) {
         return Err(VerificationError::NotLeaseHolder);
