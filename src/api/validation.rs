@@ -14,7 +14,7 @@ pub const TEXT_TOO_LONG: &str = "text_too_long";
 
 /// For `#[validate(custom(function = "sha256_hex"))]`.
 pub fn sha256_hex(s: &str) -> Result<(), ValidationError> {
-    crate::enrolment::parse_sha256("", s)
+    crate::enrolment::identity::parse_sha256("", s)
         .map(|_| ())
         .map_err(|e| ValidationError::new(e.code))
 }
@@ -26,7 +26,7 @@ fn describe(e: &ValidationError) -> (String, String) {
             format!("The text must be at most {max} characters long."),
             format!("Nội dung không được dài quá {max} ký tự."),
         ),
-        (crate::enrolment::codes::SHA256_FORMAT, _) => (
+        (crate::enrolment::identity::codes::SHA256_FORMAT, _) => (
             "A SHA-256 value must be 64 hexadecimal characters.".into(),
             "Giá trị SHA-256 phải gồm 64 ký tự thập lục phân.".into(),
         ),
