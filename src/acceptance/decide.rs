@@ -1,0 +1,327 @@
+//! The citizen's decision: the code sent by SMS bound to the record's digest, acceptance
+//! (`pending_acceptance` → `active`, the replaced certificate superseded) or rejection, and
+//! the one way a pending record closes without confirmation (the deadline's too).
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::{
+    not_pending, pending_certificate, unexpected, Acceptance, AcceptanceError, Record,
+    MAX_REASON_CHARS, REVOCATION_REASON,
+};
+use crate::audit::{Actor, NewEvent};
+use crate::contract::release_free_package;
+use crate::enrolment::identity::PhoneNumber;
+use crate::enrolment::status::Event;
+use crate::enrolment::transition::{transition, Details, MoveError};
+use crate::notify::Recipient;
+use crate::otp::{
+    ChallengeLookup, ChallengeRequest, ChallengeSent, Check, DocumentDigest, OtpError, Purpose,
+};
+use crate::status::{supersede, Move, StatusError};
+use crate::store::{AcceptanceDecision, Tx};
+
+/// What the citizen sends to confirm.
+pub struct AcceptRequest {
+    pub agree: bool,
+    pub otp_code: String,
+    /// The challenge the code answers; the latest one for the certificate when absent.
+    pub challenge_id: Option<String>,
+    /// As relayed by the integration (the app's backend sees the citizen's connection).
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+fn otp_subject(serial: &str) -> String {
+    format!("certificate:{serial}")
+}
+
+impl Acceptance {
+    /// Sends a code by SMS to the enrolment's phone, bound to the record's digest.
+    pub async fn send_otp(
+        &self,
+        actor: &Actor,
+        serial: &str,
+    ) -> Result<ChallengeSent, AcceptanceError> {
+        let record = self.record(serial).await?;
+        let now = self.clock.now();
+        let (actor, otp) = (actor.clone(), self.otp.clone());
+        self.store
+            .write(move |tx| {
+                let certificate = pending_certificate(tx, &record.serial)?;
+                let enrolment = tx
+                    .enrolment_by_id(&certificate.enrolment_id)?
+                    .ok_or_else(|| unexpected("certificate without its enrolment"))?;
+                let phone = PhoneNumber::parse("phone", &enrolment.phone).map_err(unexpected)?;
+                let digest = DocumentDigest::parse(&record.document_sha256).map_err(unexpected)?;
+                Ok(otp.issue_challenge(
+                    tx,
+                    now,
+                    ChallengeRequest {
+                        purpose: Purpose::CertificateAcceptance,
+                        subject: otp_subject(&record.serial),
+                        document_digest: digest,
+                        recipient: Recipient::Phone(phone),
+                        actor,
+                    },
+                )?)
+            })
+            .await
+    }
+
+    /// Confirms: verifies the code and, in one audited transaction, closes the record with
+    /// its evidence and makes the certificate `active`. An accepted record is returned as it
+    /// is, without looking at the code, so a retry after a lost answer is harmless.
+    pub async fn accept(
+        &self,
+        actor: &Actor,
+        serial: &str,
+        request: AcceptRequest,
+    ) -> Result<Record, AcceptanceError> {
+        if !request.agree {
+            return Err(AcceptanceError::AgreementRequired);
+        }
+        let record = self.record(serial).await?;
+        match record.status.as_str() {
+            "pending" => {}
+            "accepted" => return Ok(record),
+            other => {
+                return Err(AcceptanceError::NotPending {
+                    status: other.to_string(),
+                })
+            }
+        }
+        let serial = record.serial.clone();
+        let subject = otp_subject(&serial);
+        let check = Check {
+            lookup: match request.challenge_id {
+                Some(id) => ChallengeLookup::Id(id),
+                None => ChallengeLookup::Subject(subject.clone()),
+            },
+            purpose: Purpose::CertificateAcceptance,
+            document_digest: DocumentDigest::parse(&record.document_sha256).map_err(unexpected)?,
+            code: request.otp_code,
+            actor: actor.clone(),
+        };
+        let by = actor.clone();
+        let (ip, agent) = (request.client_ip, request.user_agent);
+        let in_tx = serial.clone();
+        let result = self
+            .otp
+            .confirm(check, move |tx, verified| {
+                // The digest binds the code to the record's bytes; the subject keeps that
+                // true even for two records with identical bytes.
+                if verified.subject != subject {
+                    return Err(AcceptanceError::Otp(OtpError::WrongDocument));
+                }
+                let channel = tx
+                    .otp_challenge_by_id(&verified.challenge_id)?
+                    .map(|c| c.channel)
+                    .ok_or_else(|| unexpected("verified challenge vanished"))?;
+                let at = verified.verified_at;
+                let decided_by = by.to_string();
+                if !tx.decide_acceptance_record(
+                    &in_tx,
+                    &AcceptanceDecision {
+                        status: "accepted",
+                        decided_at: at.naive_utc(),
+                        decided_by: &decided_by,
+                        otp_challenge_id: Some(&verified.challenge_id),
+                        otp_channel: Some(&channel),
+                        otp_masked_destination: Some(&verified.masked_destination),
+                        client_ip: ip.as_deref(),
+                        user_agent: agent.as_deref(),
+                        rejection_reason: None,
+                    },
+                )? {
+                    return Err(not_pending(tx, &in_tx));
+                }
+                if !tx.decide_pending_certificate(&in_tx, Move::Accept, at.naive_utc(), None)? {
+                    return Err(not_pending(tx, &in_tx));
+                }
+                let row = tx
+                    .acceptance_record(&in_tx)?
+                    .ok_or_else(|| unexpected("acceptance record vanished"))?;
+                let supersedes = tx
+                    .certificate(&in_tx)?
+                    .ok_or(AcceptanceError::NotFound)?
+                    .supersedes;
+                tx.audit(NewEvent::new(
+                    at,
+                    &by,
+                    "certificate.accepted",
+                    "certificate",
+                    &in_tx,
+                    json!({
+                        "enrolment_id": row.enrolment_id,
+                        "contract_id": row.contract_id,
+                        "record_sha256": row.document_sha256,
+                        "otp_challenge_id": verified.challenge_id,
+                        "channel": channel,
+                        "to": verified.masked_destination,
+                        "client_ip": ip,
+                        "user_agent": agent,
+                        "supersedes": supersedes,
+                    }),
+                ))?;
+                // A renewal or rekey: the certificate it replaces is revoked now, in this
+                // transaction, and not a moment before.
+                if let Some(old) = &supersedes {
+                    supersede(tx, at, &by, old, &in_tx).map_err(|e| match e {
+                        StatusError::NotAllowed { .. } => AcceptanceError::ReplacedSuspended {
+                            serial: old.clone(),
+                        },
+                        other => unexpected(other),
+                    })?;
+                }
+                Ok(row)
+            })
+            .await;
+        match result {
+            // Accepted meanwhile by a concurrent confirmation: the same answer as a retry.
+            Err(AcceptanceError::NotPending { .. })
+            | Err(AcceptanceError::Otp(OtpError::AlreadyUsed)) => {
+                let again = self.record(&serial).await?;
+                match again.status.as_str() {
+                    "accepted" => Ok(again),
+                    other => Err(AcceptanceError::NotPending {
+                        status: other.to_string(),
+                    }),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Rejects (the contents are wrong): the record is closed with the reason, the certificate
+    /// revoked, the free package released and the enrolment closed for a corrected
+    /// application, in one audited transaction. Rejecting twice returns the same record.
+    pub async fn reject(
+        &self,
+        actor: &Actor,
+        serial: &str,
+        reason: &str,
+    ) -> Result<Record, AcceptanceError> {
+        let reason = reason.trim().to_string();
+        if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
+            return Err(AcceptanceError::ReasonRequired);
+        }
+        let record = self.record(serial).await?;
+        match record.status.as_str() {
+            "pending" => {}
+            "rejected" => return Ok(record),
+            other => {
+                return Err(AcceptanceError::NotPending {
+                    status: other.to_string(),
+                })
+            }
+        }
+        let now = self.clock.now();
+        let actor = actor.clone();
+        self.store
+            .write(move |tx| {
+                close(
+                    tx,
+                    Closing {
+                        serial: &record.serial,
+                        status: "rejected",
+                        event: Event::CertificateRejected,
+                        action: "certificate.rejected_at_acceptance",
+                        reason: &reason,
+                    },
+                    now,
+                    &actor,
+                )
+            })
+            .await
+    }
+}
+
+/// Whether `serial` is a rekey: it supersedes a certificate of its own enrolment.
+fn is_rekey(tx: &mut Tx<'_>, serial: &str) -> Result<bool, AcceptanceError> {
+    let certificate = tx.certificate(serial)?.ok_or(AcceptanceError::NotFound)?;
+    let Some(old) = certificate.supersedes else {
+        return Ok(false);
+    };
+    Ok(tx
+        .certificate(&old)?
+        .is_some_and(|o| o.enrolment_id == certificate.enrolment_id))
+}
+
+/// One way a pending record closes without the citizen's confirmation.
+pub(super) struct Closing<'a> {
+    pub(super) serial: &'a str,
+    pub(super) status: &'static str,
+    pub(super) event: Event,
+    pub(super) action: &'static str,
+    pub(super) reason: &'a str,
+}
+
+/// Closes the record, revokes the certificate, releases the free package and closes the
+/// enrolment, audited. `NotPending` when the certificate was decided meanwhile.
+pub(super) fn close(
+    tx: &mut Tx<'_>,
+    c: Closing<'_>,
+    at: DateTime<Utc>,
+    actor: &Actor,
+) -> Result<Record, AcceptanceError> {
+    // Audit first: on PostgreSQL the audit head is the first lock every writer takes.
+    tx.audit(NewEvent::new(
+        at,
+        actor,
+        c.action,
+        "certificate",
+        c.serial,
+        json!({"reason": c.reason, "revocation_reason": REVOCATION_REASON}),
+    ))?;
+    let decided_by = actor.to_string();
+    if !tx.decide_acceptance_record(
+        c.serial,
+        &AcceptanceDecision {
+            status: c.status,
+            decided_at: at.naive_utc(),
+            decided_by: &decided_by,
+            otp_challenge_id: None,
+            otp_channel: None,
+            otp_masked_destination: None,
+            client_ip: None,
+            user_agent: None,
+            rejection_reason: Some(c.reason),
+        },
+    )? {
+        return Err(not_pending(tx, c.serial));
+    }
+    if !tx.decide_pending_certificate(
+        c.serial,
+        Move::Reject,
+        at.naive_utc(),
+        Some(REVOCATION_REASON),
+    )? {
+        return Err(not_pending(tx, c.serial));
+    }
+    let record = tx
+        .acceptance_record(c.serial)?
+        .ok_or_else(|| unexpected("acceptance record vanished"))?;
+    // A rekey was issued under the enrolment and contract of the certificate it was to
+    // replace, which stands as it was: its package and enrolment are not this one's to close.
+    if is_rekey(tx, c.serial)? {
+        return Ok(record);
+    }
+    release_free_package(tx, &record.contract_id, at, actor, c.reason).map_err(unexpected)?;
+    transition(
+        tx,
+        &record.enrolment_id,
+        c.event,
+        actor,
+        at,
+        Details {
+            verified_by: None,
+            facts: json!({"certificate": c.serial, "reason": c.reason}),
+        },
+    )
+    .map_err(|e| match e {
+        MoveError::Store(e) => e.into(),
+        e => unexpected(e),
+    })?;
+    Ok(record)
+}
