@@ -17,7 +17,7 @@ impl FieldMessages {
         let mut map = BTreeMap::new();
         for e in &errors.0 {
             // A field refused twice shows both reasons.
-            let text = lang.pick(&e.message_vi, &e.message_en);
+            let text = e.text.get(lang);
             map.entry(e.field.clone())
                 .and_modify(|m: &mut String| {
                     m.push(' ');

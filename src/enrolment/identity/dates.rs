@@ -146,7 +146,7 @@ mod tests {
         let error = check_adult(DOB, date(2008, 5, 10), date(2026, 5, 9)).expect_err("17");
         assert_eq!(error.code, codes::UNDERAGE);
         assert_eq!(error.field, DOB);
-        assert!(error.message_vi.contains("18 tuổi"));
+        assert!(error.text.vi.contains("18 tuổi"));
     }
 
     #[test]

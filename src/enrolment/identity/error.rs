@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::texts::Text;
+
 /// Stable, snake_case refusal codes. Clients branch on these; never rename one.
 pub mod codes {
     pub const ID_NUMBER_FORMAT: &str = "id_number_format";
@@ -27,12 +29,11 @@ pub mod codes {
 /// One refused field: which field (as named by the caller, e.g. `"identity.id_number"`),
 /// a stable machine code, and a message for a person in Vietnamese and in English.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {code}: {message_en}")]
+#[error("{field}: {code}: {}", .text.en)]
 pub struct FieldError {
     pub field: String,
     pub code: &'static str,
-    pub message_vi: String,
-    pub message_en: String,
+    pub text: Text,
 }
 
 impl FieldError {
@@ -41,14 +42,13 @@ impl FieldError {
     pub fn new(
         field: impl Into<String>,
         code: &'static str,
-        message_vi: impl Into<String>,
-        message_en: impl Into<String>,
+        message_vi: impl Into<std::borrow::Cow<'static, str>>,
+        message_en: impl Into<std::borrow::Cow<'static, str>>,
     ) -> Self {
         Self {
             field: field.into(),
             code,
-            message_vi: message_vi.into(),
-            message_en: message_en.into(),
+            text: Text::new(message_vi, message_en),
         }
     }
 }

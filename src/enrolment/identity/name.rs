@@ -170,6 +170,6 @@ mod tests {
     fn name_refusals_name_the_field_and_speak_vietnamese() {
         let error = PersonName::parse(FIELD, "Nguyen2").expect_err("digit");
         assert_eq!(error.field, FIELD);
-        assert!(error.message_vi.contains("chữ cái tiếng Việt"));
+        assert!(error.text.vi.contains("chữ cái tiếng Việt"));
     }
 }

@@ -222,7 +222,7 @@ mod tests {
         }
         let error = NationalId::parse(FIELD, "003301234567").expect_err("003");
         assert_eq!(error.field, FIELD);
-        assert!(error.message_vi.contains("003"));
+        assert!(error.text.vi.contains("003"));
     }
 
     #[test]
@@ -292,7 +292,7 @@ mod tests {
             let id = NationalId::parse(FIELD, input).expect(input);
             let error = id.check_against(sex, born).expect_err(input);
             assert_eq!(error.code, codes::ID_NUMBER_BIRTH_YEAR_MISMATCH, "{input}");
-            assert!(error.message_en.contains(&born.year().to_string()));
+            assert!(error.text.en.contains(&born.year().to_string()));
         }
     }
 

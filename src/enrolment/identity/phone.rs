@@ -239,7 +239,7 @@ mod tests {
             assert_eq!(error.code, codes::PHONE_PREFIX_UNKNOWN, "{input}");
         }
         let error = parse("0111234567").expect_err("011");
-        assert!(error.message_vi.contains("011"), "{}", error.message_vi);
+        assert!(error.text.vi.contains("011"), "{}", error.text.vi);
     }
 
     #[test]

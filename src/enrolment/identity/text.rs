@@ -108,7 +108,7 @@ mod tests {
         assert!(BoundedText::parse(FIELD, &decomposed, 10).is_ok());
         let error = BoundedText::parse(FIELD, &"ễ".repeat(11), 10).expect_err("11 > 10");
         assert_eq!(error.code, codes::TEXT_TOO_LONG);
-        assert!(error.message_vi.contains("10 ký tự"));
+        assert!(error.text.vi.contains("10 ký tự"));
     }
 
     #[test]
