@@ -1,7 +1,8 @@
 //! Every user-facing text in Vietnamese (the default) and English, in one sorted table keyed by
 //! a stable name: the API's problems (`problem.<code>`, or `problem.<code>.<context>` where one
-//! code is answered in two situations), the applicant's next step (`next_step.<step>`) and the
-//! operator pages' words (the other prefixes). The API, the pages and the domain's next-step
+//! code is answered in two situations), field refusals (`field.<code>[.<context>]`), the
+//! applicant's next step (`next_step.<step>`) and the operator pages' words (the other
+//! prefixes). The API, the pages and the domain's next-step
 //! texts all read it, so the same refusal says the same thing everywhere.
 //!
 //! Parameters are named `{name}` in both languages and filled with [`Text::arg`]. A unit test
@@ -380,6 +381,50 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("error.generic.title", "Yêu cầu không hợp lệ", "Bad request"),
     ("error.home", "Về trang tổng quan", "Go to the dashboard"),
     ("error.operation_id", "Mã thao tác", "Operation id"),
+    ("field.checklist_item_unchecked", "Phải xác nhận mục kiểm tra này trước khi phê duyệt.", "This checklist item must be confirmed to approve."),
+    ("field.consent_channel_invalid", "Kênh đồng ý phải là vneid, app, counter hoặc web.", "The consent channel must be vneid, app, counter or web."),
+    ("field.consent_required", "Cần có sự đồng ý của người đăng ký để xử lý dữ liệu cá nhân.", "The applicant's consent to process personal data is required."),
+    ("field.consent_time_invalid", "Thời điểm đồng ý phải theo RFC 3339 và không ở tương lai.", "The consent time must be RFC 3339 and not in the future."),
+    ("field.date_invalid", "Ngày không hợp lệ; dùng định dạng YYYY-MM-DD với một ngày có thật.", "Not a valid date; use YYYY-MM-DD with a real calendar date."),
+    ("field.date_order.birth_future", "Ngày sinh không được ở tương lai.", "The date of birth cannot be in the future."),
+    ("field.date_order.expiry_before_issue", "Ngày hết hạn của giấy tờ tùy thân phải sau ngày cấp.", "The ID expiry date must be after its issue date."),
+    ("field.date_order.issue_before_birth", "Ngày cấp giấy tờ tùy thân phải sau ngày sinh.", "The ID issue date must be after the date of birth."),
+    ("field.date_order.issue_future", "Ngày cấp giấy tờ tùy thân không được ở tương lai.", "The ID issue date cannot be in the future."),
+    ("field.email_format", "Địa chỉ email không hợp lệ.", "The e-mail address is not valid."),
+    ("field.id_expired", "Giấy tờ tùy thân đã hết hạn sử dụng.", "The ID document has expired."),
+    ("field.id_number_birth_year_mismatch", "Hai chữ số năm sinh trong số định danh cá nhân ({yy}) không khớp với năm sinh đã khai ({year}).", "The birth-year digits of the personal ID number ({yy}) do not match the declared birth year ({year})."),
+    ("field.id_number_century_mismatch", "Số định danh cá nhân không khớp với thế kỷ của năm sinh đã khai ({year}).", "The personal ID number does not match the century of the declared birth year ({year})."),
+    ("field.id_number_cmnd_not_accepted", "Không chấp nhận số chứng minh nhân dân (CMND) 9 chữ số. Vui lòng nhập số định danh cá nhân 12 chữ số trên thẻ căn cước.", "Old 9-digit CMND numbers are not accepted. Enter the 12-digit personal ID number shown on the citizen identity card."),
+    ("field.id_number_format", "Số định danh cá nhân phải gồm đúng 12 chữ số.", "The personal ID number must be exactly 12 digits."),
+    ("field.id_number_province_unknown", "Ba chữ số đầu của số định danh cá nhân ({code}) không phải là mã tỉnh, thành phố hợp lệ.", "The first three digits of the personal ID number ({code}) are not a known province code."),
+    ("field.id_number_sex_mismatch", "Số định danh cá nhân không khớp với giới tính đã khai.", "The personal ID number does not match the declared sex."),
+    ("field.invalid", "Giá trị không hợp lệ.", "This value is not valid."),
+    ("field.name_invalid_characters", "Họ và tên chỉ được gồm chữ cái tiếng Việt và dấu cách, không có chữ số, dấu câu hay ký hiệu.", "The full name may contain only letters of the Vietnamese (Latin) alphabet and spaces: no digits, punctuation or symbols."),
+    ("field.name_length", "Họ và tên phải dài từ {min_chars} đến {max_chars} ký tự và có ít nhất {min_letters} chữ cái.", "The full name must be {min_chars} to {max_chars} characters long with at least {min_letters} letters."),
+    ("field.note_required", "Cần ghi chú khi từ chối hồ sơ.", "A note is required to reject."),
+    ("field.outcome_invalid", "Kết quả phải là approved, rejected hoặc no_show.", "The outcome must be approved, rejected or no_show."),
+    ("field.phone_format", "Số điện thoại di động phải gồm 10 chữ số bắt đầu bằng 0, hoặc +84 kèm 9 chữ số.", "The mobile number must be 10 digits starting with 0, or +84 followed by 9 digits."),
+    ("field.phone_prefix_unknown", "Đầu số {prefix} không phải là đầu số di động của nhà mạng Việt Nam.", "{prefix} is not a known Vietnamese mobile prefix."),
+    ("field.reason_code_invalid", "Lý do từ chối phải là một trong: {reasons}.", "The reason code must be one of: {reasons}."),
+    ("field.recording_required", "Cần tham chiếu bản ghi cuộc gọi (URI và SHA-256).", "The call recording reference (URI and SHA-256) is required."),
+    ("field.recording_uri_invalid", "Địa chỉ bản ghi cuộc gọi phải là một URI.", "The call recording reference must be a URI."),
+    ("field.report_choice_invalid", "Giá trị không hợp lệ; cho phép: {allowed}.", "Not an allowed value; allowed: {allowed}."),
+    ("field.report_date_invalid", "Ngày không hợp lệ; nhập dd/mm/yyyy, yyyy-mm-dd hoặc yyyy-mm (cả tháng).", "Not a valid date; use dd/mm/yyyy, yyyy-mm-dd or yyyy-mm (a whole month)."),
+    ("field.report_from_in_future", "Ngày bắt đầu không được sau hôm nay.", "The start date must not be after today."),
+    ("field.report_range_reversed", "Ngày bắt đầu phải trước hoặc bằng ngày kết thúc.", "The start date must be on or before the end date."),
+    ("field.report_range_too_long.day", "Báo cáo theo ngày dài tối đa {max_days} ngày; hãy chọn theo tháng.", "A report by day covers at most {max_days} days; report by month."),
+    ("field.report_range_too_long.month", "Báo cáo theo tháng dài tối đa {max_months} tháng.", "A report by month covers at most {max_months} months."),
+    ("field.sex_invalid", "Giới tính phải là Nam hoặc Nữ.", "Sex must be male or female."),
+    ("field.sha256_format", "Giá trị SHA-256 phải gồm 64 ký tự thập lục phân.", "A SHA-256 value must be 64 hexadecimal characters."),
+    ("field.source_invalid", "Nguồn hồ sơ phải là vneid, app_ekyc hoặc counter.", "The source must be vneid, app_ekyc or counter."),
+    ("field.text_empty", "Trường này không được để trống.", "This field must not be empty."),
+    ("field.text_empty.email", "Vui lòng nhập địa chỉ email.", "Enter an e-mail address."),
+    ("field.text_empty.name", "Vui lòng nhập họ và tên.", "Enter the full name."),
+    ("field.text_empty.phone", "Vui lòng nhập số điện thoại di động.", "Enter a mobile phone number."),
+    ("field.text_invalid_characters", "Nội dung không được chứa ký tự điều khiển hoặc ký tự ẩn (ví dụ: xuống dòng, tab).", "The text must not contain control or invisible characters (e.g. line breaks, tabs)."),
+    ("field.text_too_long", "Nội dung không được dài quá {max_chars} ký tự.", "The text must be at most {max_chars} characters long."),
+    ("field.text_too_long.email", "Địa chỉ email không được dài quá {max_chars} ký tự.", "The e-mail address must be at most {max_chars} characters long."),
+    ("field.underage", "Người đăng ký phải đủ {adult_age} tuổi trở lên vào ngày nộp hồ sơ.", "The applicant must be at least {adult_age} years old on the application date."),
     ("lang.switch", "English", "Tiếng Việt"),
     ("nav.admin", "Quản trị", "Administration"),
     ("nav.audit", "Nhật ký kiểm toán", "Audit"),

@@ -186,66 +186,130 @@ mod tests {
     use crate::issuance::IssuanceError;
     use crate::texts::lookup;
 
-    /// `(code, context)` of every `Problem::new(status, "code")` and
-    /// `Problem::in_context(status, "code", "context")` written in the sources.
-    fn literal_codes() -> Vec<(String, Option<String>, String)> {
+    /// Every source file's text before its unit tests (which build values to look at).
+    fn sources() -> Vec<(String, String)> {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let mut stack = vec![root];
-        let mut found = Vec::new();
+        let mut files = Vec::new();
         while let Some(dir) = stack.pop() {
             for entry in std::fs::read_dir(dir).unwrap() {
                 let path = entry.unwrap().path();
                 if path.is_dir() {
                     stack.push(path);
-                    continue;
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    let text = text.split("#[cfg(test)]").next().unwrap_or_default();
+                    files.push((path.display().to_string(), text.to_string()));
                 }
-                if path.extension().is_none_or(|e| e != "rs") {
-                    continue;
-                }
-                let text = std::fs::read_to_string(&path).unwrap();
-                // Unit tests (this one included) build problems to look at, not to answer.
-                let text = text.split("#[cfg(test)]").next().unwrap_or_default();
-                for (call, with_context) in
-                    [("Problem::new(", false), ("Problem::in_context(", true)]
-                {
-                    for (i, _) in text.match_indices(call) {
-                        let args = &text[i + call.len()..];
-                        let args = &args[..args.find(')').unwrap_or(args.len())];
-                        let literals: Vec<&str> = args.split('"').skip(1).step_by(2).collect();
-                        // A code that is not a literal (`e.code()`) is checked by variant below.
-                        let Some(code) = literals.first() else {
-                            continue;
-                        };
-                        let context = with_context
-                            .then(|| literals.get(1).copied().unwrap_or("?").to_string());
-                        found.push((code.to_string(), context, path.display().to_string()));
+            }
+        }
+        files
+    }
+
+    /// The arguments of every call to `call` (up to the first `)`).
+    fn calls<'a>(text: &'a str, call: &str) -> Vec<&'a str> {
+        text.match_indices(call)
+            .map(|(i, _)| {
+                let args = &text[i + call.len()..];
+                &args[..args.find(')').unwrap_or(args.len())]
+            })
+            .collect()
+    }
+
+    fn literals(args: &str) -> Vec<&str> {
+        args.split('"').skip(1).step_by(2).collect()
+    }
+
+    /// The catalogue keys the sources name: `Problem::new(status, "code")` →
+    /// `problem.code`, `Problem::in_context(status, "code", "context")`,
+    /// `FieldError::new(field, codes::NAME)` → `field.<value of NAME>`, `Text::of("key")`.
+    /// Codes chosen at run time (`e.code()`) are checked variant by variant below.
+    fn keys_named_in_sources() -> Vec<(String, String)> {
+        let files = sources();
+        let mut consts: Vec<(String, String)> = Vec::new();
+        for (_, text) in &files {
+            for line in text.lines() {
+                let line = line.trim();
+                if let Some(rest) = line.strip_prefix("pub const ") {
+                    if let Some((name, value)) = rest.split_once(": &str = \"") {
+                        let value = value.trim_end_matches("\";");
+                        consts.push((name.to_string(), value.to_string()));
                     }
                 }
             }
         }
-        found
+        let mut keys = Vec::new();
+        for (file, text) in &files {
+            for args in calls(text, "Problem::new(") {
+                if let Some(code) = literals(args).first() {
+                    keys.push((file.clone(), format!("problem.{code}")));
+                }
+            }
+            for args in calls(text, "Problem::in_context(") {
+                if let [code, context, ..] = literals(args)[..] {
+                    keys.push((file.clone(), format!("problem.{code}.{context}")));
+                }
+            }
+            for args in calls(text, "Text::of(") {
+                if let Some(key) = literals(args).first() {
+                    keys.push((file.clone(), key.to_string()));
+                }
+            }
+            for (call, with_context) in [
+                ("FieldError::new(", false),
+                ("FieldError::in_context(", true),
+            ] {
+                for args in calls(text, call) {
+                    let Some(name) = args.split("codes::").nth(1) else {
+                        continue;
+                    };
+                    let name: String = name
+                        .chars()
+                        .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                        .collect();
+                    let context = literals(args).last().copied().filter(|_| with_context);
+                    // Two modules may name different codes alike; one of them must fit.
+                    let candidates: Vec<String> = consts
+                        .iter()
+                        .filter(|(n, _)| *n == name)
+                        .map(|(_, v)| match context {
+                            Some(c) => format!("field.{v}.{c}"),
+                            None => format!("field.{v}"),
+                        })
+                        .collect();
+                    let key = candidates
+                        .iter()
+                        .find(|k| lookup(k).is_some())
+                        .cloned()
+                        .unwrap_or_else(|| format!("field.{name} (codes::{name})"));
+                    keys.push((file.clone(), key));
+                }
+            }
+        }
+        keys
     }
 
-    /// Every code the API can answer has its text in both languages in the catalogue.
+    /// Every code the API can answer, every field refusal and every text the sources name has
+    /// its text in both languages in the catalogue.
     #[test]
     fn every_problem_code_has_a_catalogue_text() {
-        let codes = literal_codes();
+        let keys = keys_named_in_sources();
         assert!(
-            codes.len() > 60,
-            "the scan found almost no codes; is it broken?"
+            keys.len() > 100,
+            "the scan found almost no keys; is it broken?"
         );
         let mut missing = Vec::new();
-        for (code, context, file) in codes {
-            let key = match context {
-                Some(c) => format!("problem.{code}.{c}"),
-                None => format!("problem.{code}"),
-            };
+        for (file, key) in keys {
+            // A key made at run time (`format!("problem.{code}")`) is the constructor itself.
+            if key.contains('{') {
+                continue;
+            }
             match lookup(&key) {
                 Some((vi, en)) if !vi.is_empty() && !en.is_empty() => {}
                 _ => missing.push(format!("{file}: {key}")),
             }
         }
-        assert!(missing.is_empty(), "problem texts missing: {missing:#?}");
+        assert!(missing.is_empty(), "texts missing: {missing:#?}");
 
         // Codes chosen at run time.
         let otp = [
@@ -275,6 +339,19 @@ mod tests {
             CaError::SubjectInvalid("x".into()),
             CaError::ValidityInvalid("x".into()),
         ];
+        use crate::enrolment::NextStep as N;
+        for step in [
+            N::UploadDocuments,
+            N::VideoCall,
+            N::SignContract,
+            N::AwaitCertificate,
+            N::AcceptCertificate,
+            N::ApplyAgain,
+            N::None,
+        ] {
+            let key = format!("next_step.{}", step.as_str());
+            assert!(lookup(&key).is_some(), "{key}: no catalogue text");
+        }
         let problems = otp.into_iter().map(Problem::from).chain(
             ca.into_iter()
                 .map(|e| Problem::from(IssuanceError::Rejected(e))),

@@ -37,19 +37,32 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    /// Builds a refusal. Other modules may use it for their own fields; take `code` from
-    /// [`codes`] or define a new stable snake_case code next to the check.
-    pub fn new(
-        field: impl Into<String>,
-        code: &'static str,
-        message_vi: impl Into<std::borrow::Cow<'static, str>>,
-        message_en: impl Into<std::borrow::Cow<'static, str>>,
-    ) -> Self {
+    /// A refusal with the catalogue's text for `code` (`field.<code>`). Other modules may use
+    /// it for their own fields; take `code` from [`codes`] or define a new stable snake_case
+    /// code next to the check, and its text in [`crate::texts`].
+    pub fn new(field: impl Into<String>, code: &'static str) -> Self {
+        Self::with_text(field, code, Text::of(&format!("field.{code}")))
+    }
+
+    /// A refusal whose code is shared by checks that need different words: the text is
+    /// `field.<code>.<context>`.
+    pub fn in_context(field: impl Into<String>, code: &'static str, context: &str) -> Self {
+        Self::with_text(field, code, Text::of(&format!("field.{code}.{context}")))
+    }
+
+    /// A refusal with a text chosen by the caller (one text for several codes).
+    pub fn with_text(field: impl Into<String>, code: &'static str, text: Text) -> Self {
         Self {
             field: field.into(),
             code,
-            text: Text::new(message_vi, message_en),
+            text,
         }
+    }
+
+    /// Fills the text's parameter `{name}`.
+    pub fn arg(mut self, name: &str, value: impl std::fmt::Display) -> Self {
+        self.text = self.text.arg(name, value);
+        self
     }
 }
 
@@ -126,7 +139,7 @@ mod tests {
     use super::*;
 
     fn err(field: &str) -> FieldError {
-        FieldError::new(field, codes::TEXT_EMPTY, "Trống", "Empty")
+        FieldError::with_text(field, codes::TEXT_EMPTY, Text::new("Trống", "Empty"))
     }
 
     #[test]

@@ -17,28 +17,13 @@ impl BoundedText {
     pub fn parse(field: &str, s: &str, max_chars: usize) -> Result<Self, FieldError> {
         let text: String = s.trim().nfc().collect();
         if text.is_empty() {
-            return Err(FieldError::new(
-                field,
-                codes::TEXT_EMPTY,
-                "Trường này không được để trống.",
-                "This field must not be empty.",
-            ));
+            return Err(FieldError::new(field, codes::TEXT_EMPTY));
         }
         if text.chars().any(is_forbidden) {
-            return Err(FieldError::new(
-                field,
-                codes::TEXT_INVALID_CHARACTERS,
-                "Nội dung không được chứa ký tự điều khiển hoặc ký tự ẩn (ví dụ: xuống dòng, tab).",
-                "The text must not contain control or invisible characters (e.g. line breaks, tabs).",
-            ));
+            return Err(FieldError::new(field, codes::TEXT_INVALID_CHARACTERS));
         }
         if text.chars().count() > max_chars {
-            return Err(FieldError::new(
-                field,
-                codes::TEXT_TOO_LONG,
-                format!("Nội dung không được dài quá {max_chars} ký tự."),
-                format!("The text must be at most {max_chars} characters long."),
-            ));
+            return Err(FieldError::new(field, codes::TEXT_TOO_LONG).arg("max_chars", max_chars));
         }
         Ok(Self(text))
     }
