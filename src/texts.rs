@@ -72,14 +72,6 @@ impl Lang {
         self.try_t(key)
             .unwrap_or_else(|| key.rsplit('.').next().unwrap_or(key))
     }
-
-    /// Picks one of two texts made at run time (e.g. a domain error's `message_vi`/`message`).
-    pub fn pick<'a>(self, vi: &'a str, en: &'a str) -> &'a str {
-        match self {
-            Lang::Vi => vi,
-            Lang::En => en,
-        }
-    }
 }
 
 /// A text in both languages, from the catalogue ([`Text::of`]) or made at run time.
