@@ -31,14 +31,14 @@ use crate::audit::{Actor, NewEvent};
 use crate::clock::Clock;
 use crate::contract::{release_free_package, Provider};
 use crate::enrolment::identity::{Email, PhoneNumber};
-use crate::enrolment::{Event, Status};
+use crate::enrolment::Event;
 use crate::notify::template::render;
 use crate::notify::{Outbox, OutgoingMessage, Recipient};
 use crate::otp::{
     ChallengeLookup, ChallengeRequest, ChallengeSent, Check, DocumentDigest, Otp, OtpError, Purpose,
 };
 use crate::secrets::sha256_hex;
-use crate::status::{supersede, StatusError};
+use crate::status::{supersede, CertificateStatus, Move, StatusError};
 use crate::store::{AcceptanceDecision, AcceptanceRow, CertificateRow, Store, StoreError, Tx};
 
 /// The revocation reason of a certificate that never became valid: rejected by its subscriber
@@ -306,7 +306,7 @@ impl Acceptance {
                 )? {
                     return Err(not_pending(tx, &in_tx));
                 }
-                if !tx.decide_pending_certificate(&in_tx, "active", at.naive_utc(), None)? {
+                if !tx.decide_pending_certificate(&in_tx, Move::Accept, at.naive_utc(), None)? {
                     return Err(not_pending(tx, &in_tx));
                 }
                 let row = tx
@@ -494,9 +494,9 @@ impl Acceptance {
 /// The certificate, if it awaits acceptance.
 fn pending_certificate(tx: &mut Tx<'_>, serial: &str) -> Result<CertificateRow, AcceptanceError> {
     let certificate = tx.certificate(serial)?.ok_or(AcceptanceError::NotFound)?;
-    if certificate.status != "pending_acceptance" {
+    if certificate.status != CertificateStatus::PendingAcceptance {
         return Err(AcceptanceError::NotPending {
-            status: certificate.status,
+            status: certificate.status.as_str().to_string(),
         });
     }
     Ok(certificate)
@@ -505,7 +505,9 @@ fn pending_certificate(tx: &mut Tx<'_>, serial: &str) -> Result<CertificateRow, 
 /// Why a conditional update found nothing to change.
 fn not_pending(tx: &mut Tx<'_>, serial: &str) -> AcceptanceError {
     match tx.certificate(serial) {
-        Ok(Some(c)) => AcceptanceError::NotPending { status: c.status },
+        Ok(Some(c)) => AcceptanceError::NotPending {
+            status: c.status.as_str().to_string(),
+        },
         Ok(None) => AcceptanceError::NotFound,
         Err(e) => e.into(),
     }
@@ -640,7 +642,7 @@ fn close(
     }
     if !tx.decide_pending_certificate(
         c.serial,
-        "revoked",
+        Move::Reject,
         at.naive_utc(),
         Some(REVOCATION_REASON),
     )? {
@@ -658,16 +660,9 @@ fn close(
     let enrolment = tx
         .enrolment_by_id(&record.enrolment_id)?
         .ok_or_else(|| unexpected("certificate without its enrolment"))?;
-    let from = Status::parse(&enrolment.status)
-        .ok_or_else(|| unexpected(format!("stored status `{}`", enrolment.status)))?;
+    let from = enrolment.status;
     let to = from.apply(c.event).map_err(unexpected)?;
-    if !tx.set_enrolment_status(
-        &enrolment.id,
-        from.as_str(),
-        to.as_str(),
-        None,
-        at.naive_utc(),
-    )? {
+    if !tx.set_enrolment_status(&enrolment.id, from, to, None, at.naive_utc())? {
         return Err(unexpected("the enrolment changed meanwhile"));
     }
     tx.audit(NewEvent::new(

@@ -17,6 +17,7 @@ use crate::app::AppState;
 use crate::operators::{Role, Scope};
 use crate::otp::ChallengeSent;
 use crate::problem::Problem;
+use crate::status::CertificateStatus;
 use crate::store::CertificateRow;
 use poem::http::StatusCode;
 
@@ -192,8 +193,8 @@ impl From<AcceptanceError> for Problem {
 }
 
 fn item(row: CertificateRow, deadline_days: u32) -> EnrolmentCertificateItem {
-    let accept_before = match (row.status.as_str(), row.signed_at) {
-        ("pending_acceptance", Some(t)) => {
+    let accept_before = match (row.status, row.signed_at) {
+        (CertificateStatus::PendingAcceptance, Some(t)) => {
             Some(t.and_utc() + chrono::Duration::days(i64::from(deadline_days)))
         }
         _ => None,
@@ -201,7 +202,7 @@ fn item(row: CertificateRow, deadline_days: u32) -> EnrolmentCertificateItem {
     EnrolmentCertificateItem {
         acceptance_record_url: format!("/api/v1/certificates/{}/acceptance-record", row.serial),
         serial: row.serial,
-        status: row.status,
+        status: row.status.as_str().into(),
         subject_dn: row.subject_dn,
         not_before: row.not_before.and_utc(),
         not_after: row.not_after.and_utc(),
@@ -247,8 +248,8 @@ impl AcceptanceApi {
         let certificates = rows
             .into_iter()
             // `signing` rows are not certificates yet.
-            .filter(|r| r.status != "signing")
-            .filter(|r| status.0.as_deref().is_none_or(|s| r.status == s))
+            .filter(|r| r.status != CertificateStatus::Signing)
+            .filter(|r| status.0.as_deref().is_none_or(|s| r.status.as_str() == s))
             .map(|r| item(r, days))
             .collect();
         Ok(Json(EnrolmentCertificateList { certificates }))

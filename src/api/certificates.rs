@@ -227,7 +227,7 @@ pub(super) fn view_of(
 ) -> IssuedCertificateView {
     IssuedCertificateView {
         serial: issued.serial.clone(),
-        status: issued.status.clone(),
+        status: issued.status.as_str().into(),
         enrolment_id: issued.enrolment_id.clone(),
         not_before: issued.not_before,
         not_after: issued.not_after,

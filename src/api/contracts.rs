@@ -13,7 +13,7 @@ use super::auth::Auth;
 use super::enrolments::require_enrol_or;
 use super::problem::ApiError;
 use crate::app::AppState;
-use crate::contract::{ContractError, ContractSummary, Package, SignRequest};
+use crate::contract::{ContractError, ContractStatus, ContractSummary, Package, SignRequest};
 use crate::operators::Role;
 use crate::otp::ChallengeSent;
 use crate::problem::Problem;
@@ -118,7 +118,7 @@ impl Example for ContractView {
             document_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
                 .into(),
             document_url: format!("/api/v1/contracts/{id}/document"),
-            status: "draft".into(),
+            status: ContractStatus::Draft.as_str().into(),
             created_at: at,
             signed_at: None,
             signature_sha256: None,

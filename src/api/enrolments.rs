@@ -228,7 +228,7 @@ impl Example for EnrolmentView {
         Self {
             id: "5f0c8a4e-3b7e-4d0a-9a53-2f1f5c3c9b11".into(),
             source: "app_ekyc".into(),
-            status: "awaiting_documents".into(),
+            status: Status::AwaitingDocuments.as_str().into(),
             next_step: "upload_documents".into(),
             next_step_message: crate::enrolment::NextStep::UploadDocuments
                 .describe()
@@ -367,9 +367,13 @@ struct VideoCallView {
 
 impl Example for VideoCallView {
     fn example() -> Self {
+        let waiting = CallState::Waiting {
+            position: 3,
+            estimated_wait: chrono::Duration::seconds(1200),
+        };
         Self {
             verification_id: "0b6f7f0e-8a55-4c38-b1d8-0d6f0f2a7c3e".into(),
-            state: "waiting".into(),
+            state: waiting.as_str().into(),
             position: Some(3),
             estimated_wait_seconds: Some(1200),
             room_ref: None,
@@ -603,7 +607,7 @@ impl EnrolmentsApi {
         let s = state.verification.status_for(&id.0).await?;
         let mut view = VideoCallView {
             verification_id: s.video_call_id,
-            state: String::new(),
+            state: s.state.as_str().into(),
             position: None,
             estimated_wait_seconds: None,
             room_ref: None,
@@ -614,15 +618,11 @@ impl EnrolmentsApi {
                 position,
                 estimated_wait,
             } => {
-                view.state = "waiting".into();
                 view.position = Some(position);
                 view.estimated_wait_seconds = Some(estimated_wait.num_seconds());
             }
-            CallState::InCall { room_ref } => {
-                view.state = "in_call".into();
-                view.room_ref = Some(room_ref);
-            }
-            CallState::Done => view.state = "done".into(),
+            CallState::InCall { room_ref } => view.room_ref = Some(room_ref),
+            CallState::Done => {}
         }
         Ok(Json(view))
     }

@@ -13,7 +13,7 @@ use super::problem::ApiError;
 use crate::app::AppState;
 use crate::operators::{Principal, Role, Scope};
 use crate::problem::Problem;
-use crate::status::{Change, Changed, StatusError, CERTIFICATE_STATUSES};
+use crate::status::{CertificateStatus, Change, Changed, StatusError};
 use crate::store::CertificateQuery;
 use poem::http::StatusCode;
 
@@ -149,7 +149,7 @@ impl From<Changed> for StatusView {
     fn from(c: Changed) -> Self {
         StatusView {
             serial: c.serial,
-            status: c.status,
+            status: c.status.as_str().into(),
             revoked_at: c.revoked_at,
             revocation_reason: c.reason,
         }
@@ -286,7 +286,7 @@ impl LifecycleApi {
         }
         Ok(CertificateResponse::Json(Json(Box::new(CertificateView {
             serial: row.serial,
-            status: row.status,
+            status: row.status.as_str().into(),
             subject: row.subject_dn,
             not_before: row.not_before.and_utc(),
             not_after: row.not_after.and_utc(),
@@ -323,19 +323,21 @@ impl LifecycleApi {
     ) -> Result<Json<CertificatePage>, ApiError> {
         auth.0
             .require_role(&[Role::RaOfficer, Role::Auditor, Role::Admin])?;
-        if let Some(s) = status.0.as_deref() {
-            if !CERTIFICATE_STATUSES.contains(&s) {
-                return Err(
+        let status = match status.0.as_deref() {
+            None => None,
+            Some(s) => Some(CertificateStatus::parse(s).ok_or_else(|| {
+                let allowed = CertificateStatus::ALL.map(CertificateStatus::as_str);
+                ApiError::from(
                     Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "status_invalid")
                         .arg("status", s)
-                        .into(),
-                );
-            }
-        }
+                        .arg("allowed", allowed.join(", ")),
+                )
+            })?),
+        };
         let limit = i64::from(limit.0.unwrap_or(50).clamp(1, 200));
         let q = CertificateQuery {
             id_number: id_number.0,
-            status: status.0,
+            status,
             issued_from: issued_from.0.map(|t| t.naive_utc()),
             issued_to: issued_to.0.map(|t| t.naive_utc()),
             after: cursor.0.map(|c| c.to_ascii_lowercase()),
@@ -353,7 +355,7 @@ impl LifecycleApi {
                 .into_iter()
                 .map(|r| CertificateView {
                     serial: r.serial,
-                    status: r.status,
+                    status: r.status.as_str().into(),
                     subject: r.subject_dn,
                     not_before: r.not_before.and_utc(),
                     not_after: r.not_after.and_utc(),

@@ -1,4 +1,4 @@
-//! A minimal DER writer and the OIDs of the profile.
+//! A minimal DER writer and the few OIDs of the profile that `const_oid::db` lacks.
 //!
 //! The TBS is written by hand rather than through a general ASN.1 model: the
 //! profile is fixed, so a direct writer is both short and fast (a few
@@ -22,61 +22,17 @@ pub(super) const TAG_SEQUENCE: u8 = 0x30;
 pub(super) const TAG_SET: u8 = 0x31;
 pub(super) const TAG_ENUMERATED: u8 = 0x0A;
 
+/// The OIDs the profile needs that `const_oid::db` does not name; every other
+/// OID in `ca/` is a `const_oid::db` constant (rfc4519, rfc5280, rfc5912, rfc6960).
 pub(super) mod oid {
     use const_oid::ObjectIdentifier as O;
 
-    // Attribute types (X.520 / RFC 4519).
-    pub const COUNTRY: O = O::new_unwrap("2.5.4.6");
-    pub const STATE: O = O::new_unwrap("2.5.4.8");
-    pub const LOCALITY: O = O::new_unwrap("2.5.4.7");
-    pub const COMMON_NAME: O = O::new_unwrap("2.5.4.3");
-    pub const USER_ID: O = O::new_unwrap("0.9.2342.19200300.100.1.1");
-
-    // Certificate extensions (RFC 5280).
-    pub const SUBJECT_KEY_ID: O = O::new_unwrap("2.5.29.14");
-    pub const KEY_USAGE: O = O::new_unwrap("2.5.29.15");
-    pub const SUBJECT_ALT_NAME: O = O::new_unwrap("2.5.29.17");
-    pub const BASIC_CONSTRAINTS: O = O::new_unwrap("2.5.29.19");
-    pub const CRL_DISTRIBUTION_POINTS: O = O::new_unwrap("2.5.29.31");
-    pub const CERTIFICATE_POLICIES: O = O::new_unwrap("2.5.29.32");
-    pub const AUTHORITY_KEY_ID: O = O::new_unwrap("2.5.29.35");
-    pub const EXT_KEY_USAGE: O = O::new_unwrap("2.5.29.37");
-    pub const AUTHORITY_INFO_ACCESS: O = O::new_unwrap("1.3.6.1.5.5.7.1.1");
-    pub const OCSP_NOCHECK: O = O::new_unwrap("1.3.6.1.5.5.7.48.1.5");
-
-    pub const AD_OCSP: O = O::new_unwrap("1.3.6.1.5.5.7.48.1");
-    pub const AD_CA_ISSUERS: O = O::new_unwrap("1.3.6.1.5.5.7.48.2");
-    pub const QT_UNOTICE: O = O::new_unwrap("1.3.6.1.5.5.7.2.2");
-
-    // Extended key usages.
-    pub const KP_CLIENT_AUTH: O = O::new_unwrap("1.3.6.1.5.5.7.3.2");
-    pub const KP_EMAIL_PROTECTION: O = O::new_unwrap("1.3.6.1.5.5.7.3.4");
-    pub const KP_OCSP_SIGNING: O = O::new_unwrap("1.3.6.1.5.5.7.3.9");
+    /// id-kp-documentSigning (RFC 9336).
     pub const KP_DOCUMENT_SIGNING: O = O::new_unwrap("1.3.6.1.5.5.7.3.36");
     /// Microsoft "Document Signing", seen on Vietnamese personal certificates.
     pub const MS_DOCUMENT_SIGNING: O = O::new_unwrap("1.3.6.1.4.1.311.10.3.12");
-
-    // Keys and signature algorithms.
-    pub const RSA_ENCRYPTION: O = O::new_unwrap("1.2.840.113549.1.1.1");
-    pub const SHA256_WITH_RSA: O = O::new_unwrap("1.2.840.113549.1.1.11");
-    pub const SHA384_WITH_RSA: O = O::new_unwrap("1.2.840.113549.1.1.12");
-    pub const SHA512_WITH_RSA: O = O::new_unwrap("1.2.840.113549.1.1.13");
-    pub const EC_PUBLIC_KEY: O = O::new_unwrap("1.2.840.10045.2.1");
-    pub const ECDSA_SHA256: O = O::new_unwrap("1.2.840.10045.4.3.2");
-    pub const ECDSA_SHA384: O = O::new_unwrap("1.2.840.10045.4.3.3");
-    pub const ECDSA_SHA512: O = O::new_unwrap("1.2.840.10045.4.3.4");
-    pub const SECP256R1: O = O::new_unwrap("1.2.840.10045.3.1.7");
-    pub const SECP384R1: O = O::new_unwrap("1.3.132.0.34");
-
-    // CRL extensions (RFC 5280 5.2); reasonCode (2.5.29.21) is a constant in crl.rs.
-    pub const CRL_NUMBER: O = O::new_unwrap("2.5.29.20");
-    pub const ISSUING_DISTRIBUTION_POINT: O = O::new_unwrap("2.5.29.28");
-
-    // OCSP (RFC 6960) and the CertID hash algorithms.
-    pub const OCSP_BASIC: O = O::new_unwrap("1.3.6.1.5.5.7.48.1.1");
-    pub const OCSP_NONCE: O = O::new_unwrap("1.3.6.1.5.5.7.48.1.2");
-    pub const SHA1: O = O::new_unwrap("1.3.14.3.2.26");
-    pub const SHA256: O = O::new_unwrap("2.16.840.1.101.3.4.2.1");
+    /// ecdsa-with-SHA1 (RFC 3279 §2.2.3), named only to refuse it clearly.
+    pub const ECDSA_WITH_SHA1: O = O::new_unwrap("1.2.840.10045.4.1");
 }
 
 /// Appends the DER header for `tag` and a content of `len` bytes.
@@ -238,7 +194,7 @@ fn push_2digits(out: &mut Vec<u8>, v: u32) {
 }
 
 /// Splits the DER element at the start of `input` into (tag, content, rest).
-/// Only definite lengths are accepted, which is all DER allows.
+/// Only definite, minimally encoded lengths are accepted, which is all DER allows.
 pub(super) fn split_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let (&tag, rest) = input.split_first()?;
     let (&first, rest) = rest.split_first()?;
@@ -246,12 +202,16 @@ pub(super) fn split_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
         (first as usize, rest)
     } else {
         let n = (first & 0x7F) as usize;
-        if n == 0 || n > 4 || rest.len() < n {
+        // X.690 10.1: the long form only for 128 and more, with no leading zero octet.
+        if n == 0 || n > 4 || rest.len() < n || rest.first() == Some(&0) {
             return None;
         }
         let len = rest[..n]
             .iter()
             .fold(0usize, |acc, b| (acc << 8) | *b as usize);
+        if len < 0x80 {
+            return None;
+        }
         (len, &rest[n..])
     };
     if rest.len() < len {
@@ -372,6 +332,18 @@ mod tests {
             assert_eq!(g[0], TAG_GENERALIZED_TIME);
             assert_eq!(&g[2..], format!("{}Z", t.format("%Y%m%d%H%M%S")).as_bytes());
         }
+    }
+
+    #[test]
+    fn non_minimal_lengths_do_not_split() {
+        assert!(split_tlv(&[0x04, 0x81, 0x01, 0x00]).is_none());
+        assert!(split_tlv(&[0x04, 0x82, 0x00, 0x80]).is_none());
+        let mut ok = vec![0x04, 0x81, 0x80];
+        ok.extend([0u8; 128]);
+        assert_eq!(
+            split_tlv(&ok).map(|(t, c, r)| (t, c.len(), r.len())),
+            Some((0x04, 128, 0))
+        );
     }
 
     #[test]

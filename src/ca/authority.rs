@@ -9,9 +9,9 @@ use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, Subject
 use x509_cert::time::Time;
 use x509_cert::Certificate;
 
-use super::asn1::oid;
 use super::pem::pem_to_der;
 use super::{CaError, OpenSslSigner, Signer};
+use const_oid::db::rfc5280;
 
 /// The issuing (intermediate) CA that signs subscriber certificates.
 pub struct IssuingCa {
@@ -141,7 +141,7 @@ impl OcspResponder {
             .tbs_certificate()
             .get_extension::<ExtendedKeyUsage>()
             .map_err(|e| CaError::CertLoad(format!("extendedKeyUsage: {e}")))?
-            .is_some_and(|(_, eku)| eku.0.contains(&oid::KP_OCSP_SIGNING));
+            .is_some_and(|(_, eku)| eku.0.contains(&rfc5280::ID_KP_OCSP_SIGNING));
         if !ocsp_signing {
             return Err(CaError::CertLoad(
                 "not an OCSP responder certificate (no id-kp-OCSPSigning)".into(),

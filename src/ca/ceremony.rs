@@ -9,6 +9,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Months, Utc};
+use const_oid::db::{rfc5280, rfc6960};
 use openssl::asn1::{Asn1Integer, Asn1Object, Asn1OctetString, Asn1Time};
 use openssl::bn::BigNum;
 use openssl::ec::{EcGroup, EcKey};
@@ -21,7 +22,7 @@ use openssl::x509::extension::{BasicConstraints, ExtendedKeyUsage, KeyUsage};
 use openssl::x509::{X509Builder, X509Extension, X509Name, X509NameBuilder, X509};
 use serde::Deserialize;
 
-use super::asn1::{self, oid};
+use super::asn1;
 use super::authority::check_ca_name;
 use super::issue::key_identifier;
 use super::pem::certificate_to_pem;
@@ -200,7 +201,7 @@ pub fn run_ceremony(
         b.append_extension(ExtendedKeyUsage::new().other("OCSPSigning").build()?)?;
         // id-pkix-ocsp-nocheck (RFC 6960 4.2.2.2.1): clients need not check
         // the responder's own status; hence the short validity.
-        b.append_extension(raw_ext(&oid::OCSP_NOCHECK, &[0x05, 0x00])?)?;
+        b.append_extension(raw_ext(&rfc6960::ID_PKIX_OCSP_NOCHECK, &[0x05, 0x00])?)?;
         b.append_extension(ski_ext(&key_identifier(&ocsp_key.public_key_to_der()?)?)?)?;
         b.append_extension(aki_ext(&issuing_ski)?)?;
         b.sign(&issuing_key, issuing_md)?;
@@ -331,14 +332,14 @@ fn raw_ext(id: &const_oid::ObjectIdentifier, value_der: &[u8]) -> Result<X509Ext
 fn ski_ext(ski: &[u8]) -> Result<X509Extension, CaError> {
     let mut v = Vec::new();
     asn1::bytes(&mut v, asn1::TAG_OCTET_STRING, ski);
-    raw_ext(&oid::SUBJECT_KEY_ID, &v)
+    raw_ext(&rfc5280::ID_CE_SUBJECT_KEY_IDENTIFIER, &v)
 }
 
 /// AKI with keyIdentifier only.
 fn aki_ext(issuer_ski: &[u8]) -> Result<X509Extension, CaError> {
     let mut v = Vec::new();
     asn1::sequence(&mut v, |o| asn1::bytes(o, 0x80, issuer_ski));
-    raw_ext(&oid::AUTHORITY_KEY_ID, &v)
+    raw_ext(&rfc5280::ID_CE_AUTHORITY_KEY_IDENTIFIER, &v)
 }
 
 fn fingerprint(cert: &X509) -> Result<String, CaError> {

@@ -13,8 +13,9 @@
 //! unrevoked), and going from 1 shard to more changes no CRL semantics.
 
 use chrono::{DateTime, SubsecRound, Utc};
+use const_oid::db::rfc5280;
 
-use super::asn1::{self, oid};
+use super::asn1;
 use super::{CaError, IssuingCa, Serial};
 
 /// CRLReason values (RFC 5280 §5.3.1) a subscriber certificate can have.
@@ -270,15 +271,15 @@ fn crl_extensions(ca: &IssuingCa, req: &CrlRequest) -> Vec<u8> {
     tlv(&mut o, 0xA0, |o| {
         sequence(o, |o| {
             // keyIdentifier [0] IMPLICIT OCTET STRING
-            extension(o, &oid::AUTHORITY_KEY_ID, false, |o| {
+            extension(o, &rfc5280::ID_CE_AUTHORITY_KEY_IDENTIFIER, false, |o| {
                 sequence(o, |o| bytes(o, 0x80, ca.ski()))
             });
-            extension(o, &oid::CRL_NUMBER, false, |o| {
+            extension(o, &rfc5280::ID_CE_CRL_NUMBER, false, |o| {
                 asn1::unsigned_integer(o, &req.number.to_be_bytes())
             });
             // IssuingDistributionPoint { distributionPoint [0] { fullName [0] { URI [6] } } },
             // critical (RFC 5280 §5.2.5); every boolean left at its DEFAULT FALSE.
-            extension(o, &oid::ISSUING_DISTRIBUTION_POINT, true, |o| {
+            extension(o, &rfc5280::ID_CE_ISSUING_DISTRIBUTION_POINT, true, |o| {
                 sequence(o, |o| {
                     tlv(o, 0xA0, |o| {
                         tlv(o, 0xA0, |o| {
@@ -306,6 +307,14 @@ fn write_entry(out: &mut Vec<u8>, e: &RevokedEntry) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reason_code_prefix_names_the_crl_reasons_extension() {
+        assert_eq!(
+            &REASON_EXTENSIONS_PREFIX[6..9],
+            rfc5280::ID_CE_CRL_REASONS.as_bytes()
+        );
+    }
 
     #[test]
     fn reason_names_round_trip_in_rfc_5280_camel_case() {

@@ -1,6 +1,7 @@
 //! Subscriber certificates: TBS building, pre-issuance lint, signing.
 
 use chrono::{DateTime, Datelike, Months, SubsecRound, Utc};
+use const_oid::db::{rfc4519, rfc5280, rfc5912};
 use const_oid::ObjectIdentifier;
 use der::asn1::Any;
 use der::{Decode, Encode, Tag, Tagged};
@@ -95,9 +96,9 @@ fn expected(
 ) -> Result<ExpectedValues, CaError> {
     req.subject.check()?;
     let (not_before, not_after) = validity(ca, profile, req)?;
-    let mut eku = vec![oid::KP_CLIENT_AUTH];
+    let mut eku = vec![rfc5280::ID_KP_CLIENT_AUTH];
     if req.subject.email.is_some() {
-        eku.push(oid::KP_EMAIL_PROTECTION);
+        eku.push(rfc5280::ID_KP_EMAIL_PROTECTION);
     }
     eku.extend([oid::MS_DOCUMENT_SIGNING, oid::KP_DOCUMENT_SIGNING]);
     Ok(ExpectedValues {
@@ -135,33 +136,40 @@ pub fn build_tbs(
             asn1::time(o, &x.not_after);
         });
         sequence(o, |o| {
-            rdn(o, &oid::COUNTRY, asn1::TAG_PRINTABLE_STRING, "VN");
-            rdn(o, &oid::STATE, asn1::TAG_UTF8_STRING, &s.province);
+            rdn(o, &rfc4519::COUNTRY_NAME, asn1::TAG_PRINTABLE_STRING, "VN");
+            rdn(o, &rfc4519::ST, asn1::TAG_UTF8_STRING, &s.province);
             if let Some(l) = &s.locality {
-                rdn(o, &oid::LOCALITY, asn1::TAG_UTF8_STRING, l);
+                rdn(o, &rfc4519::LOCALITY_NAME, asn1::TAG_UTF8_STRING, l);
             }
-            rdn(o, &oid::COMMON_NAME, asn1::TAG_UTF8_STRING, &s.full_name);
-            rdn(o, &oid::USER_ID, asn1::TAG_UTF8_STRING, &x.uid);
+            rdn(
+                o,
+                &rfc4519::COMMON_NAME,
+                asn1::TAG_UTF8_STRING,
+                &s.full_name,
+            );
+            rdn(o, &rfc4519::UID, asn1::TAG_UTF8_STRING, &x.uid);
         });
         o.extend_from_slice(&req.spki_der);
         tlv(o, 0xA3, |o| {
             sequence(o, |o| {
                 // cA FALSE is the DEFAULT, so the value is an empty SEQUENCE.
-                extension(o, &oid::BASIC_CONSTRAINTS, true, |o| sequence(o, |_| {}));
+                extension(o, &rfc5280::ID_CE_BASIC_CONSTRAINTS, true, |o| {
+                    sequence(o, |_| {})
+                });
                 // digitalSignature(0) + nonRepudiation(1): 0b11000000, 6 unused bits.
-                extension(o, &oid::KEY_USAGE, true, |o| {
+                extension(o, &rfc5280::ID_CE_KEY_USAGE, true, |o| {
                     bytes(o, asn1::TAG_BIT_STRING, &[0x06, 0xC0])
                 });
-                extension(o, &oid::EXT_KEY_USAGE, false, |o| {
+                extension(o, &rfc5280::ID_CE_EXT_KEY_USAGE, false, |o| {
                     sequence(o, |o| x.eku.iter().for_each(|k| asn1::oid(o, k)))
                 });
-                extension(o, &oid::CERTIFICATE_POLICIES, false, |o| {
+                extension(o, &rfc5280::ID_CE_CERTIFICATE_POLICIES, false, |o| {
                     sequence(o, |o| {
                         sequence(o, |o| {
                             asn1::oid(o, &profile.policy_oid());
                             sequence(o, |o| {
                                 sequence(o, |o| {
-                                    asn1::oid(o, &oid::QT_UNOTICE);
+                                    asn1::oid(o, &rfc5280::ID_QT_UNOTICE);
                                     sequence(o, |o| {
                                         bytes(o, asn1::TAG_UTF8_STRING, x.notice.as_bytes())
                                     });
@@ -172,12 +180,12 @@ pub fn build_tbs(
                 });
                 if let Some(email) = &s.email {
                     // rfc822Name [1] IMPLICIT IA5String.
-                    extension(o, &oid::SUBJECT_ALT_NAME, false, |o| {
+                    extension(o, &rfc5280::ID_CE_SUBJECT_ALT_NAME, false, |o| {
                         sequence(o, |o| bytes(o, 0x81, email.as_bytes()))
                     });
                 }
                 // DistributionPoint { distributionPoint [0] { fullName [0] { URI [6] } } }
-                extension(o, &oid::CRL_DISTRIBUTION_POINTS, false, |o| {
+                extension(o, &rfc5280::ID_CE_CRL_DISTRIBUTION_POINTS, false, |o| {
                     sequence(o, |o| {
                         sequence(o, |o| {
                             tlv(o, 0xA0, |o| {
@@ -186,23 +194,23 @@ pub fn build_tbs(
                         })
                     })
                 });
-                extension(o, &oid::AUTHORITY_INFO_ACCESS, false, |o| {
+                extension(o, &rfc5280::ID_PE_AUTHORITY_INFO_ACCESS, false, |o| {
                     sequence(o, |o| {
                         sequence(o, |o| {
-                            asn1::oid(o, &oid::AD_OCSP);
+                            asn1::oid(o, &rfc5280::ID_AD_OCSP);
                             bytes(o, 0x86, x.ocsp_url.as_bytes());
                         });
                         sequence(o, |o| {
-                            asn1::oid(o, &oid::AD_CA_ISSUERS);
+                            asn1::oid(o, &rfc5280::ID_AD_CA_ISSUERS);
                             bytes(o, 0x86, x.ca_issuers_url.as_bytes());
                         });
                     })
                 });
-                extension(o, &oid::SUBJECT_KEY_ID, false, |o| {
+                extension(o, &rfc5280::ID_CE_SUBJECT_KEY_IDENTIFIER, false, |o| {
                     bytes(o, asn1::TAG_OCTET_STRING, &x.ski)
                 });
                 // keyIdentifier [0] IMPLICIT OCTET STRING
-                extension(o, &oid::AUTHORITY_KEY_ID, false, |o| {
+                extension(o, &rfc5280::ID_CE_AUTHORITY_KEY_IDENTIFIER, false, |o| {
                     sequence(o, |o| bytes(o, 0x80, ca.ski()))
                 });
             })
@@ -221,15 +229,47 @@ fn rdn(out: &mut Vec<u8>, attr: &ObjectIdentifier, tag: u8, value: &str) {
     });
 }
 
+/// A TBSCertificate that passed [`lint_tbs`] for one issuing CA: the only input
+/// [`sign_certificate`] accepts (Boulder's `issuanceToken`). Its fields are
+/// private, only the lint makes one, and signing consumes it and refuses another
+/// CA, so an unlinted TBS cannot be signed and one lint signs at most once.
+#[derive(Debug)]
+pub struct LintedTbs {
+    der: Vec<u8>,
+    /// SHA-256 of the SubjectPublicKeyInfo of the CA the TBS was linted for.
+    issuer_key_sha256: [u8; 32],
+}
+
+impl LintedTbs {
+    /// The linted DER, e.g. to record it before signing.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    fn new(der: &[u8], ca: &IssuingCa) -> LintedTbs {
+        LintedTbs {
+            der: der.to_vec(),
+            issuer_key_sha256: openssl::sha::sha256(ca.signer().public_key_der()),
+        }
+    }
+
+    /// Skips the lint, to test what [`sign_certificate`] does with bytes that are not a TBS.
+    #[cfg(test)]
+    pub(super) fn unlinted_for_test(der: &[u8], ca: &IssuingCa) -> LintedTbs {
+        LintedTbs::new(der, ca)
+    }
+}
+
 /// Pre-issuance checks on the TBS as it will be signed: decodes it with an
 /// independent DER decoder (`x509-cert`) and checks every field against the
-/// request, the profile and the issuer. Returns all findings at once.
+/// request, the profile and the issuer. Returns all findings at once, or the
+/// [`LintedTbs`] that [`sign_certificate`] takes.
 pub fn lint_tbs(
     tbs: &[u8],
     profile: &PersonalProfile,
     ca: &IssuingCa,
     req: &IssueRequest,
-) -> Result<(), CaError> {
+) -> Result<LintedTbs, CaError> {
     let x = expected(ca, profile, req)?;
     let parsed = TbsCertificate::from_der(tbs)
         .map_err(|e| CaError::LintFailed(vec![format!("TBS does not decode: {e}")]))?;
@@ -237,7 +277,7 @@ pub fn lint_tbs(
     lint_fields(&parsed, &x, profile, ca, req, &mut f);
     lint_extensions(&parsed, &x, profile, ca, req, &mut f);
     if f.0.is_empty() {
-        Ok(())
+        Ok(LintedTbs::new(tbs, ca))
     } else {
         Err(CaError::LintFailed(f.0))
     }
@@ -309,18 +349,18 @@ fn lint_fields(
     }
 
     let mut want_rdns = vec![
-        (oid::COUNTRY, Tag::PrintableString, "VN"),
-        (oid::STATE, Tag::Utf8String, req.subject.province.as_str()),
+        (rfc4519::COUNTRY_NAME, Tag::PrintableString, "VN"),
+        (rfc4519::ST, Tag::Utf8String, req.subject.province.as_str()),
     ];
     if let Some(l) = &req.subject.locality {
-        want_rdns.push((oid::LOCALITY, Tag::Utf8String, l.as_str()));
+        want_rdns.push((rfc4519::LOCALITY_NAME, Tag::Utf8String, l.as_str()));
     }
     want_rdns.push((
-        oid::COMMON_NAME,
+        rfc4519::COMMON_NAME,
         Tag::Utf8String,
         req.subject.full_name.as_str(),
     ));
-    want_rdns.push((oid::USER_ID, Tag::Utf8String, x.uid.as_str()));
+    want_rdns.push((rfc4519::UID, Tag::Utf8String, x.uid.as_str()));
     let got: Vec<_> = t.subject().iter_rdn().collect();
     let subject_ok = got.len() == want_rdns.len()
         && got.iter().zip(&want_rdns).all(|(rdn, (o, tag, value))| {
@@ -339,7 +379,7 @@ fn lint_fields(
     });
     let key_alg = t.subject_public_key_info().algorithm.oid;
     f.check(
-        key_alg == oid::RSA_ENCRYPTION || key_alg == oid::EC_PUBLIC_KEY,
+        key_alg == rfc5912::RSA_ENCRYPTION || key_alg == rfc5912::ID_EC_PUBLIC_KEY,
         || "subject key is not RSA or EC".into(),
     );
     f.check(
@@ -358,17 +398,17 @@ fn lint_extensions(
 ) {
     let exts = t.extensions().map(|e| e.as_slice()).unwrap_or_default();
     let mut want = vec![
-        oid::BASIC_CONSTRAINTS,
-        oid::KEY_USAGE,
-        oid::EXT_KEY_USAGE,
-        oid::CERTIFICATE_POLICIES,
-        oid::CRL_DISTRIBUTION_POINTS,
-        oid::AUTHORITY_INFO_ACCESS,
-        oid::SUBJECT_KEY_ID,
-        oid::AUTHORITY_KEY_ID,
+        rfc5280::ID_CE_BASIC_CONSTRAINTS,
+        rfc5280::ID_CE_KEY_USAGE,
+        rfc5280::ID_CE_EXT_KEY_USAGE,
+        rfc5280::ID_CE_CERTIFICATE_POLICIES,
+        rfc5280::ID_CE_CRL_DISTRIBUTION_POINTS,
+        rfc5280::ID_PE_AUTHORITY_INFO_ACCESS,
+        rfc5280::ID_CE_SUBJECT_KEY_IDENTIFIER,
+        rfc5280::ID_CE_AUTHORITY_KEY_IDENTIFIER,
     ];
     if req.subject.email.is_some() {
-        want.push(oid::SUBJECT_ALT_NAME);
+        want.push(rfc5280::ID_CE_SUBJECT_ALT_NAME);
     }
     let mut got: Vec<_> = exts.iter().map(|e| e.extn_id).collect();
     got.sort();
@@ -381,8 +421,9 @@ fn lint_extensions(
     });
 
     for e in exts {
-        let critical_ok =
-            e.critical == (e.extn_id == oid::BASIC_CONSTRAINTS || e.extn_id == oid::KEY_USAGE);
+        let critical_ok = e.critical
+            == (e.extn_id == rfc5280::ID_CE_BASIC_CONSTRAINTS
+                || e.extn_id == rfc5280::ID_CE_KEY_USAGE);
         f.check(critical_ok, || {
             format!("extension {} has the wrong criticality", e.extn_id)
         });
@@ -403,21 +444,23 @@ fn extension_ok(
     req: &IssueRequest,
 ) -> bool {
     match id {
-        _ if id == oid::BASIC_CONSTRAINTS => {
+        _ if id == rfc5280::ID_CE_BASIC_CONSTRAINTS => {
             BasicConstraints::from_der(v).is_ok_and(|b| !b.ca && b.path_len_constraint.is_none())
         }
-        _ if id == oid::KEY_USAGE => KeyUsage::from_der(v)
+        _ if id == rfc5280::ID_CE_KEY_USAGE => KeyUsage::from_der(v)
             .is_ok_and(|k| k.0 == KeyUsages::DigitalSignature | KeyUsages::NonRepudiation),
-        _ if id == oid::EXT_KEY_USAGE => ExtendedKeyUsage::from_der(v).is_ok_and(|k| k.0 == x.eku),
-        _ if id == oid::CERTIFICATE_POLICIES => {
+        _ if id == rfc5280::ID_CE_EXT_KEY_USAGE => {
+            ExtendedKeyUsage::from_der(v).is_ok_and(|k| k.0 == x.eku)
+        }
+        _ if id == rfc5280::ID_CE_CERTIFICATE_POLICIES => {
             CertificatePolicies::from_der(v).is_ok_and(|p| policies_ok(&p, profile, &x.notice))
         }
-        _ if id == oid::SUBJECT_ALT_NAME => SubjectAltName::from_der(v).is_ok_and(|s| {
+        _ if id == rfc5280::ID_CE_SUBJECT_ALT_NAME => SubjectAltName::from_der(v).is_ok_and(|s| {
             matches!(s.0.as_slice(), [GeneralName::Rfc822Name(m)]
                 if Some(m.as_str()) == req.subject.email.as_deref())
         }),
-        _ if id == oid::CRL_DISTRIBUTION_POINTS => {
-            CrlDistributionPoints::from_der(v).is_ok_and(|d| match d.0.as_slice() {
+        _ if id == rfc5280::ID_CE_CRL_DISTRIBUTION_POINTS => CrlDistributionPoints::from_der(v)
+            .is_ok_and(|d| match d.0.as_slice() {
                 [dp] => {
                     dp.reasons.is_none()
                         && dp.crl_issuer.is_none()
@@ -429,24 +472,23 @@ fn extension_ok(
                         }
                 }
                 _ => false,
-            })
-        }
-        _ if id == oid::AUTHORITY_INFO_ACCESS => {
-            AuthorityInfoAccessSyntax::from_der(v).is_ok_and(|a| {
+            }),
+        _ if id == rfc5280::ID_PE_AUTHORITY_INFO_ACCESS => AuthorityInfoAccessSyntax::from_der(v)
+            .is_ok_and(|a| {
                 let methods: Vec<_> = a.0.iter().map(|d| d.access_method).collect();
                 let locations: Vec<_> = a.0.iter().map(|d| d.access_location.clone()).collect();
-                methods == [oid::AD_OCSP, oid::AD_CA_ISSUERS]
+                methods == [rfc5280::ID_AD_OCSP, rfc5280::ID_AD_CA_ISSUERS]
                     && uris(&locations) == [x.ocsp_url.as_str(), x.ca_issuers_url.as_str()]
-            })
-        }
-        _ if id == oid::SUBJECT_KEY_ID => {
+            }),
+        _ if id == rfc5280::ID_CE_SUBJECT_KEY_IDENTIFIER => {
             SubjectKeyIdentifier::from_der(v).is_ok_and(|s| s.0.as_bytes() == x.ski)
         }
-        _ if id == oid::AUTHORITY_KEY_ID => AuthorityKeyIdentifier::from_der(v).is_ok_and(|a| {
-            a.key_identifier.is_some_and(|k| k.as_bytes() == ca.ski())
-                && a.authority_cert_issuer.is_none()
-                && a.authority_cert_serial_number.is_none()
-        }),
+        _ if id == rfc5280::ID_CE_AUTHORITY_KEY_IDENTIFIER => AuthorityKeyIdentifier::from_der(v)
+            .is_ok_and(|a| {
+                a.key_identifier.is_some_and(|k| k.as_bytes() == ca.ski())
+                    && a.authority_cert_issuer.is_none()
+                    && a.authority_cert_serial_number.is_none()
+            }),
         // Unexpected extensions are already reported by the set comparison.
         _ => true,
     }
@@ -475,14 +517,22 @@ fn policies_ok(p: &CertificatePolicies, profile: &PersonalProfile, notice: &str)
         .and_then(|a: &Any| a.decode_as::<UserNotice>().ok())
         .and_then(|u| u.explicit_text);
     info.policy_identifier == profile.policy_oid()
-        && q.policy_qualifier_id == oid::QT_UNOTICE
+        && q.policy_qualifier_id == rfc5280::ID_QT_UNOTICE
         && matches!(text, Some(DisplayText::Utf8String(t)) if t == notice)
 }
 
 /// Signs a linted TBS through the CA's [`super::Signer`] and returns the
-/// Certificate DER. The result is decoded again and must carry exactly `tbs`
-/// and a matching signature algorithm, else [`CaError::TbsMismatch`].
-pub fn sign_certificate(ca: &IssuingCa, tbs: &[u8]) -> Result<Vec<u8>, CaError> {
+/// Certificate DER. A TBS linted for another CA is refused. The result is
+/// decoded again and must carry exactly the linted TBS and a matching
+/// signature algorithm, else [`CaError::TbsMismatch`].
+pub fn sign_certificate(ca: &IssuingCa, linted: LintedTbs) -> Result<Vec<u8>, CaError> {
+    if linted.issuer_key_sha256 != openssl::sha::sha256(ca.signer().public_key_der()) {
+        return Err(CaError::Unexpected(format!(
+            "the TBS was linted for another issuing CA than {}",
+            ca.name()
+        )));
+    }
+    let tbs = linted.der.as_slice();
     let signature = ca.signer().sign(tbs)?;
     let algorithm = ca.signer().algorithm().algorithm_identifier_der();
     let mut cert = Vec::with_capacity(tbs.len() + algorithm.len() + signature.len() + 16);

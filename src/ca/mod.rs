@@ -9,9 +9,11 @@
 //! Issuance follows the record-then-sign cycle (Boulder's ISSUANCE-CYCLE):
 //! 1. [`check_csr`] parses the CSR, verifies proof of possession and the key policy;
 //! 2. the caller stores the serial and [`CheckedCsr::spki_sha256`] (key-uniqueness check);
-//! 3. [`build_tbs`] builds the TBSCertificate DER and [`lint_tbs`] checks it;
-//! 4. the caller stores the TBS, then [`sign_certificate`] signs it through the
-//!    [`Signer`] and checks the signed certificate carries exactly that TBS.
+//! 3. [`build_tbs`] builds the TBSCertificate DER and [`lint_tbs`] checks it,
+//!    returning a [`LintedTbs`], the only thing signing accepts;
+//! 4. the caller stores the TBS, then [`sign_certificate`] consumes the
+//!    [`LintedTbs`], signs it through the [`Signer`] and checks the signed
+//!    certificate carries exactly that TBS.
 //!
 //! Revocation status, built here and served by the caller:
 //! - [`build_crl`] signs a CRL v2 (per issuing CA, or per shard of it) with the
@@ -51,7 +53,7 @@ pub use ceremony::{
 pub use crl::{build_crl, CrlRequest, RevocationReason, RevokedEntry};
 pub use csr::{check_csr, CheckedCsr, KeyDescription};
 pub use error::CaError;
-pub use issue::{build_tbs, lint_tbs, sign_certificate, IssueRequest};
+pub use issue::{build_tbs, lint_tbs, sign_certificate, IssueRequest, LintedTbs};
 pub use ocsp::{
     build_response, error_response, parse_request, CertId, CertIdHash, CertStatus, OcspErrorStatus,
     OcspIssuer, OcspParseError, OcspRequest, SingleAnswer, MAX_CERT_IDS,

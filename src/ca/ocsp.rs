@@ -8,11 +8,17 @@
 //! Requests carrying a nonce need a response signed for them.
 
 use chrono::{DateTime, Utc};
+use const_oid::db::{rfc5912, rfc6960};
 use const_oid::ObjectIdentifier;
-use der::Decode;
-use spki::SubjectPublicKeyInfoRef;
+use der::asn1::{AnyRef, BitStringRef, IntRef, OctetStringRef};
+use der::{
+    Decode, DecodeValue, Encode, EncodeValue, FixedTag, Header, Length, Reader, Sequence, Tag,
+    Writer,
+};
+use spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
+use x509_cert::ext::{Extension, Extensions};
 
-use super::asn1::{self, oid};
+use super::asn1;
 use super::{CaError, IssuingCa, OcspResponder, RevocationReason, Serial};
 
 /// At most this many CertIDs per request; RFC 5019 clients send one.
@@ -33,8 +39,8 @@ pub enum CertIdHash {
 impl CertIdHash {
     fn oid(&self) -> ObjectIdentifier {
         match self {
-            CertIdHash::Sha1 => oid::SHA1,
-            CertIdHash::Sha256 => oid::SHA256,
+            CertIdHash::Sha1 => rfc5912::ID_SHA_1,
+            CertIdHash::Sha256 => rfc5912::ID_SHA_256,
             CertIdHash::Other(o) => *o,
         }
     }
@@ -79,6 +85,10 @@ pub struct OcspRequest {
 /// [`OcspErrorStatus::MalformedRequest`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum OcspParseError {
+    /// Not DER, or not an OCSPRequest.
+    #[error("malformed OCSP request: {0}")]
+    Der(#[from] der::Error),
+    /// DER, but not a request this responder can answer.
     #[error("malformed OCSP request: {0}")]
     Malformed(&'static str),
     #[error("the OCSP request asks about more than {max} certificates")]
@@ -211,125 +221,141 @@ fn subject_public_key(spki_der: &[u8]) -> Result<&[u8], CaError> {
         .map_err(|e| CaError::Unexpected(format!("not a SubjectPublicKeyInfo: {e}")))
 }
 
-/// Reads DER elements one after another out of a content slice.
-struct Reader<'a>(&'a [u8]);
+// The request as RFC 6960 §4.1.1 declares it, decoded by `der`: strict DER
+// (minimal lengths, BOOLEAN 0x00 or 0xFF, canonical INTEGERs, no trailing data),
+// borrowing from the input. `parse_request` applies the semantic checks after.
 
-impl<'a> Reader<'a> {
-    fn peek_tag(&self) -> Option<u8> {
-        self.0.first().copied()
-    }
+/// `OCSPRequest ::= SEQUENCE { tbsRequest, optionalSignature [0] EXPLICIT OPTIONAL }`
+#[derive(Sequence)]
+#[asn1(error = OcspParseError)]
+struct OcspRequestDer<'a> {
+    tbs_request: TbsRequest<'a>,
+    /// Decoded for its structure only: the responder answers anyone.
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
+    optional_signature: Option<RequestSignature<'a>>,
+}
 
-    fn next(&mut self, what: &'static str) -> Result<(u8, &'a [u8]), OcspParseError> {
-        let (tag, content, rest) =
-            asn1::split_tlv(self.0).ok_or(OcspParseError::Malformed(what))?;
-        self.0 = rest;
-        Ok((tag, content))
-    }
+/// `TBSRequest`. requestorName is decoded for its structure only.
+#[derive(Sequence)]
+#[asn1(error = OcspParseError)]
+struct TbsRequest<'a> {
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
+    version: Option<u8>,
+    #[asn1(context_specific = "1", tag_mode = "EXPLICIT", optional = "true")]
+    requestor_name: Option<AnyRef<'a>>,
+    request_list: RequestList<'a>,
+    #[asn1(context_specific = "2", tag_mode = "EXPLICIT", optional = "true")]
+    request_extensions: Option<Extensions>,
+}
 
-    fn take(&mut self, tag: u8, what: &'static str) -> Result<&'a [u8], OcspParseError> {
-        match self.next(what)? {
-            (t, content) if t == tag => Ok(content),
-            _ => Err(OcspParseError::Malformed(what)),
+/// `Request ::= SEQUENCE { reqCert CertID, singleRequestExtensions [0] EXPLICIT OPTIONAL }`
+#[derive(Sequence)]
+struct RequestDer<'a> {
+    req_cert: CertIdDer<'a>,
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
+    single_request_extensions: Option<Extensions>,
+}
+
+/// `CertID`. The serial is a canonical INTEGER, so its content octets are
+/// exactly those received (and echoed in the response).
+#[derive(Sequence)]
+struct CertIdDer<'a> {
+    hash_algorithm: AlgorithmIdentifierRef<'a>,
+    issuer_name_hash: &'a OctetStringRef,
+    issuer_key_hash: &'a OctetStringRef,
+    serial_number: IntRef<'a>,
+}
+
+/// `Signature ::= SEQUENCE { signatureAlgorithm, signature, certs [0] EXPLICIT OPTIONAL }`
+#[derive(Sequence)]
+struct RequestSignature<'a> {
+    signature_algorithm: AlgorithmIdentifierRef<'a>,
+    signature: BitStringRef<'a>,
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
+    certs: Option<Vec<AnyRef<'a>>>,
+}
+
+/// `requestList SEQUENCE OF Request`, decoded one Request at a time so that
+/// a request asking about too many certificates fails at the first extra one.
+struct RequestList<'a>(Vec<RequestDer<'a>>);
+
+impl FixedTag for RequestList<'_> {
+    const TAG: Tag = Tag::Sequence;
+}
+
+impl<'a> DecodeValue<'a> for RequestList<'a> {
+    type Error = OcspParseError;
+
+    fn decode_value<R: Reader<'a>>(reader: &mut R, _header: Header) -> Result<Self, Self::Error> {
+        let mut list = Vec::with_capacity(1);
+        while !reader.is_finished() {
+            if list.len() == MAX_CERT_IDS {
+                return Err(OcspParseError::TooManyCertIds { max: MAX_CERT_IDS });
+            }
+            list.push(RequestDer::decode(reader)?);
         }
+        Ok(RequestList(list))
+    }
+}
+
+impl EncodeValue for RequestList<'_> {
+    fn value_len(&self) -> der::Result<Length> {
+        self.0
+            .iter()
+            .try_fold(Length::ZERO, |len, r| len + r.encoded_len()?)
     }
 
-    fn optional(
-        &mut self,
-        tag: u8,
-        what: &'static str,
-    ) -> Result<Option<&'a [u8]>, OcspParseError> {
-        if self.peek_tag() == Some(tag) {
-            self.take(tag, what).map(Some)
-        } else {
-            Ok(None)
-        }
-    }
-
-    fn end(&self, what: &'static str) -> Result<(), OcspParseError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(OcspParseError::Malformed(what))
-        }
+    fn encode_value(&self, writer: &mut impl Writer) -> der::Result<()> {
+        self.0.iter().try_for_each(|r| r.encode(writer))
     }
 }
 
 /// Parses a DER OCSPRequest (RFC 6960 §4.1.1). A request signature, if any,
 /// is ignored (the responder answers anyone); requestorName is ignored.
 pub fn parse_request(der: &[u8]) -> Result<OcspRequest, OcspParseError> {
-    use asn1::{TAG_INTEGER, TAG_OCTET_STRING, TAG_OID, TAG_SEQUENCE};
-    let mut outer = Reader(der);
-    let request = outer.take(TAG_SEQUENCE, "OCSPRequest is not a SEQUENCE")?;
-    outer.end("data after the OCSPRequest")?;
-    let mut r = Reader(request);
-    let tbs = r.take(TAG_SEQUENCE, "tbsRequest is not a SEQUENCE")?;
-    r.optional(0xA0, "optionalSignature")?;
-    r.end("unexpected element after tbsRequest")?;
+    let request = OcspRequestDer::from_der(der)?;
+    request_from_der(&request)
+}
 
-    let mut t = Reader(tbs);
-    if let Some(version) = t.optional(0xA0, "version")? {
-        if version != [TAG_INTEGER, 1, 0] {
-            return Err(OcspParseError::Malformed("version is not v1"));
-        }
+/// The semantic checks on a decoded request.
+fn request_from_der(request: &OcspRequestDer<'_>) -> Result<OcspRequest, OcspParseError> {
+    let tbs = &request.tbs_request;
+    if tbs.version.is_some_and(|v| v != 0) {
+        return Err(OcspParseError::Malformed("version is not v1"));
     }
-    t.optional(0xA1, "requestorName")?;
-    let list = t.take(TAG_SEQUENCE, "requestList is not a SEQUENCE")?;
-    let extensions = t.optional(0xA2, "requestExtensions")?;
-    t.end("unexpected element in tbsRequest")?;
-
-    let mut cert_ids = Vec::new();
-    let mut l = Reader(list);
-    while !l.0.is_empty() {
-        if cert_ids.len() == MAX_CERT_IDS {
-            return Err(OcspParseError::TooManyCertIds { max: MAX_CERT_IDS });
+    if tbs.request_list.0.is_empty() {
+        return Err(OcspParseError::Malformed("empty requestList"));
+    }
+    let mut cert_ids = Vec::with_capacity(tbs.request_list.0.len());
+    for r in &tbs.request_list.0 {
+        // No single-request extension is understood: a critical one fails the request.
+        if let Some(exts) = &r.single_request_extensions {
+            check_extensions(exts, |_| Ok(false))?;
         }
-        let mut req = Reader(l.take(TAG_SEQUENCE, "Request is not a SEQUENCE")?);
-        let mut id = Reader(req.take(TAG_SEQUENCE, "reqCert is not a SEQUENCE")?);
-        if let Some(single) = req.optional(0xA0, "singleRequestExtensions")? {
-            parse_extensions(single, |_, _| Ok(false))?;
-        }
-        req.end("unexpected element in Request")?;
-
-        let mut alg = Reader(id.take(TAG_SEQUENCE, "hashAlgorithm is not a SEQUENCE")?);
-        let hash_oid = ObjectIdentifier::from_bytes(alg.take(TAG_OID, "hashAlgorithm OID")?)
-            .map_err(|_| OcspParseError::Malformed("hashAlgorithm OID"))?;
-        // parameters: NULL or absent for the SHA family; anything else is not ours to judge.
-        if !alg.0.is_empty() {
-            alg.next("hashAlgorithm parameters")?;
-            alg.end("hashAlgorithm has extra elements")?;
-        }
-        let hash = match hash_oid {
-            o if o == oid::SHA1 => CertIdHash::Sha1,
-            o if o == oid::SHA256 => CertIdHash::Sha256,
+        let id = &r.req_cert;
+        let hash = match id.hash_algorithm.oid {
+            o if o == rfc5912::ID_SHA_1 => CertIdHash::Sha1,
+            o if o == rfc5912::ID_SHA_256 => CertIdHash::Sha256,
             o => CertIdHash::Other(o),
         };
-        let issuer_name_hash = id.take(TAG_OCTET_STRING, "issuerNameHash")?.to_vec();
-        let issuer_key_hash = id.take(TAG_OCTET_STRING, "issuerKeyHash")?.to_vec();
-        let serial = id.take(TAG_INTEGER, "serialNumber")?;
-        id.end("unexpected element in CertID")?;
-        if serial.is_empty() {
-            return Err(OcspParseError::Malformed("empty serialNumber"));
-        }
         cert_ids.push(CertId {
             hash,
-            issuer_name_hash,
-            issuer_key_hash,
-            serial: serial.to_vec(),
+            issuer_name_hash: id.issuer_name_hash.as_bytes().to_vec(),
+            issuer_key_hash: id.issuer_key_hash.as_bytes().to_vec(),
+            serial: id.serial_number.as_bytes().to_vec(),
         });
-    }
-    if cert_ids.is_empty() {
-        return Err(OcspParseError::Malformed("empty requestList"));
     }
 
     let mut nonce = None;
-    if let Some(exts) = extensions {
-        parse_extensions(exts, |id, value| {
-            if *id != oid::OCSP_NONCE {
+    if let Some(exts) = &tbs.request_extensions {
+        check_extensions(exts, |e| {
+            if e.extn_id != rfc6960::ID_PKIX_OCSP_NONCE {
                 return Ok(false);
             }
             if nonce.is_some() {
                 return Err(OcspParseError::Malformed("two nonce extensions"));
             }
+            let value = e.extn_value.as_bytes();
             check_nonce(value)?;
             nonce = Some(value.to_vec());
             Ok(true)
@@ -338,29 +364,17 @@ pub fn parse_request(der: &[u8]) -> Result<OcspRequest, OcspParseError> {
     Ok(OcspRequest { cert_ids, nonce })
 }
 
-/// `[n] EXPLICIT Extensions`: calls `f(id, extnValue content)` for each
-/// extension; `f` returns whether it understood it. An extension that is
-/// critical and not understood fails the request (RFC 6960 §4.4).
-fn parse_extensions(
-    explicit: &[u8],
-    mut f: impl FnMut(&ObjectIdentifier, &[u8]) -> Result<bool, OcspParseError>,
+/// Calls `f` on each extension; `f` returns whether it understood it. An
+/// extension that is critical and not understood fails the request (RFC 6960 §4.4).
+fn check_extensions(
+    exts: &Extensions,
+    mut f: impl FnMut(&Extension) -> Result<bool, OcspParseError>,
 ) -> Result<(), OcspParseError> {
-    let mut outer = Reader(explicit);
-    let mut list = Reader(outer.take(asn1::TAG_SEQUENCE, "Extensions is not a SEQUENCE")?);
-    outer.end("data after Extensions")?;
-    while !list.0.is_empty() {
-        let mut e = Reader(list.take(asn1::TAG_SEQUENCE, "Extension is not a SEQUENCE")?);
-        let id = ObjectIdentifier::from_bytes(e.take(asn1::TAG_OID, "extnID")?)
-            .map_err(|_| OcspParseError::Malformed("extnID"))?;
-        let critical = match e.optional(asn1::TAG_BOOLEAN, "critical")? {
-            None => false,
-            Some([b]) => *b != 0,
-            Some(_) => return Err(OcspParseError::Malformed("critical is not a BOOLEAN")),
-        };
-        let value = e.take(asn1::TAG_OCTET_STRING, "extnValue")?;
-        e.end("unexpected element in Extension")?;
-        if !f(&id, value)? && critical {
-            return Err(OcspParseError::UnsupportedCriticalExtension(id.to_string()));
+    for e in exts {
+        if !f(e)? && e.critical {
+            return Err(OcspParseError::UnsupportedCriticalExtension(
+                e.extn_id.to_string(),
+            ));
         }
     }
     Ok(())
@@ -369,10 +383,7 @@ fn parse_extensions(
 /// RFC 8954: the nonce is an OCTET STRING of 1 to 32 octets. Older clients put
 /// the raw octets in extnValue; the same bounds apply to them.
 fn check_nonce(value: &[u8]) -> Result<(), OcspParseError> {
-    let inner = match asn1::split_tlv(value) {
-        Some((asn1::TAG_OCTET_STRING, content, [])) => content,
-        _ => value,
-    };
+    let inner = <&OctetStringRef>::from_der(value).map_or(value, |o| o.as_bytes());
     if (1..=MAX_NONCE_LEN).contains(&inner.len()) {
         Ok(())
     } else {
@@ -431,7 +442,9 @@ pub fn build_response(
             // responseExtensions [1] EXPLICIT Extensions
             tlv(o, 0xA1, |o| {
                 sequence(o, |o| {
-                    asn1::extension(o, &oid::OCSP_NONCE, false, |o| o.extend_from_slice(n))
+                    asn1::extension(o, &rfc6960::ID_PKIX_OCSP_NONCE, false, |o| {
+                        o.extend_from_slice(n)
+                    })
                 })
             })
         }
@@ -445,7 +458,7 @@ pub fn build_response(
         bytes(o, asn1::TAG_ENUMERATED, &[0]); // successful
         tlv(o, 0xA0, |o| {
             sequence(o, |o| {
-                asn1::oid(o, &oid::OCSP_BASIC);
+                asn1::oid(o, &rfc6960::ID_PKIX_OCSP_BASIC);
                 tlv(o, asn1::TAG_OCTET_STRING, |o| {
                     sequence(o, |o| {
                         o.extend_from_slice(&tbs);
@@ -497,6 +510,223 @@ fn single_response(o: &mut Vec<u8>, a: &SingleAnswer) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use asn1::{bytes, sequence, tlv};
+
+    fn cert_id(o: &mut Vec<u8>, serial: &[u8], long_form_name_hash: bool) {
+        sequence(o, |o| {
+            sequence(o, |o| {
+                asn1::oid(o, &rfc5912::ID_SHA_1);
+                bytes(o, asn1::TAG_NULL, &[]);
+            });
+            if long_form_name_hash {
+                // 20 octets with a long-form length: BER, not DER.
+                o.extend_from_slice(&[asn1::TAG_OCTET_STRING, 0x81, 20]);
+                o.extend_from_slice(&[1; 20]);
+            } else {
+                bytes(o, asn1::TAG_OCTET_STRING, &[1; 20]);
+            }
+            bytes(o, asn1::TAG_OCTET_STRING, &[2; 20]);
+            bytes(o, asn1::TAG_INTEGER, serial);
+        })
+    }
+
+    /// Options of a hand-built OCSPRequest.
+    #[derive(Default)]
+    struct Shape {
+        ids: usize,
+        version: bool,
+        /// The nonce extension's `critical` octet; `None` omits the field.
+        nonce_critical: Option<Option<u8>>,
+        long_form_name_hash: bool,
+        signature: bool,
+    }
+
+    fn request(shape: &Shape) -> Vec<u8> {
+        let mut out = Vec::new();
+        sequence(&mut out, |o| {
+            sequence(o, |o| {
+                if shape.version {
+                    tlv(o, 0xA0, |o| bytes(o, asn1::TAG_INTEGER, &[0]));
+                }
+                sequence(o, |o| {
+                    for i in 0..shape.ids {
+                        let serial = [0x12, 0x34, i as u8];
+                        sequence(o, |o| cert_id(o, &serial, shape.long_form_name_hash));
+                    }
+                });
+                if let Some(critical) = shape.nonce_critical {
+                    tlv(o, 0xA2, |o| {
+                        sequence(o, |o| {
+                            sequence(o, |o| {
+                                asn1::oid(o, &rfc6960::ID_PKIX_OCSP_NONCE);
+                                if let Some(c) = critical {
+                                    bytes(o, asn1::TAG_BOOLEAN, &[c]);
+                                }
+                                tlv(o, asn1::TAG_OCTET_STRING, |o| {
+                                    bytes(o, asn1::TAG_OCTET_STRING, &[7; 16])
+                                });
+                            })
+                        })
+                    });
+                }
+            });
+            if shape.signature {
+                tlv(o, 0xA0, |o| {
+                    sequence(o, |o| {
+                        sequence(o, |o| asn1::oid(o, &rfc5912::ECDSA_WITH_SHA_256));
+                        asn1::bit_string(o, &[0x30, 0x00]);
+                    })
+                });
+            }
+        });
+        out
+    }
+
+    #[test]
+    fn a_non_minimally_encoded_length_is_refused() {
+        let one = Shape {
+            ids: 1,
+            ..Shape::default()
+        };
+        let good = request(&one);
+        assert_eq!(parse_request(&good).unwrap().cert_ids.len(), 1);
+        // The outer SEQUENCE length in the long form although it is below 128.
+        assert!(good[1] < 0x80);
+        let outer = [&[0x30, 0x81][..], &good[1..]].concat();
+        assert!(matches!(parse_request(&outer), Err(OcspParseError::Der(_))));
+        // An issuerNameHash length in the long form, deep inside.
+        let inner = request(&Shape {
+            long_form_name_hash: true,
+            ..one
+        });
+        assert!(matches!(parse_request(&inner), Err(OcspParseError::Der(_))));
+        assert_eq!(
+            OcspParseError::Der(der::ErrorKind::Overlength.into()).response_status(),
+            OcspErrorStatus::MalformedRequest
+        );
+    }
+
+    #[test]
+    fn a_boolean_other_than_00_or_ff_is_refused() {
+        let with_critical = |c| {
+            request(&Shape {
+                ids: 1,
+                nonce_critical: Some(c),
+                ..Shape::default()
+            })
+        };
+        for c in [None, Some(0xFF), Some(0x00)] {
+            let parsed = parse_request(&with_critical(c)).unwrap();
+            assert_eq!(parsed.nonce.map(|n| n.len()), Some(18), "{c:?}");
+        }
+        for c in [0x01, 0x7F, 0x80, 0xFE] {
+            assert!(
+                matches!(
+                    parse_request(&with_critical(Some(c))),
+                    Err(OcspParseError::Der(_))
+                ),
+                "critical {c:#04x}"
+            );
+        }
+    }
+
+    /// splitmix64: a fixed seed makes every run feed the same inputs.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    fn mutate(rng: &mut Rng, input: &mut Vec<u8>) {
+        for _ in 0..=rng.below(3) {
+            if input.is_empty() {
+                input.push(rng.next() as u8);
+                continue;
+            }
+            let at = rng.below(input.len());
+            match rng.below(7) {
+                0 => input[at] ^= 1 << rng.below(8),
+                1 => input[at] = rng.next() as u8,
+                // Length-like and tag-like octets DER cares about.
+                2 => input[at] = [0x00, 0x01, 0x7F, 0x80, 0x81, 0x82, 0xFF][rng.below(7)],
+                3 => input.insert(at, rng.next() as u8),
+                4 => {
+                    input.remove(at);
+                }
+                5 => input.truncate(at),
+                _ => {
+                    let end = (at + 1 + rng.below(8)).min(input.len());
+                    let piece = input[at..end].to_vec();
+                    let to = rng.below(input.len());
+                    input.splice(to..to, piece);
+                }
+            }
+        }
+    }
+
+    /// Random mutations of valid requests: the parser never panics, and what it
+    /// accepts re-encodes to DER that decodes to the same request. The
+    /// re-encoding may only be shorter (a DEFAULT critical FALSE written out is
+    /// tolerated on input and omitted on output).
+    #[test]
+    fn mutated_requests_never_panic_and_accepted_ones_re_encode_consistently() {
+        let seeds: Vec<Vec<u8>> = [
+            Shape {
+                ids: 1,
+                ..Shape::default()
+            },
+            Shape {
+                ids: 2,
+                version: true,
+                nonce_critical: Some(None),
+                ..Shape::default()
+            },
+            Shape {
+                ids: 1,
+                nonce_critical: Some(Some(0xFF)),
+                signature: true,
+                ..Shape::default()
+            },
+            Shape {
+                ids: MAX_CERT_IDS,
+                ..Shape::default()
+            },
+        ]
+        .iter()
+        .map(request)
+        .collect();
+        let mut rng = Rng(0x0C5F_2026);
+        let (mut accepted, mut refused) = (0, 0);
+        for round in 0..30_000 {
+            let mut input = seeds[round % seeds.len()].clone();
+            mutate(&mut rng, &mut input);
+            let Ok(decoded) = OcspRequestDer::from_der(&input) else {
+                assert!(parse_request(&input).is_err());
+                refused += 1;
+                continue;
+            };
+            let parsed = request_from_der(&decoded);
+            assert_eq!(parse_request(&input), parsed);
+            let again = decoded.to_der().unwrap();
+            let redecoded = OcspRequestDer::from_der(&again).unwrap();
+            assert_eq!(redecoded.to_der().unwrap(), again);
+            assert_eq!(request_from_der(&redecoded), parsed);
+            assert!(again == input || again.len() < input.len(), "{input:02x?}");
+            accepted += 1;
+        }
+        // Mutations that keep the request valid (e.g. a changed hash octet) occur.
+        assert!(accepted > 100 && refused > 100, "{accepted} {refused}");
+    }
 
     #[test]
     fn error_responses_carry_only_the_status() {

@@ -241,19 +241,13 @@ mod tests {
             SignatureAlgorithm::Sha256WithRsa.algorithm_identifier_der(),
         )
         .unwrap();
-        assert_eq!(
-            rsa.oid,
-            const_oid::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11")
-        );
+        assert_eq!(rsa.oid, const_oid::db::rfc5912::SHA_256_WITH_RSA_ENCRYPTION);
         assert!(rsa.parameters.is_some());
         let ec = AlgorithmIdentifierOwned::from_der(
             SignatureAlgorithm::EcdsaSha384.algorithm_identifier_der(),
         )
         .unwrap();
-        assert_eq!(
-            ec.oid,
-            const_oid::ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3")
-        );
+        assert_eq!(ec.oid, const_oid::db::rfc5912::ECDSA_WITH_SHA_384);
         assert!(ec.parameters.is_none());
     }
 }

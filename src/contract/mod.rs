@@ -34,7 +34,7 @@ use serde_json::json;
 use crate::audit::{Actor, NewEvent};
 use crate::clock::Clock;
 use crate::enrolment::identity::PhoneNumber;
-use crate::enrolment::{stored_status, Event, Status};
+use crate::enrolment::{Event, Status};
 use crate::notify::Recipient;
 use crate::otp::{
     ChallengeLookup, ChallengeRequest, ChallengeSent, Check, DocumentDigest, Otp, OtpError, Purpose,
@@ -173,13 +173,14 @@ impl ContractStatus {
         }
     }
 
-    fn parse(s: &str) -> Result<Self, ContractError> {
-        match s {
-            "draft" => Ok(ContractStatus::Draft),
-            "superseded" => Ok(ContractStatus::Superseded),
-            "signed" => Ok(ContractStatus::Signed),
-            other => Err(unexpected(format!("stored contract status `{other}`"))),
-        }
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            ContractStatus::Draft,
+            ContractStatus::Superseded,
+            ContractStatus::Signed,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
     }
 }
 
@@ -212,7 +213,7 @@ pub struct ContractSummary {
 
 impl ContractSummary {
     fn from_row(r: &ContractRow) -> Result<Self, ContractError> {
-        let status = ContractStatus::parse(&r.status)?;
+        let status = r.status;
         let signing = match (
             status,
             r.signed_at,
@@ -379,7 +380,7 @@ impl Contracts {
             template_version: package.contract_template.clone(),
             document_sha256: sha256_hex(&bytes),
             document: bytes,
-            status: ContractStatus::Draft.as_str().into(),
+            status: ContractStatus::Draft,
             created_by: actor.to_string(),
             created_at: now.naive_utc(),
             signed_at: None,
@@ -496,7 +497,7 @@ impl Contracts {
             .await?
             .ok_or(ContractError::NotFound)?;
         // Refused before the code is looked at, so a late retry does not burn an attempt.
-        match ContractStatus::parse(&contract.status)? {
+        match contract.status {
             ContractStatus::Draft => {}
             ContractStatus::Signed => return Err(ContractError::AlreadySigned),
             ContractStatus::Superseded => return Err(ContractError::Superseded),
@@ -605,7 +606,7 @@ fn verified_enrolment(tx: &mut Tx<'_>, enrolment_id: &str) -> Result<EnrolmentRo
     let enrolment = tx
         .enrolment_by_id(enrolment_id)?
         .ok_or(ContractError::EnrolmentNotFound)?;
-    let status = stored_status(&enrolment).map_err(unexpected)?;
+    let status = enrolment.status;
     if status != Status::Verified {
         return Err(ContractError::EnrolmentNotVerified { status });
     }
@@ -621,7 +622,7 @@ fn signable(
         .contract_by_id(contract_id)?
         .ok_or(ContractError::NotFound)?;
     // The contract's own state first: it is what the caller asked about.
-    match ContractStatus::parse(&contract.status)? {
+    match contract.status {
         ContractStatus::Draft => {}
         ContractStatus::Signed => return Err(ContractError::AlreadySigned),
         ContractStatus::Superseded => return Err(ContractError::Superseded),
@@ -652,17 +653,11 @@ fn move_enrolment(
     let row = tx
         .enrolment_by_id(step.enrolment_id)?
         .ok_or(ContractError::EnrolmentNotFound)?;
-    let from = stored_status(&row).map_err(unexpected)?;
+    let from = row.status;
     let to = from
         .apply(step.event)
         .map_err(|e| ContractError::NotReady(e.to_string()))?;
-    if !tx.set_enrolment_status(
-        step.enrolment_id,
-        from.as_str(),
-        to.as_str(),
-        None,
-        at.naive_utc(),
-    )? {
+    if !tx.set_enrolment_status(step.enrolment_id, from, to, None, at.naive_utc())? {
         return Err(ContractError::NotReady(format!(
             "enrolment left `{from}` meanwhile"
         )));
@@ -717,10 +712,11 @@ pub fn begin_issuance(
     let enrolment = tx
         .enrolment_by_id(enrolment_id)?
         .ok_or(ContractError::EnrolmentNotFound)?;
-    let status = stored_status(&enrolment).map_err(unexpected)?;
+    let status = enrolment.status;
     if status != Status::ContractSigned {
         return Err(ContractError::NotReady(format!(
-            "the enrolment is `{status}`, not `contract_signed`"
+            "the enrolment is `{status}`, not `{}`",
+            Status::ContractSigned
         )));
     }
     let contract = tx

@@ -178,7 +178,7 @@ impl EnrolmentSummary {
             id: row.id.clone(),
             source: Source::parse(&row.source)
                 .ok_or_else(|| unexpected(format!("stored source `{}`", row.source)))?,
-            status: stored_status(row)?,
+            status: row.status,
             verified_by: row.verified_by.clone(),
             documents: kinds
                 .iter()
@@ -189,10 +189,6 @@ impl EnrolmentSummary {
             certificate_awaiting_acceptance: false,
         })
     }
-}
-
-pub(crate) fn stored_status(row: &EnrolmentRow) -> Result<Status, EnrolmentError> {
-    Status::parse(&row.status).ok_or_else(|| unexpected(format!("stored status `{}`", row.status)))
 }
 
 /// The enrolment service.
@@ -264,9 +260,7 @@ impl Enrolments {
                     let (to_video_call, verified_by) = route(tx, policy, app.source, &row)?;
                     row.status = Status::AwaitingDocuments
                         .apply(Event::Routed { to_video_call })
-                        .map_err(unexpected)?
-                        .as_str()
-                        .to_string();
+                        .map_err(unexpected)?;
                     row.verified_by = verified_by.map(str::to_string);
                 }
                 tx.insert_enrolment(&row)?;
@@ -278,7 +272,7 @@ impl Enrolments {
                     &row.id,
                     json!({
                         "source": row.source,
-                        "status": row.status,
+                        "status": row.status.as_str(),
                         "verified_by": row.verified_by,
                         "enrolled_by": row.enrolled_by,
                         "consent_version": row.consent_version,
@@ -286,7 +280,7 @@ impl Enrolments {
                         "consent_channel": row.consent_channel,
                     }),
                 ))?;
-                if row.status == Status::AwaitingVideoCall.as_str() {
+                if row.status == Status::AwaitingVideoCall {
                     crate::verification::enqueue(tx, &row.id, now, &submitter.actor)?;
                 }
                 let summary = EnrolmentSummary::from_row(&row, &[])?;
@@ -360,7 +354,7 @@ impl Enrolments {
                     summary.certificate_awaiting_acceptance = tx
                         .certificates_for_enrolment(&id)?
                         .iter()
-                        .any(|c| matches!(c.status.as_str(), "signing" | "pending_acceptance"));
+                        .any(|c| c.status.is_in_issuance());
                 }
                 Ok(summary)
             })
@@ -409,7 +403,7 @@ impl Enrolments {
                 let mut row = tx
                     .enrolment_by_id(&doc.enrolment_id)?
                     .ok_or(EnrolmentError::NotFound)?;
-                let status = stored_status(&row)?;
+                let status = row.status;
                 let source =
                     Source::parse(&row.source).ok_or_else(|| unexpected("stored source"))?;
                 if !source.accepts_documents(status) {
@@ -443,8 +437,8 @@ impl Enrolments {
                         .map_err(unexpected)?;
                     if !tx.set_enrolment_status(
                         &row.id,
-                        status.as_str(),
-                        next.as_str(),
+                        status,
+                        next,
                         verified_by,
                         now.naive_utc(),
                     )? {
@@ -461,7 +455,7 @@ impl Enrolments {
                     if to_video_call {
                         crate::verification::enqueue(tx, &row.id, now, &actor)?;
                     }
-                    row.status = next.as_str().to_string();
+                    row.status = next;
                     row.verified_by = verified_by.map(str::to_string);
                     row.updated_at = now.naive_utc();
                 }
@@ -521,20 +515,14 @@ impl Enrolments {
         self.store
             .write(move |tx| {
                 let mut row = tx.enrolment_by_id(&id)?.ok_or(EnrolmentError::NotFound)?;
-                let status = stored_status(&row)?;
+                let status = row.status;
                 let next = status.apply(Event::Withdrawn).map_err(|e| match e {
                     TransitionError::CertificateIssued => EnrolmentError::CertificateIssued,
                     TransitionError::NotAllowed { from, .. } => {
                         EnrolmentError::Closed { status: from }
                     }
                 })?;
-                if !tx.set_enrolment_status(
-                    &id,
-                    status.as_str(),
-                    next.as_str(),
-                    None,
-                    now.naive_utc(),
-                )? {
+                if !tx.set_enrolment_status(&id, status, next, None, now.naive_utc())? {
                     return Err(unexpected("enrolment changed during withdrawal"));
                 }
                 let destroyed = tx.delete_documents(&id)?;
@@ -551,7 +539,7 @@ impl Enrolments {
                         "left_video_call_queue": left_queue,
                     }),
                 ))?;
-                row.status = next.as_str().to_string();
+                row.status = next;
                 row.updated_at = now.naive_utc();
                 EnrolmentSummary::from_row(&row, &[])
             })
@@ -590,7 +578,7 @@ fn new_row(id: &str, app: &Application, who: &Submitter, now: DateTime<Utc>) -> 
     EnrolmentRow {
         id: id.to_string(),
         source: app.source.as_str().to_string(),
-        status: Status::AwaitingDocuments.as_str().to_string(),
+        status: Status::AwaitingDocuments,
         id_number: app.id_number.as_str().to_string(),
         full_name: app.full_name.as_str().to_string(),
         date_of_birth: app.date_of_birth,

@@ -79,13 +79,13 @@ impl Status {
         Status::Withdrawn,
     ];
 
-    /// The open states, as strings for queries. The partial unique index
-    /// `enrolments_one_open` repeats this list: change both together.
-    pub const OPEN: [&'static str; 4] = [
-        "awaiting_documents",
-        "awaiting_video_call",
-        "verified",
-        "contract_signed",
+    /// The open states. The partial unique index `enrolments_one_open` repeats this list:
+    /// change both together.
+    pub const OPEN: [Status; 4] = [
+        Status::AwaitingDocuments,
+        Status::AwaitingVideoCall,
+        Status::Verified,
+        Status::ContractSigned,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -106,7 +106,7 @@ impl Status {
     }
 
     pub fn is_open(self) -> bool {
-        Status::OPEN.contains(&self.as_str())
+        Status::OPEN.contains(&self)
     }
 
     /// The state after `event`, or why it cannot happen.
@@ -346,11 +346,7 @@ mod tests {
 
     #[test]
     fn open_states_are_the_ones_the_unique_index_names() {
-        let open: Vec<_> = Status::ALL
-            .into_iter()
-            .filter(|s| s.is_open())
-            .map(Status::as_str)
-            .collect();
+        let open: Vec<_> = Status::ALL.into_iter().filter(|s| s.is_open()).collect();
         assert_eq!(open, Status::OPEN);
         for m in ["sqlite", "postgres"] {
             let sql = std::fs::read_to_string(format!(

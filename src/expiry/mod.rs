@@ -24,7 +24,7 @@ use crate::clock::Clock;
 use crate::enrolment::identity::{Email, PhoneNumber};
 use crate::notify::template::render;
 use crate::notify::{Outbox, OutgoingMessage, Recipient};
-use crate::status::{expire, StatusError, EXPIRES_FROM};
+use crate::status::{expire, CertificateStatus, Move, StatusError};
 use crate::store::{EndingCertificate, Store, StoreError, Tx};
 
 /// Certificates handled per query; the job loops until none are left.
@@ -123,7 +123,7 @@ impl Expiry {
         loop {
             let due = self
                 .store
-                .read(move |tx| tx.certificates_ended(&EXPIRES_FROM, now.naive_utc(), BATCH))
+                .read(move |tx| tx.certificates_ended(Move::Expire.from(), now.naive_utc(), BATCH))
                 .await?;
             let mut progressed = false;
             for c in &due {
@@ -206,7 +206,7 @@ fn remind(
     ))?;
     tx.insert_expiry_reminder(&c.serial, days_before, now.naive_utc())?;
     let certificate = tx.certificate(&c.serial)?.ok_or(Skip::Skipped)?;
-    if certificate.status != "active" {
+    if certificate.status != CertificateStatus::Active {
         return Err(Skip::Skipped);
     }
     let enrolment = tx

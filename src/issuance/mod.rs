@@ -21,6 +21,8 @@ use serde_json::json;
 use crate::audit::{Actor, NewEvent};
 use crate::ca::{self, CaError, IssueRequest, IssuingCa, PersonalProfile, Serial, SubjectInfo};
 use crate::clock::Clock;
+use crate::enrolment::Status;
+use crate::status::{CertificateStatus, Move};
 use crate::store::{CertificateRow, Store, StoreError, Tx};
 
 /// CSR bodies above this are refused before parsing.
@@ -92,7 +94,7 @@ pub struct IssuanceOrder {
 pub struct IssuedCertificate {
     pub serial: String,
     pub enrolment_id: String,
-    pub status: String,
+    pub status: CertificateStatus,
     pub cert_der: Vec<u8>,
     pub not_before: DateTime<Utc>,
     pub not_after: DateTime<Utc>,
@@ -171,7 +173,8 @@ impl Issuer {
         };
         let tbs =
             ca::build_tbs(&self.ca, &self.profile, &request).map_err(IssuanceError::from_ca)?;
-        ca::lint_tbs(&tbs, &self.profile, &self.ca, &request).map_err(IssuanceError::from_ca)?;
+        let linted = ca::lint_tbs(&tbs, &self.profile, &self.ca, &request)
+            .map_err(IssuanceError::from_ca)?;
 
         let serial_hex = serial.hex();
         let row = CertificateRow {
@@ -179,7 +182,7 @@ impl Issuer {
             ca_name: self.ca.name().to_string(),
             enrolment_id: order.enrolment_id.clone(),
             package_code: order.package_code.clone(),
-            status: "signing".into(),
+            status: CertificateStatus::Signing,
             subject_dn: subject_dn(&order.subject),
             spki_sha256: spki_sha256.clone(),
             key_description: checked.key.to_string(),
@@ -223,7 +226,7 @@ impl Issuer {
             Ok(())
         })?;
 
-        let cert_der = match ca::sign_certificate(&self.ca, &tbs) {
+        let cert_der = match ca::sign_certificate(&self.ca, linted) {
             Ok(der) => der,
             Err(e) => {
                 // No certificate came out of this call; revoke the row so the serial is never
@@ -244,7 +247,7 @@ impl Issuer {
         let issued = IssuedCertificate {
             serial: serial_hex.clone(),
             enrolment_id: order.enrolment_id.clone(),
-            status: "pending_acceptance".into(),
+            status: Move::Sign.to(),
             cert_der,
             not_before,
             not_after,
@@ -356,13 +359,14 @@ impl Issuer {
             let contract = tx.signed_contract_for(enrolment_id)?;
             Ok::<_, IssuanceError>((enrolment, contract))
         })?;
-        match enrolment.status.as_str() {
-            "contract_signed" => {}
-            "certificate_issued" => return Err(IssuanceError::AlreadyIssued),
+        match enrolment.status {
+            Status::ContractSigned => {}
+            Status::CertificateIssued => return Err(IssuanceError::AlreadyIssued),
             other => {
                 return Err(IssuanceError::NotReady(format!(
-                "the enrolment is `{other}`; issuance needs a signed contract (`contract_signed`)"
-            )))
+                    "the enrolment is `{other}`; issuance needs a signed contract (`{}`)",
+                    Status::ContractSigned
+                )))
             }
         }
         let contract =

@@ -43,6 +43,7 @@ use crate::clock::Clock;
 use crate::contract::{ContractError, ContractSummary, Contracts};
 use crate::enrolment::Status;
 use crate::issuance::{IssuanceError, IssuanceOrder, IssuedCertificate, Issuer, Term};
+use crate::status::CertificateStatus;
 use crate::store::{CertificateRow, EnrolmentRow, Store, StoreError, Tx};
 
 /// What `enrolments.verified_by` says of a renewal's enrolment: the identity verified for the
@@ -57,7 +58,7 @@ pub enum RenewalError {
         "only an active certificate within its validity can be renewed or rekeyed; this one \
          is `{status}`"
     )]
-    NotReplaceable { status: String },
+    NotReplaceable { status: CertificateStatus },
     #[error(
         "{} of this certificate is in progress (enrolment {enrolment_id}{})",
         .kind.article(),
@@ -122,7 +123,7 @@ pub fn pending(tx: &mut Tx<'_>, serial: &str) -> Result<Option<Pending>, StoreEr
     if let Some(new) = tx
         .certificates_superseding(serial)?
         .into_iter()
-        .find(|c| matches!(c.status.as_str(), "signing" | "pending_acceptance"))
+        .find(|c| c.status.is_in_issuance())
     {
         let kind = if new.enrolment_id == old.enrolment_id {
             Kind::Rekey
@@ -151,7 +152,7 @@ fn replaceable(
     now: DateTime<Utc>,
 ) -> Result<CertificateRow, RenewalError> {
     let certificate = tx.certificate(serial)?.ok_or(RenewalError::NotFound)?;
-    if certificate.status != "active" {
+    if certificate.status != CertificateStatus::Active {
         return Err(RenewalError::NotReplaceable {
             status: certificate.status,
         });
@@ -159,7 +160,7 @@ fn replaceable(
     // Past notAfter but not yet marked by the expiry job.
     if certificate.not_after.and_utc() <= now {
         return Err(RenewalError::NotReplaceable {
-            status: "expired".into(),
+            status: CertificateStatus::Expired,
         });
     }
     if let Some(p) = pending(tx, serial)? {
@@ -225,7 +226,7 @@ impl Renewals {
                 }
                 let row = EnrolmentRow {
                     id: uuid::Uuid::new_v4().to_string(),
-                    status: Status::Verified.as_str().into(),
+                    status: Status::Verified,
                     verified_by: Some(VERIFIED_BY_RENEWAL.into()),
                     renews: Some(serial.clone()),
                     submitted_by: actor.to_string(),
@@ -253,7 +254,7 @@ impl Renewals {
                         "renews": serial,
                         "identity_from": from.id,
                         "source": row.source,
-                        "status": row.status,
+                        "status": row.status.as_str(),
                         "verified_by": row.verified_by,
                     }),
                 ))?;

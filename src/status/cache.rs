@@ -237,6 +237,7 @@ async fn run_checks(cache: Weak<OcspCache>, demand: Arc<Notify>) {
 mod tests {
     use super::*;
     use crate::audit::{Actor, NewEvent};
+    use crate::status::CertificateStatus;
     use crate::store::CertificateRow;
 
     fn response() -> Cached {
@@ -260,7 +261,7 @@ mod tests {
                         ca_name: "dev-issuing".into(),
                         enrolment_id: "e".into(),
                         package_code: "PS0".into(),
-                        status: "active".into(),
+                        status: CertificateStatus::Active,
                         subject_dn: "CN=x".into(),
                         spki_sha256: serial.clone(),
                         key_description: "P-256".into(),
@@ -276,7 +277,13 @@ mod tests {
                         supersedes: None,
                     })?;
                 } else {
-                    tx.change_certificate_status(&serial, &["active"], "revoked", Some(now), None)?;
+                    tx.change_certificate_status(
+                        &serial,
+                        CertificateStatus::Active,
+                        CertificateStatus::Revoked,
+                        Some(now),
+                        None,
+                    )?;
                 }
                 tx.audit(NewEvent::new(
                     Utc::now(),

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
-use super::{StatusError, StatusService};
+use super::{CertificateStatus, StatusError, StatusService};
 use crate::audit::{Actor, NewEvent};
 use crate::ca::{build_crl, CrlRequest, RevocationReason, RevokedEntry, Serial};
 use crate::store::{CrlRow, StatusRow, StoreError};
@@ -60,8 +60,8 @@ fn entry(row: &StatusRow) -> Result<RevokedEntry, StatusError> {
     let serial = Serial::from_hex(&row.serial)
         .map_err(|e| StatusError::Unexpected(format!("stored serial {}: {e}", row.serial)))?;
     let at = row.revoked_at.unwrap_or(row.created_at).and_utc();
-    let (revoked_at, reason) = match row.status.as_str() {
-        "revoked" => (
+    let (revoked_at, reason) = match row.status {
+        CertificateStatus::Revoked => (
             at,
             row.revocation_reason
                 .as_deref()

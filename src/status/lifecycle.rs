@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::{StatusError, StatusService};
+use super::{CertificateStatus, Move, StatusError, StatusService};
 use crate::audit::{Actor, NewEvent};
 use crate::ca::RevocationReason;
 use crate::enrolment::identity::PhoneNumber;
@@ -48,6 +48,15 @@ impl Change {
         }
     }
 
+    /// Its move in the lifecycle table.
+    fn as_move(self) -> Move {
+        match self {
+            Change::Revoke(_) => Move::Revoke,
+            Change::Suspend => Move::Suspend,
+            Change::Resume => Move::Resume,
+        }
+    }
+
     fn otp_subject(self, serial: &str) -> String {
         format!("certificate:{serial}:{}", self.as_str())
     }
@@ -67,7 +76,7 @@ impl Change {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Changed {
     pub serial: String,
-    pub status: String,
+    pub status: CertificateStatus,
     pub revoked_at: Option<DateTime<Utc>>,
     pub reason: Option<String>,
 }
@@ -80,15 +89,13 @@ fn check_note(note: &str) -> Result<(), StatusError> {
 }
 
 /// The status a change leads to from `from`, or why not.
-fn target(change: Change, from: &str) -> Result<&'static str, StatusError> {
-    match (change, from) {
-        (_, "revoked") => Err(StatusError::AlreadyRevoked),
-        (Change::Revoke(_), "pending_acceptance" | "active" | "suspended") => Ok("revoked"),
-        (Change::Suspend, "active") => Ok("suspended"),
-        (Change::Resume, "suspended") => Ok("active"),
-        (_, other) => Err(StatusError::NotAllowed {
+fn target(change: Change, from: CertificateStatus) -> Result<CertificateStatus, StatusError> {
+    match from.after(change.as_move()) {
+        Some(to) => Ok(to),
+        None if from == CertificateStatus::Revoked => Err(StatusError::AlreadyRevoked),
+        None => Err(StatusError::NotAllowed {
             action: change.as_str(),
-            status: other.to_string(),
+            status: from.as_str().to_string(),
         }),
     }
 }
@@ -106,20 +113,14 @@ fn apply(
     let row = tx
         .certificate_status(serial)?
         .ok_or(StatusError::NotFound)?;
-    let to = target(change, &row.status)?;
+    let from = row.status;
+    let to = target(change, from)?;
     let (revoked_at, reason) = match change {
         Change::Revoke(r) => (Some(now), Some(r.as_str())),
         Change::Suspend => (Some(now), Some(RevocationReason::CertificateHold.as_str())),
         Change::Resume => (None, None),
     };
-    let from = row.status.clone();
-    if !tx.change_certificate_status(
-        serial,
-        &[from.as_str()],
-        to,
-        revoked_at.map(|t| t.naive_utc()),
-        reason,
-    )? {
+    if !tx.change_certificate_status(serial, from, to, revoked_at.map(|t| t.naive_utc()), reason)? {
         // Another writer changed it since we read it in this transaction (PostgreSQL read
         // committed); the caller may retry and get the accurate refusal.
         return Err(StatusError::Concurrent);
@@ -136,8 +137,8 @@ fn apply(
         "certificate",
         serial,
         json!({
-            "from": from,
-            "to": to,
+            "from": from.as_str(),
+            "to": to.as_str(),
             "reason": reason,
             "note": note,
             "otp_challenge": confirmed_by,
@@ -145,7 +146,7 @@ fn apply(
     ))?;
     Ok(Changed {
         serial: serial.to_string(),
-        status: to.to_string(),
+        status: to,
         revoked_at,
         reason: reason.map(str::to_string),
     })
@@ -165,24 +166,18 @@ pub fn supersede(
     let row = tx
         .certificate_status(serial)?
         .ok_or(StatusError::NotFound)?;
-    match row.status.as_str() {
-        "revoked" | "expired" => return Ok(()),
-        "active" => {}
-        other => {
-            return Err(StatusError::NotAllowed {
-                action: "supersede",
-                status: other.to_string(),
-            })
-        }
+    if row.status.has_ended() {
+        return Ok(());
     }
+    let from = row.status;
+    let Some(to) = from.after(Move::Supersede) else {
+        return Err(StatusError::NotAllowed {
+            action: "supersede",
+            status: from.as_str().to_string(),
+        });
+    };
     let reason = RevocationReason::Superseded.as_str();
-    if !tx.change_certificate_status(
-        serial,
-        &["active"],
-        "revoked",
-        Some(now.naive_utc()),
-        Some(reason),
-    )? {
+    if !tx.change_certificate_status(serial, from, to, Some(now.naive_utc()), Some(reason))? {
         return Err(StatusError::Concurrent);
     }
     tx.audit(NewEvent::new(
@@ -191,7 +186,12 @@ pub fn supersede(
         "certificate.revoked",
         "certificate",
         serial,
-        json!({"from": "active", "to": "revoked", "reason": reason, "superseded_by": by}),
+        json!({
+            "from": from.as_str(),
+            "to": to.as_str(),
+            "reason": reason,
+            "superseded_by": by,
+        }),
     ))?;
     Ok(())
 }
@@ -206,7 +206,7 @@ pub fn expire(tx: &mut Tx<'_>, now: DateTime<Utc>, serial: &str) -> Result<(), S
     let row = tx
         .certificate_status(serial)?
         .ok_or(StatusError::NotFound)?;
-    if !tx.expire_certificate(serial, &EXPIRES_FROM, now.naive_utc())? {
+    if !tx.expire_certificate(serial, now.naive_utc())? {
         return Err(StatusError::Concurrent);
     }
     tx.audit(NewEvent::new(
@@ -215,14 +215,10 @@ pub fn expire(tx: &mut Tx<'_>, now: DateTime<Utc>, serial: &str) -> Result<(), S
         "certificate.expired",
         "certificate",
         serial,
-        json!({"from": row.status, "to": "expired"}),
+        json!({"from": row.status.as_str(), "to": Move::Expire.to().as_str()}),
     ))?;
     Ok(())
 }
-
-/// The statuses that become `expired` past notAfter. Revoked stays revoked (final);
-/// a certificate never accepted is revoked by the acceptance deadline long before.
-pub const EXPIRES_FROM: [&str; 2] = ["active", "suspended"];
 
 impl StatusService {
     /// An RA officer's change, effective at once.
@@ -260,7 +256,7 @@ impl StatusService {
                 let row = tx
                     .certificate_status(&serial)?
                     .ok_or(StatusError::NotFound)?;
-                target(change, &row.status)?;
+                target(change, row.status)?;
                 let cert = tx.certificate(&serial)?.ok_or(StatusError::NotFound)?;
                 let enrolment = tx
                     .enrolment_by_id(&cert.enrolment_id)?
@@ -323,20 +319,24 @@ mod tests {
 
     #[test]
     fn revoked_is_final_and_only_possible_moves_are_allowed() {
+        use CertificateStatus as S;
         let revoke = Change::Revoke(RevocationReason::KeyCompromise);
         for change in [revoke, Change::Suspend, Change::Resume] {
             assert!(matches!(
-                target(change, "revoked"),
+                target(change, S::Revoked),
                 Err(StatusError::AlreadyRevoked)
             ));
         }
-        assert_eq!(target(revoke, "pending_acceptance").ok(), Some("revoked"));
-        assert_eq!(target(revoke, "suspended").ok(), Some("revoked"));
-        assert_eq!(target(Change::Suspend, "active").ok(), Some("suspended"));
-        assert_eq!(target(Change::Resume, "suspended").ok(), Some("active"));
-        assert!(target(Change::Resume, "active").is_err());
-        assert!(target(Change::Suspend, "pending_acceptance").is_err());
-        assert!(target(revoke, "expired").is_err());
+        assert_eq!(target(revoke, S::PendingAcceptance).ok(), Some(S::Revoked));
+        assert_eq!(target(revoke, S::Suspended).ok(), Some(S::Revoked));
+        assert_eq!(target(Change::Suspend, S::Active).ok(), Some(S::Suspended));
+        assert_eq!(target(Change::Resume, S::Suspended).ok(), Some(S::Active));
+        assert!(matches!(
+            target(Change::Resume, S::Active),
+            Err(StatusError::NotAllowed { action: "resume", status }) if status == "active"
+        ));
+        assert!(target(Change::Suspend, S::PendingAcceptance).is_err());
+        assert!(target(revoke, S::Expired).is_err());
     }
 
     #[test]

@@ -6,14 +6,16 @@
 //! change, in any process, is answered from the new status.
 
 mod cache;
+mod certificate;
 mod crl;
 mod http;
 mod lifecycle;
 
 pub use cache::OcspCacheStats;
+pub use certificate::{CertificateStatus, Move};
 pub use crl::{PublishedCrl, CRL_MAX_AGE_SECONDS};
 pub use http::{crl_get, ocsp_get, ocsp_post};
-pub use lifecycle::{expire, supersede, Change, Changed, EXPIRES_FROM};
+pub use lifecycle::{expire, supersede, Change, Changed};
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -39,16 +41,6 @@ const OCSP_REFRESH: Duration = Duration::hours(1);
 /// answers change on the next request after a status change; caches in front of us should
 /// not lag by more than a minute.
 pub const OCSP_MAX_AGE_SECONDS: i64 = 60;
-
-/// Every status a certificate row can have, in lifecycle order (the search filters offer these).
-pub const CERTIFICATE_STATUSES: [&str; 6] = [
-    "signing",
-    "pending_acceptance",
-    "active",
-    "suspended",
-    "revoked",
-    "expired",
-];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StatusError {
@@ -292,22 +284,23 @@ pub fn ocsp_status(row: &StatusRow, ca_name: &str) -> CertStatus {
         reason: Some(RevocationReason::CertificateHold),
     };
     let revoked_at = row.revoked_at.map(|t| t.and_utc());
-    match row.status.as_str() {
-        "active" => CertStatus::Good,
-        "suspended" => hold(revoked_at.unwrap_or(row.created_at.and_utc())),
-        "pending_acceptance" | "signing" => hold(row.created_at.and_utc()),
-        "revoked" | "expired" => match revoked_at {
+    match row.status {
+        CertificateStatus::Active => CertStatus::Good,
+        CertificateStatus::Suspended => hold(revoked_at.unwrap_or(row.created_at.and_utc())),
+        CertificateStatus::PendingAcceptance | CertificateStatus::Signing => {
+            hold(row.created_at.and_utc())
+        }
+        CertificateStatus::Revoked | CertificateStatus::Expired => match revoked_at {
             Some(at) => CertStatus::Revoked {
                 at,
                 reason: reason_of(row).filter(|r| *r != RevocationReason::Unspecified),
             },
-            None if row.status == "expired" => CertStatus::Good,
+            None if row.status == CertificateStatus::Expired => CertStatus::Good,
             None => CertStatus::Revoked {
                 at: row.created_at.and_utc(),
                 reason: None,
             },
         },
-        _ => CertStatus::Unknown,
     }
 }
 

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::certificates;
 use super::{dispatch, StoreError, Tx};
+use crate::status::{CertificateStatus, Move};
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = certificates)]
@@ -13,7 +14,7 @@ pub struct CertificateRow {
     pub ca_name: String,
     pub enrolment_id: String,
     pub package_code: String,
-    pub status: String,
+    pub status: CertificateStatus,
     pub subject_dn: String,
     pub spki_sha256: String,
     pub key_description: String,
@@ -58,10 +59,10 @@ impl Tx<'_> {
         let n = dispatch!(self, c => diesel::update(
                 certificates::table
                     .find(serial)
-                    .filter(certificates::status.eq("signing")),
+                    .filter(certificates::status.eq_any(Move::Sign.from())),
             )
             .set((
-                certificates::status.eq("pending_acceptance"),
+                certificates::status.eq(Move::Sign.to()),
                 certificates::cert_der.eq(Some(cert_der)),
                 certificates::signed_at.eq(Some(at)),
             ))
@@ -94,7 +95,7 @@ impl Tx<'_> {
         cutoff: NaiveDateTime,
     ) -> Result<Vec<String>, StoreError> {
         Ok(dispatch!(self, c => certificates::table
-            .filter(certificates::status.eq("signing"))
+            .filter(certificates::status.eq(CertificateStatus::Signing))
             .filter(certificates::created_at.lt(cutoff))
             .select(certificates::serial)
             .load(c))?)
@@ -110,10 +111,10 @@ impl Tx<'_> {
         let n = dispatch!(self, c => diesel::update(
                 certificates::table
                     .find(serial)
-                    .filter(certificates::status.eq("signing")),
+                    .filter(certificates::status.eq_any(Move::RevokeUnsigned.from())),
             )
             .set((
-                certificates::status.eq("revoked"),
+                certificates::status.eq(Move::RevokeUnsigned.to()),
                 certificates::revoked_at.eq(Some(at)),
                 certificates::revocation_reason.eq(Some(reason)),
             ))
@@ -123,12 +124,12 @@ impl Tx<'_> {
 }
 
 impl Tx<'_> {
-    /// `pending_acceptance` → `to` (`active`, or `revoked` with a reason). False when the
-    /// certificate was not pending acceptance (decided meanwhile).
+    /// The subscriber's decision, [`Move::Accept`] or [`Move::Reject`] (with a revocation
+    /// reason). False when the certificate was not pending acceptance (decided meanwhile).
     pub fn decide_pending_certificate(
         &mut self,
         serial: &str,
-        to: &str,
+        decision: Move,
         at: NaiveDateTime,
         revocation_reason: Option<&str>,
     ) -> Result<bool, StoreError> {
@@ -136,10 +137,10 @@ impl Tx<'_> {
         let n = dispatch!(self, c => diesel::update(
                 certificates::table
                     .find(serial)
-                    .filter(certificates::status.eq("pending_acceptance")),
+                    .filter(certificates::status.eq_any(decision.from())),
             )
             .set((
-                certificates::status.eq(to),
+                certificates::status.eq(decision.to()),
                 certificates::revoked_at.eq(revoked_at),
                 certificates::revocation_reason.eq(revocation_reason),
             ))
@@ -153,7 +154,7 @@ impl Tx<'_> {
         cutoff: NaiveDateTime,
     ) -> Result<Vec<String>, StoreError> {
         Ok(dispatch!(self, c => certificates::table
-            .filter(certificates::status.eq("pending_acceptance"))
+            .filter(certificates::status.eq(CertificateStatus::PendingAcceptance))
             .filter(certificates::signed_at.lt(cutoff))
             .order(certificates::signed_at.asc())
             .select(certificates::serial)
@@ -186,7 +187,7 @@ impl Tx<'_> {
     /// most `limit`: the expiry job's due list.
     pub fn certificates_ended(
         &mut self,
-        statuses: &[&str],
+        statuses: &[CertificateStatus],
         before: NaiveDateTime,
         limit: i64,
     ) -> Result<Vec<EndingCertificate>, StoreError> {
@@ -214,7 +215,7 @@ impl Tx<'_> {
     ) -> Result<Vec<EndingCertificate>, StoreError> {
         use super::schema::expiry_reminders as r;
         Ok(dispatch!(self, c => certificates::table
-            .filter(certificates::status.eq("active"))
+            .filter(certificates::status.eq(CertificateStatus::Active))
             .filter(certificates::not_after.gt(after))
             .filter(certificates::not_after.lt(before))
             .filter(diesel::dsl::not(diesel::dsl::exists(
@@ -232,22 +233,21 @@ impl Tx<'_> {
             .load(c))?)
     }
 
-    /// One of `from` → `expired` once `now` is past notAfter. The revocation columns stay as
-    /// they were (a suspended certificate keeps its hold). False when it was in none of `from`
-    /// or is still valid.
+    /// [`Move::Expire`] once `now` is past notAfter. The revocation columns stay as they were
+    /// (a suspended certificate keeps its hold). False when the move does not apply (any
+    /// more) or it is still valid.
     pub fn expire_certificate(
         &mut self,
         serial: &str,
-        from: &[&str],
         now: NaiveDateTime,
     ) -> Result<bool, StoreError> {
         let n = dispatch!(self, c => diesel::update(
                 certificates::table
                     .find(serial)
-                    .filter(certificates::status.eq_any(from))
+                    .filter(certificates::status.eq_any(Move::Expire.from()))
                     .filter(certificates::not_after.lt(now)),
             )
-            .set(certificates::status.eq("expired"))
+            .set(certificates::status.eq(Move::Expire.to()))
             .execute(c))?;
         Ok(n == 1)
     }

@@ -5,6 +5,8 @@ use diesel::prelude::*;
 
 use super::schema::{contract_counters, contracts, enrolments, free_package_claims, packages};
 use super::{dispatch, StoreError, Tx};
+use crate::contract::ContractStatus;
+use crate::enrolment::Status;
 
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = packages)]
@@ -36,7 +38,7 @@ pub struct ContractRow {
     pub template_version: String,
     pub document: Vec<u8>,
     pub document_sha256: String,
-    pub status: String,
+    pub status: ContractStatus,
     pub created_by: String,
     pub created_at: NaiveDateTime,
     pub signed_at: Option<NaiveDateTime>,
@@ -114,9 +116,9 @@ impl Tx<'_> {
         Ok(dispatch!(self, c => diesel::update(
             contracts::table
                 .filter(contracts::enrolment_id.eq(enrolment_id))
-                .filter(contracts::status.eq("draft")),
+                .filter(contracts::status.eq(ContractStatus::Draft)),
         )
-        .set(contracts::status.eq("superseded"))
+        .set(contracts::status.eq(ContractStatus::Superseded))
         .returning((contracts::id, contracts::number))
         .get_results(c))?)
     }
@@ -153,7 +155,7 @@ impl Tx<'_> {
     ) -> Result<Option<ContractRow>, StoreError> {
         Ok(dispatch!(self, c => contracts::table
             .filter(contracts::enrolment_id.eq(enrolment_id))
-            .filter(contracts::status.eq("signed"))
+            .filter(contracts::status.eq(ContractStatus::Signed))
             .select(ContractRow::as_select())
             .first(c)
             .optional())?)
@@ -169,10 +171,10 @@ impl Tx<'_> {
         let n = dispatch!(self, c => diesel::update(
             contracts::table
                 .find(id)
-                .filter(contracts::status.eq("draft")),
+                .filter(contracts::status.eq(ContractStatus::Draft)),
         )
         .set((
-            contracts::status.eq("signed"),
+            contracts::status.eq(ContractStatus::Signed),
             contracts::signed_at.eq(evidence.signed_at),
             contracts::signed_by.eq(evidence.signed_by),
             contracts::signature_image.eq(evidence.signature_image),
@@ -192,7 +194,7 @@ impl Tx<'_> {
             .inner_join(enrolments::table)
             .filter(free_package_claims::id_number.eq(id_number))
             .filter(free_package_claims::status.eq("held"))
-            .filter(enrolments::status.ne("withdrawn"))
+            .filter(enrolments::status.ne(Status::Withdrawn))
             .select(free_package_claims::contract_id)
             .first(c)
             .optional())?)

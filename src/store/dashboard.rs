@@ -7,6 +7,7 @@ use super::schema::{
     acceptance_records, audit_events, certificates, contracts, video_call_outcomes,
 };
 use super::{dispatch, StoreError, Tx};
+use crate::status::CertificateStatus;
 
 /// Counts for one period `[from, to)`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -56,7 +57,7 @@ impl Tx<'_> {
             .count()
             .get_result(c))?;
         let revoked: i64 = dispatch!(self, c => certificates::table
-            .filter(certificates::status.eq("revoked"))
+            .filter(certificates::status.eq(CertificateStatus::Revoked))
             .filter(certificates::revoked_at.assume_not_null().ge(from))
             .filter(certificates::revoked_at.assume_not_null().lt(to))
             .count()

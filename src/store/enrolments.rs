@@ -5,15 +5,16 @@ use diesel::prelude::*;
 
 use super::schema::{enrolment_documents, enrolments, video_call_outcomes};
 use super::{dispatch, StoreError, Tx};
+use crate::enrolment::Status;
 
 /// An enrolment as stored: everything the later steps (contract, certificate subject) need.
-/// Statuses and sources are the stable strings of `enrolment::Status` and `enrolment::Source`.
+/// Sources are the stable strings of `enrolment::Source`.
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = enrolments)]
 pub struct EnrolmentRow {
     pub id: String,
     pub source: String,
-    pub status: String,
+    pub status: Status,
     /// The 12-digit personal ID number (certificate `UID=CCCD:…`).
     pub id_number: String,
     /// NFC, as it goes into the certificate `CN`.
@@ -81,7 +82,7 @@ impl Tx<'_> {
     pub fn open_enrolment_for(
         &mut self,
         id_number: &str,
-        open_statuses: &[&str],
+        open_statuses: &[Status],
     ) -> Result<Option<String>, StoreError> {
         Ok(dispatch!(self, c => enrolments::table
             .filter(enrolments::id_number.eq(id_number))
@@ -95,7 +96,7 @@ impl Tx<'_> {
     pub fn open_renewal_of(
         &mut self,
         serial: &str,
-        open_statuses: &[&str],
+        open_statuses: &[Status],
     ) -> Result<Option<String>, StoreError> {
         Ok(dispatch!(self, c => enrolments::table
             .filter(enrolments::renews.eq(serial))
@@ -110,8 +111,8 @@ impl Tx<'_> {
     pub fn set_enrolment_status(
         &mut self,
         id: &str,
-        from: &str,
-        to: &str,
+        from: Status,
+        to: Status,
         verified_by: Option<&str>,
         at: NaiveDateTime,
     ) -> Result<bool, StoreError> {
@@ -147,7 +148,7 @@ impl Tx<'_> {
             .filter(enrolments::id_number.eq(id_number))
             .filter(enrolments::full_name.eq(full_name))
             .filter(enrolments::date_of_birth.eq(date_of_birth))
-            .filter(enrolments::status.ne("withdrawn"))
+            .filter(enrolments::status.ne(Status::Withdrawn))
             .select(video_call_outcomes::id)
             .first(c)
             .optional())?)
@@ -215,7 +216,7 @@ impl Tx<'_> {
                 query = query.filter(enrolments::phone.eq(p.clone()));
             }
             if let Some(s) = &q.status {
-                query = query.filter(enrolments::status.eq(s.clone()));
+                query = query.filter(enrolments::status.eq(*s));
             }
             if let Some((first, rest)) = name_patterns.split_first() {
                 let mut any = Box::new(enrolments::full_name.like(first.clone()).escape('\\'))
@@ -251,7 +252,7 @@ pub struct EnrolmentQuery {
     /// Spellings of a name fragment, any of which may match (case variants: PostgreSQL's
     /// LIKE is case-sensitive, SQLite's folds only ASCII).
     pub name_variants: Vec<String>,
-    pub status: Option<String>,
+    pub status: Option<Status>,
     pub offset: i64,
     pub limit: i64,
 }

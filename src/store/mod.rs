@@ -24,6 +24,7 @@ mod outbox;
 mod reports;
 pub mod schema;
 mod status;
+mod text_enum;
 mod verification;
 
 pub use acceptance::{AcceptanceDecision, AcceptanceRow};

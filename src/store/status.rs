@@ -5,11 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::{certificates, crl_numbers, crls, status_generation};
 use super::{dispatch, Store, StoreError, Tx};
-
-/// The statuses a CRL lists: revoked, and on hold (suspended, or not yet accepted). It also
-/// lists an `expired` certificate that was on hold when it expired (its revocation columns
-/// stay set), as OCSP keeps answering for it; other expired certificates are dropped.
-pub const LISTED_ON_CRL: [&str; 4] = ["revoked", "suspended", "pending_acceptance", "signing"];
+use crate::status::CertificateStatus;
 
 /// A certificate's revocation-relevant columns.
 #[derive(Clone, Debug, Queryable, Selectable)]
@@ -17,7 +13,7 @@ pub const LISTED_ON_CRL: [&str; 4] = ["revoked", "suspended", "pending_acceptanc
 pub struct StatusRow {
     pub serial: String,
     pub ca_name: String,
-    pub status: String,
+    pub status: CertificateStatus,
     /// The `status_generation` of the row's last status change (set by a trigger).
     pub status_version: i64,
     pub created_at: NaiveDateTime,
@@ -68,20 +64,20 @@ impl Tx<'_> {
             .load(c))?)
     }
 
-    /// Moves a certificate from one of `from` to `to`, setting or clearing the revocation
-    /// columns. False when it was in none of `from` (a concurrent change won).
+    /// Moves a certificate from `from` to `to`, setting or clearing the revocation columns.
+    /// False when it was not in `from` (a concurrent change won).
     pub fn change_certificate_status(
         &mut self,
         serial: &str,
-        from: &[&str],
-        to: &str,
+        from: CertificateStatus,
+        to: CertificateStatus,
         revoked_at: Option<NaiveDateTime>,
         reason: Option<&str>,
     ) -> Result<bool, StoreError> {
         let n = dispatch!(self, c => diesel::update(
                 certificates::table
                     .find(serial)
-                    .filter(certificates::status.eq_any(from)),
+                    .filter(certificates::status.eq(from)),
             )
             .set((
                 certificates::status.eq(to),
@@ -92,7 +88,9 @@ impl Tx<'_> {
         Ok(n == 1)
     }
 
-    /// The certificates of `ca_name` (and `shard`, when given) a CRL lists.
+    /// The certificates of `ca_name` (and `shard`, when given) a CRL lists: those in
+    /// [`CertificateStatus::LISTED_ON_CRL`], and an `expired` one that was on hold when it
+    /// expired (its revocation columns stay set), as OCSP keeps answering for it.
     pub fn crl_entries(
         &mut self,
         ca_name: &str,
@@ -102,8 +100,8 @@ impl Tx<'_> {
             let mut q = certificates::table
                 .filter(certificates::ca_name.eq(ca_name))
                 .filter(
-                    certificates::status.eq_any(LISTED_ON_CRL).or(certificates::status
-                        .eq("expired")
+                    certificates::status.eq_any(CertificateStatus::LISTED_ON_CRL).or(certificates::status
+                        .eq(CertificateStatus::Expired)
                         .and(certificates::revoked_at.is_not_null())),
                 )
                 .select(StatusRow::as_select())
@@ -189,7 +187,7 @@ impl Store {
 #[derive(Clone, Debug, Default)]
 pub struct CertificateQuery {
     pub id_number: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<CertificateStatus>,
     pub issued_from: Option<NaiveDateTime>,
     pub issued_to: Option<NaiveDateTime>,
     pub after: Option<String>,
@@ -219,7 +217,7 @@ impl Tx<'_> {
                 );
             }
             if let Some(s) = &q.status {
-                query = query.filter(certificates::status.eq(s.clone()));
+                query = query.filter(certificates::status.eq(*s));
             }
             if let Some(t) = q.issued_from {
                 query = query.filter(certificates::created_at.ge(t));

@@ -5,14 +5,14 @@ use diesel::prelude::*;
 
 use super::schema::{operators, video_call_outcomes, video_calls};
 use super::{dispatch, Conn, StoreError, Tx};
+use crate::verification::VideoCallStatus;
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = video_calls, treat_none_as_null = true)]
 pub struct VideoCallRow {
     pub id: String,
     pub enrolment_id: String,
-    /// `waiting`, `claimed` or `done`.
-    pub status: String,
+    pub status: VideoCallStatus,
     pub queued_at: NaiveDateTime,
     pub no_shows: i32,
     pub claimed_by: Option<String>,
@@ -41,9 +41,11 @@ pub struct OutcomeRow {
 /// Entries an operator may take at `now`: waiting, or claimed under a lease that has lapsed.
 macro_rules! available {
     ($now:expr) => {
-        video_calls::status.eq("waiting").or(video_calls::status
-            .eq("claimed")
-            .and(video_calls::lease_expires_at.assume_not_null().le($now)))
+        video_calls::status
+            .eq(VideoCallStatus::Waiting)
+            .or(video_calls::status
+                .eq(VideoCallStatus::Claimed)
+                .and(video_calls::lease_expires_at.assume_not_null().le($now)))
     };
 }
 
@@ -90,7 +92,7 @@ impl Tx<'_> {
         now: NaiveDateTime,
     ) -> Result<Vec<String>, StoreError> {
         Ok(dispatch!(self, c => video_calls::table
-            .filter(video_calls::status.eq("claimed"))
+            .filter(video_calls::status.eq(VideoCallStatus::Claimed))
             .filter(video_calls::claimed_by.eq(operator_id))
             .filter(video_calls::lease_expires_at.assume_not_null().gt(now))
             .order(video_calls::claimed_at.asc())
@@ -167,7 +169,7 @@ impl Tx<'_> {
     /// Entries under a lease that has not lapsed at `now`.
     pub fn calls_in_progress(&mut self, now: NaiveDateTime) -> Result<i64, StoreError> {
         Ok(dispatch!(self, c => video_calls::table
-            .filter(video_calls::status.eq("claimed"))
+            .filter(video_calls::status.eq(VideoCallStatus::Claimed))
             .filter(video_calls::lease_expires_at.assume_not_null().gt(now))
             .count()
             .get_result(c))?)
@@ -176,7 +178,7 @@ impl Tx<'_> {
     /// Operators holding a lease or who recorded an outcome since `since`.
     pub fn operators_active_since(&mut self, since: NaiveDateTime) -> Result<i64, StoreError> {
         let mut ids: Vec<String> = dispatch!(self, c => video_calls::table
-            .filter(video_calls::status.eq("claimed"))
+            .filter(video_calls::status.eq(VideoCallStatus::Claimed))
             .filter(video_calls::claimed_at.assume_not_null().ge(since))
             .select(video_calls::claimed_by.assume_not_null())
             .load(c))?;

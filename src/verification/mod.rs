@@ -10,8 +10,10 @@
 //! - A no-show puts the applicant at the back; after `max_no_show_requeues` re-queues the next
 //!   no-show expires the enrolment.
 
+mod call;
 mod outcome;
 
+pub use call::{CallState, VideoCallStatus};
 pub use outcome::{Decision, Outcome, OutcomeForm, RecordingForm, CHECKLIST_ITEMS, REJECT_REASONS};
 
 use std::collections::BTreeMap;
@@ -23,7 +25,7 @@ use serde_json::json;
 
 use crate::audit::{Actor, NewEvent};
 use crate::clock::Clock;
-use crate::enrolment::{stored_status, DocumentKind, Event, Status};
+use crate::enrolment::{DocumentKind, Event, Status};
 use crate::secrets::random_token;
 use crate::store::{EnrolmentRow, OutcomeRow, Store, StoreError, Tx, VideoCallRow};
 
@@ -91,18 +93,6 @@ pub struct Claimed {
     pub no_shows: i32,
 }
 
-pub enum CallState {
-    Waiting {
-        /// 1 for the head of the queue.
-        position: i64,
-        estimated_wait: Duration,
-    },
-    InCall {
-        room_ref: String,
-    },
-    Done,
-}
-
 pub struct CallStatus {
     pub video_call_id: String,
     pub state: CallState,
@@ -142,7 +132,7 @@ pub(crate) fn enqueue(
     tx.insert_video_call(&VideoCallRow {
         id: id.clone(),
         enrolment_id: enrolment_id.to_string(),
-        status: "waiting".into(),
+        status: VideoCallStatus::Waiting,
         queued_at: now.naive_utc(),
         no_shows: 0,
         claimed_by: None,
@@ -165,8 +155,8 @@ pub(crate) fn enqueue(
 /// was still in it.
 pub(crate) fn close_for_enrolment(tx: &mut Tx<'_>, enrolment_id: &str) -> Result<bool, StoreError> {
     match tx.video_call_for_enrolment(enrolment_id)? {
-        Some(mut call) if call.status != "done" => {
-            call.status = "done".into();
+        Some(mut call) if call.status != VideoCallStatus::Done => {
+            call.status = VideoCallStatus::Done;
             call.lease_expires_at = None;
             tx.update_video_call(&call)?;
             Ok(true)
@@ -208,10 +198,10 @@ impl Verification {
                         None => VerificationError::EnrolmentNotFound,
                     });
                 };
-                let holds_lease =
-                    call.status == "claimed" && call.lease_expires_at.is_some_and(|t| t > now);
-                let state = match (call.status.as_str(), &call.room_ref) {
-                    ("done", _) => CallState::Done,
+                let holds_lease = call.status == VideoCallStatus::Claimed
+                    && call.lease_expires_at.is_some_and(|t| t > now);
+                let state = match (call.status, &call.room_ref) {
+                    (VideoCallStatus::Done, _) => CallState::Done,
                     (_, Some(room)) if holds_lease => CallState::InCall {
                         room_ref: room.clone(),
                     },
@@ -242,9 +232,12 @@ impl Verification {
                 let mut call = tx
                     .head_of_queue(now.naive_utc())?
                     .ok_or(VerificationError::QueueEmpty)?;
-                let lapsed_from = call.claimed_by.take().filter(|_| call.status == "claimed");
+                let lapsed_from = call
+                    .claimed_by
+                    .take()
+                    .filter(|_| call.status == VideoCallStatus::Claimed);
                 let room_ref = random_token("vc-");
-                call.status = "claimed".into();
+                call.status = VideoCallStatus::Claimed;
                 call.claimed_by = Some(op_id);
                 call.claimed_at = Some(now.naive_utc());
                 call.lease_expires_at = Some(lease_until.naive_utc());
@@ -371,7 +364,7 @@ impl Verification {
                 let enrolment = tx
                     .enrolment_by_id(&call.enrolment_id)?
                     .ok_or_else(|| unexpected("queued enrolment missing"))?;
-                let status = stored_status(&enrolment).map_err(unexpected)?;
+                let status = enrolment.status;
                 let recording = outcome.recording();
                 let (reason, note) = match outcome {
                     Outcome::Rejected { reason, note, .. } => {
@@ -412,19 +405,19 @@ impl Verification {
                         let next = status.apply(ev).map_err(|_| VerificationError::Closed)?;
                         if !tx.set_enrolment_status(
                             &enrolment.id,
-                            status.as_str(),
-                            next.as_str(),
+                            status,
+                            next,
                             verified_by,
                             now.naive_utc(),
                         )? {
                             return Err(VerificationError::Closed);
                         }
-                        call.status = "done".into();
+                        call.status = VideoCallStatus::Done;
                         next
                     }
                     None => {
                         // Back of the queue: the applicant missed their turn.
-                        call.status = "waiting".into();
+                        call.status = VideoCallStatus::Waiting;
                         call.queued_at = now.naive_utc();
                         call.claimed_by = None;
                         call.claimed_at = None;
@@ -506,10 +499,10 @@ fn check_held(
     now: NaiveDateTime,
 ) -> Result<VideoCallRow, VerificationError> {
     let call = call.ok_or(VerificationError::NotFound)?;
-    match call.status.as_str() {
-        "done" => return Err(VerificationError::Closed),
-        "waiting" => return Err(VerificationError::LeaseExpired),
-        _ => {}
+    match call.status {
+        VideoCallStatus::Done => return Err(VerificationError::Closed),
+        VideoCallStatus::Waiting => return Err(VerificationError::LeaseExpired),
+        VideoCallStatus::Claimed => {}
     }
     if call.claimed_by.as_deref() != Some(operator_id) {
         return Err(VerificationError::NotLeaseHolder);

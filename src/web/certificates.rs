@@ -15,7 +15,7 @@ use super::{message, redirect, render, render_status, Page, SelectOption, WebErr
 use crate::app::AppState;
 use crate::ca::RevocationReason;
 use crate::operators::Role;
-use crate::status::{Change, StatusError, CERTIFICATE_STATUSES};
+use crate::status::{CertificateStatus, Change, Move, StatusError};
 use crate::store::{AcceptanceRow, CertificateQuery, CertificateRow};
 use crate::vn;
 
@@ -72,8 +72,7 @@ pub async fn search(
     let to = form::date_filter(&q.to, lang, &mut error);
     let status = match q.status.as_str() {
         "" => None,
-        s if CERTIFICATE_STATUSES.contains(&s) => Some(s.to_string()),
-        _ => return Err(WebError::NotFound),
+        s => Some(CertificateStatus::parse(s).ok_or(WebError::NotFound)?),
     };
     let rows = if error.is_some() {
         Vec::new()
@@ -105,9 +104,15 @@ pub async fn search(
         });
     let rows = rows.iter().map(|r| row(lang, r)).collect();
     render(&SearchPage {
-        statuses: CERTIFICATE_STATUSES
+        statuses: CertificateStatus::ALL
             .iter()
-            .map(|s| SelectOption::new(s, lang.t_or_code(&format!("cert_status.{s}")), &q.status))
+            .map(|s| {
+                SelectOption::new(
+                    s.as_str(),
+                    lang.t_or_code(&format!("cert_status.{s}")),
+                    &q.status,
+                )
+            })
             .collect(),
         page: user.page,
         q,
@@ -121,7 +126,7 @@ fn row(lang: Lang, r: &CertificateRow) -> Row {
     Row {
         serial: r.serial.clone(),
         subject: r.subject_dn.clone(),
-        status: r.status.clone(),
+        status: r.status.as_str().to_string(),
         status_text: lang
             .t_or_code(&format!("cert_status.{}", r.status))
             .to_string(),
@@ -257,12 +262,16 @@ pub async fn detail(
         })
         .unwrap_or_default();
     let actions = if user.require(ACTORS).is_ok() {
-        match row.status.as_str() {
-            "active" => vec!["suspend", "revoke"],
-            "suspended" => vec!["resume", "revoke"],
-            "pending_acceptance" => vec!["revoke"],
-            _ => vec![],
-        }
+        // The changes the lifecycle allows from this status, in the order offered.
+        [
+            (Move::Suspend, "suspend"),
+            (Move::Resume, "resume"),
+            (Move::Revoke, "revoke"),
+        ]
+        .into_iter()
+        .filter(|(m, _)| row.status.after(*m).is_some())
+        .map(|(_, action)| action)
+        .collect()
     } else {
         vec![]
     }
@@ -285,7 +294,7 @@ pub async fn detail(
             .t_or_code(&format!("cert_status.{}", row.status))
             .to_string(),
         serial: row.serial,
-        status: row.status,
+        status: row.status.as_str().to_string(),
         enrolment_id: row.enrolment_id,
         has_pem: row.cert_der.is_some(),
         fields,

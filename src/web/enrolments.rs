@@ -15,6 +15,7 @@ use crate::app::AppState;
 use crate::enrolment::identity::PhoneNumber;
 use crate::enrolment::{DocumentKind, EnrolmentError, Status};
 use crate::operators::Role;
+use crate::status::CertificateStatus;
 use crate::store::{EnrolmentQuery, EnrolmentRow};
 use crate::vn;
 
@@ -80,8 +81,7 @@ pub async fn search(
     };
     let status = match q.status.as_str() {
         "" => None,
-        s if Status::parse(s).is_some() => Some(s.to_string()),
-        _ => return Err(WebError::NotFound),
+        s => Some(Status::parse(s).ok_or(WebError::NotFound)?),
     };
     let name = q.name.split_whitespace().collect::<Vec<_>>().join(" ");
     let searched =
@@ -176,7 +176,7 @@ fn row(lang: Lang, r: &EnrolmentRow) -> Row {
         full_name: r.full_name.clone(),
         id_number: r.id_number.clone(),
         phone: r.phone.clone(),
-        status: r.status.clone(),
+        status: r.status.as_str().to_string(),
         status_text: lang.t_or_code(&format!("status.{}", r.status)).to_string(),
         created: vn::date_time(r.created_at.and_utc()),
     }
@@ -267,7 +267,7 @@ pub async fn detail(
         status_text: lang
             .t_or_code(&format!("status.{}", row.status))
             .to_string(),
-        status: row.status.clone(),
+        status: row.status.as_str().to_string(),
         fields: fields(lang, &row),
         documents: DocumentKind::ALL
             .iter()
@@ -294,7 +294,7 @@ pub async fn detail(
             .map(|c| ContractItem {
                 number: c.number,
                 status: lang
-                    .t_or_code(&format!("contract_status.{}", c.status))
+                    .t_or_code(&format!("contract_status.{}", c.status.as_str()))
                     .to_string(),
                 package: c.package_code,
                 price: vn::vnd(c.price_vnd),
@@ -306,7 +306,7 @@ pub async fn detail(
             .collect(),
         certificates: certificates
             .into_iter()
-            .filter(|c| c.status != "signing")
+            .filter(|c| c.status != CertificateStatus::Signing)
             .map(|c| CertificateItem {
                 status: lang
                     .t_or_code(&format!("cert_status.{}", c.status))

@@ -124,11 +124,12 @@ pub async fn queue(
     query: Query<QueueQuery>,
 ) -> Result<Response, WebError> {
     let lang = user.page.lang;
-    let notice = match query.done.as_deref() {
-        Some("approved") => Some(lang.t("ws.done.approved")),
-        Some("rejected") => Some(lang.t("ws.done.rejected")),
-        Some("requeued") => Some(lang.t("ws.done.requeued")),
-        Some("expired") => Some(lang.t("ws.done.expired")),
+    let done = query.done.as_deref();
+    let notice = match (done, done.and_then(Status::parse)) {
+        (Some("approved"), _) => Some(lang.t("ws.done.approved")),
+        (Some("requeued"), _) => Some(lang.t("ws.done.requeued")),
+        (_, Some(Status::Rejected)) => Some(lang.t("ws.done.rejected")),
+        (_, Some(Status::Expired)) => Some(lang.t("ws.done.expired")),
         _ if query.empty.is_some() => Some(lang.t("ws.queue_empty")),
         _ => None,
     };
@@ -411,8 +412,8 @@ pub async fn outcome(
                 let done = match r.enrolment_status {
                     _ if r.requeued => "requeued",
                     Status::Verified => "approved",
-                    Status::Rejected => "rejected",
-                    _ => "expired",
+                    // Rejected, or expired at the no-show limit.
+                    closed => closed.as_str(),
                 };
                 return Ok(redirect(&format!("/workstation?done={done}")));
             }

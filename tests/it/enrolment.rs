@@ -774,7 +774,7 @@ async fn enrolment_by_id_gives_what_a_certificate_subject_needs() {
     assert_eq!(row.permanent_ward, "Phường Sài Gòn");
     assert_eq!(row.email.as_deref(), Some("an.nguyen@example.vn"));
     assert_eq!(row.phone, "+84912345678");
-    assert_eq!(row.status, "verified");
+    assert_eq!(row.status.as_str(), "verified");
 }
 
 #[tokio::test]

@@ -123,7 +123,7 @@ async fn every_profile_variant_passes_openssl_verify_and_pkilint() {
                 .await
                 .unwrap()
                 .unwrap_or_else(|e| panic!("{ca_label}/{key_label}/{email:?}: {e}"));
-                assert_eq!(issued.status, "pending_acceptance");
+                assert_eq!(issued.status.as_str(), "pending_acceptance");
                 let leaf = out.path().join(format!("{ca_label}-{key_label}-{n}.pem"));
                 write_pem(&leaf, &issued.cert_der);
                 assert_openssl_verifies(
@@ -258,7 +258,7 @@ async fn crash_between_record_and_sign_leaves_the_row_and_nothing_is_ever_signed
         .await
         .unwrap();
     assert_eq!(rows.len(), 1, "the record made before signing is there");
-    assert_eq!(rows[0].status, "signing");
+    assert_eq!(rows[0].status.as_str(), "signing");
     assert!(rows[0].cert_der.is_none());
     assert!(!rows[0].tbs_der.is_empty(), "the exact TBS was recorded");
     let serial = rows[0].serial.clone();
@@ -296,7 +296,7 @@ async fn crash_between_record_and_sign_leaves_the_row_and_nothing_is_ever_signed
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(row.status, "revoked");
+    assert_eq!(row.status.as_str(), "revoked");
     assert!(row.cert_der.is_none(), "never signed");
     // Running recovery again changes nothing.
     let again = tokio::task::spawn_blocking(move || healthy.abandon_stale(|_, _| Ok(())))
@@ -338,7 +338,7 @@ async fn signer_failure_revokes_the_recorded_row_at_once_and_the_chain_still_ver
         .read(|tx| tx.certificates_for_enrolment("e-fail"))
         .await
         .unwrap();
-    assert_eq!(rows[0].status, "revoked");
+    assert_eq!(rows[0].status.as_str(), "revoked");
     let admin = app.admin_token().await;
     let (status, report) = app.get("/api/v1/audit/verify", Some(&admin)).await;
     assert_eq!(status, 200);
