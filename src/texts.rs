@@ -2,8 +2,8 @@
 //! a stable name: the API's problems (`problem.<code>`, or `problem.<code>.<context>` where one
 //! code is answered in two situations), field refusals (`field.<code>[.<context>]`), the
 //! applicant's next step (`next_step.<step>`) and the operator pages' words (the other
-//! prefixes). The API, the pages and the domain's next-step
-//! texts all read it, so the same refusal says the same thing everywhere.
+//! prefixes). The API, the pages and the domain's next-step texts all read it, so the same
+//! refusal says the same thing everywhere.
 //!
 //! Parameters are named `{name}` and filled with [`Text::arg`] in both languages (a language may
 //! leave one out). A unit test checks the order; `api::problem`'s checks that every key the
