@@ -1,22 +1,25 @@
 //! Building the running service: first-run preparation (database, master key, development CA,
-//! bootstrap administrator), the shared state, and the HTTP routes.
+//! bootstrap administrator), the shared state, its background jobs, and the listener. The
+//! routes are in `router.rs`, above this state.
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use poem::listener::{Acceptor, TcpAcceptor};
-use poem::{get, EndpointExt, Route, Server};
+use poem::Server;
 
-use crate::ca::{self, CaError, CeremonyConfig, IssuingCa, OcspResponder, PersonalProfile};
+use crate::ca_files::{load_ca, CaFileError, CaHandles};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::contract::Contracts;
 use crate::enrolment::Enrolments;
-use crate::http::{self, Metrics};
+use crate::http::Metrics;
+use crate::jobs::every;
 use crate::notify::{Dispatcher, Notifier, Outbox};
 use crate::operators::{Accounts, NewOperatorCredentials};
 use crate::otp::Otp;
-use crate::secrets::MasterKey;
+use crate::secrets::{CsrfKey, MasterKey};
 use crate::store::Store;
 use crate::verification::Verification;
 
@@ -32,8 +35,8 @@ pub enum AppError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Accounts(#[from] crate::operators::OperatorsError),
-    #[error("CA ({path}): {source}")]
-    Ca { path: PathBuf, source: CaError },
+    #[error(transparent)]
+    Ca(#[from] CaFileError),
     #[error(transparent)]
     Notify(#[from] crate::notify::NotifyError),
     #[error("cannot listen on {addr}: {reason}")]
@@ -67,112 +70,7 @@ pub struct AppState {
     /// Adoption reports.
     pub reports: crate::reports::Reports,
     /// The operator pages' CSRF key.
-    pub web: crate::web::WebKeys,
-}
-
-/// The loaded CA material: what signs, what answers for status, and the profile.
-#[derive(Clone)]
-pub struct CaHandles {
-    pub issuing: Arc<IssuingCa>,
-    pub ocsp: Arc<OcspResponder>,
-    pub profile: Arc<PersonalProfile>,
-    /// Issuing CA then root, PEM.
-    pub chain_pem: Arc<str>,
-}
-
-/// The CA files under `ca_root`: config, the ceremony's output, the private keys.
-pub struct CaPaths {
-    pub root: PathBuf,
-}
-
-impl CaPaths {
-    pub fn new(root: &std::path::Path) -> Self {
-        Self {
-            root: root.to_path_buf(),
-        }
-    }
-    pub fn ceremony_config(&self) -> PathBuf {
-        self.root.join("ceremony.toml")
-    }
-    pub fn profile(&self) -> PathBuf {
-        self.root.join("profiles").join("personal.toml")
-    }
-    pub fn issuing_cert(&self) -> PathBuf {
-        self.root.join("issuing.pem")
-    }
-    fn read(&self, path: PathBuf) -> Result<String, AppError> {
-        std::fs::read_to_string(&path).map_err(|e| AppError::Ca {
-            path,
-            source: CaError::ConfigInvalid(e.to_string()),
-        })
-    }
-    pub fn ceremony(&self) -> Result<CeremonyConfig, AppError> {
-        let path = self.ceremony_config();
-        toml::from_str(&self.read(path.clone())?).map_err(|e: toml::de::Error| AppError::Ca {
-            path,
-            source: CaError::ConfigInvalid(e.message().to_string()),
-        })
-    }
-}
-
-fn passphrase(config: &Config) -> Option<&[u8]> {
-    (!config.ca_key_passphrase.is_empty()).then(|| config.ca_key_passphrase.expose().as_bytes())
-}
-
-/// Runs the development ceremony into `ca_root` (refuses when any output exists).
-pub fn run_ceremony(config: &Config) -> Result<ca::CeremonyOutput, AppError> {
-    let paths = CaPaths::new(&config.ca_root);
-    let cfg = paths.ceremony()?;
-    ca::run_ceremony(&paths.root, &cfg, passphrase(config)).map_err(|source| AppError::Ca {
-        path: paths.root.clone(),
-        source,
-    })
-}
-
-/// Loads the CA; on first run (no issuing certificate yet) performs the development ceremony.
-pub fn load_ca(config: &Config) -> Result<CaHandles, AppError> {
-    let paths = CaPaths::new(&config.ca_root);
-    let cfg = paths.ceremony()?;
-    if !paths.issuing_cert().exists() {
-        let out = run_ceremony(config)?;
-        tracing::info!(
-            root_sha256 = %out.root_sha256,
-            issuing_sha256 = %out.issuing_sha256,
-            ocsp_sha256 = %out.ocsp_sha256,
-            dir = %paths.root.display(),
-            "development CA ceremony done"
-        );
-    }
-    let at = |path: &std::path::Path| {
-        let path = path.to_path_buf();
-        move |source| AppError::Ca { path, source }
-    };
-    let private = paths.root.join("private");
-    let issuing = IssuingCa::load(
-        &cfg.issuing.name,
-        &paths.issuing_cert(),
-        &private.join("issuing.key.pem"),
-        passphrase(config),
-    )
-    .map_err(at(&paths.issuing_cert()))?;
-    let ocsp_cert = paths.root.join("ocsp.pem");
-    let ocsp = OcspResponder::load(
-        &ocsp_cert,
-        &private.join("ocsp.key.pem"),
-        passphrase(config),
-    )
-    .map_err(at(&ocsp_cert))?;
-    let profile_path = paths.profile();
-    let profile =
-        PersonalProfile::from_toml(&paths.read(profile_path.clone())?, &config.public_base_url)
-            .map_err(at(&profile_path))?;
-    let chain_pem = paths.read(paths.root.join("chain.pem"))?;
-    Ok(CaHandles {
-        issuing: Arc::new(issuing),
-        ocsp: Arc::new(ocsp),
-        profile: Arc::new(profile),
-        chain_pem: chain_pem.into(),
-    })
+    pub csrf: CsrfKey,
 }
 
 /// The pieces that exist before anything listens.
@@ -195,10 +93,10 @@ pub fn master_key(config: &Config) -> Result<MasterKey, AppError> {
     if !config.master_key.is_empty() {
         // validate() has checked the format.
         return MasterKey::from_hex(config.master_key.expose()).ok_or_else(|| {
-            AppError::Config(crate::config::ConfigError::Invalid {
-                key: "master_key",
-                problem: "expected 64 hexadecimal characters".into(),
-            })
+            AppError::Config(
+                crate::settings::Invalid::new("master_key", "expected 64 hexadecimal characters")
+                    .into(),
+            )
         });
     }
     std::fs::create_dir_all(&config.data_dir).map_err(|e| AppError::DataDir {
@@ -227,7 +125,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "applied database migrations");
     }
-    let notifier = Notifier::from_config(&config)?;
+    let notifier = Notifier::from_settings(&config.notify, &config.data_dir)?;
     let outbox = Outbox::new(keys.clone());
     let otp = Otp::new(
         store.clone(),
@@ -256,9 +154,9 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
         config.contract.provider.clone(),
         config.acceptance.clone(),
     );
-    spawn_acceptance_deadline(acceptance.clone());
+    spawn_acceptance_deadline(&acceptance);
     let verification = Verification::new(store.clone(), clock.clone(), config.verification.clone());
-    let web = crate::web::WebKeys::new(&keys);
+    let csrf = CsrfKey::derive(&keys);
     let accounts = Accounts::new(store.clone(), keys, clock.clone(), config.security.clone());
     let bootstrap_admin = accounts.bootstrap_admin().await?;
     let issuer = crate::issuance::Issuer::new(
@@ -267,7 +165,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
         ca.profile.clone(),
         clock.clone(),
     );
-    spawn_issuance_recovery(issuer.clone());
+    spawn_issuance_recovery(&issuer);
     let renewals = crate::renewal::Renewals::new(
         store.clone(),
         contracts.clone(),
@@ -280,7 +178,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
         clock.clone(),
         config.expiry.clone(),
     );
-    spawn_expiry(expiry.clone());
+    spawn_expiry(&expiry);
     let status = crate::status::StatusService::with_settings(
         store.clone(),
         clock.clone(),
@@ -289,7 +187,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
         ca.profile.clone(),
         &config.status,
     )
-    .map_err(|source| AppError::Ca {
+    .map_err(|source| CaFileError {
         path: config.ca_root.clone(),
         source,
     })?;
@@ -323,108 +221,73 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
             renewals,
             expiry,
             reports,
-            web,
+            csrf,
         },
         bootstrap_admin,
     })
 }
 
 /// Every minute (and at start), revokes certificates a stopped process left between record and
-/// sign and gives their enrolments back; safe with several processes (conditional updates).
-fn spawn_issuance_recovery(issuer: crate::issuance::Issuer) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-        loop {
-            tick.tick().await;
-            let issuer = issuer.clone();
-            match tokio::task::spawn_blocking(move || issuer.recover_blocking()).await {
-                Ok(Ok(serials)) if !serials.is_empty() => {
-                    tracing::warn!(
-                        ?serials,
-                        "revoked certificates left unsigned by a stopped process"
-                    );
-                }
-                Ok(Err(e)) => tracing::error!(error = %e, "issuance recovery failed"),
-                Err(e) => tracing::error!(error = %e, "issuance recovery task failed"),
-                Ok(Ok(_)) => {}
+/// sign and gives their enrolments back.
+fn spawn_issuance_recovery(issuer: &crate::issuance::Issuer) {
+    let issuer = issuer.clone();
+    every(Duration::from_secs(60), "issuance recovery", move || {
+        let issuer = issuer.clone();
+        async move {
+            let serials = tokio::task::spawn_blocking(move || issuer.recover_blocking())
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            if !serials.is_empty() {
+                tracing::warn!(
+                    ?serials,
+                    "revoked certificates left unsigned by a stopped process"
+                );
             }
+            Ok::<_, String>(())
         }
     });
 }
 
-/// Periodically sends acceptance reminders and revokes certificates not accepted in time;
-/// safe with several processes (conditional updates).
-fn spawn_acceptance_deadline(acceptance: crate::acceptance::Acceptance) {
-    let every = std::time::Duration::from_secs(acceptance.settings().job_interval_seconds);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tick.tick().await;
-            match acceptance.run_deadline().await {
-                Ok(run) if !run.revoked.is_empty() => {
-                    tracing::info!(
-                        revoked = ?run.revoked,
-                        reminded = run.reminded.len(),
-                        "revoked certificates not accepted in time"
-                    );
-                }
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "acceptance deadline job failed"),
+/// Periodically sends acceptance reminders and revokes certificates not accepted in time.
+fn spawn_acceptance_deadline(acceptance: &crate::acceptance::Acceptance) {
+    let interval = Duration::from_secs(acceptance.settings().job_interval_seconds);
+    let acceptance = acceptance.clone();
+    every(interval, "acceptance deadline", move || {
+        let acceptance = acceptance.clone();
+        async move {
+            let run = acceptance.run_deadline().await?;
+            if !run.revoked.is_empty() {
+                tracing::info!(
+                    revoked = ?run.revoked,
+                    reminded = run.reminded.len(),
+                    "revoked certificates not accepted in time"
+                );
             }
+            Ok::<_, crate::acceptance::AcceptanceError>(())
         }
     });
 }
 
-/// Periodically marks certificates past notAfter expired and sends the reminders due; safe
-/// with several processes (conditional updates, one reminder row per certificate and day).
-fn spawn_expiry(expiry: crate::expiry::Expiry) {
-    let every = std::time::Duration::from_secs(expiry.settings().job_interval_seconds);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tick.tick().await;
-            match expiry.run().await {
-                Ok(run) if !run.expired.is_empty() || !run.reminded.is_empty() => {
-                    tracing::info!(
-                        expired = run.expired.len(),
-                        reminded = run.reminded.len(),
-                        "expiry job"
-                    );
-                }
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "expiry job failed"),
+/// Periodically marks certificates past notAfter expired and sends the reminders due (one
+/// reminder row per certificate and day, so processes never send one twice).
+fn spawn_expiry(expiry: &crate::expiry::Expiry) {
+    let interval = Duration::from_secs(expiry.settings().job_interval_seconds);
+    let expiry = expiry.clone();
+    every(interval, "expiry", move || {
+        let expiry = expiry.clone();
+        async move {
+            let run = expiry.run().await?;
+            if !run.expired.is_empty() || !run.reminded.is_empty() {
+                tracing::info!(
+                    expired = run.expired.len(),
+                    reminded = run.reminded.len(),
+                    "expiry job"
+                );
             }
+            Ok::<_, crate::expiry::ExpiryError>(())
         }
     });
-}
-
-pub fn routes(state: AppState) -> impl poem::Endpoint {
-    let api = crate::api::service(&state.config.public_base_url);
-    let spec = api.spec_endpoint();
-    let docs = api.swagger_ui();
-    let metrics = state.metrics.clone();
-    let status = state.status.clone();
-    let app = Route::new()
-        .nest("/api", api)
-        .at("/api/openapi.json", spec)
-        .nest("/api/docs", docs)
-        .at("/healthz", get(http::healthz))
-        .at("/readyz", get(http::readyz))
-        .at("/metrics", get(http::metrics_text))
-        .at("/ca/:file", get(http::ca_certificate))
-        .at("/crl/:file", get(crate::status::crl_get))
-        .nest("/", crate::web::routes())
-        .data(state);
-    // OCSP handlers get only the status service: request data is cloned per request, and
-    // OCSP is the hot path.
-    Route::new()
-        .at(
-            "/ocsp",
-            poem::post(crate::status::ocsp_post).data(status.clone()),
-        )
-        .at("/ocsp/*request", get(crate::status::ocsp_get).data(status))
-        .nest_no_strip("/", app)
-        .around(move |ep, req| http::around(ep, req, metrics.clone()))
 }
 
 /// The listening socket. TCP_NODELAY is set on it, so accepted connections inherit it: a
@@ -468,9 +331,11 @@ impl Application {
         })
     }
 
-    /// Serves until `shutdown` resolves.
-    pub async fn run(
+    /// Serves the endpoint `routes` makes from the state (`router::routes`) until `shutdown`
+    /// resolves.
+    pub async fn run<E: poem::Endpoint + 'static>(
         self,
+        routes: impl FnOnce(AppState) -> E,
         shutdown: impl std::future::Future<Output = ()> + Send,
     ) -> std::io::Result<()> {
         Server::new_with_acceptor(self.acceptor)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 use crate::app::{self, AppError, Application};
-use crate::audit::{self, Actor};
+use crate::audit::Actor;
 use crate::clock::SystemClock;
 use crate::config::{Config, LogFormat};
 use crate::operators::{Accounts, NewOperatorCredentials, Role};
@@ -125,7 +125,7 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
             Ok(0)
         }
         Command::Ceremony => {
-            let out = app::run_ceremony(&config)?;
+            let out = crate::ca_files::run_ceremony(&config)?;
             println!("CA ceremony done. Record these fingerprints (SHA-256):");
             println!(
                 "  root     {}  {}",
@@ -175,7 +175,7 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
             command: AuditCommand::Verify,
         } => {
             let store = app::open_store(&config)?;
-            let report = tokio::task::spawn_blocking(move || audit::verify_blocking(&store))
+            let report = tokio::task::spawn_blocking(move || store.verify_audit_blocking())
                 .await
                 .map_err(|e| crate::store::StoreError::Unexpected(e.to_string()))??;
             match report.fault {
@@ -229,7 +229,7 @@ async fn serve(config: Config) -> Result<i32, AppError> {
     // Last, so whoever waits for it (scripts, tests) has read everything above.
     println!("ca-enrol listening on {base}");
     tracing::info!(port = app.port, "listening");
-    app.run(async {
+    app.run(crate::router::routes, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await

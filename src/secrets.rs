@@ -115,6 +115,26 @@ impl MasterKey {
     }
 }
 
+/// The key of the operator pages' CSRF tokens (`web::session`), derived from the master key,
+/// so every process sharing that key checks the same tokens without storing any.
+#[derive(Clone)]
+pub struct CsrfKey([u8; 32]);
+
+impl CsrfKey {
+    pub fn derive(keys: &MasterKey) -> Self {
+        Self(keys.derive("web-csrf"))
+    }
+
+    /// The token bound to a value of one kind (a session token, a pre-session cookie).
+    pub fn token(&self, kind: &str, value: &str) -> String {
+        let mac = hmac_sha256(
+            &self.0,
+            format!("{kind}:{}", sha256_hex(value.as_bytes())).as_bytes(),
+        );
+        hex::encode(&mac[..20])
+    }
+}
+
 pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     // HMAC over an in-memory key cannot fail short of allocation failure; a zero MAC would

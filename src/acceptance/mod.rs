@@ -38,6 +38,7 @@ use crate::otp::{
     ChallengeLookup, ChallengeRequest, ChallengeSent, Check, DocumentDigest, Otp, OtpError, Purpose,
 };
 use crate::secrets::sha256_hex;
+use crate::settings::{range, Invalid};
 use crate::status::{supersede, CertificateStatus, Move, StatusError};
 use crate::store::{AcceptanceDecision, AcceptanceRow, CertificateRow, Store, StoreError, Tx};
 
@@ -65,6 +66,28 @@ impl Default for Settings {
             reminder_days: vec![1, 5],
             job_interval_seconds: 300,
         }
+    }
+}
+
+impl Settings {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        range("acceptance.deadline_days", self.deadline_days, 1, 30)?;
+        if self
+            .reminder_days
+            .iter()
+            .any(|d| *d == 0 || *d >= self.deadline_days)
+        {
+            return Err(Invalid::new(
+                "acceptance.reminder_days",
+                "expected days after signing, each from 1 to deadline_days - 1",
+            ));
+        }
+        range(
+            "acceptance.job_interval_seconds",
+            self.job_interval_seconds,
+            1,
+            86_400,
+        )
     }
 }
 

@@ -9,8 +9,7 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
-use super::auth::Auth;
-use super::enrolments::require_enrol_or;
+use super::auth::{require_enrol_or, Auth};
 use super::problem::ApiError;
 use crate::acceptance::{AcceptRequest, AcceptanceError, Record, MAX_REASON_CHARS};
 use crate::app::AppState;

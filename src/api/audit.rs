@@ -105,7 +105,7 @@ impl AuditApi {
     ) -> Result<Json<VerifyResult>, ApiError> {
         auth.0.require_role(&[Role::Auditor, Role::Admin])?;
         let store = state.store.clone();
-        let report = tokio::task::spawn_blocking(move || audit::verify_blocking(&store))
+        let report = tokio::task::spawn_blocking(move || store.verify_audit_blocking())
             .await
             .map_err(ApiError::unexpected)??;
         let (fault, fault_seq) = match &report.fault {

@@ -13,7 +13,7 @@ use poem_openapi::types::{Example, ParseFromJSON, ToJSON};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use validator::Validate;
 
-use super::auth::Auth;
+use super::auth::{require_enrol_or, Auth};
 use super::problem::ApiError;
 use super::validation::{field_problems, sha256_hex};
 use crate::app::AppState;
@@ -31,16 +31,6 @@ use poem::http::StatusCode;
 enum ApiTags {
     /// eKYC intake: applications from VNeID, the provider's app and one-stop counters.
     Enrolments,
-}
-
-/// An API key with scope `enrol` (the provider's app backend, the VNeID connector), or an
-/// operator session with one of `roles`.
-pub(super) fn require_enrol_or(p: &Principal, roles: &[Role]) -> Result<(), ApiError> {
-    match p {
-        Principal::ApiKey { .. } => p.require_scope(Scope::Enrol)?,
-        Principal::Operator { .. } => p.require_role(roles)?,
-    }
-    Ok(())
 }
 
 #[derive(Object, Validate)]

@@ -14,14 +14,13 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
-use super::auth::Auth;
+use super::auth::{require_lifecycle_caller, Auth};
 use super::certificates::{view_of, Idempotency, IssueResponse};
 use super::contracts::ContractView;
 use super::lifecycle::ApiTags;
 use super::problem::ApiError;
 use crate::app::AppState;
 use crate::issuance::IssuanceError;
-use crate::operators::{Principal, Role, Scope};
 use crate::problem::Problem;
 use crate::renewal::RenewalError;
 use poem::http::StatusCode;
@@ -102,15 +101,6 @@ impl From<RenewalError> for Problem {
             RenewalError::Store(e) => e.into(),
         }
     }
-}
-
-/// RA officer, or an API key with scope `lifecycle`.
-fn require_lifecycle_caller(p: &Principal) -> Result<(), ApiError> {
-    match p {
-        Principal::ApiKey { .. } => p.require_scope(Scope::Lifecycle)?,
-        Principal::Operator { .. } => p.require_role(&[Role::RaOfficer])?,
-    }
-    Ok(())
 }
 
 pub struct RenewalApi;

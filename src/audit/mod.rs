@@ -244,38 +244,6 @@ impl Verifier {
     }
 }
 
-/// Walks the stored chain page by page (blocking; run off the async workers).
-pub fn verify_blocking(
-    store: &crate::store::Store,
-) -> Result<VerifyReport, crate::store::StoreError> {
-    const PAGE: i64 = 5_000;
-    let (head_seq, head_hash) = store.read_blocking(|tx| tx.audit_head())?;
-    let mut verifier = Verifier::default();
-    let mut after = 0;
-    loop {
-        let page = store.read_blocking(|tx| tx.audit_events_after(after, PAGE))?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        let full = page.len() as i64 == PAGE;
-        let mut going = true;
-        for e in page {
-            // Events appended after the head was read belong to the next verification.
-            if e.seq > head_seq {
-                going = false;
-                break;
-            }
-            going = verifier.feed(e);
-            if !going {
-                break;
-            }
-        }
-        if !going || !full {
-            break;
-        }
-    }
-    Ok(verifier.finish(head_seq, &head_hash))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

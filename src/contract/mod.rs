@@ -40,6 +40,7 @@ use crate::otp::{
     ChallengeLookup, ChallengeRequest, ChallengeSent, Check, DocumentDigest, Otp, OtpError, Purpose,
 };
 use crate::secrets::sha256_hex;
+use crate::settings::{range, Invalid};
 use crate::store::{
     ContractRow, EnrolmentRow, FreePackageClaimRow, PackageRow, SignatureEvidence, Store,
     StoreError, Tx,
@@ -83,6 +84,34 @@ impl Default for Settings {
             },
             signature: SignatureLimits::default(),
         }
+    }
+}
+
+impl Settings {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let sig = &self.signature;
+        range(
+            "contract.signature.max_bytes",
+            u64::try_from(sig.max_bytes).unwrap_or(u64::MAX),
+            1024,
+            5 * 1024 * 1024,
+        )?;
+        if sig.min_width == 0 || sig.min_height == 0 {
+            return Err(Invalid::new(
+                "contract.signature.min_width",
+                "expected minimum dimensions of at least 1 pixel",
+            ));
+        }
+        if sig.max_width < sig.min_width || sig.max_height < sig.min_height {
+            return Err(Invalid::new(
+                "contract.signature.max_width",
+                "expected maximum dimensions not below the minimum ones",
+            ));
+        }
+        if self.provider.name.trim().is_empty() {
+            return Err(Invalid::new("contract.provider.name", "must not be empty"));
+        }
+        Ok(())
     }
 }
 

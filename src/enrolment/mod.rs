@@ -31,6 +31,7 @@ use serde_json::json;
 use crate::audit::{Actor, NewEvent};
 use crate::clock::Clock;
 use crate::secrets::{sha256_hex, MasterKey};
+use crate::settings::{range, Invalid};
 use crate::store::{DocumentRow, EnrolmentRow, IdempotencyRow, Store, StoreError, Tx};
 use identity::FieldErrors;
 
@@ -90,6 +91,17 @@ impl Default for Settings {
                 counter: Route::Verified,
             },
         }
+    }
+}
+
+impl Settings {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        range(
+            "enrolment.max_document_bytes",
+            self.max_document_bytes,
+            1024,
+            64 * 1024 * 1024,
+        )
     }
 }
 

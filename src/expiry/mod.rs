@@ -24,6 +24,7 @@ use crate::clock::Clock;
 use crate::enrolment::identity::{Email, PhoneNumber};
 use crate::notify::template::render;
 use crate::notify::{Outbox, OutgoingMessage, Recipient};
+use crate::settings::{range, Invalid};
 use crate::status::{expire, CertificateStatus, Move, StatusError};
 use crate::store::{EndingCertificate, Store, StoreError, Tx};
 
@@ -45,6 +46,23 @@ impl Default for Settings {
             reminder_days: vec![30, 7],
             job_interval_seconds: 3600,
         }
+    }
+}
+
+impl Settings {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if self.reminder_days.iter().any(|d| !(1..=365).contains(d)) {
+            return Err(Invalid::new(
+                "expiry.reminder_days",
+                "expected days before notAfter, each from 1 to 365",
+            ));
+        }
+        range(
+            "expiry.job_interval_seconds",
+            self.job_interval_seconds,
+            1,
+            86_400,
+        )
     }
 }
 

@@ -1,5 +1,6 @@
 //! HTTP plumbing shared by the API and the operator pages: request ids, the JSON-problem
-//! fallback for framework errors, Prometheus metrics and the health probes.
+//! fallback for framework errors, Prometheus metrics and the liveness probe. It knows no
+//! application state; the handlers that read it are in `router.rs`.
 
 mod metrics;
 
@@ -10,13 +11,11 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use poem::http::{HeaderValue, StatusCode};
-use poem::web::Data;
 use poem::{handler, Endpoint, IntoResponse, Request, Response};
 use tracing::Instrument;
 
 use poem_openapi::types::ToJSON;
 
-use crate::app::AppState;
 use crate::problem::Problem;
 
 pub const REQUEST_ID: &str = "x-request-id";
@@ -148,83 +147,4 @@ fn error_response(e: poem::Error) -> Response {
 #[handler]
 pub fn healthz() -> &'static str {
     "ok"
-}
-
-/// Readiness: the database answers and the CA keys are loaded.
-#[handler]
-pub async fn readyz(state: Data<&AppState>) -> Response {
-    let db = state.store.ping().await;
-    let body = serde_json::json!({
-        "database": if db.is_ok() { "ok" } else { "unreachable" },
-        "dialect": state.store.dialect(),
-        "ca": {
-            "name": state.ca.issuing.name(),
-            "not_after": state.ca.issuing.not_after().to_rfc3339(),
-        },
-    });
-    let status = if db.is_ok() {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    if let Err(e) = db {
-        tracing::warn!(error = %e, "readiness: database unreachable");
-    }
-    Response::builder()
-        .status(status)
-        .content_type("application/json")
-        .body(body.to_string())
-}
-
-/// The issuing CA certificate in DER: the caIssuers URL of every certificate
-/// (`/ca/{name}.crt`).
-#[handler]
-pub fn ca_certificate(state: Data<&AppState>, file: poem::web::Path<String>) -> Response {
-    let ca = &state.ca.issuing;
-    if file.0.strip_suffix(".crt") != Some(ca.name()) {
-        return error_response(poem::Error::from_status(StatusCode::NOT_FOUND));
-    }
-    Response::builder()
-        .content_type("application/pkix-cert")
-        .header("cache-control", "public, max-age=86400")
-        .body(ca.cert_der().to_vec())
-}
-
-#[handler]
-pub fn metrics_text(state: Data<&AppState>) -> Response {
-    let mut text = state.metrics.render();
-    let ocsp = state.status.ocsp_cache_stats();
-    for (name, kind, help, value) in [
-        (
-            "ocsp_cached_responses",
-            "gauge",
-            "Pre-signed OCSP responses held in memory.",
-            ocsp.responses,
-        ),
-        (
-            "ocsp_cached_bytes",
-            "gauge",
-            "Approximate memory of the cached OCSP responses.",
-            ocsp.bytes,
-        ),
-        (
-            "ocsp_cache_hits_total",
-            "counter",
-            "OCSP requests answered from the cache.",
-            ocsp.hits,
-        ),
-        (
-            "ocsp_freshness_checks_total",
-            "counter",
-            "Database reads checking cached OCSP responses against status changes.",
-            ocsp.checks,
-        ),
-    ] {
-        text.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-        ));
-    }
-    Response::builder()
-        .content_type("text/plain; version=0.0.4")
-        .body(text)
 }

@@ -19,10 +19,9 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio::task::JoinSet;
 
-use super::{DeliveryError, Notifier, NotifyError, Outbox};
+use super::{DeliveryError, Notifier, NotifyError, Outbox, OutboxSettings};
 use crate::audit::{Actor, NewEvent};
 use crate::clock::Clock;
-use crate::config::OutboxSettings;
 use crate::store::{OutboxRow, OutboxUpdate, Store};
 
 #[derive(Clone)]

@@ -7,8 +7,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::Value;
 
-use super::{Delivery, DeliveryError, NotifyError};
-use crate::config::SmsSettings;
+use super::{Delivery, DeliveryError, NotifyError, SmsSettings};
 
 #[derive(Clone)]
 pub struct HttpSms {

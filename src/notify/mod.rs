@@ -11,6 +11,7 @@ mod file;
 mod http_sms;
 mod memory;
 mod outbox;
+mod settings;
 mod smtp;
 pub mod template;
 
@@ -19,11 +20,15 @@ pub use file::FileSink;
 pub use http_sms::HttpSms;
 pub use memory::MemorySink;
 pub use outbox::{Outbox, OutgoingMessage};
+pub use settings::{
+    EmailBackend, EmailSettings, OutboxSettings, Settings, SmsBackend, SmsSettings, SmtpTls,
+};
 pub use smtp::SmtpMailer;
+
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::{Config, EmailBackend, SmsBackend};
 use crate::enrolment::identity::{Email, PhoneNumber};
 use crate::store::StoreError;
 
@@ -171,12 +176,12 @@ impl Notifier {
         Self { email, sms }
     }
 
-    /// The back ends the configuration names. Memory back ends of both channels share one
-    /// sink, so a test reads every message in one place.
-    pub fn from_config(config: &Config) -> Result<Self, NotifyError> {
+    /// The back ends the settings name; file back ends write under `<data_dir>/outbox/`.
+    /// Memory back ends of both channels share one sink, so a test reads every message in one
+    /// place.
+    pub fn from_settings(n: &Settings, data_dir: &Path) -> Result<Self, NotifyError> {
         let memory = MemorySink::default();
-        let files = FileSink::new(config.data_dir.join("outbox"));
-        let n = &config.notify;
+        let files = FileSink::new(data_dir.join("outbox"));
         let email = match n.email.backend {
             EmailBackend::Smtp => EmailSender::Smtp(Box::new(SmtpMailer::from_settings(&n.email)?)),
             EmailBackend::File => EmailSender::File(files.clone()),

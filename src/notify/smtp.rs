@@ -8,8 +8,7 @@ use lettre::message::{Body, Mailbox};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::{Delivery, DeliveryError, NotifyError};
-use crate::config::{EmailSettings, SmtpTls};
+use super::{Delivery, DeliveryError, EmailSettings, NotifyError, SmtpTls};
 
 #[derive(Clone)]
 pub struct SmtpMailer {

@@ -3,8 +3,10 @@
 //! resolve to a [`Principal`] that every operation checks.
 
 mod credentials;
+mod settings;
 
 pub use credentials::{Principal, Scope};
+pub use settings::Settings;
 
 use std::sync::Arc;
 
@@ -16,7 +18,6 @@ use totp_rs::{Algorithm, TOTP};
 
 use crate::audit::{Actor, NewEvent};
 use crate::clock::Clock;
-use crate::config::Security;
 use crate::secrets::{constant_time_eq, random_bytes, random_token, sha256_hex, MasterKey};
 use crate::store::{ApiKeyRow, OperatorRow, SessionRow, Store, StoreError};
 
@@ -161,11 +162,11 @@ pub struct Accounts {
     store: Store,
     keys: MasterKey,
     clock: Arc<dyn Clock>,
-    policy: Security,
+    policy: Settings,
 }
 
 impl Accounts {
-    pub fn new(store: Store, keys: MasterKey, clock: Arc<dyn Clock>, policy: Security) -> Self {
+    pub fn new(store: Store, keys: MasterKey, clock: Arc<dyn Clock>, policy: Settings) -> Self {
         Self {
             store,
             keys,

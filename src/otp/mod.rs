@@ -16,7 +16,10 @@
 //!   that transaction fails, so it is recorded afterwards in a transaction of its own.
 
 mod code;
+mod settings;
 mod texts;
+
+pub use settings::Settings;
 
 use std::sync::{Arc, Mutex};
 
@@ -25,7 +28,6 @@ use serde_json::json;
 
 use crate::audit::{Actor, NewEvent};
 use crate::clock::Clock;
-use crate::config::OtpLimits;
 use crate::notify::{NotifyError, Outbox, OutgoingMessage, Recipient};
 use crate::secrets::{constant_time_eq, hmac_sha256, MasterKey};
 use crate::store::{OtpChallengeRow, Store, StoreError, Tx};
@@ -214,7 +216,7 @@ pub struct Otp {
     store: Store,
     code_key: [u8; 32],
     recipient_key: [u8; 32],
-    limits: OtpLimits,
+    limits: Settings,
     outbox: Outbox,
     clock: Arc<dyn Clock>,
 }
@@ -223,7 +225,7 @@ impl Otp {
     pub fn new(
         store: Store,
         keys: &MasterKey,
-        limits: OtpLimits,
+        limits: Settings,
         outbox: Outbox,
         clock: Arc<dyn Clock>,
     ) -> Self {

@@ -9,7 +9,6 @@ use poem::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use poem::http::HeaderValue;
 
 use super::{OcspAnswer, StatusError, StatusService, CRL_MAX_AGE_SECONDS, OCSP_MAX_AGE_SECONDS};
-use crate::app::AppState;
 use crate::ca::OcspErrorStatus;
 
 /// Requests carry at most 20 CertIDs and a 32-octet nonce: a few KiB at most.
@@ -70,17 +69,17 @@ pub async fn ocsp_get(status: Data<&StatusService>, req: &Request) -> Response {
 
 /// `GET /crl/{ca}.crl`, or `/crl/{ca}-{shard}.crl` when sharded: the current CRL, DER.
 #[handler]
-pub async fn crl_get(state: Data<&AppState>, file: poem::web::Path<String>) -> Response {
+pub async fn crl_get(status: Data<&StatusService>, file: poem::web::Path<String>) -> Response {
     let not_found = || {
         Response::builder()
             .status(poem::http::StatusCode::NOT_FOUND)
             .finish()
     };
-    let ca = state.ca.issuing.name();
+    let ca = status.inner.ca.name();
     let Some(stem) = file.0.strip_suffix(".crl") else {
         return not_found();
     };
-    let shard = if state.status.crl_shards() > 1 {
+    let shard = if status.crl_shards() > 1 {
         match stem
             .strip_prefix(ca)
             .and_then(|s| s.strip_prefix('-'))
@@ -94,9 +93,9 @@ pub async fn crl_get(state: Data<&AppState>, file: poem::web::Path<String>) -> R
     } else {
         return not_found();
     };
-    match state.status.crl(shard).await {
+    match status.crl(shard).await {
         Ok(crl) => {
-            let now = state.clock.now();
+            let now = status.inner.clock.now();
             let age = (crl.next_update - now)
                 .num_seconds()
                 .clamp(0, CRL_MAX_AGE_SECONDS);

@@ -29,6 +29,7 @@ use crate::ca::{
     OcspIssuer, OcspResponder, PersonalProfile, RevocationReason, SingleAnswer,
 };
 use crate::clock::Clock;
+use crate::settings::{range, Invalid};
 use crate::store::{StatusRow, Store, StoreError};
 use cache::{Cached, OcspCache};
 
@@ -97,6 +98,12 @@ impl Default for Settings {
         Self {
             ocsp_cache_mib: 256,
         }
+    }
+}
+
+impl Settings {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        range("status.ocsp_cache_mib", self.ocsp_cache_mib, 1, 65_536)
     }
 }
 

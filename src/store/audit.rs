@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use super::schema::{audit_events, audit_head};
-use super::{dispatch, Conn, StoreError, Tx};
-use crate::audit::{chain_hash, NewEvent, StoredEvent};
+use super::{dispatch, Conn, Store, StoreError, Tx};
+use crate::audit::{chain_hash, NewEvent, StoredEvent, Verifier, VerifyReport};
 
 pub use crate::audit::GENESIS_HASH as AUDIT_GENESIS_HASH;
 
@@ -36,6 +36,39 @@ impl From<AuditRow> for StoredEvent {
             prev_hash: r.prev_hash,
             hash: r.hash,
         }
+    }
+}
+
+impl Store {
+    /// Walks the stored chain page by page through `audit::Verifier` (blocking; run off the
+    /// async workers).
+    pub fn verify_audit_blocking(&self) -> Result<VerifyReport, StoreError> {
+        const PAGE: i64 = 5_000;
+        let (head_seq, head_hash) = self.read_blocking(|tx| tx.audit_head())?;
+        let mut verifier = Verifier::default();
+        let mut after = 0;
+        loop {
+            let page = self.read_blocking(|tx| tx.audit_events_after(after, PAGE))?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            let full = page.len() as i64 == PAGE;
+            let mut going = true;
+            for e in page {
+                // Events appended after the head was read belong to the next verification.
+                if e.seq > head_seq {
+                    going = false;
+                    break;
+                }
+                going = verifier.feed(e);
+                if !going {
+                    break;
+                }
+            }
+            if !going || !full {
+                break;
+            }
+        }
+        Ok(verifier.finish(head_seq, &head_hash))
     }
 }
 

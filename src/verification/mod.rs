@@ -27,6 +27,7 @@ use crate::audit::{Actor, NewEvent};
 use crate::clock::Clock;
 use crate::enrolment::{DocumentKind, Event, Status};
 use crate::secrets::random_token;
+use crate::settings::{range, Invalid};
 use crate::store::{EnrolmentRow, OutcomeRow, Store, StoreError, Tx, VideoCallRow};
 
 /// Mean handling time assumed before any call has been handled.
@@ -50,6 +51,18 @@ impl Default for Settings {
             lease_minutes: 15,
             max_no_show_requeues: 3,
         }
+    }
+}
+
+impl Settings {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        range("verification.lease_minutes", self.lease_minutes, 1, 240)?;
+        range(
+            "verification.max_no_show_requeues",
+            self.max_no_show_requeues,
+            0,
+            20,
+        )
     }
 }
 

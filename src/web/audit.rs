@@ -10,7 +10,7 @@ use super::form;
 use super::i18n;
 use super::{render, Page, WebError, WebUser};
 use crate::app::AppState;
-use crate::audit::{self, ChainFault};
+use crate::audit::ChainFault;
 use crate::operators::Role;
 use crate::store::AuditQuery;
 use crate::vn;
@@ -99,7 +99,7 @@ pub async fn page(
             .await?
     };
     let store = state.store.clone();
-    let report = tokio::task::spawn_blocking(move || audit::verify_blocking(&store))
+    let report = tokio::task::spawn_blocking(move || store.verify_audit_blocking())
         .await
         .map_err(|e| WebError::Unexpected(e.to_string()))??;
     let chain_text = match &report.fault {

@@ -34,7 +34,7 @@ use poem::{get, post, Endpoint, EndpointExt, IntoResponse, Request, Response, Ro
 use crate::http::RequestId;
 use crate::operators::Role;
 use i18n::Lang;
-pub use session::{WebKeys, WebUser};
+pub use session::WebUser;
 
 /// The pages' route table; `app.rs` mounts it at `/` beside `/api`.
 pub fn routes() -> impl Endpoint<Output = Response> {
@@ -356,7 +356,7 @@ async fn check_csrf(req: &mut Request) -> poem::Result<()> {
     } else {
         None
     };
-    if state.web.check(req, presented.as_deref()) {
+    if session::check_csrf(&state.csrf, req, presented.as_deref()) {
         Ok(())
     } else {
         tracing::warn!(path = req.uri().path(), "CSRF check failed");

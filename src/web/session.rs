@@ -14,7 +14,7 @@ use super::i18n::Lang;
 use super::{Page, WebError};
 use crate::app::AppState;
 use crate::operators::{OperatorsError, Principal, Role};
-use crate::secrets::{constant_time_eq, hmac_sha256, random_token, sha256_hex, MasterKey};
+use crate::secrets::{constant_time_eq, random_token, CsrfKey};
 
 pub const SESSION_COOKIE: &str = "ce_session";
 pub const PRESESSION_COOKIE: &str = "ce_presession";
@@ -23,63 +23,37 @@ pub const LANG_COOKIE: &str = "lang";
 /// The first-sign-in page, the only one an operator with a one-time password may open.
 pub const FIRST_SIGN_IN: &str = "/sign-in/first";
 
-/// Keys the pages derive from the master key.
-#[derive(Clone)]
-pub struct WebKeys {
-    csrf: [u8; 32],
+/// The token forms must carry on this request: bound to the session cookie when there is one,
+/// else to the pre-session cookie; None when the request has neither.
+pub fn expected_csrf(key: &CsrfKey, req: &Request) -> Option<String> {
+    if let Some(session) = cookie(req, SESSION_COOKIE) {
+        return Some(key.token("session", &session));
+    }
+    cookie(req, PRESESSION_COOKIE).map(|p| key.token("presession", &p))
 }
 
-impl WebKeys {
-    pub fn new(keys: &MasterKey) -> Self {
-        Self {
-            csrf: keys.derive("web-csrf"),
+pub fn check_csrf(key: &CsrfKey, req: &Request, presented: Option<&str>) -> bool {
+    match (expected_csrf(key, req), presented) {
+        (Some(expected), Some(presented)) => {
+            constant_time_eq(expected.as_bytes(), presented.as_bytes())
         }
+        _ => false,
     }
+}
 
-    fn token(&self, kind: &str, value: &str) -> String {
-        let mac = hmac_sha256(
-            &self.csrf,
-            format!("{kind}:{}", sha256_hex(value.as_bytes())).as_bytes(),
-        );
-        hex::encode(&mac[..20])
-    }
-
-    /// The token forms must carry on this request: bound to the session cookie when there is
-    /// one, else to the pre-session cookie; None when the request has neither.
-    pub fn expected(&self, req: &Request) -> Option<String> {
-        if let Some(session) = cookie(req, SESSION_COOKIE) {
-            return Some(self.token("session", &session));
+/// For the sign-in form: the pre-session value to use (the request's, or a new one to set) and
+/// the matching token.
+pub fn presession(key: &CsrfKey, req: &Request) -> (Option<String>, String) {
+    match cookie(req, PRESESSION_COOKIE) {
+        Some(p) => {
+            let token = key.token("presession", &p);
+            (None, token)
         }
-        cookie(req, PRESESSION_COOKIE).map(|p| self.token("presession", &p))
-    }
-
-    pub fn check(&self, req: &Request, presented: Option<&str>) -> bool {
-        match (self.expected(req), presented) {
-            (Some(expected), Some(presented)) => {
-                constant_time_eq(expected.as_bytes(), presented.as_bytes())
-            }
-            _ => false,
+        None => {
+            let p = random_token("");
+            let token = key.token("presession", &p);
+            (Some(p), token)
         }
-    }
-
-    /// For the sign-in form: the pre-session value to use (the request's, or a new one to
-    /// set) and the matching token.
-    pub fn presession(&self, req: &Request) -> (Option<String>, String) {
-        match cookie(req, PRESESSION_COOKIE) {
-            Some(p) => {
-                let token = self.token("presession", &p);
-                (None, token)
-            }
-            None => {
-                let p = random_token("");
-                let token = self.token("presession", &p);
-                (Some(p), token)
-            }
-        }
-    }
-
-    pub fn for_session(&self, session_token: &str) -> String {
-        self.token("session", session_token)
     }
 }
 
@@ -189,7 +163,7 @@ impl<'a> FromRequest<'a> for WebUser {
             return Err(WebError::Redirect(FIRST_SIGN_IN.into()).into());
         }
         let (username, role) = (username.clone(), *role);
-        let csrf = state.web.for_session(&token);
+        let csrf = state.csrf.token("session", &token);
         let mut page = Page::new(req, lang(req), csrf, Some((username.clone(), role)));
         if *must_change_password {
             // Every link would lead back to the first-sign-in page.

@@ -51,7 +51,7 @@ pub async fn form(
     } else {
         None
     };
-    let (new_presession, csrf) = state.web.presession(req);
+    let (new_presession, csrf) = session::presession(&state.csrf, req);
     let page = SignInPage {
         page: Page::new(req, lang, csrf, None),
         username: String::new(),
@@ -119,7 +119,7 @@ pub async fn submit(
         ),
         Err(e) => return Err(WebError::Unexpected(e.to_string())),
     };
-    let (_, csrf) = state.web.presession(req);
+    let (_, csrf) = session::presession(&state.csrf, req);
     let page = SignInPage {
         page: Page::new(req, lang, csrf, None),
         username: input.username.clone(),

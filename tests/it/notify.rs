@@ -12,12 +12,13 @@ use std::time::Duration as StdDuration;
 use ca_enrol::app;
 use ca_enrol::audit::{Actor, NewEvent};
 use ca_enrol::clock::{Clock, ManualClock};
-use ca_enrol::config::{Config, OutboxSettings, SmsBackend, SmtpTls};
+use ca_enrol::config::Config;
 use ca_enrol::enrolment::identity::{Email, PhoneNumber};
 use ca_enrol::notify::{
     Dispatcher, EmailSender, HttpSms, MemorySink, Notifier, NotifyError, Outbox, OutgoingMessage,
     Recipient, SmsSender, SmtpMailer,
 };
+use ca_enrol::notify::{OutboxSettings, SmsBackend, SmtpTls};
 use ca_enrol::otp::{ChallengeLookup, ChallengeRequest, Check, DocumentDigest, OtpError, Purpose};
 use ca_enrol::store::{OutboxRow, Store};
 use chrono::Duration;
@@ -150,7 +151,7 @@ impl Rig {
         sms.backend = SmsBackend::Http;
         sms.http_url = url.into();
         sms.http_auth_header = "X-Api-Key".into();
-        sms.http_auth_value = ca_enrol::config::Secret::new("gw-secret");
+        sms.http_auth_value = ca_enrol::settings::Secret::new("gw-secret");
         sms.http_body_template =
             r#"{"msisdn": "{{to}}", "message": {"content": "{{text}}"}, "ref": "{{message_id}}"}"#
                 .into();
@@ -572,7 +573,7 @@ fn split_mail(raw: &str) -> (String, String) {
 async fn an_otp_e_mail_is_delivered_to_a_real_smtp_server_and_its_code_confirms() {
     let smtp = SmtpServer::start();
     let app = TestApp::spawn_with(TestEnv::new(), |c| {
-        c.notify.email.backend = ca_enrol::config::EmailBackend::Smtp;
+        c.notify.email.backend = ca_enrol::notify::EmailBackend::Smtp;
         c.notify.email.smtp_host = "127.0.0.1".into();
         c.notify.email.smtp_port = smtp.port;
         c.notify.email.smtp_tls = SmtpTls::None;

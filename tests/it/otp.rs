@@ -232,7 +232,7 @@ async fn five_wrong_codes_lock_the_challenge_although_each_attempt_rolled_back()
 
     // Every counted attempt is in the audit trail, and the chain holds.
     let store = app.state.store.clone();
-    let report = tokio::task::spawn_blocking(move || ca_enrol::audit::verify_blocking(&store))
+    let report = tokio::task::spawn_blocking(move || store.verify_audit_blocking())
         .await
         .unwrap()
         .unwrap();

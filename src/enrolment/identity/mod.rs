@@ -37,8 +37,9 @@ pub use email::Email;
 pub use error::{codes, FieldError, FieldErrors};
 pub use name::PersonName;
 pub use national_id::NationalId;
-pub use phone::{Carrier, PhoneNumber};
+pub use phone::PhoneNumber;
 pub use sex::Sex;
+pub use tables::Carrier;
 pub use text::BoundedText;
 
 /// Parses the embedded reference tables now instead of on first use.

@@ -1,48 +1,7 @@
 use std::fmt;
 
 use super::error::{codes, FieldError};
-use super::tables;
-
-/// Vietnamese mobile network operator, known from the number's prefix (`mobile_prefixes.tsv`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Carrier {
-    Viettel,
-    VinaPhone,
-    MobiFone,
-    Vietnamobile,
-    Gmobile,
-}
-
-impl Carrier {
-    /// The operator's usual spelling, as used in `mobile_prefixes.tsv`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Carrier::Viettel => "Viettel",
-            Carrier::VinaPhone => "VinaPhone",
-            Carrier::MobiFone => "MobiFone",
-            Carrier::Vietnamobile => "Vietnamobile",
-            Carrier::Gmobile => "Gmobile",
-        }
-    }
-
-    pub(super) fn from_table_name(name: &str) -> Option<Self> {
-        [
-            Carrier::Viettel,
-            Carrier::VinaPhone,
-            Carrier::MobiFone,
-            Carrier::Vietnamobile,
-            Carrier::Gmobile,
-        ]
-        .into_iter()
-        .find(|c| c.as_str() == name)
-    }
-}
-
-impl fmt::Display for Carrier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use super::tables::{self, Carrier};
 
 /// A Vietnamese mobile number, normalised to E.164 (`+84` and 9 digits), with a known carrier.
 ///

@@ -6,9 +6,49 @@
 //! before the service accepts requests; the unit tests below parse both files on every run.
 
 use std::collections::HashSet;
+use std::fmt;
 use std::sync::LazyLock;
 
-use super::phone::Carrier;
+/// Vietnamese mobile network operator, known from the number's prefix (`mobile_prefixes.tsv`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Carrier {
+    Viettel,
+    VinaPhone,
+    MobiFone,
+    Vietnamobile,
+    Gmobile,
+}
+
+impl Carrier {
+    /// The operator's usual spelling, as used in `mobile_prefixes.tsv`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Carrier::Viettel => "Viettel",
+            Carrier::VinaPhone => "VinaPhone",
+            Carrier::MobiFone => "MobiFone",
+            Carrier::Vietnamobile => "Vietnamobile",
+            Carrier::Gmobile => "Gmobile",
+        }
+    }
+
+    fn from_table_name(name: &str) -> Option<Self> {
+        [
+            Carrier::Viettel,
+            Carrier::VinaPhone,
+            Carrier::MobiFone,
+            Carrier::Vietnamobile,
+            Carrier::Gmobile,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == name)
+    }
+}
+
+impl fmt::Display for Carrier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 const PROVINCES_TSV: &str = include_str!("provinces.tsv");
 const MOBILE_PREFIXES_TSV: &str = include_str!("mobile_prefixes.tsv");

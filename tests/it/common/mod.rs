@@ -83,7 +83,7 @@ impl TestEnv {
             listen: "127.0.0.1:0".into(),
             data_dir: self.data_dir(),
             ca_root: self.ca_root(),
-            database_url: ca_enrol::config::Secret::new(self.database_url.clone()),
+            database_url: ca_enrol::settings::Secret::new(self.database_url.clone()),
             database_pool_size: 4,
             ..Config::default()
         }
@@ -169,8 +169,8 @@ trait MemoryDelivery {
 
 impl MemoryDelivery for Config {
     fn with_memory_delivery(mut self) -> Self {
-        self.notify.email.backend = ca_enrol::config::EmailBackend::Memory;
-        self.notify.sms.backend = ca_enrol::config::SmsBackend::Memory;
+        self.notify.email.backend = ca_enrol::notify::EmailBackend::Memory;
+        self.notify.sms.backend = ca_enrol::notify::SmsBackend::Memory;
         self
     }
 }
@@ -214,7 +214,7 @@ impl TestApp {
         let app = Application::bind(prepared.state).await.unwrap();
         let base = format!("http://127.0.0.1:{}", app.port);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app.run(async {
+        tokio::spawn(app.run(ca_enrol::router::routes, async {
             let _ = rx.await;
         }));
         Self {

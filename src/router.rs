@@ -1,0 +1,121 @@
+//! The HTTP routes, and the few handlers that read the application state directly (readiness,
+//! the CA certificate, metrics). It sits above `app` (the state) and the front ends (`api/`,
+//! `web/`), as crates.io's `router.rs` does, so the state never depends on its handlers.
+
+use poem::http::StatusCode;
+use poem::web::Data;
+use poem::{get, handler, EndpointExt, Response, Route};
+
+use crate::app::AppState;
+use crate::http;
+
+pub fn routes(state: AppState) -> impl poem::Endpoint {
+    let api = crate::api::service(&state.config.public_base_url);
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    let metrics = state.metrics.clone();
+    let status = state.status.clone();
+    let app = Route::new()
+        .nest("/api", api)
+        .at("/api/openapi.json", spec)
+        .nest("/api/docs", docs)
+        .at("/healthz", get(http::healthz))
+        .at("/readyz", get(readyz))
+        .at("/metrics", get(metrics_text))
+        .at("/ca/:file", get(ca_certificate))
+        .at(
+            "/crl/:file",
+            get(crate::status::crl_get).data(status.clone()),
+        )
+        .nest("/", crate::web::routes())
+        .data(state);
+    // OCSP handlers get only the status service: request data is cloned per request, and
+    // OCSP is the hot path.
+    Route::new()
+        .at(
+            "/ocsp",
+            poem::post(crate::status::ocsp_post).data(status.clone()),
+        )
+        .at("/ocsp/*request", get(crate::status::ocsp_get).data(status))
+        .nest_no_strip("/", app)
+        .around(move |ep, req| http::around(ep, req, metrics.clone()))
+}
+
+/// Readiness: the database answers and the CA keys are loaded.
+#[handler]
+async fn readyz(state: Data<&AppState>) -> Response {
+    let db = state.store.ping().await;
+    let body = serde_json::json!({
+        "database": if db.is_ok() { "ok" } else { "unreachable" },
+        "dialect": state.store.dialect(),
+        "ca": {
+            "name": state.ca.issuing.name(),
+            "not_after": state.ca.issuing.not_after().to_rfc3339(),
+        },
+    });
+    let status = if db.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    if let Err(e) = db {
+        tracing::warn!(error = %e, "readiness: database unreachable");
+    }
+    Response::builder()
+        .status(status)
+        .content_type("application/json")
+        .body(body.to_string())
+}
+
+/// The issuing CA certificate in DER: the caIssuers URL of every certificate
+/// (`/ca/{name}.crt`). An unknown name is a 404, which `http::around` answers as a problem.
+#[handler]
+fn ca_certificate(state: Data<&AppState>, file: poem::web::Path<String>) -> poem::Result<Response> {
+    let ca = &state.ca.issuing;
+    if file.0.strip_suffix(".crt") != Some(ca.name()) {
+        return Err(poem::Error::from_status(StatusCode::NOT_FOUND));
+    }
+    Ok(Response::builder()
+        .content_type("application/pkix-cert")
+        .header("cache-control", "public, max-age=86400")
+        .body(ca.cert_der().to_vec()))
+}
+
+#[handler]
+fn metrics_text(state: Data<&AppState>) -> Response {
+    let mut text = state.metrics.render();
+    let ocsp = state.status.ocsp_cache_stats();
+    for (name, kind, help, value) in [
+        (
+            "ocsp_cached_responses",
+            "gauge",
+            "Pre-signed OCSP responses held in memory.",
+            ocsp.responses,
+        ),
+        (
+            "ocsp_cached_bytes",
+            "gauge",
+            "Approximate memory of the cached OCSP responses.",
+            ocsp.bytes,
+        ),
+        (
+            "ocsp_cache_hits_total",
+            "counter",
+            "OCSP requests answered from the cache.",
+            ocsp.hits,
+        ),
+        (
+            "ocsp_freshness_checks_total",
+            "counter",
+            "Database reads checking cached OCSP responses against status changes.",
+            ocsp.checks,
+        ),
+    ] {
+        text.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
+    }
+    Response::builder()
+        .content_type("text/plain; version=0.0.4")
+        .body(text)
+}
