@@ -133,13 +133,7 @@ fn issuance_rate(s: &Setup, csrs: &[Vec<u8>], offset: usize) -> f64 {
     let start = Instant::now();
     for (i, csr) in csrs.iter().enumerate() {
         s.issuer
-            .issue_blocking(
-                &Actor::System,
-                &order(offset + i),
-                csr,
-                |_, _| Ok(()),
-                |_, _| Ok(()),
-            )
+            .issue_blocking(&Actor::System, &order(offset + i), csr)
             .unwrap();
     }
     csrs.len() as f64 / start.elapsed().as_secs_f64()

@@ -325,7 +325,7 @@ fn issue_certificates(data: &Path, ca_root: &Path, cfg: &CeremonyConfig, n: usiz
             supersedes: None,
         };
         let cert = issuer
-            .issue_blocking(&Actor::System, &order, &csr(), |_, _| Ok(()), |_, _| Ok(()))
+            .issue_blocking(&Actor::System, &order, &csr())
             .unwrap();
         issued.push(cert);
     }

@@ -54,7 +54,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub metrics: Metrics,
     pub ca: CaHandles,
-    pub issuer: crate::issuance::Issuer,
+    /// The RA issuance service (issuance, acceptance record and idempotency together).
+    pub issuance: crate::issuance::Issuance,
     pub otp: Otp,
     pub outbox: Outbox,
     pub contracts: Contracts,
@@ -166,12 +167,9 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
         clock.clone(),
     );
     spawn_issuance_recovery(&issuer);
-    let renewals = crate::renewal::Renewals::new(
-        store.clone(),
-        contracts.clone(),
-        issuer.clone(),
-        clock.clone(),
-    );
+    let renewals = crate::renewal::Renewals::new(store.clone(), contracts.clone(), clock.clone());
+    let issuance =
+        crate::issuance::Issuance::new(store.clone(), issuer, acceptance.clone(), clock.clone());
     let expiry = crate::expiry::Expiry::new(
         store.clone(),
         outbox.clone(),
@@ -211,7 +209,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
             clock,
             metrics: Metrics::default(),
             ca,
-            issuer,
+            issuance,
             otp,
             outbox,
             contracts,

@@ -472,6 +472,7 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("problem.forbidden", "Bạn không có quyền thực hiện thao tác này.", "not allowed for this principal; needs {needed}"),
     ("problem.forbidden.counter", "Hồ sơ tại quầy phải do nhân viên tiếp nhận nộp.", "counter applications must be submitted by the enrolling operator"),
     ("problem.free_package_already_used", "Số định danh này đã sử dụng gói miễn phí (hợp đồng {contract_number}); vui lòng chọn gói khác.", "this ID number already used its free package (contract {contract_number})"),
+    ("problem.idempotency_key_in_use", "Một yêu cầu khác với Idempotency-Key này vẫn đang được xử lý; hãy thử lại sau.", "a request with this Idempotency-Key is still in progress; retry later"),
     ("problem.idempotency_key_invalid", "Idempotency-Key phải gồm 1-128 ký tự ASCII nhìn thấy được.", "Idempotency-Key must be 1-128 visible ASCII characters."),
     ("problem.idempotency_key_reused", "Idempotency-Key này đã được dùng cho một yêu cầu khác.", "This Idempotency-Key was used for another request."),
     ("problem.internal_error", "Đã xảy ra lỗi phía máy chủ; mã yêu cầu (request id) giúp tra cứu.", "Something went wrong on our side; the request id identifies it."),

@@ -31,7 +31,8 @@ use crate::audit::{Actor, NewEvent};
 use crate::clock::Clock;
 use crate::contract::{release_free_package, Provider};
 use crate::enrolment::identity::{Email, PhoneNumber};
-use crate::enrolment::Event;
+use crate::enrolment::status::Event;
+use crate::enrolment::transition::{transition, Details, MoveError};
 use crate::notify::template::render;
 use crate::notify::{Outbox, OutgoingMessage, Recipient};
 use crate::otp::{
@@ -420,7 +421,6 @@ impl Acceptance {
                         status: "rejected",
                         event: Event::CertificateRejected,
                         action: "certificate.rejected_at_acceptance",
-                        enrolment_action: "enrolment.certificate_rejected",
                         reason: &reason,
                     },
                     now,
@@ -473,7 +473,6 @@ impl Acceptance {
                                 status: "expired",
                                 event: Event::AcceptanceExpired,
                                 action: "certificate.acceptance_expired",
-                                enrolment_action: "enrolment.acceptance_expired",
                                 reason: "not accepted before the deadline",
                             },
                             now,
@@ -625,7 +624,6 @@ struct Closing<'a> {
     status: &'static str,
     event: Event,
     action: &'static str,
-    enrolment_action: &'static str,
     reason: &'a str,
 }
 
@@ -680,27 +678,21 @@ fn close(
         return Ok(record);
     }
     release_free_package(tx, &record.contract_id, at, actor, c.reason).map_err(unexpected)?;
-    let enrolment = tx
-        .enrolment_by_id(&record.enrolment_id)?
-        .ok_or_else(|| unexpected("certificate without its enrolment"))?;
-    let from = enrolment.status;
-    let to = from.apply(c.event).map_err(unexpected)?;
-    if !tx.set_enrolment_status(&enrolment.id, from, to, None, at.naive_utc())? {
-        return Err(unexpected("the enrolment changed meanwhile"));
-    }
-    tx.audit(NewEvent::new(
-        at,
+    transition(
+        tx,
+        &record.enrolment_id,
+        c.event,
         actor,
-        c.enrolment_action,
-        "enrolment",
-        &enrolment.id,
-        json!({
-            "from": from.as_str(),
-            "to": to.as_str(),
-            "certificate": c.serial,
-            "reason": c.reason,
-        }),
-    ))?;
+        at,
+        Details {
+            verified_by: None,
+            facts: json!({"certificate": c.serial, "reason": c.reason}),
+        },
+    )
+    .map_err(|e| match e {
+        MoveError::Store(e) => e.into(),
+        e => unexpected(e),
+    })?;
     Ok(record)
 }
 

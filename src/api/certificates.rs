@@ -4,17 +4,15 @@ use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path};
 use poem_openapi::payload::Json;
-use poem_openapi::types::{ParseFromJSON, ToJSON};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::auth::Auth;
 use super::problem::ApiError;
 use crate::app::AppState;
 use crate::ca::CaError;
-use crate::issuance::IssuanceError;
+use crate::issuance::{IdempotencyKey, IssuanceError};
 use crate::operators::Scope;
 use crate::problem::Problem;
-use crate::store::{IdempotencyRow, StoreError, Tx};
 use poem::http::StatusCode;
 
 #[derive(Tags)]
@@ -22,8 +20,6 @@ enum ApiTags {
     /// Certificates.
     Certificates,
 }
-
-const OPERATION: &str = "issue_certificate";
 
 #[derive(Object)]
 struct IssueCertificate {
@@ -34,7 +30,7 @@ struct IssueCertificate {
     csr: String,
 }
 
-#[derive(Object, Clone)]
+#[derive(Object)]
 pub(super) struct IssuedCertificateView {
     /// Lower-case hex.
     serial: String,
@@ -56,86 +52,6 @@ pub(super) struct IssuedCertificateView {
 pub(super) enum IssueResponse {
     #[oai(status = 201)]
     Created(Json<IssuedCertificateView>),
-}
-
-/// A caller's `Idempotency-Key` for an operation that issues a certificate: a retry with the
-/// same key and request gets the first answer back, remembered in the transaction that
-/// stores the certificate.
-pub(super) struct Idempotency {
-    principal: String,
-    key: Option<String>,
-    operation: &'static str,
-    request_sha256: String,
-}
-
-impl Idempotency {
-    pub(super) fn new(
-        principal: String,
-        key: Option<String>,
-        operation: &'static str,
-        request: &str,
-    ) -> Result<Self, ApiError> {
-        let key = key.filter(|k| !k.is_empty());
-        if let Some(key) = &key {
-            if key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(
-                    Problem::new(StatusCode::BAD_REQUEST, "idempotency_key_invalid").into(),
-                );
-            }
-        }
-        Ok(Self {
-            principal,
-            key,
-            operation,
-            request_sha256: crate::secrets::sha256_hex(request.as_bytes()),
-        })
-    }
-
-    /// The first answer to this key, if it was used; `409 idempotency_key_reused` when it
-    /// came with another request.
-    pub(super) async fn replay(
-        &self,
-        state: &AppState,
-    ) -> Result<Option<IssuedCertificateView>, ApiError> {
-        let Some(key) = &self.key else {
-            return Ok(None);
-        };
-        let (p, k) = (self.principal.clone(), key.clone());
-        let Some(stored) = state
-            .store
-            .read(move |tx| tx.idempotency_record(&p, &k))
-            .await?
-        else {
-            return Ok(None);
-        };
-        if stored.operation != self.operation || stored.request_sha256 != self.request_sha256 {
-            return Err(Problem::new(StatusCode::CONFLICT, "idempotency_key_reused").into());
-        }
-        let value = serde_json::from_str(&stored.response_body).map_err(ApiError::unexpected)?;
-        let view = IssuedCertificateView::parse_from_json(Some(value))
-            .map_err(|e| ApiError::unexpected(e.into_message()))?;
-        Ok(Some(view))
-    }
-
-    /// Remembers `view` as the answer to this key, in the caller's transaction.
-    pub(super) fn remember(
-        self,
-        tx: &mut Tx<'_>,
-        view: &IssuedCertificateView,
-        at: DateTime<Utc>,
-    ) -> Result<(), IssuanceError> {
-        let Some(key) = self.key else { return Ok(()) };
-        tx.insert_idempotency_record(&IdempotencyRow {
-            principal: self.principal,
-            idempotency_key: key,
-            operation: self.operation.into(),
-            request_sha256: self.request_sha256,
-            response_status: 201,
-            response_body: view.to_json_string(),
-            created_at: at.naive_utc(),
-        })
-        .map_err(|e: StoreError| IssuanceError::Unexpected(e.to_string()))
-    }
 }
 
 impl From<IssuanceError> for Problem {
@@ -163,6 +79,16 @@ impl From<IssuanceError> for Problem {
             IssuanceError::AlreadyIssued => Problem::new(S::CONFLICT, "certificate_already_issued"),
             IssuanceError::NotFound => Problem::new(S::NOT_FOUND, "enrolment_not_found"),
             IssuanceError::Unexpected(e) => Problem::internal(e),
+            IssuanceError::Replacement(e) => e.into(),
+            IssuanceError::IdempotencyKeyInvalid => {
+                Problem::new(S::BAD_REQUEST, "idempotency_key_invalid")
+            }
+            IssuanceError::IdempotencyKeyReused => {
+                Problem::new(S::CONFLICT, "idempotency_key_reused")
+            }
+            IssuanceError::IdempotencyKeyInUse => {
+                Problem::new(S::CONFLICT, "idempotency_key_in_use")
+            }
         }
     }
 }
@@ -174,7 +100,8 @@ impl CertificatesApi {
     /// Issue the enrolment's certificate from a CSR (API key with scope `enrol`). Needs a
     /// `contract_signed` enrolment; answers 201 with the certificate in status
     /// `pending_acceptance` and the chain. A retry with the same `Idempotency-Key` and body
-    /// returns the same certificate; another issuance for the enrolment answers 409
+    /// returns the same certificate, also while the first request is still running (it waits
+    /// for that answer; `409 idempotency_key_in_use` if none comes within 30 s); another issuance for the enrolment answers 409
     /// `certificate_already_issued`; a key certified before answers 409
     /// `key_already_certified`; a refused CSR answers 422 with a `csr_*` code.
     #[oai(path = "/enrolments/:id/certificate", method = "post")]
@@ -187,33 +114,11 @@ impl CertificatesApi {
         body: Json<IssueCertificate>,
     ) -> Result<IssueResponse, ApiError> {
         auth.0.require_scope(Scope::Enrol)?;
-        let idem = Idempotency::new(
-            auth.0.actor().to_string(),
-            idempotency_key.0,
-            OPERATION,
-            &format!("{}\n{}", id.0, body.csr),
-        )?;
-        if let Some(view) = idem.replay(state.0).await? {
-            return Ok(IssueResponse::Created(Json(view)));
-        }
-        let issuer = state.issuer.clone();
-        let actor = auth.0.actor();
-        let chain_pem = state.ca.chain_pem.to_string();
-        let enrolment_id = id.0.clone();
-        let csr = body.0.csr.into_bytes();
-        let acceptance = state.acceptance.clone();
-        let now = state.clock.now();
-        let issued = tokio::task::spawn_blocking(move || {
-            issuer.issue_for_enrolment_blocking(&actor, &enrolment_id, &csr, |tx, issued| {
-                // The acceptance record is made with the certificate, in its transaction.
-                acceptance
-                    .make_record(tx, &issued.serial, now)
-                    .map_err(|e| IssuanceError::Unexpected(e.to_string()))?;
-                idem.remember(tx, &view_of(issued, &chain_pem), now)
-            })
-        })
-        .await
-        .map_err(ApiError::unexpected)??;
+        let key = IdempotencyKey::parse(idempotency_key.0)?;
+        let issued = state
+            .issuance
+            .issue_for_enrolment(&auth.0.actor(), &id.0, body.0.csr.into_bytes(), key)
+            .await?;
         Ok(IssueResponse::Created(Json(view_of(
             &issued,
             &state.ca.chain_pem,

@@ -15,17 +15,15 @@ use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::auth::{require_lifecycle_caller, Auth};
-use super::certificates::{view_of, Idempotency, IssueResponse};
+use super::certificates::{view_of, IssueResponse};
 use super::contracts::ContractView;
 use super::lifecycle::ApiTags;
 use super::problem::ApiError;
 use crate::app::AppState;
-use crate::issuance::IssuanceError;
+use crate::issuance::IdempotencyKey;
 use crate::problem::Problem;
 use crate::renewal::RenewalError;
 use poem::http::StatusCode;
-
-const REKEY_OPERATION: &str = "rekey_certificate";
 
 #[derive(Object)]
 #[oai(example)]
@@ -97,7 +95,6 @@ impl From<RenewalError> for Problem {
                     .arg("enrolment_id", enrolment_id)
             }
             RenewalError::Contract(e) => e.into(),
-            RenewalError::Issuance(e) => e.into(),
             RenewalError::Store(e) => e.into(),
         }
     }
@@ -147,7 +144,9 @@ impl RenewalApi {
     /// scope `enrol`), which revokes this certificate (`superseded`) in the same transaction.
     /// Rejecting the new one, or not accepting it in time, leaves this one as it was.
     /// Callers: role `ra_officer`, or an API key with scope `lifecycle`. A retry with the same
-    /// `Idempotency-Key` and body returns the same certificate. `409 key_already_certified` for
+    /// `Idempotency-Key` and body returns the same certificate, also while the first request
+    /// is still running (`409 idempotency_key_in_use` if it does not finish within 30 s).
+    /// `409 key_already_certified` for
     /// a key certified before (the old one included); `409 certificate_not_renewable`,
     /// `409 replacement_pending` as for renewal; `422 csr_*` for a refused CSR.
     #[oai(path = "/certificates/:serial/rekey", method = "post")]
@@ -160,30 +159,11 @@ impl RenewalApi {
         body: Json<RekeyRequest>,
     ) -> Result<IssueResponse, ApiError> {
         require_lifecycle_caller(&auth.0)?;
-        let serial = serial.0.to_ascii_lowercase();
-        let idem = Idempotency::new(
-            auth.0.actor().to_string(),
-            idempotency_key.0,
-            REKEY_OPERATION,
-            &format!("{serial}\n{}", body.csr),
-        )?;
-        if let Some(view) = idem.replay(state.0).await? {
-            return Ok(IssueResponse::Created(Json(view)));
-        }
-        let (renewals, acceptance) = (state.renewals.clone(), state.acceptance.clone());
-        let (actor, chain_pem) = (auth.0.actor(), state.ca.chain_pem.to_string());
-        let csr = body.0.csr.into_bytes();
-        let now = state.clock.now();
-        let issued = tokio::task::spawn_blocking(move || {
-            renewals.rekey_blocking(&actor, &serial, &csr, |tx, issued| {
-                acceptance
-                    .make_record(tx, &issued.serial, now)
-                    .map_err(|e| IssuanceError::Unexpected(e.to_string()))?;
-                idem.remember(tx, &view_of(issued, &chain_pem), now)
-            })
-        })
-        .await
-        .map_err(ApiError::unexpected)??;
+        let key = IdempotencyKey::parse(idempotency_key.0)?;
+        let issued = state
+            .issuance
+            .rekey(&auth.0.actor(), &serial.0, body.0.csr.into_bytes(), key)
+            .await?;
         Ok(IssueResponse::Created(Json(view_of(
             &issued,
             &state.ca.chain_pem,

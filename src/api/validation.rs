@@ -17,7 +17,7 @@ pub const TEXT_TOO_LONG: &str = "text_too_long";
 
 /// For `#[validate(custom(function = "sha256_hex"))]`.
 pub fn sha256_hex(s: &str) -> Result<(), ValidationError> {
-    crate::enrolment::parse_sha256("", s)
+    crate::enrolment::identity::parse_sha256("", s)
         .map(|_| ())
         .map_err(|e| ValidationError::new(e.code))
 }
@@ -26,7 +26,7 @@ pub fn sha256_hex(s: &str) -> Result<(), ValidationError> {
 fn describe(e: &ValidationError) -> Text {
     match (e.code.as_ref(), e.params.get("max")) {
         (TEXT_TOO_LONG, Some(max)) => Text::of("field.text_too_long").arg("max_chars", max),
-        (crate::enrolment::codes::SHA256_FORMAT, _) => Text::of("field.sha256_format"),
+        (crate::enrolment::identity::codes::SHA256_FORMAT, _) => Text::of("field.sha256_format"),
         _ => Text::of("field.invalid"),
     }
 }

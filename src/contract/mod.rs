@@ -2,7 +2,7 @@
 //! package, the contract is rendered once from a versioned template and numbered
 //! `HD-<year>-<6 digits>` gap-free per year, then signed with a drawn signature and an OTP
 //! sent by SMS, bound to the document's SHA-256. Signing moves the enrolment to
-//! `contract_signed`, which issuance requires ([`begin_issuance`]).
+//! `contract_signed`, which issuance requires (`issuance::begin_issuance`).
 //!
 //! Invariant: a contract's document bytes and digest never change, and a signed contract
 //! never changes at all; the database refuses it (triggers), not only this code.
@@ -34,7 +34,8 @@ use serde_json::json;
 use crate::audit::{Actor, NewEvent};
 use crate::clock::Clock;
 use crate::enrolment::identity::PhoneNumber;
-use crate::enrolment::{Event, Status};
+use crate::enrolment::status::{Event, Status};
+use crate::enrolment::transition::{transition, Details, MoveError};
 use crate::notify::Recipient;
 use crate::otp::{
     ChallengeLookup, ChallengeRequest, ChallengeSent, Check, DocumentDigest, Otp, OtpError, Purpose,
@@ -589,18 +590,22 @@ impl Contracts {
                         Ok(_) => unexpected("draft contract refused its signature"),
                     });
                 }
-                move_enrolment(
+                transition(
                     tx,
-                    Step {
-                        enrolment_id: &enrolment.id,
-                        contract_id: &contract.id,
-                        event: Event::ContractSigned,
-                        action: "enrolment.contract_signed",
-                        reason: None,
-                    },
-                    at,
+                    &enrolment.id,
+                    Event::ContractSigned,
                     &actor,
-                )?;
+                    at,
+                    Details {
+                        verified_by: None,
+                        facts: json!({"contract_id": contract.id}),
+                    },
+                )
+                .map_err(|e| match e {
+                    MoveError::NotFound => ContractError::EnrolmentNotFound,
+                    MoveError::Store(e) => e.into(),
+                    e => ContractError::NotReady(e.to_string()),
+                })?;
                 tx.audit(NewEvent::new(
                     at,
                     &actor,
@@ -671,127 +676,18 @@ fn refuse_if_free_package_used(tx: &mut Tx<'_>, id_number: &str) -> Result<(), C
     Err(ContractError::FreePackageAlreadyUsed { contract_number })
 }
 
-/// Applies `event` to the enrolment (conditional on its current status) and appends `action`
-/// about it, naming the contract and, for a step back, the reason.
-fn move_enrolment(
-    tx: &mut Tx<'_>,
-    step: Step<'_>,
-    at: DateTime<Utc>,
-    actor: &Actor,
-) -> Result<Status, ContractError> {
-    let row = tx
-        .enrolment_by_id(step.enrolment_id)?
-        .ok_or(ContractError::EnrolmentNotFound)?;
-    let from = row.status;
-    let to = from
-        .apply(step.event)
-        .map_err(|e| ContractError::NotReady(e.to_string()))?;
-    if !tx.set_enrolment_status(step.enrolment_id, from, to, None, at.naive_utc())? {
-        return Err(ContractError::NotReady(format!(
-            "enrolment left `{from}` meanwhile"
-        )));
+impl SignedContract {
+    pub fn from_row(row: &ContractRow) -> Result<Self, ContractError> {
+        Ok(Self {
+            contract_id: row.id.clone(),
+            number: row.number.clone(),
+            enrolment_id: row.enrolment_id.clone(),
+            package_code: row.package_code.clone(),
+            term_months: u32::try_from(row.term_months).map_err(unexpected)?,
+            certificate_profile: row.certificate_profile.clone(),
+            price_vnd: row.price_vnd,
+        })
     }
-    tx.audit(NewEvent::new(
-        at,
-        actor,
-        step.action,
-        "enrolment",
-        step.enrolment_id,
-        json!({
-            "from": from.as_str(),
-            "to": to.as_str(),
-            "contract_id": step.contract_id,
-            "reason": step.reason,
-        }),
-    ))?;
-    Ok(to)
-}
-
-/// One move of an enrolment made by this module.
-struct Step<'a> {
-    enrolment_id: &'a str,
-    contract_id: &'a str,
-    event: Event,
-    action: &'static str,
-    reason: Option<&'a str>,
-}
-
-fn signed_contract(row: &ContractRow) -> Result<SignedContract, ContractError> {
-    Ok(SignedContract {
-        contract_id: row.id.clone(),
-        number: row.number.clone(),
-        enrolment_id: row.enrolment_id.clone(),
-        package_code: row.package_code.clone(),
-        term_months: u32::try_from(row.term_months).map_err(unexpected)?,
-        certificate_profile: row.certificate_profile.clone(),
-        price_vnd: row.price_vnd,
-    })
-}
-
-/// For issuance, in the transaction that records the certificate: the enrolment's signed
-/// contract, with the enrolment moved `contract_signed` → `certificate_issued` (audited).
-/// `NotReady` when the enrolment is anywhere else, so one signed contract gives at most one
-/// issuance.
-pub fn begin_issuance(
-    tx: &mut Tx<'_>,
-    enrolment_id: &str,
-    at: DateTime<Utc>,
-    actor: &Actor,
-) -> Result<SignedContract, ContractError> {
-    let enrolment = tx
-        .enrolment_by_id(enrolment_id)?
-        .ok_or(ContractError::EnrolmentNotFound)?;
-    let status = enrolment.status;
-    if status != Status::ContractSigned {
-        return Err(ContractError::NotReady(format!(
-            "the enrolment is `{status}`, not `{}`",
-            Status::ContractSigned
-        )));
-    }
-    let contract = tx
-        .signed_contract_for(enrolment_id)?
-        .ok_or_else(|| ContractError::NotReady("no signed contract".into()))?;
-    move_enrolment(
-        tx,
-        Step {
-            enrolment_id,
-            contract_id: &contract.id,
-            event: Event::IssuanceStarted,
-            action: "enrolment.issuance_started",
-            reason: None,
-        },
-        at,
-        actor,
-    )?;
-    signed_contract(&contract)
-}
-
-/// The opposite of [`begin_issuance`], for an issuance abandoned before a certificate
-/// existed: the enrolment goes back to `contract_signed` (audited, with `reason`) and its
-/// signed contract stands for the next attempt.
-pub fn abandon_issuance(
-    tx: &mut Tx<'_>,
-    enrolment_id: &str,
-    at: DateTime<Utc>,
-    actor: &Actor,
-    reason: &str,
-) -> Result<SignedContract, ContractError> {
-    let contract = tx
-        .signed_contract_for(enrolment_id)?
-        .ok_or_else(|| ContractError::NotReady("no signed contract".into()))?;
-    move_enrolment(
-        tx,
-        Step {
-            enrolment_id,
-            contract_id: &contract.id,
-            event: Event::IssuanceAbandoned,
-            action: "enrolment.issuance_abandoned",
-            reason: Some(reason),
-        },
-        at,
-        actor,
-    )?;
-    signed_contract(&contract)
 }
 
 /// Gives the free-package right of `contract_id` back (the citizen rejected the certificate

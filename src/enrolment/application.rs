@@ -4,8 +4,8 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::identity::{
-    check_adult, check_identity_dates, BoundedText, Email, FieldError, FieldErrors, NationalId,
-    PersonName, PhoneNumber, Sex,
+    check_adult, check_identity_dates, parse_sha256, BoundedText, Email, FieldError, FieldErrors,
+    NationalId, PersonName, PhoneNumber, Sex,
 };
 use super::status::Source;
 
@@ -16,7 +16,6 @@ pub mod codes {
     pub const CONSENT_REQUIRED: &str = "consent_required";
     pub const CONSENT_TIME_INVALID: &str = "consent_time_invalid";
     pub const CONSENT_CHANNEL_INVALID: &str = "consent_channel_invalid";
-    pub const SHA256_FORMAT: &str = "sha256_format";
 }
 
 const ADDRESS_MAX: usize = 250;
@@ -97,16 +96,6 @@ pub struct Application {
 fn parse_date(field: &str, s: &str) -> Result<NaiveDate, FieldError> {
     NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
         .map_err(|_| FieldError::new(field, codes::DATE_INVALID))
-}
-
-/// 64 hexadecimal characters, returned in lower case.
-pub fn parse_sha256(field: &str, s: &str) -> Result<String, FieldError> {
-    let s = s.trim();
-    if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        Ok(s.to_ascii_lowercase())
-    } else {
-        Err(FieldError::new(field, codes::SHA256_FORMAT))
-    }
 }
 
 /// Absent and blank are the same for optional fields (the VNeID hub sends empty strings).

@@ -12,12 +12,14 @@
 //! image.
 
 mod application;
-mod documents;
+pub mod documents;
 pub mod identity;
-mod status;
+mod queue;
+pub mod status;
+pub mod transition;
 
 pub use application::{
-    codes, parse_sha256, AddressForm, Application, ApplicationForm, ConsentForm, CONSENT_CHANNELS,
+    codes, AddressForm, Application, ApplicationForm, ConsentForm, CONSENT_CHANNELS,
 };
 pub use documents::{Document, DocumentInfo, DocumentKind, ImageType};
 pub use status::{Event, NextStep, Source, Status, TransitionError};
@@ -34,6 +36,8 @@ use crate::secrets::{sha256_hex, MasterKey};
 use crate::settings::{range, Invalid};
 use crate::store::{DocumentRow, EnrolmentRow, IdempotencyRow, Store, StoreError, Tx};
 use identity::FieldErrors;
+use serde_json::Value;
+use transition::{transition, Details, MoveError};
 
 /// Purpose of the sub-key that encrypts identity documents.
 const DOCUMENT_KEY_PURPOSE: &str = "documents";
@@ -293,7 +297,7 @@ impl Enrolments {
                     }),
                 ))?;
                 if row.status == Status::AwaitingVideoCall {
-                    crate::verification::enqueue(tx, &row.id, now, &submitter.actor)?;
+                    queue::enqueue(tx, &row.id, now, &submitter.actor)?;
                 }
                 let summary = EnrolmentSummary::from_row(&row, &[])?;
                 let (status, body) = render(&summary);
@@ -444,32 +448,22 @@ impl Enrolments {
                 if complete && status == Status::AwaitingDocuments {
                     let (to_video_call, verified_by) =
                         route(tx, policy.route(source), source, &row)?;
-                    let next = status
-                        .apply(Event::Routed { to_video_call })
-                        .map_err(unexpected)?;
-                    if !tx.set_enrolment_status(
+                    row = transition(
+                        tx,
                         &row.id,
-                        status,
-                        next,
-                        verified_by,
-                        now.naive_utc(),
-                    )? {
-                        return Err(unexpected("enrolment changed during routing"));
-                    }
-                    tx.audit(NewEvent::new(
-                        now,
+                        Event::Routed { to_video_call },
                         &actor,
-                        "enrolment.routed",
-                        "enrolment",
-                        &row.id,
-                        json!({"status": next.as_str(), "verified_by": verified_by}),
-                    ))?;
+                        now,
+                        Details {
+                            verified_by,
+                            facts: Value::Null,
+                        },
+                    )
+                    .map_err(unexpected)?
+                    .enrolment;
                     if to_video_call {
-                        crate::verification::enqueue(tx, &row.id, now, &actor)?;
+                        queue::enqueue(tx, &row.id, now, &actor)?;
                     }
-                    row.status = next;
-                    row.verified_by = verified_by.map(str::to_string);
-                    row.updated_at = now.naive_utc();
                 }
                 EnrolmentSummary::from_row(&row, &kinds)
             })
@@ -526,33 +520,35 @@ impl Enrolments {
         let (actor, id) = (actor.clone(), id.to_string());
         self.store
             .write(move |tx| {
-                let mut row = tx.enrolment_by_id(&id)?.ok_or(EnrolmentError::NotFound)?;
-                let status = row.status;
-                let next = status.apply(Event::Withdrawn).map_err(|e| match e {
-                    TransitionError::CertificateIssued => EnrolmentError::CertificateIssued,
-                    TransitionError::NotAllowed { from, .. } => {
+                // Destroyed before the move so the move's event can say so; a refused move
+                // rolls them back with the transaction.
+                let destroyed = tx.delete_documents(&id)?;
+                let left_queue = queue::close_for_enrolment(tx, &id)?;
+                let row = transition(
+                    tx,
+                    &id,
+                    Event::Withdrawn,
+                    &actor,
+                    now,
+                    Details {
+                        verified_by: None,
+                        facts: json!({
+                            "documents_destroyed": destroyed,
+                            "left_video_call_queue": left_queue,
+                        }),
+                    },
+                )
+                .map_err(|e| match e {
+                    MoveError::NotFound => EnrolmentError::NotFound,
+                    MoveError::Refused(TransitionError::CertificateIssued) => {
+                        EnrolmentError::CertificateIssued
+                    }
+                    MoveError::Refused(TransitionError::NotAllowed { from, .. }) => {
                         EnrolmentError::Closed { status: from }
                     }
-                })?;
-                if !tx.set_enrolment_status(&id, status, next, None, now.naive_utc())? {
-                    return Err(unexpected("enrolment changed during withdrawal"));
-                }
-                let destroyed = tx.delete_documents(&id)?;
-                let left_queue = crate::verification::close_for_enrolment(tx, &id)?;
-                tx.audit(NewEvent::new(
-                    now,
-                    &actor,
-                    "enrolment.withdrawn",
-                    "enrolment",
-                    &id,
-                    json!({
-                        "from": status.as_str(),
-                        "documents_destroyed": destroyed,
-                        "left_video_call_queue": left_queue,
-                    }),
-                ))?;
-                row.status = next;
-                row.updated_at = now.naive_utc();
+                    e => unexpected(e),
+                })?
+                .enrolment;
                 EnrolmentSummary::from_row(&row, &[])
             })
             .await

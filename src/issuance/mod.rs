@@ -8,6 +8,13 @@
 //! 4. sign through the CA's `Signer` and check the signed certificate carries that TBS;
 //! 5. record the certificate in status `pending_acceptance` (audited).
 //!
+//! Two layers. [`Issuer`] is the CA-facing cycle: [`Issuer::prepare`] (1-2), then steps that
+//! run inside a transaction the caller opens ([`Prepared::record`], [`Signed::store`]) around
+//! [`Issuer::sign`] (4), each step's value only made by the one before it. [`Issuance`]
+//! (`service.rs`) is the RA on top and the only caller in the service: it opens the two
+//! transactions and puts into them what the RA owes (the enrolment move or the rekey check,
+//! the acceptance record, the `Idempotency-Key` claim and answer); handlers call it.
+//!
 //! Invariant: a signature is only ever made for a committed `signing` row, and only by the call
 //! that recorded it, so no serial is signed twice and no signed certificate lacks a row. A
 //! crash between 3 and 5 leaves a `signing` row; [`Issuer::abandon_stale`] revokes such rows
@@ -19,11 +26,17 @@ use chrono::{DateTime, Duration, Months, SubsecRound, Utc};
 use serde_json::json;
 
 use crate::audit::{Actor, NewEvent};
-use crate::ca::{self, CaError, IssueRequest, IssuingCa, PersonalProfile, Serial, SubjectInfo};
+use crate::ca::{
+    self, CaError, IssueRequest, IssuingCa, LintedTbs, PersonalProfile, Serial, SubjectInfo,
+};
 use crate::clock::Clock;
-use crate::enrolment::Status;
 use crate::status::{CertificateStatus, Move};
 use crate::store::{CertificateRow, Store, StoreError, Tx};
+
+mod enrolment;
+mod service;
+pub use enrolment::{abandon_issuance, begin_issuance};
+pub use service::{IdempotencyKey, Issuance};
 
 /// CSR bodies above this are refused before parsing.
 pub const MAX_CSR_BYTES: usize = 16 * 1024;
@@ -43,6 +56,17 @@ pub enum IssuanceError {
     AlreadyIssued,
     #[error("not found")]
     NotFound,
+    /// A rekey refused: the certificate is not (or no longer) replaceable.
+    #[error(transparent)]
+    Replacement(crate::renewal::RenewalError),
+    #[error("Idempotency-Key must be 1-128 visible ASCII characters")]
+    IdempotencyKeyInvalid,
+    #[error("this Idempotency-Key was used for another request")]
+    IdempotencyKeyReused,
+    /// Another request with this key is still being issued (its process may have stopped:
+    /// the recovery job frees the key within minutes).
+    #[error("a request with this Idempotency-Key is still in progress; retry later")]
+    IdempotencyKeyInUse,
     #[error("issuance failed: {0}")]
     Unexpected(String),
 }
@@ -120,6 +144,79 @@ pub fn subject_dn(s: &SubjectInfo) -> String {
     dn
 }
 
+/// Steps 1 and 2 done for one order: the CSR checked, the TBS built and linted. Only
+/// [`Prepared::record`] moves it on.
+pub struct Prepared {
+    row: CertificateRow,
+    linted: LintedTbs,
+    event: NewEvent,
+    issued: IssuedCertificate,
+}
+
+impl Prepared {
+    /// The serial the certificate will carry.
+    pub fn serial(&self) -> &str {
+        &self.row.serial
+    }
+
+    /// Step 3, in the caller's write transaction: refuses a key certified before, then stores
+    /// the row in `signing` with its audit event. The [`Recorded`] it returns is the only way
+    /// to a signature; the caller hands it out of the transaction, so it exists only once the
+    /// row is committed.
+    pub fn record(self, tx: &mut Tx<'_>) -> Result<Recorded, IssuanceError> {
+        if tx.spki_certified(&self.row.spki_sha256)? {
+            return Err(IssuanceError::KeyReused);
+        }
+        tx.insert_certificate(&self.row).map_err(|e| match e {
+            StoreError::Conflict(c) if c.contains("spki") => IssuanceError::KeyReused,
+            e => e.into(),
+        })?;
+        tx.audit(self.event)?;
+        Ok(Recorded {
+            linted: self.linted,
+            issued: self.issued,
+        })
+    }
+}
+
+/// A committed `signing` row with its TBS: what [`Issuer::sign`] takes.
+pub struct Recorded {
+    linted: LintedTbs,
+    issued: IssuedCertificate,
+}
+
+impl Recorded {
+    pub fn serial(&self) -> &str {
+        &self.issued.serial
+    }
+}
+
+/// A signed certificate not yet stored: [`Signed::store`] does step 5.
+pub struct Signed {
+    issued: IssuedCertificate,
+    signed_at: DateTime<Utc>,
+    event: NewEvent,
+}
+
+impl Signed {
+    /// Step 5, in the caller's write transaction: the certificate stored in
+    /// `pending_acceptance` with its audit event.
+    pub fn store(self, tx: &mut Tx<'_>) -> Result<IssuedCertificate, IssuanceError> {
+        let serial = &self.issued.serial;
+        if !tx.record_signed_certificate(
+            serial,
+            &self.issued.cert_der,
+            self.signed_at.naive_utc(),
+        )? {
+            return Err(IssuanceError::Unexpected(format!(
+                "certificate {serial} left `signing` while being signed"
+            )));
+        }
+        tx.audit(self.event)?;
+        Ok(self.issued)
+    }
+}
+
 impl Issuer {
     pub fn new(
         store: Store,
@@ -135,20 +232,27 @@ impl Issuer {
         }
     }
 
-    /// Runs the whole cycle. `prepare` runs inside the recording transaction with the new
-    /// serial, before the row is written: it is where the caller moves the enrolment on (and
-    /// refuses if it cannot).
-    /// `finish` runs inside the transaction that stores the signed certificate (the caller
-    /// remembers its answer there, e.g. for an `Idempotency-Key`). Blocking: call from a
-    /// blocking context.
+    /// The whole cycle for an order, with nothing of the RA around it (no enrolment move,
+    /// acceptance record or idempotency: [`Issuance`] adds those). Blocking.
     pub fn issue_blocking(
         &self,
         actor: &Actor,
         order: &IssuanceOrder,
         csr: &[u8],
-        prepare: impl FnOnce(&mut Tx<'_>, &str) -> Result<(), IssuanceError>,
-        finish: impl FnOnce(&mut Tx<'_>, &IssuedCertificate) -> Result<(), IssuanceError>,
     ) -> Result<IssuedCertificate, IssuanceError> {
+        let prepared = self.prepare(actor, order, csr)?;
+        let recorded = self.store.write_blocking(|tx| prepared.record(tx))?;
+        let signed = self.sign(actor, recorded)?;
+        self.store.write_blocking(|tx| signed.store(tx))
+    }
+
+    /// Steps 1 and 2: checks the CSR, builds the TBS from the order and lints it. No writes.
+    pub fn prepare(
+        &self,
+        actor: &Actor,
+        order: &IssuanceOrder,
+        csr: &[u8],
+    ) -> Result<Prepared, IssuanceError> {
         let checked = ca::check_csr(csr, MAX_CSR_BYTES).map_err(IssuanceError::from_ca)?;
         let spki_sha256 = hex::encode(checked.spki_sha256);
         let now = self.clock.now();
@@ -177,26 +281,6 @@ impl Issuer {
             .map_err(IssuanceError::from_ca)?;
 
         let serial_hex = serial.hex();
-        let row = CertificateRow {
-            serial: serial_hex.clone(),
-            ca_name: self.ca.name().to_string(),
-            enrolment_id: order.enrolment_id.clone(),
-            package_code: order.package_code.clone(),
-            status: CertificateStatus::Signing,
-            subject_dn: subject_dn(&order.subject),
-            spki_sha256: spki_sha256.clone(),
-            key_description: checked.key.to_string(),
-            not_before: not_before.naive_utc(),
-            not_after: not_after.naive_utc(),
-            crl_shard: i32::try_from(self.profile.crl_shard(&serial)).unwrap_or(0),
-            tbs_der: tbs.clone(),
-            cert_der: None,
-            created_at: now.naive_utc(),
-            signed_at: None,
-            revoked_at: None,
-            revocation_reason: None,
-            supersedes: order.supersedes.clone(),
-        };
         let event = NewEvent::new(
             now,
             actor,
@@ -206,32 +290,58 @@ impl Issuer {
             json!({
                 "enrolment_id": order.enrolment_id,
                 "package": order.package_code,
-                "key": row.key_description,
+                "key": checked.key.to_string(),
                 "spki_sha256": spki_sha256,
                 "tbs_sha256": crate::secrets::sha256_hex(&tbs),
                 "not_after": crate::audit::format_time(&not_after),
                 "supersedes": order.supersedes,
             }),
         );
-        self.store.write_blocking(|tx| {
-            if tx.spki_certified(&row.spki_sha256)? {
-                return Err(IssuanceError::KeyReused);
-            }
-            prepare(tx, &row.serial)?;
-            tx.insert_certificate(&row).map_err(|e| match e {
-                StoreError::Conflict(c) if c.contains("spki") => IssuanceError::KeyReused,
-                e => e.into(),
-            })?;
-            tx.audit(event)?;
-            Ok(())
-        })?;
+        let row = CertificateRow {
+            serial: serial_hex.clone(),
+            ca_name: self.ca.name().to_string(),
+            enrolment_id: order.enrolment_id.clone(),
+            package_code: order.package_code.clone(),
+            status: CertificateStatus::Signing,
+            subject_dn: subject_dn(&order.subject),
+            spki_sha256,
+            key_description: checked.key.to_string(),
+            not_before: not_before.naive_utc(),
+            not_after: not_after.naive_utc(),
+            crl_shard: i32::try_from(self.profile.crl_shard(&serial)).unwrap_or(0),
+            tbs_der: tbs,
+            cert_der: None,
+            created_at: now.naive_utc(),
+            signed_at: None,
+            revoked_at: None,
+            revocation_reason: None,
+            supersedes: order.supersedes.clone(),
+        };
+        let issued = IssuedCertificate {
+            serial: serial_hex,
+            enrolment_id: order.enrolment_id.clone(),
+            status: Move::Sign.to(),
+            cert_der: Vec::new(),
+            not_before,
+            not_after,
+            supersedes: order.supersedes.clone(),
+        };
+        Ok(Prepared {
+            row,
+            linted,
+            event,
+            issued,
+        })
+    }
 
+    /// Step 4: signs the recorded TBS. When the signer fails, no certificate came out of the
+    /// call: the row is revoked at once (so the serial is never reused) and the trail says why.
+    pub fn sign(&self, actor: &Actor, recorded: Recorded) -> Result<Signed, IssuanceError> {
+        let Recorded { linted, mut issued } = recorded;
         let cert_der = match ca::sign_certificate(&self.ca, linted) {
             Ok(der) => der,
             Err(e) => {
-                // No certificate came out of this call; revoke the row so the serial is never
-                // reused and say why in the trail.
-                self.abandon(actor, &serial_hex, &e.to_string())?;
+                self.abandon(actor, &issued.serial, &e.to_string())?;
                 return Err(IssuanceError::Unexpected(e.to_string()));
             }
         };
@@ -241,33 +351,15 @@ impl Issuer {
             actor,
             "certificate.signed",
             "certificate",
-            &serial_hex,
+            &issued.serial,
             json!({"cert_sha256": crate::secrets::sha256_hex(&cert_der)}),
         );
-        let issued = IssuedCertificate {
-            serial: serial_hex.clone(),
-            enrolment_id: order.enrolment_id.clone(),
-            status: Move::Sign.to(),
-            cert_der,
-            not_before,
-            not_after,
-            supersedes: order.supersedes.clone(),
-        };
-        self.store.write_blocking(|tx| {
-            if !tx.record_signed_certificate(
-                &serial_hex,
-                &issued.cert_der,
-                signed_at.naive_utc(),
-            )? {
-                return Err(IssuanceError::Unexpected(format!(
-                    "certificate {serial_hex} left `signing` while being signed"
-                )));
-            }
-            finish(tx, &issued)?;
-            tx.audit(event)?;
-            Ok(())
-        })?;
-        Ok(issued)
+        issued.cert_der = cert_der;
+        Ok(Signed {
+            issued,
+            signed_at,
+            event,
+        })
     }
 
     fn abandon(&self, actor: &Actor, serial: &str, why: &str) -> Result<(), IssuanceError> {
@@ -340,83 +432,13 @@ impl Issuer {
     }
 }
 
-/// Issues the certificate of a verified, contracted enrolment: the subject comes from the
-/// enrolment's verified data and the term from its signed contract; the move from
-/// `contract_signed` to `certificate_issued` happens in the recording transaction, so a second
-/// request for the same enrolment is refused even when both race. Blocking.
 impl Issuer {
-    pub fn issue_for_enrolment_blocking(
-        &self,
-        actor: &Actor,
-        enrolment_id: &str,
-        csr: &[u8],
-        finish: impl FnOnce(&mut Tx<'_>, &IssuedCertificate) -> Result<(), IssuanceError>,
-    ) -> Result<IssuedCertificate, IssuanceError> {
-        let (enrolment, contract) = self.store.read_blocking(|tx| {
-            let enrolment = tx
-                .enrolment_by_id(enrolment_id)?
-                .ok_or(IssuanceError::NotFound)?;
-            let contract = tx.signed_contract_for(enrolment_id)?;
-            Ok::<_, IssuanceError>((enrolment, contract))
-        })?;
-        match enrolment.status {
-            Status::ContractSigned => {}
-            Status::CertificateIssued => return Err(IssuanceError::AlreadyIssued),
-            other => {
-                return Err(IssuanceError::NotReady(format!(
-                    "the enrolment is `{other}`; issuance needs a signed contract (`{}`)",
-                    Status::ContractSigned
-                )))
-            }
-        }
-        let contract =
-            contract.ok_or_else(|| IssuanceError::NotReady("no signed contract".into()))?;
-        let order = IssuanceOrder {
-            enrolment_id: enrolment.id.clone(),
-            subject: SubjectInfo {
-                full_name: enrolment.full_name,
-                id_number: enrolment.id_number,
-                province: enrolment.permanent_province,
-                locality: Some(enrolment.permanent_ward),
-                email: enrolment.email,
-            },
-            package_code: contract.package_code,
-            term: Term::Months(
-                u32::try_from(contract.term_months)
-                    .map_err(|_| IssuanceError::Unexpected("negative contract term".into()))?,
-            ),
-            // A renewal's certificate replaces the renewed one once accepted.
-            supersedes: enrolment.renews,
-        };
-        let now = self.clock.now();
-        let expected_contract = contract.id;
-        self.issue_blocking(
-            actor,
-            &order,
-            csr,
-            |tx, _| {
-                let started = crate::contract::begin_issuance(tx, enrolment_id, now, actor)
-                    .map_err(|e| match e {
-                        crate::contract::ContractError::NotReady(_) => IssuanceError::AlreadyIssued,
-                        other => IssuanceError::Unexpected(other.to_string()),
-                    })?;
-                if started.contract_id != expected_contract {
-                    return Err(IssuanceError::NotReady(
-                        "the contract changed; try again".into(),
-                    ));
-                }
-                Ok(())
-            },
-            finish,
-        )
-    }
-
     /// [`Issuer::abandon_stale`] giving each enrolment back its `contract_signed` state, so the
     /// citizen can ask again (with a new key).
     pub fn recover_blocking(&self) -> Result<Vec<String>, IssuanceError> {
         let now = self.clock.now();
         self.abandon_stale(|tx, enrolment_id| {
-            crate::contract::abandon_issuance(
+            abandon_issuance(
                 tx,
                 enrolment_id,
                 now,
@@ -424,7 +446,6 @@ impl Issuer {
                 "issuance stopped between record and sign",
             )
             .map(|_| ())
-            .map_err(|e| IssuanceError::Unexpected(e.to_string()))
         })
     }
 }

@@ -12,7 +12,8 @@
 //!   from its issuance.
 //! - **Rekey** (a new key): a new certificate from a CSR for the same enrolment, contract and
 //!   package, ending when the replaced certificate ends; no new contract. A key certified before
-//!   (the old one included) is refused by issuance's unique SPKI index.
+//!   (the old one included) is refused by issuance's unique SPKI index. The RA's issuance
+//!   service runs it (`issuance::Issuance::rekey`) with this module's [`replaceable`] check.
 //!
 //! Either way the replaced certificate is revoked (`superseded`) in the transaction that
 //! accepts the new one, not before; if the new one is rejected or not accepted in time the
@@ -31,18 +32,15 @@
 //!   serialised (SQLite `BEGIN IMMEDIATE`; PostgreSQL's audit-head lock), so two racing
 //!   requests cannot both pass it.
 
-use std::cell::Cell;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::audit::{Actor, NewEvent};
-use crate::ca::SubjectInfo;
 use crate::clock::Clock;
 use crate::contract::{ContractError, ContractSummary, Contracts};
 use crate::enrolment::Status;
-use crate::issuance::{IssuanceError, IssuanceOrder, IssuedCertificate, Issuer, Term};
 use crate::status::CertificateStatus;
 use crate::store::{CertificateRow, EnrolmentRow, Store, StoreError, Tx};
 
@@ -73,8 +71,6 @@ pub enum RenewalError {
     EnrolmentOpen { enrolment_id: String },
     #[error(transparent)]
     Contract(#[from] ContractError),
-    #[error(transparent)]
-    Issuance(#[from] IssuanceError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -145,8 +141,9 @@ pub fn pending(tx: &mut Tx<'_>, serial: &str) -> Result<Option<Pending>, StoreEr
         }))
 }
 
-/// The certificate, if it may be replaced now.
-fn replaceable(
+/// The certificate, if it may be replaced now (checked again by a rekey in its recording
+/// transaction, `issuance::Issuance::rekey`).
+pub fn replaceable(
     tx: &mut Tx<'_>,
     serial: &str,
     now: DateTime<Utc>,
@@ -186,16 +183,14 @@ pub struct RenewalStarted {
 pub struct Renewals {
     store: Store,
     contracts: Contracts,
-    issuer: Issuer,
     clock: Arc<dyn Clock>,
 }
 
 impl Renewals {
-    pub fn new(store: Store, contracts: Contracts, issuer: Issuer, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(store: Store, contracts: Contracts, clock: Arc<dyn Clock>) -> Self {
         Self {
             store,
             contracts,
-            issuer,
             clock,
         }
     }
@@ -266,68 +261,5 @@ impl Renewals {
                 })
             })
             .await
-    }
-
-    /// Rekeys `serial` with the key of `csr`: the certificate is recorded, signed and left
-    /// `pending_acceptance`, for the same enrolment and package, ending when `serial` ends.
-    /// `finish` runs in the transaction that stores it (the acceptance record, the
-    /// idempotency answer). Blocking.
-    pub fn rekey_blocking(
-        &self,
-        actor: &Actor,
-        serial: &str,
-        csr: &[u8],
-        finish: impl FnOnce(&mut Tx<'_>, &IssuedCertificate) -> Result<(), IssuanceError>,
-    ) -> Result<IssuedCertificate, RenewalError> {
-        let serial = serial.to_ascii_lowercase();
-        let now = self.clock.now();
-        let (old, enrolment) = self.store.read_blocking(|tx| {
-            let old = replaceable(tx, &serial, now)?;
-            let enrolment = tx
-                .enrolment_by_id(&old.enrolment_id)?
-                .ok_or_else(|| unexpected("certificate without its enrolment"))?;
-            Ok::<_, RenewalError>((old, enrolment))
-        })?;
-        let order = IssuanceOrder {
-            enrolment_id: enrolment.id,
-            subject: SubjectInfo {
-                full_name: enrolment.full_name,
-                id_number: enrolment.id_number,
-                province: enrolment.permanent_province,
-                locality: Some(enrolment.permanent_ward),
-                email: enrolment.email,
-            },
-            package_code: old.package_code,
-            term: Term::Until(old.not_after.and_utc()),
-            supersedes: Some(serial.clone()),
-        };
-        // The check again in the recording transaction, where it is race-free; its refusal
-        // is carried out past issuance's error type.
-        let refused = Cell::new(None);
-        let issued = self.issuer.issue_blocking(
-            actor,
-            &order,
-            csr,
-            |tx, new_serial| {
-                if let Err(e) = replaceable(tx, &serial, now) {
-                    refused.set(Some(e));
-                    return Err(IssuanceError::NotReady("replacement refused".into()));
-                }
-                tx.audit(NewEvent::new(
-                    now,
-                    actor,
-                    "certificate.rekey_requested",
-                    "certificate",
-                    &serial,
-                    json!({"new_serial": new_serial}),
-                ))?;
-                Ok(())
-            },
-            finish,
-        );
-        if let Some(e) = refused.take() {
-            return Err(e);
-        }
-        Ok(issued?)
     }
 }

@@ -36,12 +36,17 @@ impl Tx<'_> {
             .get_result(c))?;
         // Verification without a call (VNeID level 2, at submission or when the documents
         // complete) is recorded only in these events (canonical JSON, keys sorted, so the
-        // fragment is exact).
+        // fragment is exact): `status` at submission, `to` in a routing move (`status` in
+        // routing events written before enrolment moves had one shape).
         let routed_verified: i64 = dispatch!(self, c => audit_events::table
             .filter(audit_events::action.eq_any(["enrolment.submitted", "enrolment.routed"]))
             .filter(audit_events::at.ge(from))
             .filter(audit_events::at.lt(to))
-            .filter(audit_events::details.like("%\"status\":\"verified\"%"))
+            .filter(
+                audit_events::details
+                    .like("%\"status\":\"verified\"%")
+                    .or(audit_events::details.like("%\"to\":\"verified\"%")),
+            )
             .count()
             .get_result(c))?;
         let contracts_signed: i64 = dispatch!(self, c => contracts::table

@@ -38,4 +38,27 @@ impl Tx<'_> {
         dispatch!(self, c => diesel::insert_into(idempotency_keys::table).values(row).execute(c))?;
         Ok(())
     }
+
+    /// Replaces the answer of `(principal, key)` if it is still `from` (status, body): an
+    /// issuance claim being answered or taken over. False when it changed meanwhile.
+    pub fn replace_idempotency_answer(
+        &mut self,
+        principal: &str,
+        key: &str,
+        from: (i32, &str),
+        to: (i32, &str),
+    ) -> Result<bool, StoreError> {
+        let n = dispatch!(self, c => diesel::update(
+                idempotency_keys::table
+                    .find((principal, key))
+                    .filter(idempotency_keys::response_status.eq(from.0))
+                    .filter(idempotency_keys::response_body.eq(from.1)),
+            )
+            .set((
+                idempotency_keys::response_status.eq(to.0),
+                idempotency_keys::response_body.eq(to.1),
+            ))
+            .execute(c))?;
+        Ok(n == 1)
+    }
 }

@@ -61,6 +61,39 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// A new queue entry `id` for the enrolment, `waiting` since `at`.
+    pub fn enqueue_video_call(
+        &mut self,
+        id: &str,
+        enrolment_id: &str,
+        at: NaiveDateTime,
+    ) -> Result<(), StoreError> {
+        self.insert_video_call(&VideoCallRow {
+            id: id.to_string(),
+            enrolment_id: enrolment_id.to_string(),
+            status: VideoCallStatus::Waiting,
+            queued_at: at,
+            no_shows: 0,
+            claimed_by: None,
+            claimed_at: None,
+            lease_expires_at: None,
+            room_ref: None,
+        })
+    }
+
+    /// Closes the enrolment's queue entry (withdrawal); true when it was still open.
+    pub fn close_video_call_of(&mut self, enrolment_id: &str) -> Result<bool, StoreError> {
+        match self.video_call_for_enrolment(enrolment_id)? {
+            Some(mut call) if call.status != VideoCallStatus::Done => {
+                call.status = VideoCallStatus::Done;
+                call.lease_expires_at = None;
+                self.update_video_call(&call)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     /// The entry, locked for this transaction on PostgreSQL (SQLite write transactions
     /// already hold the database lock), so an outcome and a re-claim cannot interleave.
     pub fn video_call_for_update(&mut self, id: &str) -> Result<Option<VideoCallRow>, StoreError> {

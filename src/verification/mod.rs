@@ -25,7 +25,9 @@ use serde_json::json;
 
 use crate::audit::{Actor, NewEvent};
 use crate::clock::Clock;
-use crate::enrolment::{DocumentKind, Event, Status};
+use crate::enrolment::documents::DocumentKind;
+use crate::enrolment::status::{Event, Status};
+use crate::enrolment::transition::{transition, Details, MoveError};
 use crate::secrets::random_token;
 use crate::settings::{range, Invalid};
 use crate::store::{EnrolmentRow, OutcomeRow, Store, StoreError, Tx, VideoCallRow};
@@ -132,50 +134,6 @@ pub struct Stats {
     pub median_wait: Option<Duration>,
     /// Per operator username, since midnight in Vietnam.
     pub handled_today: BTreeMap<String, Handled>,
-}
-
-/// Puts an enrolment in the queue, in the caller's transaction.
-pub(crate) fn enqueue(
-    tx: &mut Tx<'_>,
-    enrolment_id: &str,
-    now: DateTime<Utc>,
-    actor: &Actor,
-) -> Result<(), StoreError> {
-    let id = uuid::Uuid::new_v4().to_string();
-    tx.insert_video_call(&VideoCallRow {
-        id: id.clone(),
-        enrolment_id: enrolment_id.to_string(),
-        status: VideoCallStatus::Waiting,
-        queued_at: now.naive_utc(),
-        no_shows: 0,
-        claimed_by: None,
-        claimed_at: None,
-        lease_expires_at: None,
-        room_ref: None,
-    })?;
-    tx.audit(NewEvent::new(
-        now,
-        actor,
-        "verification.queued",
-        "video_call",
-        id,
-        json!({"enrolment": enrolment_id}),
-    ))?;
-    Ok(())
-}
-
-/// Takes an enrolment out of the queue (withdrawal), in the caller's transaction; true when it
-/// was still in it.
-pub(crate) fn close_for_enrolment(tx: &mut Tx<'_>, enrolment_id: &str) -> Result<bool, StoreError> {
-    match tx.video_call_for_enrolment(enrolment_id)? {
-        Some(mut call) if call.status != VideoCallStatus::Done => {
-            call.status = VideoCallStatus::Done;
-            call.lease_expires_at = None;
-            tx.update_video_call(&call)?;
-            Ok(true)
-        }
-        _ => Ok(false),
-    }
 }
 
 /// The queue service.
@@ -377,7 +335,6 @@ impl Verification {
                 let enrolment = tx
                     .enrolment_by_id(&call.enrolment_id)?
                     .ok_or_else(|| unexpected("queued enrolment missing"))?;
-                let status = enrolment.status;
                 let recording = outcome.recording();
                 let (reason, note) = match outcome {
                     Outcome::Rejected { reason, note, .. } => {
@@ -415,18 +372,26 @@ impl Verification {
                 let requeued = event.is_none();
                 let next = match event {
                     Some(ev) => {
-                        let next = status.apply(ev).map_err(|_| VerificationError::Closed)?;
-                        if !tx.set_enrolment_status(
+                        let moved = transition(
+                            tx,
                             &enrolment.id,
-                            status,
-                            next,
-                            verified_by,
-                            now.naive_utc(),
-                        )? {
-                            return Err(VerificationError::Closed);
-                        }
+                            ev,
+                            &actor,
+                            now,
+                            Details {
+                                verified_by,
+                                facts: json!({"video_call": call.id}),
+                            },
+                        )
+                        .map_err(|e| match e {
+                            MoveError::Refused(_) | MoveError::Changed(_) => {
+                                VerificationError::Closed
+                            }
+                            MoveError::NotFound => unexpected("queued enrolment missing"),
+                            MoveError::Store(e) => e.into(),
+                        })?;
                         call.status = VideoCallStatus::Done;
-                        next
+                        moved.to
                     }
                     None => {
                         // Back of the queue: the applicant missed their turn.
@@ -435,7 +400,7 @@ impl Verification {
                         call.claimed_by = None;
                         call.claimed_at = None;
                         call.room_ref = None;
-                        status
+                        enrolment.status
                     }
                 };
                 call.lease_expires_at = None;

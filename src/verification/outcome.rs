@@ -2,8 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::enrolment::identity::{BoundedText, FieldError, FieldErrors};
-use crate::enrolment::parse_sha256;
+use crate::enrolment::identity::{parse_sha256, BoundedText, FieldError, FieldErrors};
 
 pub mod codes {
     pub const OUTCOME_INVALID: &str = "outcome_invalid";

@@ -6,7 +6,8 @@ use crate::common;
 
 use ca_enrol::audit::Actor;
 use ca_enrol::clock::Clock;
-use ca_enrol::contract::{self, ContractError};
+use ca_enrol::contract;
+use ca_enrol::issuance::{abandon_issuance, begin_issuance, IssuanceError};
 use chrono::Duration;
 use common::contract::{b64, png, send_otp, sign, sign_with_sms_code, signature, PHONE};
 use common::enrol::{
@@ -301,7 +302,7 @@ async fn the_free_package_is_used_once_per_id_number_unless_its_certificate_neve
     let now = app.clock.now();
     app.state
         .store
-        .write(move |tx| contract::begin_issuance(tx, &id, now, &Actor::System))
+        .write(move |tx| begin_issuance(tx, &id, now, &Actor::System))
         .await
         .unwrap();
     let third = enrol(&app, &key, &application("vneid", &id_number(7))).await;
@@ -612,13 +613,13 @@ async fn issuance_takes_the_signed_contract_once_and_can_give_it_back() {
         let (store, id, now) = (app.state.store.clone(), id.to_string(), app.clock.now());
         async move {
             store
-                .write(move |tx| contract::begin_issuance(tx, &id, now, &Actor::System))
+                .write(move |tx| begin_issuance(tx, &id, now, &Actor::System))
                 .await
         }
     };
     assert!(matches!(
         begin(&app, &enrolment).await,
-        Err(ContractError::NotReady(_))
+        Err(IssuanceError::NotReady(_))
     ));
 
     let c = created(&app, &key, &enrolment, "PS0").await;
@@ -638,12 +639,12 @@ async fn issuance_takes_the_signed_contract_once_and_can_give_it_back() {
     // One issuance per contract.
     assert!(matches!(
         begin(&app, &enrolment).await,
-        Err(ContractError::NotReady(_))
+        Err(IssuanceError::NotReady(_))
     ));
 
     let (store, id, now) = (app.state.store.clone(), enrolment.clone(), app.clock.now());
     let back = store
-        .write(move |tx| contract::abandon_issuance(tx, &id, now, &Actor::System, "signing failed"))
+        .write(move |tx| abandon_issuance(tx, &id, now, &Actor::System, "signing failed"))
         .await
         .unwrap();
     assert_eq!(back, signed);

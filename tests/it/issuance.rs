@@ -112,13 +112,7 @@ async fn every_profile_variant_passes_openssl_verify_and_pkilint() {
                 let csr = csr(&key);
                 let issuer = issuer.clone();
                 let issued = tokio::task::spawn_blocking(move || {
-                    issuer.issue_blocking(
-                        &Actor::System,
-                        &order(&format!("e-{n}"), email),
-                        &csr,
-                        |_, _| Ok(()),
-                        |_, _| Ok(()),
-                    )
+                    issuer.issue_blocking(&Actor::System, &order(&format!("e-{n}"), email), &csr)
                 })
                 .await
                 .unwrap()
@@ -165,20 +159,8 @@ async fn a_public_key_is_certified_only_once() {
     let issuer = issuer(&app, app.state.ca.issuing.clone());
     let csr = csr(&p256());
     let (first, second) = tokio::task::spawn_blocking(move || {
-        let first = issuer.issue_blocking(
-            &Actor::System,
-            &order("e-1", None),
-            &csr,
-            |_, _| Ok(()),
-            |_, _| Ok(()),
-        );
-        let second = issuer.issue_blocking(
-            &Actor::System,
-            &order("e-2", None),
-            &csr,
-            |_, _| Ok(()),
-            |_, _| Ok(()),
-        );
+        let first = issuer.issue_blocking(&Actor::System, &order("e-1", None), &csr);
+        let second = issuer.issue_blocking(&Actor::System, &order("e-2", None), &csr);
         (first, second)
     })
     .await
@@ -238,13 +220,7 @@ async fn crash_between_record_and_sign_leaves_the_row_and_nothing_is_ever_signed
     let csr_pem = csr(&p256());
     let crashed = tokio::task::spawn_blocking(move || {
         std::panic::catch_unwind(AssertUnwindSafe(|| {
-            dying.issue_blocking(
-                &Actor::System,
-                &order("e-crash", None),
-                &csr_pem,
-                |_, _| Ok(()),
-                |_, _| Ok(()),
-            )
+            dying.issue_blocking(&Actor::System, &order("e-crash", None), &csr_pem)
         }))
     })
     .await
@@ -318,13 +294,7 @@ async fn signer_failure_revokes_the_recorded_row_at_once_and_the_chain_still_ver
     );
     let csr_pem = csr(&p256());
     let result = tokio::task::spawn_blocking(move || {
-        failing.issue_blocking(
-            &Actor::System,
-            &order("e-fail", None),
-            &csr_pem,
-            |_, _| Ok(()),
-            |_, _| Ok(()),
-        )
+        failing.issue_blocking(&Actor::System, &order("e-fail", None), &csr_pem)
     })
     .await
     .unwrap();
@@ -587,4 +557,54 @@ async fn issuance_needs_the_enrol_scope_and_a_signed_contract() {
     )
     .await;
     assert_eq!(status, 403);
+}
+
+/// Retries of one request racing each other (a client that timed out and retried): every one
+/// gets the one certificate with the same status, never `certificate_already_issued` or
+/// `key_already_certified`; one certificate, one acceptance record, one stored answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_with_one_idempotency_key_all_get_the_same_certificate() {
+    let mut app = TestApp::spawn().await;
+    let key = common::enrol::enrol_key(&mut app).await;
+    let enrolment = common::contract::contracted(&app, &key, 5).await;
+    let csr_pem = String::from_utf8(csr(&p256())).unwrap();
+    let answers = common::race_with_one_key(
+        &app,
+        &format!("/api/v1/enrolments/{enrolment}/certificate"),
+        &key,
+        "race-1",
+        &serde_json::json!({ "csr": csr_pem }),
+        8,
+    )
+    .await;
+    let (_, first) = &answers[0];
+    for (status, body) in &answers {
+        assert_eq!(*status, 201, "{body}");
+        assert_eq!(body["serial"], first["serial"], "{body}");
+        assert_eq!(body["certificate_pem"], first["certificate_pem"]);
+        assert_eq!(body["status"], "pending_acceptance");
+    }
+    let id = enrolment.clone();
+    let rows = app
+        .state
+        .store
+        .read(move |tx| tx.certificates_for_enrolment(&id))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "one certificate recorded");
+    let serial = rows[0].serial.clone();
+    assert_eq!(first["serial"], serial.as_str());
+    let record = app
+        .state
+        .store
+        .read(move |tx| tx.acceptance_record(&serial))
+        .await
+        .unwrap();
+    assert!(record.is_some(), "the acceptance record was made with it");
+
+    // Later retries get the stored answer too.
+    let (status, again) =
+        request_certificate(&app, &key, &enrolment, &csr_pem, Some("race-1")).await;
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(again["serial"], first["serial"]);
 }

@@ -356,6 +356,33 @@ async fn rekeying_keeps_the_not_after_refuses_the_same_key_and_supersedes_on_acc
     assert_eq!(rekeyed[0]["object_id"], old.serial.as_str());
 }
 
+/// Retries of one rekey racing each other all get the one new certificate, never
+/// `replacement_pending` or `key_already_certified`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_rekeys_with_one_idempotency_key_all_get_the_same_certificate() {
+    let mut app = TestApp::spawn().await;
+    let key = app_key(&mut app, &["enrol", "lifecycle"]).await;
+    let files = Files::new();
+    let old = active(&app, &key, 6, &files).await;
+    let answers = common::race_with_one_key(
+        &app,
+        &format!("/api/v1/certificates/{}/rekey", old.serial),
+        &key,
+        "rekey-race",
+        &json!({ "csr": csr(&p256()) }),
+        8,
+    )
+    .await;
+    let (_, first) = &answers[0];
+    for (status, body) in &answers {
+        assert_eq!(*status, 201, "{body}");
+        assert_eq!(body["serial"], first["serial"], "{body}");
+        assert_eq!(body["supersedes"], old.serial.as_str());
+    }
+    let rekeyed = audit_actions(&mut app, "certificate.rekey_requested").await;
+    assert_eq!(rekeyed.len(), 1, "one rekey recorded");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_or_unaccepted_replacement_leaves_the_old_certificate_as_it_was() {
     let mut app = TestApp::spawn().await;

@@ -24,6 +24,7 @@ pub mod codes {
     pub const TEXT_TOO_LONG: &str = "text_too_long";
     pub const TEXT_EMPTY: &str = "text_empty";
     pub const TEXT_INVALID_CHARACTERS: &str = "text_invalid_characters";
+    pub const SHA256_FORMAT: &str = "sha256_format";
 }
 
 /// One refused field: which field (as named by the caller, e.g. `"identity.id_number"`),

@@ -13,6 +13,7 @@
 //! | [`PersonName`]             | NFC, single spaces, Latin/Vietnamese letters only, 2–100 chars   |
 //! | [`Email`]                  | trimmed, ≤ 254 chars, `validator` e-mail syntax, case kept       |
 //! | [`BoundedText`]            | trimmed, NFC, non-empty, ≤ max chars, no control characters      |
+//! | [`parse_sha256`]           | 64 hex digits, lower-cased (a digest named in a request)         |
 //! | [`check_adult`]            | 18 or older on the application date (29 Feb → 1 Mar)             |
 //! | [`check_identity_dates`]   | born < ID issued ≤ today < ID expiry                             |
 //!
@@ -40,7 +41,7 @@ pub use national_id::NationalId;
 pub use phone::PhoneNumber;
 pub use sex::Sex;
 pub use tables::Carrier;
-pub use text::BoundedText;
+pub use text::{parse_sha256, BoundedText};
 
 /// Parses the embedded reference tables now instead of on first use.
 ///

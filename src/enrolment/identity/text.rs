@@ -54,6 +54,16 @@ fn is_forbidden(c: char) -> bool {
         )
 }
 
+/// 64 hexadecimal characters, returned in lower case.
+pub fn parse_sha256(field: &str, s: &str) -> Result<String, FieldError> {
+    let s = s.trim();
+    if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(s.to_ascii_lowercase())
+    } else {
+        Err(FieldError::new(field, codes::SHA256_FORMAT))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -487,3 +487,31 @@ pub async fn wait_ready(base: &str) {
     }
     panic!("{base} never became ready");
 }
+
+/// Sends the same POST `n` times at once, each with `Idempotency-Key: idempotency_key` (a
+/// client retrying before its first attempt was answered); the answers in sending order.
+pub async fn race_with_one_key(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    idempotency_key: &str,
+    body: &Value,
+    n: usize,
+) -> Vec<(u16, Value)> {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let req = app
+                .http
+                .post(app.url(path))
+                .bearer_auth(token)
+                .header("Idempotency-Key", idempotency_key)
+                .json(body);
+            tokio::spawn(async move { into_parts(req.send().await.unwrap()).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    answers
+}

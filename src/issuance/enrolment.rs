@@ -1,0 +1,88 @@
+//! The enrolment's moves for issuance, on the one enrolment transition: `contract_signed` →
+//! `certificate_issued` when a certificate is recorded, and back when an issuance is abandoned
+//! before a certificate existed. Both name the signed contract in the audit event.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::IssuanceError;
+use crate::audit::Actor;
+use crate::contract::SignedContract;
+use crate::enrolment::status::{Event, Status};
+use crate::enrolment::transition::{transition, Details, MoveError};
+use crate::store::Tx;
+
+/// In the transaction that records the certificate: the enrolment's signed contract, with the
+/// enrolment moved `contract_signed` → `certificate_issued` (audited). `NotReady` when the
+/// enrolment is anywhere else, so one signed contract gives at most one issuance.
+pub fn begin_issuance(
+    tx: &mut Tx<'_>,
+    enrolment_id: &str,
+    at: DateTime<Utc>,
+    actor: &Actor,
+) -> Result<SignedContract, IssuanceError> {
+    let enrolment = tx
+        .enrolment_by_id(enrolment_id)?
+        .ok_or(IssuanceError::NotFound)?;
+    let status = enrolment.status;
+    if status != Status::ContractSigned {
+        return Err(IssuanceError::NotReady(format!(
+            "the enrolment is `{status}`, not `contract_signed`"
+        )));
+    }
+    move_for_contract(tx, enrolment_id, Event::IssuanceStarted, at, actor, None)
+}
+
+/// The opposite of [`begin_issuance`], for an issuance abandoned before a certificate
+/// existed: the enrolment goes back to `contract_signed` (audited, with `reason`) and its
+/// signed contract stands for the next attempt.
+pub fn abandon_issuance(
+    tx: &mut Tx<'_>,
+    enrolment_id: &str,
+    at: DateTime<Utc>,
+    actor: &Actor,
+    reason: &str,
+) -> Result<SignedContract, IssuanceError> {
+    move_for_contract(
+        tx,
+        enrolment_id,
+        Event::IssuanceAbandoned,
+        at,
+        actor,
+        Some(reason),
+    )
+}
+
+fn move_for_contract(
+    tx: &mut Tx<'_>,
+    enrolment_id: &str,
+    event: Event,
+    at: DateTime<Utc>,
+    actor: &Actor,
+    reason: Option<&str>,
+) -> Result<SignedContract, IssuanceError> {
+    let contract = tx
+        .signed_contract_for(enrolment_id)?
+        .ok_or_else(|| IssuanceError::NotReady("no signed contract".into()))?;
+    let facts = match reason {
+        Some(reason) => json!({"contract_id": contract.id, "reason": reason}),
+        None => json!({"contract_id": contract.id}),
+    };
+    transition(
+        tx,
+        enrolment_id,
+        event,
+        actor,
+        at,
+        Details {
+            verified_by: None,
+            facts,
+        },
+    )
+    .map_err(|e| match e {
+        MoveError::NotFound => IssuanceError::NotFound,
+        MoveError::Store(e) => e.into(),
+        e => IssuanceError::NotReady(e.to_string()),
+    })?;
+    SignedContract::from_row(&contract).map_err(|e| IssuanceError::Unexpected(e.to_string()))
+}
