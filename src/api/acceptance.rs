@@ -11,12 +11,14 @@ use poem_openapi::{Object, OpenApi, Tags};
 use super::auth::{require_enrol_or, Auth};
 use super::immutable_document::ImmutableDocument;
 use super::otp_views::ChallengeCreated;
-use super::problem::{problem, ApiError};
+use super::problem::ApiError;
 use crate::acceptance::{AcceptRequest, AcceptanceError, Record, MAX_REASON_CHARS};
 use crate::app::AppState;
 use crate::operators::{Role, Scope};
+use crate::problem::Problem;
 use crate::status::CertificateStatus;
 use crate::store::CertificateRow;
+use poem::http::StatusCode;
 
 #[derive(Tags)]
 enum ApiTags {
@@ -117,41 +119,26 @@ struct AcceptanceRejectInput {
     reason: String,
 }
 
-impl From<AcceptanceError> for ApiError {
+impl From<AcceptanceError> for Problem {
     fn from(e: AcceptanceError) -> Self {
         use AcceptanceError as E;
-        let en = e.to_string();
+        use StatusCode as S;
         match e {
-            E::NotFound => ApiError::NotFound(problem(
-                "certificate_not_found",
-                en,
-                "Không tìm thấy chứng thư số.",
-            )),
-            E::NotPending { .. } => ApiError::Conflict(problem(
-                "certificate_not_pending_acceptance",
-                en,
-                "Chứng thư số không ở trạng thái chờ nghiệm thu.",
-            )),
-            E::AgreementRequired => ApiError::Unprocessable(problem(
-                "agreement_required",
-                en,
-                "Bạn cần đồng ý với nội dung biên bản nghiệm thu và bàn giao chứng thư số.",
-            )),
-            E::ReasonRequired => ApiError::Unprocessable(problem(
-                "reason_required",
-                en,
-                format!("Cần nêu lý do từ chối (1 đến {MAX_REASON_CHARS} ký tự)."),
-            )),
-            E::ReplacedSuspended { serial } => ApiError::Conflict(problem(
-                "replaced_certificate_suspended",
-                en,
-                format!(
-                    "Chứng thư số {serial} mà chứng thư này thay thế đang bị tạm dừng; cần khôi \
-                     phục hoặc thu hồi chứng thư đó trước khi nghiệm thu chứng thư thay thế."
-                ),
-            )),
-            E::Otp(e) => ApiError::from(e),
-            E::Store(e) => ApiError::from(e),
+            E::NotFound => Problem::new(S::NOT_FOUND, "certificate_not_found"),
+            E::NotPending { status } => {
+                Problem::new(S::CONFLICT, "certificate_not_pending_acceptance")
+                    .arg("status", status)
+            }
+            E::AgreementRequired => {
+                Problem::in_context(S::UNPROCESSABLE_ENTITY, "agreement_required", "acceptance")
+            }
+            E::ReasonRequired => Problem::new(S::UNPROCESSABLE_ENTITY, "reason_required")
+                .arg("max", MAX_REASON_CHARS),
+            E::ReplacedSuspended { serial } => {
+                Problem::new(S::CONFLICT, "replaced_certificate_suspended").arg("serial", serial)
+            }
+            E::Otp(e) => Problem::from(e),
+            E::Store(e) => Problem::from(e),
         }
     }
 }
@@ -206,11 +193,7 @@ impl AcceptanceApi {
             })
             .await?
             .ok_or_else(|| {
-                ApiError::NotFound(problem(
-                    "enrolment_not_found",
-                    "No enrolment with this id.",
-                    "Không tìm thấy hồ sơ.",
-                ))
+                ApiError::from(Problem::new(StatusCode::NOT_FOUND, "enrolment_not_found"))
             })?;
         let days = state.acceptance.settings().deadline_days;
         let certificates = rows
@@ -293,10 +276,9 @@ impl AcceptanceApi {
             Some(ip) => Some(
                 ip.parse::<std::net::IpAddr>()
                     .map_err(|_| {
-                        ApiError::Unprocessable(problem(
+                        ApiError::from(Problem::new(
+                            StatusCode::UNPROCESSABLE_ENTITY,
                             "client_ip_invalid",
-                            "client_ip must be an IPv4 or IPv6 address.",
-                            "client_ip phải là địa chỉ IPv4 hoặc IPv6.",
                         ))
                     })?
                     .to_string(),

@@ -7,10 +7,13 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::auth::Auth;
-use super::problem::{problem, ApiError};
+use super::problem::ApiError;
 use crate::app::AppState;
+use crate::ca::CaError;
 use crate::issuance::{IdempotencyKey, IssuanceError};
 use crate::operators::Scope;
+use crate::problem::Problem;
+use poem::http::StatusCode;
 
 #[derive(Tags)]
 enum ApiTags {
@@ -51,65 +54,41 @@ pub(super) enum IssueResponse {
     Created(Json<IssuedCertificateView>),
 }
 
-impl From<IssuanceError> for ApiError {
+impl From<IssuanceError> for Problem {
     fn from(e: IssuanceError) -> Self {
-        let en = e.to_string();
+        use StatusCode as S;
         match e {
-            IssuanceError::Rejected(ca) => ApiError::Unprocessable(problem(
-                ca.code(),
-                ca.to_string(),
-                match ca.code() {
-                    "csr_too_large" => "Yêu cầu chứng thư (CSR) quá lớn.",
-                    "csr_malformed" => "Không đọc được yêu cầu chứng thư (CSR PKCS#10).",
-                    "csr_signature_invalid" => {
-                        "Chữ ký của CSR không hợp lệ (không chứng minh được quyền sở hữu khóa)."
-                    }
-                    "csr_key_too_small" => "Khóa RSA phải dài ít nhất 2048 bit.",
-                    "csr_rsa_exponent" => "Số mũ công khai RSA phải là 65537.",
-                    "csr_key_unsupported" => {
-                        "Loại khóa không được chấp nhận (RSA hoặc ECDSA P-256/P-384)."
-                    }
-                    "csr_signature_algorithm" => "Thuật toán ký của CSR phải thuộc họ SHA-2.",
-                    _ => "Dữ liệu không thể đưa vào chứng thư số.",
-                },
-            )),
-            IssuanceError::KeyReused => ApiError::Conflict(problem(
-                "key_already_certified",
-                en,
-                "Khóa công khai này đã được chứng thực trước đây; hãy tạo cặp khóa mới.",
-            )),
-            IssuanceError::NotReady(_) => ApiError::Conflict(problem(
-                "enrolment_not_ready",
-                en,
-                "Hồ sơ chưa sẵn sàng để cấp chứng thư (cần hợp đồng đã ký).",
-            )),
-            IssuanceError::AlreadyIssued => ApiError::Conflict(problem(
-                "certificate_already_issued",
-                en,
-                "Chứng thư số của hồ sơ này đã được cấp.",
-            )),
-            IssuanceError::NotFound => ApiError::NotFound(problem(
-                "enrolment_not_found",
-                "No enrolment with this id.",
-                "Không tìm thấy hồ sơ.",
-            )),
+            IssuanceError::Rejected(ca) => {
+                let p = Problem::new(S::UNPROCESSABLE_ENTITY, ca.code());
+                match ca {
+                    CaError::CsrTooLarge { max } => p.arg("max", max),
+                    CaError::CsrKeyTooSmall { bits } => p.arg("bits", bits),
+                    CaError::CsrMalformed(detail)
+                    | CaError::CsrKeyUnsupported(detail)
+                    | CaError::CsrSignatureAlgorithm(detail)
+                    | CaError::SubjectInvalid(detail)
+                    | CaError::ValidityInvalid(detail) => p.arg("detail", detail),
+                    _ => p,
+                }
+            }
+            IssuanceError::KeyReused => Problem::new(S::CONFLICT, "key_already_certified"),
+            IssuanceError::NotReady(detail) => {
+                Problem::in_context(S::CONFLICT, "enrolment_not_ready", "issuance")
+                    .arg("detail", detail)
+            }
+            IssuanceError::AlreadyIssued => Problem::new(S::CONFLICT, "certificate_already_issued"),
+            IssuanceError::NotFound => Problem::new(S::NOT_FOUND, "enrolment_not_found"),
+            IssuanceError::Unexpected(e) => Problem::internal(e),
             IssuanceError::Replacement(e) => e.into(),
-            IssuanceError::IdempotencyKeyInvalid => ApiError::BadRequest(problem(
-                "idempotency_key_invalid",
-                en,
-                "Idempotency-Key phải gồm 1-128 ký tự ASCII nhìn thấy được.",
-            )),
-            IssuanceError::IdempotencyKeyReused => ApiError::Conflict(problem(
-                "idempotency_key_reused",
-                en,
-                "Idempotency-Key này đã được dùng cho một yêu cầu khác.",
-            )),
-            IssuanceError::IdempotencyKeyInUse => ApiError::Conflict(problem(
-                "idempotency_key_in_use",
-                en,
-                "Một yêu cầu khác với Idempotency-Key này vẫn đang được xử lý; hãy thử lại sau.",
-            )),
-            IssuanceError::Unexpected(e) => ApiError::unexpected(e),
+            IssuanceError::IdempotencyKeyInvalid => {
+                Problem::new(S::BAD_REQUEST, "idempotency_key_invalid")
+            }
+            IssuanceError::IdempotencyKeyReused => {
+                Problem::new(S::CONFLICT, "idempotency_key_reused")
+            }
+            IssuanceError::IdempotencyKeyInUse => {
+                Problem::new(S::CONFLICT, "idempotency_key_in_use")
+            }
         }
     }
 }

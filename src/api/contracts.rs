@@ -12,10 +12,12 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use super::auth::{require_enrol_or, Auth};
 use super::immutable_document::ImmutableDocument;
 use super::otp_views::ChallengeCreated;
-use super::problem::{problem, ApiError};
+use super::problem::ApiError;
 use crate::app::AppState;
 use crate::contract::{ContractError, ContractStatus, ContractSummary, Package, SignRequest};
 use crate::operators::Role;
+use crate::problem::Problem;
+use poem::http::StatusCode;
 
 #[derive(Tags)]
 enum ApiTags {
@@ -184,74 +186,56 @@ impl Example for SignInput {
     }
 }
 
-impl From<ContractError> for ApiError {
+impl From<ContractError> for Problem {
     fn from(e: ContractError) -> Self {
         use ContractError as E;
-        let en = e.to_string();
+        use StatusCode as S;
         match e {
-            E::NotFound => ApiError::NotFound(problem(
-                "contract_not_found",
-                en,
-                "Không tìm thấy hợp đồng.",
-            )),
-            E::EnrolmentNotFound => {
-                ApiError::NotFound(problem("enrolment_not_found", en, "Không tìm thấy hồ sơ."))
+            E::NotFound => Problem::new(S::NOT_FOUND, "contract_not_found"),
+            E::EnrolmentNotFound => Problem::new(S::NOT_FOUND, "enrolment_not_found"),
+            E::PackageNotFound(package) => {
+                Problem::new(S::UNPROCESSABLE_ENTITY, "package_not_found").arg("package", package)
             }
-            E::PackageNotFound(_) => ApiError::Unprocessable(problem(
-                "package_not_found",
-                en,
-                "Gói dịch vụ không tồn tại hoặc không còn được cung cấp.",
-            )),
-            E::EnrolmentNotVerified { .. } => ApiError::Conflict(problem(
-                "enrolment_not_verified",
-                en,
-                "Hồ sơ chưa được xác minh danh tính, hoặc đã ký hợp đồng.",
-            )),
-            E::FreePackageAlreadyUsed { contract_number } => ApiError::Conflict(problem(
-                "free_package_already_used",
-                en,
-                format!(
-                    "Số định danh này đã sử dụng gói miễn phí (hợp đồng {contract_number}); \
-                     vui lòng chọn gói khác."
-                ),
-            )),
-            E::AlreadySigned => ApiError::Conflict(problem(
-                "contract_already_signed",
-                en,
-                "Hợp đồng đã được ký và không thể thay đổi.",
-            )),
-            E::Superseded => ApiError::Conflict(problem(
-                "contract_superseded",
-                en,
-                "Hợp đồng này đã được thay bằng hợp đồng mới hơn.",
-            )),
-            E::AgreementRequired => ApiError::Unprocessable(problem(
-                "agreement_required",
-                en,
-                "Bạn cần đồng ý với nội dung hợp đồng.",
-            )),
-            E::SignatureTooLarge { max_bytes } => ApiError::PayloadTooLarge(problem(
-                "signature_image_too_large",
-                en,
-                format!("Ảnh chữ ký vượt quá {max_bytes} byte."),
-            )),
-            E::SignatureInvalid(_) => ApiError::Unprocessable(problem(
-                "signature_image_invalid",
-                en,
-                "Ảnh chữ ký phải là ảnh PNG hợp lệ.",
-            )),
-            E::SignatureDimensions { .. } => ApiError::Unprocessable(problem(
-                "signature_image_dimensions",
-                en,
-                "Kích thước ảnh chữ ký không nằm trong giới hạn cho phép.",
-            )),
-            E::Otp(e) => ApiError::from(e),
-            E::NotReady(_) => ApiError::Conflict(problem(
-                "enrolment_not_ready",
-                en,
-                "Hồ sơ chưa ở bước phù hợp.",
-            )),
-            E::Store(e) => ApiError::from(e),
+            E::EnrolmentNotVerified { status } => {
+                Problem::new(S::CONFLICT, "enrolment_not_verified").arg("status", status)
+            }
+            E::FreePackageAlreadyUsed { contract_number } => {
+                Problem::new(S::CONFLICT, "free_package_already_used")
+                    .arg("contract_number", contract_number)
+            }
+            E::AlreadySigned => Problem::new(S::CONFLICT, "contract_already_signed"),
+            E::Superseded => Problem::new(S::CONFLICT, "contract_superseded"),
+            E::AgreementRequired => {
+                Problem::in_context(S::UNPROCESSABLE_ENTITY, "agreement_required", "contract")
+            }
+            E::SignatureTooLarge { max_bytes } => {
+                Problem::new(S::PAYLOAD_TOO_LARGE, "signature_image_too_large")
+                    .arg("max_bytes", max_bytes)
+            }
+            E::SignatureInvalid(reason) => {
+                Problem::new(S::UNPROCESSABLE_ENTITY, "signature_image_invalid")
+                    .arg("reason", reason)
+            }
+            E::SignatureDimensions {
+                width,
+                height,
+                min_width,
+                min_height,
+                max_width,
+                max_height,
+            } => Problem::new(S::UNPROCESSABLE_ENTITY, "signature_image_dimensions")
+                .arg("width", width)
+                .arg("height", height)
+                .arg("min_width", min_width)
+                .arg("min_height", min_height)
+                .arg("max_width", max_width)
+                .arg("max_height", max_height),
+            E::Otp(e) => Problem::from(e),
+            E::NotReady(detail) => {
+                Problem::in_context(S::CONFLICT, "enrolment_not_ready", "contract")
+                    .arg("detail", detail)
+            }
+            E::Store(e) => Problem::from(e),
         }
     }
 }

@@ -14,7 +14,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use validator::Validate;
 
 use super::auth::{require_enrol_or, Auth};
-use super::problem::{problem, ApiError};
+use super::problem::ApiError;
 use super::validation::{field_problems, sha256_hex};
 use crate::app::AppState;
 use crate::enrolment::{
@@ -22,8 +22,10 @@ use crate::enrolment::{
     EnrolmentSummary, IdempotencyKey, ImageType, Source, Status, Submitted, Submitter,
 };
 use crate::operators::{Principal, Role, Scope};
+use crate::problem::Problem;
 use crate::secrets::sha256_hex as digest;
 use crate::verification::CallState;
+use poem::http::StatusCode;
 
 #[derive(Tags)]
 enum ApiTags {
@@ -220,11 +222,11 @@ impl Example for EnrolmentView {
             next_step: "upload_documents".into(),
             next_step_message: crate::enrolment::NextStep::UploadDocuments
                 .describe()
-                .0
+                .en
                 .into(),
             next_step_message_vi: crate::enrolment::NextStep::UploadDocuments
                 .describe()
-                .1
+                .vi
                 .into(),
             verified_by: None,
             documents: vec!["id_front".into()],
@@ -237,7 +239,7 @@ impl Example for EnrolmentView {
 
 impl From<&EnrolmentSummary> for EnrolmentView {
     fn from(s: &EnrolmentSummary) -> Self {
-        let (en, vi) = s.next_step().describe();
+        let next = s.next_step().describe();
         // Only while they are awaited: a renewal's enrolment reuses the renewed one's
         // verification and has none of its own.
         let missing = if s.source.needs_documents() && s.status == Status::AwaitingDocuments {
@@ -254,8 +256,8 @@ impl From<&EnrolmentSummary> for EnrolmentView {
             source: s.source.as_str().into(),
             status: s.status.as_str().into(),
             next_step: s.next_step().as_str().into(),
-            next_step_message: en.into(),
-            next_step_message_vi: vi.into(),
+            next_step_message: next.en.into_owned(),
+            next_step_message_vi: next.vi.into_owned(),
             verified_by: s.verified_by.clone(),
             documents: s.documents.iter().map(|k| k.as_str().to_string()).collect(),
             documents_missing: missing,
@@ -370,78 +372,40 @@ impl Example for VideoCallView {
     }
 }
 
-fn enrolment_problem(e: EnrolmentError) -> ApiError {
-    use EnrolmentError as E;
-    let en = e.to_string();
-    match e {
-        E::IdempotencyKeyReused => ApiError::Conflict(problem(
-            "idempotency_key_reused",
-            en,
-            "Idempotency-Key này đã được dùng cho một yêu cầu khác.",
-        )),
-        E::AlreadyOpen { enrolment_id } => ApiError::Conflict(problem(
-            "enrolment_already_open",
-            format!("An open enrolment exists for this ID number: {enrolment_id}."),
-            format!("Số định danh này đang có hồ sơ chưa hoàn tất: {enrolment_id}."),
-        )),
-        E::CounterNeedsOperator => ApiError::Forbidden(problem(
-            "forbidden",
-            en,
-            "Hồ sơ tại quầy phải do nhân viên tiếp nhận nộp.",
-        )),
-        E::NotFound => ApiError::NotFound(problem(
-            "enrolment_not_found",
-            en,
-            "Không tìm thấy hồ sơ.",
-        )),
-        E::DocumentTooLarge { max_bytes } => ApiError::PayloadTooLarge(problem(
-            "document_too_large",
-            en,
-            format!("Tệp vượt quá {max_bytes} byte."),
-        )),
-        E::DocumentTypeUnsupported => ApiError::UnsupportedMediaType(problem(
-            "document_type_unsupported",
-            en,
-            "Chỉ chấp nhận ảnh JPEG hoặc PNG.",
-        )),
-        E::DocumentsNotAccepted { .. } => ApiError::Conflict(problem(
-            "documents_not_accepted",
-            en,
-            "Hồ sơ ở trạng thái này không nhận thêm giấy tờ.",
-        )),
-        E::DocumentNotFound => ApiError::NotFound(problem(
-            "document_not_found",
-            en,
-            "Không tìm thấy giấy tờ.",
-        )),
-        E::CertificateIssued => ApiError::Conflict(problem(
-            "withdrawal_refused_certificate_issued",
-            en,
-            "Chứng thư số đã được cấp: hồ sơ được lưu giữ trong thời hạn lưu trữ và không thể rút lại.",
-        )),
-        E::Closed { .. } => ApiError::Conflict(problem(
-            "enrolment_closed",
-            en,
-            "Hồ sơ đã đóng.",
-        )),
-        E::Store(e) => ApiError::unexpected(e),
-    }
-}
-
-impl From<EnrolmentError> for ApiError {
+impl From<EnrolmentError> for Problem {
     fn from(e: EnrolmentError) -> Self {
-        enrolment_problem(e)
+        use EnrolmentError as E;
+        use StatusCode as S;
+        match e {
+            E::IdempotencyKeyReused => Problem::new(S::CONFLICT, "idempotency_key_reused"),
+            E::AlreadyOpen { enrolment_id } => Problem::new(S::CONFLICT, "enrolment_already_open")
+                .arg("enrolment_id", enrolment_id),
+            E::CounterNeedsOperator => Problem::in_context(S::FORBIDDEN, "forbidden", "counter"),
+            E::NotFound => Problem::new(S::NOT_FOUND, "enrolment_not_found"),
+            E::DocumentTooLarge { max_bytes } => {
+                Problem::new(S::PAYLOAD_TOO_LARGE, "document_too_large").arg("max_bytes", max_bytes)
+            }
+            E::DocumentTypeUnsupported => {
+                Problem::new(S::UNSUPPORTED_MEDIA_TYPE, "document_type_unsupported")
+            }
+            E::DocumentsNotAccepted { status } => {
+                Problem::new(S::CONFLICT, "documents_not_accepted").arg("status", status)
+            }
+            E::DocumentNotFound => Problem::new(S::NOT_FOUND, "document_not_found"),
+            E::CertificateIssued => {
+                Problem::new(S::CONFLICT, "withdrawal_refused_certificate_issued")
+            }
+            E::Closed { status } => {
+                Problem::new(S::CONFLICT, "enrolment_closed").arg("status", status)
+            }
+            E::Store(e) => Problem::internal(e),
+        }
     }
 }
 
 fn parse_kind(kind: &str) -> Result<DocumentKind, ApiError> {
-    DocumentKind::parse(kind).ok_or_else(|| {
-        ApiError::NotFound(problem(
-            "document_kind_unknown",
-            "Document kinds are id_front, id_back, portrait and liveness.",
-            "Loại giấy tờ phải là id_front, id_back, portrait hoặc liveness.",
-        ))
-    })
+    DocumentKind::parse(kind)
+        .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, "document_kind_unknown").into())
 }
 
 fn principal_id(p: &Principal) -> &str {
@@ -489,11 +453,7 @@ impl EnrolmentsApi {
         };
         let key = idempotency_key.0;
         if !(1..=128).contains(&key.len()) || !key.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(ApiError::BadRequest(problem(
-                "idempotency_key_invalid",
-                "Idempotency-Key must be 1-128 visible ASCII characters.",
-                "Idempotency-Key phải gồm 1-128 ký tự ASCII nhìn thấy được.",
-            )));
+            return Err(Problem::new(StatusCode::BAD_REQUEST, "idempotency_key_invalid").into());
         }
         // The fingerprint of what the request means, not of its bytes: key order and
         // whitespace do not make a retry look different.
@@ -506,7 +466,7 @@ impl EnrolmentsApi {
             Err(e) => (None, Err(e)),
         };
         if let Some(err) = field_problems(shape, parse_errors) {
-            return Err(err);
+            return Err(err.into());
         }
         let app = app.ok_or_else(|| ApiError::unexpected("parse without result"))?;
         let idem = IdempotencyKey {
@@ -571,11 +531,9 @@ impl EnrolmentsApi {
             poem::error::ReadBodyError::PayloadTooLarge => {
                 ApiError::from(EnrolmentError::DocumentTooLarge { max_bytes })
             }
-            other => ApiError::BadRequest(problem(
-                "bad_request",
-                format!("Cannot read the body: {other}"),
-                "Không đọc được dữ liệu gửi lên.",
-            )),
+            other => Problem::in_context(StatusCode::BAD_REQUEST, "bad_request", "body")
+                .arg("detail", other)
+                .into(),
         })?;
         let (info, summary) = state
             .enrolments

@@ -10,11 +10,13 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::auth::Auth;
 use super::otp_views::ChallengeAccepted;
-use super::problem::{problem, ApiError};
+use super::problem::ApiError;
 use crate::app::AppState;
 use crate::operators::{Principal, Role, Scope};
+use crate::problem::Problem;
 use crate::status::{CertificateStatus, Change, Changed, StatusError};
 use crate::store::CertificateQuery;
+use poem::http::StatusCode;
 
 #[derive(Tags)]
 pub(super) enum ApiTags {
@@ -22,44 +24,28 @@ pub(super) enum ApiTags {
     CertificateLifecycle,
 }
 
-impl From<StatusError> for ApiError {
+impl From<StatusError> for Problem {
     fn from(e: StatusError) -> Self {
-        let en = e.to_string();
+        use StatusCode as S;
         match e {
-            StatusError::NotFound => ApiError::NotFound(problem(
-                "certificate_not_found",
-                en,
-                "Không tìm thấy chứng thư số với số hiệu này.",
-            )),
-            StatusError::AlreadyRevoked => ApiError::Conflict(problem(
-                "certificate_revoked",
-                en,
-                "Chứng thư số đã bị thu hồi; thu hồi là không thể đảo ngược.",
-            )),
-            StatusError::NotAllowed { .. } => ApiError::Conflict(problem(
-                "certificate_status_conflict",
-                en,
-                "Trạng thái hiện tại của chứng thư số không cho phép thao tác này.",
-            )),
-            StatusError::Concurrent => ApiError::Conflict(problem(
-                "certificate_changed_concurrently",
-                en,
-                "Chứng thư số vừa được thay đổi bởi một yêu cầu khác; hãy thử lại.",
-            )),
-            StatusError::BadReason(_) => ApiError::Unprocessable(problem(
-                "revocation_reason_invalid",
-                en,
-                "Lý do thu hồi không hợp lệ; cho phép: unspecified, keyCompromise, \
-                 affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn.",
-            )),
-            StatusError::BadNote => ApiError::Unprocessable(problem(
-                "note_invalid",
-                en,
-                "Ghi chú dài tối đa 1000 ký tự và không chứa ký tự điều khiển.",
-            )),
+            StatusError::NotFound => Problem::new(S::NOT_FOUND, "certificate_not_found"),
+            StatusError::AlreadyRevoked => Problem::new(S::CONFLICT, "certificate_revoked"),
+            StatusError::NotAllowed { action, status } => {
+                Problem::new(S::CONFLICT, "certificate_status_conflict")
+                    .arg("status", status)
+                    .arg("action", action)
+            }
+            StatusError::Concurrent => {
+                Problem::new(S::CONFLICT, "certificate_changed_concurrently")
+            }
+            StatusError::BadReason(reason) => {
+                Problem::new(S::UNPROCESSABLE_ENTITY, "revocation_reason_invalid")
+                    .arg("reason", reason)
+            }
+            StatusError::BadNote => Problem::new(S::UNPROCESSABLE_ENTITY, "note_invalid"),
             StatusError::Otp(o) => o.into(),
-            StatusError::Store(e) => ApiError::unexpected(e),
-            StatusError::Unexpected(e) => ApiError::unexpected(e),
+            StatusError::Store(e) => Problem::internal(e),
+            StatusError::Unexpected(e) => Problem::internal(e),
         }
     }
 }
@@ -172,11 +158,7 @@ impl From<Changed> for StatusView {
 }
 
 fn otp_code_required() -> ApiError {
-    ApiError::Unprocessable(problem(
-        "otp_code_required",
-        "A subscriber's request must be confirmed with the OTP sent to the subscriber.",
-        "Yêu cầu của thuê bao phải được xác nhận bằng mã OTP gửi tới thuê bao.",
-    ))
+    Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "otp_code_required").into()
 }
 
 pub struct LifecycleApi;
@@ -327,11 +309,11 @@ impl LifecycleApi {
             None => None,
             Some(s) => Some(CertificateStatus::parse(s).ok_or_else(|| {
                 let allowed = CertificateStatus::ALL.map(CertificateStatus::as_str);
-                ApiError::Unprocessable(problem(
-                    "status_invalid",
-                    format!("`{s}` is not a certificate status"),
-                    format!("Trạng thái không hợp lệ; cho phép: {}.", allowed.join(", ")),
-                ))
+                ApiError::from(
+                    Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "status_invalid")
+                        .arg("status", s)
+                        .arg("allowed", allowed.join(", ")),
+                )
             })?),
         };
         let limit = i64::from(limit.0.unwrap_or(50).clamp(1, 200));

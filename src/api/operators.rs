@@ -8,9 +8,11 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use validator::Validate;
 
 use super::auth::Auth;
-use super::problem::{problem, ApiError};
+use super::problem::ApiError;
 use crate::app::AppState;
 use crate::operators::{Principal, Role};
+use crate::problem::Problem;
+use poem::http::StatusCode;
 
 #[derive(Tags)]
 enum ApiTags {
@@ -121,11 +123,13 @@ enum CreatedApiKeyResponse {
 
 fn validate(v: &impl Validate) -> Result<(), ApiError> {
     v.validate().map_err(|e| {
-        ApiError::Unprocessable(problem(
+        Problem::in_context(
+            StatusCode::UNPROCESSABLE_ENTITY,
             "validation_failed",
-            format!("Invalid request: {e}"),
-            "Yêu cầu không hợp lệ.",
-        ))
+            "request",
+        )
+        .arg("detail", e)
+        .into()
     })
 }
 

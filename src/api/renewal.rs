@@ -18,10 +18,12 @@ use super::auth::{require_lifecycle_caller, Auth};
 use super::certificates::{view_of, IssueResponse};
 use super::contracts::ContractView;
 use super::lifecycle::ApiTags;
-use super::problem::{problem, ApiError};
+use super::problem::ApiError;
 use crate::app::AppState;
 use crate::issuance::IdempotencyKey;
+use crate::problem::Problem;
 use crate::renewal::RenewalError;
+use poem::http::StatusCode;
 
 #[derive(Object)]
 #[oai(example)]
@@ -67,31 +69,31 @@ struct RekeyRequest {
     csr: String,
 }
 
-impl From<RenewalError> for ApiError {
+impl From<RenewalError> for Problem {
     fn from(e: RenewalError) -> Self {
-        let en = e.to_string();
+        use StatusCode as S;
         match e {
-            RenewalError::NotFound => ApiError::NotFound(problem(
-                "certificate_not_found",
-                en,
-                "Không tìm thấy chứng thư số với số hiệu này.",
-            )),
-            RenewalError::NotReplaceable { .. } => ApiError::Conflict(problem(
-                "certificate_not_renewable",
-                en,
-                "Chỉ gia hạn hoặc thay khóa được chứng thư số đang hoạt động và còn thời hạn; \
-                 chứng thư bị tạm dừng cần được khôi phục trước.",
-            )),
-            RenewalError::Pending { .. } => ApiError::Conflict(problem(
-                "replacement_pending",
-                en,
-                "Chứng thư số này đang có một yêu cầu gia hạn hoặc thay khóa chưa hoàn tất.",
-            )),
-            RenewalError::EnrolmentOpen { enrolment_id } => ApiError::Conflict(problem(
-                "enrolment_already_open",
-                en,
-                format!("Số định danh này đang có hồ sơ chưa hoàn tất: {enrolment_id}."),
-            )),
+            RenewalError::NotFound => Problem::new(S::NOT_FOUND, "certificate_not_found"),
+            RenewalError::NotReplaceable { status } => {
+                Problem::new(S::CONFLICT, "certificate_not_renewable").arg("status", status)
+            }
+            RenewalError::Pending {
+                kind,
+                enrolment_id,
+                serial,
+            } => Problem::new(S::CONFLICT, "replacement_pending")
+                .arg("what", kind.article())
+                .arg("enrolment_id", enrolment_id)
+                .arg(
+                    "certificate",
+                    serial
+                        .map(|s| format!(", certificate {s}"))
+                        .unwrap_or_default(),
+                ),
+            RenewalError::EnrolmentOpen { enrolment_id } => {
+                Problem::new(S::CONFLICT, "enrolment_already_open")
+                    .arg("enrolment_id", enrolment_id)
+            }
             RenewalError::Contract(e) => e.into(),
             RenewalError::Store(e) => e.into(),
         }

@@ -7,14 +7,16 @@ use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::auth::Auth;
-use super::problem::{problem, ApiError};
+use super::problem::ApiError;
 use super::validation::field_problems;
 use crate::app::AppState;
 use crate::enrolment::identity::FieldErrors;
 use crate::operators::{Role, Scope};
+use crate::problem::Problem;
 use crate::reports::{
     parse_format, Format, IssuanceForm, IssuanceQuery, IssuanceReport, ReportsError,
 };
+use poem::http::StatusCode;
 
 #[derive(Tags)]
 enum ApiTags {
@@ -22,26 +24,22 @@ enum ApiTags {
     Reports,
 }
 
-impl From<ReportsError> for ApiError {
+impl From<ReportsError> for Problem {
     fn from(e: ReportsError) -> Self {
         match e {
             ReportsError::Invalid(errors) => invalid(errors),
-            ReportsError::TooLarge { max, .. } => ApiError::Unprocessable(problem(
-                "report_too_large",
-                e.to_string(),
-                format!(
-                    "Báo cáo sẽ có hơn {max} dòng; hãy chọn khoảng thời gian ngắn hơn, theo \
-                     tháng, hoặc một tỉnh/thành phố."
-                ),
-            )),
-            ReportsError::Store(e) => ApiError::unexpected(e),
+            ReportsError::TooLarge { rows, max } => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "report_too_large")
+                    .arg("rows", rows)
+                    .arg("max", max)
+            }
+            ReportsError::Store(e) => Problem::internal(e),
         }
     }
 }
 
-fn invalid(errors: FieldErrors) -> ApiError {
-    field_problems(Ok(()), Err(errors))
-        .unwrap_or_else(|| ApiError::unexpected("empty report refusal"))
+fn invalid(errors: FieldErrors) -> Problem {
+    field_problems(Ok(()), Err(errors)).unwrap_or_else(|| Problem::internal("empty report refusal"))
 }
 
 #[derive(Object)]
@@ -248,7 +246,7 @@ impl ReportsApi {
             }
         };
         let (Some(format), Some(query)) = (format, query) else {
-            return Err(invalid(errors));
+            return Err(invalid(errors).into());
         };
         let csv = match format {
             Some(f) => f == Format::Csv,

@@ -6,8 +6,11 @@ use std::collections::BTreeSet;
 
 use validator::{ValidationError, ValidationErrors, ValidationErrorsKind};
 
-use super::problem::{problem, ApiError, FieldProblem};
+use poem::http::StatusCode;
+
 use crate::enrolment::identity::{FieldError, FieldErrors};
+use crate::problem::{FieldProblem, Problem};
+use crate::texts::Text;
 
 /// Stable codes used in `#[validate(...)]` attributes.
 pub const TEXT_TOO_LONG: &str = "text_too_long";
@@ -19,21 +22,12 @@ pub fn sha256_hex(s: &str) -> Result<(), ValidationError> {
         .map_err(|e| ValidationError::new(e.code))
 }
 
-fn describe(e: &ValidationError) -> (String, String) {
-    let max = e.params.get("max").map(ToString::to_string);
-    match (e.code.as_ref(), max) {
-        (TEXT_TOO_LONG, Some(max)) => (
-            format!("The text must be at most {max} characters long."),
-            format!("Nội dung không được dài quá {max} ký tự."),
-        ),
-        (crate::enrolment::identity::codes::SHA256_FORMAT, _) => (
-            "A SHA-256 value must be 64 hexadecimal characters.".into(),
-            "Giá trị SHA-256 phải gồm 64 ký tự thập lục phân.".into(),
-        ),
-        _ => (
-            "This value is not valid.".into(),
-            "Giá trị không hợp lệ.".into(),
-        ),
+/// The catalogue's text for a `validator` refusal (`field.<code>`).
+fn describe(e: &ValidationError) -> Text {
+    match (e.code.as_ref(), e.params.get("max")) {
+        (TEXT_TOO_LONG, Some(max)) => Text::of("field.text_too_long").arg("max_chars", max),
+        (crate::enrolment::identity::codes::SHA256_FORMAT, _) => Text::of("field.sha256_format"),
+        _ => Text::of("field.invalid"),
     }
 }
 
@@ -47,12 +41,10 @@ fn flatten(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldProblem>)
         match kind {
             ValidationErrorsKind::Field(list) => {
                 for e in list {
-                    let (message, message_vi) = describe(e);
                     out.push(FieldProblem {
                         field: path.clone(),
                         code: e.code.to_string(),
-                        message,
-                        message_vi,
+                        text: describe(e),
                     });
                 }
             }
@@ -70,8 +62,7 @@ fn from_field_error(e: FieldError) -> FieldProblem {
     FieldProblem {
         field: e.field,
         code: e.code.to_string(),
-        message: e.message_en,
-        message_vi: e.message_vi,
+        text: e.text,
     }
 }
 
@@ -80,7 +71,7 @@ fn from_field_error(e: FieldError) -> FieldProblem {
 pub fn field_problems(
     shape: Result<(), ValidationErrors>,
     parsed: Result<(), FieldErrors>,
-) -> Option<ApiError> {
+) -> Option<Problem> {
     let mut out = Vec::new();
     if let Err(e) = shape {
         flatten(&e, "", &mut out);
@@ -97,12 +88,8 @@ pub fn field_problems(
     (!out.is_empty()).then(|| unprocessable(out))
 }
 
-pub fn unprocessable(errors: Vec<FieldProblem>) -> ApiError {
-    let mut p = problem(
-        "validation_failed",
-        "Some fields are invalid; see `errors`.",
-        "Một số trường không hợp lệ; xem `errors`.",
-    );
-    p.0.errors = Some(errors);
-    ApiError::Unprocessable(p)
+pub fn unprocessable(errors: Vec<FieldProblem>) -> Problem {
+    let mut p = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    p.errors = errors;
+    p
 }

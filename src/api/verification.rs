@@ -9,15 +9,17 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use validator::Validate;
 
 use super::auth::Auth;
-use super::problem::{problem, ApiError};
+use super::problem::ApiError;
 use super::validation::{field_problems, sha256_hex};
 use crate::app::AppState;
 use crate::operators::{Principal, Role};
+use crate::problem::Problem;
 use crate::store::EnrolmentRow;
 use crate::verification::{
     Claimed, Decision, OperatorRef, OutcomeForm, RecordingForm, VerificationError, CHECKLIST_ITEMS,
     REJECT_REASONS,
 };
+use poem::http::StatusCode;
 
 #[derive(Tags)]
 enum ApiTags {
@@ -287,47 +289,20 @@ struct QueueStats {
     handled_today: Vec<OperatorHandled>,
 }
 
-pub(super) fn verification_problem(e: VerificationError) -> ApiError {
-    use VerificationError as E;
-    let en = e.to_string();
-    match e {
-        E::EnrolmentNotFound => {
-            ApiError::NotFound(problem("enrolment_not_found", en, "Không tìm thấy hồ sơ."))
-        }
-        E::NotQueued => ApiError::NotFound(problem(
-            "not_in_video_call_queue",
-            en,
-            "Hồ sơ này không cần hoặc chưa vào hàng chờ gọi video.",
-        )),
-        E::NotFound => ApiError::NotFound(problem(
-            "verification_not_found",
-            en,
-            "Không tìm thấy cuộc gọi xác minh.",
-        )),
-        // Answered as 204 by `claim`; here only for completeness of the mapping.
-        E::QueueEmpty => ApiError::NotFound(problem("queue_empty", en, "Không có người đang chờ.")),
-        E::NotLeaseHolder => ApiError::Forbidden(problem(
-            "not_lease_holder",
-            en,
-            "Cuộc gọi này do nhân viên khác đang xử lý.",
-        )),
-        E::LeaseExpired => ApiError::Conflict(problem(
-            "lease_expired",
-            en,
-            "Thời hạn giữ cuộc gọi đã hết; hãy nhận người tiếp theo.",
-        )),
-        E::Closed => ApiError::Conflict(problem(
-            "verification_closed",
-            en,
-            "Cuộc gọi xác minh này đã kết thúc.",
-        )),
-        E::Store(e) => ApiError::unexpected(e),
-    }
-}
-
-impl From<VerificationError> for ApiError {
+impl From<VerificationError> for Problem {
     fn from(e: VerificationError) -> Self {
-        verification_problem(e)
+        use StatusCode as S;
+        use VerificationError as E;
+        match e {
+            E::EnrolmentNotFound => Problem::new(S::NOT_FOUND, "enrolment_not_found"),
+            E::NotQueued => Problem::new(S::NOT_FOUND, "not_in_video_call_queue"),
+            E::NotFound => Problem::new(S::NOT_FOUND, "verification_not_found"),
+            E::QueueEmpty => Problem::new(S::NOT_FOUND, "queue_empty"),
+            E::NotLeaseHolder => Problem::new(S::FORBIDDEN, "not_lease_holder"),
+            E::LeaseExpired => Problem::new(S::CONFLICT, "lease_expired"),
+            E::Closed => Problem::new(S::CONFLICT, "verification_closed"),
+            E::Store(e) => Problem::internal(e),
+        }
     }
 }
 
@@ -397,7 +372,7 @@ impl VerificationApi {
             Err(e) => (None, Err(e)),
         };
         if let Some(err) = field_problems(shape, parsed) {
-            return Err(err);
+            return Err(err.into());
         }
         let decision = decision.ok_or_else(|| ApiError::unexpected("parse without result"))?;
         let outcome = decision.outcome.as_str().to_string();

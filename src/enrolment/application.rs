@@ -94,14 +94,8 @@ pub struct Application {
 }
 
 fn parse_date(field: &str, s: &str) -> Result<NaiveDate, FieldError> {
-    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
-        FieldError::new(
-            field,
-            codes::DATE_INVALID,
-            "Ngày không hợp lệ; dùng định dạng YYYY-MM-DD với một ngày có thật.",
-            "Not a valid date; use YYYY-MM-DD with a real calendar date.",
-        )
-    })
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|_| FieldError::new(field, codes::DATE_INVALID))
 }
 
 /// Absent and blank are the same for optional fields (the VNeID hub sends empty strings).
@@ -138,12 +132,7 @@ fn parse_consent(
     now: DateTime<Utc>,
 ) -> Option<Consent> {
     let Some(c) = c else {
-        errors.push(FieldError::new(
-            "consent",
-            codes::CONSENT_REQUIRED,
-            "Cần có sự đồng ý của người đăng ký để xử lý dữ liệu cá nhân.",
-            "The applicant's consent to process personal data is required.",
-        ));
+        errors.push(FieldError::new("consent", codes::CONSENT_REQUIRED));
         return None;
     };
     let version = errors.take(BoundedText::parse(
@@ -157,27 +146,13 @@ fn parse_consent(
             .ok()
             .map(|t| t.with_timezone(&Utc))
             .filter(|t| *t <= now + Duration::minutes(CONSENT_CLOCK_SKEW_MINUTES))
-            .ok_or_else(|| {
-                FieldError::new(
-                    "consent.given_at",
-                    codes::CONSENT_TIME_INVALID,
-                    "Thời điểm đồng ý phải theo RFC 3339 và không ở tương lai.",
-                    "The consent time must be RFC 3339 and not in the future.",
-                )
-            }),
+            .ok_or_else(|| FieldError::new("consent.given_at", codes::CONSENT_TIME_INVALID)),
     );
     let channel = errors.take(
         CONSENT_CHANNELS
             .into_iter()
             .find(|ch| *ch == c.channel.trim())
-            .ok_or_else(|| {
-                FieldError::new(
-                    "consent.channel",
-                    codes::CONSENT_CHANNEL_INVALID,
-                    "Kênh đồng ý phải là vneid, app, counter hoặc web.",
-                    "The consent channel must be vneid, app, counter or web.",
-                )
-            }),
+            .ok_or_else(|| FieldError::new("consent.channel", codes::CONSENT_CHANNEL_INVALID)),
     );
     Some(Consent {
         version: version?,
@@ -196,14 +171,10 @@ impl Application {
         today: NaiveDate,
     ) -> Result<Application, FieldErrors> {
         let mut e = FieldErrors::new();
-        let source = e.take(Source::parse(form.source.trim()).ok_or_else(|| {
-            FieldError::new(
-                "source",
-                codes::SOURCE_INVALID,
-                "Nguồn hồ sơ phải là vneid, app_ekyc hoặc counter.",
-                "The source must be vneid, app_ekyc or counter.",
-            )
-        }));
+        let source = e.take(
+            Source::parse(form.source.trim())
+                .ok_or_else(|| FieldError::new("source", codes::SOURCE_INVALID)),
+        );
         let id_number = e.take(NationalId::parse("identity.id_number", &form.id_number));
         let full_name = e.take(PersonName::parse("identity.full_name", &form.full_name));
         let dob = e.take(parse_date("identity.date_of_birth", &form.date_of_birth));

@@ -20,6 +20,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::texts::Text;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
     AwaitingDocuments,
@@ -184,37 +186,9 @@ impl NextStep {
         }
     }
 
-    /// (English, Vietnamese) explanation for the applicant.
-    pub fn describe(self) -> (&'static str, &'static str) {
-        match self {
-            NextStep::UploadDocuments => (
-                "Upload the ID card front and back, a portrait and the liveness capture.",
-                "Tải lên ảnh mặt trước, mặt sau thẻ căn cước, ảnh chân dung và ảnh xác thực người thật.",
-            ),
-            NextStep::VideoCall => (
-                "Wait for a video call with an operator to verify your identity.",
-                "Chờ cuộc gọi video với nhân viên để xác minh danh tính.",
-            ),
-            NextStep::SignContract => (
-                "Choose a package and sign the service contract.",
-                "Chọn gói dịch vụ và ký hợp đồng dịch vụ.",
-            ),
-            NextStep::AwaitCertificate => (
-                "The certificate is being prepared.",
-                "Chứng thư số đang được chuẩn bị.",
-            ),
-            NextStep::AcceptCertificate => (
-                "Read the certificate's acceptance record and confirm it with the code sent by \
-                 SMS; the certificate is valid only once accepted.",
-                "Đọc biên bản nghiệm thu và bàn giao chứng thư số và xác nhận bằng mã OTP gửi qua \
-                 SMS; chứng thư số chỉ có hiệu lực sau khi được nghiệm thu.",
-            ),
-            NextStep::ApplyAgain => (
-                "This application is closed; a new application may be submitted.",
-                "Hồ sơ này đã đóng; có thể nộp hồ sơ mới.",
-            ),
-            NextStep::None => ("Nothing to do.", "Không cần thao tác thêm."),
-        }
+    /// The explanation for the applicant, from the catalogue (`next_step.<step>`).
+    pub fn describe(self) -> Text {
+        Text::of(&format!("next_step.{}", self.as_str()))
     }
 }
 
@@ -366,7 +340,7 @@ mod tests {
         assert_eq!(NextStep::AcceptCertificate.as_str(), "accept_certificate");
         assert!(NextStep::AcceptCertificate
             .describe()
-            .1
+            .vi
             .contains("nghiệm thu"));
     }
 

@@ -16,6 +16,10 @@ use poem::PathPattern;
 use poem::{handler, Endpoint, IntoResponse, Request, Response};
 use tracing::Instrument;
 
+use poem_openapi::types::ToJSON;
+
+use crate::problem::Problem;
+
 pub const REQUEST_ID: &str = "x-request-id";
 
 /// The request's id, in the request's extensions for handlers that show it (error pages).
@@ -149,31 +153,30 @@ fn error_response(e: poem::Error) -> Response {
         return e.into_response();
     }
     let status = e.status();
-    let (code, vi) = match status {
-        StatusCode::BAD_REQUEST => ("bad_request", "Yêu cầu không hợp lệ."),
-        StatusCode::UNAUTHORIZED => ("unauthenticated", "Thiếu hoặc sai thông tin xác thực."),
-        StatusCode::NOT_FOUND => ("not_found", "Không tìm thấy."),
-        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "Phương thức không được hỗ trợ."),
-        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "Dữ liệu gửi lên quá lớn."),
+    let problem = match status {
+        StatusCode::UNAUTHORIZED => Problem::new(status, "unauthenticated"),
+        StatusCode::NOT_FOUND => Problem::new(status, "not_found"),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            Problem::new(status, "method_not_allowed").arg("detail", &e)
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            Problem::new(status, "payload_too_large").arg("detail", &e)
+        }
         StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-            ("unsupported_media_type", "Kiểu nội dung không được hỗ trợ.")
+            Problem::new(status, "unsupported_media_type").arg("detail", &e)
         }
         s if s.is_server_error() => {
-            tracing::error!(error = %e, "unexpected error");
-            ("internal_error", "Đã xảy ra lỗi phía máy chủ.")
+            let mut p = Problem::internal(&e);
+            p.status = s;
+            p
         }
-        _ => ("bad_request", "Yêu cầu không hợp lệ."),
+        _ => Problem::new(status, "bad_request").arg("detail", &e),
     };
-    let message = if status.is_server_error() {
-        "Something went wrong on our side; the request id identifies it.".to_string()
-    } else {
-        e.to_string()
-    };
-    let body = serde_json::json!({"code": code, "message": message, "message_vi": vi});
+    problem.log();
     Response::builder()
         .status(status)
         .content_type("application/json; charset=utf-8")
-        .body(body.to_string())
+        .body(problem.into_body().to_json_string())
 }
 
 /// Liveness: the process answers.

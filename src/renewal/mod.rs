@@ -93,7 +93,7 @@ impl Kind {
         }
     }
 
-    fn article(self) -> &'static str {
+    pub fn article(self) -> &'static str {
         match self {
             Kind::Renewal => "a renewal",
             Kind::Rekey => "a rekey",

@@ -4,6 +4,7 @@
 use chrono::{Datelike, Duration, Months, NaiveDate};
 
 use crate::enrolment::identity::{BoundedText, FieldError, FieldErrors};
+use crate::texts::Text;
 
 /// Stable refusal codes of the report parameters.
 pub mod codes {
@@ -121,14 +122,7 @@ fn parse_date(field: &str, s: &str, last_of_month: bool) -> Result<NaiveDate, Fi
                 Some(first)
             }
         });
-    date.ok_or_else(|| {
-        FieldError::new(
-            field,
-            codes::DATE_INVALID,
-            "Ngày không hợp lệ; nhập dd/mm/yyyy, yyyy-mm-dd hoặc yyyy-mm (cả tháng).",
-            "Not a valid date; use dd/mm/yyyy, yyyy-mm-dd or yyyy-mm (a whole month).",
-        )
-    })
+    date.ok_or_else(|| FieldError::new(field, codes::DATE_INVALID))
 }
 
 fn parse_choice<T: Copy>(
@@ -151,11 +145,10 @@ fn parse_choice<T: Copy>(
                 .map(|(n, _)| *n)
                 .collect::<Vec<_>>()
                 .join(", ");
-            FieldError::new(
+            FieldError::with_text(
                 field,
                 code,
-                format!("Giá trị không hợp lệ; cho phép: {allowed}."),
-                format!("Not an allowed value; allowed: {allowed}."),
+                Text::of("field.report_choice_invalid").arg("allowed", allowed),
             )
         })
 }
@@ -235,38 +228,23 @@ impl IssuanceQuery {
             },
         };
         if from > today {
-            errors.push(FieldError::new(
-                "from",
-                codes::FROM_IN_FUTURE,
-                "Ngày bắt đầu không được sau hôm nay.",
-                "The start date must not be after today.",
-            ));
+            errors.push(FieldError::new("from", codes::FROM_IN_FUTURE));
         } else if from > to {
-            errors.push(FieldError::new(
-                "from",
-                codes::RANGE_REVERSED,
-                "Ngày bắt đầu phải trước hoặc bằng ngày kết thúc.",
-                "The start date must be on or before the end date.",
-            ));
+            errors.push(FieldError::new("from", codes::RANGE_REVERSED));
         } else {
             let too_long = match granularity {
                 Granularity::Day => (to - from).num_days() + 1 > MAX_DAYS,
                 Granularity::Month => months_between(from, to) + 1 > i64::from(MAX_MONTHS),
             };
             if too_long {
-                let (vi, en) = match granularity {
-                    Granularity::Day => (
-                        format!(
-                            "Báo cáo theo ngày dài tối đa {MAX_DAYS} ngày; hãy chọn theo tháng."
-                        ),
-                        format!("A report by day covers at most {MAX_DAYS} days; report by month."),
-                    ),
-                    Granularity::Month => (
-                        format!("Báo cáo theo tháng dài tối đa {MAX_MONTHS} tháng."),
-                        format!("A report by month covers at most {MAX_MONTHS} months."),
-                    ),
-                };
-                errors.push(FieldError::new("to", codes::RANGE_TOO_LONG, vi, en));
+                errors.push(match granularity {
+                    Granularity::Day => FieldError::in_context("to", codes::RANGE_TOO_LONG, "day")
+                        .arg("max_days", MAX_DAYS),
+                    Granularity::Month => {
+                        FieldError::in_context("to", codes::RANGE_TOO_LONG, "month")
+                            .arg("max_months", MAX_MONTHS)
+                    }
+                });
             }
         }
         errors.into_result()?;

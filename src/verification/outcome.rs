@@ -119,8 +119,6 @@ impl Outcome {
                         Err(FieldError::new(
                             "recording.uri",
                             codes::RECORDING_URI_INVALID,
-                            "Địa chỉ bản ghi cuộc gọi phải là một URI.",
-                            "The call recording reference must be a URI.",
                         ))
                     }
                 }),
@@ -133,12 +131,7 @@ impl Outcome {
         });
         let required_recording = |e: &mut FieldErrors| {
             if form.recording.is_none() {
-                e.push(FieldError::new(
-                    "recording",
-                    codes::RECORDING_REQUIRED,
-                    "Cần tham chiếu bản ghi cuộc gọi (URI và SHA-256).",
-                    "The call recording reference (URI and SHA-256) is required.",
-                ));
+                e.push(FieldError::new("recording", codes::RECORDING_REQUIRED));
             }
             recording.clone()
         };
@@ -150,8 +143,6 @@ impl Outcome {
                         e.push(FieldError::new(
                             format!("checklist.{item}"),
                             codes::CHECKLIST_ITEM_UNCHECKED,
-                            "Phải xác nhận mục kiểm tra này trước khi phê duyệt.",
-                            "This checklist item must be confirmed to approve.",
                         ));
                     }
                 }
@@ -173,12 +164,7 @@ impl Outcome {
                     BoundedText::parse("note", form.note.as_deref().unwrap_or(""), NOTE_MAX)
                         .map_err(|err| {
                             if form.note.as_deref().unwrap_or("").trim().is_empty() {
-                                FieldError::new(
-                                    "note",
-                                    codes::NOTE_REQUIRED,
-                                    "Cần ghi chú khi từ chối hồ sơ.",
-                                    "A note is required to reject.",
-                                )
+                                FieldError::new("note", codes::NOTE_REQUIRED)
                             } else {
                                 err
                             }
@@ -196,12 +182,7 @@ impl Outcome {
             }
             "no_show" => Some(Outcome::NoShow { recording }),
             _ => {
-                e.push(FieldError::new(
-                    "outcome",
-                    codes::OUTCOME_INVALID,
-                    "Kết quả phải là approved, rejected hoặc no_show.",
-                    "The outcome must be approved, rejected or no_show.",
-                ));
+                e.push(FieldError::new("outcome", codes::OUTCOME_INVALID));
                 None
             }
         };
@@ -213,18 +194,8 @@ impl Outcome {
 }
 
 fn reason_error() -> FieldError {
-    FieldError::new(
-        "reason_code",
-        codes::REASON_CODE_INVALID,
-        format!(
-            "Lý do từ chối phải là một trong: {}.",
-            REJECT_REASONS.join(", ")
-        ),
-        format!(
-            "The reason code must be one of: {}.",
-            REJECT_REASONS.join(", ")
-        ),
-    )
+    FieldError::new("reason_code", codes::REASON_CODE_INVALID)
+        .arg("reasons", REJECT_REASONS.join(", "))
 }
 
 #[cfg(test)]

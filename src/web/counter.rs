@@ -14,13 +14,13 @@ use tokio::io::AsyncReadExt;
 use super::form::{iso_date, FieldMessages};
 use super::workstation::document_label;
 use super::{redirect, render, render_status, Page, WebError, WebUser};
-use crate::api::problem::ApiError;
 use crate::app::AppState;
 use crate::enrolment::{
     AddressForm, ApplicationForm, ConsentForm, DocumentKind, EnrolmentError, IdempotencyKey,
     Submitted, Submitter,
 };
 use crate::operators::{Principal, Role};
+use crate::problem::Problem;
 use crate::secrets::sha256_hex;
 
 /// What the citizen agrees to at the desk; its version and SHA-256 are recorded with the
@@ -214,10 +214,11 @@ pub async fn submit(
             .ok_or_else(|| WebError::Unexpected("stored answer without an id".into()))?,
         Err(EnrolmentError::Store(e)) => return Err(e.into()),
         Err(e) => {
-            let (status, problem) = ApiError::from(e).into_parts();
-            let text = lang.pick(&problem.message_vi, &problem.message).to_string();
+            let problem = Problem::from(e);
+            problem.log();
+            let text = problem.message(lang).to_string();
             return render_status(
-                StatusCode::from_u16(status).unwrap_or(StatusCode::CONFLICT),
+                problem.status,
                 &form_page(user, fields, FieldMessages::default(), Some(text)),
             );
         }
@@ -239,7 +240,7 @@ struct EnrolmentPage {
     id: String,
     status: &'static str,
     status_text: String,
-    next_step: &'static str,
+    next_step: String,
     verified_by: String,
     documents: Vec<&'static str>,
     /// Empty when the enrolment takes no more documents.
@@ -268,7 +269,7 @@ async fn enrolment_page(
         Err(EnrolmentError::NotFound) => return Err(WebError::NotFound),
         Err(e) => return Err(WebError::Unexpected(e.to_string())),
     };
-    let (en, vi) = s.next_step().describe();
+    let next = s.next_step().describe();
     let accepts = s.source.accepts_documents(s.status);
     Ok(EnrolmentPage {
         id: s.id.clone(),
@@ -276,7 +277,7 @@ async fn enrolment_page(
         status_text: lang
             .t_or_code(&format!("status.{}", s.status.as_str()))
             .to_string(),
-        next_step: lang.pick(vi, en),
+        next_step: next.get(lang).to_string(),
         verified_by: s.verified_by.clone().unwrap_or_default(),
         documents: s
             .documents
@@ -367,10 +368,11 @@ pub async fn upload(
         Err(EnrolmentError::NotFound) => Err(WebError::NotFound),
         Err(EnrolmentError::Store(e)) => Err(e.into()),
         Err(e) => {
-            let (status, problem) = ApiError::from(e).into_parts();
-            let text = lang.pick(&problem.message_vi, &problem.message).to_string();
+            let problem = Problem::from(e);
+            problem.log();
+            let text = problem.message(lang).to_string();
             render_status(
-                StatusCode::from_u16(status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
+                problem.status,
                 &enrolment_page(user, &state, &id, None, Some(text)).await?,
             )
         }

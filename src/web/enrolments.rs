@@ -74,7 +74,7 @@ pub async fn search(
         p => match PhoneNumber::parse("phone", p) {
             Ok(p) => Some(p.as_str().to_string()),
             Err(e) => {
-                error = Some(lang.pick(&e.message_vi, &e.message_en).to_string());
+                error = Some(e.text.get(lang).to_string());
                 None
             }
         },

@@ -17,7 +17,7 @@ impl FieldMessages {
         let mut map = BTreeMap::new();
         for e in &errors.0 {
             // A field refused twice shows both reasons.
-            let text = lang.pick(&e.message_vi, &e.message_en);
+            let text = e.text.get(lang);
             map.entry(e.field.clone())
                 .and_modify(|m: &mut String| {
                     m.push(' ');
@@ -74,13 +74,14 @@ pub fn date_filter(s: &str, lang: Lang, error: &mut Option<String>) -> Option<ch
 mod tests {
     use super::*;
     use crate::enrolment::identity::FieldError;
+    use crate::texts::Text;
 
     #[test]
     fn messages_are_in_the_page_language_and_keyed_by_field() {
         let errors = FieldErrors(vec![
-            FieldError::new("a", "x", "Sai", "Wrong"),
-            FieldError::new("a", "y", "Thiếu", "Missing"),
-            FieldError::new("b", "z", "Khác", "Other"),
+            FieldError::with_text("a", "x", Text::new("Sai", "Wrong")),
+            FieldError::with_text("a", "y", Text::new("Thiếu", "Missing")),
+            FieldError::with_text("b", "z", Text::new("Khác", "Other")),
         ]);
         let vi = FieldMessages::new(Lang::Vi, &errors);
         assert_eq!(vi.get("a"), Some("Sai Thiếu"));

@@ -9,7 +9,7 @@
 //! extends `web/base.html`, and returns `Result<Response, WebError>`. Forms post
 //! `<input type="hidden" name="csrf" value="{{ page.csrf }}">`; multipart uploads put it in
 //! the action's query (`action="/x?csrf={{ page.csrf }}"`). Domain errors shown on a form
-//! use [`message`] (the API's wording). Words go in `i18n::CATALOGUE`. The CSP allows no
+//! use [`message`] (the API's wording). Words go in `texts::CATALOGUE`. The CSP allows no
 //! inline script or style: serve a script as a static file beside `/static/web.css`.
 
 pub mod i18n;
@@ -26,6 +26,7 @@ mod reports;
 mod signin;
 mod workstation;
 
+use crate::problem::Problem;
 use askama::Template;
 use poem::http::{header, Method, StatusCode};
 use poem::{get, post, Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
@@ -248,11 +249,12 @@ pub fn render_status(status: StatusCode, t: &impl Template) -> Result<Response, 
         .body(t.render()?))
 }
 
-/// A domain error's message in the page's language: the API's own wording, so pages and API
-/// say the same thing.
-pub fn message(lang: Lang, e: impl Into<crate::api::problem::ApiError>) -> String {
-    let (_, p) = e.into().into_parts();
-    lang.pick(&p.message_vi, &p.message).to_string()
+/// A domain error's message in the page's language: its [`Problem`]'s catalogue text, the
+/// API's wording too. An internal failure is logged here (the page shows the generic text).
+pub fn message(lang: Lang, e: impl Into<Problem>) -> String {
+    let p = e.into();
+    p.log();
+    p.message(lang).to_string()
 }
 
 pub fn redirect(to: &str) -> Response {

@@ -17,14 +17,7 @@ fn birthday_at_age(born: NaiveDate, years: i32) -> Option<NaiveDate> {
 pub fn check_adult(field: &str, date_of_birth: NaiveDate, on: NaiveDate) -> Result<(), FieldError> {
     match birthday_at_age(date_of_birth, ADULT_AGE) {
         Some(eighteenth) if eighteenth <= on => Ok(()),
-        _ => Err(FieldError::new(
-            field,
-            codes::UNDERAGE,
-            format!("Người đăng ký phải đủ {ADULT_AGE} tuổi trở lên vào ngày nộp hồ sơ."),
-            format!(
-                "The applicant must be at least {ADULT_AGE} years old on the application date."
-            ),
-        )),
+        _ => Err(FieldError::new(field, codes::UNDERAGE).arg("adult_age", ADULT_AGE)),
     }
 }
 
@@ -45,43 +38,34 @@ pub fn check_identity_dates(
     let mut errors = FieldErrors::new();
 
     if born > today {
-        errors.push(FieldError::new(
+        errors.push(FieldError::in_context(
             born_field,
             codes::DATE_ORDER,
-            "Ngày sinh không được ở tương lai.",
-            "The date of birth cannot be in the future.",
+            "birth_future",
         ));
     } else if issued <= born {
-        errors.push(FieldError::new(
+        errors.push(FieldError::in_context(
             issued_field,
             codes::DATE_ORDER,
-            "Ngày cấp giấy tờ tùy thân phải sau ngày sinh.",
-            "The ID issue date must be after the date of birth.",
+            "issue_before_birth",
         ));
     }
     if issued > today {
-        errors.push(FieldError::new(
+        errors.push(FieldError::in_context(
             issued_field,
             codes::DATE_ORDER,
-            "Ngày cấp giấy tờ tùy thân không được ở tương lai.",
-            "The ID issue date cannot be in the future.",
+            "issue_future",
         ));
     }
     if let Some((expiry_field, expiry)) = id_expiry {
         if expiry <= issued {
-            errors.push(FieldError::new(
+            errors.push(FieldError::in_context(
                 expiry_field,
                 codes::DATE_ORDER,
-                "Ngày hết hạn của giấy tờ tùy thân phải sau ngày cấp.",
-                "The ID expiry date must be after its issue date.",
+                "expiry_before_issue",
             ));
         } else if expiry <= today {
-            errors.push(FieldError::new(
-                expiry_field,
-                codes::ID_EXPIRED,
-                "Giấy tờ tùy thân đã hết hạn sử dụng.",
-                "The ID document has expired.",
-            ));
+            errors.push(FieldError::new(expiry_field, codes::ID_EXPIRED));
         }
     }
     errors.into_result()
@@ -146,7 +130,7 @@ mod tests {
         let error = check_adult(DOB, date(2008, 5, 10), date(2026, 5, 9)).expect_err("17");
         assert_eq!(error.code, codes::UNDERAGE);
         assert_eq!(error.field, DOB);
-        assert!(error.message_vi.contains("18 tuổi"));
+        assert!(error.text.vi.contains("18 tuổi"));
     }
 
     #[test]

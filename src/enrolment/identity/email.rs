@@ -18,28 +18,14 @@ impl Email {
     pub fn parse(field: &str, s: &str) -> Result<Self, FieldError> {
         let s = s.trim();
         if s.is_empty() {
-            return Err(FieldError::new(
-                field,
-                codes::TEXT_EMPTY,
-                "Vui lòng nhập địa chỉ email.",
-                "Enter an e-mail address.",
-            ));
+            return Err(FieldError::in_context(field, codes::TEXT_EMPTY, "email"));
         }
         if s.chars().count() > MAX_CHARS {
-            return Err(FieldError::new(
-                field,
-                codes::TEXT_TOO_LONG,
-                format!("Địa chỉ email không được dài quá {MAX_CHARS} ký tự."),
-                format!("The e-mail address must be at most {MAX_CHARS} characters long."),
-            ));
+            return Err(FieldError::in_context(field, codes::TEXT_TOO_LONG, "email")
+                .arg("max_chars", MAX_CHARS));
         }
         if !s.validate_email() {
-            return Err(FieldError::new(
-                field,
-                codes::EMAIL_FORMAT,
-                "Địa chỉ email không hợp lệ.",
-                "The e-mail address is not valid.",
-            ));
+            return Err(FieldError::new(field, codes::EMAIL_FORMAT));
         }
         Ok(Self(s.to_owned()))
     }

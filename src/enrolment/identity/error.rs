@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::texts::Text;
+
 /// Stable, snake_case refusal codes. Clients branch on these; never rename one.
 pub mod codes {
     pub const ID_NUMBER_FORMAT: &str = "id_number_format";
@@ -28,29 +30,40 @@ pub mod codes {
 /// One refused field: which field (as named by the caller, e.g. `"identity.id_number"`),
 /// a stable machine code, and a message for a person in Vietnamese and in English.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {code}: {message_en}")]
+#[error("{field}: {code}: {}", .text.en)]
 pub struct FieldError {
     pub field: String,
     pub code: &'static str,
-    pub message_vi: String,
-    pub message_en: String,
+    pub text: Text,
 }
 
 impl FieldError {
-    /// Builds a refusal. Other modules may use it for their own fields; take `code` from
-    /// [`codes`] or define a new stable snake_case code next to the check.
-    pub fn new(
-        field: impl Into<String>,
-        code: &'static str,
-        message_vi: impl Into<String>,
-        message_en: impl Into<String>,
-    ) -> Self {
+    /// A refusal with the catalogue's text for `code` (`field.<code>`). Other modules may use
+    /// it for their own fields; take `code` from [`codes`] or define a new stable snake_case
+    /// code next to the check, and its text in [`crate::texts`].
+    pub fn new(field: impl Into<String>, code: &'static str) -> Self {
+        Self::with_text(field, code, Text::of(&format!("field.{code}")))
+    }
+
+    /// A refusal whose code is shared by checks that need different words: the text is
+    /// `field.<code>.<context>`.
+    pub fn in_context(field: impl Into<String>, code: &'static str, context: &str) -> Self {
+        Self::with_text(field, code, Text::of(&format!("field.{code}.{context}")))
+    }
+
+    /// A refusal with a text chosen by the caller (one text for several codes).
+    pub fn with_text(field: impl Into<String>, code: &'static str, text: Text) -> Self {
         Self {
             field: field.into(),
             code,
-            message_vi: message_vi.into(),
-            message_en: message_en.into(),
+            text,
         }
+    }
+
+    /// Fills the text's parameter `{name}`.
+    pub fn arg(mut self, name: &str, value: impl std::fmt::Display) -> Self {
+        self.text = self.text.arg(name, value);
+        self
     }
 }
 
@@ -127,7 +140,7 @@ mod tests {
     use super::*;
 
     fn err(field: &str) -> FieldError {
-        FieldError::new(field, codes::TEXT_EMPTY, "Trống", "Empty")
+        FieldError::with_text(field, codes::TEXT_EMPTY, Text::new("Trống", "Empty"))
     }
 
     #[test]

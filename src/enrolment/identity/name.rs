@@ -22,30 +22,18 @@ impl PersonName {
         let collapsed = s.split_whitespace().collect::<Vec<_>>().join(" ");
         let name: String = collapsed.nfc().collect();
         if name.is_empty() {
-            return Err(FieldError::new(
-                field,
-                codes::TEXT_EMPTY,
-                "Vui lòng nhập họ và tên.",
-                "Enter the full name.",
-            ));
+            return Err(FieldError::in_context(field, codes::TEXT_EMPTY, "name"));
         }
         if !name.chars().all(|c| c == ' ' || is_latin_letter(c)) {
-            return Err(FieldError::new(
-                field,
-                codes::NAME_INVALID_CHARACTERS,
-                "Họ và tên chỉ được gồm chữ cái tiếng Việt và dấu cách, không có chữ số, dấu câu hay ký hiệu.",
-                "The full name may contain only letters of the Vietnamese (Latin) alphabet and spaces: no digits, punctuation or symbols.",
-            ));
+            return Err(FieldError::new(field, codes::NAME_INVALID_CHARACTERS));
         }
         let chars = name.chars().count();
         let letters = name.chars().filter(|c| *c != ' ').count();
         if !(MIN_CHARS..=MAX_CHARS).contains(&chars) || letters < MIN_LETTERS {
-            return Err(FieldError::new(
-                field,
-                codes::NAME_LENGTH,
-                format!("Họ và tên phải dài từ {MIN_CHARS} đến {MAX_CHARS} ký tự và có ít nhất {MIN_LETTERS} chữ cái."),
-                format!("The full name must be {MIN_CHARS} to {MAX_CHARS} characters long with at least {MIN_LETTERS} letters."),
-            ));
+            return Err(FieldError::new(field, codes::NAME_LENGTH)
+                .arg("max_chars", MAX_CHARS)
+                .arg("min_chars", MIN_CHARS)
+                .arg("min_letters", MIN_LETTERS));
         }
         Ok(Self(name))
     }
@@ -170,6 +158,6 @@ mod tests {
     fn name_refusals_name_the_field_and_speak_vietnamese() {
         let error = PersonName::parse(FIELD, "Nguyen2").expect_err("digit");
         assert_eq!(error.field, FIELD);
-        assert!(error.message_vi.contains("chữ cái tiếng Việt"));
+        assert!(error.text.vi.contains("chữ cái tiếng Việt"));
     }
 }

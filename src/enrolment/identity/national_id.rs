@@ -32,29 +32,14 @@ impl NationalId {
         let s = s.trim();
         let all_digits = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
         if all_digits && s.len() == 9 {
-            return Err(FieldError::new(
-                field,
-                codes::ID_NUMBER_CMND_NOT_ACCEPTED,
-                "Không chấp nhận số chứng minh nhân dân (CMND) 9 chữ số. Vui lòng nhập số định danh cá nhân 12 chữ số trên thẻ căn cước.",
-                "Old 9-digit CMND numbers are not accepted. Enter the 12-digit personal ID number shown on the citizen identity card.",
-            ));
+            return Err(FieldError::new(field, codes::ID_NUMBER_CMND_NOT_ACCEPTED));
         }
         if !(all_digits && s.len() == 12) {
-            return Err(FieldError::new(
-                field,
-                codes::ID_NUMBER_FORMAT,
-                "Số định danh cá nhân phải gồm đúng 12 chữ số.",
-                "The personal ID number must be exactly 12 digits.",
-            ));
+            return Err(FieldError::new(field, codes::ID_NUMBER_FORMAT));
         }
         let code = &s[..3];
         let birth_province_name = tables::province_name(code).ok_or_else(|| {
-            FieldError::new(
-                field,
-                codes::ID_NUMBER_PROVINCE_UNKNOWN,
-                format!("Ba chữ số đầu của số định danh cá nhân ({code}) không phải là mã tỉnh, thành phố hợp lệ."),
-                format!("The first three digits of the personal ID number ({code}) are not a known province code."),
-            )
+            FieldError::new(field, codes::ID_NUMBER_PROVINCE_UNKNOWN).arg("code", code)
         })?;
         Ok(Self {
             number: s.to_owned(),
@@ -73,29 +58,20 @@ impl NationalId {
 
         let g_is_female = g % 2 == 1;
         if g_is_female != (sex == Sex::Female) {
-            return Err(FieldError::new(
-                &self.field,
-                codes::ID_NUMBER_SEX_MISMATCH,
-                "Số định danh cá nhân không khớp với giới tính đã khai.",
-                "The personal ID number does not match the declared sex.",
-            ));
+            return Err(FieldError::new(&self.field, codes::ID_NUMBER_SEX_MISMATCH));
         }
         let century_of_g = 1900 + i32::from(g / 2) * 100;
         if year.div_euclid(100) * 100 != century_of_g {
-            return Err(FieldError::new(
-                &self.field,
-                codes::ID_NUMBER_CENTURY_MISMATCH,
-                format!("Số định danh cá nhân không khớp với thế kỷ của năm sinh đã khai ({year})."),
-                format!("The personal ID number does not match the century of the declared birth year ({year})."),
-            ));
+            return Err(
+                FieldError::new(&self.field, codes::ID_NUMBER_CENTURY_MISMATCH).arg("year", year),
+            );
         }
         if i32::from(yy) != year.rem_euclid(100) {
-            return Err(FieldError::new(
-                &self.field,
-                codes::ID_NUMBER_BIRTH_YEAR_MISMATCH,
-                format!("Hai chữ số năm sinh trong số định danh cá nhân ({yy:02}) không khớp với năm sinh đã khai ({year})."),
-                format!("The birth-year digits of the personal ID number ({yy:02}) do not match the declared birth year ({year})."),
-            ));
+            return Err(
+                FieldError::new(&self.field, codes::ID_NUMBER_BIRTH_YEAR_MISMATCH)
+                    .arg("year", year)
+                    .arg("yy", format!("{yy:02}")),
+            );
         }
         Ok(())
     }
@@ -222,7 +198,7 @@ mod tests {
         }
         let error = NationalId::parse(FIELD, "003301234567").expect_err("003");
         assert_eq!(error.field, FIELD);
-        assert!(error.message_vi.contains("003"));
+        assert!(error.text.vi.contains("003"));
     }
 
     #[test]
@@ -292,7 +268,7 @@ mod tests {
             let id = NationalId::parse(FIELD, input).expect(input);
             let error = id.check_against(sex, born).expect_err(input);
             assert_eq!(error.code, codes::ID_NUMBER_BIRTH_YEAR_MISMATCH, "{input}");
-            assert!(error.message_en.contains(&born.year().to_string()));
+            assert!(error.text.en.contains(&born.year().to_string()));
         }
     }
 

@@ -20,21 +20,9 @@ impl PhoneNumber {
     pub fn parse(field: &str, s: &str) -> Result<Self, FieldError> {
         let s = s.trim();
         if s.is_empty() {
-            return Err(FieldError::new(
-                field,
-                codes::TEXT_EMPTY,
-                "Vui lòng nhập số điện thoại di động.",
-                "Enter a mobile phone number.",
-            ));
+            return Err(FieldError::in_context(field, codes::TEXT_EMPTY, "phone"));
         }
-        let format_error = || {
-            FieldError::new(
-                field,
-                codes::PHONE_FORMAT,
-                "Số điện thoại di động phải gồm 10 chữ số bắt đầu bằng 0, hoặc +84 kèm 9 chữ số.",
-                "The mobile number must be 10 digits starting with 0, or +84 followed by 9 digits.",
-            )
-        };
+        let format_error = || FieldError::new(field, codes::PHONE_FORMAT);
 
         // Only ASCII digits and a leading '+' go in, so the byte slicing below is safe.
         let mut compact = String::with_capacity(s.len());
@@ -64,12 +52,7 @@ impl PhoneNumber {
 
         let prefix = format!("0{}", &subscriber[..2]);
         let carrier = tables::carrier_for_prefix(&prefix).ok_or_else(|| {
-            FieldError::new(
-                field,
-                codes::PHONE_PREFIX_UNKNOWN,
-                format!("Đầu số {prefix} không phải là đầu số di động của nhà mạng Việt Nam."),
-                format!("{prefix} is not a known Vietnamese mobile prefix."),
-            )
+            FieldError::new(field, codes::PHONE_PREFIX_UNKNOWN).arg("prefix", prefix)
         })?;
         Ok(Self {
             e164: format!("+84{subscriber}"),
@@ -198,7 +181,7 @@ mod tests {
             assert_eq!(error.code, codes::PHONE_PREFIX_UNKNOWN, "{input}");
         }
         let error = parse("0111234567").expect_err("011");
-        assert!(error.message_vi.contains("011"), "{}", error.message_vi);
+        assert!(error.text.vi.contains("011"), "{}", error.text.vi);
     }
 
     #[test]

@@ -18,12 +18,7 @@ impl Sex {
         match folded.as_str() {
             "male" | "nam" => Ok(Sex::Male),
             "female" | "nữ" => Ok(Sex::Female),
-            _ => Err(FieldError::new(
-                field,
-                codes::SEX_INVALID,
-                "Giới tính phải là Nam hoặc Nữ.",
-                "Sex must be male or female.",
-            )),
+            _ => Err(FieldError::new(field, codes::SEX_INVALID)),
         }
     }
 

@@ -17,28 +17,13 @@ impl BoundedText {
     pub fn parse(field: &str, s: &str, max_chars: usize) -> Result<Self, FieldError> {
         let text: String = s.trim().nfc().collect();
         if text.is_empty() {
-            return Err(FieldError::new(
-                field,
-                codes::TEXT_EMPTY,
-                "Trường này không được để trống.",
-                "This field must not be empty.",
-            ));
+            return Err(FieldError::new(field, codes::TEXT_EMPTY));
         }
         if text.chars().any(is_forbidden) {
-            return Err(FieldError::new(
-                field,
-                codes::TEXT_INVALID_CHARACTERS,
-                "Nội dung không được chứa ký tự điều khiển hoặc ký tự ẩn (ví dụ: xuống dòng, tab).",
-                "The text must not contain control or invisible characters (e.g. line breaks, tabs).",
-            ));
+            return Err(FieldError::new(field, codes::TEXT_INVALID_CHARACTERS));
         }
         if text.chars().count() > max_chars {
-            return Err(FieldError::new(
-                field,
-                codes::TEXT_TOO_LONG,
-                format!("Nội dung không được dài quá {max_chars} ký tự."),
-                format!("The text must be at most {max_chars} characters long."),
-            ));
+            return Err(FieldError::new(field, codes::TEXT_TOO_LONG).arg("max_chars", max_chars));
         }
         Ok(Self(text))
     }
@@ -75,12 +60,7 @@ pub fn parse_sha256(field: &str, s: &str) -> Result<String, FieldError> {
     if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(s.to_ascii_lowercase())
     } else {
-        Err(FieldError::new(
-            field,
-            codes::SHA256_FORMAT,
-            "Giá trị SHA-256 phải gồm 64 ký tự thập lục phân.",
-            "A SHA-256 value must be 64 hexadecimal characters.",
-        ))
+        Err(FieldError::new(field, codes::SHA256_FORMAT))
     }
 }
 
@@ -123,7 +103,7 @@ mod tests {
         assert!(BoundedText::parse(FIELD, &decomposed, 10).is_ok());
         let error = BoundedText::parse(FIELD, &"ễ".repeat(11), 10).expect_err("11 > 10");
         assert_eq!(error.code, codes::TEXT_TOO_LONG);
-        assert!(error.message_vi.contains("10 ký tự"));
+        assert!(error.text.vi.contains("10 ký tự"));
     }
 
     #[test]
