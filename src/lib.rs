@@ -29,6 +29,7 @@ pub mod reports;
 pub mod router;
 pub mod secrets;
 pub mod settings;
+pub mod states;
 pub mod status;
 pub mod store;
 pub mod texts;

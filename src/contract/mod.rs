@@ -46,6 +46,7 @@ use crate::clock::Clock;
 use crate::enrolment::status::Status;
 use crate::otp::{Otp, OtpError};
 use crate::settings::{range, Invalid};
+pub use crate::states::contract::ContractStatus;
 use crate::store::{ContractRow, EnrolmentRow, Store, StoreError, Tx};
 
 /// The provider, as the contract names it (party A).
@@ -162,33 +163,6 @@ pub enum ContractError {
 
 fn unexpected(e: impl std::fmt::Display) -> ContractError {
     ContractError::Store(StoreError::Unexpected(e.to_string()))
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ContractStatus {
-    Draft,
-    Superseded,
-    Signed,
-}
-
-impl ContractStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ContractStatus::Draft => "draft",
-            ContractStatus::Superseded => "superseded",
-            ContractStatus::Signed => "signed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            ContractStatus::Draft,
-            ContractStatus::Superseded,
-            ContractStatus::Signed,
-        ]
-        .into_iter()
-        .find(|x| x.as_str() == s)
-    }
 }
 
 /// Evidence kept when a contract is signed.

@@ -15,7 +15,7 @@ mod application;
 pub mod documents;
 pub mod identity;
 mod queue;
-pub mod status;
+pub use crate::states::enrolment as status;
 pub mod transition;
 
 pub use application::{

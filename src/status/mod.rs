@@ -6,13 +6,13 @@
 //! change, in any process, is answered from the new status.
 
 mod cache;
-mod certificate;
+
 mod crl;
 mod http;
 mod lifecycle;
 
+pub use crate::states::certificate::{CertificateStatus, Move};
 pub use cache::OcspCacheStats;
-pub use certificate::{CertificateStatus, Move};
 pub use crl::{PublishedCrl, CRL_MAX_AGE_SECONDS};
 pub use http::{crl_get, ocsp_get, ocsp_post};
 pub use lifecycle::{expire, supersede, Change, Changed};

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::certificates;
 use super::{dispatch, StoreError, Tx};
-use crate::status::{CertificateStatus, Move};
+use crate::states::certificate::{CertificateStatus, Move};
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = certificates)]

@@ -5,8 +5,8 @@ use diesel::prelude::*;
 
 use super::schema::{contract_counters, contracts, enrolments, free_package_claims, packages};
 use super::{dispatch, StoreError, Tx};
-use crate::contract::ContractStatus;
-use crate::enrolment::Status;
+use crate::states::contract::ContractStatus;
+use crate::states::enrolment::Status;
 
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = packages)]

@@ -7,7 +7,7 @@ use super::schema::{
     acceptance_records, audit_events, certificates, contracts, video_call_outcomes,
 };
 use super::{dispatch, StoreError, Tx};
-use crate::status::CertificateStatus;
+use crate::states::certificate::CertificateStatus;
 
 /// Counts for one period `[from, to)`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::{enrolment_documents, enrolments, video_call_outcomes};
 use super::{dispatch, StoreError, Tx};
-use crate::enrolment::Status;
+use crate::states::enrolment::Status;
 
 /// An enrolment as stored: everything the later steps (contract, certificate subject) need.
 /// Sources are the stable strings of `enrolment::Source`.

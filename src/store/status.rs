@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::{certificates, crl_numbers, crls, status_generation};
 use super::{dispatch, Store, StoreError, Tx};
-use crate::status::CertificateStatus;
+use crate::states::certificate::CertificateStatus;
 
 /// A certificate's revocation-relevant columns.
 #[derive(Clone, Debug, Queryable, Selectable)]

@@ -68,10 +68,10 @@ macro_rules! text_enum {
 }
 
 text_enum!(
-    crate::status::CertificateStatus,
-    crate::verification::VideoCallStatus,
-    crate::enrolment::Status,
-    crate::contract::ContractStatus,
+    crate::states::certificate::CertificateStatus,
+    crate::states::video_call::VideoCallStatus,
+    crate::states::enrolment::Status,
+    crate::states::contract::ContractStatus,
 );
 
 #[cfg(test)]
@@ -81,8 +81,8 @@ mod tests {
     use diesel::sqlite::SqliteConnection;
 
     use super::*;
-    use crate::status::{CertificateStatus, Move};
-    use crate::verification::VideoCallStatus;
+    use crate::states::certificate::{CertificateStatus, Move};
+    use crate::states::video_call::VideoCallStatus;
 
     fn conn() -> SqliteConnection {
         SqliteConnection::establish(":memory:").unwrap()

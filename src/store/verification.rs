@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::{operators, video_call_outcomes, video_calls};
 use super::{dispatch, Conn, StoreError, Tx};
-use crate::verification::VideoCallStatus;
+use crate::states::video_call::VideoCallStatus;
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = video_calls, treat_none_as_null = true)]

@@ -4,6 +4,7 @@
 mod common;
 
 mod acceptance;
+mod architecture;
 mod browser;
 mod contract;
 mod enrolment;
