@@ -330,7 +330,7 @@ enum Held {
 #[derive(Serialize, Deserialize)]
 struct StoredAnswer {
     serial: String,
-    status: String,
+    status: CertificateStatus,
     enrolment_id: String,
     not_before: DateTime<Utc>,
     not_after: DateTime<Utc>,
@@ -419,7 +419,7 @@ impl Claim {
     fn answer(&self, tx: &mut Tx<'_>, issued: &IssuedCertificate) -> Result<(), IssuanceError> {
         let body = serde_json::to_string(&StoredAnswer {
             serial: issued.serial.clone(),
-            status: issued.status.as_str().to_string(),
+            status: issued.status,
             enrolment_id: issued.enrolment_id.clone(),
             not_before: issued.not_before,
             not_after: issued.not_after,
@@ -452,8 +452,7 @@ fn read_answer(body: &str) -> Result<IssuedCertificate, IssuanceError> {
     Ok(IssuedCertificate {
         serial: stored.serial,
         enrolment_id: stored.enrolment_id,
-        status: CertificateStatus::parse(&stored.status)
-            .ok_or_else(|| unreadable(&format!("status `{}`", stored.status)))?,
+        status: stored.status,
         cert_der,
         not_before: stored.not_before,
         not_after: stored.not_after,

@@ -17,6 +17,8 @@
 
 use std::fmt;
 
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CertificateStatus {
     /// Recorded with its to-be-signed bytes; the signature may not exist yet.
@@ -141,6 +143,21 @@ impl Move {
 impl fmt::Display for CertificateStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Stored JSON (the idempotent issuance answer) carries the status by its column name.
+impl Serialize for CertificateStatus {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for CertificateStatus {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        CertificateStatus::parse(&s)
+            .ok_or_else(|| de::Error::custom(format!("unknown certificate status `{s}`")))
     }
 }
 
