@@ -7,10 +7,9 @@ use serde_json::json;
 use super::decide::{close, Closing};
 use super::{unexpected, Acceptance, AcceptanceError, Record};
 use crate::audit::{Actor, NewEvent};
-use crate::enrolment::identity::{Email, PhoneNumber};
 use crate::enrolment::status::Event;
 use crate::notify::template::render;
-use crate::notify::{Outbox, OutgoingMessage, Recipient};
+use crate::notify::{Outbox, SubscriberNotice};
 use crate::store::Tx;
 
 /// What one run of the deadline job did.
@@ -149,35 +148,20 @@ fn remind(
         ("name", enrolment.full_name.as_str()),
         ("contract_number", contract_number.as_str()),
     ];
-    let phone = PhoneNumber::parse("phone", &enrolment.phone).map_err(unexpected)?;
     outbox
-        .enqueue(
+        .notify_subscriber(
             tx,
             now,
-            OutgoingMessage {
+            SubscriberNotice {
                 kind: "acceptance_reminder",
-                to: Recipient::Phone(phone),
-                subject: String::new(),
-                text: render(REMINDER_SMS, &vars),
+                phone: &enrolment.phone,
+                email: enrolment.email.as_deref(),
+                sms: render(REMINDER_SMS, &vars),
+                email_subject: render(REMINDER_EMAIL_SUBJECT, &vars),
+                email_body: render(REMINDER_EMAIL_BODY, &vars),
                 not_after: Some(deadline),
             },
         )
         .map_err(unexpected)?;
-    if let Some(address) = &enrolment.email {
-        let email = Email::parse("email", address).map_err(unexpected)?;
-        outbox
-            .enqueue(
-                tx,
-                now,
-                OutgoingMessage {
-                    kind: "acceptance_reminder",
-                    to: Recipient::Email(email),
-                    subject: render(REMINDER_EMAIL_SUBJECT, &vars),
-                    text: render(REMINDER_EMAIL_BODY, &vars),
-                    not_after: Some(deadline),
-                },
-            )
-            .map_err(unexpected)?;
-    }
     Ok(())
 }

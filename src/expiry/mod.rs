@@ -21,9 +21,8 @@ use serde_json::json;
 
 use crate::audit::{Actor, NewEvent};
 use crate::clock::Clock;
-use crate::enrolment::identity::{Email, PhoneNumber};
 use crate::notify::template::render;
-use crate::notify::{Outbox, OutgoingMessage, Recipient};
+use crate::notify::{Outbox, SubscriberNotice};
 use crate::settings::{range, Invalid};
 use crate::status::{expire, CertificateStatus, Move, StatusError};
 use crate::store::{EndingCertificate, Store, StoreError, Tx};
@@ -237,36 +236,21 @@ fn remind(
         not_after,
         now,
     );
-    let phone = PhoneNumber::parse("phone", &enrolment.phone).map_err(unexpected)?;
     outbox
-        .enqueue(
+        .notify_subscriber(
             tx,
             now,
-            OutgoingMessage {
+            SubscriberNotice {
                 kind: "expiry_reminder",
-                to: Recipient::Phone(phone),
-                subject: String::new(),
-                text: texts.sms(),
+                phone: &enrolment.phone,
+                email: enrolment.email.as_deref(),
+                sms: texts.sms(),
+                email_subject: texts.email_subject(),
+                email_body: texts.email_body(),
                 not_after: Some(not_after),
             },
         )
         .map_err(unexpected)?;
-    if let Some(address) = &enrolment.email {
-        let email = Email::parse("email", address).map_err(unexpected)?;
-        outbox
-            .enqueue(
-                tx,
-                now,
-                OutgoingMessage {
-                    kind: "expiry_reminder",
-                    to: Recipient::Email(email),
-                    subject: texts.email_subject(),
-                    text: texts.email_body(),
-                    not_after: Some(not_after),
-                },
-            )
-            .map_err(unexpected)?;
-    }
     Ok(())
 }
 

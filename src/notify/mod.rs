@@ -19,7 +19,7 @@ pub use dispatcher::Dispatcher;
 pub use file::FileSink;
 pub use http_sms::HttpSms;
 pub use memory::MemorySink;
-pub use outbox::{Outbox, OutgoingMessage};
+pub use outbox::{Outbox, OutgoingMessage, SubscriberNotice};
 pub use settings::{
     EmailBackend, EmailSettings, OutboxSettings, Settings, SmsBackend, SmsSettings, SmtpTls,
 };

@@ -7,12 +7,24 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use super::{Channel, Delivery, NotifyError, Recipient};
+use crate::enrolment::identity::{Email, PhoneNumber};
 use crate::secrets::MasterKey;
 use crate::store::{OutboxRow, Tx};
 
 const SEAL_PURPOSE: &str = "outbox-payload";
 
 /// A message to send once the current transaction commits.
+/// What [`Outbox::notify_subscriber`] sends: one text for SMS, one e-mail.
+pub struct SubscriberNotice<'a> {
+    pub kind: &'static str,
+    pub phone: &'a str,
+    pub email: Option<&'a str>,
+    pub sms: String,
+    pub email_subject: String,
+    pub email_body: String,
+    pub not_after: Option<DateTime<Utc>>,
+}
+
 pub struct OutgoingMessage {
     /// What caused it, e.g. `otp` (for operators and metrics, not for delivery).
     pub kind: &'static str,
@@ -46,6 +58,45 @@ impl Outbox {
             keys,
             wake: Arc::new(Notify::new()),
         }
+    }
+
+    /// Enqueues a notice to a subscriber in `tx`: the SMS to their phone and, when they gave an
+    /// e-mail, the e-mail. The addresses are the enrolment's stored ones (parsed at intake).
+    pub fn notify_subscriber(
+        &self,
+        tx: &mut Tx<'_>,
+        now: DateTime<Utc>,
+        notice: SubscriberNotice<'_>,
+    ) -> Result<(), NotifyError> {
+        let stored =
+            |e: &dyn std::fmt::Display| NotifyError::Unexpected(format!("stored address: {e}"));
+        let phone = PhoneNumber::parse("phone", notice.phone).map_err(|e| stored(&e))?;
+        self.enqueue(
+            tx,
+            now,
+            OutgoingMessage {
+                kind: notice.kind,
+                to: Recipient::Phone(phone),
+                subject: String::new(),
+                text: notice.sms,
+                not_after: notice.not_after,
+            },
+        )?;
+        if let Some(address) = notice.email {
+            let email = Email::parse("email", address).map_err(|e| stored(&e))?;
+            self.enqueue(
+                tx,
+                now,
+                OutgoingMessage {
+                    kind: notice.kind,
+                    to: Recipient::Email(email),
+                    subject: notice.email_subject,
+                    text: notice.email_body,
+                    not_after: notice.not_after,
+                },
+            )?;
+        }
+        Ok(())
     }
 
     /// Adds `message` in `tx`; the dispatcher of this process is woken when `tx` commits
