@@ -94,26 +94,12 @@ pub async fn run_scenario(app: &TestApp, name: &str, vars: &[(&str, String)]) ->
 /// A real, decodable PNG (RGB, uncompressed deflate blocks): a `width` × `height` gradient
 /// from `top` to `bottom`, so document images render in the browser and in screenshots.
 pub fn picture(width: u32, height: u32, top: [u8; 3], bottom: [u8; 3]) -> Vec<u8> {
-    fn crc32(bytes: &[u8]) -> u32 {
-        let mut crc = 0xFFFF_FFFFu32;
-        for &b in bytes {
-            crc ^= u32::from(b);
-            for _ in 0..8 {
-                crc = if crc & 1 == 1 {
-                    (crc >> 1) ^ 0xEDB8_8320
-                } else {
-                    crc >> 1
-                };
-            }
-        }
-        !crc
-    }
     fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
         out.extend_from_slice(&u32::try_from(data.len()).unwrap().to_be_bytes());
         let mut body = kind.to_vec();
         body.extend_from_slice(data);
         out.extend_from_slice(&body);
-        out.extend_from_slice(&crc32(&body).to_be_bytes());
+        out.extend_from_slice(&super::png_crc32(&body).to_be_bytes());
     }
     let mut raw = Vec::new();
     for y in 0..height {

@@ -10,20 +10,6 @@ pub const PHONE: &str = "+84912345678";
 
 /// A well-formed PNG header and trailer (content is never decoded).
 pub fn png(width: u32, height: u32) -> Vec<u8> {
-    fn crc32(bytes: &[u8]) -> u32 {
-        let mut crc = 0xFFFF_FFFFu32;
-        for &b in bytes {
-            crc ^= u32::from(b);
-            for _ in 0..8 {
-                crc = if crc & 1 == 1 {
-                    (crc >> 1) ^ 0xEDB8_8320
-                } else {
-                    crc >> 1
-                };
-            }
-        }
-        !crc
-    }
     let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
     let mut ihdr = b"IHDR".to_vec();
     ihdr.extend_from_slice(&width.to_be_bytes());
@@ -31,7 +17,7 @@ pub fn png(width: u32, height: u32) -> Vec<u8> {
     ihdr.extend_from_slice(&[8, 6, 0, 0, 0]);
     out.extend_from_slice(&13u32.to_be_bytes());
     out.extend_from_slice(&ihdr);
-    out.extend_from_slice(&crc32(&ihdr).to_be_bytes());
+    out.extend_from_slice(&super::png_crc32(&ihdr).to_be_bytes());
     out.extend_from_slice(&[0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82]);
     out
 }

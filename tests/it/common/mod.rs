@@ -515,3 +515,19 @@ pub async fn race_with_one_key(
     }
     answers
 }
+
+/// CRC-32 (ISO 3309) of a PNG chunk's type and data, for the test images.
+pub fn png_crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
