@@ -198,10 +198,16 @@ impl Store {
                 .map_err(|e| StoreError::Unexpected(format!("{}: {e}", dir.display())))?;
         }
         let url = path.to_string_lossy();
-        // One direct attempt first: the pool retries a failing open until its 30-second
-        // timeout, so an unusable path would take that long to be reported.
-        SqliteConnection::establish(&url)
-            .map_err(|e| StoreError::Unexpected(format!("database {}: {e}", path.display())))?;
+        // One direct attempt first, with the pragmas (WAL mode fails when the directory is
+        // read-only): the pool retries a failing open until its 30-second timeout, so an
+        // unusable path would take that long to be reported.
+        let unusable = |e: &dyn std::fmt::Display| {
+            StoreError::Unexpected(format!("database {}: {e}", path.display()))
+        };
+        let mut first = SqliteConnection::establish(&url).map_err(|e| unusable(&e))?;
+        SqlitePragmas
+            .on_acquire(&mut first)
+            .map_err(|e| unusable(&e))?;
         let manager = ConnectionManager::<SqliteConnection>::new(url);
         let pool = R2d2Pool::builder()
             .max_size(pool_size)

@@ -65,8 +65,28 @@ fn a_read_only_sqlite_database_is_refused_at_start_naming_the_file() {
     // A first start creates the database, the master key and the bootstrap administrator.
     drop(ServeProcess::start(&env));
     let _guard = Unwritable::new(&env.data_dir());
+    let db = env.data_dir().join("ca-enrol.db");
     let started = Instant::now();
     let out = env.command(&["serve"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&db.display().to_string()), "{err}");
+    assert!(err.contains("refuses writes"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10), "{err}");
+}
+
+#[test]
+fn a_sqlite_database_in_a_read_only_directory_fails_within_seconds_naming_the_file() {
+    let env = TestEnv::new();
+    if !env.database_url.is_empty() {
+        return;
+    }
+    // A clean `migrate` leaves no -wal/-shm files, so opening in WAL mode must create them.
+    let out = env.command(&["migrate"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let _guard = Unwritable::new(&env.data_dir());
+    let started = Instant::now();
+    let out = env.command(&["migrate"]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     let db = env.data_dir().join("ca-enrol.db");
