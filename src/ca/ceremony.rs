@@ -593,6 +593,74 @@ mod tests {
         assert!(!dir.path().join("private/root.key.pem").exists());
     }
 
+    fn p256_config() -> CeremonyConfig {
+        let mut cfg = ceremony_config();
+        cfg.issuing.key = CaKeyAlgorithm::P256;
+        cfg
+    }
+
+    #[test]
+    fn leftover_uncommitted_staging_is_discarded_and_the_ceremony_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = dir.path().join(STAGING);
+        std::fs::create_dir_all(staging.join("private")).unwrap();
+        std::fs::write(staging.join("private/root.key.pem"), b"half").unwrap();
+        let out = ensure_ceremony(dir.path(), &p256_config(), None).unwrap();
+        assert!(out.is_some());
+        assert!(!staging.exists());
+        for f in CEREMONY_FILES {
+            assert!(dir.path().join(f).exists(), "{f}");
+        }
+        // Complete: nothing to do the second time.
+        let before = snapshot(dir.path());
+        assert!(ensure_ceremony(dir.path(), &p256_config(), None)
+            .unwrap()
+            .is_none());
+        assert_eq!(snapshot(dir.path()), before);
+    }
+
+    #[test]
+    fn committed_ceremony_interrupted_while_installing_is_finished() {
+        let done = tempfile::tempdir().unwrap();
+        run_ceremony(done.path(), &p256_config(), None).unwrap();
+        // The crash: staged set committed, two files of seven installed.
+        let dir = tempfile::tempdir().unwrap();
+        let staged = dir.path().join(STAGED);
+        std::fs::create_dir_all(staged.join("private")).unwrap();
+        std::fs::create_dir_all(dir.path().join("private")).unwrap();
+        for f in CEREMONY_FILES {
+            std::fs::copy(done.path().join(f), staged.join(f)).unwrap();
+        }
+        for f in &CEREMONY_FILES[..2] {
+            std::fs::copy(done.path().join(f), dir.path().join(f)).unwrap();
+        }
+        assert!(ensure_ceremony(dir.path(), &p256_config(), None)
+            .unwrap()
+            .is_none());
+        assert!(!staged.exists());
+        for f in CEREMONY_FILES {
+            assert_eq!(
+                std::fs::read(dir.path().join(f)).unwrap(),
+                std::fs::read(done.path().join(f)).unwrap(),
+                "{f}"
+            );
+        }
+    }
+
+    #[test]
+    fn partial_set_is_refused_naming_the_missing_files_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        run_ceremony(dir.path(), &p256_config(), None).unwrap();
+        std::fs::remove_file(dir.path().join("ocsp.pem")).unwrap();
+        std::fs::remove_file(dir.path().join("private/ocsp.key.pem")).unwrap();
+        let before = snapshot(dir.path());
+        let err = ensure_ceremony(dir.path(), &p256_config(), None).unwrap_err();
+        assert_eq!(err.code(), "config_invalid");
+        let msg = err.to_string();
+        assert!(msg.contains("private/ocsp.key.pem, ocsp.pem"), "{msg}");
+        assert_eq!(snapshot(dir.path()), before);
+    }
+
     #[test]
     fn ceremony_config_with_bad_name_or_validity_is_refused() {
         let mut cfg = ceremony_config();
