@@ -5,6 +5,7 @@
 
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -421,7 +422,11 @@ fn lock(dir: &Path) -> Result<File, CaError> {
         .mode(0o600)
         .open(&path)
         .map_err(|e| io_error(&path, e))?;
-    f.lock().map_err(|e| io_error(&path, e))?;
+    // SAFETY: flock on a descriptor `f` owns and keeps open; it touches no memory.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(io_error(&path, std::io::Error::last_os_error()));
+    }
+    // Released when `f` is closed.
     Ok(f)
 }
 
