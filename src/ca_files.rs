@@ -74,12 +74,18 @@ pub fn run_ceremony(config: &Config) -> Result<ca::CeremonyOutput, CaFileError> 
     })
 }
 
-/// Loads the CA; on first run (no issuing certificate yet) performs the development ceremony.
+/// Loads the CA; on first run (none of the ceremony files yet) performs the development
+/// ceremony, and finishes or discards one a crash interrupted.
 pub fn load_ca(config: &Config) -> Result<CaHandles, CaFileError> {
     let paths = CaPaths::new(&config.ca_root);
     let cfg = paths.ceremony()?;
-    if !paths.issuing_cert().exists() {
-        let out = run_ceremony(config)?;
+    let done = ca::ensure_ceremony(&paths.root, &cfg, passphrase(config)).map_err(|source| {
+        CaFileError {
+            path: paths.root.clone(),
+            source,
+        }
+    })?;
+    if let Some(out) = done {
         tracing::info!(
             root_sha256 = %out.root_sha256,
             issuing_sha256 = %out.issuing_sha256,
@@ -88,29 +94,34 @@ pub fn load_ca(config: &Config) -> Result<CaHandles, CaFileError> {
             "development CA ceremony done"
         );
     }
-    let at = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| CaFileError { path, source }
+    // Key errors name the key file, the others the certificate.
+    let at = |cert: &Path, key: &Path| {
+        let (cert, key) = (cert.to_path_buf(), key.to_path_buf());
+        move |source| CaFileError {
+            path: match source {
+                CaError::KeyLoad(_) => key,
+                _ => cert,
+            },
+            source,
+        }
     };
     let private = paths.root.join("private");
+    let issuing_key = private.join("issuing.key.pem");
     let issuing = IssuingCa::load(
         &cfg.issuing.name,
         &paths.issuing_cert(),
-        &private.join("issuing.key.pem"),
+        &issuing_key,
         passphrase(config),
     )
-    .map_err(at(&paths.issuing_cert()))?;
+    .map_err(at(&paths.issuing_cert(), &issuing_key))?;
     let ocsp_cert = paths.root.join("ocsp.pem");
-    let ocsp = OcspResponder::load(
-        &ocsp_cert,
-        &private.join("ocsp.key.pem"),
-        passphrase(config),
-    )
-    .map_err(at(&ocsp_cert))?;
+    let ocsp_key = private.join("ocsp.key.pem");
+    let ocsp = OcspResponder::load(&ocsp_cert, &ocsp_key, passphrase(config))
+        .map_err(at(&ocsp_cert, &ocsp_key))?;
     let profile_path = paths.profile();
     let profile =
         PersonalProfile::from_toml(&paths.read(profile_path.clone())?, &config.public_base_url)
-            .map_err(at(&profile_path))?;
+            .map_err(at(&profile_path, &profile_path))?;
     let chain_pem = paths.read(paths.root.join("chain.pem"))?;
     Ok(CaHandles {
         issuing: Arc::new(issuing),

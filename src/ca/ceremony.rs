@@ -3,8 +3,9 @@
 //! Development and test deployments run it; production keys are generated in
 //! the HSM (Circular 15/2025), where the same profile applies.
 
-use std::fs::{DirBuilder, OpenOptions};
+use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -107,16 +108,89 @@ pub struct CeremonyOutput {
     pub ocsp_sha256: String,
 }
 
+/// The files of a complete ceremony, relative to the CA directory. "Complete" means all
+/// seven exist; the ceremony runs only when none does.
+pub const CEREMONY_FILES: [&str; 7] = [
+    "private/root.key.pem",
+    "private/issuing.key.pem",
+    "private/ocsp.key.pem",
+    "root.pem",
+    "issuing.pem",
+    "ocsp.pem",
+    "chain.pem",
+];
+
+/// Where a ceremony writes before its commit point; a leftover one is discarded.
+const STAGING: &str = ".ceremony.staging";
+/// The staging directory once every file in it is written and synced (the commit
+/// point is the rename); a leftover one is installed.
+const STAGED: &str = ".ceremony.staged";
+/// Serialises ceremonies and their recovery between processes sharing `dir`.
+const LOCK: &str = ".ceremony.lock";
+
 /// Generates the root, issuing and OCSP keys and certificates into `dir`.
 ///
 /// Refuses with [`CaError::KeysExist`] if any output file already exists, and
-/// then writes nothing: every key pair is generated exactly once.
+/// then writes nothing: every key pair is generated exactly once. The files are
+/// written atomically as a set: a crash leaves either none or all of
+/// [`CEREMONY_FILES`] (see [`ensure_ceremony`] for the recovery).
 pub fn run_ceremony(
     dir: &Path,
     cfg: &CeremonyConfig,
     passphrase: Option<&[u8]>,
 ) -> Result<CeremonyOutput, CaError> {
     check_config(cfg)?;
+    let _lock = lock(dir)?;
+    recover(dir)?;
+    if let Some(p) = CEREMONY_FILES
+        .iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.exists())
+    {
+        return Err(CaError::KeysExist { path: p });
+    }
+    ceremony(dir, cfg, passphrase)
+}
+
+/// Makes sure `dir` holds a complete ceremony output: finishes a ceremony that
+/// crashed after its commit point, discards one that crashed before it, then
+/// runs the ceremony when none of [`CEREMONY_FILES`] exists (returning its
+/// output) and does nothing when all do.
+///
+/// A partial set (files deleted by hand, or left by a version that wrote them one
+/// by one) is refused naming the missing files and is never replaced: its keys
+/// may already have signed certificates.
+pub fn ensure_ceremony(
+    dir: &Path,
+    cfg: &CeremonyConfig,
+    passphrase: Option<&[u8]>,
+) -> Result<Option<CeremonyOutput>, CaError> {
+    let _lock = lock(dir)?;
+    recover(dir)?;
+    let missing: Vec<&str> = CEREMONY_FILES
+        .iter()
+        .copied()
+        .filter(|f| !dir.join(f).exists())
+        .collect();
+    if missing.is_empty() {
+        return Ok(None);
+    }
+    if missing.len() < CEREMONY_FILES.len() {
+        return Err(CaError::ConfigInvalid(format!(
+            "incomplete CA files, missing {}; restore them from the ceremony backup \
+             (a partial set is not regenerated)",
+            missing.join(", ")
+        )));
+    }
+    check_config(cfg)?;
+    ceremony(dir, cfg, passphrase).map(Some)
+}
+
+fn ceremony(
+    dir: &Path,
+    cfg: &CeremonyConfig,
+    passphrase: Option<&[u8]>,
+) -> Result<CeremonyOutput, CaError> {
     let private = dir.join("private");
     let out = CeremonyOutput {
         root_cert: dir.join("root.pem"),
@@ -130,21 +204,6 @@ pub fn run_ceremony(
         issuing_sha256: String::new(),
         ocsp_sha256: String::new(),
     };
-    let targets = [
-        &out.root_key,
-        &out.issuing_key,
-        &out.ocsp_key,
-        &out.root_cert,
-        &out.issuing_cert,
-        &out.ocsp_cert,
-        &out.chain,
-    ];
-    // Checked before the (slow) key generation; create_new below closes the race.
-    if let Some(p) = targets.iter().find(|p| p.exists()) {
-        return Err(CaError::KeysExist {
-            path: p.to_path_buf(),
-        });
-    }
 
     let now = Utc::now();
     let root_key = PKey::from_rsa(Rsa::generate(ROOT_RSA_BITS)?)?;
@@ -220,18 +279,20 @@ pub fn run_ceremony(
     let issuing_key_pem = key_pem(&issuing_key)?;
     let ocsp_key_pem = key_pem(&ocsp_key)?;
 
-    make_dirs(dir, &private)?;
-    for (path, data, mode) in [
-        (&out.root_key, root_key_pem.as_slice(), 0o600),
-        (&out.issuing_key, &issuing_key_pem, 0o600),
-        (&out.ocsp_key, &ocsp_key_pem, 0o600),
-        (&out.root_cert, root_pem.as_bytes(), 0o644),
-        (&out.issuing_cert, issuing_pem.as_bytes(), 0o644),
-        (&out.ocsp_cert, ocsp_pem.as_bytes(), 0o644),
-        (&out.chain, chain_pem.as_bytes(), 0o644),
-    ] {
-        write_new(path, data, mode)?;
-    }
+    // Same order as CEREMONY_FILES.
+    stage(
+        dir,
+        [
+            (root_key_pem.as_slice(), 0o600),
+            (&issuing_key_pem, 0o600),
+            (&ocsp_key_pem, 0o600),
+            (root_pem.as_bytes(), 0o644),
+            (issuing_pem.as_bytes(), 0o644),
+            (ocsp_pem.as_bytes(), 0o644),
+            (chain_pem.as_bytes(), 0o644),
+        ],
+    )?;
+    install(dir)?;
     Ok(CeremonyOutput {
         root_sha256: fingerprint(&root)?,
         issuing_sha256: fingerprint(&issuing)?,
@@ -346,17 +407,109 @@ fn fingerprint(cert: &X509) -> Result<String, CaError> {
     Ok(hex::encode(cert.digest(MessageDigest::sha256())?))
 }
 
+fn io_error(p: &Path, e: std::io::Error) -> CaError {
+    CaError::Unexpected(format!("{}: {e}", p.display()))
+}
+
+/// Takes the ceremony lock of `dir` (creating `dir`); released when dropped.
+fn lock(dir: &Path) -> Result<File, CaError> {
+    std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+    let path = dir.join(LOCK);
+    let f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| io_error(&path, e))?;
+    // SAFETY: flock on a descriptor `f` owns and keeps open; it touches no memory.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(io_error(&path, std::io::Error::last_os_error()));
+    }
+    // Released when `f` is closed.
+    Ok(f)
+}
+
+/// Brings `dir` back to "no ceremony" or "complete ceremony" after a crash.
+fn recover(dir: &Path) -> Result<(), CaError> {
+    let staging = dir.join(STAGING);
+    if staging.exists() {
+        remove_dir(&staging)?;
+    }
+    if dir.join(STAGED).exists() {
+        install(dir)?;
+    }
+    Ok(())
+}
+
+/// Nothing of an uncommitted staging directory was installed, so it can go.
+fn remove_dir(p: &Path) -> Result<(), CaError> {
+    std::fs::remove_dir_all(p).map_err(|e| io_error(p, e))?;
+    sync_dir(p.parent().unwrap_or(p))
+}
+
+/// Writes the files (in [`CEREMONY_FILES`] order) into a fresh staging directory,
+/// syncs them and it, then commits by renaming it to [`STAGED`].
+fn stage(dir: &Path, files: [(&[u8], u32); 7]) -> Result<(), CaError> {
+    let staging = dir.join(STAGING);
+    for d in [staging.clone(), staging.join("private")] {
+        DirBuilder::new()
+            .mode(0o700)
+            .create(&d)
+            .map_err(|e| io_error(&d, e))?;
+    }
+    for (name, (data, mode)) in CEREMONY_FILES.iter().zip(files) {
+        write_new(&staging.join(name), data, mode)?;
+    }
+    sync_dir(&staging.join("private"))?;
+    sync_dir(&staging)?;
+    let staged = dir.join(STAGED);
+    std::fs::rename(&staging, &staged).map_err(|e| io_error(&staged, e))?;
+    sync_dir(dir)
+}
+
+/// Links every staged file into place, then drops the staged directory. Idempotent,
+/// so a crash while installing is finished by the next [`recover`]. Hard links
+/// never replace a file: one that exists must be the staged file itself.
+fn install(dir: &Path) -> Result<(), CaError> {
+    let private = dir.join("private");
+    make_dirs(dir, &private)?;
+    let staged = dir.join(STAGED);
+    for name in CEREMONY_FILES {
+        let (from, to) = (staged.join(name), dir.join(name));
+        match std::fs::hard_link(&from, &to) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let same = std::fs::read(&from).map_err(|e| io_error(&from, e))?
+                    == std::fs::read(&to).map_err(|e| io_error(&to, e))?;
+                if !same {
+                    return Err(CaError::KeysExist { path: to });
+                }
+            }
+            Err(e) => return Err(io_error(&to, e)),
+        }
+    }
+    sync_dir(&private)?;
+    sync_dir(dir)?;
+    remove_dir(&staged)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), CaError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error(dir, e))
+}
+
 fn make_dirs(dir: &Path, private: &Path) -> Result<(), CaError> {
-    let io = |p: &Path, e: std::io::Error| CaError::Unexpected(format!("{}: {e}", p.display()));
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
     DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(private)
-        .map_err(|e| io(private, e))?;
+        .map_err(|e| io_error(private, e))?;
     // An existing private/ keeps whatever mode it had; tighten it.
     std::fs::set_permissions(private, std::fs::Permissions::from_mode(0o700))
-        .map_err(|e| io(private, e))
+        .map_err(|e| io_error(private, e))
 }
 
 fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<(), CaError> {
@@ -365,15 +518,10 @@ fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<(), CaError> {
         .create_new(true)
         .mode(mode)
         .open(path)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => CaError::KeysExist {
-                path: path.to_path_buf(),
-            },
-            _ => CaError::Unexpected(format!("{}: {e}", path.display())),
-        })?;
+        .map_err(|e| io_error(path, e))?;
     f.write_all(data)
         .and_then(|()| f.sync_all())
-        .map_err(|e| CaError::Unexpected(format!("{}: {e}", path.display())))
+        .map_err(|e| io_error(path, e))
 }
 
 #[cfg(test)]
@@ -448,6 +596,74 @@ mod tests {
         assert_eq!(err.code(), "keys_exist");
         assert!(!dir.path().join("root.pem").exists());
         assert!(!dir.path().join("private/root.key.pem").exists());
+    }
+
+    fn p256_config() -> CeremonyConfig {
+        let mut cfg = ceremony_config();
+        cfg.issuing.key = CaKeyAlgorithm::P256;
+        cfg
+    }
+
+    #[test]
+    fn leftover_uncommitted_staging_is_discarded_and_the_ceremony_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = dir.path().join(STAGING);
+        std::fs::create_dir_all(staging.join("private")).unwrap();
+        std::fs::write(staging.join("private/root.key.pem"), b"half").unwrap();
+        let out = ensure_ceremony(dir.path(), &p256_config(), None).unwrap();
+        assert!(out.is_some());
+        assert!(!staging.exists());
+        for f in CEREMONY_FILES {
+            assert!(dir.path().join(f).exists(), "{f}");
+        }
+        // Complete: nothing to do the second time.
+        let before = snapshot(dir.path());
+        assert!(ensure_ceremony(dir.path(), &p256_config(), None)
+            .unwrap()
+            .is_none());
+        assert_eq!(snapshot(dir.path()), before);
+    }
+
+    #[test]
+    fn committed_ceremony_interrupted_while_installing_is_finished() {
+        let done = tempfile::tempdir().unwrap();
+        run_ceremony(done.path(), &p256_config(), None).unwrap();
+        // The crash: staged set committed, two files of seven installed.
+        let dir = tempfile::tempdir().unwrap();
+        let staged = dir.path().join(STAGED);
+        std::fs::create_dir_all(staged.join("private")).unwrap();
+        std::fs::create_dir_all(dir.path().join("private")).unwrap();
+        for f in CEREMONY_FILES {
+            std::fs::copy(done.path().join(f), staged.join(f)).unwrap();
+        }
+        for f in &CEREMONY_FILES[..2] {
+            std::fs::copy(done.path().join(f), dir.path().join(f)).unwrap();
+        }
+        assert!(ensure_ceremony(dir.path(), &p256_config(), None)
+            .unwrap()
+            .is_none());
+        assert!(!staged.exists());
+        for f in CEREMONY_FILES {
+            assert_eq!(
+                std::fs::read(dir.path().join(f)).unwrap(),
+                std::fs::read(done.path().join(f)).unwrap(),
+                "{f}"
+            );
+        }
+    }
+
+    #[test]
+    fn partial_set_is_refused_naming_the_missing_files_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        run_ceremony(dir.path(), &p256_config(), None).unwrap();
+        std::fs::remove_file(dir.path().join("ocsp.pem")).unwrap();
+        std::fs::remove_file(dir.path().join("private/ocsp.key.pem")).unwrap();
+        let before = snapshot(dir.path());
+        let err = ensure_ceremony(dir.path(), &p256_config(), None).unwrap_err();
+        assert_eq!(err.code(), "config_invalid");
+        let msg = err.to_string();
+        assert!(msg.contains("private/ocsp.key.pem, ocsp.pem"), "{msg}");
+        assert_eq!(snapshot(dir.path()), before);
     }
 
     #[test]

@@ -47,8 +47,8 @@ mod tests;
 
 pub use authority::{IssuingCa, OcspResponder};
 pub use ceremony::{
-    run_ceremony, CaKeyAlgorithm, CeremonyConfig, CeremonyOutput, IssuingCaConfig, OcspConfig,
-    RootCaConfig,
+    ensure_ceremony, run_ceremony, CaKeyAlgorithm, CeremonyConfig, CeremonyOutput, IssuingCaConfig,
+    OcspConfig, RootCaConfig, CEREMONY_FILES,
 };
 pub use crl::{build_crl, CrlRequest, RevocationReason, RevokedEntry};
 pub use csr::{check_csr, CheckedCsr, KeyDescription};

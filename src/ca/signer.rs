@@ -105,6 +105,13 @@ impl OpenSslSigner {
                 if !matches!(bits, 2048 | 3072 | 4096) {
                     return Err(unsupported(format!("RSA {bits}")));
                 }
+                // `openssl pkey -check`: primes, CRT values and d against n and e. The
+                // public-key comparison with the certificate misses a damaged prime.
+                if !rsa.check_key().unwrap_or(false) {
+                    return Err(CaError::KeyLoad(
+                        "the RSA key fails its consistency check".into(),
+                    ));
+                }
                 (Key::Rsa(rsa), SignatureAlgorithm::Sha256WithRsa)
             }
             Id::EC => {
@@ -114,6 +121,10 @@ impl OpenSslSigner {
                     Some(Nid::SECP384R1) => SignatureAlgorithm::EcdsaSha384,
                     other => return Err(unsupported(format!("EC curve {other:?}"))),
                 };
+                // The private scalar must give the public point.
+                ec.check_key().map_err(|_| {
+                    CaError::KeyLoad("the EC key fails its consistency check".into())
+                })?;
                 (Key::Ec(ec), algorithm)
             }
             other => return Err(unsupported(format!("{other:?}"))),
@@ -217,6 +228,46 @@ mod tests {
         assert_eq!(wrong.code(), "key_load");
         let missing = OpenSslSigner::from_pem(&pem, None).err().unwrap();
         assert_eq!(missing.code(), "key_load");
+    }
+
+    #[test]
+    fn rsa_key_with_a_flipped_prime_bit_and_ec_key_with_a_wrong_scalar_are_refused() {
+        use openssl::bn::BigNum;
+        let rsa = Rsa::generate(2048).unwrap();
+        let dup = |b: &openssl::bn::BigNumRef| b.to_owned().unwrap();
+        // Bit 1 keeps p odd; n (the public key) is untouched.
+        let mut p = dup(rsa.p().unwrap());
+        if p.is_bit_set(1) {
+            p.clear_bit(1).unwrap();
+        } else {
+            p.set_bit(1).unwrap();
+        }
+        let damaged = Rsa::from_private_components(
+            dup(rsa.n()),
+            dup(rsa.e()),
+            dup(rsa.d()),
+            p,
+            dup(rsa.q().unwrap()),
+            dup(rsa.dmp1().unwrap()),
+            dup(rsa.dmq1().unwrap()),
+            dup(rsa.iqmp().unwrap()),
+        )
+        .unwrap();
+        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+        let ec = EcKey::generate(&group).unwrap();
+        let mut d = BigNum::new().unwrap();
+        d.checked_add(ec.private_key(), &BigNum::from_u32(1).unwrap())
+            .unwrap();
+        let wrong = EcKey::from_private_components(&group, &d, ec.public_key()).unwrap();
+        for pkey in [
+            PKey::from_rsa(damaged).unwrap(),
+            PKey::from_ec_key(wrong).unwrap(),
+        ] {
+            let pem = pkey.private_key_to_pem_pkcs8().unwrap();
+            let err = OpenSslSigner::from_pem(&pem, None).err().unwrap();
+            assert_eq!(err.code(), "key_load");
+            assert!(err.to_string().contains("consistency check"), "{err}");
+        }
     }
 
     #[test]

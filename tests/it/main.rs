@@ -6,6 +6,7 @@ mod common;
 mod acceptance;
 mod architecture;
 mod browser;
+mod ca_files;
 mod contract;
 mod enrolment;
 mod foundation;
