@@ -39,6 +39,9 @@ pub enum AppError {
     Ca(#[from] CaFileError),
     #[error(transparent)]
     Notify(#[from] crate::notify::NotifyError),
+    /// The database answers reads but refuses the write probe.
+    #[error("{database} refuses writes: {reason}")]
+    NotWritable { database: String, reason: String },
     #[error("cannot listen on {addr}: {reason}")]
     Listen { addr: String, reason: String },
 }
@@ -90,6 +93,22 @@ pub fn open_store(config: &Config) -> Result<Store, AppError> {
     Ok(store)
 }
 
+/// The database as an operator finds it: the SQLite file (whose directory must be writable
+/// too, for its `-wal` and `-shm` files), or PostgreSQL without the URL's password.
+pub fn database_label(config: &Config) -> String {
+    if config.is_postgres() {
+        "the PostgreSQL database of `database_url`".into()
+    } else {
+        let path = config.sqlite_path();
+        let dir = path.parent().unwrap_or(&path);
+        format!(
+            "SQLite database {} (file and directory {} must be writable)",
+            path.display(),
+            dir.display()
+        )
+    }
+}
+
 pub fn master_key(config: &Config) -> Result<MasterKey, AppError> {
     if !config.master_key.is_empty() {
         // validate() has checked the format.
@@ -126,6 +145,15 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "applied database migrations");
     }
+    // Migrations write only when some are pending: a read-only database that is up to date
+    // would otherwise start, look ready, and fail every write.
+    store
+        .probe_write()
+        .await
+        .map_err(|e| AppError::NotWritable {
+            database: database_label(&config),
+            reason: e.to_string(),
+        })?;
     let notifier = Notifier::from_settings(&config.notify, &config.data_dir)?;
     let outbox = Outbox::new(keys.clone());
     let otp = Otp::new(
