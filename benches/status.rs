@@ -11,7 +11,10 @@
 //!    answering POSTed requests for the same certificates with responses signed by the same
 //!    delegated responder, driven by `wrk` with the same script, duration and connections; the
 //!    ratio. cfssl 1.2's `ocspserve` answers every RFC 5019 GET with 400 (it decodes the path
-//!    with its leading `/`), so GET is measured for ca-enrol alone.
+//!    with its leading `/`), so GET is measured for ca-enrol alone. Beside them, ca-enrol
+//!    answering POSTed requests for random serials under our issuer that were never issued
+//!    (the unsigned `unauthorized` status: a database read, no signature, nothing cached),
+//!    against the known-serial figure.
 //!
 //! Fairness: on a machine with 2 or more cores each server runs pinned to CPU 0 and `wrk` to
 //! CPU 1 (`taskset`), so the load generator never takes a server's core; the servers run one
@@ -682,6 +685,34 @@ fn check_answers(server: &Server, method: Method, certs: &[Cert], queries: &[Que
     );
 }
 
+/// Every never-issued serial is answered with the unsigned `unauthorized` status.
+fn check_unknown(server: &Server, requests: &[Vec<u8>]) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = reqwest::Client::new();
+    runtime.block_on(async {
+        for der in requests {
+            let resp = client
+                .post(format!("{}{}", server.base, server.ocsp_path))
+                .header("content-type", "application/ocsp-request")
+                .body(der.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            let resp = OcspResponse::from_der(&resp.bytes().await.unwrap()).unwrap();
+            assert_eq!(resp.status(), OcspResponseStatus::UNAUTHORIZED);
+        }
+    });
+    println!(
+        "  {} POST: all {} never-issued serials answered unauthorized",
+        server.name,
+        requests.len()
+    );
+}
+
 struct Run {
     rps: f64,
     p50_ms: f64,
@@ -696,11 +727,13 @@ struct Scenario<'a> {
     server: &'a Server,
     method: Method,
     file: PathBuf,
+    /// What the requests ask about, when not the issued certificates.
+    what: &'static str,
 }
 
 impl Scenario<'_> {
     fn label(&self) -> String {
-        format!("{} {}", self.server.name, self.method.as_str())
+        format!("{} {}{}", self.server.name, self.method.as_str(), self.what)
     }
 
     fn run(&self, s: &Settings, seconds: u32) -> Run {
@@ -777,7 +810,38 @@ fn ocsp_figures(s: &Settings, dir: &Path, ca_root: &Path, cfg: &CeremonyConfig) 
         writeln!(f, "/ocsp/{}", q.get_suffix).unwrap();
     }
 
+    // The same requests with the serial (16 random octets, as issuance draws them) replaced
+    // by another random one: serials under our issuer that were never issued.
+    let unknown_file = dir.join("requests-unknown.hex");
+    let mut f = std::fs::File::create(&unknown_file).unwrap();
+    let unknown: Vec<Vec<u8>> = certs
+        .iter()
+        .zip(&queries)
+        .map(|(c, q)| {
+            let serial = X509::from_der(&c.der)
+                .unwrap()
+                .serial_number()
+                .to_bn()
+                .unwrap()
+                .to_vec();
+            let at = q
+                .der
+                .windows(serial.len())
+                .position(|w| w == serial.as_slice())
+                .unwrap();
+            let mut der = q.der.clone();
+            let mut fresh = vec![0u8; serial.len()];
+            openssl::rand::rand_bytes(&mut fresh).unwrap();
+            // Positive, and no leading zero octet to drop: the DER length stays the same.
+            fresh[0] = (fresh[0] & 0x7f) | 0x40;
+            der[at..at + serial.len()].copy_from_slice(&fresh);
+            writeln!(f, "{}", hex::encode(&der)).unwrap();
+            der
+        })
+        .collect();
+
     let ours = start_ours(s, dir, ca_root);
+    check_unknown(&ours, &unknown);
     let cfssl = start_cfssl(s, dir, &responses);
     check_answers(&ours, Method::Post, &certs, &queries);
     check_answers(&ours, Method::Get, &certs, &queries);
@@ -789,16 +853,25 @@ fn ocsp_figures(s: &Settings, dir: &Path, ca_root: &Path, cfg: &CeremonyConfig) 
             server: &ours,
             method: Method::Post,
             file: post_file.clone(),
+            what: "",
         },
         Scenario {
             server: &cfssl,
             method: Method::Post,
             file: post_file,
+            what: "",
         },
         Scenario {
             server: &ours,
             method: Method::Get,
             file: get_file,
+            what: "",
+        },
+        Scenario {
+            server: &ours,
+            method: Method::Post,
+            file: unknown_file,
+            what: " unknown",
         },
     ];
     println!(
@@ -818,14 +891,14 @@ fn ocsp_figures(s: &Settings, dir: &Path, ca_root: &Path, cfg: &CeremonyConfig) 
     }
     let mut results: Vec<Vec<Run>> = scenarios.iter().map(|_| Vec::new()).collect();
     println!(
-        "{:>6} {:<14} {:>11} {:>8} {:>8} {:>8} {:>7} {:>14}",
+        "{:>6} {:<21} {:>11} {:>8} {:>8} {:>8} {:>7} {:>14}",
         "round", "server", "responses/s", "p50 ms", "p99 ms", "max ms", "errors", "CPU us/resp"
     );
     for round in 1..=s.rounds {
         for (sc, runs) in scenarios.iter().zip(results.iter_mut()) {
             let r = sc.run(s, s.seconds);
             println!(
-                "{round:>6} {:<14} {:>11.0} {:>8.2} {:>8.2} {:>8.2} {:>7} {:>14.1}",
+                "{round:>6} {:<21} {:>11.0} {:>8.2} {:>8.2} {:>8.2} {:>7} {:>14.1}",
                 sc.label(),
                 r.rps,
                 r.p50_ms,
@@ -841,7 +914,7 @@ fn ocsp_figures(s: &Settings, dir: &Path, ca_root: &Path, cfg: &CeremonyConfig) 
     let medians: Vec<&Run> = results.iter_mut().map(|r| median_run(r)).collect();
     for (sc, r) in scenarios.iter().zip(&medians) {
         println!(
-            "  {:<14} {:>7.0} responses/s, p50 {:.2} ms, p99 {:.2} ms, {:.1} us CPU per response",
+            "  {:<21} {:>7.0} responses/s, p50 {:.2} ms, p99 {:.2} ms, {:.1} us CPU per response",
             sc.label(),
             r.rps,
             r.p50_ms,
@@ -849,7 +922,13 @@ fn ocsp_figures(s: &Settings, dir: &Path, ca_root: &Path, cfg: &CeremonyConfig) 
             r.cpu_us_per_response
         );
     }
-    let (ours_post, cfssl_post, ours_get) = (medians[0], medians[1], medians[2]);
+    let (ours_post, cfssl_post, ours_get, ours_unknown) =
+        (medians[0], medians[1], medians[2], medians[3]);
+    println!(
+        "  unknown serials / issued ones (POST): {:.2} x responses/s, {:.2} x CPU per response",
+        ours_unknown.rps / ours_post.rps,
+        ours_unknown.cpu_us_per_response / ours_post.cpu_us_per_response
+    );
     println!(
         "  ratio ca-enrol / cfssl (POST): {:.2} x responses/s, {:.2} x CPU per response",
         ours_post.rps / cfssl_post.rps,

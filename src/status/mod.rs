@@ -229,6 +229,14 @@ impl StatusService {
                 return OcspAnswer::error(OcspErrorStatus::InternalError);
             }
         };
+        // RFC 6960 §2.3, as Let's Encrypt answers: a serial we never issued gets the unsigned
+        // `unauthorized` status. Signing an answer for it would let made-up serials take a
+        // signature each, and caching it would let them fill the cache; not caching costs
+        // nothing here since the row is read on every such request, so a certificate inserted
+        // since gets its real answer on the next request.
+        let Some(rows) = rows.into_iter().collect::<Option<Vec<StatusRow>>>() else {
+            return OcspAnswer::error(OcspErrorStatus::Unauthorized);
+        };
         let now = self.inner.clock.now();
         let next_update = now + OCSP_VALIDITY;
         let answers: Vec<SingleAnswer> = req
@@ -237,10 +245,7 @@ impl StatusService {
             .zip(&rows)
             .map(|(id, row)| SingleAnswer {
                 cert_id: id.clone(),
-                status: row
-                    .as_ref()
-                    .map(|r| ocsp_status(r, self.inner.ca.name()))
-                    .unwrap_or(CertStatus::Unknown),
+                status: ocsp_status(row, self.inner.ca.name()),
                 this_update: now,
                 next_update,
             })
@@ -255,15 +260,12 @@ impl StatusService {
         let Some(key) = key else {
             return OcspAnswer { der, max_age: None };
         };
-        // Unknown serials are not cached: the row may be inserted at any moment.
-        if rows[0].is_some() {
-            let cached = Cached {
-                this_update: now,
-                next_update,
-                der: der.clone(),
-            };
-            self.inner.ocsp_cache.insert(key, generation, cached).await;
-        }
+        let cached = Cached {
+            this_update: now,
+            next_update,
+            der: der.clone(),
+        };
+        self.inner.ocsp_cache.insert(key, generation, cached).await;
         OcspAnswer {
             der,
             max_age: Some(max_age(now, next_update)),

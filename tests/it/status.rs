@@ -201,7 +201,7 @@ async fn ocsp_answers_pass_pkilint_for_every_status_and_echo_the_nonce() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ocsp_says_unknown_for_an_unknown_serial_unauthorized_for_another_issuer_and_malformed_for_garbage(
+async fn ocsp_says_unauthorized_for_an_unknown_serial_and_for_another_issuer_and_malformed_for_garbage(
 ) {
     let app = TestApp::spawn().await;
     let ca = app.env.ca_root();
@@ -215,8 +215,8 @@ async fn ocsp_says_unknown_for_an_unknown_serial_unauthorized_for_another_issuer
             "0x4242424242424242",
         ],
     );
-    assert!(run.text.contains("Response verify OK"), "{}", run.text);
-    assert!(run.text.contains(": unknown"), "{}", run.text);
+    // Never issued: the unsigned status Let's Encrypt answers, not a signed `unknown`.
+    assert!(run.text.contains("unauthorized (6)"), "{}", run.text);
 
     let root = ca.join("root.pem");
     let run = openssl_ocsp(
@@ -237,6 +237,87 @@ async fn ocsp_says_unknown_for_an_unknown_serial_unauthorized_for_another_issuer
         resp.bytes().await.unwrap().as_ref(),
         &[0x30, 0x03, 0x0A, 0x01, 0x01]
     );
+}
+
+/// The exact unsigned `unauthorized` OCSPResponse (RFC 6960 §2.3: responseStatus 6, no
+/// responseBytes).
+const UNAUTHORIZED: [u8; 5] = [0x30, 0x03, 0x0A, 0x01, 0x06];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_serial_unknown_until_inserted_gets_its_real_answer_on_the_next_request() {
+    let mut app = TestApp::spawn().await;
+    // A certificate answered from the cache first, so the freshness checks are running.
+    let warm = issue(&mut app, 1).await;
+    set_status(&app, &warm.serial, "active");
+    assert_verified_status(&ocsp_for(&app, &warm.leaf, &[]), "good");
+
+    let serial = "42a1b2c3d4e5f60718293a4b5c6d7e8f";
+    let issuing = app.env.ca_root().join("issuing.pem");
+    let issuing = issuing.to_str().unwrap();
+    let hex = format!("0x{serial}");
+    let ask =
+        |digest: &str| openssl_ocsp(&app, &["-issuer", issuing, digest, "-serial", &hex]).text;
+    let req_path = warm.dir.path().join("unknown-req.der");
+    let made = Command::new("openssl")
+        .args([
+            "ocsp",
+            "-issuer",
+            issuing,
+            "-serial",
+            &hex,
+            "-no_nonce",
+            "-reqout",
+        ])
+        .arg(&req_path)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let request = std::fs::read(&req_path).unwrap();
+    let cached_before = app.state.status.ocsp_cache_stats().responses;
+    for _ in 0..2 {
+        let resp = post_ocsp(&app, request.clone()).await;
+        assert_eq!(resp.status(), 200);
+        // Not kept by HTTP caches either: the serial may be issued at any moment.
+        assert_eq!(resp.headers()["cache-control"], "no-cache");
+        let der = resp.bytes().await.unwrap();
+        assert_eq!(der.as_ref(), &UNAUTHORIZED, "unauthorized, unsigned");
+        assert_pkilint_ocsp_clean(&der);
+    }
+    for digest in ["-sha1", "-sha256"] {
+        let text = ask(digest);
+        assert!(text.contains("unauthorized (6)"), "{text}");
+    }
+    assert_eq!(
+        app.state.status.ocsp_cache_stats().responses,
+        cached_before,
+        "nothing cached for the unknown serial"
+    );
+
+    // The serial is now recorded as issuance records it (`signing`, before the signature): an
+    // insert, stamped by the triggers like any status change. A copy of the warm row keeps the
+    // columns right on both dialects; the key column is unique.
+    app.env.sql(&format!(
+        "CREATE TABLE new_certificate AS SELECT * FROM certificates WHERE serial = '{}'",
+        warm.serial
+    ));
+    app.env.sql(&format!(
+        "UPDATE new_certificate SET serial = '{serial}', spki_sha256 = 'new', status = 'signing'"
+    ));
+    app.env
+        .sql("INSERT INTO certificates SELECT * FROM new_certificate");
+    // Recorded but not yet accepted: on hold (revoked, certificateHold).
+    for digest in ["-sha1", "-sha256"] {
+        let text = ask(digest);
+        assert!(text.contains("Response verify OK"), "{text}");
+        assert!(text.contains(": revoked"), "{text}");
+        assert!(text.contains("certificateHold"), "{text}");
+    }
+    set_status(&app, serial, "active");
+    for digest in ["-sha1", "-sha256"] {
+        let text = ask(digest);
+        assert!(text.contains("Response verify OK"), "{text}");
+        assert!(text.contains(": good"), "{text}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
