@@ -374,11 +374,19 @@ impl Claim {
         let signing = tx
             .certificate(&row.response_body)?
             .is_some_and(|c| c.status == CertificateStatus::Signing);
-        Ok(if signing {
-            Held::InProgress
-        } else {
-            Held::Abandoned(row.response_body)
-        })
+        if signing {
+            return Ok(Held::InProgress);
+        }
+        // The storing transaction answers the key and moves the certificate out of `signing`
+        // together, but on PostgreSQL each statement of a read sees its own snapshot: the
+        // certificate may have been read after that commit and the key before it. Read the key
+        // again (a later snapshot) before calling the claim abandoned.
+        match tx.idempotency_record(&self.principal, &self.key)? {
+            Some(again) if again.response_status != CLAIMED => {
+                Ok(Held::Answered(read_answer(&again.response_body)?))
+            }
+            _ => Ok(Held::Abandoned(row.response_body)),
+        }
     }
 
     /// In the recording transaction: the key claimed for `serial`, or `IdempotencyKeyInUse`
