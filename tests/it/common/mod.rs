@@ -97,6 +97,11 @@ impl TestEnv {
             let path = self.data_dir().join("ca-enrol.db");
             let mut c =
                 diesel::sqlite::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+            // Wait for the services' writers as they wait for each other (without a busy
+            // timeout SQLite answers "database is locked" at once while one writes).
+            diesel::sql_query("PRAGMA busy_timeout = 15000")
+                .execute(&mut c)
+                .unwrap();
             diesel::sql_query(statement).execute(&mut c).unwrap();
         } else {
             let mut c = diesel::pg::PgConnection::establish(&self.database_url).unwrap();
