@@ -41,6 +41,9 @@ pub enum AppError {
     Notify(#[from] crate::notify::NotifyError),
     #[error("configuration key `master_key`: {0}")]
     MasterKey(String),
+    /// The database answers reads but refuses the write probe.
+    #[error("{database} refuses writes: {reason}")]
+    NotWritable { database: String, reason: String },
     #[error("cannot listen on {addr}: {reason}")]
     Listen { addr: String, reason: String },
 }
@@ -92,6 +95,22 @@ pub fn open_store(config: &Config) -> Result<Store, AppError> {
     Ok(store)
 }
 
+/// The database as an operator finds it: the SQLite file (whose directory must be writable
+/// too, for its `-wal` and `-shm` files), or PostgreSQL without the URL's password.
+pub fn database_label(config: &Config) -> String {
+    if config.is_postgres() {
+        "the PostgreSQL database of `database_url`".into()
+    } else {
+        let path = config.sqlite_path();
+        let dir = path.parent().unwrap_or(&path);
+        format!(
+            "SQLite database {} (file and directory {} must be writable)",
+            path.display(),
+            dir.display()
+        )
+    }
+}
+
 /// The master key, checked against the database (migrated already): the configured key, or
 /// `<data_dir>/master.key`, created only when the database is empty. A key that does not match
 /// the stored check value, or a missing key file beside a database already written, refuses
@@ -115,7 +134,8 @@ pub async fn master_key(
             None if state.empty => MasterKey::create(&path)?,
             None => {
                 return Err(AppError::MasterKey(format!(
-                    "{source} is missing but the database already holds data sealed with                      the master key; restore that file (a new key cannot read the data)"
+                    "{source} is missing but the database already holds data sealed with \
+                     the master key; restore that file (a new key cannot read the data)"
                 )))
             }
         };
@@ -132,7 +152,8 @@ pub async fn master_key(
     };
     let mismatch = || {
         AppError::MasterKey(format!(
-            "the key from {source} is not the key this database was set up with (its stored              check value differs); start with the original key"
+            "the key from {source} is not the key this database was set up with (its stored \
+             check value differs); start with the original key"
         ))
     };
     let stored = match state.check_value {
@@ -190,6 +211,15 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "applied database migrations");
     }
+    // Migrations write only when some are pending: a read-only database that is up to date
+    // would otherwise start, look ready, and fail every write.
+    store
+        .probe_write()
+        .await
+        .map_err(|e| AppError::NotWritable {
+            database: database_label(&config),
+            reason: e.to_string(),
+        })?;
     let keys = master_key(&config, &store, clock.as_ref()).await?;
     let notifier = Notifier::from_settings(&config.notify, &config.data_dir)?;
     let outbox = Outbox::new(keys.clone());

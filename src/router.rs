@@ -41,26 +41,42 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
         .around(move |ep, req| http::around(ep, req, metrics.clone()))
 }
 
-/// Readiness: the database answers and the CA keys are loaded.
+/// Readiness: the database answers and accepts writes, and the CA keys are loaded.
 #[handler]
 async fn readyz(state: Data<&AppState>) -> Response {
-    let db = state.store.ping().await;
-    let body = serde_json::json!({
-        "database": if db.is_ok() { "ok" } else { "unreachable" },
+    let db = match state.store.ping().await {
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: database unreachable");
+            Err(("unreachable", None))
+        }
+        Ok(()) => match state.store.probe_write().await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let message = format!(
+                    "{} refuses writes: {e}",
+                    crate::app::database_label(&state.config)
+                );
+                tracing::warn!(error = %message, "readiness: database read-only");
+                Err(("read-only", Some(message)))
+            }
+        },
+    };
+    let mut body = serde_json::json!({
+        "database": db.as_ref().err().map_or("ok", |(what, _)| *what),
         "dialect": state.store.dialect(),
         "ca": {
             "name": state.ca.issuing.name(),
             "not_after": state.ca.issuing.not_after().to_rfc3339(),
         },
     });
+    if let Err((_, Some(message))) = &db {
+        body["message"] = serde_json::Value::String(message.clone());
+    }
     let status = if db.is_ok() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    if let Err(e) = db {
-        tracing::warn!(error = %e, "readiness: database unreachable");
-    }
     Response::builder()
         .status(status)
         .content_type("application/json")

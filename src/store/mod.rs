@@ -199,7 +199,18 @@ impl Store {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Unexpected(format!("{}: {e}", dir.display())))?;
         }
-        let manager = ConnectionManager::<SqliteConnection>::new(path.to_string_lossy());
+        let url = path.to_string_lossy();
+        // One direct attempt first, with the pragmas (WAL mode fails when the directory is
+        // read-only): the pool retries a failing open until its 30-second timeout, so an
+        // unusable path would take that long to be reported.
+        let unusable = |e: &dyn std::fmt::Display| {
+            StoreError::Unexpected(format!("database {}: {e}", path.display()))
+        };
+        let mut first = SqliteConnection::establish(&url).map_err(|e| unusable(&e))?;
+        SqlitePragmas
+            .on_acquire(&mut first)
+            .map_err(|e| unusable(&e))?;
+        let manager = ConnectionManager::<SqliteConnection>::new(url);
         let pool = R2d2Pool::builder()
             .max_size(pool_size)
             .connection_timeout(Duration::from_secs(30))
@@ -212,6 +223,11 @@ impl Store {
     }
 
     pub fn open_postgres(url: &str, pool_size: u32) -> Result<Self, StoreError> {
+        // One direct attempt first, as for SQLite: a wrong password, a missing database, an
+        // unparseable URL or nothing listening is reported at once with libpq's message (which
+        // never contains the password) instead of after the pool's 30 s of retries.
+        PgConnection::establish(url)
+            .map_err(|e| StoreError::Unexpected(format!("cannot connect to PostgreSQL: {e}")))?;
         let manager = ConnectionManager::<PgConnection>::new(url);
         let pool = R2d2Pool::builder()
             .max_size(pool_size)
@@ -386,5 +402,40 @@ impl Store {
         })
         .await
         .map_err(|e| StoreError::Unexpected(format!("blocking task: {e}")))?
+    }
+
+    /// [`Store::probe_write_blocking`] on tokio's blocking pool.
+    pub async fn probe_write(&self) -> Result<(), StoreError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.probe_write_blocking())
+            .await
+            .map_err(|e| StoreError::Unexpected(format!("blocking task: {e}")))?
+    }
+
+    /// Write probe (bookkeeping: changes nothing, so no audit event): an UPDATE that matches
+    /// no row, in a transaction that is rolled back. Both dialects refuse it as they refuse
+    /// any write (a read-only SQLite file or directory, a read-only PostgreSQL transaction
+    /// or standby, a revoked privilege) although it touches no row and takes no row lock.
+    /// A database that only answers reads would otherwise look ready and fail every write.
+    pub fn probe_write_blocking(&self) -> Result<(), StoreError> {
+        /// Makes diesel roll back the probe's transaction after a successful statement.
+        struct Rollback;
+        let probe = |tx: &mut Tx<'_>| -> Result<(), TxFail<Rollback>> {
+            dispatch!(tx, c => diesel::sql_query(
+                "UPDATE audit_head SET seq = seq WHERE 1 = 0"
+            )
+            .execute(c))?;
+            Err(TxFail::Caller(Rollback))
+        };
+        self.bookkeeping_blocking(|tx| {
+            let done = match &mut tx.conn {
+                Conn::Sqlite(c) => c.transaction(|c| probe(&mut Tx::new(Conn::Sqlite(c)))),
+                Conn::Pg(c) => c.transaction(|c| probe(&mut Tx::new(Conn::Pg(c)))),
+            };
+            match done {
+                Ok(()) | Err(TxFail::Caller(Rollback)) => Ok(()),
+                Err(TxFail::Db(e)) => Err(StoreError::from(e)),
+            }
+        })
     }
 }

@@ -13,6 +13,7 @@ mod issuance;
 mod lifecycle;
 mod notify;
 mod otp;
+mod readonly;
 mod reports;
 mod status;
 mod verification;
