@@ -39,6 +39,8 @@ pub enum AppError {
     Ca(#[from] CaFileError),
     #[error(transparent)]
     Notify(#[from] crate::notify::NotifyError),
+    #[error("configuration key `master_key`: {0}")]
+    MasterKey(String),
     /// The database answers reads but refuses the write probe.
     #[error("{database} refuses writes: {reason}")]
     NotWritable { database: String, reason: String },
@@ -109,23 +111,88 @@ pub fn database_label(config: &Config) -> String {
     }
 }
 
-pub fn master_key(config: &Config) -> Result<MasterKey, AppError> {
-    if !config.master_key.is_empty() {
+/// The master key, checked against the database (migrated already): the configured key, or
+/// `<data_dir>/master.key`, created only when the database is empty. A key that does not match
+/// the stored check value, or a missing key file beside a database already written, refuses
+/// the start: a fresh key would fail every sealed secret and OTP without saying why. The check
+/// value is stored at first run, and at the first start of a database from before the check.
+pub async fn master_key(
+    config: &Config,
+    store: &Store,
+    clock: &dyn Clock,
+) -> Result<MasterKey, AppError> {
+    let state = store.read(|tx| tx.master_key_check()).await?;
+    let (keys, source) = if config.master_key.is_empty() {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| AppError::DataDir {
+            path: config.data_dir.clone(),
+            reason: e.to_string(),
+        })?;
+        let path = config.data_dir.join("master.key");
+        let source = format!("the file {}", path.display());
+        let keys = match MasterKey::load(&path)? {
+            Some(keys) => keys,
+            None if state.empty => MasterKey::create(&path)?,
+            None => {
+                return Err(AppError::MasterKey(format!(
+                    "{source} is missing but the database already holds data sealed with \
+                     the master key; restore that file (a new key cannot read the data)"
+                )))
+            }
+        };
+        (keys, source)
+    } else {
         // validate() has checked the format.
-        return MasterKey::from_hex(config.master_key.expose()).ok_or_else(|| {
+        let keys = MasterKey::from_hex(config.master_key.expose()).ok_or_else(|| {
             AppError::Config(
                 crate::settings::Invalid::new("master_key", "expected 64 hexadecimal characters")
                     .into(),
             )
-        });
+        })?;
+        (keys, "the setting (CA_ENROL_MASTER_KEY)".to_string())
+    };
+    let mismatch = || {
+        AppError::MasterKey(format!(
+            "the key from {source} is not the key this database was set up with (its stored \
+             check value differs); start with the original key"
+        ))
+    };
+    let stored = match state.check_value {
+        Some(stored) => stored,
+        None => {
+            let check_value = keys.check_value();
+            let upgrade = !state.empty;
+            let at = crate::clock::truncate(clock.now());
+            let written = store
+                .write(move |tx| {
+                    tx.insert_master_key_check(&check_value, at.naive_utc())?;
+                    tx.audit(crate::audit::NewEvent::new(
+                        at,
+                        &crate::audit::Actor::System,
+                        "master_key.check_stored",
+                        "master_key",
+                        "1",
+                        serde_json::json!({ "existing_database": upgrade }),
+                    ))?;
+                    Ok::<_, crate::store::StoreError>(())
+                })
+                .await;
+            match written {
+                Ok(()) => return Ok(keys),
+                // Another process starting at the same time stored its key's value first.
+                Err(crate::store::StoreError::Conflict(_)) => store
+                    .read(|tx| tx.master_key_check())
+                    .await?
+                    .check_value
+                    .ok_or_else(mismatch)?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    if keys.matches(&stored) {
+        Ok(keys)
+    } else {
+        Err(mismatch())
     }
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| AppError::DataDir {
-        path: config.data_dir.clone(),
-        reason: e.to_string(),
-    })?;
-    Ok(MasterKey::load_or_create(
-        &config.data_dir.join("master.key"),
-    )?)
 }
 
 /// Everything `serve` does before listening; idempotent, so a second start reuses it all.
@@ -135,7 +202,6 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
         reason: e.to_string(),
     })?;
     crate::enrolment::identity::load_reference_tables();
-    let keys = master_key(&config)?;
     let ca = load_ca(&config)?;
     let store = open_store(&config)?;
     let migrate_store = store.clone();
@@ -154,6 +220,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
             database: database_label(&config),
             reason: e.to_string(),
         })?;
+    let keys = master_key(&config, &store, clock.as_ref()).await?;
     let notifier = Notifier::from_settings(&config.notify, &config.data_dir)?;
     let outbox = Outbox::new(keys.clone());
     let otp = Otp::new(

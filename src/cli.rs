@@ -199,12 +199,12 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
 }
 
 async fn accounts(config: Config) -> Result<Accounts, AppError> {
-    let keys = app::master_key(&config)?;
     let store = app::open_store(&config)?;
     let migrate_store = store.clone();
     tokio::task::spawn_blocking(move || migrate_store.migrate())
         .await
         .map_err(|e| crate::store::StoreError::Unexpected(e.to_string()))??;
+    let keys = app::master_key(&config, &store, &SystemClock).await?;
     Ok(Accounts::new(
         store,
         keys,

@@ -22,6 +22,13 @@ pub enum SecretsError {
     Unexpected(String),
 }
 
+fn key_file_error(path: &Path, reason: impl fmt::Display) -> SecretsError {
+    SecretsError::KeyFile {
+        path: path.display().to_string(),
+        reason: reason.to_string(),
+    }
+}
+
 fn unexpected(e: impl fmt::Display) -> SecretsError {
     SecretsError::Unexpected(e.to_string())
 }
@@ -41,35 +48,50 @@ impl MasterKey {
         Some(Self(bytes.try_into().ok()?))
     }
 
-    /// Reads the key file, or creates it (mode 0600) when it does not exist yet.
-    pub fn load_or_create(path: &Path) -> Result<Self, SecretsError> {
-        let err = |reason: String| SecretsError::KeyFile {
-            path: path.display().to_string(),
-            reason,
-        };
+    /// Reads the key file; `None` when it does not exist.
+    pub fn load(path: &Path) -> Result<Option<Self>, SecretsError> {
         match std::fs::read_to_string(path) {
-            Ok(text) => Self::from_hex(&text).ok_or_else(|| err("expected 64 hex chars".into())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = Self(random_bytes::<32>());
-                let mut opts = std::fs::OpenOptions::new();
-                opts.write(true).create_new(true);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-                match opts.open(path) {
-                    Ok(mut f) => {
-                        f.write_all(hex::encode(key.0).as_bytes())
-                            .map_err(|e| err(e.to_string()))?;
-                        Ok(key)
-                    }
-                    // Another process created it first: use theirs.
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                        Self::load_or_create(path)
-                    }
-                    Err(e) => Err(err(e.to_string())),
-                }
-            }
-            Err(e) => Err(err(e.to_string())),
+            Ok(text) => Self::from_hex(&text)
+                .map(Some)
+                .ok_or_else(|| key_file_error(path, "expected 64 hex chars")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(key_file_error(path, e)),
         }
+    }
+
+    /// Creates the key file (mode 0600) with a fresh key.
+    pub fn create(path: &Path) -> Result<Self, SecretsError> {
+        let key = Self(random_bytes::<32>());
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        match opts.open(path) {
+            Ok(mut f) => {
+                f.write_all(hex::encode(key.0).as_bytes())
+                    .map_err(|e| key_file_error(path, e))?;
+                Ok(key)
+            }
+            // Another process created it first: use theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Self::load(path)?.ok_or_else(|| key_file_error(path, "removed while being created"))
+            }
+            Err(e) => Err(key_file_error(path, e)),
+        }
+    }
+
+    /// The value stored beside the data to recognise this key later: an HMAC of a fixed label
+    /// under its own sub-key, so it reveals nothing usable for the other purposes.
+    pub fn check_value(&self) -> String {
+        hex::encode(hmac_sha256(
+            &self.derive("master-key-check"),
+            b"ca-enrol master key check v1",
+        ))
+    }
+
+    /// Whether `stored` is this key's [`MasterKey::check_value`] (constant time).
+    pub fn matches(&self, stored: &str) -> bool {
+        constant_time_eq(self.check_value().as_bytes(), stored.as_bytes())
     }
 
     /// A sub-key for one purpose, so that one key never serves two.
@@ -192,9 +214,16 @@ mod tests {
     fn master_key_file_is_created_once_and_reused() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("master.key");
-        let a = MasterKey::load_or_create(&p).unwrap();
-        let b = MasterKey::load_or_create(&p).unwrap();
+        assert!(MasterKey::load(&p).unwrap().is_none());
+        let a = MasterKey::create(&p).unwrap();
+        let b = MasterKey::load(&p).unwrap().unwrap();
+        assert!(
+            MasterKey::create(&p).is_ok_and(|c| c.0 == a.0),
+            "a second creator uses the first's"
+        );
         assert_eq!(a.0, b.0);
+        assert!(a.matches(&b.check_value()));
+        assert!(!MasterKey([7; 32]).matches(&a.check_value()));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

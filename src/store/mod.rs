@@ -18,6 +18,7 @@ mod dashboard;
 mod enrolments;
 mod expiry;
 mod idempotency;
+mod key_check;
 mod operators;
 mod otp;
 mod outbox;
@@ -34,6 +35,7 @@ pub use contracts::{ContractRow, FreePackageClaimRow, PackageRow, SignatureEvide
 pub use dashboard::DayFigures;
 pub use enrolments::{DocumentRow, EnrolmentQuery, EnrolmentRow};
 pub use idempotency::IdempotencyRow;
+pub use key_check::KeyCheckState;
 pub use operators::{ApiKeyRow, OperatorRow, SessionRow};
 pub use otp::{OtpChallengeRow, RecordedFailure};
 pub use outbox::{OutboxRow, OutboxUpdate};

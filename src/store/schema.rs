@@ -61,6 +61,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    master_key_check (id) {
+        id -> Integer,
+        check_value -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     otp_challenges (id) {
         id -> Text,
         purpose -> Text,
@@ -224,6 +232,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     audit_head,
     certificates,
+    master_key_check,
     otp_challenges,
     outbox_messages,
     idempotency_keys,

@@ -505,8 +505,8 @@ async fn two_processes_on_one_database_share_sessions_and_one_audit_chain() {
         .await
         .unwrap();
     assert_eq!(report["ok"], true, "{report}");
-    // operator.created + login + password change + 40 keys.
-    assert_eq!(report["events_checked"], 43, "{report}");
+    // master_key.check_stored + operator.created + login + password change + 40 keys.
+    assert_eq!(report["events_checked"], 44, "{report}");
 }
 
 #[tokio::test]
@@ -623,4 +623,113 @@ async fn every_api_operation_requires_credentials_except_the_public_ones() {
         }
     }
     assert!(operations > 20, "{operations}");
+}
+
+/// Runs `serve` expecting it to refuse to start; returns what it wrote to stderr.
+fn refused_start(cmd: &mut std::process::Command) -> String {
+    let out = cmd.env("CA_ENROL_LISTEN", "127.0.0.1:0").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("master_key"), "{stderr}");
+    stderr
+}
+
+#[tokio::test]
+async fn a_missing_master_key_file_next_to_a_used_database_refuses_the_start() {
+    let env = TestEnv::new();
+    let first = ServeProcess::start(&env);
+    wait_ready(&first.base).await;
+    drop(first);
+    let key_file = env.data_dir().join("master.key");
+    let original = std::fs::read(&key_file).unwrap();
+    std::fs::remove_file(&key_file).unwrap();
+
+    let stderr = refused_start(&mut env.command(&["serve"]));
+    assert!(stderr.contains("master.key"), "{stderr}");
+    assert!(
+        !key_file.exists(),
+        "no fresh key is made for a database that already holds data"
+    );
+    // The CLI's account commands seal secrets too: refused the same way.
+    let out = env
+        .command(&[
+            "operator",
+            "create",
+            "--username",
+            "op.late",
+            "--role",
+            "operator",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("master_key"), "{stderr}");
+
+    std::fs::write(&key_file, &original).unwrap();
+    let again = ServeProcess::start(&env);
+    wait_ready(&again.base).await;
+}
+
+#[tokio::test]
+async fn a_different_configured_master_key_refuses_the_start_and_the_same_one_starts() {
+    let env = TestEnv::new();
+    let key = "11".repeat(32);
+    let first = ServeProcess::start_with(&env, &[("CA_ENROL_MASTER_KEY", &key)]);
+    wait_ready(&first.base).await;
+    let admin = first.printed_admin().unwrap();
+    drop(first);
+
+    let stderr = refused_start(
+        env.command(&["serve"])
+            .env("CA_ENROL_MASTER_KEY", "22".repeat(32)),
+    );
+    assert!(stderr.contains("CA_ENROL_MASTER_KEY"), "{stderr}");
+    // Without the setting the key file is used: none exists, and the database is not empty.
+    let stderr = refused_start(&mut env.command(&["serve"]));
+    assert!(stderr.contains("master.key"), "{stderr}");
+
+    let second = ServeProcess::start_with(&env, &[("CA_ENROL_MASTER_KEY", &key)]);
+    wait_ready(&second.base).await;
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/v1/operator/session", second.base))
+        .json(&json!({
+            "username": "admin",
+            "password": admin.password,
+            "totp_code": admin.code_at(chrono::Utc::now().timestamp()),
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        201,
+        "the original key still opens the sealed secrets"
+    );
+}
+
+#[tokio::test]
+async fn a_database_from_before_the_key_check_gets_its_check_value_at_the_next_start() {
+    let env = TestEnv::new();
+    let first = ServeProcess::start(&env);
+    wait_ready(&first.base).await;
+    drop(first);
+    // What a database migrated before the check looks like: no check value yet.
+    env.sql("DELETE FROM master_key_check");
+
+    let second = ServeProcess::start(&env);
+    wait_ready(&second.base).await;
+    drop(second);
+    let key_file = env.data_dir().join("master.key");
+    // Refused only because the second start stored the check value (without one, any key
+    // would be taken), in an audited write: the chain still verifies.
+    std::fs::write(&key_file, "33".repeat(32)).unwrap();
+    refused_start(&mut env.command(&["serve"]));
+    let out = env.command(&["audit", "verify"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

@@ -136,7 +136,9 @@ impl Rig {
             .await
             .unwrap()
             .unwrap();
-        let keys = app::master_key(&config).unwrap();
+        let keys = app::master_key(&config, &store, &ca_enrol::clock::SystemClock)
+            .await
+            .unwrap();
         Self {
             _env: env,
             config,

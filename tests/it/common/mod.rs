@@ -423,9 +423,15 @@ pub struct ServeProcess {
 impl ServeProcess {
     /// Starts the binary and waits until it prints its listening line.
     pub fn start(env: &TestEnv) -> Self {
+        Self::start_with(env, &[])
+    }
+
+    /// [`ServeProcess::start`] with extra environment variables.
+    pub fn start_with(env: &TestEnv, vars: &[(&str, &str)]) -> Self {
         use std::io::{BufRead, BufReader};
         let mut child = env
             .command(&["serve"])
+            .envs(vars.iter().copied())
             .env("CA_ENROL_LISTEN", "127.0.0.1:0")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
