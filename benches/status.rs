@@ -300,6 +300,16 @@ fn issue_certificates(data: &Path, ca_root: &Path, cfg: &CeremonyConfig, n: usiz
     let db = data.join("ca-enrol.db");
     let store = Store::open_sqlite(&db, 2).unwrap();
     store.migrate().unwrap();
+    // The master key and its check value, as the service's first start makes them: the server
+    // started on this database afterwards refuses a non-empty database without them.
+    let config = ca_enrol::config::Config {
+        data_dir: data.to_path_buf(),
+        ..Default::default()
+    };
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(ca_enrol::app::master_key(&config, &store, &SystemClock))
+        .unwrap();
     let ca = load_issuing(ca_root, cfg);
     let profile = PersonalProfile::from_toml(
         &std::fs::read_to_string(ca_root.join("profiles/personal.toml")).unwrap(),
