@@ -143,6 +143,8 @@ fn unexpected(e: impl std::fmt::Display) -> EnrolmentError {
 pub struct Submitter {
     pub actor: Actor,
     pub operator_id: Option<String>,
+    /// The calling API key's integration, which will own the enrolment; `None` at a counter.
+    pub integration_id: Option<String>,
 }
 
 /// A caller's `Idempotency-Key` with the fingerprint of its request.
@@ -613,5 +615,6 @@ fn new_row(id: &str, app: &Application, who: &Submitter, now: DateTime<Utc>) -> 
         created_at: now.naive_utc(),
         updated_at: now.naive_utc(),
         renews: None,
+        integration_id: who.integration_id.clone(),
     }
 }
