@@ -16,9 +16,9 @@ use crate::acceptance::{AcceptRequest, AcceptanceError, Record, MAX_REASON_CHARS
 use crate::app::AppState;
 use crate::operators::{Role, Scope};
 use crate::problem::Problem;
-use crate::store::Owned;
 use crate::status::CertificateStatus;
 use crate::store::CertificateRow;
+use crate::store::Owned;
 use poem::http::StatusCode;
 
 #[derive(Tags)]

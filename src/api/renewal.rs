@@ -22,8 +22,8 @@ use super::problem::ApiError;
 use crate::app::AppState;
 use crate::issuance::IdempotencyKey;
 use crate::problem::Problem;
-use crate::store::Owned;
 use crate::renewal::RenewalError;
+use crate::store::Owned;
 use poem::http::StatusCode;
 
 #[derive(Object)]

@@ -293,8 +293,12 @@ impl Otp {
         }
         let hour = Duration::hours(1);
         let initiator = request.actor.to_string();
-        let sends =
-            tx.otp_sends_since(&recipient_key, purpose, &initiator, (now - hour).naive_utc())?;
+        let sends = tx.otp_sends_since(
+            &recipient_key,
+            purpose,
+            &initiator,
+            (now - hour).naive_utc(),
+        )?;
         let cap = usize::try_from(self.limits.max_sends_per_hour).unwrap_or(usize::MAX);
         if sends.len() >= cap {
             // The window frees a slot when the send `cap` places from the end leaves it.
