@@ -293,6 +293,7 @@ impl Enrolments {
                         "status": row.status.as_str(),
                         "verified_by": row.verified_by,
                         "enrolled_by": row.enrolled_by,
+                        "integration_id": row.integration_id,
                         "consent_version": row.consent_version,
                         "consent_text_sha256": row.consent_text_sha256,
                         "consent_channel": row.consent_channel,
