@@ -36,13 +36,14 @@ impl Accounts {
         actor: &Actor,
         name: &str,
     ) -> Result<IntegrationRow, OperatorsError> {
+        let now = self.clock.now();
         let row = IntegrationRow {
             id: hex::encode(random_bytes::<8>()),
             name: valid_name(name)?.to_string(),
-            created_at: self.clock.now().naive_utc(),
+            created_at: now.naive_utc(),
         };
         let event = NewEvent::new(
-            self.clock.now(),
+            now,
             actor,
             "integration.created",
             "integration",
@@ -91,15 +92,16 @@ impl Accounts {
             .collect::<Vec<_>>()
             .join(" ");
         // Either an existing integration (checked in the transaction) or a new one.
-        let new_integration = integration_id.is_none().then(|| IntegrationRow {
-            id: hex::encode(random_bytes::<8>()),
-            name: name.to_string(),
-            created_at: now.naive_utc(),
-        });
-        let integration_id = match (integration_id, &new_integration) {
-            (Some(i), _) => i.trim().to_string(),
-            (None, Some(new)) => new.id.clone(),
-            (None, None) => return Err(OperatorsError::IntegrationNotFound),
+        let (integration_id, new_integration) = match integration_id {
+            Some(i) => (i.trim().to_string(), None),
+            None => {
+                let new = IntegrationRow {
+                    id: hex::encode(random_bytes::<8>()),
+                    name: name.to_string(),
+                    created_at: now.naive_utc(),
+                };
+                (new.id.clone(), Some(new))
+            }
         };
         let row = ApiKeyRow {
             id: id.clone(),
