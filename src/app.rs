@@ -324,22 +324,26 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
 /// sign and gives their enrolments back.
 fn spawn_issuance_recovery(issuer: &crate::issuance::Issuer) {
     let issuer = issuer.clone();
-    every(Duration::from_secs(60), "issuance recovery", move || {
-        let issuer = issuer.clone();
-        async move {
-            let serials = tokio::task::spawn_blocking(move || issuer.recover_blocking())
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
-            if !serials.is_empty() {
-                tracing::warn!(
-                    ?serials,
-                    "revoked certificates left unsigned by a stopped process"
-                );
+    every(
+        crate::issuance::RECOVERY_EVERY,
+        "issuance recovery",
+        move || {
+            let issuer = issuer.clone();
+            async move {
+                let serials = tokio::task::spawn_blocking(move || issuer.recover_blocking())
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?;
+                if !serials.is_empty() {
+                    tracing::warn!(
+                        ?serials,
+                        "revoked certificates left unsigned by a stopped process"
+                    );
+                }
+                Ok::<_, String>(())
             }
-            Ok::<_, String>(())
-        }
-    });
+        },
+    );
 }
 
 /// Periodically sends acceptance reminders and revokes certificates not accepted in time.
