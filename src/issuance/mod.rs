@@ -18,7 +18,9 @@
 //! Invariant: a signature is only ever made for a committed `signing` row, and only by the call
 //! that recorded it, so no serial is signed twice and no signed certificate lacks a row. A
 //! crash between 3 and 5 leaves a `signing` row; [`Issuer::abandon_stale`] revokes such rows
-//! (the signature may exist somewhere) and reopens their enrolment for a new request.
+//! (the signature may exist somewhere, never handed out) and reopens their enrolment for a new
+//! request, which may carry the same key (a row revoked unsigned never certified it). Until
+//! then requests answer [`IssuanceError::Interrupted`].
 
 use std::sync::Arc;
 

@@ -15,6 +15,8 @@
 //! already moved, the key already certified) and then read the key again: they wait for the
 //! winner's answer and return it. A claim whose certificate left `signing` without an answer
 //! (the signer failed, or the recovery job revoked a row a stopped process left) is free again.
+//! A claim whose certificate is still `signing` well after it was recorded belongs to a stopped
+//! process: its retries answer [`IssuanceError::Interrupted`] until recovery frees it.
 
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};

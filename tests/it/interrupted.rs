@@ -247,3 +247,79 @@ async fn a_request_interrupted_before_signing_answers_so_and_issues_for_the_same
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Figures for README (not a check): how long a retry waits for its `issuance_interrupted`
+/// answer, beside the replay of an answered key. Before this answer existed, the retry waited
+/// 30 s and then answered `409 idempotency_key_in_use`. Run with
+/// `cargo test --test it interrupted::measure -- --ignored --nocapture` (and with
+/// `TEST_DATABASE_URL` for PostgreSQL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "a measurement, printed; run by hand"]
+async fn measure_interrupted_answer_latency() {
+    const N: usize = 300;
+    let mut app = TestApp::spawn().await;
+    let (key_id, token) = enrol_key(&mut app).await;
+    let stuck = common::contract::contracted(&app, &token, 7).await;
+    let answered = common::contract::contracted(&app, &token, 8).await;
+    let csr = csr_pem(&p256());
+    let stopping = stopping_issuance(&app);
+    let (id, body) = (stuck.clone(), csr.clone().into_bytes());
+    let actor = Actor::ApiKey { id: key_id };
+    let first = tokio::spawn(async move {
+        let claim = IdempotencyKey::parse(Some("crash-1".into())).unwrap();
+        stopping.issue_for_enrolment(&actor, &id, body, claim).await
+    });
+    loop {
+        let id = stuck.clone();
+        let rows = app
+            .state
+            .store
+            .read(move |tx| tx.certificates_for_enrolment(&id))
+            .await
+            .unwrap();
+        if !rows.is_empty() {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
+    first.abort();
+    app.clock.advance(chrono::Duration::minutes(1));
+    let other = csr_pem(&p256());
+    let (status, _, _) = request(&app, &token, &answered, &other, Some("ok-1")).await;
+    assert_eq!(status, 201);
+
+    let mut rows = Vec::new();
+    for (label, enrolment, csr, key) in [
+        (
+            "retry, interrupted (same key)",
+            &stuck,
+            &csr,
+            Some("crash-1"),
+        ),
+        ("new request, interrupted (no key)", &stuck, &other, None),
+        ("retry, answered (replay)", &answered, &other, Some("ok-1")),
+    ] {
+        let mut times = Vec::with_capacity(N);
+        for _ in 0..N {
+            let t = std::time::Instant::now();
+            let (status, _, body) = request(&app, &token, enrolment, csr, key).await;
+            times.push(t.elapsed());
+            assert!(status == 503 || status == 201, "{body}");
+        }
+        times.sort();
+        rows.push(format!(
+            "{label}: median {:.2} ms, p95 {:.2} ms, max {:.2} ms over {N}",
+            times[N / 2].as_secs_f64() * 1e3,
+            times[N * 95 / 100].as_secs_f64() * 1e3,
+            times[N - 1].as_secs_f64() * 1e3,
+        ));
+    }
+    let db = if std::env::var("TEST_DATABASE_URL").is_ok() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    for row in rows {
+        println!("{db}: {row}");
+    }
+}
