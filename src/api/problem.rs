@@ -43,7 +43,7 @@ pub enum ApiError {
     #[oai(status = 503)]
     Unavailable(
         Json<ProblemBody>,
-        /// Seconds to wait before trying again, when known.
+        /// Seconds to wait before trying again (`database_unavailable`, `issuance_interrupted`).
         #[oai(header = "Retry-After")]
         Option<u32>,
     ),
