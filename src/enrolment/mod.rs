@@ -222,11 +222,11 @@ fn issuance_of(certificates: &[CertificateRow], now: DateTime<Utc>) -> Issuance 
     {
         Issuance::AwaitingAcceptance
     } else if let Some(recorded_at) = signing.map(|c| c.created_at.and_utc()).max() {
-        // A rekey's stopped signing leaves the enrolment's own certificate as it is.
-        if ever_signed || !signing_interrupted(recorded_at, now) {
-            Issuance::Signing
-        } else {
-            Issuance::Interrupted
+        match (signing_interrupted(recorded_at, now), ever_signed) {
+            (false, _) => Issuance::Signing,
+            // A rekey: the enrolment keeps the certificate it had.
+            (true, true) => Issuance::RekeyInterrupted,
+            (true, false) => Issuance::Interrupted,
         }
     } else if certificates
         .iter()

@@ -160,7 +160,9 @@ impl Status {
         match (self, issuance) {
             (Status::CertificateIssued, I::AwaitingAcceptance) => NextStep::AcceptCertificate,
             (Status::CertificateIssued, I::Signing) => NextStep::AwaitCertificate,
-            (Status::CertificateIssued, I::Interrupted) => NextStep::RetryIssuanceLater,
+            (Status::CertificateIssued, I::Interrupted | I::RekeyInterrupted) => {
+                NextStep::RetryIssuanceLater
+            }
             (Status::CertificateIssued, I::None | I::Cancelled) => NextStep::None,
             (Status::ContractSigned, I::Cancelled) => NextStep::RetryIssuance,
             (s, _) => s.next_step(),
@@ -200,6 +202,8 @@ pub enum Issuance {
     /// Its first certificate was recorded, but the process stopped before signing it: nothing
     /// was issued, and the recovery job will cancel the record and reopen the enrolment.
     Interrupted,
+    /// The same for a rekey's certificate: the enrolment keeps the one it had.
+    RekeyInterrupted,
     /// An issuance was cancelled before a certificate existed (recovery, or a signer failure).
     Cancelled,
 }
@@ -410,6 +414,14 @@ mod tests {
             NextStep::AcceptCertificate
         );
         assert_eq!(issued.next_step_given(Issuance::None), NextStep::None);
+        assert_eq!(
+            issued.shown(Issuance::RekeyInterrupted),
+            "certificate_issued"
+        );
+        assert_eq!(
+            issued.next_step_given(Issuance::RekeyInterrupted),
+            NextStep::RetryIssuanceLater
+        );
         let reopened = Status::ContractSigned;
         assert_eq!(reopened.shown(Issuance::Cancelled), "contract_signed");
         assert_eq!(

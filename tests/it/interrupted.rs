@@ -79,12 +79,17 @@ fn stopping_issuance(app: &TestApp) -> Issuance {
 
 /// An API key with scope `enrol`: (its id, its bearer token).
 async fn enrol_key(app: &mut TestApp) -> (String, String) {
+    api_key(app, &["enrol"]).await
+}
+
+/// An API key with `scopes`: (its id, its bearer token).
+async fn api_key(app: &mut TestApp, scopes: &[&str]) -> (String, String) {
     let admin = app.admin_token().await;
     let (status, key) = app
         .post(
             "/api/v1/api-keys",
             Some(&admin),
-            json!({"name": "app backend", "scopes": ["enrol"]}),
+            json!({"name": "app backend", "scopes": scopes}),
         )
         .await;
     assert_eq!(status, 201, "{key}");
@@ -238,6 +243,104 @@ async fn a_request_interrupted_before_signing_answers_so_and_issues_for_the_same
         (status, refused["code"].as_str()),
         (409, Some("key_already_certified"))
     );
+
+    let out = app.env.command(&["audit", "verify"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "audit verify: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A rekey stopped at the signature: its retry is told so; the enrolment keeps its active
+/// certificate (recovery does not reopen it); after recovery the retry rekeys with that key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_interrupted_rekey_answers_so_and_rekeys_the_same_key_after_recovery() {
+    let mut app = TestApp::spawn().await;
+    let (key_id, token) = api_key(&mut app, &["enrol", "lifecycle"]).await;
+    let citizen = common::certificates::Citizen::new(9, ("Phường Cửa Nam", "Thành phố Hà Nội"));
+    let (enrolment, old) = common::certificates::active(&app, &token, &citizen).await;
+    let key = p256();
+    let csr = csr_pem(&key);
+
+    let stopping = stopping_issuance(&app);
+    let (serial, body) = (old.clone(), csr.clone().into_bytes());
+    let actor = Actor::ApiKey { id: key_id };
+    let first = tokio::spawn(async move {
+        let claim = IdempotencyKey::parse(Some("rekey-crash".into())).unwrap();
+        stopping.rekey(&actor, &serial, body, claim).await
+    });
+    let id = enrolment.clone();
+    let recorded = loop {
+        let id = id.clone();
+        let rows = app
+            .state
+            .store
+            .read(move |tx| tx.certificates_for_enrolment(&id))
+            .await
+            .unwrap();
+        if let Some(row) = rows
+            .into_iter()
+            .find(|r| r.status == CertificateStatus::Signing)
+        {
+            break row;
+        }
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    };
+    first.abort();
+
+    let rekey = |csr: String| {
+        let req = app
+            .http
+            .post(app.url(&format!("/api/v1/certificates/{old}/rekey")))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "rekey-crash")
+            .json(&json!({ "csr": csr }));
+        async move {
+            let resp = req.send().await.unwrap();
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_string());
+            let (status, body) = common::into_parts(resp).await;
+            (status, retry_after, body)
+        }
+    };
+    app.clock.advance(chrono::Duration::minutes(1));
+    assert_interrupted(&rekey(csr.clone()).await);
+    // The enrolment's own certificate is untouched and still what it shows.
+    let v = view(&app, &token, &enrolment).await;
+    assert_eq!(v["status"], "certificate_issued", "{v}");
+    assert_eq!(v["next_step"], "retry_issuance_later", "{v}");
+
+    app.clock.advance(chrono::Duration::minutes(5));
+    let healthy = issuer(&app, app.state.ca.issuing.clone());
+    tokio::task::spawn_blocking(move || healthy.recover_blocking())
+        .await
+        .unwrap()
+        .unwrap();
+    let serial = recorded.serial.clone();
+    let cancelled = app
+        .state
+        .store
+        .read(move |tx| tx.certificate(&serial))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cancelled.status, CertificateStatus::Revoked);
+    let v = view(&app, &token, &enrolment).await;
+    assert_eq!(v["status"], "certificate_issued", "{v}");
+    assert_eq!(v["next_step"], "none", "{v}");
+
+    let (status, _, issued) = rekey(csr).await;
+    assert_eq!(status, 201, "{issued}");
+    assert_eq!(issued["supersedes"], old.as_str());
+    assert_ne!(issued["serial"], recorded.serial.as_str());
+    let cert =
+        openssl::x509::X509::from_pem(issued["certificate_pem"].as_str().unwrap().as_bytes())
+            .unwrap();
+    assert!(cert.public_key().unwrap().public_eq(&key));
 
     let out = app.env.command(&["audit", "verify"]).output().unwrap();
     assert!(
