@@ -324,26 +324,23 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
 /// sign and gives their enrolments back.
 fn spawn_issuance_recovery(issuer: &crate::issuance::Issuer) {
     let issuer = issuer.clone();
-    every(
-        crate::issuance::RECOVERY_EVERY,
-        "issuance recovery",
-        move || {
-            let issuer = issuer.clone();
-            async move {
-                let serials = tokio::task::spawn_blocking(move || issuer.recover_blocking())
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.to_string())?;
-                if !serials.is_empty() {
-                    tracing::warn!(
-                        ?serials,
-                        "revoked certificates left unsigned by a stopped process"
-                    );
-                }
-                Ok::<_, String>(())
+    let interval = crate::issuance::RECOVERY_EVERY;
+    every(interval, "issuance recovery", move || {
+        let issuer = issuer.clone();
+        async move {
+            let serials = tokio::task::spawn_blocking(move || issuer.recover_blocking())
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            if !serials.is_empty() {
+                tracing::warn!(
+                    ?serials,
+                    "revoked certificates left unsigned by a stopped process"
+                );
             }
-        },
-    );
+            Ok::<_, String>(())
+        }
+    });
 }
 
 /// Periodically sends acceptance reminders and revokes certificates not accepted in time.
