@@ -19,6 +19,8 @@ mod verification;
 
 use poem_openapi::OpenApiService;
 
+pub use enrolments::parse_application_json;
+
 pub type Service = OpenApiService<
     (
         operators::OperatorsApi,

@@ -34,7 +34,7 @@ pub use catalogue::Package;
 pub use document::CONTENT_TYPE as DOCUMENT_CONTENT_TYPE;
 pub use draft::ContractDocument;
 pub use free_package::release_free_package;
-pub use signature::{SignatureImage, SignatureLimits};
+pub use signature::{check as check_signature, SignatureImage, SignatureLimits};
 pub use signing::{SignRequest, SignedContract};
 
 use std::sync::Arc;
