@@ -41,7 +41,12 @@ pub enum ApiError {
     #[oai(status = 500)]
     Internal(Json<ProblemBody>),
     #[oai(status = 503)]
-    Unavailable(Json<ProblemBody>),
+    Unavailable(
+        Json<ProblemBody>,
+        /// Seconds to wait before trying again (`database_unavailable`).
+        #[oai(header = "Retry-After")]
+        Option<u32>,
+    ),
 }
 
 impl From<Problem> for ApiError {
@@ -60,7 +65,7 @@ impl From<Problem> for ApiError {
             StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(body),
             StatusCode::UNPROCESSABLE_ENTITY => ApiError::Unprocessable(body),
             StatusCode::TOO_MANY_REQUESTS => ApiError::TooManyRequests(body, retry_after),
-            StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable(body),
+            StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable(body, retry_after),
             s if s.is_client_error() => ApiError::BadRequest(body),
             _ => ApiError::Internal(body),
         }
@@ -101,7 +106,10 @@ via_problem!(
 
 impl From<StoreError> for Problem {
     fn from(e: StoreError) -> Self {
-        Problem::internal(e)
+        match e {
+            StoreError::Unavailable(_) => Problem::database_unavailable(),
+            e => Problem::internal(e),
+        }
     }
 }
 
@@ -137,7 +145,7 @@ impl From<OperatorsError> for Problem {
             E::FirstSignInDone => Problem::new(S::CONFLICT, "first_sign_in_done"),
             E::NotFound => Problem::new(S::NOT_FOUND, "not_found"),
             E::Crypto(e) => Problem::internal(format!("credential cryptography: {e}")),
-            E::Unexpected(e) => Problem::internal(e),
+            E::Unexpected(e) => e.into(),
         }
     }
 }
@@ -175,6 +183,7 @@ impl From<OtpError> for Problem {
             | E::WrongPurpose
             | E::WrongDocument
             | E::NotFound => Problem::new(StatusCode::CONFLICT, code),
+            E::Unavailable => Problem::database_unavailable(),
             E::BadRequest(_) | E::Unexpected(_) => Problem::internal(e),
         }
     }
