@@ -189,8 +189,9 @@ impl PoolSettings {
 }
 
 /// Whether the pool's last attempt to make or check a connection failed, and no connection
-/// has been made since: what tells "the database is down" from "the pool is busy" when an
-/// acquire times out. Fed by r2d2's error and event handlers.
+/// has been made or checked out since: what tells "the database is down" from "the pool is
+/// busy" when an acquire times out. Fed by r2d2's error and event handlers (a checkout has
+/// passed r2d2's `SELECT 1` test, so the database answered).
 #[derive(Clone, Debug, Default)]
 struct Health {
     down: Arc<AtomicBool>,
@@ -204,11 +205,22 @@ impl<E: std::fmt::Display> HandleError<E> for Health {
     }
 }
 
+impl Health {
+    fn up(&self) {
+        // Loaded first: the flag is read on every checkout and rarely changes.
+        if self.down.load(Ordering::Relaxed) && self.down.swap(false, Ordering::SeqCst) {
+            tracing::info!("database answers again");
+        }
+    }
+}
+
 impl HandleEvent for Health {
     fn handle_acquire(&self, _: diesel::r2d2::event::AcquireEvent) {
-        if self.down.swap(false, Ordering::SeqCst) {
-            tracing::info!("database connection made again");
-        }
+        self.up();
+    }
+
+    fn handle_checkout(&self, _: diesel::r2d2::event::CheckoutEvent) {
+        self.up();
     }
 }
 
