@@ -21,9 +21,9 @@
 //! generation: recording a certificate bumps the generation (the insert trigger), so a serial
 //! issued since gets its real answer on the next request.
 //!
-//! Database outage: while the store cannot connect, a request does not wait for a check (which
-//! could only wait for the pool to give up); a cached response is served as long as the last
-//! successful check started at most the configured staleness ago, then the caller answers
+//! Database outage: while the store cannot connect, a check fails at once (`Store::read_now`)
+//! instead of waiting for the pool to give up; a cached response is then served as long as the
+//! last successful check started at most the configured staleness ago, then the caller answers
 //! `tryLater`. Nothing can be revoked meanwhile through a database this process cannot reach.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -145,13 +145,11 @@ impl OcspCache {
         if !self.responses.contains_key(key) {
             return Ok(None);
         }
-        if !self.store.unreachable() {
-            match self.fresh().await {
-                // Looked up again: whatever is cached now survived every check applied so
-                // far, or was inserted after them from a newer read.
-                Ok(()) => return Ok(self.responses.get(key)),
-                Err(e) => tracing::warn!(error = %e, "OCSP: serving cached responses unchecked"),
-            }
+        match self.fresh().await {
+            // Looked up again: whatever is cached now survived every check applied so far, or
+            // was inserted after them from a newer read.
+            Ok(()) => return Ok(self.responses.get(key)),
+            Err(e) => tracing::warn!(error = %e, "OCSP: serving cached responses unchecked"),
         }
         self.within_staleness()?;
         Ok(self.responses.get(key))
@@ -176,7 +174,7 @@ impl OcspCache {
             .iter()
             .filter_map(|s| self.unknown.get(s).map(|g| (s, g)))
             .collect();
-        if remembered.is_empty() || self.store.unreachable() || self.fresh().await.is_err() {
+        if remembered.is_empty() || self.fresh().await.is_err() {
             return false;
         }
         let applied = *self.applied.read().await;
@@ -248,9 +246,11 @@ impl OcspCache {
     /// One check: read the generation and what changed since the last one, apply.
     async fn check(&self) -> Result<(), String> {
         let last = *self.applied.read().await;
+        // `read_now`: while the database is unreachable the check fails at once, and the
+        // requests waiting for it are answered from the cache within the staleness allowance.
         let (generation, changed) = self
             .store
-            .read(move |tx| {
+            .read_now(move |tx| {
                 let generation = tx.status_generation()?;
                 let changed = match last {
                     Some(l) if generation > l => tx.status_changed_after(l, MAX_EVICTIONS + 1)?,

@@ -224,10 +224,6 @@ impl StatusService {
         if self.inner.ocsp_cache.known_absent(&present).await {
             return OcspAnswer::error(OcspErrorStatus::Unauthorized);
         }
-        // Not waiting for the pool to give up: the answer would be `tryLater` anyway.
-        if self.inner.store.unreachable() {
-            return OcspAnswer::error(OcspErrorStatus::TryLater);
-        }
         let hexes: Vec<Option<String>> = serials
             .iter()
             .map(|s| s.as_ref().map(Serial::hex))
@@ -236,7 +232,8 @@ impl StatusService {
         let (generation, rows) = match self
             .inner
             .store
-            .read(move |tx| {
+            // Not waiting for the pool to give up: the answer would be `tryLater` anyway.
+            .read_now(move |tx| {
                 let generation = tx.status_generation()?;
                 let rows = hexes
                     .iter()

@@ -369,12 +369,6 @@ impl Store {
         })
     }
 
-    /// True while connecting to the database fails (no connection made since the last
-    /// failure): callers that must not wait (OCSP) answer without it.
-    pub fn unreachable(&self) -> bool {
-        self.health.down.load(Ordering::SeqCst)
-    }
-
     fn sqlite(
         &self,
         p: &R2d2Pool<ConnectionManager<SqliteConnection>>,
@@ -477,18 +471,28 @@ impl Store {
         F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
         E: From<StoreError>,
     {
+        self.read_within(self.acquire_timeout, f)
+    }
+
+    /// [`Store::read_blocking`], waiting at most `timeout` for a connection while connecting
+    /// fails.
+    fn read_within<T, E, F>(&self, timeout: Duration, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
+        E: From<StoreError>,
+    {
         let body = |conn: Conn<'_>| -> Result<T, TxFail<E>> {
             let mut tx = Tx::new(conn);
             f(&mut tx).map_err(TxFail::Caller)
         };
         match &self.pool {
             Pool::Sqlite(p) => {
-                let mut c = self.sqlite(p).map_err(E::from)?;
+                let mut c = acquire(p, &self.health, timeout).map_err(E::from)?;
                 c.transaction(|c| body(Conn::Sqlite(c)))
                     .map_err(TxFail::into_caller)
             }
             Pool::Pg(p) => {
-                let mut c = self.pg(p).map_err(E::from)?;
+                let mut c = acquire(p, &self.health, timeout).map_err(E::from)?;
                 c.build_transaction()
                     .read_only()
                     .run(|c| body(Conn::Pg(c)))
@@ -521,6 +525,29 @@ impl Store {
         tokio::task::spawn_blocking(move || store.read_blocking(f))
             .await
             .map_err(|e| E::from(StoreError::Unexpected(format!("blocking task: {e}"))))?
+    }
+
+    /// [`Store::read`] for callers that must not wait while connecting fails (OCSP): then
+    /// only an idle connection that passes the pool's test is used, at once, or the answer is
+    /// [`StoreError::Unavailable`] at once. Such a connection also marks the database
+    /// reachable again, so a stale mark never outlives the next request.
+    pub async fn read_now<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let timeout = if store.health.down.load(Ordering::SeqCst) {
+                Duration::ZERO
+            } else {
+                store.acquire_timeout
+            };
+            store.read_within(timeout, f)
+        })
+        .await
+        .map_err(|e| E::from(StoreError::Unexpected(format!("blocking task: {e}"))))?
     }
 
     /// Bookkeeping that is not a state change of the domain (a session's last-seen time)
