@@ -43,7 +43,7 @@ pub enum ApiError {
     #[oai(status = 503)]
     Unavailable(
         Json<ProblemBody>,
-        /// Seconds to wait before trying again (`database_unavailable`).
+        /// Seconds to wait before trying again (`database_unavailable`, `issuance_interrupted`).
         #[oai(header = "Retry-After")]
         Option<u32>,
     ),
@@ -356,6 +356,8 @@ mod tests {
             N::SignContract,
             N::AwaitCertificate,
             N::AcceptCertificate,
+            N::RetryIssuanceLater,
+            N::RetryIssuance,
             N::ApplyAgain,
             N::None,
         ] {
