@@ -242,9 +242,11 @@ where
     if let Some(c) = customizer {
         builder = builder.connection_customizer(c);
     }
-    // Unchecked: the caller has just made a direct connection, and waiting here for the whole
-    // pool to connect would fail a start on a slow machine for no reason.
-    Ok(builder.build_unchecked(manager))
+    // Connections are made when first needed, not all at build: waiting for the whole pool
+    // within the one-second timeout could fail a start on a slow machine (the caller has
+    // just made a direct connection), and connecting in the background could still be under
+    // way when a short CLI command exits.
+    builder.min_idle(Some(0)).build(manager).map_err(pool_error)
 }
 
 /// A pooled connection: within the acquire timeout, or [`StoreError::Unavailable`] when
