@@ -88,9 +88,9 @@ pub struct Prepared {
 
 pub fn open_store(config: &Config) -> Result<Store, AppError> {
     let store = if config.is_postgres() {
-        Store::open_postgres(config.database_url.expose(), config.database_pool_size)?
+        Store::open_postgres_with(config.database_url.expose(), config.pool_settings())?
     } else {
-        Store::open_sqlite(&config.sqlite_path(), config.database_pool_size)?
+        Store::open_sqlite_with(&config.sqlite_path(), config.pool_settings())?
     };
     Ok(store)
 }

@@ -33,6 +33,10 @@ pub struct Config {
     /// `postgres://...` for PostgreSQL; empty means SQLite at `<data_dir>/ca-enrol.db`.
     pub database_url: Secret,
     pub database_pool_size: u32,
+    /// How long a request waits for a database connection while connecting fails, before it
+    /// answers 503 `database_unavailable`; also bounds the pool's reconnect backoff (half of
+    /// it). A pool that is only busy is waited for longer.
+    pub database_acquire_timeout_ms: u32,
     /// Folder with the ceremony config, public CA certificates and `private/` keys.
     pub ca_root: PathBuf,
     /// Passphrase protecting the CA private keys (PKCS#8 encryption); empty: unencrypted.
@@ -68,6 +72,7 @@ impl Default for Config {
             data_dir: "data".into(),
             database_url: Secret::default(),
             database_pool_size: 8,
+            database_acquire_timeout_ms: 1000,
             ca_root: "ca-root".into(),
             ca_key_passphrase: Secret::default(),
             master_key: Secret::default(),
@@ -136,6 +141,12 @@ impl Config {
             ));
         }
         range("database_pool_size", self.database_pool_size, 1, 256)?;
+        range(
+            "database_acquire_timeout_ms",
+            self.database_acquire_timeout_ms,
+            100,
+            30_000,
+        )?;
         let key = self.master_key.expose();
         if !key.is_empty() && (key.len() != 64 || hex::decode(key).is_err()) {
             return Err(Invalid::new(
@@ -165,6 +176,15 @@ impl Config {
 
     pub fn is_postgres(&self) -> bool {
         !self.database_url.is_empty()
+    }
+
+    pub fn pool_settings(&self) -> crate::store::PoolSettings {
+        crate::store::PoolSettings {
+            size: self.database_pool_size,
+            acquire_timeout: std::time::Duration::from_millis(u64::from(
+                self.database_acquire_timeout_ms,
+            )),
+        }
     }
 
     pub fn sqlite_path(&self) -> PathBuf {
@@ -205,6 +225,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("database_pool_size"), "{e}");
+    }
+
+    #[test]
+    fn the_acquire_timeout_defaults_to_one_second_and_is_range_checked() {
+        let c = load("", &[]).unwrap();
+        assert_eq!(
+            c.pool_settings().acquire_timeout,
+            std::time::Duration::from_secs(1)
+        );
+        let e = load("database_acquire_timeout_ms = 50", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`database_acquire_timeout_ms`"), "{e}");
+        assert!(e.contains("100 to 30000"), "{e}");
     }
 
     #[test]

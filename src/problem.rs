@@ -22,6 +22,10 @@ pub struct FieldProblem {
     pub text: Text,
 }
 
+/// The `Retry-After` of `database_unavailable`: the pool retries connecting more often than
+/// this, so the first retry after the database returns succeeds.
+pub const DATABASE_RETRY_AFTER_SECONDS: u32 = 2;
+
 #[derive(Clone, Debug)]
 pub struct Problem {
     pub status: StatusCode,
@@ -71,6 +75,16 @@ impl Problem {
     pub fn internal(detail: impl Display) -> Self {
         let mut p = Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error");
         p.detail = Some(detail.to_string());
+        p
+    }
+
+    /// The database cannot be reached: 503 `database_unavailable`, with `Retry-After`. Not an
+    /// internal error: nothing failed in this request, and a retry in a moment succeeds once
+    /// the database is back (the pool reconnects within half the acquire timeout).
+    pub fn database_unavailable() -> Self {
+        let mut p = Self::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable")
+            .arg("seconds", DATABASE_RETRY_AFTER_SECONDS);
+        p.retry_after_seconds = Some(DATABASE_RETRY_AFTER_SECONDS);
         p
     }
 
@@ -132,8 +146,9 @@ pub struct ProblemBody {
     pub message_vi: String,
     #[oai(skip_serializing_if_is_none)]
     pub errors: Option<Vec<FieldProblemBody>>,
-    /// For a refusal that lifts with time (`otp_resend_too_soon`, `otp_rate_limited`): the
-    /// seconds to wait, as in `Retry-After`, for the app's countdown.
+    /// For a refusal that lifts with time (`otp_resend_too_soon`, `otp_rate_limited`,
+    /// `database_unavailable`): the seconds to wait, as in `Retry-After`, for the app's
+    /// countdown.
     #[oai(skip_serializing_if_is_none)]
     pub retry_after_seconds: Option<u32>,
     /// For `otp_invalid`: wrong codes still allowed before the code locks.

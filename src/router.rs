@@ -2,6 +2,8 @@
 //! the CA certificate, metrics). It sits above `app` (the state) and the front ends (`api/`,
 //! `web/`), as crates.io's `router.rs` does, so the state never depends on its handlers.
 
+use std::time::Duration;
+
 use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{get, handler, EndpointExt, Response, Route};
@@ -41,26 +43,38 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
         .around(move |ep, req| http::around(ep, req, metrics.clone()))
 }
 
+/// How long `/readyz` waits for the database before it answers 503 "unreachable": a load
+/// balancer's probe must get an answer within its own timeout, whatever the pool's is.
+const READINESS_BUDGET: Duration = Duration::from_secs(2);
+
 /// Readiness: the database answers and accepts writes, and the CA keys are loaded.
 #[handler]
 async fn readyz(state: Data<&AppState>) -> Response {
-    let db = match state.store.ping().await {
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness: database unreachable");
-            Err(("unreachable", None))
-        }
-        Ok(()) => match state.store.probe_write().await {
-            Ok(()) => Ok(()),
+    let probes = async {
+        match state.store.ping().await {
             Err(e) => {
-                let message = format!(
-                    "{} refuses writes: {e}",
-                    crate::app::database_label(&state.config)
-                );
-                tracing::warn!(error = %message, "readiness: database read-only");
-                Err(("read-only", Some(message)))
+                tracing::warn!(error = %e, "readiness: database unreachable");
+                Err(("unreachable", None))
             }
-        },
+            Ok(()) => match state.store.probe_write().await {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    let message = format!(
+                        "{} refuses writes: {e}",
+                        crate::app::database_label(&state.config)
+                    );
+                    tracing::warn!(error = %message, "readiness: database read-only");
+                    Err(("read-only", Some(message)))
+                }
+            },
+        }
     };
+    let db = tokio::time::timeout(READINESS_BUDGET, probes)
+        .await
+        .unwrap_or_else(|_| {
+            tracing::warn!("readiness: no database answer within the budget");
+            Err(("unreachable", None))
+        });
     let mut body = serde_json::json!({
         "database": db.as_ref().err().map_or("ok", |(what, _)| *what),
         "dialect": state.store.dialect(),
@@ -125,6 +139,12 @@ fn metrics_text(state: Data<&AppState>) -> Response {
             "counter",
             "Database reads checking cached OCSP responses against status changes.",
             ocsp.checks,
+        ),
+        (
+            "ocsp_cached_unknown_serials",
+            "gauge",
+            "Never-issued serials remembered as absent (answered unauthorized without a read).",
+            ocsp.unknown_serials,
         ),
     ] {
         text.push_str(&format!(

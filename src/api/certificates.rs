@@ -80,6 +80,7 @@ impl From<IssuanceError> for Problem {
             IssuanceError::AlreadyIssued => Problem::new(S::CONFLICT, "certificate_already_issued"),
             IssuanceError::NotFound => Problem::new(S::NOT_FOUND, "enrolment_not_found"),
             IssuanceError::Unexpected(e) => Problem::internal(e),
+            IssuanceError::Unavailable => Problem::database_unavailable(),
             IssuanceError::Replacement(e) => e.into(),
             IssuanceError::IdempotencyKeyInvalid => {
                 Problem::new(S::BAD_REQUEST, "idempotency_key_invalid")

@@ -440,7 +440,7 @@ impl From<EnrolmentError> for Problem {
             E::Closed { status } => {
                 Problem::new(S::CONFLICT, "enrolment_closed").arg("status", status)
             }
-            E::Store(e) => Problem::internal(e),
+            E::Store(e) => Problem::from(e),
         }
     }
 }

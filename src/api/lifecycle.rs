@@ -44,7 +44,7 @@ impl From<StatusError> for Problem {
             }
             StatusError::BadNote => Problem::new(S::UNPROCESSABLE_ENTITY, "note_invalid"),
             StatusError::Otp(o) => o.into(),
-            StatusError::Store(e) => Problem::internal(e),
+            StatusError::Store(e) => Problem::from(e),
             StatusError::Unexpected(e) => Problem::internal(e),
         }
     }

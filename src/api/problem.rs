@@ -106,7 +106,10 @@ via_problem!(
 
 impl From<StoreError> for Problem {
     fn from(e: StoreError) -> Self {
-        Problem::internal(e)
+        match e {
+            StoreError::Unavailable(_) => Problem::database_unavailable(),
+            e => Problem::internal(e),
+        }
     }
 }
 
@@ -145,7 +148,7 @@ impl From<OperatorsError> for Problem {
                 Problem::new(S::UNPROCESSABLE_ENTITY, "integration_not_found")
             }
             E::Crypto(e) => Problem::internal(format!("credential cryptography: {e}")),
-            E::Unexpected(e) => Problem::internal(e),
+            E::Unexpected(e) => e.into(),
         }
     }
 }
@@ -183,6 +186,7 @@ impl From<OtpError> for Problem {
             | E::WrongPurpose
             | E::WrongDocument
             | E::NotFound => Problem::new(StatusCode::CONFLICT, code),
+            E::Unavailable => Problem::database_unavailable(),
             E::BadRequest(_) | E::Unexpected(_) => Problem::internal(e),
         }
     }

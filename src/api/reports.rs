@@ -33,7 +33,7 @@ impl From<ReportsError> for Problem {
                     .arg("rows", rows)
                     .arg("max", max)
             }
-            ReportsError::Store(e) => Problem::internal(e),
+            ReportsError::Store(e) => Problem::from(e),
         }
     }
 }

@@ -301,7 +301,7 @@ impl From<VerificationError> for Problem {
             E::NotLeaseHolder => Problem::new(S::FORBIDDEN, "not_lease_holder"),
             E::LeaseExpired => Problem::new(S::CONFLICT, "lease_expired"),
             E::Closed => Problem::new(S::CONFLICT, "verification_closed"),
-            E::Store(e) => Problem::internal(e),
+            E::Store(e) => Problem::from(e),
         }
     }
 }

@@ -79,11 +79,16 @@ pub enum IssuanceError {
     Interrupted { retry_after_seconds: u32 },
     #[error("issuance failed: {0}")]
     Unexpected(String),
+    #[error("issuance: the database is unavailable")]
+    Unavailable,
 }
 
 impl From<StoreError> for IssuanceError {
     fn from(e: StoreError) -> Self {
-        IssuanceError::Unexpected(e.to_string())
+        match e {
+            StoreError::Unavailable(_) => IssuanceError::Unavailable,
+            e => IssuanceError::Unexpected(e.to_string()),
+        }
     }
 }
 

@@ -66,6 +66,8 @@ pub enum OtpError {
     BadRequest(&'static str),
     #[error("OTP: {0}")]
     Unexpected(String),
+    #[error("OTP: the database is unavailable")]
+    Unavailable,
 }
 
 impl OtpError {
@@ -82,13 +84,17 @@ impl OtpError {
             OtpError::RateLimited { .. } => "otp_rate_limited",
             OtpError::BadRequest(_) => "otp_bad_request",
             OtpError::Unexpected(_) => "internal_error",
+            OtpError::Unavailable => "database_unavailable",
         }
     }
 }
 
 impl From<StoreError> for OtpError {
     fn from(e: StoreError) -> Self {
-        OtpError::Unexpected(e.to_string())
+        match e {
+            StoreError::Unavailable(_) => OtpError::Unavailable,
+            e => OtpError::Unexpected(e.to_string()),
+        }
     }
 }
 

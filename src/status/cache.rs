@@ -14,20 +14,36 @@
 //! be inserted after the check that evicts that serial. A filler reads the counter *before* the
 //! row, and inserts only while no check has applied a newer counter (under the same lock the
 //! checks apply their evictions with); otherwise its answer is served once and not kept.
+//!
+//! Serials never issued are remembered too, in a separate set of fixed capacity (a flood of
+//! made-up serials churns that set and never evicts a response), each with the generation read
+//! together with its absence. An entry answers only while the newest check read that same
+//! generation: recording a certificate bumps the generation (the insert trigger), so a serial
+//! issued since gets its real answer on the next request.
+//!
+//! Database outage: while the store cannot connect, a check fails at once (`Store::read_now`)
+//! instead of waiting for the pool to give up; a cached response is then served as long as the
+//! last successful check started at most the configured staleness ago, then the caller answers
+//! `tryLater`. Nothing can be revoked meanwhile through a database this process cannot reach.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use tokio::sync::{watch, Notify, RwLock};
 
 use crate::ca::{CertIdHash, Serial};
+use crate::clock::Clock;
 use crate::store::Store;
 
 /// Above this many changed certificates between two checks, the cache is dropped as a whole
 /// rather than entry by entry (and the read stays small).
 const MAX_EVICTIONS: i64 = 10_000;
+
+/// Never-issued serials remembered (about 100 bytes each with the cache's bookkeeping: a few
+/// MiB at most, whatever arrives).
+const UNKNOWN_CAPACITY: usize = 65_536;
 
 pub(super) type Key = (Serial, CertIdHash);
 
@@ -59,6 +75,8 @@ pub struct OcspCacheStats {
     pub hits: u64,
     /// Freshness checks (database reads) started.
     pub checks: u64,
+    /// Never-issued serials remembered.
+    pub unknown_serials: u64,
 }
 
 /// The outcome of the newest check: its sequence number and whether it reached the database.
@@ -70,7 +88,15 @@ struct Checked {
 
 pub(super) struct OcspCache {
     store: Store,
+    clock: Arc<dyn Clock>,
+    /// How long after the last successful check cached responses may still be served while
+    /// the database cannot be reached.
+    stale: chrono::Duration,
     responses: quick_cache::sync::Cache<Key, Arc<Cached>, Weight>,
+    /// Serials found absent, with the generation read with their absence.
+    unknown: quick_cache::sync::Cache<Serial, i64>,
+    /// When (by the clock) the last check that reached the database started.
+    last_ok: Mutex<Option<DateTime<Utc>>>,
     /// The generation the last applied check read; `None` before the first check. Write-locked
     /// while a check applies its evictions, read-locked while a filler inserts.
     applied: RwLock<Option<i64>>,
@@ -84,9 +110,18 @@ pub(super) struct OcspCache {
 }
 
 impl OcspCache {
-    pub fn new(store: Store, capacity_bytes: u64) -> OcspCache {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        capacity_bytes: u64,
+        stale: chrono::Duration,
+    ) -> OcspCache {
         OcspCache {
             store,
+            clock,
+            stale,
+            unknown: quick_cache::sync::Cache::new(UNKNOWN_CAPACITY),
+            last_ok: Mutex::new(None),
             responses: quick_cache::sync::Cache::with_weighter(
                 usize::try_from(capacity_bytes / 1600).unwrap_or(usize::MAX),
                 capacity_bytes,
@@ -110,10 +145,45 @@ impl OcspCache {
         if !self.responses.contains_key(key) {
             return Ok(None);
         }
-        self.fresh().await?;
-        // Looked up again: whatever is cached now survived every check applied so far, or was
-        // inserted after them from a newer read.
+        match self.fresh().await {
+            // Looked up again: whatever is cached now survived every check applied so far, or
+            // was inserted after them from a newer read.
+            Ok(()) => return Ok(self.responses.get(key)),
+            Err(e) => tracing::warn!(error = %e, "OCSP: serving cached responses unchecked"),
+        }
+        self.within_staleness()?;
         Ok(self.responses.get(key))
+    }
+
+    /// Whether the last successful check is recent enough to serve from the cache without one.
+    fn within_staleness(&self) -> Result<(), String> {
+        let last_ok = *self.last_ok.lock().unwrap_or_else(|e| e.into_inner());
+        match last_ok {
+            Some(at) if self.clock.now() - at <= self.stale => Ok(()),
+            _ => {
+                Err("no freshness check reached the database within the staleness allowance".into())
+            }
+        }
+    }
+
+    /// True when one of `serials` is known to have been absent as of the newest check (so the
+    /// request is answered `unauthorized` without reading the rows). False when unsure: the
+    /// caller reads the database, as for any serial.
+    pub async fn known_absent(self: &Arc<Self>, serials: &[Serial]) -> bool {
+        let remembered: Vec<(&Serial, i64)> = serials
+            .iter()
+            .filter_map(|s| self.unknown.get(s).map(|g| (s, g)))
+            .collect();
+        if remembered.is_empty() || self.fresh().await.is_err() {
+            return false;
+        }
+        let applied = *self.applied.read().await;
+        remembered.iter().any(|(_, g)| applied == Some(*g))
+    }
+
+    /// Remembers that `serial` had no row when `generation` was read (before the row).
+    pub fn insert_unknown(&self, serial: Serial, generation: i64) {
+        self.unknown.insert(serial, generation);
     }
 
     /// Counts a request answered from the cache.
@@ -127,6 +197,7 @@ impl OcspCache {
             bytes: self.responses.weight(),
             hits: self.hits.load(Ordering::Relaxed),
             checks: self.started.load(Ordering::Relaxed),
+            unknown_serials: self.unknown.len() as u64,
         }
     }
 
@@ -175,9 +246,11 @@ impl OcspCache {
     /// One check: read the generation and what changed since the last one, apply.
     async fn check(&self) -> Result<(), String> {
         let last = *self.applied.read().await;
+        // `read_now`: while the database is unreachable the check fails at once, and the
+        // requests waiting for it are answered from the cache within the staleness allowance.
         let (generation, changed) = self
             .store
-            .read(move |tx| {
+            .read_now(move |tx| {
                 let generation = tx.status_generation()?;
                 let changed = match last {
                     Some(l) if generation > l => tx.status_changed_after(l, MAX_EVICTIONS + 1)?,
@@ -222,9 +295,11 @@ async fn run_checks(cache: Weak<OcspCache>, demand: Arc<Notify>) {
         // Numbered before the database is read: a request that saw `number - 1` started
         // (or fewer) arrived before this read began.
         let number = cache.started.fetch_add(1, Ordering::SeqCst) + 1;
+        let started_at = cache.clock.now();
         let result = cache.check().await;
-        if let Err(e) = &result {
-            tracing::error!(error = %e, "OCSP freshness check failed");
+        match &result {
+            Ok(()) => *cache.last_ok.lock().unwrap_or_else(|e| e.into_inner()) = Some(started_at),
+            Err(e) => tracing::error!(error = %e, "OCSP freshness check failed"),
         }
         cache.done.send_replace(Checked {
             number,
@@ -299,6 +374,15 @@ mod tests {
             .unwrap();
     }
 
+    fn new_cache(store: &Store) -> Arc<OcspCache> {
+        Arc::new(OcspCache::new(
+            store.clone(),
+            crate::clock::ManualClock::new(),
+            1 << 20,
+            chrono::Duration::seconds(60),
+        ))
+    }
+
     async fn generation(store: &Store) -> i64 {
         store.read(|tx| tx.status_generation()).await.unwrap()
     }
@@ -308,7 +392,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_sqlite(&dir.path().join("t.db"), 2).unwrap();
         store.migrate().unwrap();
-        let cache = Arc::new(OcspCache::new(store.clone(), 1 << 20));
+        let cache = new_cache(&store);
         certificate(&store, "01", false).await;
         let key = |s: &str| (Serial::from_hex(s).unwrap(), CertIdHash::Sha1);
 
@@ -330,5 +414,45 @@ mod tests {
         cache.insert(key("01"), g1, response()).await;
         assert!(cache.get(&key("01")).await.unwrap().is_some());
         assert_eq!(cache.stats().responses, 1);
+    }
+
+    #[tokio::test]
+    async fn a_remembered_absence_answers_until_a_certificate_is_recorded_and_stays_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("t.db"), 2).unwrap();
+        store.migrate().unwrap();
+        let cache = new_cache(&store);
+        let serial = |s: &str| Serial::from_hex(s).unwrap();
+
+        let g0 = generation(&store).await;
+        assert!(
+            !cache.known_absent(&[serial("0a")]).await,
+            "nothing remembered yet"
+        );
+        cache.insert_unknown(serial("0a"), g0);
+        assert!(cache.known_absent(&[serial("0a")]).await);
+        assert!(!cache.known_absent(&[serial("0b")]).await);
+
+        // Recording any certificate bumps the generation (the insert trigger), which ends
+        // every remembered absence: the serial recorded since is read again.
+        certificate(&store, "0a", false).await;
+        assert!(
+            generation(&store).await > g0,
+            "an insert bumps the generation"
+        );
+        assert!(!cache.known_absent(&[serial("0a")]).await);
+
+        // A flood of made-up serials stays within the set's capacity and evicts no response.
+        let g1 = generation(&store).await;
+        cache.insert(key_of("0a"), g1, response()).await;
+        for n in 0..(UNKNOWN_CAPACITY as u64 * 2) {
+            cache.insert_unknown(serial(&format!("{:016x}", n | 1 << 62)), g1);
+        }
+        assert!(cache.stats().unknown_serials <= UNKNOWN_CAPACITY as u64);
+        assert!(cache.get(&key_of("0a")).await.unwrap().is_some());
+    }
+
+    fn key_of(s: &str) -> Key {
+        (Serial::from_hex(s).unwrap(), CertIdHash::Sha1)
     }
 }

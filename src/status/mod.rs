@@ -26,7 +26,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::ca::{
     build_response, error_response, parse_request, CertStatus, IssuingCa, OcspErrorStatus,
-    OcspIssuer, OcspResponder, PersonalProfile, RevocationReason, SingleAnswer,
+    OcspIssuer, OcspResponder, PersonalProfile, RevocationReason, Serial, SingleAnswer,
 };
 use crate::clock::Clock;
 use crate::settings::{range, Invalid};
@@ -91,19 +91,31 @@ pub struct Settings {
     /// Memory for pre-signed OCSP responses, in MiB (about 1.5 KiB each with an RSA-2048
     /// responder); the least useful are dropped beyond it.
     pub ocsp_cache_mib: u32,
+    /// While the database cannot be reached, cached OCSP responses are still served for this
+    /// many seconds after the last successful freshness check, then `tryLater`. At most an
+    /// hour: a cached response is at most `OCSP_REFRESH` old and valid for `OCSP_VALIDITY`,
+    /// so what is served stays well inside its nextUpdate.
+    pub ocsp_stale_seconds: u32,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
             ocsp_cache_mib: 256,
+            ocsp_stale_seconds: 60,
         }
     }
 }
 
 impl Settings {
     pub fn validate(&self) -> Result<(), Invalid> {
-        range("status.ocsp_cache_mib", self.ocsp_cache_mib, 1, 65_536)
+        range("status.ocsp_cache_mib", self.ocsp_cache_mib, 1, 65_536)?;
+        range(
+            "status.ocsp_stale_seconds",
+            self.ocsp_stale_seconds,
+            0,
+            3_600,
+        )
     }
 }
 
@@ -148,7 +160,12 @@ impl StatusService {
         let cache_bytes = u64::from(settings.ocsp_cache_mib) << 20;
         Ok(StatusService {
             inner: Arc::new(Inner {
-                ocsp_cache: Arc::new(OcspCache::new(store.clone(), cache_bytes)),
+                ocsp_cache: Arc::new(OcspCache::new(
+                    store.clone(),
+                    clock.clone(),
+                    cache_bytes,
+                    Duration::seconds(i64::from(settings.ocsp_stale_seconds)),
+                )),
                 store,
                 clock,
                 ca,
@@ -201,18 +218,24 @@ impl StatusService {
                 }
             }
         }
-        let serials: Vec<Option<String>> = req
-            .cert_ids
+        let serials: Vec<Option<Serial>> =
+            req.cert_ids.iter().map(|id| id.serial_number()).collect();
+        let present: Vec<Serial> = serials.iter().flatten().cloned().collect();
+        if self.inner.ocsp_cache.known_absent(&present).await {
+            return OcspAnswer::error(OcspErrorStatus::Unauthorized);
+        }
+        let hexes: Vec<Option<String>> = serials
             .iter()
-            .map(|id| id.serial_number().map(|s| s.hex()))
+            .map(|s| s.as_ref().map(Serial::hex))
             .collect();
         // The generation is read before the rows: the rows are at least that new.
         let (generation, rows) = match self
             .inner
             .store
-            .read(move |tx| {
+            // Not waiting for the pool to give up: the answer would be `tryLater` anyway.
+            .read_now(move |tx| {
                 let generation = tx.status_generation()?;
-                let rows = serials
+                let rows = hexes
                     .iter()
                     .map(|s| match s {
                         Some(s) => tx.certificate_status(s),
@@ -224,6 +247,10 @@ impl StatusService {
             .await
         {
             Ok(read) => read,
+            Err(StoreError::Unavailable(e)) => {
+                tracing::warn!(error = %e, "OCSP status lookup: database unavailable");
+                return OcspAnswer::error(OcspErrorStatus::TryLater);
+            }
             Err(e) => {
                 tracing::error!(error = %e, "OCSP status lookup failed");
                 return OcspAnswer::error(OcspErrorStatus::InternalError);
@@ -231,12 +258,18 @@ impl StatusService {
         };
         // RFC 6960 §2.3, as Let's Encrypt answers: a serial we never issued gets the unsigned
         // `unauthorized` status. Signing an answer for it would let made-up serials take a
-        // signature each, and caching it would let them fill the cache; not caching costs
-        // nothing here since the row is read on every such request, so a certificate inserted
-        // since gets its real answer on the next request.
-        let Some(rows) = rows.into_iter().collect::<Option<Vec<StatusRow>>>() else {
+        // signature each. Its absence is remembered for this generation only (see `cache`),
+        // in a set apart from the responses, so a certificate recorded since gets its real
+        // answer on the next request and made-up serials never push out a response.
+        if rows.iter().any(Option::is_none) {
+            for (serial, row) in serials.into_iter().zip(&rows) {
+                if let (Some(serial), None) = (serial, row) {
+                    self.inner.ocsp_cache.insert_unknown(serial, generation);
+                }
+            }
             return OcspAnswer::error(OcspErrorStatus::Unauthorized);
-        };
+        }
+        let rows: Vec<StatusRow> = rows.into_iter().flatten().collect();
         let now = self.inner.clock.now();
         let next_update = now + OCSP_VALIDITY;
         let answers: Vec<SingleAnswer> = req

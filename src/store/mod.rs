@@ -46,12 +46,17 @@ pub use status::{CertificateQuery, CrlRow, StatusRow};
 pub use verification::{OutcomeRow, VideoCallRow};
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool as R2d2Pool};
+use diesel::r2d2::{
+    ConnectionManager, CustomizeConnection, HandleError, HandleEvent, Pool as R2d2Pool,
+    PooledConnection,
+};
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
@@ -72,6 +77,10 @@ pub enum StoreError {
     Unaudited,
     #[error("database: {0}")]
     Unexpected(String),
+    /// The database cannot be reached (no connection within the acquire timeout while
+    /// connecting fails, or the connection closed under a statement): worth a retry later.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl From<diesel::result::Error> for StoreError {
@@ -82,6 +91,10 @@ impl From<diesel::result::Error> for StoreError {
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
                 StoreError::Conflict(info.constraint_name().unwrap_or(info.message()).to_string())
             }
+            Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) => StoreError::Unavailable(info.message().to_string()),
             other => StoreError::Unexpected(other.to_string()),
         }
     }
@@ -145,6 +158,117 @@ enum Pool {
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    health: Health,
+    acquire_timeout: Duration,
+}
+
+/// How long a caller waits for a pooled connection while the database is merely busy (all
+/// connections in use), as before the acquire timeout existed.
+const BUSY_WAIT: Duration = Duration::from_secs(30);
+
+/// Pool sizing and the connection-acquire timeout (`database_pool_size`,
+/// `database_acquire_timeout_ms`).
+#[derive(Clone, Copy, Debug)]
+pub struct PoolSettings {
+    pub size: u32,
+    /// While connecting fails, a caller gets [`StoreError::Unavailable`] after this long
+    /// instead of waiting; it also caps r2d2's reconnect backoff at half of it (r2d2 doubles
+    /// the delay between attempts up to `connection_timeout / 2`: 15 s with its 30 s default,
+    /// which is why requests kept failing for 8–13 s after the database came back).
+    pub acquire_timeout: Duration,
+}
+
+impl PoolSettings {
+    /// `size` connections and the default one-second acquire timeout.
+    pub fn new(size: u32) -> Self {
+        Self {
+            size,
+            acquire_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Whether the pool's last attempt to make or check a connection failed, and no connection
+/// has been made or checked out since: what tells "the database is down" from "the pool is
+/// busy" when an acquire times out. Fed by r2d2's error and event handlers (a checkout has
+/// passed r2d2's `SELECT 1` test, so the database answered).
+#[derive(Clone, Debug, Default)]
+struct Health {
+    down: Arc<AtomicBool>,
+}
+
+impl<E: std::fmt::Display> HandleError<E> for Health {
+    fn handle_error(&self, error: E) {
+        if !self.down.swap(true, Ordering::SeqCst) {
+            tracing::warn!(error = %error, "database connection failed");
+        }
+    }
+}
+
+impl Health {
+    fn up(&self) {
+        // Loaded first: the flag is read on every checkout and rarely changes.
+        if self.down.load(Ordering::Relaxed) && self.down.swap(false, Ordering::SeqCst) {
+            tracing::info!("database answers again");
+        }
+    }
+}
+
+impl HandleEvent for Health {
+    fn handle_acquire(&self, _: diesel::r2d2::event::AcquireEvent) {
+        self.up();
+    }
+
+    fn handle_checkout(&self, _: diesel::r2d2::event::CheckoutEvent) {
+        self.up();
+    }
+}
+
+/// Builds a pool whose connection failures and new connections feed `health`.
+fn build_pool<C>(
+    manager: ConnectionManager<C>,
+    settings: PoolSettings,
+    health: &Health,
+    customizer: Option<Box<dyn CustomizeConnection<C, diesel::r2d2::Error>>>,
+) -> Result<R2d2Pool<ConnectionManager<C>>, StoreError>
+where
+    C: diesel::r2d2::R2D2Connection + 'static,
+{
+    let mut builder = R2d2Pool::builder()
+        .max_size(settings.size)
+        .connection_timeout(settings.acquire_timeout)
+        .error_handler(Box::new(health.clone()))
+        .event_handler(Box::new(health.clone()));
+    if let Some(c) = customizer {
+        builder = builder.connection_customizer(c);
+    }
+    // Connections are made when first needed, not all at build: waiting for the whole pool
+    // within the one-second timeout could fail a start on a slow machine (the caller has
+    // just made a direct connection), and connecting in the background could still be under
+    // way when a short CLI command exits.
+    builder.min_idle(Some(0)).build(manager).map_err(pool_error)
+}
+
+/// A pooled connection: within the acquire timeout, or [`StoreError::Unavailable`] when
+/// connecting is failing by then; a pool that is only busy is waited for (up to [`BUSY_WAIT`]).
+fn acquire<C>(
+    pool: &R2d2Pool<ConnectionManager<C>>,
+    health: &Health,
+    timeout: Duration,
+) -> Result<PooledConnection<ConnectionManager<C>>, StoreError>
+where
+    C: diesel::r2d2::R2D2Connection + 'static,
+{
+    let unavailable = |e: diesel::r2d2::PoolError| StoreError::Unavailable(e.to_string());
+    match pool.get_timeout(timeout) {
+        Ok(c) => Ok(c),
+        Err(e) if health.down.load(Ordering::SeqCst) => Err(unavailable(e)),
+        Err(_) => match pool.get_timeout(BUSY_WAIT.saturating_sub(timeout)) {
+            Ok(c) => Ok(c),
+            Err(e) if health.down.load(Ordering::SeqCst) => Err(unavailable(e)),
+            Err(e) => Err(pool_error(e)),
+        },
+    }
 }
 
 #[derive(Debug)]
@@ -193,8 +317,19 @@ fn pool_error(e: impl std::fmt::Display) -> StoreError {
 }
 
 impl Store {
-    /// Opens SQLite at `path` (creating the file and its folder).
+    /// Opens SQLite at `path` (creating the file and its folder) with the default acquire
+    /// timeout.
     pub fn open_sqlite(path: &Path, pool_size: u32) -> Result<Self, StoreError> {
+        Self::open_sqlite_with(path, PoolSettings::new(pool_size))
+    }
+
+    /// [`Store::open_postgres_with`] with the default acquire timeout.
+    pub fn open_postgres(url: &str, pool_size: u32) -> Result<Self, StoreError> {
+        Self::open_postgres_with(url, PoolSettings::new(pool_size))
+    }
+
+    /// Opens SQLite at `path` (creating the file and its folder).
+    pub fn open_sqlite_with(path: &Path, settings: PoolSettings) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Unexpected(format!("{}: {e}", dir.display())))?;
@@ -211,32 +346,43 @@ impl Store {
             .on_acquire(&mut first)
             .map_err(|e| unusable(&e))?;
         let manager = ConnectionManager::<SqliteConnection>::new(url);
-        let pool = R2d2Pool::builder()
-            .max_size(pool_size)
-            .connection_timeout(Duration::from_secs(30))
-            .connection_customizer(Box::new(SqlitePragmas))
-            .build(manager)
-            .map_err(pool_error)?;
+        let health = Health::default();
+        let pool = build_pool(manager, settings, &health, Some(Box::new(SqlitePragmas)))?;
         Ok(Self {
             pool: Pool::Sqlite(pool),
+            health,
+            acquire_timeout: settings.acquire_timeout,
         })
     }
 
-    pub fn open_postgres(url: &str, pool_size: u32) -> Result<Self, StoreError> {
+    pub fn open_postgres_with(url: &str, settings: PoolSettings) -> Result<Self, StoreError> {
         // One direct attempt first, as for SQLite: a wrong password, a missing database, an
         // unparseable URL or nothing listening is reported at once with libpq's message (which
         // never contains the password) instead of after the pool's 30 s of retries.
         PgConnection::establish(url)
             .map_err(|e| StoreError::Unexpected(format!("cannot connect to PostgreSQL: {e}")))?;
         let manager = ConnectionManager::<PgConnection>::new(url);
-        let pool = R2d2Pool::builder()
-            .max_size(pool_size)
-            .connection_timeout(Duration::from_secs(30))
-            .build(manager)
-            .map_err(pool_error)?;
+        let health = Health::default();
+        let pool = build_pool(manager, settings, &health, None)?;
         Ok(Self {
             pool: Pool::Pg(pool),
+            health,
+            acquire_timeout: settings.acquire_timeout,
         })
+    }
+
+    fn sqlite(
+        &self,
+        p: &R2d2Pool<ConnectionManager<SqliteConnection>>,
+    ) -> Result<PooledConnection<ConnectionManager<SqliteConnection>>, StoreError> {
+        acquire(p, &self.health, self.acquire_timeout)
+    }
+
+    fn pg(
+        &self,
+        p: &R2d2Pool<ConnectionManager<PgConnection>>,
+    ) -> Result<PooledConnection<ConnectionManager<PgConnection>>, StoreError> {
+        acquire(p, &self.health, self.acquire_timeout)
     }
 
     pub fn dialect(&self) -> &'static str {
@@ -254,14 +400,14 @@ impl Store {
         };
         match &self.pool {
             Pool::Sqlite(p) => {
-                let mut c = p.get().map_err(pool_error)?;
+                let mut c = self.sqlite(p)?;
                 let applied = c
                     .run_pending_migrations(SQLITE_MIGRATIONS)
                     .map_err(to_err)?;
                 Ok(applied.iter().map(|v| v.to_string()).collect())
             }
             Pool::Pg(p) => {
-                let mut c = p.get().map_err(pool_error)?;
+                let mut c = self.pg(p)?;
                 diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
                     .execute(&mut c)?;
                 let result = c
@@ -292,14 +438,14 @@ impl Store {
         };
         let (out, hooks) = match &self.pool {
             Pool::Sqlite(p) => {
-                let mut c = p.get().map_err(|e| E::from(pool_error(e)))?;
+                let mut c = self.sqlite(p).map_err(E::from)?;
                 // IMMEDIATE takes the write lock up front, so two writers never deadlock
                 // upgrading read locks.
                 c.immediate_transaction(|c| body(Conn::Sqlite(c)))
                     .map_err(TxFail::into_caller)?
             }
             Pool::Pg(p) => {
-                let mut c = p.get().map_err(|e| E::from(pool_error(e)))?;
+                let mut c = self.pg(p).map_err(E::from)?;
                 c.transaction(|c| {
                     // Every write ends by appending to the audit chain, which locks its head
                     // row. Taking that lock first gives all writers one lock order, so two
@@ -327,18 +473,28 @@ impl Store {
         F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
         E: From<StoreError>,
     {
+        self.read_within(self.acquire_timeout, f)
+    }
+
+    /// [`Store::read_blocking`], waiting at most `timeout` for a connection while connecting
+    /// fails.
+    fn read_within<T, E, F>(&self, timeout: Duration, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
+        E: From<StoreError>,
+    {
         let body = |conn: Conn<'_>| -> Result<T, TxFail<E>> {
             let mut tx = Tx::new(conn);
             f(&mut tx).map_err(TxFail::Caller)
         };
         match &self.pool {
             Pool::Sqlite(p) => {
-                let mut c = p.get().map_err(|e| E::from(pool_error(e)))?;
+                let mut c = acquire(p, &self.health, timeout).map_err(E::from)?;
                 c.transaction(|c| body(Conn::Sqlite(c)))
                     .map_err(TxFail::into_caller)
             }
             Pool::Pg(p) => {
-                let mut c = p.get().map_err(|e| E::from(pool_error(e)))?;
+                let mut c = acquire(p, &self.health, timeout).map_err(E::from)?;
                 c.build_transaction()
                     .read_only()
                     .run(|c| body(Conn::Pg(c)))
@@ -373,6 +529,29 @@ impl Store {
             .map_err(|e| E::from(StoreError::Unexpected(format!("blocking task: {e}"))))?
     }
 
+    /// [`Store::read`] for callers that must not wait while connecting fails (OCSP): then
+    /// only an idle connection that passes the pool's test is used, at once, or the answer is
+    /// [`StoreError::Unavailable`] at once. Such a connection also marks the database
+    /// reachable again, so a stale mark never outlives the next request.
+    pub async fn read_now<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let timeout = if store.health.down.load(Ordering::SeqCst) {
+                Duration::ZERO
+            } else {
+                store.acquire_timeout
+            };
+            store.read_within(timeout, f)
+        })
+        .await
+        .map_err(|e| E::from(StoreError::Unexpected(format!("blocking task: {e}"))))?
+    }
+
     /// Bookkeeping that is not a state change of the domain (a session's last-seen time)
     /// and so carries no audit event. Kept to the few functions listed in ARCHITECTURE.md.
     fn bookkeeping_blocking<T>(
@@ -381,11 +560,11 @@ impl Store {
     ) -> Result<T, StoreError> {
         match &self.pool {
             Pool::Sqlite(p) => {
-                let mut c = p.get().map_err(pool_error)?;
+                let mut c = self.sqlite(p)?;
                 f(&mut Tx::new(Conn::Sqlite(&mut c)))
             }
             Pool::Pg(p) => {
-                let mut c = p.get().map_err(pool_error)?;
+                let mut c = self.pg(p)?;
                 f(&mut Tx::new(Conn::Pg(&mut c)))
             }
         }

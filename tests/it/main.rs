@@ -16,6 +16,7 @@ mod issuance;
 mod lifecycle;
 mod notify;
 mod otp;
+mod outage;
 mod readonly;
 mod reports;
 mod status;

@@ -290,8 +290,17 @@ async fn a_serial_unknown_until_inserted_gets_its_real_answer_on_the_next_reques
     assert_eq!(
         app.state.status.ocsp_cache_stats().responses,
         cached_before,
-        "nothing cached for the unknown serial"
+        "no response cached for the unknown serial"
     );
+    // Its absence is remembered (answered without a read while the generation stands).
+    assert!(app.state.status.ocsp_cache_stats().unknown_serials >= 1);
+    let generation = || {
+        common::enrol::count(
+            &app.env,
+            "SELECT generation AS n FROM status_generation WHERE id = 1",
+        )
+    };
+    let before_insert = generation();
 
     // The serial is now recorded as issuance records it (`signing`, before the signature): an
     // insert, stamped by the triggers like any status change. A copy of the warm row keeps the
@@ -305,6 +314,11 @@ async fn a_serial_unknown_until_inserted_gets_its_real_answer_on_the_next_reques
     ));
     app.env
         .sql("INSERT INTO certificates SELECT * FROM new_certificate");
+    // The insert moved the generation, which ends the remembered absence.
+    assert!(
+        generation() > before_insert,
+        "an insert bumps the generation"
+    );
     // Recorded but not yet accepted: on hold (revoked, certificateHold).
     for digest in ["-sha1", "-sha256"] {
         let text = ask(digest);

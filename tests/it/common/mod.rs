@@ -7,6 +7,7 @@ pub mod certificates;
 pub mod contract;
 pub mod enrol;
 pub mod pki;
+pub mod proxy;
 pub mod web;
 
 use std::path::{Path, PathBuf};
