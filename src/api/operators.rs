@@ -68,6 +68,7 @@ struct WhoAmI {
     kind: String,
     id: String,
     name: String,
+    #[oai(nullable)]
     role: Option<String>,
     scopes: Vec<String>,
     must_change_password: bool,
@@ -180,10 +181,10 @@ impl OperatorsApi {
         Ok(NoContent::Done)
     }
 
-    /// Who the bearer token belongs to (any principal).
+    /// Who the bearer token belongs to (any principal; 401 without a valid one).
     #[oai(path = "/whoami", method = "get")]
-    async fn whoami(&self, auth: Auth) -> Json<WhoAmI> {
-        Json(match auth.0 {
+    async fn whoami(&self, auth: Auth) -> Result<Json<WhoAmI>, ApiError> {
+        Ok(Json(match auth.0 {
             Principal::Operator {
                 id,
                 username,
@@ -206,7 +207,7 @@ impl OperatorsApi {
                 scopes: scopes.iter().map(|s| s.as_str().to_string()).collect(),
                 must_change_password: false,
             },
-        })
+        }))
     }
 
     /// Create an operator account (role `admin`). The one-time password and TOTP secret are

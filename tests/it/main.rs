@@ -13,6 +13,7 @@ mod foundation;
 mod issuance;
 mod lifecycle;
 mod notify;
+mod openapi;
 mod otp;
 mod readonly;
 mod reports;
