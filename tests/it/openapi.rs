@@ -184,3 +184,26 @@ fn the_document_checker_refuses_what_the_document_does_not_allow() {
         ["$.d is not a documented property"]
     );
 }
+
+/// Outside the API too: pages (also as the HTML error page a browser gets), probes, OCSP.
+#[tokio::test]
+async fn every_405_carries_allow() {
+    let app = TestApp::spawn().await;
+    for (method, path, accept, allow) in [
+        ("PUT", "/sign-in", "application/json", "GET, POST, HEAD"),
+        ("PUT", "/sign-in", "text/html", "GET, POST, HEAD"),
+        ("POST", "/healthz", "*/*", "GET, HEAD"),
+        ("GET", "/ocsp", "*/*", "POST"),
+        ("POST", "/api/openapi.json", "*/*", "GET, HEAD"),
+    ] {
+        let resp = app
+            .http
+            .request(method.parse().unwrap(), app.url(path))
+            .header("accept", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 405, "{method} {path}");
+        assert_eq!(resp.headers()["allow"], allow, "{method} {path} ({accept})");
+    }
+}
