@@ -85,6 +85,8 @@ mod tests {
 
     use super::*;
 
+    // Only its document is read.
+    #[allow(dead_code)]
     #[derive(ApiResponse)]
     enum Two {
         /// JSON.
