@@ -51,11 +51,15 @@ for _ in $(seq 1 300); do
 done
 [ -n "$base" ] || { echo "serve did not start"; cat "$work/serve.err"; exit 1; }
 
-curl -sf "$base/api/openapi.json" >"$work/openapi.json"
+# Python rather than curl: CI installs no curl.
+fetch() {
+  python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=30).read().decode())' "$1"
+}
+fetch "$base/api/openapi.json" >"$work/openapi.json"
 python3 tests/schemathesis/setup.py "$base" "$work/openapi.json" "$work/schemathesis.toml" <"$work/serve.out"
 
 answered() {
-  curl -sf "$base/metrics" | awk '/^http_requests_total\{/ {n += $NF} END {print n + 0}'
+  fetch "$base/metrics" | awk '/^http_requests_total\{/ {n += $NF} END {print n + 0}'
 }
 before=$(answered)
 started=$(date +%s)
