@@ -10,6 +10,7 @@ mod ca_files;
 mod contract;
 mod enrolment;
 mod foundation;
+mod interrupted;
 mod issuance;
 mod lifecycle;
 mod notify;
