@@ -42,6 +42,11 @@ pub enum Command {
         #[command(subcommand)]
         command: OperatorCommand,
     },
+    /// Integrations (each API key belongs to one).
+    Integration {
+        #[command(subcommand)]
+        command: IntegrationCommand,
+    },
     /// Integration API keys.
     ApiKey {
         #[command(subcommand)]
@@ -67,14 +72,26 @@ pub enum OperatorCommand {
 }
 
 #[derive(Subcommand)]
+pub enum IntegrationCommand {
+    /// Create an integration; prints its id.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
 pub enum ApiKeyCommand {
     /// Create a key; prints it once.
     Create {
         #[arg(long)]
         name: String,
-        /// Comma-separated: enrol, lifecycle, reports
+        /// Comma-separated: enrol, lifecycle, reports, all_integrations
         #[arg(long, value_delimiter = ',')]
         scopes: Vec<String>,
+        /// The integration's id; without it, a new integration named after the key.
+        #[arg(long)]
+        integration: Option<String>,
     },
 }
 
@@ -162,12 +179,30 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
             print_credentials(&creds);
             Ok(0)
         }
-        Command::ApiKey {
-            command: ApiKeyCommand::Create { name, scopes },
+        Command::Integration {
+            command: IntegrationCommand::Create { name },
         } => {
             let accounts = accounts(config).await?;
-            let key = accounts.create_api_key(&Actor::Cli, &name, &scopes).await?;
-            println!("API key `{}` ({}), shown once:", key.name, key.id);
+            let integration = accounts.create_integration(&Actor::Cli, &name).await?;
+            println!("Integration `{}`: {}", integration.name, integration.id);
+            Ok(0)
+        }
+        Command::ApiKey {
+            command:
+                ApiKeyCommand::Create {
+                    name,
+                    scopes,
+                    integration,
+                },
+        } => {
+            let accounts = accounts(config).await?;
+            let key = accounts
+                .create_api_key(&Actor::Cli, &name, &scopes, integration.as_deref())
+                .await?;
+            println!(
+                "API key `{}` ({}) of integration {}, shown once:",
+                key.name, key.id, key.integration_id
+            );
             println!("{}", key.token);
             Ok(0)
         }

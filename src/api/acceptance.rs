@@ -8,7 +8,7 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Tags};
 
-use super::auth::{require_enrol_or, Auth};
+use super::auth::{require_enrol_or, require_reach, Auth};
 use super::immutable_document::ImmutableDocument;
 use super::otp_views::ChallengeCreated;
 use super::problem::ApiError;
@@ -18,6 +18,7 @@ use crate::operators::{Role, Scope};
 use crate::problem::Problem;
 use crate::status::CertificateStatus;
 use crate::store::CertificateRow;
+use crate::store::Owned;
 use poem::http::StatusCode;
 
 #[derive(Tags)]
@@ -190,6 +191,7 @@ impl AcceptanceApi {
         status: Query<Option<String>>,
     ) -> Result<Json<EnrolmentCertificateList>, ApiError> {
         require_enrol_or(&auth.0, &[Role::Operator, Role::RaOfficer])?;
+        require_reach(&state, &auth.0, Owned::Enrolment(id.0.clone())).await?;
         let id = id.0;
         let rows = state
             .store
@@ -226,6 +228,7 @@ impl AcceptanceApi {
         #[oai(example = "serial_example")] serial: Path<String>,
     ) -> Result<ImmutableDocument, ApiError> {
         require_enrol_or(&auth.0, &[Role::Operator, Role::RaOfficer])?;
+        require_reach(&state, &auth.0, Owned::Certificate(serial.0.clone())).await?;
         let record = state.acceptance.record(&serial.0).await?;
         ImmutableDocument::html(record.document, &record.document_sha256)
     }
@@ -240,6 +243,7 @@ impl AcceptanceApi {
         #[oai(example = "serial_example")] serial: Path<String>,
     ) -> Result<Json<AcceptanceView>, ApiError> {
         require_enrol_or(&auth.0, &[Role::Operator, Role::RaOfficer])?;
+        require_reach(&state, &auth.0, Owned::Certificate(serial.0.clone())).await?;
         let record = state.acceptance.record(&serial.0).await?;
         Ok(Json(AcceptanceView::from(&record)))
     }
@@ -256,6 +260,7 @@ impl AcceptanceApi {
         #[oai(example = "serial_example")] serial: Path<String>,
     ) -> Result<ChallengeCreated, ApiError> {
         auth.0.require_scope(Scope::Enrol)?;
+        require_reach(&state, &auth.0, Owned::Certificate(serial.0.clone())).await?;
         let sent = state
             .acceptance
             .send_otp(&auth.0.actor(), &serial.0)
@@ -278,6 +283,7 @@ impl AcceptanceApi {
         body: Json<AcceptanceInput>,
     ) -> Result<Json<AcceptanceView>, ApiError> {
         auth.0.require_scope(Scope::Enrol)?;
+        require_reach(&state, &auth.0, Owned::Certificate(serial.0.clone())).await?;
         let input = body.0;
         let client_ip = match input.client_ip.as_deref().map(str::trim) {
             None | Some("") => None,
@@ -324,6 +330,7 @@ impl AcceptanceApi {
         body: Json<AcceptanceRejectInput>,
     ) -> Result<Json<AcceptanceView>, ApiError> {
         auth.0.require_scope(Scope::Enrol)?;
+        require_reach(&state, &auth.0, Owned::Certificate(serial.0.clone())).await?;
         let record = state
             .acceptance
             .reject(&auth.0.actor(), &serial.0, &body.0.reason)

@@ -6,13 +6,14 @@ use poem_openapi::param::{Header, Path};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
-use super::auth::Auth;
+use super::auth::{require_reach, Auth};
 use super::problem::ApiError;
 use crate::app::AppState;
 use crate::ca::CaError;
 use crate::issuance::{IdempotencyKey, IssuanceError};
 use crate::operators::Scope;
 use crate::problem::Problem;
+use crate::store::Owned;
 use poem::http::StatusCode;
 
 #[derive(Tags)]
@@ -127,6 +128,7 @@ impl CertificatesApi {
         body: Json<IssueCertificate>,
     ) -> Result<IssueResponse, ApiError> {
         auth.0.require_scope(Scope::Enrol)?;
+        require_reach(&state, &auth.0, Owned::Enrolment(id.0.clone())).await?;
         let key = IdempotencyKey::parse(idempotency_key.0)?;
         let issued = state
             .issuance

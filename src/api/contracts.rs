@@ -9,7 +9,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
-use super::auth::{require_enrol_or, Auth};
+use super::auth::{require_enrol_or, require_reach, Auth};
 use super::immutable_document::ImmutableDocument;
 use super::otp_views::ChallengeCreated;
 use super::problem::ApiError;
@@ -17,6 +17,7 @@ use crate::app::AppState;
 use crate::contract::{ContractError, ContractStatus, ContractSummary, Package, SignRequest};
 use crate::operators::Role;
 use crate::problem::Problem;
+use crate::store::Owned;
 use poem::http::StatusCode;
 
 #[derive(Tags)]
@@ -292,6 +293,7 @@ impl ContractsApi {
         body: Json<ContractRequest>,
     ) -> Result<CreatedResponse, ApiError> {
         require_enrol_or(&auth.0, &[Role::Operator])?;
+        require_reach(&state, &auth.0, Owned::Enrolment(id.0.clone())).await?;
         let c = state
             .contracts
             .create(&auth.0.actor(), &id.0, body.0.package_code.trim())
@@ -309,6 +311,7 @@ impl ContractsApi {
         #[oai(example = "contract_id_example")] id: Path<String>,
     ) -> Result<Json<ContractView>, ApiError> {
         require_enrol_or(&auth.0, &[Role::Operator, Role::RaOfficer])?;
+        require_reach(&state, &auth.0, Owned::Contract(id.0.clone())).await?;
         let c = state.contracts.get(&id.0).await?;
         Ok(Json(ContractView::from(&c)))
     }
@@ -324,6 +327,7 @@ impl ContractsApi {
         #[oai(example = "contract_id_example")] id: Path<String>,
     ) -> Result<ImmutableDocument, ApiError> {
         require_enrol_or(&auth.0, &[Role::Operator, Role::RaOfficer])?;
+        require_reach(&state, &auth.0, Owned::Contract(id.0.clone())).await?;
         let doc = state.contracts.document(&id.0).await?;
         ImmutableDocument::html(doc.bytes, &doc.sha256)
     }
@@ -340,6 +344,7 @@ impl ContractsApi {
         #[oai(example = "contract_id_example")] id: Path<String>,
     ) -> Result<ChallengeCreated, ApiError> {
         require_enrol_or(&auth.0, &[Role::Operator])?;
+        require_reach(&state, &auth.0, Owned::Contract(id.0.clone())).await?;
         let sent = state.contracts.send_otp(&auth.0.actor(), &id.0).await?;
         Ok(sent.into())
     }
@@ -359,6 +364,7 @@ impl ContractsApi {
         body: Json<SignInput>,
     ) -> Result<Json<ContractView>, ApiError> {
         require_enrol_or(&auth.0, &[Role::Operator])?;
+        require_reach(&state, &auth.0, Owned::Contract(id.0.clone())).await?;
         let input = body.0;
         let max_bytes = state.contracts.signature_limits().max_bytes;
         let signature_png = decode_signature(&input.signature_image, max_bytes)?;

@@ -13,7 +13,7 @@ use poem_openapi::types::{Example, ParseFromJSON, ToJSON};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use validator::Validate;
 
-use super::auth::{require_enrol_or, Auth};
+use super::auth::{require_enrol_or, require_reach, Auth};
 use super::problem::ApiError;
 use super::validation::{field_problems, sha256_hex};
 use crate::app::AppState;
@@ -24,6 +24,7 @@ use crate::enrolment::{
 use crate::operators::{Principal, Role, Scope};
 use crate::problem::Problem;
 use crate::secrets::sha256_hex as digest;
+use crate::store::Owned;
 use crate::verification::CallState;
 use poem::http::StatusCode;
 
@@ -452,12 +453,17 @@ impl EnrolmentsApi {
             Submitter {
                 actor: principal.actor(),
                 operator_id: Some(principal_id(&principal).to_string()),
+                integration_id: None,
             }
         } else {
             principal.require_scope(Scope::Enrol)?;
             Submitter {
                 actor: principal.actor(),
                 operator_id: None,
+                integration_id: match &principal {
+                    Principal::ApiKey { integration_id, .. } => Some(integration_id.clone()),
+                    Principal::Operator { .. } => None,
+                },
             }
         };
         let key = idempotency_key.0;
@@ -513,6 +519,7 @@ impl EnrolmentsApi {
         #[oai(example = "enrolment_id_example")] id: Path<String>,
     ) -> Result<Json<EnrolmentView>, ApiError> {
         require_enrol_or(&auth.0, &[Role::Operator, Role::RaOfficer])?;
+        require_reach(&state, &auth.0, Owned::Enrolment(id.0.clone())).await?;
         let s = state.enrolments.get(&id.0).await?;
         Ok(Json(EnrolmentView::from(&s)))
     }
@@ -533,6 +540,7 @@ impl EnrolmentsApi {
         body: Binary<Body>,
     ) -> Result<DocumentStoredResponse, ApiError> {
         require_enrol_or(&auth.0, &[Role::Operator])?;
+        require_reach(&state, &auth.0, Owned::Enrolment(id.0.clone())).await?;
         let kind = parse_kind(&kind.0)?;
         let max_bytes = state.enrolments.max_document_bytes();
         let limit = usize::try_from(max_bytes).unwrap_or(usize::MAX);
@@ -588,6 +596,7 @@ impl EnrolmentsApi {
         #[oai(example = "enrolment_id_example")] id: Path<String>,
     ) -> Result<Json<EnrolmentView>, ApiError> {
         require_enrol_or(&auth.0, &[Role::Operator, Role::RaOfficer])?;
+        require_reach(&state, &auth.0, Owned::Enrolment(id.0.clone())).await?;
         let s = state.enrolments.withdraw(&auth.0.actor(), &id.0).await?;
         Ok(Json(EnrolmentView::from(&s)))
     }
@@ -603,6 +612,7 @@ impl EnrolmentsApi {
         #[oai(example = "enrolment_id_example")] id: Path<String>,
     ) -> Result<Json<VideoCallView>, ApiError> {
         require_enrol_or(&auth.0, &[Role::Operator])?;
+        require_reach(&state, &auth.0, Owned::Enrolment(id.0.clone())).await?;
         let s = state.verification.status_for(&id.0).await?;
         let mut view = VideoCallView {
             verification_id: s.video_call_id,

@@ -8,7 +8,7 @@ use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::{Binary, Json, PlainText};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
-use super::auth::Auth;
+use super::auth::{require_reach, Auth};
 use super::negotiated::Negotiated;
 use super::otp_views::ChallengeAccepted;
 use super::problem::ApiError;
@@ -16,7 +16,7 @@ use crate::app::AppState;
 use crate::operators::{Principal, Role, Scope};
 use crate::problem::Problem;
 use crate::status::{CertificateStatus, Change, Changed, StatusError};
-use crate::store::CertificateQuery;
+use crate::store::{CertificateQuery, Owned};
 use poem::http::StatusCode;
 
 #[derive(Tags)]
@@ -165,21 +165,25 @@ fn otp_code_required() -> ApiError {
 pub struct LifecycleApi;
 
 impl LifecycleApi {
+    /// `change` is passed unparsed so that the caller is checked before its request is:
+    /// another integration's key gets the 404 a missing certificate gets, whatever it sent.
     async fn apply(
         state: &AppState,
         principal: &Principal,
         serial: &str,
-        change: Change,
+        change: Result<Change, StatusError>,
         note: &str,
         otp_code: Option<&str>,
     ) -> Result<Json<StatusView>, ApiError> {
         let serial = serial.to_ascii_lowercase();
         let actor = principal.actor();
         if principal.require_role(&[Role::RaOfficer]).is_ok() {
-            let changed = state.status.change(&actor, &serial, change, note).await?;
+            let changed = state.status.change(&actor, &serial, change?, note).await?;
             return Ok(Json(changed.into()));
         }
         principal.require_scope(Scope::Lifecycle)?;
+        require_reach(state, principal, Owned::Certificate(serial.clone())).await?;
+        let change = change?;
         let code = otp_code.ok_or_else(otp_code_required)?;
         let changed = state
             .status
@@ -192,16 +196,17 @@ impl LifecycleApi {
         state: &AppState,
         principal: &Principal,
         serial: &str,
-        change: Change,
+        change: Result<Change, StatusError>,
     ) -> Result<ChallengeAccepted, ApiError> {
         principal.require_scope(Scope::Lifecycle)?;
+        require_reach(state, principal, Owned::Certificate(serial.to_string())).await?;
         let sent = state
             .status
             .request_change(
                 &state.otp,
                 &principal.actor(),
                 &serial.to_ascii_lowercase(),
-                change,
+                change?,
             )
             .await?;
         Ok(sent.into())
@@ -231,6 +236,7 @@ impl LifecycleApi {
         {
             p.require_scope(Scope::Lifecycle)?;
         }
+        require_reach(&state, p, Owned::Certificate(serial.0.clone())).await?;
         let serial = serial.0.to_ascii_lowercase();
         let lookup = serial.clone();
         let (row, contract_id, superseded_by, pending) = state
@@ -369,12 +375,11 @@ impl LifecycleApi {
         serial: Path<String>,
         body: Json<RevokeRequest>,
     ) -> Result<Json<StatusView>, ApiError> {
-        let change = Change::revoke(&body.reason)?;
         Self::apply(
             state.0,
             &auth.0,
             &serial.0,
-            change,
+            Change::revoke(&body.reason),
             &body.note,
             body.otp_code.as_deref(),
         )
@@ -394,7 +399,7 @@ impl LifecycleApi {
             state.0,
             &auth.0,
             &serial.0,
-            Change::Suspend,
+            Ok(Change::Suspend),
             &body.note,
             body.otp_code.as_deref(),
         )
@@ -414,7 +419,7 @@ impl LifecycleApi {
             state.0,
             &auth.0,
             &serial.0,
-            Change::Resume,
+            Ok(Change::Resume),
             &body.note,
             body.otp_code.as_deref(),
         )
@@ -433,8 +438,7 @@ impl LifecycleApi {
         serial: Path<String>,
         body: Json<RevokeOtpRequest>,
     ) -> Result<ChallengeAccepted, ApiError> {
-        let change = Change::revoke(&body.reason)?;
-        Self::request_otp(state.0, &auth.0, &serial.0, change).await
+        Self::request_otp(state.0, &auth.0, &serial.0, Change::revoke(&body.reason)).await
     }
 
     /// A subscriber's suspension request (API key, scope `lifecycle`): sends the OTP.
@@ -445,7 +449,7 @@ impl LifecycleApi {
         auth: Auth,
         serial: Path<String>,
     ) -> Result<ChallengeAccepted, ApiError> {
-        Self::request_otp(state.0, &auth.0, &serial.0, Change::Suspend).await
+        Self::request_otp(state.0, &auth.0, &serial.0, Ok(Change::Suspend)).await
     }
 
     /// A subscriber's resumption request (API key, scope `lifecycle`): sends the OTP.
@@ -456,6 +460,6 @@ impl LifecycleApi {
         auth: Auth,
         serial: Path<String>,
     ) -> Result<ChallengeAccepted, ApiError> {
-        Self::request_otp(state.0, &auth.0, &serial.0, Change::Resume).await
+        Self::request_otp(state.0, &auth.0, &serial.0, Ok(Change::Resume)).await
     }
 }

@@ -1,4 +1,4 @@
-//! Operator sign-in, password change, account and API-key administration.
+//! Operator sign-in, password change, account, integration and API-key administration.
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
@@ -71,6 +71,9 @@ struct WhoAmI {
     #[oai(nullable)]
     role: Option<String>,
     scopes: Vec<String>,
+    /// An API key's integration.
+    #[oai(nullable, skip_serializing_if_is_none)]
+    integration_id: Option<String>,
     must_change_password: bool,
 }
 
@@ -103,8 +106,15 @@ enum CreatedOperatorResponse {
 #[derive(Object)]
 struct CreateApiKey {
     name: String,
-    /// Any of `enrol`, `lifecycle`, `reports`.
+    /// Any of `enrol`, `lifecycle`, `reports`, `all_integrations` (with `enrol` or
+    /// `lifecycle`: every integration's enrolments and certificates, for the provider's own
+    /// call centre).
     scopes: Vec<String>,
+    /// The integration the key belongs to (`POST /api/v1/integrations`); the key reaches only
+    /// that integration's enrolments, contracts and certificates. Absent: a new integration
+    /// named after the key.
+    #[oai(validator(max_length = 64))]
+    integration_id: Option<String>,
 }
 
 #[derive(Object)]
@@ -112,8 +122,43 @@ struct CreatedApiKey {
     id: String,
     name: String,
     scopes: Vec<String>,
+    integration_id: String,
     /// The bearer token; shown once, stored only as a hash.
     key: String,
+}
+
+#[derive(Object)]
+struct CreateIntegration {
+    #[oai(validator(max_length = 400))]
+    name: String,
+}
+
+#[derive(Object)]
+struct IntegrationView {
+    id: String,
+    name: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<crate::store::IntegrationRow> for IntegrationView {
+    fn from(r: crate::store::IntegrationRow) -> Self {
+        Self {
+            id: r.id,
+            name: r.name,
+            created_at: r.created_at.and_utc(),
+        }
+    }
+}
+
+#[derive(Object)]
+struct IntegrationList {
+    integrations: Vec<IntegrationView>,
+}
+
+#[derive(ApiResponse)]
+enum CreatedIntegrationResponse {
+    #[oai(status = 201)]
+    Created(Json<IntegrationView>),
 }
 
 #[derive(ApiResponse)]
@@ -197,14 +242,21 @@ impl OperatorsApi {
                 name: username,
                 role: Some(role.as_str().into()),
                 scopes: vec![],
+                integration_id: None,
                 must_change_password,
             },
-            Principal::ApiKey { id, name, scopes } => WhoAmI {
+            Principal::ApiKey {
+                id,
+                name,
+                scopes,
+                integration_id,
+            } => WhoAmI {
                 kind: "api_key".into(),
                 id,
                 name,
                 role: None,
                 scopes: scopes.iter().map(|s| s.as_str().to_string()).collect(),
+                integration_id: Some(integration_id),
                 must_change_password: false,
             },
         }))
@@ -235,6 +287,39 @@ impl OperatorsApi {
         })))
     }
 
+    /// Create an integration: the provider's app backend, the VNeID hub connector, a partner
+    /// portal (role `admin`). Its API keys (`POST /api/v1/api-keys` with `integration_id`)
+    /// reach only the enrolments they made and what follows from them; another
+    /// integration's answer 404.
+    #[oai(path = "/integrations", method = "post")]
+    async fn create_integration(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        body: Json<CreateIntegration>,
+    ) -> Result<CreatedIntegrationResponse, ApiError> {
+        auth.0.require_role(&[Role::Admin])?;
+        let i = state
+            .accounts
+            .create_integration(&auth.0.actor(), &body.name)
+            .await?;
+        Ok(CreatedIntegrationResponse::Created(Json(i.into())))
+    }
+
+    /// The integrations, newest first (role `admin`).
+    #[oai(path = "/integrations", method = "get")]
+    async fn list_integrations(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+    ) -> Result<Json<IntegrationList>, ApiError> {
+        auth.0.require_role(&[Role::Admin])?;
+        let rows = state.accounts.list_integrations().await?;
+        Ok(Json(IntegrationList {
+            integrations: rows.into_iter().map(IntegrationView::from).collect(),
+        }))
+    }
+
     /// Create an integration API key (role `admin`).
     #[oai(path = "/api-keys", method = "post")]
     async fn create_api_key(
@@ -246,12 +331,18 @@ impl OperatorsApi {
         auth.0.require_role(&[Role::Admin])?;
         let k = state
             .accounts
-            .create_api_key(&auth.0.actor(), &body.name, &body.scopes)
+            .create_api_key(
+                &auth.0.actor(),
+                &body.name,
+                &body.scopes,
+                body.integration_id.as_deref(),
+            )
             .await?;
         Ok(CreatedApiKeyResponse::Created(Json(CreatedApiKey {
             id: k.id,
             name: k.name,
             scopes: k.scopes.iter().map(|s| s.as_str().to_string()).collect(),
+            integration_id: k.integration_id,
             key: k.token,
         })))
     }

@@ -141,6 +141,9 @@ impl From<OperatorsError> for Problem {
             }
             E::FirstSignInDone => Problem::new(S::CONFLICT, "first_sign_in_done"),
             E::NotFound => Problem::new(S::NOT_FOUND, "not_found"),
+            E::IntegrationNotFound => {
+                Problem::new(S::UNPROCESSABLE_ENTITY, "integration_not_found")
+            }
             E::Crypto(e) => Problem::internal(format!("credential cryptography: {e}")),
             E::Unexpected(e) => Problem::internal(e),
         }

@@ -14,7 +14,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
-use super::auth::{require_lifecycle_caller, Auth};
+use super::auth::{require_lifecycle_caller, require_reach, Auth};
 use super::certificates::{view_of, IssueResponse};
 use super::contracts::ContractView;
 use super::lifecycle::ApiTags;
@@ -23,6 +23,7 @@ use crate::app::AppState;
 use crate::issuance::IdempotencyKey;
 use crate::problem::Problem;
 use crate::renewal::RenewalError;
+use crate::store::Owned;
 use poem::http::StatusCode;
 
 #[derive(Object)]
@@ -126,6 +127,7 @@ impl RenewalApi {
         body: Json<RenewRequest>,
     ) -> Result<RenewResponse, ApiError> {
         require_lifecycle_caller(&auth.0)?;
+        require_reach(&state, &auth.0, Owned::Certificate(serial.0.clone())).await?;
         let started = state
             .renewals
             .renew(&auth.0.actor(), &serial.0, body.0.package_code.trim())
@@ -160,6 +162,7 @@ impl RenewalApi {
         body: Json<RekeyRequest>,
     ) -> Result<IssueResponse, ApiError> {
         require_lifecycle_caller(&auth.0)?;
+        require_reach(&state, &auth.0, Owned::Certificate(serial.0.clone())).await?;
         let key = IdempotencyKey::parse(idempotency_key.0)?;
         let issued = state
             .issuance

@@ -145,6 +145,8 @@ fn unexpected(e: impl std::fmt::Display) -> EnrolmentError {
 pub struct Submitter {
     pub actor: Actor,
     pub operator_id: Option<String>,
+    /// The calling API key's integration, which will own the enrolment; `None` at a counter.
+    pub integration_id: Option<String>,
 }
 
 /// A caller's `Idempotency-Key` with the fingerprint of its request.
@@ -323,6 +325,7 @@ impl Enrolments {
                         "status": row.status.as_str(),
                         "verified_by": row.verified_by,
                         "enrolled_by": row.enrolled_by,
+                        "integration_id": row.integration_id,
                         "consent_version": row.consent_version,
                         "consent_text_sha256": row.consent_text_sha256,
                         "consent_channel": row.consent_channel,
@@ -647,5 +650,6 @@ fn new_row(id: &str, app: &Application, who: &Submitter, now: DateTime<Utc>) -> 
         created_at: now.naive_utc(),
         updated_at: now.naive_utc(),
         renews: None,
+        integration_id: who.integration_id.clone(),
     }
 }

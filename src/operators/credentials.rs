@@ -13,16 +13,26 @@ pub enum Scope {
     Lifecycle,
     /// Adoption reports for local authorities.
     Reports,
+    /// Together with `enrol` or `lifecycle`: reach every integration's enrolments, contracts
+    /// and certificates, not only the key's own (the provider's own call centre). Only this
+    /// scope lifts the integration check; grant it to the provider's own tools alone.
+    AllIntegrations,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::Enrol, Scope::Lifecycle, Scope::Reports];
+    pub const ALL: [Scope; 4] = [
+        Scope::Enrol,
+        Scope::Lifecycle,
+        Scope::Reports,
+        Scope::AllIntegrations,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::Enrol => "enrol",
             Scope::Lifecycle => "lifecycle",
             Scope::Reports => "reports",
+            Scope::AllIntegrations => "all_integrations",
         }
     }
 
@@ -48,6 +58,9 @@ pub enum Principal {
         id: String,
         name: String,
         scopes: Vec<Scope>,
+        /// The integration the key belongs to: it reaches that integration's objects only
+        /// (unless `scopes` holds `all_integrations`).
+        integration_id: String,
     },
 }
 
@@ -127,6 +140,7 @@ mod tests {
             id: "k".into(),
             name: "n".into(),
             scopes: vec![Scope::Enrol],
+            integration_id: "i".into(),
         };
         assert!(key.require_role(&[Role::Admin]).is_err());
         assert!(key.require_scope(Scope::Enrol).is_ok());

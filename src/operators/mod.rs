@@ -38,9 +38,9 @@ pub enum OperatorsError {
     InvalidUsername,
     #[error("unknown role `{0}`; allowed: operator, ra_officer, admin, auditor")]
     InvalidRole(String),
-    #[error("unknown scope `{0}`; allowed: enrol, lifecycle, reports")]
+    #[error("unknown scope `{0}`; allowed: enrol, lifecycle, reports, all_integrations")]
     InvalidScope(String),
-    #[error("API key name must be 1-100 characters")]
+    #[error("API key or integration name must be 1-100 characters")]
     InvalidName,
     #[error("password too weak: {0}")]
     WeakPassword(&'static str),
@@ -64,6 +64,8 @@ pub enum OperatorsError {
     FirstSignInDone,
     #[error("not found")]
     NotFound,
+    #[error("no such integration")]
+    IntegrationNotFound,
     /// Hashing, TOTP or sealing failed: a fault of ours, not of the caller's input.
     #[error("credential cryptography: {0}")]
     Crypto(String),

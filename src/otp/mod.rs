@@ -6,7 +6,9 @@
 //! HMAC under a key derived from the master key, compared in constant time, never logged;
 //! expiry after `code_ttl_seconds`; locked after `max_attempts` wrong codes; single use;
 //! a new code for the same subject and purpose only after `resend_cooldown_seconds` (it
-//! replaces the previous one); at most `max_sends_per_hour` codes to one recipient in any hour.
+//! replaces the previous one); at most `max_sends_per_hour` codes to one recipient in any hour
+//! for one purpose and one initiator (the API key or operator asking), so that codes one caller
+//! asks for (say, revocation codes) never use up those of another purpose or another caller.
 //!
 //! Callers:
 //! - [`Otp::issue_challenge`] runs in the caller's transaction and enqueues the message in the
@@ -290,7 +292,13 @@ impl Otp {
             }
         }
         let hour = Duration::hours(1);
-        let sends = tx.otp_sends_since(&recipient_key, (now - hour).naive_utc())?;
+        let initiator = request.actor.to_string();
+        let sends = tx.otp_sends_since(
+            &recipient_key,
+            purpose,
+            &initiator,
+            (now - hour).naive_utc(),
+        )?;
         let cap = usize::try_from(self.limits.max_sends_per_hour).unwrap_or(usize::MAX);
         if sends.len() >= cap {
             // The window frees a slot when the send `cap` places from the end leaves it.
@@ -331,6 +339,7 @@ impl Otp {
             expires_at: expires_at.naive_utc(),
             consumed_at: None,
             outbox_message_id: message_id.clone(),
+            initiator,
         })?;
         tx.audit(NewEvent::new(
             now,

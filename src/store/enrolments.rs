@@ -3,7 +3,9 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-use super::schema::{enrolment_documents, enrolments, video_call_outcomes};
+use super::schema::{
+    certificates, contracts, enrolment_documents, enrolments, video_call_outcomes,
+};
 use super::{dispatch, StoreError, Tx};
 use crate::states::enrolment::Status;
 
@@ -47,6 +49,18 @@ pub struct EnrolmentRow {
     pub updated_at: NaiveDateTime,
     /// For a renewal: the certificate it renews (the identity was copied from its enrolment).
     pub renews: Option<String>,
+    /// The integration whose API key made it (a renewal: the renewed one's); `None` for a
+    /// counter enrolment. Never changes: it decides which keys reach the enrolment.
+    pub integration_id: Option<String>,
+}
+
+/// An object reached through an enrolment, by its own id: what the integration check reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Owned {
+    Enrolment(String),
+    Contract(String),
+    /// By serial (lower-case hex).
+    Certificate(String),
 }
 
 /// An identity document; `sealed` is AES-256-GCM ciphertext. No `Debug`: it holds face data.
@@ -75,6 +89,38 @@ impl Tx<'_> {
             .find(id)
             .select(EnrolmentRow::as_select())
             .first(c)
+            .optional())?)
+    }
+
+    /// Who owns the object: `None` when it does not exist, `Some(None)` for an enrolment of no
+    /// integration (counter), `Some(Some(id))` otherwise. One indexed read per object kind;
+    /// the value never changes once the enrolment exists, so no lock is needed.
+    pub fn owner_of(&mut self, object: &Owned) -> Result<Option<Option<String>>, StoreError> {
+        let enrolment_id = match object {
+            Owned::Enrolment(id) => id.clone(),
+            Owned::Contract(id) => match dispatch!(self, c => contracts::table
+                .find(id)
+                .select(contracts::enrolment_id)
+                .first::<String>(c)
+                .optional())?
+            {
+                Some(e) => e,
+                None => return Ok(None),
+            },
+            Owned::Certificate(serial) => match dispatch!(self, c => certificates::table
+                .find(serial)
+                .select(certificates::enrolment_id)
+                .first::<String>(c)
+                .optional())?
+            {
+                Some(e) => e,
+                None => return Ok(None),
+            },
+        };
+        Ok(dispatch!(self, c => enrolments::table
+            .find(&enrolment_id)
+            .select(enrolments::integration_id)
+            .first::<Option<String>>(c)
             .optional())?)
     }
 

@@ -33,10 +33,10 @@ pub use audit::{AuditQuery, AuditRow, AUDIT_GENESIS_HASH};
 pub use certificates::{CertificateRow, EndingCertificate};
 pub use contracts::{ContractRow, FreePackageClaimRow, PackageRow, SignatureEvidence};
 pub use dashboard::DayFigures;
-pub use enrolments::{DocumentRow, EnrolmentQuery, EnrolmentRow};
+pub use enrolments::{DocumentRow, EnrolmentQuery, EnrolmentRow, Owned};
 pub use idempotency::IdempotencyRow;
 pub use key_check::KeyCheckState;
-pub use operators::{ApiKeyRow, OperatorRow, SessionRow};
+pub use operators::{ApiKeyRow, IntegrationRow, OperatorRow, SessionRow};
 pub use otp::{OtpChallengeRow, RecordedFailure};
 pub use outbox::{OutboxRow, OutboxUpdate};
 pub use reports::{

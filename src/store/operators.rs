@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{api_keys, operator_sessions, operators};
+use super::schema::{api_keys, integrations, operator_sessions, operators};
 use super::{dispatch, Store, StoreError, Tx};
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
@@ -42,6 +42,16 @@ pub struct ApiKeyRow {
     pub secret_hash: String,
     pub created_at: NaiveDateTime,
     pub revoked_at: Option<NaiveDateTime>,
+    pub integration_id: String,
+}
+
+/// An integration: the provider's app backend, the VNeID hub connector, a partner portal.
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = integrations)]
+pub struct IntegrationRow {
+    pub id: String,
+    pub name: String,
+    pub created_at: NaiveDateTime,
 }
 
 impl Tx<'_> {
@@ -248,6 +258,26 @@ impl Tx<'_> {
             .order(api_keys::created_at.desc())
             .select(ApiKeyRow::as_select())
             .load(c))?)
+    }
+
+    pub fn list_integrations(&mut self) -> Result<Vec<IntegrationRow>, StoreError> {
+        Ok(dispatch!(self, c => integrations::table
+            .order((integrations::created_at.desc(), integrations::id))
+            .select(IntegrationRow::as_select())
+            .load(c))?)
+    }
+
+    pub fn insert_integration(&mut self, row: &IntegrationRow) -> Result<(), StoreError> {
+        dispatch!(self, c => diesel::insert_into(integrations::table).values(row).execute(c))?;
+        Ok(())
+    }
+
+    pub fn integration_by_id(&mut self, id: &str) -> Result<Option<IntegrationRow>, StoreError> {
+        Ok(dispatch!(self, c => integrations::table
+            .find(id)
+            .select(IntegrationRow::as_select())
+            .first(c)
+            .optional())?)
     }
 
     pub fn insert_api_key(&mut self, row: &ApiKeyRow) -> Result<(), StoreError> {

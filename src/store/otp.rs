@@ -23,6 +23,9 @@ pub struct OtpChallengeRow {
     pub expires_at: NaiveDateTime,
     pub consumed_at: Option<NaiveDateTime>,
     pub outbox_message_id: String,
+    /// Who asked for the code (the caller's audit actor): the hourly cap counts per
+    /// recipient, purpose and initiator.
+    pub initiator: String,
 }
 
 /// The state of a challenge after a wrong code was counted.
@@ -76,14 +79,19 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Send times of challenges to `recipient_key` created after `since`, oldest first.
+    /// Send times of challenges to `recipient_key` for `purpose` asked by `initiator`, created
+    /// after `since`, oldest first.
     pub fn otp_sends_since(
         &mut self,
         recipient_key: &str,
+        purpose: &str,
+        initiator: &str,
         since: NaiveDateTime,
     ) -> Result<Vec<NaiveDateTime>, StoreError> {
         Ok(dispatch!(self, c => otp_challenges::table
             .filter(otp_challenges::recipient_key.eq(recipient_key))
+            .filter(otp_challenges::purpose.eq(purpose))
+            .filter(otp_challenges::initiator.eq(initiator))
             .filter(otp_challenges::created_at.gt(since))
             .order(otp_challenges::created_at.asc())
             .select(otp_challenges::created_at)

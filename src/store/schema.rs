@@ -35,6 +35,15 @@ diesel::table! {
         secret_hash -> Text,
         created_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
+        integration_id -> Text,
+    }
+}
+
+diesel::table! {
+    integrations (id) {
+        id -> Text,
+        name -> Text,
+        created_at -> Timestamp,
     }
 }
 
@@ -84,6 +93,7 @@ diesel::table! {
         expires_at -> Timestamp,
         consumed_at -> Nullable<Timestamp>,
         outbox_message_id -> Text,
+        initiator -> Text,
     }
 }
 
@@ -175,6 +185,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         renews -> Nullable<Text>,
+        integration_id -> Nullable<Text>,
     }
 }
 

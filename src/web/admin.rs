@@ -31,8 +31,15 @@ pub struct KeyItem {
     pub id: String,
     pub name: String,
     pub scopes: String,
+    pub integration_id: String,
     pub created: String,
     pub revoked: Option<String>,
+}
+
+pub struct IntegrationItem {
+    pub id: String,
+    pub name: String,
+    pub created: String,
 }
 
 pub struct PackageItem {
@@ -49,6 +56,7 @@ struct AdminPage {
     page: Page,
     operators: Vec<OperatorItem>,
     keys: Vec<KeyItem>,
+    integrations: Vec<IntegrationItem>,
     packages: Vec<PackageItem>,
     roles: Vec<SelectOption>,
     error: Option<String>,
@@ -107,8 +115,21 @@ async fn admin_page(
             id: k.id,
             name: k.name,
             scopes: k.scopes,
+            integration_id: k.integration_id,
             created: vn::date_time(k.created_at.and_utc()),
             revoked: k.revoked_at.map(|t| vn::date_time(t.and_utc())),
+        })
+        .collect();
+    let integrations = state
+        .accounts
+        .list_integrations()
+        .await
+        .map_err(unexpected)?
+        .into_iter()
+        .map(|i| IntegrationItem {
+            id: i.id,
+            name: i.name,
+            created: vn::date_time(i.created_at.and_utc()),
         })
         .collect();
     let packages = state
@@ -146,6 +167,7 @@ async fn admin_page(
             page: user.page,
             operators,
             keys,
+            integrations,
             packages,
             error,
         },
@@ -283,12 +305,43 @@ pub async fn operator_action(
 }
 
 #[derive(Deserialize)]
+pub struct NewIntegration {
+    #[serde(default)]
+    name: String,
+}
+
+#[handler]
+pub async fn create_integration(
+    user: WebUser,
+    state: Data<&AppState>,
+    input: Form<NewIntegration>,
+) -> Result<Response, WebError> {
+    user.require(ADMINS)?;
+    let lang = user.page.lang;
+    match state
+        .accounts
+        .create_integration(&user.principal.actor(), &input.name)
+        .await
+    {
+        Ok(_) => Ok(redirect("/admin")),
+        Err(e) => {
+            let error = shown_once(lang, e)?;
+            admin_page(user, &state, Some(error)).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
 pub struct NewApiKey {
     #[serde(default)]
     name: String,
     scope_enrol: Option<String>,
     scope_lifecycle: Option<String>,
     scope_reports: Option<String>,
+    scope_all_integrations: Option<String>,
+    /// Empty: a new integration named after the key.
+    #[serde(default)]
+    integration_id: String,
 }
 
 #[handler]
@@ -303,6 +356,7 @@ pub async fn create_api_key(
         (Scope::Enrol, &input.scope_enrol),
         (Scope::Lifecycle, &input.scope_lifecycle),
         (Scope::Reports, &input.scope_reports),
+        (Scope::AllIntegrations, &input.scope_all_integrations),
     ]
     .into_iter()
     .filter(|(_, on)| on.is_some())
@@ -310,7 +364,12 @@ pub async fn create_api_key(
     .collect();
     match state
         .accounts
-        .create_api_key(&user.principal.actor(), &input.name, &scopes)
+        .create_api_key(
+            &user.principal.actor(),
+            &input.name,
+            &scopes,
+            Some(input.integration_id.trim()).filter(|i| !i.is_empty()),
+        )
         .await
     {
         Ok(k) => render(&SecretPage {

@@ -193,6 +193,7 @@ pub async fn submit(
     let submitter = Submitter {
         actor: user.principal.actor(),
         operator_id: Some(op_id.clone()),
+        integration_id: None,
     };
     let idem = IdempotencyKey {
         principal: op_id,

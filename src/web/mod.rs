@@ -63,6 +63,7 @@ pub fn routes() -> impl Endpoint<Output = Response> {
         .at("/admin", get(admin::index))
         .at("/admin/operators", post(admin::create_operator))
         .at("/admin/operators/:id/:action", post(admin::operator_action))
+        .at("/admin/integrations", post(admin::create_integration))
         .at("/admin/api-keys", post(admin::create_api_key))
         .at("/admin/api-keys/:id/revoke", post(admin::revoke_api_key))
         .at("/workstation", get(workstation::queue))

@@ -414,16 +414,16 @@ async fn a_counter_dossier_takes_document_scans_until_its_contract_is_signed() {
         1
     );
 
-    let key = enrol_key(&mut app).await;
+    // A counter dossier belongs to no integration: the operator continues it.
     let (status, contract) = app
         .post(
             &format!("/api/v1/enrolments/{id}/contract"),
-            Some(&key),
+            Some(&op),
             json!({"package_code": "PS0"}),
         )
         .await;
     assert_eq!(status, 201, "{contract}");
-    common::contract::sign_with_sms_code(&app, &key, contract["id"].as_str().unwrap()).await;
+    common::contract::sign_with_sms_code(&app, &op, contract["id"].as_str().unwrap()).await;
     let (status, body) = put_document(&app, &op, &id, "portrait", jpeg("p"), "image/jpeg").await;
     assert_eq!(
         (status, body["code"].as_str()),

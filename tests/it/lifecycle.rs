@@ -34,16 +34,7 @@ fn csr(key: &PKey<Private>) -> String {
 
 /// An API key as the subscriber app's backend holds it: enrolment and lifecycle.
 async fn app_key(app: &mut TestApp, scopes: &[&str]) -> String {
-    let admin = app.admin_token().await;
-    let (status, key) = app
-        .post(
-            "/api/v1/api-keys",
-            Some(&admin),
-            json!({"name": "subscriber app", "scopes": scopes}),
-        )
-        .await;
-    assert_eq!(status, 201, "{key}");
-    key["key"].as_str().unwrap().to_string()
+    common::enrol::app_key_with(app, "subscriber app", scopes).await
 }
 
 /// Where the test keeps certificates as PEM files for openssl.

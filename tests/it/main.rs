@@ -11,6 +11,7 @@ mod contract;
 mod enrolment;
 mod foundation;
 mod interrupted;
+mod isolation;
 mod issuance;
 mod lifecycle;
 mod notify;

@@ -451,16 +451,7 @@ async fn under_concurrent_load_no_ocsp_request_started_after_a_status_change_get
 // Lifecycle: revoke, suspend, resume through the API, and what OCSP says right after.
 
 async fn lifecycle_key(app: &mut TestApp) -> String {
-    let admin = app.admin_token().await;
-    let (status, key) = app
-        .post(
-            "/api/v1/api-keys",
-            Some(&admin),
-            json!({"name": "subscriber app", "scopes": ["lifecycle"]}),
-        )
-        .await;
-    assert_eq!(status, 201, "{key}");
-    key["key"].as_str().unwrap().to_string()
+    common::enrol::app_key_with(app, "subscriber app", &["lifecycle"]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

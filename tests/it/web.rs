@@ -319,6 +319,12 @@ async fn every_page_answers_each_role_as_the_table_says() {
             422,
         ),
         (
+            "/admin/integrations".into(),
+            vec![("name", "")],
+            &["admin"],
+            422,
+        ),
+        (
             "/admin/api-keys".into(),
             vec![("name", "")],
             &["admin"],

@@ -54,18 +54,47 @@ pub fn id_for(dob: NaiveDate, female: bool, n: u32) -> String {
     format!("001{g}{:02}{n:06}", dob.year() % 100)
 }
 
-/// Creates an API key with scope `enrol`.
-pub async fn enrol_key(app: &mut TestApp) -> String {
+/// The integration the tests' keys belong to unless they ask for another: the subscriber
+/// app's backend, made at its first use.
+pub async fn app_integration(app: &mut TestApp) -> String {
+    const NAME: &str = "Subscriber app backend";
+    let admin = app.admin_token().await;
+    let (status, list) = app.get("/api/v1/integrations", Some(&admin)).await;
+    assert_eq!(status, 200, "{list}");
+    let found = list["integrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == NAME)
+        .map(|i| i["id"].as_str().unwrap().to_string());
+    if let Some(id) = found {
+        return id;
+    }
+    let (status, created) = app
+        .post("/api/v1/integrations", Some(&admin), json!({"name": NAME}))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    created["id"].as_str().unwrap().to_string()
+}
+
+/// Creates an API key of the subscriber app's integration with `scopes`.
+pub async fn app_key_with(app: &mut TestApp, name: &str, scopes: &[&str]) -> String {
+    let integration = app_integration(app).await;
     let admin = app.admin_token().await;
     let (status, key) = app
         .post(
             "/api/v1/api-keys",
             Some(&admin),
-            json!({"name": "app backend", "scopes": ["enrol"]}),
+            json!({"name": name, "scopes": scopes, "integration_id": integration}),
         )
         .await;
     assert_eq!(status, 201, "{key}");
     key["key"].as_str().unwrap().to_string()
+}
+
+/// Creates an API key with scope `enrol` (of the subscriber app's integration).
+pub async fn enrol_key(app: &mut TestApp) -> String {
+    app_key_with(app, "app backend", &["enrol"]).await
 }
 
 /// A signed-in operator (password already changed) with `role`.
