@@ -144,14 +144,14 @@ pub struct ProblemBody {
     pub message: String,
     /// Vietnamese, for people.
     pub message_vi: String,
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable, skip_serializing_if_is_none)]
     pub errors: Option<Vec<FieldProblemBody>>,
     /// For a refusal that lifts with time (`otp_resend_too_soon`, `otp_rate_limited`,
-    /// `database_unavailable`): the seconds to wait, as in `Retry-After`, for the app's
-    /// countdown.
-    #[oai(skip_serializing_if_is_none)]
+    /// `database_unavailable`, `issuance_interrupted`): the seconds to wait, as in
+    /// `Retry-After`, for the app's countdown.
+    #[oai(nullable, skip_serializing_if_is_none)]
     pub retry_after_seconds: Option<u32>,
     /// For `otp_invalid`: wrong codes still allowed before the code locks.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable, skip_serializing_if_is_none)]
     pub attempts_left: Option<u32>,
 }

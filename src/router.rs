@@ -6,14 +6,15 @@ use std::time::Duration;
 
 use poem::http::StatusCode;
 use poem::web::Data;
-use poem::{get, handler, EndpointExt, Response, Route};
+use poem::{handler, EndpointExt, Response, Route};
 
 use crate::app::AppState;
-use crate::http;
+use crate::http::{self, get, post};
 
 pub fn routes(state: AppState) -> impl poem::Endpoint {
     let api = crate::api::service(&state.config.public_base_url);
-    let spec = api.spec_endpoint();
+    let api_methods = http::ApiMethods::from_document("/api", &api.spec());
+    let spec = get(api.spec_endpoint());
     let docs = api.swagger_ui();
     let metrics = state.metrics.clone();
     let status = state.status.clone();
@@ -34,13 +35,10 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
     // OCSP handlers get only the status service: request data is cloned per request, and
     // OCSP is the hot path.
     Route::new()
-        .at(
-            "/ocsp",
-            poem::post(crate::status::ocsp_post).data(status.clone()),
-        )
+        .at("/ocsp", post(crate::status::ocsp_post).data(status.clone()))
         .at("/ocsp/*request", get(crate::status::ocsp_get).data(status))
         .nest_no_strip("/", app)
-        .around(move |ep, req| http::around(ep, req, metrics.clone()))
+        .around(move |ep, req| http::around(ep, req, metrics.clone(), api_methods.clone()))
 }
 
 /// How long `/readyz` waits for the database before it answers 503 "unreachable": a load

@@ -39,6 +39,7 @@ struct EnrolmentCertificateItem {
     not_before: DateTime<Utc>,
     not_after: DateTime<Utc>,
     /// When it must be accepted by (only while `pending_acceptance`).
+    #[oai(nullable)]
     accept_before: Option<DateTime<Utc>>,
     acceptance_record_url: String,
 }
@@ -63,13 +64,20 @@ struct AcceptanceView {
     status: String,
     created_at: DateTime<Utc>,
     /// When it was accepted, rejected or expired.
+    #[oai(nullable)]
     decided_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     otp_challenge_id: Option<String>,
     /// `sms`.
+    #[oai(nullable)]
     otp_channel: Option<String>,
+    #[oai(nullable)]
     otp_masked_destination: Option<String>,
+    #[oai(nullable)]
     client_ip: Option<String>,
+    #[oai(nullable)]
     user_agent: Option<String>,
+    #[oai(nullable)]
     rejection_reason: Option<String>,
 }
 

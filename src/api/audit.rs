@@ -52,6 +52,7 @@ impl From<StoredEvent> for AuditEvent {
 struct AuditPage {
     events: Vec<AuditEvent>,
     /// Pass as `after` to read the next page; absent at the end.
+    #[oai(nullable)]
     next_after: Option<i64>,
 }
 
@@ -61,7 +62,9 @@ struct VerifyResult {
     events_checked: u64,
     head_seq: i64,
     /// `modified`, `removed` or `reordered`, with the sequence number.
+    #[oai(nullable)]
     fault: Option<String>,
+    #[oai(nullable)]
     fault_seq: Option<i64>,
     message: String,
 }

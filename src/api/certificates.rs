@@ -45,7 +45,7 @@ pub(super) struct IssuedCertificateView {
     chain_pem: String,
     /// For a renewal or rekey: the certificate this one replaces once accepted (it is
     /// revoked, reason `superseded`, in the transaction that accepts this one).
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable, skip_serializing_if_is_none)]
     supersedes: Option<String>,
 }
 

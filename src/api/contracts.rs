@@ -94,12 +94,16 @@ pub(super) struct ContractView {
     /// `draft`, `signed` or `superseded` (a newer contract replaced this draft).
     status: String,
     created_at: DateTime<Utc>,
+    #[oai(nullable)]
     signed_at: Option<DateTime<Utc>>,
     /// SHA-256 (hex) of the signature image.
+    #[oai(nullable)]
     signature_sha256: Option<String>,
     /// The OTP challenge that confirmed the signature.
+    #[oai(nullable)]
     otp_challenge_id: Option<String>,
     /// Where that code was sent, masked.
+    #[oai(nullable)]
     otp_masked_destination: Option<String>,
 }
 

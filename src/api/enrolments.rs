@@ -245,6 +245,7 @@ struct EnrolmentView {
     next_step_message_vi: String,
     /// How the identity was verified: `vneid_level2`, `counter_operator`,
     /// `app_ekyc_documents`, `video_call` or `prior_video_call`.
+    #[oai(nullable)]
     verified_by: Option<String>,
     /// Document kinds received.
     documents: Vec<String>,
@@ -388,10 +389,13 @@ struct VideoCallView {
     /// `waiting`, `in_call` (an operator took the call: join `room_ref`) or `done`.
     state: String,
     /// 1 = next. Only while waiting.
+    #[oai(nullable)]
     position: Option<i64>,
     /// From recent handling times and the operators on duty. Only while waiting.
+    #[oai(nullable)]
     estimated_wait_seconds: Option<i64>,
     /// The call room to join, once an operator has taken the call.
+    #[oai(nullable)]
     room_ref: Option<String>,
     /// Calls missed so far.
     no_shows: i32,

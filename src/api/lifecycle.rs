@@ -9,6 +9,7 @@ use poem_openapi::payload::{Binary, Json, PlainText};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::auth::{require_reach, Auth};
+use super::negotiated::Negotiated;
 use super::otp_views::ChallengeAccepted;
 use super::problem::ApiError;
 use crate::app::AppState;
@@ -62,21 +63,21 @@ struct CertificateView {
     package_code: String,
     enrolment_id: String,
     /// The enrolment's contract, when one was signed.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable, skip_serializing_if_is_none)]
     contract_id: Option<String>,
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable, skip_serializing_if_is_none)]
     revoked_at: Option<DateTime<Utc>>,
     /// RFC 5280 name, e.g. `keyCompromise`; `certificateHold` while suspended.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable, skip_serializing_if_is_none)]
     revocation_reason: Option<String>,
     /// The certificate this one replaces (renewal or rekey).
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable, skip_serializing_if_is_none)]
     supersedes: Option<String>,
     /// The accepted certificate that replaced this one.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable, skip_serializing_if_is_none)]
     superseded_by: Option<String>,
     /// A renewal or rekey of this certificate in progress.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable, skip_serializing_if_is_none)]
     pending_replacement: Option<PendingReplacementView>,
 }
 
@@ -87,7 +88,7 @@ struct PendingReplacementView {
     /// The enrolment the new certificate is (to be) issued under.
     enrolment_id: String,
     /// The new certificate, once requested with a CSR.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable, skip_serializing_if_is_none)]
     serial: Option<String>,
 }
 
@@ -95,7 +96,7 @@ struct PendingReplacementView {
 struct CertificatePage {
     items: Vec<CertificateView>,
     /// Pass as `cursor` for the next page; absent on the last page.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable, skip_serializing_if_is_none)]
     next_cursor: Option<String>,
 }
 
@@ -140,9 +141,9 @@ struct RevokeOtpRequest {
 struct StatusView {
     serial: String,
     status: String,
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable, skip_serializing_if_is_none)]
     revoked_at: Option<DateTime<Utc>>,
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable, skip_serializing_if_is_none)]
     revocation_reason: Option<String>,
 }
 
@@ -226,7 +227,7 @@ impl LifecycleApi {
         auth: Auth,
         serial: Path<String>,
         #[oai(name = "Accept")] accept: Header<Option<String>>,
-    ) -> Result<CertificateResponse, ApiError> {
+    ) -> Result<Negotiated<CertificateResponse>, ApiError> {
         let p = &auth.0;
         // Operators by role; the provider's integration keys (scope enrol or lifecycle) too.
         if p.require_role(&[Role::RaOfficer, Role::Auditor, Role::Admin])
@@ -262,35 +263,37 @@ impl LifecycleApi {
         let accept = accept.0.unwrap_or_default();
         if accept.contains("application/pem-certificate-chain") {
             let der = row.cert_der.ok_or(StatusError::NotFound)?;
-            return Ok(CertificateResponse::Pem(PlainText(format!(
+            return Ok(Negotiated(CertificateResponse::Pem(PlainText(format!(
                 "{}{}",
                 crate::ca::certificate_to_pem(&der),
                 state.ca.chain_pem
-            ))));
+            )))));
         }
         if accept.contains("application/pkix-cert") {
             let der = row.cert_der.ok_or(StatusError::NotFound)?;
-            return Ok(CertificateResponse::Der(Binary(der)));
+            return Ok(Negotiated(CertificateResponse::Der(Binary(der))));
         }
-        Ok(CertificateResponse::Json(Json(Box::new(CertificateView {
-            serial: row.serial,
-            status: row.status.as_str().into(),
-            subject: row.subject_dn,
-            not_before: row.not_before.and_utc(),
-            not_after: row.not_after.and_utc(),
-            package_code: row.package_code,
-            enrolment_id: row.enrolment_id,
-            contract_id,
-            revoked_at: row.revoked_at.map(|t| t.and_utc()),
-            revocation_reason: row.revocation_reason,
-            supersedes: row.supersedes,
-            superseded_by,
-            pending_replacement: pending.map(|p| PendingReplacementView {
-                kind: p.kind.as_str().into(),
-                enrolment_id: p.enrolment_id,
-                serial: p.serial,
-            }),
-        }))))
+        Ok(Negotiated(CertificateResponse::Json(Json(Box::new(
+            CertificateView {
+                serial: row.serial,
+                status: row.status.as_str().into(),
+                subject: row.subject_dn,
+                not_before: row.not_before.and_utc(),
+                not_after: row.not_after.and_utc(),
+                package_code: row.package_code,
+                enrolment_id: row.enrolment_id,
+                contract_id,
+                revoked_at: row.revoked_at.map(|t| t.and_utc()),
+                revocation_reason: row.revocation_reason,
+                supersedes: row.supersedes,
+                superseded_by,
+                pending_replacement: pending.map(|p| PendingReplacementView {
+                    kind: p.kind.as_str().into(),
+                    enrolment_id: p.enrolment_id,
+                    serial: p.serial,
+                }),
+            },
+        )))))
     }
 
     /// Search certificates (roles `ra_officer`, `auditor`, `admin`), in serial order, at most

@@ -9,6 +9,7 @@ mod contracts;
 mod enrolments;
 mod immutable_document;
 mod lifecycle;
+mod negotiated;
 mod operators;
 mod otp_views;
 pub mod problem;

@@ -68,10 +68,11 @@ struct WhoAmI {
     kind: String,
     id: String,
     name: String,
+    #[oai(nullable)]
     role: Option<String>,
     scopes: Vec<String>,
     /// An API key's integration.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable, skip_serializing_if_is_none)]
     integration_id: Option<String>,
     must_change_password: bool,
 }
@@ -225,10 +226,10 @@ impl OperatorsApi {
         Ok(NoContent::Done)
     }
 
-    /// Who the bearer token belongs to (any principal).
+    /// Who the bearer token belongs to (any principal; 401 without a valid one).
     #[oai(path = "/whoami", method = "get")]
-    async fn whoami(&self, auth: Auth) -> Json<WhoAmI> {
-        Json(match auth.0 {
+    async fn whoami(&self, auth: Auth) -> Result<Json<WhoAmI>, ApiError> {
+        Ok(Json(match auth.0 {
             Principal::Operator {
                 id,
                 username,
@@ -258,7 +259,7 @@ impl OperatorsApi {
                 integration_id: Some(integration_id),
                 must_change_password: false,
             },
-        })
+        }))
     }
 
     /// Create an operator account (role `admin`). The one-time password and TOTP secret are

@@ -7,6 +7,7 @@ use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::auth::Auth;
+use super::negotiated::Negotiated;
 use super::problem::ApiError;
 use super::validation::field_problems;
 use crate::app::AppState;
@@ -48,7 +49,7 @@ struct ReportRow {
     period: String,
     province: String,
     /// Ward or commune, in a report by ward.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable, skip_serializing_if_is_none)]
     ward: Option<String>,
     /// Certificates signed in the period.
     issued: i64,
@@ -82,7 +83,7 @@ struct IssuanceReportView {
     level: String,
     /// `permanent` or `current`.
     address: String,
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable, skip_serializing_if_is_none)]
     province: Option<String>,
     /// Always `+07:00`: days and months are Vietnam's.
     utc_offset: String,
@@ -220,7 +221,7 @@ impl ReportsApi {
         /// `json` or `csv`; overrides `Accept`.
         format: Query<Option<String>>,
         #[oai(name = "Accept")] accept: Header<Option<String>>,
-    ) -> Result<IssuanceResponse, ApiError> {
+    ) -> Result<Negotiated<IssuanceResponse>, ApiError> {
         let p = &auth.0;
         if p.require_role(&[Role::RaOfficer, Role::Admin, Role::Auditor])
             .is_err()
@@ -255,12 +256,12 @@ impl ReportsApi {
         let report = state.reports.issuance(query).await?;
         if csv {
             let disposition = format!("attachment; filename=\"{}\"", report.csv_file_name());
-            return Ok(IssuanceResponse::Csv(
+            return Ok(Negotiated(IssuanceResponse::Csv(
                 PlainText(report.to_csv(false)),
                 disposition,
-            ));
+            )));
         }
-        Ok(IssuanceResponse::Json(Json(report.into())))
+        Ok(Negotiated(IssuanceResponse::Json(Json(report.into()))))
     }
 }
 

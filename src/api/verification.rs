@@ -44,12 +44,15 @@ struct ApplicantView {
     sex: String,
     nationality: String,
     permanent_address: AddressView,
+    #[oai(nullable)]
     current_address: Option<AddressView>,
     id_issue_date: NaiveDate,
     id_issue_place: String,
+    #[oai(nullable)]
     id_expiry_date: Option<NaiveDate>,
     /// E.164.
     phone: String,
+    #[oai(nullable)]
     email: Option<String>,
 }
 
@@ -283,7 +286,9 @@ struct QueueStats {
     waiting: i64,
     /// Calls under a live lease.
     in_call: i64,
+    #[oai(nullable)]
     oldest_wait_seconds: Option<i64>,
+    #[oai(nullable)]
     median_wait_seconds: Option<i64>,
     /// Outcomes recorded since midnight, Vietnam time (UTC+7).
     handled_today: Vec<OperatorHandled>,

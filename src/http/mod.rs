@@ -2,8 +2,10 @@
 //! fallback for framework errors, Prometheus metrics and the liveness probe. It knows no
 //! application state; the handlers that read it are in `router.rs`.
 
+mod allow;
 mod metrics;
 
+pub use allow::{get, post, Allow, ApiMethods, Methods};
 pub use metrics::Metrics;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,6 +13,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use poem::error::NotFoundError;
+use poem::http::header::ALLOW;
 use poem::http::{HeaderValue, StatusCode};
 use poem::PathPattern;
 use poem::{handler, Endpoint, IntoResponse, Request, Response};
@@ -37,6 +40,7 @@ pub async fn around(
     ep: impl Endpoint,
     mut req: Request,
     metrics: Metrics,
+    api_methods: ApiMethods,
 ) -> poem::Result<Response> {
     let id = request_id(&req);
     let id_text = id.to_str().unwrap_or("-");
@@ -74,6 +78,11 @@ pub async fn around(
         .instrument(span)
         .await
     };
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED && !resp.headers().contains_key(ALLOW) {
+        if let Some(allow) = api_methods.allow(&route) {
+            resp.headers_mut().insert(ALLOW, allow.clone());
+        }
+    }
     metrics.observe(&method, &route, resp.status().as_u16(), started.elapsed());
     resp.headers_mut().insert(REQUEST_ID, id.clone());
     Ok(resp)
@@ -93,7 +102,12 @@ async fn respond(ep: impl Endpoint, req: Request) -> (Response, Arc<str>) {
         }
         Err(e) => {
             let route = route_of(&e).0;
-            (error_response(e), route)
+            let allow = e.data::<Allow>().map(|a| a.0.clone());
+            let mut resp = error_response(e);
+            if let Some(allow) = allow {
+                resp.headers_mut().insert(ALLOW, allow);
+            }
+            (resp, route)
         }
     }
 }

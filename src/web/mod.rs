@@ -29,9 +29,9 @@ mod workstation;
 use crate::problem::Problem;
 use askama::Template;
 use poem::http::{header, Method, StatusCode};
-use poem::{get, post, Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 
-use crate::http::RequestId;
+use crate::http::{get, post, Allow, RequestId};
 use crate::operators::Role;
 use i18n::Lang;
 pub use session::WebUser;
@@ -304,8 +304,12 @@ async fn around<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Response> 
             // The page answers for the route that failed (or for no route): the metrics
             // label the router put on the error carries over to it.
             let pattern = crate::http::route_of(&e);
+            let allow = e.data::<Allow>().map(|a| a.0.clone());
             let mut resp = error_page(e, lang, &request_id);
             resp.set_data(pattern);
+            if let Some(allow) = allow {
+                resp.headers_mut().insert(header::ALLOW, allow);
+            }
             resp
         }
     };

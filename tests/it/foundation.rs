@@ -3,7 +3,7 @@
 
 use crate::common;
 
-use common::{wait_ready, Credentials, ServeProcess, TestApp, TestEnv};
+use common::{checked_parts, wait_ready, Credentials, ServeProcess, TestApp, TestEnv};
 use serde_json::json;
 
 #[tokio::test]
@@ -1025,9 +1025,8 @@ async fn every_api_operation_answers_each_caller_as_the_access_table_says() {
                     req.header("content-type", media_type.as_str()).body("x")
                 };
             }
-            let resp = req.send().await.unwrap();
-            let status = resp.status().as_u16();
-            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            // Checked against the OpenAPI document too (status, media type, body).
+            let (status, body) = checked_parts(method, req.send().await.unwrap()).await;
             let code = body["code"].as_str().unwrap_or_default();
             let got = match (status, code) {
                 (403, "forbidden") | (401, "unauthenticated") => Answer::Forbidden,

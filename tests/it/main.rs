@@ -15,6 +15,7 @@ mod isolation;
 mod issuance;
 mod lifecycle;
 mod notify;
+mod openapi;
 mod otp;
 mod outage;
 mod readonly;

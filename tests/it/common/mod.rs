@@ -6,6 +6,7 @@ pub mod browser;
 pub mod certificates;
 pub mod contract;
 pub mod enrol;
+pub mod openapi;
 pub mod pki;
 pub mod proxy;
 pub mod web;
@@ -296,7 +297,7 @@ impl TestApp {
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
-        into_parts(req.send().await.unwrap()).await
+        checked_parts("POST", req.send().await.unwrap()).await
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
@@ -304,7 +305,7 @@ impl TestApp {
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
-        into_parts(req.send().await.unwrap()).await
+        checked_parts("GET", req.send().await.unwrap()).await
     }
 
     pub async fn delete(&self, path: &str, token: Option<&str>) -> (u16, Value) {
@@ -312,7 +313,7 @@ impl TestApp {
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
-        into_parts(req.send().await.unwrap()).await
+        checked_parts("DELETE", req.send().await.unwrap()).await
     }
 
     /// Signs in; returns (status, body).
@@ -406,6 +407,35 @@ pub fn otp_in(text: &str) -> Option<String> {
 pub async fn into_parts(resp: reqwest::Response) -> (u16, Value) {
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap();
+    parts(status, text)
+}
+
+/// [`into_parts`], failing the test if the answer does not match the OpenAPI document.
+pub async fn checked_parts(method: &str, resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let path = resp.url().path().to_string();
+    let header = |name| {
+        resp.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    let content_type = header(reqwest::header::CONTENT_TYPE);
+    let allow = header(reqwest::header::ALLOW);
+    let text = resp.text().await.unwrap();
+    if let Some(why) = openapi::mismatch(
+        method,
+        &path,
+        status,
+        content_type.as_deref(),
+        allow.as_deref(),
+        text.as_bytes(),
+    ) {
+        panic!("{method} {path}: the answer does not match the OpenAPI document: {why}\n{text}");
+    }
+    parts(status, text)
+}
+
+fn parts(status: u16, text: String) -> (u16, Value) {
     let body = if text.is_empty() {
         Value::Null
     } else {
