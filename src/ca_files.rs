@@ -4,8 +4,130 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::ca::{self, CaError, CeremonyConfig, IssuingCa, OcspResponder, PersonalProfile};
+use serde::{Deserialize, Serialize};
+
+use crate::ca::{
+    self, CaError, CeremonyConfig, IssuingCa, OcspResponder, PersonalProfile, Pkcs11Token, Signer,
+    TokenKeyLabels,
+};
 use crate::config::Config;
+use crate::settings::{Invalid, Secret};
+
+/// Where the CA keys live: `[ca]` in `ca-enrol.toml`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub signer: SignerKind,
+    pub pkcs11: Pkcs11Settings,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SignerKind {
+    /// PEM keys under `<ca_root>/private/`, made by the development ceremony on first start.
+    #[default]
+    File,
+    /// Keys in a PKCS#11 token; only certificates under `<ca_root>/`.
+    Pkcs11,
+}
+
+/// The token holding the CA keys (`[ca.pkcs11]`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Pkcs11Settings {
+    /// The vendor's PKCS#11 library.
+    pub module: PathBuf,
+    pub token_label: String,
+    /// A file holding the user PIN (trailing newline ignored). Or leave it empty and set
+    /// `CA_ENROL_CA__PKCS11__PIN`; the PIN is never read from the command line.
+    pub pin_file: PathBuf,
+    pub pin: Secret,
+    pub root_key_label: String,
+    pub issuing_key_label: String,
+    pub ocsp_key_label: String,
+    /// Sessions per key, i.e. signatures in flight at once; 0: one per CPU.
+    pub sessions: u32,
+}
+
+impl Default for Pkcs11Settings {
+    fn default() -> Self {
+        Self {
+            module: "/usr/lib/softhsm/libsofthsm2.so".into(),
+            token_label: "ca-enrol".into(),
+            pin_file: PathBuf::new(),
+            pin: Secret::default(),
+            root_key_label: "ca-enrol-root".into(),
+            issuing_key_label: "ca-enrol-issuing".into(),
+            ocsp_key_label: "ca-enrol-ocsp".into(),
+            sessions: 0,
+        }
+    }
+}
+
+impl Settings {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if self.signer == SignerKind::Pkcs11 {
+            self.pkcs11.validate()?;
+        }
+        Ok(())
+    }
+}
+
+impl Pkcs11Settings {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if self.pin.is_empty() == self.pin_file.as_os_str().is_empty() {
+            return Err(Invalid::new(
+                "ca.pkcs11.pin_file",
+                "set exactly one of ca.pkcs11.pin_file and CA_ENROL_CA__PKCS11__PIN",
+            ));
+        }
+        for (key, v) in [
+            ("ca.pkcs11.token_label", &self.token_label),
+            ("ca.pkcs11.root_key_label", &self.root_key_label),
+            ("ca.pkcs11.issuing_key_label", &self.issuing_key_label),
+            ("ca.pkcs11.ocsp_key_label", &self.ocsp_key_label),
+        ] {
+            // CK_TOKEN_INFO.label is 32 bytes.
+            if v.is_empty() || v.len() > 32 {
+                return Err(Invalid::new(key, "expected 1 to 32 bytes"));
+            }
+        }
+        crate::settings::range("ca.pkcs11.sessions", self.sessions, 0, 1024)
+    }
+
+    fn labels(&self) -> TokenKeyLabels {
+        TokenKeyLabels {
+            root: self.root_key_label.clone(),
+            issuing: self.issuing_key_label.clone(),
+            ocsp: self.ocsp_key_label.clone(),
+        }
+    }
+
+    /// `pkcs11:` URI (RFC 7512) of a key, to name it in errors.
+    fn uri(&self, key_label: &str) -> String {
+        format!("pkcs11:token={};object={key_label}", self.token_label)
+    }
+
+    /// Loads the module and logs in to the token.
+    pub fn open(&self) -> Result<Arc<Pkcs11Token>, CaFileError> {
+        let pin = if self.pin.is_empty() {
+            std::fs::read_to_string(&self.pin_file)
+                .map(|p| Secret::new(p.trim_end_matches(['\r', '\n'])))
+                .map_err(|e| CaFileError {
+                    path: self.pin_file.clone(),
+                    source: CaError::KeyLoad(format!("PIN file: {e}")),
+                })?
+        } else {
+            self.pin.clone()
+        };
+        Pkcs11Token::open(&self.module, &self.token_label, pin.expose()).map_err(|source| {
+            CaFileError {
+                path: self.module.clone(),
+                source,
+            }
+        })
+    }
+}
 
 /// A CA file that could not be read or used, with the path to look at.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +167,11 @@ impl CaPaths {
     pub fn issuing_cert(&self) -> PathBuf {
         self.root.join("issuing.pem")
     }
+    fn cert_der(&self, path: &Path) -> Result<Vec<u8>, CaError> {
+        let pem = std::fs::read(path).map_err(|e| CaError::CertLoad(e.to_string()))?;
+        ca::pem_to_der(&pem, "CERTIFICATE")
+            .ok_or_else(|| CaError::CertLoad("no CERTIFICATE PEM block".into()))
+    }
     fn read(&self, path: PathBuf) -> Result<String, CaFileError> {
         std::fs::read_to_string(&path).map_err(|e| CaFileError {
             path,
@@ -64,6 +191,63 @@ fn passphrase(config: &Config) -> Option<&[u8]> {
     (!config.ca_key_passphrase.is_empty()).then(|| config.ca_key_passphrase.expose().as_bytes())
 }
 
+/// What `ceremony --pkcs11` does.
+pub enum TokenCeremony {
+    /// Every key in the token, the root signing the issuing CA.
+    Full,
+    /// Issuing and OCSP keys in the token, and a CSR for an offline root to sign.
+    CsrOnly,
+    /// The issuing certificate signed elsewhere, and its root.
+    Import { issuing: PathBuf, root: PathBuf },
+}
+
+/// What a token ceremony produced.
+pub enum TokenCeremonyDone {
+    Certificates(ca::TokenCeremonyOutput),
+    Csr(PathBuf),
+}
+
+/// Runs a ceremony with the keys in the token of `[ca.pkcs11]`.
+pub fn run_token_ceremony(
+    config: &Config,
+    what: TokenCeremony,
+) -> Result<TokenCeremonyDone, CaFileError> {
+    let paths = CaPaths::new(&config.ca_root);
+    let cfg = paths.ceremony()?;
+    let p11 = &config.ca.pkcs11;
+    p11.validate().map_err(|e| CaFileError {
+        path: paths.root.clone(),
+        source: CaError::ConfigInvalid(e.to_string()),
+    })?;
+    let token = p11.open()?;
+    let labels = p11.labels();
+    let at = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| CaFileError { path, source }
+    };
+    match what {
+        TokenCeremony::Full => ca::run_token_ceremony(&paths.root, &cfg, &token, &labels)
+            .map(TokenCeremonyDone::Certificates)
+            .map_err(at(&paths.root)),
+        TokenCeremony::CsrOnly => ca::token_issuing_csr(&paths.root, &cfg, &token, &labels)
+            .map(TokenCeremonyDone::Csr)
+            .map_err(at(&paths.root)),
+        TokenCeremony::Import { issuing, root } => {
+            let issuing_pem = std::fs::read(&issuing).map_err(|e| CaFileError {
+                path: issuing.clone(),
+                source: CaError::CertLoad(e.to_string()),
+            })?;
+            let root_pem = std::fs::read(&root).map_err(|e| CaFileError {
+                path: root.clone(),
+                source: CaError::CertLoad(e.to_string()),
+            })?;
+            ca::import_token_issuing(&paths.root, &cfg, &token, &labels, &issuing_pem, &root_pem)
+                .map(TokenCeremonyDone::Certificates)
+                .map_err(at(&issuing))
+        }
+    }
+}
+
 /// Runs the development ceremony into `ca_root` (refuses when any output exists).
 pub fn run_ceremony(config: &Config) -> Result<ca::CeremonyOutput, CaFileError> {
     let paths = CaPaths::new(&config.ca_root);
@@ -79,7 +263,82 @@ pub fn run_ceremony(config: &Config) -> Result<ca::CeremonyOutput, CaFileError> 
 pub fn load_ca(config: &Config) -> Result<CaHandles, CaFileError> {
     let paths = CaPaths::new(&config.ca_root);
     let cfg = paths.ceremony()?;
-    let done = ca::ensure_ceremony(&paths.root, &cfg, passphrase(config)).map_err(|source| {
+    let (issuing, ocsp) = match config.ca.signer {
+        SignerKind::File => load_file_keys(config, &paths, &cfg)?,
+        SignerKind::Pkcs11 => load_token_keys(config, &paths, &cfg)?,
+    };
+    let profile_path = paths.profile();
+    let profile =
+        PersonalProfile::from_toml(&paths.read(profile_path.clone())?, &config.public_base_url)
+            .map_err(|source| CaFileError {
+                path: profile_path,
+                source,
+            })?;
+    let chain_pem = paths.read(paths.root.join("chain.pem"))?;
+    Ok(CaHandles {
+        issuing: Arc::new(issuing),
+        ocsp: Arc::new(ocsp),
+        profile: Arc::new(profile),
+        chain_pem: chain_pem.into(),
+    })
+}
+
+/// The issuing and OCSP keys in the token; every key's public half must match its
+/// certificate, or start-up stops naming both.
+fn load_token_keys(
+    config: &Config,
+    paths: &CaPaths,
+    cfg: &CeremonyConfig,
+) -> Result<(IssuingCa, OcspResponder), CaFileError> {
+    let p11 = &config.ca.pkcs11;
+    ca::ensure_token_ceremony(&paths.root).map_err(|source| CaFileError {
+        path: paths.root.clone(),
+        source,
+    })?;
+    let token = p11.open()?;
+    let sessions = match p11.sessions {
+        0 => std::thread::available_parallelism().map_or(4, |n| n.get()),
+        n => n as usize,
+    };
+    let key = |cert: &Path, label: &str| {
+        let uri = p11.uri(label);
+        let cert = cert.to_path_buf();
+        move |source| CaFileError {
+            path: cert.clone(),
+            source: match source {
+                CaError::KeyMismatch => CaError::KeyLoad(format!(
+                    "the token key {uri} does not match this certificate"
+                )),
+                CaError::KeyLoad(m) => CaError::KeyLoad(format!("{uri}: {m}")),
+                other => other,
+            },
+        }
+    };
+    let signer = |label: &str| -> Result<Arc<dyn Signer>, CaError> {
+        Ok(Arc::new(token.signer(label, sessions)?))
+    };
+    let issuing_cert = paths.issuing_cert();
+    let at = key(&issuing_cert, &p11.issuing_key_label);
+    let issuing = paths
+        .cert_der(&issuing_cert)
+        .and_then(|der| IssuingCa::new(&cfg.issuing.name, der, signer(&p11.issuing_key_label)?))
+        .map_err(at)?;
+    let ocsp_cert = paths.root.join("ocsp.pem");
+    let at = key(&ocsp_cert, &p11.ocsp_key_label);
+    let ocsp = paths
+        .cert_der(&ocsp_cert)
+        .and_then(|der| OcspResponder::new(der, signer(&p11.ocsp_key_label)?))
+        .map_err(at)?;
+    Ok((issuing, ocsp))
+}
+
+/// The PEM keys under `private/`; on first run the development ceremony makes them.
+fn load_file_keys(
+    config: &Config,
+    paths: &CaPaths,
+    cfg: &CeremonyConfig,
+) -> Result<(IssuingCa, OcspResponder), CaFileError> {
+    let done = ca::ensure_ceremony(&paths.root, cfg, passphrase(config)).map_err(|source| {
         CaFileError {
             path: paths.root.clone(),
             source,
@@ -118,15 +377,5 @@ pub fn load_ca(config: &Config) -> Result<CaHandles, CaFileError> {
     let ocsp_key = private.join("ocsp.key.pem");
     let ocsp = OcspResponder::load(&ocsp_cert, &ocsp_key, passphrase(config))
         .map_err(at(&ocsp_cert, &ocsp_key))?;
-    let profile_path = paths.profile();
-    let profile =
-        PersonalProfile::from_toml(&paths.read(profile_path.clone())?, &config.public_base_url)
-            .map_err(at(&profile_path, &profile_path))?;
-    let chain_pem = paths.read(paths.root.join("chain.pem"))?;
-    Ok(CaHandles {
-        issuing: Arc::new(issuing),
-        ocsp: Arc::new(ocsp),
-        profile: Arc::new(profile),
-        chain_pem: chain_pem.into(),
-    })
+    Ok((issuing, ocsp))
 }

@@ -37,6 +37,8 @@ pub struct Config {
     pub ca_root: PathBuf,
     /// Passphrase protecting the CA private keys (PKCS#8 encryption); empty: unencrypted.
     pub ca_key_passphrase: Secret,
+    /// Where the CA keys live: files (the default) or a PKCS#11 token.
+    pub ca: crate::ca_files::Settings,
     /// 64 hex chars (32 bytes). Empty: read or create `<data_dir>/master.key`. All processes
     /// sharing one database must use the same key.
     pub master_key: Secret,
@@ -70,6 +72,7 @@ impl Default for Config {
             database_pool_size: 8,
             ca_root: "ca-root".into(),
             ca_key_passphrase: Secret::default(),
+            ca: crate::ca_files::Settings::default(),
             master_key: Secret::default(),
             log_format: LogFormat::Text,
             security: crate::operators::Settings::default(),
@@ -143,6 +146,7 @@ impl Config {
                 "expected 64 hexadecimal characters (32 bytes)",
             ));
         }
+        self.ca.validate()?;
         self.security.validate()?;
         self.enrolment.validate()?;
         self.verification.validate()?;
