@@ -38,10 +38,12 @@ pub struct Pkcs11Settings {
     /// The vendor's PKCS#11 library.
     pub module: PathBuf,
     pub token_label: String,
-    /// A file holding the user PIN (trailing newline ignored). Or leave it empty and set
-    /// `CA_ENROL_CA__PKCS11__PIN`; the PIN is never read from the command line.
+    /// A file holding the user PIN (trailing newline ignored). Empty: the PIN is read
+    /// from the environment variable named by `pin_env`. Never from the command line.
     pub pin_file: PathBuf,
-    pub pin: Secret,
+    /// Read raw, not through the configuration loader, which would take a numeric PIN
+    /// for a number (and drop its leading zeros).
+    pub pin_env: String,
     pub root_key_label: String,
     pub issuing_key_label: String,
     pub ocsp_key_label: String,
@@ -55,7 +57,7 @@ impl Default for Pkcs11Settings {
             module: "/usr/lib/softhsm/libsofthsm2.so".into(),
             token_label: "ca-enrol".into(),
             pin_file: PathBuf::new(),
-            pin: Secret::default(),
+            pin_env: "PKCS11_PIN".into(),
             root_key_label: "ca-enrol-root".into(),
             issuing_key_label: "ca-enrol-issuing".into(),
             ocsp_key_label: "ca-enrol-ocsp".into(),
@@ -75,10 +77,10 @@ impl Settings {
 
 impl Pkcs11Settings {
     pub fn validate(&self) -> Result<(), Invalid> {
-        if self.pin.is_empty() == self.pin_file.as_os_str().is_empty() {
+        if self.pin_file.as_os_str().is_empty() && self.pin_env.is_empty() {
             return Err(Invalid::new(
                 "ca.pkcs11.pin_file",
-                "set exactly one of ca.pkcs11.pin_file and CA_ENROL_CA__PKCS11__PIN",
+                "set ca.pkcs11.pin_file or ca.pkcs11.pin_env (the PIN's environment variable)",
             ));
         }
         for (key, v) in [
@@ -110,15 +112,23 @@ impl Pkcs11Settings {
 
     /// Loads the module and logs in to the token.
     pub fn open(&self) -> Result<Arc<Pkcs11Token>, CaFileError> {
-        let pin = if self.pin.is_empty() {
+        let pin = if self.pin_file.as_os_str().is_empty() {
+            std::env::var(&self.pin_env)
+                .map(Secret::new)
+                .map_err(|_| CaFileError {
+                    path: self.module.clone(),
+                    source: CaError::KeyLoad(format!(
+                        "no PIN: set the environment variable {} or ca.pkcs11.pin_file",
+                        self.pin_env
+                    )),
+                })?
+        } else {
             std::fs::read_to_string(&self.pin_file)
                 .map(|p| Secret::new(p.trim_end_matches(['\r', '\n'])))
                 .map_err(|e| CaFileError {
                     path: self.pin_file.clone(),
                     source: CaError::KeyLoad(format!("PIN file: {e}")),
                 })?
-        } else {
-            self.pin.clone()
         };
         Pkcs11Token::open(&self.module, &self.token_label, pin.expose()).map_err(|source| {
             CaFileError {

@@ -38,7 +38,7 @@ pub enum Command {
     /// `<ca_root>/ceremony.toml`; refuses if any already exist.
     Ceremony {
         /// Generate the keys inside the PKCS#11 token of `[ca.pkcs11]` (PIN from
-        /// `pin_file` or CA_ENROL_CA__PKCS11__PIN); only certificates are written.
+        /// `pin_file` or the PKCS11_PIN environment variable); only certificates are written.
         #[arg(long)]
         pkcs11: bool,
         /// With --pkcs11: generate the issuing and OCSP keys only and write

@@ -97,7 +97,10 @@ impl Pkcs11Token {
         let fail = |e: P11Error| format!("token {:?}: {}", self.label, describe(&e));
         let mut seen = Vec::new();
         for slot in self.ctx.get_slots_with_token().map_err(fail)? {
-            let info = self.ctx.get_token_info(slot).map_err(fail)?;
+            // A token being removed may still have a slot that no longer answers.
+            let Ok(info) = self.ctx.get_token_info(slot) else {
+                continue;
+            };
             if info.label().trim_end() == self.label {
                 return Ok(slot);
             }
