@@ -4,140 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
 use crate::ca::{
     self, CaError, CeremonyConfig, IssuingCa, OcspResponder, PersonalProfile, Pkcs11Token, Signer,
-    TokenKeyLabels,
 };
+pub use crate::ca_settings::{Pkcs11Settings, Settings, SignerKind};
 use crate::config::Config;
-use crate::settings::{Invalid, Secret};
-
-/// Where the CA keys live: `[ca]` in `ca-enrol.toml`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Settings {
-    pub signer: SignerKind,
-    pub pkcs11: Pkcs11Settings,
-}
-
-#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum SignerKind {
-    /// PEM keys under `<ca_root>/private/`, made by the development ceremony on first start.
-    #[default]
-    File,
-    /// Keys in a PKCS#11 token; only certificates under `<ca_root>/`.
-    Pkcs11,
-}
-
-/// The token holding the CA keys (`[ca.pkcs11]`).
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Pkcs11Settings {
-    /// The vendor's PKCS#11 library.
-    pub module: PathBuf,
-    pub token_label: String,
-    /// A file holding the user PIN (trailing newline ignored). Empty: the PIN is read
-    /// from the environment variable named by `pin_env`. Never from the command line.
-    pub pin_file: PathBuf,
-    /// Read raw, not through the configuration loader, which would take a numeric PIN
-    /// for a number (and drop its leading zeros).
-    pub pin_env: String,
-    pub root_key_label: String,
-    pub issuing_key_label: String,
-    pub ocsp_key_label: String,
-    /// Sessions per key, i.e. signatures in flight at once; 0: one per CPU.
-    pub sessions: u32,
-}
-
-impl Default for Pkcs11Settings {
-    fn default() -> Self {
-        Self {
-            module: "/usr/lib/softhsm/libsofthsm2.so".into(),
-            token_label: "ca-enrol".into(),
-            pin_file: PathBuf::new(),
-            pin_env: "PKCS11_PIN".into(),
-            root_key_label: "ca-enrol-root".into(),
-            issuing_key_label: "ca-enrol-issuing".into(),
-            ocsp_key_label: "ca-enrol-ocsp".into(),
-            sessions: 0,
-        }
-    }
-}
-
-impl Settings {
-    pub fn validate(&self) -> Result<(), Invalid> {
-        if self.signer == SignerKind::Pkcs11 {
-            self.pkcs11.validate()?;
-        }
-        Ok(())
-    }
-}
-
-impl Pkcs11Settings {
-    pub fn validate(&self) -> Result<(), Invalid> {
-        if self.pin_file.as_os_str().is_empty() && self.pin_env.is_empty() {
-            return Err(Invalid::new(
-                "ca.pkcs11.pin_file",
-                "set ca.pkcs11.pin_file or ca.pkcs11.pin_env (the PIN's environment variable)",
-            ));
-        }
-        for (key, v) in [
-            ("ca.pkcs11.token_label", &self.token_label),
-            ("ca.pkcs11.root_key_label", &self.root_key_label),
-            ("ca.pkcs11.issuing_key_label", &self.issuing_key_label),
-            ("ca.pkcs11.ocsp_key_label", &self.ocsp_key_label),
-        ] {
-            // CK_TOKEN_INFO.label is 32 bytes.
-            if v.is_empty() || v.len() > 32 {
-                return Err(Invalid::new(key, "expected 1 to 32 bytes"));
-            }
-        }
-        crate::settings::range("ca.pkcs11.sessions", self.sessions, 0, 1024)
-    }
-
-    fn labels(&self) -> TokenKeyLabels {
-        TokenKeyLabels {
-            root: self.root_key_label.clone(),
-            issuing: self.issuing_key_label.clone(),
-            ocsp: self.ocsp_key_label.clone(),
-        }
-    }
-
-    /// `pkcs11:` URI (RFC 7512) of a key, to name it in errors.
-    fn uri(&self, key_label: &str) -> String {
-        format!("pkcs11:token={};object={key_label}", self.token_label)
-    }
-
-    /// Loads the module and logs in to the token.
-    pub fn open(&self) -> Result<Arc<Pkcs11Token>, CaFileError> {
-        let pin = if self.pin_file.as_os_str().is_empty() {
-            std::env::var(&self.pin_env)
-                .map(Secret::new)
-                .map_err(|_| CaFileError {
-                    path: self.module.clone(),
-                    source: CaError::KeyLoad(format!(
-                        "no PIN: set the environment variable {} or ca.pkcs11.pin_file",
-                        self.pin_env
-                    )),
-                })?
-        } else {
-            std::fs::read_to_string(&self.pin_file)
-                .map(|p| Secret::new(p.trim_end_matches(['\r', '\n'])))
-                .map_err(|e| CaFileError {
-                    path: self.pin_file.clone(),
-                    source: CaError::KeyLoad(format!("PIN file: {e}")),
-                })?
-        };
-        Pkcs11Token::open(&self.module, &self.token_label, pin.expose()).map_err(|source| {
-            CaFileError {
-                path: self.module.clone(),
-                source,
-            }
-        })
-    }
-}
+use crate::settings::Secret;
 
 /// A CA file that could not be read or used, with the path to look at.
 #[derive(Debug, thiserror::Error)]
@@ -201,6 +73,32 @@ fn passphrase(config: &Config) -> Option<&[u8]> {
     (!config.ca_key_passphrase.is_empty()).then(|| config.ca_key_passphrase.expose().as_bytes())
 }
 
+/// Loads the module and logs in to the token of `[ca.pkcs11]`.
+pub fn open_token(p11: &Pkcs11Settings) -> Result<Arc<Pkcs11Token>, CaFileError> {
+    let pin = if p11.pin_file.as_os_str().is_empty() {
+        std::env::var(&p11.pin_env)
+            .map(Secret::new)
+            .map_err(|_| CaFileError {
+                path: p11.module.clone(),
+                source: CaError::KeyLoad(format!(
+                    "no PIN: set the environment variable {} or ca.pkcs11.pin_file",
+                    p11.pin_env
+                )),
+            })?
+    } else {
+        std::fs::read_to_string(&p11.pin_file)
+            .map(|p| Secret::new(p.trim_end_matches(['\r', '\n'])))
+            .map_err(|e| CaFileError {
+                path: p11.pin_file.clone(),
+                source: CaError::KeyLoad(format!("PIN file: {e}")),
+            })?
+    };
+    Pkcs11Token::open(&p11.module, &p11.token_label, pin.expose()).map_err(|source| CaFileError {
+        path: p11.module.clone(),
+        source,
+    })
+}
+
 /// What `ceremony --pkcs11` does.
 pub enum TokenCeremony {
     /// Every key in the token, the root signing the issuing CA.
@@ -229,7 +127,7 @@ pub fn run_token_ceremony(
         path: paths.root.clone(),
         source: CaError::ConfigInvalid(e.to_string()),
     })?;
-    let token = p11.open()?;
+    let token = open_token(p11)?;
     let labels = p11.labels();
     let at = |path: &Path| {
         let path = path.to_path_buf();
@@ -305,7 +203,7 @@ fn load_token_keys(
         path: paths.root.clone(),
         source,
     })?;
-    let token = p11.open()?;
+    let token = open_token(p11)?;
     let sessions = match p11.sessions {
         0 => std::thread::available_parallelism().map_or(4, |n| n.get()),
         n => n as usize,

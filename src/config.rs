@@ -38,7 +38,7 @@ pub struct Config {
     /// Passphrase protecting the CA private keys (PKCS#8 encryption); empty: unencrypted.
     pub ca_key_passphrase: Secret,
     /// Where the CA keys live: files (the default) or a PKCS#11 token.
-    pub ca: crate::ca_files::Settings,
+    pub ca: crate::ca_settings::Settings,
     /// 64 hex chars (32 bytes). Empty: read or create `<data_dir>/master.key`. All processes
     /// sharing one database must use the same key.
     pub master_key: Secret,
@@ -72,7 +72,7 @@ impl Default for Config {
             database_pool_size: 8,
             ca_root: "ca-root".into(),
             ca_key_passphrase: Secret::default(),
-            ca: crate::ca_files::Settings::default(),
+            ca: crate::ca_settings::Settings::default(),
             master_key: Secret::default(),
             log_format: LogFormat::Text,
             security: crate::operators::Settings::default(),
