@@ -324,7 +324,8 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
 /// sign and gives their enrolments back.
 fn spawn_issuance_recovery(issuer: &crate::issuance::Issuer) {
     let issuer = issuer.clone();
-    every(Duration::from_secs(60), "issuance recovery", move || {
+    let interval = crate::issuance::RECOVERY_EVERY;
+    every(interval, "issuance recovery", move || {
         let issuer = issuer.clone();
         async move {
             let serials = tokio::task::spawn_blocking(move || issuer.recover_blocking())

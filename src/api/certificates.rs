@@ -89,6 +89,15 @@ impl From<IssuanceError> for Problem {
             IssuanceError::IdempotencyKeyInUse => {
                 Problem::new(S::CONFLICT, "idempotency_key_in_use")
             }
+            // 503: nothing is wrong with the request; it issues once recovery has run.
+            IssuanceError::Interrupted {
+                retry_after_seconds,
+            } => {
+                let mut p = Problem::new(S::SERVICE_UNAVAILABLE, "issuance_interrupted")
+                    .arg("seconds", retry_after_seconds);
+                p.retry_after_seconds = Some(retry_after_seconds);
+                p
+            }
         }
     }
 }
@@ -101,9 +110,13 @@ impl CertificatesApi {
     /// `contract_signed` enrolment; answers 201 with the certificate in status
     /// `pending_acceptance` and the chain. A retry with the same `Idempotency-Key` and body
     /// returns the same certificate, also while the first request is still running (it waits
-    /// for that answer; `409 idempotency_key_in_use` if none comes within 30 s); another issuance for the enrolment answers 409
+    /// for that answer). Another issuance for the enrolment answers 409
     /// `certificate_already_issued`; a key certified before answers 409
-    /// `key_already_certified`; a refused CSR answers 422 with a `csr_*` code.
+    /// `key_already_certified`; a refused CSR answers 422 with a `csr_*` code. When the
+    /// issuing process stopped after recording the certificate and before signing it (no
+    /// certificate exists), a retry or a new request answers 503 `issuance_interrupted` with
+    /// `Retry-After` (a few minutes, until the record is cancelled); after that the same
+    /// request, with the same key pair, issues.
     #[oai(path = "/enrolments/:id/certificate", method = "post")]
     async fn issue(
         &self,

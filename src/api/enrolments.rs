@@ -194,10 +194,15 @@ struct EnrolmentView {
     /// `vneid`, `app_ekyc` or `counter`.
     source: String,
     /// `awaiting_documents`, `awaiting_video_call`, `verified`, `contract_signed`,
-    /// `certificate_issued`, `rejected`, `expired` or `withdrawn`.
+    /// `certificate_issued`, `issuance_interrupted` (the certificate was recorded but its
+    /// process stopped before signing it: none exists; cancelled automatically within
+    /// minutes, then `contract_signed` again), `rejected`, `expired` or `withdrawn`.
     status: String,
     /// `upload_documents`, `video_call`, `sign_contract`, `await_certificate`,
-    /// `accept_certificate` (a certificate awaits acceptance), `apply_again` or `none`.
+    /// `accept_certificate` (a certificate awaits acceptance), `retry_issuance_later` (the
+    /// issuance was interrupted), `retry_issuance` (an earlier issuance was cancelled before
+    /// a certificate existed; request it again, with the same key pair if wished),
+    /// `apply_again` or `none`.
     next_step: String,
     next_step_message: String,
     next_step_message_vi: String,
@@ -254,7 +259,7 @@ impl From<&EnrolmentSummary> for EnrolmentView {
         Self {
             id: s.id.clone(),
             source: s.source.as_str().into(),
-            status: s.status.as_str().into(),
+            status: s.shown_status().into(),
             next_step: s.next_step().as_str().into(),
             next_step_message: next.en.into_owned(),
             next_step_message_vi: next.vi.into_owned(),

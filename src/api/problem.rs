@@ -41,7 +41,12 @@ pub enum ApiError {
     #[oai(status = 500)]
     Internal(Json<ProblemBody>),
     #[oai(status = 503)]
-    Unavailable(Json<ProblemBody>),
+    Unavailable(
+        Json<ProblemBody>,
+        /// Seconds to wait before trying again (`database_unavailable`, `issuance_interrupted`).
+        #[oai(header = "Retry-After")]
+        Option<u32>,
+    ),
 }
 
 impl From<Problem> for ApiError {
@@ -60,7 +65,7 @@ impl From<Problem> for ApiError {
             StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(body),
             StatusCode::UNPROCESSABLE_ENTITY => ApiError::Unprocessable(body),
             StatusCode::TOO_MANY_REQUESTS => ApiError::TooManyRequests(body, retry_after),
-            StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable(body),
+            StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable(body, retry_after),
             s if s.is_client_error() => ApiError::BadRequest(body),
             _ => ApiError::Internal(body),
         }
@@ -347,6 +352,8 @@ mod tests {
             N::SignContract,
             N::AwaitCertificate,
             N::AcceptCertificate,
+            N::RetryIssuanceLater,
+            N::RetryIssuance,
             N::ApplyAgain,
             N::None,
         ] {

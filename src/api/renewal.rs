@@ -145,8 +145,9 @@ impl RenewalApi {
     /// Rejecting the new one, or not accepting it in time, leaves this one as it was.
     /// Callers: role `ra_officer`, or an API key with scope `lifecycle`. A retry with the same
     /// `Idempotency-Key` and body returns the same certificate, also while the first request
-    /// is still running (`409 idempotency_key_in_use` if it does not finish within 30 s).
-    /// `409 key_already_certified` for
+    /// is still running; when the issuing process stopped between recording and signing,
+    /// `503 issuance_interrupted` with `Retry-After` until the record is cancelled, then the
+    /// retry issues. `409 key_already_certified` for
     /// a key certified before (the old one included); `409 certificate_not_renewable`,
     /// `409 replacement_pending` as for renewal; `422 csr_*` for a refused CSR.
     #[oai(path = "/certificates/:serial/rekey", method = "post")]

@@ -22,7 +22,7 @@ pub use application::{
     codes, AddressForm, Application, ApplicationForm, ConsentForm, CONSENT_CHANNELS,
 };
 pub use documents::{Document, DocumentInfo, DocumentKind, ImageType};
-pub use status::{Event, NextStep, Source, Status, TransitionError};
+pub use status::{Event, Issuance, NextStep, Source, Status, TransitionError};
 
 use std::sync::Arc;
 
@@ -34,7 +34,9 @@ use crate::audit::{Actor, NewEvent};
 use crate::clock::Clock;
 use crate::secrets::{sha256_hex, MasterKey};
 use crate::settings::{range, Invalid};
-use crate::store::{DocumentRow, EnrolmentRow, IdempotencyRow, Store, StoreError, Tx};
+use crate::store::{
+    CertificateRow, DocumentRow, EnrolmentRow, IdempotencyRow, Store, StoreError, Tx,
+};
 use identity::FieldErrors;
 use serde_json::Value;
 use transition::{transition, Details, MoveError};
@@ -175,18 +177,20 @@ pub struct EnrolmentSummary {
     pub documents: Vec<DocumentKind>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// A certificate of the enrolment is being signed or awaits acceptance.
-    pub certificate_awaiting_acceptance: bool,
+    /// Where its certificate stands (from the certificate rows).
+    pub issuance: Issuance,
 }
 
 impl EnrolmentSummary {
-    /// The status's next step; once issued, "accept" only while a certificate awaits
-    /// acceptance (an accepted certificate leaves nothing to do).
+    /// The status's next step, given where its certificate stands
+    /// ([`Status::next_step_given`]).
     pub fn next_step(&self) -> NextStep {
-        match self.status {
-            Status::CertificateIssued if !self.certificate_awaiting_acceptance => NextStep::None,
-            s => s.next_step(),
-        }
+        self.status.next_step_given(self.issuance)
+    }
+
+    /// The status as the views show it ([`Status::shown`]).
+    pub fn shown_status(&self) -> &'static str {
+        self.status.shown(self.issuance)
     }
 
     fn from_row(row: &EnrolmentRow, kinds: &[String]) -> Result<Self, EnrolmentError> {
@@ -202,8 +206,36 @@ impl EnrolmentSummary {
                 .collect(),
             created_at: row.created_at.and_utc(),
             updated_at: row.updated_at.and_utc(),
-            certificate_awaiting_acceptance: false,
+            issuance: Issuance::None,
         })
+    }
+}
+
+/// Where an enrolment's certificate stands, from its certificate rows at `now`.
+fn issuance_of(certificates: &[CertificateRow], now: DateTime<Utc>) -> Issuance {
+    use crate::states::certificate::{signing_interrupted, CertificateStatus as C};
+    let signing = certificates.iter().filter(|c| c.status == C::Signing);
+    let ever_signed = certificates.iter().any(|c| c.cert_der.is_some());
+    if certificates
+        .iter()
+        .any(|c| c.status == C::PendingAcceptance)
+    {
+        Issuance::AwaitingAcceptance
+    } else if let Some(recorded_at) = signing.map(|c| c.created_at.and_utc()).max() {
+        match (signing_interrupted(recorded_at, now), ever_signed) {
+            (false, _) => Issuance::Signing,
+            // A rekey: the enrolment keeps the certificate it had.
+            (true, true) => Issuance::RekeyInterrupted,
+            (true, false) => Issuance::Interrupted,
+        }
+    } else if certificates
+        .iter()
+        .any(|c| c.status == C::Revoked && c.cert_der.is_none())
+        && !ever_signed
+    {
+        Issuance::Cancelled
+    } else {
+        Issuance::None
     }
 }
 
@@ -361,16 +393,18 @@ impl Enrolments {
 
     pub async fn get(&self, id: &str) -> Result<EnrolmentSummary, EnrolmentError> {
         let id = id.to_string();
+        let now = self.clock.now();
         self.store
             .read(move |tx| {
                 let row = tx.enrolment_by_id(&id)?.ok_or(EnrolmentError::NotFound)?;
                 let kinds = tx.document_kinds(&id)?;
                 let mut summary = EnrolmentSummary::from_row(&row, &kinds)?;
-                if summary.status == Status::CertificateIssued {
-                    summary.certificate_awaiting_acceptance = tx
-                        .certificates_for_enrolment(&id)?
-                        .iter()
-                        .any(|c| c.status.is_in_issuance());
+                if matches!(
+                    summary.status,
+                    Status::ContractSigned | Status::CertificateIssued
+                ) {
+                    let certificates = tx.certificates_for_enrolment(&id)?;
+                    summary.issuance = issuance_of(&certificates, now);
                 }
                 Ok(summary)
             })

@@ -18,7 +18,9 @@
 //! Invariant: a signature is only ever made for a committed `signing` row, and only by the call
 //! that recorded it, so no serial is signed twice and no signed certificate lacks a row. A
 //! crash between 3 and 5 leaves a `signing` row; [`Issuer::abandon_stale`] revokes such rows
-//! (the signature may exist somewhere) and reopens their enrolment for a new request.
+//! (the signature may exist somewhere, never handed out) and reopens their enrolment for a new
+//! request, which may carry the same key (a row revoked unsigned never certified it). Until
+//! then requests answer [`IssuanceError::Interrupted`].
 
 use std::sync::Arc;
 
@@ -30,6 +32,7 @@ use crate::ca::{
     self, CaError, IssueRequest, IssuingCa, LintedTbs, PersonalProfile, Serial, SubjectInfo,
 };
 use crate::clock::Clock;
+use crate::states::certificate::SIGNING_RECOVERED_AFTER;
 use crate::status::{CertificateStatus, Move};
 use crate::store::{CertificateRow, Store, StoreError, Tx};
 
@@ -41,7 +44,9 @@ pub use service::{IdempotencyKey, Issuance};
 /// CSR bodies above this are refused before parsing.
 pub const MAX_CSR_BYTES: usize = 16 * 1024;
 /// A `signing` row older than this belongs to a process that died mid-issuance.
-pub const STALE_SIGNING_AFTER: Duration = Duration::minutes(5);
+pub const STALE_SIGNING_AFTER: Duration = SIGNING_RECOVERED_AFTER;
+/// How often the recovery job looks for stale `signing` rows.
+pub const RECOVERY_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum IssuanceError {
@@ -67,6 +72,11 @@ pub enum IssuanceError {
     /// the recovery job frees the key within minutes).
     #[error("a request with this Idempotency-Key is still in progress; retry later")]
     IdempotencyKeyInUse,
+    /// The enrolment's certificate was recorded but never signed: the process issuing it
+    /// stopped. Nothing was certified; once the recovery job has cancelled the record (within
+    /// `retry_after_seconds`), the same request issues.
+    #[error("the issuance was interrupted before signing; retry in {retry_after_seconds} s")]
+    Interrupted { retry_after_seconds: u32 },
     #[error("issuance failed: {0}")]
     Unexpected(String),
 }
@@ -78,6 +88,19 @@ impl From<StoreError> for IssuanceError {
 }
 
 impl IssuanceError {
+    /// For a `signing` row recorded at `recorded_at` whose issuance stopped: the wait until
+    /// the recovery job has surely cancelled it (its age limit, then one more run).
+    fn interrupted(recorded_at: DateTime<Utc>, now: DateTime<Utc>) -> Self {
+        let until_stale = (recorded_at + STALE_SIGNING_AFTER - now)
+            .num_seconds()
+            .max(0);
+        let every = i64::try_from(RECOVERY_EVERY.as_secs()).unwrap_or(i64::MAX);
+        let seconds = until_stale.saturating_add(every).max(1);
+        IssuanceError::Interrupted {
+            retry_after_seconds: u32::try_from(seconds).unwrap_or(u32::MAX),
+        }
+    }
+
     fn from_ca(e: CaError) -> Self {
         match e {
             CaError::CsrTooLarge { .. }

@@ -15,6 +15,8 @@
 //! already moved, the key already certified) and then read the key again: they wait for the
 //! winner's answer and return it. A claim whose certificate left `signing` without an answer
 //! (the signer failed, or the recovery job revoked a row a stopped process left) is free again.
+//! A claim whose certificate is still `signing` well after it was recorded belongs to a stopped
+//! process: its retries answer [`IssuanceError::Interrupted`] until recovery frees it.
 
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
@@ -32,8 +34,9 @@ use crate::ca::{certificate_to_pem, pem_to_der, SubjectInfo};
 use crate::clock::Clock;
 use crate::enrolment::status::Status;
 use crate::renewal::replaceable;
+use crate::states::certificate::signing_interrupted;
 use crate::status::CertificateStatus;
-use crate::store::{EnrolmentRow, IdempotencyRow, Store, StoreError, Tx};
+use crate::store::{CertificateRow, EnrolmentRow, IdempotencyRow, Store, StoreError, Tx};
 
 /// Operation names under which the keys are stored (one key cannot replay another operation).
 const ISSUE_OPERATION: &str = "issue_certificate";
@@ -43,7 +46,8 @@ const CLAIMED: i32 = 0;
 /// `response_status` of an answered key: the HTTP status the first answer went out with.
 const ANSWERED: i32 = 201;
 /// How long a concurrent retry waits for the first request's answer: signing takes
-/// milliseconds, so only a stopped process makes it wait this long.
+/// milliseconds, so only a stopped process makes it wait this long (the clock's
+/// [`SIGNING_INTERRUPTED_AFTER`], on the timer: it ends the wait even under a stopped clock).
 const WAIT_FOR_ANSWER: StdDuration = StdDuration::from_secs(30);
 
 /// A caller's `Idempotency-Key`.
@@ -162,10 +166,13 @@ impl Issuance {
             match self.store.read(move |tx| c.look(tx)).await? {
                 Held::Free | Held::Abandoned(_) => return Ok(None),
                 Held::Answered(answer) => return Ok(Some(answer)),
-                Held::InProgress if Instant::now() >= deadline => {
-                    return Err(IssuanceError::IdempotencyKeyInUse)
-                }
-                Held::InProgress => {
+                Held::InProgress { recorded_at } => {
+                    // Still `signing` long after it was recorded: its process stopped, and no
+                    // answer comes before the recovery job cancels the record.
+                    let now = self.clock.now();
+                    if signing_interrupted(recorded_at, now) || Instant::now() >= deadline {
+                        return Err(IssuanceError::interrupted(recorded_at, now));
+                    }
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(StdDuration::from_millis(200));
                 }
@@ -180,16 +187,20 @@ impl Issuance {
         csr: &[u8],
         claim: Option<&Claim>,
     ) -> Result<IssuedCertificate, IssuanceError> {
-        let (enrolment, contract) = self.store.read_blocking(|tx| {
+        let (enrolment, contract, certificates) = self.store.read_blocking(|tx| {
             let enrolment = tx
                 .enrolment_by_id(enrolment_id)?
                 .ok_or(IssuanceError::NotFound)?;
             let contract = tx.signed_contract_for(enrolment_id)?;
-            Ok::<_, IssuanceError>((enrolment, contract))
+            let certificates = tx.certificates_for_enrolment(enrolment_id)?;
+            Ok::<_, IssuanceError>((enrolment, contract, certificates))
         })?;
         match enrolment.status {
             Status::ContractSigned => {}
-            Status::CertificateIssued => return Err(IssuanceError::AlreadyIssued),
+            Status::CertificateIssued => {
+                return Err(interrupted(&certificates, self.clock.now())
+                    .unwrap_or(IssuanceError::AlreadyIssued))
+            }
             _ => {
                 return Err(IssuanceError::NotReady(format!(
                     "the enrolment is `{}`; issuance needs a signed contract (`contract_signed`)",
@@ -295,6 +306,21 @@ impl Issuance {
     }
 }
 
+/// For an enrolment in `certificate_issued`: `Interrupted` when its only certificate is a
+/// record its process stopped before signing (nothing was issued; a request must wait for
+/// the recovery job instead of being told a certificate exists).
+fn interrupted(certificates: &[CertificateRow], now: DateTime<Utc>) -> Option<IssuanceError> {
+    if certificates.iter().any(|c| c.cert_der.is_some()) {
+        return None;
+    }
+    let recorded_at = certificates
+        .iter()
+        .filter(|c| c.status == CertificateStatus::Signing)
+        .map(|c| c.created_at.and_utc())
+        .max()?;
+    signing_interrupted(recorded_at, now).then(|| IssuanceError::interrupted(recorded_at, now))
+}
+
 /// The certificate's subject: the enrolment's verified identity, never the CSR's.
 fn subject_of(enrolment: &EnrolmentRow) -> SubjectInfo {
     SubjectInfo {
@@ -318,8 +344,10 @@ struct Claim {
 /// What a key holds.
 enum Held {
     Free,
-    /// Claimed by a request whose certificate is still being signed.
-    InProgress,
+    /// Claimed by a request whose certificate, recorded at `recorded_at`, is still `signing`.
+    InProgress {
+        recorded_at: DateTime<Utc>,
+    },
     /// Claimed for this serial, whose certificate left `signing` without an answer.
     Abandoned(String),
     Answered(IssuedCertificate),
@@ -373,9 +401,11 @@ impl Claim {
         }
         let signing = tx
             .certificate(&row.response_body)?
-            .is_some_and(|c| c.status == CertificateStatus::Signing);
-        if signing {
-            return Ok(Held::InProgress);
+            .filter(|c| c.status == CertificateStatus::Signing);
+        if let Some(c) = signing {
+            return Ok(Held::InProgress {
+                recorded_at: c.created_at.and_utc(),
+            });
         }
         // The storing transaction answers the key and moves the certificate out of `signing`
         // together, but on PostgreSQL each statement of a read sees its own snapshot: the
@@ -414,7 +444,7 @@ impl Claim {
                 (CLAIMED, &old),
                 (CLAIMED, serial),
             )?,
-            Held::InProgress | Held::Answered(_) => false,
+            Held::InProgress { .. } | Held::Answered(_) => false,
         };
         if taken {
             Ok(())

@@ -17,6 +17,7 @@
 
 use std::fmt;
 
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -31,6 +32,18 @@ pub enum CertificateStatus {
     Revoked,
     /// Past notAfter.
     Expired,
+}
+
+/// The call that records a `signing` row signs it within milliseconds: a row still `signing`
+/// this long after it was recorded belongs to a process that stopped between record and sign.
+pub const SIGNING_INTERRUPTED_AFTER: TimeDelta = TimeDelta::seconds(30);
+/// The recovery job revokes a `signing` row this old (see `issuance::Issuer::abandon_stale`).
+pub const SIGNING_RECOVERED_AFTER: TimeDelta = TimeDelta::minutes(5);
+
+/// Whether a row still `signing` at `now`, recorded at `recorded_at`, was left by a stopped
+/// process (no answer will come; recovery cancels it).
+pub fn signing_interrupted(recorded_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    now - recorded_at >= SIGNING_INTERRUPTED_AFTER
 }
 
 /// A move of the lifecycle.

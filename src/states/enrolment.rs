@@ -142,6 +142,33 @@ impl Status {
         Ok(next)
     }
 
+    /// What the enrolment's view calls this status: the stored one, except `certificate_issued`
+    /// while its only certificate was never signed because its process stopped
+    /// (`issuance_interrupted`: saying "issued" would be untrue).
+    pub fn shown(self, issuance: Issuance) -> &'static str {
+        match (self, issuance) {
+            (Status::CertificateIssued, Issuance::Interrupted) => "issuance_interrupted",
+            (s, _) => s.as_str(),
+        }
+    }
+
+    /// The next step, knowing where the enrolment's certificate stands: once issued, "accept"
+    /// only while a certificate awaits acceptance; "retry" when an issuance was interrupted or
+    /// cancelled before a certificate existed.
+    pub fn next_step_given(self, issuance: Issuance) -> NextStep {
+        use Issuance as I;
+        match (self, issuance) {
+            (Status::CertificateIssued, I::AwaitingAcceptance) => NextStep::AcceptCertificate,
+            (Status::CertificateIssued, I::Signing) => NextStep::AwaitCertificate,
+            (Status::CertificateIssued, I::Interrupted | I::RekeyInterrupted) => {
+                NextStep::RetryIssuanceLater
+            }
+            (Status::CertificateIssued, I::None | I::Cancelled) => NextStep::None,
+            (Status::ContractSigned, I::Cancelled) => NextStep::RetryIssuance,
+            (s, _) => s.next_step(),
+        }
+    }
+
     /// What the applicant (or the operator helping them) does next.
     pub fn next_step(self) -> NextStep {
         match self {
@@ -162,6 +189,25 @@ impl fmt::Display for Status {
     }
 }
 
+/// Where an enrolment's certificate stands, derived from its certificate rows (not stored).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Issuance {
+    /// Nothing under way and nothing cancelled.
+    #[default]
+    None,
+    /// Its certificate is recorded and being signed (milliseconds).
+    Signing,
+    /// A certificate awaits the subscriber's acceptance.
+    AwaitingAcceptance,
+    /// Its first certificate was recorded, but the process stopped before signing it: nothing
+    /// was issued, and the recovery job will cancel the record and reopen the enrolment.
+    Interrupted,
+    /// The same for a rekey's certificate: the enrolment keeps the one it had.
+    RekeyInterrupted,
+    /// An issuance was cancelled before a certificate existed (recovery, or a signer failure).
+    Cancelled,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NextStep {
     UploadDocuments,
@@ -169,6 +215,10 @@ pub enum NextStep {
     SignContract,
     AwaitCertificate,
     AcceptCertificate,
+    /// An issuance was interrupted; the same request succeeds once it is cancelled.
+    RetryIssuanceLater,
+    /// An earlier issuance was cancelled; request the certificate again.
+    RetryIssuance,
     ApplyAgain,
     None,
 }
@@ -181,6 +231,8 @@ impl NextStep {
             NextStep::SignContract => "sign_contract",
             NextStep::AwaitCertificate => "await_certificate",
             NextStep::AcceptCertificate => "accept_certificate",
+            NextStep::RetryIssuanceLater => "retry_issuance_later",
+            NextStep::RetryIssuance => "retry_issuance",
             NextStep::ApplyAgain => "apply_again",
             NextStep::None => "none",
         }
@@ -342,6 +394,44 @@ mod tests {
             .describe()
             .vi
             .contains("nghiệm thu"));
+    }
+
+    #[test]
+    fn an_interrupted_issuance_is_not_shown_as_issued_and_says_to_retry() {
+        let issued = Status::CertificateIssued;
+        assert_eq!(issued.shown(Issuance::Interrupted), "issuance_interrupted");
+        assert_eq!(
+            issued.next_step_given(Issuance::Interrupted),
+            NextStep::RetryIssuanceLater
+        );
+        assert_eq!(issued.shown(Issuance::Signing), "certificate_issued");
+        assert_eq!(
+            issued.next_step_given(Issuance::Signing),
+            NextStep::AwaitCertificate
+        );
+        assert_eq!(
+            issued.next_step_given(Issuance::AwaitingAcceptance),
+            NextStep::AcceptCertificate
+        );
+        assert_eq!(issued.next_step_given(Issuance::None), NextStep::None);
+        assert_eq!(
+            issued.shown(Issuance::RekeyInterrupted),
+            "certificate_issued"
+        );
+        assert_eq!(
+            issued.next_step_given(Issuance::RekeyInterrupted),
+            NextStep::RetryIssuanceLater
+        );
+        let reopened = Status::ContractSigned;
+        assert_eq!(reopened.shown(Issuance::Cancelled), "contract_signed");
+        assert_eq!(
+            reopened.next_step_given(Issuance::Cancelled),
+            NextStep::RetryIssuance
+        );
+        assert_eq!(
+            reopened.next_step_given(Issuance::None),
+            NextStep::AwaitCertificate
+        );
     }
 
     #[test]

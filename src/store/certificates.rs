@@ -33,16 +33,25 @@ pub struct CertificateRow {
 
 impl Tx<'_> {
     /// Records a certificate about to be signed. `Conflict("certificates_spki")` when the key
-    /// was certified before; `Conflict` on the primary key for a (vanishingly unlikely)
+    /// was certified before (or is being certified); `Conflict` on the primary key for a (vanishingly unlikely)
     /// serial collision.
     pub fn insert_certificate(&mut self, row: &CertificateRow) -> Result<(), StoreError> {
         dispatch!(self, c => diesel::insert_into(certificates::table).values(row).execute(c))?;
         Ok(())
     }
 
+    /// Whether a certificate for this key exists or may still be signed: a row counts once
+    /// signed, or while `signing`. A row revoked unsigned (its issuance failed or was
+    /// abandoned before a certificate was handed out) never certified the key. The partial
+    /// unique index `certificates_spki` has the same condition.
     pub fn spki_certified(&mut self, spki_sha256: &str) -> Result<bool, StoreError> {
         let n: i64 = dispatch!(self, c => certificates::table
             .filter(certificates::spki_sha256.eq(spki_sha256))
+            .filter(
+                certificates::cert_der
+                    .is_not_null()
+                    .or(certificates::status.eq(CertificateStatus::Signing)),
+            )
             .count()
             .get_result(c))?;
         Ok(n > 0)

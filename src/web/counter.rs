@@ -273,9 +273,9 @@ async fn enrolment_page(
     let accepts = s.source.accepts_documents(s.status);
     Ok(EnrolmentPage {
         id: s.id.clone(),
-        status: s.status.as_str(),
+        status: s.shown_status(),
         status_text: lang
-            .t_or_code(&format!("status.{}", s.status.as_str()))
+            .t_or_code(&format!("status.{}", s.shown_status()))
             .to_string(),
         next_step: next.get(lang).to_string(),
         verified_by: s.verified_by.clone().unwrap_or_default(),

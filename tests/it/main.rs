@@ -11,6 +11,7 @@ mod contract;
 mod enrolment;
 mod foundation;
 mod hsm;
+mod interrupted;
 mod issuance;
 mod lifecycle;
 mod notify;
