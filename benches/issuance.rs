@@ -3,6 +3,9 @@
 //! (b) full in-process issuance: CSR parse and checks, TBS build, pre-issuance lint, sign,
 //!     and the two durable SQLite transactions of record-then-sign (with their audit events),
 //! printed as certificates per second and the ratio b/a. One thread, so figures are per core.
+//! Each with the key in a file (`OpenSslSigner`) and in a SoftHSM2 token through PKCS#11
+//! (`Pkcs11Signer`, a private token directory in a temp dir); the SoftHSM2 rows are skipped,
+//! saying so, when `softhsm2-util` is not installed.
 //!
 //! `cargo bench --bench issuance` (set `ISSUANCE_BENCH_SECONDS` to change the measuring time).
 
@@ -10,7 +13,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ca_enrol::audit::Actor;
-use ca_enrol::ca::{self, CaKeyAlgorithm, CeremonyConfig, IssuingCa, PersonalProfile, SubjectInfo};
+use ca_enrol::ca::{
+    self, CaKeyAlgorithm, CeremonyConfig, IssuingCa, PersonalProfile, Pkcs11Token, SubjectInfo,
+    TokenKeyLabels,
+};
 use ca_enrol::clock::SystemClock;
 use ca_enrol::issuance::{IssuanceOrder, Issuer, Term};
 use ca_enrol::store::Store;
@@ -65,23 +71,67 @@ struct Setup {
     issuer: Issuer,
 }
 
-fn setup(key: CaKeyAlgorithm) -> Setup {
+const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+const PIN: &str = "1234";
+
+/// A SoftHSM2 token in a private directory. Called before any other thread starts, so
+/// setting `SOFTHSM2_CONF` here races with nothing.
+fn softhsm2(dir: &std::path::Path) -> Result<Arc<Pkcs11Token>, String> {
+    let tokens = dir.join("tokens");
+    std::fs::create_dir_all(&tokens).map_err(|e| e.to_string())?;
+    let conf = dir.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tokens.display()
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    std::env::set_var("SOFTHSM2_CONF", &conf);
+    let out = std::process::Command::new("softhsm2-util")
+        .args(["--init-token", "--free", "--label", "bench", "--pin", PIN])
+        .args(["--so-pin", "5678"])
+        .output()
+        .map_err(|e| format!("softhsm2-util: {e} (apt-get install softhsm2)"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Pkcs11Token::open(std::path::Path::new(MODULE), "bench", PIN).map_err(|e| e.to_string())
+}
+
+fn setup(key: CaKeyAlgorithm, token: Option<&Arc<Pkcs11Token>>) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ca-root");
     let mut cfg: CeremonyConfig =
         toml::from_str(&std::fs::read_to_string(repo.join("ceremony.toml")).unwrap()).unwrap();
     cfg.issuing.key = key;
     let ca_dir = dir.path().join("ca");
-    ca::run_ceremony(&ca_dir, &cfg, None).unwrap();
-    let ca = Arc::new(
-        IssuingCa::load(
-            &cfg.issuing.name,
-            &ca_dir.join("issuing.pem"),
-            &ca_dir.join("private/issuing.key.pem"),
-            None,
-        )
-        .unwrap(),
-    );
+    let ca = match token {
+        None => {
+            ca::run_ceremony(&ca_dir, &cfg, None).unwrap();
+            IssuingCa::load(
+                &cfg.issuing.name,
+                &ca_dir.join("issuing.pem"),
+                &ca_dir.join("private/issuing.key.pem"),
+                None,
+            )
+            .unwrap()
+        }
+        Some(token) => {
+            let labels = TokenKeyLabels {
+                root: format!("{key:?}-root"),
+                issuing: format!("{key:?}-issuing"),
+                ocsp: format!("{key:?}-ocsp"),
+            };
+            ca::run_token_ceremony(&ca_dir, &cfg, token, &labels).unwrap();
+            let pem = std::fs::read(ca_dir.join("issuing.pem")).unwrap();
+            let der = ca::pem_to_der(&pem, "CERTIFICATE").unwrap();
+            let signer = token.signer(&labels.issuing, 1).unwrap();
+            IssuingCa::new(&cfg.issuing.name, der, Arc::new(signer)).unwrap()
+        }
+    };
+    let ca = Arc::new(ca);
     let profile = PersonalProfile::from_toml(
         &std::fs::read_to_string(repo.join("profiles/personal.toml")).unwrap(),
         "http://127.0.0.1:8080",
@@ -144,39 +194,62 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2.0);
+    let hsm_dir = tempfile::tempdir().unwrap();
+    let token = softhsm2(hsm_dir.path())
+        .map_err(|e| println!("SoftHSM2 rows skipped: {e}"))
+        .ok();
     println!(
         "issuance benchmark: one thread, SQLite WAL (synchronous=NORMAL), {secs} s per raw figure"
     );
     println!(
-        "{:<10} {:<12} {:>12} {:>14} {:>8}",
-        "CA key", "subscriber", "raw sign/s", "issuances/s", "b/a"
+        "{:<9} {:<10} {:<12} {:>12} {:>14} {:>8}",
+        "signer", "CA key", "subscriber", "raw sign/s", "issuances/s", "b/a"
     );
     let cases: [(CaKeyAlgorithm, &str); 2] = [
         (CaKeyAlgorithm::Rsa2048, "RSA-2048"),
         (CaKeyAlgorithm::P256, "P-256"),
     ];
+    // (CA key, raw file, raw token, issuance file, issuance token), P-256 subscribers.
+    let mut pairs: Vec<(&str, f64, f64, f64, f64)> = Vec::new();
     for (key, label) in cases {
-        let s = setup(key);
-        // Warm up: first transactions create the WAL, page cache, etc.
-        issuance_rate(&s, &p256_csrs(50), 1_000_000);
-        let raw = raw_rate(&s.ca, secs);
-        let n = ((raw * secs) as usize).clamp(200, 20_000);
-        let ec = p256_csrs(n);
-        let ec_rate = issuance_rate(&s, &ec, 0);
-        println!(
-            "{label:<10} {:<12} {raw:>12.0} {ec_rate:>14.0} {:>8.2}",
-            "P-256",
-            ec_rate / raw
-        );
-        if key == CaKeyAlgorithm::Rsa2048 {
-            let rsa = rsa_csrs(n.min(1500));
-            let rsa_rate = issuance_rate(&s, &rsa, 2_000_000);
+        let mut figures = Vec::new();
+        for (signer, token) in [("file", None), ("softhsm2", token.as_ref())] {
+            if signer == "softhsm2" && token.is_none() {
+                continue;
+            }
+            let s = setup(key, token);
+            // Warm up: first transactions create the WAL, page cache, etc.
+            issuance_rate(&s, &p256_csrs(50), 1_000_000);
+            let raw = raw_rate(&s.ca, secs);
+            let n = ((raw * secs) as usize).clamp(200, 20_000);
+            let ec = p256_csrs(n);
+            let ec_rate = issuance_rate(&s, &ec, 0);
             println!(
-                "{label:<10} {:<12} {raw:>12.0} {rsa_rate:>14.0} {:>8.2}",
-                "RSA-2048",
-                rsa_rate / raw
+                "{signer:<9} {label:<10} {:<12} {raw:>12.0} {ec_rate:>14.0} {:>8.2}",
+                "P-256",
+                ec_rate / raw
             );
+            figures.push((raw, ec_rate));
+            if key == CaKeyAlgorithm::Rsa2048 {
+                let rsa = rsa_csrs(n.min(1500));
+                let rsa_rate = issuance_rate(&s, &rsa, 2_000_000);
+                println!(
+                    "{signer:<9} {label:<10} {:<12} {raw:>12.0} {rsa_rate:>14.0} {:>8.2}",
+                    "RSA-2048",
+                    rsa_rate / raw
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
-        std::thread::sleep(Duration::from_millis(100));
+        if let [(raw_file, iss_file), (raw_token, iss_token)] = figures[..] {
+            pairs.push((label, raw_file, raw_token, iss_file, iss_token));
+        }
+    }
+    for (label, raw_file, raw_token, iss_file, iss_token) in pairs {
+        println!(
+            "softhsm2/file, {label} CA key: raw signing {:.2}, issuance (P-256 subscriber) {:.2}",
+            raw_token / raw_file,
+            iss_token / iss_file
+        );
     }
 }

@@ -36,7 +36,23 @@ pub enum Command {
     Migrate,
     /// Create the root, issuing and OCSP responder keys and certificates from
     /// `<ca_root>/ceremony.toml`; refuses if any already exist.
-    Ceremony,
+    Ceremony {
+        /// Generate the keys inside the PKCS#11 token of `[ca.pkcs11]` (PIN from
+        /// `pin_file` or the PKCS11_PIN environment variable); only certificates are written.
+        #[arg(long)]
+        pkcs11: bool,
+        /// With --pkcs11: generate the issuing and OCSP keys only and write
+        /// `<ca_root>/issuing.csr.pem` for an offline root to sign.
+        #[arg(long, requires = "pkcs11", conflicts_with = "import_issuing")]
+        csr_only: bool,
+        /// Install the issuing CA certificate the offline root signed for the token's
+        /// issuing key (after --csr-only); needs --root.
+        #[arg(long, value_name = "CERT", requires = "root")]
+        import_issuing: Option<PathBuf>,
+        /// The root certificate that signed --import-issuing.
+        #[arg(long, value_name = "CERT", requires = "import_issuing")]
+        root: Option<PathBuf>,
+    },
     /// Operator accounts.
     Operator {
         #[command(subcommand)]
@@ -125,6 +141,33 @@ fn print_credentials(c: &NewOperatorCredentials) {
     println!("code. (API: POST /api/v1/operator/session, then POST /api/v1/operator/password.)");
 }
 
+fn file_ceremony(config: &Config) -> Result<i32, AppError> {
+    let out = crate::ca_files::run_ceremony(config)?;
+    println!("CA ceremony done. Record these fingerprints (SHA-256):");
+    println!(
+        "  root     {}  {}",
+        out.root_sha256,
+        out.root_cert.display()
+    );
+    println!(
+        "  issuing  {}  {}",
+        out.issuing_sha256,
+        out.issuing_cert.display()
+    );
+    println!(
+        "  ocsp     {}  {}",
+        out.ocsp_sha256,
+        out.ocsp_cert.display()
+    );
+    println!(
+        "Private keys: {} (take root.key.pem offline).",
+        out.root_key
+            .parent()
+            .map_or_else(String::new, |p| p.display().to_string())
+    );
+    Ok(0)
+}
+
 pub async fn run(cli: Cli) -> Result<i32, AppError> {
     let mut config = Config::load(&cli.config)?;
     if cli.log_json {
@@ -141,30 +184,42 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
             println!("applied {} migration(s)", applied.len());
             Ok(0)
         }
-        Command::Ceremony => {
-            let out = crate::ca_files::run_ceremony(&config)?;
-            println!("CA ceremony done. Record these fingerprints (SHA-256):");
-            println!(
-                "  root     {}  {}",
-                out.root_sha256,
-                out.root_cert.display()
-            );
-            println!(
-                "  issuing  {}  {}",
-                out.issuing_sha256,
-                out.issuing_cert.display()
-            );
-            println!(
-                "  ocsp     {}  {}",
-                out.ocsp_sha256,
-                out.ocsp_cert.display()
-            );
-            println!(
-                "Private keys: {} (take root.key.pem offline).",
-                out.root_key
-                    .parent()
-                    .map_or_else(String::new, |p| p.display().to_string())
-            );
+        Command::Ceremony {
+            pkcs11,
+            csr_only,
+            import_issuing,
+            root,
+        } => {
+            use crate::ca_files::{TokenCeremony, TokenCeremonyDone};
+            let what = match (import_issuing, root) {
+                (Some(issuing), Some(root)) => TokenCeremony::Import { issuing, root },
+                _ if csr_only => TokenCeremony::CsrOnly,
+                _ if pkcs11 => TokenCeremony::Full,
+                _ => return file_ceremony(&config),
+            };
+            match crate::ca_files::run_token_ceremony(&config, what)? {
+                TokenCeremonyDone::Csr(path) => {
+                    println!(
+                        "Issuing and OCSP keys generated in token {:?}.",
+                        config.ca.pkcs11.token_label
+                    );
+                    println!("Have the root sign {}, then run:", path.display());
+                    println!(
+                        "  ca-enrol ceremony --import-issuing <issuing.pem> --root <root.pem>"
+                    );
+                }
+                TokenCeremonyDone::Certificates(out) => {
+                    println!("CA ceremony done. Record these fingerprints (SHA-256):");
+                    println!("  root     {}", out.root_sha256);
+                    println!("  issuing  {}", out.issuing_sha256);
+                    println!("  ocsp     {}", out.ocsp_sha256);
+                    println!(
+                        "Keys: in token {:?}; certificates: {}.",
+                        config.ca.pkcs11.token_label,
+                        config.ca_root.display()
+                    );
+                }
+            }
             Ok(0)
         }
         Command::Operator {

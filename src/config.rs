@@ -41,6 +41,8 @@ pub struct Config {
     pub ca_root: PathBuf,
     /// Passphrase protecting the CA private keys (PKCS#8 encryption); empty: unencrypted.
     pub ca_key_passphrase: Secret,
+    /// Where the CA keys live: files (the default) or a PKCS#11 token.
+    pub ca: crate::ca_settings::Settings,
     /// 64 hex chars (32 bytes). Empty: read or create `<data_dir>/master.key`. All processes
     /// sharing one database must use the same key.
     pub master_key: Secret,
@@ -75,6 +77,7 @@ impl Default for Config {
             database_acquire_timeout_ms: 1000,
             ca_root: "ca-root".into(),
             ca_key_passphrase: Secret::default(),
+            ca: crate::ca_settings::Settings::default(),
             master_key: Secret::default(),
             log_format: LogFormat::Text,
             security: crate::operators::Settings::default(),
@@ -154,6 +157,7 @@ impl Config {
                 "expected 64 hexadecimal characters (32 bytes)",
             ));
         }
+        self.ca.validate()?;
         self.security.validate()?;
         self.enrolment.validate()?;
         self.verification.validate()?;

@@ -11,6 +11,7 @@ pub mod app;
 pub mod audit;
 pub mod ca;
 pub mod ca_files;
+pub mod ca_settings;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -8,6 +8,7 @@ use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Months, Utc};
 use const_oid::db::{rfc5280, rfc6960};
@@ -16,18 +17,20 @@ use openssl::bn::BigNum;
 use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
-use openssl::pkey::{PKey, Private};
+use openssl::pkey::{HasPublic, PKey, Private};
 use openssl::rsa::Rsa;
 use openssl::symm::Cipher;
 use openssl::x509::extension::{BasicConstraints, ExtendedKeyUsage, KeyUsage};
-use openssl::x509::{X509Builder, X509Extension, X509Name, X509NameBuilder, X509};
+use openssl::x509::{
+    X509Builder, X509Extension, X509Name, X509NameBuilder, X509NameRef, X509ReqBuilder, X509,
+};
 use serde::Deserialize;
 
 use super::asn1;
 use super::authority::check_ca_name;
 use super::issue::key_identifier;
-use super::pem::certificate_to_pem;
-use super::{CaError, Serial};
+use super::pem::{certificate_to_pem, to_pem};
+use super::{CaError, IssuingCa, Pkcs11Token, Serial, SignatureAlgorithm, Signer};
 
 /// Root CA key size: the Vietnamese national roots are RSA-4096.
 const ROOT_RSA_BITS: u32 = 4096;
@@ -213,63 +216,26 @@ fn ceremony(
         CaKeyAlgorithm::P384 => MessageDigest::sha384(),
         _ => MessageDigest::sha256(),
     };
-
-    let root_name = name(&cfg.root.organization, &cfg.root.common_name)?;
-    let issuing_name = name(&cfg.issuing.organization, &cfg.issuing.common_name)?;
-    let ocsp_name = name(&cfg.issuing.organization, &cfg.ocsp.common_name)?;
-
-    let root_until = add_months(now, cfg.root.validity_years.saturating_mul(12))?;
-    let issuing_until = add_months(now, cfg.issuing.validity_years.saturating_mul(12))?;
-    let ocsp_until = now + chrono::Duration::days(i64::from(cfg.ocsp.validity_days));
-
     let root_ski = key_identifier(&root_key.public_key_to_der()?)?;
     let issuing_ski = key_identifier(&issuing_key.public_key_to_der()?)?;
+    let issuing_name = name(&cfg.issuing.organization, &cfg.issuing.common_name)?;
 
-    let root = {
-        let mut b = builder(&root_name, &root_name, &root_key, now, root_until)?;
-        b.append_extension(BasicConstraints::new().critical().ca().build()?)?;
-        b.append_extension(
-            KeyUsage::new()
-                .critical()
-                .key_cert_sign()
-                .crl_sign()
-                .build()?,
-        )?;
-        b.append_extension(ski_ext(&root_ski)?)?;
-        b.sign(&root_key, MessageDigest::sha256())?;
-        b.build()
-    };
-    let issuing = {
-        let mut b = builder(&issuing_name, &root_name, &issuing_key, now, issuing_until)?;
-        b.append_extension(BasicConstraints::new().critical().ca().pathlen(0).build()?)?;
-        b.append_extension(
-            KeyUsage::new()
-                .critical()
-                .key_cert_sign()
-                .crl_sign()
-                .build()?,
-        )?;
-        b.append_extension(ski_ext(&issuing_ski)?)?;
-        b.append_extension(aki_ext(&root_ski)?)?;
-        b.sign(&root_key, MessageDigest::sha256())?;
-        b.build()
-    };
-    let ocsp = {
-        let mut b = builder(&ocsp_name, &issuing_name, &ocsp_key, now, ocsp_until)?;
-        b.append_extension(KeyUsage::new().critical().digital_signature().build()?)?;
-        b.append_extension(ExtendedKeyUsage::new().other("OCSPSigning").build()?)?;
-        // id-pkix-ocsp-nocheck (RFC 6960 4.2.2.2.1): clients need not check
-        // the responder's own status; hence the short validity.
-        b.append_extension(raw_ext(&rfc6960::ID_PKIX_OCSP_NOCHECK, &[0x05, 0x00])?)?;
-        b.append_extension(ski_ext(&key_identifier(&ocsp_key.public_key_to_der()?)?)?)?;
-        b.append_extension(aki_ext(&issuing_ski)?)?;
-        b.sign(&issuing_key, issuing_md)?;
-        b.build()
-    };
+    let root = signed(
+        root_builder(cfg, now, &root_key)?,
+        SignWith::Key(&root_key, MessageDigest::sha256()),
+    )?;
+    let issuing = signed(
+        issuing_builder(cfg, now, &issuing_key, &root_ski)?,
+        SignWith::Key(&root_key, MessageDigest::sha256()),
+    )?;
+    let ocsp = signed(
+        ocsp_builder(cfg, now, &ocsp_key, &issuing_name, &issuing_ski)?,
+        SignWith::Key(&issuing_key, issuing_md),
+    )?;
 
-    let root_pem = certificate_to_pem(&root.to_der()?);
-    let issuing_pem = certificate_to_pem(&issuing.to_der()?);
-    let ocsp_pem = certificate_to_pem(&ocsp.to_der()?);
+    let root_pem = certificate_to_pem(&root);
+    let issuing_pem = certificate_to_pem(&issuing);
+    let ocsp_pem = certificate_to_pem(&ocsp);
     let chain_pem = format!("{issuing_pem}{root_pem}");
     let key_pem = |k: &PKey<Private>| match passphrase {
         Some(p) => k.private_key_to_pem_pkcs8_passphrase(Cipher::aes_256_cbc(), p),
@@ -279,26 +245,380 @@ fn ceremony(
     let issuing_key_pem = key_pem(&issuing_key)?;
     let ocsp_key_pem = key_pem(&ocsp_key)?;
 
-    // Same order as CEREMONY_FILES.
     stage(
         dir,
-        [
-            (root_key_pem.as_slice(), 0o600),
-            (&issuing_key_pem, 0o600),
-            (&ocsp_key_pem, 0o600),
-            (root_pem.as_bytes(), 0o644),
-            (issuing_pem.as_bytes(), 0o644),
-            (ocsp_pem.as_bytes(), 0o644),
-            (chain_pem.as_bytes(), 0o644),
+        &[
+            ("private/root.key.pem", root_key_pem.as_slice(), 0o600),
+            ("private/issuing.key.pem", &issuing_key_pem, 0o600),
+            ("private/ocsp.key.pem", &ocsp_key_pem, 0o600),
+            ("root.pem", root_pem.as_bytes(), 0o644),
+            ("issuing.pem", issuing_pem.as_bytes(), 0o644),
+            ("ocsp.pem", ocsp_pem.as_bytes(), 0o644),
+            ("chain.pem", chain_pem.as_bytes(), 0o644),
         ],
     )?;
     install(dir)?;
     Ok(CeremonyOutput {
-        root_sha256: fingerprint(&root)?,
-        issuing_sha256: fingerprint(&issuing)?,
-        ocsp_sha256: fingerprint(&ocsp)?,
+        root_sha256: fingerprint(&root),
+        issuing_sha256: fingerprint(&issuing),
+        ocsp_sha256: fingerprint(&ocsp),
         ..out
     })
+}
+
+/// The public files of a ceremony whose keys are in a token: nothing secret is written.
+pub const TOKEN_CEREMONY_FILES: [&str; 4] = ["root.pem", "issuing.pem", "ocsp.pem", "chain.pem"];
+
+/// Where the keys of a token ceremony live: key labels in the token.
+#[derive(Clone, Debug)]
+pub struct TokenKeyLabels {
+    pub root: String,
+    pub issuing: String,
+    pub ocsp: String,
+}
+
+impl TokenKeyLabels {
+    /// The keys the service signs with, generated by `--csr-only` and by the full
+    /// ceremony. A further key (document sealing) is one more entry here, plus its
+    /// certificate profile.
+    fn online(&self) -> [&str; 2] {
+        [&self.issuing, &self.ocsp]
+    }
+}
+
+/// SHA-256 fingerprints of a token ceremony's certificates, for the ceremony record.
+#[derive(Clone, Debug)]
+pub struct TokenCeremonyOutput {
+    pub root_sha256: String,
+    pub issuing_sha256: String,
+    pub ocsp_sha256: String,
+}
+
+/// The ceremony with every key generated inside the token (`ceremony --pkcs11`): the
+/// root (RSA-4096), issuing and OCSP responder keys under `labels`, sensitive and never
+/// extractable; only the certificates go to `dir` (as a set, like [`run_ceremony`]).
+/// Refuses, generating nothing, when a certificate file or a key label already exists.
+pub fn run_token_ceremony(
+    dir: &Path,
+    cfg: &CeremonyConfig,
+    token: &Arc<Pkcs11Token>,
+    labels: &TokenKeyLabels,
+) -> Result<TokenCeremonyOutput, CaError> {
+    check_config(cfg)?;
+    let _lock = lock(dir)?;
+    recover(dir)?;
+    refuse_existing(dir, token, labels, true)?;
+    let root_pub = token.generate_rsa(&labels.root, ROOT_RSA_BITS)?;
+    let root_signer = token.signer(&labels.root, 1)?;
+    for label in labels.online() {
+        token.generate(label, cfg.issuing.key)?;
+    }
+    let issuing_signer = token.signer(&labels.issuing, 1)?;
+    let now = Utc::now();
+    let root_pkey = PKey::public_key_from_der(&root_pub)?;
+    let root = signed(
+        root_builder(cfg, now, &root_pkey)?,
+        SignWith::Signer(&root_signer),
+    )?;
+    let issuing_pkey = PKey::public_key_from_der(issuing_signer.public_key_der())?;
+    let issuing = signed(
+        issuing_builder(cfg, now, &issuing_pkey, &key_identifier(&root_pub)?)?,
+        SignWith::Signer(&root_signer),
+    )?;
+    finish_token_ceremony(dir, cfg, token, labels, &root, &issuing)
+}
+
+/// `ceremony --pkcs11 --csr-only`: generates the issuing and OCSP responder keys in the
+/// token and writes a CSR for the issuing key to `dir/issuing.csr.pem`, for a root kept
+/// offline to sign. Returns the CSR's path.
+pub fn token_issuing_csr(
+    dir: &Path,
+    cfg: &CeremonyConfig,
+    token: &Arc<Pkcs11Token>,
+    labels: &TokenKeyLabels,
+) -> Result<PathBuf, CaError> {
+    check_config(cfg)?;
+    let _lock = lock(dir)?;
+    recover(dir)?;
+    refuse_existing(dir, token, labels, false)?;
+    let path = dir.join("issuing.csr.pem");
+    if path.exists() {
+        return Err(CaError::KeysExist { path });
+    }
+    for label in labels.online() {
+        token.generate(label, cfg.issuing.key)?;
+    }
+    let issuing_signer = token.signer(&labels.issuing, 1)?;
+    let mut b = X509ReqBuilder::new()?;
+    let subject = name(&cfg.issuing.organization, &cfg.issuing.common_name)?;
+    b.set_subject_name(&subject)?;
+    let public = PKey::public_key_from_der(issuing_signer.public_key_der())?;
+    b.set_pubkey(&public)?;
+    let stand_in = stand_in_key(issuing_signer.algorithm())?;
+    b.sign(&stand_in, digest(issuing_signer.algorithm()))?;
+    let csr = resign(&b.build().to_der()?, &issuing_signer)?;
+    write_new(&path, to_pem("CERTIFICATE REQUEST", &csr).as_bytes(), 0o644)?;
+    Ok(path)
+}
+
+/// `ceremony --pkcs11 --import-issuing <cert> --root <root>`: takes the issuing CA
+/// certificate the offline root signed for the token's issuing key, checks it, signs the
+/// OCSP responder certificate with the token's issuing key and writes the public files.
+pub fn import_token_issuing(
+    dir: &Path,
+    cfg: &CeremonyConfig,
+    token: &Arc<Pkcs11Token>,
+    labels: &TokenKeyLabels,
+    issuing_pem: &[u8],
+    root_pem: &[u8],
+) -> Result<TokenCeremonyOutput, CaError> {
+    check_config(cfg)?;
+    let _lock = lock(dir)?;
+    recover(dir)?;
+    if let Some(p) = TOKEN_CEREMONY_FILES
+        .iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.exists())
+    {
+        return Err(CaError::KeysExist { path: p });
+    }
+    let bad = |m: &str| CaError::CertLoad(m.to_string());
+    let issuing = X509::from_pem(issuing_pem).map_err(|_| bad("issuing: no certificate PEM"))?;
+    let root = X509::from_pem(root_pem).map_err(|_| bad("root: no certificate PEM"))?;
+    let root_pub = root.public_key()?;
+    if !root.verify(&root_pub)? {
+        return Err(bad("the root certificate is not self-signed"));
+    }
+    if !issuing.verify(&root_pub)?
+        || issuing.issuer_name().to_der()? != root.subject_name().to_der()?
+    {
+        return Err(bad("the issuing certificate is not signed by this root"));
+    }
+    let issuing_signer = token.signer(&labels.issuing, 1)?;
+    if issuing.public_key()?.public_key_to_der()? != issuing_signer.public_key_der() {
+        return Err(CaError::KeyMismatch);
+    }
+    finish_token_ceremony(dir, cfg, token, labels, &root.to_der()?, &issuing.to_der()?)
+}
+
+/// Signs the OCSP responder certificate with the token's issuing key and installs the
+/// public files; the issuing certificate is checked as start-up would check it.
+fn finish_token_ceremony(
+    dir: &Path,
+    cfg: &CeremonyConfig,
+    token: &Arc<Pkcs11Token>,
+    labels: &TokenKeyLabels,
+    root: &[u8],
+    issuing: &[u8],
+) -> Result<TokenCeremonyOutput, CaError> {
+    let issuing_signer: Arc<dyn Signer> = Arc::new(token.signer(&labels.issuing, 1)?);
+    let issuing_ca = IssuingCa::new(
+        &cfg.issuing.name,
+        issuing.to_vec(),
+        Arc::clone(&issuing_signer),
+    )?;
+    let issuing_name = X509Name::from_der(issuing_ca.subject_der())?;
+    let ocsp_signer = token.signer(&labels.ocsp, 1)?;
+    let ocsp = signed(
+        ocsp_builder(
+            cfg,
+            Utc::now(),
+            &PKey::public_key_from_der(ocsp_signer.public_key_der())?,
+            &issuing_name,
+            issuing_ca.ski(),
+        )?,
+        SignWith::Signer(issuing_signer.as_ref()),
+    )?;
+    let root_pem = certificate_to_pem(root);
+    let issuing_pem = certificate_to_pem(issuing);
+    let ocsp_pem = certificate_to_pem(&ocsp);
+    let chain_pem = format!("{issuing_pem}{root_pem}");
+    stage(
+        dir,
+        &[
+            ("root.pem", root_pem.as_bytes(), 0o644),
+            ("issuing.pem", issuing_pem.as_bytes(), 0o644),
+            ("ocsp.pem", ocsp_pem.as_bytes(), 0o644),
+            ("chain.pem", chain_pem.as_bytes(), 0o644),
+        ],
+    )?;
+    install(dir)?;
+    Ok(TokenCeremonyOutput {
+        root_sha256: fingerprint(root),
+        issuing_sha256: fingerprint(issuing),
+        ocsp_sha256: fingerprint(&ocsp),
+    })
+}
+
+/// Refuses a token ceremony over existing certificate files or key labels, before any
+/// key is generated.
+fn refuse_existing(
+    dir: &Path,
+    token: &Pkcs11Token,
+    labels: &TokenKeyLabels,
+    with_root: bool,
+) -> Result<(), CaError> {
+    if let Some(p) = TOKEN_CEREMONY_FILES
+        .iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.exists())
+    {
+        return Err(CaError::KeysExist { path: p });
+    }
+    let root = with_root.then_some(labels.root.as_str());
+    for label in labels.online().into_iter().chain(root) {
+        if token.has_key(label)? {
+            return Err(CaError::ConfigInvalid(format!(
+                "token {:?} already holds a key labelled {label:?}; nothing was generated",
+                token.label()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Makes sure `dir` holds the public files of a token ceremony (finishing one a crash
+/// interrupted after its commit point). Keys in a token are never generated at start-up.
+pub fn ensure_token_ceremony(dir: &Path) -> Result<(), CaError> {
+    let _lock = lock(dir)?;
+    recover(dir)?;
+    let missing: Vec<&str> = TOKEN_CEREMONY_FILES
+        .iter()
+        .copied()
+        .filter(|f| !dir.join(f).exists())
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(CaError::ConfigInvalid(format!(
+            "missing {}: run `ca-enrol ceremony --pkcs11` (or --csr-only, then \
+             --import-issuing) first",
+            missing.join(", ")
+        )))
+    }
+}
+
+/// How a certificate gets its signature: a key in memory (the file ceremony) or any
+/// [`Signer`] (a token key).
+enum SignWith<'a> {
+    Key(&'a PKey<Private>, MessageDigest),
+    Signer(&'a dyn Signer),
+}
+
+fn digest(alg: SignatureAlgorithm) -> MessageDigest {
+    match alg {
+        SignatureAlgorithm::EcdsaSha384 => MessageDigest::sha384(),
+        _ => MessageDigest::sha256(),
+    }
+}
+
+/// A throwaway key of the signer's type: OpenSSL's builders only sign with a key they
+/// hold, so they sign with this one, which gives the right AlgorithmIdentifier inside
+/// the signed part, and [`resign`] replaces the signature.
+fn stand_in_key(alg: SignatureAlgorithm) -> Result<PKey<Private>, CaError> {
+    generate(match alg {
+        SignatureAlgorithm::Sha256WithRsa => CaKeyAlgorithm::Rsa2048,
+        SignatureAlgorithm::EcdsaSha256 => CaKeyAlgorithm::P256,
+        SignatureAlgorithm::EcdsaSha384 => CaKeyAlgorithm::P384,
+    })
+}
+
+/// Replaces the signature of a signed structure (certificate or CSR) with one by `signer`.
+fn resign(signed_der: &[u8], signer: &dyn Signer) -> Result<Vec<u8>, CaError> {
+    let parts = asn1::split_signed(signed_der)
+        .ok_or_else(|| CaError::Unexpected("cannot split a signed structure".into()))?;
+    let algorithm = signer.algorithm().algorithm_identifier_der();
+    if parts.algorithm != algorithm {
+        return Err(CaError::Unexpected(
+            "stand-in signature algorithm differs from the signer's".into(),
+        ));
+    }
+    let signature = signer.sign(parts.tbs)?;
+    let mut out = Vec::with_capacity(signed_der.len() + 16);
+    asn1::sequence(&mut out, |o| {
+        o.extend_from_slice(parts.tbs);
+        o.extend_from_slice(algorithm);
+        asn1::bit_string(o, &signature);
+    });
+    Ok(out)
+}
+
+/// Signs a certificate builder, returning the certificate DER.
+fn signed(mut b: X509Builder, with: SignWith<'_>) -> Result<Vec<u8>, CaError> {
+    match with {
+        SignWith::Key(key, md) => {
+            b.sign(key, md)?;
+            Ok(b.build().to_der()?)
+        }
+        SignWith::Signer(signer) => {
+            let stand_in = stand_in_key(signer.algorithm())?;
+            b.sign(&stand_in, digest(signer.algorithm()))?;
+            resign(&b.build().to_der()?, signer)
+        }
+    }
+}
+
+fn root_builder<T: HasPublic>(
+    cfg: &CeremonyConfig,
+    now: DateTime<Utc>,
+    key: &PKey<T>,
+) -> Result<X509Builder, CaError> {
+    let root_name = name(&cfg.root.organization, &cfg.root.common_name)?;
+    let until = add_months(now, cfg.root.validity_years.saturating_mul(12))?;
+    let mut b = builder(&root_name, &root_name, key, now, until)?;
+    b.append_extension(BasicConstraints::new().critical().ca().build()?)?;
+    b.append_extension(
+        KeyUsage::new()
+            .critical()
+            .key_cert_sign()
+            .crl_sign()
+            .build()?,
+    )?;
+    b.append_extension(ski_ext(&key_identifier(&key.public_key_to_der()?)?)?)?;
+    Ok(b)
+}
+
+fn issuing_builder<T: HasPublic>(
+    cfg: &CeremonyConfig,
+    now: DateTime<Utc>,
+    key: &PKey<T>,
+    root_ski: &[u8],
+) -> Result<X509Builder, CaError> {
+    let root_name = name(&cfg.root.organization, &cfg.root.common_name)?;
+    let issuing_name = name(&cfg.issuing.organization, &cfg.issuing.common_name)?;
+    let until = add_months(now, cfg.issuing.validity_years.saturating_mul(12))?;
+    let mut b = builder(&issuing_name, &root_name, key, now, until)?;
+    b.append_extension(BasicConstraints::new().critical().ca().pathlen(0).build()?)?;
+    b.append_extension(
+        KeyUsage::new()
+            .critical()
+            .key_cert_sign()
+            .crl_sign()
+            .build()?,
+    )?;
+    b.append_extension(ski_ext(&key_identifier(&key.public_key_to_der()?)?)?)?;
+    b.append_extension(aki_ext(root_ski)?)?;
+    Ok(b)
+}
+
+fn ocsp_builder<T: HasPublic>(
+    cfg: &CeremonyConfig,
+    now: DateTime<Utc>,
+    key: &PKey<T>,
+    issuing_name: &X509NameRef,
+    issuing_ski: &[u8],
+) -> Result<X509Builder, CaError> {
+    let ocsp_name = name(&cfg.issuing.organization, &cfg.ocsp.common_name)?;
+    let until = now + chrono::Duration::days(i64::from(cfg.ocsp.validity_days));
+    let mut b = builder(&ocsp_name, issuing_name, key, now, until)?;
+    b.append_extension(KeyUsage::new().critical().digital_signature().build()?)?;
+    b.append_extension(ExtendedKeyUsage::new().other("OCSPSigning").build()?)?;
+    // id-pkix-ocsp-nocheck (RFC 6960 4.2.2.2.1): clients need not check
+    // the responder's own status; hence the short validity.
+    b.append_extension(raw_ext(&rfc6960::ID_PKIX_OCSP_NOCHECK, &[0x05, 0x00])?)?;
+    b.append_extension(ski_ext(&key_identifier(&key.public_key_to_der()?)?)?)?;
+    b.append_extension(aki_ext(issuing_ski)?)?;
+    Ok(b)
 }
 
 fn check_config(cfg: &CeremonyConfig) -> Result<(), CaError> {
@@ -354,10 +674,10 @@ fn name(organization: &str, common_name: &str) -> Result<X509Name, CaError> {
     Ok(b.build())
 }
 
-fn builder(
-    subject: &X509Name,
-    issuer: &X509Name,
-    key: &PKey<Private>,
+fn builder<T: HasPublic>(
+    subject: &X509NameRef,
+    issuer: &X509NameRef,
+    key: &PKey<T>,
     not_before: DateTime<Utc>,
     not_after: DateTime<Utc>,
 ) -> Result<X509Builder, CaError> {
@@ -403,8 +723,8 @@ fn aki_ext(issuer_ski: &[u8]) -> Result<X509Extension, CaError> {
     raw_ext(&rfc5280::ID_CE_AUTHORITY_KEY_IDENTIFIER, &v)
 }
 
-fn fingerprint(cert: &X509) -> Result<String, CaError> {
-    Ok(hex::encode(cert.digest(MessageDigest::sha256())?))
+fn fingerprint(cert_der: &[u8]) -> String {
+    hex::encode(openssl::sha::sha256(cert_der))
 }
 
 fn io_error(p: &Path, e: std::io::Error) -> CaError {
@@ -448,9 +768,9 @@ fn remove_dir(p: &Path) -> Result<(), CaError> {
     sync_dir(p.parent().unwrap_or(p))
 }
 
-/// Writes the files (in [`CEREMONY_FILES`] order) into a fresh staging directory,
-/// syncs them and it, then commits by renaming it to [`STAGED`].
-fn stage(dir: &Path, files: [(&[u8], u32); 7]) -> Result<(), CaError> {
+/// Writes the files (paths relative to `dir`, each one of [`CEREMONY_FILES`]) into a
+/// fresh staging directory, syncs them and it, then commits by renaming it to [`STAGED`].
+fn stage(dir: &Path, files: &[(&str, &[u8], u32)]) -> Result<(), CaError> {
     let staging = dir.join(STAGING);
     for d in [staging.clone(), staging.join("private")] {
         DirBuilder::new()
@@ -458,8 +778,8 @@ fn stage(dir: &Path, files: [(&[u8], u32); 7]) -> Result<(), CaError> {
             .create(&d)
             .map_err(|e| io_error(&d, e))?;
     }
-    for (name, (data, mode)) in CEREMONY_FILES.iter().zip(files) {
-        write_new(&staging.join(name), data, mode)?;
+    for (name, data, mode) in files {
+        write_new(&staging.join(name), data, *mode)?;
     }
     sync_dir(&staging.join("private"))?;
     sync_dir(&staging)?;
@@ -477,6 +797,10 @@ fn install(dir: &Path) -> Result<(), CaError> {
     let staged = dir.join(STAGED);
     for name in CEREMONY_FILES {
         let (from, to) = (staged.join(name), dir.join(name));
+        // A token ceremony stages only the public files.
+        if !from.exists() {
+            continue;
+        }
         match std::fs::hard_link(&from, &to) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {

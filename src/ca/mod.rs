@@ -24,8 +24,8 @@
 //!   answer with the delegated responder; without a nonce the response can be
 //!   pre-signed and cached. [`error_response`] gives the unsigned error answers.
 //!
-//! Signers take bytes and return bytes, so an HSM (PKCS#11) signer can replace
-//! [`OpenSslSigner`] without touching callers.
+//! Signers take bytes and return bytes, so the HSM signer ([`Pkcs11Signer`], keys in
+//! a PKCS#11 token) replaces [`OpenSslSigner`] without touching callers.
 
 mod asn1;
 mod authority;
@@ -36,6 +36,7 @@ mod error;
 mod issue;
 mod ocsp;
 mod pem;
+mod pkcs11;
 mod profile;
 mod serial;
 mod signer;
@@ -47,8 +48,9 @@ mod tests;
 
 pub use authority::{IssuingCa, OcspResponder};
 pub use ceremony::{
-    ensure_ceremony, run_ceremony, CaKeyAlgorithm, CeremonyConfig, CeremonyOutput, IssuingCaConfig,
-    OcspConfig, RootCaConfig, CEREMONY_FILES,
+    ensure_ceremony, ensure_token_ceremony, import_token_issuing, run_ceremony, run_token_ceremony,
+    token_issuing_csr, CaKeyAlgorithm, CeremonyConfig, CeremonyOutput, IssuingCaConfig, OcspConfig,
+    RootCaConfig, TokenCeremonyOutput, TokenKeyLabels, CEREMONY_FILES, TOKEN_CEREMONY_FILES,
 };
 pub use crl::{build_crl, CrlRequest, RevocationReason, RevokedEntry};
 pub use csr::{check_csr, CheckedCsr, KeyDescription};
@@ -59,6 +61,7 @@ pub use ocsp::{
     OcspIssuer, OcspParseError, OcspRequest, SingleAnswer, MAX_CERT_IDS,
 };
 pub use pem::{certificate_to_pem, pem_to_der};
+pub use pkcs11::{Pkcs11Signer, Pkcs11Token};
 pub use profile::{PersonalProfile, SubjectInfo};
 pub use serial::Serial;
 pub use signer::{OpenSslSigner, SignatureAlgorithm, Signer};

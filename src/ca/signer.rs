@@ -1,7 +1,7 @@
 //! The signing seam: bytes in, signature bytes out.
 //!
-//! [`OpenSslSigner`] keeps the key in process memory. An HSM signer (PKCS#11,
-//! e.g. through `cryptoki`) implements the same trait; callers do not change.
+//! [`OpenSslSigner`] keeps the key in process memory; [`super::Pkcs11Signer`] keeps
+//! it in an HSM. Callers do not tell them apart.
 
 use std::path::Path;
 
@@ -59,6 +59,15 @@ const SHA256_DIGEST_INFO_PREFIX: [u8; 19] = [
     0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
     0x00, 0x04, 0x20,
 ];
+
+/// EMSA-PKCS1-v1_5's DigestInfo for SHA-256 of `tbs`: what an RSA PKCS#1 v1.5
+/// signature encrypts with the private key.
+pub(super) fn digest_info_sha256(tbs: &[u8]) -> Vec<u8> {
+    let mut digest_info = Vec::with_capacity(51);
+    digest_info.extend_from_slice(&SHA256_DIGEST_INFO_PREFIX);
+    digest_info.extend_from_slice(&openssl::sha::sha256(tbs));
+    digest_info
+}
 
 enum Key {
     Rsa(Rsa<Private>),
@@ -150,9 +159,7 @@ impl Signer for OpenSslSigner {
         let failed = |e: openssl::error::ErrorStack| CaError::SignFailed(e.to_string());
         match (&self.key, self.algorithm) {
             (Key::Rsa(rsa), _) => {
-                let mut digest_info = Vec::with_capacity(51);
-                digest_info.extend_from_slice(&SHA256_DIGEST_INFO_PREFIX);
-                digest_info.extend_from_slice(&openssl::sha::sha256(tbs));
+                let digest_info = digest_info_sha256(tbs);
                 let mut sig = vec![0u8; rsa.size() as usize];
                 // PKCS#1 padding on private_encrypt is exactly EMSA-PKCS1-v1_5
                 // over the DigestInfo; OpenSSL blinds and checks the CRT result.

@@ -10,6 +10,7 @@ mod ca_files;
 mod contract;
 mod enrolment;
 mod foundation;
+mod hsm;
 mod interrupted;
 mod isolation;
 mod issuance;
