@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use ca_enrol::audit::Actor;
-use ca_enrol::ca::{CaError, IssuingCa, SignatureAlgorithm, Signer};
-use ca_enrol::issuance::{IdempotencyKey, Issuance, Issuer};
+use ca_enrol::issuance::{IdempotencyKey, Issuance};
 use ca_enrol::status::CertificateStatus;
+use common::signing::{ca_with, issuer, DiesWhileSigning};
 use common::TestApp;
 use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;
@@ -20,22 +20,6 @@ use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509ReqBuilder;
 use serde_json::{json, Value};
-
-/// Delegates to the real key but stops the "process" at the signature: the recording
-/// transaction has committed, and no certificate comes out.
-struct StopsAtSignature(Arc<dyn Signer>);
-
-impl Signer for StopsAtSignature {
-    fn algorithm(&self) -> SignatureAlgorithm {
-        self.0.algorithm()
-    }
-    fn public_key_der(&self) -> &[u8] {
-        self.0.public_key_der()
-    }
-    fn sign(&self, _tbs: &[u8]) -> Result<Vec<u8>, CaError> {
-        panic!("process stopped between record and sign");
-    }
-}
 
 fn csr_pem(key: &PKey<Private>) -> String {
     let mut req = X509ReqBuilder::new().unwrap();
@@ -49,25 +33,11 @@ fn p256() -> PKey<Private> {
     PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap()
 }
 
-fn issuer(app: &TestApp, ca: Arc<IssuingCa>) -> Issuer {
-    Issuer::new(
-        app.state.store.clone(),
-        ca,
-        app.state.ca.profile.clone(),
-        app.clock.clone(),
-    )
-}
-
 /// The service as a process that stops at the signature would run it.
 fn stopping_issuance(app: &TestApp) -> Issuance {
-    let real = &app.state.ca.issuing;
-    let ca = Arc::new(
-        IssuingCa::new(
-            real.name(),
-            real.cert_der().to_vec(),
-            Arc::new(StopsAtSignature(real.signer().clone())),
-        )
-        .unwrap(),
+    let ca = ca_with(
+        app,
+        Arc::new(DiesWhileSigning(app.state.ca.issuing.signer().clone())),
     );
     Issuance::new(
         app.state.store.clone(),
@@ -84,15 +54,7 @@ async fn enrol_key(app: &mut TestApp) -> (String, String) {
 
 /// An API key with `scopes`: (its id, its bearer token).
 async fn api_key(app: &mut TestApp, scopes: &[&str]) -> (String, String) {
-    let admin = app.admin_token().await;
-    let (status, key) = app
-        .post(
-            "/api/v1/api-keys",
-            Some(&admin),
-            json!({"name": "app backend", "scopes": scopes}),
-        )
-        .await;
-    assert_eq!(status, 201, "{key}");
+    let key = common::enrol::api_key(app, "app backend", json!(scopes), None).await;
     (
         key["id"].as_str().unwrap().to_string(),
         key["key"].as_str().unwrap().to_string(),

@@ -5,23 +5,9 @@ use crate::common;
 
 use chrono::Duration;
 use common::certificates::{active, Citizen};
-use common::enrol::{jpeg, put_document};
+use common::enrol::{api_key as key, jpeg, put_document};
 use common::TestApp;
 use serde_json::{json, Value};
-
-/// A key of a new integration (or of `integration`), with `scopes`.
-async fn key(app: &mut TestApp, name: &str, scopes: Value, integration: Option<&str>) -> Value {
-    let admin = app.admin_token().await;
-    let (status, key) = app
-        .post(
-            "/api/v1/api-keys",
-            Some(&admin),
-            json!({"name": name, "scopes": scopes, "integration_id": integration}),
-        )
-        .await;
-    assert_eq!(status, 201, "{key}");
-    key
-}
 
 fn token(key: &Value) -> &str {
     key["key"].as_str().unwrap()

@@ -11,9 +11,10 @@ use ca_enrol::ca::{
     self, CaError, CaKeyAlgorithm, CeremonyConfig, IssuingCa, SignatureAlgorithm, Signer,
     SubjectInfo,
 };
-use ca_enrol::issuance::{IssuanceError, IssuanceOrder, Issuer, Term};
+use ca_enrol::issuance::{IssuanceError, IssuanceOrder, Term};
 use common::enrol::enrolment_status;
 use common::pki::{assert_openssl_verifies, assert_pkilint_clean, write_pem};
+use common::signing::{ca_with, issuer, DiesWhileSigning};
 use common::TestApp;
 use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;
@@ -56,15 +57,6 @@ fn order(enrolment: &str, email: Option<&str>) -> IssuanceOrder {
         term: Term::Months(12),
         supersedes: None,
     }
-}
-
-fn issuer(app: &TestApp, ca: Arc<IssuingCa>) -> Issuer {
-    Issuer::new(
-        app.state.store.clone(),
-        ca,
-        app.state.ca.profile.clone(),
-        app.clock.clone(),
-    )
 }
 
 /// An ECDSA P-256 issuing CA made by the ceremony in `dir`, with its root.
@@ -172,21 +164,6 @@ async fn a_public_key_is_certified_only_once() {
     );
 }
 
-/// Delegates to the real key but stops the "process" at the signature.
-struct DiesWhileSigning(Arc<dyn Signer>);
-
-impl Signer for DiesWhileSigning {
-    fn algorithm(&self) -> SignatureAlgorithm {
-        self.0.algorithm()
-    }
-    fn public_key_der(&self) -> &[u8] {
-        self.0.public_key_der()
-    }
-    fn sign(&self, _tbs: &[u8]) -> Result<Vec<u8>, CaError> {
-        panic!("process stopped between record and sign");
-    }
-}
-
 /// Delegates to the real key but its signature device fails.
 struct FailingSigner(Arc<dyn Signer>);
 
@@ -200,11 +177,6 @@ impl Signer for FailingSigner {
     fn sign(&self, _tbs: &[u8]) -> Result<Vec<u8>, CaError> {
         Err(CaError::SignFailed("HSM unreachable".into()))
     }
-}
-
-fn ca_with(app: &TestApp, signer: Arc<dyn Signer>) -> Arc<IssuingCa> {
-    let real = &app.state.ca.issuing;
-    Arc::new(IssuingCa::new(real.name(), real.cert_der().to_vec(), signer).unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread")]

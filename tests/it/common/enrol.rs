@@ -77,9 +77,14 @@ pub async fn app_integration(app: &mut TestApp) -> String {
     created["id"].as_str().unwrap().to_string()
 }
 
-/// Creates an API key of the subscriber app's integration with `scopes`.
-pub async fn app_key_with(app: &mut TestApp, name: &str, scopes: &[&str]) -> String {
-    let integration = app_integration(app).await;
+/// Creates an API key with `scopes`, of `integration` (or of a new integration of its own);
+/// the admin API's answer (`id`, `key`, `integration_id`, ...).
+pub async fn api_key(
+    app: &mut TestApp,
+    name: &str,
+    scopes: Value,
+    integration: Option<&str>,
+) -> Value {
     let admin = app.admin_token().await;
     let (status, key) = app
         .post(
@@ -89,6 +94,13 @@ pub async fn app_key_with(app: &mut TestApp, name: &str, scopes: &[&str]) -> Str
         )
         .await;
     assert_eq!(status, 201, "{key}");
+    key
+}
+
+/// Creates an API key of the subscriber app's integration with `scopes`.
+pub async fn app_key_with(app: &mut TestApp, name: &str, scopes: &[&str]) -> String {
+    let integration = app_integration(app).await;
+    let key = api_key(app, name, json!(scopes), Some(&integration)).await;
     key["key"].as_str().unwrap().to_string()
 }
 
