@@ -196,7 +196,15 @@ pub async fn master_key(
 }
 
 /// Everything `serve` does before listening; idempotent, so a second start reuses it all.
-pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, AppError> {
+pub async fn prepare(mut config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, AppError> {
+    // First: a production start without the provider's identity stops before touching
+    // anything. The website defaults to `public_base_url`.
+    let base = config.public_base_url.clone();
+    config
+        .contract
+        .provider
+        .complete(config.environment, &base)
+        .map_err(crate::config::ConfigError::from)?;
     std::fs::create_dir_all(&config.data_dir).map_err(|e| AppError::DataDir {
         path: config.data_dir.clone(),
         reason: e.to_string(),
@@ -241,6 +249,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
         otp.clone(),
         clock.clone(),
         config.contract.clone(),
+        config.environment,
     );
     let acceptance = crate::acceptance::Acceptance::new(
         store.clone(),
@@ -249,6 +258,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
         clock.clone(),
         config.contract.provider.clone(),
         config.acceptance.clone(),
+        config.environment,
     );
     spawn_acceptance_deadline(&acceptance);
     let verification = Verification::new(store.clone(), clock.clone(), config.verification.clone());

@@ -24,6 +24,9 @@ pub enum LogFormat {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// `development` (documents watermarked, sample provider data) or `production` (start-up
+    /// refused until the provider's identity is set).
+    pub environment: crate::contract::Environment,
     /// Address to listen on; port 0 picks a free port (tests).
     pub listen: String,
     /// Base URL relying parties use (AIA, CRL distribution points, links in messages).
@@ -69,6 +72,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
+            environment: crate::contract::Environment::Development,
             listen: "127.0.0.1:8080".into(),
             public_base_url: "http://127.0.0.1:8080".into(),
             data_dir: "data".into(),

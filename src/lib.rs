@@ -16,6 +16,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod contract;
+pub mod documents;
 pub mod enrolment;
 pub mod expiry;
 pub mod http;

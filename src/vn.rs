@@ -76,6 +76,22 @@ pub fn dong(amount: i64) -> String {
     format!("{} đồng", group_thousands(amount, '.'))
 }
 
+/// A phone number in the national format: mobiles `0912 345 678`, service numbers
+/// `1900 1234`; anything else as given.
+pub fn phone(number: &str) -> String {
+    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+    let national = match number.trim_start().strip_prefix("+84") {
+        Some(_) => format!("0{}", &digits[2..]),
+        None => digits,
+    };
+    let (a, rest) = national.split_at(national.len().min(4));
+    match (a, rest.len()) {
+        (_, 6) if a.starts_with('0') => format!("{a} {} {}", &rest[..3], &rest[3..]),
+        ("1900" | "1800", 4 | 6) => format!("{a} {rest}"),
+        _ => number.trim().to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +131,14 @@ mod tests {
         assert_eq!(dong(1_234_567), "1.234.567 đồng");
         assert_eq!(group_thousands(1_234_567, ','), "1,234,567");
         assert_eq!(group_thousands(i64::MIN, '.'), "-9.223.372.036.854.775.808");
+    }
+
+    #[test]
+    fn phone_numbers_are_grouped_as_vietnamese_write_them() {
+        assert_eq!(phone("0912345678"), "0912 345 678");
+        assert_eq!(phone("+84912345678"), "0912 345 678");
+        assert_eq!(phone("19001234"), "1900 1234");
+        assert_eq!(phone("1900 1234"), "1900 1234");
+        assert_eq!(phone("024 3333"), "024 3333");
     }
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{
-    not_pending, pending_certificate, unexpected, Acceptance, AcceptanceError, Record,
+    not_pending, pdf, pending_certificate, unexpected, Acceptance, AcceptanceError, Record,
     MAX_REASON_CHARS, REVOCATION_REASON,
 };
 use crate::audit::{Actor, NewEvent};
@@ -53,7 +53,12 @@ impl Acceptance {
                     .enrolment_by_id(&certificate.enrolment_id)?
                     .ok_or_else(|| unexpected("certificate without its enrolment"))?;
                 let phone = PhoneNumber::parse("phone", &enrolment.phone).map_err(unexpected)?;
-                let digest = DocumentDigest::parse(&record.document_sha256).map_err(unexpected)?;
+                let digest = DocumentDigest::parse(&pdf::signing_digest(
+                    tx,
+                    &record.serial,
+                    &record.document_sha256,
+                )?)
+                .map_err(unexpected)?;
                 Ok(otp.issue_challenge(
                     tx,
                     now,
@@ -82,6 +87,11 @@ impl Acceptance {
             return Err(AcceptanceError::AgreementRequired);
         }
         let record = self.record(serial).await?;
+        let (digest_of, html_sha256) = (record.serial.clone(), record.document_sha256.clone());
+        let digest = self
+            .store
+            .read(move |tx| pdf::signing_digest(tx, &digest_of, &html_sha256))
+            .await?;
         match record.status.as_str() {
             "pending" => {}
             "accepted" => return Ok(record),
@@ -99,13 +109,14 @@ impl Acceptance {
                 None => ChallengeLookup::Subject(subject.clone()),
             },
             purpose: Purpose::CertificateAcceptance,
-            document_digest: DocumentDigest::parse(&record.document_sha256).map_err(unexpected)?,
+            document_digest: DocumentDigest::parse(&digest).map_err(unexpected)?,
             code: request.otp_code,
             actor: actor.clone(),
         };
         let by = actor.clone();
         let (ip, agent) = (request.client_ip, request.user_agent);
         let in_tx = serial.clone();
+        let (provider, environment) = (self.provider.clone(), self.environment);
         let result = self
             .otp
             .confirm(check, move |tx, verified| {
@@ -142,6 +153,34 @@ impl Acceptance {
                 let row = tx
                     .acceptance_record(&in_tx)?
                     .ok_or_else(|| unexpected("acceptance record vanished"))?;
+                let (certificate, enrolment, contract_number, package_name) =
+                    pdf::contents_of(tx, &in_tx)?;
+                let cert_der = certificate
+                    .cert_der
+                    .as_deref()
+                    .ok_or_else(|| unexpected("accepted certificate without its bytes"))?;
+                let accepted_pdf_sha256 = pdf::store_accepted(
+                    tx,
+                    &pdf::Contents {
+                        environment,
+                        provider: &provider,
+                        made: row.created_at.and_utc(),
+                        subscriber: &enrolment,
+                        contract_number: &contract_number,
+                        package_name: &package_name,
+                        certificate: &certificate,
+                        cert_der,
+                    },
+                    &pdf::Evidence {
+                        accepted_at: at,
+                        channel: &channel,
+                        masked_destination: &verified.masked_destination,
+                        challenge_id: &verified.challenge_id,
+                        record_sha256: verified.document_digest.as_str(),
+                        client_ip: ip.as_deref(),
+                        user_agent: agent.as_deref(),
+                    },
+                )?;
                 let supersedes = tx
                     .certificate(&in_tx)?
                     .ok_or(AcceptanceError::NotFound)?
@@ -156,6 +195,7 @@ impl Acceptance {
                         "enrolment_id": row.enrolment_id,
                         "contract_id": row.contract_id,
                         "record_sha256": row.document_sha256,
+                        "accepted_pdf_sha256": accepted_pdf_sha256,
                         "otp_challenge_id": verified.challenge_id,
                         "channel": channel,
                         "to": verified.masked_destination,

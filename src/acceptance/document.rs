@@ -74,7 +74,7 @@ pub fn render(c: &Contents<'_>) -> Result<Vec<u8>, String> {
         ("provider_name", pv.name.clone()),
         ("provider_address", pv.address.clone()),
         ("provider_tax_code", pv.tax_code.clone()),
-        ("provider_phone", pv.phone.clone()),
+        ("provider_phone", vn::phone(&pv.hotline)),
         ("provider_email", pv.email.clone()),
         ("provider_website", pv.website.clone()),
         ("subscriber_name", s.full_name.clone()),
@@ -88,7 +88,7 @@ pub fn render(c: &Contents<'_>) -> Result<Vec<u8>, String> {
             s.id_issue_date.format("%d/%m/%Y").to_string(),
         ),
         ("subscriber_id_issue_place", s.id_issue_place.clone()),
-        ("subscriber_phone", s.phone.clone()),
+        ("subscriber_phone", vn::phone(&s.phone)),
         (
             "subscriber_email",
             s.email.clone().unwrap_or_else(|| "không có".into()),

@@ -24,11 +24,13 @@
 mod deadline;
 mod decide;
 mod document;
+mod pdf;
 mod record;
 
 pub use deadline::DeadlineRun;
 pub use decide::AcceptRequest;
 pub use document::CONTENT_TYPE as DOCUMENT_CONTENT_TYPE;
+pub use pdf::{ACCEPTED as PDF_ACCEPTED, RECORD as PDF_RECORD};
 
 use std::sync::Arc;
 
@@ -36,7 +38,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
-use crate::contract::Provider;
+use crate::contract::{Environment, Provider};
 use crate::notify::Outbox;
 use crate::otp::{Otp, OtpError};
 use crate::settings::{range, Invalid};
@@ -107,6 +109,11 @@ pub enum AcceptanceError {
          revoked before its replacement is accepted"
     )]
     ReplacedSuspended { serial: String },
+    #[error("the certificate's acceptance record is not accepted yet")]
+    NotAccepted,
+    /// A record made before records were rendered as PDF.
+    #[error("the acceptance record has no PDF version")]
+    NoPdf,
     #[error(transparent)]
     Otp(#[from] OtpError),
     #[error(transparent)]
@@ -129,6 +136,7 @@ pub struct Acceptance {
     clock: Arc<dyn Clock>,
     provider: Arc<Provider>,
     settings: Arc<Settings>,
+    environment: Environment,
 }
 
 impl Acceptance {
@@ -139,6 +147,7 @@ impl Acceptance {
         clock: Arc<dyn Clock>,
         provider: Provider,
         settings: Settings,
+        environment: Environment,
     ) -> Self {
         Self {
             store,
@@ -147,6 +156,7 @@ impl Acceptance {
             clock,
             provider: Arc::new(provider),
             settings: Arc::new(settings),
+            environment,
         }
     }
 
@@ -157,6 +167,31 @@ impl Acceptance {
     /// The deadline of a certificate signed at `signed_at`.
     pub fn deadline(&self, signed_at: DateTime<Utc>) -> DateTime<Utc> {
         signed_at + Duration::days(i64::from(self.settings.deadline_days))
+    }
+
+    /// A PDF version (`PDF_RECORD`, made with the record, or `PDF_ACCEPTED`) as stored;
+    /// `NotAccepted` for the accepted version of a record not accepted.
+    pub async fn pdf(
+        &self,
+        serial: &str,
+        kind: &'static str,
+    ) -> Result<crate::store::PdfDocumentRow, AcceptanceError> {
+        if kind == pdf::RECORD {
+            // Made now if a certificate somehow has no record yet, as the HTML one.
+            self.record(serial).await?;
+        }
+        let serial = serial.to_ascii_lowercase();
+        self.store
+            .read(move |tx| {
+                tx.certificate(&serial)?.ok_or(AcceptanceError::NotFound)?;
+                tx.pdf_document(kind, &serial)?
+                    .ok_or(if kind == pdf::ACCEPTED {
+                        AcceptanceError::NotAccepted
+                    } else {
+                        AcceptanceError::NoPdf
+                    })
+            })
+            .await
     }
 
     /// The certificate row, if it exists.

@@ -4,9 +4,9 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::{document, pending_certificate, unexpected, Acceptance, AcceptanceError, Record};
+use super::{document, pdf, pending_certificate, unexpected, Acceptance, AcceptanceError, Record};
 use crate::audit::{Actor, NewEvent};
-use crate::contract::Provider;
+use crate::contract::{Environment, Provider};
 use crate::secrets::sha256_hex;
 use crate::store::{AcceptanceRow, StoreError, Tx};
 
@@ -20,7 +20,7 @@ impl Acceptance {
         serial: &str,
         now: DateTime<Utc>,
     ) -> Result<Record, AcceptanceError> {
-        ensure_record(tx, serial, now, &self.provider)
+        ensure_record(tx, serial, now, &self.provider, self.environment)
     }
 
     /// The record (made now if a certificate somehow has none yet).
@@ -35,11 +35,11 @@ impl Acceptance {
             return Ok(row);
         }
         let now = self.clock.now();
-        let provider = self.provider.clone();
+        let (provider, environment) = (self.provider.clone(), self.environment);
         let made = serial.clone();
         let result = self
             .store
-            .write(move |tx| ensure_record(tx, &made, now, &provider))
+            .write(move |tx| ensure_record(tx, &made, now, &provider, environment))
             .await;
         match result {
             // Made by a concurrent request a moment ago: that one stands.
@@ -60,6 +60,7 @@ fn ensure_record(
     serial: &str,
     now: DateTime<Utc>,
     provider: &Provider,
+    environment: Environment,
 ) -> Result<Record, AcceptanceError> {
     if let Some(row) = tx.acceptance_record(serial)? {
         return Ok(row);
@@ -122,5 +123,18 @@ fn ensure_record(
         }),
     ))?;
     tx.insert_acceptance_record(&row)?;
+    pdf::store_record(
+        tx,
+        &pdf::Contents {
+            environment,
+            provider,
+            made: now,
+            subscriber: &enrolment,
+            contract_number: &contract.number,
+            package_name: &package.name,
+            certificate: &certificate,
+            cert_der,
+        },
+    )?;
     Ok(row)
 }

@@ -4,15 +4,18 @@
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Tags};
 
 use super::auth::{require_enrol_or, require_reach, Auth};
-use super::immutable_document::ImmutableDocument;
+use super::immutable_document::{wants_pdf, ImmutableDocument, PdfDocument};
+use super::negotiated::Negotiated;
 use super::otp_views::ChallengeCreated;
 use super::problem::ApiError;
-use crate::acceptance::{AcceptRequest, AcceptanceError, Record, MAX_REASON_CHARS};
+use crate::acceptance::{
+    AcceptRequest, AcceptanceError, Record, MAX_REASON_CHARS, PDF_ACCEPTED, PDF_RECORD,
+};
 use crate::app::AppState;
 use crate::operators::{Role, Scope};
 use crate::problem::Problem;
@@ -146,6 +149,8 @@ impl From<AcceptanceError> for Problem {
             E::ReplacedSuspended { serial } => {
                 Problem::new(S::CONFLICT, "replaced_certificate_suspended").arg("serial", serial)
             }
+            E::NotAccepted => Problem::new(S::CONFLICT, "acceptance_record_not_accepted"),
+            E::NoPdf => Problem::new(S::NOT_FOUND, "acceptance_record_pdf_not_found"),
             E::Otp(e) => Problem::from(e),
             E::Store(e) => Problem::from(e),
         }
@@ -218,19 +223,56 @@ impl AcceptanceApi {
 
     /// The acceptance record to show the citizen ("Biên bản nghiệm thu và bàn giao chứng thư
     /// số"): made the first time it is asked for, then exactly the same bytes every time, with
-    /// their SHA-256 as `ETag` and `Repr-Digest` (API key with scope `enrol`, or roles
-    /// `operator`, `ra_officer`).
+    /// their SHA-256 as `ETag` and `Repr-Digest`. HTML by default; `Accept: application/pdf`
+    /// gives the PDF/A-2b record, whose SHA-256 the acceptance code is bound to (API key with
+    /// scope `enrol`, or roles `operator`, `ra_officer`).
     #[oai(path = "/certificates/:serial/acceptance-record", method = "get")]
     async fn record(
         &self,
         state: Data<&AppState>,
         auth: Auth,
         #[oai(example = "serial_example")] serial: Path<String>,
-    ) -> Result<ImmutableDocument, ApiError> {
+        #[oai(name = "Accept")] accept: Header<Option<String>>,
+    ) -> Result<Negotiated<ImmutableDocument>, ApiError> {
         require_enrol_or(&auth.0, &[Role::Operator, Role::RaOfficer])?;
         require_reach(&state, &auth.0, Owned::Certificate(serial.0.clone())).await?;
+        if wants_pdf(accept.0.as_deref()) {
+            let doc = state.acceptance.pdf(&serial.0, PDF_RECORD).await?;
+            return Ok(Negotiated(ImmutableDocument::pdf(
+                doc.document,
+                &doc.document_sha256,
+                &format!("BBNT-{}", doc.subject.to_ascii_uppercase()),
+            )?));
+        }
         let record = state.acceptance.record(&serial.0).await?;
-        ImmutableDocument::html(record.document, &record.document_sha256)
+        Ok(Negotiated(ImmutableDocument::html(
+            record.document,
+            &record.document_sha256,
+        )?))
+    }
+
+    /// The accepted acceptance record as PDF/A-2b: the record with the evidence of the code
+    /// that confirmed it (time in Vietnam time, channel, masked destination, challenge, the
+    /// record's SHA-256, relayed IP and user agent). `409 acceptance_record_not_accepted`
+    /// until it is accepted (API key with scope `enrol`, or roles `operator`, `ra_officer`).
+    #[oai(
+        path = "/certificates/:serial/acceptance-record/signed",
+        method = "get"
+    )]
+    async fn signed_record(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        #[oai(example = "serial_example")] serial: Path<String>,
+    ) -> Result<PdfDocument, ApiError> {
+        require_enrol_or(&auth.0, &[Role::Operator, Role::RaOfficer])?;
+        require_reach(&state, &auth.0, Owned::Certificate(serial.0.clone())).await?;
+        let doc = state.acceptance.pdf(&serial.0, PDF_ACCEPTED).await?;
+        PdfDocument::new(
+            doc.document,
+            &doc.document_sha256,
+            &format!("BBNT-{}", doc.subject.to_ascii_uppercase()),
+        )
     }
 
     /// The acceptance record's state and confirmation evidence (API key with scope `enrol`,
@@ -285,19 +327,7 @@ impl AcceptanceApi {
         auth.0.require_scope(Scope::Enrol)?;
         require_reach(&state, &auth.0, Owned::Certificate(serial.0.clone())).await?;
         let input = body.0;
-        let client_ip = match input.client_ip.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(ip) => Some(
-                ip.parse::<std::net::IpAddr>()
-                    .map_err(|_| {
-                        ApiError::from(Problem::new(
-                            StatusCode::UNPROCESSABLE_ENTITY,
-                            "client_ip_invalid",
-                        ))
-                    })?
-                    .to_string(),
-            ),
-        };
+        let client_ip = relayed_ip(input.client_ip.as_deref())?;
         let record = state
             .acceptance
             .accept(
@@ -336,5 +366,22 @@ impl AcceptanceApi {
             .reject(&auth.0.actor(), &serial.0, &body.0.reason)
             .await?;
         Ok(Json(AcceptanceView::from(&record)))
+    }
+}
+
+/// A relayed client address (IPv4 or IPv6), normalised; none when absent or blank.
+pub(super) fn relayed_ip(ip: Option<&str>) -> Result<Option<String>, ApiError> {
+    match ip.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(ip) => Ok(Some(
+            ip.parse::<std::net::IpAddr>()
+                .map_err(|_| {
+                    ApiError::from(Problem::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "client_ip_invalid",
+                    ))
+                })?
+                .to_string(),
+        )),
     }
 }

@@ -4,17 +4,20 @@
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use poem::web::Data;
-use poem_openapi::param::Path;
+use poem_openapi::param::{Header, Path};
 use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::auth::{require_enrol_or, require_reach, Auth};
-use super::immutable_document::ImmutableDocument;
+use super::immutable_document::{wants_pdf, ImmutableDocument, PdfDocument};
+use super::negotiated::Negotiated;
 use super::otp_views::ChallengeCreated;
 use super::problem::ApiError;
 use crate::app::AppState;
-use crate::contract::{ContractError, ContractStatus, ContractSummary, Package, SignRequest};
+use crate::contract::{
+    ContractError, ContractStatus, ContractSummary, Package, SignRequest, PDF_DRAFT, PDF_SIGNED,
+};
 use crate::operators::Role;
 use crate::problem::Problem;
 use crate::store::Owned;
@@ -178,6 +181,14 @@ struct SignInput {
     /// From `POST /contracts/{id}/otp`; when absent the latest code for the contract is used.
     #[oai(validator(max_length = 64))]
     challenge_id: Option<String>,
+    /// The citizen's IP address as the integration saw it (IPv4 or IPv6); shown in the signed
+    /// contract's evidence.
+    #[oai(validator(max_length = 45))]
+    client_ip: Option<String>,
+    /// The citizen's user agent as the integration saw it; shown in the signed contract's
+    /// evidence.
+    #[oai(validator(max_length = 512))]
+    user_agent: Option<String>,
 }
 
 impl Example for SignInput {
@@ -187,6 +198,8 @@ impl Example for SignInput {
             signature_image: "iVBORw0KGgoAAAANSUhEUgAAAlgAAADI…".into(),
             otp_code: "042917".into(),
             challenge_id: Some("0b6f7f0e-8a55-4c38-b1d8-0d6f0f2a7c3e".into()),
+            client_ip: Some("203.0.113.7".into()),
+            user_agent: Some("Mozilla/5.0 (Linux; Android 14)".into()),
         }
     }
 }
@@ -210,6 +223,8 @@ impl From<ContractError> for Problem {
             }
             E::AlreadySigned => Problem::new(S::CONFLICT, "contract_already_signed"),
             E::Superseded => Problem::new(S::CONFLICT, "contract_superseded"),
+            E::NotSigned => Problem::new(S::CONFLICT, "contract_not_signed"),
+            E::NoPdf => Problem::new(S::NOT_FOUND, "contract_pdf_not_found"),
             E::AgreementRequired => {
                 Problem::in_context(S::UNPROCESSABLE_ENTITY, "agreement_required", "contract")
             }
@@ -317,19 +332,47 @@ impl ContractsApi {
     }
 
     /// The contract document to show the citizen: exactly the bytes stored when it was made,
-    /// with their SHA-256 as `ETag` and `Repr-Digest` (API key with scope `enrol`, or roles
-    /// `operator`, `ra_officer`).
+    /// with their SHA-256 as `ETag` and `Repr-Digest`. HTML by default; `Accept:
+    /// application/pdf` gives the draft as PDF/A-2b, whose SHA-256 the signing code is bound
+    /// to (API key with scope `enrol`, or roles `operator`, `ra_officer`).
     #[oai(path = "/contracts/:id/document", method = "get")]
     async fn document(
         &self,
         state: Data<&AppState>,
         auth: Auth,
         #[oai(example = "contract_id_example")] id: Path<String>,
-    ) -> Result<ImmutableDocument, ApiError> {
+        #[oai(name = "Accept")] accept: Header<Option<String>>,
+    ) -> Result<Negotiated<ImmutableDocument>, ApiError> {
         require_enrol_or(&auth.0, &[Role::Operator, Role::RaOfficer])?;
         require_reach(&state, &auth.0, Owned::Contract(id.0.clone())).await?;
+        if wants_pdf(accept.0.as_deref()) {
+            let doc = state.contracts.pdf(&id.0, PDF_DRAFT).await?;
+            return Ok(Negotiated(ImmutableDocument::pdf(
+                doc.bytes,
+                &doc.sha256,
+                &doc.number,
+            )?));
+        }
         let doc = state.contracts.document(&id.0).await?;
-        ImmutableDocument::html(doc.bytes, &doc.sha256)
+        Ok(Negotiated(ImmutableDocument::html(doc.bytes, &doc.sha256)?))
+    }
+
+    /// The signed contract as PDF/A-2b: the draft's content with the citizen's drawn
+    /// signature and the evidence of the signing code (time in Vietnam time, channel, masked
+    /// destination, challenge, the draft's SHA-256, relayed IP and user agent). `409
+    /// contract_not_signed` until it is signed (API key with scope `enrol`, or roles
+    /// `operator`, `ra_officer`).
+    #[oai(path = "/contracts/:id/signed-document", method = "get")]
+    async fn signed_document(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        #[oai(example = "contract_id_example")] id: Path<String>,
+    ) -> Result<PdfDocument, ApiError> {
+        require_enrol_or(&auth.0, &[Role::Operator, Role::RaOfficer])?;
+        require_reach(&state, &auth.0, Owned::Contract(id.0.clone())).await?;
+        let doc = state.contracts.pdf(&id.0, PDF_SIGNED).await?;
+        PdfDocument::new(doc.bytes, &doc.sha256, &doc.number)
     }
 
     /// Send the signing code by SMS to the enrolment's phone, bound to the contract's
@@ -378,6 +421,8 @@ impl ContractsApi {
                     signature_png,
                     otp_code: input.otp_code,
                     challenge_id: input.challenge_id,
+                    client_ip: super::acceptance::relayed_ip(input.client_ip.as_deref())?,
+                    user_agent: input.user_agent.filter(|u| !u.trim().is_empty()),
                 },
             )
             .await?;

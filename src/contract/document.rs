@@ -56,7 +56,7 @@ pub fn render_document(template_text: &str, template_version: &str, p: &Parties<
         ("provider_name", pv.name.clone()),
         ("provider_address", pv.address.clone()),
         ("provider_tax_code", pv.tax_code.clone()),
-        ("provider_phone", pv.phone.clone()),
+        ("provider_phone", vn::phone(&pv.hotline)),
         ("provider_email", pv.email.clone()),
         ("provider_website", pv.website.clone()),
         ("provider_representative", pv.representative.clone()),
@@ -78,7 +78,7 @@ pub fn render_document(template_text: &str, template_version: &str, p: &Parties<
                 s.permanent_address, s.permanent_ward, s.permanent_province
             ),
         ),
-        ("subscriber_phone", s.phone.clone()),
+        ("subscriber_phone", vn::phone(&s.phone)),
         (
             "subscriber_email",
             s.email.clone().unwrap_or_else(|| "không có".into()),

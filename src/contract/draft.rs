@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::free_package::refuse_if_free_package_used;
 use super::{
-    document, unexpected, verified_enrolment, ContractError, ContractStatus, ContractSummary,
+    document, pdf, unexpected, verified_enrolment, ContractError, ContractStatus, ContractSummary,
     Contracts,
 };
 use crate::audit::{Actor, NewEvent};
@@ -16,6 +16,14 @@ use crate::store::{ContractRow, StoreError, Tx};
 
 /// The stored document, exactly as rendered.
 pub struct ContractDocument {
+    pub bytes: Vec<u8>,
+    pub sha256: String,
+}
+
+/// A stored PDF version of a contract.
+pub struct ContractPdf {
+    /// `HD-2026-000123`: the download's file name.
+    pub number: String,
     pub bytes: Vec<u8>,
     pub sha256: String,
 }
@@ -135,7 +143,38 @@ impl Contracts {
             }
             e => e.into(),
         })?;
+        pdf::store_draft(
+            tx,
+            &pdf::Contents {
+                environment: self.environment,
+                provider: &self.settings.provider,
+                contract: &row,
+                subscriber: &enrolment,
+                package: &package,
+            },
+        )?;
         ContractSummary::from_row(&row)
+    }
+
+    /// A PDF version (`pdf::DRAFT` or `pdf::SIGNED`) exactly as stored when it was made;
+    /// `NotSigned` for the signed version of a contract not signed yet.
+    pub async fn pdf(&self, id: &str, kind: &'static str) -> Result<ContractPdf, ContractError> {
+        let id = id.to_string();
+        self.store
+            .read(move |tx| {
+                let row = tx.contract_by_id(&id)?.ok_or(ContractError::NotFound)?;
+                let doc = tx.pdf_document(kind, &id)?.ok_or(if kind == pdf::SIGNED {
+                    ContractError::NotSigned
+                } else {
+                    ContractError::NoPdf
+                })?;
+                Ok(ContractPdf {
+                    number: row.number,
+                    bytes: doc.document,
+                    sha256: doc.document_sha256,
+                })
+            })
+            .await
     }
 
     /// The document exactly as stored when the contract was made.

@@ -27,13 +27,17 @@ mod catalogue;
 mod document;
 mod draft;
 mod free_package;
+mod pdf;
 mod signature;
 mod signing;
 
 pub use catalogue::Package;
 pub use document::CONTENT_TYPE as DOCUMENT_CONTENT_TYPE;
-pub use draft::ContractDocument;
+pub use draft::{ContractDocument, ContractPdf};
 pub use free_package::release_free_package;
+pub use pdf::{
+    dated, provider_data, subscriber_data, watermark, DRAFT as PDF_DRAFT, SIGNED as PDF_SIGNED,
+};
 pub use signature::{check as check_signature, SignatureImage, SignatureLimits};
 pub use signing::{SignRequest, SignedContract};
 
@@ -49,42 +53,145 @@ use crate::settings::{range, Invalid};
 pub use crate::states::contract::ContractStatus;
 use crate::store::{ContractRow, EnrolmentRow, Store, StoreError, Tx};
 
-/// The provider, as the contract names it (party A).
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+/// The provider, as the documents name it (party A). Empty means unset: production refuses
+/// to start while any field is ([`Provider::complete`]), development fills in sample values
+/// under the watermark.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Provider {
     pub name: String,
     pub address: String,
     pub tax_code: String,
-    pub phone: String,
+    /// The licence to provide public digital-signature certification services.
+    pub licence_number: String,
+    /// `dd/mm/yyyy`.
+    pub licence_date: String,
+    /// The support line, also for suspension and revocation requests.
+    #[serde(alias = "phone")]
+    pub hotline: String,
     pub email: String,
+    /// Defaults to `public_base_url`.
     pub website: String,
     pub representative: String,
     pub representative_title: String,
+    /// Where the certificate policy and practice statement (CP/CPS) is published.
+    pub cps_url: String,
+}
+
+/// Where the process runs: development documents carry a watermark and sample provider
+/// data; production refuses to start without the provider's real identity.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Environment {
+    #[default]
+    Development,
+    Production,
+}
+
+/// Shown across every page of a document made in development.
+pub const WATERMARK: &str = "BẢN THỬ NGHIỆM – KHÔNG CÓ GIÁ TRỊ PHÁP LÝ";
+
+impl Provider {
+    /// The provider's fields by their full keys, for the completeness check.
+    fn fields_mut(&mut self) -> [(&'static str, &mut String, &'static str); 11] {
+        [
+            (
+                "contract.provider.name",
+                &mut self.name,
+                "Công ty Cổ phần Chứng thực số Thử nghiệm",
+            ),
+            (
+                "contract.provider.address",
+                &mut self.address,
+                "Số 1 Phố Thử Nghiệm, Phường Hoàn Kiếm, Thành phố Hà Nội",
+            ),
+            (
+                "contract.provider.tax_code",
+                &mut self.tax_code,
+                "0100000000",
+            ),
+            (
+                "contract.provider.licence_number",
+                &mut self.licence_number,
+                "000/GP-THU-NGHIEM",
+            ),
+            (
+                "contract.provider.licence_date",
+                &mut self.licence_date,
+                "01/01/2026",
+            ),
+            (
+                "contract.provider.representative",
+                &mut self.representative,
+                "Nguyễn Văn Thử",
+            ),
+            (
+                "contract.provider.representative_title",
+                &mut self.representative_title,
+                "Tổng Giám đốc",
+            ),
+            ("contract.provider.hotline", &mut self.hotline, "1900 0000"),
+            (
+                "contract.provider.email",
+                &mut self.email,
+                "hotro@ca-enrol.localhost",
+            ),
+            ("contract.provider.website", &mut self.website, ""),
+            ("contract.provider.cps_url", &mut self.cps_url, ""),
+        ]
+    }
+
+    /// Fills what is unset: the website from `public_base_url`; in development every other
+    /// field with a sample value (the CP/CPS URL under the website). In production any field
+    /// still unset refuses start-up, naming each key.
+    pub fn complete(
+        &mut self,
+        environment: Environment,
+        public_base_url: &str,
+    ) -> Result<(), Invalid> {
+        if self.website.trim().is_empty() {
+            self.website = public_base_url.to_string();
+        }
+        if environment == Environment::Development && self.cps_url.trim().is_empty() {
+            self.cps_url = format!("{}/cps", self.website.trim_end_matches('/'));
+        }
+        let mut missing = Vec::new();
+        for (key, value, sample) in self.fields_mut() {
+            if value.trim().is_empty() {
+                match environment {
+                    Environment::Development => *value = sample.to_string(),
+                    Environment::Production => missing.push(key),
+                }
+            }
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(Invalid::new(
+                "contract.provider",
+                format!(
+                    "environment = \"production\" needs the provider's identity; unset: {}",
+                    missing.join(", ")
+                ),
+            ))
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
+    #[serde(default)]
     pub provider: Provider,
     pub signature: SignatureLimits,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        // Placeholders that say what they are: a real deployment sets its own legal identity.
+        // Unset: `Provider::complete` fills it in development and names the gaps in
+        // production.
         Self {
-            provider: Provider {
-                name: "Nhà cung cấp dịch vụ chứng thực chữ ký số công cộng (môi trường phát triển)"
-                    .into(),
-                address: "Chưa cấu hình (contract.provider.address)".into(),
-                tax_code: "0000000000".into(),
-                phone: "1900 0000".into(),
-                email: "hotro@ca-enrol.localhost".into(),
-                website: "http://127.0.0.1:8080".into(),
-                representative: "Chưa cấu hình".into(),
-                representative_title: "Tổng Giám đốc".into(),
-            },
+            provider: Provider::default(),
             signature: SignatureLimits::default(),
         }
     }
@@ -111,9 +218,6 @@ impl Settings {
                 "expected maximum dimensions not below the minimum ones",
             ));
         }
-        if self.provider.name.trim().is_empty() {
-            return Err(Invalid::new("contract.provider.name", "must not be empty"));
-        }
         Ok(())
     }
 }
@@ -132,6 +236,11 @@ pub enum ContractError {
     FreePackageAlreadyUsed { contract_number: String },
     #[error("the contract is already signed")]
     AlreadySigned,
+    #[error("the contract is not signed yet")]
+    NotSigned,
+    /// A contract made before its documents were rendered as PDF.
+    #[error("the contract has no PDF version")]
+    NoPdf,
     #[error("the contract was replaced by a newer one for this enrolment")]
     Superseded,
     #[error("the contract terms must be agreed to (agree: true)")]
@@ -239,15 +348,23 @@ pub struct Contracts {
     otp: Otp,
     clock: Arc<dyn Clock>,
     settings: Arc<Settings>,
+    environment: Environment,
 }
 
 impl Contracts {
-    pub fn new(store: Store, otp: Otp, clock: Arc<dyn Clock>, settings: Settings) -> Self {
+    pub fn new(
+        store: Store,
+        otp: Otp,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+        environment: Environment,
+    ) -> Self {
         Self {
             store,
             otp,
             clock,
             settings: Arc::new(settings),
+            environment,
         }
     }
 
@@ -264,6 +381,15 @@ impl Contracts {
             })
             .await
     }
+}
+
+/// The digest the signing code is bound to: the draft PDF's (what the citizen reads and
+/// keeps), or the HTML document's for a contract made before PDFs.
+fn signing_digest(tx: &mut Tx<'_>, contract: &ContractRow) -> Result<String, ContractError> {
+    Ok(match tx.pdf_document(pdf::DRAFT, &contract.id)? {
+        Some(draft) => draft.document_sha256,
+        None => contract.document_sha256.clone(),
+    })
 }
 
 /// The enrolment, if it is `verified`. Not locked: every change made on the strength of this

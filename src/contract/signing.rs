@@ -5,8 +5,8 @@ use serde_json::json;
 
 use super::free_package::refuse_if_free_package_used;
 use super::{
-    signature, unexpected, verified_enrolment, ContractError, ContractStatus, ContractSummary,
-    Contracts,
+    pdf, signature, signing_digest, unexpected, verified_enrolment, ContractError, ContractStatus,
+    ContractSummary, Contracts,
 };
 use crate::audit::{Actor, NewEvent};
 use crate::enrolment::identity::PhoneNumber;
@@ -26,6 +26,10 @@ pub struct SignRequest {
     pub otp_code: String,
     /// The challenge the code answers; the latest one for the contract when absent.
     pub challenge_id: Option<String>,
+    /// The citizen's address and user agent as relayed by the integration (the app's backend
+    /// sees the citizen's connection), shown in the signed contract's evidence.
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 /// What issuance certifies: the enrolment's signed contract.
@@ -87,7 +91,7 @@ impl Contracts {
                 let (contract, enrolment) = signable(tx, &id)?;
                 let phone = PhoneNumber::parse("phone", &enrolment.phone).map_err(unexpected)?;
                 let digest =
-                    DocumentDigest::parse(&contract.document_sha256).map_err(unexpected)?;
+                    DocumentDigest::parse(&signing_digest(tx, &contract)?).map_err(unexpected)?;
                 Ok(otp.issue_challenge(
                     tx,
                     now,
@@ -117,11 +121,16 @@ impl Contracts {
         let drawn = signature::check(&request.signature_png, &self.settings.signature)?;
         let contract_id = id.to_string();
         let read_id = contract_id.clone();
-        let contract = self
+        let (contract, digest) = self
             .store
-            .read(move |tx| tx.contract_by_id(&read_id))
-            .await?
-            .ok_or(ContractError::NotFound)?;
+            .read(move |tx| {
+                let contract = tx
+                    .contract_by_id(&read_id)?
+                    .ok_or(ContractError::NotFound)?;
+                let digest = signing_digest(tx, &contract)?;
+                Ok::<_, ContractError>((contract, digest))
+            })
+            .await?;
         // Refused before the code is looked at, so a late retry does not burn an attempt.
         match contract.status {
             ContractStatus::Draft => {}
@@ -135,13 +144,14 @@ impl Contracts {
                 None => ChallengeLookup::Subject(subject.clone()),
             },
             purpose: Purpose::ContractSigning,
-            document_digest: DocumentDigest::parse(&contract.document_sha256)
-                .map_err(unexpected)?,
+            document_digest: DocumentDigest::parse(&digest).map_err(unexpected)?,
             code: request.otp_code,
             actor: actor.clone(),
         };
         let actor = actor.clone();
         let image = request.signature_png;
+        let (client_ip, user_agent) = (request.client_ip, request.user_agent);
+        let (provider, environment) = (self.settings.provider.clone(), self.environment);
         self.otp
             .confirm(check, move |tx, verified| {
                 // The digest already binds the code to this document; the subject check
@@ -186,6 +196,25 @@ impl Contracts {
                         Ok(_) => unexpected("draft contract refused its signature"),
                     });
                 }
+                let signed_pdf_sha256 = pdf::store_signed(
+                    tx,
+                    &pdf::Contents {
+                        environment,
+                        provider: &provider,
+                        contract: &contract,
+                        subscriber: &enrolment,
+                        package: &package,
+                    },
+                    &pdf::Evidence {
+                        signed_at: at,
+                        masked_destination: &verified.masked_destination,
+                        challenge_id: &verified.challenge_id,
+                        draft_sha256: verified.document_digest.as_str(),
+                        signature_png: &image,
+                        client_ip: client_ip.as_deref(),
+                        user_agent: user_agent.as_deref(),
+                    },
+                )?;
                 transition(
                     tx,
                     &enrolment.id,
@@ -219,6 +248,9 @@ impl Contracts {
                         "otp_challenge_id": verified.challenge_id,
                         "to": verified.masked_destination,
                         "free_package": package.free,
+                        "signed_pdf_sha256": signed_pdf_sha256,
+                        "client_ip": client_ip,
+                        "user_agent": user_agent,
                     }),
                 ))?;
                 let row = tx

@@ -22,6 +22,7 @@ mod key_check;
 mod operators;
 mod otp;
 mod outbox;
+mod pdf_documents;
 mod reports;
 pub mod schema;
 mod status;
@@ -39,6 +40,7 @@ pub use key_check::KeyCheckState;
 pub use operators::{ApiKeyRow, IntegrationRow, OperatorRow, SessionRow};
 pub use otp::{OtpChallengeRow, RecordedFailure};
 pub use outbox::{OutboxRow, OutboxUpdate};
+pub use pdf_documents::PdfDocumentRow;
 pub use reports::{
     AddressColumns, Bucket, IssuanceCountQuery, IssuanceCounts, PeriodCount, PlaceCount,
 };

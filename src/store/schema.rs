@@ -375,3 +375,14 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(expiry_reminders, certificates);
+
+diesel::table! {
+    pdf_documents (kind, subject) {
+        kind -> Text,
+        subject -> Text,
+        template_version -> Text,
+        document -> Binary,
+        document_sha256 -> Text,
+        created_at -> Timestamp,
+    }
+}

@@ -1,0 +1,2 @@
+DROP TABLE pdf_documents;
+DROP FUNCTION pdf_documents_immutable();

@@ -1,0 +1,340 @@
+//! The citizen's documents as PDF: typst markup from `templates/` laid out by typst as a
+//! library and written as PDF/A-2b by typst-pdf, with the fonts of `templates/fonts/`.
+//!
+//! Data never enters the markup: each template reads `/data.json` (`json("/data.json")`), and
+//! images (the drawn signature) are served as their own virtual files, so a citizen's name
+//! cannot inject markup whatever it holds.
+//!
+//! The fonts, the standard library and the parsed templates are built once per process
+//! ([`Engine`] behind a `LazyLock`); typst's own memoisation (comemo) then keeps layout work
+//! shared between documents of one template.
+//!
+//! A leaf module: it knows typst and JSON, nothing else of the crate.
+
+use std::sync::LazyLock;
+
+use typst::diag::{FileError, FileResult, SourceDiagnostic};
+use typst::foundations::{Bytes, Datetime, Duration, Smart};
+use typst::syntax::{FileId, RootedPath, Source, VirtualPath, VirtualRoot};
+use typst::text::{Font, FontBook};
+use typst::utils::LazyHash;
+use typst::{Library, LibraryExt, World};
+use typst_layout::PagedDocument;
+use typst_pdf::{PdfOptions, PdfStandard, PdfStandards, Timestamp};
+
+/// The templates compiled in, by version. Add a new version beside the old; never edit one
+/// that has been used (the stored documents name it).
+const TEMPLATES: [(&str, &str); 2] = [
+    (
+        CONTRACT_TEMPLATE,
+        include_str!("../../templates/contracts/contract-pdf-v1.typ"),
+    ),
+    (
+        ACCEPTANCE_TEMPLATE,
+        include_str!("../../templates/acceptance/acceptance-pdf-v1.typ"),
+    ),
+];
+
+/// The contract's template (draft and signed: the signed one adds the evidence section).
+pub const CONTRACT_TEMPLATE: &str = "contract-pdf-v1";
+/// The acceptance record's template (pending and accepted).
+pub const ACCEPTANCE_TEMPLATE: &str = "acceptance-pdf-v1";
+
+/// Shared by every template (`#import "/common.typ": *`).
+const COMMON: &str = include_str!("../../templates/documents/common.typ");
+
+/// Noto Serif (OFL, `templates/fonts/OFL.txt`): covers every Vietnamese letter and tone mark.
+const FONTS: [&[u8]; 3] = [
+    include_bytes!("../../templates/fonts/NotoSerif-Regular.ttf"),
+    include_bytes!("../../templates/fonts/NotoSerif-Bold.ttf"),
+    include_bytes!("../../templates/fonts/NotoSerif-Italic.ttf"),
+];
+
+pub const PDF_CONTENT_TYPE: &str = "application/pdf";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("no document template `{0}`")]
+    UnknownTemplate(String),
+    #[error("document data: {0}")]
+    Data(String),
+    #[error("document layout: {0}")]
+    Layout(String),
+    #[error("PDF export: {0}")]
+    Export(String),
+}
+
+/// An image the template shows, served at `/<name>`.
+pub struct Image<'a> {
+    pub name: &'static str,
+    pub bytes: &'a [u8],
+}
+
+/// What one document is made of.
+pub struct Request<'a> {
+    pub template: &'a str,
+    /// Read by the template from `/data.json`.
+    pub data: &'a serde_json::Value,
+    pub images: &'a [Image<'a>],
+    /// The document's creation time (PDF metadata), so the same input gives the same bytes.
+    pub created: chrono::DateTime<chrono::Utc>,
+    /// A stable identifier of the document (contract id, serial), hashed into the PDF's id.
+    pub ident: &'a str,
+}
+
+/// Renders one document to PDF/A-2b bytes.
+pub fn render(request: &Request<'_>) -> Result<Vec<u8>, RenderError> {
+    let engine = ENGINE
+        .as_ref()
+        .map_err(|e| RenderError::Layout(e.clone()))?;
+    let main = engine
+        .templates
+        .iter()
+        .find(|(version, _)| *version == request.template)
+        .map(|(_, source)| source.clone())
+        .ok_or_else(|| RenderError::UnknownTemplate(request.template.to_string()))?;
+    let data = serde_json::to_vec(request.data).map_err(|e| RenderError::Data(e.to_string()))?;
+    let world = DocumentWorld {
+        engine,
+        main,
+        data: Bytes::new(data),
+        images: request
+            .images
+            .iter()
+            .map(|i| Ok((path_id(i.name)?, Bytes::new(i.bytes.to_vec()))))
+            .collect::<Result<_, RenderError>>()?,
+    };
+    let document: PagedDocument = typst::compile(&world)
+        .output
+        .map_err(|e| RenderError::Layout(diagnostics(&e)))?;
+    let created = timestamp(request.created)?;
+    let options = PdfOptions {
+        ident: Smart::Custom(request.ident.to_string()),
+        creator: Smart::Custom(Some("ca-enrol".into())),
+        timestamp: Some(created),
+        standards: engine.standards.clone(),
+        ..PdfOptions::default()
+    };
+    typst_pdf::pdf(&document, &options).map_err(|e| RenderError::Export(diagnostics(&e)))
+}
+
+fn timestamp(at: chrono::DateTime<chrono::Utc>) -> Result<Timestamp, RenderError> {
+    use chrono::{Datelike, Timelike};
+    let small = |v: u32| u8::try_from(v).map_err(|e| RenderError::Data(e.to_string()));
+    let datetime = Datetime::from_ymd_hms(
+        at.year(),
+        small(at.month())?,
+        small(at.day())?,
+        small(at.hour())?,
+        small(at.minute())?,
+        small(at.second())?,
+    )
+    .ok_or_else(|| RenderError::Data(format!("no PDF date for {at}")))?;
+    Ok(Timestamp::new_utc(datetime))
+}
+
+fn diagnostics(errors: &[SourceDiagnostic]) -> String {
+    errors
+        .iter()
+        .map(|d| d.message.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn path_id(path: &str) -> Result<FileId, RenderError> {
+    let vpath = VirtualPath::new(path).map_err(|e| RenderError::Data(format!("{path}: {e}")))?;
+    Ok(RootedPath::new(VirtualRoot::Project, vpath).intern())
+}
+
+/// The fonts, the library and the templates: made once per process.
+struct Engine {
+    library: LazyHash<Library>,
+    book: LazyHash<FontBook>,
+    fonts: Vec<Font>,
+    templates: Vec<(&'static str, Source)>,
+    common: Source,
+    data_id: FileId,
+    standards: PdfStandards,
+}
+
+/// Only a bug in the constants above makes it an error, reported by every render.
+static ENGINE: LazyLock<Result<Engine, String>> = LazyLock::new(|| {
+    let fonts: Vec<Font> = FONTS
+        .iter()
+        .flat_map(|data| Font::iter(Bytes::new(*data)))
+        .collect();
+    let templates = TEMPLATES
+        .iter()
+        .map(|(version, text)| {
+            let id = path_id(&format!("/{version}.typ"))?;
+            Ok((*version, Source::new(id, (*text).to_string())))
+        })
+        .collect::<Result<_, RenderError>>()
+        .map_err(|e| e.to_string())?;
+    Ok(Engine {
+        library: LazyHash::new(Library::builder().build()),
+        book: LazyHash::new(FontBook::from_fonts(&fonts)),
+        fonts,
+        templates,
+        common: Source::new(
+            path_id("/common.typ").map_err(|e| e.to_string())?,
+            COMMON.to_string(),
+        ),
+        data_id: path_id("/data.json").map_err(|e| e.to_string())?,
+        // PDF/A-2b: the archival profile long-term evidence needs (fonts embedded, no
+        // external content, XMP metadata), and what a PAdES seal is added to.
+        standards: PdfStandards::new(&[PdfStandard::A_2b]).map_err(|e| format!("{e:?}"))?,
+    })
+});
+
+struct DocumentWorld<'a> {
+    engine: &'a Engine,
+    main: Source,
+    data: Bytes,
+    images: Vec<(FileId, Bytes)>,
+}
+
+impl World for DocumentWorld<'_> {
+    fn library(&self) -> &LazyHash<Library> {
+        &self.engine.library
+    }
+
+    fn book(&self) -> &LazyHash<FontBook> {
+        &self.engine.book
+    }
+
+    fn main(&self) -> FileId {
+        self.main.id()
+    }
+
+    fn source(&self, id: FileId) -> FileResult<Source> {
+        if id == self.main.id() {
+            Ok(self.main.clone())
+        } else if id == self.engine.common.id() {
+            Ok(self.engine.common.clone())
+        } else {
+            Err(FileError::NotSource)
+        }
+    }
+
+    fn file(&self, id: FileId) -> FileResult<Bytes> {
+        if id == self.engine.data_id {
+            return Ok(self.data.clone());
+        }
+        if let Some((_, bytes)) = self.images.iter().find(|(image, _)| *image == id) {
+            return Ok(bytes.clone());
+        }
+        if id == self.main.id() {
+            return Ok(Bytes::from_string(self.main.clone()));
+        }
+        if id == self.engine.common.id() {
+            return Ok(Bytes::from_string(self.engine.common.clone()));
+        }
+        Err(FileError::AccessDenied)
+    }
+
+    fn font(&self, index: usize) -> Option<Font> {
+        self.engine.fonts.get(index).cloned()
+    }
+
+    fn today(&self, _offset: Option<Duration>) -> Option<Datetime> {
+        // Documents carry their dates as data; `datetime.today()` is not for them.
+        None
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A 1×1 PNG.
+    pub(crate) const DOT_PNG: &[u8] = &[
+        0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44,
+        0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f,
+        0x15, 0xc4, 0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x60,
+        0x60, 0x60, 0xf8, 0x0f, 0x00, 0x01, 0x04, 0x01, 0x00, 0x5f, 0xe5, 0xc3, 0x4b, 0x00, 0x00,
+        0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+    ];
+
+    fn provider() -> serde_json::Value {
+        json!({
+            "name": "Công ty Cổ phần Chứng thực số Thử nghiệm",
+            "address": "Số 1 Tràng Tiền, Phường Hoàn Kiếm, Thành phố Hà Nội",
+            "tax_code": "0109999999",
+            "licence_number": "123/GP-BKHCN",
+            "licence_date": "01/07/2025",
+            "representative": "Nguyễn Văn An",
+            "representative_title": "Tổng Giám đốc",
+            "hotline": "1900 1234",
+            "email": "hotro@example.vn",
+            "website": "https://ca.example.vn",
+            "cps_url": "https://ca.example.vn/cps",
+        })
+    }
+
+    fn subscriber() -> serde_json::Value {
+        json!({
+            "name": "Nguyễn Thị Thuỷ Tiên", "date_of_birth": "01/02/1990", "sex": "Nữ",
+            "nationality": "Việt Nam", "id_number": "001190012345", "id_issue_date": "01/01/2021",
+            "id_issue_place": "Cục Cảnh sát quản lý hành chính về trật tự xã hội",
+            "address": "12 Ngõ Huế, Phường Đống Đa, Tỉnh Đắk Lắk", "phone": "0912 345 678",
+            "email": "tien@example.vn",
+        })
+    }
+
+    fn render_contract(evidence: serde_json::Value, images: &[Image<'_>]) -> Vec<u8> {
+        let data = json!({
+            "watermark": "BẢN THỬ NGHIỆM – KHÔNG CÓ GIÁ TRỊ PHÁP LÝ",
+            "number": "HD-2026-000123",
+            "dated": "Hà Nội, ngày 05 tháng 12 năm 2026",
+            "provider": provider(),
+            "subscriber": subscriber(),
+            "package": {"name": "Gói cá nhân PS0 (Công dân)", "term_months": "12", "price": "0 đồng", "free": true},
+            "evidence": evidence,
+            "seal": null,
+        });
+        render(&Request {
+            template: CONTRACT_TEMPLATE,
+            data: &data,
+            images,
+            created: chrono::DateTime::UNIX_EPOCH,
+            ident: "contract-1",
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn the_contract_renders_as_pdf_the_same_bytes_for_the_same_input() {
+        let draft = render_contract(serde_json::Value::Null, &[]);
+        assert!(draft.starts_with(b"%PDF-"));
+        assert_eq!(draft, render_contract(serde_json::Value::Null, &[]));
+        let signed = render_contract(
+            json!({
+                "signed_at": "10:00:00 05/12/2026", "channel": "SMS", "destination": "091****678",
+                "challenge_id": "c-1", "draft_sha256": "00".repeat(32),
+                "signature_sha256": "11".repeat(32), "client_ip": "203.0.113.7",
+                "user_agent": "Mozilla/5.0",
+            }),
+            &[Image {
+                name: "/signature.png",
+                bytes: DOT_PNG,
+            }],
+        );
+        assert!(signed.starts_with(b"%PDF-"));
+        assert_ne!(signed, draft);
+    }
+
+    #[test]
+    fn an_unknown_template_is_refused_by_name() {
+        let err = render(&Request {
+            template: "nope",
+            data: &json!({}),
+            images: &[],
+            created: chrono::DateTime::UNIX_EPOCH,
+            ident: "x",
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("nope"));
+    }
+}
