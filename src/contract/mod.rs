@@ -98,7 +98,7 @@ impl Provider {
             (
                 "contract.provider.name",
                 &mut self.name,
-                "Công ty Cổ phần Chứng thực số Thử nghiệm",
+                "Nhà cung cấp dịch vụ chứng thực chữ ký số công cộng (môi trường phát triển)",
             ),
             (
                 "contract.provider.address",

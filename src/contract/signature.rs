@@ -86,7 +86,16 @@ pub fn check(png: &[u8], limits: &SignatureLimits) -> Result<SignatureImage, Con
             max_height: limits.max_height,
         });
     }
+    decodes(png).map_err(|_| invalid("the PNG image data cannot be decoded"))?;
     Ok(SignatureImage { width, height })
+}
+
+/// Decodes every row (one row in memory at a time): a signature that passes goes into the
+/// signed contract, whose renderer must be able to draw it.
+fn decodes(png: &[u8]) -> Result<(), png::DecodingError> {
+    let mut reader = png::Decoder::new(std::io::Cursor::new(png)).read_info()?;
+    while reader.next_row()?.is_some() {}
+    Ok(())
 }
 
 /// CRC-32 (ISO 3309, as PNG uses), bitwise: only the 17 header bytes are checked.
@@ -105,9 +114,30 @@ fn crc32(bytes: &[u8]) -> u32 {
     !crc
 }
 
-/// A minimal valid PNG header and trailer of `width` x `height` (tests build images with it).
+/// A transparent `width` x `height` PNG, or only its header and trailer beyond 4096 pixels a
+/// side (past every limit, so never decoded); tests build images with it.
 #[cfg(test)]
 pub(crate) fn png_of(width: u32, height: u32) -> Vec<u8> {
+    if width > 4096 || height > 4096 {
+        return png_header_of(width, height);
+    }
+    {
+        let mut out = Vec::new();
+        let mut encoder = png::Encoder::new(&mut out, width, height);
+        encoder.set_color(png::ColorType::Rgba);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().unwrap();
+        writer
+            .write_image_data(&vec![0; (width * height * 4) as usize])
+            .unwrap();
+        writer.finish().unwrap();
+        out
+    }
+}
+
+/// Only the header and trailer of a `width` x `height` PNG: what the size checks look at.
+#[cfg(test)]
+fn png_header_of(width: u32, height: u32) -> Vec<u8> {
     let mut out = PNG_MAGIC.to_vec();
     let mut chunk = b"IHDR".to_vec();
     chunk.extend_from_slice(&width.to_be_bytes());
@@ -172,7 +202,7 @@ mod tests {
         for (w, h) in [(10, 200), (600, 5), (5000, 200), (600, 5000)] {
             assert!(
                 matches!(
-                    check(&png_of(w, h), &limits),
+                    check(&png_header_of(w, h), &limits),
                     Err(ContractError::SignatureDimensions { .. })
                 ),
                 "{w}x{h}"

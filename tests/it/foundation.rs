@@ -707,6 +707,12 @@ const ACCESS: &[(&str, &str, &[&str], Keys)] = &[
         &["operator", "ra_officer"],
         Keys::Owner,
     ),
+    (
+        "get",
+        "/v1/contracts/{id}/signed-document",
+        &["operator", "ra_officer"],
+        Keys::Owner,
+    ),
     ("post", "/v1/contracts/{id}/otp", &["operator"], Keys::Owner),
     (
         "post",
@@ -724,6 +730,12 @@ const ACCESS: &[(&str, &str, &[&str], Keys)] = &[
     (
         "get",
         "/v1/certificates/{serial}/acceptance-record",
+        &["operator", "ra_officer"],
+        Keys::Owner,
+    ),
+    (
+        "get",
+        "/v1/certificates/{serial}/acceptance-record/signed",
         &["operator", "ra_officer"],
         Keys::Owner,
     ),
