@@ -821,15 +821,10 @@ fn ocsp_builder<T: HasPublic>(
     Ok(b)
 }
 
-/// id-kp-documentSigning (RFC 9336), the EKU for signing human-readable documents.
-const ID_KP_DOCUMENT_SIGNING: &str = "1.3.6.1.5.5.7.3.36";
-/// Microsoft's Document Signing EKU, which Adobe Acrobat also accepts (it predates the
-/// RFC 9336 one, which older validators do not know).
-const MS_DOCUMENT_SIGNING: &str = "1.3.6.1.4.1.311.10.3.12";
-
 /// The provider's document-sealing certificate: `C=VN, O=<provider>, CN=…`, keyUsage
-/// digitalSignature + nonRepudiation (critical), the document-signing EKUs, within the
-/// issuing CA's validity.
+/// digitalSignature + nonRepudiation (critical), within the issuing CA's validity; EKU
+/// id-kp-documentSigning (RFC 9336) and Microsoft's Document Signing, which Adobe Acrobat
+/// accepts and which predates the RFC one that older validators do not know.
 fn sealing_builder<T: HasPublic>(
     cfg: &CeremonyConfig,
     now: DateTime<Utc>,
@@ -851,8 +846,8 @@ fn sealing_builder<T: HasPublic>(
     )?;
     b.append_extension(
         ExtendedKeyUsage::new()
-            .other(ID_KP_DOCUMENT_SIGNING)
-            .other(MS_DOCUMENT_SIGNING)
+            .other(&asn1::oid::KP_DOCUMENT_SIGNING.to_string())
+            .other(&asn1::oid::MS_DOCUMENT_SIGNING.to_string())
             .build()?,
     )?;
     b.append_extension(ski_ext(&key_identifier(&key.public_key_to_der()?)?)?)?;

@@ -1,5 +1,5 @@
-//! CA keys in a SoftHSM2 token: the token ceremony, issuance, OCSP and CRL signed
-//! through PKCS#11 (RSA-2048 and P-256), checked by openssl and pkilint; clear errors for
+//! CA keys in a SoftHSM2 token: the token ceremony, issuance, OCSP, CRL and a PDF seal
+//! signed through PKCS#11 (RSA-2048 and P-256), checked by openssl and pkilint; clear errors for
 //! a wrong PIN, a missing key label or token, a removed token; keys not extractable.
 //!
 //! SoftHSM reads `SOFTHSM2_CONF` once per process (at `C_Initialize`), and setting an
@@ -209,6 +209,27 @@ mod token {
             app.now(),
         );
         assert_pkilint_clean(&leaf);
+
+        // The provider's seal on a PDF, signed by the sealing key in the token.
+        let sealed = ca_enrol::pdf_seal::seal_pdf(
+            &common::seal::sample_pdf(),
+            &app.state.ca.sealing,
+            &ca_enrol::pdf_seal::SealParams {
+                name: "CA-Enrol Development".into(),
+                reason: "Đóng dấu".into(),
+                location: "Hà Nội".into(),
+                time: chrono::Utc::now(),
+                widget: Some((0, [300.0, 100.0, 540.0, 160.0])),
+            },
+        )
+        .unwrap();
+        let sealed_pdf = dir.path().join("sealed.pdf");
+        std::fs::write(&sealed_pdf, sealed).unwrap();
+        common::seal::assert_seal_checks_out(
+            &sealed_pdf,
+            &ca.join("root.pem"),
+            &ca.join("issuing.pem"),
+        );
 
         // OCSP: openssl as the client (it checks the responder's signature), and pkilint
         // on the DER answer.
