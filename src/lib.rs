@@ -25,6 +25,7 @@ pub mod jobs;
 pub mod notify;
 pub mod operators;
 pub mod otp;
+pub mod pdf_seal;
 pub mod problem;
 pub mod renewal;
 pub mod reports;

@@ -24,12 +24,16 @@
 //!   answer with the delegated responder; without a nonce the response can be
 //!   pre-signed and cached. [`error_response`] gives the unsigned error answers.
 //!
+//! Documents: [`signed_data_detached`] builds the CMS SignedData of a PAdES seal by the
+//! provider's [`SealingKey`] over a [`content_digest`].
+//!
 //! Signers take bytes and return bytes, so the HSM signer ([`Pkcs11Signer`], keys in
 //! a PKCS#11 token) replaces [`OpenSslSigner`] without touching callers.
 
 mod asn1;
 mod authority;
 mod ceremony;
+mod cms;
 mod crl;
 mod csr;
 mod error;
@@ -46,12 +50,14 @@ mod test_support;
 #[cfg(test)]
 mod tests;
 
-pub use authority::{IssuingCa, OcspResponder};
+pub use authority::{IssuingCa, OcspResponder, SealingKey};
 pub use ceremony::{
-    ensure_ceremony, ensure_token_ceremony, import_token_issuing, run_ceremony, run_token_ceremony,
-    token_issuing_csr, CaKeyAlgorithm, CeremonyConfig, CeremonyOutput, IssuingCaConfig, OcspConfig,
-    RootCaConfig, TokenCeremonyOutput, TokenKeyLabels, CEREMONY_FILES, TOKEN_CEREMONY_FILES,
+    add_token_sealing, ensure_ceremony, ensure_token_ceremony, import_token_issuing, run_ceremony,
+    run_token_ceremony, token_issuing_csr, CaKeyAlgorithm, CeremonyConfig, CeremonyOutput, Ensured,
+    IssuingCaConfig, OcspConfig, RootCaConfig, SealingConfig, TokenCeremonyOutput, TokenKeyLabels,
+    CEREMONY_FILES, SEALING_FILES, TOKEN_CEREMONY_FILES,
 };
+pub use cms::{content_digest, signed_data_detached};
 pub use crl::{build_crl, CrlRequest, RevocationReason, RevokedEntry};
 pub use csr::{check_csr, CheckedCsr, KeyDescription};
 pub use error::CaError;

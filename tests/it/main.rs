@@ -19,6 +19,7 @@ mod notify;
 mod openapi;
 mod otp;
 mod outage;
+mod pdf_seal;
 mod readonly;
 mod reports;
 mod status;

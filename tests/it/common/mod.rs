@@ -9,6 +9,7 @@ pub mod enrol;
 pub mod openapi;
 pub mod pki;
 pub mod proxy;
+pub mod seal;
 pub mod signing;
 pub mod web;
 
