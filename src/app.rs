@@ -250,6 +250,7 @@ pub async fn prepare(mut config: Config, clock: Arc<dyn Clock>) -> Result<Prepar
         clock.clone(),
         config.contract.clone(),
         config.environment,
+        ca.sealing.clone(),
     );
     let acceptance = crate::acceptance::Acceptance::new(
         store.clone(),
@@ -259,6 +260,7 @@ pub async fn prepare(mut config: Config, clock: Arc<dyn Clock>) -> Result<Prepar
         config.contract.provider.clone(),
         config.acceptance.clone(),
         config.environment,
+        ca.sealing.clone(),
     );
     spawn_acceptance_deadline(&acceptance);
     let verification = Verification::new(store.clone(), clock.clone(), config.verification.clone());

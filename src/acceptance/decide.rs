@@ -117,6 +117,7 @@ impl Acceptance {
         let (ip, agent) = (request.client_ip, request.user_agent);
         let in_tx = serial.clone();
         let (provider, environment) = (self.provider.clone(), self.environment);
+        let sealing = self.sealing.clone();
         let result = self
             .otp
             .confirm(check, move |tx, verified| {
@@ -180,6 +181,7 @@ impl Acceptance {
                         client_ip: ip.as_deref(),
                         user_agent: agent.as_deref(),
                     },
+                    &sealing,
                 )?;
                 let supersedes = tx
                     .certificate(&in_tx)?

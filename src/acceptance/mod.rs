@@ -137,6 +137,8 @@ pub struct Acceptance {
     provider: Arc<Provider>,
     settings: Arc<Settings>,
     environment: Environment,
+    /// Seals the accepted record.
+    sealing: Arc<crate::ca::SealingKey>,
 }
 
 impl Acceptance {
@@ -148,6 +150,7 @@ impl Acceptance {
         provider: Provider,
         settings: Settings,
         environment: Environment,
+        sealing: Arc<crate::ca::SealingKey>,
     ) -> Self {
         Self {
             store,
@@ -157,6 +160,7 @@ impl Acceptance {
             provider: Arc::new(provider),
             settings: Arc::new(settings),
             environment,
+            sealing,
         }
     }
 

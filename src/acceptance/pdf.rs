@@ -9,7 +9,11 @@ use openssl::x509::{X509NameRef, X509};
 use serde_json::{json, Value};
 
 use super::{unexpected, AcceptanceError};
-use crate::contract::{dated, provider_data, subscriber_data, watermark, Environment, Provider};
+use crate::ca::SealingKey;
+use crate::contract::{
+    dated, provider_data, seal_data, seal_document, subscriber_data, watermark, Environment,
+    Provider,
+};
 use crate::documents::{self, Request};
 use crate::secrets::sha256_hex;
 use crate::store::{CertificateRow, EnrolmentRow, PdfDocumentRow, Tx};
@@ -63,7 +67,10 @@ fn channel_name(channel: &str) -> &str {
     }
 }
 
-fn render(c: &Contents<'_>, evidence: Option<&Evidence<'_>>) -> Result<Vec<u8>, AcceptanceError> {
+fn render(
+    c: &Contents<'_>,
+    evidence: Option<&Evidence<'_>>,
+) -> Result<documents::Rendered, AcceptanceError> {
     let cert = X509::from_der(c.cert_der).map_err(unexpected)?;
     let subject = cert.subject_name();
     let issuer = cert.issuer_name();
@@ -107,9 +114,9 @@ fn render(c: &Contents<'_>, evidence: Option<&Evidence<'_>>) -> Result<Vec<u8>, 
             "client_ip": e.client_ip.unwrap_or("Không được chuyển tiếp"),
             "user_agent": e.user_agent.unwrap_or("Không được chuyển tiếp"),
         })),
-        "seal": Value::Null,
+        "seal": evidence.map_or(Value::Null, |e| seal_data(c.provider, e.accepted_at)),
     });
-    documents::render(&Request {
+    documents::render_located(&Request {
         template: documents::ACCEPTANCE_TEMPLATE,
         data: &data,
         images: &[],
@@ -121,7 +128,7 @@ fn render(c: &Contents<'_>, evidence: Option<&Evidence<'_>>) -> Result<Vec<u8>, 
 
 /// Renders the record and stores it in the caller's transaction; returns its SHA-256.
 pub fn store_record(tx: &mut Tx<'_>, c: &Contents<'_>) -> Result<String, AcceptanceError> {
-    store(tx, RECORD, c, render(c, None)?, c.made)
+    store(tx, RECORD, c, render(c, None)?.pdf, c.made)
 }
 
 /// Renders the accepted version and stores it in the caller's transaction.
@@ -129,14 +136,20 @@ pub fn store_accepted(
     tx: &mut Tx<'_>,
     c: &Contents<'_>,
     evidence: &Evidence<'_>,
+    key: &SealingKey,
 ) -> Result<String, AcceptanceError> {
-    store(
-        tx,
-        ACCEPTED,
-        c,
+    let sealed = seal_document(
         render(c, Some(evidence))?,
+        key,
+        c.provider,
+        &format!(
+            "Biên bản nghiệm thu chứng thư số {} do Bên B xác nhận",
+            c.certificate.serial
+        ),
         evidence.accepted_at,
     )
+    .map_err(unexpected)?;
+    store(tx, ACCEPTED, c, sealed, evidence.accepted_at)
 }
 
 fn store(

@@ -36,7 +36,8 @@ pub use document::CONTENT_TYPE as DOCUMENT_CONTENT_TYPE;
 pub use draft::{ContractDocument, ContractPdf};
 pub use free_package::release_free_package;
 pub use pdf::{
-    dated, provider_data, subscriber_data, watermark, DRAFT as PDF_DRAFT, SIGNED as PDF_SIGNED,
+    dated, provider_data, seal as seal_document, seal_data, subscriber_data, watermark,
+    DRAFT as PDF_DRAFT, SIGNED as PDF_SIGNED,
 };
 pub use signature::{check as check_signature, SignatureImage, SignatureLimits};
 pub use signing::{SignRequest, SignedContract};
@@ -349,6 +350,8 @@ pub struct Contracts {
     clock: Arc<dyn Clock>,
     settings: Arc<Settings>,
     environment: Environment,
+    /// Seals the signed contract.
+    sealing: Arc<crate::ca::SealingKey>,
 }
 
 impl Contracts {
@@ -358,6 +361,7 @@ impl Contracts {
         clock: Arc<dyn Clock>,
         settings: Settings,
         environment: Environment,
+        sealing: Arc<crate::ca::SealingKey>,
     ) -> Self {
         Self {
             store,
@@ -365,6 +369,7 @@ impl Contracts {
             clock,
             settings: Arc::new(settings),
             environment,
+            sealing,
         }
     }
 

@@ -7,7 +7,9 @@ use chrono::{DateTime, Datelike, Utc};
 use serde_json::{json, Value};
 
 use super::{unexpected, ContractError, Environment, Provider, WATERMARK};
+use crate::ca::SealingKey;
 use crate::documents::{self, Image, Request};
+use crate::pdf_seal::{seal_pdf, SealError, SealParams};
 use crate::secrets::sha256_hex;
 use crate::store::{ContractRow, EnrolmentRow, PackageRow, PdfDocumentRow, Tx};
 use crate::vn;
@@ -92,7 +94,37 @@ pub struct Contents<'a> {
     pub package: &'a PackageRow,
 }
 
-fn render(c: &Contents<'_>, evidence: Option<&Evidence<'_>>) -> Result<Vec<u8>, ContractError> {
+/// Seals a signed document: the provider's name and the time are drawn in Bên A's block by
+/// the template, and the PAdES signature's widget is placed over that block.
+pub fn seal(
+    rendered: documents::Rendered,
+    key: &SealingKey,
+    provider: &Provider,
+    reason: &str,
+    at: DateTime<Utc>,
+) -> Result<Vec<u8>, SealError> {
+    seal_pdf(
+        &rendered.pdf,
+        key,
+        &SealParams {
+            name: provider.name.clone(),
+            reason: reason.to_string(),
+            location: "Việt Nam".into(),
+            time: at,
+            widget: rendered.seal_box,
+        },
+    )
+}
+
+/// What the seal box shows: the provider and the time in Vietnam.
+pub fn seal_data(provider: &Provider, at: DateTime<Utc>) -> Value {
+    json!({"name": provider.name, "time": vn::time_date_seconds(at)})
+}
+
+fn render(
+    c: &Contents<'_>,
+    evidence: Option<&Evidence<'_>>,
+) -> Result<documents::Rendered, ContractError> {
     let made = c.contract.created_at.and_utc();
     let data = json!({
         "watermark": watermark(c.environment),
@@ -116,7 +148,7 @@ fn render(c: &Contents<'_>, evidence: Option<&Evidence<'_>>) -> Result<Vec<u8>, 
             "client_ip": e.client_ip.unwrap_or("Không được chuyển tiếp"),
             "user_agent": e.user_agent.unwrap_or("Không được chuyển tiếp"),
         })),
-        "seal": Value::Null,
+        "seal": evidence.map_or(Value::Null, |e| seal_data(c.provider, e.signed_at)),
     });
     let images: Vec<Image<'_>> = evidence
         .map(|e| Image {
@@ -125,7 +157,7 @@ fn render(c: &Contents<'_>, evidence: Option<&Evidence<'_>>) -> Result<Vec<u8>, 
         })
         .into_iter()
         .collect();
-    documents::render(&Request {
+    documents::render_located(&Request {
         template: documents::CONTRACT_TEMPLATE,
         data: &data,
         images: &images,
@@ -141,7 +173,7 @@ pub fn store_draft(tx: &mut Tx<'_>, c: &Contents<'_>) -> Result<String, Contract
         tx,
         DRAFT,
         c,
-        render(c, None)?,
+        render(c, None)?.pdf,
         c.contract.created_at.and_utc(),
     )
 }
@@ -151,14 +183,17 @@ pub fn store_signed(
     tx: &mut Tx<'_>,
     c: &Contents<'_>,
     evidence: &Evidence<'_>,
+    key: &SealingKey,
 ) -> Result<String, ContractError> {
-    store(
-        tx,
-        SIGNED,
-        c,
+    let sealed = seal(
         render(c, Some(evidence))?,
+        key,
+        c.provider,
+        &format!("Hợp đồng {} do Bên B ký", c.contract.number),
         evidence.signed_at,
     )
+    .map_err(unexpected)?;
+    store(tx, SIGNED, c, sealed, evidence.signed_at)
 }
 
 fn store(

@@ -152,6 +152,7 @@ impl Contracts {
         let image = request.signature_png;
         let (client_ip, user_agent) = (request.client_ip, request.user_agent);
         let (provider, environment) = (self.settings.provider.clone(), self.environment);
+        let sealing = self.sealing.clone();
         self.otp
             .confirm(check, move |tx, verified| {
                 // The digest already binds the code to this document; the subject check
@@ -214,6 +215,7 @@ impl Contracts {
                         client_ip: client_ip.as_deref(),
                         user_agent: user_agent.as_deref(),
                     },
+                    &sealing,
                 )?;
                 transition(
                     tx,

@@ -14,10 +14,10 @@
 use std::sync::LazyLock;
 
 use typst::diag::{FileError, FileResult, SourceDiagnostic};
-use typst::foundations::{Bytes, Datetime, Duration, Smart};
+use typst::foundations::{Bytes, Datetime, Duration, Label, Smart};
 use typst::syntax::{FileId, RootedPath, Source, VirtualPath, VirtualRoot};
 use typst::text::{Font, FontBook};
-use typst::utils::LazyHash;
+use typst::utils::{LazyHash, PicoStr};
 use typst::{Library, LibraryExt, World};
 use typst_layout::PagedDocument;
 use typst_pdf::{PdfOptions, PdfStandard, PdfStandards, Timestamp};
@@ -82,8 +82,50 @@ pub struct Request<'a> {
     pub ident: &'a str,
 }
 
+/// A rendered document and where its seal box is: the page (0-based) and `[x1, y1, x2, y2]` in
+/// PDF points (origin bottom left), when the template marks one with `<seal-box>`.
+pub struct Rendered {
+    pub pdf: Vec<u8>,
+    pub seal_box: Option<(usize, [f32; 4])>,
+}
+
 /// Renders one document to PDF/A-2b bytes.
 pub fn render(request: &Request<'_>) -> Result<Vec<u8>, RenderError> {
+    render_located(request).map(|r| r.pdf)
+}
+
+/// The seal box's size, as `common.typ` draws it (7 cm × 2.6 cm, with a 4 pt inset in which
+/// the `<seal-box>` marker sits).
+const SEAL_BOX_PT: (f64, f64) = (7.0 * 72.0 / 2.54, 2.6 * 72.0 / 2.54);
+const SEAL_BOX_INSET_PT: f64 = 4.0;
+
+fn seal_box(document: &PagedDocument) -> Option<(usize, [f32; 4])> {
+    let label = Label::new(PicoStr::intern("seal-box"))?;
+    let introspector = document.introspector();
+    let location = introspector
+        .elements()
+        .query_label(label)
+        .ok()?
+        .location()?;
+    let at = introspector.position(location)?;
+    let index = at.page.get() - 1;
+    let height = document.pages().get(index)?.frame.height().to_pt();
+    let x1 = at.point.x.to_pt() - SEAL_BOX_INSET_PT;
+    let top = at.point.y.to_pt() - SEAL_BOX_INSET_PT;
+    let (w, h) = SEAL_BOX_PT;
+    // PDF points fit f32 (an A4 page is under 1000 pt).
+    #[allow(clippy::cast_possible_truncation)]
+    let rect = [
+        x1 as f32,
+        (height - top - h) as f32,
+        (x1 + w) as f32,
+        (height - top) as f32,
+    ];
+    Some((index, rect))
+}
+
+/// [`render`], also locating the seal box.
+pub fn render_located(request: &Request<'_>) -> Result<Rendered, RenderError> {
     let engine = ENGINE
         .as_ref()
         .map_err(|e| RenderError::Layout(e.clone()))?;
@@ -115,7 +157,12 @@ pub fn render(request: &Request<'_>) -> Result<Vec<u8>, RenderError> {
         standards: engine.standards.clone(),
         ..PdfOptions::default()
     };
-    typst_pdf::pdf(&document, &options).map_err(|e| RenderError::Export(diagnostics(&e)))
+    let pdf =
+        typst_pdf::pdf(&document, &options).map_err(|e| RenderError::Export(diagnostics(&e)))?;
+    Ok(Rendered {
+        pdf,
+        seal_box: seal_box(&document),
+    })
 }
 
 fn timestamp(at: chrono::DateTime<chrono::Utc>) -> Result<Timestamp, RenderError> {

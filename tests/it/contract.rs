@@ -56,7 +56,7 @@ async fn document(
 }
 
 /// Raw SQL as someone with database access would run it; the error when refused.
-fn try_sql(env: &common::TestEnv, sql: &str) -> Result<usize, String> {
+pub(crate) fn try_sql(env: &common::TestEnv, sql: &str) -> Result<usize, String> {
     use diesel::{Connection, RunQueryDsl};
     if env.database_url.is_empty() {
         let path = env.data_dir().join("ca-enrol.db");
