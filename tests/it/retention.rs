@@ -303,3 +303,41 @@ async fn deleting_a_documents_data_key_destroys_it_and_withdrawal_destroys_keys_
         (404, "document_destroyed")
     );
 }
+
+#[tokio::test]
+async fn a_document_sealed_before_per_document_keys_still_opens() {
+    let mut app = spawn().await;
+    let key = enrol_key(&mut app).await;
+    let admin = app.admin_token().await;
+    let mut op = app.create_operator(&admin, "vc.one", "operator").await;
+    let id = enrol(
+        &app,
+        &key,
+        &ekyc(&Citizen::new(4, ("Phường Cửa Nam", "Thành phố Hà Nội"))),
+    )
+    .await;
+    upload_all(&app, &key, &id).await;
+    // What an earlier release stored: sealed under the master key's document sub-key, bound
+    // to enrolment and kind, no key of its own.
+    let master = ca_enrol::secrets::MasterKey::load(&app.env.data_dir().join("master.key"))
+        .unwrap()
+        .unwrap();
+    let old = master
+        .seal(
+            "documents",
+            format!("{id}/portrait").as_bytes(),
+            &jpeg("before-keys"),
+        )
+        .unwrap();
+    let literal = if app.env.database_url.is_empty() {
+        format!("X'{}'", hex::encode(&old))
+    } else {
+        format!("'\\x{}'::bytea", hex::encode(&old))
+    };
+    app.env.sql(&format!(
+        "UPDATE enrolment_documents SET sealed = {literal}, key_id = NULL \
+         WHERE enrolment_id = '{id}' AND kind = 'portrait'"
+    ));
+    let (status, body) = read(&app, &mut op, &id, "portrait").await;
+    assert_eq!((status, body), (200, jpeg("before-keys")));
+}
