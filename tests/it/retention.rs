@@ -341,3 +341,49 @@ async fn a_document_sealed_before_per_document_keys_still_opens() {
     let (status, body) = read(&app, &mut op, &id, "portrait").await;
     assert_eq!((status, body), (200, jpeg("before-keys")));
 }
+
+/// Throughput of the purge on a large table, printed rather than asserted (README,
+/// "Retention and crypto-shredding"): `RETENTION_ROWS` (default 200,000) OTP challenges a
+/// year old, removed in batches of 500.
+/// `cargo test --test it retention::purge_throughput -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "measurement, run by hand"]
+async fn purge_throughput() {
+    let rows: u64 = std::env::var("RETENTION_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let app = spawn().await;
+    let select = "SELECT 'c-' || i, 'contract_signing', 's', 'd', 'sms', 'r', '09******78', \
+                  'h', 'consumed', 0, TIMESTAMP '2025-01-01 00:00:00', \
+                  TIMESTAMP '2025-01-01 00:05:00', NULL, 'm', ''";
+    let columns = "(id, purpose, subject, document_digest, channel, recipient_key, \
+                   masked_destination, code_hmac, status, failed_attempts, created_at, \
+                   expires_at, consumed_at, outbox_message_id, initiator)";
+    if app.env.database_url.is_empty() {
+        let select = select.replace("TIMESTAMP ", "");
+        app.env.sql(&format!(
+            "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {rows}) \
+             INSERT INTO otp_challenges {columns} {select} FROM s"
+        ));
+    } else {
+        app.env.sql(&format!(
+            "INSERT INTO otp_challenges {columns} {select} FROM generate_series(1, {rows}) i"
+        ));
+    }
+    let started = std::time::Instant::now();
+    let run = app.state.retention.run().await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(run.otp_challenges as u64, rows);
+    println!(
+        "{}: purged {rows} OTP challenges in {:.1} s ({:.0} rows/s, {} transactions)",
+        if app.env.database_url.is_empty() {
+            "SQLite"
+        } else {
+            "PostgreSQL"
+        },
+        took.as_secs_f64(),
+        rows as f64 / took.as_secs_f64(),
+        rows.div_ceil(500)
+    );
+}
