@@ -303,10 +303,7 @@ fn a_production_start_without_the_providers_identity_names_each_missing_field() 
     ] {
         assert!(err.contains(key), "{key} not named: {err}");
     }
-    for set in [
-        "contract.provider.name",
-        "website",
-    ] {
+    for set in ["contract.provider.name", "website"] {
         assert!(
             !err.contains(set),
             "{set} is set (the website defaults): {err}"

@@ -23,6 +23,7 @@ mod outage;
 mod pdf_seal;
 mod readonly;
 mod reports;
+mod retention;
 mod status;
 mod verification;
 mod web;
