@@ -142,6 +142,8 @@ pub struct Acceptance {
 }
 
 impl Acceptance {
+    // Each is one of the service's collaborators, wired once in `app::prepare`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
         otp: Otp,

@@ -181,23 +181,14 @@ impl Provider {
     }
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+/// The provider defaults to unset: `Provider::complete` fills it in development and names the
+/// gaps in production.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     #[serde(default)]
     pub provider: Provider,
     pub signature: SignatureLimits,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        // Unset: `Provider::complete` fills it in development and names the gaps in
-        // production.
-        Self {
-            provider: Provider::default(),
-            signature: SignatureLimits::default(),
-        }
-    }
 }
 
 impl Settings {
