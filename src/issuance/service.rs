@@ -26,7 +26,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{
-    begin_issuance, IssuanceError, IssuanceOrder, IssuedCertificate, Issuer, Recorded, Term,
+    abandon_issuance, begin_issuance, IssuanceError, IssuanceOrder, IssuedCertificate, Issuer,
+    Recorded, Term,
 };
 use crate::acceptance::Acceptance;
 use crate::audit::{Actor, NewEvent};
@@ -238,7 +239,12 @@ impl Issuance {
             }
             prepared.record(tx)
         })?;
-        self.sign_and_store(actor, recorded, claim)
+        // A signer error gives the enrolment back with the revocation, so a retry issues.
+        let reopen = |tx: &mut Tx<'_>, why: &str| {
+            let reason = format!("signing failed: {why}");
+            abandon_issuance(tx, enrolment_id, self.clock.now(), actor, &reason).map(|_| ())
+        };
+        self.sign_and_store(actor, recorded, claim, reopen)
     }
 
     fn rekey_blocking(
@@ -280,7 +286,8 @@ impl Issuance {
             ))?;
             prepared.record(tx)
         })?;
-        self.sign_and_store(actor, recorded, claim)
+        // The enrolment still holds the certificate this one was to replace.
+        self.sign_and_store(actor, recorded, claim, |_, _| Ok(()))
     }
 
     /// Signs, then stores the certificate with its acceptance record and the key's answer.
@@ -289,8 +296,9 @@ impl Issuance {
         actor: &Actor,
         recorded: Recorded,
         claim: Option<&Claim>,
+        reopen: impl FnOnce(&mut Tx<'_>, &str) -> Result<(), IssuanceError>,
     ) -> Result<IssuedCertificate, IssuanceError> {
-        let signed = self.issuer.sign(actor, recorded)?;
+        let signed = self.issuer.sign(actor, recorded, reopen)?;
         let now = self.clock.now();
         self.store.write_blocking(|tx| {
             let issued = signed.store(tx)?;
