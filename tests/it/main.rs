@@ -22,6 +22,7 @@ mod outage;
 mod pdf_seal;
 mod readonly;
 mod reports;
+mod retention;
 mod status;
 mod verification;
 mod web;
