@@ -447,6 +447,7 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("problem.agreement_required.contract", "Bạn cần đồng ý với nội dung hợp đồng.", "the contract terms must be agreed to (agree: true)"),
     ("problem.bad_request", "Yêu cầu không hợp lệ.", "{detail}"),
     ("problem.bad_request.body", "Không đọc được dữ liệu gửi lên.", "Cannot read the body: {detail}"),
+    ("problem.body_too_large", "Dữ liệu gửi lên vượt quá {max_bytes} byte.", "the request body is larger than {max_bytes} bytes"),
     ("problem.certificate_already_issued", "Chứng thư số của hồ sơ này đã được cấp.", "a certificate was already issued for this enrolment"),
     ("problem.certificate_changed_concurrently", "Chứng thư số vừa được thay đổi bởi một yêu cầu khác; hãy thử lại.", "the certificate changed concurrently; try again"),
     ("problem.certificate_not_found", "Không tìm thấy chứng thư số với số hiệu này.", "no certificate with this serial"),

@@ -3,9 +3,11 @@
 //! application state; the handlers that read it are in `router.rs`.
 
 mod allow;
+mod limits;
 mod metrics;
 
 pub use allow::{get, post, Allow, ApiMethods, Methods};
+pub use limits::{BodyLimits, Limit, DEFAULT_MAX_BODY_BYTES};
 pub use metrics::Metrics;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,8 +32,9 @@ pub const REQUEST_ID: &str = "x-request-id";
 pub struct RequestId(pub String);
 
 /// Gives every request an id (the caller's, if it sent a sane one), puts it on the response
-/// and on every log line of the request, turns framework errors (bad JSON, unknown route,
-/// missing credentials) into JSON problems, and counts the request in the metrics.
+/// and on every log line of the request, bounds its body ([`BodyLimits`]), turns framework
+/// errors (bad JSON, unknown route, missing credentials) into JSON problems, and counts the
+/// request in the metrics.
 ///
 /// OCSP and CRL fetches come from every relying party, at rates where a log line per request
 /// costs more than the answer itself: they are counted in the metrics and logged at debug level
@@ -41,13 +44,14 @@ pub async fn around(
     mut req: Request,
     metrics: Metrics,
     api_methods: ApiMethods,
+    limits: Arc<BodyLimits>,
 ) -> poem::Result<Response> {
     let id = request_id(&req);
     let id_text = id.to_str().unwrap_or("-");
     let method = req.method().clone();
     let started = Instant::now();
     let (mut resp, route) = if relying_party_path(req.uri().path()) {
-        let (resp, route) = respond(ep, req).await;
+        let (resp, route) = respond(ep, req, &limits).await;
         tracing::debug!(
             request_id = %id_text,
             %method,
@@ -66,7 +70,7 @@ pub async fn around(
             route = tracing::field::Empty
         );
         async {
-            let (resp, route) = respond(ep, req).await;
+            let (resp, route) = respond(ep, req, &limits).await;
             tracing::Span::current().record("route", &*route);
             tracing::info!(
                 status = resp.status().as_u16(),
@@ -90,8 +94,12 @@ pub async fn around(
 
 /// The response, and the route pattern that matched: poem's router attaches the innermost
 /// matched [`PathPattern`] to the response or error (a reference-counted string, so taking
-/// it allocates nothing).
-async fn respond(ep: impl Endpoint, req: Request) -> (Response, Arc<str>) {
+/// it allocates nothing). A body over its limit is refused before routing, as unmatched.
+async fn respond(ep: impl Endpoint, req: Request, limits: &BodyLimits) -> (Response, Arc<str>) {
+    let req = match limits.apply(req).await {
+        Ok(req) => req,
+        Err(refusal) => return (refusal, unmatched_route()),
+    };
     match ep.call(req).await {
         Ok(r) => {
             let r = r.into_response();
@@ -162,7 +170,7 @@ fn request_id(req: &Request) -> HeaderValue {
     HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
-fn error_response(e: poem::Error) -> Response {
+pub(crate) fn error_response(e: poem::Error) -> Response {
     if e.is_from_response() {
         return e.into_response();
     }
@@ -186,9 +194,14 @@ fn error_response(e: poem::Error) -> Response {
         }
         _ => Problem::new(status, "bad_request").arg("detail", &e),
     };
+    problem_response(problem)
+}
+
+/// A problem as the JSON answer (logging its internal detail, if any).
+pub(crate) fn problem_response(problem: Problem) -> Response {
     problem.log();
     Response::builder()
-        .status(status)
+        .status(problem.status)
         .content_type("application/json; charset=utf-8")
         .body(problem.into_body().to_json_string())
 }
