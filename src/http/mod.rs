@@ -192,9 +192,19 @@ pub(crate) fn error_response(e: poem::Error) -> Response {
             p.status = s;
             p
         }
-        _ => Problem::new(status, "bad_request").arg("detail", &e),
+        _ => Problem::new(status, "bad_request").arg("detail", without_values(&e.to_string())),
     };
     problem_response(problem)
+}
+
+/// A framework refusal's text without the submitted value poem-openapi quotes when a field
+/// has the wrong type (`Expected input type "string", found 12.`): it may be a password or
+/// a code. The field and the expected type stay, which is what the caller needs.
+fn without_values(detail: &str) -> String {
+    match detail.find(", found ") {
+        Some(at) => format!("{}.", &detail[..at]),
+        None => detail.to_string(),
+    }
 }
 
 /// A problem as the JSON answer (logging its internal detail, if any).
@@ -210,4 +220,18 @@ pub(crate) fn problem_response(problem: Problem) -> Response {
 #[handler]
 pub fn healthz() -> &'static str {
     "ok"
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_type_error_keeps_the_field_and_the_type_but_not_the_value() {
+        assert_eq!(
+            super::without_values(
+                r#"parse request payload error: failed to parse "LoginRequest": Expected input type "string", found "hunter2"."#
+            ),
+            r#"parse request payload error: failed to parse "LoginRequest": Expected input type "string"."#
+        );
+        assert_eq!(super::without_values("no value here"), "no value here");
+    }
 }
