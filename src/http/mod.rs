@@ -15,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use poem::error::NotFoundError;
-use poem::http::header::ALLOW;
+use poem::http::header::{ALLOW, CACHE_CONTROL};
 use poem::http::{HeaderValue, StatusCode};
 use poem::PathPattern;
 use poem::{handler, Endpoint, IntoResponse, Request, Response};
@@ -26,6 +26,7 @@ use poem_openapi::types::ToJSON;
 use crate::problem::Problem;
 
 pub const REQUEST_ID: &str = "x-request-id";
+const NOSNIFF: (&str, &str) = ("x-content-type-options", "nosniff");
 
 /// The request's id, in the request's extensions for handlers that show it (error pages).
 #[derive(Clone, Debug)]
@@ -47,6 +48,7 @@ pub async fn around(
     limits: Arc<BodyLimits>,
 ) -> poem::Result<Response> {
     let id = request_id(&req);
+    let path_is_api = req.uri().path().starts_with("/api/");
     let id_text = id.to_str().unwrap_or("-");
     let method = req.method().clone();
     let started = Instant::now();
@@ -88,7 +90,15 @@ pub async fn around(
         }
     }
     metrics.observe(&method, &route, resp.status().as_u16(), started.elapsed());
-    resp.headers_mut().insert(REQUEST_ID, id.clone());
+    let headers = resp.headers_mut();
+    headers.insert(REQUEST_ID, id.clone());
+    // No answer is to be read as another type than it declares (an uploaded "image" as HTML).
+    headers.insert(NOSNIFF.0, HeaderValue::from_static(NOSNIFF.1));
+    // API answers carry identity data: no shared or browser cache keeps them, unless the
+    // operation chose its own policy.
+    if path_is_api && !headers.contains_key(CACHE_CONTROL) {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     Ok(resp)
 }
 

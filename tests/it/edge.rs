@@ -529,3 +529,24 @@ async fn a_refused_csr_leaves_an_audit_event() {
         "contract_signed"
     );
 }
+
+#[tokio::test]
+async fn every_api_answer_says_nosniff_and_no_store() {
+    let mut app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    for (path, token) in [
+        ("/api/v1/whoami", Some(admin.as_str())),
+        ("/api/v1/whoami", None),
+        ("/api/v1/no-such-thing", None),
+        ("/api/v1/packages", None),
+    ] {
+        let mut req = app.http.get(app.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        let h = resp.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["cache-control"], "no-store", "{path}");
+    }
+}
