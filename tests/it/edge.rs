@@ -550,3 +550,49 @@ async fn every_api_answer_says_nosniff_and_no_store() {
         assert_eq!(h["cache-control"], "no-store", "{path}");
     }
 }
+
+#[tokio::test]
+async fn a_signature_that_does_not_decode_or_shows_no_ink_signs_nothing() {
+    use crate::common::contract::{b64, drawn, sign, sign_with_sms_code};
+    let mut app = TestApp::spawn().await;
+    let key = crate::common::enrol::enrol_key(&mut app).await;
+    let id = crate::common::enrol::enrol(
+        &app,
+        &key,
+        &crate::common::enrol::application("vneid", &crate::common::enrol::id_number(61)),
+    )
+    .await;
+    let (_, contract) = app
+        .post(
+            &format!("/api/v1/enrolments/{id}/contract"),
+            Some(&key),
+            json!({"package_code": "PS0"}),
+        )
+        .await;
+    let contract = contract["id"].as_str().unwrap();
+    // Header and trailer of a 600x200 PNG, no pixels: it used to pass.
+    let mut empty = drawn(600, 200, true);
+    let iend = empty.split_off(empty.len() - 12);
+    empty.truncate(33);
+    empty.extend_from_slice(&iend);
+    for (image, reason) in [
+        (drawn(600, 200, false), "the signature has no visible ink"),
+        (empty, "the PNG cannot be decoded"),
+    ] {
+        let (status, body) = sign(
+            &app,
+            &key,
+            contract,
+            json!({"agree": true, "signature_image": b64(&image), "otp_code": "123456"}),
+        )
+        .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (422, Some("signature_image_invalid")),
+            "{body}"
+        );
+        assert!(body["message"].as_str().unwrap().contains(reason), "{body}");
+    }
+    // A drawn one still signs.
+    sign_with_sms_code(&app, &key, contract).await;
+}
