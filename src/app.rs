@@ -77,6 +77,8 @@ pub struct AppState {
     pub reports: crate::reports::Reports,
     /// The operator pages' CSRF key.
     pub csrf: CsrfKey,
+    /// The VNeID hub connector.
+    pub vneid: crate::vneid::Connector,
 }
 
 /// The pieces that exist before anything listens.
@@ -221,7 +223,11 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
             reason: e.to_string(),
         })?;
     let keys = master_key(&config, &store, clock.as_ref()).await?;
-    let notifier = Notifier::from_settings(&config.notify, &config.data_dir)?;
+    let notifier = hub_callbacks(
+        &config,
+        Notifier::from_settings(&config.notify, &config.data_dir)?,
+        None,
+    )?;
     let outbox = Outbox::new(keys.clone());
     let otp = Otp::new(
         store.clone(),
@@ -251,6 +257,13 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
         config.acceptance.clone(),
     );
     spawn_acceptance_deadline(&acceptance);
+    let vneid = crate::vneid::Connector::new(
+        store.clone(),
+        enrolments.clone(),
+        clock.clone(),
+        config.vneid.clone(),
+    )
+    .map_err(|e| AppError::Config(e.into()))?;
     let verification = Verification::new(store.clone(), clock.clone(), config.verification.clone());
     let csrf = CsrfKey::derive(&keys);
     let accounts = Accounts::new(store.clone(), keys, clock.clone(), config.security.clone());
@@ -315,8 +328,30 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
             expiry,
             reports,
             csrf,
+            vneid,
         },
         bootstrap_admin,
+    })
+}
+
+/// The notifier with the VNeID hub's callbacks, when a callback URL is set and `signing`
+/// (the provider's sealing key) is loaded; otherwise callbacks wait in the outbox.
+fn hub_callbacks(
+    config: &Config,
+    notifier: Notifier,
+    signing: Option<crate::notify::HubSigning>,
+) -> Result<Notifier, AppError> {
+    let v = &config.vneid;
+    Ok(match signing {
+        Some(signing) if !v.callback_url.is_empty() => {
+            notifier.with_hub(crate::notify::HubCallbacks::new(
+                &v.callback_url,
+                v.callback_timeout_seconds,
+                &v.provider_id,
+                signing,
+            )?)
+        }
+        _ => notifier,
     })
 }
 

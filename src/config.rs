@@ -64,6 +64,8 @@ pub struct Config {
     pub status: crate::status::Settings,
     /// Certificate expiry: the reminder days before notAfter and the job's interval.
     pub expiry: crate::expiry::Settings,
+    /// The VNeID hub connector: trust anchor, our provider id, callbacks.
+    pub vneid: crate::vneid::Settings,
 }
 
 impl Default for Config {
@@ -90,6 +92,7 @@ impl Default for Config {
             acceptance: crate::acceptance::Settings::default(),
             status: crate::status::Settings::default(),
             expiry: crate::expiry::Settings::default(),
+            vneid: crate::vneid::Settings::default(),
         }
     }
 }
@@ -166,6 +169,13 @@ impl Config {
         self.expiry.validate()?;
         self.status.validate()?;
         self.otp.validate()?;
+        self.vneid.validate()?;
+        if self.vneid.callback_timeout_seconds >= self.outbox.lease_seconds {
+            return Err(Invalid::new(
+                "outbox.lease_seconds",
+                "must exceed vneid.callback_timeout_seconds (a delivery must end within its lease)",
+            ));
+        }
         // Delivery first: the outbox's lease is checked against its timeouts.
         self.notify.validate()?;
         self.outbox.validate(&self.notify)

@@ -36,4 +36,5 @@ pub mod store;
 pub mod texts;
 pub mod verification;
 pub mod vn;
+pub mod vneid;
 pub mod web;

@@ -34,6 +34,7 @@ mod crl;
 mod csr;
 mod error;
 mod issue;
+pub mod jws;
 mod ocsp;
 mod pem;
 mod pkcs11;
