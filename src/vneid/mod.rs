@@ -12,6 +12,8 @@
 //! source (`api::enrolments`), so "verified by a VNeID level-2 account" always rests on a
 //! signature the provider can show.
 
+pub mod sim;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
