@@ -54,13 +54,16 @@ fn certificate(
 ) -> Result<X509, SimError> {
     let mut name = X509NameBuilder::new().map_err(err)?;
     name.append_entry_by_text("C", "VN").map_err(err)?;
-    name.append_entry_by_text("O", "VNeID hub (simulator)").map_err(err)?;
+    name.append_entry_by_text("O", "VNeID hub (simulator)")
+        .map_err(err)?;
     name.append_entry_by_text("CN", cn).map_err(err)?;
     let name = name.build();
     let mut b = X509Builder::new().map_err(err)?;
     b.set_version(2).map_err(err)?;
     let mut serial = BigNum::new().map_err(err)?;
-    serial.rand(127, MsbOption::MAYBE_ZERO, false).map_err(err)?;
+    serial
+        .rand(127, MsbOption::MAYBE_ZERO, false)
+        .map_err(err)?;
     let serial = serial.to_asn1_integer().map_err(err)?;
     b.set_serial_number(&serial).map_err(err)?;
     b.set_subject_name(&name).map_err(err)?;
@@ -74,8 +77,14 @@ fn certificate(
     b.set_not_before(&from).map_err(err)?;
     b.set_not_after(&until).map_err(err)?;
     if issuer.is_none() {
-        b.append_extension(BasicConstraints::new().critical().ca().build().map_err(err)?)
-            .map_err(err)?;
+        b.append_extension(
+            BasicConstraints::new()
+                .critical()
+                .ca()
+                .build()
+                .map_err(err)?,
+        )
+        .map_err(err)?;
         b.append_extension(
             KeyUsage::new()
                 .critical()
@@ -138,7 +147,10 @@ impl Hub {
             self.ca_key.private_key_to_pem_pkcs8().map_err(err)?,
         )?;
         write("hub-cert.pem", self.cert.to_pem().map_err(err)?)?;
-        write("hub-key.pem", self.key.private_key_to_pem_pkcs8().map_err(err)?)
+        write(
+            "hub-key.pem",
+            self.key.private_key_to_pem_pkcs8().map_err(err)?,
+        )
     }
 
     /// Loads what [`Hub::save`] wrote.
@@ -274,7 +286,9 @@ impl CallbackReceiver {
             anchor,
             received: received.clone(),
         });
-        let app = Route::new().at("/callbacks", poem::post(receive)).data(state);
+        let app = Route::new()
+            .at("/callbacks", poem::post(receive))
+            .data(state);
         tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
         Ok(Self {
             port,

@@ -25,7 +25,10 @@ async fn vneid_application_is_verified_by_the_level_2_account() {
     // Only the hub's signed registrations are VNeID applications: the generic intake refuses
     // the source, whoever calls.
     let (status, refused) = submit(&app, &key, "k0", &application("vneid", &id_number(1))).await;
-    assert_eq!((status, refused["code"].as_str()), (403, Some("vneid_hub_only")));
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (403, Some("vneid_hub_only"))
+    );
     assert_eq!(count(&app.env, "SELECT COUNT(*) AS n FROM enrolments"), 0);
 
     let id = common::vneid::enrol(&app, &key, &application("vneid", &id_number(1))).await;
@@ -318,7 +321,8 @@ async fn a_second_open_application_for_an_id_number_is_refused_naming_the_open_o
     let mut app = TestApp::spawn().await;
     let key = enrol_key(&mut app).await;
     let first = enrol(&app, &key, &application("app_ekyc", &id_number(7))).await;
-    let (status, answer) = submit(&app, &key, "again", &application("app_ekyc", &id_number(7))).await;
+    let (status, answer) =
+        submit(&app, &key, "again", &application("app_ekyc", &id_number(7))).await;
     assert_eq!(status, 409, "{answer}");
     assert_eq!(answer["code"], "enrolment_already_open");
     assert!(answer["message"].as_str().unwrap().contains(&first));

@@ -23,4 +23,5 @@ mod readonly;
 mod reports;
 mod status;
 mod verification;
+mod vneid;
 mod web;

@@ -312,11 +312,7 @@ async fn seed(bases: &[String], clock_offset: i64) {
     let next = Arc::new(std::sync::atomic::AtomicU32::new(0));
     let mut tasks = Vec::new();
     for w in 0..8 {
-        let (client, next, base) = (
-            client.clone(),
-            next.clone(),
-            bases[w % bases.len()].clone(),
-        );
+        let (client, next, base) = (client.clone(), next.clone(), bases[w % bases.len()].clone());
         tasks.push(tokio::spawn(async move {
             loop {
                 let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -401,7 +397,11 @@ async fn sixteen_claimers_take_five_hundred_applicants_each_exactly_once() {
         let token = staff(&mut app, &format!("vc.{i}"), "operator").await;
         targets.push((app.base.clone(), token));
     }
-    seed(&[app.base.clone()], app.now() - chrono::Utc::now().timestamp()).await;
+    seed(
+        &[app.base.clone()],
+        app.now() - chrono::Utc::now().timestamp(),
+    )
+    .await;
     let claims = race(targets).await;
     assert_each_claimed_once(&claims);
     assert_eq!(

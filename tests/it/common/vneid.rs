@@ -40,8 +40,13 @@ pub fn anchor_file() -> PathBuf {
 /// `application` (an intake body) as a registration for transaction `txn`, signed by `hub`
 /// as of the app's clock.
 pub fn signed_by(hub: &Hub, app: &TestApp, application: &Value, txn: &str) -> String {
-    hub.sign(&registration_claims(application, txn, "ca-enrol", app.now()))
-        .unwrap()
+    hub.sign(&registration_claims(
+        application,
+        txn,
+        "ca-enrol",
+        app.now(),
+    ))
+    .unwrap()
 }
 
 /// `application` as a registration of the shared hub.
