@@ -226,7 +226,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
     let notifier = hub_callbacks(
         &config,
         Notifier::from_settings(&config.notify, &config.data_dir)?,
-        None,
+        &ca.sealing,
     )?;
     let outbox = Outbox::new(keys.clone());
     let otp = Otp::new(
@@ -334,25 +334,30 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
     })
 }
 
-/// The notifier with the VNeID hub's callbacks, when a callback URL is set and `signing`
-/// (the provider's sealing key) is loaded; otherwise callbacks wait in the outbox.
+/// The notifier with the VNeID hub's callbacks when a callback URL is set (otherwise they
+/// wait in the outbox): signed by the document-sealing key, whose certificate and issuing CA
+/// go in `x5c` (the hub holds our root).
 fn hub_callbacks(
     config: &Config,
     notifier: Notifier,
-    signing: Option<crate::notify::HubSigning>,
+    sealing: &crate::ca::SealingKey,
 ) -> Result<Notifier, AppError> {
     let v = &config.vneid;
-    Ok(match signing {
-        Some(signing) if !v.callback_url.is_empty() => {
-            notifier.with_hub(crate::notify::HubCallbacks::new(
-                &v.callback_url,
-                v.callback_timeout_seconds,
-                &v.provider_id,
-                signing,
-            )?)
-        }
-        _ => notifier,
-    })
+    if v.callback_url.is_empty() {
+        return Ok(notifier);
+    }
+    let mut chain_der = vec![sealing.cert_der().to_vec()];
+    chain_der.extend(sealing.chain_der().iter().take(1).cloned());
+    let signing = crate::notify::HubSigning {
+        signer: sealing.signer().clone(),
+        chain_der,
+    };
+    Ok(notifier.with_hub(crate::notify::HubCallbacks::new(
+        &v.callback_url,
+        v.callback_timeout_seconds,
+        &v.provider_id,
+        signing,
+    )?))
 }
 
 /// Every minute (and at start), revokes certificates a stopped process left between record and

@@ -1,4 +1,4 @@
-//! Compact JWS (RFC 7515) with ES256 or RS256 and the signer's chain in `x5c`: verified
+//! Compact JWS (RFC 7515) with ES256, ES384 or RS256 and the signer's chain in `x5c`: verified
 //! against a trust anchor with OpenSSL (chain, validity at the service's clock, keyUsage
 //! digitalSignature), and made by a [`Signer`] for the callbacks to the hub.
 //!
@@ -26,8 +26,6 @@ use super::{SignatureAlgorithm, Signer};
 /// OpenSSL's `X509_V_ERR_CERT_NOT_YET_VALID` and `X509_V_ERR_CERT_HAS_EXPIRED`.
 const NOT_YET_VALID: i32 = 9;
 const HAS_EXPIRED: i32 = 10;
-/// Length of an ES256 signature: r and s, 32 octets each (RFC 7518 §3.4).
-const ES256_SIGNATURE_LEN: usize = 64;
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum JwsError {
@@ -53,6 +51,7 @@ fn malformed(what: impl Into<String>) -> JwsError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Alg {
     Es256,
+    Es384,
     Rs256,
 }
 
@@ -60,8 +59,33 @@ impl Alg {
     fn parse(s: &str) -> Option<Self> {
         match s {
             "ES256" => Some(Alg::Es256),
+            "ES384" => Some(Alg::Es384),
             "RS256" => Some(Alg::Rs256),
             _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Alg::Es256 => "ES256",
+            Alg::Es384 => "ES384",
+            Alg::Rs256 => "RS256",
+        }
+    }
+
+    fn digest(self) -> MessageDigest {
+        match self {
+            Alg::Es384 => MessageDigest::sha384(),
+            Alg::Es256 | Alg::Rs256 => MessageDigest::sha256(),
+        }
+    }
+
+    /// The width of r and of s in an ECDSA JWS signature (RFC 7518 §3.4).
+    fn ec_width(self) -> Option<usize> {
+        match self {
+            Alg::Es256 => Some(32),
+            Alg::Es384 => Some(48),
+            Alg::Rs256 => None,
         }
     }
 }
@@ -94,7 +118,7 @@ pub fn verify(
     let alg = header["alg"]
         .as_str()
         .and_then(Alg::parse)
-        .ok_or_else(|| malformed("`alg` must be ES256 or RS256"))?;
+        .ok_or_else(|| malformed("`alg` must be ES256, ES384 or RS256"))?;
     let chain = header["x5c"]
         .as_array()
         .filter(|c| !c.is_empty() && c.len() <= 4)
@@ -184,29 +208,28 @@ fn check_key_usage(leaf: &X509) -> Result<(), JwsError> {
 fn check_signature(alg: Alg, leaf: &X509, input: &[u8], signature: &[u8]) -> Result<(), JwsError> {
     let key = leaf.public_key().map_err(|_| JwsError::BadSignature)?;
     let der_signature;
-    let signature = match alg {
-        Alg::Es256 => {
-            if key.ec_key().is_err() || signature.len() != ES256_SIGNATURE_LEN {
+    let signature = match alg.ec_width() {
+        Some(width) => {
+            if key.ec_key().is_err() || signature.len() != 2 * width {
                 return Err(JwsError::BadSignature);
             }
-            let (r, s) = signature.split_at(ES256_SIGNATURE_LEN / 2);
-            let sig = BigNum::from_slice(r)
+            // JWS carries r‖s; OpenSSL verifies the DER `ECDSA-Sig-Value`.
+            let (r, s) = signature.split_at(width);
+            der_signature = BigNum::from_slice(r)
                 .and_then(|r| Ok((r, BigNum::from_slice(s)?)))
                 .and_then(|(r, s)| EcdsaSig::from_private_components(r, s))
                 .and_then(|sig| sig.to_der())
                 .map_err(|_| JwsError::BadSignature)?;
-            der_signature = sig;
             &der_signature[..]
         }
-        Alg::Rs256 => {
+        None => {
             if key.rsa().is_err() {
                 return Err(JwsError::BadSignature);
             }
             signature
         }
     };
-    let mut verifier =
-        Verifier::new(MessageDigest::sha256(), &key).map_err(|_| JwsError::BadSignature)?;
+    let mut verifier = Verifier::new(alg.digest(), &key).map_err(|_| JwsError::BadSignature)?;
     match verifier.verify_oneshot(signature, input) {
         Ok(true) => Ok(()),
         _ => Err(JwsError::BadSignature),
@@ -214,47 +237,36 @@ fn check_signature(alg: Alg, leaf: &X509, input: &[u8], signature: &[u8]) -> Res
 }
 
 /// A compact JWS of `claims` signed by `signer`, with `chain_der` (its certificate first) in
-/// `x5c`. P-256 keys sign ES256, RSA keys RS256.
+/// `x5c`: ES256 or ES384 for P-256 or P-384 keys, RS256 for RSA keys.
 pub fn sign(
     claims: &Value,
     signer: &dyn Signer,
     chain_der: &[Vec<u8>],
 ) -> Result<String, JwsError> {
     let alg = match signer.algorithm() {
-        SignatureAlgorithm::EcdsaSha256 => "ES256",
-        SignatureAlgorithm::Sha256WithRsa => "RS256",
-        SignatureAlgorithm::EcdsaSha384 => {
-            return Err(JwsError::Signing(
-                "P-384 keys are not supported for JWS here".into(),
-            ))
-        }
+        SignatureAlgorithm::EcdsaSha256 => Alg::Es256,
+        SignatureAlgorithm::EcdsaSha384 => Alg::Es384,
+        SignatureAlgorithm::Sha256WithRsa => Alg::Rs256,
     };
     let x5c: Vec<String> = chain_der.iter().map(|c| STANDARD.encode(c)).collect();
-    let header = json!({"alg": alg, "typ": "JWT", "x5c": x5c});
+    let header = json!({"alg": alg.name(), "typ": "JWT", "x5c": x5c});
     let input = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(header.to_string()),
         URL_SAFE_NO_PAD.encode(claims.to_string())
     );
-    let signature = signer
-        .sign(input.as_bytes())
-        .map_err(|e| JwsError::Signing(e.to_string()))?;
-    let signature = if alg == "ES256" {
-        // The signer answers DER `ECDSA-Sig-Value`; JWS wants r‖s, each padded to 32 octets.
-        let sig = EcdsaSig::from_der(&signature).map_err(|e| JwsError::Signing(e.to_string()))?;
-        let width = i32::try_from(ES256_SIGNATURE_LEN / 2).unwrap_or(32);
-        let mut raw = sig
-            .r()
-            .to_vec_padded(width)
-            .map_err(|e| JwsError::Signing(e.to_string()))?;
-        raw.extend(
-            sig.s()
-                .to_vec_padded(width)
-                .map_err(|e| JwsError::Signing(e.to_string()))?,
-        );
-        raw
-    } else {
-        signature
+    let signing = |e: &dyn std::fmt::Display| JwsError::Signing(e.to_string());
+    let signature = signer.sign(input.as_bytes()).map_err(|e| signing(&e))?;
+    let signature = match alg.ec_width() {
+        // The signer answers a DER `ECDSA-Sig-Value`; JWS wants r‖s, each padded to width.
+        Some(width) => {
+            let sig = EcdsaSig::from_der(&signature).map_err(|e| signing(&e))?;
+            let width = i32::try_from(width).map_err(|e| signing(&e))?;
+            let mut raw = sig.r().to_vec_padded(width).map_err(|e| signing(&e))?;
+            raw.extend(sig.s().to_vec_padded(width).map_err(|e| signing(&e))?);
+            raw
+        }
+        None => signature,
     };
     Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature)))
 }

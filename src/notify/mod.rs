@@ -217,9 +217,10 @@ impl Notifier {
         match (d.channel, &self.email, &self.sms) {
             (Channel::VneidHub, _, _) => match &self.hub {
                 Some(hub) => hub.send(d).await,
-                // Retried until the setting is fixed (then `failed` after the last attempt).
+                // Retried with backoff (a URL set meanwhile, after a restart, delivers it), then
+                // `failed` after the last attempt.
                 None => Err(DeliveryError::transient(
-                    "VNeID hub callbacks are not set up (vneid.callback_url, sealing key)",
+                    "no VNeID hub callback URL is set (vneid.callback_url)",
                 )),
             },
             (Channel::Email, EmailSender::Smtp(m), _) => m.send(d).await,

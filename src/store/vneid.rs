@@ -63,6 +63,17 @@ impl Tx<'_> {
             .optional())?)
     }
 
+    pub fn vneid_registration_by_enrolment(
+        &mut self,
+        enrolment_id: &str,
+    ) -> Result<Option<VneidRegistrationRow>, StoreError> {
+        Ok(dispatch!(self, c => vneid_registrations::table
+            .filter(vneid_registrations::enrolment_id.eq(enrolment_id))
+            .select(VneidRegistrationRow::as_select())
+            .first(c)
+            .optional())?)
+    }
+
     pub fn vneid_registration_by_handover(
         &mut self,
         handover_sha256: &str,
@@ -144,14 +155,10 @@ impl Tx<'_> {
         serial: Option<&str>,
         at: NaiveDateTime,
     ) -> Result<Option<String>, StoreError> {
-        let registration: Option<String> = dispatch!(self, c => vneid_registrations::table
-            .filter(vneid_registrations::enrolment_id.eq(enrolment_id))
-            .select(vneid_registrations::transaction_id)
-            .first(c)
-            .optional())?;
-        let Some(transaction_id) = registration else {
+        let Some(registration) = self.vneid_registration_by_enrolment(enrolment_id)? else {
             return Ok(None);
         };
+        let transaction_id = registration.transaction_id;
         let id = uuid::Uuid::new_v4().to_string();
         let at_text = at
             .and_utc()

@@ -54,7 +54,8 @@ pub struct Settings {
     pub max_body_bytes: u32,
     /// How long the one-time hand-over token stays redeemable.
     pub handover_ttl_seconds: u32,
-    /// Where status callbacks are POSTed. Empty: none are sent (they stay queued).
+    /// Where status callbacks are POSTed. Empty: they are not delivered (retried with the
+    /// outbox's backoff, then `failed`).
     pub callback_url: String,
     /// One callback attempt's limit (the outbox lease must outlast it).
     pub callback_timeout_seconds: u32,

@@ -208,8 +208,8 @@ pub struct Callback {
 
 #[derive(Default)]
 struct Received {
-    /// Every POST, including refused and repeated ones.
-    attempts: usize,
+    /// The `Idempotency-Key` of every POST, including refused and repeated ones.
+    attempts: Vec<Option<String>>,
     /// Answer 500 to this many more POSTs.
     fail_next: usize,
     /// Verified callbacks, one per idempotency key, in arrival order.
@@ -242,7 +242,7 @@ async fn receive(req: &Request, body: poem::Body, state: Data<&Arc<ReceiverState
     let Ok(mut received) = state.received.lock() else {
         return StatusCode::INTERNAL_SERVER_ERROR.into();
     };
-    received.attempts += 1;
+    received.attempts.push(key.clone());
     if received.fail_next > 0 {
         received.fail_next -= 1;
         return StatusCode::INTERNAL_SERVER_ERROR.into();
@@ -307,11 +307,12 @@ impl CallbackReceiver {
         }
     }
 
-    /// (POSTs received, verified callbacks once per key, refusals).
-    pub fn snapshot(&self) -> (usize, Vec<Callback>, Vec<String>) {
+    /// (the `Idempotency-Key` of every POST received, verified callbacks once per key,
+    /// refusals).
+    pub fn snapshot(&self) -> (Vec<Option<String>>, Vec<Callback>, Vec<String>) {
         match self.state.lock() {
-            Ok(r) => (r.attempts, r.callbacks.clone(), r.refused.clone()),
-            Err(_) => (0, vec![], vec!["receiver state poisoned".into()]),
+            Ok(r) => (r.attempts.clone(), r.callbacks.clone(), r.refused.clone()),
+            Err(_) => (vec![], vec![], vec!["receiver state poisoned".into()]),
         }
     }
 }

@@ -4,11 +4,12 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use ca_enrol::vneid::sim::{registration_claims, Hub};
+use ca_enrol::vneid::sim::{registration_claims, Callback, CallbackReceiver, Hub};
 use chrono::{Duration, Utc};
 use serde_json::{json, Value};
 
 use crate::common;
+use common::certificates::{active, Citizen};
 use common::enrol::{app_integration, application, count, enrol_key, id_number};
 use common::vneid::{hand_over, hub, register, registration};
 use common::TestApp;
@@ -241,4 +242,188 @@ async fn the_connector_is_off_without_a_trust_anchor() {
         (status, answer["code"].as_str()),
         (404, Some("vneid_not_configured"))
     );
+}
+
+/// A receiver trusting the provider's root in `env`.
+async fn receiver_for(env: &common::TestEnv) -> CallbackReceiver {
+    let root = std::fs::read(env.ca_root().join("root.pem")).unwrap();
+    CallbackReceiver::start("127.0.0.1:0", openssl::x509::X509::from_pem(&root).unwrap())
+        .await
+        .unwrap()
+}
+
+/// Waits (up to 30 s) until the receiver holds `n` verified callbacks; returns its snapshot.
+async fn callbacks(
+    receiver: &CallbackReceiver,
+    n: usize,
+) -> (Vec<Option<String>>, Vec<Callback>, Vec<String>) {
+    for _ in 0..300 {
+        let snapshot = receiver.snapshot();
+        if snapshot.1.len() >= n {
+            return snapshot;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    receiver.snapshot()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_hub_hears_of_an_active_certificate_in_a_callback_it_can_verify() {
+    let env = common::TestEnv::new();
+    let receiver = receiver_for(&env).await;
+    let url = receiver.url();
+    let mut app = TestApp::spawn_with(env, |c| {
+        c.vneid.callback_url = url;
+        c.outbox.poll_interval_ms = 100;
+    })
+    .await;
+    let key = enrol_key(&mut app).await;
+    let citizen = Citizen::new(5, ("Phường Cửa Nam", "Thành phố Hà Nội"));
+    let (enrolment, serial) = active(&app, &key, &citizen).await;
+
+    let (attempts, got, refused) = callbacks(&receiver, 1).await;
+    assert!(refused.is_empty(), "{refused:?}");
+    assert_eq!(got.len(), 1, "{attempts:?}");
+    let claims = &got[0].claims;
+    assert_eq!(claims["status"], "active");
+    assert_eq!(claims["enrolment_id"], json!(enrolment));
+    assert_eq!(claims["certificate_serial"], json!(serial));
+    assert_eq!(claims["iss"], "ca-enrol");
+    assert_eq!(claims["jti"], json!(got[0].idempotency_key));
+    let txn: String = app
+        .state
+        .store
+        .read(move |tx| tx.vneid_registration_by_enrolment(&enrolment))
+        .await
+        .unwrap()
+        .unwrap()
+        .transaction_id;
+    assert_eq!(claims["transaction_id"], json!(txn));
+
+    // Delivery is audited (once the dispatcher has recorded the hub's answer), and the
+    // acceptance that caused it names the message.
+    let sent = format!(
+        "SELECT COUNT(*) AS n FROM outbox_messages WHERE id = '{}' AND status = 'sent'",
+        got[0].idempotency_key
+    );
+    for _ in 0..300 {
+        if count(&app.env, &sent) == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let events = app
+        .state
+        .store
+        .read(|tx| tx.audit_events_after(0, 10_000))
+        .await
+        .unwrap();
+    let accepted = events
+        .iter()
+        .find(|e| e.action == "certificate.accepted")
+        .unwrap();
+    assert!(accepted.details.contains(&got[0].idempotency_key));
+    assert!(events
+        .iter()
+        .any(|e| e.action == "outbox.sent" && e.object_id == got[0].idempotency_key));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_callback_survives_a_failing_hub_and_a_restart_and_arrives_once() {
+    let env = common::TestEnv::new();
+    let receiver = receiver_for(&env).await;
+    receiver.fail_next(1);
+    let url = receiver.url();
+    let vars = [
+        ("CA_ENROL_VNEID__CALLBACK_URL", url.as_str()),
+        ("CA_ENROL_OUTBOX__POLL_INTERVAL_MS", "100"),
+    ];
+    let first = common::ServeProcess::start_with(&env, &vars);
+    common::wait_ready(&first.base).await;
+    let out = env
+        .command(&["api-key", "create", "--name", "app", "--scopes", "enrol"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
+    let http = reqwest::Client::new();
+
+    // Registered by the hub, handed over, withdrawn: the hub's callback is queued.
+    let claims = registration_claims(
+        &application("vneid", &id_number(6)),
+        "txn-restart",
+        "ca-enrol",
+        Utc::now().timestamp(),
+    );
+    let resp = http
+        .post(format!("{}/api/v1/vneid/registrations", first.base))
+        .header("Content-Type", "application/jose")
+        .body(hub().sign(&claims).unwrap())
+        .send()
+        .await
+        .unwrap();
+    let (status, answer) = common::into_parts(resp).await;
+    assert_eq!(status, 201, "{answer}");
+    let id = answer["enrolment"]["id"].as_str().unwrap().to_string();
+    for (path, body) in [
+        (
+            "/api/v1/vneid/handover".to_string(),
+            json!({"token": answer["handover_token"]}),
+        ),
+        (format!("/api/v1/enrolments/{id}/withdraw"), json!({})),
+    ] {
+        let resp = http
+            .post(format!("{}{path}", first.base))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let (status, answer) = common::into_parts(resp).await;
+        assert_eq!(status, 200, "{path}: {answer}");
+    }
+
+    // The hub answers 500; once the retry is recorded (due 5 s later), the process stops.
+    let retrying = "SELECT COUNT(*) AS n FROM outbox_messages WHERE channel = 'vneid_hub' \
+                    AND status = 'pending' AND attempts = 1 AND claim_token IS NULL";
+    for _ in 0..300 {
+        if count(&env, retrying) == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    drop(first);
+    assert_eq!(count(&env, retrying), 1);
+    let (attempts, got, _) = receiver.snapshot();
+    assert_eq!((attempts.len(), got.len()), (1, 0), "{attempts:?}");
+
+    // The next process delivers it.
+    let second = common::ServeProcess::start_with(&env, &vars);
+    let (attempts, got, refused) = callbacks(&receiver, 1).await;
+    drop(second);
+    assert!(refused.is_empty(), "{refused:?}");
+    assert_eq!(got.len(), 1, "{attempts:?}");
+    assert_eq!(got[0].claims["status"], "withdrawn");
+    assert_eq!(got[0].claims["enrolment_id"], json!(id));
+    // Every POST carried the one key: the hub records the callback once.
+    assert_eq!(attempts.len(), 2, "{attempts:?}");
+    assert!(attempts
+        .iter()
+        .all(|k| k.as_deref() == Some(got[0].idempotency_key.as_str())));
+    let sent = count(
+        &env,
+        "SELECT COUNT(*) AS n FROM outbox_messages WHERE channel = 'vneid_hub' \
+         AND status = 'sent' AND attempts = 2",
+    );
+    assert_eq!(sent, 1);
 }
