@@ -46,6 +46,8 @@ pub enum AppError {
     NotWritable { database: String, reason: String },
     #[error("cannot listen on {addr}: {reason}")]
     Listen { addr: String, reason: String },
+    #[error(transparent)]
+    VneidSim(#[from] crate::vneid::sim::SimError),
 }
 
 /// What every request handler may use.

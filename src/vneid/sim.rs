@@ -29,6 +29,12 @@ use crate::ca::OpenSslSigner;
 #[error("vneid-sim: {0}")]
 pub struct SimError(String);
 
+impl SimError {
+    pub fn new(message: String) -> Self {
+        Self(message)
+    }
+}
+
 fn err(e: impl std::fmt::Display) -> SimError {
     SimError(e.to_string())
 }
