@@ -322,3 +322,107 @@ impl CallbackReceiver {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use chrono::Duration;
+    use openssl::rsa::Rsa;
+
+    use super::*;
+    use crate::ca::jws::JwsError;
+
+    fn valid() -> (DateTime<Utc>, DateTime<Utc>) {
+        let now = Utc::now();
+        (now - Duration::days(1), now + Duration::days(1))
+    }
+
+    /// A signing certificate of `hub`'s CA for `key`, and a signer over it.
+    fn signer_for(hub: &Hub, key: PKey<Private>) -> (OpenSslSigner, Vec<u8>) {
+        let cert = certificate("other", &key, Some((&hub.ca, &hub.ca_key)), valid()).unwrap();
+        let pem = key.private_key_to_pem_pkcs8().unwrap();
+        (
+            OpenSslSigner::from_pem(&pem, None).unwrap(),
+            cert.to_der().unwrap(),
+        )
+    }
+
+    #[test]
+    fn es256_es384_and_rs256_tokens_verify_against_the_anchor() {
+        let hub = Hub::generate(valid()).unwrap();
+        let claims = json!({"status": "active", "n": 1});
+        let (got, subject) =
+            jws::verify(hub.sign(&claims).unwrap().as_bytes(), &hub.ca, Utc::now()).unwrap();
+        assert_eq!((got, subject.contains("VNeID hub")), (claims.clone(), true));
+
+        let group = EcGroup::from_curve_name(Nid::SECP384R1).unwrap();
+        let p384 = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+        let rsa = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        for (key, alg) in [(p384, "ES384"), (rsa, "RS256")] {
+            let (signer, cert) = signer_for(&hub, key);
+            let token = jws::sign(&claims, &signer, &[cert]).unwrap();
+            let header = URL_SAFE_NO_PAD
+                .decode(token.split('.').next().unwrap())
+                .unwrap();
+            assert_eq!(
+                serde_json::from_slice::<Value>(&header).unwrap()["alg"],
+                alg
+            );
+            let (got, _) = jws::verify(token.as_bytes(), &hub.ca, Utc::now()).unwrap();
+            assert_eq!(got, claims);
+        }
+    }
+
+    #[test]
+    fn tokens_outside_the_rules_are_refused() {
+        let hub = Hub::generate(valid()).unwrap();
+        let claims = json!({"a": 1});
+        let token = hub.sign(&claims).unwrap();
+        let parts: Vec<&str> = token.split('.').collect();
+        let with_header = |h: Value| {
+            format!(
+                "{}.{}.{}",
+                URL_SAFE_NO_PAD.encode(h.to_string()),
+                parts[1],
+                parts[2]
+            )
+        };
+        let x5c = serde_json::from_slice::<Value>(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap())
+            .unwrap()["x5c"]
+            .clone();
+        let verify = |t: &str| jws::verify(t.as_bytes(), &hub.ca, Utc::now()).map(|_| ());
+        for header in [
+            json!({"alg": "none", "x5c": x5c}),
+            json!({"alg": "HS256", "x5c": x5c}),
+            json!({"alg": "ES256"}),
+            json!({"alg": "ES256", "x5c": x5c, "crit": ["exp"]}),
+        ] {
+            assert!(
+                matches!(
+                    verify(&with_header(header.clone())),
+                    Err(JwsError::Malformed(_))
+                ),
+                "{header}"
+            );
+        }
+        // RS256 named over an EC key's signature.
+        assert_eq!(
+            verify(&with_header(json!({"alg": "RS256", "x5c": x5c}))),
+            Err(JwsError::BadSignature)
+        );
+        // The CA's own certificate cannot stand in for a signing one (no digitalSignature),
+        // and a time outside the chain's validity is `Expired`.
+        let ca_signed = {
+            let pem = hub.ca_key.private_key_to_pem_pkcs8().unwrap();
+            let signer = OpenSslSigner::from_pem(&pem, None).unwrap();
+            jws::sign(&claims, &signer, &[hub.ca.to_der().unwrap()]).unwrap()
+        };
+        assert!(matches!(verify(&ca_signed), Err(JwsError::Untrusted(_))));
+        assert_eq!(
+            jws::verify(token.as_bytes(), &hub.ca, Utc::now() + Duration::days(2)).map(|_| ()),
+            Err(JwsError::Expired)
+        );
+        assert!(matches!(verify("a.b"), Err(JwsError::Malformed(_))));
+    }
+}

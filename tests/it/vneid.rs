@@ -427,3 +427,44 @@ async fn a_callback_survives_a_failing_hub_and_a_restart_and_arrives_once() {
     );
     assert_eq!(sent, 1);
 }
+
+#[tokio::test]
+async fn the_vneid_sim_command_makes_a_hub_whose_registrations_are_accepted() {
+    let env = common::TestEnv::new();
+    let hub_dir = env.dir.path().join("vneid-sim");
+    let run = |args: &[&str]| {
+        let out = env.command(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let printed = run(&["vneid-sim", "init", "--dir", hub_dir.to_str().unwrap()]);
+    assert!(printed.contains("hub-ca.pem"), "{printed}");
+    let citizen = env.dir.path().join("citizen.json");
+    std::fs::write(&citizen, application("vneid", &id_number(8)).to_string()).unwrap();
+    let jws = run(&[
+        "vneid-sim",
+        "sign",
+        "--dir",
+        hub_dir.to_str().unwrap(),
+        "--application",
+        citizen.to_str().unwrap(),
+        "--transaction-id",
+        "txn-cli",
+    ]);
+    let anchor = hub_dir.join("hub-ca.pem");
+    let app = TestApp::spawn_with(env, |c| c.vneid.trust_anchor_file = anchor).await;
+    let (status, answer) = register(&app, jws.trim().to_string()).await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["enrolment"]["status"], "verified");
+    // The tests' own hub is not this one.
+    let (status, code) = refused(
+        &app,
+        registration(&app, &application("vneid", &id_number(9)), "t"),
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (403, "hub_certificate_untrusted"));
+}
