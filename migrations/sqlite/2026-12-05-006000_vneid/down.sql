@@ -19,5 +19,6 @@ INSERT INTO outbox_messages_old SELECT * FROM outbox_messages;
 DROP TABLE outbox_messages;
 ALTER TABLE outbox_messages_old RENAME TO outbox_messages;
 CREATE INDEX outbox_messages_due ON outbox_messages (status, next_attempt_at);
+CREATE INDEX outbox_messages_sent ON outbox_messages (sent_at) WHERE status = 'sent';
 DROP TABLE vneid_jtis;
 DROP TABLE vneid_registrations;

@@ -46,3 +46,4 @@ INSERT INTO outbox_messages_new SELECT id, channel, kind, masked_destination, pa
 DROP TABLE outbox_messages;
 ALTER TABLE outbox_messages_new RENAME TO outbox_messages;
 CREATE INDEX outbox_messages_due ON outbox_messages (status, next_attempt_at);
+CREATE INDEX outbox_messages_sent ON outbox_messages (sent_at) WHERE status = 'sent';
