@@ -266,8 +266,8 @@ impl Connector {
 
     /// Creates the `verified` enrolment of a registration (or finds the one its transaction
     /// made), records the `jti` and issues a fresh hand-over token. Idempotent by transaction
-    /// id: the enrolment is submitted with the transaction id as its idempotency key, so a
-    /// retry after any failure finds it.
+    /// id: a registered transaction answers its enrolment, and a new one is submitted with
+    /// the transaction id as idempotency key, so a retry after any failure finds it.
     pub async fn register(
         &self,
         reg: Registration,
@@ -280,33 +280,16 @@ impl Connector {
             "consent": reg.claims["consent"],
         });
         let request_sha256 = sha256_hex(shared.to_string().as_bytes());
-        let submitted = self
-            .enrolments
-            .submit(
-                Submitter {
-                    actor: Actor::VneidHub,
-                    operator_id: None,
-                    integration_id: None,
-                },
-                app,
-                IdempotencyKey {
-                    principal: HUB_PRINCIPAL.into(),
-                    key: reg.transaction_id.clone(),
-                    request_sha256: request_sha256.clone(),
-                },
-                |s: &EnrolmentSummary| (201, json!({ "id": s.id }).to_string()),
-            )
-            .await
-            .map_err(|e| match e {
-                EnrolmentError::IdempotencyKeyReused => VneidError::TransactionReused,
-                e => VneidError::Enrolment(e),
-            })?;
-        let enrolment_id = match submitted {
-            Submitted::Created(s) => s.id,
-            Submitted::Replayed(answer) => serde_json::from_str::<Value>(&answer.body)
-                .ok()
-                .and_then(|v| v["id"].as_str().map(str::to_string))
-                .ok_or_else(|| StoreError::Unexpected("stored registration answer".into()))?,
+        // A known transaction keeps its enrolment (whatever became of the submission's
+        // idempotency record, which retention purges); a new one submits, idempotently.
+        let txn = reg.transaction_id.clone();
+        let known = self
+            .store
+            .read(move |tx| tx.vneid_registration(&txn))
+            .await?;
+        let enrolment_id = match known {
+            Some(known) => known.enrolment_id,
+            None => self.submit(&reg, app, &request_sha256).await?,
         };
         let token = random_token("vho_");
         let now = self.clock.now();
@@ -373,6 +356,44 @@ impl Connector {
             handover_token: fresh.then_some(token),
             handover_expires_at: expires,
         })
+    }
+
+    /// Submits a new transaction's enrolment with the transaction id as idempotency key, so a
+    /// retry after a failure before the registration row finds it; answers its id.
+    async fn submit(
+        &self,
+        reg: &Registration,
+        app: Application,
+        request_sha256: &str,
+    ) -> Result<String, VneidError> {
+        let submitted = self
+            .enrolments
+            .submit(
+                Submitter {
+                    actor: Actor::VneidHub,
+                    operator_id: None,
+                    integration_id: None,
+                },
+                app,
+                IdempotencyKey {
+                    principal: HUB_PRINCIPAL.into(),
+                    key: reg.transaction_id.clone(),
+                    request_sha256: request_sha256.to_string(),
+                },
+                |s: &EnrolmentSummary| (201, json!({ "id": s.id }).to_string()),
+            )
+            .await
+            .map_err(|e| match e {
+                EnrolmentError::IdempotencyKeyReused => VneidError::TransactionReused,
+                e => VneidError::Enrolment(e),
+            })?;
+        match submitted {
+            Submitted::Created(s) => Ok(s.id),
+            Submitted::Replayed(answer) => serde_json::from_str::<Value>(&answer.body)
+                .ok()
+                .and_then(|v| v["id"].as_str().map(str::to_string))
+                .ok_or_else(|| StoreError::Unexpected("stored registration answer".into()).into()),
+        }
     }
 
     /// Redeems a hand-over token, once, for the app backend whose key holds it: the enrolment
