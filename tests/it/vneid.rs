@@ -410,6 +410,15 @@ async fn a_callback_survives_a_failing_hub_and_a_restart_and_arrives_once() {
     // The next process delivers it.
     let second = common::ServeProcess::start_with(&env, &vars);
     let (attempts, got, refused) = callbacks(&receiver, 1).await;
+    // It records the hub's answer before it stops.
+    let sent = "SELECT COUNT(*) AS n FROM outbox_messages WHERE channel = 'vneid_hub' \
+                AND status = 'sent' AND attempts = 2";
+    for _ in 0..300 {
+        if count(&env, sent) == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     drop(second);
     assert!(refused.is_empty(), "{refused:?}");
     assert_eq!(got.len(), 1, "{attempts:?}");
@@ -420,12 +429,7 @@ async fn a_callback_survives_a_failing_hub_and_a_restart_and_arrives_once() {
     assert!(attempts
         .iter()
         .all(|k| k.as_deref() == Some(got[0].idempotency_key.as_str())));
-    let sent = count(
-        &env,
-        "SELECT COUNT(*) AS n FROM outbox_messages WHERE channel = 'vneid_hub' \
-         AND status = 'sent' AND attempts = 2",
-    );
-    assert_eq!(sent, 1);
+    assert_eq!(count(&env, sent), 1);
 }
 
 #[tokio::test]
