@@ -8,6 +8,7 @@ mod architecture;
 mod browser;
 mod ca_files;
 mod contract;
+mod edge;
 mod enrolment;
 mod foundation;
 mod hsm;
