@@ -46,6 +46,8 @@ pub enum AppError {
     NotWritable { database: String, reason: String },
     #[error("cannot listen on {addr}: {reason}")]
     Listen { addr: String, reason: String },
+    #[error(transparent)]
+    VneidSim(#[from] crate::vneid::sim::SimError),
 }
 
 /// What every request handler may use.
@@ -79,6 +81,8 @@ pub struct AppState {
     pub reports: crate::reports::Reports,
     /// The operator pages' CSRF key.
     pub csrf: CsrfKey,
+    /// The VNeID hub connector.
+    pub vneid: crate::vneid::Connector,
 }
 
 /// The pieces that exist before anything listens.
@@ -223,7 +227,11 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
             reason: e.to_string(),
         })?;
     let keys = master_key(&config, &store, clock.as_ref()).await?;
-    let notifier = Notifier::from_settings(&config.notify, &config.data_dir)?;
+    let notifier = hub_callbacks(
+        &config,
+        Notifier::from_settings(&config.notify, &config.data_dir)?,
+        &ca.sealing,
+    )?;
     let outbox = Outbox::new(keys.clone());
     let otp = Otp::new(
         store.clone(),
@@ -254,6 +262,13 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
         config.acceptance.clone(),
     );
     spawn_acceptance_deadline(&acceptance);
+    let vneid = crate::vneid::Connector::new(
+        store.clone(),
+        enrolments.clone(),
+        clock.clone(),
+        config.vneid.clone(),
+    )
+    .map_err(|e| AppError::Config(e.into()))?;
     let verification = Verification::new(store.clone(), clock.clone(), config.verification.clone());
     let csrf = CsrfKey::derive(&keys);
     let accounts = Accounts::new(store.clone(), keys, clock.clone(), config.security.clone());
@@ -322,9 +337,36 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
             retention,
             reports,
             csrf,
+            vneid,
         },
         bootstrap_admin,
     })
+}
+
+/// The notifier with the VNeID hub's callbacks when a callback URL is set (otherwise they
+/// wait in the outbox): signed by the document-sealing key, whose certificate and issuing CA
+/// go in `x5c` (the hub holds our root).
+fn hub_callbacks(
+    config: &Config,
+    notifier: Notifier,
+    sealing: &crate::ca::SealingKey,
+) -> Result<Notifier, AppError> {
+    let v = &config.vneid;
+    if v.callback_url.is_empty() {
+        return Ok(notifier);
+    }
+    let mut chain_der = vec![sealing.cert_der().to_vec()];
+    chain_der.extend(sealing.chain_der().iter().take(1).cloned());
+    let signing = crate::notify::HubSigning {
+        signer: sealing.signer().clone(),
+        chain_der,
+    };
+    Ok(notifier.with_hub(crate::notify::HubCallbacks::new(
+        &v.callback_url,
+        v.callback_timeout_seconds,
+        &v.provider_id,
+        signing,
+    )?))
 }
 
 /// Every minute (and at start), revokes certificates a stopped process left between record and

@@ -78,6 +78,44 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// A stand-in for the national VNeID hub, to try the connector (README, "VNeID").
+    VneidSim {
+        #[command(subcommand)]
+        command: VneidSimCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum VneidSimCommand {
+    /// Make a hub CA and signing key in DIR; `DIR/hub-ca.pem` is the provider's
+    /// `vneid.trust_anchor_file`.
+    Init {
+        #[arg(long, default_value = "vneid-sim")]
+        dir: PathBuf,
+    },
+    /// Print a registration signed by the hub of DIR: the intake-shaped JSON body of
+    /// APPLICATION (identity, contact, consent) as the claims for a new transaction.
+    Sign {
+        #[arg(long, default_value = "vneid-sim")]
+        dir: PathBuf,
+        #[arg(long)]
+        application: PathBuf,
+        /// The hub's transaction id (a retry of a transaction repeats it).
+        #[arg(long)]
+        transaction_id: String,
+        /// Whose registration it is (the provider's `vneid.provider_id`).
+        #[arg(long, default_value = "ca-enrol")]
+        provider_id: String,
+    },
+    /// Receive callbacks on ADDR at `/callbacks`, verify them against the provider's root
+    /// certificate and print each (once per Idempotency-Key) as a JSON line, until stopped.
+    Listen {
+        #[arg(long, default_value = "127.0.0.1:8700")]
+        listen: String,
+        /// The provider's root CA certificate (`<ca_root>/root.pem`).
+        #[arg(long)]
+        trust: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -281,6 +319,7 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
             println!("{}", key.token);
             Ok(0)
         }
+        Command::VneidSim { command } => vneid_sim(command).await,
         Command::Audit {
             command: AuditCommand::Verify,
         } => {
@@ -302,6 +341,67 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
                         report.events_checked, report.head_seq
                     );
                     Ok(1)
+                }
+            }
+        }
+    }
+}
+
+async fn vneid_sim(command: VneidSimCommand) -> Result<i32, AppError> {
+    use crate::vneid::sim::{registration_claims, CallbackReceiver, Hub, SimError};
+    let failed = |e: &dyn std::fmt::Display| SimError::new(e.to_string());
+    match command {
+        VneidSimCommand::Init { dir } => {
+            let now = chrono::Utc::now();
+            let hub = Hub::generate((
+                now - chrono::Duration::days(1),
+                now + chrono::Duration::days(730),
+            ))?;
+            hub.save(&dir)?;
+            println!("hub CA and signing key written to {}", dir.display());
+            println!("trust anchor: {}", dir.join("hub-ca.pem").display());
+            Ok(0)
+        }
+        VneidSimCommand::Sign {
+            dir,
+            application,
+            transaction_id,
+            provider_id,
+        } => {
+            let hub = Hub::load(&dir)?;
+            let text = std::fs::read(&application).map_err(|e| failed(&e))?;
+            let body: serde_json::Value = serde_json::from_slice(&text).map_err(|e| failed(&e))?;
+            let claims = registration_claims(
+                &body,
+                &transaction_id,
+                &provider_id,
+                chrono::Utc::now().timestamp(),
+            );
+            println!("{}", hub.sign(&claims)?);
+            Ok(0)
+        }
+        VneidSimCommand::Listen { listen, trust } => {
+            let pem = std::fs::read(&trust).map_err(|e| failed(&e))?;
+            let anchor = openssl::x509::X509::from_pem(&pem).map_err(|e| failed(&e))?;
+            let receiver = CallbackReceiver::start(&listen, anchor).await?;
+            println!("receiving callbacks at {}", receiver.url());
+            let (mut printed, mut refusals) = (0, 0);
+            loop {
+                let (_, callbacks, refused) = receiver.snapshot();
+                for c in callbacks.iter().skip(printed) {
+                    println!(
+                        "{}",
+                        serde_json::json!({"idempotency_key": c.idempotency_key, "claims": c.claims})
+                    );
+                }
+                printed = callbacks.len();
+                for r in refused.iter().skip(refusals) {
+                    eprintln!("refused: {r}");
+                }
+                refusals = refused.len();
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => return Ok(0),
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
                 }
             }
         }

@@ -39,4 +39,5 @@ pub mod store;
 pub mod texts;
 pub mod verification;
 pub mod vn;
+pub mod vneid;
 pub mod web;

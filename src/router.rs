@@ -91,6 +91,16 @@ pub fn body_limits(config: &crate::config::Config) -> BodyLimits {
             csr.clone(),
         )
         .route(Method::POST, "/api/v1/certificates/{serial}/rekey", csr)
+        // The hub's registration: its own cap and refusal (the handler reads up to the same).
+        .route(
+            Method::POST,
+            "/api/v1/vneid/registrations",
+            Limit {
+                max_bytes: usize::try_from(config.vneid.max_body_bytes).unwrap_or(usize::MAX),
+                refusal: Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "registration_too_large")
+                    .arg("max_bytes", config.vneid.max_body_bytes),
+            },
+        )
         // A scan and the form's few fields, as multipart.
         .route(
             Method::POST,

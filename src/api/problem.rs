@@ -102,6 +102,7 @@ via_problem!(
     crate::reports::ReportsError,
     crate::verification::VerificationError,
     crate::enrolment::EnrolmentError,
+    crate::vneid::VneidError,
 );
 
 impl From<StoreError> for Problem {

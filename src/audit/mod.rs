@@ -25,6 +25,8 @@ pub enum Actor {
     Cli,
     /// The service itself (first run, scheduled jobs).
     System,
+    /// The national VNeID hub, by a registration it signed.
+    VneidHub,
 }
 
 impl fmt::Display for Actor {
@@ -34,6 +36,7 @@ impl fmt::Display for Actor {
             Actor::ApiKey { id } => write!(f, "api_key:{id}"),
             Actor::Cli => f.write_str("cli"),
             Actor::System => f.write_str("system"),
+            Actor::VneidHub => f.write_str("vneid_hub"),
         }
     }
 }

@@ -38,6 +38,7 @@ mod crl;
 mod csr;
 mod error;
 mod issue;
+pub mod jws;
 mod ocsp;
 mod pem;
 mod pkcs11;

@@ -29,6 +29,7 @@ pub mod schema;
 mod status;
 mod text_enum;
 mod verification;
+mod vneid;
 
 pub use acceptance::{AcceptanceDecision, AcceptanceRow};
 pub use audit::{AuditQuery, AuditRow, AUDIT_GENESIS_HASH};
@@ -49,6 +50,7 @@ pub use reports::{
 };
 pub use status::{CertificateQuery, CrlRow, StatusRow};
 pub use verification::{OutcomeRow, VideoCallRow};
+pub use vneid::{VneidRegistrationRow, HUB_CHANNEL};
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};

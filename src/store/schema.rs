@@ -379,6 +379,27 @@ diesel::table! {
 diesel::allow_tables_to_appear_in_same_query!(expiry_reminders, certificates);
 
 diesel::table! {
+    vneid_registrations (transaction_id) {
+        transaction_id -> Text,
+        enrolment_id -> Text,
+        request_sha256 -> Text,
+        handover_sha256 -> Text,
+        handover_expires_at -> Timestamp,
+        handed_over_at -> Nullable<Timestamp>,
+        handed_over_to -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    vneid_jtis (jti) {
+        jti -> Text,
+        expires_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     data_keys (id) {
         id -> Text,
         purpose -> Text,

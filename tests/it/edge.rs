@@ -454,7 +454,7 @@ async fn nationality_e_mail_birth_and_consent_dates_are_checked() {
     let mut app = TestApp::spawn().await;
     let key = enrol_key(&mut app).await;
     let born = chrono::NaiveDate::from_ymd_opt(1900, 5, 17).unwrap();
-    let mut body = application("vneid", &id_for(born, false, 7));
+    let mut body = application("app_ekyc", &id_for(born, false, 7));
     body["identity"]["date_of_birth"] = json!("1900-05-17");
     body["identity"]["nationality"] = json!("Lào");
     body["contact"]["email"] = json!("a@b");
@@ -487,7 +487,7 @@ async fn nationality_e_mail_birth_and_consent_dates_are_checked() {
     assert_eq!(refused, expected, "{answer}");
 
     // The listed spellings are kept as Việt Nam.
-    let mut body = application("vneid", &crate::common::enrol::id_number(8));
+    let mut body = application("app_ekyc", &crate::common::enrol::id_number(8));
     body["identity"]["nationality"] = json!("VN");
     let (status, view) = submit(&app, &key, "edge-10b", &body).await;
     assert_eq!(status, 201, "{view}");

@@ -619,11 +619,20 @@ enum Answer {
 }
 
 /// The access table: one row per operation of the OpenAPI document.
-const PUBLIC: &[(&str, &str)] = &[("post", "/v1/operator/session"), ("get", "/v1/packages")];
+/// Public: sign-in, the catalogue, and the hub's registrations (the hub's signature is its
+/// credential).
+const PUBLIC: &[(&str, &str)] = &[
+    ("post", "/v1/operator/session"),
+    ("get", "/v1/packages"),
+    ("post", "/v1/vneid/registrations"),
+];
 const ACCESS: &[(&str, &str, &[&str], Keys)] = &[
     ("delete", "/v1/operator/session", ROLES, Keys::None),
     ("post", "/v1/operator/password", ROLES, Keys::None),
     ("get", "/v1/whoami", ROLES, Keys::Any),
+    // The app backend redeems the hub's hand-over token; a token names no enrolment until
+    // then, so any enrol key may try.
+    ("post", "/v1/vneid/handover", &[], Keys::Any),
     ("post", "/v1/operators", &["admin"], Keys::None),
     ("post", "/v1/api-keys", &["admin"], Keys::None),
     ("delete", "/v1/api-keys/{id}", &["admin"], Keys::None),

@@ -26,4 +26,5 @@ mod reports;
 mod retention;
 mod status;
 mod verification;
+mod vneid;
 mod web;

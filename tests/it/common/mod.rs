@@ -11,6 +11,7 @@ pub mod pki;
 pub mod proxy;
 pub mod seal;
 pub mod signing;
+pub mod vneid;
 pub mod web;
 
 use std::path::{Path, PathBuf};
@@ -89,6 +90,10 @@ impl TestEnv {
             ca_root: self.ca_root(),
             database_url: ca_enrol::settings::Secret::new(self.database_url.clone()),
             database_pool_size: 4,
+            vneid: ca_enrol::vneid::Settings {
+                trust_anchor_file: vneid::anchor_file(),
+                ..Default::default()
+            },
             ..Config::default()
         }
         .with_memory_delivery()
@@ -121,6 +126,7 @@ impl TestEnv {
             .env_remove("CA_ENROL_LISTEN")
             .env("CA_ENROL_DATA_DIR", self.data_dir())
             .env("CA_ENROL_CA_ROOT", self.ca_root())
+            .env("CA_ENROL_VNEID__TRUST_ANCHOR_FILE", vneid::anchor_file())
             .env("DATABASE_URL", &self.database_url)
             .env("RUST_LOG", "warn");
         cmd
