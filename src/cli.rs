@@ -131,14 +131,65 @@ pub fn init_logging(format: &LogFormat) {
 
 fn print_credentials(c: &NewOperatorCredentials) {
     // Shown on the terminal once; deliberately not through the logger.
-    println!("  username:           {}", c.username);
-    println!("  role:               {}", c.role.as_str());
-    println!("  one-time password:  {}", c.one_time_password);
-    println!("  TOTP secret:        {}", c.totp_secret_base32);
-    println!("  otpauth URL:        {}", c.otpauth_url);
-    println!("Add the TOTP secret to an authenticator app, then sign in at /sign-in in a");
-    println!("browser: you will choose your own password and enrol a new TOTP secret from a QR");
-    println!("code. (API: POST /api/v1/operator/session, then POST /api/v1/operator/password.)");
+    print!("{}", credentials_text(c));
+}
+
+fn credentials_text(c: &NewOperatorCredentials) -> String {
+    format!(
+        "  username:           {}\n  role:               {}\n  one-time password:  {}\n  \
+         TOTP secret:        {}\n  otpauth URL:        {}\n\
+         Add the TOTP secret to an authenticator app, then sign in at /sign-in in a\n\
+         browser: you will choose your own password and enrol a new TOTP secret from a QR\n\
+         code. (API: POST /api/v1/operator/session, then POST /api/v1/operator/password,\n\
+         which answers the new TOTP secret once.) The one-time secrets then stop working.\n",
+        c.username,
+        c.role.as_str(),
+        c.one_time_password,
+        c.totp_secret_base32,
+        c.otpauth_url
+    )
+}
+
+/// Where the first run's one-time credentials go when stdout is not a terminal.
+const BOOTSTRAP_FILE: &str = "bootstrap-admin.txt";
+
+/// Hands the first run's credentials to whoever started the service: on the terminal, or,
+/// when stdout is a pipe or a file (a service manager's journal, a CI log, kept and shipped
+/// like logs), in `<data_dir>/bootstrap-admin.txt` that only the service's user can read.
+fn hand_over_bootstrap(config: &Config, c: &NewOperatorCredentials) -> Result<(), AppError> {
+    use std::io::{IsTerminal, Write};
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if std::io::stdout().is_terminal() {
+        println!("First run: bootstrap administrator created. Sign in once with:");
+        print_credentials(c);
+        return Ok(());
+    }
+    let path = config.data_dir.join(BOOTSTRAP_FILE);
+    let failed = |e: std::io::Error| AppError::DataDir {
+        path: path.clone(),
+        reason: e.to_string(),
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(failed)?;
+    // `mode` applies only to a new file: a left-over one keeps its permissions otherwise.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(failed)?;
+    file.write_all(credentials_text(c).as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(failed)?;
+    // Absolute, so the message holds whatever directory the reader is in.
+    let shown = std::fs::canonicalize(&path).unwrap_or(path);
+    println!(
+        "First run: bootstrap administrator created; its one-time credentials are in {} \
+         (mode 0600, not printed because stdout is not a terminal). Read it, then delete it.",
+        shown.display()
+    );
+    Ok(())
 }
 
 fn file_ceremony(config: &Config) -> Result<i32, AppError> {
@@ -306,8 +357,7 @@ async fn accounts(config: Config) -> Result<Accounts, AppError> {
 async fn serve(config: Config) -> Result<i32, AppError> {
     let prepared = app::prepare(config, Arc::new(SystemClock)).await?;
     if let Some(creds) = &prepared.bootstrap_admin {
-        println!("First run: bootstrap administrator created. Sign in once with:");
-        print_credentials(creds);
+        hand_over_bootstrap(&prepared.state.config, creds)?;
     }
     let app = Application::bind(prepared.state).await?;
     let host = app.state.config.listen_addr().ip();

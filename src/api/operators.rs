@@ -62,6 +62,26 @@ enum NoContent {
     Done,
 }
 
+/// The TOTP secret that replaces the one the administrator saw; shown once.
+#[derive(Object)]
+struct OwnTotp {
+    /// Base32 TOTP secret for the authenticator app; the one-time secret stops working.
+    totp_secret: String,
+    /// `otpauth://` URL for authenticator apps (QR code content).
+    otpauth_url: String,
+}
+
+#[derive(ApiResponse)]
+enum PasswordChanged {
+    /// First sign-in: the one-time password and the TOTP secret the administrator saw are
+    /// replaced; the new secret is in the answer and nowhere else.
+    #[oai(status = 200)]
+    FirstSignIn(Json<OwnTotp>),
+    /// The password is changed.
+    #[oai(status = 204)]
+    Done,
+}
+
 #[derive(Object)]
 struct WhoAmI {
     /// `operator` or `api_key`.
@@ -211,19 +231,27 @@ impl OperatorsApi {
     }
 
     /// Change the caller's password (any operator session, also before the first change).
+    /// The operator's other sessions end. The first change (of the one-time password) also
+    /// replaces the TOTP secret and answers the new one, once.
     #[oai(path = "/operator/password", method = "post")]
     async fn change_password(
         &self,
         state: Data<&AppState>,
         auth: Auth,
         body: Json<PasswordChange>,
-    ) -> Result<NoContent, ApiError> {
+    ) -> Result<PasswordChanged, ApiError> {
         validate(&body.0)?;
-        state
+        let totp = state
             .accounts
             .change_password(&auth.0, &body.current_password, &body.new_password)
             .await?;
-        Ok(NoContent::Done)
+        Ok(match totp {
+            Some(t) => PasswordChanged::FirstSignIn(Json(OwnTotp {
+                totp_secret: t.secret_base32,
+                otpauth_url: t.otpauth_url,
+            })),
+            None => PasswordChanged::Done,
+        })
     }
 
     /// Who the bearer token belongs to (any principal; 401 without a valid one).

@@ -4,10 +4,8 @@
 use serde_json::json;
 
 use super::passwords::{generate_password, hash_password};
-use super::totp::TOTP_PURPOSE;
 use super::{operator_parts, Accounts, OperatorsError, Principal, Role, Username};
 use crate::audit::{Actor, NewEvent};
-use crate::secrets::random_bytes;
 use crate::store::{OperatorRow, StoreError};
 
 /// Credentials shown once, when an account is created: never stored in clear, never logged.
@@ -39,13 +37,8 @@ impl Accounts {
         let username = Username::parse(username)?;
         let one_time_password = generate_password();
         let password_hash = hash_password(one_time_password.clone()).await?;
-        let secret = random_bytes::<20>().to_vec();
         let id = uuid::Uuid::new_v4().to_string();
-        let totp = self.totp(username.as_str(), secret.clone())?;
-        let sealed = self
-            .keys
-            .seal(TOTP_PURPOSE, id.as_bytes(), &secret)
-            .map_err(|e| OperatorsError::Crypto(format!("seal TOTP secret: {e}")))?;
+        let (totp, sealed) = self.fresh_totp(&id, username.as_str())?;
         let now = self.clock.now();
         let row = OperatorRow {
             id: id.clone(),
@@ -83,8 +76,8 @@ impl Accounts {
             username: username.as_str().to_string(),
             role,
             one_time_password,
-            totp_secret_base32: totp.get_secret_base32(),
-            otpauth_url: totp.get_url(),
+            totp_secret_base32: totp.secret_base32,
+            otpauth_url: totp.otpauth_url,
         })
     }
 
@@ -177,16 +170,8 @@ impl Accounts {
             None => None,
         };
         let (totp_view, sealed) = if totp {
-            let secret = random_bytes::<20>().to_vec();
-            let view = self.totp(&row.username, secret.clone())?;
-            let sealed = self
-                .keys
-                .seal(TOTP_PURPOSE, row.id.as_bytes(), &secret)
-                .map_err(|e| OperatorsError::Crypto(format!("seal TOTP secret: {e}")))?;
-            (
-                Some((view.get_secret_base32(), view.get_url())),
-                Some(sealed),
-            )
+            let (view, sealed) = self.fresh_totp(&row.id, &row.username)?;
+            (Some(view), Some(sealed))
         } else {
             (None, None)
         };
@@ -215,8 +200,8 @@ impl Accounts {
         Ok(ResetCredentials {
             username: row.username,
             one_time_password,
-            totp_secret_base32: totp_view.as_ref().map(|(s, _)| s.clone()),
-            otpauth_url: totp_view.map(|(_, u)| u),
+            totp_secret_base32: totp_view.as_ref().map(|v| v.secret_base32.clone()),
+            otpauth_url: totp_view.map(|v| v.otpauth_url),
         })
     }
 }

@@ -132,24 +132,28 @@ impl Tx<'_> {
         Ok(n == 1)
     }
 
-    pub fn set_password(&mut self, id: &str, password_hash: &str) -> Result<(), StoreError> {
-        dispatch!(self, c => diesel::update(operators::table.find(id))
-            .set((
-                operators::password_hash.eq(password_hash),
-                operators::must_change_password.eq(false),
-            ))
+    /// An operator's own change of a password they chose; false when an administrator's
+    /// reset made the account hold a one-time password again meanwhile.
+    pub fn set_password(&mut self, id: &str, password_hash: &str) -> Result<bool, StoreError> {
+        let n = dispatch!(self, c => diesel::update(
+                operators::table
+                    .find(id)
+                    .filter(operators::must_change_password.eq(false)),
+            )
+            .set(operators::password_hash.eq(password_hash))
             .execute(c))?;
-        Ok(())
+        Ok(n == 1)
     }
 
     /// Sets the operator's own password and TOTP secret, only while the one-time password is
-    /// unchanged; the confirming code's step becomes the last used one. False: already done.
+    /// unchanged; the confirming code's step, if any, becomes the last used one. False:
+    /// already done.
     pub fn complete_first_sign_in(
         &mut self,
         id: &str,
         password_hash: &str,
         totp_secret_sealed: &[u8],
-        step: i64,
+        step: Option<i64>,
     ) -> Result<bool, StoreError> {
         let n = dispatch!(self, c => diesel::update(
                 operators::table
@@ -162,7 +166,7 @@ impl Tx<'_> {
                 operators::totp_secret_sealed.eq(totp_secret_sealed),
             ))
             .execute(c))?;
-        if n == 1 {
+        if let (1, Some(step)) = (n, step) {
             dispatch!(self, c => diesel::update(
                     operators::table
                         .find(id)
@@ -247,6 +251,22 @@ impl Tx<'_> {
         Ok(dispatch!(self, c => diesel::update(
                 operator_sessions::table
                     .filter(operator_sessions::operator_id.eq(operator_id))
+                    .filter(operator_sessions::revoked.eq(false)),
+            )
+            .set(operator_sessions::revoked.eq(true))
+            .execute(c))?)
+    }
+
+    /// Ends every session of an operator but `keep` (the one changing the password).
+    pub fn revoke_other_operator_sessions(
+        &mut self,
+        operator_id: &str,
+        keep: &str,
+    ) -> Result<usize, StoreError> {
+        Ok(dispatch!(self, c => diesel::update(
+                operator_sessions::table
+                    .filter(operator_sessions::operator_id.eq(operator_id))
+                    .filter(operator_sessions::token_hash.ne(keep))
                     .filter(operator_sessions::revoked.eq(false)),
             )
             .set(operator_sessions::revoked.eq(true))

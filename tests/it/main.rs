@@ -4,6 +4,7 @@
 mod common;
 
 mod acceptance;
+mod accounts;
 mod architecture;
 mod browser;
 mod ca_files;
