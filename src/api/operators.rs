@@ -10,6 +10,7 @@ use validator::Validate;
 use super::auth::Auth;
 use super::problem::ApiError;
 use crate::app::AppState;
+use crate::http::client_address;
 use crate::operators::{Principal, Role};
 use crate::problem::Problem;
 use poem::http::StatusCode;
@@ -207,13 +208,15 @@ impl OperatorsApi {
     #[oai(path = "/operator/session", method = "post")]
     async fn login(
         &self,
+        req: &poem::Request,
         state: Data<&AppState>,
         body: Json<LoginRequest>,
     ) -> Result<LoginResponse, ApiError> {
         validate(&body.0)?;
+        let client = client_address(req, &state.config.security.trusted_proxies);
         let s = state
             .accounts
-            .login(&body.username, &body.password, &body.totp_code)
+            .login(&body.username, &body.password, &body.totp_code, &client)
             .await?;
         Ok(LoginResponse::Created(Json(SessionResponse {
             token: s.token,

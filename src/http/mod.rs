@@ -3,9 +3,11 @@
 //! application state; the handlers that read it are in `router.rs`.
 
 mod allow;
+mod client;
 mod metrics;
 
 pub use allow::{get, post, Allow, ApiMethods, Methods};
+pub use client::client_address;
 pub use metrics::Metrics;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,6 +1,9 @@
 //! Account administration: creation (with the first administrator at first run), listing,
 //! disabling and an administrator's credential reset.
 
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::passwords::{generate_password, hash_password};
@@ -48,8 +51,6 @@ impl Accounts {
             must_change_password: true,
             totp_secret_sealed: sealed,
             last_totp_step: 0,
-            failed_logins: 0,
-            locked_until: None,
             disabled: false,
             created_at: now.naive_utc(),
         };
@@ -104,6 +105,17 @@ impl Accounts {
     /// Every account, by username (administration page).
     pub async fn list_operators(&self) -> Result<Vec<OperatorRow>, OperatorsError> {
         Ok(self.store.read(|tx| tx.list_operators()).await?)
+    }
+
+    /// The usernames locked from every address now (the account-wide ceiling), with the
+    /// lock's end (administration page; a reset lifts it).
+    pub async fn account_locks(&self) -> Result<HashMap<String, DateTime<Utc>>, OperatorsError> {
+        let now = self.clock.now().naive_utc();
+        let locks = self.store.read(move |tx| tx.account_locks(now)).await?;
+        Ok(locks
+            .into_iter()
+            .filter_map(|(name, until)| Some((name, until?.and_utc())))
+            .collect())
     }
 
     /// Disables (ending its sessions) or re-enables an account. An administrator cannot
@@ -176,8 +188,11 @@ impl Accounts {
             (None, None)
         };
         let (id, actor, now) = (row.id.clone(), principal.actor(), self.clock.now());
+        let username = row.username.clone();
         self.store
             .write(move |tx| {
+                // The reset also lifts the lock-out, from every address.
+                tx.clear_all_login_failures(&username)?;
                 if !tx.reset_operator_credentials(
                     &id,
                     password_hash.as_deref(),

@@ -36,7 +36,7 @@ pub use dashboard::DayFigures;
 pub use enrolments::{DocumentRow, EnrolmentQuery, EnrolmentRow, Owned};
 pub use idempotency::IdempotencyRow;
 pub use key_check::KeyCheckState;
-pub use operators::{ApiKeyRow, IntegrationRow, OperatorRow, SessionRow};
+pub use operators::{ApiKeyRow, IntegrationRow, OperatorRow, SessionRow, ANY_CLIENT};
 pub use otp::{OtpChallengeRow, RecordedFailure};
 pub use outbox::{OutboxRow, OutboxUpdate};
 pub use reports::{

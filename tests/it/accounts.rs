@@ -174,3 +174,159 @@ async fn the_first_sign_in_through_the_pages_ends_the_other_sessions() {
     assert_eq!(client.get("/dashboard").await.status, 200);
     assert_eq!(whoami(&app, &api_session).await, 401);
 }
+
+/// A test app behind a proxy it trusts (the test's own address), so `X-Forwarded-For`
+/// stands for the client's address.
+async fn behind_proxy(tweak: impl FnOnce(&mut ca_enrol::config::Config)) -> TestApp {
+    TestApp::spawn_with(common::TestEnv::new(), |c| {
+        c.security.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        tweak(c);
+    })
+    .await
+}
+
+/// A sign-in as `who` from `client`; (status, body).
+async fn login_from(app: &TestApp, client: &str, who: &Credentials, code: &str) -> (u16, Value) {
+    let resp = app
+        .http
+        .post(app.url("/api/v1/operator/session"))
+        .header("x-forwarded-for", client)
+        .json(&json!({"username": who.username, "password": who.password, "totp_code": code}))
+        .send()
+        .await
+        .unwrap();
+    common::checked_parts("POST", resp).await
+}
+
+fn guessing(username: &str) -> Credentials {
+    Credentials {
+        username: username.into(),
+        password: "a wrong guess".into(),
+        totp_secret: "JBSWY3DPEHPK3PXP".into(),
+    }
+}
+
+#[tokio::test]
+async fn failures_from_one_address_do_not_lock_the_operator_out_from_another() {
+    let mut app = behind_proxy(|_| {}).await;
+    app.admin_token().await;
+    let admin = Credentials {
+        username: app.admin.username.clone(),
+        password: app.admin.password.clone(),
+        totp_secret: app.admin.totp_secret.clone(),
+    };
+    let attacker = "203.0.113.66";
+    for attempt in 1..=5 {
+        let (status, body) = login_from(&app, attacker, &guessing("admin"), "123456").await;
+        let expected = if attempt < 5 { 401 } else { 429 };
+        assert_eq!(status, expected, "attempt {attempt}: {body}");
+    }
+    // Locked from there, even with the right credentials...
+    app.next_totp_step();
+    let (status, body) = login_from(&app, attacker, &admin, &admin.code_at(app.now())).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (429, Some("account_locked"))
+    );
+    // ...and not from the administrator's own address.
+    let (status, body) = login_from(&app, "198.51.100.7", &admin, &admin.code_at(app.now())).await;
+    assert_eq!(status, 201, "{body}");
+    // The attacker's lock ends with the lock-out time.
+    app.clock.advance(chrono::Duration::minutes(16));
+    let (status, body) = login_from(&app, attacker, &admin, &admin.code_at(app.now())).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+/// An answer with the digits taken out of its texts: the lock's end is the time of the
+/// locking request plus the lock-out, and the two requests compared are moments apart.
+fn without_times((status, body): &(u16, Value)) -> (u16, Value) {
+    let mut body = body.clone();
+    for key in ["message", "message_vi"] {
+        if let Some(text) = body[key].as_str() {
+            body[key] = text.replace(|c: char| c.is_ascii_digit(), "").into();
+        }
+    }
+    (*status, body)
+}
+
+#[tokio::test]
+async fn an_unknown_username_and_a_locked_account_answer_alike() {
+    let mut app = behind_proxy(|_| {}).await;
+    app.admin_token().await;
+    let client = "203.0.113.5";
+    for attempt in 1..=6 {
+        let real = login_from(&app, client, &guessing("admin"), "123456").await;
+        let unknown = login_from(&app, client, &guessing("no.such.operator"), "123456").await;
+        assert_eq!(
+            without_times(&real),
+            without_times(&unknown),
+            "attempt {attempt}"
+        );
+        let expected = if attempt < 5 { 401 } else { 429 };
+        assert_eq!(real.0, expected, "attempt {attempt}: {}", real.1);
+    }
+    // With the right password and code too: the lock answers before anything is checked.
+    app.next_totp_step();
+    let admin = Credentials {
+        username: app.admin.username.clone(),
+        password: app.admin.password.clone(),
+        totp_secret: app.admin.totp_secret.clone(),
+    };
+    let real = login_from(&app, client, &admin, &admin.code_at(app.now())).await;
+    let unknown = login_from(&app, client, &guessing("no.such.operator"), "123456").await;
+    assert_eq!(without_times(&real), without_times(&unknown));
+    assert_eq!(real.1["code"], "account_locked");
+}
+
+#[tokio::test]
+async fn the_account_wide_ceiling_locks_every_address_and_a_reset_lifts_it() {
+    let mut app = behind_proxy(|c| c.security.login_account_max_failures = 8).await;
+    let admin_token = app.admin_token().await;
+    let mut officer = app
+        .create_operator(&admin_token, "officer.em", "ra_officer")
+        .await;
+    app.session(&mut officer).await;
+    // Four addresses, two guesses each: no address reaches its own limit of five.
+    for n in 1..=8 {
+        let from = format!("203.0.113.{}", n % 4);
+        let (status, body) = login_from(&app, &from, &guessing("officer.em"), "123456").await;
+        let expected = if n < 8 { 401 } else { 429 };
+        assert_eq!(status, expected, "guess {n}: {body}");
+    }
+    app.next_totp_step();
+    let code = officer.code_at(app.now());
+    let (status, body) = login_from(&app, "198.51.100.8", &officer, &code).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (429, Some("account_locked"))
+    );
+    let locked = events(&app, &admin_token, "operator.locked").await;
+    assert_eq!(locked.len(), 1, "{locked:?}");
+
+    // The administrator's reset lifts it (the next sign-in is a first sign-in again).
+    let id = app
+        .state
+        .accounts
+        .list_operators()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|o| o.username == "officer.em")
+        .unwrap()
+        .id;
+    let admin = app.state.accounts.authenticate(&admin_token).await.unwrap();
+    let reset = app
+        .state
+        .accounts
+        .reset_credentials(&admin, &id, true, false)
+        .await
+        .unwrap();
+    let one_time = Credentials {
+        password: reset.one_time_password.unwrap(),
+        ..officer
+    };
+    app.next_totp_step();
+    let code = one_time.code_at(app.now());
+    let (status, body) = login_from(&app, "198.51.100.8", &one_time, &code).await;
+    assert_eq!(status, 201, "{body}");
+}
