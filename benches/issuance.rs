@@ -123,6 +123,7 @@ fn setup(key: CaKeyAlgorithm, token: Option<&Arc<Pkcs11Token>>) -> Setup {
                 root: format!("{key:?}-root"),
                 issuing: format!("{key:?}-issuing"),
                 ocsp: format!("{key:?}-ocsp"),
+                sealing: format!("{key:?}-sealing"),
             };
             ca::run_token_ceremony(&ca_dir, &cfg, token, &labels).unwrap();
             let pem = std::fs::read(ca_dir.join("issuing.pem")).unwrap();

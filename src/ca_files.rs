@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::ca::{
-    self, CaError, CeremonyConfig, IssuingCa, OcspResponder, PersonalProfile, Pkcs11Token, Signer,
+    self, CaError, CeremonyConfig, IssuingCa, OcspResponder, PersonalProfile, Pkcs11Token,
+    SealingKey, Signer,
 };
 pub use crate::ca_settings::{Pkcs11Settings, Settings, SignerKind};
 use crate::config::Config;
@@ -19,11 +20,13 @@ pub struct CaFileError {
     pub source: CaError,
 }
 
-/// The loaded CA material: what signs, what answers for status, and the profile.
+/// The loaded CA material: what signs, what answers for status, what seals the
+/// provider's documents, and the profile.
 #[derive(Clone)]
 pub struct CaHandles {
     pub issuing: Arc<IssuingCa>,
     pub ocsp: Arc<OcspResponder>,
+    pub sealing: Arc<SealingKey>,
     pub profile: Arc<PersonalProfile>,
     /// Issuing CA then root, PEM.
     pub chain_pem: Arc<str>,
@@ -48,6 +51,19 @@ impl CaPaths {
     }
     pub fn issuing_cert(&self) -> PathBuf {
         self.root.join("issuing.pem")
+    }
+    pub fn sealing_cert(&self) -> PathBuf {
+        self.root.join("sealing.pem")
+    }
+    /// The issuing CA's certificate then the root's, DER: the sealing key's chain.
+    fn chain_der(&self) -> Result<Vec<Vec<u8>>, CaFileError> {
+        [self.issuing_cert(), self.root.join("root.pem")]
+            .into_iter()
+            .map(|path| {
+                self.cert_der(&path)
+                    .map_err(|source| CaFileError { path, source })
+            })
+            .collect()
     }
     fn cert_der(&self, path: &Path) -> Result<Vec<u8>, CaError> {
         let pem = std::fs::read(path).map_err(|e| CaError::CertLoad(e.to_string()))?;
@@ -103,16 +119,20 @@ pub fn open_token(p11: &Pkcs11Settings) -> Result<Arc<Pkcs11Token>, CaFileError>
 pub enum TokenCeremony {
     /// Every key in the token, the root signing the issuing CA.
     Full,
-    /// Issuing and OCSP keys in the token, and a CSR for an offline root to sign.
+    /// Issuing, OCSP and sealing keys in the token, and a CSR for an offline root to sign.
     CsrOnly,
     /// The issuing certificate signed elsewhere, and its root.
     Import { issuing: PathBuf, root: PathBuf },
+    /// The sealing key, for a token CA from before it.
+    AddSealing,
 }
 
 /// What a token ceremony produced.
 pub enum TokenCeremonyDone {
     Certificates(ca::TokenCeremonyOutput),
     Csr(PathBuf),
+    /// The new sealing certificate's SHA-256 fingerprint.
+    Sealing(String),
 }
 
 /// Runs a ceremony with the keys in the token of `[ca.pkcs11]`.
@@ -139,6 +159,9 @@ pub fn run_token_ceremony(
             .map_err(at(&paths.root)),
         TokenCeremony::CsrOnly => ca::token_issuing_csr(&paths.root, &cfg, &token, &labels)
             .map(TokenCeremonyDone::Csr)
+            .map_err(at(&paths.root)),
+        TokenCeremony::AddSealing => ca::add_token_sealing(&paths.root, &cfg, &token, &labels)
+            .map(TokenCeremonyDone::Sealing)
             .map_err(at(&paths.root)),
         TokenCeremony::Import { issuing, root } => {
             let issuing_pem = std::fs::read(&issuing).map_err(|e| CaFileError {
@@ -171,7 +194,7 @@ pub fn run_ceremony(config: &Config) -> Result<ca::CeremonyOutput, CaFileError> 
 pub fn load_ca(config: &Config) -> Result<CaHandles, CaFileError> {
     let paths = CaPaths::new(&config.ca_root);
     let cfg = paths.ceremony()?;
-    let (issuing, ocsp) = match config.ca.signer {
+    let (issuing, ocsp, sealing) = match config.ca.signer {
         SignerKind::File => load_file_keys(config, &paths, &cfg)?,
         SignerKind::Pkcs11 => load_token_keys(config, &paths, &cfg)?,
     };
@@ -186,18 +209,19 @@ pub fn load_ca(config: &Config) -> Result<CaHandles, CaFileError> {
     Ok(CaHandles {
         issuing: Arc::new(issuing),
         ocsp: Arc::new(ocsp),
+        sealing: Arc::new(sealing),
         profile: Arc::new(profile),
         chain_pem: chain_pem.into(),
     })
 }
 
-/// The issuing and OCSP keys in the token; every key's public half must match its
-/// certificate, or start-up stops naming both.
+/// The issuing, OCSP and sealing keys in the token; every key's public half must match
+/// its certificate, or start-up stops naming both.
 fn load_token_keys(
     config: &Config,
     paths: &CaPaths,
     cfg: &CeremonyConfig,
-) -> Result<(IssuingCa, OcspResponder), CaFileError> {
+) -> Result<(IssuingCa, OcspResponder, SealingKey), CaFileError> {
     let p11 = &config.ca.pkcs11;
     ca::ensure_token_ceremony(&paths.root).map_err(|source| CaFileError {
         path: paths.root.clone(),
@@ -237,29 +261,44 @@ fn load_token_keys(
         .cert_der(&ocsp_cert)
         .and_then(|der| OcspResponder::new(der, signer(&p11.ocsp_key_label)?))
         .map_err(at)?;
-    Ok((issuing, ocsp))
+    let chain = paths.chain_der()?;
+    let sealing_cert = paths.sealing_cert();
+    let at = key(&sealing_cert, &p11.sealing_key_label);
+    let sealing = paths
+        .cert_der(&sealing_cert)
+        .and_then(|der| SealingKey::new(der, chain, signer(&p11.sealing_key_label)?))
+        .map_err(at)?;
+    Ok((issuing, ocsp, sealing))
 }
 
-/// The PEM keys under `private/`; on first run the development ceremony makes them.
+/// The PEM keys under `private/`; on first run the development ceremony makes them, and
+/// the first start of a CA from before the sealing key adds that key.
 fn load_file_keys(
     config: &Config,
     paths: &CaPaths,
     cfg: &CeremonyConfig,
-) -> Result<(IssuingCa, OcspResponder), CaFileError> {
+) -> Result<(IssuingCa, OcspResponder, SealingKey), CaFileError> {
     let done = ca::ensure_ceremony(&paths.root, cfg, passphrase(config)).map_err(|source| {
         CaFileError {
             path: paths.root.clone(),
             source,
         }
     })?;
-    if let Some(out) = done {
-        tracing::info!(
+    match done {
+        ca::Ensured::Complete => {}
+        ca::Ensured::Ceremony(out) => tracing::info!(
             root_sha256 = %out.root_sha256,
             issuing_sha256 = %out.issuing_sha256,
             ocsp_sha256 = %out.ocsp_sha256,
+            sealing_sha256 = %out.sealing_sha256,
             dir = %paths.root.display(),
             "development CA ceremony done"
-        );
+        ),
+        ca::Ensured::SealingAdded { sealing_sha256 } => tracing::info!(
+            %sealing_sha256,
+            dir = %paths.root.display(),
+            "document-sealing key and certificate added to the CA files"
+        ),
     }
     // Key errors name the key file, the others the certificate.
     let at = |cert: &Path, key: &Path| {
@@ -285,5 +324,14 @@ fn load_file_keys(
     let ocsp_key = private.join("ocsp.key.pem");
     let ocsp = OcspResponder::load(&ocsp_cert, &ocsp_key, passphrase(config))
         .map_err(at(&ocsp_cert, &ocsp_key))?;
-    Ok((issuing, ocsp))
+    let sealing_cert = paths.sealing_cert();
+    let sealing_key = private.join("sealing.key.pem");
+    let sealing = SealingKey::load(
+        &sealing_cert,
+        &sealing_key,
+        paths.chain_der()?,
+        passphrase(config),
+    )
+    .map_err(at(&sealing_cert, &sealing_key))?;
+    Ok((issuing, ocsp, sealing))
 }

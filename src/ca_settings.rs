@@ -43,6 +43,7 @@ pub struct Pkcs11Settings {
     pub root_key_label: String,
     pub issuing_key_label: String,
     pub ocsp_key_label: String,
+    pub sealing_key_label: String,
     /// Sessions per key, i.e. signatures in flight at once; 0: one per CPU.
     pub sessions: u32,
 }
@@ -57,6 +58,7 @@ impl Default for Pkcs11Settings {
             root_key_label: "ca-enrol-root".into(),
             issuing_key_label: "ca-enrol-issuing".into(),
             ocsp_key_label: "ca-enrol-ocsp".into(),
+            sealing_key_label: "ca-enrol-sealing".into(),
             sessions: 0,
         }
     }
@@ -84,6 +86,7 @@ impl Pkcs11Settings {
             ("ca.pkcs11.root_key_label", &self.root_key_label),
             ("ca.pkcs11.issuing_key_label", &self.issuing_key_label),
             ("ca.pkcs11.ocsp_key_label", &self.ocsp_key_label),
+            ("ca.pkcs11.sealing_key_label", &self.sealing_key_label),
         ] {
             // CK_TOKEN_INFO.label is 32 bytes.
             if v.is_empty() || v.len() > 32 {
@@ -98,6 +101,7 @@ impl Pkcs11Settings {
             root: self.root_key_label.clone(),
             issuing: self.issuing_key_label.clone(),
             ocsp: self.ocsp_key_label.clone(),
+            sealing: self.sealing_key_label.clone(),
         }
     }
 

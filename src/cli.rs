@@ -34,17 +34,22 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
-    /// Create the root, issuing and OCSP responder keys and certificates from
-    /// `<ca_root>/ceremony.toml`; refuses if any already exist.
+    /// Create the root, issuing, OCSP responder and document-sealing keys and certificates
+    /// from `<ca_root>/ceremony.toml`; refuses if any already exist.
     Ceremony {
         /// Generate the keys inside the PKCS#11 token of `[ca.pkcs11]` (PIN from
         /// `pin_file` or the PKCS11_PIN environment variable); only certificates are written.
         #[arg(long)]
         pkcs11: bool,
-        /// With --pkcs11: generate the issuing and OCSP keys only and write
+        /// With --pkcs11: generate the issuing, OCSP and sealing keys only and write
         /// `<ca_root>/issuing.csr.pem` for an offline root to sign.
         #[arg(long, requires = "pkcs11", conflicts_with = "import_issuing")]
         csr_only: bool,
+        /// With --pkcs11: for a token CA from before the document-sealing key, generate
+        /// that key in the token and write `<ca_root>/sealing.pem`, signed by the
+        /// token's issuing key.
+        #[arg(long, requires = "pkcs11", conflicts_with_all = ["import_issuing", "csr_only"])]
+        add_sealing_key: bool,
         /// Install the issuing CA certificate the offline root signed for the token's
         /// issuing key (after --csr-only); needs --root.
         #[arg(long, value_name = "CERT", requires = "root")]
@@ -211,6 +216,11 @@ fn file_ceremony(config: &Config) -> Result<i32, AppError> {
         out.ocsp_cert.display()
     );
     println!(
+        "  sealing  {}  {}",
+        out.sealing_sha256,
+        out.sealing_cert.display()
+    );
+    println!(
         "Private keys: {} (take root.key.pem offline).",
         out.root_key
             .parent()
@@ -238,6 +248,7 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
         Command::Ceremony {
             pkcs11,
             csr_only,
+            add_sealing_key,
             import_issuing,
             root,
         } => {
@@ -245,13 +256,14 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
             let what = match (import_issuing, root) {
                 (Some(issuing), Some(root)) => TokenCeremony::Import { issuing, root },
                 _ if csr_only => TokenCeremony::CsrOnly,
+                _ if add_sealing_key => TokenCeremony::AddSealing,
                 _ if pkcs11 => TokenCeremony::Full,
                 _ => return file_ceremony(&config),
             };
             match crate::ca_files::run_token_ceremony(&config, what)? {
                 TokenCeremonyDone::Csr(path) => {
                     println!(
-                        "Issuing and OCSP keys generated in token {:?}.",
+                        "Issuing, OCSP and sealing keys generated in token {:?}.",
                         config.ca.pkcs11.token_label
                     );
                     println!("Have the root sign {}, then run:", path.display());
@@ -259,11 +271,19 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
                         "  ca-enrol ceremony --import-issuing <issuing.pem> --root <root.pem>"
                     );
                 }
+                TokenCeremonyDone::Sealing(sha256) => {
+                    println!(
+                        "Sealing key generated in token {:?}. Record this fingerprint (SHA-256):",
+                        config.ca.pkcs11.token_label
+                    );
+                    println!("  sealing  {sha256}");
+                }
                 TokenCeremonyDone::Certificates(out) => {
                     println!("CA ceremony done. Record these fingerprints (SHA-256):");
                     println!("  root     {}", out.root_sha256);
                     println!("  issuing  {}", out.issuing_sha256);
                     println!("  ocsp     {}", out.ocsp_sha256);
+                    println!("  sealing  {}", out.sealing_sha256);
                     println!(
                         "Keys: in token {:?}; certificates: {}.",
                         config.ca.pkcs11.token_label,

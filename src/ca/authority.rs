@@ -1,4 +1,5 @@
-//! Loaded CA identities: the issuing CA and the OCSP responder.
+//! Loaded CA identities: the issuing CA, the OCSP responder and the provider's
+//! document-sealing key.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -156,6 +157,79 @@ impl OcspResponder {
 
     pub fn signer(&self) -> &Arc<dyn Signer> {
         &self.signer
+    }
+}
+
+/// The provider's document-sealing key: its certificate (issued by the issuing CA,
+/// keyUsage digitalSignature + nonRepudiation) and the chain a validator needs.
+pub struct SealingKey {
+    signer: Arc<dyn Signer>,
+    cert_der: Vec<u8>,
+    chain_der: Vec<Vec<u8>>,
+}
+
+impl SealingKey {
+    /// Loads the certificate and the PEM private key written by the ceremony; `chain_der`
+    /// is the issuing CA's certificate then the root's.
+    pub fn load(
+        cert_pem_path: &Path,
+        key_pem_path: &Path,
+        chain_der: Vec<Vec<u8>>,
+        passphrase: Option<&[u8]>,
+    ) -> Result<SealingKey, CaError> {
+        let cert_der = read_cert(cert_pem_path)?;
+        let signer = OpenSslSigner::from_pem_file(key_pem_path, passphrase)?;
+        SealingKey::new(cert_der, chain_der, Arc::new(signer))
+    }
+
+    /// Checks that the certificate may sign documents (digitalSignature and
+    /// nonRepudiation), that the signer holds its key and that the first certificate of
+    /// `chain_der` issued it.
+    pub fn new(
+        cert_der: Vec<u8>,
+        chain_der: Vec<Vec<u8>>,
+        signer: Arc<dyn Signer>,
+    ) -> Result<SealingKey, CaError> {
+        let cert = parse_cert(&cert_der)?;
+        check_key_matches(&cert, signer.as_ref())?;
+        let seals = cert
+            .tbs_certificate()
+            .get_extension::<KeyUsage>()
+            .map_err(|e| CaError::CertLoad(format!("keyUsage: {e}")))?
+            .is_some_and(|(_, ku)| ku.digital_signature() && ku.non_repudiation());
+        if !seals {
+            return Err(CaError::CertLoad(
+                "not a sealing certificate (keyUsage digitalSignature and nonRepudiation)".into(),
+            ));
+        }
+        let issuer = chain_der
+            .first()
+            .map(|der| parse_cert(der))
+            .transpose()?
+            .ok_or_else(|| CaError::CertLoad("no issuing CA certificate in the chain".into()))?;
+        if issuer.tbs_certificate().subject() != cert.tbs_certificate().issuer() {
+            return Err(CaError::CertLoad(
+                "the sealing certificate was not issued by the issuing CA".into(),
+            ));
+        }
+        Ok(SealingKey {
+            signer,
+            cert_der,
+            chain_der,
+        })
+    }
+
+    pub fn signer(&self) -> &Arc<dyn Signer> {
+        &self.signer
+    }
+
+    pub fn cert_der(&self) -> &[u8] {
+        &self.cert_der
+    }
+
+    /// The issuing CA's certificate, then the root's.
+    pub fn chain_der(&self) -> &[Vec<u8>] {
+        &self.chain_der
     }
 }
 

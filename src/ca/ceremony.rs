@@ -1,4 +1,5 @@
-//! The key ceremony: root CA, issuing CA and OCSP responder, written once.
+//! The key ceremony: root CA, issuing CA, OCSP responder and the provider's
+//! document-sealing key, written once.
 //!
 //! Development and test deployments run it; production keys are generated in
 //! the HSM (Circular 15/2025), where the same profile applies.
@@ -30,7 +31,7 @@ use super::asn1;
 use super::authority::check_ca_name;
 use super::issue::key_identifier;
 use super::pem::{certificate_to_pem, to_pem};
-use super::{CaError, IssuingCa, Pkcs11Token, Serial, SignatureAlgorithm, Signer};
+use super::{CaError, IssuingCa, OpenSslSigner, Pkcs11Token, Serial, SignatureAlgorithm, Signer};
 
 /// Root CA key size: the Vietnamese national roots are RSA-4096.
 const ROOT_RSA_BITS: u32 = 4096;
@@ -42,6 +43,9 @@ pub struct CeremonyConfig {
     pub root: RootCaConfig,
     pub issuing: IssuingCaConfig,
     pub ocsp: OcspConfig,
+    /// Absent in a `ceremony.toml` from before the sealing key: every field defaults.
+    #[serde(default)]
+    pub sealing: SealingConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -74,7 +78,44 @@ pub struct OcspConfig {
     pub validity_days: u32,
 }
 
-/// Key algorithm of the issuing CA (and of its OCSP responder).
+/// The provider's document-sealing certificate (`[sealing]`), issued by the issuing CA.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SealingConfig {
+    /// The provider organisation, the subject's O; empty: `issuing.organization`.
+    pub organization: String,
+    /// The subject's CN; empty: the organisation.
+    pub common_name: String,
+    /// Cut to the issuing CA's notAfter when that comes first.
+    pub validity_days: u32,
+}
+
+impl Default for SealingConfig {
+    fn default() -> Self {
+        Self {
+            organization: String::new(),
+            common_name: String::new(),
+            validity_days: 3 * 365,
+        }
+    }
+}
+
+impl CeremonyConfig {
+    /// The sealing certificate's O and CN, after the defaults.
+    fn sealing_names(&self) -> (&str, &str) {
+        let org = match self.sealing.organization.as_str() {
+            "" => self.issuing.organization.as_str(),
+            o => o,
+        };
+        let cn = match self.sealing.common_name.as_str() {
+            "" => org,
+            c => c,
+        };
+        (org, cn)
+    }
+}
+
+/// Key algorithm of the issuing CA (and of its OCSP responder and sealing key).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CaKeyAlgorithm {
@@ -102,26 +143,47 @@ pub struct CeremonyOutput {
     pub root_cert: PathBuf,
     pub issuing_cert: PathBuf,
     pub ocsp_cert: PathBuf,
+    pub sealing_cert: PathBuf,
     pub chain: PathBuf,
     pub root_key: PathBuf,
     pub issuing_key: PathBuf,
     pub ocsp_key: PathBuf,
+    pub sealing_key: PathBuf,
     pub root_sha256: String,
     pub issuing_sha256: String,
     pub ocsp_sha256: String,
+    pub sealing_sha256: String,
+}
+
+/// What [`ensure_ceremony`] did.
+#[derive(Clone, Debug)]
+pub enum Ensured {
+    /// Every file was there.
+    Complete,
+    /// The whole ceremony ran (none was there).
+    Ceremony(Box<CeremonyOutput>),
+    /// Only the sealing key and certificate were missing (a CA from before them): made,
+    /// signed by the issuing key. The SHA-256 fingerprint of the new certificate.
+    SealingAdded { sealing_sha256: String },
 }
 
 /// The files of a complete ceremony, relative to the CA directory. "Complete" means all
-/// seven exist; the ceremony runs only when none does.
-pub const CEREMONY_FILES: [&str; 7] = [
+/// nine exist; the ceremony runs only when none does.
+pub const CEREMONY_FILES: [&str; 9] = [
     "private/root.key.pem",
     "private/issuing.key.pem",
     "private/ocsp.key.pem",
+    "private/sealing.key.pem",
     "root.pem",
     "issuing.pem",
     "ocsp.pem",
+    "sealing.pem",
     "chain.pem",
 ];
+
+/// The document-sealing files, added to a CA from before them at start-up (both missing,
+/// every other file present); one without the other is a partial set.
+pub const SEALING_FILES: [&str; 2] = ["private/sealing.key.pem", "sealing.pem"];
 
 /// Where a ceremony writes before its commit point; a leftover one is discarded.
 const STAGING: &str = ".ceremony.staging";
@@ -131,7 +193,7 @@ const STAGED: &str = ".ceremony.staged";
 /// Serialises ceremonies and their recovery between processes sharing `dir`.
 const LOCK: &str = ".ceremony.lock";
 
-/// Generates the root, issuing and OCSP keys and certificates into `dir`.
+/// Generates the root, issuing, OCSP and sealing keys and certificates into `dir`.
 ///
 /// Refuses with [`CaError::KeysExist`] if any output file already exists, and
 /// then writes nothing: every key pair is generated exactly once. The files are
@@ -157,17 +219,18 @@ pub fn run_ceremony(
 
 /// Makes sure `dir` holds a complete ceremony output: finishes a ceremony that
 /// crashed after its commit point, discards one that crashed before it, then
-/// runs the ceremony when none of [`CEREMONY_FILES`] exists (returning its
-/// output) and does nothing when all do.
+/// runs the ceremony when none of [`CEREMONY_FILES`] exists, adds the sealing key
+/// and certificate when only [`SEALING_FILES`] are missing (a CA from before them),
+/// and does nothing when all exist.
 ///
-/// A partial set (files deleted by hand, or left by a version that wrote them one
-/// by one) is refused naming the missing files and is never replaced: its keys
+/// Any other partial set (files deleted by hand, or left by a version that wrote them
+/// one by one) is refused naming the missing files and is never replaced: its keys
 /// may already have signed certificates.
 pub fn ensure_ceremony(
     dir: &Path,
     cfg: &CeremonyConfig,
     passphrase: Option<&[u8]>,
-) -> Result<Option<CeremonyOutput>, CaError> {
+) -> Result<Ensured, CaError> {
     let _lock = lock(dir)?;
     recover(dir)?;
     let missing: Vec<&str> = CEREMONY_FILES
@@ -176,7 +239,34 @@ pub fn ensure_ceremony(
         .filter(|f| !dir.join(f).exists())
         .collect();
     if missing.is_empty() {
-        return Ok(None);
+        return Ok(Ensured::Complete);
+    }
+    if missing == SEALING_FILES {
+        check_config(cfg)?;
+        let issuing = IssuingCa::load(
+            &cfg.issuing.name,
+            &dir.join("issuing.pem"),
+            &dir.join("private/issuing.key.pem"),
+            passphrase,
+        )?;
+        let key = generate(key_algorithm(issuing.signer().algorithm()))?;
+        let sealing = sealing_certificate(cfg, &key, &issuing)?;
+        let key_pem = encrypt_key(&key, passphrase)?;
+        stage(
+            dir,
+            &[
+                ("private/sealing.key.pem", &key_pem, 0o600),
+                (
+                    "sealing.pem",
+                    certificate_to_pem(&sealing).as_bytes(),
+                    0o644,
+                ),
+            ],
+        )?;
+        install(dir)?;
+        return Ok(Ensured::SealingAdded {
+            sealing_sha256: fingerprint(&sealing),
+        });
     }
     if missing.len() < CEREMONY_FILES.len() {
         return Err(CaError::ConfigInvalid(format!(
@@ -186,7 +276,37 @@ pub fn ensure_ceremony(
         )));
     }
     check_config(cfg)?;
-    ceremony(dir, cfg, passphrase).map(Some)
+    ceremony(dir, cfg, passphrase).map(|out| Ensured::Ceremony(Box::new(out)))
+}
+
+/// A key algorithm giving `alg`'s signatures (the sealing key of a CA from before it takes
+/// the issuing key's).
+fn key_algorithm(alg: SignatureAlgorithm) -> CaKeyAlgorithm {
+    match alg {
+        SignatureAlgorithm::Sha256WithRsa => CaKeyAlgorithm::Rsa2048,
+        SignatureAlgorithm::EcdsaSha256 => CaKeyAlgorithm::P256,
+        SignatureAlgorithm::EcdsaSha384 => CaKeyAlgorithm::P384,
+    }
+}
+
+/// PEM PKCS#8, encrypted under the passphrase when there is one.
+fn encrypt_key(k: &PKey<Private>, passphrase: Option<&[u8]>) -> Result<Vec<u8>, CaError> {
+    Ok(match passphrase {
+        Some(p) => k.private_key_to_pem_pkcs8_passphrase(Cipher::aes_256_cbc(), p)?,
+        None => k.private_key_to_pem_pkcs8()?,
+    })
+}
+
+/// The sealing certificate for `key`, signed by the issuing CA.
+fn sealing_certificate<T: HasPublic>(
+    cfg: &CeremonyConfig,
+    key: &PKey<T>,
+    issuing: &IssuingCa,
+) -> Result<Vec<u8>, CaError> {
+    signed(
+        sealing_builder(cfg, Utc::now(), key, issuing)?,
+        SignWith::Signer(issuing.signer().as_ref()),
+    )
 }
 
 fn ceremony(
@@ -199,19 +319,23 @@ fn ceremony(
         root_cert: dir.join("root.pem"),
         issuing_cert: dir.join("issuing.pem"),
         ocsp_cert: dir.join("ocsp.pem"),
+        sealing_cert: dir.join("sealing.pem"),
         chain: dir.join("chain.pem"),
         root_key: private.join("root.key.pem"),
         issuing_key: private.join("issuing.key.pem"),
         ocsp_key: private.join("ocsp.key.pem"),
+        sealing_key: private.join("sealing.key.pem"),
         root_sha256: String::new(),
         issuing_sha256: String::new(),
         ocsp_sha256: String::new(),
+        sealing_sha256: String::new(),
     };
 
     let now = Utc::now();
     let root_key = PKey::from_rsa(Rsa::generate(ROOT_RSA_BITS)?)?;
     let issuing_key = generate(cfg.issuing.key)?;
     let ocsp_key = generate(cfg.issuing.key)?;
+    let sealing_key = generate(cfg.issuing.key)?;
     let issuing_md = match cfg.issuing.key {
         CaKeyAlgorithm::P384 => MessageDigest::sha384(),
         _ => MessageDigest::sha256(),
@@ -232,18 +356,25 @@ fn ceremony(
         ocsp_builder(cfg, now, &ocsp_key, &issuing_name, &issuing_ski)?,
         SignWith::Key(&issuing_key, issuing_md),
     )?;
+    let issuing_ca = IssuingCa::new(
+        &cfg.issuing.name,
+        issuing.clone(),
+        Arc::new(OpenSslSigner::from_pkey(&issuing_key)?),
+    )?;
+    let sealing = signed(
+        sealing_builder(cfg, now, &sealing_key, &issuing_ca)?,
+        SignWith::Key(&issuing_key, issuing_md),
+    )?;
 
     let root_pem = certificate_to_pem(&root);
     let issuing_pem = certificate_to_pem(&issuing);
     let ocsp_pem = certificate_to_pem(&ocsp);
+    let sealing_pem = certificate_to_pem(&sealing);
     let chain_pem = format!("{issuing_pem}{root_pem}");
-    let key_pem = |k: &PKey<Private>| match passphrase {
-        Some(p) => k.private_key_to_pem_pkcs8_passphrase(Cipher::aes_256_cbc(), p),
-        None => k.private_key_to_pem_pkcs8(),
-    };
-    let root_key_pem = key_pem(&root_key)?;
-    let issuing_key_pem = key_pem(&issuing_key)?;
-    let ocsp_key_pem = key_pem(&ocsp_key)?;
+    let root_key_pem = encrypt_key(&root_key, passphrase)?;
+    let issuing_key_pem = encrypt_key(&issuing_key, passphrase)?;
+    let ocsp_key_pem = encrypt_key(&ocsp_key, passphrase)?;
+    let sealing_key_pem = encrypt_key(&sealing_key, passphrase)?;
 
     stage(
         dir,
@@ -251,9 +382,11 @@ fn ceremony(
             ("private/root.key.pem", root_key_pem.as_slice(), 0o600),
             ("private/issuing.key.pem", &issuing_key_pem, 0o600),
             ("private/ocsp.key.pem", &ocsp_key_pem, 0o600),
+            ("private/sealing.key.pem", &sealing_key_pem, 0o600),
             ("root.pem", root_pem.as_bytes(), 0o644),
             ("issuing.pem", issuing_pem.as_bytes(), 0o644),
             ("ocsp.pem", ocsp_pem.as_bytes(), 0o644),
+            ("sealing.pem", sealing_pem.as_bytes(), 0o644),
             ("chain.pem", chain_pem.as_bytes(), 0o644),
         ],
     )?;
@@ -262,12 +395,19 @@ fn ceremony(
         root_sha256: fingerprint(&root),
         issuing_sha256: fingerprint(&issuing),
         ocsp_sha256: fingerprint(&ocsp),
+        sealing_sha256: fingerprint(&sealing),
         ..out
     })
 }
 
 /// The public files of a ceremony whose keys are in a token: nothing secret is written.
-pub const TOKEN_CEREMONY_FILES: [&str; 4] = ["root.pem", "issuing.pem", "ocsp.pem", "chain.pem"];
+pub const TOKEN_CEREMONY_FILES: [&str; 5] = [
+    "root.pem",
+    "issuing.pem",
+    "ocsp.pem",
+    "sealing.pem",
+    "chain.pem",
+];
 
 /// Where the keys of a token ceremony live: key labels in the token.
 #[derive(Clone, Debug)]
@@ -275,14 +415,14 @@ pub struct TokenKeyLabels {
     pub root: String,
     pub issuing: String,
     pub ocsp: String,
+    pub sealing: String,
 }
 
 impl TokenKeyLabels {
     /// The keys the service signs with, generated by `--csr-only` and by the full
-    /// ceremony. A further key (document sealing) is one more entry here, plus its
-    /// certificate profile.
-    fn online(&self) -> [&str; 2] {
-        [&self.issuing, &self.ocsp]
+    /// ceremony.
+    fn online(&self) -> [&str; 3] {
+        [&self.issuing, &self.ocsp, &self.sealing]
     }
 }
 
@@ -292,10 +432,11 @@ pub struct TokenCeremonyOutput {
     pub root_sha256: String,
     pub issuing_sha256: String,
     pub ocsp_sha256: String,
+    pub sealing_sha256: String,
 }
 
 /// The ceremony with every key generated inside the token (`ceremony --pkcs11`): the
-/// root (RSA-4096), issuing and OCSP responder keys under `labels`, sensitive and never
+/// root (RSA-4096), issuing, OCSP responder and sealing keys under `labels`, sensitive and never
 /// extractable; only the certificates go to `dir` (as a set, like [`run_ceremony`]).
 /// Refuses, generating nothing, when a certificate file or a key label already exists.
 pub fn run_token_ceremony(
@@ -328,7 +469,7 @@ pub fn run_token_ceremony(
     finish_token_ceremony(dir, cfg, token, labels, &root, &issuing)
 }
 
-/// `ceremony --pkcs11 --csr-only`: generates the issuing and OCSP responder keys in the
+/// `ceremony --pkcs11 --csr-only`: generates the issuing, OCSP responder and sealing keys in the
 /// token and writes a CSR for the issuing key to `dir/issuing.csr.pem`, for a root kept
 /// offline to sign. Returns the CSR's path.
 pub fn token_issuing_csr(
@@ -363,7 +504,8 @@ pub fn token_issuing_csr(
 
 /// `ceremony --pkcs11 --import-issuing <cert> --root <root>`: takes the issuing CA
 /// certificate the offline root signed for the token's issuing key, checks it, signs the
-/// OCSP responder certificate with the token's issuing key and writes the public files.
+/// OCSP responder and sealing certificates with the token's issuing key and writes the
+/// public files.
 pub fn import_token_issuing(
     dir: &Path,
     cfg: &CeremonyConfig,
@@ -401,8 +543,8 @@ pub fn import_token_issuing(
     finish_token_ceremony(dir, cfg, token, labels, &root.to_der()?, &issuing.to_der()?)
 }
 
-/// Signs the OCSP responder certificate with the token's issuing key and installs the
-/// public files; the issuing certificate is checked as start-up would check it.
+/// Signs the OCSP responder and sealing certificates with the token's issuing key and
+/// installs the public files; the issuing certificate is checked as start-up would check it.
 fn finish_token_ceremony(
     dir: &Path,
     cfg: &CeremonyConfig,
@@ -429,9 +571,16 @@ fn finish_token_ceremony(
         )?,
         SignWith::Signer(issuing_signer.as_ref()),
     )?;
+    let sealing_signer = token.signer(&labels.sealing, 1)?;
+    let sealing = sealing_certificate(
+        cfg,
+        &PKey::public_key_from_der(sealing_signer.public_key_der())?,
+        &issuing_ca,
+    )?;
     let root_pem = certificate_to_pem(root);
     let issuing_pem = certificate_to_pem(issuing);
     let ocsp_pem = certificate_to_pem(&ocsp);
+    let sealing_pem = certificate_to_pem(&sealing);
     let chain_pem = format!("{issuing_pem}{root_pem}");
     stage(
         dir,
@@ -439,6 +588,7 @@ fn finish_token_ceremony(
             ("root.pem", root_pem.as_bytes(), 0o644),
             ("issuing.pem", issuing_pem.as_bytes(), 0o644),
             ("ocsp.pem", ocsp_pem.as_bytes(), 0o644),
+            ("sealing.pem", sealing_pem.as_bytes(), 0o644),
             ("chain.pem", chain_pem.as_bytes(), 0o644),
         ],
     )?;
@@ -447,7 +597,54 @@ fn finish_token_ceremony(
         root_sha256: fingerprint(root),
         issuing_sha256: fingerprint(issuing),
         ocsp_sha256: fingerprint(&ocsp),
+        sealing_sha256: fingerprint(&sealing),
     })
+}
+
+/// `ceremony --pkcs11 --add-sealing-key`: for a token CA from before the sealing key,
+/// generates it in the token and has the token's issuing key sign its certificate.
+/// Refuses, generating nothing, when `sealing.pem` or the key label already exists.
+/// Returns the certificate's SHA-256 fingerprint.
+pub fn add_token_sealing(
+    dir: &Path,
+    cfg: &CeremonyConfig,
+    token: &Arc<Pkcs11Token>,
+    labels: &TokenKeyLabels,
+) -> Result<String, CaError> {
+    check_config(cfg)?;
+    let _lock = lock(dir)?;
+    recover(dir)?;
+    let path = dir.join("sealing.pem");
+    if path.exists() {
+        return Err(CaError::KeysExist { path });
+    }
+    let issuing_cert = dir.join("issuing.pem");
+    let issuing_der = std::fs::read(&issuing_cert)
+        .ok()
+        .and_then(|pem| super::pem_to_der(&pem, "CERTIFICATE"))
+        .ok_or_else(|| {
+            CaError::CertLoad(format!(
+                "{}: no issuing CA certificate; run the full ceremony instead",
+                issuing_cert.display()
+            ))
+        })?;
+    let issuing = IssuingCa::new(
+        &cfg.issuing.name,
+        issuing_der,
+        Arc::new(token.signer(&labels.issuing, 1)?),
+    )?;
+    let public = token.generate(&labels.sealing, key_algorithm(issuing.signer().algorithm()))?;
+    let sealing = sealing_certificate(cfg, &PKey::public_key_from_der(&public)?, &issuing)?;
+    stage(
+        dir,
+        &[(
+            "sealing.pem",
+            certificate_to_pem(&sealing).as_bytes(),
+            0o644,
+        )],
+    )?;
+    install(dir)?;
+    Ok(fingerprint(&sealing))
 }
 
 /// Refuses a token ceremony over existing certificate files or key labels, before any
@@ -489,6 +686,13 @@ pub fn ensure_token_ceremony(dir: &Path) -> Result<(), CaError> {
         .collect();
     if missing.is_empty() {
         Ok(())
+    } else if missing == ["sealing.pem"] {
+        Err(CaError::ConfigInvalid(
+            "missing sealing.pem, the document-sealing certificate (a CA from before it): \
+             run `ca-enrol ceremony --pkcs11 --add-sealing-key` to generate its key in the \
+             token"
+                .into(),
+        ))
     } else {
         Err(CaError::ConfigInvalid(format!(
             "missing {}: run `ca-enrol ceremony --pkcs11` (or --csr-only, then \
@@ -516,11 +720,7 @@ fn digest(alg: SignatureAlgorithm) -> MessageDigest {
 /// hold, so they sign with this one, which gives the right AlgorithmIdentifier inside
 /// the signed part, and [`resign`] replaces the signature.
 fn stand_in_key(alg: SignatureAlgorithm) -> Result<PKey<Private>, CaError> {
-    generate(match alg {
-        SignatureAlgorithm::Sha256WithRsa => CaKeyAlgorithm::Rsa2048,
-        SignatureAlgorithm::EcdsaSha256 => CaKeyAlgorithm::P256,
-        SignatureAlgorithm::EcdsaSha384 => CaKeyAlgorithm::P384,
-    })
+    generate(key_algorithm(alg))
 }
 
 /// Replaces the signature of a signed structure (certificate or CSR) with one by `signer`.
@@ -621,14 +821,56 @@ fn ocsp_builder<T: HasPublic>(
     Ok(b)
 }
 
+/// id-kp-documentSigning (RFC 9336), the EKU for signing human-readable documents.
+const ID_KP_DOCUMENT_SIGNING: &str = "1.3.6.1.5.5.7.3.36";
+/// Microsoft's Document Signing EKU, which Adobe Acrobat also accepts (it predates the
+/// RFC 9336 one, which older validators do not know).
+const MS_DOCUMENT_SIGNING: &str = "1.3.6.1.4.1.311.10.3.12";
+
+/// The provider's document-sealing certificate: `C=VN, O=<provider>, CN=…`, keyUsage
+/// digitalSignature + nonRepudiation (critical), the document-signing EKUs, within the
+/// issuing CA's validity.
+fn sealing_builder<T: HasPublic>(
+    cfg: &CeremonyConfig,
+    now: DateTime<Utc>,
+    key: &PKey<T>,
+    issuing: &IssuingCa,
+) -> Result<X509Builder, CaError> {
+    let (org, cn) = cfg.sealing_names();
+    let subject = name(org, cn)?;
+    let issuer = X509Name::from_der(issuing.subject_der())?;
+    let until = (now + chrono::Duration::days(i64::from(cfg.sealing.validity_days)))
+        .min(issuing.not_after());
+    let mut b = builder(&subject, &issuer, key, now, until)?;
+    b.append_extension(
+        KeyUsage::new()
+            .critical()
+            .digital_signature()
+            .non_repudiation()
+            .build()?,
+    )?;
+    b.append_extension(
+        ExtendedKeyUsage::new()
+            .other(ID_KP_DOCUMENT_SIGNING)
+            .other(MS_DOCUMENT_SIGNING)
+            .build()?,
+    )?;
+    b.append_extension(ski_ext(&key_identifier(&key.public_key_to_der()?)?)?)?;
+    b.append_extension(aki_ext(issuing.ski())?)?;
+    Ok(b)
+}
+
 fn check_config(cfg: &CeremonyConfig) -> Result<(), CaError> {
     check_ca_name(&cfg.issuing.name)?;
+    let (sealing_org, sealing_cn) = cfg.sealing_names();
     for (what, s) in [
-        ("root.organization", &cfg.root.organization),
+        ("root.organization", cfg.root.organization.as_str()),
         ("root.common_name", &cfg.root.common_name),
         ("issuing.organization", &cfg.issuing.organization),
         ("issuing.common_name", &cfg.issuing.common_name),
         ("ocsp.common_name", &cfg.ocsp.common_name),
+        ("sealing.organization", sealing_org),
+        ("sealing.common_name", sealing_cn),
     ] {
         // ub-organization-name and ub-common-name are both 64.
         let n = s.chars().count();
@@ -643,9 +885,11 @@ fn check_config(cfg: &CeremonyConfig) -> Result<(), CaError> {
         && cfg.root.validity_years <= 50;
     let days_ok =
         (1..=cfg.issuing.validity_years.saturating_mul(365)).contains(&cfg.ocsp.validity_days);
-    if !years_ok || !days_ok {
+    let sealing_ok =
+        (1..=cfg.issuing.validity_years.saturating_mul(365)).contains(&cfg.sealing.validity_days);
+    if !years_ok || !days_ok || !sealing_ok {
         return Err(CaError::ConfigInvalid(
-            "validity must nest: ocsp days < issuing years < root years <= 50".into(),
+            "validity must nest: ocsp and sealing days < issuing years < root years <= 50".into(),
         ));
     }
     Ok(())
@@ -855,6 +1099,7 @@ use super::test_support;
 mod tests {
     use super::test_support::ceremony_config;
     use super::*;
+    use crate::ca::SealingKey;
     use std::collections::BTreeMap;
 
     fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
@@ -935,16 +1180,17 @@ mod tests {
         std::fs::create_dir_all(staging.join("private")).unwrap();
         std::fs::write(staging.join("private/root.key.pem"), b"half").unwrap();
         let out = ensure_ceremony(dir.path(), &p256_config(), None).unwrap();
-        assert!(out.is_some());
+        assert!(matches!(out, Ensured::Ceremony(_)));
         assert!(!staging.exists());
         for f in CEREMONY_FILES {
             assert!(dir.path().join(f).exists(), "{f}");
         }
         // Complete: nothing to do the second time.
         let before = snapshot(dir.path());
-        assert!(ensure_ceremony(dir.path(), &p256_config(), None)
-            .unwrap()
-            .is_none());
+        assert!(matches!(
+            ensure_ceremony(dir.path(), &p256_config(), None).unwrap(),
+            Ensured::Complete
+        ));
         assert_eq!(snapshot(dir.path()), before);
     }
 
@@ -963,9 +1209,10 @@ mod tests {
         for f in &CEREMONY_FILES[..2] {
             std::fs::copy(done.path().join(f), dir.path().join(f)).unwrap();
         }
-        assert!(ensure_ceremony(dir.path(), &p256_config(), None)
-            .unwrap()
-            .is_none());
+        assert!(matches!(
+            ensure_ceremony(dir.path(), &p256_config(), None).unwrap(),
+            Ensured::Complete
+        ));
         assert!(!staged.exists());
         for f in CEREMONY_FILES {
             assert_eq!(
@@ -991,12 +1238,84 @@ mod tests {
     }
 
     #[test]
+    fn sealing_certificate_is_a_document_signing_certificate_that_verifies_and_lints_clean() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = run_ceremony(dir.path(), &ceremony_config(), None).unwrap();
+        test_support::assert_openssl_verifies(dir.path(), &out.sealing_cert);
+        let (ok, text) = test_support::openssl(&[
+            "verify",
+            "-purpose",
+            "any",
+            "-CAfile",
+            &dir.path().join("root.pem").to_string_lossy(),
+            "-untrusted",
+            &dir.path().join("issuing.pem").to_string_lossy(),
+            &out.sealing_cert.to_string_lossy(),
+        ]);
+        assert!(ok, "{text}");
+        test_support::assert_pkilint_clean(&out.sealing_cert);
+        let pem = std::fs::read(&out.sealing_cert).unwrap();
+        let cert = X509::from_pem(&pem).unwrap();
+        let (_, text) = test_support::openssl(&[
+            "x509",
+            "-noout",
+            "-text",
+            "-in",
+            &out.sealing_cert.to_string_lossy(),
+        ]);
+        assert!(
+            text.contains("Digital Signature, Non Repudiation"),
+            "{text}"
+        );
+        assert!(text.contains("1.3.6.1.5.5.7.3.36"), "{text}");
+        assert!(text.contains("O = CA-Enrol Development"), "{text}");
+        let issuing = X509::from_pem(&std::fs::read(&out.issuing_cert).unwrap()).unwrap();
+        assert!(cert.not_after() <= issuing.not_after());
+        assert!(cert.verify(&issuing.public_key().unwrap()).unwrap());
+        // What the service loads.
+        let chain = [&out.issuing_cert, &out.root_cert].map(|p| {
+            X509::from_pem(&std::fs::read(p).unwrap())
+                .unwrap()
+                .to_der()
+                .unwrap()
+        });
+        SealingKey::load(&out.sealing_cert, &out.sealing_key, chain.to_vec(), None).unwrap();
+    }
+
+    #[test]
+    fn a_ca_from_before_the_sealing_key_gets_one_and_half_a_sealing_pair_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = run_ceremony(dir.path(), &p256_config(), Some(b"pass")).unwrap();
+        for f in SEALING_FILES {
+            std::fs::remove_file(dir.path().join(f)).unwrap();
+        }
+        let issuing_before = std::fs::read(&out.issuing_key).unwrap();
+        let done = ensure_ceremony(dir.path(), &p256_config(), Some(b"pass")).unwrap();
+        assert!(matches!(done, Ensured::SealingAdded { .. }), "{done:?}");
+        assert_eq!(std::fs::read(&out.issuing_key).unwrap(), issuing_before);
+        test_support::assert_openssl_verifies(dir.path(), &out.sealing_cert);
+        let key = std::fs::read_to_string(&out.sealing_key).unwrap();
+        assert!(key.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+        let signer = OpenSslSigner::from_pem(key.as_bytes(), Some(b"pass")).unwrap();
+        assert_eq!(signer.algorithm(), SignatureAlgorithm::EcdsaSha256);
+
+        std::fs::remove_file(dir.path().join("sealing.pem")).unwrap();
+        let before = snapshot(dir.path());
+        let err = ensure_ceremony(dir.path(), &p256_config(), Some(b"pass")).unwrap_err();
+        assert!(err.to_string().contains("missing sealing.pem"), "{err}");
+        assert_eq!(snapshot(dir.path()), before);
+    }
+
+    #[test]
     fn ceremony_config_with_bad_name_or_validity_is_refused() {
         let mut cfg = ceremony_config();
         cfg.issuing.name = "Dev Issuing".into();
         assert_eq!(check_config(&cfg).unwrap_err().code(), "config_invalid");
         let mut cfg = ceremony_config();
         cfg.issuing.validity_years = cfg.root.validity_years;
+        assert_eq!(check_config(&cfg).unwrap_err().code(), "config_invalid");
+        let mut cfg = ceremony_config();
+        cfg.sealing.validity_days = cfg.issuing.validity_years * 365 + 1;
         assert_eq!(check_config(&cfg).unwrap_err().code(), "config_invalid");
     }
 }

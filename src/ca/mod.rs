@@ -46,11 +46,12 @@ mod test_support;
 #[cfg(test)]
 mod tests;
 
-pub use authority::{IssuingCa, OcspResponder};
+pub use authority::{IssuingCa, OcspResponder, SealingKey};
 pub use ceremony::{
-    ensure_ceremony, ensure_token_ceremony, import_token_issuing, run_ceremony, run_token_ceremony,
-    token_issuing_csr, CaKeyAlgorithm, CeremonyConfig, CeremonyOutput, IssuingCaConfig, OcspConfig,
-    RootCaConfig, TokenCeremonyOutput, TokenKeyLabels, CEREMONY_FILES, TOKEN_CEREMONY_FILES,
+    add_token_sealing, ensure_ceremony, ensure_token_ceremony, import_token_issuing, run_ceremony,
+    run_token_ceremony, token_issuing_csr, CaKeyAlgorithm, CeremonyConfig, CeremonyOutput, Ensured,
+    IssuingCaConfig, OcspConfig, RootCaConfig, SealingConfig, TokenCeremonyOutput, TokenKeyLabels,
+    CEREMONY_FILES, SEALING_FILES, TOKEN_CEREMONY_FILES,
 };
 pub use crl::{build_crl, CrlRequest, RevocationReason, RevokedEntry};
 pub use csr::{check_csr, CheckedCsr, KeyDescription};

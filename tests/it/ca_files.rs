@@ -50,7 +50,11 @@ fn flip_prime_bit(path: &Path) {
 
 #[tokio::test]
 async fn ca_key_with_a_flipped_prime_bit_is_refused_at_start_naming_the_file() {
-    for key in ["private/issuing.key.pem", "private/ocsp.key.pem"] {
+    for key in [
+        "private/issuing.key.pem",
+        "private/ocsp.key.pem",
+        "private/sealing.key.pem",
+    ] {
         let env = TestEnv::new();
         let path = env.ca_root().join(key);
         flip_prime_bit(&path);
@@ -103,4 +107,35 @@ async fn interrupted_ceremony_leftovers_are_discarded_and_partial_sets_refused()
         std::fs::read(env.ca_root().join("private/issuing.key.pem")).unwrap(),
         key_before
     );
+}
+
+#[tokio::test]
+async fn a_ca_root_from_before_the_sealing_key_gets_one_at_start() {
+    let env = TestEnv::new();
+    let ca = env.ca_root();
+    let issuing_key = std::fs::read(ca.join("private/issuing.key.pem")).unwrap();
+    for f in ca_enrol::ca::SEALING_FILES {
+        std::fs::remove_file(ca.join(f)).unwrap();
+    }
+    let handles = ca_enrol::ca_files::load_ca(&env.config()).unwrap();
+    assert_eq!(
+        ca_enrol::ca::certificate_to_pem(handles.sealing.cert_der()),
+        std::fs::read_to_string(ca.join("sealing.pem")).unwrap()
+    );
+    assert_eq!(handles.sealing.chain_der()[0], handles.issuing.cert_der());
+    assert_eq!(
+        std::fs::read(ca.join("private/issuing.key.pem")).unwrap(),
+        issuing_key
+    );
+    crate::common::pki::assert_openssl_verifies(
+        &ca.join("root.pem"),
+        &ca.join("issuing.pem"),
+        &ca.join("sealing.pem"),
+        chrono::Utc::now().timestamp(),
+    );
+
+    // The certificate without its key is a partial set: refused, not regenerated.
+    std::fs::remove_file(ca.join("private/sealing.key.pem")).unwrap();
+    let err = start_error(&env).await;
+    assert!(err.contains("missing private/sealing.key.pem"), "{err}");
 }

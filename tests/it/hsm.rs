@@ -142,8 +142,8 @@ mod token {
         std::fs::write(&pin_file, format!("{PIN}\n")).unwrap();
         config.ca.pkcs11.pin_file = pin_file.clone();
         match ca_enrol::ca_files::run_token_ceremony(&config, TokenCeremony::Full).unwrap() {
-            TokenCeremonyDone::Certificates(out) => assert_eq!(out.issuing_sha256.len(), 64),
-            TokenCeremonyDone::Csr(_) => unreachable!(),
+            TokenCeremonyDone::Certificates(out) => assert_eq!(out.sealing_sha256.len(), 64),
+            _ => unreachable!(),
         }
         let ca = env.ca_root();
         let private: Vec<_> = std::fs::read_dir(ca.join("private"))
@@ -151,13 +151,15 @@ mod token {
             .flatten()
             .collect();
         assert!(private.is_empty(), "a token ceremony wrote {private:?}");
-        assert_openssl_verifies(
-            &ca.join("root.pem"),
-            &ca.join("issuing.pem"),
-            &ca.join("ocsp.pem"),
-            chrono::Utc::now().timestamp(),
-        );
-        for cert in ["root.pem", "issuing.pem", "ocsp.pem"] {
+        for leaf in ["ocsp.pem", "sealing.pem"] {
+            assert_openssl_verifies(
+                &ca.join("root.pem"),
+                &ca.join("issuing.pem"),
+                &ca.join(leaf),
+                chrono::Utc::now().timestamp(),
+            );
+        }
+        for cert in ["root.pem", "issuing.pem", "ocsp.pem", "sealing.pem"] {
             assert_pkilint_clean(&ca.join(cert));
         }
 
@@ -317,7 +319,12 @@ mod token {
             Ok(()) | Err(Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
             Err(e) => panic!("{e}"),
         }
-        for label in ["ca-enrol-root", "ca-enrol-issuing", "ca-enrol-ocsp"] {
+        for label in [
+            "ca-enrol-root",
+            "ca-enrol-issuing",
+            "ca-enrol-ocsp",
+            "ca-enrol-sealing",
+        ] {
             let keys = session
                 .find_objects(&[
                     Attribute::Class(ObjectClass::PRIVATE_KEY),
@@ -398,7 +405,7 @@ mod token {
             .unwrap()
         {
             TokenCeremonyDone::Csr(p) => p,
-            TokenCeremonyDone::Certificates(_) => unreachable!(),
+            _ => unreachable!(),
         };
         let text = tool(
             "openssl",
@@ -482,6 +489,38 @@ mod token {
         let handles = ca_enrol::ca_files::load_ca(&config).unwrap();
         let sig = handles.issuing.signer().sign(b"tbs").unwrap();
         assert_eq!(sig.len(), 256);
+        let sealing = handles.sealing.signer();
+        assert_eq!(sealing.sign(b"document").unwrap().len(), 256);
+        drop(handles);
+
+        // A token CA from before the sealing key: start-up names the command that adds it,
+        // which generates the key in the token and has the token's issuing key certify it.
+        std::fs::remove_file(ca.join("sealing.pem")).unwrap();
+        let err = match ca_enrol::ca_files::load_ca(&config) {
+            Ok(_) => panic!("started without sealing.pem"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("ceremony --pkcs11 --add-sealing-key"), "{err}");
+        // The old key label is taken: refused, nothing written.
+        let err = ca_enrol::ca_files::run_token_ceremony(&config, TokenCeremony::AddSealing)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("already holds a key"), "{err}");
+        assert!(!ca.join("sealing.pem").exists());
+        config.ca.pkcs11.sealing_key_label = "ca-enrol-sealing-2".into();
+        match ca_enrol::ca_files::run_token_ceremony(&config, TokenCeremony::AddSealing).unwrap() {
+            TokenCeremonyDone::Sealing(sha256) => assert_eq!(sha256.len(), 64),
+            _ => unreachable!(),
+        }
+        assert_openssl_verifies(
+            &ca.join("root.pem"),
+            &ca.join("issuing.pem"),
+            &ca.join("sealing.pem"),
+            chrono::Utc::now().timestamp(),
+        );
+        let handles = ca_enrol::ca_files::load_ca(&config).unwrap();
+        handles.sealing.signer().sign(b"document").unwrap();
     }
 
     #[test]
