@@ -118,8 +118,15 @@ pub enum ApiKeyCommand {
 
 #[derive(Subcommand)]
 pub enum AuditCommand {
-    /// Walk the hash chain; exit 1 and name the first bad event if it does not verify.
+    /// Walk the hash chain and check every signed checkpoint against the sealing
+    /// certificate and the chain; exit 1 naming the first bad event or checkpoint.
     Verify,
+    /// The signed checkpoints of the chain, to keep outside the database.
+    Checkpoints {
+        /// Write them as JSON to this file (`-`: stdout).
+        #[arg(long)]
+        export: PathBuf,
+    },
 }
 
 pub fn init_logging(format: &LogFormat) {
@@ -334,29 +341,86 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
         }
         Command::Audit {
             command: AuditCommand::Verify,
+        } => audit_verify(&config).await,
+        Command::Audit {
+            command: AuditCommand::Checkpoints { export },
         } => {
             let store = app::open_store(&config)?;
-            let report = tokio::task::spawn_blocking(move || store.verify_audit_blocking())
-                .await
-                .map_err(|e| crate::store::StoreError::Unexpected(e.to_string()))??;
-            match report.fault {
-                None => {
-                    println!(
-                        "audit chain intact: {} events, head {}",
-                        report.events_checked, report.head_seq
-                    );
-                    Ok(0)
-                }
-                Some(fault) => {
-                    println!(
-                        "audit chain BROKEN: {fault} ({} events verified before it, head {})",
-                        report.events_checked, report.head_seq
-                    );
-                    Ok(1)
-                }
+            let checkpoints =
+                tokio::task::spawn_blocking(move || crate::checkpoints::export_blocking(&store))
+                    .await
+                    .map_err(|e| crate::store::StoreError::Unexpected(e.to_string()))??;
+            let sealing = crate::ca_files::CaPaths::new(&config.ca_root).sealing_cert_der()?;
+            let document = serde_json::json!({
+                "sealing_certificate": crate::ca::certificate_to_pem(&sealing),
+                "checkpoints": checkpoints,
+            });
+            let text = format!("{document:#}\n");
+            if export.as_os_str() == "-" {
+                print!("{text}");
+            } else {
+                std::fs::write(&export, text).map_err(|e| AppError::DataDir {
+                    path: export.clone(),
+                    reason: e.to_string(),
+                })?;
+                println!(
+                    "{} checkpoint(s) written to {}",
+                    checkpoints_len(&document),
+                    export.display()
+                );
             }
+            Ok(0)
         }
     }
+}
+
+fn checkpoints_len(document: &serde_json::Value) -> usize {
+    document["checkpoints"].as_array().map_or(0, Vec::len)
+}
+
+/// `audit verify`: the chain, then every checkpoint against the sealing certificate in
+/// `ca_root` (not the database's word) and against the chain.
+async fn audit_verify(config: &Config) -> Result<i32, AppError> {
+    let store = app::open_store(config)?;
+    let sealing = crate::ca_files::CaPaths::new(&config.ca_root).sealing_cert_der()?;
+    let (report, checkpoints) = tokio::task::spawn_blocking(move || {
+        let report = store.verify_audit_blocking();
+        (
+            report,
+            crate::checkpoints::verify_blocking(&store, &sealing),
+        )
+    })
+    .await
+    .map_err(|e| crate::store::StoreError::Unexpected(e.to_string()))?;
+    let (report, checkpoints) = (report?, checkpoints?);
+    let mut code = 0;
+    match report.fault {
+        None => println!(
+            "audit chain intact: {} events, head {}",
+            report.events_checked, report.head_seq
+        ),
+        Some(fault) => {
+            println!(
+                "audit chain BROKEN: {fault} ({} events verified before it, head {})",
+                report.events_checked, report.head_seq
+            );
+            code = 1;
+        }
+    }
+    match checkpoints.fault {
+        None => println!(
+            "signed checkpoints: {} agree with the chain",
+            checkpoints.checked
+        ),
+        Some(fault) => {
+            println!(
+                "audit chain REWRITTEN: {fault} ({} checkpoints agreed before it)",
+                checkpoints.checked
+            );
+            code = 1;
+        }
+    }
+    Ok(code)
 }
 
 async fn accounts(config: Config) -> Result<Accounts, AppError> {

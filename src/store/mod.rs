@@ -29,7 +29,7 @@ mod text_enum;
 mod verification;
 
 pub use acceptance::{AcceptanceDecision, AcceptanceRow};
-pub use audit::{AuditQuery, AuditRow, AUDIT_GENESIS_HASH};
+pub use audit::{AuditQuery, AuditRow, CheckpointRow, AUDIT_GENESIS_HASH};
 pub use certificates::{CertificateRow, EndingCertificate};
 pub use contracts::{ContractRow, FreePackageClaimRow, PackageRow, SignatureEvidence};
 pub use dashboard::DayFigures;

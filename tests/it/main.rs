@@ -8,6 +8,7 @@ mod accounts;
 mod architecture;
 mod browser;
 mod ca_files;
+mod checkpoints;
 mod contract;
 mod enrolment;
 mod foundation;
