@@ -75,6 +75,8 @@ pub struct AppState {
     pub renewals: crate::renewal::Renewals,
     /// The expiry job (tests run it directly).
     pub expiry: crate::expiry::Expiry,
+    /// The retention job (tests run it directly).
+    pub retention: crate::retention::Retention,
     /// Adoption reports.
     pub reports: crate::reports::Reports,
     /// The operator pages' CSRF key.
@@ -243,6 +245,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
     let contracts = Contracts::new(
         store.clone(),
         otp.clone(),
+        keys.clone(),
         clock.clone(),
         config.contract.clone(),
     );
@@ -276,6 +279,9 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
         config.expiry.clone(),
     );
     spawn_expiry(&expiry);
+    let retention =
+        crate::retention::Retention::new(store.clone(), clock.clone(), config.retention.clone());
+    spawn_retention(&retention);
     let status = crate::status::StatusService::with_settings(
         store.clone(),
         clock.clone(),
@@ -320,6 +326,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
             status,
             renewals,
             expiry,
+            retention,
             reports,
             csrf,
             checkpoints,
@@ -406,6 +413,29 @@ fn spawn_expiry(expiry: &crate::expiry::Expiry) {
                 );
             }
             Ok::<_, crate::expiry::ExpiryError>(())
+        }
+    });
+}
+
+/// Periodically destroys identity documents past their retention and purges old OTP
+/// challenges, delivered messages and idempotency records, in bounded batches.
+fn spawn_retention(retention: &crate::retention::Retention) {
+    let interval = Duration::from_secs(retention.settings().job_interval_seconds);
+    let retention = retention.clone();
+    every(interval, "retention", move || {
+        let retention = retention.clone();
+        async move {
+            let run = retention.run().await?;
+            if run != crate::retention::RetentionRun::default() {
+                tracing::info!(
+                    documents_destroyed = run.documents_destroyed.len(),
+                    otp_challenges = run.otp_challenges,
+                    outbox_messages = run.outbox_messages,
+                    idempotency_records = run.idempotency_records,
+                    "retention job"
+                );
+            }
+            Ok::<_, crate::retention::RetentionError>(())
         }
     });
 }

@@ -64,6 +64,8 @@ pub struct Config {
     pub status: crate::status::Settings,
     /// Certificate expiry: the reminder days before notAfter and the job's interval.
     pub expiry: crate::expiry::Settings,
+    /// How long documents, OTP challenges, delivered messages and idempotency records are kept.
+    pub retention: crate::retention::Settings,
 }
 
 impl Default for Config {
@@ -90,6 +92,7 @@ impl Default for Config {
             acceptance: crate::acceptance::Settings::default(),
             status: crate::status::Settings::default(),
             expiry: crate::expiry::Settings::default(),
+            retention: crate::retention::Settings::default(),
         }
     }
 }
@@ -164,6 +167,7 @@ impl Config {
         self.contract.validate()?;
         self.acceptance.validate()?;
         self.expiry.validate()?;
+        self.retention.validate()?;
         self.status.validate()?;
         self.otp.validate()?;
         // Delivery first: the outbox's lease is checked against its timeouts.
@@ -333,6 +337,25 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("`expiry.reminder_days`"), "{e}");
+    }
+
+    #[test]
+    fn retention_periods_default_and_are_checked() {
+        let c = load("[retention]\ndocument_days = 90", &[]).unwrap();
+        assert_eq!(c.retention.document_days, 90);
+        assert_eq!(c.retention.otp_challenge_days, 30);
+        assert_eq!(c.retention.idempotency_days, 7);
+        for bad in [
+            "document_days = 0",
+            "batch_size = 0",
+            "outbox_sent_days = 4000",
+        ] {
+            let e = load(&format!("[retention]\n{bad}"), &[])
+                .unwrap_err()
+                .to_string();
+            let key = bad.split(' ').next().unwrap();
+            assert!(e.contains(&format!("`retention.{key}`")), "{e}");
+        }
     }
 
     #[test]

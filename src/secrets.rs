@@ -106,35 +106,76 @@ impl MasterKey {
         aad: &[u8],
         plaintext: &[u8],
     ) -> Result<Vec<u8>, SecretsError> {
-        let key = self.derive(purpose);
-        let nonce = random_bytes::<12>();
-        let mut tag = [0u8; 16];
-        let ct = encrypt_aead(
-            Cipher::aes_256_gcm(),
-            &key,
-            Some(&nonce),
-            aad,
-            plaintext,
-            &mut tag,
-        )
-        .map_err(unexpected)?;
-        let mut out = Vec::with_capacity(12 + ct.len() + 16);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ct);
-        out.extend_from_slice(&tag);
-        Ok(out)
+        aead_seal(&self.derive(purpose), aad, plaintext)
     }
 
     pub fn open(&self, purpose: &str, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, SecretsError> {
-        if sealed.len() < 28 {
-            return Err(SecretsError::Tampered);
-        }
-        let key = self.derive(purpose);
-        let (nonce, rest) = sealed.split_at(12);
-        let (ct, tag) = rest.split_at(rest.len() - 16);
-        decrypt_aead(Cipher::aes_256_gcm(), &key, Some(nonce), aad, ct, tag)
-            .map_err(|_| SecretsError::Tampered)
+        aead_open(&self.derive(purpose), aad, sealed)
     }
+}
+
+/// Purpose of the master sub-key that wraps data keys.
+const DATA_KEY_WRAPPING: &str = "data-key-wrapping";
+
+/// A random AES-256-GCM key of its own for one stored object (an identity document, a
+/// signature image). Stored only wrapped by the master key, apart from the ciphertext, so
+/// deleting the wrapped key destroys the object wherever copies of its ciphertext remain
+/// (crypto-shredding). No `Debug`: it is key material.
+pub struct DataKey([u8; 32]);
+
+impl DataKey {
+    pub fn generate() -> Self {
+        Self(random_bytes())
+    }
+
+    /// The key sealed under the master key, bound to `key_id` (its row), so a wrapped key
+    /// cannot be moved to another row.
+    pub fn wrap(&self, master: &MasterKey, key_id: &str) -> Result<Vec<u8>, SecretsError> {
+        master.seal(DATA_KEY_WRAPPING, key_id.as_bytes(), &self.0)
+    }
+
+    pub fn unwrap(master: &MasterKey, key_id: &str, wrapped: &[u8]) -> Result<Self, SecretsError> {
+        let key = master.open(DATA_KEY_WRAPPING, key_id.as_bytes(), wrapped)?;
+        Ok(Self(key.try_into().map_err(|_| SecretsError::Tampered)?))
+    }
+
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SecretsError> {
+        aead_seal(&self.0, aad, plaintext)
+    }
+
+    pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, SecretsError> {
+        aead_open(&self.0, aad, sealed)
+    }
+}
+
+/// AES-256-GCM with a random nonce: `nonce (12) || ciphertext || tag (16)`.
+fn aead_seal(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SecretsError> {
+    let nonce = random_bytes::<12>();
+    let mut tag = [0u8; 16];
+    let ct = encrypt_aead(
+        Cipher::aes_256_gcm(),
+        key,
+        Some(&nonce),
+        aad,
+        plaintext,
+        &mut tag,
+    )
+    .map_err(unexpected)?;
+    let mut out = Vec::with_capacity(12 + ct.len() + 16);
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&ct);
+    out.extend_from_slice(&tag);
+    Ok(out)
+}
+
+fn aead_open(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, SecretsError> {
+    if sealed.len() < 28 {
+        return Err(SecretsError::Tampered);
+    }
+    let (nonce, rest) = sealed.split_at(12);
+    let (ct, tag) = rest.split_at(rest.len() - 16);
+    decrypt_aead(Cipher::aes_256_gcm(), key, Some(nonce), aad, ct, tag)
+        .map_err(|_| SecretsError::Tampered)
 }
 
 /// The key of the operator pages' CSRF tokens (`web::session`), derived from the master key,
@@ -208,6 +249,20 @@ mod tests {
         let mut flipped = sealed.clone();
         flipped[14] ^= 1;
         assert!(k.open("totp", b"op-1", &flipped).is_err());
+    }
+
+    #[test]
+    fn a_data_key_opens_only_its_own_ciphertext_and_unwraps_only_for_its_row() {
+        let master = MasterKey(random_bytes());
+        let key = DataKey::generate();
+        let wrapped = key.wrap(&master, "k-1").unwrap();
+        let sealed = key.seal(b"e-1/portrait", b"FACE").unwrap();
+        let again = DataKey::unwrap(&master, "k-1", &wrapped).unwrap();
+        assert_eq!(again.open(b"e-1/portrait", &sealed).unwrap(), b"FACE");
+        assert!(again.open(b"e-2/portrait", &sealed).is_err());
+        assert!(DataKey::unwrap(&master, "k-2", &wrapped).is_err());
+        assert!(DataKey::unwrap(&MasterKey(random_bytes()), "k-1", &wrapped).is_err());
+        assert!(DataKey::generate().open(b"e-1/portrait", &sealed).is_err());
     }
 
     #[test]

@@ -466,6 +466,7 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("problem.csr_signature_invalid", "Chữ ký của CSR không hợp lệ (không chứng minh được quyền sở hữu khóa).", "the CSR signature does not verify with its own public key"),
     ("problem.csr_too_large", "Yêu cầu chứng thư (CSR) quá lớn.", "the CSR is larger than {max} bytes"),
     ("problem.database_unavailable", "Cơ sở dữ liệu tạm thời không truy cập được; vui lòng thử lại sau {seconds} giây.", "the database is unavailable for the moment; try again in {seconds} s"),
+    ("problem.document_destroyed", "Giấy tờ đã bị hủy theo thời hạn lưu trữ hoặc khi rút hồ sơ.", "the document was destroyed (end of its retention period, or withdrawal)"),
     ("problem.document_kind_unknown", "Loại giấy tờ phải là id_front, id_back, portrait hoặc liveness.", "Document kinds are id_front, id_back, portrait and liveness."),
     ("problem.document_not_found", "Không tìm thấy giấy tờ.", "no such document"),
     ("problem.document_too_large", "Tệp vượt quá {max_bytes} byte.", "document larger than {max_bytes} bytes"),

@@ -438,6 +438,8 @@ impl From<EnrolmentError> for Problem {
                 Problem::new(S::CONFLICT, "documents_not_accepted").arg("status", status)
             }
             E::DocumentNotFound => Problem::new(S::NOT_FOUND, "document_not_found"),
+            // 404 like a missing one (it is gone for good), with its own code.
+            E::DocumentDestroyed => Problem::new(S::NOT_FOUND, "document_destroyed"),
             E::CertificateIssued => {
                 Problem::new(S::CONFLICT, "withdrawal_refused_certificate_issued")
             }

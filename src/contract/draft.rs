@@ -96,6 +96,7 @@ impl Contracts {
             signed_at: None,
             signed_by: None,
             signature_image: None,
+            signature_key_id: None,
             signature_sha256: None,
             otp_challenge_id: None,
             otp_masked_destination: None,

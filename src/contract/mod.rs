@@ -43,8 +43,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
+use crate::data_keys::{DataKeys, StoredKey};
 use crate::enrolment::status::Status;
 use crate::otp::{Otp, OtpError};
+use crate::secrets::MasterKey;
 use crate::settings::{range, Invalid};
 pub use crate::states::contract::ContractStatus;
 use crate::store::{ContractRow, EnrolmentRow, Store, StoreError, Tx};
@@ -237,17 +239,56 @@ impl ContractSummary {
 pub struct Contracts {
     store: Store,
     otp: Otp,
+    /// Seal the drawn signatures at rest, each under its own data key.
+    keys: DataKeys,
     clock: Arc<dyn Clock>,
     settings: Arc<Settings>,
 }
 
 impl Contracts {
-    pub fn new(store: Store, otp: Otp, clock: Arc<dyn Clock>, settings: Settings) -> Self {
+    pub fn new(
+        store: Store,
+        otp: Otp,
+        keys: MasterKey,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+    ) -> Self {
         Self {
             store,
             otp,
+            keys: DataKeys::new(keys),
             clock,
             settings: Arc::new(settings),
+        }
+    }
+
+    /// The drawn signature (PNG) of a signed contract, `None` while it is not signed. The
+    /// image is sealed at rest: this is the one way to read it (documents that show it call
+    /// this, never the column).
+    pub async fn signature_png(&self, id: &str) -> Result<Option<Vec<u8>>, ContractError> {
+        let id = id.to_string();
+        let aad = signature_aad(&id);
+        let (row, key) = self
+            .store
+            .read(move |tx| {
+                let row = tx.contract_by_id(&id)?.ok_or(ContractError::NotFound)?;
+                let key = StoredKey::find(tx, row.signature_key_id.as_deref())?;
+                Ok::<_, ContractError>((row, key))
+            })
+            .await?;
+        let Some(image) = row.signature_image else {
+            return Ok(None);
+        };
+        match key {
+            StoredKey::Own(key) => self
+                .keys
+                .open(&key, &aad, &image)
+                .map(Some)
+                .map_err(unexpected),
+            // Signed before signature images were sealed: stored in clear.
+            StoredKey::Legacy => Ok(Some(image)),
+            // Nothing deletes a signature's key while its contract is kept.
+            StoredKey::Destroyed => Err(unexpected("the signature image's data key is gone")),
         }
     }
 
@@ -277,4 +318,9 @@ fn verified_enrolment(tx: &mut Tx<'_>, enrolment_id: &str) -> Result<EnrolmentRo
         return Err(ContractError::EnrolmentNotVerified { status });
     }
     Ok(enrolment)
+}
+
+/// Binds a sealed signature image to its contract.
+fn signature_aad(contract_id: &str) -> Vec<u8> {
+    format!("contract/{contract_id}/signature").into_bytes()
 }

@@ -5,10 +5,11 @@ use serde_json::json;
 
 use super::free_package::refuse_if_free_package_used;
 use super::{
-    signature, unexpected, verified_enrolment, ContractError, ContractStatus, ContractSummary,
-    Contracts,
+    signature, signature_aad, unexpected, verified_enrolment, ContractError, ContractStatus,
+    ContractSummary, Contracts,
 };
 use crate::audit::{Actor, NewEvent};
+use crate::data_keys::Purpose as DataKeyPurpose;
 use crate::enrolment::identity::PhoneNumber;
 use crate::enrolment::status::Event;
 use crate::enrolment::transition::{transition, Details, MoveError};
@@ -141,7 +142,18 @@ impl Contracts {
             actor: actor.clone(),
         };
         let actor = actor.clone();
-        let image = request.signature_png;
+        let signature_sha256 = sha256_hex(&request.signature_png);
+        let signature_bytes = request.signature_png.len();
+        let sealed = self
+            .keys
+            .seal(
+                DataKeyPurpose::Signature,
+                &signature_aad(&contract_id),
+                &request.signature_png,
+                self.clock.now(),
+            )
+            .map_err(unexpected)?;
+        drop(request.signature_png);
         self.otp
             .confirm(check, move |tx, verified| {
                 // The digest already binds the code to this document; the subject check
@@ -167,14 +179,15 @@ impl Contracts {
                         released_reason: None,
                     })?;
                 }
-                let signature_sha256 = sha256_hex(&image);
                 let signed_by = actor.to_string();
+                tx.insert_data_key(&sealed.key)?;
                 if !tx.sign_contract(
                     &contract.id,
                     &SignatureEvidence {
                         signed_at: at.naive_utc(),
                         signed_by: &signed_by,
-                        signature_image: &image,
+                        signature_image: &sealed.ciphertext,
+                        signature_key_id: &sealed.key.id,
                         signature_sha256: &signature_sha256,
                         otp_challenge_id: &verified.challenge_id,
                         otp_masked_destination: &verified.masked_destination,
@@ -213,7 +226,7 @@ impl Contracts {
                         "enrolment_id": enrolment.id,
                         "document_sha256": contract.document_sha256,
                         "signature_sha256": signature_sha256,
-                        "signature_bytes": image.len(),
+                        "signature_bytes": signature_bytes,
                         "signature_width": drawn.width,
                         "signature_height": drawn.height,
                         "otp_challenge_id": verified.challenge_id,

@@ -2,8 +2,11 @@
 //! enrolment per ID number, encrypted identity documents, routing to `verified` or to the
 //! video-call queue, and consent withdrawal.
 //!
-//! Invariant: face images and ID photos are stored only as AES-256-GCM ciphertext under a key
-//! derived from the master key; every read is audited; their bytes never reach a log.
+//! Invariant: face images and ID photos are stored only as AES-256-GCM ciphertext, each under
+//! a data key of its own wrapped by the master key (`data_keys`), so destroying the key
+//! destroys the document; every read is audited; their bytes never reach a log. Documents
+//! stored before per-document keys stay readable under the master key's document sub-key
+//! until they are destroyed.
 //!
 //! Documents live in the database rather than in files: every server process already shares
 //! the database (and not necessarily a disk), one transaction then covers the document, its
@@ -32,17 +35,19 @@ use serde_json::json;
 
 use crate::audit::{Actor, NewEvent};
 use crate::clock::Clock;
+use crate::data_keys::{DataKeys, Purpose, StoredKey};
 use crate::secrets::{sha256_hex, MasterKey};
 use crate::settings::{range, Invalid};
 use crate::store::{
-    CertificateRow, DocumentRow, EnrolmentRow, IdempotencyRow, Store, StoreError, Tx,
+    CertificateRow, DestructionReason, DocumentRow, EnrolmentRow, IdempotencyRow, Store,
+    StoreError, Tx,
 };
 use identity::FieldErrors;
 use serde_json::Value;
 use transition::{transition, Details, MoveError};
 
-/// Purpose of the sub-key that encrypts identity documents.
-const DOCUMENT_KEY_PURPOSE: &str = "documents";
+/// Purpose of the master sub-key that sealed identity documents before per-document keys.
+const LEGACY_DOCUMENT_KEY_PURPOSE: &str = "documents";
 /// Operation name under which submissions store their idempotency keys.
 const SUBMIT_OPERATION: &str = "enrolment.submit";
 
@@ -129,6 +134,9 @@ pub enum EnrolmentError {
     DocumentsNotAccepted { status: Status },
     #[error("no such document")]
     DocumentNotFound,
+    /// Destroyed at withdrawal or at the end of its retention (or its data key was).
+    #[error("the document was destroyed")]
+    DocumentDestroyed,
     #[error("a certificate was issued: the evidence is kept for the retention period")]
     CertificateIssued,
     #[error("the enrolment is {status}")]
@@ -245,7 +253,7 @@ fn issuance_of(certificates: &[CertificateRow], now: DateTime<Utc>) -> Issuance 
 #[derive(Clone)]
 pub struct Enrolments {
     store: Store,
-    keys: MasterKey,
+    keys: DataKeys,
     clock: Arc<dyn Clock>,
     settings: Settings,
 }
@@ -254,7 +262,7 @@ impl Enrolments {
     pub fn new(store: Store, keys: MasterKey, clock: Arc<dyn Clock>, settings: Settings) -> Self {
         Self {
             store,
-            keys,
+            keys: DataKeys::new(keys),
             clock,
             settings,
         }
@@ -434,20 +442,22 @@ impl Enrolments {
             size_bytes: i64::try_from(bytes.len()).map_err(unexpected)?,
             sha256: sha256_hex(&bytes),
         };
+        let now = self.clock.now();
         let sealed = self
             .keys
-            .seal(DOCUMENT_KEY_PURPOSE, &document_aad(id, kind), &bytes)
+            .seal(Purpose::Document, &document_aad(id, kind), &bytes, now)
             .map_err(unexpected)?;
         drop(bytes);
-        let now = self.clock.now();
+        let key = sealed.key;
         let doc = DocumentRow {
             enrolment_id: id.to_string(),
             kind: kind.as_str().to_string(),
             content_type: image_type.content_type().to_string(),
             size_bytes: info.size_bytes,
             sha256: info.sha256.clone(),
-            sealed,
+            sealed: sealed.ciphertext,
             uploaded_at: now.naive_utc(),
+            key_id: Some(key.id.clone()),
         };
         let (actor, policy) = (actor.clone(), self.settings.routing.clone());
         let summary = self
@@ -462,6 +472,7 @@ impl Enrolments {
                 if !source.accepts_documents(status) {
                     return Err(EnrolmentError::DocumentsNotAccepted { status });
                 }
+                tx.insert_data_key(&key)?;
                 tx.put_document(&doc)?;
                 tx.audit(NewEvent::new(
                     now,
@@ -517,15 +528,22 @@ impl Enrolments {
     ) -> Result<Document, EnrolmentError> {
         let now = self.clock.now();
         let (reader, eid) = (reader.clone(), id.to_string());
-        let row = self
+        let (row, key) = self
             .store
             .write(move |tx| {
                 let Some(doc) = tx.document(&eid, kind.as_str())? else {
                     return Err(match tx.enrolment_by_id(&eid)? {
-                        Some(_) => EnrolmentError::DocumentNotFound,
                         None => EnrolmentError::NotFound,
+                        Some(_) if tx.documents_destroyed_at(&eid)?.is_some() => {
+                            EnrolmentError::DocumentDestroyed
+                        }
+                        Some(_) => EnrolmentError::DocumentNotFound,
                     });
                 };
+                let key = StoredKey::find(tx, doc.key_id.as_deref())?;
+                if matches!(key, StoredKey::Destroyed) {
+                    return Err(EnrolmentError::DocumentDestroyed);
+                }
                 tx.audit(NewEvent::new(
                     now,
                     &reader,
@@ -534,15 +552,21 @@ impl Enrolments {
                     &eid,
                     json!({"kind": doc.kind, "sha256": doc.sha256}),
                 ))?;
-                Ok(doc)
+                Ok((doc, key))
             })
             .await?;
         let image_type =
             ImageType::from_content_type(&row.content_type).ok_or_else(|| unexpected("type"))?;
-        let bytes = self
-            .keys
-            .open(DOCUMENT_KEY_PURPOSE, &document_aad(id, kind), &row.sealed)
-            .map_err(unexpected)?;
+        let aad = document_aad(id, kind);
+        let bytes = match key {
+            StoredKey::Own(key) => self.keys.open(&key, &aad, &row.sealed),
+            StoredKey::Legacy => {
+                self.keys
+                    .open_legacy(LEGACY_DOCUMENT_KEY_PURPOSE, &aad, &row.sealed)
+            }
+            StoredKey::Destroyed => return Err(EnrolmentError::DocumentDestroyed),
+        }
+        .map_err(unexpected)?;
         Ok(Document { image_type, bytes })
     }
 
@@ -559,7 +583,9 @@ impl Enrolments {
             .write(move |tx| {
                 // Destroyed before the move so the move's event can say so; a refused move
                 // rolls them back with the transaction.
-                let destroyed = tx.delete_documents(&id)?;
+                let destroyed = tx
+                    .destroy_documents(&id, DestructionReason::Withdrawn, now.naive_utc())?
+                    .len();
                 let left_queue = queue::close_for_enrolment(tx, &id)?;
                 let row = transition(
                     tx,

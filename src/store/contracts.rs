@@ -43,17 +43,22 @@ pub struct ContractRow {
     pub created_at: NaiveDateTime,
     pub signed_at: Option<NaiveDateTime>,
     pub signed_by: Option<String>,
+    /// The drawn signature (PNG) sealed under the data key `signature_key_id`; in clear
+    /// when that is `None` (signed before signature images were sealed).
     pub signature_image: Option<Vec<u8>>,
     pub signature_sha256: Option<String>,
     pub otp_challenge_id: Option<String>,
     pub otp_masked_destination: Option<String>,
+    pub signature_key_id: Option<String>,
 }
 
 /// What signing records, all at once.
 pub struct SignatureEvidence<'a> {
     pub signed_at: NaiveDateTime,
     pub signed_by: &'a str,
+    /// Sealed under `signature_key_id`'s data key.
     pub signature_image: &'a [u8],
+    pub signature_key_id: &'a str,
     pub signature_sha256: &'a str,
     pub otp_challenge_id: &'a str,
     pub otp_masked_destination: &'a str,
@@ -178,6 +183,7 @@ impl Tx<'_> {
             contracts::signed_at.eq(evidence.signed_at),
             contracts::signed_by.eq(evidence.signed_by),
             contracts::signature_image.eq(evidence.signature_image),
+            contracts::signature_key_id.eq(evidence.signature_key_id),
             contracts::signature_sha256.eq(evidence.signature_sha256),
             contracts::otp_challenge_id.eq(evidence.otp_challenge_id),
             contracts::otp_masked_destination.eq(evidence.otp_masked_destination),

@@ -4,7 +4,8 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::schema::{
-    certificates, contracts, enrolment_documents, enrolments, video_call_outcomes,
+    certificates, contracts, destroyed_documents, enrolment_documents, enrolments,
+    video_call_outcomes,
 };
 use super::{dispatch, StoreError, Tx};
 use crate::states::enrolment::Status;
@@ -63,7 +64,9 @@ pub enum Owned {
     Certificate(String),
 }
 
-/// An identity document; `sealed` is AES-256-GCM ciphertext. No `Debug`: it holds face data.
+/// An identity document; `sealed` is AES-256-GCM ciphertext under the data key `key_id`
+/// (`None`: sealed before per-document keys, under the master key's document sub-key).
+/// No `Debug`: it holds face data.
 #[derive(Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = enrolment_documents)]
 pub struct DocumentRow {
@@ -74,6 +77,31 @@ pub struct DocumentRow {
     pub sha256: String,
     pub sealed: Vec<u8>,
     pub uploaded_at: NaiveDateTime,
+    pub key_id: Option<String>,
+}
+
+/// What a destruction removed, for its audit event: never the content.
+#[derive(Clone, Debug, Queryable)]
+pub struct DestroyedDocument {
+    pub kind: String,
+    pub sha256: String,
+    pub key_id: Option<String>,
+}
+
+/// Why an enrolment's documents were destroyed (`destroyed_documents.reason`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DestructionReason {
+    Withdrawn,
+    Retention,
+}
+
+impl DestructionReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DestructionReason::Withdrawn => "withdrawn",
+            DestructionReason::Retention => "retention",
+        }
+    }
 }
 
 impl Tx<'_> {
@@ -200,13 +228,22 @@ impl Tx<'_> {
             .optional())?)
     }
 
-    /// Stores a document, replacing an earlier one of the same kind.
+    /// Stores a document, replacing an earlier one of the same kind (and destroying the
+    /// replaced one's data key). The caller has inserted `row.key_id`'s key.
     pub fn put_document(&mut self, row: &DocumentRow) -> Result<(), StoreError> {
+        let replaced: Option<Option<String>> = dispatch!(self, c => enrolment_documents::table
+            .find((&row.enrolment_id, &row.kind))
+            .select(enrolment_documents::key_id)
+            .first(c)
+            .optional())?;
         dispatch!(self, c => {
             diesel::delete(enrolment_documents::table.find((&row.enrolment_id, &row.kind)))
                 .execute(c)?;
             diesel::insert_into(enrolment_documents::table).values(row).execute(c)?
         });
+        if let Some(Some(old_key)) = replaced {
+            self.delete_data_keys(&[old_key])?;
+        }
         Ok(())
     }
 
@@ -230,12 +267,60 @@ impl Tx<'_> {
             .load(c))?)
     }
 
-    /// Deletes every document of the enrolment; returns how many there were.
-    pub fn delete_documents(&mut self, enrolment_id: &str) -> Result<usize, StoreError> {
-        Ok(dispatch!(self, c => diesel::delete(
+    /// Destroys every document of the enrolment: the rows and their data keys, and, when
+    /// there were any, a `destroyed_documents` row saying when and why. Returns what was
+    /// destroyed (empty when nothing was stored, e.g. already destroyed by another process).
+    pub fn destroy_documents(
+        &mut self,
+        enrolment_id: &str,
+        reason: DestructionReason,
+        at: NaiveDateTime,
+    ) -> Result<Vec<DestroyedDocument>, StoreError> {
+        let docs: Vec<DestroyedDocument> = dispatch!(self, c => enrolment_documents::table
+            .filter(enrolment_documents::enrolment_id.eq(enrolment_id))
+            .order(enrolment_documents::kind.asc())
+            .select((
+                enrolment_documents::kind,
+                enrolment_documents::sha256,
+                enrolment_documents::key_id,
+            ))
+            .load(c))?;
+        if docs.is_empty() {
+            return Ok(docs);
+        }
+        dispatch!(self, c => diesel::delete(
             enrolment_documents::table.filter(enrolment_documents::enrolment_id.eq(enrolment_id)),
         )
-        .execute(c))?)
+        .execute(c))?;
+        let keys: Vec<String> = docs.iter().filter_map(|d| d.key_id.clone()).collect();
+        self.delete_data_keys(&keys)?;
+        let recorded: Option<String> = dispatch!(self, c => destroyed_documents::table
+            .find(enrolment_id)
+            .select(destroyed_documents::enrolment_id)
+            .first(c)
+            .optional())?;
+        if recorded.is_none() {
+            dispatch!(self, c => diesel::insert_into(destroyed_documents::table)
+                .values((
+                    destroyed_documents::enrolment_id.eq(enrolment_id),
+                    destroyed_documents::reason.eq(reason.as_str()),
+                    destroyed_documents::destroyed_at.eq(at),
+                ))
+                .execute(c))?;
+        }
+        Ok(docs)
+    }
+
+    /// When the enrolment's documents were destroyed, if they were.
+    pub fn documents_destroyed_at(
+        &mut self,
+        enrolment_id: &str,
+    ) -> Result<Option<NaiveDateTime>, StoreError> {
+        Ok(dispatch!(self, c => destroyed_documents::table
+            .find(enrolment_id)
+            .select(destroyed_documents::destroyed_at)
+            .first(c)
+            .optional())?)
     }
 
     /// Enrolments matching `q`, newest first, at most `q.limit`.

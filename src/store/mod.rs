@@ -15,6 +15,7 @@ mod audit;
 mod certificates;
 mod contracts;
 mod dashboard;
+mod data_keys;
 mod enrolments;
 mod expiry;
 mod idempotency;
@@ -23,6 +24,7 @@ mod operators;
 mod otp;
 mod outbox;
 mod reports;
+mod retention;
 pub mod schema;
 mod status;
 mod text_enum;
@@ -33,7 +35,10 @@ pub use audit::{AuditQuery, AuditRow, CheckpointRow, AUDIT_GENESIS_HASH};
 pub use certificates::{CertificateRow, EndingCertificate};
 pub use contracts::{ContractRow, FreePackageClaimRow, PackageRow, SignatureEvidence};
 pub use dashboard::DayFigures;
-pub use enrolments::{DocumentRow, EnrolmentQuery, EnrolmentRow, Owned};
+pub use data_keys::DataKeyRow;
+pub use enrolments::{
+    DestroyedDocument, DestructionReason, DocumentRow, EnrolmentQuery, EnrolmentRow, Owned,
+};
 pub use idempotency::IdempotencyRow;
 pub use key_check::KeyCheckState;
 pub use operators::{ApiKeyRow, IntegrationRow, OperatorRow, SessionRow, ANY_CLIENT};

@@ -216,6 +216,7 @@ diesel::table! {
         sha256 -> Text,
         sealed -> Binary,
         uploaded_at -> Timestamp,
+        key_id -> Nullable<Text>,
     }
 }
 
@@ -314,6 +315,7 @@ diesel::table! {
         signature_sha256 -> Nullable<Text>,
         otp_challenge_id -> Nullable<Text>,
         otp_masked_destination -> Nullable<Text>,
+        signature_key_id -> Nullable<Text>,
     }
 }
 
@@ -393,3 +395,22 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(expiry_reminders, certificates);
+
+diesel::table! {
+    data_keys (id) {
+        id -> Text,
+        purpose -> Text,
+        wrapped -> Binary,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    destroyed_documents (enrolment_id) {
+        enrolment_id -> Text,
+        reason -> Text,
+        destroyed_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(data_keys, enrolment_documents, contracts);

@@ -392,7 +392,9 @@ pub async fn document(
         .read_document(&user.principal.actor(), &id, kind)
         .await
         .map_err(|e| match e {
-            EnrolmentError::NotFound | EnrolmentError::DocumentNotFound => WebError::NotFound,
+            EnrolmentError::NotFound
+            | EnrolmentError::DocumentNotFound
+            | EnrolmentError::DocumentDestroyed => WebError::NotFound,
             e => WebError::Unexpected(e.to_string()),
         })?;
     Ok(Response::builder()

@@ -15,7 +15,7 @@ use super::i18n::{self, Lang};
 use super::{message, redirect, render, render_status, Page, WebError, WebUser};
 use crate::app::AppState;
 use crate::enrolment::identity::FieldErrors;
-use crate::enrolment::{DocumentKind, Status};
+use crate::enrolment::{DocumentKind, EnrolmentError, Status};
 use crate::operators::{Principal, Role};
 use crate::verification::{
     Claimed, Decision, OperatorRef, OutcomeForm, RecordingForm, VerificationError, CHECKLIST_ITEMS,
@@ -455,7 +455,10 @@ pub async fn document(
         .enrolments
         .read_document(&op.actor, &c.enrolment.id, kind)
         .await
-        .map_err(|e| WebError::Unexpected(e.to_string()))?;
+        .map_err(|e| match e {
+            EnrolmentError::DocumentDestroyed => WebError::NotFound,
+            e => WebError::Unexpected(e.to_string()),
+        })?;
     Ok(Response::builder()
         .content_type(doc.image_type.content_type())
         .header(header::CACHE_CONTROL, "no-store")

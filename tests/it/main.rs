@@ -23,6 +23,7 @@ mod otp;
 mod outage;
 mod readonly;
 mod reports;
+mod retention;
 mod status;
 mod verification;
 mod web;

@@ -1,0 +1,302 @@
+//! Data minimisation: what is kept only as long as its purpose needs, then deleted by a
+//! periodic job (`app::prepare` starts it through `jobs::every`).
+//!
+//! - Identity documents (ID card photos, portrait, liveness) are destroyed
+//!   `document_days` after the enrolment's acceptance record was decided (accepted, rejected
+//!   or expired), or after the enrolment closed without a certificate (`rejected`,
+//!   `expired`): the rows and their data keys (crypto-shredding, `data_keys`), a
+//!   `destroyed_documents` row, and one audit event `enrolment.documents_destroyed` per
+//!   enrolment naming each document's kind and SHA-256. Withdrawal destroys them at once
+//!   (`enrolment::Enrolments::withdraw`).
+//! - OTP challenges `otp_challenge_days` after they were created, delivered outbox messages
+//!   `outbox_sent_days` after delivery, remembered `Idempotency-Key` answers
+//!   `idempotency_days` after they were stored: one `retention.purged` audit event per batch
+//!   (table, rows, cutoff).
+//!
+//! What stays is the evidence the domain's 5-year rule covers (domain.md §2): the enrolment's
+//! identity fields, the video-call outcome, the contract (with its sealed signature image),
+//! the acceptance record and the audit trail, which keeps each destroyed image's digest.
+//!
+//! Every step works in bounded batches over indexed columns, each batch its own short
+//! transaction, so millions of rows never make one long transaction, and several processes
+//! running the job at once only share the work (a batch another process emptied is skipped).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::audit::{Actor, NewEvent};
+use crate::clock::Clock;
+use crate::settings::{range, Invalid};
+use crate::store::{DestructionReason, Store, StoreError};
+
+/// The `[retention]` section.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Days identity documents are kept after the acceptance record was decided (or the
+    /// enrolment closed without a certificate). 30 by default: the images served to verify
+    /// the applicant before issuance; the citizen has since confirmed the certificate's
+    /// contents, and a month leaves time for a complaint about the verification to be
+    /// examined with the images. A provider whose policy counts the images as part of the
+    /// 5-year dossier sets this accordingly (e.g. 2922: 3-year certificate + 5 years).
+    pub document_days: u32,
+    /// Days OTP challenges are kept after they were created. 30 by default: the hourly caps
+    /// need one hour; signing and acceptance keep the challenge id and masked destination
+    /// in their own rows and the audit trail; a month answers "I got no code" enquiries.
+    pub otp_challenge_days: u32,
+    /// Days delivered outbox messages are kept after delivery. 7 by default: the sealed text
+    /// holds codes and names; each delivery is audited, and a week answers delivery
+    /// enquiries. Messages not yet delivered (or failed) are not purged.
+    pub outbox_sent_days: u32,
+    /// Days `Idempotency-Key` answers are kept. 7 by default: retries come within minutes
+    /// or hours, a week outlasts an integration's outage.
+    pub idempotency_days: u32,
+    /// Rows per transaction.
+    pub batch_size: u32,
+    /// How often the job runs, in seconds.
+    pub job_interval_seconds: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            document_days: 30,
+            otp_challenge_days: 30,
+            outbox_sent_days: 7,
+            idempotency_days: 7,
+            batch_size: 500,
+            job_interval_seconds: 3600,
+        }
+    }
+}
+
+impl Settings {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        range("retention.document_days", self.document_days, 1, 3650)?;
+        range(
+            "retention.otp_challenge_days",
+            self.otp_challenge_days,
+            1,
+            3650,
+        )?;
+        range("retention.outbox_sent_days", self.outbox_sent_days, 1, 3650)?;
+        range("retention.idempotency_days", self.idempotency_days, 1, 3650)?;
+        range("retention.batch_size", self.batch_size, 1, 10_000)?;
+        range(
+            "retention.job_interval_seconds",
+            self.job_interval_seconds,
+            1,
+            86_400,
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RetentionError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What one run removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RetentionRun {
+    /// Enrolments whose documents (and data keys) were destroyed.
+    pub documents_destroyed: Vec<String>,
+    pub otp_challenges: usize,
+    pub outbox_messages: usize,
+    pub idempotency_records: usize,
+}
+
+/// A batch's transaction: nothing left to do (rolled back, no event), or a failure.
+enum Step {
+    Nothing,
+    Failed(StoreError),
+}
+
+impl From<StoreError> for Step {
+    fn from(e: StoreError) -> Self {
+        Step::Failed(e)
+    }
+}
+
+/// The tables purged by age, each with its own retention.
+#[derive(Clone, Copy)]
+enum Purged {
+    OtpChallenges,
+    OutboxSent,
+    IdempotencyRecords,
+}
+
+impl Purged {
+    fn table(self) -> &'static str {
+        match self {
+            Purged::OtpChallenges => "otp_challenges",
+            Purged::OutboxSent => "outbox_messages",
+            Purged::IdempotencyRecords => "idempotency_keys",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Retention {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    settings: Arc<Settings>,
+}
+
+impl Retention {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, settings: Settings) -> Self {
+        Self {
+            store,
+            clock,
+            settings: Arc::new(settings),
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// One run: destroys the documents due, then purges each table, batch by batch until
+    /// nothing older than its retention is left. Safe to run from several processes at once.
+    pub async fn run(&self) -> Result<RetentionRun, RetentionError> {
+        let now = self.clock.now();
+        let s = &self.settings;
+        Ok(RetentionRun {
+            documents_destroyed: self.destroy_documents(now).await?,
+            otp_challenges: self
+                .purge(Purged::OtpChallenges, now, s.otp_challenge_days)
+                .await?,
+            outbox_messages: self
+                .purge(Purged::OutboxSent, now, s.outbox_sent_days)
+                .await?,
+            idempotency_records: self
+                .purge(Purged::IdempotencyRecords, now, s.idempotency_days)
+                .await?,
+        })
+    }
+
+    fn batch(&self) -> i64 {
+        i64::from(self.settings.batch_size)
+    }
+
+    async fn destroy_documents(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+        let days = self.settings.document_days;
+        let cutoff = cutoff(now, days);
+        let batch = self.batch();
+        let mut destroyed = Vec::new();
+        loop {
+            let due = self
+                .store
+                .read(move |tx| tx.enrolments_with_documents_due(cutoff, batch))
+                .await?;
+            let mut progress = false;
+            for id in &due {
+                let id = id.clone();
+                let done = id.clone();
+                let result = self
+                    .store
+                    .write(move |tx| {
+                        let docs = tx.destroy_documents(
+                            &id,
+                            DestructionReason::Retention,
+                            now.naive_utc(),
+                        )?;
+                        if docs.is_empty() {
+                            return Err(Step::Nothing);
+                        }
+                        let keys = docs.iter().filter(|d| d.key_id.is_some()).count();
+                        let documents: Vec<_> = docs
+                            .iter()
+                            .map(|d| json!({"kind": d.kind, "sha256": d.sha256}))
+                            .collect();
+                        tx.audit(NewEvent::new(
+                            now,
+                            &Actor::System,
+                            "enrolment.documents_destroyed",
+                            "enrolment",
+                            &id,
+                            json!({
+                                "reason": DestructionReason::Retention.as_str(),
+                                "retention_days": days,
+                                "documents": documents,
+                                "data_keys_destroyed": keys,
+                            }),
+                        ))?;
+                        Ok(())
+                    })
+                    .await;
+                match result {
+                    Ok(()) => {
+                        destroyed.push(done);
+                        progress = true;
+                    }
+                    // Another process destroyed them first.
+                    Err(Step::Nothing) => {}
+                    Err(Step::Failed(e)) => return Err(e),
+                }
+            }
+            if i64::try_from(due.len()).unwrap_or(i64::MAX) < batch || !progress {
+                return Ok(destroyed);
+            }
+        }
+    }
+
+    async fn purge(
+        &self,
+        what: Purged,
+        now: DateTime<Utc>,
+        days: u32,
+    ) -> Result<usize, StoreError> {
+        let cutoff = cutoff(now, days);
+        let batch = self.batch();
+        let mut total = 0;
+        loop {
+            let result = self
+                .store
+                .write(move |tx| {
+                    let n = match what {
+                        Purged::OtpChallenges => tx.purge_otp_challenges(cutoff, batch)?,
+                        Purged::OutboxSent => tx.purge_sent_outbox(cutoff, batch)?,
+                        Purged::IdempotencyRecords => {
+                            tx.purge_idempotency_records(cutoff, batch)?
+                        }
+                    };
+                    if n == 0 {
+                        return Err(Step::Nothing);
+                    }
+                    tx.audit(NewEvent::new(
+                        now,
+                        &Actor::System,
+                        "retention.purged",
+                        "table",
+                        what.table(),
+                        json!({
+                            "rows": n,
+                            "retention_days": days,
+                            "before": cutoff.and_utc().to_rfc3339(),
+                        }),
+                    ))?;
+                    Ok(n)
+                })
+                .await;
+            match result {
+                Ok(n) => {
+                    total += n;
+                    if i64::try_from(n).unwrap_or(i64::MAX) < batch {
+                        return Ok(total);
+                    }
+                }
+                Err(Step::Nothing) => return Ok(total),
+                Err(Step::Failed(e)) => return Err(e),
+            }
+        }
+    }
+}
+
+fn cutoff(now: DateTime<Utc>, days: u32) -> NaiveDateTime {
+    (now - Duration::days(i64::from(days))).naive_utc()
+}
