@@ -14,6 +14,7 @@ use super::otp_views::ChallengeCreated;
 use super::problem::ApiError;
 use crate::acceptance::{AcceptRequest, AcceptanceError, Record, MAX_REASON_CHARS};
 use crate::app::AppState;
+use crate::enrolment::identity::BoundedText;
 use crate::operators::{Role, Scope};
 use crate::problem::Problem;
 use crate::status::CertificateStatus;
@@ -103,12 +104,13 @@ impl From<&Record> for AcceptanceView {
     }
 }
 
+const MAX_USER_AGENT_CHARS: usize = 512;
+
 #[derive(Object)]
 struct AcceptanceInput {
     /// The citizen ticked "I agree with the content of the certificate handover record".
     agree: bool,
-    /// The 6-digit code received by SMS.
-    #[oai(validator(max_length = 16))]
+    /// The 6-digit code received by SMS (more than 16 characters: 422 `otp_code_too_long`).
     otp_code: String,
     /// From `POST …/acceptance/otp`; when absent the latest code for the certificate is used.
     #[oai(validator(max_length = 64))]
@@ -116,8 +118,8 @@ struct AcceptanceInput {
     /// The citizen's IP address as the integration saw it (IPv4 or IPv6).
     #[oai(validator(max_length = 45))]
     client_ip: Option<String>,
-    /// The citizen's user agent as the integration saw it.
-    #[oai(validator(max_length = 512))]
+    /// The citizen's user agent as the integration saw it: at most 512 characters, without
+    /// control or invisible formatting characters (422 `validation_failed` otherwise).
     user_agent: Option<String>,
 }
 
@@ -298,6 +300,21 @@ impl AcceptanceApi {
                     .to_string(),
             ),
         };
+        // Kept in the acceptance record and shown to operators: checked like every other
+        // text, so it cannot carry control or bidi-override characters.
+        let user_agent = match input.user_agent.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(ua) => Some(
+                BoundedText::parse("user_agent", ua, MAX_USER_AGENT_CHARS)
+                    .map_err(|e| {
+                        ApiError::from(super::validation::unprocessable(vec![
+                            super::validation::from_field_error(e),
+                        ]))
+                    })?
+                    .as_str()
+                    .to_string(),
+            ),
+        };
         let record = state
             .acceptance
             .accept(
@@ -308,7 +325,7 @@ impl AcceptanceApi {
                     otp_code: input.otp_code,
                     challenge_id: input.challenge_id,
                     client_ip,
-                    user_agent: input.user_agent.filter(|u| !u.trim().is_empty()),
+                    user_agent,
                 },
             )
             .await?;

@@ -172,8 +172,7 @@ struct SignInput {
     /// prefix is accepted), at most `contract.signature.max_bytes` (default 512 KiB) and
     /// within the configured dimensions.
     signature_image: String,
-    /// The 6-digit code received by SMS.
-    #[oai(validator(max_length = 16))]
+    /// The 6-digit code received by SMS (more than 16 characters: 422 `otp_code_too_long`).
     otp_code: String,
     /// From `POST /contracts/{id}/otp`; when absent the latest code for the contract is used.
     #[oai(validator(max_length = 64))]

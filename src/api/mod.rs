@@ -12,6 +12,7 @@ mod lifecycle;
 mod negotiated;
 mod operators;
 mod otp_views;
+mod paging;
 pub mod problem;
 mod renewal;
 mod reports;

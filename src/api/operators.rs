@@ -12,8 +12,6 @@ use super::problem::ApiError;
 use crate::app::AppState;
 use crate::http::client_address;
 use crate::operators::{Principal, Role};
-use crate::problem::Problem;
-use poem::http::StatusCode;
 
 #[derive(Tags)]
 enum ApiTags {
@@ -188,16 +186,13 @@ enum CreatedApiKeyResponse {
     Created(Json<CreatedApiKey>),
 }
 
+/// The fields' shape (lengths): refused with one entry per field and never the submitted
+/// value, since these are passwords and codes.
 fn validate(v: &impl Validate) -> Result<(), ApiError> {
-    v.validate().map_err(|e| {
-        Problem::in_context(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            "request",
-        )
-        .arg("detail", e)
-        .into()
-    })
+    match super::validation::field_problems(v.validate(), Ok(())) {
+        Some(problem) => Err(problem.into()),
+        None => Ok(()),
+    }
 }
 
 pub struct OperatorsApi;

@@ -167,6 +167,9 @@ impl From<OtpError> for Problem {
                 p.attempts_left = Some(attempts_left);
                 p
             }
+            E::CodeTooLong { max_chars } => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code).arg("max_chars", max_chars)
+            }
             E::ResendTooSoon {
                 retry_after_seconds,
             }
@@ -327,6 +330,7 @@ mod tests {
         // Codes chosen at run time.
         let otp = [
             OtpError::Invalid { attempts_left: 1 },
+            OtpError::CodeTooLong { max_chars: 16 },
             OtpError::Locked,
             OtpError::Expired,
             OtpError::AlreadyUsed,

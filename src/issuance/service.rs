@@ -220,7 +220,7 @@ impl Issuance {
             // A renewal's certificate replaces the renewed one once accepted.
             supersedes: enrolment.renews,
         };
-        let prepared = self.issuer.prepare(actor, &order, csr)?;
+        let prepared = self.prepare(actor, &order, csr, ("enrolment", enrolment_id))?;
         let now = self.clock.now();
         let recorded = self.store.write_blocking(|tx| {
             if let Some(claim) = claim {
@@ -263,7 +263,7 @@ impl Issuance {
             term: Term::Until(old.not_after.and_utc()),
             supersedes: Some(serial.to_string()),
         };
-        let prepared = self.issuer.prepare(actor, &order, csr)?;
+        let prepared = self.prepare(actor, &order, csr, ("certificate", serial))?;
         let recorded = self.store.write_blocking(|tx| {
             if let Some(claim) = claim {
                 claim.take(tx, prepared.serial(), now)?;
@@ -281,6 +281,40 @@ impl Issuance {
             prepared.record(tx)
         })?;
         self.sign_and_store(actor, recorded, claim)
+    }
+
+    /// [`Issuer::prepare`]; a CSR (or subject) the CA's checks refuse is a refused issuance
+    /// attempt, recorded as `certificate.request_refused` on `object` (the enrolment, or the
+    /// certificate being rekeyed) with the code and the CSR's digest, in a transaction of its
+    /// own since nothing else is written.
+    fn prepare(
+        &self,
+        actor: &Actor,
+        order: &IssuanceOrder,
+        csr: &[u8],
+        (object_type, object_id): (&'static str, &str),
+    ) -> Result<super::Prepared, IssuanceError> {
+        match self.issuer.prepare(actor, order, csr) {
+            Err(IssuanceError::Rejected(e)) => {
+                let now = self.clock.now();
+                self.store.write_blocking(|tx| {
+                    tx.audit(NewEvent::new(
+                        now,
+                        actor,
+                        "certificate.request_refused",
+                        object_type,
+                        object_id,
+                        json!({
+                            "code": e.code(),
+                            "csr_sha256": crate::secrets::sha256_hex(csr),
+                            "csr_bytes": csr.len(),
+                        }),
+                    ))
+                })?;
+                Err(IssuanceError::Rejected(e))
+            }
+            other => other,
+        }
     }
 
     /// Signs, then stores the certificate with its acceptance record and the key's answer.

@@ -5,6 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use super::passwords::{verify_password, DUMMY_HASH};
+use super::settings::LAST_SEEN_EVERY_SECONDS;
 use super::{operator_parts, Accounts, OperatorsError, Principal, Role};
 use crate::audit::{Actor, NewEvent};
 use crate::secrets::{random_token, sha256_hex};
@@ -246,7 +247,7 @@ impl Accounts {
             return Err(OperatorsError::SessionExpired);
         }
         // Touch at most once a minute: idle expiry needs no finer grain.
-        if now - session.last_seen_at.and_utc() > Duration::seconds(60) {
+        if now - session.last_seen_at.and_utc() > Duration::seconds(LAST_SEEN_EVERY_SECONDS) {
             self.store
                 .touch_session(hash.clone(), now.naive_utc())
                 .await?;

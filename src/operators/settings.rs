@@ -5,6 +5,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::settings::{range, Invalid};
 
+/// A session's last-seen time is written at most this often (a write per request would
+/// serialise every reader behind the writers).
+pub const LAST_SEEN_EVERY_SECONDS: i64 = 60;
+
+/// The shortest idle timeout that bookkeeping honours: a session is seen up to
+/// [`LAST_SEEN_EVERY_SECONDS`] later than its last use, which must stay a small part of the
+/// timeout (at most a fifth), or an operator working steadily is signed out.
+pub const MIN_SESSION_IDLE_MINUTES: u32 = 5;
+
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
@@ -62,12 +71,36 @@ impl Settings {
             1,
             1440,
         )?;
+        range("security.session_max_hours", self.session_max_hours, 1, 168)?;
+        // Longer than the absolute lifetime would never apply.
         range(
             "security.session_idle_minutes",
             self.session_idle_minutes,
-            1,
-            1440,
-        )?;
-        range("security.session_max_hours", self.session_max_hours, 1, 168)
+            u64::from(MIN_SESSION_IDLE_MINUTES),
+            u64::from(self.session_max_hours * 60).min(1440),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_idle_timeout_is_one_the_last_seen_bookkeeping_can_honour() {
+        let with = |idle, max_hours| Settings {
+            session_idle_minutes: idle,
+            session_max_hours: max_hours,
+            ..Settings::default()
+        };
+        assert!(with(5, 12).validate().is_ok());
+        assert!(with(1440, 24).validate().is_ok());
+        for (idle, max_hours) in [(1, 12), (4, 12), (61, 1), (1441, 168)] {
+            let e = with(idle, max_hours).validate().unwrap_err();
+            assert!(
+                e.to_string().contains("security.session_idle_minutes"),
+                "{idle}/{max_hours}: {e}"
+            );
+        }
     }
 }

@@ -10,6 +10,7 @@ mod browser;
 mod ca_files;
 mod checkpoints;
 mod contract;
+mod edge;
 mod enrolment;
 mod foundation;
 mod hsm;
