@@ -39,6 +39,8 @@ pub enum AppError {
     Ca(#[from] CaFileError),
     #[error(transparent)]
     Notify(#[from] crate::notify::NotifyError),
+    #[error(transparent)]
+    Checkpoint(#[from] crate::checkpoints::CheckpointError),
     #[error("configuration key `master_key`: {0}")]
     MasterKey(String),
     /// The database answers reads but refuses the write probe.
@@ -83,6 +85,8 @@ pub struct AppState {
     pub csrf: CsrfKey,
     /// The VNeID hub connector.
     pub vneid: crate::vneid::Connector,
+    /// Signed checkpoints of the audit chain (the job makes them; tests call `make`).
+    pub checkpoints: crate::checkpoints::Checkpoints,
 }
 
 /// The pieces that exist before anything listens.
@@ -315,6 +319,9 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
     )
     .spawn();
     let reports = crate::reports::Reports::new(store.clone(), clock.clone());
+    let checkpoints =
+        crate::checkpoints::Checkpoints::new(store.clone(), ca.sealing.clone(), clock.clone());
+    spawn_audit_checkpoints(&checkpoints);
     Ok(Prepared {
         state: AppState {
             config: Arc::new(config),
@@ -338,6 +345,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
             reports,
             csrf,
             vneid,
+            checkpoints,
         },
         bootstrap_admin,
     })
@@ -367,6 +375,24 @@ fn hub_callbacks(
         &v.provider_id,
         signing,
     )?))
+}
+
+/// At start and every hour, signs the audit chain's head with the sealing key.
+fn spawn_audit_checkpoints(checkpoints: &crate::checkpoints::Checkpoints) {
+    let checkpoints = checkpoints.clone();
+    every(
+        crate::checkpoints::CHECKPOINT_EVERY,
+        "audit checkpoint",
+        move || {
+            let checkpoints = checkpoints.clone();
+            async move {
+                if let Some(seq) = checkpoints.make().await? {
+                    tracing::info!(seq, "audit chain checkpoint signed");
+                }
+                Ok::<_, crate::checkpoints::CheckpointError>(())
+            }
+        },
+    );
 }
 
 /// Every minute (and at start), revokes certificates a stopped process left between record and

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod ca;
 pub mod ca_files;
 pub mod ca_settings;
+pub mod checkpoints;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -71,4 +71,4 @@ pub use pem::{certificate_to_pem, pem_to_der};
 pub use pkcs11::{Pkcs11Signer, Pkcs11Token};
 pub use profile::{PersonalProfile, SubjectInfo};
 pub use serial::Serial;
-pub use signer::{OpenSslSigner, SignatureAlgorithm, Signer};
+pub use signer::{verify_signature, OpenSslSigner, SignatureAlgorithm, Signer};

@@ -3,10 +3,12 @@
 //! application state; the handlers that read it are in `router.rs`.
 
 mod allow;
+mod client;
 mod limits;
 mod metrics;
 
 pub use allow::{get, post, Allow, ApiMethods, Methods};
+pub use client::client_address;
 pub use limits::{BodyLimits, Limit, DEFAULT_MAX_BODY_BYTES};
 pub use metrics::Metrics;
 

@@ -17,7 +17,13 @@ pub const MIN_SESSION_IDLE_MINUTES: u32 = 5;
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
+    /// Failed sign-ins as one username from one client address before that address is
+    /// locked out for `login_lockout_minutes`.
     pub login_max_failures: u32,
+    /// Failed sign-ins as one username from all addresses together before every address is
+    /// locked out: the ceiling on a distributed guess, well above `login_max_failures` so
+    /// that one attacker cannot lock an operator out from elsewhere.
+    pub login_account_max_failures: u32,
     pub login_lockout_minutes: u32,
     pub session_idle_minutes: u32,
     pub session_max_hours: u32,
@@ -25,16 +31,22 @@ pub struct Settings {
     /// request arrived over TLS at a proxy (`X-Forwarded-Proto: https`); `public_base_url`
     /// cannot say so, as it is the plain-http base of the certificates' AIA and CRL URLs.
     pub secure_cookies: bool,
+    /// Reverse proxies whose `X-Forwarded-For` is believed: a request from one of them counts
+    /// as coming from the address it forwarded for (the lock-out is keyed on it). Empty: the
+    /// peer's address, always.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
             login_max_failures: 5,
+            login_account_max_failures: 100,
             login_lockout_minutes: 15,
             session_idle_minutes: 15,
             session_max_hours: 12,
             secure_cookies: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -46,6 +58,12 @@ impl Settings {
             self.login_max_failures,
             1,
             100,
+        )?;
+        range(
+            "security.login_account_max_failures",
+            self.login_account_max_failures,
+            u64::from(self.login_max_failures),
+            100_000,
         )?;
         range(
             "security.login_lockout_minutes",

@@ -32,7 +32,7 @@ mod verification;
 mod vneid;
 
 pub use acceptance::{AcceptanceDecision, AcceptanceRow};
-pub use audit::{AuditQuery, AuditRow, AUDIT_GENESIS_HASH};
+pub use audit::{AuditQuery, AuditRow, CheckpointRow, AUDIT_GENESIS_HASH};
 pub use certificates::{CertificateRow, EndingCertificate};
 pub use contracts::{ContractRow, FreePackageClaimRow, PackageRow, SignatureEvidence};
 pub use dashboard::DayFigures;
@@ -42,7 +42,7 @@ pub use enrolments::{
 };
 pub use idempotency::IdempotencyRow;
 pub use key_check::KeyCheckState;
-pub use operators::{ApiKeyRow, IntegrationRow, OperatorRow, SessionRow};
+pub use operators::{ApiKeyRow, IntegrationRow, OperatorRow, SessionRow, ANY_CLIENT};
 pub use otp::{OtpChallengeRow, RecordedFailure};
 pub use outbox::{OutboxRow, OutboxUpdate};
 pub use reports::{

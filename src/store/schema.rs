@@ -9,8 +9,6 @@ diesel::table! {
         must_change_password -> Bool,
         totp_secret_sealed -> Binary,
         last_totp_step -> BigInt,
-        failed_logins -> Integer,
-        locked_until -> Nullable<Timestamp>,
         disabled -> Bool,
         created_at -> Timestamp,
     }
@@ -58,6 +56,16 @@ diesel::table! {
         details -> Text,
         prev_hash -> Text,
         hash -> Text,
+    }
+}
+
+diesel::table! {
+    audit_checkpoints (seq) {
+        seq -> BigInt,
+        hash -> Text,
+        at -> Timestamp,
+        certificate_sha256 -> Text,
+        signature -> Binary,
     }
 }
 
@@ -117,6 +125,16 @@ diesel::table! {
 }
 
 diesel::joinable!(operator_sessions -> operators (operator_id));
+
+diesel::table! {
+    login_failures (username, client) {
+        username -> Text,
+        client -> Text,
+        failures -> Integer,
+        locked_until -> Nullable<Timestamp>,
+        last_failure_at -> Timestamp,
+    }
+}
 
 diesel::table! {
     certificates (serial) {

@@ -4,9 +4,11 @@
 mod common;
 
 mod acceptance;
+mod accounts;
 mod architecture;
 mod browser;
 mod ca_files;
+mod checkpoints;
 mod contract;
 mod edge;
 mod enrolment;
