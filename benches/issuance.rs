@@ -3,6 +3,7 @@
 //! (b) full in-process issuance: CSR parse and checks, TBS build, pre-issuance lint, sign,
 //!     and the two durable SQLite transactions of record-then-sign (with their audit events),
 //! printed as certificates per second and the ratio b/a. One thread, so figures are per core.
+//! Also (c) the raw signature rate of the document-sealing key (a seal's one signature).
 //! Each with the key in a file (`OpenSslSigner`) and in a SoftHSM2 token through PKCS#11
 //! (`Pkcs11Signer`, a private token directory in a temp dir); the SoftHSM2 rows are skipped,
 //! saying so, when `softhsm2-util` is not installed.
@@ -14,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use ca_enrol::audit::Actor;
 use ca_enrol::ca::{
-    self, CaKeyAlgorithm, CeremonyConfig, IssuingCa, PersonalProfile, Pkcs11Token, SubjectInfo,
-    TokenKeyLabels,
+    self, CaKeyAlgorithm, CeremonyConfig, IssuingCa, OpenSslSigner, PersonalProfile, Pkcs11Token,
+    Signer, SubjectInfo, TokenKeyLabels,
 };
 use ca_enrol::clock::SystemClock;
 use ca_enrol::issuance::{IssuanceOrder, Issuer, Term};
@@ -68,6 +69,7 @@ fn rsa_csrs(n: usize) -> Vec<Vec<u8>> {
 struct Setup {
     _dir: tempfile::TempDir,
     ca: Arc<IssuingCa>,
+    sealing: Arc<dyn Signer>,
     issuer: Issuer,
 }
 
@@ -107,16 +109,19 @@ fn setup(key: CaKeyAlgorithm, token: Option<&Arc<Pkcs11Token>>) -> Setup {
         toml::from_str(&std::fs::read_to_string(repo.join("ceremony.toml")).unwrap()).unwrap();
     cfg.issuing.key = key;
     let ca_dir = dir.path().join("ca");
-    let ca = match token {
+    let (ca, sealing): (_, Arc<dyn Signer>) = match token {
         None => {
             ca::run_ceremony(&ca_dir, &cfg, None).unwrap();
-            IssuingCa::load(
+            let ca = IssuingCa::load(
                 &cfg.issuing.name,
                 &ca_dir.join("issuing.pem"),
                 &ca_dir.join("private/issuing.key.pem"),
                 None,
             )
-            .unwrap()
+            .unwrap();
+            let sealing =
+                OpenSslSigner::from_pem_file(&ca_dir.join("private/sealing.key.pem"), None);
+            (ca, Arc::new(sealing.unwrap()))
         }
         Some(token) => {
             let labels = TokenKeyLabels {
@@ -129,7 +134,8 @@ fn setup(key: CaKeyAlgorithm, token: Option<&Arc<Pkcs11Token>>) -> Setup {
             let pem = std::fs::read(ca_dir.join("issuing.pem")).unwrap();
             let der = ca::pem_to_der(&pem, "CERTIFICATE").unwrap();
             let signer = token.signer(&labels.issuing, 1).unwrap();
-            IssuingCa::new(&cfg.issuing.name, der, Arc::new(signer)).unwrap()
+            let ca = IssuingCa::new(&cfg.issuing.name, der, Arc::new(signer)).unwrap();
+            (ca, Arc::new(token.signer(&labels.sealing, 1).unwrap()))
         }
     };
     let ca = Arc::new(ca);
@@ -144,6 +150,7 @@ fn setup(key: CaKeyAlgorithm, token: Option<&Arc<Pkcs11Token>>) -> Setup {
     Setup {
         _dir: dir,
         ca,
+        sealing,
         issuer,
     }
 }
@@ -164,10 +171,10 @@ fn order(i: usize) -> IssuanceOrder {
     }
 }
 
-/// Signatures per second over `secs`, signing a certificate-sized blob.
-fn raw_rate(ca: &IssuingCa, secs: f64) -> f64 {
+/// Signatures per second over `secs`, signing a certificate-sized blob (about the size of a
+/// seal's signed attributes too).
+fn raw_rate(signer: &dyn Signer, secs: f64) -> f64 {
     let tbs = vec![0x5a_u8; 900];
-    let signer = ca.signer();
     let start = Instant::now();
     let mut n = 0u64;
     while start.elapsed().as_secs_f64() < secs {
@@ -221,7 +228,7 @@ fn main() {
             let s = setup(key, token);
             // Warm up: first transactions create the WAL, page cache, etc.
             issuance_rate(&s, &p256_csrs(50), 1_000_000);
-            let raw = raw_rate(&s.ca, secs);
+            let raw = raw_rate(s.ca.signer().as_ref(), secs);
             let n = ((raw * secs) as usize).clamp(200, 20_000);
             let ec = p256_csrs(n);
             let ec_rate = issuance_rate(&s, &ec, 0);
@@ -240,6 +247,8 @@ fn main() {
                     rsa_rate / raw
                 );
             }
+            let seal = raw_rate(s.sealing.as_ref(), secs);
+            println!("{signer:<9} {label:<10} {:<12} {seal:>12.0}", "sealing key");
             std::thread::sleep(Duration::from_millis(100));
         }
         if let [(raw_file, iss_file), (raw_token, iss_token)] = figures[..] {

@@ -39,6 +39,8 @@ pub enum AppError {
     Ca(#[from] CaFileError),
     #[error(transparent)]
     Notify(#[from] crate::notify::NotifyError),
+    #[error(transparent)]
+    Checkpoint(#[from] crate::checkpoints::CheckpointError),
     #[error("configuration key `master_key`: {0}")]
     MasterKey(String),
     /// The database answers reads but refuses the write probe.
@@ -46,6 +48,8 @@ pub enum AppError {
     NotWritable { database: String, reason: String },
     #[error("cannot listen on {addr}: {reason}")]
     Listen { addr: String, reason: String },
+    #[error(transparent)]
+    VneidSim(#[from] crate::vneid::sim::SimError),
 }
 
 /// What every request handler may use.
@@ -79,6 +83,10 @@ pub struct AppState {
     pub reports: crate::reports::Reports,
     /// The operator pages' CSRF key.
     pub csrf: CsrfKey,
+    /// The VNeID hub connector.
+    pub vneid: crate::vneid::Connector,
+    /// Signed checkpoints of the audit chain (the job makes them; tests call `make`).
+    pub checkpoints: crate::checkpoints::Checkpoints,
 }
 
 /// The pieces that exist before anything listens.
@@ -231,7 +239,11 @@ pub async fn prepare(mut config: Config, clock: Arc<dyn Clock>) -> Result<Prepar
             reason: e.to_string(),
         })?;
     let keys = master_key(&config, &store, clock.as_ref()).await?;
-    let notifier = Notifier::from_settings(&config.notify, &config.data_dir)?;
+    let notifier = hub_callbacks(
+        &config,
+        Notifier::from_settings(&config.notify, &config.data_dir)?,
+        &ca.sealing,
+    )?;
     let outbox = Outbox::new(keys.clone());
     let otp = Otp::new(
         store.clone(),
@@ -266,6 +278,13 @@ pub async fn prepare(mut config: Config, clock: Arc<dyn Clock>) -> Result<Prepar
         ca.sealing.clone(),
     );
     spawn_acceptance_deadline(&acceptance);
+    let vneid = crate::vneid::Connector::new(
+        store.clone(),
+        enrolments.clone(),
+        clock.clone(),
+        config.vneid.clone(),
+    )
+    .map_err(|e| AppError::Config(e.into()))?;
     let verification = Verification::new(store.clone(), clock.clone(), config.verification.clone());
     let csrf = CsrfKey::derive(&keys);
     let accounts = Accounts::new(store.clone(), keys, clock.clone(), config.security.clone());
@@ -312,6 +331,9 @@ pub async fn prepare(mut config: Config, clock: Arc<dyn Clock>) -> Result<Prepar
     )
     .spawn();
     let reports = crate::reports::Reports::new(store.clone(), clock.clone());
+    let checkpoints =
+        crate::checkpoints::Checkpoints::new(store.clone(), ca.sealing.clone(), clock.clone());
+    spawn_audit_checkpoints(&checkpoints);
     Ok(Prepared {
         state: AppState {
             config: Arc::new(config),
@@ -334,9 +356,55 @@ pub async fn prepare(mut config: Config, clock: Arc<dyn Clock>) -> Result<Prepar
             retention,
             reports,
             csrf,
+            vneid,
+            checkpoints,
         },
         bootstrap_admin,
     })
+}
+
+/// The notifier with the VNeID hub's callbacks when a callback URL is set (otherwise they
+/// wait in the outbox): signed by the document-sealing key, whose certificate and issuing CA
+/// go in `x5c` (the hub holds our root).
+fn hub_callbacks(
+    config: &Config,
+    notifier: Notifier,
+    sealing: &crate::ca::SealingKey,
+) -> Result<Notifier, AppError> {
+    let v = &config.vneid;
+    if v.callback_url.is_empty() {
+        return Ok(notifier);
+    }
+    let mut chain_der = vec![sealing.cert_der().to_vec()];
+    chain_der.extend(sealing.chain_der().iter().take(1).cloned());
+    let signing = crate::notify::HubSigning {
+        signer: sealing.signer().clone(),
+        chain_der,
+    };
+    Ok(notifier.with_hub(crate::notify::HubCallbacks::new(
+        &v.callback_url,
+        v.callback_timeout_seconds,
+        &v.provider_id,
+        signing,
+    )?))
+}
+
+/// At start and every hour, signs the audit chain's head with the sealing key.
+fn spawn_audit_checkpoints(checkpoints: &crate::checkpoints::Checkpoints) {
+    let checkpoints = checkpoints.clone();
+    every(
+        crate::checkpoints::CHECKPOINT_EVERY,
+        "audit checkpoint",
+        move || {
+            let checkpoints = checkpoints.clone();
+            async move {
+                if let Some(seq) = checkpoints.make().await? {
+                    tracing::info!(seq, "audit chain checkpoint signed");
+                }
+                Ok::<_, crate::checkpoints::CheckpointError>(())
+            }
+        },
+    );
 }
 
 /// Every minute (and at start), revokes certificates a stopped process left between record and

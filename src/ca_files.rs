@@ -55,6 +55,12 @@ impl CaPaths {
     pub fn sealing_cert(&self) -> PathBuf {
         self.root.join("sealing.pem")
     }
+    /// The sealing certificate, DER (what audit checkpoints are checked against).
+    pub fn sealing_cert_der(&self) -> Result<Vec<u8>, CaFileError> {
+        let path = self.sealing_cert();
+        self.cert_der(&path)
+            .map_err(|source| CaFileError { path, source })
+    }
     /// The issuing CA's certificate then the root's, DER: the sealing key's chain.
     fn chain_der(&self) -> Result<Vec<Vec<u8>>, CaFileError> {
         [self.issuing_cert(), self.root.join("root.pem")]

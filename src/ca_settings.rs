@@ -40,6 +40,7 @@ pub struct Pkcs11Settings {
     /// Read raw, not through the configuration loader, which would take a numeric PIN
     /// for a number (and drop its leading zeros).
     pub pin_env: String,
+    /// Each key by its label (`CKA_LABEL`), or as `id:<hex>` by its `CKA_ID`.
     pub root_key_label: String,
     pub issuing_key_label: String,
     pub ocsp_key_label: String,

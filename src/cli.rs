@@ -78,6 +78,44 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// A stand-in for the national VNeID hub, to try the connector (README, "VNeID").
+    VneidSim {
+        #[command(subcommand)]
+        command: VneidSimCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum VneidSimCommand {
+    /// Make a hub CA and signing key in DIR; `DIR/hub-ca.pem` is the provider's
+    /// `vneid.trust_anchor_file`.
+    Init {
+        #[arg(long, default_value = "vneid-sim")]
+        dir: PathBuf,
+    },
+    /// Print a registration signed by the hub of DIR: the intake-shaped JSON body of
+    /// APPLICATION (identity, contact, consent) as the claims for a new transaction.
+    Sign {
+        #[arg(long, default_value = "vneid-sim")]
+        dir: PathBuf,
+        #[arg(long)]
+        application: PathBuf,
+        /// The hub's transaction id (a retry of a transaction repeats it).
+        #[arg(long)]
+        transaction_id: String,
+        /// Whose registration it is (the provider's `vneid.provider_id`).
+        #[arg(long, default_value = "ca-enrol")]
+        provider_id: String,
+    },
+    /// Receive callbacks on ADDR at `/callbacks`, verify them against the provider's root
+    /// certificate and print each (once per Idempotency-Key) as a JSON line, until stopped.
+    Listen {
+        #[arg(long, default_value = "127.0.0.1:8700")]
+        listen: String,
+        /// The provider's root CA certificate (`<ca_root>/root.pem`).
+        #[arg(long)]
+        trust: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -118,8 +156,15 @@ pub enum ApiKeyCommand {
 
 #[derive(Subcommand)]
 pub enum AuditCommand {
-    /// Walk the hash chain; exit 1 and name the first bad event if it does not verify.
+    /// Walk the hash chain and check every signed checkpoint against the sealing
+    /// certificate and the chain; exit 1 naming the first bad event or checkpoint.
     Verify,
+    /// The signed checkpoints of the chain, to keep outside the database.
+    Checkpoints {
+        /// Write them as JSON to this file (`-`: stdout).
+        #[arg(long)]
+        export: PathBuf,
+    },
 }
 
 pub fn init_logging(format: &LogFormat) {
@@ -136,14 +181,65 @@ pub fn init_logging(format: &LogFormat) {
 
 fn print_credentials(c: &NewOperatorCredentials) {
     // Shown on the terminal once; deliberately not through the logger.
-    println!("  username:           {}", c.username);
-    println!("  role:               {}", c.role.as_str());
-    println!("  one-time password:  {}", c.one_time_password);
-    println!("  TOTP secret:        {}", c.totp_secret_base32);
-    println!("  otpauth URL:        {}", c.otpauth_url);
-    println!("Add the TOTP secret to an authenticator app, then sign in at /sign-in in a");
-    println!("browser: you will choose your own password and enrol a new TOTP secret from a QR");
-    println!("code. (API: POST /api/v1/operator/session, then POST /api/v1/operator/password.)");
+    print!("{}", credentials_text(c));
+}
+
+fn credentials_text(c: &NewOperatorCredentials) -> String {
+    format!(
+        "  username:           {}\n  role:               {}\n  one-time password:  {}\n  \
+         TOTP secret:        {}\n  otpauth URL:        {}\n\
+         Add the TOTP secret to an authenticator app, then sign in at /sign-in in a\n\
+         browser: you will choose your own password and enrol a new TOTP secret from a QR\n\
+         code. (API: POST /api/v1/operator/session, then POST /api/v1/operator/password,\n\
+         which answers the new TOTP secret once.) The one-time secrets then stop working.\n",
+        c.username,
+        c.role.as_str(),
+        c.one_time_password,
+        c.totp_secret_base32,
+        c.otpauth_url
+    )
+}
+
+/// Where the first run's one-time credentials go when stdout is not a terminal.
+const BOOTSTRAP_FILE: &str = "bootstrap-admin.txt";
+
+/// Hands the first run's credentials to whoever started the service: on the terminal, or,
+/// when stdout is a pipe or a file (a service manager's journal, a CI log, kept and shipped
+/// like logs), in `<data_dir>/bootstrap-admin.txt` that only the service's user can read.
+fn hand_over_bootstrap(config: &Config, c: &NewOperatorCredentials) -> Result<(), AppError> {
+    use std::io::{IsTerminal, Write};
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if std::io::stdout().is_terminal() {
+        println!("First run: bootstrap administrator created. Sign in once with:");
+        print_credentials(c);
+        return Ok(());
+    }
+    let path = config.data_dir.join(BOOTSTRAP_FILE);
+    let failed = |e: std::io::Error| AppError::DataDir {
+        path: path.clone(),
+        reason: e.to_string(),
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(failed)?;
+    // `mode` applies only to a new file: a left-over one keeps its permissions otherwise.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(failed)?;
+    file.write_all(credentials_text(c).as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(failed)?;
+    // Absolute, so the message holds whatever directory the reader is in.
+    let shown = std::fs::canonicalize(&path).unwrap_or(path);
+    println!(
+        "First run: bootstrap administrator created; its one-time credentials are in {} \
+         (mode 0600, not printed because stdout is not a terminal). Read it, then delete it.",
+        shown.display()
+    );
+    Ok(())
 }
 
 fn file_ceremony(config: &Config) -> Result<i32, AppError> {
@@ -281,31 +377,150 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
             println!("{}", key.token);
             Ok(0)
         }
+        Command::VneidSim { command } => vneid_sim(command).await,
         Command::Audit {
             command: AuditCommand::Verify,
+        } => audit_verify(&config).await,
+        Command::Audit {
+            command: AuditCommand::Checkpoints { export },
         } => {
             let store = app::open_store(&config)?;
-            let report = tokio::task::spawn_blocking(move || store.verify_audit_blocking())
-                .await
-                .map_err(|e| crate::store::StoreError::Unexpected(e.to_string()))??;
-            match report.fault {
-                None => {
+            let checkpoints =
+                tokio::task::spawn_blocking(move || crate::checkpoints::export_blocking(&store))
+                    .await
+                    .map_err(|e| crate::store::StoreError::Unexpected(e.to_string()))??;
+            let sealing = crate::ca_files::CaPaths::new(&config.ca_root).sealing_cert_der()?;
+            let document = serde_json::json!({
+                "sealing_certificate": crate::ca::certificate_to_pem(&sealing),
+                "checkpoints": checkpoints,
+            });
+            let text = format!("{document:#}\n");
+            if export.as_os_str() == "-" {
+                print!("{text}");
+            } else {
+                std::fs::write(&export, text).map_err(|e| AppError::DataDir {
+                    path: export.clone(),
+                    reason: e.to_string(),
+                })?;
+                println!(
+                    "{} checkpoint(s) written to {}",
+                    checkpoints_len(&document),
+                    export.display()
+                );
+            }
+            Ok(0)
+        }
+    }
+}
+
+async fn vneid_sim(command: VneidSimCommand) -> Result<i32, AppError> {
+    use crate::vneid::sim::{registration_claims, CallbackReceiver, Hub, SimError};
+    let failed = |e: &dyn std::fmt::Display| SimError::new(e.to_string());
+    match command {
+        VneidSimCommand::Init { dir } => {
+            let now = chrono::Utc::now();
+            let hub = Hub::generate((
+                now - chrono::Duration::days(1),
+                now + chrono::Duration::days(730),
+            ))?;
+            hub.save(&dir)?;
+            println!("hub CA and signing key written to {}", dir.display());
+            println!("trust anchor: {}", dir.join("hub-ca.pem").display());
+            Ok(0)
+        }
+        VneidSimCommand::Sign {
+            dir,
+            application,
+            transaction_id,
+            provider_id,
+        } => {
+            let hub = Hub::load(&dir)?;
+            let text = std::fs::read(&application).map_err(|e| failed(&e))?;
+            let body: serde_json::Value = serde_json::from_slice(&text).map_err(|e| failed(&e))?;
+            let claims = registration_claims(
+                &body,
+                &transaction_id,
+                &provider_id,
+                chrono::Utc::now().timestamp(),
+            );
+            println!("{}", hub.sign(&claims)?);
+            Ok(0)
+        }
+        VneidSimCommand::Listen { listen, trust } => {
+            let pem = std::fs::read(&trust).map_err(|e| failed(&e))?;
+            let anchor = openssl::x509::X509::from_pem(&pem).map_err(|e| failed(&e))?;
+            let receiver = CallbackReceiver::start(&listen, anchor).await?;
+            println!("receiving callbacks at {}", receiver.url());
+            let (mut printed, mut refusals) = (0, 0);
+            loop {
+                let (_, callbacks, refused) = receiver.snapshot();
+                for c in callbacks.iter().skip(printed) {
                     println!(
-                        "audit chain intact: {} events, head {}",
-                        report.events_checked, report.head_seq
+                        "{}",
+                        serde_json::json!({"idempotency_key": c.idempotency_key, "claims": c.claims})
                     );
-                    Ok(0)
                 }
-                Some(fault) => {
-                    println!(
-                        "audit chain BROKEN: {fault} ({} events verified before it, head {})",
-                        report.events_checked, report.head_seq
-                    );
-                    Ok(1)
+                printed = callbacks.len();
+                for r in refused.iter().skip(refusals) {
+                    eprintln!("refused: {r}");
+                }
+                refusals = refused.len();
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => return Ok(0),
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
                 }
             }
         }
     }
+}
+
+fn checkpoints_len(document: &serde_json::Value) -> usize {
+    document["checkpoints"].as_array().map_or(0, Vec::len)
+}
+
+/// `audit verify`: the chain, then every checkpoint against the sealing certificate in
+/// `ca_root` (not the database's word) and against the chain.
+async fn audit_verify(config: &Config) -> Result<i32, AppError> {
+    let store = app::open_store(config)?;
+    let sealing = crate::ca_files::CaPaths::new(&config.ca_root).sealing_cert_der()?;
+    let (report, checkpoints) = tokio::task::spawn_blocking(move || {
+        let report = store.verify_audit_blocking();
+        (
+            report,
+            crate::checkpoints::verify_blocking(&store, &sealing),
+        )
+    })
+    .await
+    .map_err(|e| crate::store::StoreError::Unexpected(e.to_string()))?;
+    let (report, checkpoints) = (report?, checkpoints?);
+    let mut code = 0;
+    match report.fault {
+        None => println!(
+            "audit chain intact: {} events, head {}",
+            report.events_checked, report.head_seq
+        ),
+        Some(fault) => {
+            println!(
+                "audit chain BROKEN: {fault} ({} events verified before it, head {})",
+                report.events_checked, report.head_seq
+            );
+            code = 1;
+        }
+    }
+    match checkpoints.fault {
+        None => println!(
+            "signed checkpoints: {} agree with the chain",
+            checkpoints.checked
+        ),
+        Some(fault) => {
+            println!(
+                "audit chain REWRITTEN: {fault} ({} checkpoints agreed before it)",
+                checkpoints.checked
+            );
+            code = 1;
+        }
+    }
+    Ok(code)
 }
 
 async fn accounts(config: Config) -> Result<Accounts, AppError> {
@@ -326,8 +541,7 @@ async fn accounts(config: Config) -> Result<Accounts, AppError> {
 async fn serve(config: Config) -> Result<i32, AppError> {
     let prepared = app::prepare(config, Arc::new(SystemClock)).await?;
     if let Some(creds) = &prepared.bootstrap_admin {
-        println!("First run: bootstrap administrator created. Sign in once with:");
-        print_credentials(creds);
+        hand_over_bootstrap(&prepared.state.config, creds)?;
     }
     let app = Application::bind(prepared.state).await?;
     let host = app.state.config.listen_addr().ip();

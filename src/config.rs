@@ -67,6 +67,8 @@ pub struct Config {
     pub status: crate::status::Settings,
     /// Certificate expiry: the reminder days before notAfter and the job's interval.
     pub expiry: crate::expiry::Settings,
+    /// The VNeID hub connector: trust anchor, our provider id, callbacks.
+    pub vneid: crate::vneid::Settings,
     /// How long documents, OTP challenges, delivered messages and idempotency records are kept.
     pub retention: crate::retention::Settings,
 }
@@ -96,6 +98,7 @@ impl Default for Config {
             acceptance: crate::acceptance::Settings::default(),
             status: crate::status::Settings::default(),
             expiry: crate::expiry::Settings::default(),
+            vneid: crate::vneid::Settings::default(),
             retention: crate::retention::Settings::default(),
         }
     }
@@ -174,6 +177,14 @@ impl Config {
         self.retention.validate()?;
         self.status.validate()?;
         self.otp.validate()?;
+        self.vneid.validate()?;
+        // As for the e-mail and SMS back ends: a claim outlives two attempts' timeouts.
+        if self.outbox.lease_seconds < 2 * self.vneid.callback_timeout_seconds {
+            return Err(Invalid::new(
+                "outbox.lease_seconds",
+                "must be at least twice vneid.callback_timeout_seconds",
+            ));
+        }
         // Delivery first: the outbox's lease is checked against its timeouts.
         self.notify.validate()?;
         self.outbox.validate(&self.notify)

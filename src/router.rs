@@ -2,14 +2,16 @@
 //! the CA certificate, metrics). It sits above `app` (the state) and the front ends (`api/`,
 //! `web/`), as crates.io's `router.rs` does, so the state never depends on its handlers.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use poem::http::StatusCode;
+use poem::http::{Method, StatusCode};
 use poem::web::Data;
 use poem::{handler, EndpointExt, Response, Route};
 
 use crate::app::AppState;
-use crate::http::{self, get, post};
+use crate::http::{self, get, post, BodyLimits, Limit};
+use crate::problem::Problem;
 
 pub fn routes(state: AppState) -> impl poem::Endpoint {
     let api = crate::api::service(&state.config.public_base_url);
@@ -17,6 +19,7 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
     let spec = get(api.spec_endpoint());
     let docs = api.swagger_ui();
     let metrics = state.metrics.clone();
+    let limits = Arc::new(body_limits(&state.config));
     let status = state.status.clone();
     let app = Route::new()
         .nest("/api", api)
@@ -38,7 +41,72 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
         .at("/ocsp", post(crate::status::ocsp_post).data(status.clone()))
         .at("/ocsp/*request", get(crate::status::ocsp_get).data(status))
         .nest_no_strip("/", app)
-        .around(move |ep, req| http::around(ep, req, metrics.clone(), api_methods.clone()))
+        .around(move |ep, req| {
+            http::around(
+                ep,
+                req,
+                metrics.clone(),
+                api_methods.clone(),
+                limits.clone(),
+            )
+        })
+}
+
+/// How large a request body may be, per operation (`http::BodyLimits`): 64 KiB for JSON
+/// operations and forms, except where the operation carries a file, and the route's own
+/// refusal where it has one, so a body too large says the same at the edge as in the handler.
+pub fn body_limits(config: &crate::config::Config) -> BodyLimits {
+    let document = usize::try_from(config.enrolment.max_document_bytes).unwrap_or(usize::MAX);
+    let signature = config.contract.signature.max_bytes;
+    let default = http::DEFAULT_MAX_BODY_BYTES;
+    // A CSR is at most `MAX_CSR_BYTES` of PEM; the JSON around it leaves room under the default.
+    let csr = Limit {
+        max_bytes: default,
+        refusal: Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "csr_too_large")
+            .arg("max", crate::issuance::MAX_CSR_BYTES),
+    };
+    BodyLimits::new(Limit::bytes(default))
+        .route(
+            Method::PUT,
+            "/api/v1/enrolments/{id}/documents/{kind}",
+            Limit {
+                max_bytes: document,
+                refusal: Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "document_too_large")
+                    .arg("max_bytes", document),
+            },
+        )
+        // The signature PNG travels as base64 (4 characters per 3 bytes) in JSON.
+        .route(
+            Method::POST,
+            "/api/v1/contracts/{id}/sign",
+            Limit {
+                max_bytes: signature.div_ceil(3) * 4 + default,
+                refusal: Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "signature_image_too_large")
+                    .arg("max_bytes", signature),
+            },
+        )
+        .route(
+            Method::POST,
+            "/api/v1/enrolments/{id}/certificate",
+            csr.clone(),
+        )
+        .route(Method::POST, "/api/v1/certificates/{serial}/rekey", csr)
+        // The hub's registration: its own cap and refusal (the handler reads up to the same).
+        .route(
+            Method::POST,
+            "/api/v1/vneid/registrations",
+            Limit {
+                max_bytes: usize::try_from(config.vneid.max_body_bytes).unwrap_or(usize::MAX),
+                refusal: Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "registration_too_large")
+                    .arg("max_bytes", config.vneid.max_body_bytes),
+            },
+        )
+        // A scan and the form's few fields, as multipart.
+        .route(
+            Method::POST,
+            "/counter/{id}/documents",
+            Limit::bytes(document.saturating_add(default)),
+        )
 }
 
 /// How long `/readyz` waits for the database before it answers 503 "unreachable": a load

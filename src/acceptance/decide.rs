@@ -187,6 +187,13 @@ impl Acceptance {
                     .certificate(&in_tx)?
                     .ok_or(AcceptanceError::NotFound)?
                     .supersedes;
+                // A registration from the VNeID hub: the hub hears the certificate is active.
+                let hub_callback = tx.enqueue_hub_callback(
+                    &row.enrolment_id,
+                    "active",
+                    Some(&in_tx),
+                    at.naive_utc(),
+                )?;
                 tx.audit(NewEvent::new(
                     at,
                     &by,
@@ -204,6 +211,7 @@ impl Acceptance {
                         "client_ip": ip,
                         "user_agent": agent,
                         "supersedes": supersedes,
+                        "hub_callback": hub_callback,
                     }),
                 ))?;
                 // A renewal or rekey: the certificate it replaces is revoked now, in this

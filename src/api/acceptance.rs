@@ -17,6 +17,7 @@ use crate::acceptance::{
     AcceptRequest, AcceptanceError, Record, MAX_REASON_CHARS, PDF_ACCEPTED, PDF_RECORD,
 };
 use crate::app::AppState;
+use crate::enrolment::identity::BoundedText;
 use crate::operators::{Role, Scope};
 use crate::problem::Problem;
 use crate::status::CertificateStatus;
@@ -106,12 +107,13 @@ impl From<&Record> for AcceptanceView {
     }
 }
 
+const MAX_USER_AGENT_CHARS: usize = 512;
+
 #[derive(Object)]
 struct AcceptanceInput {
     /// The citizen ticked "I agree with the content of the certificate handover record".
     agree: bool,
-    /// The 6-digit code received by SMS.
-    #[oai(validator(max_length = 16))]
+    /// The 6-digit code received by SMS (more than 16 characters: 422 `otp_code_too_long`).
     otp_code: String,
     /// From `POST …/acceptance/otp`; when absent the latest code for the certificate is used.
     #[oai(validator(max_length = 64))]
@@ -119,8 +121,8 @@ struct AcceptanceInput {
     /// The citizen's IP address as the integration saw it (IPv4 or IPv6).
     #[oai(validator(max_length = 45))]
     client_ip: Option<String>,
-    /// The citizen's user agent as the integration saw it.
-    #[oai(validator(max_length = 512))]
+    /// The citizen's user agent as the integration saw it: at most 512 characters, without
+    /// control or invisible formatting characters (422 `validation_failed` otherwise).
     user_agent: Option<String>,
 }
 
@@ -328,6 +330,7 @@ impl AcceptanceApi {
         require_reach(&state, &auth.0, Owned::Certificate(serial.0.clone())).await?;
         let input = body.0;
         let client_ip = relayed_ip(input.client_ip.as_deref())?;
+        let user_agent = relayed_user_agent(input.user_agent.as_deref())?;
         let record = state
             .acceptance
             .accept(
@@ -338,7 +341,7 @@ impl AcceptanceApi {
                     otp_code: input.otp_code,
                     challenge_id: input.challenge_id,
                     client_ip,
-                    user_agent: input.user_agent.filter(|u| !u.trim().is_empty()),
+                    user_agent,
                 },
             )
             .await?;
@@ -366,6 +369,24 @@ impl AcceptanceApi {
             .reject(&auth.0.actor(), &serial.0, &body.0.reason)
             .await?;
         Ok(Json(AcceptanceView::from(&record)))
+    }
+}
+
+/// A relayed user agent, kept in the record and shown to operators: checked like every other
+/// text, so it cannot carry control or bidi-override characters; none when absent or blank.
+pub(super) fn relayed_user_agent(ua: Option<&str>) -> Result<Option<String>, ApiError> {
+    match ua.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(ua) => Ok(Some(
+            BoundedText::parse("user_agent", ua, MAX_USER_AGENT_CHARS)
+                .map_err(|e| {
+                    ApiError::from(super::validation::unprocessable(vec![
+                        super::validation::from_field_error(e),
+                    ]))
+                })?
+                .as_str()
+                .to_string(),
+        )),
     }
 }
 

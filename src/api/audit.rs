@@ -73,7 +73,9 @@ pub struct AuditApi;
 
 #[OpenApi(prefix_path = "/v1/audit", tag = "ApiTags::Audit")]
 impl AuditApi {
-    /// Events after sequence number `after`, oldest first (roles `auditor`, `admin`).
+    /// Events after sequence number `after`, oldest first, at most `limit` (1-1000, default
+    /// 100; otherwise 422 `limit_invalid`, and a negative `after` 422 `cursor_invalid`) (roles
+    /// `auditor`, `admin`).
     #[oai(path = "/events", method = "get")]
     async fn events(
         &self,
@@ -83,8 +85,11 @@ impl AuditApi {
         limit: Query<Option<i64>>,
     ) -> Result<Json<AuditPage>, ApiError> {
         auth.0.require_role(&[Role::Auditor, Role::Admin])?;
-        let after = after.0.unwrap_or(0).max(0);
-        let limit = limit.0.unwrap_or(100).clamp(1, 1000);
+        let after = match after.0 {
+            Some(n) if n < 0 => return Err(super::paging::cursor_invalid()),
+            given => given.unwrap_or(0),
+        };
+        let limit = super::paging::limit(limit.0, 100, 1000)?;
         let events = state
             .store
             .read(move |tx| tx.audit_events_after(after, limit))

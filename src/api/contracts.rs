@@ -175,8 +175,7 @@ struct SignInput {
     /// prefix is accepted), at most `contract.signature.max_bytes` (default 512 KiB) and
     /// within the configured dimensions.
     signature_image: String,
-    /// The 6-digit code received by SMS.
-    #[oai(validator(max_length = 16))]
+    /// The 6-digit code received by SMS (more than 16 characters: 422 `otp_code_too_long`).
     otp_code: String,
     /// From `POST /contracts/{id}/otp`; when absent the latest code for the contract is used.
     #[oai(validator(max_length = 64))]
@@ -422,7 +421,7 @@ impl ContractsApi {
                     otp_code: input.otp_code,
                     challenge_id: input.challenge_id,
                     client_ip: super::acceptance::relayed_ip(input.client_ip.as_deref())?,
-                    user_agent: input.user_agent.filter(|u| !u.trim().is_empty()),
+                    user_agent: super::acceptance::relayed_user_agent(input.user_agent.as_deref())?,
                 },
             )
             .await?;

@@ -108,8 +108,10 @@ struct ConsentInput {
 #[derive(Object, Validate)]
 #[oai(example)]
 struct EnrolmentRequest {
-    /// `vneid` or `app_ekyc` (API key with scope `enrol`), or `counter` (operator session,
-    /// role `operator`; the operator is recorded).
+    /// `app_ekyc` (API key with scope `enrol`) or `counter` (operator session, role
+    /// `operator`; the operator is recorded). `vneid` is refused here (403 `vneid_hub_only`):
+    /// VNeID applications come only as registrations signed by the hub
+    /// (`POST /api/v1/vneid/registrations`).
     #[validate(length(max = 16, code = "text_too_long"))]
     source: String,
     #[validate(nested)]
@@ -124,7 +126,7 @@ struct EnrolmentRequest {
 impl Example for EnrolmentRequest {
     fn example() -> Self {
         Self {
-            source: "vneid".into(),
+            source: "app_ekyc".into(),
             identity: IdentityInput {
                 id_number: "001090012345".into(),
                 full_name: "Nguyễn Văn An".into(),
@@ -150,7 +152,7 @@ impl Example for EnrolmentRequest {
                 text_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
                     .into(),
                 given_at: "2026-01-05T09:30:00+07:00".into(),
-                channel: "vneid".into(),
+                channel: "app".into(),
             }),
         }
     }
@@ -223,10 +225,37 @@ pub fn parse_application_json(
     Some(request.check(|form| Application::parse(form, now, crate::vn::date_of(now))))
 }
 
+/// The citizen's fields of a registration the VNeID hub signed (`identity`, `contact`,
+/// `consent` without `channel`, in the intake's shapes), checked and parsed exactly as an
+/// intake body of source `vneid`: the same field paths and en/vi refusals. A claim of the
+/// wrong shape answers 400 `registration_claims_invalid`.
+pub(super) fn hub_application(
+    claims: &serde_json::Value,
+    parse: impl FnOnce(&ApplicationForm) -> Result<Application, FieldErrors>,
+) -> Result<Application, Box<Problem>> {
+    let mut consent = claims["consent"].clone();
+    if let serde_json::Value::Object(c) = &mut consent {
+        c.insert("channel".into(), Source::Vneid.as_str().into());
+    }
+    let body = serde_json::json!({
+        "source": Source::Vneid.as_str(),
+        "identity": claims["identity"],
+        "contact": claims["contact"],
+        "consent": consent,
+    });
+    let request = EnrolmentRequest::parse_from_json(Some(body)).map_err(|e| {
+        Box::new(
+            Problem::new(StatusCode::BAD_REQUEST, "registration_claims_invalid")
+                .arg("detail", e.into_message()),
+        )
+    })?;
+    request.check(parse)
+}
+
 /// An enrolment's state and what happens next.
 #[derive(Object)]
 #[oai(example)]
-struct EnrolmentView {
+pub(super) struct EnrolmentView {
     id: String,
     /// `vneid`, `app_ekyc` or `counter`.
     source: String,
@@ -470,8 +499,9 @@ pub struct EnrolmentsApi;
 
 #[OpenApi(prefix_path = "/v1/enrolments", tag = "ApiTags::Enrolments")]
 impl EnrolmentsApi {
-    /// Submit an application. Sources `vneid` and `app_ekyc` need an API key with scope
-    /// `enrol`; `counter` needs an operator session with role `operator`. Every failing field
+    /// Submit an application. Source `app_ekyc` needs an API key with scope `enrol`;
+    /// `counter` needs an operator session with role `operator`; `vneid` answers 403
+    /// `vneid_hub_only` (see `POST /api/v1/vneid/registrations`). Every failing field
     /// is reported in one 422; an ID number with an open enrolment answers 409
     /// `enrolment_already_open`; a reused `Idempotency-Key` with another body answers 409
     /// `idempotency_key_reused`.
@@ -495,6 +525,9 @@ impl EnrolmentsApi {
             }
         } else {
             principal.require_scope(Scope::Enrol)?;
+            if body.source.trim() == Source::Vneid.as_str() {
+                return Err(Problem::new(StatusCode::FORBIDDEN, "vneid_hub_only").into());
+            }
             Submitter {
                 actor: principal.actor(),
                 operator_id: None,

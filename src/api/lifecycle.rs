@@ -297,7 +297,8 @@ impl LifecycleApi {
     }
 
     /// Search certificates (roles `ra_officer`, `auditor`, `admin`), in serial order, at most
-    /// `limit` (1-200, default 50) per page; `next_cursor` continues. `issued_from` is
+    /// `limit` (1-200, default 50; otherwise 422 `limit_invalid`) per page; `next_cursor`
+    /// continues (anything else as `cursor`: 422 `cursor_invalid`). `issued_from` is
     /// inclusive, `issued_to` exclusive (record time).
     #[oai(path = "/certificates", method = "get")]
     #[allow(clippy::too_many_arguments)]
@@ -310,7 +311,7 @@ impl LifecycleApi {
         issued_from: Query<Option<DateTime<Utc>>>,
         issued_to: Query<Option<DateTime<Utc>>>,
         cursor: Query<Option<String>>,
-        limit: Query<Option<u32>>,
+        limit: Query<Option<i64>>,
     ) -> Result<Json<CertificatePage>, ApiError> {
         auth.0
             .require_role(&[Role::RaOfficer, Role::Auditor, Role::Admin])?;
@@ -325,13 +326,20 @@ impl LifecycleApi {
                 )
             })?),
         };
-        let limit = i64::from(limit.0.unwrap_or(50).clamp(1, 200));
+        let limit = super::paging::limit(limit.0, 50, 200)?;
+        // A cursor is the last serial of the previous page.
+        let after = match cursor.0 {
+            Some(c) if crate::ca::Serial::from_hex(&c).is_err() => {
+                return Err(super::paging::cursor_invalid())
+            }
+            c => c.map(|c| c.to_ascii_lowercase()),
+        };
         let q = CertificateQuery {
             id_number: id_number.0,
             status,
             issued_from: issued_from.0.map(|t| t.naive_utc()),
             issued_to: issued_to.0.map(|t| t.naive_utc()),
-            after: cursor.0.map(|c| c.to_ascii_lowercase()),
+            after,
             limit,
         };
         let rows = state

@@ -12,11 +12,13 @@ mod lifecycle;
 mod negotiated;
 mod operators;
 mod otp_views;
+mod paging;
 pub mod problem;
 mod renewal;
 mod reports;
 mod validation;
 mod verification;
+mod vneid;
 
 use poem_openapi::OpenApiService;
 
@@ -34,6 +36,7 @@ pub type Service = OpenApiService<
         lifecycle::LifecycleApi,
         renewal::RenewalApi,
         reports::ReportsApi,
+        vneid::VneidApi,
     ),
     (),
 >;
@@ -52,6 +55,7 @@ pub fn service(public_base_url: &str) -> Service {
             lifecycle::LifecycleApi,
             renewal::RenewalApi,
             reports::ReportsApi,
+            vneid::VneidApi,
         ),
         "ca-enrol",
         env!("CARGO_PKG_VERSION"),
@@ -62,8 +66,8 @@ pub fn service(public_base_url: &str) -> Service {
          Vietnamese `message_vi`. Authenticate with `Authorization: Bearer <token>`: an operator \
          session token from `POST /api/v1/operator/session`, or an integration API key. Each \
          operation states the role or API-key scope it needs. Public, without authentication: \
-         `GET /api/v1/packages` (the package catalogue, for reading), operator sign-in and \
-         this document.",
+         `GET /api/v1/packages` (the package catalogue, for reading), operator sign-in, \
+         `POST /api/v1/vneid/registrations` (signed by the VNeID hub) and this document.",
     )
     .server(format!("{public_base_url}/api"))
 }

@@ -10,9 +10,8 @@ use validator::Validate;
 use super::auth::Auth;
 use super::problem::ApiError;
 use crate::app::AppState;
+use crate::http::client_address;
 use crate::operators::{Principal, Role};
-use crate::problem::Problem;
-use poem::http::StatusCode;
 
 #[derive(Tags)]
 enum ApiTags {
@@ -58,6 +57,26 @@ struct PasswordChange {
 
 #[derive(ApiResponse)]
 enum NoContent {
+    #[oai(status = 204)]
+    Done,
+}
+
+/// The TOTP secret that replaces the one the administrator saw; shown once.
+#[derive(Object)]
+struct OwnTotp {
+    /// Base32 TOTP secret for the authenticator app; the one-time secret stops working.
+    totp_secret: String,
+    /// `otpauth://` URL for authenticator apps (QR code content).
+    otpauth_url: String,
+}
+
+#[derive(ApiResponse)]
+enum PasswordChanged {
+    /// First sign-in: the one-time password and the TOTP secret the administrator saw are
+    /// replaced; the new secret is in the answer and nowhere else.
+    #[oai(status = 200)]
+    FirstSignIn(Json<OwnTotp>),
+    /// The password is changed.
     #[oai(status = 204)]
     Done,
 }
@@ -167,16 +186,13 @@ enum CreatedApiKeyResponse {
     Created(Json<CreatedApiKey>),
 }
 
+/// The fields' shape (lengths): refused with one entry per field and never the submitted
+/// value, since these are passwords and codes.
 fn validate(v: &impl Validate) -> Result<(), ApiError> {
-    v.validate().map_err(|e| {
-        Problem::in_context(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            "request",
-        )
-        .arg("detail", e)
-        .into()
-    })
+    match super::validation::field_problems(v.validate(), Ok(())) {
+        Some(problem) => Err(problem.into()),
+        None => Ok(()),
+    }
 }
 
 pub struct OperatorsApi;
@@ -187,13 +203,15 @@ impl OperatorsApi {
     #[oai(path = "/operator/session", method = "post")]
     async fn login(
         &self,
+        req: &poem::Request,
         state: Data<&AppState>,
         body: Json<LoginRequest>,
     ) -> Result<LoginResponse, ApiError> {
         validate(&body.0)?;
+        let client = client_address(req, &state.config.security.trusted_proxies);
         let s = state
             .accounts
-            .login(&body.username, &body.password, &body.totp_code)
+            .login(&body.username, &body.password, &body.totp_code, &client)
             .await?;
         Ok(LoginResponse::Created(Json(SessionResponse {
             token: s.token,
@@ -211,19 +229,27 @@ impl OperatorsApi {
     }
 
     /// Change the caller's password (any operator session, also before the first change).
+    /// The operator's other sessions end. The first change (of the one-time password) also
+    /// replaces the TOTP secret and answers the new one, once.
     #[oai(path = "/operator/password", method = "post")]
     async fn change_password(
         &self,
         state: Data<&AppState>,
         auth: Auth,
         body: Json<PasswordChange>,
-    ) -> Result<NoContent, ApiError> {
+    ) -> Result<PasswordChanged, ApiError> {
         validate(&body.0)?;
-        state
+        let totp = state
             .accounts
             .change_password(&auth.0, &body.current_password, &body.new_password)
             .await?;
-        Ok(NoContent::Done)
+        Ok(match totp {
+            Some(t) => PasswordChanged::FirstSignIn(Json(OwnTotp {
+                totp_secret: t.secret_base32,
+                otpauth_url: t.otpauth_url,
+            })),
+            None => PasswordChanged::Done,
+        })
     }
 
     /// Who the bearer token belongs to (any principal; 401 without a valid one).

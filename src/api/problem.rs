@@ -102,6 +102,7 @@ via_problem!(
     crate::reports::ReportsError,
     crate::verification::VerificationError,
     crate::enrolment::EnrolmentError,
+    crate::vneid::VneidError,
 );
 
 impl From<StoreError> for Problem {
@@ -166,6 +167,9 @@ impl From<OtpError> for Problem {
                     .arg("attempts_left", attempts_left);
                 p.attempts_left = Some(attempts_left);
                 p
+            }
+            E::CodeTooLong { max_chars } => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code).arg("max_chars", max_chars)
             }
             E::ResendTooSoon {
                 retry_after_seconds,
@@ -327,6 +331,7 @@ mod tests {
         // Codes chosen at run time.
         let otp = [
             OtpError::Invalid { attempts_left: 1 },
+            OtpError::CodeTooLong { max_chars: 16 },
             OtpError::Locked,
             OtpError::Expired,
             OtpError::AlreadyUsed,

@@ -22,10 +22,18 @@ pub fn sha256_hex(s: &str) -> Result<(), ValidationError> {
         .map_err(|e| ValidationError::new(e.code))
 }
 
-/// The catalogue's text for a `validator` refusal (`field.<code>`).
+/// The catalogue's text for a `validator` refusal (`field.<code>`). Built from the rule's
+/// bounds only: `validator` also puts the submitted value in `params`, which must never be
+/// answered (it may be a password or a code).
 fn describe(e: &ValidationError) -> Text {
     match (e.code.as_ref(), e.params.get("max")) {
         (TEXT_TOO_LONG, Some(max)) => Text::of("field.text_too_long").arg("max_chars", max),
+        ("length", Some(max)) => Text::of("field.length")
+            .arg(
+                "min",
+                e.params.get("min").map_or(0, |m| m.as_u64().unwrap_or(0)),
+            )
+            .arg("max", max),
         (crate::enrolment::identity::codes::SHA256_FORMAT, _) => Text::of("field.sha256_format"),
         _ => Text::of("field.invalid"),
     }
@@ -58,7 +66,7 @@ fn flatten(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldProblem>)
     }
 }
 
-fn from_field_error(e: FieldError) -> FieldProblem {
+pub fn from_field_error(e: FieldError) -> FieldProblem {
     FieldProblem {
         field: e.field,
         code: e.code.to_string(),

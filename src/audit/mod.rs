@@ -25,6 +25,8 @@ pub enum Actor {
     Cli,
     /// The service itself (first run, scheduled jobs).
     System,
+    /// The national VNeID hub, by a registration it signed.
+    VneidHub,
 }
 
 impl fmt::Display for Actor {
@@ -34,6 +36,7 @@ impl fmt::Display for Actor {
             Actor::ApiKey { id } => write!(f, "api_key:{id}"),
             Actor::Cli => f.write_str("cli"),
             Actor::System => f.write_str("system"),
+            Actor::VneidHub => f.write_str("vneid_hub"),
         }
     }
 }
@@ -83,6 +86,30 @@ pub struct StoredEvent {
     pub details: String,
     pub prev_hash: String,
     pub hash: String,
+}
+
+/// A checkpoint of the chain: its head was event `seq` with `hash`, at `at`. The provider's
+/// sealing key signs [`Checkpoint::signed_bytes`], anchoring the chain outside the database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub seq: i64,
+    pub hash: String,
+    pub at: DateTime<Utc>,
+}
+
+impl Checkpoint {
+    /// What is signed: a JSON array that names itself first, so the signature cannot pass
+    /// for one over another kind of document.
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        serde_json::json!([
+            "ca-enrol audit checkpoint v1",
+            self.seq,
+            self.hash,
+            format_time(&self.at)
+        ])
+        .to_string()
+        .into_bytes()
+    }
 }
 
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";

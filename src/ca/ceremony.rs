@@ -204,16 +204,7 @@ pub fn run_ceremony(
     cfg: &CeremonyConfig,
     passphrase: Option<&[u8]>,
 ) -> Result<CeremonyOutput, CaError> {
-    check_config(cfg)?;
-    let _lock = lock(dir)?;
-    recover(dir)?;
-    if let Some(p) = CEREMONY_FILES
-        .iter()
-        .map(|f| dir.join(f))
-        .find(|p| p.exists())
-    {
-        return Err(CaError::KeysExist { path: p });
-    }
+    let _lock = begin(dir, cfg, &CEREMONY_FILES)?;
     ceremony(dir, cfg, passphrase)
 }
 
@@ -445,10 +436,8 @@ pub fn run_token_ceremony(
     token: &Arc<Pkcs11Token>,
     labels: &TokenKeyLabels,
 ) -> Result<TokenCeremonyOutput, CaError> {
-    check_config(cfg)?;
-    let _lock = lock(dir)?;
-    recover(dir)?;
-    refuse_existing(dir, token, labels, true)?;
+    let _lock = begin(dir, cfg, &TOKEN_CEREMONY_FILES)?;
+    refuse_labels(token, labels, true)?;
     let root_pub = token.generate_rsa(&labels.root, ROOT_RSA_BITS)?;
     let root_signer = token.signer(&labels.root, 1)?;
     for label in labels.online() {
@@ -478,14 +467,10 @@ pub fn token_issuing_csr(
     token: &Arc<Pkcs11Token>,
     labels: &TokenKeyLabels,
 ) -> Result<PathBuf, CaError> {
-    check_config(cfg)?;
-    let _lock = lock(dir)?;
-    recover(dir)?;
-    refuse_existing(dir, token, labels, false)?;
+    let _lock = begin(dir, cfg, &TOKEN_CEREMONY_FILES)?;
+    refuse_any(dir, &["issuing.csr.pem"])?;
+    refuse_labels(token, labels, false)?;
     let path = dir.join("issuing.csr.pem");
-    if path.exists() {
-        return Err(CaError::KeysExist { path });
-    }
     for label in labels.online() {
         token.generate(label, cfg.issuing.key)?;
     }
@@ -514,16 +499,7 @@ pub fn import_token_issuing(
     issuing_pem: &[u8],
     root_pem: &[u8],
 ) -> Result<TokenCeremonyOutput, CaError> {
-    check_config(cfg)?;
-    let _lock = lock(dir)?;
-    recover(dir)?;
-    if let Some(p) = TOKEN_CEREMONY_FILES
-        .iter()
-        .map(|f| dir.join(f))
-        .find(|p| p.exists())
-    {
-        return Err(CaError::KeysExist { path: p });
-    }
+    let _lock = begin(dir, cfg, &TOKEN_CEREMONY_FILES)?;
     let bad = |m: &str| CaError::CertLoad(m.to_string());
     let issuing = X509::from_pem(issuing_pem).map_err(|_| bad("issuing: no certificate PEM"))?;
     let root = X509::from_pem(root_pem).map_err(|_| bad("root: no certificate PEM"))?;
@@ -611,13 +587,7 @@ pub fn add_token_sealing(
     token: &Arc<Pkcs11Token>,
     labels: &TokenKeyLabels,
 ) -> Result<String, CaError> {
-    check_config(cfg)?;
-    let _lock = lock(dir)?;
-    recover(dir)?;
-    let path = dir.join("sealing.pem");
-    if path.exists() {
-        return Err(CaError::KeysExist { path });
-    }
+    let _lock = begin(dir, cfg, &["sealing.pem"])?;
     let issuing_cert = dir.join("issuing.pem");
     let issuing_der = std::fs::read(&issuing_cert)
         .ok()
@@ -647,21 +617,31 @@ pub fn add_token_sealing(
     Ok(fingerprint(&sealing))
 }
 
-/// Refuses a token ceremony over existing certificate files or key labels, before any
-/// key is generated.
-fn refuse_existing(
-    dir: &Path,
+/// What every ceremony does first: checks the config, takes the lock of `dir` (held until
+/// the returned file is dropped), recovers a ceremony a crash interrupted, and refuses,
+/// before any key is generated, when one of `outputs` exists.
+fn begin(dir: &Path, cfg: &CeremonyConfig, outputs: &[&str]) -> Result<File, CaError> {
+    check_config(cfg)?;
+    let lock = lock(dir)?;
+    recover(dir)?;
+    refuse_any(dir, outputs)?;
+    Ok(lock)
+}
+
+/// [`CaError::KeysExist`] naming the first of `files` (relative to `dir`) that exists.
+fn refuse_any(dir: &Path, files: &[&str]) -> Result<(), CaError> {
+    match files.iter().map(|f| dir.join(f)).find(|p| p.exists()) {
+        Some(path) => Err(CaError::KeysExist { path }),
+        None => Ok(()),
+    }
+}
+
+/// Refuses a token ceremony over existing key labels, before any key is generated.
+fn refuse_labels(
     token: &Pkcs11Token,
     labels: &TokenKeyLabels,
     with_root: bool,
 ) -> Result<(), CaError> {
-    if let Some(p) = TOKEN_CEREMONY_FILES
-        .iter()
-        .map(|f| dir.join(f))
-        .find(|p| p.exists())
-    {
-        return Err(CaError::KeysExist { path: p });
-    }
     let root = with_root.then_some(labels.root.as_str());
     for label in labels.online().into_iter().chain(root) {
         if token.has_key(label)? {

@@ -170,7 +170,7 @@ impl Pkcs11Token {
     pub fn has_key(&self, key_label: &str) -> Result<bool, CaError> {
         let session = self.session().map_err(CaError::KeyLoad)?;
         let found = session
-            .find_objects(&[Attribute::Label(key_label.as_bytes().to_vec())])
+            .find_objects(&[key_selector(key_label).0])
             .map_err(|e| CaError::KeyLoad(describe(&e)))?;
         Ok(!found.is_empty())
     }
@@ -202,12 +202,17 @@ impl Pkcs11Token {
         }
         let session = self.session().map_err(CaError::KeyLoad)?;
         let label = key_label.as_bytes().to_vec();
+        // Found again by the same name: `id:<hex>` sets that CKA_ID, a label is its own id.
+        let id = match key_selector(key_label).0 {
+            Attribute::Id(id) => id,
+            _ => label.clone(),
+        };
         let common = |private: bool| {
             vec![
                 Attribute::Token(true),
                 Attribute::Private(private),
                 Attribute::Label(label.clone()),
-                Attribute::Id(label.clone()),
+                Attribute::Id(id.clone()),
             ]
         };
         let mut public = common(false);
@@ -314,23 +319,39 @@ impl Pkcs11Token {
     }
 }
 
-/// The one object of `class` labelled `label`; none or several is an error naming it.
-fn find_one(session: &Session, class: ObjectClass, label: &str) -> Result<ObjectHandle, String> {
+/// How a key is named in the configuration: its label (`CKA_LABEL`), or `id:` and the hex
+/// of its `CKA_ID`, for HSMs whose keys another tool made with an id and no label.
+fn key_selector(key: &str) -> (Attribute, String) {
+    if let Some(id) = key
+        .strip_prefix("id:")
+        .and_then(|h| hex::decode(h).ok())
+        .filter(|id| !id.is_empty())
+    {
+        (Attribute::Id(id), format!("with id {key:?}"))
+    } else {
+        (
+            Attribute::Label(key.as_bytes().to_vec()),
+            format!("labelled {key:?}"),
+        )
+    }
+}
+
+/// The one object of `class` named `key` ([`key_selector`]); none or several is an error
+/// naming it.
+fn find_one(session: &Session, class: ObjectClass, key: &str) -> Result<ObjectHandle, String> {
     let what = if class == ObjectClass::PRIVATE_KEY {
         "private"
     } else {
         "public"
     };
+    let (selector, named) = key_selector(key);
     let found = session
-        .find_objects(&[
-            Attribute::Class(class),
-            Attribute::Label(label.as_bytes().to_vec()),
-        ])
+        .find_objects(&[Attribute::Class(class), selector])
         .map_err(|e| describe(&e))?;
     match found.as_slice() {
         [one] => Ok(*one),
-        [] => Err(format!("no {what} key labelled {label:?}")),
-        _ => Err(format!("{} {what} keys labelled {label:?}", found.len())),
+        [] => Err(format!("no {what} key {named}")),
+        _ => Err(format!("{} {what} keys {named}", found.len())),
     }
 }
 

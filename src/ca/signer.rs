@@ -181,6 +181,33 @@ impl Signer for OpenSslSigner {
     }
 }
 
+/// Whether `signature`, as a [`Signer`] makes it (PKCS#1 v1.5 for RSA, a DER
+/// ECDSA-Sig-Value for EC), over `message` verifies under the public key of the DER
+/// certificate `cert_der`, hashed as signers hash for that key (SHA-384 for P-384, else
+/// SHA-256). For checking what this service signed, such as audit checkpoints.
+pub fn verify_signature(
+    cert_der: &[u8],
+    message: &[u8],
+    signature: &[u8],
+) -> Result<bool, CaError> {
+    let cert =
+        openssl::x509::X509::from_der(cert_der).map_err(|e| CaError::CertLoad(e.to_string()))?;
+    let pkey = cert
+        .public_key()
+        .map_err(|e| CaError::CertLoad(e.to_string()))?;
+    let digest = match pkey.ec_key().ok().and_then(|ec| ec.group().curve_name()) {
+        Some(Nid::SECP384R1) => openssl::hash::MessageDigest::sha384(),
+        _ => openssl::hash::MessageDigest::sha256(),
+    };
+    let mut verifier = openssl::sign::Verifier::new(digest, &pkey)
+        .map_err(|e| CaError::CertLoad(e.to_string()))?;
+    verifier
+        .update(message)
+        .map_err(|e| CaError::CertLoad(e.to_string()))?;
+    // A malformed signature is a signature that does not verify.
+    Ok(verifier.verify(signature).unwrap_or(false))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

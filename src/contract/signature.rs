@@ -1,7 +1,7 @@
 //! The handwritten signature the citizen draws: a PNG, checked by its content (signature,
-//! a well-formed IHDR with a valid CRC, an IEND trailer) and its size and dimensions before it
-//! is kept as evidence. It is never decoded: the header is enough to refuse what is not a
-//! signature image, and decoding attacker-supplied images is a risk with nothing to gain.
+//! a well-formed IHDR with a valid CRC, an IEND trailer) and its size and dimensions, then
+//! decoded whole, row by row (memory for one row, whatever the dimensions claim): an image
+//! that does not decode, or with no visible ink (fully transparent, blank), signs nothing.
 
 use serde::{Deserialize, Serialize};
 
@@ -86,16 +86,47 @@ pub fn check(png: &[u8], limits: &SignatureLimits) -> Result<SignatureImage, Con
             max_height: limits.max_height,
         });
     }
-    decodes(png).map_err(|_| invalid("the PNG image data cannot be decoded"))?;
+    if ink_pixels(png)? < MIN_INK_PIXELS {
+        return Err(invalid("the signature has no visible ink"));
+    }
     Ok(SignatureImage { width, height })
 }
 
-/// Decodes every row (one row in memory at a time): a signature that passes goes into the
-/// signed contract, whose renderer must be able to draw it.
-fn decodes(png: &[u8]) -> Result<(), png::DecodingError> {
-    let mut reader = png::Decoder::new(std::io::Cursor::new(png)).read_info()?;
-    while reader.next_row()?.is_some() {}
-    Ok(())
+/// Fewer marked pixels than this is no signature (a stray tap, a blank pad).
+const MIN_INK_PIXELS: u64 = 50;
+
+/// Pixels a reader sees as ink: mostly opaque and darker than light grey (strokes on a
+/// transparent or white pad). Decodes the whole image, refusing any decoding error.
+fn ink_pixels(png_bytes: &[u8]) -> Result<u64, ContractError> {
+    let undecodable = || ContractError::SignatureInvalid("the PNG cannot be decoded");
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    // 8 bits per sample; palettes and transparency chunks expanded to grey/RGB with alpha.
+    decoder.set_transformations(png::Transformations::normalize_to_color8());
+    let mut reader = decoder.read_info().map_err(|_| undecodable())?;
+    let (colour, _) = reader.output_color_type();
+    let samples = colour.samples();
+    let mut ink = 0u64;
+    while let Some(row) = reader.next_row().map_err(|_| undecodable())? {
+        for px in row.data().chunks_exact(samples) {
+            let (luma, alpha) = match (colour, px) {
+                (png::ColorType::Grayscale, [g]) => (u32::from(*g), 255),
+                (png::ColorType::GrayscaleAlpha, [g, a]) => (u32::from(*g), *a),
+                (png::ColorType::Rgb, [r, g, b]) => (luma(*r, *g, *b), 255),
+                (png::ColorType::Rgba, [r, g, b, a]) => (luma(*r, *g, *b), *a),
+                _ => return Err(undecodable()),
+            };
+            if alpha >= 64 && luma <= 160 {
+                ink += 1;
+            }
+        }
+    }
+    reader.finish().map_err(|_| undecodable())?;
+    Ok(ink)
+}
+
+/// Rec. 601 luma, 0-255.
+fn luma(r: u8, g: u8, b: u8) -> u32 {
+    (299 * u32::from(r) + 587 * u32::from(g) + 114 * u32::from(b)) / 1000
 }
 
 /// CRC-32 (ISO 3309, as PNG uses), bitwise: only the 17 header bytes are checked.
@@ -114,8 +145,29 @@ fn crc32(bytes: &[u8]) -> u32 {
     !crc
 }
 
-/// A transparent `width` x `height` PNG, or only its header and trailer beyond 4096 pixels a
-/// side (past every limit, so never decoded); tests build images with it.
+/// A real `width` x `height` RGBA PNG: transparent, with a dark diagonal stroke when `ink`.
+#[cfg(test)]
+pub(crate) fn drawn_png(width: u32, height: u32, ink: bool) -> Vec<u8> {
+    let mut pixels = vec![0u8; (width * height * 4) as usize];
+    if ink {
+        for x in 0..width {
+            let y = x * height / width;
+            let at = ((y * width + x) * 4) as usize;
+            pixels[at..at + 4].copy_from_slice(&[20, 20, 60, 255]);
+        }
+    }
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, width, height);
+    encoder.set_color(png::ColorType::Rgba);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().unwrap();
+    writer.write_image_data(&pixels).unwrap();
+    writer.finish().unwrap();
+    out
+}
+
+/// A minimal valid PNG header and trailer of `width` x `height`, no image data (tests of
+/// the header checks build images with it).
 #[cfg(test)]
 pub(crate) fn png_of(width: u32, height: u32) -> Vec<u8> {
     if width > 4096 || height > 4096 {
@@ -163,7 +215,7 @@ mod tests {
     fn a_well_formed_png_within_limits_is_accepted() {
         let limits = SignatureLimits::default();
         assert_eq!(
-            check(&png_of(600, 200), &limits).unwrap(),
+            check(&drawn_png(600, 200, true), &limits).unwrap(),
             SignatureImage {
                 width: 600,
                 height: 200
@@ -179,14 +231,35 @@ mod tests {
             check(&jpeg, &limits),
             Err(ContractError::SignatureInvalid(_))
         ));
-        let mut bad_crc = png_of(600, 200);
+        let mut bad_crc = drawn_png(600, 200, true);
         bad_crc[20] ^= 1;
         assert!(matches!(
             check(&bad_crc, &limits),
             Err(ContractError::SignatureInvalid(_))
         ));
-        let good = png_of(600, 200);
+        let good = drawn_png(600, 200, true);
         assert!(check(&good[..good.len() - 1], &limits).is_err());
+    }
+
+    #[test]
+    fn a_signature_must_decode_and_show_ink() {
+        let limits = SignatureLimits::default();
+        let refused = |png: &[u8]| match check(png, &limits) {
+            Err(ContractError::SignatureInvalid(why)) => why,
+            other => panic!("{other:?}"),
+        };
+        // A header and trailer with no image data: nothing to decode.
+        assert_eq!(refused(&png_of(600, 200)), "the PNG cannot be decoded");
+        // Fully transparent.
+        assert_eq!(
+            refused(&drawn_png(600, 200, false)),
+            "the signature has no visible ink"
+        );
+        // Corrupt image data under a valid header and trailer.
+        let mut corrupt = drawn_png(600, 200, true);
+        let data = corrupt.len() - 12 - 8;
+        corrupt[data] ^= 0xFF;
+        assert!(check(&corrupt, &limits).is_err());
     }
 
     #[test]

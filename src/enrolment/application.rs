@@ -4,8 +4,8 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::identity::{
-    check_adult, check_identity_dates, parse_sha256, BoundedText, Email, FieldError, FieldErrors,
-    NationalId, PersonName, PhoneNumber, Sex,
+    check_adult, check_identity_dates, parse_nationality, parse_sha256, BoundedText, Email,
+    FieldError, FieldErrors, NationalId, PersonName, PhoneNumber, Sex,
 };
 use super::status::Source;
 
@@ -20,10 +20,12 @@ pub mod codes {
 
 const ADDRESS_MAX: usize = 250;
 const PLACE_MAX: usize = 100;
-const NATIONALITY_MAX: usize = 64;
 const CONSENT_VERSION_MAX: usize = 64;
 /// How far ahead of our clock a consent time may be (the client's clock may run fast).
 const CONSENT_CLOCK_SKEW_MINUTES: i64 = 5;
+/// The earliest consent time: consent to process personal data is the one Decree
+/// 13/2023/NĐ-CP on personal data protection defines, in force from this day (Vietnam time).
+pub const CONSENT_EARLIEST: &str = "2023-07-01T00:00:00+07:00";
 
 /// Channels through which consent can be given.
 pub const CONSENT_CHANNELS: [&str; 4] = ["vneid", "app", "counter", "web"];
@@ -141,12 +143,21 @@ fn parse_consent(
         CONSENT_VERSION_MAX,
     ));
     let text_sha256 = errors.take(parse_sha256("consent.text_sha256", &c.text_sha256));
+    let earliest = DateTime::parse_from_rfc3339(CONSENT_EARLIEST).ok();
     let given_at = errors.take(
         DateTime::parse_from_rfc3339(c.given_at.trim())
             .ok()
             .map(|t| t.with_timezone(&Utc))
             .filter(|t| *t <= now + Duration::minutes(CONSENT_CLOCK_SKEW_MINUTES))
-            .ok_or_else(|| FieldError::new("consent.given_at", codes::CONSENT_TIME_INVALID)),
+            .ok_or_else(|| FieldError::new("consent.given_at", codes::CONSENT_TIME_INVALID))
+            .and_then(|t| match earliest {
+                Some(earliest) if t < earliest => Err(FieldError::in_context(
+                    "consent.given_at",
+                    codes::CONSENT_TIME_INVALID,
+                    "too_early",
+                )),
+                _ => Ok(t),
+            }),
     );
     let channel = errors.take(
         CONSENT_CHANNELS
@@ -179,11 +190,7 @@ impl Application {
         let full_name = e.take(PersonName::parse("identity.full_name", &form.full_name));
         let dob = e.take(parse_date("identity.date_of_birth", &form.date_of_birth));
         let sex = e.take(Sex::parse("identity.sex", &form.sex));
-        let nationality = e.take(BoundedText::parse(
-            "identity.nationality",
-            &form.nationality,
-            NATIONALITY_MAX,
-        ));
+        let nationality = e.take(parse_nationality("identity.nationality", &form.nationality));
         let permanent = parse_address(
             &mut e,
             "identity.permanent_address",

@@ -4,6 +4,7 @@
 //! video-call outcome, contract signing, issuance, acceptance) calls [`transition`], so every
 //! move is audited in one shape: action `enrolment.<event>`, object the enrolment, details
 //! `from`, `to`, `verified_by` when the move sets it, and the caller's facts beside them.
+//! A move that closes an enrolment the VNeID hub registered queues the hub's callback too.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -82,6 +83,13 @@ pub fn transition(
     audit.insert("to".into(), to.as_str().into());
     if let Some(v) = details.verified_by {
         audit.insert("verified_by".into(), v.into());
+    }
+    // The hub hears of every end of a registration it made (no-op for other enrolments); the
+    // message is covered by this move's event, which names it.
+    if matches!(to, Status::Rejected | Status::Expired | Status::Withdrawn) {
+        if let Some(message) = tx.enqueue_hub_callback(id, to.as_str(), None, at.naive_utc())? {
+            audit.insert("hub_callback".into(), message.into());
+        }
     }
     tx.audit(NewEvent::new(
         at,

@@ -3,9 +3,13 @@
 //! application state; the handlers that read it are in `router.rs`.
 
 mod allow;
+mod client;
+mod limits;
 mod metrics;
 
 pub use allow::{get, post, Allow, ApiMethods, Methods};
+pub use client::client_address;
+pub use limits::{BodyLimits, Limit, DEFAULT_MAX_BODY_BYTES};
 pub use metrics::Metrics;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,7 +17,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use poem::error::NotFoundError;
-use poem::http::header::ALLOW;
+use poem::http::header::{ALLOW, CACHE_CONTROL};
 use poem::http::{HeaderValue, StatusCode};
 use poem::PathPattern;
 use poem::{handler, Endpoint, IntoResponse, Request, Response};
@@ -24,14 +28,16 @@ use poem_openapi::types::ToJSON;
 use crate::problem::Problem;
 
 pub const REQUEST_ID: &str = "x-request-id";
+const NOSNIFF: (&str, &str) = ("x-content-type-options", "nosniff");
 
 /// The request's id, in the request's extensions for handlers that show it (error pages).
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
 
 /// Gives every request an id (the caller's, if it sent a sane one), puts it on the response
-/// and on every log line of the request, turns framework errors (bad JSON, unknown route,
-/// missing credentials) into JSON problems, and counts the request in the metrics.
+/// and on every log line of the request, bounds its body ([`BodyLimits`]), turns framework
+/// errors (bad JSON, unknown route, missing credentials) into JSON problems, and counts the
+/// request in the metrics.
 ///
 /// OCSP and CRL fetches come from every relying party, at rates where a log line per request
 /// costs more than the answer itself: they are counted in the metrics and logged at debug level
@@ -41,13 +47,15 @@ pub async fn around(
     mut req: Request,
     metrics: Metrics,
     api_methods: ApiMethods,
+    limits: Arc<BodyLimits>,
 ) -> poem::Result<Response> {
     let id = request_id(&req);
+    let path_is_api = req.uri().path().starts_with("/api/");
     let id_text = id.to_str().unwrap_or("-");
     let method = req.method().clone();
     let started = Instant::now();
     let (mut resp, route) = if relying_party_path(req.uri().path()) {
-        let (resp, route) = respond(ep, req).await;
+        let (resp, route) = respond(ep, req, &limits).await;
         tracing::debug!(
             request_id = %id_text,
             %method,
@@ -66,7 +74,7 @@ pub async fn around(
             route = tracing::field::Empty
         );
         async {
-            let (resp, route) = respond(ep, req).await;
+            let (resp, route) = respond(ep, req, &limits).await;
             tracing::Span::current().record("route", &*route);
             tracing::info!(
                 status = resp.status().as_u16(),
@@ -84,14 +92,26 @@ pub async fn around(
         }
     }
     metrics.observe(&method, &route, resp.status().as_u16(), started.elapsed());
-    resp.headers_mut().insert(REQUEST_ID, id.clone());
+    let headers = resp.headers_mut();
+    headers.insert(REQUEST_ID, id.clone());
+    // No answer is to be read as another type than it declares (an uploaded "image" as HTML).
+    headers.insert(NOSNIFF.0, HeaderValue::from_static(NOSNIFF.1));
+    // API answers carry identity data: no shared or browser cache keeps them, unless the
+    // operation chose its own policy.
+    if path_is_api && !headers.contains_key(CACHE_CONTROL) {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     Ok(resp)
 }
 
 /// The response, and the route pattern that matched: poem's router attaches the innermost
 /// matched [`PathPattern`] to the response or error (a reference-counted string, so taking
-/// it allocates nothing).
-async fn respond(ep: impl Endpoint, req: Request) -> (Response, Arc<str>) {
+/// it allocates nothing). A body over its limit is refused before routing, as unmatched.
+async fn respond(ep: impl Endpoint, req: Request, limits: &BodyLimits) -> (Response, Arc<str>) {
+    let req = match limits.apply(req).await {
+        Ok(req) => req,
+        Err(refusal) => return (refusal, unmatched_route()),
+    };
     match ep.call(req).await {
         Ok(r) => {
             let r = r.into_response();
@@ -162,7 +182,7 @@ fn request_id(req: &Request) -> HeaderValue {
     HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
-fn error_response(e: poem::Error) -> Response {
+pub(crate) fn error_response(e: poem::Error) -> Response {
     if e.is_from_response() {
         return e.into_response();
     }
@@ -184,11 +204,26 @@ fn error_response(e: poem::Error) -> Response {
             p.status = s;
             p
         }
-        _ => Problem::new(status, "bad_request").arg("detail", &e),
+        _ => Problem::new(status, "bad_request").arg("detail", without_values(&e.to_string())),
     };
+    problem_response(problem)
+}
+
+/// A framework refusal's text without the submitted value poem-openapi quotes when a field
+/// has the wrong type (`Expected input type "string", found 12.`): it may be a password or
+/// a code. The field and the expected type stay, which is what the caller needs.
+fn without_values(detail: &str) -> String {
+    match detail.find(", found ") {
+        Some(at) => format!("{}.", &detail[..at]),
+        None => detail.to_string(),
+    }
+}
+
+/// A problem as the JSON answer (logging its internal detail, if any).
+pub(crate) fn problem_response(problem: Problem) -> Response {
     problem.log();
     Response::builder()
-        .status(status)
+        .status(problem.status)
         .content_type("application/json; charset=utf-8")
         .body(problem.into_body().to_json_string())
 }
@@ -197,4 +232,18 @@ fn error_response(e: poem::Error) -> Response {
 #[handler]
 pub fn healthz() -> &'static str {
     "ok"
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_type_error_keeps_the_field_and_the_type_but_not_the_value() {
+        assert_eq!(
+            super::without_values(
+                r#"parse request payload error: failed to parse "LoginRequest": Expected input type "string", found "hunter2"."#
+            ),
+            r#"parse request payload error: failed to parse "LoginRequest": Expected input type "string"."#
+        );
+        assert_eq!(super::without_values("no value here"), "no value here");
+    }
 }

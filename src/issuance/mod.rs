@@ -270,7 +270,7 @@ impl Issuer {
     ) -> Result<IssuedCertificate, IssuanceError> {
         let prepared = self.prepare(actor, order, csr)?;
         let recorded = self.store.write_blocking(|tx| prepared.record(tx))?;
-        let signed = self.sign(actor, recorded)?;
+        let signed = self.sign(actor, recorded, |_, _| Ok(()))?;
         self.store.write_blocking(|tx| signed.store(tx))
     }
 
@@ -363,14 +363,21 @@ impl Issuer {
     }
 
     /// Step 4: signs the recorded TBS. When the signer fails, no certificate came out of the
-    /// call: the row is revoked at once (so the serial is never reused) and the trail says why.
-    pub fn sign(&self, actor: &Actor, recorded: Recorded) -> Result<Signed, IssuanceError> {
+    /// call: the row is revoked at once (so the serial is never reused), the trail says why,
+    /// and `reopen` runs in that transaction (the RA service gives the enrolment back there).
+    pub fn sign(
+        &self,
+        actor: &Actor,
+        recorded: Recorded,
+        reopen: impl FnOnce(&mut Tx<'_>, &str) -> Result<(), IssuanceError>,
+    ) -> Result<Signed, IssuanceError> {
         let Recorded { linted, mut issued } = recorded;
         let cert_der = match ca::sign_certificate(&self.ca, linted) {
             Ok(der) => der,
             Err(e) => {
-                self.abandon(actor, &issued.serial, &e.to_string())?;
-                return Err(IssuanceError::Unexpected(e.to_string()));
+                let why = e.to_string();
+                self.abandon(actor, &issued.serial, &why, |tx| reopen(tx, &why))?;
+                return Err(IssuanceError::Unexpected(why));
             }
         };
         let signed_at = self.clock.now();
@@ -390,7 +397,13 @@ impl Issuer {
         })
     }
 
-    fn abandon(&self, actor: &Actor, serial: &str, why: &str) -> Result<(), IssuanceError> {
+    fn abandon(
+        &self,
+        actor: &Actor,
+        serial: &str,
+        why: &str,
+        reopen: impl FnOnce(&mut Tx<'_>) -> Result<(), IssuanceError>,
+    ) -> Result<(), IssuanceError> {
         let now = self.clock.now();
         let event = NewEvent::new(
             now,
@@ -401,7 +414,10 @@ impl Issuer {
             json!({"reason": why}),
         );
         self.store.write_blocking(|tx| {
-            tx.revoke_unsigned(serial, now.naive_utc(), "cessationOfOperation")?;
+            // Conditional: the recovery job may have abandoned it already (and reopened).
+            if tx.revoke_unsigned(serial, now.naive_utc(), "cessationOfOperation")? {
+                reopen(tx)?;
+            }
             tx.audit(event)?;
             Ok(())
         })

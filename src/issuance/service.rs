@@ -26,7 +26,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{
-    begin_issuance, IssuanceError, IssuanceOrder, IssuedCertificate, Issuer, Recorded, Term,
+    abandon_issuance, begin_issuance, IssuanceError, IssuanceOrder, IssuedCertificate, Issuer,
+    Recorded, Term,
 };
 use crate::acceptance::Acceptance;
 use crate::audit::{Actor, NewEvent};
@@ -220,7 +221,7 @@ impl Issuance {
             // A renewal's certificate replaces the renewed one once accepted.
             supersedes: enrolment.renews,
         };
-        let prepared = self.issuer.prepare(actor, &order, csr)?;
+        let prepared = self.prepare(actor, &order, csr, ("enrolment", enrolment_id))?;
         let now = self.clock.now();
         let recorded = self.store.write_blocking(|tx| {
             if let Some(claim) = claim {
@@ -238,7 +239,12 @@ impl Issuance {
             }
             prepared.record(tx)
         })?;
-        self.sign_and_store(actor, recorded, claim)
+        // A signer error gives the enrolment back with the revocation, so a retry issues.
+        let reopen = |tx: &mut Tx<'_>, why: &str| {
+            let reason = format!("signing failed: {why}");
+            abandon_issuance(tx, enrolment_id, self.clock.now(), actor, &reason).map(|_| ())
+        };
+        self.sign_and_store(actor, recorded, claim, reopen)
     }
 
     fn rekey_blocking(
@@ -263,7 +269,7 @@ impl Issuance {
             term: Term::Until(old.not_after.and_utc()),
             supersedes: Some(serial.to_string()),
         };
-        let prepared = self.issuer.prepare(actor, &order, csr)?;
+        let prepared = self.prepare(actor, &order, csr, ("certificate", serial))?;
         let recorded = self.store.write_blocking(|tx| {
             if let Some(claim) = claim {
                 claim.take(tx, prepared.serial(), now)?;
@@ -280,7 +286,42 @@ impl Issuance {
             ))?;
             prepared.record(tx)
         })?;
-        self.sign_and_store(actor, recorded, claim)
+        // The enrolment still holds the certificate this one was to replace.
+        self.sign_and_store(actor, recorded, claim, |_, _| Ok(()))
+    }
+
+    /// [`Issuer::prepare`]; a CSR (or subject) the CA's checks refuse is a refused issuance
+    /// attempt, recorded as `certificate.request_refused` on `object` (the enrolment, or the
+    /// certificate being rekeyed) with the code and the CSR's digest, in a transaction of its
+    /// own since nothing else is written.
+    fn prepare(
+        &self,
+        actor: &Actor,
+        order: &IssuanceOrder,
+        csr: &[u8],
+        (object_type, object_id): (&'static str, &str),
+    ) -> Result<super::Prepared, IssuanceError> {
+        match self.issuer.prepare(actor, order, csr) {
+            Err(IssuanceError::Rejected(e)) => {
+                let now = self.clock.now();
+                self.store.write_blocking(|tx| {
+                    tx.audit(NewEvent::new(
+                        now,
+                        actor,
+                        "certificate.request_refused",
+                        object_type,
+                        object_id,
+                        json!({
+                            "code": e.code(),
+                            "csr_sha256": crate::secrets::sha256_hex(csr),
+                            "csr_bytes": csr.len(),
+                        }),
+                    ))
+                })?;
+                Err(IssuanceError::Rejected(e))
+            }
+            other => other,
+        }
     }
 
     /// Signs, then stores the certificate with its acceptance record and the key's answer.
@@ -289,8 +330,9 @@ impl Issuance {
         actor: &Actor,
         recorded: Recorded,
         claim: Option<&Claim>,
+        reopen: impl FnOnce(&mut Tx<'_>, &str) -> Result<(), IssuanceError>,
     ) -> Result<IssuedCertificate, IssuanceError> {
-        let signed = self.issuer.sign(actor, recorded)?;
+        let signed = self.issuer.sign(actor, recorded, reopen)?;
         let now = self.clock.now();
         self.store.write_blocking(|tx| {
             let issued = signed.store(tx)?;

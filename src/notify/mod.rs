@@ -9,6 +9,7 @@
 mod dispatcher;
 mod file;
 mod http_sms;
+mod hub;
 mod memory;
 mod outbox;
 mod settings;
@@ -18,6 +19,7 @@ pub mod template;
 pub use dispatcher::Dispatcher;
 pub use file::FileSink;
 pub use http_sms::HttpSms;
+pub use hub::{HubCallbacks, HubSigning};
 pub use memory::MemorySink;
 pub use outbox::{Outbox, OutgoingMessage, SubscriberNotice};
 pub use settings::{
@@ -51,6 +53,8 @@ pub enum NotifyError {
 pub enum Channel {
     Sms,
     Email,
+    /// Signed status callbacks to the VNeID hub.
+    VneidHub,
 }
 
 impl Channel {
@@ -58,6 +62,7 @@ impl Channel {
         match self {
             Channel::Sms => "sms",
             Channel::Email => "email",
+            Channel::VneidHub => crate::store::HUB_CHANNEL,
         }
     }
 
@@ -65,6 +70,7 @@ impl Channel {
         match s {
             "sms" => Some(Channel::Sms),
             "email" => Some(Channel::Email),
+            crate::store::HUB_CHANNEL => Some(Channel::VneidHub),
             _ => None,
         }
     }
@@ -169,11 +175,23 @@ pub enum SmsSender {
 pub struct Notifier {
     email: EmailSender,
     sms: SmsSender,
+    /// Callbacks to the VNeID hub, when a callback URL and the signing key are set.
+    hub: Option<HubCallbacks>,
 }
 
 impl Notifier {
     pub fn new(email: EmailSender, sms: SmsSender) -> Self {
-        Self { email, sms }
+        Self {
+            email,
+            sms,
+            hub: None,
+        }
+    }
+
+    /// Delivers the `vneid_hub` channel through `hub`.
+    pub fn with_hub(mut self, hub: HubCallbacks) -> Self {
+        self.hub = Some(hub);
+        self
     }
 
     /// The back ends the settings name; file back ends write under `<data_dir>/outbox/`.
@@ -192,11 +210,19 @@ impl Notifier {
             SmsBackend::File => SmsSender::File(files),
             SmsBackend::Memory => SmsSender::Memory(memory),
         };
-        Ok(Self { email, sms })
+        Ok(Self::new(email, sms))
     }
 
     pub async fn deliver(&self, d: &Delivery) -> Result<(), DeliveryError> {
         match (d.channel, &self.email, &self.sms) {
+            (Channel::VneidHub, _, _) => match &self.hub {
+                Some(hub) => hub.send(d).await,
+                // Retried with backoff (a URL set meanwhile, after a restart, delivers it), then
+                // `failed` after the last attempt.
+                None => Err(DeliveryError::transient(
+                    "no VNeID hub callback URL is set (vneid.callback_url)",
+                )),
+            },
             (Channel::Email, EmailSender::Smtp(m), _) => m.send(d).await,
             (Channel::Email, EmailSender::File(f), _) | (Channel::Sms, _, SmsSender::File(f)) => {
                 f.write(d).await

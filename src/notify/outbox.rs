@@ -149,6 +149,17 @@ impl Outbox {
     pub(super) fn open(&self, row: &OutboxRow) -> Result<Delivery, String> {
         let channel = Channel::parse(&row.channel)
             .ok_or_else(|| format!("unknown channel `{}`", row.channel))?;
+        if channel == Channel::VneidHub {
+            // Not sealed: a hub callback names no person (`Tx::enqueue_hub_callback`).
+            return Ok(Delivery {
+                message_id: row.id.clone(),
+                channel,
+                to: row.masked_destination.clone(),
+                subject: String::new(),
+                text: String::from_utf8(row.payload_sealed.clone()).map_err(|e| e.to_string())?,
+                created_at: DateTime::<Utc>::from_naive_utc_and_offset(row.created_at, Utc),
+            });
+        }
         let plain = self
             .keys
             .open(SEAL_PURPOSE, row.id.as_bytes(), &row.payload_sealed)

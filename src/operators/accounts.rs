@@ -1,13 +1,14 @@
 //! Account administration: creation (with the first administrator at first run), listing,
 //! disabling and an administrator's credential reset.
 
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::passwords::{generate_password, hash_password};
-use super::totp::TOTP_PURPOSE;
 use super::{operator_parts, Accounts, OperatorsError, Principal, Role, Username};
 use crate::audit::{Actor, NewEvent};
-use crate::secrets::random_bytes;
 use crate::store::{OperatorRow, StoreError};
 
 /// Credentials shown once, when an account is created: never stored in clear, never logged.
@@ -39,13 +40,8 @@ impl Accounts {
         let username = Username::parse(username)?;
         let one_time_password = generate_password();
         let password_hash = hash_password(one_time_password.clone()).await?;
-        let secret = random_bytes::<20>().to_vec();
         let id = uuid::Uuid::new_v4().to_string();
-        let totp = self.totp(username.as_str(), secret.clone())?;
-        let sealed = self
-            .keys
-            .seal(TOTP_PURPOSE, id.as_bytes(), &secret)
-            .map_err(|e| OperatorsError::Crypto(format!("seal TOTP secret: {e}")))?;
+        let (totp, sealed) = self.fresh_totp(&id, username.as_str())?;
         let now = self.clock.now();
         let row = OperatorRow {
             id: id.clone(),
@@ -55,8 +51,6 @@ impl Accounts {
             must_change_password: true,
             totp_secret_sealed: sealed,
             last_totp_step: 0,
-            failed_logins: 0,
-            locked_until: None,
             disabled: false,
             created_at: now.naive_utc(),
         };
@@ -83,8 +77,8 @@ impl Accounts {
             username: username.as_str().to_string(),
             role,
             one_time_password,
-            totp_secret_base32: totp.get_secret_base32(),
-            otpauth_url: totp.get_url(),
+            totp_secret_base32: totp.secret_base32,
+            otpauth_url: totp.otpauth_url,
         })
     }
 
@@ -111,6 +105,17 @@ impl Accounts {
     /// Every account, by username (administration page).
     pub async fn list_operators(&self) -> Result<Vec<OperatorRow>, OperatorsError> {
         Ok(self.store.read(|tx| tx.list_operators()).await?)
+    }
+
+    /// The usernames locked from every address now (the account-wide ceiling), with the
+    /// lock's end (administration page; a reset lifts it).
+    pub async fn account_locks(&self) -> Result<HashMap<String, DateTime<Utc>>, OperatorsError> {
+        let now = self.clock.now().naive_utc();
+        let locks = self.store.read(move |tx| tx.account_locks(now)).await?;
+        Ok(locks
+            .into_iter()
+            .filter_map(|(name, until)| Some((name, until?.and_utc())))
+            .collect())
     }
 
     /// Disables (ending its sessions) or re-enables an account. An administrator cannot
@@ -177,22 +182,17 @@ impl Accounts {
             None => None,
         };
         let (totp_view, sealed) = if totp {
-            let secret = random_bytes::<20>().to_vec();
-            let view = self.totp(&row.username, secret.clone())?;
-            let sealed = self
-                .keys
-                .seal(TOTP_PURPOSE, row.id.as_bytes(), &secret)
-                .map_err(|e| OperatorsError::Crypto(format!("seal TOTP secret: {e}")))?;
-            (
-                Some((view.get_secret_base32(), view.get_url())),
-                Some(sealed),
-            )
+            let (view, sealed) = self.fresh_totp(&row.id, &row.username)?;
+            (Some(view), Some(sealed))
         } else {
             (None, None)
         };
         let (id, actor, now) = (row.id.clone(), principal.actor(), self.clock.now());
+        let username = row.username.clone();
         self.store
             .write(move |tx| {
+                // The reset also lifts the lock-out, from every address.
+                tx.clear_all_login_failures(&username)?;
                 if !tx.reset_operator_credentials(
                     &id,
                     password_hash.as_deref(),
@@ -215,8 +215,8 @@ impl Accounts {
         Ok(ResetCredentials {
             username: row.username,
             one_time_password,
-            totp_secret_base32: totp_view.as_ref().map(|(s, _)| s.clone()),
-            otpauth_url: totp_view.map(|(_, u)| u),
+            totp_secret_base32: totp_view.as_ref().map(|v| v.secret_base32.clone()),
+            otpauth_url: totp_view.map(|v| v.otpauth_url),
         })
     }
 }

@@ -5,10 +5,11 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use super::passwords::{verify_password, DUMMY_HASH};
+use super::settings::LAST_SEEN_EVERY_SECONDS;
 use super::{operator_parts, Accounts, OperatorsError, Principal, Role};
 use crate::audit::{Actor, NewEvent};
 use crate::secrets::{random_token, sha256_hex};
-use crate::store::{OperatorRow, SessionRow};
+use crate::store::{SessionRow, ANY_CLIENT};
 
 pub struct Session {
     pub token: String,
@@ -17,35 +18,53 @@ pub struct Session {
     pub role: Role,
 }
 
+/// The longest username counted: longer ones cannot exist (`Username::parse`), and the
+/// count's key stays small whatever a caller sends.
+const MAX_COUNTED_USERNAME: usize = 64;
+
 impl Accounts {
-    /// Password + TOTP sign-in. Wrong password, wrong code and a replayed code are all
-    /// `InvalidCredentials` to the caller (the audit trail records which); after
-    /// `login_max_failures` failures the account locks for `login_lockout_minutes`.
+    /// Password + TOTP sign-in from `client` (the caller's address, `http::client_address`).
+    /// Wrong password, wrong code, a replayed code and an unknown username are all
+    /// `InvalidCredentials` to the caller (the audit trail records which). Failures are
+    /// counted per (username, client) and per username across all clients, whether the
+    /// username exists or not, so the lock-out answers alike for unknown and real accounts,
+    /// and failures from one address lock that address out after `login_max_failures`, all
+    /// of them only after the much higher `login_account_max_failures`.
     pub async fn login(
         &self,
         username: &str,
         password: &str,
         totp_code: &str,
+        client: &str,
     ) -> Result<Session, OperatorsError> {
         let now = self.clock.now();
-        let name = username.to_string();
-        let row = self
+        let name: String = username.chars().take(MAX_COUNTED_USERNAME).collect();
+        let (lookup, at) = (name.clone(), client.to_string());
+        let (row, locked) = self
             .store
-            .read(move |tx| tx.operator_by_username(&name))
+            .read(move |tx| {
+                let row = tx.operator_by_username(&lookup)?;
+                let locked = tx.login_locked_until(&lookup, &at, now.naive_utc())?;
+                Ok::<_, OperatorsError>((row, locked))
+            })
             .await?;
-        let Some(row) = row else {
-            // Same work as for a real account, so timing does not reveal which names exist.
-            let _ = verify_password(password.to_string(), DUMMY_HASH.to_string()).await;
-            tracing::warn!(username, "login for unknown operator");
-            return Err(OperatorsError::InvalidCredentials);
+        // The same argon2 work on every path, so timing tells neither which names exist
+        // nor which are locked.
+        let hash = match (&row, locked) {
+            (Some(row), None) => row.password_hash.clone(),
+            _ => DUMMY_HASH.to_string(),
         };
-        if let Some(until) = row.locked_until {
-            let until = until.and_utc();
-            if until > now {
-                return Err(OperatorsError::Locked { until });
-            }
+        let password_ok = verify_password(password.to_string(), hash).await?;
+        if let Some(until) = locked {
+            return Err(OperatorsError::Locked {
+                until: until.and_utc(),
+            });
         }
-        let password_ok = verify_password(password.to_string(), row.password_hash.clone()).await?;
+        let Some(row) = row else {
+            return Err(self
+                .fail_login(name, None, client, "unknown_username", now)
+                .await);
+        };
         let step = if password_ok {
             self.matching_totp_step(&row, totp_code, now)?
         } else {
@@ -57,11 +76,10 @@ impl Accounts {
             (true, None, _) => Some("wrong_totp"),
             (true, Some(_), false) => None,
         };
-        let actor = Actor::Operator {
-            username: row.username.clone(),
-        };
         if let Some(reason) = failure_reason {
-            return Err(self.fail_login(row, actor, reason, now).await);
+            return Err(self
+                .fail_login(name, Some(row.id), client, reason, now)
+                .await);
         }
         let step = step.unwrap_or_default();
         let token = random_token("ces_");
@@ -76,7 +94,10 @@ impl Accounts {
         };
         let role = Role::parse(&row.role)?;
         let must_change_password = row.must_change_password;
-        let id = row.id.clone();
+        let actor = Actor::Operator {
+            username: row.username.clone(),
+        };
+        let (id, at, counted) = (row.id.clone(), client.to_string(), name.clone());
         let accepted = self
             .store
             .write(move |tx| {
@@ -93,6 +114,7 @@ impl Accounts {
                     ))?;
                     return Ok::<_, OperatorsError>(false);
                 }
+                tx.clear_login_failures(&counted, &at)?;
                 tx.insert_session(&session)?;
                 tx.audit(NewEvent::new(
                     now,
@@ -100,16 +122,15 @@ impl Accounts {
                     "operator.login",
                     "operator",
                     &id,
-                    json!({"session": &session.token_hash[..16]}),
+                    json!({"session": &session.token_hash[..16], "client": at}),
                 ))?;
                 Ok(true)
             })
             .await?;
         if !accepted {
-            let actor = Actor::Operator {
-                username: row.username.clone(),
-            };
-            return Err(self.fail_login(row, actor, "replayed_totp", now).await);
+            return Err(self
+                .fail_login(name, Some(row.id), client, "replayed_totp", now)
+                .await);
         }
         Ok(Session {
             token,
@@ -119,36 +140,57 @@ impl Accounts {
         })
     }
 
+    /// Counts a failed sign-in (see [`Accounts::login`]) with its audit event: on the
+    /// operator when the username exists, else on the username tried.
     async fn fail_login(
         &self,
-        row: OperatorRow,
-        actor: Actor,
+        username: String,
+        operator_id: Option<String>,
+        client: &str,
         reason: &'static str,
         now: DateTime<Utc>,
     ) -> OperatorsError {
-        let max = i32::try_from(self.policy.login_max_failures).unwrap_or(i32::MAX);
-        let until = now + Duration::minutes(i64::from(self.policy.login_lockout_minutes));
-        let id = row.id;
+        let per_client = i32::try_from(self.policy.login_max_failures).unwrap_or(i32::MAX);
+        let per_account = i32::try_from(self.policy.login_account_max_failures).unwrap_or(i32::MAX);
+        let window = Duration::minutes(i64::from(self.policy.login_lockout_minutes));
+        let until = now + window;
+        let client = client.to_string();
         let result = self
             .store
             .write(move |tx| {
-                let locked = tx.record_login_failure(&id, max, until.naive_utc())?;
+                let locked = tx.record_login_failure(
+                    &username,
+                    &[(client.as_str(), per_client), (ANY_CLIENT, per_account)],
+                    now.naive_utc(),
+                    (now - window).naive_utc(),
+                    until.naive_utc(),
+                )?;
+                let (actor, object_type, object_id) = match &operator_id {
+                    Some(id) => (
+                        Actor::Operator {
+                            username: username.clone(),
+                        },
+                        "operator",
+                        id.as_str(),
+                    ),
+                    None => (Actor::System, "username", username.as_str()),
+                };
                 tx.audit(NewEvent::new(
                     now,
                     &actor,
                     "operator.login_failed",
-                    "operator",
-                    &id,
-                    json!({"reason": reason}),
+                    object_type,
+                    object_id,
+                    json!({"reason": reason, "client": client}),
                 ))?;
                 if locked.is_some() {
                     tx.audit(NewEvent::new(
                         now,
                         &Actor::System,
                         "operator.locked",
-                        "operator",
-                        &id,
-                        json!({"until": crate::audit::format_time(&until)}),
+                        object_type,
+                        object_id,
+                        json!({"until": crate::audit::format_time(&until), "client": client}),
                     ))?;
                 }
                 Ok::<_, OperatorsError>(locked)
@@ -205,7 +247,7 @@ impl Accounts {
             return Err(OperatorsError::SessionExpired);
         }
         // Touch at most once a minute: idle expiry needs no finer grain.
-        if now - session.last_seen_at.and_utc() > Duration::seconds(60) {
+        if now - session.last_seen_at.and_utc() > Duration::seconds(LAST_SEEN_EVERY_SECONDS) {
             self.store
                 .touch_session(hash.clone(), now.naive_utc())
                 .await?;

@@ -22,7 +22,7 @@ pub use credentials::{Principal, Scope};
 pub use login::Session;
 pub use role::{Role, Username};
 pub use settings::Settings;
-pub use totp::PendingTotp;
+pub use totp::{NewTotp, PendingTotp};
 
 use std::sync::Arc;
 

@@ -5,18 +5,23 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use serde_json::json;
 
+use super::totp::NewTotp;
 use super::{operator_parts, Accounts, OperatorsError, Principal};
 use crate::audit::NewEvent;
 use crate::secrets::random_bytes;
 
 impl Accounts {
+    /// The caller's own password change; it ends the operator's other sessions (pages and
+    /// API alike). At first sign-in (a one-time password) it also replaces the TOTP secret
+    /// the administrator saw, returning the new one, shown once, as the first-sign-in page
+    /// does.
     pub async fn change_password(
         &self,
         principal: &Principal,
         current: &str,
         new: &str,
-    ) -> Result<(), OperatorsError> {
-        let (id, _, _) = operator_parts(principal)?;
+    ) -> Result<Option<NewTotp>, OperatorsError> {
+        let (id, username, session) = operator_parts(principal)?;
         check_password_strength(current, new)?;
         let lookup = id.to_string();
         let row = self
@@ -24,25 +29,37 @@ impl Accounts {
             .read(move |tx| tx.operator_by_id(&lookup))
             .await?
             .ok_or(OperatorsError::NotFound)?;
-        if !verify_password(current.to_string(), row.password_hash).await? {
+        if !verify_password(current.to_string(), row.password_hash.clone()).await? {
             return Err(OperatorsError::InvalidCredentials);
         }
         let hash = hash_password(new.to_string()).await?;
-        let (id, actor, now) = (id.to_string(), principal.actor(), self.clock.now());
+        if row.must_change_password {
+            let (shown, sealed) = self.fresh_totp(id, username)?;
+            self.store_first_sign_in(principal, hash, sealed, None)
+                .await?;
+            return Ok(Some(shown));
+        }
+        let (id, session) = (id.to_string(), session.to_string());
+        let (actor, now) = (principal.actor(), self.clock.now());
         self.store
             .write(move |tx| {
-                tx.set_password(&id, &hash)?;
+                // An administrator's reset meanwhile ended this session too.
+                if !tx.set_password(&id, &hash)? {
+                    return Err(OperatorsError::Unauthenticated);
+                }
+                let ended = tx.revoke_other_operator_sessions(&id, &session)?;
                 tx.audit(NewEvent::new(
                     now,
                     &actor,
                     "operator.password_changed",
                     "operator",
                     &id,
-                    json!({}),
+                    json!({"sessions_ended": ended}),
                 ))?;
                 Ok::<_, OperatorsError>(())
             })
-            .await
+            .await?;
+        Ok(None)
     }
 }
 

@@ -22,9 +22,16 @@ pub struct PendingTotp {
     pub otpauth_url: String,
 }
 
+/// A confirmed TOTP secret shown once: after an administrator's reset, or to an operator
+/// completing first sign-in through the API.
+pub struct NewTotp {
+    pub secret_base32: String,
+    pub otpauth_url: String,
+}
+
 const TOTP_ISSUER: &str = "ca-enrol";
 /// Sealing purpose of the confirmed secret, bound to the operator's id.
-pub(super) const TOTP_PURPOSE: &str = "operator-totp";
+const TOTP_PURPOSE: &str = "operator-totp";
 /// Sealing purpose of a secret offered at first sign-in, bound to operator and session.
 const PENDING_TOTP_PURPOSE: &str = "operator-totp-pending";
 /// RFC 6238's time step.
@@ -56,6 +63,27 @@ impl Accounts {
             username.to_string(),
         )
         .map_err(|e| OperatorsError::Crypto(format!("totp: {e:?}")))
+    }
+
+    /// A fresh secret for operator `id`: what to show once, and what to store.
+    pub(super) fn fresh_totp(
+        &self,
+        id: &str,
+        username: &str,
+    ) -> Result<(NewTotp, Vec<u8>), OperatorsError> {
+        let secret = random_bytes::<20>().to_vec();
+        let sealed = self
+            .keys
+            .seal(TOTP_PURPOSE, id.as_bytes(), &secret)
+            .map_err(|e| OperatorsError::Crypto(format!("seal TOTP secret: {e}")))?;
+        let totp = self.totp(username, secret)?;
+        Ok((
+            NewTotp {
+                secret_base32: totp.get_secret_base32(),
+                otpauth_url: totp.get_url(),
+            },
+            sealed,
+        ))
     }
 
     /// The time step of `code` under the operator's confirmed secret, if it matches.
@@ -161,20 +189,36 @@ impl Accounts {
             .seal(TOTP_PURPOSE, id.as_bytes(), &secret)
             .map_err(|e| OperatorsError::Crypto(format!("seal TOTP secret: {e}")))?;
         let hash = hash_password(new_password.to_string()).await?;
-        let (id, actor) = (id.to_string(), principal.actor());
+        self.store_first_sign_in(principal, hash, sealed, Some(step))
+            .await
+    }
+
+    /// Stores the operator's own password and TOTP secret, conditional on the one-time
+    /// password still being in place (so a double submit cannot apply twice), and ends the
+    /// operator's other sessions, as every password change does.
+    pub(super) async fn store_first_sign_in(
+        &self,
+        principal: &Principal,
+        password_hash: String,
+        totp_sealed: Vec<u8>,
+        step: Option<i64>,
+    ) -> Result<(), OperatorsError> {
+        let (id, _, session) = operator_parts(principal)?;
+        let (id, session) = (id.to_string(), session.to_string());
+        let (actor, now) = (principal.actor(), self.clock.now());
         self.store
             .write(move |tx| {
-                // Conditional on the flag, so a double submit cannot apply twice.
-                if !tx.complete_first_sign_in(&id, &hash, &sealed, step)? {
+                if !tx.complete_first_sign_in(&id, &password_hash, &totp_sealed, step)? {
                     return Err(OperatorsError::FirstSignInDone);
                 }
+                let ended = tx.revoke_other_operator_sessions(&id, &session)?;
                 tx.audit(NewEvent::new(
                     now,
                     &actor,
                     "operator.first_sign_in_completed",
                     "operator",
                     &id,
-                    json!({"password_changed": true, "totp_enrolled": true}),
+                    json!({"password_changed": true, "totp_enrolled": true, "sessions_ended": ended}),
                 ))?;
                 Ok(())
             })

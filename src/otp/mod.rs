@@ -45,6 +45,9 @@ use crate::store::{OtpChallengeRow, Store, StoreError, Tx};
 pub enum OtpError {
     #[error("wrong code; {attempts_left} attempt(s) left")]
     Invalid { attempts_left: u32 },
+    /// Longer than any code we send: refused before it is compared, without counting.
+    #[error("the code is longer than {max_chars} characters")]
+    CodeTooLong { max_chars: usize },
     #[error("too many wrong codes; request a new code")]
     Locked,
     #[error("the code has expired or was replaced by a newer one; request a new code")]
@@ -74,6 +77,7 @@ impl OtpError {
     pub fn code(&self) -> &'static str {
         match self {
             OtpError::Invalid { .. } => "otp_invalid",
+            OtpError::CodeTooLong { .. } => "otp_code_too_long",
             OtpError::Locked => "otp_locked",
             OtpError::Expired => "otp_expired",
             OtpError::AlreadyUsed => "otp_already_used",
@@ -181,6 +185,9 @@ pub enum ChallengeLookup {
 }
 
 /// A code to check, and what it must confirm.
+/// The longest code `confirm` compares (codes are 6 digits; the rest is room for typing).
+pub const MAX_CODE_CHARS: usize = 16;
+
 #[derive(Clone, Debug)]
 pub struct Check {
     pub lookup: ChallengeLookup,
@@ -382,6 +389,11 @@ impl Otp {
         T: Send + 'static,
         E: From<OtpError> + From<StoreError> + Send + 'static,
     {
+        if check.code.trim().chars().count() > MAX_CODE_CHARS {
+            return Err(E::from(OtpError::CodeTooLong {
+                max_chars: MAX_CODE_CHARS,
+            }));
+        }
         let wrong_code: Arc<Mutex<Option<String>>> = Arc::default();
         let wrong_code_in_tx = wrong_code.clone();
         let this = self.clone();

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use super::schema::{audit_events, audit_head};
+use super::schema::{audit_checkpoints, audit_events, audit_head};
 use super::{dispatch, Conn, Store, StoreError, Tx};
 use crate::audit::{chain_hash, NewEvent, StoredEvent, Verifier, VerifyReport};
 
@@ -21,6 +21,18 @@ pub struct AuditRow {
     pub details: String,
     pub prev_hash: String,
     pub hash: String,
+}
+
+/// A signed checkpoint of the chain (`audit::Checkpoint` plus its signature).
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_checkpoints)]
+pub struct CheckpointRow {
+    pub seq: i64,
+    pub hash: String,
+    pub at: chrono::NaiveDateTime,
+    /// SHA-256 (hex) of the DER sealing certificate whose key signed it.
+    pub certificate_sha256: String,
+    pub signature: Vec<u8>,
 }
 
 impl From<AuditRow> for StoredEvent {
@@ -72,6 +84,25 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Stores a signed checkpoint of the chain. Bookkeeping, not audited: the checkpoint is
+    /// a statement about the chain, and appending an event for it would move the head it
+    /// names. `Conflict` when a checkpoint of that seq exists (another process made it).
+    pub async fn record_audit_checkpoint(&self, row: CheckpointRow) -> Result<(), StoreError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            store.bookkeeping_blocking(|tx| {
+                dispatch!(tx, c => diesel::insert_into(audit_checkpoints::table)
+                    .values(&row)
+                    .execute(c))?;
+                Ok(())
+            })
+        })
+        .await
+        .map_err(|e| StoreError::Unexpected(format!("blocking task: {e}")))?
+    }
+}
+
 impl Tx<'_> {
     /// Appends `event` to the chain in this transaction and marks the transaction audited.
     /// The head row is locked (PostgreSQL `FOR UPDATE`; SQLite transactions already hold the
@@ -120,6 +151,31 @@ impl Tx<'_> {
         });
         self.audited = true;
         Ok(seq)
+    }
+
+    /// Every checkpoint, oldest first.
+    pub fn audit_checkpoints(&mut self) -> Result<Vec<CheckpointRow>, StoreError> {
+        Ok(dispatch!(self, c => audit_checkpoints::table
+            .order(audit_checkpoints::seq.asc())
+            .select(CheckpointRow::as_select())
+            .load(c))?)
+    }
+
+    pub fn latest_audit_checkpoint(&mut self) -> Result<Option<CheckpointRow>, StoreError> {
+        Ok(dispatch!(self, c => audit_checkpoints::table
+            .order(audit_checkpoints::seq.desc())
+            .select(CheckpointRow::as_select())
+            .first(c)
+            .optional())?)
+    }
+
+    /// The stored hash of event `seq`, if there is one.
+    pub fn audit_hash_at(&mut self, seq: i64) -> Result<Option<String>, StoreError> {
+        Ok(dispatch!(self, c => audit_events::table
+            .filter(audit_events::seq.eq(seq))
+            .select(audit_events::hash)
+            .first(c)
+            .optional())?)
     }
 
     pub fn audit_head(&mut self) -> Result<(i64, String), StoreError> {

@@ -30,9 +30,10 @@ pub mod schema;
 mod status;
 mod text_enum;
 mod verification;
+mod vneid;
 
 pub use acceptance::{AcceptanceDecision, AcceptanceRow};
-pub use audit::{AuditQuery, AuditRow, AUDIT_GENESIS_HASH};
+pub use audit::{AuditQuery, AuditRow, CheckpointRow, AUDIT_GENESIS_HASH};
 pub use certificates::{CertificateRow, EndingCertificate};
 pub use contracts::{ContractRow, FreePackageClaimRow, PackageRow, SignatureEvidence};
 pub use dashboard::DayFigures;
@@ -42,7 +43,7 @@ pub use enrolments::{
 };
 pub use idempotency::IdempotencyRow;
 pub use key_check::KeyCheckState;
-pub use operators::{ApiKeyRow, IntegrationRow, OperatorRow, SessionRow};
+pub use operators::{ApiKeyRow, IntegrationRow, OperatorRow, SessionRow, ANY_CLIENT};
 pub use otp::{OtpChallengeRow, RecordedFailure};
 pub use outbox::{OutboxRow, OutboxUpdate};
 pub use pdf_documents::PdfDocumentRow;
@@ -51,6 +52,7 @@ pub use reports::{
 };
 pub use status::{CertificateQuery, CrlRow, StatusRow};
 pub use verification::{OutcomeRow, VideoCallRow};
+pub use vneid::{VneidRegistrationRow, HUB_CHANNEL};
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};

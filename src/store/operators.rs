@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{api_keys, integrations, operator_sessions, operators};
+use super::schema::{api_keys, integrations, login_failures, operator_sessions, operators};
 use super::{dispatch, Store, StoreError, Tx};
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
@@ -16,8 +16,6 @@ pub struct OperatorRow {
     pub must_change_password: bool,
     pub totp_secret_sealed: Vec<u8>,
     pub last_totp_step: i64,
-    pub failed_logins: i32,
-    pub locked_until: Option<NaiveDateTime>,
     pub disabled: bool,
     pub created_at: NaiveDateTime,
 }
@@ -54,6 +52,9 @@ pub struct IntegrationRow {
     pub created_at: NaiveDateTime,
 }
 
+/// The `client` of the account-wide count of sign-in failures.
+pub const ANY_CLIENT: &str = "*";
+
 impl Tx<'_> {
     pub fn insert_operator(&mut self, row: &OperatorRow) -> Result<(), StoreError> {
         dispatch!(self, c => diesel::insert_into(operators::table).values(row).execute(c))?;
@@ -87,31 +88,108 @@ impl Tx<'_> {
             .get_result(c))?)
     }
 
-    /// Counts one failed login; at `max_failures` the account locks until `lock_until` and the
-    /// count starts again. The increment happens in SQL so concurrent failures all count.
-    /// Returns the lock time when this failure locked the account.
+    /// When sign-in as `username` from `client` is locked: the later of that address's lock
+    /// and the account-wide one ([`ANY_CLIENT`]). Whether the username exists plays no part.
+    pub fn login_locked_until(
+        &mut self,
+        username: &str,
+        client: &str,
+        now: NaiveDateTime,
+    ) -> Result<Option<NaiveDateTime>, StoreError> {
+        Ok(dispatch!(self, c => login_failures::table
+            .filter(login_failures::username.eq(username))
+            .filter(login_failures::client.eq_any([client, ANY_CLIENT]))
+            .filter(login_failures::locked_until.gt(now))
+            .select(diesel::dsl::max(login_failures::locked_until))
+            .first::<Option<NaiveDateTime>>(c))?)
+    }
+
+    /// Counts one failed sign-in as `username` from each of `counts` (a client address and
+    /// its limit, then [`ANY_CLIENT`] and the account-wide ceiling); a count reaching its
+    /// limit locks until `lock_until` and starts again. Rows whose last failure is before
+    /// `window_start` and which hold no lock are purged first, so counts are of recent
+    /// failures and the table holds only those. Write transactions are serialised (the
+    /// audit head), so update-then-insert cannot race. Returns the lock when this failure
+    /// set one.
     pub fn record_login_failure(
         &mut self,
-        id: &str,
-        max_failures: i32,
+        username: &str,
+        counts: &[(&str, i32)],
+        now: NaiveDateTime,
+        window_start: NaiveDateTime,
         lock_until: NaiveDateTime,
     ) -> Result<Option<NaiveDateTime>, StoreError> {
-        let failed: i32 = dispatch!(self, c => {
-            diesel::update(operators::table.find(id))
-                .set(operators::failed_logins.eq(operators::failed_logins + 1))
-                .execute(c)?;
-            operators::table.find(id).select(operators::failed_logins).first(c)?
-        });
-        if failed < max_failures {
-            return Ok(None);
-        }
-        dispatch!(self, c => diesel::update(operators::table.find(id))
-            .set((
-                operators::failed_logins.eq(0),
-                operators::locked_until.eq(Some(lock_until)),
-            ))
+        dispatch!(self, c => diesel::delete(
+                login_failures::table
+                    .filter(login_failures::last_failure_at.lt(window_start))
+                    .filter(
+                        login_failures::locked_until
+                            .is_null()
+                            .or(login_failures::locked_until.le(now)),
+                    ),
+            )
             .execute(c))?;
-        Ok(Some(lock_until))
+        let mut locked = None;
+        for &(client, max) in counts {
+            let row = login_failures::table.find((username, client));
+            let n = dispatch!(self, c => diesel::update(row)
+                .set((
+                    login_failures::failures.eq(login_failures::failures + 1),
+                    login_failures::last_failure_at.eq(now),
+                ))
+                .execute(c))?;
+            if n == 0 {
+                dispatch!(self, c => diesel::insert_into(login_failures::table)
+                    .values((
+                        login_failures::username.eq(username),
+                        login_failures::client.eq(client),
+                        login_failures::failures.eq(1),
+                        login_failures::last_failure_at.eq(now),
+                    ))
+                    .execute(c))?;
+            }
+            let failures: i32 =
+                dispatch!(self, c => row.select(login_failures::failures).first(c))?;
+            if failures >= max {
+                dispatch!(self, c => diesel::update(row)
+                    .set((
+                        login_failures::failures.eq(0),
+                        login_failures::locked_until.eq(Some(lock_until)),
+                    ))
+                    .execute(c))?;
+                locked = Some(lock_until);
+            }
+        }
+        Ok(locked)
+    }
+
+    /// Forgets the failures of `username` from `client` (a successful sign-in from there);
+    /// the account-wide count stays, so successes cannot reset an attack's progress.
+    pub fn clear_login_failures(&mut self, username: &str, client: &str) -> Result<(), StoreError> {
+        dispatch!(self, c => diesel::delete(login_failures::table.find((username, client)))
+            .execute(c))?;
+        Ok(())
+    }
+
+    /// Lifts every lock and count of `username` (an administrator's reset).
+    pub fn clear_all_login_failures(&mut self, username: &str) -> Result<(), StoreError> {
+        dispatch!(self, c => diesel::delete(
+                login_failures::table.filter(login_failures::username.eq(username)),
+            )
+            .execute(c))?;
+        Ok(())
+    }
+
+    /// The usernames locked account-wide at `now`, with the lock's end.
+    pub fn account_locks(
+        &mut self,
+        now: NaiveDateTime,
+    ) -> Result<Vec<(String, Option<NaiveDateTime>)>, StoreError> {
+        Ok(dispatch!(self, c => login_failures::table
+            .filter(login_failures::client.eq(ANY_CLIENT))
+            .filter(login_failures::locked_until.gt(now))
+            .select((login_failures::username, login_failures::locked_until))
+            .load(c))?)
     }
 
     /// Records a successful login at TOTP time step `step`. Returns false (and changes nothing)
@@ -123,33 +201,33 @@ impl Tx<'_> {
                     .find(id)
                     .filter(operators::last_totp_step.lt(step)),
             )
-            .set((
-                operators::last_totp_step.eq(step),
-                operators::failed_logins.eq(0),
-                operators::locked_until.eq(None::<NaiveDateTime>),
-            ))
+            .set(operators::last_totp_step.eq(step))
             .execute(c))?;
         Ok(n == 1)
     }
 
-    pub fn set_password(&mut self, id: &str, password_hash: &str) -> Result<(), StoreError> {
-        dispatch!(self, c => diesel::update(operators::table.find(id))
-            .set((
-                operators::password_hash.eq(password_hash),
-                operators::must_change_password.eq(false),
-            ))
+    /// An operator's own change of a password they chose; false when an administrator's
+    /// reset made the account hold a one-time password again meanwhile.
+    pub fn set_password(&mut self, id: &str, password_hash: &str) -> Result<bool, StoreError> {
+        let n = dispatch!(self, c => diesel::update(
+                operators::table
+                    .find(id)
+                    .filter(operators::must_change_password.eq(false)),
+            )
+            .set(operators::password_hash.eq(password_hash))
             .execute(c))?;
-        Ok(())
+        Ok(n == 1)
     }
 
     /// Sets the operator's own password and TOTP secret, only while the one-time password is
-    /// unchanged; the confirming code's step becomes the last used one. False: already done.
+    /// unchanged; the confirming code's step, if any, becomes the last used one. False:
+    /// already done.
     pub fn complete_first_sign_in(
         &mut self,
         id: &str,
         password_hash: &str,
         totp_secret_sealed: &[u8],
-        step: i64,
+        step: Option<i64>,
     ) -> Result<bool, StoreError> {
         let n = dispatch!(self, c => diesel::update(
                 operators::table
@@ -162,7 +240,7 @@ impl Tx<'_> {
                 operators::totp_secret_sealed.eq(totp_secret_sealed),
             ))
             .execute(c))?;
-        if n == 1 {
+        if let (1, Some(step)) = (n, step) {
             dispatch!(self, c => diesel::update(
                     operators::table
                         .find(id)
@@ -214,7 +292,7 @@ impl Tx<'_> {
     }
 
     /// An administrator's reset: a new one-time password and/or TOTP secret; the operator
-    /// must go through first sign-in again, and the lock-out is lifted.
+    /// must go through first sign-in again (the caller lifts the lock-out).
     pub fn reset_operator_credentials(
         &mut self,
         id: &str,
@@ -222,11 +300,7 @@ impl Tx<'_> {
         totp_secret_sealed: Option<&[u8]>,
     ) -> Result<bool, StoreError> {
         let target = operators::table.find(id);
-        let flags = (
-            operators::must_change_password.eq(true),
-            operators::failed_logins.eq(0),
-            operators::locked_until.eq(None::<NaiveDateTime>),
-        );
+        let flags = operators::must_change_password.eq(true);
         let n = match (password_hash, totp_secret_sealed) {
             (Some(h), Some(t)) => dispatch!(self, c => diesel::update(target)
                 .set((flags, operators::password_hash.eq(h), operators::totp_secret_sealed.eq(t)))
@@ -247,6 +321,22 @@ impl Tx<'_> {
         Ok(dispatch!(self, c => diesel::update(
                 operator_sessions::table
                     .filter(operator_sessions::operator_id.eq(operator_id))
+                    .filter(operator_sessions::revoked.eq(false)),
+            )
+            .set(operator_sessions::revoked.eq(true))
+            .execute(c))?)
+    }
+
+    /// Ends every session of an operator but `keep` (the one changing the password).
+    pub fn revoke_other_operator_sessions(
+        &mut self,
+        operator_id: &str,
+        keep: &str,
+    ) -> Result<usize, StoreError> {
+        Ok(dispatch!(self, c => diesel::update(
+                operator_sessions::table
+                    .filter(operator_sessions::operator_id.eq(operator_id))
+                    .filter(operator_sessions::token_hash.ne(keep))
                     .filter(operator_sessions::revoked.eq(false)),
             )
             .set(operator_sessions::revoked.eq(true))

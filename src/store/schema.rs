@@ -9,8 +9,6 @@ diesel::table! {
         must_change_password -> Bool,
         totp_secret_sealed -> Binary,
         last_totp_step -> BigInt,
-        failed_logins -> Integer,
-        locked_until -> Nullable<Timestamp>,
         disabled -> Bool,
         created_at -> Timestamp,
     }
@@ -58,6 +56,16 @@ diesel::table! {
         details -> Text,
         prev_hash -> Text,
         hash -> Text,
+    }
+}
+
+diesel::table! {
+    audit_checkpoints (seq) {
+        seq -> BigInt,
+        hash -> Text,
+        at -> Timestamp,
+        certificate_sha256 -> Text,
+        signature -> Binary,
     }
 }
 
@@ -117,6 +125,16 @@ diesel::table! {
 }
 
 diesel::joinable!(operator_sessions -> operators (operator_id));
+
+diesel::table! {
+    login_failures (username, client) {
+        username -> Text,
+        client -> Text,
+        failures -> Integer,
+        locked_until -> Nullable<Timestamp>,
+        last_failure_at -> Timestamp,
+    }
+}
 
 diesel::table! {
     certificates (serial) {
@@ -385,6 +403,27 @@ diesel::table! {
         template_version -> Text,
         document -> Binary,
         document_sha256 -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    vneid_registrations (transaction_id) {
+        transaction_id -> Text,
+        enrolment_id -> Text,
+        request_sha256 -> Text,
+        handover_sha256 -> Text,
+        handover_expires_at -> Timestamp,
+        handed_over_at -> Nullable<Timestamp>,
+        handed_over_to -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    vneid_jtis (jti) {
+        jti -> Text,
+        expires_at -> Timestamp,
         created_at -> Timestamp,
     }
 }

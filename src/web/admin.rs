@@ -68,12 +68,12 @@ async fn admin_page(
     error: Option<String>,
 ) -> Result<Response, WebError> {
     let lang = user.page.lang;
-    let now = state.clock.now();
     let unexpected = |e: OperatorsError| WebError::Unexpected(e.to_string());
     let own_id = match &user.principal {
         crate::operators::Principal::Operator { id, .. } => id.clone(),
         crate::operators::Principal::ApiKey { .. } => String::new(),
     };
+    let locks = state.accounts.account_locks().await.map_err(unexpected)?;
     let operators = state
         .accounts
         .list_operators()
@@ -83,12 +83,8 @@ async fn admin_page(
         .map(|o| {
             let state = if o.disabled {
                 lang.t("admin.state.disabled").to_string()
-            } else if let Some(until) = o.locked_until.filter(|t| t.and_utc() > now) {
-                format!(
-                    "{} {}",
-                    lang.t("admin.state.locked"),
-                    vn::date_time(until.and_utc())
-                )
+            } else if let Some(until) = locks.get(&o.username) {
+                format!("{} {}", lang.t("admin.state.locked"), vn::date_time(*until))
             } else if o.must_change_password {
                 lang.t("admin.state.first_sign_in").to_string()
             } else {

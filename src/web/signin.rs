@@ -11,6 +11,7 @@ use serde::Deserialize;
 use super::session::{self, WebUser, SESSION_COOKIE};
 use super::{message, redirect, render, render_status, Page, WebError};
 use crate::app::AppState;
+use crate::http::client_address;
 use crate::operators::{OperatorsError, PendingTotp, Principal};
 use crate::vn;
 
@@ -95,7 +96,12 @@ pub async fn submit(
         } else {
             state
                 .accounts
-                .login(input.username.trim(), &input.password, &input.totp_code)
+                .login(
+                    input.username.trim(),
+                    &input.password,
+                    &input.totp_code,
+                    &client_address(req, &state.config.security.trusted_proxies),
+                )
                 .await
         };
     let (status, error) = match result {

@@ -22,8 +22,20 @@ fn codes_for(body: &Value, field: &str) -> Vec<String> {
 async fn vneid_application_is_verified_by_the_level_2_account() {
     let mut app = TestApp::spawn().await;
     let key = enrol_key(&mut app).await;
-    let (status, view) = submit(&app, &key, "k1", &application("vneid", &id_number(1))).await;
-    assert_eq!(status, 201, "{view}");
+    // Only the hub's signed registrations are VNeID applications: the generic intake refuses
+    // the source, whoever calls.
+    let (status, refused) = submit(&app, &key, "k0", &application("vneid", &id_number(1))).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (403, Some("vneid_hub_only"))
+    );
+    assert_eq!(count(&app.env, "SELECT COUNT(*) AS n FROM enrolments"), 0);
+
+    let id = common::vneid::enrol(&app, &key, &application("vneid", &id_number(1))).await;
+    let (status, view) = app
+        .get(&format!("/api/v1/enrolments/{id}"), Some(&key))
+        .await;
+    assert_eq!(status, 200, "{view}");
     assert_eq!(view["status"], "verified");
     assert_eq!(view["verified_by"], "vneid_level2");
     assert_eq!(view["next_step"], "sign_contract");
@@ -85,7 +97,7 @@ async fn id_numbers_are_checked_against_province_sex_and_birth_year() {
         ),
     ];
     for (i, (id, sex, dob, refusal)) in cases.into_iter().enumerate() {
-        let mut body = application("vneid", id);
+        let mut body = application("app_ekyc", id);
         body["identity"]["sex"] = json!(sex);
         body["identity"]["date_of_birth"] = json!(dob);
         let (status, answer) = submit(&app, &key, &format!("id-{i}"), &body).await;
@@ -113,7 +125,7 @@ async fn applicant_must_be_eighteen_on_the_application_date_in_vietnam() {
         (today.with_year(today.year() - 17).unwrap_or(today), false),
     ];
     for (i, (dob, adult)) in cases.into_iter().enumerate() {
-        let mut body = application("vneid", &id_for(dob, true, i as u32));
+        let mut body = application("app_ekyc", &id_for(dob, true, i as u32));
         body["identity"]["sex"] = json!("female");
         body["identity"]["date_of_birth"] = json!(dob.to_string());
         body["identity"]["id_issue_date"] = json!((dob + Duration::days(1)).to_string());
@@ -147,7 +159,7 @@ async fn phone_numbers_need_a_known_vietnamese_mobile_prefix() {
         ("0912-345-67x", Some("phone_format")),
     ];
     for (i, (phone, refusal)) in cases.into_iter().enumerate() {
-        let mut body = application("vneid", &id_number(100 + i as u32));
+        let mut body = application("app_ekyc", &id_number(100 + i as u32));
         body["contact"]["phone"] = json!(phone);
         let (status, answer) = submit(&app, &key, &format!("phone-{i}"), &body).await;
         match refusal {
@@ -176,7 +188,7 @@ async fn names_take_vietnamese_letters_and_refuse_digits_and_symbols() {
         ("", Some("text_empty")),
     ];
     for (i, (name, refusal)) in cases.into_iter().enumerate() {
-        let mut body = application("vneid", &id_number(200 + i as u32));
+        let mut body = application("app_ekyc", &id_number(200 + i as u32));
         body["identity"]["full_name"] = json!(name);
         let (status, answer) = submit(&app, &key, &format!("name-{i}"), &body).await;
         match refusal {
@@ -193,7 +205,7 @@ async fn names_take_vietnamese_letters_and_refuse_digits_and_symbols() {
 async fn every_failing_field_is_reported_at_once_and_nothing_is_stored() {
     let mut app = TestApp::spawn().await;
     let key = enrol_key(&mut app).await;
-    let mut body = application("vneid", "12345");
+    let mut body = application("app_ekyc", "12345");
     body["identity"]["date_of_birth"] = json!("1990-02-30");
     body["identity"]["permanent_address"]["line"] = json!("x".repeat(600));
     body["identity"]["id_issue_place"] = json!("Hà Nội\u{0007}");
@@ -242,7 +254,7 @@ async fn every_failing_field_is_reported_at_once_and_nothing_is_stored() {
     );
 
     // Dates out of order and an expired card.
-    let mut body = application("vneid", &id_number(1));
+    let mut body = application("app_ekyc", &id_number(1));
     body["identity"]["id_issue_date"] = json!("1989-01-01");
     body["identity"]["id_expiry_date"] = json!("2020-01-01");
     let (status, answer) = submit(&app, &key, "dates", &body).await;
@@ -272,7 +284,7 @@ async fn a_retry_with_the_same_key_and_body_gets_the_first_answer() {
     );
 
     // Concurrent retries of one request create one enrolment.
-    let body = application("vneid", &id_number(2));
+    let body = application("app_ekyc", &id_number(2));
     let mut tasks = Vec::new();
     for _ in 0..6 {
         let (http, url, key, body) = (
@@ -309,7 +321,8 @@ async fn a_second_open_application_for_an_id_number_is_refused_naming_the_open_o
     let mut app = TestApp::spawn().await;
     let key = enrol_key(&mut app).await;
     let first = enrol(&app, &key, &application("app_ekyc", &id_number(7))).await;
-    let (status, answer) = submit(&app, &key, "again", &application("vneid", &id_number(7))).await;
+    let (status, answer) =
+        submit(&app, &key, "again", &application("app_ekyc", &id_number(7))).await;
     assert_eq!(status, 409, "{answer}");
     assert_eq!(answer["code"], "enrolment_already_open");
     assert!(answer["message"].as_str().unwrap().contains(&first));
@@ -339,7 +352,7 @@ async fn the_database_allows_one_open_enrolment_per_id_number_even_under_races()
                 .post(url)
                 .bearer_auth(key)
                 .header("Idempotency-Key", format!("dup-{i}"))
-                .json(&application("vneid", &id_number(9)))
+                .json(&application("app_ekyc", &id_number(9)))
                 .send()
                 .await
                 .unwrap();

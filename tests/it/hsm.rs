@@ -176,6 +176,18 @@ mod token {
             "{err}"
         );
         assert!(err.contains("does not match"), "{err}");
+        // Keys found by CKA_ID as well as by label (the ceremony sets the id to the label).
+        let mut by_id = config.clone();
+        by_id.ca.pkcs11.issuing_key_label = format!("id:{}", hex::encode("ca-enrol-issuing"));
+        let handles = ca_enrol::ca_files::load_ca(&by_id).unwrap();
+        handles.issuing.signer().sign(b"tbs").unwrap();
+        drop(handles);
+        by_id.ca.pkcs11.issuing_key_label = "id:00ff".into();
+        let err = match ca_enrol::ca_files::load_ca(&by_id) {
+            Ok(_) => panic!("started with a key id that is not in the token"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("no public key with id \"id:00ff\""), "{err}");
 
         let mut app = TestApp::spawn_with(env, |c| {
             use_token(c, token);

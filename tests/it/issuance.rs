@@ -287,6 +287,72 @@ async fn signer_failure_revokes_the_recorded_row_at_once_and_the_chain_still_ver
     assert_eq!(report["ok"], true, "{report}");
 }
 
+/// A signer that errs (the token refused; no crash) during an issuance for an enrolment:
+/// the row is revoked and the enrolment given back in one transaction, so the retry
+/// through the API issues instead of answering `certificate_already_issued`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn after_a_signer_error_the_enrolment_is_given_back_and_a_retry_through_the_api_issues() {
+    let mut app = TestApp::spawn().await;
+    let token = common::enrol::enrol_key(&mut app).await;
+    let enrolment = common::contract::contracted(&app, &token, 11).await;
+    let failing = ca_enrol::issuance::Issuance::new(
+        app.state.store.clone(),
+        issuer(
+            &app,
+            ca_with(
+                &app,
+                Arc::new(FailingSigner(app.state.ca.issuing.signer().clone())),
+            ),
+        ),
+        app.state.acceptance.clone(),
+        app.clock.clone(),
+    );
+    let key = p256();
+    let result = failing
+        .issue_for_enrolment(
+            &Actor::System,
+            &enrolment,
+            csr_with(&key, MessageDigest::sha256()),
+            None,
+        )
+        .await;
+    assert!(
+        matches!(&result, Err(IssuanceError::Unexpected(m)) if m.contains("HSM unreachable")),
+        "{result:?}"
+    );
+    assert_eq!(
+        enrolment_status(&app, &token, &enrolment).await,
+        "contract_signed"
+    );
+    let id = enrolment.clone();
+    let rows = app
+        .state
+        .store
+        .read(move |tx| tx.certificates_for_enrolment(&id))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status.as_str(), "revoked");
+
+    // The same key pair: the revoked row never certified it.
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/enrolments/{enrolment}/certificate"),
+            Some(&token),
+            serde_json::json!({ "csr": String::from_utf8(csr(&key)).unwrap() }),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        enrolment_status(&app, &token, &enrolment).await,
+        "certificate_issued"
+    );
+    let admin = app.admin_token().await;
+    let (status, report) = app.get("/api/v1/audit/verify", Some(&admin)).await;
+    assert_eq!(status, 200);
+    assert_eq!(report["ok"], true, "{report}");
+}
+
 // ---- Through the API: POST /api/v1/enrolments/{id}/certificate ----
 
 fn pem(der: &[u8]) -> String {

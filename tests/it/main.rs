@@ -4,11 +4,14 @@
 mod common;
 
 mod acceptance;
+mod accounts;
 mod architecture;
 mod browser;
 mod ca_files;
+mod checkpoints;
 mod contract;
 mod documents;
+mod edge;
 mod enrolment;
 mod foundation;
 mod hsm;
@@ -26,4 +29,5 @@ mod reports;
 mod retention;
 mod status;
 mod verification;
+mod vneid;
 mod web;

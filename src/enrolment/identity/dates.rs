@@ -13,8 +13,16 @@ fn birthday_at_age(born: NaiveDate, years: i32) -> Option<NaiveDate> {
         .or_else(|| NaiveDate::from_ymd_opt(year, 3, 1))
 }
 
-/// Refuses an applicant who is not yet 18 on `on` (the application date).
+/// No one older enrols: past the oldest people alive, a birth date this early is a typing
+/// error (1900 for 1990), or a placeholder.
+pub const MAX_AGE: i32 = 120;
+
+/// Refuses an applicant who is not yet 18 on `on` (the application date), or who would be
+/// older than [`MAX_AGE`].
 pub fn check_adult(field: &str, date_of_birth: NaiveDate, on: NaiveDate) -> Result<(), FieldError> {
+    if birthday_at_age(date_of_birth, MAX_AGE).is_some_and(|b| b <= on) {
+        return Err(FieldError::new(field, codes::BIRTH_DATE_TOO_EARLY).arg("max_age", MAX_AGE));
+    }
     match birthday_at_age(date_of_birth, ADULT_AGE) {
         Some(eighteenth) if eighteenth <= on => Ok(()),
         _ => Err(FieldError::new(field, codes::UNDERAGE).arg("adult_age", ADULT_AGE)),

@@ -24,7 +24,7 @@ impl Email {
             return Err(FieldError::in_context(field, codes::TEXT_TOO_LONG, "email")
                 .arg("max_chars", MAX_CHARS));
         }
-        if !s.validate_email() {
+        if !s.validate_email() || !dotted_domain(s) {
             return Err(FieldError::new(field, codes::EMAIL_FORMAT));
         }
         Ok(Self(s.to_owned()))
@@ -33,6 +33,23 @@ impl Email {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// A domain that can receive mail from the internet: a name of at least two labels whose
+/// last (the top-level domain) is letters or an IDN `xn--` label. `validator` accepts `a@b`
+/// and address literals (`a@[10.0.0.1]`), which no citizen's mailbox has.
+fn dotted_domain(address: &str) -> bool {
+    let Some((_, domain)) = address.rsplit_once('@') else {
+        return false;
+    };
+    let labels: Vec<&str> = domain.split('.').collect();
+    let Some(tld) = labels.last() else {
+        return false;
+    };
+    labels.len() >= 2
+        && labels.iter().all(|l| !l.is_empty())
+        && (tld.starts_with("xn--")
+            || (tld.chars().count() >= 2 && tld.chars().all(char::is_alphabetic)))
 }
 
 impl fmt::Display for Email {
@@ -73,6 +90,11 @@ mod tests {
             "nguyễn@example.vn",
             "a@b@example.vn",
             "an@-example.vn",
+            "a@b",
+            "an@localhost",
+            "an@[10.0.0.1]",
+            "an@example.123",
+            "an@example.",
         ] {
             let error = Email::parse(FIELD, input).expect_err(input);
             assert_eq!(error.code, codes::EMAIL_FORMAT, "{input:?}");

@@ -18,6 +18,8 @@ pub mod codes {
     pub const PHONE_FORMAT: &str = "phone_format";
     pub const PHONE_PREFIX_UNKNOWN: &str = "phone_prefix_unknown";
     pub const EMAIL_FORMAT: &str = "email_format";
+    pub const NATIONALITY_UNSUPPORTED: &str = "nationality_unsupported";
+    pub const BIRTH_DATE_TOO_EARLY: &str = "birth_date_too_early";
     pub const UNDERAGE: &str = "underage";
     pub const DATE_ORDER: &str = "date_order";
     pub const ID_EXPIRED: &str = "id_expired";

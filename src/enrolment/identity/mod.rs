@@ -11,10 +11,11 @@
 //! | [`NationalId::check_against`] | `G` and `YY` agree with declared sex and date of birth        |
 //! | [`PhoneNumber`]            | Vietnamese mobile, E.164 `+84…`, known [`Carrier`]               |
 //! | [`PersonName`]             | NFC, single spaces, Latin/Vietnamese letters only, 2–100 chars   |
-//! | [`Email`]                  | trimmed, ≤ 254 chars, `validator` e-mail syntax, case kept       |
+//! | [`Email`]                  | trimmed, ≤ 254 chars, `validator` e-mail syntax, a dotted domain name, case kept |
 //! | [`BoundedText`]            | trimmed, NFC, non-empty, ≤ max chars, no control characters      |
 //! | [`parse_sha256`]           | 64 hex digits, lower-cased (a digest named in a request)         |
-//! | [`check_adult`]            | 18 or older on the application date (29 Feb → 1 Mar)             |
+//! | [`parse_nationality`]      | Vietnamese (`VN`, `Việt Nam`, …), kept as `Việt Nam`              |
+//! | [`check_adult`]            | 18 or older on the application date (29 Feb → 1 Mar), born within the last 120 years |
 //! | [`check_identity_dates`]   | born < ID issued ≤ today < ID expiry                             |
 //!
 //! Reference data is kept as data: `provinces.tsv` (63 province codes) and
@@ -28,16 +29,18 @@ mod email;
 mod error;
 mod name;
 mod national_id;
+mod nationality;
 mod phone;
 mod sex;
 mod tables;
 mod text;
 
-pub use dates::{check_adult, check_identity_dates, ADULT_AGE};
+pub use dates::{check_adult, check_identity_dates, ADULT_AGE, MAX_AGE};
 pub use email::Email;
 pub use error::{codes, FieldError, FieldErrors};
 pub use name::PersonName;
 pub use national_id::NationalId;
+pub use nationality::{parse_nationality, VIETNAMESE};
 pub use phone::PhoneNumber;
 pub use sex::Sex;
 pub use tables::Carrier;

@@ -8,28 +8,18 @@ use super::TestApp;
 
 pub const PHONE: &str = "+84912345678";
 
-/// A well-formed PNG header and trailer (content is never decoded).
+/// A drawn signature: a transparent `width` x `height` RGBA PNG with a dark stroke.
 pub fn png(width: u32, height: u32) -> Vec<u8> {
-    // Beyond any limit the service allows only the header is looked at: no pixels to make.
-    if width > 4096 || height > 4096 {
-        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-        let mut ihdr = b"IHDR".to_vec();
-        ihdr.extend_from_slice(&width.to_be_bytes());
-        ihdr.extend_from_slice(&height.to_be_bytes());
-        ihdr.extend_from_slice(&[8, 6, 0, 0, 0]);
-        out.extend_from_slice(&13u32.to_be_bytes());
-        out.extend_from_slice(&ihdr);
-        out.extend_from_slice(&super::png_crc32(&ihdr).to_be_bytes());
-        out.extend_from_slice(&[0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82]);
-        return out;
-    }
-    // A real image (a dark stroke across a transparent field): the signed contract draws it.
+    drawn(width, height, true)
+}
+
+/// A `width` x `height` RGBA PNG, transparent, with a dark diagonal stroke when `ink`.
+pub fn drawn(width: u32, height: u32, ink: bool) -> Vec<u8> {
     let mut pixels = vec![0u8; (width * height * 4) as usize];
-    for x in 0..width {
-        let y = height / 2 + (x % 7);
-        if y < height {
-            let at = ((y * width + x) * 4) as usize;
-            pixels[at..at + 4].copy_from_slice(&[10, 20, 90, 255]);
+    if ink {
+        for x in 0..width {
+            let at = (((x * height / width) * width + x) * 4) as usize;
+            pixels[at..at + 4].copy_from_slice(&[20, 20, 60, 255]);
         }
     }
     let mut out = Vec::new();

@@ -11,6 +11,7 @@ pub mod pki;
 pub mod proxy;
 pub mod seal;
 pub mod signing;
+pub mod vneid;
 pub mod web;
 
 use std::path::{Path, PathBuf};
@@ -89,6 +90,10 @@ impl TestEnv {
             ca_root: self.ca_root(),
             database_url: ca_enrol::settings::Secret::new(self.database_url.clone()),
             database_pool_size: 4,
+            vneid: ca_enrol::vneid::Settings {
+                trust_anchor_file: vneid::anchor_file(),
+                ..Default::default()
+            },
             ..Config::default()
         }
         .with_memory_delivery()
@@ -121,6 +126,7 @@ impl TestEnv {
             .env_remove("CA_ENROL_LISTEN")
             .env("CA_ENROL_DATA_DIR", self.data_dir())
             .env("CA_ENROL_CA_ROOT", self.ca_root())
+            .env("CA_ENROL_VNEID__TRUST_ANCHOR_FILE", vneid::anchor_file())
             .env("DATABASE_URL", &self.database_url)
             .env("RUST_LOG", "warn");
         cmd
@@ -328,7 +334,8 @@ impl TestApp {
         .await
     }
 
-    /// Signs in with a fresh code and, on first use, replaces the one-time password.
+    /// Signs in with a fresh code and, on first use, replaces the one-time password (and
+    /// takes the new TOTP secret the change answers).
     pub async fn session(&self, who: &mut Credentials) -> String {
         self.next_totp_step();
         let (status, body) = self.login(who, &who.code_at(self.now())).await;
@@ -343,8 +350,10 @@ impl TestApp {
                     json!({"current_password": who.password, "new_password": new_password}),
                 )
                 .await;
-            assert_eq!(status, 204, "password change failed: {body}");
+            // The first change also replaces the TOTP secret the administrator saw.
+            assert_eq!(status, 200, "password change failed: {body}");
             who.password = new_password;
+            who.totp_secret = body["totp_secret"].as_str().unwrap().to_string();
         }
         token
     }
@@ -461,13 +470,22 @@ impl ServeProcess {
 
     /// [`ServeProcess::start`] with extra environment variables.
     pub fn start_with(env: &TestEnv, vars: &[(&str, &str)]) -> Self {
+        Self::spawn(env, vars, Stdio::inherit())
+    }
+
+    /// [`ServeProcess::start_with`], its log (stderr) written to `log`.
+    pub fn start_logging_to(env: &TestEnv, vars: &[(&str, &str)], log: &std::path::Path) -> Self {
+        Self::spawn(env, vars, std::fs::File::create(log).unwrap().into())
+    }
+
+    fn spawn(env: &TestEnv, vars: &[(&str, &str)], stderr: Stdio) -> Self {
         use std::io::{BufRead, BufReader};
         let mut child = env
             .command(&["serve"])
             .envs(vars.iter().copied())
             .env("CA_ENROL_LISTEN", "127.0.0.1:0")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let mut reader = BufReader::new(child.stdout.take().unwrap());
@@ -497,11 +515,12 @@ impl ServeProcess {
         }
     }
 
-    /// The bootstrap credentials printed on first run, if any.
+    /// The bootstrap credentials of a first run, if any: stdout is a pipe here, so they are
+    /// in the 0600 file whose path the first run prints.
     pub fn printed_admin(&self) -> Option<Credentials> {
+        let text = std::fs::read_to_string(self.bootstrap_file()?).unwrap();
         let field = |name: &str| {
-            self.stdout
-                .lines()
+            text.lines()
                 .find_map(|l| l.trim().strip_prefix(name).map(|v| v.trim().to_string()))
         };
         Some(Credentials {
@@ -509,6 +528,15 @@ impl ServeProcess {
             password: field("one-time password:")?,
             totp_secret: field("TOTP secret:")?,
         })
+    }
+}
+
+impl ServeProcess {
+    /// The file of the bootstrap credentials, as the first run printed it.
+    pub fn bootstrap_file(&self) -> Option<std::path::PathBuf> {
+        let (_, rest) = self.stdout.split_once("one-time credentials are in ")?;
+        let (path, _) = rest.split_once(" (mode 0600")?;
+        Some(path.into())
     }
 }
 
