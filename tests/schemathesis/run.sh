@@ -17,6 +17,8 @@ max_examples=${ST_MAX_EXAMPLES:-3}
 seed=${ST_SEED:-1}
 bin=target/debug/ca-enrol
 venv=$PWD/target/schemathesis-venv
+# hooks.py: a serializer for application/jose (the VNeID registration body).
+hooks_dir=$PWD/tests/schemathesis
 
 [ -x "$bin" ] || cargo build --bin ca-enrol
 if [ "$("$venv/bin/schemathesis" --version 2>/dev/null)" != "schemathesis, version $SCHEMATHESIS_VERSION" ]; then
@@ -56,7 +58,10 @@ fetch() {
   python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=30).read().decode())' "$1"
 }
 fetch "$base/api/openapi.json" >"$work/openapi.json"
-python3 tests/schemathesis/setup.py "$base" "$work/openapi.json" "$work/schemathesis.toml" <"$work/serve.out"
+# stdout is a file here, so the first run wrote its credentials to the data directory
+# (mode 0600) instead of printing them.
+python3 tests/schemathesis/setup.py "$base" "$work/openapi.json" "$work/schemathesis.toml" \
+  <"$work/data/bootstrap-admin.txt"
 
 answered() {
   fetch "$base/metrics" | awk '/^http_requests_total\{/ {n += $NF} END {print n + 0}'
@@ -67,7 +72,8 @@ status=0
 # From the temporary directory, so schemathesis's cache of failures does not land in the tree.
 # One worker: Python 3.11.7's parser fails intermittently ("AST constructor recursion depth
 # mismatch") when hypothesis parses lambdas in two threads at once.
-(cd "$work" && "$venv/bin/schemathesis" --config-file schemathesis.toml --no-color run \
+(cd "$work" && PYTHONPATH="$hooks_dir" SCHEMATHESIS_HOOKS=hooks \
+  "$venv/bin/schemathesis" --config-file schemathesis.toml --no-color run \
   openapi.json --url "$base/api" \
   --max-examples "$max_examples" --seed "$seed" --workers 1 \
   --checks not_a_server_error,response_schema_conformance,content_type_conformance,status_code_conformance) \

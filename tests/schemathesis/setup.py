@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Credentials and per-operation auth for a schemathesis run against a fresh `ca-enrol serve`.
 
-Reads the bootstrap administrator that the first run printed (the serve output, on stdin),
+Reads the bootstrap administrator that the first run wrote (data/bootstrap-admin.txt, on stdin),
 signs in as the tests do (password + TOTP, then the required password change), makes an
 integration API key with every scope and one operator per other role, and writes a
 schemathesis.toml giving each operation the credential its description names (the role or
@@ -82,7 +82,7 @@ def operator(base, admin_token, username, role):
 def printed(serve_stdout, label):
     m = re.search(rf"^\s*{re.escape(label)}\s*(\S+)\s*$", serve_stdout, re.M)
     if not m:
-        raise SystemExit(f"no '{label}' in the serve output")
+        raise SystemExit(f"no '{label}' in the bootstrap credentials")
     return m.group(1)
 
 
