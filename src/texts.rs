@@ -482,6 +482,8 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("problem.document_not_found", "Không tìm thấy giấy tờ.", "no such document"),
     ("problem.document_too_large", "Tệp vượt quá {max_bytes} byte.", "document larger than {max_bytes} bytes"),
     ("problem.document_type_unsupported", "Chỉ chấp nhận ảnh JPEG hoặc PNG.", "only JPEG or PNG images are accepted"),
+    ("problem.document_undecodable", "Không đọc được ảnh: tệp bị hỏng hoặc không phải ảnh JPEG/PNG hợp lệ.", "the image cannot be decoded: the file is damaged or not a valid JPEG/PNG image"),
+    ("problem.document_too_small", "Ảnh quá nhỏ: cần ít nhất {min_width}×{min_height} điểm ảnh (theo chiều ngang hoặc dọc).", "the image is too small: at least {min_width}×{min_height} pixels are needed (in either orientation)"),
     ("problem.documents_not_accepted", "Hồ sơ ở trạng thái này không nhận thêm giấy tờ.", "documents are not accepted in status {status}"),
     ("problem.enrolment_already_open", "Số định danh này đang có hồ sơ chưa hoàn tất: {enrolment_id}.", "An open enrolment exists for this ID number: {enrolment_id}."),
     ("problem.enrolment_closed", "Hồ sơ đã đóng.", "the enrolment is {status}"),

@@ -353,7 +353,8 @@ struct DocumentStored {
     /// Recognised from the content: `image/jpeg` or `image/png`.
     content_type: String,
     size_bytes: i64,
-    /// SHA-256 (hex) of the uploaded bytes.
+    /// Size and SHA-256 (hex) of the image as stored: decoded and re-encoded, so metadata
+    /// and trailing bytes of the upload are gone and these differ from the uploaded file's.
     sha256: String,
     enrolment: EnrolmentView,
 }
@@ -463,6 +464,13 @@ impl From<EnrolmentError> for Problem {
             E::DocumentTypeUnsupported => {
                 Problem::new(S::UNSUPPORTED_MEDIA_TYPE, "document_type_unsupported")
             }
+            E::DocumentUndecodable => Problem::new(S::UNPROCESSABLE_ENTITY, "document_undecodable"),
+            E::DocumentTooSmall {
+                min_width,
+                min_height,
+            } => Problem::new(S::UNPROCESSABLE_ENTITY, "document_too_small")
+                .arg("min_width", min_width)
+                .arg("min_height", min_height),
             E::DocumentsNotAccepted { status } => {
                 Problem::new(S::CONFLICT, "documents_not_accepted").arg("status", status)
             }
@@ -590,7 +598,10 @@ impl EnrolmentsApi {
 
     /// Upload one identity document (`id_front`, `id_back`, `portrait`, `liveness`) as the
     /// raw request body: JPEG or PNG, recognised by content whatever the declared type, at
-    /// most `enrolment.max_document_bytes` (default 5 MiB). Stored encrypted. Accepted while
+    /// most `enrolment.max_document_bytes` (default 5 MiB), decoded whole (else 422
+    /// `document_undecodable`), at least 600×400 pixels for an ID card side and 480×360 for
+    /// a portrait or liveness frame in either orientation (else 422 `document_too_small`),
+    /// and re-encoded without metadata (JPEG stays JPEG, PNG stays PNG). Stored encrypted. Accepted while
     /// the enrolment awaits documents, the fourth kind routing the application; a counter
     /// enrolment takes scans until its contract is signed (API key with scope `enrol`, or
     /// role `operator`).

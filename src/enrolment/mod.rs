@@ -24,7 +24,9 @@ pub mod transition;
 pub use application::{
     codes, AddressForm, Application, ApplicationForm, ConsentForm, CONSENT_CHANNELS,
 };
-pub use documents::{Document, DocumentInfo, DocumentKind, ImageType};
+pub use documents::{
+    normalise_image, Document, DocumentInfo, DocumentKind, ImageRefusal, ImageType, NormalisedImage,
+};
 pub use status::{Event, Issuance, NextStep, Source, Status, TransitionError};
 
 use std::sync::Arc;
@@ -130,6 +132,10 @@ pub enum EnrolmentError {
     DocumentTooLarge { max_bytes: u64 },
     #[error("only JPEG or PNG images are accepted")]
     DocumentTypeUnsupported,
+    #[error("the image cannot be decoded")]
+    DocumentUndecodable,
+    #[error("the image is smaller than {min_width}x{min_height} pixels")]
+    DocumentTooSmall { min_width: u32, min_height: u32 },
     #[error("documents are not accepted in status {status}")]
     DocumentsNotAccepted { status: Status },
     #[error("no such document")]
@@ -256,15 +262,20 @@ pub struct Enrolments {
     keys: DataKeys,
     clock: Arc<dyn Clock>,
     settings: Settings,
+    /// Images decoded at once: one per core, so concurrent uploads queue rather than each
+    /// holding a decoded photo (up to `MAX_DECODE_ALLOC`) in memory at the same time.
+    decoding: Arc<tokio::sync::Semaphore>,
 }
 
 impl Enrolments {
     pub fn new(store: Store, keys: MasterKey, clock: Arc<dyn Clock>, settings: Settings) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             store,
             keys: DataKeys::new(keys),
             clock,
             settings,
+            decoding: Arc::new(tokio::sync::Semaphore::new(cores)),
         }
     }
 
@@ -435,7 +446,33 @@ impl Enrolments {
         if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > max_bytes {
             return Err(EnrolmentError::DocumentTooLarge { max_bytes });
         }
-        let image_type = ImageType::sniff(&bytes).ok_or(EnrolmentError::DocumentTypeUnsupported)?;
+        // Refused before queueing for a decoder: not an image at all.
+        ImageType::sniff(&bytes).ok_or(EnrolmentError::DocumentTypeUnsupported)?;
+        let permit = self
+            .decoding
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(unexpected)?;
+        let image = tokio::task::spawn_blocking(move || {
+            let image = normalise_image(kind, &bytes);
+            drop(permit);
+            image
+        })
+        .await
+        .map_err(unexpected)?
+        .map_err(|refusal| match refusal {
+            ImageRefusal::Unsupported => EnrolmentError::DocumentTypeUnsupported,
+            ImageRefusal::Undecodable => EnrolmentError::DocumentUndecodable,
+            ImageRefusal::TooSmall {
+                min_width,
+                min_height,
+            } => EnrolmentError::DocumentTooSmall {
+                min_width,
+                min_height,
+            },
+        })?;
+        let (image_type, bytes) = (image.image_type, image.bytes);
         let info = DocumentInfo {
             kind,
             image_type,

@@ -40,7 +40,7 @@ async fn an_operator_signs_in_with_totp_takes_a_video_call_and_approves_it() {
         ("liveness", [170, 150, 120], [70, 50, 30]),
     ];
     for (kind, top, bottom) in colours {
-        let image = picture(240, 150, top, bottom);
+        let image = picture(600, 400, top, bottom);
         let (status, body) = put_document(&app, &key, &enrolment, kind, image, "image/png").await;
         assert_eq!(status, 200, "{body}");
     }
@@ -86,7 +86,7 @@ async fn a_counter_enrolment_first_shows_the_validation_error_then_succeeds() {
     let scan = tempfile::NamedTempFile::with_suffix(".png").unwrap();
     std::fs::write(
         scan.path(),
-        picture(320, 200, [30, 80, 160], [220, 230, 245]),
+        picture(600, 400, [30, 80, 160], [220, 230, 245]),
     )
     .unwrap();
     let mut vars = sign_in_vars(&who);

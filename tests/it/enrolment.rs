@@ -464,7 +464,7 @@ async fn documents_must_be_jpeg_or_png_by_content_and_within_the_size_limit() {
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["content_type"], "image/jpeg");
-    assert_eq!(body["size_bytes"], jpeg("a").len());
+    assert_eq!(body["size_bytes"], stored(&jpeg("a")).len());
     let (status, body) = put_document(&app, &key, &id, "id_back", png("b"), "image/jpeg").await;
     assert_eq!((status, &body["content_type"]), (200, &json!("image/png")));
 
@@ -534,12 +534,14 @@ async fn documents_are_encrypted_at_rest_and_read_back_intact() {
     assert_eq!(status, 200, "{body}");
 
     let (sealed, sha256) = stored_document(&app.env, &id, "portrait");
+    let plain = stored(&uploaded);
     assert_ne!(sealed, uploaded);
+    assert!(!holds_part_of(&sealed, &plain));
     assert!(!sealed
         .windows(b"FACE-DATA".len())
         .any(|w| w == b"FACE-DATA"));
     assert!(!sealed.starts_with(&[0xFF, 0xD8, 0xFF]));
-    let expected = hex::encode(openssl::sha::sha256(&uploaded));
+    let expected = hex::encode(openssl::sha::sha256(&plain));
     assert_eq!(sha256, expected);
     assert_eq!(body["sha256"], expected);
 
@@ -553,7 +555,7 @@ async fn documents_are_encrypted_at_rest_and_read_back_intact() {
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "image/jpeg");
     assert_eq!(resp.headers()["cache-control"], "no-store");
-    assert_eq!(resp.bytes().await.unwrap().to_vec(), uploaded);
+    assert_eq!(resp.bytes().await.unwrap().to_vec(), plain);
 }
 
 #[tokio::test]

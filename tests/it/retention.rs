@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::common::certificates::{accept, csr_pem, Citizen};
 use crate::common::contract::sign_with_sms_code_to;
-use crate::common::enrol::{audit_actions, count, enrol, enrol_key, jpeg, upload_all};
+use crate::common::enrol::{audit_actions, count, enrol, enrol_key, jpeg, stored, upload_all};
 use crate::common::{Credentials, TestApp, TestEnv};
 use ca_enrol::enrolment::Route;
 
@@ -120,7 +120,7 @@ async fn past_retention_documents_keys_and_old_rows_are_gone_audited_and_the_cha
     assert_eq!(count(&app.env, &documents_of(&done)), 4);
     assert_eq!(count(&app.env, &document_keys_of(&done)), 4, "one key each");
     let (status, body) = read(&app, &mut op, &done, "portrait").await;
-    assert_eq!((status, body), (200, jpeg("portrait")));
+    assert_eq!((status, body), (200, stored(&jpeg("portrait"))));
     for table in ["otp_challenges", "idempotency_keys"] {
         let n = count(&app.env, &format!("SELECT COUNT(*) AS n FROM {table}"));
         assert!(n > 0, "{table}");
@@ -171,7 +171,7 @@ async fn past_retention_documents_keys_and_old_rows_are_gone_audited_and_the_cha
         (404, "document_destroyed")
     );
     let (status, body) = read(&app, &mut op, &waiting, "id_front").await;
-    assert_eq!((status, body), (200, jpeg("id_front")));
+    assert_eq!((status, body), (200, stored(&jpeg("id_front"))));
     // The contract keeps its signature image (sealed, under its own key).
     let png = app
         .state
@@ -205,7 +205,7 @@ async fn past_retention_documents_keys_and_old_rows_are_gone_audited_and_the_cha
         .map(|d| d["kind"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, ["id_back", "id_front", "liveness", "portrait"]);
-    let portrait_sha = ca_enrol::secrets::sha256_hex(&jpeg("portrait"));
+    let portrait_sha = ca_enrol::secrets::sha256_hex(&stored(&jpeg("portrait")));
     assert!(details["documents"]
         .as_array()
         .unwrap()
@@ -271,7 +271,7 @@ async fn deleting_a_documents_data_key_destroys_it_and_withdrawal_destroys_keys_
         (404, "document_destroyed")
     );
     let (status, body) = read(&app, &mut op, &id, "liveness").await;
-    assert_eq!((status, body), (200, jpeg("liveness")));
+    assert_eq!((status, body), (200, stored(&jpeg("liveness"))));
 
     let (status, view) = app
         .post(

@@ -496,7 +496,7 @@ async fn an_operator_takes_the_next_applicant_checks_the_images_and_approves_on_
     assert_eq!(resp.headers()["cache-control"], "no-store");
     assert_eq!(
         resp.bytes().await.unwrap().to_vec(),
-        common::enrol::jpeg("portrait")
+        common::enrol::stored(&common::enrol::jpeg("portrait"))
     );
     let reads = common::enrol::audit_actions(&mut app, "enrolment.document_read").await;
     assert_eq!(reads.len(), 1);
@@ -770,7 +770,9 @@ async fn counter_enrolment_shows_the_apis_refusals_then_registers_and_takes_scan
     let page = op.get(&uploaded).await;
     assert_eq!(page.text_of("documents").as_deref(), Some("CCCD mặt trước"));
     let (sealed, sha256) = common::enrol::stored_document(&app.env, &id, "id_front");
-    assert_eq!(sha256, ca_enrol::secrets::sha256_hex(&scan));
+    let plain = common::enrol::stored(&scan);
+    assert_eq!(sha256, ca_enrol::secrets::sha256_hex(&plain));
+    assert!(!common::enrol::holds_part_of(&sealed, &plain));
     assert!(!sealed.windows(10).any(|w| w == b"FACE-DATA-"));
     // Not an image: the API's refusal, on the page.
     let form = reqwest::multipart::Form::new()
@@ -875,7 +877,8 @@ async fn document_images_are_served_uncached_and_every_view_is_audited() {
     assert_eq!(resp.status, 200);
     assert_eq!(resp.headers["content-type"], "image/jpeg");
     assert_eq!(resp.headers["cache-control"], "no-store");
-    assert!(resp.body.contains("FACE-DATA-portrait"));
+    let served = common::enrol::stored(&common::enrol::jpeg("portrait"));
+    assert_eq!(resp.body, String::from_utf8_lossy(&served));
     let reads = common::enrol::audit_actions(&mut app, "enrolment.document_read").await;
     assert_eq!(reads.len(), before + 1);
     let who = ra.creds.as_ref().unwrap().username.clone();
