@@ -821,3 +821,136 @@ async fn the_openapi_document_describes_the_enrolment_and_verification_endpoints
         "{content:?}"
     );
 }
+
+#[tokio::test]
+async fn a_jpeg_header_followed_by_html_is_refused_as_undecodable() {
+    let mut app = TestApp::spawn().await;
+    let key = enrol_key(&mut app).await;
+    let op = staff(&mut app, "vc.one", "operator").await;
+    let id = enrol(&app, &key, &application("app_ekyc", &id_number(1))).await;
+    let mut fake = jpeg("x")[..20].to_vec();
+    fake.extend_from_slice(b"<html><body><script>alert(document.cookie)</script></body></html>");
+    let (status, body) = put_document(&app, &key, &id, "id_front", fake, "image/jpeg").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("document_undecodable")),
+        "{body}"
+    );
+    let (status, body) = app
+        .get(
+            &format!("/api/v1/enrolments/{id}/documents/id_front"),
+            Some(&op),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("document_not_found"))
+    );
+}
+
+#[tokio::test]
+async fn an_image_below_the_minimum_size_is_refused_naming_the_minimum() {
+    let mut app = TestApp::spawn().await;
+    let key = enrol_key(&mut app).await;
+    let id = enrol(&app, &key, &application("app_ekyc", &id_number(1))).await;
+    let encode = |w, h| {
+        let mut out = Vec::new();
+        picture_sized("small", w, h)
+            .write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(
+                &mut out, 90,
+            ))
+            .unwrap();
+        out
+    };
+    for (kind, (w, h), minimum) in [
+        ("id_front", (599, 400), "600×400"),
+        ("id_back", (400, 399), "600×400"),
+        ("portrait", (479, 360), "480×360"),
+        ("liveness", (360, 300), "480×360"),
+    ] {
+        let (status, body) = put_document(&app, &key, &id, kind, encode(w, h), "image/jpeg").await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (422, Some("document_too_small")),
+            "{kind}: {body}"
+        );
+        assert!(
+            body["message"].as_str().unwrap().contains(minimum),
+            "{body}"
+        );
+        assert!(
+            body["message_vi"].as_str().unwrap().contains(minimum),
+            "{body}"
+        );
+    }
+    // Either orientation: an ID card photographed upright, a portrait in landscape.
+    for (kind, (w, h)) in [("id_front", (400, 600)), ("portrait", (480, 360))] {
+        let (status, body) = put_document(&app, &key, &id, kind, encode(w, h), "image/jpeg").await;
+        assert_eq!(status, 200, "{kind}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn exif_and_trailing_bytes_are_stripped_and_the_image_comes_back_at_its_size() {
+    let mut app = TestApp::spawn().await;
+    let key = enrol_key(&mut app).await;
+    let op = staff(&mut app, "vc.one", "operator").await;
+    let id = enrol(&app, &key, &application("app_ekyc", &id_number(1))).await;
+    // A phone photo's EXIF (camera, GPS position) and a payload after the image's end.
+    let mut exif = b"Exif\0\0MM\0\x2a\0\0\0\x08".to_vec();
+    exif.extend_from_slice(b"GPS 21.0285N 105.8542E Camera Model X");
+    let mut upload = with_segment(&jpeg("exif"), 0xE1, &exif);
+    upload.extend_from_slice(b"<html>after the end</html>");
+    let (status, stored_info) =
+        put_document(&app, &key, &id, "portrait", upload.clone(), "image/jpeg").await;
+    assert_eq!(status, 200, "{stored_info}");
+    let (status, _) = put_document(&app, &key, &id, "liveness", png("png"), "image/png").await;
+    assert_eq!(status, 200);
+
+    let read = |kind: &'static str| {
+        let req = app
+            .http
+            .get(app.url(&format!("/api/v1/enrolments/{id}/documents/{kind}")))
+            .bearer_auth(&op);
+        async move {
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status(), 200);
+            let ty = resp.headers()["content-type"].to_str().unwrap().to_string();
+            (ty, resp.bytes().await.unwrap().to_vec())
+        }
+    };
+    let (ty, served) = read("portrait").await;
+    assert_eq!(ty, "image/jpeg");
+    assert_eq!(
+        stored_info["sha256"],
+        ca_enrol::secrets::sha256_hex(&served)
+    );
+    assert_eq!(stored_info["size_bytes"], served.len());
+    // No APP1 segment, no EXIF, no comment, nothing after EOI.
+    assert!(!served.windows(2).any(|w| w == [0xFF, 0xE1]));
+    assert!(!served.windows(4).any(|w| w == b"Exif"));
+    assert!(!served.windows(3).any(|w| w == b"GPS"));
+    assert!(!served.windows(9).any(|w| w == b"FACE-DATA"));
+    assert!(!served.windows(6).any(|w| w == b"<html>"));
+    assert!(served.ends_with(&[0xFF, 0xD9]));
+    // The same picture: same size, pixels within JPEG's re-encoding error.
+    let decoded = image::load_from_memory_with_format(&served, image::ImageFormat::Jpeg)
+        .unwrap()
+        .to_rgb8();
+    let original = picture("exif").to_rgb8();
+    assert_eq!(decoded.dimensions(), original.dimensions());
+    let diff: u64 = decoded
+        .as_raw()
+        .iter()
+        .zip(original.as_raw())
+        .map(|(a, b)| u64::from(a.abs_diff(*b)))
+        .sum();
+    let mean = diff as f64 / original.as_raw().len() as f64;
+    assert!(mean < 4.0, "mean difference {mean}");
+
+    // A PNG stays a PNG, pixel for pixel.
+    let (ty, served) = read("liveness").await;
+    assert_eq!(ty, "image/png");
+    let decoded = image::load_from_memory_with_format(&served, image::ImageFormat::Png).unwrap();
+    assert_eq!(decoded.to_rgb8(), picture("png").to_rgb8());
+}
