@@ -483,16 +483,12 @@ fn checkpoints_len(document: &serde_json::Value) -> usize {
 async fn audit_verify(config: &Config) -> Result<i32, AppError> {
     let store = app::open_store(config)?;
     let sealing = crate::ca_files::CaPaths::new(&config.ca_root).sealing_cert_der()?;
-    let (report, checkpoints) = tokio::task::spawn_blocking(move || {
-        let report = store.verify_audit_blocking();
-        (
-            report,
-            crate::checkpoints::verify_blocking(&store, &sealing),
-        )
+    let verification = tokio::task::spawn_blocking(move || {
+        crate::checkpoints::verify_all_blocking(&store, &sealing)
     })
     .await
-    .map_err(|e| crate::store::StoreError::Unexpected(e.to_string()))?;
-    let (report, checkpoints) = (report?, checkpoints?);
+    .map_err(|e| crate::store::StoreError::Unexpected(e.to_string()))??;
+    let (report, checkpoints) = (verification.chain, verification.checkpoints);
     let mut code = 0;
     match report.fault {
         None => println!(
