@@ -486,6 +486,7 @@ fn spawn_retention(retention: &crate::retention::Retention) {
                     otp_challenges = run.otp_challenges,
                     outbox_messages = run.outbox_messages,
                     idempotency_records = run.idempotency_records,
+                    vneid_jtis = run.vneid_jtis,
                     "retention job"
                 );
             }

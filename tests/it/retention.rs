@@ -387,3 +387,46 @@ async fn purge_throughput() {
         rows.div_ceil(500)
     );
 }
+
+#[tokio::test]
+async fn vneid_jtis_are_purged_once_their_token_can_no_longer_be_replayed() {
+    use crate::common::enrol::{application, id_number};
+    use crate::common::vneid::{register, registration};
+    let mut app = TestApp::spawn().await;
+    let jws = registration(&app, &application("vneid", &id_number(1)), "txn-jti");
+    let (status, answer) = register(&app, jws.clone()).await;
+    assert_eq!(status, 201, "{answer}");
+    let jtis = "SELECT COUNT(*) AS n FROM vneid_jtis";
+    assert_eq!(count(&app.env, jtis), 1);
+
+    // The token expires 5 minutes after signing; its jti is kept an hour past that.
+    app.clock.advance(Duration::minutes(64));
+    let run = app.state.retention.run().await.unwrap();
+    assert_eq!((run.vneid_jtis, count(&app.env, jtis)), (0, 1));
+    app.clock.advance(Duration::minutes(2));
+    let run = app.state.retention.run().await.unwrap();
+    assert_eq!((run.vneid_jtis, count(&app.env, jtis)), (1, 0));
+    let purged: Vec<Value> = audit_actions(&mut app, "retention.purged")
+        .await
+        .into_iter()
+        .filter(|e| e["object_id"] == "vneid_jtis")
+        .collect();
+    assert_eq!(purged.len(), 1, "{purged:?}");
+    let details: Value = serde_json::from_str(purged[0]["details"].as_str().unwrap()).unwrap();
+    assert_eq!(details["rows"], 1);
+    assert_eq!(details["kept_after_expiry_seconds"], 3600);
+
+    // Without its jti the token is still refused: it expired.
+    let (status, answer) = register(&app, jws).await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (400, Some("registration_stale"))
+    );
+    let out = app.env.command(&["audit", "verify"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
