@@ -45,6 +45,9 @@ pub struct Settings {
     pub lease_minutes: u32,
     /// How often a no-show goes back into the queue before the enrolment expires.
     pub max_no_show_requeues: u32,
+    /// The video system's join link, `{room_id}` standing for the call's room
+    /// (e.g. `https://meet.example.vn/{room_id}`); without it the page shows the room id only.
+    pub room_url_template: Option<String>,
 }
 
 impl Default for Settings {
@@ -52,6 +55,7 @@ impl Default for Settings {
         Self {
             lease_minutes: 15,
             max_no_show_requeues: 3,
+            room_url_template: None,
         }
     }
 }
@@ -64,7 +68,16 @@ impl Settings {
             self.max_no_show_requeues,
             0,
             20,
-        )
+        )?;
+        if let Some(t) = &self.room_url_template {
+            if !t.starts_with("https://") || !t.contains("{room_id}") {
+                return Err(Invalid::new(
+                    "verification.room_url_template",
+                    "expected an https:// URL containing {room_id}",
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -151,6 +164,15 @@ impl Verification {
             clock,
             settings,
         }
+    }
+
+    /// The join link of a call's room, from `room_url_template`. Room ids are our own
+    /// URL-safe tokens (`random_token`), so they go into the URL as they are.
+    pub fn room_url(&self, room_ref: &str) -> Option<String> {
+        self.settings
+            .room_url_template
+            .as_ref()
+            .map(|t| t.replace("{room_id}", room_ref))
     }
 
     fn lease(&self) -> Duration {

@@ -646,7 +646,7 @@ fn counter_fields(id_number: &str, date_of_birth: &str) -> Vec<(String, String)>
         ("identity.permanent_address.line", "Số 5 ngõ 12 phố Huế"),
         ("identity.permanent_address.ward", "Phường Hai Bà Trưng"),
         ("identity.permanent_address.province", "Thành phố Hà Nội"),
-        ("identity.id_issue_date", "2022-03-10"),
+        ("identity.id_issue_date", "10/03/2022"),
         ("identity.id_issue_place", "Cục Cảnh sát QLHC về TTXH"),
         ("contact.phone", "0987654321"),
         ("consent", "yes"),
