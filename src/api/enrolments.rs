@@ -20,8 +20,8 @@ use crate::app::AppState;
 use crate::enrolment::identity::FieldErrors;
 use crate::enrolment::{
     AddressForm, Application, ApplicationForm, ConsentForm, Document, DocumentKind, DocumentReader,
-    EnrolmentError,
-    EnrolmentSummary, IdempotencyKey, ImageType, Source, Status, Submitted, Submitter,
+    EnrolmentError, EnrolmentSummary, IdempotencyKey, ImageType, Source, Status, Submitted,
+    Submitter,
 };
 use crate::operators::{Principal, Role, Scope};
 use crate::problem::Problem;

@@ -199,8 +199,9 @@ impl DocumentReader {
             (DocumentReader::Operator(op), None) => tx
                 .enrolment_by_id(enrolment_id)?
                 .is_some_and(|e| e.enrolled_by.as_deref() == Some(op.as_str())),
-            (DocumentReader::RaOfficer, call) => call
-                .is_none_or(|c| c.status == crate::states::video_call::VideoCallStatus::Done),
+            (DocumentReader::RaOfficer, call) => {
+                call.is_none_or(|c| c.status == crate::states::video_call::VideoCallStatus::Done)
+            }
         })
     }
 }

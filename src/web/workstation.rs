@@ -199,6 +199,8 @@ struct CallPage {
     page: Page,
     id: String,
     room_ref: String,
+    /// (URI, SHA-256) of the room's recording, once the video system reported it.
+    reported: Option<(String, String)>,
     /// The join link, when `[verification] room_url_template` is set.
     room_url: Option<String>,
     lease_until: String,
@@ -274,6 +276,10 @@ fn call_page(
     CallPage {
         id: c.video_call_id.clone(),
         room_url: state.verification.room_url(&c.room_ref),
+        reported: c
+            .recording
+            .as_ref()
+            .map(|r| (r.uri.as_str().to_string(), r.sha256.clone())),
         room_ref: c.room_ref,
         lease_until: vn::date_time(c.lease_expires_at),
         lease_left: mm_ss(c.lease_expires_at, now),
@@ -416,7 +422,15 @@ pub async fn outcome(
         }
         messages
     };
-    let errors = match Decision::parse(&entered.outcome_form()) {
+    let form = match state
+        .verification
+        .with_reported_recording(&id, entered.outcome_form())
+        .await
+    {
+        Ok(f) => f,
+        Err(e) => return call_gone(user, &state, e).await,
+    };
+    let errors = match Decision::parse(&form) {
         Ok(decision) => match state.verification.record_outcome(&op, &id, decision).await {
             Ok(r) => {
                 let done = match r.enrolment_status {
@@ -432,12 +446,10 @@ pub async fn outcome(
         Err(errors) => refused(errors),
     };
     match state.verification.held(&op, &id).await {
-        Ok(c) => {
-            render_status(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &call_page(user, &state, c, entered, errors, None),
-            )
-        }
+        Ok(c) => render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &call_page(user, &state, c, entered, errors, None),
+        ),
         Err(e) => call_gone(user, &state, e).await,
     }
 }
