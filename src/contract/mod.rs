@@ -347,6 +347,8 @@ pub struct Contracts {
     environment: Environment,
     /// Seals the signed contract.
     sealing: Arc<crate::ca::SealingKey>,
+    /// Sends the signed contract to the citizen's e-mail.
+    outbox: crate::notify::Outbox,
 }
 
 impl Contracts {
@@ -358,6 +360,7 @@ impl Contracts {
         settings: Settings,
         environment: Environment,
         sealing: Arc<crate::ca::SealingKey>,
+        outbox: crate::notify::Outbox,
     ) -> Self {
         Self {
             store,
@@ -367,6 +370,7 @@ impl Contracts {
             settings: Arc::new(settings),
             environment,
             sealing,
+            outbox,
         }
     }
 

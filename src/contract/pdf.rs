@@ -203,14 +203,13 @@ fn store(
     bytes: Vec<u8>,
     at: DateTime<Utc>,
 ) -> Result<String, ContractError> {
-    let sha256 = sha256_hex(&bytes);
-    tx.insert_pdf_document(&PdfDocumentRow {
-        kind: kind.into(),
-        subject: c.contract.id.clone(),
-        template_version: documents::CONTRACT_TEMPLATE.into(),
-        document: bytes,
-        document_sha256: sha256.clone(),
-        created_at: at.naive_utc(),
-    })?;
-    Ok(sha256)
+    let row = PdfDocumentRow::new(
+        kind,
+        &c.contract.id,
+        documents::CONTRACT_TEMPLATE,
+        bytes,
+        at,
+    );
+    tx.insert_pdf_document(&row)?;
+    Ok(row.document_sha256)
 }
