@@ -58,4 +58,12 @@ impl Tx<'_> {
             .first(c)
             .optional())?)
     }
+
+    /// The kinds stored for `subject` (which versions a page can show), without the bytes.
+    pub fn pdf_document_kinds(&mut self, subject: &str) -> Result<Vec<String>, StoreError> {
+        Ok(dispatch!(self, c => pdf_documents::table
+            .filter(pdf_documents::subject.eq(subject))
+            .select(pdf_documents::kind)
+            .load::<String>(c))?)
+    }
 }
