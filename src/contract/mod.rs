@@ -352,6 +352,8 @@ pub struct Contracts {
 }
 
 impl Contracts {
+    // The shared handles it is wired with, as `Acceptance::new`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
         otp: Otp,
