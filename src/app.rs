@@ -266,6 +266,7 @@ pub async fn prepare(mut config: Config, clock: Arc<dyn Clock>) -> Result<Prepar
         config.contract.clone(),
         config.environment,
         ca.sealing.clone(),
+        outbox.clone(),
     );
     let acceptance = crate::acceptance::Acceptance::new(
         store.clone(),

@@ -122,6 +122,7 @@ mod tests {
             subject: String::new(),
             text: "Ma \"OTP\" {{to}} 123456".into(),
             created_at: chrono::Utc::now(),
+            attachment: None,
         };
         let v = fill(&template, &d);
         assert_eq!(v["msisdn"], "+84912345678");

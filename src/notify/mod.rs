@@ -21,7 +21,7 @@ pub use file::FileSink;
 pub use http_sms::HttpSms;
 pub use hub::{HubCallbacks, HubSigning};
 pub use memory::MemorySink;
-pub use outbox::{Outbox, OutgoingMessage, SubscriberNotice};
+pub use outbox::{AttachedDocument, Outbox, OutgoingMessage, SubscriberNotice};
 pub use settings::{
     EmailBackend, EmailSettings, OutboxSettings, Settings, SmsBackend, SmsSettings, SmtpTls,
 };
@@ -131,6 +131,16 @@ pub struct Delivery {
     pub subject: String,
     pub text: String,
     pub created_at: DateTime<Utc>,
+    /// E-mail only: a stored document, read at delivery.
+    pub attachment: Option<Attachment>,
+}
+
+/// A file sent with an e-mail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attachment {
+    pub filename: String,
+    pub content_type: &'static str,
+    pub bytes: Vec<u8>,
 }
 
 /// Why an attempt failed. Permanent failures are not retried (the gateway refused the

@@ -67,6 +67,7 @@ pub(super) fn message(
         subject,
         text,
         not_after: None,
+        attachment: None,
     }
 }
 

@@ -11,7 +11,11 @@ use serde::Deserialize;
 
 use super::form;
 use super::i18n::Lang;
-use super::{message, redirect, render, render_status, Page, SelectOption, WebError, WebUser};
+use super::{
+    message, pdf_view, redirect, render, render_status, with_document_viewer, FileQuery, Page,
+    SelectOption, WebError, WebUser,
+};
+use crate::acceptance::{AcceptanceError, PDF_ACCEPTED, PDF_RECORD};
 use crate::app::AppState;
 use crate::ca::RevocationReason;
 use crate::operators::Role;
@@ -154,6 +158,9 @@ struct DetailPage {
     enrolment_link: bool,
     fields: Vec<Field>,
     acceptance: Vec<Field>,
+    /// The stored PDF versions of the acceptance record, shown in the page's viewer.
+    record_pdf: bool,
+    accepted_pdf: bool,
     has_pem: bool,
     /// Which of revoke / suspend / resume this role may do now.
     actions: Vec<ActionLink>,
@@ -200,6 +207,11 @@ pub async fn detail(
     user.require(READERS)?;
     let lang = user.page.lang;
     let (row, record, contract) = load(&state, &serial.0).await?;
+    let subject = row.serial.clone();
+    let kinds = state
+        .store
+        .read(move |tx| tx.pdf_document_kinds(&subject))
+        .await?;
     let dt = |t: Option<chrono::NaiveDateTime>| {
         t.map(|t| vn::date_time(t.and_utc()))
             .unwrap_or_else(|| "–".into())
@@ -299,10 +311,43 @@ pub async fn detail(
         has_pem: row.cert_der.is_some(),
         fields,
         acceptance,
+        record_pdf: kinds.iter().any(|k| k == PDF_RECORD),
+        accepted_pdf: kinds.iter().any(|k| k == PDF_ACCEPTED),
         actions,
         notice: notice.map(|k| lang.t(k)),
         page: user.page,
     })
+    .map(with_document_viewer)
+}
+
+/// `GET /certificates/{serial}/acceptance-record/{version}`: the acceptance record as PDF,
+/// `record` (made with the certificate) or `signed` (accepted, sealed), inline in the page's
+/// viewer or `?download=1`. Each view is an audit event, never cached.
+#[handler]
+pub async fn acceptance_record(
+    user: WebUser,
+    state: Data<&AppState>,
+    Path((serial, version)): Path<(String, String)>,
+    query: Query<FileQuery>,
+) -> Result<Response, WebError> {
+    user.require(READERS)?;
+    let (kind, suffix) = match version.as_str() {
+        "record" => (PDF_RECORD, "-du-thao"),
+        "signed" => (PDF_ACCEPTED, ""),
+        _ => return Err(WebError::NotFound),
+    };
+    let doc = state
+        .acceptance
+        .view_pdf(&user.principal.actor(), &serial, kind)
+        .await
+        .map_err(|e| match e {
+            AcceptanceError::NotFound | AcceptanceError::NotAccepted | AcceptanceError::NoPdf => {
+                WebError::NotFound
+            }
+            e => WebError::Unexpected(e.to_string()),
+        })?;
+    let filename = format!("BBNT-{}{suffix}.pdf", doc.subject.to_ascii_uppercase());
+    Ok(pdf_view(doc.document, &filename, &query))
 }
 
 /// `GET /certificates/{serial}/pem`: the certificate and its chain, as the API's

@@ -1,7 +1,8 @@
 //! Enrolments (roles `operator`, `ra_officer`, as `GET /api/v1/enrolments/{id}`): search by
 //! ID number, phone, name and status; a detail page with the timeline built from the audit
 //! trail, the documents, the contracts and the certificates; the document images through
-//! `Enrolments::read_document` (audited, `Cache-Control: no-store`).
+//! `Enrolments::read_document` (audited, `Cache-Control: no-store`); the contracts' draft and
+//! signed PDFs in an inline viewer, and the drawn signature (each view audited).
 
 use askama::Template;
 use poem::http::header;
@@ -10,8 +11,9 @@ use poem::{handler, Response};
 use serde::Deserialize;
 
 use super::i18n::Lang;
-use super::{render, Page, WebError, WebUser};
+use super::{pdf_view, render, with_document_viewer, FileQuery, Page, WebError, WebUser};
 use crate::app::AppState;
+use crate::contract::{ContractError, PDF_DRAFT, PDF_SIGNED};
 use crate::enrolment::identity::PhoneNumber;
 use crate::enrolment::{DocumentKind, DocumentReader, EnrolmentError, Status};
 use crate::operators::Role;
@@ -196,7 +198,11 @@ pub struct TimelineItem {
 }
 
 pub struct ContractItem {
+    pub id: String,
     pub number: String,
+    /// The stored PDF versions, shown in the page's viewer.
+    pub draft_pdf: bool,
+    pub signed_pdf: bool,
     pub status: String,
     pub package: String,
     pub price: String,
@@ -226,6 +232,8 @@ struct DetailPage {
     documents: Vec<(&'static str, String)>,
     timeline: Vec<TimelineItem>,
     contracts: Vec<ContractItem>,
+    /// Whether any contract has a PDF to show.
+    contract_pdfs: bool,
     certificates: Vec<CertificateItem>,
 }
 
@@ -247,11 +255,15 @@ pub async fn detail(
             };
             let kinds = tx.document_kinds(&lookup)?;
             let call = tx.video_call_for_enrolment(&lookup)?;
-            let contracts = tx.contracts_for_enrolment(&lookup)?;
+            let contracts = tx
+                .contracts_for_enrolment(&lookup)?
+                .into_iter()
+                .map(|c| Ok((tx.pdf_document_kinds(&c.id)?, c)))
+                .collect::<Result<Vec<_>, crate::store::StoreError>>()?;
             let certificates = tx.certificates_for_enrolment(&lookup)?;
             let mut objects = vec![lookup.clone()];
             objects.extend(call.map(|c| c.id));
-            objects.extend(contracts.iter().map(|c| c.id.clone()));
+            objects.extend(contracts.iter().map(|(_, c)| c.id.clone()));
             objects.extend(certificates.iter().map(|c| c.serial.clone()));
             let events = tx.audit_events_for_objects(&objects)?;
             Ok::<_, crate::store::StoreError>(Some((row, kinds, contracts, certificates, events)))
@@ -261,7 +273,9 @@ pub async fn detail(
         return Err(WebError::NotFound);
     };
     let can_see_certificates = user.require(super::certificates::READERS).is_ok();
+    let contract_pdfs = contracts.iter().any(|(kinds, _)| !kinds.is_empty());
     render(&DetailPage {
+        contract_pdfs,
         id: row.id.clone(),
         full_name: row.full_name.clone(),
         status_text: lang
@@ -291,7 +305,10 @@ pub async fn detail(
             .collect(),
         contracts: contracts
             .into_iter()
-            .map(|c| ContractItem {
+            .map(|(kinds, c)| ContractItem {
+                draft_pdf: kinds.iter().any(|k| k == PDF_DRAFT),
+                signed_pdf: kinds.iter().any(|k| k == PDF_SIGNED),
+                id: c.id,
                 number: c.number,
                 status: lang
                     .t_or_code(&format!("contract_status.{}", c.status.as_str()))
@@ -318,6 +335,7 @@ pub async fn detail(
             .collect(),
         page: user.page,
     })
+    .map(with_document_viewer)
 }
 
 fn fields(lang: Lang, r: &EnrolmentRow) -> Vec<Field> {
@@ -405,4 +423,60 @@ pub async fn document(
         .header(header::CACHE_CONTROL, "no-store")
         .header("content-disposition", "inline")
         .body(doc.bytes))
+}
+
+/// `GET /enrolments/{id}/contracts/{contract}/{file}`: a contract of the enrolment as the
+/// page shows it: `draft` or `signed` (PDF, inline in the page's viewer, or `?download=1`),
+/// or `signature` (the drawn signature, PNG). Each view is an audit event, never cached.
+#[handler]
+pub async fn contract_file(
+    user: WebUser,
+    state: Data<&AppState>,
+    Path((id, contract, file)): Path<(String, String, String)>,
+    query: Query<FileQuery>,
+) -> Result<Response, WebError> {
+    user.require(READERS)?;
+    let lookup = contract.clone();
+    // The URL names both: the contract must be this enrolment's.
+    state
+        .store
+        .read(move |tx| tx.contract_by_id(&lookup))
+        .await?
+        .filter(|c| c.enrolment_id == id)
+        .ok_or(WebError::NotFound)?;
+    let reader = user.principal.actor();
+    let missing = |e: ContractError| match e {
+        ContractError::NotFound | ContractError::NotSigned | ContractError::NoPdf => {
+            WebError::NotFound
+        }
+        e => WebError::Unexpected(e.to_string()),
+    };
+    let (kind, suffix) = match file.as_str() {
+        "draft" => (PDF_DRAFT, "-du-thao"),
+        "signed" => (PDF_SIGNED, ""),
+        "signature" => {
+            let png = state
+                .contracts
+                .view_signature(&reader, &contract)
+                .await
+                .map_err(missing)?
+                .ok_or(WebError::NotFound)?;
+            return Ok(Response::builder()
+                .content_type("image/png")
+                .header(header::CACHE_CONTROL, "no-store")
+                .header("content-disposition", "inline")
+                .body(png));
+        }
+        _ => return Err(WebError::NotFound),
+    };
+    let doc = state
+        .contracts
+        .view_pdf(&reader, &contract, kind)
+        .await
+        .map_err(missing)?;
+    Ok(pdf_view(
+        doc.bytes,
+        &format!("{}{suffix}.pdf", doc.number),
+        &query,
+    ))
 }

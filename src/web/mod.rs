@@ -52,9 +52,17 @@ pub fn routes() -> impl Endpoint<Output = Response> {
         .at("/enrolments", get(enrolments::search))
         .at("/enrolments/:id", get(enrolments::detail))
         .at("/enrolments/:id/documents/:kind", get(enrolments::document))
+        .at(
+            "/enrolments/:id/contracts/:contract/:file",
+            get(enrolments::contract_file),
+        )
         .at("/certificates", get(certificates::search))
         .at("/certificates/:serial", get(certificates::detail))
         .at("/certificates/:serial/pem", get(certificates::pem))
+        .at(
+            "/certificates/:serial/acceptance-record/:version",
+            get(certificates::acceptance_record),
+        )
         .at(
             "/certificates/:serial/change/:action",
             get(certificates::change_form).post(certificates::change_submit),
@@ -316,15 +324,18 @@ async fn around<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Response> 
     let headers = resp.headers_mut();
     for (name, value) in [
         ("x-content-type-options", "nosniff"),
-        ("x-frame-options", "DENY"),
         ("referrer-policy", "same-origin"),
-        (
-            "content-security-policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
-             frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-        ),
     ] {
         headers.insert(name, poem::http::HeaderValue::from_static(value));
+    }
+    // Kept when set by the handler: only `with_document_viewer` and `pdf_view` set them.
+    for (name, value) in [
+        ("x-frame-options", "DENY"),
+        ("content-security-policy", CSP),
+    ] {
+        if !headers.contains_key(name) {
+            headers.insert(name, poem::http::HeaderValue::from_static(value));
+        }
     }
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(
@@ -333,6 +344,56 @@ async fn around<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Response> 
         );
     }
     Ok(resp)
+}
+
+/// Every page's policy: nothing inline, no frames, no plug-ins, never framed.
+const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; \
+    script-src 'self'; frame-src 'none'; object-src 'none'; frame-ancestors 'none'; \
+    form-action 'self'; base-uri 'none'";
+
+/// [`CSP`] for the two pages that show the citizen's PDFs: frames of our own origin only.
+const CSP_DOCUMENT_VIEWER: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; \
+    script-src 'self'; frame-src 'self'; object-src 'none'; frame-ancestors 'none'; \
+    form-action 'self'; base-uri 'none'";
+
+/// A stored PDF: framed by our own pages only, and loading nothing itself.
+const CSP_PDF: &str = "default-src 'none'; frame-ancestors 'self'";
+
+/// A page that frames documents served by [`pdf_view`] (the enrolment and the certificate
+/// pages).
+pub(super) fn with_document_viewer(mut resp: Response) -> Response {
+    resp.headers_mut().insert(
+        "content-security-policy",
+        poem::http::HeaderValue::from_static(CSP_DOCUMENT_VIEWER),
+    );
+    resp
+}
+
+#[derive(serde::Deserialize, Default)]
+pub(super) struct FileQuery {
+    /// Set by the download links: `attachment` instead of `inline`.
+    #[serde(default)]
+    download: Option<String>,
+}
+
+/// A stored PDF for the pages' inline viewer (`Content-Disposition: inline`), or as a
+/// download (`?download=1`); never cached.
+pub(super) fn pdf_view(bytes: Vec<u8>, filename: &str, query: &FileQuery) -> Response {
+    let disposition = if query.download.is_some() {
+        "attachment"
+    } else {
+        "inline"
+    };
+    Response::builder()
+        .content_type("application/pdf")
+        .header(header::CACHE_CONTROL, "no-store")
+        .header(
+            header::CONTENT_DISPOSITION,
+            format!("{disposition}; filename=\"{filename}\""),
+        )
+        .header("x-frame-options", "SAMEORIGIN")
+        .header("content-security-policy", CSP_PDF)
+        .body(bytes)
 }
 
 /// POSTs must carry the CSRF token: the `csrf` field of a url-encoded form, or for multipart

@@ -137,3 +137,29 @@ async fn an_ra_officer_revokes_a_certificate_and_sees_it_revoked() {
         .iter()
         .any(|e| e["actor"] == "operator:ra.browser" && e["object_id"] == serial.as_str()));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ra_officer_sees_the_contract_the_drawn_signature_and_the_acceptance_record() {
+    let mut app = TestApp::spawn().await;
+    let key = enrol_key(&mut app).await;
+    let citizen = common::certificates::Citizen::new(23, ("Phường Đống Đa", "Tỉnh Đắk Lắk"));
+    let (enrolment, serial) = common::certificates::active(&app, &key, &citizen).await;
+    let who = operator(&mut app, "docs.browser", "ra_officer").await;
+    let mut vars = sign_in_vars(&who);
+    vars.push(("ENROLMENT_ID", enrolment));
+    vars.push(("SERIAL", serial));
+    run_scenario(&app, "documents", &vars).await;
+
+    // Every view the pages made (frames, the scenario's checks, the signature) was audited.
+    for (action, at_least) in [
+        ("contract.document_read", 2),
+        ("contract.signature_read", 1),
+        ("acceptance.document_read", 2),
+    ] {
+        let reads = common::enrol::audit_actions(&mut app, action).await;
+        assert!(
+            reads.len() >= at_least && reads.iter().all(|e| e["actor"] == "operator:docs.browser"),
+            "{action}: {reads:?}"
+        );
+    }
+}

@@ -274,6 +274,7 @@ async fn unknown_pages_answer_a_404_page_and_the_api_keeps_json() {
 async fn every_page_answers_each_role_as_the_table_says() {
     let mut app = TestApp::spawn().await;
     let (enrolment, serial) = fixture(&mut app).await;
+    let (contracted, contract) = contract_of(&app, &serial).await;
     const ALL: &[&str] = &["operator", "ra_officer", "admin", "auditor"];
     const CASEWORK: &[&str] = &["operator", "ra_officer"];
     const CERT_READERS: &[&str] = &["ra_officer", "auditor", "admin"];
@@ -285,9 +286,25 @@ async fn every_page_answers_each_role_as_the_table_says() {
         // A queued applicant's images: nobody until an operator takes the call (the lease
         // holder and the RA officer after the call: `document_images_…` and the workstation).
         (format!("/enrolments/{enrolment}/documents/portrait"), &[]),
+        (
+            format!("/enrolments/{contracted}/contracts/{contract}/draft"),
+            CASEWORK,
+        ),
+        (
+            format!("/enrolments/{contracted}/contracts/{contract}/signed"),
+            CASEWORK,
+        ),
+        (
+            format!("/enrolments/{contracted}/contracts/{contract}/signature"),
+            CASEWORK,
+        ),
         ("/certificates".into(), CERT_READERS),
         (format!("/certificates/{serial}"), CERT_READERS),
         (format!("/certificates/{serial}/pem"), CERT_READERS),
+        (
+            format!("/certificates/{serial}/acceptance-record/record"),
+            CERT_READERS,
+        ),
         (
             format!("/certificates/{serial}/change/revoke"),
             &["ra_officer"],
@@ -844,6 +861,20 @@ async fn counter_enrolment_shows_the_apis_refusals_then_registers_and_takes_scan
     assert_eq!(resp.status(), 403);
 }
 
+/// The enrolment of a certificate and its signed contract's id.
+async fn contract_of(app: &TestApp, serial: &str) -> (String, String) {
+    let serial = serial.to_ascii_lowercase();
+    app.state
+        .store
+        .read(move |tx| {
+            let cert = tx.certificate(&serial)?.unwrap();
+            let contract = tx.signed_contract_for(&cert.enrolment_id)?.unwrap();
+            Ok::<_, ca_enrol::store::StoreError>((cert.enrolment_id, contract.id))
+        })
+        .await
+        .unwrap()
+}
+
 /// An enrolment with documents and an issued certificate, for the tables and page tests.
 async fn fixture(app: &mut TestApp) -> (String, String) {
     let (enrolment, serial) = common::web::issued_certificate(app, 701).await;
@@ -953,6 +984,104 @@ async fn document_images_are_served_uncached_and_every_view_is_audited() {
         .get(&format!("/enrolments/{enrolment}/documents/selfie"))
         .await;
     assert_eq!(missing.status, 404);
+}
+
+#[tokio::test]
+async fn contract_and_acceptance_pdfs_are_framed_inline_uncached_and_every_view_is_audited() {
+    let mut app = TestApp::spawn().await;
+    let (enrolment, serial) = common::web::issued_certificate(&mut app, 705).await;
+    let (_, contract) = contract_of(&app, &serial).await;
+    let ra = web_sign_in(&mut app, "ra_officer").await;
+
+    // The pages frame their documents: frames of our own origin, nothing else.
+    let page = ra.get(&format!("/enrolments/{enrolment}")).await;
+    assert_eq!(page.status, 200);
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("frame-src 'self'") && csp.contains("object-src 'none'"),
+        "{csp}"
+    );
+    for framed in ["draft", "signed", "signature"] {
+        let src = format!("/enrolments/{enrolment}/contracts/{contract}/{framed}");
+        assert!(page.body.contains(&src), "{src} not on the page");
+    }
+    let cert_page = ra.get(&format!("/certificates/{serial}")).await;
+    assert!(cert_page.headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-src 'self'"));
+    assert!(cert_page
+        .body
+        .contains(&format!("/certificates/{serial}/acceptance-record/record")));
+    // Other pages frame nothing.
+    let dashboard = ra.get("/dashboard").await;
+    let csp = dashboard.headers["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("frame-src 'none'"), "{csp}");
+
+    let before = common::enrol::audit_actions(&mut app, "contract.document_read")
+        .await
+        .len();
+    let signed = ra
+        .get(&format!(
+            "/enrolments/{enrolment}/contracts/{contract}/signed"
+        ))
+        .await;
+    assert_eq!(signed.status, 200);
+    assert_eq!(signed.headers["content-type"], "application/pdf");
+    assert_eq!(signed.headers["cache-control"], "no-store");
+    assert_eq!(signed.headers["x-frame-options"], "SAMEORIGIN");
+    let disposition = signed.headers["content-disposition"].to_str().unwrap();
+    assert!(
+        disposition.starts_with("inline; filename=\"HD-"),
+        "{disposition}"
+    );
+    let download = ra
+        .get(&format!(
+            "/enrolments/{enrolment}/contracts/{contract}/signed?download=1"
+        ))
+        .await;
+    assert!(download.headers["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment; filename=\"HD-"));
+    let reads = common::enrol::audit_actions(&mut app, "contract.document_read").await;
+    assert_eq!(reads.len(), before + 2);
+    let who = ra.creds.as_ref().unwrap().username.clone();
+    assert_eq!(reads.last().unwrap()["actor"], format!("operator:{who}"));
+
+    let signature = ra
+        .get(&format!(
+            "/enrolments/{enrolment}/contracts/{contract}/signature"
+        ))
+        .await;
+    assert_eq!(signature.headers["content-type"], "image/png");
+    assert_eq!(
+        common::enrol::audit_actions(&mut app, "contract.signature_read")
+            .await
+            .len(),
+        1
+    );
+    let record = ra
+        .get(&format!("/certificates/{serial}/acceptance-record/record"))
+        .await;
+    assert_eq!(record.status, 200);
+    assert_eq!(record.headers["content-type"], "application/pdf");
+    assert_eq!(
+        common::enrol::audit_actions(&mut app, "acceptance.document_read")
+            .await
+            .len(),
+        1
+    );
+    // Not accepted yet; another enrolment's path; an unknown version.
+    for missing in [
+        format!("/certificates/{serial}/acceptance-record/signed"),
+        format!("/enrolments/other/contracts/{contract}/draft"),
+        format!("/enrolments/{enrolment}/contracts/{contract}/other"),
+    ] {
+        assert_eq!(ra.get(&missing).await.status, 404, "{missing}");
+    }
 }
 
 #[tokio::test]
