@@ -70,3 +70,8 @@ mod tests {
         assert!(pem_to_der(pem.as_bytes(), "CERTIFICATE").is_none());
     }
 }
+
+/// PEM of a DER PKCS#10 request.
+pub fn certificate_request_pem(der: &[u8]) -> String {
+    to_pem("CERTIFICATE REQUEST", der)
+}
