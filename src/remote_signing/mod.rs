@@ -92,6 +92,9 @@ pub enum RemoteSigningError {
     Otp(#[from] OtpError),
     #[error(transparent)]
     Issuance(#[from] IssuanceError),
+    /// A production process without a token: no key store for subscriber keys.
+    #[error("remote signing needs the HSM ([ca] signer = \"pkcs11\")")]
+    NoKeyStore,
     #[error("remote signing: {0}")]
     Unexpected(String),
     #[error("remote signing: the database is unavailable")]
@@ -196,7 +199,7 @@ pub struct RemoteSigning {
     store: Store,
     otp: Otp,
     issuance: Issuance,
-    keys: KeyStore,
+    keys: Option<KeyStore>,
     clock: Arc<dyn Clock>,
     signers: Arc<Mutex<HashMap<String, Arc<dyn HashSigner>>>>,
 }
@@ -206,7 +209,7 @@ impl RemoteSigning {
         store: Store,
         otp: Otp,
         issuance: Issuance,
-        keys: KeyStore,
+        keys: Option<KeyStore>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
@@ -219,8 +222,8 @@ impl RemoteSigning {
         }
     }
 
-    pub fn key_store(&self) -> &KeyStore {
-        &self.keys
+    fn keys(&self) -> Result<&KeyStore> {
+        self.keys.as_ref().ok_or(RemoteSigningError::NoKeyStore)
     }
 
     /// `key_mode: "remote"` issuance: a credential row (`pending`), then its key, then the
@@ -233,6 +236,7 @@ impl RemoteSigning {
         enrolment_id: &str,
         algorithm: KeyAlgorithm,
     ) -> Result<(IssuedCertificate, String)> {
+        let kind = self.keys()?.kind();
         if let Some(found) = self.issued_for(enrolment_id).await? {
             return Ok(found);
         }
@@ -243,7 +247,7 @@ impl RemoteSigning {
             enrolment_id: enrolment_id.to_string(),
             certificate_serial: None,
             key_algorithm: algorithm.as_str().into(),
-            key_store: self.keys.kind().into(),
+            key_store: kind.into(),
             sealed_key: None,
             spki_der: None,
             state: CREDENTIAL_PENDING.into(),
@@ -288,7 +292,7 @@ impl RemoteSigning {
         row: &CredentialRow,
         algorithm: KeyAlgorithm,
     ) -> Result<IssuedCertificate> {
-        let (keys, id) = (self.keys.clone(), row.id.clone());
+        let (keys, id) = (self.keys()?.clone(), row.id.clone());
         let (generated, csr) = tokio::task::spawn_blocking(move || {
             let generated = keys.generate(&id, algorithm)?;
             let csr = crate::ca::request_for_key(generated.signer.as_ref())?;
@@ -376,7 +380,7 @@ impl RemoteSigning {
 
     /// Destroys a credential's key (if generated) and marks the row `destroyed`.
     async fn destroy(&self, row: &CredentialRow, why: &str) -> Result<()> {
-        let (keys, id) = (self.keys.clone(), row.id.clone());
+        let (keys, id) = (self.keys()?.clone(), row.id.clone());
         let destroyed = tokio::task::spawn_blocking(move || keys.destroy(&id))
             .await
             .map_err(|e| RemoteSigningError::Unexpected(e.to_string()))??;
@@ -657,7 +661,7 @@ impl RemoteSigning {
         if let Some(s) = self.cache().get(&row.id) {
             return Ok(s.clone());
         }
-        let signer = self.keys.load(row)?;
+        let signer = self.keys()?.load(row)?;
         self.remember(&row.id, signer.clone());
         Ok(signer)
     }
