@@ -82,7 +82,7 @@ impl From<Problem> for CscError {
         let status = p.status;
         let retry_after = p.retry_after_seconds;
         let error = match (status, p.code) {
-            (_, c) if c.starts_with("otp_") => "invalid_otp",
+            (s, c) if c.starts_with("otp_") && s != StatusCode::TOO_MANY_REQUESTS => "invalid_otp",
             (StatusCode::UNAUTHORIZED, _) => "invalid_token",
             (StatusCode::FORBIDDEN, _) => "access_denied",
             (StatusCode::SERVICE_UNAVAILABLE, _) => "temporarily_unavailable",

@@ -189,8 +189,10 @@ pub fn authorization_digest(credential_id: &str, hashes: &Hashes) -> DocumentDig
     DocumentDigest::of(text.as_bytes())
 }
 
-fn otp_subject(credential_id: &str) -> String {
-    format!("credential:{credential_id}")
+/// One subject per credential and hash list: the resend cooldown applies to the same
+/// authorisation, not to the next document (the hourly cap per recipient still does).
+fn otp_subject(credential_id: &str, digest: &DocumentDigest) -> String {
+    format!("credential:{credential_id}:{}", digest.as_str())
 }
 
 /// The remote-signing service. Cheap to clone.
@@ -485,13 +487,14 @@ impl RemoteSigning {
                     .ok_or_else(|| RemoteSigningError::Unexpected("enrolment missing".into()))?;
                 let phone = PhoneNumber::parse("phone", &enrolment.phone)
                     .map_err(|e| RemoteSigningError::Unexpected(format!("stored phone: {e:?}")))?;
+                let digest = authorization_digest(&id, &hashes);
                 Ok(otp.issue_challenge(
                     tx,
                     now,
                     ChallengeRequest {
                         purpose: Purpose::Signature,
-                        subject: otp_subject(&id),
-                        document_digest: authorization_digest(&id, &hashes),
+                        subject: otp_subject(&id, &digest),
+                        document_digest: digest,
                         recipient: Recipient::Phone(phone),
                         actor,
                     },
@@ -518,10 +521,11 @@ impl RemoteSigning {
         self.info(credential_id, user_id, integration.clone())
             .await
             .and_then(|v| usable(&v))?;
+        let digest = authorization_digest(credential_id, &hashes);
         let check = Check {
-            lookup: ChallengeLookup::Subject(otp_subject(credential_id)),
+            lookup: ChallengeLookup::Subject(otp_subject(credential_id, &digest)),
             purpose: Purpose::Signature,
-            document_digest: authorization_digest(credential_id, &hashes),
+            document_digest: digest,
             code: code.to_string(),
             actor: actor.clone(),
         };
