@@ -9,8 +9,9 @@
 //!
 //! Errors: the CSC fields `error` (OAuth 2.0 style: `invalid_request`, `invalid_token`,
 //! `access_denied`, `invalid_otp`, `server_error`, `temporarily_unavailable`) and
-//! `error_description` (the English text), beside this service's stable `code`, `message` and
-//! `message_vi`: CSC clients read the first two, our integrations branch on `code`.
+//! `error_description` (the English text, which is what `message` holds in `/api`'s problems),
+//! beside this service's stable `code` and `message_vi`: CSC clients read the first two, our
+//! integrations branch on `code`.
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -33,11 +34,10 @@ pub struct CscErrorBody {
     /// CSC / OAuth 2.0 error: `invalid_request`, `invalid_token`, `access_denied`,
     /// `invalid_otp`, `server_error` or `temporarily_unavailable`.
     error: String,
-    /// The English description.
+    /// The English description (the `message` of this service's JSON problems).
     error_description: String,
     /// This service's stable code (as every JSON problem of `/api`).
     code: String,
-    message: String,
     message_vi: String,
     /// For `otp_invalid`.
     #[oai(nullable, skip_serializing_if_is_none)]
@@ -92,9 +92,8 @@ impl From<Problem> for CscError {
         let body = p.into_body();
         let body = Json(CscErrorBody {
             error: error.into(),
-            error_description: body.message.clone(),
+            error_description: body.message,
             code: body.code,
-            message: body.message,
             message_vi: body.message_vi,
             attempts_left: body.attempts_left,
         });
@@ -577,8 +576,8 @@ pub fn service(public_base_url: &str) -> CscService {
         .description(
             "Remote signing (Cloud Signature Consortium API v2). Callers: integration API keys \
              with scope `sign`, naming the subscriber by `userID` (the citizen's ID number). \
-             Errors carry CSC's `error` and `error_description` and this service's stable \
-             `code`, `message` and `message_vi`.",
+             Errors carry CSC's `error` and `error_description` (English) and this service's \
+             stable `code` and `message_vi`.",
         )
         .server(format!("{public_base_url}/csc/v2"))
 }

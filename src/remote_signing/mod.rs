@@ -504,6 +504,7 @@ impl RemoteSigning {
     }
 
     /// Checks the OTP against exactly `hashes` and returns a single-use SAD for them.
+    #[allow(clippy::too_many_arguments)]
     pub async fn authorize(
         &self,
         actor: &Actor,

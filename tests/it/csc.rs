@@ -123,7 +123,10 @@ async fn sign_hash(
 
 /// `openssl dgst -sha256 -verify` of `signature` over `document` with the certificate's key.
 fn openssl_verifies(app: &TestApp, cert_pem: &str, document: &[u8], signature: &[u8]) -> bool {
-    let dir = app.env.data_dir().join(format!("verify-{}", uuid::Uuid::new_v4()));
+    let dir = app
+        .env
+        .data_dir()
+        .join(format!("verify-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("cert.pem"), cert_pem).unwrap();
     std::fs::write(dir.join("doc"), document).unwrap();
@@ -174,7 +177,11 @@ async fn a_citizen_signs_hashes_remotely_and_every_refusal_has_its_code() {
     assert_eq!(list["credentialIDs"], json!([remote.credential]));
     let doc = b"hop dong mua ban so 1".to_vec();
     let (status, body) = authorize(&app, &key, &citizen, &remote.credential, &[sha256(&doc)]).await;
-    assert_eq!((status, code(&body)), (409, "credential_not_active"), "{body}");
+    assert_eq!(
+        (status, code(&body)),
+        (409, "credential_not_active"),
+        "{body}"
+    );
     assert_eq!(body["error"], "invalid_request");
     assert!(body["error_description"].is_string());
 
@@ -203,20 +210,51 @@ async fn a_citizen_signs_hashes_remotely_and_every_refusal_has_its_code() {
     assert_eq!(auth["expiresIn"], 300);
     let sad = auth["SAD"].as_str().unwrap().to_string();
     let hashes = [sha256(&doc)];
-    let (status, signed) = sign_hash(&app, &key, &citizen, &remote.credential, &sad, &hashes, P256).await;
+    let (status, signed) = sign_hash(
+        &app,
+        &key,
+        &citizen,
+        &remote.credential,
+        &sad,
+        &hashes,
+        P256,
+    )
+    .await;
     assert_eq!(status, 200, "{signed}");
     let signature = base64::engine::general_purpose::STANDARD
         .decode(signed["signatures"][0].as_str().unwrap())
         .unwrap();
     assert!(openssl_verifies(&app, &remote.cert_pem, &doc, &signature));
-    assert!(!openssl_verifies(&app, &remote.cert_pem, b"another document", &signature));
+    assert!(!openssl_verifies(
+        &app,
+        &remote.cert_pem,
+        b"another document",
+        &signature
+    ));
 
     // Single use.
-    let (status, body) = sign_hash(&app, &key, &citizen, &remote.credential, &sad, &hashes, P256).await;
+    let (status, body) = sign_hash(
+        &app,
+        &key,
+        &citizen,
+        &remote.credential,
+        &sad,
+        &hashes,
+        P256,
+    )
+    .await;
     assert_eq!((status, code(&body)), (400, "sad_already_used"), "{body}");
     // Unknown SAD.
-    let (status, body) =
-        sign_hash(&app, &key, &citizen, &remote.credential, "sad_made_up", &hashes, P256).await;
+    let (status, body) = sign_hash(
+        &app,
+        &key,
+        &citizen,
+        &remote.credential,
+        "sad_made_up",
+        &hashes,
+        P256,
+    )
+    .await;
     assert_eq!((status, code(&body)), (400, "sad_invalid"), "{body}");
 
     // A hash the SAD did not authorise, more hashes than authorised, a wrong algorithm:
@@ -229,14 +267,38 @@ async fn a_citizen_signs_hashes_remotely_and_every_refusal_has_its_code() {
     assert_eq!(status, 200, "{auth}");
     let sad = auth["SAD"].as_str().unwrap().to_string();
     let other = [sha256(b"not authorised")];
-    let (status, body) = sign_hash(&app, &key, &citizen, &remote.credential, &sad, &other, P256).await;
-    assert_eq!((status, code(&body)), (400, "hash_not_authorized"), "{body}");
+    let (status, body) =
+        sign_hash(&app, &key, &citizen, &remote.credential, &sad, &other, P256).await;
+    assert_eq!(
+        (status, code(&body)),
+        (400, "hash_not_authorized"),
+        "{body}"
+    );
     let twice = [sha256(&doc), sha256(&doc)];
-    let (status, body) = sign_hash(&app, &key, &citizen, &remote.credential, &sad, &twice, P256).await;
-    assert_eq!((status, code(&body)), (400, "signatures_exceeded"), "{body}");
-    let (status, body) = sign_hash(&app, &key, &citizen, &remote.credential, &sad, &hashes, RSA).await;
-    assert_eq!((status, code(&body)), (400, "sign_algo_unsupported"), "{body}");
-    let (status, body) = sign_hash(&app, &key, &citizen, &remote.credential, &sad, &hashes, P256).await;
+    let (status, body) =
+        sign_hash(&app, &key, &citizen, &remote.credential, &sad, &twice, P256).await;
+    assert_eq!(
+        (status, code(&body)),
+        (400, "signatures_exceeded"),
+        "{body}"
+    );
+    let (status, body) =
+        sign_hash(&app, &key, &citizen, &remote.credential, &sad, &hashes, RSA).await;
+    assert_eq!(
+        (status, code(&body)),
+        (400, "sign_algo_unsupported"),
+        "{body}"
+    );
+    let (status, body) = sign_hash(
+        &app,
+        &key,
+        &citizen,
+        &remote.credential,
+        &sad,
+        &hashes,
+        P256,
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
 
     // An OTP for hashes no code was sent for.
@@ -258,7 +320,8 @@ async fn a_citizen_signs_hashes_remotely_and_every_refusal_has_its_code() {
     assert_eq!(status, 200, "{auth}");
     app.clock.advance(Duration::seconds(301));
     let sad = auth["SAD"].as_str().unwrap();
-    let (status, body) = sign_hash(&app, &key, &citizen, &remote.credential, sad, &hashes, P256).await;
+    let (status, body) =
+        sign_hash(&app, &key, &citizen, &remote.credential, sad, &hashes, P256).await;
     assert_eq!((status, code(&body)), (400, "sad_expired"), "{body}");
 
     // Suspension takes effect at once, even for a SAD issued before it.
@@ -275,8 +338,13 @@ async fn a_citizen_signs_hashes_remotely_and_every_refusal_has_its_code() {
         .await;
     assert_eq!(status, 200, "{body}");
     let sad = auth["SAD"].as_str().unwrap();
-    let (status, body) = sign_hash(&app, &key, &citizen, &remote.credential, sad, &hashes, P256).await;
-    assert_eq!((status, code(&body)), (409, "credential_not_active"), "{body}");
+    let (status, body) =
+        sign_hash(&app, &key, &citizen, &remote.credential, sad, &hashes, P256).await;
+    assert_eq!(
+        (status, code(&body)),
+        (409, "credential_not_active"),
+        "{body}"
+    );
 
     // The subscriber's signatures, through the lifecycle API: the two made.
     let (status, list) = app
@@ -313,7 +381,11 @@ async fn a_citizen_signs_hashes_remotely_and_every_refusal_has_its_code() {
             json!({"credentialID": remote.credential, "userID": citizen.id_number}),
         )
         .await;
-    assert_eq!((status, code(&body)), (404, "credential_not_found"), "{body}");
+    assert_eq!(
+        (status, code(&body)),
+        (404, "credential_not_found"),
+        "{body}"
+    );
     let (status, list) = app
         .post(
             "/csc/v2/credentials/list",
@@ -329,7 +401,11 @@ async fn a_citizen_signs_hashes_remotely_and_every_refusal_has_its_code() {
             Some(foreign),
         )
         .await;
-    assert_eq!((status, code(&body)), (404, "certificate_not_found"), "{body}");
+    assert_eq!(
+        (status, code(&body)),
+        (404, "certificate_not_found"),
+        "{body}"
+    );
     // A key without scope sign.
     let enrol_only = app_key_with(&mut app, "enrol only", &["enrol"]).await;
     let (status, body) = app
@@ -339,9 +415,17 @@ async fn a_citizen_signs_hashes_remotely_and_every_refusal_has_its_code() {
             json!({"userID": citizen.id_number}),
         )
         .await;
-    assert_eq!((status, body["error"].as_str()), (403, Some("access_denied")), "{body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("access_denied")),
+        "{body}"
+    );
     let (status, body) = app
-        .post("/csc/v2/credentials/list", None, json!({"userID": citizen.id_number}))
+        .post(
+            "/csc/v2/credentials/list",
+            None,
+            json!({"userID": citizen.id_number}),
+        )
         .await;
     assert_eq!(status, 401, "{body}");
 }
@@ -358,7 +442,8 @@ async fn an_rsa_credential_signs_pkcs1_and_revocation_disables_it() {
     let (status, auth) = authorize(&app, &key, &citizen, &remote.credential, &hashes).await;
     assert_eq!(status, 200, "{auth}");
     let sad = auth["SAD"].as_str().unwrap();
-    let (status, signed) = sign_hash(&app, &key, &citizen, &remote.credential, sad, &hashes, RSA).await;
+    let (status, signed) =
+        sign_hash(&app, &key, &citizen, &remote.credential, sad, &hashes, RSA).await;
     assert_eq!(status, 200, "{signed}");
     for (doc, sig) in docs.iter().zip(signed["signatures"].as_array().unwrap()) {
         let sig = base64::engine::general_purpose::STANDARD
@@ -379,10 +464,28 @@ async fn an_rsa_credential_signs_pkcs1_and_revocation_disables_it() {
         .await;
     assert_eq!(status, 200, "{body}");
     let sad = auth["SAD"].as_str().unwrap();
-    let (status, body) =
-        sign_hash(&app, &key, &citizen, &remote.credential, sad, &hashes[..1], RSA).await;
-    assert_eq!((status, code(&body)), (409, "credential_not_active"), "{body}");
-    assert!(body["message"].as_str().unwrap().contains("revoked"), "{body}");
+    let (status, body) = sign_hash(
+        &app,
+        &key,
+        &citizen,
+        &remote.credential,
+        sad,
+        &hashes[..1],
+        RSA,
+    )
+    .await;
+    assert_eq!(
+        (status, code(&body)),
+        (409, "credential_not_active"),
+        "{body}"
+    );
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("revoked"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -409,4 +512,26 @@ async fn a_credential_left_pending_by_a_stopped_issuance_is_destroyed_by_recover
         1
     );
     assert!(app.state.remote_signing.recover().await.unwrap().is_empty());
+}
+
+/// The full path for citizen `n` with a P-256 remote key: issued, accepted, one hash
+/// authorised and signed, the signature verified by openssl. Returns the credential id.
+pub async fn signed_through_csc(app: &mut TestApp, n: u32) -> String {
+    let key = app_key_with(app, "portal", &["enrol", "lifecycle", "sign"]).await;
+    let citizen = Citizen::new(n, ("Phường Ba Đình", "Thành phố Hà Nội"));
+    let remote = remote_issued(app, &key, &citizen, None).await;
+    accept(app, &key, &citizen, &remote.serial).await;
+    let doc = b"to khai truc tuyen".to_vec();
+    let hashes = [sha256(&doc)];
+    let (status, auth) = authorize(app, &key, &citizen, &remote.credential, &hashes).await;
+    assert_eq!(status, 200, "{auth}");
+    let sad = auth["SAD"].as_str().unwrap();
+    let (status, signed) =
+        sign_hash(app, &key, &citizen, &remote.credential, sad, &hashes, P256).await;
+    assert_eq!(status, 200, "{signed}");
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(signed["signatures"][0].as_str().unwrap())
+        .unwrap();
+    assert!(openssl_verifies(app, &remote.cert_pem, &doc, &signature));
+    remote.credential
 }
