@@ -535,3 +535,53 @@ pub async fn signed_through_csc(app: &mut TestApp, n: u32) -> String {
     assert!(openssl_verifies(app, &remote.cert_pem, &doc, &signature));
     remote.credential
 }
+
+/// Two processes on one database (PostgreSQL when `TEST_DATABASE_URL` is set): a SAD
+/// presented to both at once signs once; the other is refused `sad_already_used`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sad_signs_once_across_two_processes() {
+    let mut app = TestApp::spawn().await;
+    let key = app_key_with(&mut app, "portal", &["enrol", "lifecycle", "sign"]).await;
+    let citizen = Citizen::new(64, ("Phường Ba Đình", "Thành phố Hà Nội"));
+    let remote = remote_issued(&app, &key, &citizen, None).await;
+    accept(&app, &key, &citizen, &remote.serial).await;
+    // A second process: the same configuration and database, its own services and caches.
+    let other = ca_enrol::app::prepare(app.env.config(), app.clock.clone())
+        .await
+        .unwrap()
+        .state;
+    let hashes = [sha256(b"to trinh so 7")];
+    let (status, auth) = authorize(&app, &key, &citizen, &remote.credential, &hashes).await;
+    assert_eq!(status, 200, "{auth}");
+    let sad = auth["SAD"].as_str().unwrap().to_string();
+    let parsed = ca_enrol::remote_signing::Hashes::parse(&[b64(&hashes[0])]).unwrap();
+    let actor = ca_enrol::audit::Actor::System;
+    let attempt = |service: ca_enrol::remote_signing::RemoteSigning| {
+        let (sad, parsed, actor, credential, user) = (
+            sad.clone(),
+            parsed.clone(),
+            actor.clone(),
+            remote.credential.clone(),
+            citizen.id_number.clone(),
+        );
+        tokio::spawn(async move {
+            service
+                .sign_hash(&actor, &credential, &user, None, &sad, parsed, P256)
+                .await
+        })
+    };
+    let first = attempt(app.state.remote_signing.clone());
+    let second = attempt(other.remote_signing.clone());
+    let results = [first.await.unwrap(), second.await.unwrap()];
+    let signed = results.iter().filter(|r| r.is_ok()).count();
+    let refused = results
+        .iter()
+        .filter(|r| {
+            matches!(
+                r,
+                Err(ca_enrol::remote_signing::RemoteSigningError::SadUsed)
+            )
+        })
+        .count();
+    assert_eq!((signed, refused), (1, 1), "{results:?}");
+}
