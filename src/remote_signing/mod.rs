@@ -274,10 +274,11 @@ impl RemoteSigning {
         match result {
             Ok(issued) => Ok((issued, id)),
             Err(e) => {
-                // Nothing certified this key: it goes, so a retry starts clean.
-                if let Err(destroy) = self.destroy(&row, "issuance failed").await {
-                    tracing::warn!(credential = %id, error = %destroy,
-                        "could not destroy the key of a failed remote issuance; recovery will");
+                // A key no stored certificate carries goes, so a retry starts clean; one that
+                // was certified (the link failed) is linked by the recovery job instead.
+                if let Err(settle) = self.settle_failed(&id).await {
+                    tracing::warn!(credential = %id, error = %settle,
+                        "could not settle a failed remote issuance; recovery will");
                 }
                 // A concurrent request for the same enrolment may have won.
                 match self.issued_for(enrolment_id).await? {
@@ -378,6 +379,26 @@ impl RemoteSigning {
                 Ok(None)
             })
             .await
+    }
+
+    /// After a failed issuance: destroys the credential's key unless a stored certificate
+    /// carries it.
+    async fn settle_failed(&self, id: &str) -> Result<()> {
+        let lookup = id.to_string();
+        let (row, certified) = self
+            .store
+            .read(move |tx| {
+                let row = tx
+                    .credential(&lookup)?
+                    .ok_or(RemoteSigningError::CredentialNotFound)?;
+                let certified = certified_serial(tx, &row)?;
+                Ok::<_, RemoteSigningError>((row, certified))
+            })
+            .await?;
+        if certified.is_some() || row.state != CREDENTIAL_PENDING {
+            return Ok(());
+        }
+        self.destroy(&row, "issuance failed").await
     }
 
     /// Destroys a credential's key (if generated) and marks the row `destroyed`.
