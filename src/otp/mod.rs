@@ -114,13 +114,16 @@ pub enum Purpose {
     ContractSigning,
     CertificateAcceptance,
     Revocation,
+    /// Activation of remote signatures (CSC `credentials/authorize`), bound to the hashes.
+    Signature,
 }
 
 impl Purpose {
-    pub const ALL: [Purpose; 3] = [
+    pub const ALL: [Purpose; 4] = [
         Purpose::ContractSigning,
         Purpose::CertificateAcceptance,
         Purpose::Revocation,
+        Purpose::Signature,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -128,6 +131,7 @@ impl Purpose {
             Purpose::ContractSigning => "contract_signing",
             Purpose::CertificateAcceptance => "certificate_acceptance",
             Purpose::Revocation => "revocation",
+            Purpose::Signature => "signature",
         }
     }
 }

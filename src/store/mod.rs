@@ -14,6 +14,7 @@ mod acceptance;
 mod audit;
 mod certificates;
 mod contracts;
+mod credentials;
 mod dashboard;
 mod data_keys;
 mod enrolments;
@@ -36,6 +37,10 @@ pub use acceptance::{AcceptanceDecision, AcceptanceRow};
 pub use audit::{AuditQuery, AuditRow, CheckpointRow, AUDIT_GENESIS_HASH};
 pub use certificates::{CertificateRow, EndingCertificate};
 pub use contracts::{ContractRow, FreePackageClaimRow, PackageRow, SignatureEvidence};
+pub use credentials::{
+    AuthorizationRow, CredentialRow, SignatureRow, CREDENTIAL_DESTROYED, CREDENTIAL_PENDING,
+    CREDENTIAL_READY,
+};
 pub use dashboard::DayFigures;
 pub use data_keys::DataKeyRow;
 pub use enrolments::{

@@ -870,6 +870,12 @@ const ACCESS: &[(&str, &str, &[&str], Keys)] = &[
         &["ra_officer"],
         Keys::Owner,
     ),
+    (
+        "get",
+        "/v1/certificates/{serial}/signatures",
+        &["ra_officer", "auditor"],
+        Keys::Owner,
+    ),
 ];
 const ROLES: &[&str] = &["operator", "ra_officer", "admin", "auditor"];
 

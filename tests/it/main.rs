@@ -10,6 +10,7 @@ mod browser;
 mod ca_files;
 mod checkpoints;
 mod contract;
+mod csc;
 mod documents;
 mod edge;
 mod enrolment;
