@@ -11,6 +11,7 @@ mod file;
 mod http_sms;
 mod hub;
 mod memory;
+mod notices;
 mod outbox;
 mod settings;
 mod smtp;
@@ -21,6 +22,7 @@ pub use file::FileSink;
 pub use http_sms::HttpSms;
 pub use hub::{HubCallbacks, HubSigning};
 pub use memory::MemorySink;
+pub use notices::CertificateNotice;
 pub use outbox::{Outbox, OutgoingMessage, SubscriberNotice};
 pub use settings::{
     EmailBackend, EmailSettings, OutboxSettings, Settings, SmsBackend, SmsSettings, SmtpTls,

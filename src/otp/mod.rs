@@ -114,13 +114,19 @@ pub enum Purpose {
     ContractSigning,
     CertificateAcceptance,
     Revocation,
+    /// Suspension and resumption have purposes of their own so that the message says what
+    /// the code does (a code "to revoke" that suspends would mislead the subscriber).
+    Suspension,
+    Resumption,
 }
 
 impl Purpose {
-    pub const ALL: [Purpose; 3] = [
+    pub const ALL: [Purpose; 5] = [
         Purpose::ContractSigning,
         Purpose::CertificateAcceptance,
         Purpose::Revocation,
+        Purpose::Suspension,
+        Purpose::Resumption,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -128,6 +134,8 @@ impl Purpose {
             Purpose::ContractSigning => "contract_signing",
             Purpose::CertificateAcceptance => "certificate_acceptance",
             Purpose::Revocation => "revocation",
+            Purpose::Suspension => "suspension",
+            Purpose::Resumption => "resumption",
         }
     }
 }

@@ -433,7 +433,13 @@ pub async fn change_submit(
         Ok(change) if input.confirm.is_some() => {
             match state
                 .status
-                .change(&user.principal.actor(), &row.serial, change, &input.note)
+                .change(
+                    &state.outbox,
+                    &user.principal.actor(),
+                    &row.serial,
+                    change,
+                    &input.note,
+                )
                 .await
             {
                 Ok(_) => {
