@@ -46,6 +46,13 @@ pub enum AppError {
     /// The database answers reads but refuses the write probe.
     #[error("{database} refuses writes: {reason}")]
     NotWritable { database: String, reason: String },
+    /// A command-line command found a database the service never ran on.
+    #[error(
+        "{database} has not been set up by `ca-enrol serve`: run this command with the \
+         service's configuration (its working directory and ca-enrol.toml, CA_ENROL_DATA_DIR, \
+         DATABASE_URL), after the service has started once"
+    )]
+    NotSetUp { database: String },
     #[error("cannot listen on {addr}: {reason}")]
     Listen { addr: String, reason: String },
     #[error(transparent)]

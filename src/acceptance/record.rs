@@ -23,9 +23,9 @@ impl Acceptance {
     ) -> Result<Record, AcceptanceError> {
         let record = ensure_record(tx, serial, now, &self.provider, self.environment)?;
         // The subscriber hears of the certificate with the deadline, in the same transaction.
-        let signed_at = pending_certificate(tx, serial)?
-            .signed_at
-            .ok_or_else(|| unexpected("certificate awaiting acceptance without its signing time"))?;
+        let signed_at = pending_certificate(tx, serial)?.signed_at.ok_or_else(|| {
+            unexpected("certificate awaiting acceptance without its signing time")
+        })?;
         self.outbox
             .notify_certificate(
                 tx,

@@ -127,6 +127,8 @@ pub struct Delivery {
     /// The outbox id: stable across retries, so the gateway (idempotency key) and mail
     /// readers (Message-ID) can recognise a repeat.
     pub message_id: String,
+    /// What caused it (`otp`, `certificate_revoked`, …), as enqueued: for logs and tests.
+    pub kind: String,
     pub channel: Channel,
     pub to: String,
     /// E-mail subject; empty for SMS.

@@ -20,16 +20,27 @@ use crate::texts::Lang;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CertificateNotice<'a> {
     /// Signed and awaiting the subscriber's acceptance until `deadline`.
-    Issued { deadline: DateTime<Utc> },
+    Issued {
+        deadline: DateTime<Utc>,
+    },
     /// Accepted: in use from now.
     Active,
     /// Accepted as the replacement of `replaced` (renewal or rekey), revoked in the same
     /// transaction; one notice says both.
-    Renewed { replaced: &'a str },
-    Suspended { by_subscriber: bool },
-    Resumed { by_subscriber: bool },
+    Renewed {
+        replaced: &'a str,
+    },
+    Suspended {
+        by_subscriber: bool,
+    },
+    Resumed {
+        by_subscriber: bool,
+    },
     /// `reason` is the RFC 5280 name (`keyCompromise`, …).
-    Revoked { reason: &'a str, by_subscriber: bool },
+    Revoked {
+        reason: &'a str,
+        by_subscriber: bool,
+    },
 }
 
 /// The three texts of one notice.
@@ -161,9 +172,11 @@ impl Outbox {
         let certificate = tx
             .certificate(serial)?
             .ok_or_else(|| NotifyError::Unexpected(format!("no certificate {serial}")))?;
-        let enrolment = tx.enrolment_by_id(&certificate.enrolment_id)?.ok_or_else(|| {
-            NotifyError::Unexpected(format!("certificate {serial} without its enrolment"))
-        })?;
+        let enrolment = tx
+            .enrolment_by_id(&certificate.enrolment_id)?
+            .ok_or_else(|| {
+                NotifyError::Unexpected(format!("certificate {serial} without its enrolment"))
+            })?;
         // An address stored under older rules that no longer parses must not block the
         // change (a revocation above all): the notice is skipped, and the log says so.
         if PhoneNumber::parse("phone", &enrolment.phone).is_err()

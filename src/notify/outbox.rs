@@ -153,6 +153,7 @@ impl Outbox {
             // Not sealed: a hub callback names no person (`Tx::enqueue_hub_callback`).
             return Ok(Delivery {
                 message_id: row.id.clone(),
+                kind: row.kind.clone(),
                 channel,
                 to: row.masked_destination.clone(),
                 subject: String::new(),
@@ -167,6 +168,7 @@ impl Outbox {
         let p: Payload = serde_json::from_slice(&plain).map_err(|e| e.to_string())?;
         Ok(Delivery {
             message_id: row.id.clone(),
+            kind: row.kind.clone(),
             channel,
             to: p.to,
             subject: p.subject,
