@@ -294,7 +294,8 @@ pub async fn prepare(mut config: Config, clock: Arc<dyn Clock>) -> Result<Prepar
     .map_err(|e| AppError::Config(e.into()))?;
     let verification = Verification::new(store.clone(), clock.clone(), config.verification.clone());
     let csrf = CsrfKey::derive(&keys);
-    let accounts = Accounts::new(store.clone(), keys, clock.clone(), config.security.clone());
+    let accounts = Accounts::new(store.clone(), keys, clock.clone(), config.security.clone())
+        .with_totp_issuer(&config.contract.provider.name);
     let bootstrap_admin = accounts.bootstrap_admin().await?;
     let issuer = crate::issuance::Issuer::new(
         store.clone(),

@@ -582,12 +582,10 @@ async fn accounts(config: Config) -> Result<Accounts, AppError> {
         return Err(not_set_up());
     }
     let keys = app::master_key(&config, &store, &SystemClock).await?;
-    Ok(Accounts::new(
-        store,
-        keys,
-        Arc::new(SystemClock),
-        config.security.clone(),
-    ))
+    Ok(
+        Accounts::new(store, keys, Arc::new(SystemClock), config.security.clone())
+            .with_totp_issuer(&config.contract.provider.name),
+    )
 }
 
 async fn serve(config: Config) -> Result<i32, AppError> {

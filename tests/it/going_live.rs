@@ -115,3 +115,23 @@ async fn an_operators_totp_is_reset_from_the_command_line_audited() {
         .unwrap();
     assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown.stdout));
 }
+
+#[tokio::test]
+async fn the_authenticator_entry_is_named_after_the_provider() {
+    let mut app = TestApp::spawn_with(TestEnv::new(), |c| {
+        c.contract.provider.name = "Công ty CA: Thử nghiệm".into();
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let (status, body) = app
+        .post(
+            "/api/v1/operators",
+            Some(&admin),
+            serde_json::json!({"username": "vc.issuer", "role": "operator"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let url = body["otpauth_url"].as_str().unwrap();
+    assert!(url.contains("issuer=C%C3%B4ng%20ty%20CA"), "{url}");
+    assert!(!url.contains("ca-enrol"), "{url}");
+}

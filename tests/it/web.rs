@@ -268,6 +268,26 @@ async fn unknown_pages_answer_a_404_page_and_the_api_keeps_json() {
     assert!(api.body.starts_with('{'), "{}", api.body);
 }
 
+#[tokio::test]
+async fn forbidden_and_not_found_pages_keep_the_header_and_navigation() {
+    let mut app = TestApp::spawn().await;
+    let client = web_sign_in(&mut app, "operator").await;
+    let username = client.creds.as_ref().unwrap().username.clone();
+    for (path, status) in [("/admin", 403), ("/enrolments/no-such-enrolment", 404)] {
+        let page = client.get(path).await;
+        assert_eq!(page.status, status, "{path}: {}", page.body);
+        assert!(page.body.contains("<nav>"), "{path}: {}", page.body);
+        assert!(
+            page.body.contains("href=\"/workstation\""),
+            "{path}: {}",
+            page.body
+        );
+        assert!(page.body.contains(&username), "{path}");
+        assert!(page.body.contains("action=\"/sign-out\""), "{path}");
+        assert!(page.body.contains("rel=\"icon\""), "a favicon");
+    }
+}
+
 /// Every page × every role, and anonymous: the status the server answers. GET pages send
 /// anonymous callers to sign-in (303); a POST without a session has no valid CSRF token (403).
 #[tokio::test]
