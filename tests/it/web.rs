@@ -875,8 +875,15 @@ async fn enrolments_are_found_by_id_number_phone_name_and_status_and_show_their_
         "Lưu giấy tờ",
         "Vào hàng đợi gọi video",
         "Chờ gọi video",
+        // Codes read as words, the phone as Vietnamese write it.
+        "<dd>Nam</dd>",
+        "Ứng dụng của nhà cung cấp (eKYC)",
+        "0912 345 678",
     ] {
         assert!(detail.body.contains(shown), "{shown} missing");
+    }
+    for raw in ["<dd>male</dd>", "<dd>app_ekyc</dd>", "0912345678"] {
+        assert!(!detail.body.contains(raw), "{raw} shown");
     }
     assert_eq!(operator.get("/enrolments/no-such-id").await.status, 404);
 }
