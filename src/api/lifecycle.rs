@@ -190,15 +190,7 @@ impl LifecycleApi {
         let code = otp_code.ok_or_else(otp_code_required)?;
         let changed = state
             .status
-            .confirm_change(
-                &state.otp,
-                &state.outbox,
-                &actor,
-                &serial,
-                change,
-                note,
-                code,
-            )
+            .confirm_change(&state.otp, &actor, &serial, change, note, code)
             .await?;
         Ok(Json(changed.into()))
     }

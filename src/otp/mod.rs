@@ -245,6 +245,11 @@ pub struct Otp {
 }
 
 impl Otp {
+    /// The outbox codes are sent through, for a confirmed change's own messages.
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
     pub fn new(
         store: Store,
         keys: &MasterKey,

@@ -309,7 +309,6 @@ impl StatusService {
     pub async fn confirm_change(
         &self,
         otp: &crate::otp::Otp,
-        outbox: &Outbox,
         actor: &Actor,
         serial: &str,
         change: Change,
@@ -326,7 +325,8 @@ impl StatusService {
             actor: actor.clone(),
         };
         let (actor, serial, note) = (actor.clone(), serial.to_string(), note.to_string());
-        let outbox = outbox.clone();
+        // The notice goes through the outbox the code came through.
+        let outbox = otp.outbox().clone();
         otp.confirm(check, move |tx, verified| {
             apply(
                 tx,

@@ -920,6 +920,10 @@ async fn an_ra_officer_revokes_a_certificate_after_confirming_and_sees_it_revoke
     let ra = web_sign_in(&mut app, "ra_officer").await;
     let page = ra.get(&format!("/certificates/{serial}")).await;
     assert!(page.body.contains("id=\"action-revoke\""));
+    assert!(
+        page.body.contains("Hạn nghiệm thu"),
+        "the acceptance deadline"
+    );
     let pem = ra.get(&format!("/certificates/{serial}/pem")).await;
     assert!(pem.body.starts_with("-----BEGIN CERTIFICATE-----"));
     assert_eq!(
@@ -970,7 +974,22 @@ async fn an_ra_officer_revokes_a_certificate_after_confirming_and_sees_it_revoke
         page.body
     );
     assert!(page.body.contains("Đã thu hồi chứng thư."));
-    assert!(page.body.contains("keyCompromise"));
+    // The reason in words, and who revoked it.
+    assert!(
+        page.body.contains("<dd>Lộ khoá bí mật</dd>"),
+        "{}",
+        page.body
+    );
+    let officer = &ra.creds.as_ref().unwrap().username;
+    assert!(
+        page.body.contains(&format!("<dd>{officer}</dd>")),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("Hạn nghiệm thu"),
+        "no deadline once revoked"
+    );
     assert!(
         !page.body.contains("id=\"action-"),
         "revoked is final: no actions"
