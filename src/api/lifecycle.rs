@@ -1,6 +1,6 @@
 //! Certificate lookup and lifecycle: revoke, suspend, resume. RA officers act directly; a
 //! subscriber's request comes through an integration API key (scope `lifecycle`) and is
-//! confirmed with an OTP (purpose `revocation`, `suspension` or `resumption`) sent to the enrolment's phone.
+//! confirmed with an OTP (purpose `revocation`; its message names the action) sent to the enrolment's phone.
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;

@@ -73,7 +73,7 @@ macro_rules! template {
 const ISSUED: Template = template!("certificate_issued", "issued");
 const ACTIVE: Template = template!("certificate_active", "active");
 const RENEWED: Template = template!("certificate_renewed", "renewed");
-const SUSPENDED: Template = template!("certificate_suspended", "suspended");
+const SUSPENDED: Template = template!("certificate_suspended", "suspension");
 const RESUMED: Template = template!("certificate_resumed", "resumed");
 const REVOKED: Template = template!("certificate_revoked", "revoked");
 

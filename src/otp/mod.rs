@@ -114,7 +114,7 @@ pub enum Purpose {
     ContractSigning,
     CertificateAcceptance,
     Revocation,
-    /// Suspension and resumption have purposes of their own so that the message says what
+    /// Suspension and resumption are purposes of their own so that the message says what
     /// the code does (a code "to revoke" that suspends would mislead the subscriber).
     Suspension,
     Resumption,
@@ -133,9 +133,10 @@ impl Purpose {
         match self {
             Purpose::ContractSigning => "contract_signing",
             Purpose::CertificateAcceptance => "certificate_acceptance",
-            Purpose::Revocation => "revocation",
-            Purpose::Suspension => "suspension",
-            Purpose::Resumption => "resumption",
+            // Stored and capped as revocation codes, as before they had messages of their
+            // own: one hourly cap for a caller's lifecycle codes; the subject and digest bind
+            // each code to its action.
+            Purpose::Revocation | Purpose::Suspension | Purpose::Resumption => "revocation",
         }
     }
 }
