@@ -19,8 +19,9 @@ use super::validation::{field_problems, sha256_hex};
 use crate::app::AppState;
 use crate::enrolment::identity::FieldErrors;
 use crate::enrolment::{
-    AddressForm, Application, ApplicationForm, ConsentForm, Document, DocumentKind, EnrolmentError,
-    EnrolmentSummary, IdempotencyKey, ImageType, Source, Status, Submitted, Submitter,
+    AddressForm, Application, ApplicationForm, ConsentForm, Document, DocumentKind, DocumentReader,
+    EnrolmentError, EnrolmentSummary, IdempotencyKey, ImageType, Source, Status, Submitted,
+    Submitter,
 };
 use crate::operators::{Principal, Role, Scope};
 use crate::problem::Problem;
@@ -467,6 +468,7 @@ impl From<EnrolmentError> for Problem {
                 Problem::new(S::CONFLICT, "documents_not_accepted").arg("status", status)
             }
             E::DocumentNotFound => Problem::new(S::NOT_FOUND, "document_not_found"),
+            E::DocumentAccessDenied => Problem::new(S::FORBIDDEN, "document_access_denied"),
             // 404 like a missing one (it is gone for good), with its own code.
             E::DocumentDestroyed => Problem::new(S::NOT_FOUND, "document_destroyed"),
             E::CertificateIssued => {
@@ -629,8 +631,10 @@ impl EnrolmentsApi {
         })))
     }
 
-    /// Read one identity document (roles `operator`, `ra_officer`). Face images are sensitive
-    /// personal data: every read is recorded in the audit trail.
+    /// Read one identity document: the operator holding the applicant's video-call lease (or
+    /// who enrolled a counter dossier), or an RA officer once no call is waiting or under way;
+    /// anyone else 403 `document_access_denied`. Face images are sensitive personal data: every
+    /// read is recorded in the audit trail.
     #[oai(path = "/:id/documents/:kind", method = "get")]
     async fn get_document(
         &self,
@@ -641,9 +645,11 @@ impl EnrolmentsApi {
     ) -> Result<DocumentResponse, ApiError> {
         auth.0.require_role(&[Role::Operator, Role::RaOfficer])?;
         let kind = parse_kind(&kind.0)?;
+        let reader = DocumentReader::of(&auth.0)
+            .ok_or_else(|| ApiError::from(EnrolmentError::DocumentAccessDenied))?;
         let doc = state
             .enrolments
-            .read_document(&auth.0.actor(), &id.0, kind)
+            .read_document(&auth.0.actor(), &reader, &id.0, kind)
             .await?;
         Ok(DocumentResponse(doc))
     }

@@ -137,6 +137,10 @@ pub enum EnrolmentError {
     /// Destroyed at withdrawal or at the end of its retention (or its data key was).
     #[error("the document was destroyed")]
     DocumentDestroyed,
+    /// Not the operator holding the call's lease (or, for a counter dossier, the enrolling
+    /// operator), nor an RA officer reviewing a call that is over.
+    #[error("only the operator on this applicant's call may see their documents")]
+    DocumentAccessDenied,
     #[error("a certificate was issued: the evidence is kept for the retention period")]
     CertificateIssued,
     #[error("the enrolment is {status}")]
@@ -147,6 +151,59 @@ pub enum EnrolmentError {
 
 fn unexpected(e: impl std::fmt::Display) -> EnrolmentError {
     EnrolmentError::Store(StoreError::Unexpected(e.to_string()))
+}
+
+/// Who asks for an applicant's document images, for the check in
+/// [`Enrolments::read_document`].
+#[derive(Clone, Debug)]
+pub enum DocumentReader {
+    /// An operator (by id): only while holding the live lease on the applicant's video call,
+    /// or, for a dossier with no call (a counter enrolment), as the operator who enrolled it.
+    Operator(String),
+    /// An RA officer: only once no call is waiting or under way (reviewing a completed call,
+    /// or a dossier that never had one).
+    RaOfficer,
+}
+
+impl DocumentReader {
+    /// The reader a signed-in operator or RA officer is; `None` for any other caller.
+    pub fn of(principal: &crate::operators::Principal) -> Option<DocumentReader> {
+        use crate::operators::{Principal, Role};
+        match principal {
+            Principal::Operator {
+                id,
+                role: Role::Operator,
+                ..
+            } => Some(DocumentReader::Operator(id.clone())),
+            Principal::Operator {
+                role: Role::RaOfficer,
+                ..
+            } => Some(DocumentReader::RaOfficer),
+            _ => None,
+        }
+    }
+
+    fn may_read(
+        &self,
+        tx: &mut crate::store::Tx<'_>,
+        enrolment_id: &str,
+        now: chrono::NaiveDateTime,
+    ) -> Result<bool, StoreError> {
+        let call = tx.video_call_for_enrolment(enrolment_id)?;
+        Ok(match (self, call) {
+            (DocumentReader::Operator(op), Some(call)) => {
+                call.status == crate::states::video_call::VideoCallStatus::Claimed
+                    && call.claimed_by.as_deref() == Some(op.as_str())
+                    && call.lease_expires_at.is_some_and(|t| t > now)
+            }
+            (DocumentReader::Operator(op), None) => tx
+                .enrolment_by_id(enrolment_id)?
+                .is_some_and(|e| e.enrolled_by.as_deref() == Some(op.as_str())),
+            (DocumentReader::RaOfficer, call) => {
+                call.is_none_or(|c| c.status == crate::states::video_call::VideoCallStatus::Done)
+            }
+        })
+    }
 }
 
 /// Who submits an application. A counter application records the enrolling operator.
@@ -523,11 +580,12 @@ impl Enrolments {
     pub async fn read_document(
         &self,
         reader: &Actor,
+        access: &DocumentReader,
         id: &str,
         kind: DocumentKind,
     ) -> Result<Document, EnrolmentError> {
         let now = self.clock.now();
-        let (reader, eid) = (reader.clone(), id.to_string());
+        let (reader, eid, access) = (reader.clone(), id.to_string(), access.clone());
         let (row, key) = self
             .store
             .write(move |tx| {
@@ -543,6 +601,9 @@ impl Enrolments {
                 let key = StoredKey::find(tx, doc.key_id.as_deref())?;
                 if matches!(key, StoredKey::Destroyed) {
                     return Err(EnrolmentError::DocumentDestroyed);
+                }
+                if !access.may_read(tx, &eid, now.naive_utc())? {
+                    return Err(EnrolmentError::DocumentAccessDenied);
                 }
                 tx.audit(NewEvent::new(
                     now,

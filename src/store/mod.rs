@@ -51,7 +51,7 @@ pub use reports::{
     AddressColumns, Bucket, IssuanceCountQuery, IssuanceCounts, PeriodCount, PlaceCount,
 };
 pub use status::{CertificateQuery, CrlRow, StatusRow};
-pub use verification::{OutcomeRow, VideoCallRow};
+pub use verification::{OutcomeRow, RecordingRow, VideoCallRow};
 pub use vneid::{VneidRegistrationRow, HUB_CHANNEL};
 
 use std::path::Path;

@@ -446,3 +446,20 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(data_keys, enrolment_documents, contracts);
+
+diesel::table! {
+    video_call_recordings (room_ref) {
+        room_ref -> Text,
+        video_call_id -> Text,
+        uri -> Text,
+        sha256 -> Text,
+        received_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    recording_webhook_nonces (nonce) {
+        nonce -> Text,
+        received_at -> Timestamp,
+    }
+}

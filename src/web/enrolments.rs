@@ -13,7 +13,7 @@ use super::i18n::Lang;
 use super::{render, Page, WebError, WebUser};
 use crate::app::AppState;
 use crate::enrolment::identity::PhoneNumber;
-use crate::enrolment::{DocumentKind, EnrolmentError, Status};
+use crate::enrolment::{DocumentKind, DocumentReader, EnrolmentError, Status};
 use crate::operators::Role;
 use crate::status::CertificateStatus;
 use crate::store::{EnrolmentQuery, EnrolmentRow};
@@ -412,8 +412,9 @@ fn fields(lang: Lang, r: &EnrolmentRow) -> Vec<Field> {
     out
 }
 
-/// `GET /enrolments/{id}/documents/{kind}`: the decrypted image for an operator or RA
-/// officer; each read is an audit event, and no cache may keep it.
+/// `GET /enrolments/{id}/documents/{kind}`: the decrypted image for the operator on the
+/// applicant's call or an RA officer reviewing a completed one (`DocumentReader`); each read
+/// is an audit event, and no cache may keep it.
 #[handler]
 pub async fn document(
     user: WebUser,
@@ -422,14 +423,16 @@ pub async fn document(
 ) -> Result<Response, WebError> {
     user.require(READERS)?;
     let kind = DocumentKind::parse(&kind).ok_or(WebError::NotFound)?;
+    let reader = DocumentReader::of(&user.principal).ok_or(WebError::Forbidden)?;
     let doc = state
         .enrolments
-        .read_document(&user.principal.actor(), &id, kind)
+        .read_document(&user.principal.actor(), &reader, &id, kind)
         .await
         .map_err(|e| match e {
             EnrolmentError::NotFound
             | EnrolmentError::DocumentNotFound
             | EnrolmentError::DocumentDestroyed => WebError::NotFound,
+            EnrolmentError::DocumentAccessDenied => WebError::Forbidden,
             e => WebError::Unexpected(e.to_string()),
         })?;
     Ok(Response::builder()

@@ -51,6 +51,7 @@ async fn an_operator_signs_in_with_totp_takes_a_video_call_and_approves_it() {
     let who = operator(&mut app, "vc.browser", "operator").await;
     let mut vars = sign_in_vars(&who);
     vars.push(("APPLICANT_NAME", "Nguyễn Văn An".into()));
+    vars.push(("ENROLMENT_ID", enrolment.clone()));
     run_scenario(&app, "video-call", &vars).await;
 
     assert_eq!(enrolment_status(&app, &key, &enrolment).await, "verified");

@@ -526,7 +526,8 @@ async fn documents_must_be_jpeg_or_png_by_content_and_within_the_size_limit() {
 async fn documents_are_encrypted_at_rest_and_read_back_intact() {
     let mut app = TestApp::spawn().await;
     let key = enrol_key(&mut app).await;
-    let op = staff(&mut app, "vc.one", "operator").await;
+    // Not queued yet (one document): an RA officer may read it.
+    let op = staff(&mut app, "ra.one", "ra_officer").await;
     let id = enrol(&app, &key, &application("app_ekyc", &id_number(1))).await;
     let uploaded = jpeg("secret-face");
     let (status, body) =
@@ -557,16 +558,21 @@ async fn documents_are_encrypted_at_rest_and_read_back_intact() {
 }
 
 #[tokio::test]
-async fn only_operators_and_ra_officers_read_documents_and_every_read_is_audited() {
+async fn only_the_operator_on_the_call_and_ra_officers_after_it_read_documents_all_audited() {
     let mut app = TestApp::spawn().await;
     let key = enrol_key(&mut app).await;
     let op = staff(&mut app, "vc.one", "operator").await;
+    let other = staff(&mut app, "vc.two", "operator").await;
     let ra = staff(&mut app, "ra.one", "ra_officer").await;
     let auditor = staff(&mut app, "audit.one", "auditor").await;
     let admin = app.admin_token().await;
     let id = enrol(&app, &key, &application("app_ekyc", &id_number(1))).await;
-    put_document(&app, &key, &id, "id_front", jpeg("f"), "image/jpeg").await;
+    upload_all(&app, &key, &id).await;
     let path = format!("/api/v1/enrolments/{id}/documents/id_front");
+    let read = |token: &str| {
+        let req = app.http.get(app.url(&path)).bearer_auth(token);
+        async move { req.send().await.unwrap() }
+    };
 
     for (who, token) in [("api key", &key), ("auditor", &auditor), ("admin", &admin)] {
         let (status, _) = app.get(&path, Some(token)).await;
@@ -574,20 +580,53 @@ async fn only_operators_and_ra_officers_read_documents_and_every_read_is_audited
     }
     let (status, _) = app.get(&path, None).await;
     assert_eq!(status, 401);
-    for token in [&op, &ra] {
-        let resp = app
-            .http
-            .get(app.url(&path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 200);
+    // Queued: nobody holds the call, so no operator or RA officer sees the images.
+    for (who, token) in [("operator", &op), ("ra officer", &ra)] {
+        let (status, body) = app.get(&path, Some(token)).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (403, Some("document_access_denied")),
+            "{who}"
+        );
+    }
+    // The operator holding the lease does; another operator and an RA officer still not.
+    let (status, claimed) = app
+        .post("/api/v1/verification/claim", Some(&op), json!({}))
+        .await;
+    assert_eq!(status, 200, "{claimed}");
+    let call = claimed["verification_id"].as_str().unwrap().to_string();
+    let resp = read(&op).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.bytes().await.unwrap().to_vec(), jpeg("id_front"));
+    for token in [&other, &ra] {
+        assert_eq!(read(token).await.status(), 403);
     }
     let (status, body) = app
         .get(
-            &format!("/api/v1/enrolments/{id}/documents/portrait"),
+            &format!("/api/v1/enrolments/{id}/documents/selfie"),
             Some(&op),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    // The call done: the RA officer reviews it; the operator's access ended with the lease.
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/verification/{call}/outcome"),
+            Some(&op),
+            approval(),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(read(&ra).await.status(), 200);
+    assert_eq!(read(&op).await.status(), 403);
+
+    // A document never uploaded is 404 whoever asks.
+    let lone = enrol(&app, &key, &application("app_ekyc", &id_number(2))).await;
+    put_document(&app, &key, &lone, "id_front", jpeg("f"), "image/jpeg").await;
+    let (status, body) = app
+        .get(
+            &format!("/api/v1/enrolments/{lone}/documents/portrait"),
+            Some(&ra),
         )
         .await;
     assert_eq!(
@@ -597,6 +636,7 @@ async fn only_operators_and_ra_officers_read_documents_and_every_read_is_audited
 
     let reads = audit_actions(&mut app, "enrolment.document_read").await;
     let actors: Vec<&str> = reads.iter().map(|e| e["actor"].as_str().unwrap()).collect();
+    // Only the reads that were let through.
     assert_eq!(actors, ["operator:vc.one", "operator:ra.one"]);
     // The trail names the document, never its content.
     for e in reads.iter().chain(

@@ -27,6 +27,7 @@ mod otp;
 mod outage;
 mod pdf_seal;
 mod readonly;
+mod recordings;
 mod reports;
 mod retention;
 mod status;

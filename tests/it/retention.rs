@@ -104,7 +104,8 @@ async fn past_retention_documents_keys_and_old_rows_are_gone_audited_and_the_cha
     let mut app = spawn().await;
     let key = enrol_key(&mut app).await;
     let admin = app.admin_token().await;
-    let mut op = app.create_operator(&admin, "vc.one", "operator").await;
+    // No video call (see `spawn`): an RA officer reviews the dossier.
+    let mut op = app.create_operator(&admin, "ra.one", "ra_officer").await;
     let citizen = Citizen::new(1, ("Phường Cửa Nam", "Thành phố Hà Nội"));
     let (done, contract) = accepted_with_documents(&app, &key, &citizen).await;
     // Another applicant's documents, not yet decided: kept whatever their age.
@@ -238,7 +239,8 @@ async fn deleting_a_documents_data_key_destroys_it_and_withdrawal_destroys_keys_
     let mut app = spawn().await;
     let key = enrol_key(&mut app).await;
     let admin = app.admin_token().await;
-    let mut op = app.create_operator(&admin, "vc.one", "operator").await;
+    // No video call (see `spawn`): an RA officer reviews the dossier.
+    let mut op = app.create_operator(&admin, "ra.one", "ra_officer").await;
     let id = enrol(
         &app,
         &key,
@@ -309,7 +311,8 @@ async fn a_document_sealed_before_per_document_keys_still_opens() {
     let mut app = spawn().await;
     let key = enrol_key(&mut app).await;
     let admin = app.admin_token().await;
-    let mut op = app.create_operator(&admin, "vc.one", "operator").await;
+    // No video call (see `spawn`): an RA officer reviews the dossier.
+    let mut op = app.create_operator(&admin, "ra.one", "ra_officer").await;
     let id = enrol(
         &app,
         &key,

@@ -302,10 +302,9 @@ async fn every_page_answers_each_role_as_the_table_says() {
         ("/enrolments".into(), CASEWORK),
         ("/enrolments?status=verified".into(), CASEWORK),
         (format!("/enrolments/{enrolment}"), CASEWORK),
-        (
-            format!("/enrolments/{enrolment}/documents/portrait"),
-            CASEWORK,
-        ),
+        // A queued applicant's images: nobody until an operator takes the call (the lease
+        // holder and the RA officer after the call: `document_images_…` and the workstation).
+        (format!("/enrolments/{enrolment}/documents/portrait"), &[]),
         ("/certificates".into(), CERT_READERS),
         (format!("/certificates/{serial}"), CERT_READERS),
         (format!("/certificates/{serial}/pem"), CERT_READERS),
@@ -484,6 +483,16 @@ async fn an_operator_takes_the_next_applicant_checks_the_images_and_approves_on_
     assert!(call.starts_with("/workstation/"), "{call}");
     let page = op.get(&call).await;
     assert_eq!(page.status, 200);
+    assert!(
+        !page
+            .body
+            .contains("type=\"radio\" name=\"outcome\" value=\"approved\" checked"),
+        "no outcome chosen for the operator"
+    );
+    assert!(
+        !page.body.contains("id=\"room-join\""),
+        "no room URL template set"
+    );
     assert!(page.body.contains("Nguyễn Văn An"));
     assert!(page.body.contains("001090000001"));
     assert!(page.body.contains("Thành phố Hà Nội"));
@@ -557,6 +566,13 @@ async fn an_operator_takes_the_next_applicant_checks_the_images_and_approves_on_
     assert!(refused
         .body
         .contains("Phải xác nhận mục kiểm tra này trước khi phê duyệt."));
+    // The summary names each missing item, and only those.
+    assert!(refused.body.contains(
+        "Thẻ căn cước là thật và còn hạn: Phải xác nhận mục kiểm tra này trước khi phê duyệt."
+    ));
+    assert!(!refused
+        .body
+        .contains("Khuôn mặt khớp với ảnh chân dung và ảnh trên thẻ: Phải xác nhận"));
     assert!(
         refused
             .body
@@ -666,7 +682,7 @@ fn counter_fields(id_number: &str, date_of_birth: &str) -> Vec<(String, String)>
         ("identity.permanent_address.line", "Số 5 ngõ 12 phố Huế"),
         ("identity.permanent_address.ward", "Phường Hai Bà Trưng"),
         ("identity.permanent_address.province", "Thành phố Hà Nội"),
-        ("identity.id_issue_date", "2022-03-10"),
+        ("identity.id_issue_date", "10/03/2022"),
         ("identity.id_issue_place", "Cục Cảnh sát QLHC về TTXH"),
         ("contact.phone", "0987654321"),
         ("consent", "yes"),
@@ -684,6 +700,33 @@ async fn post_counter(
     let mut all: Vec<(&str, &str)> = vec![("idempotency_key", key)];
     all.extend(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     client.post("/counter", &all).await
+}
+
+#[tokio::test]
+async fn counter_dates_are_typed_day_first_and_impossible_or_iso_dates_are_refused() {
+    let mut app = TestApp::spawn().await;
+    let op = web_sign_in(&mut app, "operator").await;
+    let form = op.get("/counter").await;
+    assert!(
+        !form.body.contains("type=\"date\""),
+        "no browser date picker"
+    );
+    let key = form.field("idempotency_key").unwrap();
+    for typed in ["31/02/1995", "1995-03-07", "7/3/95"] {
+        let fields = counter_fields("001195000123", typed);
+        let refused = post_counter(&op, &key, &fields).await;
+        assert_eq!(refused.status, 422, "{typed}");
+        assert!(
+            refused.body.contains("Ngày không có thật hoặc sai dạng"),
+            "{typed}: {}",
+            refused.body
+        );
+        assert_eq!(
+            refused.body.matches("Ngày không có thật").count(),
+            2,
+            "one message by the field, one in the summary, the domain's ISO wording replaced"
+        );
+    }
 }
 
 #[tokio::test]
@@ -893,12 +936,35 @@ async fn document_images_are_served_uncached_and_every_view_is_audited() {
     let mut app = TestApp::spawn().await;
     let (enrolment, _) = fixture(&mut app).await;
     let ra = web_sign_in(&mut app, "ra_officer").await;
+    let operator = web_sign_in(&mut app, "operator").await;
+    let image = format!("/enrolments/{enrolment}/documents/portrait");
+    // Queued: no operator holds the call, so nobody sees the images yet.
+    for client in [&ra, &operator] {
+        assert_eq!(client.get(&image).await.status, 403);
+    }
+    // The call done, the RA officer reviewing it sees them.
+    let vc = common::enrol::staff(&mut app, "vc.one", "operator").await;
+    let (status, claimed) = app
+        .post(
+            "/api/v1/verification/claim",
+            Some(&vc),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{claimed}");
+    let call = claimed["verification_id"].as_str().unwrap();
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/verification/{call}/outcome"),
+            Some(&vc),
+            common::enrol::approval(),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
     let before = common::enrol::audit_actions(&mut app, "enrolment.document_read")
         .await
         .len();
-    let resp = ra
-        .get(&format!("/enrolments/{enrolment}/documents/portrait"))
-        .await;
+    let resp = ra.get(&image).await;
     assert_eq!(resp.status, 200);
     assert_eq!(resp.headers["content-type"], "image/jpeg");
     assert_eq!(resp.headers["cache-control"], "no-store");
