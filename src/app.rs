@@ -46,6 +46,13 @@ pub enum AppError {
     /// The database answers reads but refuses the write probe.
     #[error("{database} refuses writes: {reason}")]
     NotWritable { database: String, reason: String },
+    /// A command-line command found a database the service never ran on.
+    #[error(
+        "{database} has not been set up by `ca-enrol serve`: run this command with the \
+         service's configuration (its working directory and ca-enrol.toml, CA_ENROL_DATA_DIR, \
+         DATABASE_URL), after the service has started once"
+    )]
+    NotSetUp { database: String },
     #[error("cannot listen on {addr}: {reason}")]
     Listen { addr: String, reason: String },
     #[error(transparent)]
@@ -291,7 +298,8 @@ pub async fn prepare(mut config: Config, clock: Arc<dyn Clock>) -> Result<Prepar
     let verification = Verification::new(store.clone(), clock.clone(), config.verification.clone());
     let csrf = CsrfKey::derive(&keys);
     let remote_keys = remote_key_store(&config, &keys)?;
-    let accounts = Accounts::new(store.clone(), keys, clock.clone(), config.security.clone());
+    let accounts = Accounts::new(store.clone(), keys, clock.clone(), config.security.clone())
+        .with_totp_issuer(&config.contract.provider.name);
     let bootstrap_admin = accounts.bootstrap_admin().await?;
     let issuer = crate::issuance::Issuer::new(
         store.clone(),

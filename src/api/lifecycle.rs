@@ -1,6 +1,6 @@
 //! Certificate lookup and lifecycle: revoke, suspend, resume. RA officers act directly; a
 //! subscriber's request comes through an integration API key (scope `lifecycle`) and is
-//! confirmed with an OTP (purpose `revocation`) sent to the enrolment's phone.
+//! confirmed with an OTP (purpose `revocation`; its message names the action) sent to the enrolment's phone.
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
@@ -178,7 +178,10 @@ impl LifecycleApi {
         let serial = serial.to_ascii_lowercase();
         let actor = principal.actor();
         if principal.require_role(&[Role::RaOfficer]).is_ok() {
-            let changed = state.status.change(&actor, &serial, change?, note).await?;
+            let changed = state
+                .status
+                .change(&state.outbox, &actor, &serial, change?, note)
+                .await?;
             return Ok(Json(changed.into()));
         }
         principal.require_scope(Scope::Lifecycle)?;

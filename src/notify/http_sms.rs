@@ -117,6 +117,7 @@ mod tests {
         });
         let d = Delivery {
             message_id: "m-1".into(),
+            kind: "otp".into(),
             channel: Channel::Sms,
             to: "+84912345678".into(),
             subject: String::new(),

@@ -11,6 +11,7 @@ mod file;
 mod http_sms;
 mod hub;
 mod memory;
+mod notices;
 mod outbox;
 mod settings;
 mod smtp;
@@ -21,6 +22,7 @@ pub use file::FileSink;
 pub use http_sms::HttpSms;
 pub use hub::{HubCallbacks, HubSigning};
 pub use memory::MemorySink;
+pub use notices::CertificateNotice;
 pub use outbox::{AttachedDocument, Outbox, OutgoingMessage, SubscriberNotice};
 pub use settings::{
     EmailBackend, EmailSettings, OutboxSettings, Settings, SmsBackend, SmsSettings, SmtpTls,
@@ -125,6 +127,8 @@ pub struct Delivery {
     /// The outbox id: stable across retries, so the gateway (idempotency key) and mail
     /// readers (Message-ID) can recognise a repeat.
     pub message_id: String,
+    /// What caused it (`otp`, `certificate_revoked`, …), as enqueued: for logs and tests.
+    pub kind: String,
     pub channel: Channel,
     pub to: String,
     /// E-mail subject; empty for SMS.

@@ -176,6 +176,7 @@ impl Outbox {
             // Not sealed: a hub callback names no person (`Tx::enqueue_hub_callback`).
             let delivery = Delivery {
                 message_id: row.id.clone(),
+                kind: row.kind.clone(),
                 channel,
                 to: row.masked_destination.clone(),
                 subject: String::new(),
@@ -192,6 +193,7 @@ impl Outbox {
         let p: Payload = serde_json::from_slice(&plain).map_err(|e| e.to_string())?;
         let delivery = Delivery {
             message_id: row.id.clone(),
+            kind: row.kind.clone(),
             channel,
             to: p.to,
             subject: p.subject,

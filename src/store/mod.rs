@@ -355,6 +355,19 @@ impl Store {
         let unusable = |e: &dyn std::fmt::Display| {
             StoreError::Unexpected(format!("database {}: {e}", path.display()))
         };
+        // Created owner-only: it holds names, ID numbers and phone numbers in clear. SQLite
+        // gives its `-wal` and `-shm` files the database file's mode.
+        #[cfg(unix)]
+        {
+            let mut create = std::fs::OpenOptions::new();
+            create.write(true).create_new(true);
+            std::os::unix::fs::OpenOptionsExt::mode(&mut create, 0o600);
+            match create.open(path) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(unusable(&e)),
+            }
+        }
         let mut first = SqliteConnection::establish(&url).map_err(|e| unusable(&e))?;
         SqlitePragmas
             .on_acquire(&mut first)

@@ -44,7 +44,8 @@ pub struct SearchQuery {
 
 pub struct Row {
     pub serial: String,
-    pub subject: String,
+    pub full_name: String,
+    pub id_number: String,
     pub status: String,
     pub status_text: String,
     pub issued: String,
@@ -126,10 +127,24 @@ pub async fn search(
     })
 }
 
+/// The holder's name and ID number from the subject as `issuance::subject_dn` writes it
+/// (`…, CN=<name>, UID=CCCD:<number>`); the whole subject as the name otherwise.
+fn holder(subject_dn: &str) -> (String, String) {
+    subject_dn
+        .rsplit_once(", UID=CCCD:")
+        .and_then(|(rest, id)| {
+            let (_, name) = rest.rsplit_once("CN=")?;
+            Some((name.to_string(), id.to_string()))
+        })
+        .unwrap_or_else(|| (subject_dn.to_string(), String::new()))
+}
+
 fn row(lang: Lang, r: &CertificateRow) -> Row {
+    let (full_name, id_number) = holder(&r.subject_dn);
     Row {
         serial: r.serial.clone(),
-        subject: r.subject_dn.clone(),
+        full_name,
+        id_number,
         status: r.status.as_str().to_string(),
         status_text: lang
             .t_or_code(&format!("cert_status.{}", r.status))
@@ -182,6 +197,24 @@ async fn load(
     state: &AppState,
     serial: &str,
 ) -> Result<(CertificateRow, Option<AcceptanceRow>, Option<String>), WebError> {
+    let (row, record, contract, _) = load_with_history(state, serial).await?;
+    Ok((row, record, contract))
+}
+
+/// [`load`], and the actor of the change that put the certificate in its revoked or
+/// suspended status (from its audit events).
+async fn load_with_history(
+    state: &AppState,
+    serial: &str,
+) -> Result<
+    (
+        CertificateRow,
+        Option<AcceptanceRow>,
+        Option<String>,
+        Option<String>,
+    ),
+    WebError,
+> {
     let serial = serial.to_ascii_lowercase();
     state
         .store
@@ -191,7 +224,25 @@ async fn load(
             };
             let record = tx.acceptance_record(&serial)?;
             let contract = tx.signed_contract_for(&row.enrolment_id)?.map(|c| c.number);
-            Ok::<_, crate::store::StoreError>(Some((row, record, contract)))
+            let changed_by = if row.revoked_at.is_some() {
+                tx.audit_events_for_objects(std::slice::from_ref(&serial))?
+                    .into_iter()
+                    .rev()
+                    .find(|e| {
+                        matches!(
+                            e.action.as_str(),
+                            "certificate.revoked"
+                                | "certificate.suspended"
+                                | "certificate.rejected_at_acceptance"
+                                | "certificate.acceptance_expired"
+                                | "certificate.abandoned"
+                        )
+                    })
+                    .map(|e| e.actor)
+            } else {
+                None
+            };
+            Ok::<_, crate::store::StoreError>(Some((row, record, contract, changed_by)))
         })
         .await?
         .ok_or(WebError::NotFound)
@@ -206,7 +257,7 @@ pub async fn detail(
 ) -> Result<Response, WebError> {
     user.require(READERS)?;
     let lang = user.page.lang;
-    let (row, record, contract) = load(&state, &serial.0).await?;
+    let (row, record, contract, changed_by) = load_with_history(&state, &serial.0).await?;
     let subject = row.serial.clone();
     let kinds = state
         .store
@@ -230,12 +281,32 @@ pub async fn detail(
         f("certificate.issued", dt(row.signed_at)),
         f("certificate.issuer", row.ca_name.clone()),
     ];
+    if let (CertificateStatus::PendingAcceptance, Some(signed_at)) = (row.status, row.signed_at) {
+        let deadline = state.acceptance.deadline(signed_at.and_utc());
+        fields.push(f(
+            "certificate.acceptance_deadline",
+            vn::date_time(deadline),
+        ));
+    }
     if row.revoked_at.is_some() {
         fields.push(f("certificate.revoked_at", dt(row.revoked_at)));
+        let reason = row.revocation_reason.clone().unwrap_or_default();
         fields.push(f(
             "certificate.revocation_reason",
-            row.revocation_reason.clone().unwrap_or_default(),
+            lang.try_t(&format!("reason.{reason}"))
+                .map(str::to_string)
+                .unwrap_or(reason),
         ));
+        if let Some(actor) = changed_by {
+            let who = match actor.strip_prefix("operator:") {
+                Some(username) => username.to_string(),
+                None => lang
+                    .try_t(&format!("actor.{actor}"))
+                    .map(str::to_string)
+                    .unwrap_or(actor),
+            };
+            fields.push(f("certificate.revoked_by", who));
+        }
     }
     let acceptance = record
         .map(|r| {
@@ -478,7 +549,13 @@ pub async fn change_submit(
         Ok(change) if input.confirm.is_some() => {
             match state
                 .status
-                .change(&user.principal.actor(), &row.serial, change, &input.note)
+                .change(
+                    &state.outbox,
+                    &user.principal.actor(),
+                    &row.serial,
+                    change,
+                    &input.note,
+                )
                 .await
             {
                 Ok(_) => {
@@ -519,4 +596,16 @@ pub async fn change_submit(
             page: user.page,
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_holder_is_read_from_the_subject() {
+        assert_eq!(
+            super::holder("C=VN, ST=Thành phố Hà Nội, L=Phường Cửa Nam, CN=Nguyễn Văn An, UID=CCCD:001090012345"),
+            ("Nguyễn Văn An".to_string(), "001090012345".to_string())
+        );
+        assert_eq!(super::holder("CN=x"), ("CN=x".to_string(), String::new()));
+    }
 }

@@ -177,7 +177,7 @@ fn row(lang: Lang, r: &EnrolmentRow) -> Row {
         id: r.id.clone(),
         full_name: r.full_name.clone(),
         id_number: r.id_number.clone(),
-        phone: r.phone.clone(),
+        phone: vn::phone(&r.phone),
         status: r.status.as_str().to_string(),
         status_text: lang.t_or_code(&format!("status.{}", r.status)).to_string(),
         created: vn::date_time(r.created_at.and_utc()),
@@ -299,8 +299,12 @@ pub async fn detail(
                 at: vn::date_time(e.at),
                 label: lang.try_t(&format!("action.{}", e.action)),
                 action: e.action,
-                actor: e.actor,
-                details: e.details,
+                actor: e
+                    .actor
+                    .strip_prefix("operator:")
+                    .map(str::to_string)
+                    .unwrap_or(e.actor),
+                details: readable(&e.details),
             })
             .collect(),
         contracts: contracts
@@ -338,13 +342,41 @@ pub async fn detail(
     .map(with_document_viewer)
 }
 
+/// An event's details as `name: value` pairs for a reader (the audit page keeps the JSON):
+/// empty values left out, nested ones compact.
+fn readable(details: &str) -> String {
+    let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(details) else {
+        return details.to_string();
+    };
+    fields
+        .iter()
+        .filter(|(_, v)| !v.is_null() && v.as_str() != Some(""))
+        .map(|(k, v)| {
+            let value = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            format!("{}: {value}", k.replace('_', " "))
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+/// The words for a stored code (`sex.male`, `source.counter`, …), or the code itself when the
+/// catalogue has none (e.g. a video call's `verified_by`, which names the operator).
+fn label(lang: Lang, group: &str, code: &str) -> String {
+    lang.try_t(&format!("{group}.{code}"))
+        .unwrap_or(code)
+        .to_string()
+}
+
 fn fields(lang: Lang, r: &EnrolmentRow) -> Vec<Field> {
     let f = |key, value: String| Field { key, value };
     let address = |line: &str, ward: &str, province: &str| format!("{line}, {ward}, {province}");
     let mut out = vec![
         f("enrolment.id_number", r.id_number.clone()),
         f("enrolment.date_of_birth", vn::date(r.date_of_birth)),
-        f("enrolment.sex", r.sex.clone()),
+        f("enrolment.sex", label(lang, "sex", &r.sex)),
         f("enrolment.nationality", r.nationality.clone()),
         f(
             "enrolment.permanent_address",
@@ -370,9 +402,9 @@ fn fields(lang: Lang, r: &EnrolmentRow) -> Vec<Field> {
                 .map(vn::date)
                 .unwrap_or_else(|| lang.t("enrolment.no_expiry").to_string()),
         ),
-        f("enrolment.phone", r.phone.clone()),
+        f("enrolment.phone", vn::phone(&r.phone)),
         f("enrolment.email", r.email.clone().unwrap_or_default()),
-        f("enrolment.source", r.source.clone()),
+        f("enrolment.source", label(lang, "source", &r.source)),
         f("enrolment.created", vn::date_time(r.created_at.and_utc())),
         f(
             "enrolment.consent",
@@ -385,7 +417,10 @@ fn fields(lang: Lang, r: &EnrolmentRow) -> Vec<Field> {
         ),
         f(
             "enrolment.verified_by",
-            r.verified_by.clone().unwrap_or_default(),
+            r.verified_by
+                .as_deref()
+                .map(|v| label(lang, "verified_by", v))
+                .unwrap_or_default(),
         ),
         f(
             "enrolment.enrolled_by",
@@ -479,4 +514,16 @@ pub async fn contract_file(
         &format!("{}{suffix}.pdf", doc.number),
         &query,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn details_read_as_fields_without_empty_values() {
+        assert_eq!(
+            super::readable(r#"{"from":"verified","to":null,"verified_by":"vneid_level2","n":2}"#),
+            "from: verified · n: 2 · verified by: vneid_level2"
+        );
+        assert_eq!(super::readable("not json"), "not json");
+    }
 }

@@ -30,6 +30,7 @@ use crate::problem::Problem;
 use askama::Template;
 use poem::http::{header, Method, StatusCode};
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
+use std::sync::{Arc, Mutex};
 
 use crate::http::{get, post, Allow, RequestId};
 use crate::operators::Role;
@@ -117,16 +118,39 @@ const NAV: &[(&str, &str, &[Role])] = &[
 ];
 
 /// Who is signed in, as the header shows it.
+#[derive(Clone)]
 pub struct UserBadge {
     pub username: String,
     /// Catalogue key of the role's name, e.g. `role.admin`.
     pub role_key: String,
 }
 
+#[derive(Clone)]
 pub struct NavItem {
     pub key: &'static str,
     pub href: &'static str,
     pub active: bool,
+}
+
+/// Who was signed in on the request, put there by the [`WebUser`] extractor: an error page
+/// of that request (403, 404) keeps the header and navigation.
+#[derive(Clone, Default)]
+pub(crate) struct SignedIn(Arc<Mutex<Option<Header>>>);
+
+/// The header of a signed-in page: who, their navigation, the token of the sign-out form.
+type Header = (UserBadge, Vec<NavItem>, String);
+
+impl SignedIn {
+    pub(crate) fn record(&self, page: &Page) {
+        if let Some(user) = &page.user {
+            *self.0.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some((user.clone(), page.nav.clone(), page.csrf.clone()));
+        }
+    }
+
+    fn take(&self) -> Option<Header> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
 }
 
 /// What the base layout needs on every page.
@@ -299,6 +323,8 @@ async fn around<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Response> 
         .get::<RequestId>()
         .map(|r| r.0.clone())
         .unwrap_or_default();
+    let signed_in = SignedIn::default();
+    req.extensions_mut().insert(signed_in.clone());
     let result = match check_csrf(&mut req).await {
         Ok(()) => ep.call(req).await.map(IntoResponse::into_response),
         Err(e) => Err(e),
@@ -313,7 +339,7 @@ async fn around<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Response> 
             // label the router put on the error carries over to it.
             let pattern = crate::http::route_of(&e);
             let allow = e.data::<Allow>().map(|a| a.0.clone());
-            let mut resp = error_page(e, lang, &request_id);
+            let mut resp = error_page(e, lang, &request_id, signed_in.take());
             resp.set_data(pattern);
             if let Some(allow) = allow {
                 resp.headers_mut().insert(header::ALLOW, allow);
@@ -437,7 +463,7 @@ async fn check_csrf(req: &mut Request) -> poem::Result<()> {
     }
 }
 
-fn error_page(e: poem::Error, lang: Lang, request_id: &str) -> Response {
+fn error_page(e: poem::Error, lang: Lang, request_id: &str, signed_in: Option<Header>) -> Response {
     let status = e.status();
     let (title, text, operation_id) = match e.downcast_ref::<WebError>() {
         Some(WebError::Redirect(to)) => return redirect(to),
@@ -458,9 +484,12 @@ fn error_page(e: poem::Error, lang: Lang, request_id: &str) -> Response {
     let page = ErrorPage {
         page: Page {
             lang,
-            csrf: String::new(),
-            user: None,
-            nav: Vec::new(),
+            csrf: signed_in
+                .as_ref()
+                .map(|(_, _, csrf)| csrf.clone())
+                .unwrap_or_default(),
+            user: signed_in.as_ref().map(|(u, _, _)| u.clone()),
+            nav: signed_in.map(|(_, nav, _)| nav).unwrap_or_default(),
             here: "/".into(),
         },
         title: lang.t(title),

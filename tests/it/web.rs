@@ -268,6 +268,26 @@ async fn unknown_pages_answer_a_404_page_and_the_api_keeps_json() {
     assert!(api.body.starts_with('{'), "{}", api.body);
 }
 
+#[tokio::test]
+async fn forbidden_and_not_found_pages_keep_the_header_and_navigation() {
+    let mut app = TestApp::spawn().await;
+    let client = web_sign_in(&mut app, "operator").await;
+    let username = client.creds.as_ref().unwrap().username.clone();
+    for (path, status) in [("/admin", 403), ("/enrolments/no-such-enrolment", 404)] {
+        let page = client.get(path).await;
+        assert_eq!(page.status, status, "{path}: {}", page.body);
+        assert!(page.body.contains("<nav>"), "{path}: {}", page.body);
+        assert!(
+            page.body.contains("href=\"/workstation\""),
+            "{path}: {}",
+            page.body
+        );
+        assert!(page.body.contains(&username), "{path}");
+        assert!(page.body.contains("action=\"/sign-out\""), "{path}");
+        assert!(page.body.contains("rel=\"icon\""), "a favicon");
+    }
+}
+
 /// Every page × every role, and anonymous: the status the server answers. GET pages send
 /// anonymous callers to sign-in (303); a POST without a session has no valid CSRF token (403).
 #[tokio::test]
@@ -931,8 +951,15 @@ async fn enrolments_are_found_by_id_number_phone_name_and_status_and_show_their_
         "Lưu giấy tờ",
         "Vào hàng đợi gọi video",
         "Chờ gọi video",
+        // Codes read as words, the phone as Vietnamese write it.
+        "<dd>Nam</dd>",
+        "Ứng dụng của nhà cung cấp (eKYC)",
+        "0912 345 678",
     ] {
         assert!(detail.body.contains(shown), "{shown} missing");
+    }
+    for raw in ["<dd>male</dd>", "<dd>app_ekyc</dd>", "0912345678"] {
+        assert!(!detail.body.contains(raw), "{raw} shown");
     }
     assert_eq!(operator.get("/enrolments/no-such-id").await.status, 404);
 }
@@ -1091,6 +1118,10 @@ async fn an_ra_officer_revokes_a_certificate_after_confirming_and_sees_it_revoke
     let ra = web_sign_in(&mut app, "ra_officer").await;
     let page = ra.get(&format!("/certificates/{serial}")).await;
     assert!(page.body.contains("id=\"action-revoke\""));
+    assert!(
+        page.body.contains("Hạn nghiệm thu"),
+        "the acceptance deadline"
+    );
     let pem = ra.get(&format!("/certificates/{serial}/pem")).await;
     assert!(pem.body.starts_with("-----BEGIN CERTIFICATE-----"));
     assert_eq!(
@@ -1141,7 +1172,22 @@ async fn an_ra_officer_revokes_a_certificate_after_confirming_and_sees_it_revoke
         page.body
     );
     assert!(page.body.contains("Đã thu hồi chứng thư."));
-    assert!(page.body.contains("keyCompromise"));
+    // The reason in words, and who revoked it.
+    assert!(
+        page.body.contains("<dd>Lộ khoá bí mật</dd>"),
+        "{}",
+        page.body
+    );
+    let officer = &ra.creds.as_ref().unwrap().username;
+    assert!(
+        page.body.contains(&format!("<dd>{officer}</dd>")),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("Hạn nghiệm thu"),
+        "no deadline once revoked"
+    );
     assert!(
         !page.body.contains("id=\"action-"),
         "revoked is final: no actions"
