@@ -599,7 +599,10 @@ async fn only_the_operator_on_the_call_and_ra_officers_after_it_read_documents_a
     let call = claimed["verification_id"].as_str().unwrap().to_string();
     let resp = read(&op).await;
     assert_eq!(resp.status(), 200);
-    assert_eq!(resp.bytes().await.unwrap().to_vec(), stored(&jpeg("id_front")));
+    assert_eq!(
+        resp.bytes().await.unwrap().to_vec(),
+        stored(&jpeg("id_front"))
+    );
     for token in [&other, &ra] {
         assert_eq!(read(token).await.status(), 403);
     }
