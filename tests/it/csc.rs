@@ -10,9 +10,8 @@ use chrono::Duration;
 use serde_json::{json, Value};
 
 use crate::common;
-use common::certificates::{accept, Citizen};
-use common::contract::sign_with_sms_code_to;
-use common::enrol::{app_key_with, enrol, staff};
+use common::certificates::{accept, contract_signed, Citizen};
+use common::enrol::{app_key_with, staff};
 use common::TestApp;
 
 const P256: &str = "1.2.840.10045.4.3.2";
@@ -34,22 +33,7 @@ struct Remote {
 
 /// Intake, signed contract, then issuance with `key_mode: "remote"` (pending acceptance).
 async fn remote_issued(app: &TestApp, key: &str, citizen: &Citizen, alg: Option<&str>) -> Remote {
-    let enrolment = enrol(app, key, &citizen.application()).await;
-    let (status, contract) = app
-        .post(
-            &format!("/api/v1/enrolments/{enrolment}/contract"),
-            Some(key),
-            json!({"package_code": "PS0"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{contract}");
-    sign_with_sms_code_to(
-        app,
-        key,
-        contract["id"].as_str().unwrap(),
-        &citizen.phone_e164(),
-    )
-    .await;
+    let enrolment = contract_signed(app, key, citizen).await;
     let mut body = json!({"key_mode": "remote"});
     if let Some(alg) = alg {
         body["key_algorithm"] = json!(alg);
