@@ -1,0 +1,726 @@
+//! Load benchmark of the full enrolment path through HTTP (not a test). Against the release
+//! `ca-enrol serve` (SQLite: one process; PostgreSQL when `FLOW_BENCH_PG_URL` is set: one and
+//! then two processes on one database, a fresh schema per run), N concurrent clients each walk
+//! enrolments end to end:
+//!
+//! VNeID registration (the hub's signed token) → hand-over → PS0 contract → contract OTP →
+//! contract signed with the code → certificate for a P-256 CSR → acceptance OTP → acceptance.
+//!
+//! OTP codes come from the outbox as the service delivers them: the challenge's
+//! `outbox_message_id` (read from the database) names the file the development SMS back end
+//! writes under `<data_dir>/outbox/`; the time from the OTP request's answer to that file is
+//! printed as `otp delivery` (the outbox dispatcher's latency).
+//!
+//! Per row it prints enrolments per minute, per-step p50/p99/max, the server processes' CPU
+//! per enrolment (from /proc/<pid>/stat) and the client's own CPU, and refusals per step.
+//! `ca-enrol audit verify` runs on each database afterwards and its result is printed.
+//!
+//! `cargo bench --bench flow` (or build with `--no-run` and run the printed executable).
+//! Settings (environment): `FLOW_BENCH_SECONDS` per row (20), `FLOW_BENCH_CLIENTS` (`1,8,32`),
+//! `FLOW_BENCH_PG_URL` (unset: SQLite only), `FLOW_BENCH_SKIP_SQLITE` (0), `FLOW_BENCH_KEEP`
+//! (0; 1 keeps the working directory with the databases and server logs), `FLOW_BENCH_BIN`
+//! (another `ca-enrol` binary to measure, e.g. main's kept aside, for before/after figures).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use ca_enrol::vneid::sim::{registration_claims, Hub};
+use chrono::Utc;
+use diesel::sql_types::Text;
+use diesel::{Connection, QueryableByName, RunQueryDsl};
+use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::PKey;
+use openssl::x509::{X509NameBuilder, X509ReqBuilder};
+use serde_json::{json, Value};
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The service under test: this build's, or `FLOW_BENCH_BIN` (another build kept aside, to
+/// compare before and after a change on the same machine).
+fn binary() -> PathBuf {
+    std::env::var_os("FLOW_BENCH_BIN")
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ca-enrol")), PathBuf::from)
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+const STEPS: [&str; 9] = [
+    "registration",
+    "hand-over",
+    "contract",
+    "contract otp",
+    "otp delivery",
+    "contract sign",
+    "certificate",
+    "acceptance otp",
+    "acceptance",
+];
+/// Index of the client-side wait for the SMS file (twice per enrolment).
+const DELIVERY: usize = 4;
+
+/// Where a run's services keep their data, and the database they share.
+struct Site {
+    dir: PathBuf,
+    ca_root: PathBuf,
+    hub_dir: PathBuf,
+    /// Empty for SQLite.
+    database_url: String,
+}
+
+impl Site {
+    fn new(dir: PathBuf, ca_root: &Path, hub_dir: &Path, database_url: String) -> Self {
+        std::fs::create_dir_all(&dir).unwrap();
+        Self {
+            dir,
+            ca_root: ca_root.to_path_buf(),
+            hub_dir: hub_dir.to_path_buf(),
+            database_url,
+        }
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(binary());
+        cmd.args(args)
+            .current_dir(&self.dir)
+            .env("CA_ENROL_DATA_DIR", self.data_dir())
+            .env("CA_ENROL_CA_ROOT", &self.ca_root)
+            .env(
+                "CA_ENROL_VNEID__TRUST_ANCHOR_FILE",
+                self.hub_dir.join("hub-ca.pem"),
+            )
+            .env("DATABASE_URL", &self.database_url)
+            .env("RUST_LOG", "warn")
+            .env_remove("CA_ENROL_LISTEN");
+        cmd
+    }
+
+    fn serve(&self, n: usize) -> Server {
+        let log = std::fs::File::create(self.dir.join(format!("serve-{n}.log"))).unwrap();
+        let mut child = self
+            .command(&["serve"])
+            .env("CA_ENROL_LISTEN", "127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("ca-enrol serve printed its address")
+                .unwrap();
+            if let Some(base) = line.strip_prefix("ca-enrol listening on ") {
+                break base.trim().to_string();
+            }
+        };
+        std::thread::spawn(move || lines.for_each(drop));
+        Server { child, base }
+    }
+
+    /// An API key with scope `enrol` (the CLI, beside the running service).
+    fn enrol_key(&self) -> String {
+        let out = self
+            .command(&["api-key", "create", "--name", "flow bench", "--scopes", "enrol"])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "api-key create: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout.lines().last().unwrap().trim().to_string()
+    }
+
+    fn audit_verify(&self, what: &str) {
+        let out = self.command(&["audit", "verify"]).output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        println!(
+            "audit verify ({what}): {} — {}",
+            if out.status.success() {
+                "passed"
+            } else {
+                "FAILED"
+            },
+            text.trim().lines().last().unwrap_or("")
+        );
+    }
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// User + system CPU seconds process `pid` has used so far.
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // In clock ticks: USER_HZ, 100 on Linux.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// A ca-root with the checked-in configuration and a fresh development CA.
+fn ceremony(ca_root: &Path) {
+    std::fs::create_dir_all(ca_root.join("profiles")).unwrap();
+    for f in ["ceremony.toml", "profiles/personal.toml"] {
+        std::fs::copy(repo().join("ca-root").join(f), ca_root.join(f)).unwrap();
+    }
+    let cfg: ca_enrol::ca::CeremonyConfig =
+        toml::from_str(&std::fs::read_to_string(ca_root.join("ceremony.toml")).unwrap()).unwrap();
+    ca_enrol::ca::run_ceremony(ca_root, &cfg, None).unwrap();
+}
+
+/// A new schema in the PostgreSQL database named by `base`; the URL selects it.
+fn fresh_pg_schema(base: &str) -> String {
+    let schema = format!("flow_{}", uuid::Uuid::new_v4().simple());
+    let mut c = diesel::pg::PgConnection::establish(base).expect("FLOW_BENCH_PG_URL reachable");
+    diesel::sql_query(format!("CREATE SCHEMA {schema}"))
+        .execute(&mut c)
+        .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}options=-c%20search_path%3D{schema}")
+}
+
+/// A valid VNeID application for citizen `n`: unique ID number and phone.
+fn application(n: u32) -> Value {
+    json!({
+        "source": "vneid",
+        "identity": {
+            "id_number": format!("001090{n:06}"),
+            "full_name": "Nguyễn Văn An",
+            "date_of_birth": "1990-05-17",
+            "sex": "male",
+            "nationality": "Việt Nam",
+            "permanent_address": {
+                "line": "Số 12 phố Hàng Bài",
+                "ward": "Phường Cửa Nam",
+                "province": "Thành phố Hà Nội"
+            },
+            "id_issue_date": "2021-06-01",
+            "id_issue_place": "Cục Cảnh sát quản lý hành chính về trật tự xã hội",
+            "id_expiry_date": "2035-05-17"
+        },
+        "contact": {"phone": format!("09{n:08}"), "email": "an.nguyen@example.vn"},
+        "consent": {
+            "version": "2025-07",
+            "text_sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            "given_at": "2025-12-01T09:30:00+07:00",
+            "channel": "app"
+        }
+    })
+}
+
+/// A PKCS#10 request for a fresh P-256 key.
+fn csr_pem() -> String {
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+    let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", "ignored").unwrap();
+    let mut req = X509ReqBuilder::new().unwrap();
+    req.set_subject_name(&name.build()).unwrap();
+    req.set_pubkey(&key).unwrap();
+    req.sign(&key, MessageDigest::sha256()).unwrap();
+    String::from_utf8(req.build().to_pem().unwrap()).unwrap()
+}
+
+/// A drawn signature: a transparent 600 x 200 RGBA PNG with a dark stroke, base64.
+fn signature_image() -> String {
+    let (width, height) = (600u32, 200u32);
+    let mut pixels = vec![0u8; (width * height * 4) as usize];
+    for x in 0..width {
+        let at = (((x * height / width) * width + x) * 4) as usize;
+        pixels[at..at + 4].copy_from_slice(&[20, 20, 60, 255]);
+    }
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, width, height);
+    encoder.set_color(png::ColorType::Rgba);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().unwrap();
+    writer.write_image_data(&pixels).unwrap();
+    writer.finish().unwrap();
+    base64::engine::general_purpose::STANDARD.encode(out)
+}
+
+/// The first run of exactly six digits in `text`.
+fn otp_in(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    (0..bytes.len().saturating_sub(5)).find_map(|i| {
+        let window = &bytes[i..i + 6];
+        let before = i.checked_sub(1).map(|j| bytes[j].is_ascii_digit()) == Some(true);
+        let after = bytes.get(i + 6).is_some_and(u8::is_ascii_digit);
+        (window.iter().all(u8::is_ascii_digit) && !before && !after)
+            .then(|| String::from_utf8_lossy(window).into_owned())
+    })
+}
+
+#[derive(QueryableByName)]
+struct MessageId {
+    #[diesel(sql_type = Text)]
+    outbox_message_id: String,
+}
+
+/// A client's own connection, to look up which outbox message carries a challenge's code.
+enum Lookup {
+    Sqlite(diesel::sqlite::SqliteConnection),
+    Pg(diesel::pg::PgConnection),
+}
+
+impl Lookup {
+    fn open(site: &Site) -> Self {
+        if site.database_url.is_empty() {
+            let path = site.data_dir().join("ca-enrol.db");
+            let mut c =
+                diesel::sqlite::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+            diesel::sql_query("PRAGMA busy_timeout = 15000")
+                .execute(&mut c)
+                .unwrap();
+            Lookup::Sqlite(c)
+        } else {
+            Lookup::Pg(diesel::pg::PgConnection::establish(&site.database_url).unwrap())
+        }
+    }
+
+    fn message_id(&mut self, challenge: &str) -> Option<String> {
+        let q = diesel::sql_query(format!(
+            "SELECT outbox_message_id FROM otp_challenges WHERE id = '{challenge}'"
+        ));
+        let rows: Vec<MessageId> = match self {
+            Lookup::Sqlite(c) => q.load(c).ok()?,
+            Lookup::Pg(c) => q.load(c).ok()?,
+        };
+        rows.into_iter().next().map(|r| r.outbox_message_id)
+    }
+}
+
+/// What one client measured.
+#[derive(Default)]
+struct Tally {
+    done: u64,
+    /// Seconds per step.
+    steps: Vec<Vec<f64>>,
+    /// Refusals and failures per step, and the first one's text.
+    errors: Vec<u64>,
+    first_error: Option<String>,
+}
+
+impl Tally {
+    fn new() -> Self {
+        Self {
+            steps: vec![Vec::new(); STEPS.len()],
+            errors: vec![0; STEPS.len()],
+            ..Default::default()
+        }
+    }
+
+    fn merge(&mut self, other: Tally) {
+        self.done += other.done;
+        for (a, b) in self.steps.iter_mut().zip(other.steps) {
+            a.extend(b);
+        }
+        for (a, b) in self.errors.iter_mut().zip(other.errors) {
+            *a += b;
+        }
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+    }
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+    hub: Arc<Hub>,
+    outbox: PathBuf,
+    lookup: Arc<Mutex<Lookup>>,
+    signature: Arc<String>,
+}
+
+/// One failed step: its index and what the server said.
+type Failure = (usize, String);
+
+impl Client {
+    async fn call(
+        &self,
+        tally: &mut Tally,
+        step: usize,
+        req: reqwest::RequestBuilder,
+        expect: u16,
+    ) -> Result<Value, Failure> {
+        let t = Instant::now();
+        let resp = req.send().await.map_err(|e| (step, e.to_string()))?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.map_err(|e| (step, e.to_string()))?;
+        tally.steps[step].push(t.elapsed().as_secs_f64());
+        if status != expect {
+            return Err((step, format!("{} {status}: {text}", STEPS[step])));
+        }
+        serde_json::from_str(&text).map_err(|e| (step, e.to_string()))
+    }
+
+    fn post(&self, path: &str, body: &Value) -> reqwest::RequestBuilder {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .json(body)
+    }
+
+    /// The code the service sent for `challenge`, from the SMS back end's file.
+    async fn code(&self, tally: &mut Tally, challenge: &str) -> Result<String, Failure> {
+        let t = Instant::now();
+        let lookup = self.lookup.clone();
+        let id = challenge.to_string();
+        let message = tokio::task::spawn_blocking(move || {
+            lookup.lock().ok().and_then(|mut l| l.message_id(&id))
+        })
+        .await
+        .ok()
+        .flatten()
+        .ok_or((DELIVERY, format!("no challenge {challenge}")))?;
+        let file = self.outbox.join(format!("{message}.sms.txt"));
+        loop {
+            if let Ok(text) = tokio::fs::read_to_string(&file).await {
+                if let Some(code) = otp_in(text.split_once("\n\n").map_or("", |(_, b)| b)) {
+                    tally.steps[DELIVERY].push(t.elapsed().as_secs_f64());
+                    return Ok(code);
+                }
+            }
+            if t.elapsed() > Duration::from_secs(30) {
+                return Err((DELIVERY, format!("message {message} not delivered")));
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    async fn enrol(&self, tally: &mut Tally, n: u32) -> Result<(), Failure> {
+        let application = application(n);
+        let token = self
+            .hub
+            .sign(&registration_claims(
+                &application,
+                &uuid::Uuid::new_v4().to_string(),
+                "ca-enrol",
+                Utc::now().timestamp(),
+            ))
+            .map_err(|e| (0, e.to_string()))?;
+        let registered = self
+            .call(
+                tally,
+                0,
+                self.http
+                    .post(format!("{}/api/v1/vneid/registrations", self.base))
+                    .header("Content-Type", "application/jose")
+                    .body(token),
+                201,
+            )
+            .await?;
+        let view = self
+            .call(
+                tally,
+                1,
+                self.post(
+                    "/api/v1/vneid/handover",
+                    &json!({"token": registered["handover_token"]}),
+                ),
+                200,
+            )
+            .await?;
+        let enrolment = view["id"].as_str().unwrap_or_default().to_string();
+        let contract = self
+            .call(
+                tally,
+                2,
+                self.post(
+                    &format!("/api/v1/enrolments/{enrolment}/contract"),
+                    &json!({"package_code": "PS0"}),
+                ),
+                201,
+            )
+            .await?;
+        let contract = contract["id"].as_str().unwrap_or_default().to_string();
+        let sent = self
+            .call(
+                tally,
+                3,
+                self.post(&format!("/api/v1/contracts/{contract}/otp"), &json!({})),
+                201,
+            )
+            .await?;
+        let challenge = sent["challenge_id"].as_str().unwrap_or_default();
+        let code = self.code(tally, challenge).await?;
+        self.call(
+            tally,
+            5,
+            self.post(
+                &format!("/api/v1/contracts/{contract}/sign"),
+                &json!({"agree": true, "signature_image": *self.signature,
+                        "otp_code": code, "challenge_id": challenge}),
+            ),
+            200,
+        )
+        .await?;
+        let cert = self
+            .call(
+                tally,
+                6,
+                self.post(
+                    &format!("/api/v1/enrolments/{enrolment}/certificate"),
+                    &json!({ "csr": csr_pem() }),
+                ),
+                201,
+            )
+            .await?;
+        let serial = cert["serial"].as_str().unwrap_or_default().to_string();
+        let sent = self
+            .call(
+                tally,
+                7,
+                self.post(
+                    &format!("/api/v1/certificates/{serial}/acceptance/otp"),
+                    &json!({}),
+                ),
+                201,
+            )
+            .await?;
+        let challenge = sent["challenge_id"].as_str().unwrap_or_default();
+        let code = self.code(tally, challenge).await?;
+        self.call(
+            tally,
+            8,
+            self.post(
+                &format!("/api/v1/certificates/{serial}/acceptance"),
+                &json!({"agree": true, "otp_code": code, "challenge_id": challenge,
+                        "client_ip": "203.0.113.7", "user_agent": "SmartCA/5.2"}),
+            ),
+            200,
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// Citizens are numbered across the whole run: ID numbers and phones stay unique.
+static NEXT_CITIZEN: AtomicU32 = AtomicU32::new(1);
+
+/// `clients` clients spread over `servers` walk enrolments for `seconds`; prints the row.
+fn row(
+    site: &Site,
+    label: &str,
+    servers: &[Server],
+    key: &str,
+    hub: &Arc<Hub>,
+    clients: usize,
+    seconds: u64,
+) -> f64 {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let signature = Arc::new(signature_image());
+    let make = |i: usize| Client {
+        http: reqwest::Client::new(),
+        base: servers[i % servers.len()].base.clone(),
+        key: key.to_string(),
+        hub: hub.clone(),
+        outbox: site.data_dir().join("outbox"),
+        lookup: Arc::new(Mutex::new(Lookup::open(site))),
+        signature: signature.clone(),
+    };
+    let all: Vec<Client> = (0..clients).map(make).collect();
+    // Warm-up: one enrolment per client (connections, caches), not counted.
+    runtime.block_on(async {
+        let mut warm = Tally::new();
+        for c in &all {
+            let n = NEXT_CITIZEN.fetch_add(1, Ordering::Relaxed);
+            if let Err((_, e)) = c.enrol(&mut warm, n).await {
+                panic!("warm-up enrolment failed: {e}");
+            }
+        }
+    });
+    let pids: Vec<String> = servers.iter().map(|s| s.child.id().to_string()).collect();
+    let cpu = || pids.iter().map(|p| cpu_seconds(p)).sum::<f64>();
+    let cpu_before = cpu();
+    let client_before = cpu_seconds("self");
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(seconds);
+    let tally = runtime.block_on(async {
+        let tasks: Vec<_> = all
+            .into_iter()
+            .map(|c| {
+                tokio::spawn(async move {
+                    let mut tally = Tally::new();
+                    while Instant::now() < deadline {
+                        let n = NEXT_CITIZEN.fetch_add(1, Ordering::Relaxed);
+                        match c.enrol(&mut tally, n).await {
+                            Ok(()) => tally.done += 1,
+                            Err((step, e)) => {
+                                tally.errors[step] += 1;
+                                tally.first_error.get_or_insert(e);
+                            }
+                        }
+                    }
+                    tally
+                })
+            })
+            .collect();
+        let mut total = Tally::new();
+        for t in tasks {
+            total.merge(t.await.unwrap());
+        }
+        total
+    });
+    let elapsed = start.elapsed().as_secs_f64();
+    let server_cpu = cpu() - cpu_before;
+    let client_cpu = cpu_seconds("self") - client_before;
+    let per_minute = tally.done as f64 / elapsed * 60.0;
+    let done = tally.done.max(1) as f64;
+    println!(
+        "\n{label}, {clients} client(s): {} enrolments in {elapsed:.1} s = {per_minute:.0}/min; \
+         server CPU {:.1} ms/enrolment ({:.2} cores busy), client CPU {:.1} ms/enrolment",
+        tally.done,
+        server_cpu * 1e3 / done,
+        server_cpu / elapsed,
+        client_cpu * 1e3 / done,
+    );
+    println!(
+        "  {:<15} {:>8} {:>9} {:>9} {:>9} {:>7}",
+        "step", "count", "p50 ms", "p99 ms", "max ms", "errors"
+    );
+    for (i, name) in STEPS.iter().enumerate() {
+        let mut v = tally.steps[i].clone();
+        v.sort_by(|a, b| a.total_cmp(b));
+        let pct = |p: f64| {
+            if v.is_empty() {
+                0.0
+            } else {
+                v[((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1] * 1e3
+            }
+        };
+        println!(
+            "  {name:<15} {:>8} {:>9.1} {:>9.1} {:>9.1} {:>7}",
+            v.len(),
+            pct(0.50),
+            pct(0.99),
+            pct(1.0),
+            tally.errors[i]
+        );
+    }
+    if let Some(e) = &tally.first_error {
+        println!("  first error: {}", e.chars().take(300).collect::<String>());
+    }
+    per_minute
+}
+
+fn client_counts() -> Vec<usize> {
+    std::env::var("FLOW_BENCH_CLIENTS")
+        .unwrap_or_else(|_| "1,8,32".into())
+        .split(',')
+        .filter_map(|c| c.trim().parse().ok())
+        .collect()
+}
+
+/// One database: `processes` services (started one after the other: the first run sets the
+/// database up), then a row per client count. Returns enrolments per minute per row.
+fn run_site(site: &Site, label: &str, processes: usize, hub: &Arc<Hub>) -> Vec<(usize, f64)> {
+    let seconds = env_or("FLOW_BENCH_SECONDS", 20u64);
+    let mut servers = vec![site.serve(0)];
+    let key = site.enrol_key();
+    for n in 1..processes {
+        servers.push(site.serve(n));
+    }
+    let rates = client_counts()
+        .into_iter()
+        .map(|clients| {
+            let rate = row(site, label, &servers, &key, hub, clients, seconds);
+            (clients, rate)
+        })
+        .collect();
+    drop(servers);
+    site.audit_verify(label);
+    rates
+}
+
+fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_root = dir.path().join("ca-root");
+    ceremony(&ca_root);
+    let hub_dir = dir.path().join("hub");
+    let now = Utc::now();
+    let hub = Hub::generate((now - chrono::Duration::days(1), now + chrono::Duration::days(30)))
+        .unwrap();
+    hub.save(&hub_dir).unwrap();
+    let hub = Arc::new(hub);
+    println!(
+        "flow benchmark: {} core(s) available; server and client unpinned on the same machine; \
+         {} s per row",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        env_or("FLOW_BENCH_SECONDS", 20u64)
+    );
+    let mut summary = Vec::new();
+    if env_or("FLOW_BENCH_SKIP_SQLITE", 0) != 1 {
+        let site = Site::new(dir.path().join("sqlite"), &ca_root, &hub_dir, String::new());
+        summary.push(("SQLite, 1 serve", run_site(&site, "SQLite, 1 serve", 1, &hub)));
+    }
+    if let Ok(base) = std::env::var("FLOW_BENCH_PG_URL") {
+        for processes in [1usize, 2] {
+            let label = if processes == 1 {
+                "PostgreSQL, 1 serve"
+            } else {
+                "PostgreSQL, 2 serve"
+            };
+            let site = Site::new(
+                dir.path().join(format!("pg-{processes}")),
+                &ca_root,
+                &hub_dir,
+                fresh_pg_schema(&base),
+            );
+            summary.push((label, run_site(&site, label, processes, &hub)));
+        }
+    }
+    println!("\nsummary (enrolments per minute; ratio to the same setup's first row)");
+    for (label, rates) in &summary {
+        let first = rates.first().map_or(1.0, |r| r.1.max(1e-9));
+        let cells: Vec<String> = rates
+            .iter()
+            .map(|(c, r)| format!("{c} clients {r:.0} ({:.2}x)", r / first))
+            .collect();
+        println!("  {label:<22} {}", cells.join(", "));
+    }
+    if env_or("FLOW_BENCH_KEEP", 0) == 1 {
+        println!("kept {}", dir.keep().display());
+    }
+}
