@@ -9,6 +9,10 @@
 //! Invariant: a write transaction commits only if it appended an audit event
 //! ([`Tx::audit`]); [`Store::write`] rolls back otherwise. No event, no change.
 //! Sync diesel runs on tokio's blocking pool, never on the async workers.
+//!
+//! On SQLite every write of the process (audited transactions and bookkeeping) takes its turn
+//! in one [`WriterLane`]: one dedicated connection behind a FIFO lock, so concurrent writers
+//! queue in the process instead of sleeping in SQLite's busy handler; readers use the pool.
 
 mod acceptance;
 mod audit;
@@ -165,8 +169,67 @@ impl Tx<'_> {
 
 #[derive(Clone)]
 enum Pool {
-    Sqlite(R2d2Pool<ConnectionManager<SqliteConnection>>),
+    /// Readers' pool, and the writer lane.
+    Sqlite(
+        R2d2Pool<ConnectionManager<SqliteConnection>>,
+        Arc<WriterLane>,
+    ),
     Pg(R2d2Pool<ConnectionManager<PgConnection>>),
+}
+
+/// The SQLite write connection of this process, `None` until first used or after it was given
+/// up. Held through the lane's lock for one write.
+type LaneSlot = Option<SqliteConnection>;
+
+/// SQLite's writer lane. SQLite has one write lock per database; when several pooled
+/// connections of one process raced for it, the losers slept in SQLite's busy handler (sleeps
+/// of up to 100 ms, no order), which made throughput fall as clients were added. Here writers
+/// wait for a fair (FIFO) tokio lock instead, an async writer without holding a thread, and
+/// run on one connection whose prepared statements stay cached. The busy timeout is left only
+/// for other processes on the same file (the CLI, a second service).
+struct WriterLane {
+    url: String,
+    slot: Arc<tokio::sync::Mutex<LaneSlot>>,
+}
+
+impl WriterLane {
+    /// Runs `f` on the lane's connection (made on first use). The caller holds the lane.
+    fn run<R, E: From<StoreError>>(
+        &self,
+        slot: &mut LaneSlot,
+        f: impl FnOnce(&mut SqliteConnection) -> Result<R, TxFail<E>>,
+    ) -> Result<R, TxFail<E>> {
+        // A panic inside `f` (a bug, or a test's simulated crash) may leave a transaction
+        // open: the connection is then closed, which rolls it back, and the next write opens
+        // a new one. So is a connection whose transaction state diesel gave up on.
+        struct GiveUpOnPanic<'a>(&'a mut LaneSlot);
+        impl Drop for GiveUpOnPanic<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    *self.0 = None;
+                }
+            }
+        }
+        let guard = GiveUpOnPanic(slot);
+        let conn = match guard.0 {
+            Some(c) => c,
+            None => guard
+                .0
+                .insert(self.connect().map_err(|e| TxFail::Caller(E::from(e)))?),
+        };
+        let out = f(conn);
+        if diesel::r2d2::R2D2Connection::is_broken(conn) {
+            *guard.0 = None;
+        }
+        out
+    }
+
+    fn connect(&self) -> Result<SqliteConnection, StoreError> {
+        let unusable = |e: &dyn std::fmt::Display| StoreError::Unexpected(format!("database: {e}"));
+        let mut c = SqliteConnection::establish(&self.url).map_err(|e| unusable(&e))?;
+        SqlitePragmas.on_acquire(&mut c).map_err(|e| unusable(&e))?;
+        Ok(c)
+    }
 }
 
 #[derive(Clone)]
@@ -372,11 +435,16 @@ impl Store {
         SqlitePragmas
             .on_acquire(&mut first)
             .map_err(|e| unusable(&e))?;
-        let manager = ConnectionManager::<SqliteConnection>::new(url);
+        let manager = ConnectionManager::<SqliteConnection>::new(url.clone());
         let health = Health::default();
         let pool = build_pool(manager, settings, &health, Some(Box::new(SqlitePragmas)))?;
+        // The first connection becomes the writer lane's.
+        let lane = WriterLane {
+            url: url.into_owned(),
+            slot: Arc::new(tokio::sync::Mutex::new(Some(first))),
+        };
         Ok(Self {
-            pool: Pool::Sqlite(pool),
+            pool: Pool::Sqlite(pool, Arc::new(lane)),
             health,
             acquire_timeout: settings.acquire_timeout,
         })
@@ -414,7 +482,7 @@ impl Store {
 
     pub fn dialect(&self) -> &'static str {
         match self.pool {
-            Pool::Sqlite(_) => "sqlite",
+            Pool::Sqlite(..) => "sqlite",
             Pool::Pg(_) => "postgres",
         }
     }
@@ -426,7 +494,7 @@ impl Store {
             StoreError::Unexpected(format!("migration failed: {e}"))
         };
         match &self.pool {
-            Pool::Sqlite(p) => {
+            Pool::Sqlite(p, _) => {
                 let mut c = self.sqlite(p)?;
                 let applied = c
                     .run_pending_migrations(SQLITE_MIGRATIONS)
@@ -455,6 +523,20 @@ impl Store {
         F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
         E: From<StoreError>,
     {
+        self.write_in_turn(None, f)
+    }
+
+    /// [`Store::write_blocking`]; on SQLite in the writer lane, whose turn the caller may
+    /// already hold (`turn`, taken while waiting asynchronously).
+    fn write_in_turn<T, E, F>(
+        &self,
+        turn: Option<tokio::sync::OwnedMutexGuard<LaneSlot>>,
+        f: F,
+    ) -> Result<T, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
+        E: From<StoreError>,
+    {
         let body = |conn: Conn<'_>| -> Result<(T, Vec<AfterCommit>), TxFail<E>> {
             let mut tx = Tx::new(conn);
             let out = f(&mut tx).map_err(TxFail::Caller)?;
@@ -464,12 +546,16 @@ impl Store {
             Ok((out, tx.after_commit))
         };
         let (out, hooks) = match &self.pool {
-            Pool::Sqlite(p) => {
-                let mut c = self.sqlite(p).map_err(E::from)?;
-                // IMMEDIATE takes the write lock up front, so two writers never deadlock
-                // upgrading read locks.
-                c.immediate_transaction(|c| body(Conn::Sqlite(c)))
-                    .map_err(TxFail::into_caller)?
+            Pool::Sqlite(_, lane) => {
+                let mut turn = turn.unwrap_or_else(|| lane.slot.clone().blocking_lock_owned());
+                // IMMEDIATE takes the write lock up front: another process's writer waits in
+                // the busy handler instead of deadlocking on upgrading read locks.
+                let done = lane.run(&mut turn, |c| {
+                    c.immediate_transaction(|c| body(Conn::Sqlite(c)))
+                });
+                // The next writer's turn starts now, not after this one's hooks.
+                drop(turn);
+                done.map_err(TxFail::into_caller)?
             }
             Pool::Pg(p) => {
                 let mut c = self.pg(p).map_err(E::from)?;
@@ -515,7 +601,7 @@ impl Store {
             f(&mut tx).map_err(TxFail::Caller)
         };
         match &self.pool {
-            Pool::Sqlite(p) => {
+            Pool::Sqlite(p, _) => {
                 let mut c = acquire(p, &self.health, timeout).map_err(E::from)?;
                 c.transaction(|c| body(Conn::Sqlite(c)))
                     .map_err(TxFail::into_caller)
@@ -538,7 +624,12 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         let store = self.clone();
-        tokio::task::spawn_blocking(move || store.write_blocking(f))
+        // Queued here, not on a blocking thread: a waiting writer holds no thread.
+        let turn = match &self.pool {
+            Pool::Sqlite(_, lane) => Some(lane.slot.clone().lock_owned().await),
+            Pool::Pg(_) => None,
+        };
+        tokio::task::spawn_blocking(move || store.write_in_turn(turn, f))
             .await
             .map_err(|e| E::from(StoreError::Unexpected(format!("blocking task: {e}"))))?
     }
@@ -581,14 +672,18 @@ impl Store {
 
     /// Bookkeeping that is not a state change of the domain (a session's last-seen time)
     /// and so carries no audit event. Kept to the few functions listed in ARCHITECTURE.md.
+    /// It writes, so on SQLite it takes its turn in the writer lane.
     fn bookkeeping_blocking<T>(
         &self,
         f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         match &self.pool {
-            Pool::Sqlite(p) => {
-                let mut c = self.sqlite(p)?;
-                f(&mut Tx::new(Conn::Sqlite(&mut c)))
+            Pool::Sqlite(_, lane) => {
+                let mut turn = lane.slot.clone().blocking_lock_owned();
+                lane.run(&mut turn, |c| {
+                    f(&mut Tx::new(Conn::Sqlite(c))).map_err(TxFail::Caller)
+                })
+                .map_err(TxFail::into_caller)
             }
             Pool::Pg(p) => {
                 let mut c = self.pg(p)?;
@@ -601,7 +696,8 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         let store = self.clone();
         tokio::task::spawn_blocking(move || {
-            store.bookkeeping_blocking(|tx| {
+            // A read, on the readers' pool: it must not wait for the writers.
+            store.read_blocking(|tx| {
                 dispatch!(tx, c => diesel::sql_query("SELECT 1").execute(c))?;
                 Ok(())
             })
