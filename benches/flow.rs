@@ -50,8 +50,10 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 /// The service under test: this build's, or `FLOW_BENCH_BIN` (another build kept aside, to
 /// compare before and after a change on the same machine).
 fn binary() -> PathBuf {
-    std::env::var_os("FLOW_BENCH_BIN")
-        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ca-enrol")), PathBuf::from)
+    std::env::var_os("FLOW_BENCH_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_ca-enrol")),
+        PathBuf::from,
+    )
 }
 
 fn repo() -> PathBuf {
@@ -138,7 +140,14 @@ impl Site {
     /// An API key with scope `enrol` (the CLI, beside the running service).
     fn enrol_key(&self) -> String {
         let out = self
-            .command(&["api-key", "create", "--name", "flow bench", "--scopes", "enrol"])
+            .command(&[
+                "api-key",
+                "create",
+                "--name",
+                "flow bench",
+                "--scopes",
+                "enrol",
+            ])
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -680,8 +689,11 @@ fn main() {
     ceremony(&ca_root);
     let hub_dir = dir.path().join("hub");
     let now = Utc::now();
-    let hub = Hub::generate((now - chrono::Duration::days(1), now + chrono::Duration::days(30)))
-        .unwrap();
+    let hub = Hub::generate((
+        now - chrono::Duration::days(1),
+        now + chrono::Duration::days(30),
+    ))
+    .unwrap();
     hub.save(&hub_dir).unwrap();
     let hub = Arc::new(hub);
     println!(
@@ -693,7 +705,10 @@ fn main() {
     let mut summary = Vec::new();
     if env_or("FLOW_BENCH_SKIP_SQLITE", 0) != 1 {
         let site = Site::new(dir.path().join("sqlite"), &ca_root, &hub_dir, String::new());
-        summary.push(("SQLite, 1 serve", run_site(&site, "SQLite, 1 serve", 1, &hub)));
+        summary.push((
+            "SQLite, 1 serve",
+            run_site(&site, "SQLite, 1 serve", 1, &hub),
+        ));
     }
     if let Ok(base) = std::env::var("FLOW_BENCH_PG_URL") {
         for processes in [1usize, 2] {
