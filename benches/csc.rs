@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use base64::Engine;
-use ca_enrol::audit::Actor;
+use ca_enrol::audit::{Actor, NewEvent};
 use ca_enrol::ca::{self, CaKeyAlgorithm, CeremonyConfig, HashSigner, Pkcs11Token};
 use ca_enrol::clock::{Clock, SystemClock};
 use ca_enrol::config::Config;
@@ -127,7 +127,7 @@ async fn subscriber(
         .write(move |tx| {
             tx.insert_enrolment(&EnrolmentRow {
                 id: enrolment_id.clone(),
-                source: "app".into(),
+                source: "app_ekyc".into(),
                 status: Status::CertificateIssued,
                 id_number: u,
                 full_name: "Nguyễn Văn Bench".into(),
@@ -191,6 +191,15 @@ async fn subscriber(
             for row in &rows {
                 tx.insert_authorization(row)?;
             }
+            // Every write transaction leaves an audit event.
+            tx.audit(NewEvent::new(
+                SystemClock.now(),
+                &Actor::System,
+                "bench.credential_prepared",
+                "credential",
+                &id,
+                serde_json::json!({}),
+            ))?;
             Ok::<_, StoreError>(())
         })
         .await
