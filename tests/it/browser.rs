@@ -142,7 +142,7 @@ async fn an_ra_officer_revokes_a_certificate_and_sees_it_revoked() {
 async fn an_ra_officer_sees_the_contract_the_drawn_signature_and_the_acceptance_record() {
     let mut app = TestApp::spawn().await;
     let key = enrol_key(&mut app).await;
-    let citizen = common::certificates::Citizen::new(23, ("Phường Đống Đa", "Tỉnh Đắk Lắk"));
+    let citizen = common::certificates::Citizen::new(23, ("Phường Buôn Ma Thuột", "Tỉnh Đắk Lắk"));
     let (enrolment, serial) = common::certificates::active(&app, &key, &citizen).await;
     let who = operator(&mut app, "docs.browser", "ra_officer").await;
     let mut vars = sign_in_vars(&who);
