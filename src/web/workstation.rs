@@ -12,7 +12,9 @@ use serde::Deserialize;
 
 use super::form::FieldMessages;
 use super::i18n::{self, Lang};
-use super::{message, redirect, render, render_status, Page, WebError, WebUser};
+use super::{
+    confirmed, message, redirect, render, render_status, ConfirmPage, Page, WebError, WebUser,
+};
 use crate::app::AppState;
 use crate::enrolment::identity::FieldErrors;
 use crate::enrolment::{DocumentKind, DocumentReader, EnrolmentError, Status};
@@ -415,6 +417,20 @@ pub async fn outcome(
     let op = operator(&user)?;
     let entered = entered(&fields);
     let lang = user.page.lang;
+    if entered.outcome.trim() == "no_show" && !confirmed(&fields) {
+        if let Err(e) = state.verification.held(&op, &id).await {
+            return call_gone(user, &state, e).await;
+        }
+        return render(&ConfirmPage {
+            title: lang.t("ws.confirm.no_show.title").to_string(),
+            text: lang.t("ws.confirm.no_show.text"),
+            action: format!("/workstation/{}/outcome", id.0),
+            hidden: vec![("outcome", "no_show".to_string())],
+            button: lang.t("ws.no_show.submit"),
+            back: format!("/workstation/{}", id.0),
+            page: user.page,
+        });
+    }
     let refused = |errors: FieldErrors| {
         let mut messages = FieldMessages::new(lang, &errors);
         for item in CHECKLIST_ITEMS {
