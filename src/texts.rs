@@ -744,6 +744,11 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("ws.room.join", "Vào phòng gọi video", "Join the video call room"),
     ("ws.take_next", "Nhận người tiếp theo", "Take the next applicant"),
     ("ws.title", "Xác minh qua video", "Video verification"),
+    ("ws.viewer.close", "Đóng", "Close"),
+    ("ws.viewer.hint", "Bấm vào một ảnh để xem lớn, phóng to, thu nhỏ hoặc xoay. Ảnh chân dung đặt cạnh ảnh mặt trước CCCD để so sánh khuôn mặt.", "Select an image to enlarge, zoom or rotate it. The portrait sits beside the ID card front for the face comparison."),
+    ("ws.viewer.rotate", "Xoay 90°", "Rotate 90°"),
+    ("ws.viewer.zoom_in", "Phóng to", "Zoom in"),
+    ("ws.viewer.zoom_out", "Thu nhỏ", "Zoom out"),
     ("ws.waiting", "Đang chờ", "Waiting"),
     ("ws.your_calls", "Cuộc gọi bạn đang giữ", "Calls you hold"),
 ];

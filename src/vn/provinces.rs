@@ -132,7 +132,12 @@ pub fn by_code(code: u16) -> Option<&'static Province> {
 
 /// The province `name` designates (see the module documentation for the matching rules).
 pub fn find(name: &str) -> Option<&'static Province> {
-    unique(all(), name, |p| &p.name, &["thành phố ", "tỉnh ", "tp. ", "tp "])
+    unique(
+        all(),
+        name,
+        |p| &p.name,
+        &["thành phố ", "tỉnh ", "tp. ", "tp "],
+    )
 }
 
 impl Province {
@@ -152,7 +157,12 @@ impl Province {
 
     /// The ward or commune of this province that `name` designates.
     pub fn find_ward(&'static self, name: &str) -> Option<&'static Ward> {
-        unique(&self.wards, name, |w| &w.name, &["phường ", "xã ", "đặc khu "])
+        unique(
+            &self.wards,
+            name,
+            |w| &w.name,
+            &["phường ", "xã ", "đặc khu "],
+        )
     }
 }
 
@@ -174,10 +184,7 @@ fn key(s: &str) -> String {
 }
 
 fn strip<'a>(s: &'a str, prefixes: &[&str]) -> &'a str {
-    prefixes
-        .iter()
-        .find_map(|p| s.strip_prefix(p))
-        .unwrap_or(s)
+    prefixes.iter().find_map(|p| s.strip_prefix(p)).unwrap_or(s)
 }
 
 /// The one item whose name matches `wanted`, trying the strictest comparison first: the whole
@@ -189,7 +196,10 @@ fn unique<'a, T>(
     name: impl Fn(&T) -> &str,
     prefixes: &[&str],
 ) -> Option<&'a T> {
-    let folded_prefixes: Vec<String> = prefixes.iter().map(|p| super::without_diacritics(p)).collect();
+    let folded_prefixes: Vec<String> = prefixes
+        .iter()
+        .map(|p| super::without_diacritics(p))
+        .collect();
     let folded_prefixes: Vec<&str> = folded_prefixes.iter().map(String::as_str).collect();
     // A name under the four comparisons, in order.
     let forms = |s: &str| {
@@ -241,12 +251,19 @@ mod tests {
             "Ha Noi",
             "TP Hà Nội",
         ] {
-            assert_eq!(find(name).map(Province::name), Some("Thành phố Hà Nội"), "{name}");
+            assert_eq!(
+                find(name).map(Province::name),
+                Some("Thành phố Hà Nội"),
+                "{name}"
+            );
         }
         for name in ["Cao Bằng", "Tỉnh Cao Bằng", "cao bang", "tinh cao bang"] {
             assert_eq!(find(name).map(Province::code), Some(4), "{name}");
         }
-        assert_eq!(by_code(79).map(Province::name), Some("Thành phố Hồ Chí Minh"));
+        assert_eq!(
+            by_code(79).map(Province::name),
+            Some("Thành phố Hồ Chí Minh")
+        );
         for name in ["Atlantis", "", "Hà", "Bà Rịa - Vũng Tàu", "Thành phố"] {
             assert!(find(name).is_none(), "{name}");
         }
@@ -262,7 +279,10 @@ mod tests {
                 "{name}"
             );
         }
-        assert!(find("Cà Mau").unwrap().find_ward("Phường Cửa Nam").is_none());
+        assert!(find("Cà Mau")
+            .unwrap()
+            .find_ward("Phường Cửa Nam")
+            .is_none());
         assert!(hanoi.find_ward("Atlantis").is_none());
     }
 
@@ -273,7 +293,10 @@ mod tests {
             thai_nguyen.find_ward("Xã Văn Lăng").map(Ward::code),
             Some(5665)
         );
-        assert_eq!(thai_nguyen.find_ward("văn lang").map(Ward::code), Some(2143));
+        assert_eq!(
+            thai_nguyen.find_ward("văn lang").map(Ward::code),
+            Some(2143)
+        );
         assert!(thai_nguyen.find_ward("xa van lang").is_none());
     }
 }

@@ -12,8 +12,8 @@ use serde::Deserialize;
 
 use super::i18n::Lang;
 use super::{
-    confirmed, message, redirect, render, render_status, ConfirmPage, Page, SelectOption,
-    WebError, WebUser,
+    confirmed, message, redirect, render, render_status, ConfirmPage, Page, SelectOption, WebError,
+    WebUser,
 };
 use crate::app::AppState;
 use crate::operators::{OperatorsError, Role, Scope};

@@ -497,7 +497,9 @@ async fn check_csrf(req: &mut Request) -> poem::Result<()> {
 async fn multipart_csrf(req: &Request, body: bytes::Bytes) -> Option<String> {
     use poem::FromRequest;
     let mut body = poem::RequestBody::new(poem::Body::from(body));
-    let mut form = poem::web::Multipart::from_request(req, &mut body).await.ok()?;
+    let mut form = poem::web::Multipart::from_request(req, &mut body)
+        .await
+        .ok()?;
     while let Ok(Some(field)) = form.next_field().await {
         if field.name() == Some("csrf") {
             return field.text().await.ok();

@@ -181,6 +181,7 @@ struct Choice {
 
 struct DocumentView {
     href: String,
+    kind: &'static str,
     label: &'static str,
 }
 
@@ -287,11 +288,14 @@ fn call_page(
         lease_left: mm_ss(c.lease_expires_at, now),
         no_shows: c.no_shows,
         applicant,
-        documents: c
-            .documents
+        // Front, back, portrait, liveness (the style sheet puts the portrait beside the front,
+        // whose photo it is compared with).
+        documents: DocumentKind::ALL
             .iter()
+            .filter(|k| c.documents.contains(k))
             .map(|k| DocumentView {
                 href: format!("/workstation/{}/documents/{}", c.video_call_id, k.as_str()),
+                kind: k.as_str(),
                 label: document_label(lang, *k),
             })
             .collect(),
@@ -507,7 +511,8 @@ pub async fn document(
         .body(doc.bytes))
 }
 
-/// The lease countdown: a convenience; the page says the time without it.
+/// The lease countdown and the document viewer: conveniences; the page says the time
+/// without them, and each image opens on its own.
 #[handler]
 pub fn script() -> Response {
     Response::builder()

@@ -836,8 +836,7 @@ async fn enrolment_by_id_gives_what_a_certificate_subject_needs() {
 }
 
 #[tokio::test]
-async fn provinces_and_wards_come_from_the_official_list_and_are_stored_by_their_official_names(
-) {
+async fn provinces_and_wards_come_from_the_official_list_and_are_stored_by_their_official_names() {
     let mut app = TestApp::spawn().await;
     let key = enrol_key(&mut app).await;
     let mut body = application("app_ekyc", &id_number(5));
@@ -856,7 +855,10 @@ async fn provinces_and_wards_come_from_the_official_list_and_are_stored_by_their
         codes_for(&answer, "identity.current_address.ward"),
         ["ward_unknown"]
     );
-    assert!(answer["errors"].to_string().contains("Thành phố Hà Nội"), "{answer}");
+    assert!(
+        answer["errors"].to_string().contains("Thành phố Hà Nội"),
+        "{answer}"
+    );
     assert_eq!(count(&app.env, "SELECT COUNT(*) AS n FROM enrolments"), 0);
 
     // Without the unit type, in another case, without diacritics: stored as the list spells it.
@@ -874,7 +876,10 @@ async fn provinces_and_wards_come_from_the_official_list_and_are_stored_by_their
         .unwrap();
     assert_eq!(row.permanent_province, "Tỉnh Nghệ An");
     assert_eq!(row.permanent_ward, "Phường Trường Vinh");
-    assert_eq!(row.current_province.as_deref(), Some("Thành phố Hồ Chí Minh"));
+    assert_eq!(
+        row.current_province.as_deref(),
+        Some("Thành phố Hồ Chí Minh")
+    );
     assert_eq!(row.current_ward.as_deref(), Some("Phường Sài Gòn"));
 }
 

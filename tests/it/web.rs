@@ -1314,7 +1314,11 @@ async fn an_admin_creates_disables_and_resets_accounts_and_manages_api_keys() {
         .post(&format!("/admin/operators/{id}/disable"), &[])
         .await;
     assert_eq!(asked.status, 200, "{}", asked.body);
-    assert!(asked.body.contains("Khoá tài khoản le.thi.hoa?"), "{}", asked.body);
+    assert!(
+        asked.body.contains("Khoá tài khoản le.thi.hoa?"),
+        "{}",
+        asked.body
+    );
     assert_eq!(hoa.get("/dashboard").await.status, 200, "not disabled yet");
     let resp = admin
         .post(
