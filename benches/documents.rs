@@ -68,7 +68,7 @@ fn subscriber() -> Value {
         "id_number": "001190012345",
         "id_issue_date": "10/08/2021",
         "id_issue_place": "Cục Cảnh sát quản lý hành chính về trật tự xã hội",
-        "address": "Số 1, Phường Đống Đa, Tỉnh Đắk Lắk",
+        "address": "Số 1, Phường Buôn Ma Thuột, Tỉnh Đắk Lắk",
         "phone": "0912 345 678",
         "email": "tien.nguyen@example.vn",
     })

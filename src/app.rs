@@ -229,6 +229,7 @@ pub async fn prepare(mut config: Config, clock: Arc<dyn Clock>) -> Result<Prepar
         reason: e.to_string(),
     })?;
     crate::enrolment::identity::load_reference_tables();
+    crate::vn::provinces::load();
     let ca = load_ca(&config)?;
     let store = open_store(&config)?;
     let migrate_store = store.clone();
@@ -546,6 +547,7 @@ fn spawn_retention(retention: &crate::retention::Retention) {
                     outbox_messages = run.outbox_messages,
                     idempotency_records = run.idempotency_records,
                     vneid_jtis = run.vneid_jtis,
+                    recording_nonces = run.recording_nonces,
                     "retention job"
                 );
             }

@@ -1,10 +1,13 @@
 //! Vietnam time and number formats: the one home of the UTC+7 offset, calendar days, the
-//! `dd/mm/yyyy` date and time formats, and thousands grouping for đồng and counts.
+//! `dd/mm/yyyy` date and time formats, thousands grouping for đồng and counts, and the official
+//! list of provinces and wards ([`provinces`]).
 //!
 //! Vietnam (Indochina Time) is UTC+7 all year with no daylight saving, so a fixed offset is
 //! exact: every conversion here is plain arithmetic, with no time-zone database.
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+
+pub mod provinces;
 
 /// Vietnam's offset from UTC in minutes (the store's day/month buckets take it in minutes).
 pub const OFFSET_MINUTES: i32 = 7 * 60;
@@ -106,6 +109,35 @@ pub fn without_diacritics(s: &str) -> String {
         .collect()
 }
 
+/// The key operators' name searches compare: lower case without diacritics (`Nguyễn Văn
+/// Đức` → `nguyen van duc`), so `nguyen van an` finds `Nguyễn Văn An`. Stored with each
+/// enrolment (`enrolments.name_folded`); the migration that added the column fills old rows
+/// with the same mapping in SQL, character by character: A–Z to a–z, đ/Đ to d, and a letter
+/// whose canonical decomposition is an ASCII letter with combining marks to that letter in
+/// lower case. Other characters are kept.
+pub fn search_key(s: &str) -> String {
+    use unicode_normalization::{char::is_combining_mark, UnicodeNormalization};
+    s.nfc()
+        .map(|c| match c {
+            'đ' | 'Đ' => 'd',
+            c if c.is_ascii() => c.to_ascii_lowercase(),
+            c => {
+                let d: Vec<char> = std::iter::once(c).nfd().collect();
+                match d.split_first() {
+                    Some((base, marks))
+                        if base.is_ascii_alphabetic()
+                            && !marks.is_empty()
+                            && marks.iter().all(|m| is_combining_mark(*m)) =>
+                    {
+                        base.to_ascii_lowercase()
+                    }
+                    _ => c,
+                }
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +186,15 @@ mod tests {
             "Nguyen Van Duc, Huynh Thi Anh Tuyet"
         );
         assert_eq!(without_diacritics("Lộ khoá bí mật"), "Lo khoa bi mat");
+    }
+
+    #[test]
+    fn search_keys_are_lower_case_without_diacritics() {
+        assert_eq!(search_key("Nguyễn Văn Đức"), "nguyen van duc");
+        assert_eq!(search_key("HUỲNH THỊ ÁNH TUYẾT"), "huynh thi anh tuyet");
+        // Decomposed input gives the same key.
+        assert_eq!(search_key("Nguye\u{302}\u{303}n"), "nguyen");
+        assert_eq!(search_key("nguyen van an"), "nguyen van an");
     }
 
     #[test]

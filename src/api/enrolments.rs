@@ -41,10 +41,15 @@ struct AddressInput {
     /// House number, street, hamlet: the detail line.
     #[validate(length(max = 500, code = "text_too_long"))]
     line: String,
-    /// Ward or commune (phường/xã).
+    /// Ward, commune or special zone (phường/xã/đặc khu) of `province`, from the official list
+    /// of 1 July 2025 (e.g. `Phường Cửa Nam`; the unit type may be left out). Another is
+    /// refused with `ward_unknown`; stored under its official name.
     #[validate(length(max = 200, code = "text_too_long"))]
     ward: String,
-    /// Province or centrally-run city; feeds the certificate's `ST`.
+    /// One of the 34 provinces and centrally-run cities since 1 July 2025, by its official
+    /// name (`Thành phố Hà Nội`, `Tỉnh Nghệ An`; `Tỉnh`/`Thành phố` may be left out, case and,
+    /// where unambiguous, diacritics do not matter). Another is refused with
+    /// `province_unknown`; stored under its official name, which the certificate's `ST` carries.
     #[validate(length(max = 200, code = "text_too_long"))]
     province: String,
 }

@@ -339,6 +339,7 @@ impl LifecycleApi {
         };
         let q = CertificateQuery {
             id_number: id_number.0,
+            name: None,
             status,
             issued_from: issued_from.0.map(|t| t.naive_utc()),
             issued_to: issued_to.0.map(|t| t.naive_utc()),

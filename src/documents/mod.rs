@@ -325,7 +325,7 @@ pub(crate) mod tests {
             "name": "Nguyễn Thị Thuỷ Tiên", "date_of_birth": "01/02/1990", "sex": "Nữ",
             "nationality": "Việt Nam", "id_number": "001190012345", "id_issue_date": "01/01/2021",
             "id_issue_place": "Cục Cảnh sát quản lý hành chính về trật tự xã hội",
-            "address": "12 Ngõ Huế, Phường Đống Đa, Tỉnh Đắk Lắk", "phone": "0912 345 678",
+            "address": "12 Ngõ Huế, Phường Buôn Ma Thuột, Tỉnh Đắk Lắk", "phone": "0912 345 678",
             "email": "tien@example.vn",
         })
     }

@@ -16,6 +16,8 @@ pub mod codes {
     pub const CONSENT_REQUIRED: &str = "consent_required";
     pub const CONSENT_TIME_INVALID: &str = "consent_time_invalid";
     pub const CONSENT_CHANNEL_INVALID: &str = "consent_channel_invalid";
+    pub const PROVINCE_UNKNOWN: &str = "province_unknown";
+    pub const WARD_UNKNOWN: &str = "ward_unknown";
 }
 
 const ADDRESS_MAX: usize = 250;
@@ -65,8 +67,10 @@ pub struct ApplicationForm {
 
 pub struct Address {
     pub line: BoundedText,
-    pub ward: BoundedText,
-    pub province: BoundedText,
+    /// Official name, from [`crate::vn::provinces`].
+    pub ward: &'static str,
+    /// Official name, from [`crate::vn::provinces`].
+    pub province: &'static str,
 }
 
 pub struct Consent {
@@ -105,6 +109,8 @@ fn present(s: &Option<String>) -> Option<&str> {
     s.as_deref().filter(|v| !v.trim().is_empty())
 }
 
+/// The detail line as given; the province and the ward/commune from the official list
+/// ([`crate::vn::provinces`]), stored under their official names whatever spelling matched.
 fn parse_address(errors: &mut FieldErrors, prefix: &str, a: &AddressForm) -> Option<Address> {
     let line = errors.take(BoundedText::parse(
         &format!("{prefix}.line"),
@@ -121,10 +127,25 @@ fn parse_address(errors: &mut FieldErrors, prefix: &str, a: &AddressForm) -> Opt
         &a.province,
         PLACE_MAX,
     ));
+    let Some(official) = crate::vn::provinces::find(province?.as_str()) else {
+        errors.push(FieldError::new(
+            format!("{prefix}.province"),
+            codes::PROVINCE_UNKNOWN,
+        ));
+        return None;
+    };
+    let ward = ward?;
+    let Some(official_ward) = official.find_ward(ward.as_str()) else {
+        errors.push(
+            FieldError::new(format!("{prefix}.ward"), codes::WARD_UNKNOWN)
+                .arg("province", official.name()),
+        );
+        return None;
+    };
     Some(Address {
         line: line?,
-        ward: ward?,
-        province: province?,
+        ward: official_ward.name(),
+        province: official.name(),
     })
 }
 

@@ -15,6 +15,9 @@
 //! - VNeID registration `jti`s [`JTI_KEPT_AFTER_EXPIRY`] after their token's `exp`: a token
 //!   is refused once expired, so its `jti` no longer guards against a replay (audited the same
 //!   way).
+//! - Recording-webhook nonces [`NONCE_KEPT`] after they were received: a delivery whose
+//!   timestamp is more than `verification::recording::WINDOW_SECONDS` from the clock is
+//!   refused, so an older nonce can no longer be replayed (audited the same way).
 //!
 //! What stays is the evidence the domain's 5-year rule covers (domain.md §2): the enrolment's
 //! identity fields, the video-call outcome, the contract (with its sealed signature image),
@@ -112,6 +115,7 @@ pub struct RetentionRun {
     pub outbox_messages: usize,
     pub idempotency_records: usize,
     pub vneid_jtis: usize,
+    pub recording_nonces: usize,
 }
 
 /// A batch's transaction: nothing left to do (rolled back, no event), or a failure.
@@ -131,6 +135,12 @@ impl From<StoreError> for Step {
 /// (`vneid.max_skew_seconds` is at most 3600), so a purged `jti` can never be replayed.
 pub const JTI_KEPT_AFTER_EXPIRY: Duration = Duration::hours(1);
 
+/// How long a recording-webhook nonce is kept after it was received. A delivery is accepted
+/// only within `WINDOW_SECONDS` of its timestamp, and its nonce was received within
+/// `WINDOW_SECONDS` of that same timestamp, so a replay is refused by its age after
+/// `2 × WINDOW_SECONDS`; an hour also covers clock differences between server processes.
+pub const NONCE_KEPT: Duration = Duration::hours(1);
+
 /// The tables purged by age, each with its own retention.
 #[derive(Clone, Copy)]
 enum Purged {
@@ -138,6 +148,7 @@ enum Purged {
     OutboxSent,
     IdempotencyRecords,
     VneidJtis,
+    RecordingNonces,
 }
 
 impl Purged {
@@ -147,6 +158,7 @@ impl Purged {
             Purged::OutboxSent => "outbox_messages",
             Purged::IdempotencyRecords => "idempotency_keys",
             Purged::VneidJtis => "vneid_jtis",
+            Purged::RecordingNonces => "recording_webhook_nonces",
         }
     }
 }
@@ -181,6 +193,10 @@ impl Retention {
             (now - JTI_KEPT_AFTER_EXPIRY).naive_utc(),
             json!({ "kept_after_expiry_seconds": JTI_KEPT_AFTER_EXPIRY.num_seconds() }),
         );
+        let nonces_received = (
+            (now - NONCE_KEPT).naive_utc(),
+            json!({ "kept_after_receipt_seconds": NONCE_KEPT.num_seconds() }),
+        );
         Ok(RetentionRun {
             documents_destroyed: self.destroy_documents(now).await?,
             otp_challenges: self
@@ -193,6 +209,9 @@ impl Retention {
                 .purge(Purged::IdempotencyRecords, now, by_days(s.idempotency_days))
                 .await?,
             vneid_jtis: self.purge(Purged::VneidJtis, now, past_expiry).await?,
+            recording_nonces: self
+                .purge(Purged::RecordingNonces, now, nonces_received)
+                .await?,
         })
     }
 
@@ -284,6 +303,7 @@ impl Retention {
                             tx.purge_idempotency_records(cutoff, batch)?
                         }
                         Purged::VneidJtis => tx.purge_vneid_jtis(cutoff, batch)?,
+                        Purged::RecordingNonces => tx.purge_recording_nonces(cutoff, batch)?,
                     };
                     if n == 0 {
                         return Err(Step::Nothing);

@@ -108,7 +108,10 @@ impl Tx<'_> {
     /// Fails with [`StoreError::Conflict`] naming `enrolments_one_open` when the ID number
     /// already has an open enrolment.
     pub fn insert_enrolment(&mut self, row: &EnrolmentRow) -> Result<(), StoreError> {
-        dispatch!(self, c => diesel::insert_into(enrolments::table).values(row).execute(c))?;
+        let folded = enrolments::name_folded.eq(crate::vn::search_key(&row.full_name));
+        dispatch!(self, c => diesel::insert_into(enrolments::table)
+            .values((row, folded.clone()))
+            .execute(c))?;
         Ok(())
     }
 
@@ -328,11 +331,10 @@ impl Tx<'_> {
         &mut self,
         q: &EnrolmentQuery,
     ) -> Result<Vec<EnrolmentRow>, StoreError> {
-        let name_patterns: Vec<String> = q
-            .name_variants
-            .iter()
-            .map(|n| format!("%{}%", super::audit::escape_like(n)))
-            .collect();
+        let name_pattern = q
+            .name
+            .as_deref()
+            .map(|n| format!("%{}%", super::audit::escape_like(&crate::vn::search_key(n))));
         Ok(dispatch!(self, c => {
             let mut query = enrolments::table
                 .select(EnrolmentRow::as_select())
@@ -349,13 +351,8 @@ impl Tx<'_> {
             if let Some(s) = &q.status {
                 query = query.filter(enrolments::status.eq(*s));
             }
-            if let Some((first, rest)) = name_patterns.split_first() {
-                let mut any = Box::new(enrolments::full_name.like(first.clone()).escape('\\'))
-                    as Box<dyn BoxableExpression<enrolments::table, _, SqlType = diesel::sql_types::Bool>>;
-                for p in rest {
-                    any = Box::new(any.or(enrolments::full_name.like(p.clone()).escape('\\')));
-                }
-                query = query.filter(any);
+            if let Some(p) = &name_pattern {
+                query = query.filter(enrolments::name_folded.like(p.clone()).escape('\\'));
             }
             query.load(c)
         })?)
@@ -380,9 +377,9 @@ pub struct EnrolmentQuery {
     pub id_number: Option<String>,
     /// E.164.
     pub phone: Option<String>,
-    /// Spellings of a name fragment, any of which may match (case variants: PostgreSQL's
-    /// LIKE is case-sensitive, SQLite's folds only ASCII).
-    pub name_variants: Vec<String>,
+    /// A fragment of the name, matched without regard to case or diacritics
+    /// ([`crate::vn::search_key`]).
+    pub name: Option<String>,
     pub status: Option<Status>,
     pub offset: i64,
     pub limit: i64,

@@ -100,6 +100,20 @@ impl Tx<'_> {
         )
     }
 
+    /// Deletes up to `limit` recording-webhook nonces received before `cutoff`.
+    pub fn purge_recording_nonces(
+        &mut self,
+        cutoff: NaiveDateTime,
+        limit: i64,
+    ) -> Result<usize, StoreError> {
+        self.purge(
+            "DELETE FROM recording_webhook_nonces WHERE nonce IN ( \
+               SELECT nonce FROM recording_webhook_nonces WHERE received_at < {p}1 LIMIT {p}2)",
+            cutoff,
+            limit,
+        )
+    }
+
     /// Runs a bounded `DELETE` (diesel's DSL has no `LIMIT` in a subquery) with the
     /// dialect's numbered parameters, `{p}1` the cutoff and `{p}2` the limit.
     fn purge(

@@ -204,6 +204,7 @@ diesel::table! {
         updated_at -> Timestamp,
         renews -> Nullable<Text>,
         integration_id -> Nullable<Text>,
+        name_folded -> Text,
     }
 }
 

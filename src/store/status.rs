@@ -187,6 +187,9 @@ impl Store {
 #[derive(Clone, Debug, Default)]
 pub struct CertificateQuery {
     pub id_number: Option<String>,
+    /// A fragment of the holder's name, matched without regard to case or diacritics
+    /// ([`crate::vn::search_key`]).
+    pub name: Option<String>,
     pub status: Option<CertificateStatus>,
     pub issued_from: Option<NaiveDateTime>,
     pub issued_to: Option<NaiveDateTime>,
@@ -201,6 +204,10 @@ impl Tx<'_> {
         q: &CertificateQuery,
     ) -> Result<Vec<super::CertificateRow>, StoreError> {
         use super::schema::enrolments;
+        let name_pattern = q
+            .name
+            .as_deref()
+            .map(|n| format!("%{}%", super::audit::escape_like(&crate::vn::search_key(n))));
         Ok(dispatch!(self, c => {
             let mut query = certificates::table
                 .select(super::CertificateRow::as_select())
@@ -212,6 +219,15 @@ impl Tx<'_> {
                     certificates::enrolment_id.eq_any(
                         enrolments::table
                             .filter(enrolments::id_number.eq(id.clone()))
+                            .select(enrolments::id),
+                    ),
+                );
+            }
+            if let Some(p) = &name_pattern {
+                query = query.filter(
+                    certificates::enrolment_id.eq_any(
+                        enrolments::table
+                            .filter(enrolments::name_folded.like(p.clone()).escape('\\'))
                             .select(enrolments::id),
                     ),
                 );

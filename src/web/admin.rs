@@ -1,5 +1,6 @@
 //! Administration (role `admin`): operator accounts (create, disable or enable, reset the
-//! password or the TOTP secret), integration API keys (create with scopes, revoke) and the
+//! password or the TOTP secret), integration API keys (create with scopes, revoke); disabling,
+//! resetting and revoking go through a confirmation page (`ConfirmPage`) and the
 //! package catalogue (read-only: the catalogue is changed by migration, as contracts name
 //! its codes). The same `Accounts` calls as `/api/v1/operators` and `/api/v1/api-keys`.
 
@@ -10,9 +11,13 @@ use poem::{handler, Response};
 use serde::Deserialize;
 
 use super::i18n::Lang;
-use super::{message, redirect, render, render_status, Page, SelectOption, WebError, WebUser};
+use super::{
+    confirmed, message, redirect, render, render_status, ConfirmPage, Page, SelectOption, WebError,
+    WebUser,
+};
 use crate::app::AppState;
 use crate::operators::{OperatorsError, Role, Scope};
+use crate::texts::Text;
 use crate::vn;
 
 const ADMINS: &[Role] = &[Role::Admin];
@@ -255,16 +260,47 @@ pub async fn operator_action(
     user: WebUser,
     state: Data<&AppState>,
     Path((id, action)): Path<(String, String)>,
+    fields: Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
     user.require(ADMINS)?;
     let lang = user.page.lang;
+    let confirm = match action.as_str() {
+        "disable" => Some(("admin.confirm.disable", "admin.disable")),
+        "reset-password" => Some(("admin.confirm.reset_password", "admin.reset_password")),
+        "reset-totp" => Some(("admin.confirm.reset_totp", "admin.reset_totp")),
+        "enable" => None,
+        _ => return Err(WebError::NotFound),
+    };
+    if let (Some((text, button)), false) = (confirm, confirmed(&fields)) {
+        let username = state
+            .accounts
+            .list_operators()
+            .await
+            .map_err(|e| WebError::Unexpected(e.to_string()))?
+            .into_iter()
+            .find(|o| o.id == id)
+            .ok_or(WebError::NotFound)?
+            .username;
+        return render(&ConfirmPage {
+            title: Text::of(&format!("{text}.title"))
+                .arg("username", username)
+                .get(lang)
+                .to_string(),
+            text: lang.t(&format!("{text}.text")),
+            action: format!("/admin/operators/{id}/{action}"),
+            hidden: vec![],
+            button: lang.t(button),
+            back: "/admin".into(),
+            page: user.page,
+        });
+    }
     let result = match action.as_str() {
         "disable" | "enable" => state
             .accounts
             .set_disabled(&user.principal, &id, action == "disable")
             .await
             .map(|()| None),
-        "reset-password" | "reset-totp" => state
+        _ => state
             .accounts
             .reset_credentials(
                 &user.principal,
@@ -274,7 +310,6 @@ pub async fn operator_action(
             )
             .await
             .map(Some),
-        _ => return Err(WebError::NotFound),
     };
     match result {
         Ok(None) => Ok(redirect("/admin")),
@@ -392,9 +427,32 @@ pub async fn revoke_api_key(
     user: WebUser,
     state: Data<&AppState>,
     id: Path<String>,
+    fields: Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
     user.require(ADMINS)?;
     let lang = user.page.lang;
+    if !confirmed(&fields) {
+        let key = state
+            .accounts
+            .list_api_keys()
+            .await
+            .map_err(|e| WebError::Unexpected(e.to_string()))?
+            .into_iter()
+            .find(|k| k.id == id.0 && k.revoked_at.is_none())
+            .ok_or(WebError::NotFound)?;
+        return render(&ConfirmPage {
+            title: Text::of("admin.confirm.revoke_key.title")
+                .arg("name", key.name)
+                .get(lang)
+                .to_string(),
+            text: lang.t("admin.confirm.revoke_key.text"),
+            action: format!("/admin/api-keys/{}/revoke", id.0),
+            hidden: vec![],
+            button: lang.t("admin.revoke"),
+            back: "/admin".into(),
+            page: user.page,
+        });
+    }
     match state
         .accounts
         .revoke_api_key(&user.principal.actor(), &id.0)

@@ -31,6 +31,9 @@ const PAGE_SIZE: i64 = 50;
 pub struct SearchQuery {
     #[serde(default)]
     id_number: String,
+    /// A fragment of the holder's name, without regard to case or diacritics.
+    #[serde(default)]
+    name: String,
     #[serde(default)]
     status: String,
     /// dd/mm/yyyy or yyyy-mm-dd, inclusive (Vietnam calendar day).
@@ -79,11 +82,13 @@ pub async fn search(
         "" => None,
         s => Some(CertificateStatus::parse(s).ok_or(WebError::NotFound)?),
     };
+    let name = q.name.split_whitespace().collect::<Vec<_>>().join(" ");
     let rows = if error.is_some() {
         Vec::new()
     } else {
         let cq = CertificateQuery {
             id_number: Some(q.id_number.trim().to_string()).filter(|s| !s.is_empty()),
+            name: Some(name.clone()).filter(|n| !n.is_empty()),
             status,
             issued_from: from.map(|d| vn::day_start(d).naive_utc()),
             issued_to: to.map(|d| vn::day_start(d + chrono::Duration::days(1)).naive_utc()),
@@ -100,8 +105,9 @@ pub async fn search(
         .flatten()
         .map(|last| {
             format!(
-                "/certificates?id_number={}&status={}&from={}&to={}&cursor={last}",
+                "/certificates?id_number={}&name={}&status={}&from={}&to={}&cursor={last}",
                 super::session::percent_encode(q.id_number.trim()),
+                super::session::percent_encode(&name),
                 super::session::percent_encode(&q.status),
                 super::session::percent_encode(q.from.trim()),
                 super::session::percent_encode(q.to.trim()),

@@ -23,6 +23,7 @@ use crate::enrolment::{
 use crate::operators::{Principal, Role};
 use crate::problem::Problem;
 use crate::secrets::sha256_hex;
+use crate::vn::provinces::{self, Province};
 
 /// What the citizen agrees to at the desk; its version and SHA-256 are recorded with the
 /// enrolment, as an app records the consent text it showed.
@@ -145,6 +146,8 @@ struct CounterPage {
     idempotency_key: String,
     fields: Fields,
     consent_text: &'static str,
+    /// The official list: province and ward are chosen from it, never typed.
+    provinces: &'static [Province],
     errors: FieldMessages,
     error: Option<String>,
 }
@@ -164,6 +167,7 @@ fn form_page(
         idempotency_key: key,
         fields,
         consent_text: CONSENT_TEXT,
+        provinces: provinces::all(),
         errors,
         error,
     }
@@ -359,7 +363,7 @@ pub async fn enrolment(
     render(&enrolment_page(user, &state, &id, notice, None).await?)
 }
 
-/// `multipart/form-data` with `kind` and `file` (the CSRF token is in the action's query).
+/// `multipart/form-data` with `csrf` (checked before the handler), `kind` and `file`.
 #[handler]
 pub async fn upload(
     user: WebUser,
@@ -415,4 +419,13 @@ pub async fn upload(
             )
         }
     }
+}
+
+/// The register form's ward filter: a convenience; the form works without it.
+#[handler]
+pub fn script() -> Response {
+    Response::builder()
+        .content_type("text/javascript; charset=utf-8")
+        .header(poem::http::header::CACHE_CONTROL, "public, max-age=3600")
+        .body(include_str!("../../templates/web/counter.js"))
 }

@@ -95,7 +95,7 @@ pub async fn search(
         let eq = EnrolmentQuery {
             id_number: Some(q.id_number.trim().to_string()).filter(|s| !s.is_empty()),
             phone,
-            name_variants: name_variants(&name),
+            name: Some(name.clone()).filter(|n| !n.is_empty()),
             status,
             offset,
             // One more than shown tells whether there is a next page.
@@ -142,34 +142,6 @@ pub async fn search(
         prev_href,
         next_href,
     })
-}
-
-/// Spellings to try for a name fragment: as typed, lower case, upper case, and each word
-/// capitalised (how names are usually entered).
-fn name_variants(name: &str) -> Vec<String> {
-    use unicode_normalization::UnicodeNormalization;
-    if name.is_empty() {
-        return Vec::new();
-    }
-    let nfc: String = name.nfc().collect();
-    let title = nfc
-        .split(' ')
-        .map(|w| {
-            let mut cs = w.chars();
-            match cs.next() {
-                Some(first) => first
-                    .to_uppercase()
-                    .chain(cs.flat_map(char::to_lowercase))
-                    .collect(),
-                None => String::new(),
-            }
-        })
-        .collect::<Vec<String>>()
-        .join(" ");
-    let mut v = vec![nfc.clone(), nfc.to_lowercase(), nfc.to_uppercase(), title];
-    v.sort();
-    v.dedup();
-    v
 }
 
 fn row(lang: Lang, r: &EnrolmentRow) -> Row {

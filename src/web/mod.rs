@@ -7,8 +7,8 @@
 //! Adding a page: a handler taking [`WebUser`] that calls `user.require(&[roles])?` first,
 //! renders an askama template whose struct has a `page: Page` field (from `user.page`) and
 //! extends `web/base.html`, and returns `Result<Response, WebError>`. Forms post
-//! `<input type="hidden" name="csrf" value="{{ page.csrf }}">`; multipart uploads put it in
-//! the action's query (`action="/x?csrf={{ page.csrf }}"`). Domain errors shown on a form
+//! `<input type="hidden" name="csrf" value="{{ page.csrf }}">`, multipart uploads too (never
+//! in the action's URL). Domain errors shown on a form
 //! use [`message`] (the API's wording). Words go in `texts::CATALOGUE`. The CSP allows no
 //! inline script or style: serve a script as a static file beside `/static/web.css`.
 
@@ -85,6 +85,7 @@ pub fn routes() -> impl Endpoint<Output = Response> {
             get(workstation::document),
         )
         .at("/static/workstation.js", get(workstation::script))
+        .at("/static/counter.js", get(counter::script))
         .at("/counter", get(counter::form).post(counter::submit))
         .at("/counter/:id", get(counter::enrolment))
         .at("/counter/:id/documents", post(counter::upload))
@@ -306,6 +307,30 @@ struct ErrorPage {
     operation_id: Option<String>,
 }
 
+/// The step between a button and an action that is hard to undo (revoking an API key,
+/// disabling an account, resetting credentials, recording a no-show): the button's POST
+/// without `confirm=yes` answers this page, whose form posts the same fields again with it.
+/// A page of its own rather than a script's dialog, so it holds without JavaScript.
+#[derive(Template)]
+#[template(path = "web/confirm.html")]
+pub(super) struct ConfirmPage {
+    pub page: Page,
+    pub title: String,
+    pub text: &'static str,
+    /// Where the confirming form posts (the button's own action).
+    pub action: String,
+    /// The button's other fields, posted again with `confirm=yes`.
+    pub hidden: Vec<(&'static str, String)>,
+    pub button: &'static str,
+    /// Where "cancel" leads.
+    pub back: String,
+}
+
+/// Whether a posted form carries the confirmation of [`ConfirmPage`].
+pub(super) fn confirmed(fields: &[(String, String)]) -> bool {
+    fields.iter().any(|(k, v)| k == "confirm" && v == "yes")
+}
+
 /// Larger form posts are refused; uploads are multipart and read by their handlers.
 const MAX_FORM_BYTES: usize = 256 * 1024;
 
@@ -422,8 +447,8 @@ pub(super) fn pdf_view(bytes: Vec<u8>, filename: &str, query: &FileQuery) -> Res
         .body(bytes)
 }
 
-/// POSTs must carry the CSRF token: the `csrf` field of a url-encoded form, or for multipart
-/// uploads the `csrf` query parameter of the form's action.
+/// POSTs must carry the CSRF token: the `csrf` field of the form, url-encoded or multipart.
+/// Never in the URL, where logs and `Referer` headers would keep it.
 async fn check_csrf(req: &mut Request) -> poem::Result<()> {
     if req.method() != Method::POST {
         return Ok(());
@@ -448,10 +473,15 @@ async fn check_csrf(req: &mut Request) -> poem::Result<()> {
             .find(|(k, _)| k == "csrf")
             .map(|(_, v)| v)
     } else if content_type.starts_with("multipart/form-data") {
-        req.uri()
-            .query()
-            .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
-            .and_then(|q| q.into_iter().find(|(k, _)| k == "csrf").map(|(_, v)| v))
+        // Read whole (the route's body limit bounds it) and put back for the handler.
+        let body = req
+            .take_body()
+            .into_bytes()
+            .await
+            .map_err(|_| poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE))?;
+        let token = multipart_csrf(req, body.clone()).await;
+        req.set_body(body);
+        token
     } else {
         None
     };
@@ -461,6 +491,21 @@ async fn check_csrf(req: &mut Request) -> poem::Result<()> {
         tracing::warn!(path = req.uri().path(), "CSRF check failed");
         Err(WebError::Csrf.into())
     }
+}
+
+/// The `csrf` field of a multipart body, read from a copy of the body.
+async fn multipart_csrf(req: &Request, body: bytes::Bytes) -> Option<String> {
+    use poem::FromRequest;
+    let mut body = poem::RequestBody::new(poem::Body::from(body));
+    let mut form = poem::web::Multipart::from_request(req, &mut body)
+        .await
+        .ok()?;
+    while let Ok(Some(field)) = form.next_field().await {
+        if field.name() == Some("csrf") {
+            return field.text().await.ok();
+        }
+    }
+    None
 }
 
 fn error_page(e: poem::Error, lang: Lang, request_id: &str, signed_in: Option<Header>) -> Response {

@@ -12,7 +12,9 @@ use serde::Deserialize;
 
 use super::form::FieldMessages;
 use super::i18n::{self, Lang};
-use super::{message, redirect, render, render_status, Page, WebError, WebUser};
+use super::{
+    confirmed, message, redirect, render, render_status, ConfirmPage, Page, WebError, WebUser,
+};
 use crate::app::AppState;
 use crate::enrolment::identity::FieldErrors;
 use crate::enrolment::{DocumentKind, DocumentReader, EnrolmentError, Status};
@@ -179,6 +181,7 @@ struct Choice {
 
 struct DocumentView {
     href: String,
+    kind: &'static str,
     label: &'static str,
 }
 
@@ -285,11 +288,14 @@ fn call_page(
         lease_left: mm_ss(c.lease_expires_at, now),
         no_shows: c.no_shows,
         applicant,
-        documents: c
-            .documents
+        // Front, back, portrait, liveness (the style sheet puts the portrait beside the front,
+        // whose photo it is compared with).
+        documents: DocumentKind::ALL
             .iter()
+            .filter(|k| c.documents.contains(k))
             .map(|k| DocumentView {
                 href: format!("/workstation/{}/documents/{}", c.video_call_id, k.as_str()),
+                kind: k.as_str(),
                 label: document_label(lang, *k),
             })
             .collect(),
@@ -415,6 +421,20 @@ pub async fn outcome(
     let op = operator(&user)?;
     let entered = entered(&fields);
     let lang = user.page.lang;
+    if entered.outcome.trim() == "no_show" && !confirmed(&fields) {
+        if let Err(e) = state.verification.held(&op, &id).await {
+            return call_gone(user, &state, e).await;
+        }
+        return render(&ConfirmPage {
+            title: lang.t("ws.confirm.no_show.title").to_string(),
+            text: lang.t("ws.confirm.no_show.text"),
+            action: format!("/workstation/{}/outcome", id.0),
+            hidden: vec![("outcome", "no_show".to_string())],
+            button: lang.t("ws.no_show.submit"),
+            back: format!("/workstation/{}", id.0),
+            page: user.page,
+        });
+    }
     let refused = |errors: FieldErrors| {
         let mut messages = FieldMessages::new(lang, &errors);
         for item in CHECKLIST_ITEMS {
@@ -491,7 +511,8 @@ pub async fn document(
         .body(doc.bytes))
 }
 
-/// The lease countdown: a convenience; the page says the time without it.
+/// The lease countdown and the document viewer: conveniences; the page says the time
+/// without them, and each image opens on its own.
 #[handler]
 pub fn script() -> Response {
     Response::builder()

@@ -18,3 +18,39 @@
   }
   tick();
 })();
+
+// Document viewer: an image opens enlarged in a dialog where it can be zoomed and rotated.
+// Without the script each image is a link that opens it on its own.
+(function () {
+  var dialog = document.getElementById('viewer');
+  var image = document.getElementById('viewer-image');
+  var title = document.getElementById('viewer-title');
+  if (!dialog || !image || typeof dialog.showModal !== 'function') return;
+  var scale = 1;
+  var turn = 0;
+  function apply() {
+    image.style.transform = 'scale(' + scale + ') rotate(' + turn + 'deg)';
+  }
+  Array.prototype.forEach.call(document.querySelectorAll('a.doc-open'), function (link) {
+    link.addEventListener('click', function (event) {
+      event.preventDefault();
+      var shown = link.querySelector('img');
+      image.src = shown.src;
+      image.alt = shown.alt;
+      title.textContent = shown.alt;
+      scale = 1;
+      turn = 0;
+      apply();
+      dialog.showModal();
+    });
+  });
+  dialog.addEventListener('click', function (event) {
+    var act = event.target.getAttribute && event.target.getAttribute('data-viewer');
+    if (act === 'zoom-in') scale = Math.min(scale * 1.25, 8);
+    else if (act === 'zoom-out') scale = Math.max(scale / 1.25, 0.25);
+    else if (act === 'rotate') turn = (turn + 90) % 360;
+    else if (act === 'close') dialog.close();
+    else return;
+    apply();
+  });
+})();

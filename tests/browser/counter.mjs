@@ -15,8 +15,11 @@ await scenario('counter', async ({ page, base, shot }) => {
   await fill('identity.id_issue_date', '10/03/2022');
   await fill('identity.id_issue_place', 'Cục Cảnh sát QLHC về TTXH');
   await fill('identity.permanent_address.line', 'Số 8 phố Lý Thường Kiệt');
-  await fill('identity.permanent_address.ward', 'Phường Cửa Nam');
-  await fill('identity.permanent_address.province', 'Thành phố Hà Nội');
+  // Province and ward come from the official lists: the ward list follows the province.
+  await page.selectOption('[name="identity.permanent_address.province"]', 'Thành phố Hà Nội');
+  const offered = await page.$$eval('#permanent-ward optgroup:not([hidden])', (gs) => gs.map((g) => g.label));
+  check(offered.length === 1 && offered[0] === 'Thành phố Hà Nội', `only Hà Nội's wards offered: ${offered}`);
+  await page.selectOption('[name="identity.permanent_address.ward"]', 'Phường Cửa Nam');
   await fill('contact.phone', '0987654321');
   await page.check('[name="consent"]');
   await page.click('#counter-submit');
@@ -25,6 +28,7 @@ await scenario('counter', async ({ page, base, shot }) => {
   const text = await errors.textContent();
   check(text.includes(env('EXPECTED_ERROR')), `the API's message for the ID number, got: ${text}`);
   check((await page.inputValue('[name="identity.full_name"]')) === 'Lê Thị Hoa', 'typed values kept');
+  check((await page.inputValue('[name="identity.permanent_address.ward"]')) === 'Phường Cửa Nam', 'chosen ward kept');
   await shot('refused');
 
   await fill('identity.date_of_birth', '07/03/1995');

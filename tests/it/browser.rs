@@ -142,7 +142,7 @@ async fn an_ra_officer_revokes_a_certificate_and_sees_it_revoked() {
 async fn an_ra_officer_sees_the_contract_the_drawn_signature_and_the_acceptance_record() {
     let mut app = TestApp::spawn().await;
     let key = enrol_key(&mut app).await;
-    let citizen = common::certificates::Citizen::new(23, ("Phường Đống Đa", "Tỉnh Đắk Lắk"));
+    let citizen = common::certificates::Citizen::new(23, ("Phường Buôn Ma Thuột", "Tỉnh Đắk Lắk"));
     let (enrolment, serial) = common::certificates::active(&app, &key, &citizen).await;
     let who = operator(&mut app, "docs.browser", "ra_officer").await;
     let mut vars = sign_in_vars(&who);
@@ -161,5 +161,38 @@ async fn an_ra_officer_sees_the_contract_the_drawn_signature_and_the_acceptance_
             reads.len() >= at_least && reads.iter().all(|e| e["actor"] == "operator:docs.browser"),
             "{action}: {reads:?}"
         );
+    }
+}
+
+/// No page is wider than a 1366 px screen, for any role: `widths.mjs` walks every page each
+/// role reaches by links from the dashboard (and the video-call page for an operator) and
+/// fails on any that scrolls sideways.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_operator_page_is_wider_than_a_1366_px_screen() {
+    let mut app = TestApp::spawn().await;
+    let key = enrol_key(&mut app).await;
+    // A certificate (its pages, its change forms, its enrolment) and an applicant with
+    // documents waiting for a video call.
+    let citizen = common::certificates::Citizen::new(31, ("Phường Cửa Nam", "Thành phố Hà Nội"));
+    common::certificates::active(&app, &key, &citizen).await;
+    let queued = enrol(&app, &key, &application("app_ekyc", &id_number(32))).await;
+    common::enrol::upload_all(&app, &key, &queued).await;
+    for (role, min_pages) in [
+        ("operator", 7),
+        ("ra_officer", 9),
+        ("admin", 6),
+        ("auditor", 5),
+    ] {
+        let who = operator(&mut app, &format!("wide.{role}"), role).await;
+        let mut vars = sign_in_vars(&who);
+        vars.push(("ROLE", role.to_string()));
+        vars.push(("MIN_PAGES", min_pages.to_string()));
+        if role == "operator" {
+            vars.push(("TAKE_CALL", "1".into()));
+        }
+        app.next_totp_step();
+        let output = run_scenario(&app, "widths", &vars).await;
+        let walked = output.lines().find(|l| l.starts_with("checked "));
+        println!("{role}: {}", walked.unwrap_or("?"));
     }
 }

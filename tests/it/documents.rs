@@ -16,7 +16,7 @@ use crate::common::TestApp;
 use crate::contract::try_sql;
 
 const NAME: &str = "Nguyễn Thị Thuỷ Tiên";
-const WARD: &str = "Phường Đống Đa";
+const WARD: &str = "Phường Buôn Ma Thuột";
 const PROVINCE: &str = "Tỉnh Đắk Lắk";
 
 /// `<target>/documents/`: the PDFs and the page images, kept for people to look at.

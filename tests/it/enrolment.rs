@@ -836,6 +836,54 @@ async fn enrolment_by_id_gives_what_a_certificate_subject_needs() {
 }
 
 #[tokio::test]
+async fn provinces_and_wards_come_from_the_official_list_and_are_stored_by_their_official_names() {
+    let mut app = TestApp::spawn().await;
+    let key = enrol_key(&mut app).await;
+    let mut body = application("app_ekyc", &id_number(5));
+    body["identity"]["permanent_address"]["province"] = json!("Atlantis");
+    body["identity"]["current_address"] = json!({
+        "line": "Số 1", "ward": "Phường Sài Gòn", "province": "Thành phố Hà Nội"
+    });
+    let (status, answer) = submit(&app, &key, "atlantis", &body).await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(
+        codes_for(&answer, "identity.permanent_address.province"),
+        ["province_unknown"]
+    );
+    // Phường Sài Gòn is in Hồ Chí Minh City, not in Hà Nội.
+    assert_eq!(
+        codes_for(&answer, "identity.current_address.ward"),
+        ["ward_unknown"]
+    );
+    assert!(
+        answer["errors"].to_string().contains("Thành phố Hà Nội"),
+        "{answer}"
+    );
+    assert_eq!(count(&app.env, "SELECT COUNT(*) AS n FROM enrolments"), 0);
+
+    // Without the unit type, in another case, without diacritics: stored as the list spells it.
+    body["identity"]["permanent_address"]["province"] = json!("nghe an");
+    body["identity"]["permanent_address"]["ward"] = json!("truong vinh");
+    body["identity"]["current_address"]["province"] = json!("TP Hồ Chí Minh");
+    let (status, answer) = submit(&app, &key, "nghe-an", &body).await;
+    assert_eq!(status, 201, "{answer}");
+    let id = answer["id"].as_str().unwrap().to_string();
+    let store = ca_enrol::app::open_store(&app.env.config()).unwrap();
+    let row = store
+        .read(move |tx| tx.enrolment_by_id(&id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.permanent_province, "Tỉnh Nghệ An");
+    assert_eq!(row.permanent_ward, "Phường Trường Vinh");
+    assert_eq!(
+        row.current_province.as_deref(),
+        Some("Thành phố Hồ Chí Minh")
+    );
+    assert_eq!(row.current_ward.as_deref(), Some("Phường Sài Gòn"));
+}
+
+#[tokio::test]
 async fn the_openapi_document_describes_the_enrolment_and_verification_endpoints() {
     let app = TestApp::spawn().await;
     let (status, doc) = app.get("/api/openapi.json", None).await;

@@ -433,3 +433,30 @@ async fn vneid_jtis_are_purged_once_their_token_can_no_longer_be_replayed() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[tokio::test]
+async fn recording_webhook_nonces_are_purged_once_their_age_refuses_a_replay() {
+    use ca_enrol::clock::Clock;
+    let mut app = TestApp::spawn().await;
+    let received = app.clock.now().naive_utc().format("%Y-%m-%d %H:%M:%S");
+    app.env.sql(&format!(
+        "INSERT INTO recording_webhook_nonces (nonce, received_at) VALUES ('n-1', '{received}')"
+    ));
+    let nonces = "SELECT COUNT(*) AS n FROM recording_webhook_nonces";
+    // A delivery is accepted within 5 minutes of its timestamp; the nonce is kept an hour.
+    app.clock.advance(Duration::minutes(59));
+    let run = app.state.retention.run().await.unwrap();
+    assert_eq!((run.recording_nonces, count(&app.env, nonces)), (0, 1));
+    app.clock.advance(Duration::minutes(2));
+    let run = app.state.retention.run().await.unwrap();
+    assert_eq!((run.recording_nonces, count(&app.env, nonces)), (1, 0));
+    let purged: Vec<Value> = audit_actions(&mut app, "retention.purged")
+        .await
+        .into_iter()
+        .filter(|e| e["object_id"] == "recording_webhook_nonces")
+        .collect();
+    assert_eq!(purged.len(), 1, "{purged:?}");
+    let details: Value = serde_json::from_str(purged[0]["details"].as_str().unwrap()).unwrap();
+    assert_eq!(details["rows"], 1);
+    assert_eq!(details["kept_after_receipt_seconds"], 3600);
+}

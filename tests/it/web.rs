@@ -372,6 +372,12 @@ async fn every_page_answers_each_role_as_the_table_says() {
             &["admin"],
             404,
         ),
+        (
+            "/admin/operators/nonexistent/disable".into(),
+            vec![],
+            &["admin"],
+            404,
+        ),
         // The fixture's app enrolment waits in the queue: the operator takes it.
         ("/workstation/claim".into(), vec![], &["operator"], 303),
         (
@@ -626,9 +632,20 @@ async fn a_no_show_puts_the_applicant_back_and_a_rejection_needs_reason_and_note
     assert!(empty.body.contains("Hiện không có ai đang chờ."));
 
     let call = location(&op.post("/workstation/claim", &[]).await);
+    // The button asks first; the confirmation page's form posts it again with `confirm`.
+    let asked = op
+        .post(&format!("{call}/outcome"), &[("outcome", "no_show")])
+        .await;
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    assert!(asked.body.contains("id=\"confirm-form\""), "{}", asked.body);
+    assert!(asked.body.contains("Ghi nhận người đăng ký vắng mặt?"));
+    assert_eq!(op.get(&call).await.status, 200, "the call is still open");
     let done = location(
-        &op.post(&format!("{call}/outcome"), &[("outcome", "no_show")])
-            .await,
+        &op.post(
+            &format!("{call}/outcome"),
+            &[("outcome", "no_show"), ("confirm", "yes")],
+        )
+        .await,
     );
     assert_eq!(done, "/workstation?done=requeued");
     assert_eq!(
@@ -879,6 +896,17 @@ async fn counter_enrolment_shows_the_apis_refusals_then_registers_and_takes_scan
         .await
         .unwrap();
     assert_eq!(resp.status(), 403);
+    // The token travels in the form, never in the URL: a token in the query is not enough.
+    let form_page = op.get(&format!("/counter/{id}")).await;
+    assert!(!form_page.body.contains("csrf="), "{}", form_page.body);
+    assert!(form_page.body.contains("name=\"csrf\""));
+    let query = op
+        .post_multipart_raw(
+            &format!("/counter/{id}/documents?csrf={}", op.csrf()),
+            reqwest::multipart::Form::new().text("kind", "portrait"),
+        )
+        .await;
+    assert_eq!(query.status, 403);
 }
 
 /// The enrolment of a certificate and its signed contract's id.
@@ -921,6 +949,9 @@ async fn enrolments_are_found_by_id_number_phone_name_and_status_and_show_their_
         format!("id_number={id_number}"),
         "phone=0912%20345%20678".to_string(),
         "name=nguy%E1%BB%85n%20v%C4%83n".to_string(), // "nguyễn văn", lower case
+        // Without diacritics, in any case: "nguyen van an" finds "Nguyễn Văn An".
+        "name=nguyen%20van%20an".to_string(),
+        "name=NGUYEN%20%20VAN".to_string(),
         "status=awaiting_video_call".to_string(),
     ] {
         let page = operator.get(&format!("/enrolments?{query}")).await;
@@ -931,6 +962,8 @@ async fn enrolments_are_found_by_id_number_phone_name_and_status_and_show_their_
             page.body
         );
     }
+    let other = operator.get("/enrolments?name=tran%20thi").await;
+    assert!(!other.body.contains(&format!("/enrolments/{enrolment}")));
     let none = operator.get("/enrolments?id_number=001090999999").await;
     assert!(!none.body.contains(&format!("/enrolments/{enrolment}")));
     assert!(none.body.contains("Không có kết quả phù hợp."));
@@ -1195,6 +1228,11 @@ async fn an_ra_officer_revokes_a_certificate_after_confirming_and_sees_it_revoke
     // The API and the search agree.
     let found = ra.get("/certificates?status=revoked").await;
     assert!(found.body.contains(&serial));
+    // By the holder's name, without diacritics.
+    let found = ra.get("/certificates?name=nguyen%20van%20an").await;
+    assert!(found.body.contains(&serial), "{}", found.body);
+    let other = ra.get("/certificates?name=tran%20thi").await;
+    assert!(!other.body.contains(&serial));
     let admin = app.admin_token().await;
     let (_, api) = app
         .get(&format!("/api/v1/certificates/{serial}"), Some(&admin))
@@ -1272,8 +1310,21 @@ async fn an_admin_creates_disables_and_resets_accounts_and_manages_api_keys() {
     // Disabling ends the operator's session at once.
     let listing = admin.get("/admin").await;
     let id = operator_id(&listing.body, "le.thi.hoa");
-    let resp = admin
+    let asked = admin
         .post(&format!("/admin/operators/{id}/disable"), &[])
+        .await;
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    assert!(
+        asked.body.contains("Khoá tài khoản le.thi.hoa?"),
+        "{}",
+        asked.body
+    );
+    assert_eq!(hoa.get("/dashboard").await.status, 200, "not disabled yet");
+    let resp = admin
+        .post(
+            &format!("/admin/operators/{id}/disable"),
+            &[("confirm", "yes")],
+        )
         .await;
     assert_eq!(resp.status, 303);
     assert_eq!(hoa.get("/dashboard").await.status, 303);
@@ -1291,8 +1342,17 @@ async fn an_admin_creates_disables_and_resets_accounts_and_manages_api_keys() {
 
     // A password reset: a new one-time password; the next sign-in is a first sign-in again.
     admin.get("/admin").await;
-    let reset = admin
+    let asked = admin
         .post(&format!("/admin/operators/{id}/reset-password"), &[])
+        .await;
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    assert!(asked.body.contains("Đặt lại mật khẩu của le.thi.hoa?"));
+    assert!(asked.text_of("one-time-password").is_none());
+    let reset = admin
+        .post(
+            &format!("/admin/operators/{id}/reset-password"),
+            &[("confirm", "yes")],
+        )
         .await;
     assert_eq!(reset.status, 200, "{}", reset.body);
     let new_one_time = Credentials {
@@ -1309,7 +1369,10 @@ async fn an_admin_creates_disables_and_resets_accounts_and_manages_api_keys() {
         .body
         .contains(&format!("/admin/operators/{own}/disable")));
     let refused = admin
-        .post(&format!("/admin/operators/{own}/disable"), &[])
+        .post(
+            &format!("/admin/operators/{own}/disable"),
+            &[("confirm", "yes")],
+        )
         .await;
     assert_eq!(refused.status, 422);
 
@@ -1332,8 +1395,17 @@ async fn an_admin_creates_disables_and_resets_accounts_and_manages_api_keys() {
     assert!(listing.body.contains("Ứng dụng di động"));
     assert!(listing.body.contains("1.500.000 ₫") || listing.body.contains(" ₫"));
     let key_id = me["id"].as_str().unwrap();
-    let revoked = admin
+    let asked = admin
         .post(&format!("/admin/api-keys/{key_id}/revoke"), &[])
+        .await;
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    assert!(asked.body.contains("Thu hồi khoá API “Ứng dụng di động”?"));
+    assert_eq!(app.get("/api/v1/whoami", Some(&token)).await.0, 200);
+    let revoked = admin
+        .post(
+            &format!("/admin/api-keys/{key_id}/revoke"),
+            &[("confirm", "yes")],
+        )
         .await;
     assert_eq!(revoked.status, 303);
     assert_eq!(app.get("/api/v1/whoami", Some(&token)).await.0, 401);

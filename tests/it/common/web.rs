@@ -157,12 +157,22 @@ impl WebClient {
         self.finish(resp).await
     }
 
-    /// Posts a multipart form; the CSRF token goes in the action's query (`?csrf=`).
+    /// Posts a multipart form; the CSRF token goes in as its `csrf` field, as the page's form
+    /// sends it.
     pub async fn post_multipart(&self, path: &str, form: reqwest::multipart::Form) -> WebResponse {
-        let sep = if path.contains('?') { '&' } else { '?' };
+        self.post_multipart_raw(path, form.text("csrf", self.csrf()))
+            .await
+    }
+
+    /// Posts a multipart form as given (no CSRF field added).
+    pub async fn post_multipart_raw(
+        &self,
+        path: &str,
+        form: reqwest::multipart::Form,
+    ) -> WebResponse {
         let resp = self
             .http
-            .post(format!("{}{path}{sep}csrf={}", self.base, self.csrf()))
+            .post(format!("{}{path}", self.base))
             .header(reqwest::header::COOKIE, self.cookie_header())
             .multipart(form)
             .send()
