@@ -353,6 +353,7 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("counter_path.deadline", "Hạn nghiệm thu", "Accept by"),
     ("counter_path.draft_exists", "Đã có hợp đồng chờ ký:", "A contract awaits signature:"),
     ("counter_path.free", "Miễn phí", "Free"),
+    ("counter_path.issue.intro", "Hợp đồng đã được ký. Chọn nơi giữ khóa bí mật của công dân để cấp chứng thư số:", "The contract is signed. Choose where the citizen's private key is kept to issue the certificate:"),
     ("counter_path.package.change", "Đổi gói", "Change the package"),
     ("counter_path.package.choose", "Gói dịch vụ công dân chọn", "The package the citizen chooses"),
     ("counter_path.package.submit", "Lập hợp đồng", "Prepare the contract"),

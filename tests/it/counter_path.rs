@@ -15,7 +15,9 @@ use common::TestApp;
 /// An RA officer's API token: reads enrolments and contracts.
 async fn reader(app: &mut TestApp) -> String {
     let admin = app.admin_token().await;
-    let mut ra = app.create_operator(&admin, "counter-reader", "ra_officer").await;
+    let mut ra = app
+        .create_operator(&admin, "counter-reader", "ra_officer")
+        .await;
     app.session(&mut ra).await
 }
 
