@@ -613,6 +613,13 @@ async fn issued(
     }
 }
 
+/// The step the enrolment is at, unless it waits for its certificate: a second click after
+/// the certificate was issued lands on its acceptance, and nothing is generated for an
+/// enrolment whose contract is not signed.
+fn not_issuable(desk: &Desk) -> Option<Response> {
+    (desk.enrolment.status != Status::ContractSigned).then(|| desk.elsewhere())
+}
+
 #[handler]
 pub async fn issue_remote(
     user: WebUser,
@@ -621,6 +628,9 @@ pub async fn issue_remote(
 ) -> Result<Response, WebError> {
     require_operator(&user)?;
     let desk = Desk::load(&state, &id).await?;
+    if let Some(elsewhere) = not_issuable(&desk) {
+        return Ok(elsewhere);
+    }
     let result = state
         .remote_signing
         .issue(&user.principal.actor(), desk.id(), KeyAlgorithm::P256)
@@ -641,6 +651,9 @@ pub async fn issue_csr(
 ) -> Result<Response, WebError> {
     require_operator(&user)?;
     let desk = Desk::load(&state, &id).await?;
+    if let Some(elsewhere) = not_issuable(&desk) {
+        return Ok(elsewhere);
+    }
     let mut key = None;
     let mut csr = Vec::new();
     let bad_form = |e: poem::error::ParseMultipartError| WebError::Unexpected(e.to_string());

@@ -6,6 +6,10 @@
 import { ask, check, env, operatorFromEnv, scenario, signIn } from './lib.mjs';
 
 const csrFile = process.env.CSR_FILE;
+// Steps that render or seal a PDF (the draft, the signed contract, the acceptance record and
+// its accepted version) take seconds in a debug build on a busy machine: their navigations
+// get a generous limit, so a slow machine is not a failure.
+const RENDERS = { timeout: 120_000 };
 
 await scenario(env('SCENARIO_NAME'), async ({ page, base, shot }) => {
   await signIn(page, base, operatorFromEnv(), shot);
@@ -47,10 +51,10 @@ await scenario(env('SCENARIO_NAME'), async ({ page, base, shot }) => {
   check((await page.locator('input[name="package_code"][value="PS0"]').count()) === 1, 'PS0 offered');
   await page.check('input[name="package_code"][value="PS0"]');
   await shot('package');
-  await Promise.all([page.waitForURL(`${base}/counter/${id}/contract`), page.click('#package-submit')]);
+  await Promise.all([page.waitForURL(`${base}/counter/${id}/contract`, RENDERS), page.click('#package-submit')]);
 
   // Contract: the draft PDF in the viewer, then the code, then the pad at phone width.
-  await page.locator('figure.step-viewer iframe').waitFor();
+  await page.locator('figure.step-viewer iframe').waitFor(RENDERS);
   const number = (await page.textContent('#contract-number')).trim();
   check(/^HD-\d{4}-\d{6}$/.test(number), `contract number ${number}`);
   await shot('contract');
@@ -75,7 +79,7 @@ await scenario(env('SCENARIO_NAME'), async ({ page, base, shot }) => {
   await page.mouse.up();
   await page.fill('#otp-code', await ask('otp'));
   await shot('signed-on-pad');
-  await Promise.all([page.waitForURL(`${base}/counter/${id}/certificate`), page.click('#sign-submit')]);
+  await Promise.all([page.waitForURL(`${base}/counter/${id}/certificate`, RENDERS), page.click('#sign-submit')]);
   await page.setViewportSize({ width: 1280, height: 900 });
 
   // Issuance: both ways are offered.
@@ -84,19 +88,19 @@ await scenario(env('SCENARIO_NAME'), async ({ page, base, shot }) => {
   await shot('issuance');
   if (csrFile) {
     await page.setInputFiles('#csr-form input[name="file"]', csrFile);
-    await Promise.all([page.waitForURL(`${base}/counter/${id}/acceptance`), page.click('#csr-submit')]);
+    await Promise.all([page.waitForURL(`${base}/counter/${id}/acceptance`, RENDERS), page.click('#csr-submit')]);
   } else {
-    await Promise.all([page.waitForURL(`${base}/counter/${id}/acceptance`), page.click('#remote-submit')]);
+    await Promise.all([page.waitForURL(`${base}/counter/${id}/acceptance`, RENDERS), page.click('#remote-submit')]);
   }
 
   // Acceptance: the record in the viewer, the second code, and the certificate active.
-  await page.locator('figure.step-viewer iframe').waitFor();
+  await page.locator('figure.step-viewer iframe').waitFor(RENDERS);
   const serial = (await page.textContent('#certificate-serial')).trim();
   await shot('acceptance-record');
   await Promise.all([page.waitForURL(/\/acceptance\?sent=1$/), page.click('#acceptance-otp-submit')]);
   await page.fill('#otp-code', await ask('otp'));
   await shot('acceptance-code');
-  await Promise.all([page.waitForURL(`${base}/counter/${id}/certificate`), page.click('#accept-submit')]);
+  await Promise.all([page.waitForURL(`${base}/counter/${id}/certificate`, RENDERS), page.click('#accept-submit')]);
   const status = await page.getAttribute('#certificate-status', 'data-status');
   check(status === 'active', `the certificate is shown active, got ${status}`);
   check((await page.textContent('#certificate-serial')).trim() === serial, 'the same certificate');

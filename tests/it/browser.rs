@@ -173,6 +173,8 @@ async fn the_counter_path_goes_from_registration_to_an_active_certificate() {
     // Born 1990, female (`1` in the ID number's fourth digit).
     vars.push(("ID_NUMBER", "001190000851".into()));
     vars.push(("PHONE", "0987654321".into()));
+    // Five PDFs are rendered or sealed on the way: room for a slow debug build.
+    vars.push(("SCENARIO_TIMEOUT_MS", "600000".into()));
     app.next_totp_step();
     let output = run_scenario_with_codes(&app, "counter-path", &vars, "+84987654321").await;
     let value = |name: &str| {

@@ -120,6 +120,22 @@ async fn a_counter_citizen_signs_gets_a_certificate_for_a_csr_file_and_accepts_i
         issued.body
     );
     let serial = common::counter::serial_awaiting_acceptance(&op, &id).await;
+    // A second click (another key, another request) issues nothing more.
+    let again = op
+        .post_multipart(
+            &format!("/counter/{id}/certificate/csr"),
+            reqwest::multipart::Form::new()
+                .text("idempotency_key", "another")
+                .part(
+                    "file",
+                    reqwest::multipart::Part::bytes(common::certificates::csr_pem().into_bytes()),
+                ),
+        )
+        .await;
+    assert_eq!(
+        again.location.as_deref(),
+        Some(format!("/counter/{id}/acceptance").as_str())
+    );
     let record = op
         .get(&format!("/counter/{id}/acceptance-record/record"))
         .await;
