@@ -318,7 +318,12 @@ async fn enrolment_page(
             .t_or_code(&format!("status.{}", s.shown_status()))
             .to_string(),
         next_step: next.get(lang).to_string(),
-        continue_href: super::counter_steps::continue_href(&s.id, s.source, s.status),
+        continue_href: super::counter_steps::continue_href(
+            &s.id,
+            s.source,
+            s.status,
+            s.issuance == crate::enrolment::Issuance::AwaitingAcceptance,
+        ),
         verified_by: s.verified_by.clone().unwrap_or_default(),
         documents: s
             .documents

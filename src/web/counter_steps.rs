@@ -902,14 +902,21 @@ pub fn signature_script() -> Response {
         .body(include_str!("../../templates/web/signature-pad.js"))
 }
 
-/// Where the counter enrolment page's "continue" link leads: the step the enrolment is at.
-pub fn continue_href(id: &str, source: Source, status: Status) -> Option<String> {
+/// Where the "continue" link of a counter enrolment leads: the step it is at, while the path
+/// has one (`awaiting_acceptance`: its certificate waits for the citizen's acceptance).
+pub fn continue_href(
+    id: &str,
+    source: Source,
+    status: Status,
+    awaiting_acceptance: bool,
+) -> Option<String> {
     if source != Source::Counter {
         return None;
     }
     match status {
         Status::Verified => Some(Step::Package.path(id)),
-        Status::ContractSigned | Status::CertificateIssued => Some(Step::Certificate.path(id)),
+        Status::ContractSigned => Some(Step::Certificate.path(id)),
+        Status::CertificateIssued if awaiting_acceptance => Some(Step::Acceptance.path(id)),
         _ => None,
     }
 }

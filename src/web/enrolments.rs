@@ -276,9 +276,14 @@ pub async fn detail(
     };
     let can_see_certificates = user.require(super::certificates::READERS).is_ok();
     let contract_pdfs = contracts.iter().any(|(kinds, _)| !kinds.is_empty());
+    let awaiting_acceptance = certificates
+        .iter()
+        .any(|c| c.status == CertificateStatus::PendingAcceptance);
     let counter_step = crate::enrolment::Source::parse(&row.source)
         .filter(|_| user.require(&[crate::operators::Role::Operator]).is_ok())
-        .and_then(|source| super::counter_steps::continue_href(&row.id, source, row.status));
+        .and_then(|source| {
+            super::counter_steps::continue_href(&row.id, source, row.status, awaiting_acceptance)
+        });
     render(&DetailPage {
         counter_step,
         contract_pdfs,
