@@ -111,6 +111,19 @@ pub fn body_limits(config: &crate::config::Config) -> BodyLimits {
             "/counter/{id}/documents",
             Limit::bytes(document.saturating_add(default)),
         )
+        // The counter's signature pad: the drawn PNG as a data URL in a url-encoded form,
+        // read up to the pages' form limit.
+        .route(
+            Method::POST,
+            "/counter/{id}/contract/sign",
+            Limit::bytes(crate::web::MAX_FORM_BYTES),
+        )
+        // A CSR file from the citizen's token and the form's few fields, as multipart.
+        .route(
+            Method::POST,
+            "/counter/{id}/certificate/csr",
+            Limit::bytes(crate::issuance::MAX_CSR_BYTES + default),
+        )
 }
 
 /// How long `/readyz` waits for the database before it answers 503 "unreachable": a load

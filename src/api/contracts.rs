@@ -1,7 +1,6 @@
 //! Packages and service contracts: the catalogue (public), a contract for a verified
 //! enrolment, its document, the signing code and the signature.
 
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path};
@@ -16,7 +15,8 @@ use super::otp_views::ChallengeCreated;
 use super::problem::ApiError;
 use crate::app::AppState;
 use crate::contract::{
-    ContractError, ContractStatus, ContractSummary, Package, SignRequest, PDF_DRAFT, PDF_SIGNED,
+    signature_from_base64, ContractError, ContractStatus, ContractSummary, Package, SignRequest,
+    PDF_DRAFT, PDF_SIGNED,
 };
 use crate::operators::Role;
 use crate::problem::Problem;
@@ -259,18 +259,6 @@ impl From<ContractError> for Problem {
     }
 }
 
-/// The signature image's bytes; the base64 text is bounded before it is decoded.
-fn decode_signature(text: &str, max_bytes: usize) -> Result<Vec<u8>, ContractError> {
-    let text = text.trim();
-    let text = text.strip_prefix("data:image/png;base64,").unwrap_or(text);
-    if text.len() / 4 * 3 > max_bytes + 3 {
-        return Err(ContractError::SignatureTooLarge { max_bytes });
-    }
-    base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .map_err(|_| ContractError::SignatureInvalid("not valid base64"))
-}
-
 fn contract_id_example() -> String {
     "7a1e4f7c-2d55-4b8e-9a3c-5b7f1e0c2d44".into()
 }
@@ -409,7 +397,7 @@ impl ContractsApi {
         require_reach(&state, &auth.0, Owned::Contract(id.0.clone())).await?;
         let input = body.0;
         let max_bytes = state.contracts.signature_limits().max_bytes;
-        let signature_png = decode_signature(&input.signature_image, max_bytes)?;
+        let signature_png = signature_from_base64(&input.signature_image, max_bytes)?;
         let c = state
             .contracts
             .sign(

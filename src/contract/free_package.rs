@@ -44,3 +44,29 @@ pub fn release_free_package(
     ))?;
     Ok(true)
 }
+
+impl super::Contracts {
+    /// The number of the contract holding the free-package right of the enrolment's ID
+    /// number, None while the right is free: the check `create` and `sign` apply, for a page
+    /// that offers the free package only when it may still be taken.
+    pub async fn free_package_holder(
+        &self,
+        enrolment_id: &str,
+    ) -> Result<Option<String>, ContractError> {
+        let id = enrolment_id.to_string();
+        self.store
+            .read(move |tx| {
+                let enrolment = tx
+                    .enrolment_by_id(&id)?
+                    .ok_or(ContractError::EnrolmentNotFound)?;
+                match refuse_if_free_package_used(tx, &enrolment.id_number) {
+                    Ok(()) => Ok(None),
+                    Err(ContractError::FreePackageAlreadyUsed { contract_number }) => {
+                        Ok(Some(contract_number))
+                    }
+                    Err(e) => Err(e),
+                }
+            })
+            .await
+    }
+}

@@ -42,7 +42,9 @@ pub use pdf::{
 /// The PNG chunk checksum, for tests that build PNGs by hand.
 #[cfg(test)]
 pub(crate) use signature::crc32;
-pub use signature::{check as check_signature, SignatureImage, SignatureLimits};
+pub use signature::{
+    check as check_signature, from_base64 as signature_from_base64, SignatureImage, SignatureLimits,
+};
 pub use signing::{SignRequest, SignedContract};
 
 use std::sync::Arc;

@@ -40,6 +40,20 @@ pub struct SignatureImage {
     pub height: u32,
 }
 
+/// The PNG bytes of a signature sent as base64 text (a `data:image/png;base64,` prefix, as a
+/// canvas gives it, is accepted); the text is bounded before it is decoded.
+pub fn from_base64(text: &str, max_bytes: usize) -> Result<Vec<u8>, ContractError> {
+    use base64::Engine;
+    let text = text.trim();
+    let text = text.strip_prefix("data:image/png;base64,").unwrap_or(text);
+    if text.len() / 4 * 3 > max_bytes + 3 {
+        return Err(ContractError::SignatureTooLarge { max_bytes });
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|_| ContractError::SignatureInvalid("not valid base64"))
+}
+
 /// Checks `png` against `limits`.
 pub fn check(png: &[u8], limits: &SignatureLimits) -> Result<SignatureImage, ContractError> {
     if png.len() > limits.max_bytes {

@@ -283,6 +283,8 @@ struct EnrolmentPage {
     status: &'static str,
     status_text: String,
     next_step: String,
+    /// The step of the counter path the enrolment is at, to continue it.
+    continue_href: Option<String>,
     verified_by: String,
     documents: Vec<&'static str>,
     /// Empty when the enrolment takes no more documents.
@@ -320,6 +322,12 @@ async fn enrolment_page(
             .t_or_code(&format!("status.{}", s.shown_status()))
             .to_string(),
         next_step: next.get(lang).to_string(),
+        continue_href: super::counter_steps::continue_href(
+            &s.id,
+            s.source,
+            s.status,
+            s.issuance == crate::enrolment::Issuance::AwaitingAcceptance,
+        ),
         verified_by: s.verified_by.clone().unwrap_or_default(),
         documents: s
             .documents

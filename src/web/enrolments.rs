@@ -207,6 +207,8 @@ struct DetailPage {
     /// Whether any contract has a PDF to show.
     contract_pdfs: bool,
     certificates: Vec<CertificateItem>,
+    /// For an operator: the counter path's step this counter enrolment is at, to resume it.
+    counter_step: Option<String>,
 }
 
 #[handler]
@@ -246,7 +248,16 @@ pub async fn detail(
     };
     let can_see_certificates = user.require(super::certificates::READERS).is_ok();
     let contract_pdfs = contracts.iter().any(|(kinds, _)| !kinds.is_empty());
+    let awaiting_acceptance = certificates
+        .iter()
+        .any(|c| c.status == CertificateStatus::PendingAcceptance);
+    let counter_step = crate::enrolment::Source::parse(&row.source)
+        .filter(|_| user.require(&[crate::operators::Role::Operator]).is_ok())
+        .and_then(|source| {
+            super::counter_steps::continue_href(&row.id, source, row.status, awaiting_acceptance)
+        });
     render(&DetailPage {
+        counter_step,
         contract_pdfs,
         id: row.id.clone(),
         full_name: row.full_name.clone(),

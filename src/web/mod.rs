@@ -19,6 +19,7 @@ mod admin;
 mod audit;
 mod certificates;
 mod counter;
+mod counter_steps;
 mod dashboard;
 mod enrolments;
 mod form;
@@ -89,6 +90,51 @@ pub fn routes() -> impl Endpoint<Output = Response> {
         .at("/counter", get(counter::form).post(counter::submit))
         .at("/counter/:id", get(counter::enrolment))
         .at("/counter/:id/documents", post(counter::upload))
+        .at(
+            "/counter/:id/package",
+            get(counter_steps::package_step).post(counter_steps::choose_package),
+        )
+        .at("/counter/:id/contract", get(counter_steps::contract_step))
+        .at(
+            "/counter/:id/contract/otp",
+            post(counter_steps::send_contract_code),
+        )
+        .at(
+            "/counter/:id/contract/sign",
+            post(counter_steps::sign_contract),
+        )
+        .at(
+            "/counter/:id/certificate",
+            get(counter_steps::certificate_step),
+        )
+        .at(
+            "/counter/:id/certificate/remote",
+            post(counter_steps::issue_remote),
+        )
+        .at(
+            "/counter/:id/certificate/csr",
+            post(counter_steps::issue_csr),
+        )
+        .at(
+            "/counter/:id/certificate/pem",
+            get(counter_steps::certificate_pem),
+        )
+        .at(
+            "/counter/:id/acceptance",
+            get(counter_steps::acceptance_step).post(counter_steps::accept),
+        )
+        .at(
+            "/counter/:id/acceptance/otp",
+            post(counter_steps::send_acceptance_code),
+        )
+        .at(
+            "/counter/:id/acceptance-record/:version",
+            get(counter_steps::acceptance_record),
+        )
+        .at(
+            "/static/signature-pad.js",
+            get(counter_steps::signature_script),
+        )
         .at("/reports", get(reports::page))
         .at("/reports/issuance.csv", get(reports::csv))
         .around(around)
@@ -332,7 +378,7 @@ pub(super) fn confirmed(fields: &[(String, String)]) -> bool {
 }
 
 /// Larger form posts are refused; uploads are multipart and read by their handlers.
-const MAX_FORM_BYTES: usize = 256 * 1024;
+pub(crate) const MAX_FORM_BYTES: usize = 256 * 1024;
 
 /// Every page request: the CSRF check on POST, errors turned into pages, and headers that
 /// keep pages out of caches and frames.

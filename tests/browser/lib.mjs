@@ -4,9 +4,11 @@
 // environment and fails with this script's output when it exits non-zero.
 
 import { createHmac } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { chromium } from 'playwright-core';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -49,6 +51,19 @@ export function totp(secretBase32, unixSeconds) {
   const offset = mac[mac.length - 1] & 0x0f;
   const code = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
   return String(code).padStart(6, '0');
+}
+
+/**
+ * Asks the Rust test for something only it can read (e.g. `otp`: the code just sent to the
+ * citizen's phone): prints `ASK <question>` and reads the answer from standard input
+ * (`run_scenario_with_codes` in tests/it/common/browser.rs answers).
+ */
+export async function ask(question) {
+  console.log(`ASK ${question}`);
+  const lines = createInterface({ input: process.stdin });
+  const [answer] = await once(lines, 'line');
+  lines.close();
+  return answer.trim();
 }
 
 /** The application's time (its test clock may run ahead of this machine's), in unix seconds. */

@@ -5,7 +5,7 @@
 
 use crate::common;
 
-use common::browser::{picture, run_scenario};
+use common::browser::{picture, run_scenario, run_scenario_with_codes};
 use common::enrol::{application, enrol, enrol_key, enrolment_status, id_number, put_document};
 use common::{Credentials, TestApp};
 
@@ -194,5 +194,49 @@ async fn no_operator_page_is_wider_than_a_1366_px_screen() {
         let output = run_scenario(&app, "widths", &vars).await;
         let walked = output.lines().find(|l| l.starts_with("checked "));
         println!("{role}: {}", walked.unwrap_or("?"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_counter_path_goes_from_registration_to_an_active_certificate() {
+    let mut app = TestApp::spawn().await;
+    let who = operator(&mut app, "desk.path", "operator").await;
+    let mut vars = sign_in_vars(&who);
+    vars.push(("SCENARIO_NAME", "counter-path".into()));
+    // Born 1990, female (`1` in the ID number's fourth digit).
+    vars.push(("ID_NUMBER", "001190000851".into()));
+    vars.push(("PHONE", "0987654321".into()));
+    // Five PDFs are rendered or sealed on the way: room for a slow debug build.
+    vars.push(("SCENARIO_TIMEOUT_MS", "600000".into()));
+    app.next_totp_step();
+    let output = run_scenario_with_codes(&app, "counter-path", &vars, "+84987654321").await;
+    let value = |name: &str| {
+        output
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("the scenario names {name}:\n{output}"))
+            .trim()
+            .to_string()
+    };
+    let (id, serial) = (value("ENROLMENT_ID"), value("SERIAL"));
+
+    let admin = app.admin_token().await;
+    let (_, cert) = app
+        .get(&format!("/api/v1/certificates/{serial}"), Some(&admin))
+        .await;
+    assert_eq!(cert["status"], "active", "{cert}");
+    assert_eq!(cert["enrolment_id"], id.as_str(), "{cert}");
+    // The citizen's acts are recorded as made at this desk by this operator, each confirmed
+    // by the code sent to the citizen's phone.
+    for action in [
+        "contract.signed",
+        "credential.created",
+        "certificate.accepted",
+    ] {
+        let events = common::enrol::audit_actions(&mut app, action).await;
+        assert!(
+            events.iter().any(|e| e["actor"] == "operator:desk.path"),
+            "{action}: {events:?}"
+        );
     }
 }

@@ -10,6 +10,7 @@ mod browser;
 mod ca_files;
 mod checkpoints;
 mod contract;
+mod counter_path;
 mod csc;
 mod documents;
 mod edge;

@@ -295,6 +295,15 @@ async fn every_page_answers_each_role_as_the_table_says() {
     let mut app = TestApp::spawn().await;
     let (enrolment, serial) = fixture(&mut app).await;
     let (contracted, contract) = contract_of(&app, &serial).await;
+    // The counter path: an enrolment at the contract step, one awaiting acceptance.
+    let desk = web_sign_in(&mut app, "operator").await;
+    let at_contract = common::counter::registered(&mut app, &common::enrol::id_number(901)).await;
+    let draft_of_at_contract = common::counter::choose(&desk, &at_contract, "PS12")
+        .await
+        .field("contract_id")
+        .unwrap();
+    let (at_acceptance, pending) =
+        common::counter::awaiting_acceptance(&mut app, &desk, &common::enrol::id_number(902)).await;
     const ALL: &[&str] = &["operator", "ra_officer", "admin", "auditor"];
     const CASEWORK: &[&str] = &["operator", "ra_officer"];
     const CERT_READERS: &[&str] = &["ra_officer", "auditor", "admin"];
@@ -334,6 +343,24 @@ async fn every_page_answers_each_role_as_the_table_says() {
         ("/workstation".into(), &["operator"]),
         ("/counter".into(), &["operator"]),
         (format!("/counter/{enrolment}"), &["operator"]),
+        (format!("/counter/{at_contract}/package"), &["operator"]),
+        (format!("/counter/{at_contract}/contract"), &["operator"]),
+        (
+            format!("/counter/{at_acceptance}/certificate"),
+            &["operator"],
+        ),
+        (
+            format!("/counter/{at_acceptance}/certificate/pem"),
+            &["operator"],
+        ),
+        (
+            format!("/counter/{at_acceptance}/acceptance"),
+            &["operator"],
+        ),
+        (
+            format!("/counter/{at_acceptance}/acceptance-record/record"),
+            &["operator"],
+        ),
         ("/reports".into(), CERT_READERS),
         ("/reports/issuance.csv".into(), CERT_READERS),
     ];
@@ -398,6 +425,48 @@ async fn every_page_answers_each_role_as_the_table_says() {
             &["operator"],
             422,
         ),
+        // The counter path's forms, each refused or leading back to the step it is at.
+        (
+            format!("/counter/{at_contract}/package"),
+            vec![("package_code", "NOPE")],
+            &["operator"],
+            422,
+        ),
+        (
+            format!("/counter/{at_contract}/contract/otp"),
+            vec![("contract_id", "other")],
+            &["operator"],
+            303,
+        ),
+        (
+            format!("/counter/{at_contract}/contract/sign"),
+            vec![
+                ("contract_id", &draft_of_at_contract),
+                ("otp_code", "000000"),
+            ],
+            &["operator"],
+            422,
+        ),
+        // Issued already: the same certificate, on to its acceptance.
+        (
+            format!("/counter/{at_acceptance}/certificate/remote"),
+            vec![],
+            &["operator"],
+            303,
+        ),
+        (
+            format!("/counter/{at_acceptance}/acceptance/otp"),
+            vec![("serial", "other")],
+            &["operator"],
+            303,
+        ),
+        // No code was sent for it.
+        (
+            format!("/counter/{at_acceptance}/acceptance"),
+            vec![("serial", &pending), ("otp_code", "000000")],
+            &["operator"],
+            409,
+        ),
     ];
     let mut clients = Vec::new();
     for role in ROLES {
@@ -448,6 +517,19 @@ async fn every_page_answers_each_role_as_the_table_says() {
                     "{role} POST {path}: expected {expected}, got {got}"
                 ));
             }
+        }
+    }
+    // The CSR upload is multipart (its CSRF token in the action's query); issued already, it
+    // leads on to the acceptance.
+    let csr_path = format!("/counter/{at_acceptance}/certificate/csr");
+    for (role, client) in &clients {
+        let form = reqwest::multipart::Form::new().text("idempotency_key", "table-test");
+        let got = client.post_multipart(&csr_path, form).await.status;
+        let expected = if *role == "operator" { 303 } else { 403 };
+        if got != expected {
+            wrong.push(format!(
+                "{role} POST {csr_path}: expected {expected}, got {got}"
+            ));
         }
     }
     assert!(wrong.is_empty(), "{wrong:#?}");

@@ -58,11 +58,9 @@ fn require_tools() {
 /// Scenarios run one at a time: each starts a browser, and the machine has two cores.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Runs `node tests/browser/<name>.mjs` with `BASE_URL`, `SCREENSHOT_DIR`, `APP_CLOCK_OFFSET_MS`
-/// and `vars` in its environment; panics with the script's output unless it exits 0.
-pub async fn run_scenario(app: &TestApp, name: &str, vars: &[(&str, String)]) -> String {
-    require_tools();
-    let _turn = ONE_AT_A_TIME.lock().await;
+/// The scenario's command: `node tests/browser/<name>.mjs` with `BASE_URL`, `SCREENSHOT_DIR`,
+/// `APP_CLOCK_OFFSET_MS` and `vars` in its environment.
+fn scenario_command(app: &TestApp, name: &str, vars: &[(&str, String)]) -> Command {
     let offset_ms = (app.clock.now() - chrono::Utc::now()).num_milliseconds();
     let mut cmd = Command::new("node");
     cmd.arg(scenarios_dir().join(format!("{name}.mjs")))
@@ -74,6 +72,14 @@ pub async fn run_scenario(app: &TestApp, name: &str, vars: &[(&str, String)]) ->
     for (k, v) in vars {
         cmd.env(k, v);
     }
+    cmd
+}
+
+/// Runs the scenario; panics with the script's output unless it exits 0.
+pub async fn run_scenario(app: &TestApp, name: &str, vars: &[(&str, String)]) -> String {
+    require_tools();
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let mut cmd = scenario_command(app, name, vars);
     let output = tokio::task::spawn_blocking(move || cmd.output())
         .await
         .unwrap()
@@ -89,6 +95,92 @@ pub async fn run_scenario(app: &TestApp, name: &str, vars: &[(&str, String)]) ->
         output.status
     );
     text
+}
+
+/// [`run_scenario`] for a scenario that asks for the codes the citizen receives: each line
+/// `ASK otp` it prints is answered on its standard input with the code of the newest SMS
+/// sent to `phone` since the last answer (read from the delivered outbox messages, as the
+/// API tests read them).
+pub async fn run_scenario_with_codes(
+    app: &TestApp,
+    name: &str,
+    vars: &[(&str, String)],
+    phone: &str,
+) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::Stdio;
+    require_tools();
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let mut cmd = scenario_command(app, name, vars);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // The script runs on a blocking thread; its questions come here, the codes go back.
+    let (ask, mut asked) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let (answer, answers) = std::sync::mpsc::channel::<String>();
+    let script = tokio::task::spawn_blocking(move || {
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("could not run node ({e}); {INSTALL}"));
+        let mut stdin = child.stdin.take();
+        let mut stderr = child.stderr.take().unwrap();
+        let errors = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        let mut text = String::new();
+        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+            let Ok(line) = line else { break };
+            text.push_str(&line);
+            text.push('\n');
+            if line.trim() == "ASK otp" {
+                let code = ask.send(()).ok().and_then(|()| answers.recv().ok());
+                match (code, stdin.as_mut()) {
+                    (Some(code), Some(input)) => {
+                        let _ = writeln!(input, "{code}");
+                        let _ = input.flush();
+                    }
+                    _ => break,
+                }
+            }
+        }
+        drop(stdin);
+        let status = child.wait();
+        text.push_str(&errors.join().unwrap_or_default());
+        (status, text)
+    });
+    let mut seen = 0;
+    while asked.recv().await.is_some() {
+        let (code, now_seen) = newest_code(app, phone, seen).await;
+        seen = now_seen;
+        let _ = answer.send(code);
+    }
+    let (status, text) = script.await.unwrap();
+    let status = status.unwrap_or_else(|e| panic!("node did not finish ({e})"));
+    assert!(
+        status.success(),
+        "browser scenario {name} failed ({status}):\n{text}"
+    );
+    text
+}
+
+/// The code of the newest message to `phone` after the first `seen` ones, and how many there
+/// are now; waits up to 10 s for it.
+async fn newest_code(app: &TestApp, phone: &str, seen: usize) -> (String, usize) {
+    for _ in 0..500 {
+        let messages = app.messages_to(phone, 0).await;
+        if let Some(code) = messages
+            .iter()
+            .skip(seen)
+            .rev()
+            .find_map(|m| super::otp_in(&m.text))
+        {
+            return (code, messages.len());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("no new code sent to {phone}");
 }
 
 /// A real, decodable PNG (RGB, uncompressed deflate blocks): a `width` × `height` gradient

@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod certificates;
 pub mod contract;
+pub mod counter;
 pub mod enrol;
 pub mod openapi;
 pub mod pki;
