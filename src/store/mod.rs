@@ -16,6 +16,7 @@ mod certificates;
 mod contracts;
 mod dashboard;
 mod data_keys;
+mod document_objects;
 mod enrolments;
 mod expiry;
 mod idempotency;
@@ -38,6 +39,7 @@ pub use certificates::{CertificateRow, EndingCertificate};
 pub use contracts::{ContractRow, FreePackageClaimRow, PackageRow, SignatureEvidence};
 pub use dashboard::DayFigures;
 pub use data_keys::DataKeyRow;
+pub use document_objects::{Placed, Placement};
 pub use enrolments::{
     DestroyedDocument, DestructionReason, DocumentRow, EnrolmentQuery, EnrolmentRow, Owned,
 };
