@@ -533,7 +533,7 @@ async fn documents_are_encrypted_at_rest_and_read_back_intact() {
         put_document(&app, &key, &id, "portrait", uploaded.clone(), "image/jpeg").await;
     assert_eq!(status, 200, "{body}");
 
-    let (sealed, sha256) = stored_document(&app.env, &id, "portrait");
+    let (sealed, sha256) = stored_document(&app, &id, "portrait").await;
     assert_ne!(sealed, uploaded);
     assert!(!sealed
         .windows(b"FACE-DATA".len())

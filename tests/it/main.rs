@@ -10,6 +10,7 @@ mod browser;
 mod ca_files;
 mod checkpoints;
 mod contract;
+mod document_store;
 mod documents;
 mod edge;
 mod enrolment;

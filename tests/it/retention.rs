@@ -335,7 +335,7 @@ async fn a_document_sealed_before_per_document_keys_still_opens() {
         format!("'\\x{}'::bytea", hex::encode(&old))
     };
     app.env.sql(&format!(
-        "UPDATE enrolment_documents SET sealed = {literal}, key_id = NULL \
+        "UPDATE enrolment_documents SET sealed = {literal}, key_id = NULL, object_key = NULL \
          WHERE enrolment_id = '{id}' AND kind = 'portrait'"
     ));
     let (status, body) = read(&app, &mut op, &id, "portrait").await;

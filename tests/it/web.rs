@@ -769,7 +769,7 @@ async fn counter_enrolment_shows_the_apis_refusals_then_registers_and_takes_scan
     );
     let page = op.get(&uploaded).await;
     assert_eq!(page.text_of("documents").as_deref(), Some("CCCD mặt trước"));
-    let (sealed, sha256) = common::enrol::stored_document(&app.env, &id, "id_front");
+    let (sealed, sha256) = common::enrol::stored_document(&app, &id, "id_front").await;
     assert_eq!(sha256, ca_enrol::secrets::sha256_hex(&scan));
     assert!(!sealed.windows(10).any(|w| w == b"FACE-DATA-"));
     // Not an image: the API's refusal, on the page.
