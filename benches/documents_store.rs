@@ -237,12 +237,12 @@ async fn main() {
     let db = start(&dir.path().join("db"), |_| {}).await;
     let node = garage::binary().map(|_| garage::Garage::start());
     let object = match &node {
-        Some(node) => {
-            Some(start(&dir.path().join("obj"), |c| {
+        Some(node) => Some(
+            start(&dir.path().join("obj"), |c| {
                 node.use_for(c);
             })
-            .await)
-        }
+            .await,
+        ),
         None => {
             eprintln!("no `garage` binary: object-store rows skipped");
             None
@@ -255,7 +255,10 @@ async fn main() {
     let mut offset = 0;
     for (label, size) in [("300 KB", 300 * KB), ("5 MiB", 5 * MIB)] {
         for clients in [1, 20] {
-            for (store, state) in [("database (SQLite)", Some(&db)), ("Garage", object.as_ref())] {
+            for (store, state) in [
+                ("database (SQLite)", Some(&db)),
+                ("Garage", object.as_ref()),
+            ] {
                 let Some(state) = state else { continue };
                 let (up, down) = run(state, size, clients, uploads, offset).await;
                 offset += uploads;

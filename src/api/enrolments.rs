@@ -475,8 +475,11 @@ impl From<EnrolmentError> for Problem {
                 p.retry_after_seconds = Some(DOCUMENT_STORE_RETRY_AFTER_SECONDS);
                 p
             }
-            // The bytes the object store gave back are lost or altered (logged by the domain).
-            E::DocumentUnreadable { .. } => Problem::new(S::BAD_GATEWAY, "document_unreadable"),
+            // Stored bytes lost or altered: a server-side fault, with its own code (logged by
+            // the domain with the document).
+            E::DocumentUnreadable { .. } => {
+                Problem::new(S::INTERNAL_SERVER_ERROR, "document_unreadable")
+            }
             E::CertificateIssued => {
                 Problem::new(S::CONFLICT, "withdrawal_refused_certificate_issued")
             }

@@ -202,7 +202,7 @@ async fn a_replaced_document_leaves_the_bucket_and_a_tampered_object_is_a_coded_
         .await;
     assert_eq!(
         (status, body["code"].as_str()),
-        (502, Some("document_unreadable"))
+        (500, Some("document_unreadable"))
     );
     // Gone altogether: the same.
     bucket
@@ -217,7 +217,7 @@ async fn a_replaced_document_leaves_the_bucket_and_a_tampered_object_is_a_coded_
         .await;
     assert_eq!(
         (status, body["code"].as_str()),
-        (502, Some("document_unreadable"))
+        (500, Some("document_unreadable"))
     );
 }
 
