@@ -67,8 +67,10 @@ async fn start(dir: &Path, tweak: impl FnOnce(&mut Config)) -> Service {
         data_dir: dir.join("data"),
         ca_root: dir.join("ca-root"),
         ..Config::default()
-    }
-    .with_memory_delivery();
+    };
+    // Nothing is sent; keep any message in memory.
+    config.notify.email.backend = ca_enrol::notify::EmailBackend::Memory;
+    config.notify.sms.backend = ca_enrol::notify::SmsBackend::Memory;
     tweak(&mut config);
     let state = app::prepare(config, Arc::new(SystemClock))
         .await
