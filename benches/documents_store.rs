@@ -21,7 +21,7 @@ use ca_enrol::app::{self, AppState};
 use ca_enrol::audit::Actor;
 use ca_enrol::clock::SystemClock;
 use ca_enrol::config::Config;
-use ca_enrol::enrolment::DocumentKind;
+use ca_enrol::enrolment::{DocumentKind, DocumentReader};
 use serde_json::json;
 
 const KB: usize = 1000;
@@ -213,7 +213,7 @@ async fn run(
             for (id, kind) in chunk {
                 let t = Instant::now();
                 let doc = enrolments
-                    .read_document(&Actor::Cli, &id, kind)
+                    .read_document(&Actor::Cli, &DocumentReader::RaOfficer, &id, kind)
                     .await
                     .unwrap();
                 assert_eq!(doc.bytes.len(), size);

@@ -46,6 +46,13 @@ pub enum AppError {
     /// The database answers reads but refuses the write probe.
     #[error("{database} refuses writes: {reason}")]
     NotWritable { database: String, reason: String },
+    /// A command-line command found a database the service never ran on.
+    #[error(
+        "{database} has not been set up by `ca-enrol serve`: run this command with the \
+         service's configuration (its working directory and ca-enrol.toml, CA_ENROL_DATA_DIR, \
+         DATABASE_URL), after the service has started once"
+    )]
+    NotSetUp { database: String },
     #[error("cannot listen on {addr}: {reason}")]
     Listen { addr: String, reason: String },
     #[error(transparent)]
@@ -93,6 +100,8 @@ pub struct AppState {
     pub vneid: crate::vneid::Connector,
     /// Signed checkpoints of the audit chain (the job makes them; tests call `make`).
     pub checkpoints: crate::checkpoints::Checkpoints,
+    /// Remote signing (CSC API): credentials, SAD, signatures.
+    pub remote_signing: crate::remote_signing::RemoteSigning,
 }
 
 /// The pieces that exist before anything listens.
@@ -275,6 +284,7 @@ pub async fn prepare(mut config: Config, clock: Arc<dyn Clock>) -> Result<Prepar
         config.contract.clone(),
         config.environment,
         ca.sealing.clone(),
+        outbox.clone(),
     );
     let acceptance = crate::acceptance::Acceptance::new(
         store.clone(),
@@ -296,7 +306,9 @@ pub async fn prepare(mut config: Config, clock: Arc<dyn Clock>) -> Result<Prepar
     .map_err(|e| AppError::Config(e.into()))?;
     let verification = Verification::new(store.clone(), clock.clone(), config.verification.clone());
     let csrf = CsrfKey::derive(&keys);
-    let accounts = Accounts::new(store.clone(), keys, clock.clone(), config.security.clone());
+    let remote_keys = remote_key_store(&config, &keys)?;
+    let accounts = Accounts::new(store.clone(), keys, clock.clone(), config.security.clone())
+        .with_totp_issuer(&config.contract.provider.name);
     let bootstrap_admin = accounts.bootstrap_admin().await?;
     let issuer = crate::issuance::Issuer::new(
         store.clone(),
@@ -308,6 +320,14 @@ pub async fn prepare(mut config: Config, clock: Arc<dyn Clock>) -> Result<Prepar
     let renewals = crate::renewal::Renewals::new(store.clone(), contracts.clone(), clock.clone());
     let issuance =
         crate::issuance::Issuance::new(store.clone(), issuer, acceptance.clone(), clock.clone());
+    let remote_signing = crate::remote_signing::RemoteSigning::new(
+        store.clone(),
+        otp.clone(),
+        issuance.clone(),
+        remote_keys,
+        clock.clone(),
+    );
+    spawn_remote_signing_recovery(&remote_signing);
     let expiry = crate::expiry::Expiry::new(
         store.clone(),
         outbox.clone(),
@@ -372,6 +392,7 @@ pub async fn prepare(mut config: Config, clock: Arc<dyn Clock>) -> Result<Prepar
             csrf,
             vneid,
             checkpoints,
+            remote_signing,
         },
         bootstrap_admin,
     })
@@ -401,6 +422,44 @@ fn hub_callbacks(
         &v.provider_id,
         signing,
     )?))
+}
+
+/// Where remote-signing keys live: the CA's token when `[ca] signer = "pkcs11"`; otherwise
+/// the development key store in software, which a production process never has (remote
+/// issuance then answers `remote_signing_unavailable`).
+fn remote_key_store(
+    config: &Config,
+    keys: &MasterKey,
+) -> Result<Option<crate::remote_signing::KeyStore>, AppError> {
+    use crate::remote_signing::KeyStore;
+    Ok(match config.ca.signer {
+        crate::ca_files::SignerKind::Pkcs11 => Some(KeyStore::Token(crate::ca_files::open_token(
+            &config.ca.pkcs11,
+        )?)),
+        crate::ca_files::SignerKind::File => match config.environment {
+            crate::contract::Environment::Production => None,
+            _ => Some(KeyStore::Software(keys.clone())),
+        },
+    })
+}
+
+/// Every minute (and at start), settles credentials a stopped remote issuance left `pending`.
+fn spawn_remote_signing_recovery(remote: &crate::remote_signing::RemoteSigning) {
+    let remote = remote.clone();
+    every(
+        crate::issuance::RECOVERY_EVERY,
+        "remote signing recovery",
+        move || {
+            let remote = remote.clone();
+            async move {
+                let settled = remote.recover().await?;
+                if !settled.is_empty() {
+                    tracing::warn!(credentials = ?settled, "settled credentials left pending");
+                }
+                Ok::<_, crate::remote_signing::RemoteSigningError>(())
+            }
+        },
+    );
 }
 
 /// At start and every hour, signs the audit chain's head with the sealing key.
@@ -500,6 +559,7 @@ fn spawn_retention(retention: &crate::retention::Retention) {
                     otp_challenges = run.otp_challenges,
                     outbox_messages = run.outbox_messages,
                     idempotency_records = run.idempotency_records,
+                    vneid_jtis = run.vneid_jtis,
                     "retention job"
                 );
             }

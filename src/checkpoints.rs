@@ -14,6 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::audit::VerifyReport;
 use crate::audit::{format_time, Checkpoint};
 use crate::ca::{self, SealingKey};
 use crate::clock::Clock;
@@ -46,6 +47,16 @@ impl Checkpoints {
             sealing,
             clock,
         }
+    }
+
+    /// [`verify_all_blocking`] off the runtime, against the sealing certificate loaded from
+    /// `ca_root` at start (the file the command line reads).
+    pub async fn verify(&self) -> Result<Verification, CheckpointError> {
+        let store = self.store.clone();
+        let cert = self.sealing.cert_der().to_vec();
+        tokio::task::spawn_blocking(move || verify_all_blocking(&store, &cert))
+            .await
+            .map_err(|e| CheckpointError::Task(e.to_string()))?
     }
 
     /// Signs the current head and stores it; None when the last checkpoint already covers
@@ -160,6 +171,30 @@ pub struct CheckpointReport {
     pub checked: usize,
     /// The first checkpoint that does not hold, oldest first.
     pub fault: Option<CheckpointFault>,
+}
+
+/// The chain walk and the checkpoints together: what `ca-enrol audit verify`, the API's
+/// `GET /audit/verify` and the `/audit` page all report.
+pub struct Verification {
+    pub chain: VerifyReport,
+    pub checkpoints: CheckpointReport,
+}
+
+impl Verification {
+    pub fn ok(&self) -> bool {
+        self.chain.fault.is_none() && self.checkpoints.fault.is_none()
+    }
+}
+
+/// Walks the chain, then checks every checkpoint (blocking).
+pub fn verify_all_blocking(
+    store: &Store,
+    sealing_cert_der: &[u8],
+) -> Result<Verification, CheckpointError> {
+    Ok(Verification {
+        chain: store.verify_audit_blocking()?,
+        checkpoints: verify_blocking(store, sealing_cert_der)?,
+    })
 }
 
 /// Checks every stored checkpoint against `sealing_cert_der` (read from `ca_root`, not from

@@ -133,6 +133,15 @@ pub enum OperatorCommand {
         #[arg(long)]
         role: String,
     },
+    /// Reset an account's TOTP secret (a lost phone; also the way back in for the only
+    /// administrator): prints the new secret once; the next sign-in enrols a new one.
+    ResetTotp {
+        #[arg(long)]
+        username: String,
+        /// Also replace the password with a one-time password (printed once).
+        #[arg(long)]
+        password: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -198,7 +207,9 @@ pub enum AuditCommand {
 pub fn init_logging(format: &LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour codes only on a terminal: a log shipper reading a pipe or file gets plain text.
     let builder = tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     let _ = match format {
@@ -378,6 +389,31 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
             print_credentials(&creds);
             Ok(0)
         }
+        Command::Operator {
+            command: OperatorCommand::ResetTotp { username, password },
+        } => {
+            let accounts = accounts(config).await?;
+            let reset = accounts
+                .reset_credentials_of(&Actor::Cli, &username, password, true)
+                .await?;
+            // Shown on the terminal once; deliberately not through the logger.
+            println!(
+                "Credentials of `{}` reset; their sessions ended.",
+                reset.username
+            );
+            if let Some(p) = &reset.one_time_password {
+                println!("  one-time password:  {p}");
+            }
+            if let (Some(secret), Some(url)) = (&reset.totp_secret_base32, &reset.otpauth_url) {
+                println!("  TOTP secret:        {secret}\n  otpauth URL:        {url}");
+            }
+            println!(
+                "Add the TOTP secret to an authenticator app and sign in at /sign-in: the first\n\
+                 sign-in enrols a new TOTP secret (and a new password), so the secret above\n\
+                 stops working."
+            );
+            Ok(0)
+        }
         Command::Integration {
             command: IntegrationCommand::Create { name },
         } => {
@@ -555,16 +591,12 @@ async fn migrate_documents(
 async fn audit_verify(config: &Config) -> Result<i32, AppError> {
     let store = app::open_store(config)?;
     let sealing = crate::ca_files::CaPaths::new(&config.ca_root).sealing_cert_der()?;
-    let (report, checkpoints) = tokio::task::spawn_blocking(move || {
-        let report = store.verify_audit_blocking();
-        (
-            report,
-            crate::checkpoints::verify_blocking(&store, &sealing),
-        )
+    let verification = tokio::task::spawn_blocking(move || {
+        crate::checkpoints::verify_all_blocking(&store, &sealing)
     })
     .await
-    .map_err(|e| crate::store::StoreError::Unexpected(e.to_string()))?;
-    let (report, checkpoints) = (report?, checkpoints?);
+    .map_err(|e| crate::store::StoreError::Unexpected(e.to_string()))??;
+    let (report, checkpoints) = (verification.chain, verification.checkpoints);
     let mut code = 0;
     match report.fault {
         None => println!(
@@ -595,19 +627,33 @@ async fn audit_verify(config: &Config) -> Result<i32, AppError> {
     Ok(code)
 }
 
+/// The accounts of the service's database. Refuses a database `serve` never set up: a
+/// command run without the service's configuration (another directory, no `DATABASE_URL`)
+/// would otherwise make a new database and master key and report success there.
 async fn accounts(config: Config) -> Result<Accounts, AppError> {
+    let not_set_up = || AppError::NotSetUp {
+        database: if config.is_postgres() {
+            "the PostgreSQL database of `database_url`".into()
+        } else {
+            format!("the SQLite database {}", config.sqlite_path().display())
+        },
+    };
+    if !config.is_postgres() && !config.sqlite_path().exists() {
+        return Err(not_set_up());
+    }
     let store = app::open_store(&config)?;
     let migrate_store = store.clone();
     tokio::task::spawn_blocking(move || migrate_store.migrate())
         .await
         .map_err(|e| crate::store::StoreError::Unexpected(e.to_string()))??;
+    if store.read(|tx| tx.master_key_check()).await?.empty {
+        return Err(not_set_up());
+    }
     let keys = app::master_key(&config, &store, &SystemClock).await?;
-    Ok(Accounts::new(
-        store,
-        keys,
-        Arc::new(SystemClock),
-        config.security.clone(),
-    ))
+    Ok(
+        Accounts::new(store, keys, Arc::new(SystemClock), config.security.clone())
+            .with_totp_issuer(&config.contract.provider.name),
+    )
 }
 
 async fn serve(config: Config) -> Result<i32, AppError> {

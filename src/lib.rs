@@ -30,6 +30,7 @@ pub mod operators;
 pub mod otp;
 pub mod pdf_seal;
 pub mod problem;
+pub mod remote_signing;
 pub mod renewal;
 pub mod reports;
 pub mod retention;

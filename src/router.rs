@@ -15,6 +15,8 @@ use crate::problem::Problem;
 
 pub fn routes(state: AppState) -> impl poem::Endpoint {
     let api = crate::api::service(&state.config.public_base_url);
+    let csc = crate::api::csc::service(&state.config.public_base_url);
+    let csc_spec = get(csc.spec_endpoint());
     let api_methods = http::ApiMethods::from_document("/api", &api.spec());
     let spec = get(api.spec_endpoint());
     let docs = api.swagger_ui();
@@ -24,6 +26,8 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
     let app = Route::new()
         .nest("/api", api)
         .at("/api/openapi.json", spec)
+        .at("/csc/v2/openapi.json", csc_spec)
+        .nest("/csc/v2", csc)
         .nest("/api/docs", docs)
         .at("/healthz", get(http::healthz))
         .at("/readyz", get(readyz))

@@ -92,6 +92,20 @@ pub fn phone(number: &str) -> String {
     }
 }
 
+/// Vietnamese text without its diacritics (`Nguyễn Văn Đức` → `Nguyen Van Duc`): for SMS,
+/// which GSM-7 keeps to one 160-character part, and for accent-insensitive search.
+pub fn without_diacritics(s: &str) -> String {
+    use unicode_normalization::{char::is_combining_mark, UnicodeNormalization};
+    s.nfd()
+        .filter(|c| !is_combining_mark(*c))
+        .map(|c| match c {
+            'đ' => 'd',
+            'Đ' => 'D',
+            c => c,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +145,15 @@ mod tests {
         assert_eq!(dong(1_234_567), "1.234.567 đồng");
         assert_eq!(group_thousands(1_234_567, ','), "1,234,567");
         assert_eq!(group_thousands(i64::MIN, '.'), "-9.223.372.036.854.775.808");
+    }
+
+    #[test]
+    fn diacritics_are_removed_and_d_bar_becomes_d() {
+        assert_eq!(
+            without_diacritics("Nguyễn Văn Đức, Huỳnh Thị Ánh Tuyết"),
+            "Nguyen Van Duc, Huynh Thi Anh Tuyet"
+        );
+        assert_eq!(without_diacritics("Lộ khoá bí mật"), "Lo khoa bi mat");
     }
 
     #[test]

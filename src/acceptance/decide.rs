@@ -14,7 +14,7 @@ use crate::contract::release_free_package;
 use crate::enrolment::identity::PhoneNumber;
 use crate::enrolment::status::Event;
 use crate::enrolment::transition::{transition, Details, MoveError};
-use crate::notify::Recipient;
+use crate::notify::{CertificateNotice, Recipient};
 use crate::otp::{
     ChallengeLookup, ChallengeRequest, ChallengeSent, Check, DocumentDigest, OtpError, Purpose,
 };
@@ -118,6 +118,7 @@ impl Acceptance {
         let in_tx = serial.clone();
         let (provider, environment) = (self.provider.clone(), self.environment);
         let sealing = self.sealing.clone();
+        let outbox = self.outbox.clone();
         let result = self
             .otp
             .confirm(check, move |tx, verified| {
@@ -224,6 +225,13 @@ impl Acceptance {
                         other => unexpected(other),
                     })?;
                 }
+                let notice = match &supersedes {
+                    Some(old) => CertificateNotice::Renewed { replaced: old },
+                    None => CertificateNotice::Active,
+                };
+                outbox
+                    .notify_certificate(tx, at, &in_tx, notice)
+                    .map_err(unexpected)?;
                 Ok(row)
             })
             .await;

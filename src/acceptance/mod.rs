@@ -200,6 +200,28 @@ impl Acceptance {
             .await
     }
 
+    /// [`Acceptance::pdf`] for an operator's page: the view is audited
+    /// (`acceptance.document_read`, with the version and its SHA-256).
+    pub async fn view_pdf(
+        &self,
+        reader: &crate::audit::Actor,
+        serial: &str,
+        kind: &'static str,
+    ) -> Result<crate::store::PdfDocumentRow, AcceptanceError> {
+        let doc = self.pdf(serial, kind).await?;
+        let details = serde_json::json!({"kind": kind, "sha256": doc.document_sha256});
+        crate::contract::audit_view(
+            &self.store,
+            self.clock.now(),
+            reader,
+            "acceptance.document_read",
+            ("certificate", &doc.subject),
+            details,
+        )
+        .await?;
+        Ok(doc)
+    }
+
     /// The certificate row, if it exists.
     pub async fn certificate(&self, serial: &str) -> Result<CertificateRow, AcceptanceError> {
         let serial = serial.to_ascii_lowercase();

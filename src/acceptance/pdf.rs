@@ -15,7 +15,6 @@ use crate::contract::{
     Provider,
 };
 use crate::documents::{self, Request};
-use crate::secrets::sha256_hex;
 use crate::store::{CertificateRow, EnrolmentRow, PdfDocumentRow, Tx};
 use crate::vn;
 
@@ -159,16 +158,15 @@ fn store(
     bytes: Vec<u8>,
     at: DateTime<Utc>,
 ) -> Result<String, AcceptanceError> {
-    let sha256 = sha256_hex(&bytes);
-    tx.insert_pdf_document(&PdfDocumentRow {
-        kind: kind.into(),
-        subject: c.certificate.serial.clone(),
-        template_version: documents::ACCEPTANCE_TEMPLATE.into(),
-        document: bytes,
-        document_sha256: sha256.clone(),
-        created_at: at.naive_utc(),
-    })?;
-    Ok(sha256)
+    let row = PdfDocumentRow::new(
+        kind,
+        &c.certificate.serial,
+        documents::ACCEPTANCE_TEMPLATE,
+        bytes,
+        at,
+    );
+    tx.insert_pdf_document(&row)?;
+    Ok(row.document_sha256)
 }
 
 /// The digest the acceptance code is bound to: the PDF record's, or the HTML record's for a

@@ -7,6 +7,7 @@ use serde_json::json;
 use super::{document, pdf, pending_certificate, unexpected, Acceptance, AcceptanceError, Record};
 use crate::audit::{Actor, NewEvent};
 use crate::contract::{Environment, Provider};
+use crate::notify::CertificateNotice;
 use crate::secrets::sha256_hex;
 use crate::store::{AcceptanceRow, StoreError, Tx};
 
@@ -20,7 +21,22 @@ impl Acceptance {
         serial: &str,
         now: DateTime<Utc>,
     ) -> Result<Record, AcceptanceError> {
-        ensure_record(tx, serial, now, &self.provider, self.environment)
+        let record = ensure_record(tx, serial, now, &self.provider, self.environment)?;
+        // The subscriber hears of the certificate with the deadline, in the same transaction.
+        let signed_at = pending_certificate(tx, serial)?.signed_at.ok_or_else(|| {
+            unexpected("certificate awaiting acceptance without its signing time")
+        })?;
+        self.outbox
+            .notify_certificate(
+                tx,
+                now,
+                serial,
+                CertificateNotice::Issued {
+                    deadline: self.deadline(signed_at.and_utc()),
+                },
+            )
+            .map_err(unexpected)?;
+        Ok(record)
     }
 
     /// The record (made now if a certificate somehow has none yet).

@@ -10,6 +10,7 @@ use super::auth::Auth;
 use super::problem::ApiError;
 use crate::app::AppState;
 use crate::audit::{self, StoredEvent};
+use crate::checkpoints::{CheckpointError, Contradiction};
 use crate::operators::Role;
 
 #[derive(Tags)]
@@ -66,6 +67,18 @@ struct VerifyResult {
     fault: Option<String>,
     #[oai(nullable)]
     fault_seq: Option<i64>,
+    /// Signed checkpoints that agree with the chain (all of them when none contradicts it).
+    checkpoints_checked: u64,
+    /// The first checkpoint the stored chain contradicts (a rewrite of the table, hashes
+    /// recomputed): `other_certificate`, `bad_signature` or `chain_differs`.
+    #[oai(nullable)]
+    checkpoint_fault: Option<String>,
+    /// The event sequence number the contradicted checkpoint signed.
+    #[oai(nullable)]
+    checkpoint_seq: Option<i64>,
+    /// When the contradicted checkpoint was made.
+    #[oai(nullable)]
+    checkpoint_at: Option<DateTime<Utc>>,
     message: String,
 }
 
@@ -103,8 +116,9 @@ impl AuditApi {
         }))
     }
 
-    /// Walks the whole chain and reports the first modified, removed or reordered event
-    /// (roles `auditor`, `admin`).
+    /// Walks the whole chain and reports the first modified, removed or reordered event, then
+    /// checks every signed checkpoint against the sealing certificate and the chain, reporting
+    /// the first one contradicted (as `ca-enrol audit verify` does) (roles `auditor`, `admin`).
     #[oai(path = "/verify", method = "get")]
     async fn verify(
         &self,
@@ -112,26 +126,48 @@ impl AuditApi {
         auth: Auth,
     ) -> Result<Json<VerifyResult>, ApiError> {
         auth.0.require_role(&[Role::Auditor, Role::Admin])?;
-        let store = state.store.clone();
-        let report = tokio::task::spawn_blocking(move || store.verify_audit_blocking())
-            .await
-            .map_err(ApiError::unexpected)??;
+        let verification = state.checkpoints.verify().await.map_err(|e| match e {
+            CheckpointError::Store(e) => ApiError::from(e),
+            other => ApiError::unexpected(other),
+        })?;
+        let ok = verification.ok();
+        let (report, checkpoints) = (verification.chain, verification.checkpoints);
         let (fault, fault_seq) = match &report.fault {
             None => (None, None),
             Some(audit::ChainFault::Modified { seq }) => (Some("modified"), Some(*seq)),
             Some(audit::ChainFault::Removed { after_seq }) => (Some("removed"), Some(*after_seq)),
             Some(audit::ChainFault::Reordered { seq }) => (Some("reordered"), Some(*seq)),
         };
+        let checkpoint = checkpoints.fault.as_ref();
+        let mut messages = Vec::new();
+        if let Some(fault) = &report.fault {
+            messages.push(fault.to_string());
+        }
+        if let Some(fault) = checkpoint {
+            messages.push(fault.to_string());
+        }
         Ok(Json(VerifyResult {
-            ok: report.fault.is_none(),
+            ok,
             events_checked: report.events_checked,
             head_seq: report.head_seq,
             fault: fault.map(str::to_string),
             fault_seq,
-            message: report
-                .fault
-                .as_ref()
-                .map_or_else(|| "chain intact".to_string(), ToString::to_string),
+            checkpoints_checked: u64::try_from(checkpoints.checked).unwrap_or(u64::MAX),
+            checkpoint_fault: checkpoint.map(|f| {
+                match f.contradiction {
+                    Contradiction::OtherCertificate => "other_certificate",
+                    Contradiction::BadSignature => "bad_signature",
+                    Contradiction::ChainDiffers => "chain_differs",
+                }
+                .to_string()
+            }),
+            checkpoint_seq: checkpoint.map(|f| f.seq),
+            checkpoint_at: checkpoint.map(|f| f.at),
+            message: if messages.is_empty() {
+                "chain intact".to_string()
+            } else {
+                messages.join("; ")
+            },
         }))
     }
 }

@@ -13,6 +13,7 @@ use crate::ca::CaError;
 use crate::issuance::{IdempotencyKey, IssuanceError};
 use crate::operators::Scope;
 use crate::problem::Problem;
+use crate::remote_signing::KeyAlgorithm;
 use crate::store::Owned;
 use poem::http::StatusCode;
 
@@ -27,8 +28,17 @@ struct IssueCertificate {
     /// PKCS#10 certificate request in PEM, made with the subscriber's new key pair (RSA
     /// 2048-8192 with exponent 65537, or ECDSA P-256/P-384, SHA-2 signature). Its subject and
     /// extensions are ignored: the certificate carries the enrolment's verified identity.
+    /// Required unless `key_mode` is `remote`.
     #[oai(validator(max_length = 65536))]
-    csr: String,
+    csr: Option<String>,
+    /// `csr` (default: the subscriber holds the key and sends `csr`) or `remote` (no CSR:
+    /// the provider generates the key in its HSM and holds it for remote signing through
+    /// the CSC API; the answer names the credential).
+    #[oai(validator(max_length = 16))]
+    key_mode: Option<String>,
+    /// With `remote`: `P-256` (default) or `RSA-2048`.
+    #[oai(validator(max_length = 16))]
+    key_algorithm: Option<String>,
 }
 
 #[derive(Object)]
@@ -47,6 +57,9 @@ pub(super) struct IssuedCertificateView {
     /// revoked, reason `superseded`, in the transaction that accepts this one).
     #[oai(nullable, skip_serializing_if_is_none)]
     supersedes: Option<String>,
+    /// With `key_mode: "remote"`: the CSC `credentialID` of the key the provider holds.
+    #[oai(nullable, skip_serializing_if_is_none)]
+    credential_id: Option<String>,
 }
 
 #[derive(ApiResponse)]
@@ -131,14 +144,35 @@ impl CertificatesApi {
         auth.0.require_scope(Scope::Enrol)?;
         require_reach(&state, &auth.0, Owned::Enrolment(id.0.clone())).await?;
         let key = IdempotencyKey::parse(idempotency_key.0)?;
-        let issued = state
-            .issuance
-            .issue_for_enrolment(&auth.0.actor(), &id.0, body.0.csr.into_bytes(), key)
-            .await?;
-        Ok(IssueResponse::Created(Json(view_of(
-            &issued,
-            &state.ca.chain_pem,
-        ))))
+        let b = body.0;
+        let key_mode_invalid =
+            || Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "key_mode_invalid");
+        match (b.key_mode.as_deref().unwrap_or("csr"), b.csr) {
+            ("csr", Some(csr)) if b.key_algorithm.is_none() => {
+                let issued = state
+                    .issuance
+                    .issue_for_enrolment(&auth.0.actor(), &id.0, csr.into_bytes(), key)
+                    .await?;
+                Ok(IssueResponse::Created(Json(view_of(
+                    &issued,
+                    &state.ca.chain_pem,
+                ))))
+            }
+            // The enrolment issues once: a retry finds its credential, with or without a key.
+            ("remote", None) => {
+                let algorithm = KeyAlgorithm::parse(b.key_algorithm.as_deref().unwrap_or("P-256"))
+                    .map_err(Problem::from)?;
+                let (issued, credential) = state
+                    .remote_signing
+                    .issue(&auth.0.actor(), &id.0, algorithm)
+                    .await
+                    .map_err(Problem::from)?;
+                let mut view = view_of(&issued, &state.ca.chain_pem);
+                view.credential_id = Some(credential);
+                Ok(IssueResponse::Created(Json(view)))
+            }
+            _ => Err(key_mode_invalid().into()),
+        }
     }
 }
 
@@ -155,5 +189,6 @@ pub(super) fn view_of(
         certificate_pem: crate::ca::certificate_to_pem(&issued.cert_der),
         chain_pem: chain_pem.to_string(),
         supersedes: issued.supersedes.clone(),
+        credential_id: None,
     }
 }

@@ -19,8 +19,9 @@ use super::validation::{field_problems, sha256_hex};
 use crate::app::AppState;
 use crate::enrolment::identity::FieldErrors;
 use crate::enrolment::{
-    AddressForm, Application, ApplicationForm, ConsentForm, Document, DocumentKind, EnrolmentError,
-    EnrolmentSummary, IdempotencyKey, ImageType, Source, Status, Submitted, Submitter,
+    AddressForm, Application, ApplicationForm, ConsentForm, Document, DocumentKind, DocumentReader,
+    EnrolmentError, EnrolmentSummary, IdempotencyKey, ImageType, Source, Status, Submitted,
+    Submitter,
 };
 use crate::operators::{Principal, Role, Scope};
 use crate::problem::Problem;
@@ -353,7 +354,8 @@ struct DocumentStored {
     /// Recognised from the content: `image/jpeg` or `image/png`.
     content_type: String,
     size_bytes: i64,
-    /// SHA-256 (hex) of the uploaded bytes.
+    /// Size and SHA-256 (hex) of the image as stored: decoded and re-encoded, so metadata
+    /// and trailing bytes of the upload are gone and these differ from the uploaded file's.
     sha256: String,
     enrolment: EnrolmentView,
 }
@@ -463,10 +465,18 @@ impl From<EnrolmentError> for Problem {
             E::DocumentTypeUnsupported => {
                 Problem::new(S::UNSUPPORTED_MEDIA_TYPE, "document_type_unsupported")
             }
+            E::DocumentUndecodable => Problem::new(S::UNPROCESSABLE_ENTITY, "document_undecodable"),
+            E::DocumentTooSmall {
+                min_width,
+                min_height,
+            } => Problem::new(S::UNPROCESSABLE_ENTITY, "document_too_small")
+                .arg("min_width", min_width)
+                .arg("min_height", min_height),
             E::DocumentsNotAccepted { status } => {
                 Problem::new(S::CONFLICT, "documents_not_accepted").arg("status", status)
             }
             E::DocumentNotFound => Problem::new(S::NOT_FOUND, "document_not_found"),
+            E::DocumentAccessDenied => Problem::new(S::FORBIDDEN, "document_access_denied"),
             // 404 like a missing one (it is gone for good), with its own code.
             E::DocumentDestroyed => Problem::new(S::NOT_FOUND, "document_destroyed"),
             // Logged by the domain with the document; nothing failed in this request.
@@ -604,7 +614,10 @@ impl EnrolmentsApi {
 
     /// Upload one identity document (`id_front`, `id_back`, `portrait`, `liveness`) as the
     /// raw request body: JPEG or PNG, recognised by content whatever the declared type, at
-    /// most `enrolment.max_document_bytes` (default 5 MiB). Stored encrypted. Accepted while
+    /// most `enrolment.max_document_bytes` (default 5 MiB), decoded whole (else 422
+    /// `document_undecodable`), at least 600×400 pixels for an ID card side and 480×360 for
+    /// a portrait or liveness frame in either orientation (else 422 `document_too_small`),
+    /// and re-encoded without metadata (JPEG stays JPEG, PNG stays PNG). Stored encrypted. Accepted while
     /// the enrolment awaits documents, the fourth kind routing the application; a counter
     /// enrolment takes scans until its contract is signed (API key with scope `enrol`, or
     /// role `operator`).
@@ -643,8 +656,10 @@ impl EnrolmentsApi {
         })))
     }
 
-    /// Read one identity document (roles `operator`, `ra_officer`). Face images are sensitive
-    /// personal data: every read is recorded in the audit trail.
+    /// Read one identity document: the operator holding the applicant's video-call lease (or
+    /// who enrolled a counter dossier), or an RA officer once no call is waiting or under way;
+    /// anyone else 403 `document_access_denied`. Face images are sensitive personal data: every
+    /// read is recorded in the audit trail.
     #[oai(path = "/:id/documents/:kind", method = "get")]
     async fn get_document(
         &self,
@@ -655,9 +670,11 @@ impl EnrolmentsApi {
     ) -> Result<DocumentResponse, ApiError> {
         auth.0.require_role(&[Role::Operator, Role::RaOfficer])?;
         let kind = parse_kind(&kind.0)?;
+        let reader = DocumentReader::of(&auth.0)
+            .ok_or_else(|| ApiError::from(EnrolmentError::DocumentAccessDenied))?;
         let doc = state
             .enrolments
-            .read_document(&auth.0.actor(), &id.0, kind)
+            .read_document(&auth.0.actor(), &reader, &id.0, kind)
             .await?;
         Ok(DocumentResponse(doc))
     }

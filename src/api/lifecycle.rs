@@ -1,6 +1,6 @@
 //! Certificate lookup and lifecycle: revoke, suspend, resume. RA officers act directly; a
 //! subscriber's request comes through an integration API key (scope `lifecycle`) and is
-//! confirmed with an OTP (purpose `revocation`) sent to the enrolment's phone.
+//! confirmed with an OTP (purpose `revocation`; its message names the action) sent to the enrolment's phone.
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
@@ -178,7 +178,10 @@ impl LifecycleApi {
         let serial = serial.to_ascii_lowercase();
         let actor = principal.actor();
         if principal.require_role(&[Role::RaOfficer]).is_ok() {
-            let changed = state.status.change(&actor, &serial, change?, note).await?;
+            let changed = state
+                .status
+                .change(&state.outbox, &actor, &serial, change?, note)
+                .await?;
             return Ok(Json(changed.into()));
         }
         principal.require_scope(Scope::Lifecycle)?;
@@ -470,4 +473,73 @@ impl LifecycleApi {
     ) -> Result<ChallengeAccepted, ApiError> {
         Self::request_otp(state.0, &auth.0, &serial.0, Ok(Change::Resume)).await
     }
+
+    /// The remote signatures made with the certificate's key (CSC `signHash`), newest
+    /// first, at most 500: hash, time and the SAD that authorised each. Operators (RA
+    /// officer, auditor) and keys with scope `lifecycle` or `sign` of the owning integration.
+    #[oai(path = "/certificates/:serial/signatures", method = "get")]
+    async fn certificate_signatures(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        serial: Path<String>,
+    ) -> Result<SignaturesResponse, ApiError> {
+        let p = &auth.0;
+        if p.require_role(&[Role::RaOfficer, Role::Auditor]).is_err()
+            && p.require_scope(Scope::Sign).is_err()
+        {
+            p.require_scope(Scope::Lifecycle)?;
+        }
+        require_reach(&state, p, Owned::Certificate(serial.0.clone())).await?;
+        let serial = serial.0.to_ascii_lowercase();
+        let lookup = serial.clone();
+        if state
+            .store
+            .read(move |tx| tx.certificate(&lookup))
+            .await?
+            .is_none()
+        {
+            return Err(Problem::new(StatusCode::NOT_FOUND, "certificate_not_found").into());
+        }
+        let rows = state
+            .remote_signing
+            .signatures(&serial, 500)
+            .await
+            .map_err(Problem::from)?;
+        Ok(SignaturesResponse::Ok(Json(SignatureList {
+            signatures: rows
+                .into_iter()
+                .map(|r| SignatureView {
+                    id: r.id,
+                    credential_id: r.credential_id,
+                    hash_sha256: r.hash_sha256,
+                    sad_id: r.sad_id,
+                    signed_at: r.signed_at.and_utc(),
+                })
+                .collect(),
+        })))
+    }
+}
+
+/// One remote signature.
+#[derive(Object)]
+struct SignatureView {
+    id: String,
+    credential_id: String,
+    /// The signed SHA-256 value, lower-case hex.
+    hash_sha256: String,
+    /// The authorisation (SAD) it was made under.
+    sad_id: String,
+    signed_at: DateTime<Utc>,
+}
+
+#[derive(Object)]
+struct SignatureList {
+    signatures: Vec<SignatureView>,
+}
+
+#[derive(ApiResponse)]
+enum SignaturesResponse {
+    #[oai(status = 200)]
+    Ok(Json<SignatureList>),
 }

@@ -6,6 +6,7 @@ mod audit;
 pub mod auth;
 mod certificates;
 mod contracts;
+pub mod csc;
 mod enrolments;
 mod immutable_document;
 mod lifecycle;

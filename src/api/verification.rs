@@ -2,10 +2,10 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use poem::web::Data;
-use poem_openapi::param::Path;
-use poem_openapi::payload::Json;
+use poem_openapi::param::{Header, Path};
+use poem_openapi::payload::{Binary, Json};
 use poem_openapi::types::Example;
-use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use poem_openapi::{ApiRequest, ApiResponse, Object, OpenApi, Tags};
 use validator::Validate;
 
 use super::auth::Auth;
@@ -15,6 +15,7 @@ use crate::app::AppState;
 use crate::operators::{Principal, Role};
 use crate::problem::Problem;
 use crate::store::EnrolmentRow;
+use crate::verification::recording::{self, Delivery};
 use crate::verification::{
     Claimed, Decision, OperatorRef, OutcomeForm, RecordingForm, VerificationError, CHECKLIST_ITEMS,
     REJECT_REASONS,
@@ -93,6 +94,20 @@ struct DocumentLink {
     kind: String,
     /// `GET` it with the operator session; each read is audited.
     href: String,
+}
+
+/// `{"room_id": "vc-…", "uri": "s3://…", "sha256": "<64 hex>"}`, read as bytes because the
+/// signature covers them exactly as sent.
+#[derive(ApiRequest)]
+enum RecordingBody {
+    #[oai(content_type = "application/json")]
+    Json(Binary<Vec<u8>>),
+}
+
+#[derive(Object)]
+struct RecordingAttached {
+    /// The call the room belongs to.
+    verification_id: String,
 }
 
 /// A claimed applicant: everything needed for the call.
@@ -197,7 +212,8 @@ struct OutcomeRequest {
     /// Required for `rejected`.
     #[validate(length(max = 4000, code = "text_too_long"))]
     note: Option<String>,
-    /// The call recording; required for `approved` and `rejected`.
+    /// The call recording; required for `approved` and `rejected` unless the video system
+    /// already reported the room's recording (`POST /v1/verification/recordings`).
     #[validate(nested)]
     recording: Option<RecordingInput>,
 }
@@ -306,6 +322,17 @@ impl From<VerificationError> for Problem {
             E::NotLeaseHolder => Problem::new(S::FORBIDDEN, "not_lease_holder"),
             E::LeaseExpired => Problem::new(S::CONFLICT, "lease_expired"),
             E::Closed => Problem::new(S::CONFLICT, "verification_closed"),
+            E::WebhookDisabled => Problem::new(S::NOT_FOUND, "recording_webhook_disabled"),
+            E::SignatureInvalid => Problem::new(S::UNAUTHORIZED, "webhook_signature_invalid"),
+            E::TimestampStale => Problem::new(S::UNAUTHORIZED, "webhook_timestamp_stale")
+                .arg("seconds", recording::WINDOW_SECONDS),
+            E::Replayed => Problem::new(S::CONFLICT, "webhook_replayed"),
+            E::RoomUnknown => Problem::new(S::NOT_FOUND, "room_unknown"),
+            E::NoticeMalformed(detail) => {
+                Problem::in_context(S::BAD_REQUEST, "bad_request", "body").arg("detail", detail)
+            }
+            E::RecordingInvalid(errors) => field_problems(Ok(()), Err(errors))
+                .unwrap_or_else(|| Problem::internal("recording refused without a reason")),
             E::Store(e) => Problem::from(e),
         }
     }
@@ -372,7 +399,11 @@ impl VerificationApi {
     ) -> Result<Json<OutcomeResult>, ApiError> {
         let op = operator(&auth.0)?;
         let shape = body.0.validate();
-        let (decision, parsed) = match Decision::parse(&body.0.form()) {
+        let form = state
+            .verification
+            .with_reported_recording(&id.0, body.0.form())
+            .await?;
+        let (decision, parsed) = match Decision::parse(&form) {
             Ok(d) => (Some(d), Ok(())),
             Err(e) => (None, Err(e)),
         };
@@ -391,6 +422,40 @@ impl VerificationApi {
             enrolment_status: r.enrolment_status.as_str().into(),
             requeued: r.requeued,
             no_shows: r.no_shows,
+        }))
+    }
+
+    /// The video system reports a call room's recording (no bearer: the HMAC is its
+    /// credential). Body `{"room_id", "uri", "sha256"}`; headers `X-Recording-Timestamp`
+    /// (Unix seconds), `X-Recording-Nonce` (unique per delivery; letters, digits, `-`, `_`,
+    /// at most 128) and `X-Recording-Signature: sha256=<hex HMAC-SHA256 of
+    /// "{timestamp}.{nonce}." followed by the body>` with `verification.recording_webhook_secret`.
+    /// The recording is attached to the call whose current room this is; the operator's
+    /// outcome then needs no recording of its own. Refusals: 401 `webhook_signature_invalid`,
+    /// `webhook_timestamp_stale` (more than 300 s from our clock); 409 `webhook_replayed`
+    /// (nonce seen before); 404 `room_unknown`, `recording_webhook_disabled`; 422 for the
+    /// recording's fields; 400 `bad_request` (not the JSON above).
+    #[oai(path = "/recordings", method = "post")]
+    async fn recording(
+        &self,
+        state: Data<&AppState>,
+        #[oai(name = "X-Recording-Timestamp")] timestamp: Header<Option<String>>,
+        #[oai(name = "X-Recording-Nonce")] nonce: Header<Option<String>>,
+        #[oai(name = "X-Recording-Signature")] signature: Header<Option<String>>,
+        body: RecordingBody,
+    ) -> Result<Json<RecordingAttached>, ApiError> {
+        let RecordingBody::Json(body) = body;
+        let video_call_id = state
+            .verification
+            .receive_recording(&Delivery {
+                timestamp: timestamp.0.as_deref(),
+                nonce: nonce.0.as_deref(),
+                signature: signature.0.as_deref(),
+                body: &body.0,
+            })
+            .await?;
+        Ok(Json(RecordingAttached {
+            verification_id: video_call_id,
         }))
     }
 

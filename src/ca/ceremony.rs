@@ -487,6 +487,21 @@ pub fn token_issuing_csr(
     Ok(path)
 }
 
+/// A PKCS#10 request for the key behind `signer` (a subscriber key the provider holds), as
+/// proof of possession for the issuance path that takes CSRs. Its subject is a placeholder:
+/// issuance takes the subject from the verified enrolment, never from the CSR.
+pub fn request_for_key(signer: &dyn Signer) -> Result<Vec<u8>, CaError> {
+    let mut b = X509ReqBuilder::new()?;
+    let mut subject = X509NameBuilder::new()?;
+    subject.append_entry_by_nid(Nid::COMMONNAME, "remote signing key")?;
+    b.set_subject_name(&subject.build())?;
+    let public = PKey::public_key_from_der(signer.public_key_der())?;
+    b.set_pubkey(&public)?;
+    let stand_in = stand_in_key(signer.algorithm())?;
+    b.sign(&stand_in, digest(signer.algorithm()))?;
+    resign(&b.build().to_der()?, signer)
+}
+
 /// `ceremony --pkcs11 --import-issuing <cert> --root <root>`: takes the issuing CA
 /// certificate the offline root signed for the token's issuing key, checks it, signs the
 /// OCSP responder and sealing certificates with the token's issuing key and writes the
@@ -870,7 +885,7 @@ fn check_config(cfg: &CeremonyConfig) -> Result<(), CaError> {
     Ok(())
 }
 
-fn generate(alg: CaKeyAlgorithm) -> Result<PKey<Private>, CaError> {
+pub(super) fn generate(alg: CaKeyAlgorithm) -> Result<PKey<Private>, CaError> {
     let ec = |nid| -> Result<PKey<Private>, CaError> {
         let group = EcGroup::from_curve_name(nid)?;
         Ok(PKey::from_ec_key(EcKey::generate(&group)?)?)

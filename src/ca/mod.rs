@@ -53,10 +53,11 @@ mod tests;
 
 pub use authority::{IssuingCa, OcspResponder, SealingKey};
 pub use ceremony::{
-    add_token_sealing, ensure_ceremony, ensure_token_ceremony, import_token_issuing, run_ceremony,
-    run_token_ceremony, token_issuing_csr, CaKeyAlgorithm, CeremonyConfig, CeremonyOutput, Ensured,
-    IssuingCaConfig, OcspConfig, RootCaConfig, SealingConfig, TokenCeremonyOutput, TokenKeyLabels,
-    CEREMONY_FILES, SEALING_FILES, TOKEN_CEREMONY_FILES,
+    add_token_sealing, ensure_ceremony, ensure_token_ceremony, import_token_issuing,
+    request_for_key, run_ceremony, run_token_ceremony, token_issuing_csr, CaKeyAlgorithm,
+    CeremonyConfig, CeremonyOutput, Ensured, IssuingCaConfig, OcspConfig, RootCaConfig,
+    SealingConfig, TokenCeremonyOutput, TokenKeyLabels, CEREMONY_FILES, SEALING_FILES,
+    TOKEN_CEREMONY_FILES,
 };
 pub use cms::{content_digest, signed_data_detached};
 pub use crl::{build_crl, CrlRequest, RevocationReason, RevokedEntry};
@@ -67,8 +68,8 @@ pub use ocsp::{
     build_response, error_response, parse_request, CertId, CertIdHash, CertStatus, OcspErrorStatus,
     OcspIssuer, OcspParseError, OcspRequest, SingleAnswer, MAX_CERT_IDS,
 };
-pub use pem::{certificate_to_pem, pem_to_der};
+pub use pem::{certificate_request_pem, certificate_to_pem, pem_to_der};
 pub use pkcs11::{Pkcs11Signer, Pkcs11Token};
 pub use profile::{PersonalProfile, SubjectInfo};
 pub use serial::Serial;
-pub use signer::{verify_signature, OpenSslSigner, SignatureAlgorithm, Signer};
+pub use signer::{verify_signature, HashSigner, OpenSslSigner, SignatureAlgorithm, Signer};

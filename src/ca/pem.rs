@@ -42,6 +42,11 @@ pub fn pem_to_der(input: &[u8], label: &str) -> Option<Vec<u8>> {
     STANDARD.decode(body).ok()
 }
 
+/// PEM of a DER PKCS#10 request.
+pub fn certificate_request_pem(der: &[u8]) -> String {
+    to_pem("CERTIFICATE REQUEST", der)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,7 +22,7 @@ use openssl::nid::Nid;
 use openssl::pkey::PKey;
 use openssl::rsa::Rsa;
 
-use super::signer::digest_info_sha256;
+use super::signer::{digest_info_of, digest_info_sha256, HashSigner};
 use super::{CaError, CaKeyAlgorithm, SignatureAlgorithm, Signer};
 
 /// DER of the namedCurve OIDs in CKA_EC_PARAMS.
@@ -172,6 +172,21 @@ impl Pkcs11Token {
         let found = session
             .find_objects(&[key_selector(key_label).0])
             .map_err(|e| CaError::KeyLoad(describe(&e)))?;
+        Ok(!found.is_empty())
+    }
+
+    /// Destroys every object labelled `key_label` (a remote-signing key whose credential is
+    /// gone); false when there was none.
+    pub fn destroy_key(&self, key_label: &str) -> Result<bool, CaError> {
+        let session = self.session().map_err(CaError::KeyLoad)?;
+        let fail =
+            |e: P11Error| CaError::Unexpected(format!("token {:?}: {}", self.label, describe(&e)));
+        let found = session
+            .find_objects(&[key_selector(key_label).0])
+            .map_err(fail)?;
+        for object in &found {
+            session.destroy_object(*object).map_err(fail)?;
+        }
         Ok(!found.is_empty())
     }
 
@@ -467,14 +482,36 @@ impl Signer for Pkcs11Signer {
                 (Mechanism::Ecdsa, openssl::sha::sha384(tbs).to_vec())
             }
         };
+        self.sign_prepared(&mechanism, &data)
+    }
+}
+
+impl HashSigner for Pkcs11Signer {
+    fn sign_sha256_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, CaError> {
+        match self.algorithm {
+            SignatureAlgorithm::Sha256WithRsa => {
+                self.sign_prepared(&Mechanism::RsaPkcs, &digest_info_of(digest))
+            }
+            SignatureAlgorithm::EcdsaSha256 => self.sign_prepared(&Mechanism::Ecdsa, digest),
+            SignatureAlgorithm::EcdsaSha384 => Err(CaError::SignFailed(
+                "a P-384 key signs SHA-384 digests only".into(),
+            )),
+        }
+    }
+}
+
+impl Pkcs11Signer {
+    /// Signs what the mechanism takes (a DigestInfo or a bare hash) and returns the
+    /// signature as [`Signer::sign`] does.
+    fn sign_prepared(&self, mechanism: &Mechanism, data: &[u8]) -> Result<Vec<u8>, CaError> {
         // One retry on a fresh session: a session the token dropped (a reset, a
         // timeout) fails once; a token that is gone fails both times.
         let raw = self
-            .sign_once(&mechanism, &data)
+            .sign_once(mechanism, data)
             .or_else(|first| {
                 tracing::warn!(token = %self.token.label, key = %self.key_label, error = %first,
                     "PKCS#11 signature failed; retrying on a fresh session");
-                self.sign_once(&mechanism, &data)
+                self.sign_once(mechanism, data)
             })
             .map_err(|e| {
                 CaError::SignFailed(format!(

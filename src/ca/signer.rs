@@ -63,10 +63,22 @@ const SHA256_DIGEST_INFO_PREFIX: [u8; 19] = [
 /// EMSA-PKCS1-v1_5's DigestInfo for SHA-256 of `tbs`: what an RSA PKCS#1 v1.5
 /// signature encrypts with the private key.
 pub(super) fn digest_info_sha256(tbs: &[u8]) -> Vec<u8> {
+    digest_info_of(&openssl::sha::sha256(tbs))
+}
+
+/// The DigestInfo around a SHA-256 value computed elsewhere.
+pub(super) fn digest_info_of(digest: &[u8; 32]) -> Vec<u8> {
     let mut digest_info = Vec::with_capacity(51);
     digest_info.extend_from_slice(&SHA256_DIGEST_INFO_PREFIX);
-    digest_info.extend_from_slice(&openssl::sha::sha256(tbs));
+    digest_info.extend_from_slice(digest);
     digest_info
+}
+
+/// A [`Signer`] that also signs a SHA-256 value hashed elsewhere: remote signing, where the
+/// client hashes its document and sends only the hash. RSA keys give PKCS#1 v1.5 over the
+/// DigestInfo, P-256 keys a DER `ECDSA-Sig-Value`.
+pub trait HashSigner: Signer {
+    fn sign_sha256_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, CaError>;
 }
 
 enum Key {
@@ -143,6 +155,41 @@ impl OpenSslSigner {
             algorithm,
             public_key_der: pkey.public_key_to_der()?,
         })
+    }
+}
+
+impl OpenSslSigner {
+    /// A new software key pair: the signer and its PKCS#8 DER (for the caller to seal).
+    pub fn generate(alg: super::CaKeyAlgorithm) -> Result<(Self, Vec<u8>), CaError> {
+        let pkey = super::ceremony::generate(alg)?;
+        let der = pkey.private_key_to_pkcs8()?;
+        Ok((Self::from_pkey(&pkey)?, der))
+    }
+
+    /// Loads an unencrypted PKCS#8 DER key (one [`Self::generate`] gave).
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, CaError> {
+        let pkey = PKey::private_key_from_pkcs8(der)
+            .map_err(|e| CaError::KeyLoad(format!("cannot decode the PKCS#8 key: {e}")))?;
+        Self::from_pkey(&pkey)
+    }
+}
+
+impl HashSigner for OpenSslSigner {
+    fn sign_sha256_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, CaError> {
+        let failed = |e: openssl::error::ErrorStack| CaError::SignFailed(e.to_string());
+        match &self.key {
+            Key::Rsa(rsa) => {
+                let mut sig = vec![0u8; rsa.size() as usize];
+                let n = rsa
+                    .private_encrypt(&digest_info_of(digest), &mut sig, Padding::PKCS1)
+                    .map_err(failed)?;
+                sig.truncate(n);
+                Ok(sig)
+            }
+            Key::Ec(ec) => EcdsaSig::sign(digest, ec)
+                .and_then(|s| s.to_der())
+                .map_err(failed),
+        }
     }
 }
 

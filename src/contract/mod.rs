@@ -36,9 +36,12 @@ pub use document::CONTENT_TYPE as DOCUMENT_CONTENT_TYPE;
 pub use draft::{ContractDocument, ContractPdf};
 pub use free_package::release_free_package;
 pub use pdf::{
-    dated, provider_data, seal as seal_document, seal_data, subscriber_data, watermark,
+    audit_view, dated, provider_data, seal as seal_document, seal_data, subscriber_data, watermark,
     DRAFT as PDF_DRAFT, SIGNED as PDF_SIGNED,
 };
+/// The PNG chunk checksum, for tests that build PNGs by hand.
+#[cfg(test)]
+pub(crate) use signature::crc32;
 pub use signature::{check as check_signature, SignatureImage, SignatureLimits};
 pub use signing::{SignRequest, SignedContract};
 
@@ -347,9 +350,13 @@ pub struct Contracts {
     environment: Environment,
     /// Seals the signed contract.
     sealing: Arc<crate::ca::SealingKey>,
+    /// Sends the signed contract to the citizen's e-mail.
+    outbox: crate::notify::Outbox,
 }
 
 impl Contracts {
+    // The shared handles it is wired with, as `Acceptance::new`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
         otp: Otp,
@@ -358,6 +365,7 @@ impl Contracts {
         settings: Settings,
         environment: Environment,
         sealing: Arc<crate::ca::SealingKey>,
+        outbox: crate::notify::Outbox,
     ) -> Self {
         Self {
             store,
@@ -367,6 +375,7 @@ impl Contracts {
             settings: Arc::new(settings),
             environment,
             sealing,
+            outbox,
         }
     }
 
@@ -398,6 +407,51 @@ impl Contracts {
             // Nothing deletes a signature's key while its contract is kept.
             StoredKey::Destroyed => Err(unexpected("the signature image's data key is gone")),
         }
+    }
+
+    /// [`Contracts::signature_png`] for an operator's page: the view is audited
+    /// (`contract.signature_read`).
+    pub async fn view_signature(
+        &self,
+        reader: &crate::audit::Actor,
+        id: &str,
+    ) -> Result<Option<Vec<u8>>, ContractError> {
+        let Some(png) = self.signature_png(id).await? else {
+            return Ok(None);
+        };
+        let details = serde_json::json!({"sha256": crate::secrets::sha256_hex(&png)});
+        pdf::audit_view(
+            &self.store,
+            self.clock.now(),
+            reader,
+            "contract.signature_read",
+            ("contract", id),
+            details,
+        )
+        .await?;
+        Ok(Some(png))
+    }
+
+    /// [`Contracts::pdf`] for an operator's page: the view is audited
+    /// (`contract.document_read`, with the version and its SHA-256).
+    pub async fn view_pdf(
+        &self,
+        reader: &crate::audit::Actor,
+        id: &str,
+        kind: &'static str,
+    ) -> Result<ContractPdf, ContractError> {
+        let doc = self.pdf(id, kind).await?;
+        let details = serde_json::json!({"kind": kind, "sha256": doc.sha256});
+        pdf::audit_view(
+            &self.store,
+            self.clock.now(),
+            reader,
+            "contract.document_read",
+            ("contract", id),
+            details,
+        )
+        .await?;
+        Ok(doc)
     }
 
     pub fn signature_limits(&self) -> &SignatureLimits {

@@ -7,11 +7,12 @@ use chrono::{DateTime, Datelike, Utc};
 use serde_json::{json, Value};
 
 use super::{unexpected, ContractError, Environment, Provider, WATERMARK};
+use crate::audit::{Actor, NewEvent};
 use crate::ca::SealingKey;
 use crate::documents::{self, Image, Request};
 use crate::pdf_seal::{seal_pdf, SealError, SealParams};
 use crate::secrets::sha256_hex;
-use crate::store::{ContractRow, EnrolmentRow, PackageRow, PdfDocumentRow, Tx};
+use crate::store::{ContractRow, EnrolmentRow, PackageRow, PdfDocumentRow, Store, StoreError, Tx};
 use crate::vn;
 
 pub const DRAFT: &str = "contract_draft";
@@ -203,14 +204,29 @@ fn store(
     bytes: Vec<u8>,
     at: DateTime<Utc>,
 ) -> Result<String, ContractError> {
-    let sha256 = sha256_hex(&bytes);
-    tx.insert_pdf_document(&PdfDocumentRow {
-        kind: kind.into(),
-        subject: c.contract.id.clone(),
-        template_version: documents::CONTRACT_TEMPLATE.into(),
-        document: bytes,
-        document_sha256: sha256.clone(),
-        created_at: at.naive_utc(),
-    })?;
-    Ok(sha256)
+    let row = PdfDocumentRow::new(
+        kind,
+        &c.contract.id,
+        documents::CONTRACT_TEMPLATE,
+        bytes,
+        at,
+    );
+    tx.insert_pdf_document(&row)?;
+    Ok(row.document_sha256)
+}
+
+/// Records that `reader` viewed a stored document of a citizen (the operator pages show the
+/// contracts, the drawn signature and the acceptance records; each view is an audit event,
+/// as a view of an identity document is). The caller hands the bytes over only once this
+/// has committed.
+pub async fn audit_view(
+    store: &Store,
+    at: DateTime<Utc>,
+    reader: &Actor,
+    action: &'static str,
+    (object_type, object_id): (&'static str, &str),
+    details: Value,
+) -> Result<(), StoreError> {
+    let event = NewEvent::new(at, reader, action, object_type, object_id, details);
+    store.write(move |tx| tx.audit(event).map(|_| ())).await
 }

@@ -130,7 +130,7 @@ fn luma(r: u8, g: u8, b: u8) -> u32 {
 }
 
 /// CRC-32 (ISO 3309, as PNG uses), bitwise: only the 17 header bytes are checked.
-fn crc32(bytes: &[u8]) -> u32 {
+pub(crate) fn crc32(bytes: &[u8]) -> u32 {
     let mut crc = 0xFFFF_FFFFu32;
     for &b in bytes {
         crc ^= u32::from(b);

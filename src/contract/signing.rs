@@ -10,10 +10,11 @@ use super::{
 };
 use crate::audit::{Actor, NewEvent};
 use crate::data_keys::Purpose as DataKeyPurpose;
-use crate::enrolment::identity::PhoneNumber;
+use crate::enrolment::identity::{Email, PhoneNumber};
 use crate::enrolment::status::Event;
 use crate::enrolment::transition::{transition, Details, MoveError};
-use crate::notify::Recipient;
+use crate::notify::template::render;
+use crate::notify::{AttachedDocument, Outbox, OutgoingMessage, Recipient};
 use crate::otp::{
     ChallengeLookup, ChallengeRequest, ChallengeSent, Check, DocumentDigest, OtpError, Purpose,
 };
@@ -57,6 +58,50 @@ impl SignedContract {
             price_vnd: row.price_vnd,
         })
     }
+}
+
+const SIGNED_EMAIL_SUBJECT: &str =
+    include_str!("../../templates/contracts/signed_email_subject.txt");
+const SIGNED_EMAIL_BODY: &str = include_str!("../../templates/contracts/signed_email_body.txt");
+
+/// The e-mail carrying the sealed signed contract (`HD-….pdf`), enqueued in the signing
+/// transaction, so it exists exactly when the signature does. The PDF is attached by
+/// reference to its immutable `pdf_documents` row. Returns the masked address.
+fn email_signed_copy(
+    tx: &mut Tx<'_>,
+    outbox: &Outbox,
+    at: chrono::DateTime<chrono::Utc>,
+    enrolment: &EnrolmentRow,
+    contract: &ContractRow,
+    address: &str,
+) -> Result<String, ContractError> {
+    let to = Recipient::Email(Email::parse("email", address).map_err(unexpected)?);
+    let masked = to.masked();
+    let signed_at = crate::vn::time_date(at);
+    let vars = [
+        ("name", enrolment.full_name.as_str()),
+        ("number", contract.number.as_str()),
+        ("signed_at", signed_at.as_str()),
+    ];
+    outbox
+        .enqueue(
+            tx,
+            at,
+            OutgoingMessage {
+                kind: "contract_signed",
+                to,
+                subject: render(SIGNED_EMAIL_SUBJECT, &vars),
+                text: render(SIGNED_EMAIL_BODY, &vars),
+                not_after: None,
+                attachment: Some(AttachedDocument {
+                    kind: pdf::SIGNED.into(),
+                    subject: contract.id.clone(),
+                    filename: format!("{}.pdf", contract.number),
+                }),
+            },
+        )
+        .map_err(unexpected)?;
+    Ok(masked)
 }
 
 /// The OTP subject of a contract.
@@ -166,6 +211,7 @@ impl Contracts {
         let (client_ip, user_agent) = (request.client_ip, request.user_agent);
         let (provider, environment) = (self.settings.provider.clone(), self.environment);
         let sealing = self.sealing.clone();
+        let outbox = self.outbox.clone();
         self.otp
             .confirm(check, move |tx, verified| {
                 // The digest already binds the code to this document; the subject check
@@ -231,6 +277,12 @@ impl Contracts {
                     },
                     &sealing,
                 )?;
+                let emailed_to = match enrolment.email.as_deref() {
+                    Some(address) => Some(email_signed_copy(
+                        tx, &outbox, at, &enrolment, &contract, address,
+                    )?),
+                    None => None,
+                };
                 transition(
                     tx,
                     &enrolment.id,
@@ -265,6 +317,7 @@ impl Contracts {
                         "to": verified.masked_destination,
                         "free_package": package.free,
                         "signed_pdf_sha256": signed_pdf_sha256,
+                        "signed_copy_emailed_to": emailed_to,
                         "client_ip": client_ip,
                         "user_agent": user_agent,
                     }),
@@ -275,5 +328,24 @@ impl Contracts {
                 ContractSummary::from_row(&row)
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signed_copy_e_mail_fills_every_placeholder() {
+        let vars = [
+            ("name", "Nguyễn Thị Thuỷ Tiên"),
+            ("number", "HD-2026-000123"),
+            ("signed_at", "10:00 05/12/2026"),
+        ];
+        for template in [SIGNED_EMAIL_SUBJECT, SIGNED_EMAIL_BODY] {
+            let text = render(template, &vars);
+            assert!(!text.contains("{{"), "{text}");
+            assert!(text.contains("HD-2026-000123"), "{text}");
+        }
     }
 }

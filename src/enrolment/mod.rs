@@ -26,7 +26,9 @@ pub mod transition;
 pub use application::{
     codes, AddressForm, Application, ApplicationForm, ConsentForm, CONSENT_CHANNELS,
 };
-pub use documents::{Document, DocumentInfo, DocumentKind, ImageType};
+pub use documents::{
+    normalise_image, Document, DocumentInfo, DocumentKind, ImageRefusal, ImageType, NormalisedImage,
+};
 pub use status::{Event, Issuance, NextStep, Source, Status, TransitionError};
 
 use std::sync::Arc;
@@ -133,6 +135,10 @@ pub enum EnrolmentError {
     DocumentTooLarge { max_bytes: u64 },
     #[error("only JPEG or PNG images are accepted")]
     DocumentTypeUnsupported,
+    #[error("the image cannot be decoded")]
+    DocumentUndecodable,
+    #[error("the image is smaller than {min_width}x{min_height} pixels")]
+    DocumentTooSmall { min_width: u32, min_height: u32 },
     #[error("documents are not accepted in status {status}")]
     DocumentsNotAccepted { status: Status },
     #[error("no such document")]
@@ -151,6 +157,10 @@ pub enum EnrolmentError {
         kind: &'static str,
         problem: String,
     },
+    /// Not the operator holding the call's lease (or, for a counter dossier, the enrolling
+    /// operator), nor an RA officer reviewing a call that is over.
+    #[error("only the operator on this applicant's call may see their documents")]
+    DocumentAccessDenied,
     #[error("a certificate was issued: the evidence is kept for the retention period")]
     CertificateIssued,
     #[error("the enrolment is {status}")]
@@ -161,6 +171,59 @@ pub enum EnrolmentError {
 
 fn unexpected(e: impl std::fmt::Display) -> EnrolmentError {
     EnrolmentError::Store(StoreError::Unexpected(e.to_string()))
+}
+
+/// Who asks for an applicant's document images, for the check in
+/// [`Enrolments::read_document`].
+#[derive(Clone, Debug)]
+pub enum DocumentReader {
+    /// An operator (by id): only while holding the live lease on the applicant's video call,
+    /// or, for a dossier with no call (a counter enrolment), as the operator who enrolled it.
+    Operator(String),
+    /// An RA officer: only once no call is waiting or under way (reviewing a completed call,
+    /// or a dossier that never had one).
+    RaOfficer,
+}
+
+impl DocumentReader {
+    /// The reader a signed-in operator or RA officer is; `None` for any other caller.
+    pub fn of(principal: &crate::operators::Principal) -> Option<DocumentReader> {
+        use crate::operators::{Principal, Role};
+        match principal {
+            Principal::Operator {
+                id,
+                role: Role::Operator,
+                ..
+            } => Some(DocumentReader::Operator(id.clone())),
+            Principal::Operator {
+                role: Role::RaOfficer,
+                ..
+            } => Some(DocumentReader::RaOfficer),
+            _ => None,
+        }
+    }
+
+    fn may_read(
+        &self,
+        tx: &mut crate::store::Tx<'_>,
+        enrolment_id: &str,
+        now: chrono::NaiveDateTime,
+    ) -> Result<bool, StoreError> {
+        let call = tx.video_call_for_enrolment(enrolment_id)?;
+        Ok(match (self, call) {
+            (DocumentReader::Operator(op), Some(call)) => {
+                call.status == crate::states::video_call::VideoCallStatus::Claimed
+                    && call.claimed_by.as_deref() == Some(op.as_str())
+                    && call.lease_expires_at.is_some_and(|t| t > now)
+            }
+            (DocumentReader::Operator(op), None) => tx
+                .enrolment_by_id(enrolment_id)?
+                .is_some_and(|e| e.enrolled_by.as_deref() == Some(op.as_str())),
+            (DocumentReader::RaOfficer, call) => {
+                call.is_none_or(|c| c.status == crate::states::video_call::VideoCallStatus::Done)
+            }
+        })
+    }
 }
 
 /// Who submits an application. A counter application records the enrolling operator.
@@ -271,6 +334,9 @@ pub struct Enrolments {
     documents: DocumentStore,
     clock: Arc<dyn Clock>,
     settings: Settings,
+    /// Images decoded at once: one per core, so concurrent uploads queue rather than each
+    /// holding a decoded photo (up to `MAX_DECODE_ALLOC`) in memory at the same time.
+    decoding: Arc<tokio::sync::Semaphore>,
 }
 
 impl Enrolments {
@@ -281,12 +347,14 @@ impl Enrolments {
         clock: Arc<dyn Clock>,
         settings: Settings,
     ) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             store,
             keys: DataKeys::new(keys),
             documents,
             clock,
             settings,
+            decoding: Arc::new(tokio::sync::Semaphore::new(cores)),
         }
     }
 
@@ -457,7 +525,33 @@ impl Enrolments {
         if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > max_bytes {
             return Err(EnrolmentError::DocumentTooLarge { max_bytes });
         }
-        let image_type = ImageType::sniff(&bytes).ok_or(EnrolmentError::DocumentTypeUnsupported)?;
+        // Refused before queueing for a decoder: not an image at all.
+        ImageType::sniff(&bytes).ok_or(EnrolmentError::DocumentTypeUnsupported)?;
+        let permit = self
+            .decoding
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(unexpected)?;
+        let image = tokio::task::spawn_blocking(move || {
+            let image = normalise_image(kind, &bytes);
+            drop(permit);
+            image
+        })
+        .await
+        .map_err(unexpected)?
+        .map_err(|refusal| match refusal {
+            ImageRefusal::Unsupported => EnrolmentError::DocumentTypeUnsupported,
+            ImageRefusal::Undecodable => EnrolmentError::DocumentUndecodable,
+            ImageRefusal::TooSmall {
+                min_width,
+                min_height,
+            } => EnrolmentError::DocumentTooSmall {
+                min_width,
+                min_height,
+            },
+        })?;
+        let (image_type, bytes) = (image.image_type, image.bytes);
         let info = DocumentInfo {
             kind,
             image_type,
@@ -570,11 +664,12 @@ impl Enrolments {
     pub async fn read_document(
         &self,
         reader: &Actor,
+        access: &DocumentReader,
         id: &str,
         kind: DocumentKind,
     ) -> Result<Document, EnrolmentError> {
         let now = self.clock.now();
-        let (reader, eid) = (reader.clone(), id.to_string());
+        let (reader, eid, access) = (reader.clone(), id.to_string(), access.clone());
         let (row, key) = self
             .store
             .write(move |tx| {
@@ -590,6 +685,9 @@ impl Enrolments {
                 let key = StoredKey::find(tx, doc.key_id.as_deref())?;
                 if matches!(key, StoredKey::Destroyed) {
                     return Err(EnrolmentError::DocumentDestroyed);
+                }
+                if !access.may_read(tx, &eid, now.naive_utc())? {
+                    return Err(EnrolmentError::DocumentAccessDenied);
                 }
                 tx.audit(NewEvent::new(
                     now,

@@ -19,10 +19,12 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio::task::JoinSet;
 
-use super::{DeliveryError, Notifier, NotifyError, Outbox, OutboxSettings};
+use super::{
+    AttachedDocument, Attachment, DeliveryError, Notifier, NotifyError, Outbox, OutboxSettings,
+};
 use crate::audit::{Actor, NewEvent};
 use crate::clock::Clock;
-use crate::store::{OutboxRow, OutboxUpdate, Store};
+use crate::store::{OutboxRow, OutboxUpdate, Store, StoreError};
 
 #[derive(Clone)]
 pub struct Dispatcher {
@@ -123,11 +125,37 @@ impl Dispatcher {
                 ));
             }
         }
-        let delivery = self
+        let (mut delivery, attached) = self
             .outbox
             .open(row)
             .map_err(|e| DeliveryError::permanent(format!("payload unreadable: {e}")))?;
+        if let Some(doc) = attached {
+            delivery.attachment = Some(self.attachment(doc).await?);
+        }
         self.notifier.deliver(&delivery).await
+    }
+
+    /// Reads an attached document for delivery. A document no longer stored (destroyed after
+    /// the message was written) fails the message rather than sending it without: its text
+    /// announces the attachment. The `outbox.failed` event records the reason.
+    async fn attachment(&self, doc: AttachedDocument) -> Result<Attachment, DeliveryError> {
+        let (kind, subject) = (doc.kind.clone(), doc.subject.clone());
+        let row = self
+            .store
+            .read(move |tx| tx.pdf_document(&kind, &subject))
+            .await
+            .map_err(|e: StoreError| DeliveryError::transient(format!("attached document: {e}")))?;
+        match row {
+            Some(row) => Ok(Attachment {
+                filename: doc.filename,
+                content_type: "application/pdf",
+                bytes: row.document,
+            }),
+            None => Err(DeliveryError::permanent(format!(
+                "attached document no longer stored: {} {}",
+                doc.kind, doc.subject
+            ))),
+        }
     }
 
     /// Exponential: base, 2×base, 4×base, … capped at the maximum.

@@ -24,6 +24,17 @@ impl FileSink {
         if !d.subject.is_empty() {
             text.push_str(&format!("Subject: {}\n", d.subject));
         }
+        // The attachment beside the text, under the message id (its name is ours, never a
+        // citizen's).
+        let attached = d.attachment.as_ref().map(|a| {
+            (
+                self.dir.join(format!("{}.{}", d.message_id, a.filename)),
+                a.bytes.clone(),
+            )
+        });
+        if let Some((file, _)) = &attached {
+            text.push_str(&format!("Attachment: {}\n", file.display()));
+        }
         text.push('\n');
         text.push_str(&d.text);
         text.push('\n');
@@ -31,6 +42,9 @@ impl FileSink {
         let target = path.clone();
         tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&dir)?;
+            if let Some((file, bytes)) = attached {
+                std::fs::write(file, bytes)?;
+            }
             std::fs::write(&target, text)
         })
         .await

@@ -117,11 +117,13 @@ mod tests {
         });
         let d = Delivery {
             message_id: "m-1".into(),
+            kind: "otp".into(),
             channel: Channel::Sms,
             to: "+84912345678".into(),
             subject: String::new(),
             text: "Ma \"OTP\" {{to}} 123456".into(),
             created_at: chrono::Utc::now(),
+            attachment: None,
         };
         let v = fill(&template, &d);
         assert_eq!(v["msisdn"], "+84912345678");

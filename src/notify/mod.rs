@@ -11,6 +11,7 @@ mod file;
 mod http_sms;
 mod hub;
 mod memory;
+mod notices;
 mod outbox;
 mod settings;
 mod smtp;
@@ -21,7 +22,8 @@ pub use file::FileSink;
 pub use http_sms::HttpSms;
 pub use hub::{HubCallbacks, HubSigning};
 pub use memory::MemorySink;
-pub use outbox::{Outbox, OutgoingMessage, SubscriberNotice};
+pub use notices::CertificateNotice;
+pub use outbox::{AttachedDocument, Outbox, OutgoingMessage, SubscriberNotice};
 pub use settings::{
     EmailBackend, EmailSettings, OutboxSettings, Settings, SmsBackend, SmsSettings, SmtpTls,
 };
@@ -125,12 +127,24 @@ pub struct Delivery {
     /// The outbox id: stable across retries, so the gateway (idempotency key) and mail
     /// readers (Message-ID) can recognise a repeat.
     pub message_id: String,
+    /// What caused it (`otp`, `certificate_revoked`, …), as enqueued: for logs and tests.
+    pub kind: String,
     pub channel: Channel,
     pub to: String,
     /// E-mail subject; empty for SMS.
     pub subject: String,
     pub text: String,
     pub created_at: DateTime<Utc>,
+    /// E-mail only: a stored document, read at delivery.
+    pub attachment: Option<Attachment>,
+}
+
+/// A file sent with an e-mail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attachment {
+    pub filename: String,
+    pub content_type: &'static str,
+    pub bytes: Vec<u8>,
 }
 
 /// Why an attempt failed. Permanent failures are not retried (the gateway refused the

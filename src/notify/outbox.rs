@@ -34,14 +34,31 @@ pub struct OutgoingMessage {
     pub text: String,
     /// Past this instant the message is useless (an expired code) and is failed, not sent.
     pub not_after: Option<DateTime<Utc>>,
+    /// E-mail only: a stored document to attach.
+    pub attachment: Option<AttachedDocument>,
 }
 
-/// What is sealed in the row: the address and the texts.
+/// A `pdf_documents` row attached by reference: the row never changes, so the reference
+/// names exactly the bytes meant, and the outbox keeps no second copy of a citizen's document
+/// (the dispatcher reads it at delivery). A row gone by then fails the message (see
+/// `Dispatcher::attachment`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachedDocument {
+    pub kind: String,
+    pub subject: String,
+    /// The name the citizen sees, e.g. `HD-2026-000123.pdf`.
+    pub filename: String,
+}
+
+/// What is sealed in the row: the address, the texts and the attachment's reference.
 #[derive(Serialize, Deserialize)]
 struct Payload {
     to: String,
     subject: String,
     text: String,
+    /// Absent in rows written before attachments existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    attachment: Option<AttachedDocument>,
 }
 
 /// The enqueueing side of the outbox. Cheap to clone; shares its wake-up signal with the
@@ -80,6 +97,7 @@ impl Outbox {
                 subject: String::new(),
                 text: notice.sms,
                 not_after: notice.not_after,
+                attachment: None,
             },
         )?;
         if let Some(address) = notice.email {
@@ -93,6 +111,7 @@ impl Outbox {
                     subject: notice.email_subject,
                     text: notice.email_body,
                     not_after: notice.not_after,
+                    attachment: None,
                 },
             )?;
         }
@@ -113,6 +132,7 @@ impl Outbox {
             to: message.to.address().to_string(),
             subject: message.subject,
             text: message.text,
+            attachment: message.attachment,
         })
         .map_err(|e| NotifyError::Unexpected(e.to_string()))?;
         let sealed = self
@@ -145,33 +165,42 @@ impl Outbox {
         self.wake.clone()
     }
 
-    /// Opens a claimed row for delivery.
-    pub(super) fn open(&self, row: &OutboxRow) -> Result<Delivery, String> {
+    /// Opens a claimed row for delivery; the attachment, if any, is still to be read.
+    pub(super) fn open(
+        &self,
+        row: &OutboxRow,
+    ) -> Result<(Delivery, Option<AttachedDocument>), String> {
         let channel = Channel::parse(&row.channel)
             .ok_or_else(|| format!("unknown channel `{}`", row.channel))?;
         if channel == Channel::VneidHub {
             // Not sealed: a hub callback names no person (`Tx::enqueue_hub_callback`).
-            return Ok(Delivery {
+            let delivery = Delivery {
                 message_id: row.id.clone(),
+                kind: row.kind.clone(),
                 channel,
                 to: row.masked_destination.clone(),
                 subject: String::new(),
                 text: String::from_utf8(row.payload_sealed.clone()).map_err(|e| e.to_string())?,
                 created_at: DateTime::<Utc>::from_naive_utc_and_offset(row.created_at, Utc),
-            });
+                attachment: None,
+            };
+            return Ok((delivery, None));
         }
         let plain = self
             .keys
             .open(SEAL_PURPOSE, row.id.as_bytes(), &row.payload_sealed)
             .map_err(|e| e.to_string())?;
         let p: Payload = serde_json::from_slice(&plain).map_err(|e| e.to_string())?;
-        Ok(Delivery {
+        let delivery = Delivery {
             message_id: row.id.clone(),
+            kind: row.kind.clone(),
             channel,
             to: p.to,
             subject: p.subject,
             text: p.text,
             created_at: DateTime::<Utc>::from_naive_utc_and_offset(row.created_at, Utc),
-        })
+            attachment: None,
+        };
+        Ok((delivery, p.attachment))
     }
 }

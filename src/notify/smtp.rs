@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use lettre::message::header::{ContentTransferEncoding, ContentType};
-use lettre::message::{Body, Mailbox};
+use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
@@ -65,15 +65,32 @@ impl SmtpMailer {
         let body =
             Body::new_with_encoding(d.text.clone(), ContentTransferEncoding::QuotedPrintable)
                 .map_err(|_| DeliveryError::permanent("body cannot be encoded"))?;
-        Message::builder()
+        let builder = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(d.subject.clone())
             // The outbox id, so a retried message is recognisably the same one.
             .message_id(Some(format!("<{}@{domain}>", d.message_id)))
-            .date(d.created_at.into())
-            .header(ContentType::TEXT_PLAIN)
-            .body(body)
-            .map_err(|e| DeliveryError::permanent(format!("message: {e}")))
+            .date(d.created_at.into());
+        let message = match &d.attachment {
+            None => builder.header(ContentType::TEXT_PLAIN).body(body),
+            // multipart/mixed: the text, then the file (base64, chosen by lettre).
+            Some(a) => {
+                let content_type = ContentType::parse(a.content_type)
+                    .map_err(|e| DeliveryError::permanent(format!("attachment type: {e}")))?;
+                builder.multipart(
+                    MultiPart::mixed()
+                        .singlepart(
+                            SinglePart::builder()
+                                .header(ContentType::TEXT_PLAIN)
+                                .body(body),
+                        )
+                        .singlepart(
+                            Attachment::new(a.filename.clone()).body(a.bytes.clone(), content_type),
+                        ),
+                )
+            }
+        };
+        message.map_err(|e| DeliveryError::permanent(format!("message: {e}")))
     }
 }

@@ -176,6 +176,34 @@ impl Accounts {
             .read(move |tx| tx.operator_by_id(&lookup))
             .await?
             .ok_or(OperatorsError::NotFound)?;
+        self.reset(&principal.actor(), row, password, totp).await
+    }
+
+    /// The same reset from the command line (`ca-enrol operator reset`), by username: the
+    /// way back in when the only administrator lost their phone. Audited with actor `cli`.
+    pub async fn reset_credentials_of(
+        &self,
+        actor: &Actor,
+        username: &str,
+        password: bool,
+        totp: bool,
+    ) -> Result<ResetCredentials, OperatorsError> {
+        let lookup = username.to_string();
+        let row = self
+            .store
+            .read(move |tx| tx.operator_by_username(&lookup))
+            .await?
+            .ok_or(OperatorsError::NotFound)?;
+        self.reset(actor, row, password, totp).await
+    }
+
+    async fn reset(
+        &self,
+        actor: &Actor,
+        row: OperatorRow,
+        password: bool,
+        totp: bool,
+    ) -> Result<ResetCredentials, OperatorsError> {
         let one_time_password = password.then(generate_password);
         let password_hash = match &one_time_password {
             Some(p) => Some(hash_password(p.clone()).await?),
@@ -187,7 +215,7 @@ impl Accounts {
         } else {
             (None, None)
         };
-        let (id, actor, now) = (row.id.clone(), principal.actor(), self.clock.now());
+        let (id, actor, now) = (row.id.clone(), actor.clone(), self.clock.now());
         let username = row.username.clone();
         self.store
             .write(move |tx| {

@@ -17,14 +17,17 @@ pub enum Scope {
     /// and certificates, not only the key's own (the provider's own call centre). Only this
     /// scope lifts the integration check; grant it to the provider's own tools alone.
     AllIntegrations,
+    /// Remote signing for the subscribers of the key's integration (the CSC API).
+    Sign,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] = [
+    pub const ALL: [Scope; 5] = [
         Scope::Enrol,
         Scope::Lifecycle,
         Scope::Reports,
         Scope::AllIntegrations,
+        Scope::Sign,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -33,6 +36,7 @@ impl Scope {
             Scope::Lifecycle => "lifecycle",
             Scope::Reports => "reports",
             Scope::AllIntegrations => "all_integrations",
+            Scope::Sign => "sign",
         }
     }
 

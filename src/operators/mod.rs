@@ -80,6 +80,8 @@ pub struct Accounts {
     keys: MasterKey,
     clock: Arc<dyn Clock>,
     policy: Settings,
+    /// The issuer of TOTP enrolments: the name the authenticator app shows.
+    totp_issuer: Arc<str>,
 }
 
 impl Accounts {
@@ -89,7 +91,20 @@ impl Accounts {
             keys,
             clock,
             policy,
+            totp_issuer: Arc::from("ca-enrol"),
         }
+    }
+
+    /// Authenticator entries named after the provider (`contract.provider.name`), so an
+    /// operator finds them among others. A colon separates issuer and account in the otpauth
+    /// label (and the TOTP library refuses one), so it becomes a space.
+    pub fn with_totp_issuer(mut self, provider: &str) -> Self {
+        let issuer = provider.replace(':', " ");
+        let issuer = issuer.trim();
+        if !issuer.is_empty() {
+            self.totp_issuer = Arc::from(issuer);
+        }
+        self
     }
 }
 

@@ -29,7 +29,6 @@ pub struct NewTotp {
     pub otpauth_url: String,
 }
 
-const TOTP_ISSUER: &str = "ca-enrol";
 /// Sealing purpose of the confirmed secret, bound to the operator's id.
 const TOTP_PURPOSE: &str = "operator-totp";
 /// Sealing purpose of a secret offered at first sign-in, bound to operator and session.
@@ -59,7 +58,7 @@ impl Accounts {
             1,
             STEP_SECONDS as u64,
             secret,
-            Some(TOTP_ISSUER.to_string()),
+            Some(self.totp_issuer.to_string()),
             username.to_string(),
         )
         .map_err(|e| OperatorsError::Crypto(format!("totp: {e:?}")))

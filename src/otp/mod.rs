@@ -114,20 +114,33 @@ pub enum Purpose {
     ContractSigning,
     CertificateAcceptance,
     Revocation,
+    /// Suspension and resumption are purposes of their own so that the message says what
+    /// the code does (a code "to revoke" that suspends would mislead the subscriber).
+    Suspension,
+    Resumption,
+    /// Activation of remote signatures (CSC `credentials/authorize`), bound to the hashes.
+    Signature,
 }
 
 impl Purpose {
-    pub const ALL: [Purpose; 3] = [
+    pub const ALL: [Purpose; 6] = [
         Purpose::ContractSigning,
         Purpose::CertificateAcceptance,
         Purpose::Revocation,
+        Purpose::Suspension,
+        Purpose::Resumption,
+        Purpose::Signature,
     ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Purpose::ContractSigning => "contract_signing",
             Purpose::CertificateAcceptance => "certificate_acceptance",
-            Purpose::Revocation => "revocation",
+            // Stored and capped as revocation codes, as before they had messages of their
+            // own: one hourly cap for a caller's lifecycle codes; the subject and digest bind
+            // each code to its action.
+            Purpose::Revocation | Purpose::Suspension | Purpose::Resumption => "revocation",
+            Purpose::Signature => "signature",
         }
     }
 }
@@ -237,6 +250,11 @@ pub struct Otp {
 }
 
 impl Otp {
+    /// The outbox codes are sent through, for a confirmed change's own messages.
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
     pub fn new(
         store: Store,
         keys: &MasterKey,

@@ -19,6 +19,9 @@ impl Purpose {
             Purpose::ContractSigning => "ký hợp đồng dịch vụ chứng thư số",
             Purpose::CertificateAcceptance => "xác nhận biên bản nghiệm thu chứng thư số",
             Purpose::Revocation => "thu hồi chứng thư số",
+            Purpose::Suspension => "tạm dừng chứng thư số",
+            Purpose::Resumption => "khôi phục chứng thư số",
+            Purpose::Signature => "ký số từ xa",
         }
     }
 
@@ -28,6 +31,9 @@ impl Purpose {
             Purpose::ContractSigning => "ky hop dong dich vu chung thu so",
             Purpose::CertificateAcceptance => "xac nhan nghiem thu chung thu so",
             Purpose::Revocation => "thu hoi chung thu so",
+            Purpose::Suspension => "tam dung chung thu so",
+            Purpose::Resumption => "khoi phuc chung thu so",
+            Purpose::Signature => "ky so tu xa",
         }
     }
 }
@@ -67,6 +73,7 @@ pub(super) fn message(
         subject,
         text,
         not_after: None,
+        attachment: None,
     }
 }
 

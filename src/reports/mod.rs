@@ -255,11 +255,23 @@ impl IssuanceReport {
     /// `excel_bom` prefixes a UTF-8 byte-order mark, without which spreadsheet programs show
     /// Vietnamese diacritics as mojibake.
     pub fn to_csv(&self, excel_bom: bool) -> String {
+        self.to_csv_headed(excel_bom, CSV_COLUMNS)
+    }
+
+    /// The same rows under column names of the caller's choice (the pages' words, in the
+    /// reader's language).
+    pub fn to_csv_headed(&self, excel_bom: bool, columns: [&str; 6]) -> String {
         let mut out = String::with_capacity(64 + self.rows.len() * 64);
         if excel_bom {
             out.push('\u{feff}');
         }
-        out.push_str("period,province,ward,issued,accepted,active\r\n");
+        for (i, column) in columns.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_csv_text(&mut out, column);
+        }
+        out.push_str("\r\n");
         for r in &self.rows {
             out.push_str(&r.period);
             out.push(',');
@@ -272,6 +284,9 @@ impl IssuanceReport {
         out
     }
 }
+
+/// The CSV's column names for programs (the API's answer): stable identifiers.
+pub const CSV_COLUMNS: [&str; 6] = ["period", "province", "ward", "issued", "accepted", "active"];
 
 /// A text cell: quoted when it holds a separator, quote or line break; and a leading `=`, `+`,
 /// `-` or `@` is defused with an apostrophe, so an address typed by an applicant never runs as

@@ -13,6 +13,9 @@
 //!   `outbox_sent_days` after delivery, remembered `Idempotency-Key` answers
 //!   `idempotency_days` after they were stored: one `retention.purged` audit event per batch
 //!   (table, rows, cutoff).
+//! - VNeID registration `jti`s [`JTI_KEPT_AFTER_EXPIRY`] after their token's `exp`: a token
+//!   is refused once expired, so its `jti` no longer guards against a replay (audited the same
+//!   way).
 //!
 //! What stays is the evidence the domain's 5-year rule covers (domain.md §2): the enrolment's
 //! identity fields, the video-call outcome, the contract (with its sealed signature image),
@@ -110,6 +113,7 @@ pub struct RetentionRun {
     pub otp_challenges: usize,
     pub outbox_messages: usize,
     pub idempotency_records: usize,
+    pub vneid_jtis: usize,
 }
 
 /// A batch's transaction: nothing left to do (rolled back, no event), or a failure.
@@ -124,12 +128,18 @@ impl From<StoreError> for Step {
     }
 }
 
+/// How long a VNeID `jti` is kept after its token's `exp`: a registration is refused once
+/// `exp` has passed, and this margin covers the largest clock skew the connector accepts
+/// (`vneid.max_skew_seconds` is at most 3600), so a purged `jti` can never be replayed.
+pub const JTI_KEPT_AFTER_EXPIRY: Duration = Duration::hours(1);
+
 /// The tables purged by age, each with its own retention.
 #[derive(Clone, Copy)]
 enum Purged {
     OtpChallenges,
     OutboxSent,
     IdempotencyRecords,
+    VneidJtis,
 }
 
 impl Purged {
@@ -138,6 +148,7 @@ impl Purged {
             Purged::OtpChallenges => "otp_challenges",
             Purged::OutboxSent => "outbox_messages",
             Purged::IdempotencyRecords => "idempotency_keys",
+            Purged::VneidJtis => "vneid_jtis",
         }
     }
 }
@@ -174,17 +185,23 @@ impl Retention {
     pub async fn run(&self) -> Result<RetentionRun, RetentionError> {
         let now = self.clock.now();
         let s = &self.settings;
+        let by_days = |days: u32| (cutoff(now, days), json!({ "retention_days": days }));
+        let past_expiry = (
+            (now - JTI_KEPT_AFTER_EXPIRY).naive_utc(),
+            json!({ "kept_after_expiry_seconds": JTI_KEPT_AFTER_EXPIRY.num_seconds() }),
+        );
         Ok(RetentionRun {
             documents_destroyed: self.destroy_documents(now).await?,
             otp_challenges: self
-                .purge(Purged::OtpChallenges, now, s.otp_challenge_days)
+                .purge(Purged::OtpChallenges, now, by_days(s.otp_challenge_days))
                 .await?,
             outbox_messages: self
-                .purge(Purged::OutboxSent, now, s.outbox_sent_days)
+                .purge(Purged::OutboxSent, now, by_days(s.outbox_sent_days))
                 .await?,
             idempotency_records: self
-                .purge(Purged::IdempotencyRecords, now, s.idempotency_days)
+                .purge(Purged::IdempotencyRecords, now, by_days(s.idempotency_days))
                 .await?,
+            vneid_jtis: self.purge(Purged::VneidJtis, now, past_expiry).await?,
         })
     }
 
@@ -258,16 +275,18 @@ impl Retention {
         }
     }
 
+    /// Purges `what` older than `cutoff`; `rule` (how the cutoff was set) goes into each
+    /// batch's audit event.
     async fn purge(
         &self,
         what: Purged,
         now: DateTime<Utc>,
-        days: u32,
+        (cutoff, rule): (NaiveDateTime, serde_json::Value),
     ) -> Result<usize, StoreError> {
-        let cutoff = cutoff(now, days);
         let batch = self.batch();
         let mut total = 0;
         loop {
+            let rule = rule.clone();
             let result = self
                 .store
                 .write(move |tx| {
@@ -277,21 +296,21 @@ impl Retention {
                         Purged::IdempotencyRecords => {
                             tx.purge_idempotency_records(cutoff, batch)?
                         }
+                        Purged::VneidJtis => tx.purge_vneid_jtis(cutoff, batch)?,
                     };
                     if n == 0 {
                         return Err(Step::Nothing);
                     }
+                    let mut details = rule;
+                    details["rows"] = json!(n);
+                    details["before"] = json!(cutoff.and_utc().to_rfc3339());
                     tx.audit(NewEvent::new(
                         now,
                         &Actor::System,
                         "retention.purged",
                         "table",
                         what.table(),
-                        json!({
-                            "rows": n,
-                            "retention_days": days,
-                            "before": cutoff.and_utc().to_rfc3339(),
-                        }),
+                        details,
                     ))?;
                     Ok(n)
                 })

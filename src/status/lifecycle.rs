@@ -12,7 +12,7 @@ use super::{CertificateStatus, Move, StatusError, StatusService};
 use crate::audit::{Actor, NewEvent};
 use crate::ca::RevocationReason;
 use crate::enrolment::identity::PhoneNumber;
-use crate::notify::Recipient;
+use crate::notify::{CertificateNotice, Outbox, Recipient};
 use crate::otp::{
     ChallengeLookup, ChallengeRequest, ChallengeSent, Check, DocumentDigest, Purpose,
 };
@@ -54,6 +54,15 @@ impl Change {
             Change::Revoke(_) => Move::Revoke,
             Change::Suspend => Move::Suspend,
             Change::Resume => Move::Resume,
+        }
+    }
+
+    /// What the subscriber's code is for: its message names this very action.
+    fn otp_purpose(self) -> Purpose {
+        match self {
+            Change::Revoke(_) => Purpose::Revocation,
+            Change::Suspend => Purpose::Suspension,
+            Change::Resume => Purpose::Resumption,
         }
     }
 
@@ -101,8 +110,11 @@ fn target(change: Change, from: CertificateStatus) -> Result<CertificateStatus, 
 }
 
 /// Applies `change` in `tx` with its audit event.
+// The change and everything it owes in its transaction: audit, outbox.
+#[allow(clippy::too_many_arguments)]
 fn apply(
     tx: &mut Tx<'_>,
+    outbox: &Outbox,
     now: DateTime<Utc>,
     actor: &Actor,
     serial: &str,
@@ -144,6 +156,19 @@ fn apply(
             "otp_challenge": confirmed_by,
         }),
     ))?;
+    // A subscriber's change is confirmed by their code; any other is the provider's.
+    let by_subscriber = confirmed_by.is_some();
+    let notice = match change {
+        Change::Revoke(r) => CertificateNotice::Revoked {
+            reason: r.as_str(),
+            by_subscriber,
+        },
+        Change::Suspend => CertificateNotice::Suspended { by_subscriber },
+        Change::Resume => CertificateNotice::Resumed { by_subscriber },
+    };
+    outbox
+        .notify_certificate(tx, now, serial, notice)
+        .map_err(|e| StatusError::Unexpected(e.to_string()))?;
     Ok(Changed {
         serial: serial.to_string(),
         status: to,
@@ -224,6 +249,7 @@ impl StatusService {
     /// An RA officer's change, effective at once.
     pub async fn change(
         &self,
+        outbox: &Outbox,
         actor: &Actor,
         serial: &str,
         change: Change,
@@ -232,9 +258,10 @@ impl StatusService {
         check_note(note)?;
         let (actor, serial, note) = (actor.clone(), serial.to_string(), note.to_string());
         let now = self.inner.clock.now();
+        let outbox = outbox.clone();
         self.inner
             .store
-            .write(move |tx| apply(tx, now, &actor, &serial, change, &note, None))
+            .write(move |tx| apply(tx, &outbox, now, &actor, &serial, change, &note, None))
             .await
     }
 
@@ -267,7 +294,7 @@ impl StatusService {
                     tx,
                     now,
                     ChallengeRequest {
-                        purpose: Purpose::Revocation,
+                        purpose: change.otp_purpose(),
                         subject: change.otp_subject(&serial),
                         document_digest: change.digest(&serial),
                         recipient: Recipient::Phone(phone),
@@ -292,15 +319,18 @@ impl StatusService {
         let now = self.inner.clock.now();
         let check = Check {
             lookup: ChallengeLookup::Subject(change.otp_subject(serial)),
-            purpose: Purpose::Revocation,
+            purpose: change.otp_purpose(),
             document_digest: change.digest(serial),
             code: code.to_string(),
             actor: actor.clone(),
         };
         let (actor, serial, note) = (actor.clone(), serial.to_string(), note.to_string());
+        // The notice goes through the outbox the code came through.
+        let outbox = otp.outbox().clone();
         otp.confirm(check, move |tx, verified| {
             apply(
                 tx,
+                &outbox,
                 now,
                 &actor,
                 &serial,

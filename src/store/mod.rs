@@ -14,6 +14,7 @@ mod acceptance;
 mod audit;
 mod certificates;
 mod contracts;
+mod credentials;
 mod dashboard;
 mod data_keys;
 mod document_objects;
@@ -37,6 +38,10 @@ pub use acceptance::{AcceptanceDecision, AcceptanceRow};
 pub use audit::{AuditQuery, AuditRow, CheckpointRow, AUDIT_GENESIS_HASH};
 pub use certificates::{CertificateRow, EndingCertificate};
 pub use contracts::{ContractRow, FreePackageClaimRow, PackageRow, SignatureEvidence};
+pub use credentials::{
+    AuthorizationRow, CredentialRow, SignatureRow, CREDENTIAL_DESTROYED, CREDENTIAL_PENDING,
+    CREDENTIAL_READY,
+};
 pub use dashboard::DayFigures;
 pub use data_keys::DataKeyRow;
 pub use document_objects::{Placed, Placement};
@@ -53,7 +58,7 @@ pub use reports::{
     AddressColumns, Bucket, IssuanceCountQuery, IssuanceCounts, PeriodCount, PlaceCount,
 };
 pub use status::{CertificateQuery, CrlRow, StatusRow};
-pub use verification::{OutcomeRow, VideoCallRow};
+pub use verification::{OutcomeRow, RecordingRow, VideoCallRow};
 pub use vneid::{VneidRegistrationRow, HUB_CHANNEL};
 
 use std::path::Path;
@@ -352,6 +357,19 @@ impl Store {
         let unusable = |e: &dyn std::fmt::Display| {
             StoreError::Unexpected(format!("database {}: {e}", path.display()))
         };
+        // Created owner-only: it holds names, ID numbers and phone numbers in clear. SQLite
+        // gives its `-wal` and `-shm` files the database file's mode.
+        #[cfg(unix)]
+        {
+            let mut create = std::fs::OpenOptions::new();
+            create.write(true).create_new(true);
+            std::os::unix::fs::OpenOptionsExt::mode(&mut create, 0o600);
+            match create.open(path) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(unusable(&e)),
+            }
+        }
         let mut first = SqliteConnection::establish(&url).map_err(|e| unusable(&e))?;
         SqlitePragmas
             .on_acquire(&mut first)

@@ -1,6 +1,6 @@
 //! The citizen's documents as PDF: inserted once, never updated or deleted (triggers).
 
-use chrono::NaiveDateTime;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use super::schema::pdf_documents;
@@ -17,6 +17,27 @@ pub struct PdfDocumentRow {
     pub document: Vec<u8>,
     pub document_sha256: String,
     pub created_at: NaiveDateTime,
+}
+
+impl PdfDocumentRow {
+    /// A document as stored: its SHA-256 (lower-case hex) is computed here, so the digest
+    /// the OTP is bound to and the evidence cite is always that of the stored bytes.
+    pub fn new(
+        kind: &str,
+        subject: &str,
+        template_version: &str,
+        document: Vec<u8>,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            kind: kind.into(),
+            subject: subject.into(),
+            template_version: template_version.into(),
+            document_sha256: hex::encode(openssl::sha::sha256(&document)),
+            document,
+            created_at: at.naive_utc(),
+        }
+    }
 }
 
 impl Tx<'_> {
@@ -36,5 +57,13 @@ impl Tx<'_> {
             .select(PdfDocumentRow::as_select())
             .first(c)
             .optional())?)
+    }
+
+    /// The kinds stored for `subject` (which versions a page can show), without the bytes.
+    pub fn pdf_document_kinds(&mut self, subject: &str) -> Result<Vec<String>, StoreError> {
+        Ok(dispatch!(self, c => pdf_documents::table
+            .filter(pdf_documents::subject.eq(subject))
+            .select(pdf_documents::kind)
+            .load::<String>(c))?)
     }
 }

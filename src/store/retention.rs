@@ -86,6 +86,20 @@ impl Tx<'_> {
         )
     }
 
+    /// Deletes up to `limit` VNeID registration `jti`s whose token expired before `cutoff`.
+    pub fn purge_vneid_jtis(
+        &mut self,
+        cutoff: NaiveDateTime,
+        limit: i64,
+    ) -> Result<usize, StoreError> {
+        self.purge(
+            "DELETE FROM vneid_jtis WHERE jti IN ( \
+               SELECT jti FROM vneid_jtis WHERE expires_at < {p}1 LIMIT {p}2)",
+            cutoff,
+            limit,
+        )
+    }
+
     /// Runs a bounded `DELETE` (diesel's DSL has no `LIMIT` in a subquery) with the
     /// dialect's numbered parameters, `{p}1` the cutoff and `{p}2` the limit.
     fn purge(

@@ -447,3 +447,59 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(data_keys, enrolment_documents, contracts);
+
+diesel::table! {
+    csc_credentials (id) {
+        id -> Text,
+        enrolment_id -> Text,
+        certificate_serial -> Nullable<Text>,
+        key_algorithm -> Text,
+        key_store -> Text,
+        sealed_key -> Nullable<Binary>,
+        spki_der -> Nullable<Binary>,
+        state -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    csc_authorizations (id) {
+        id -> Text,
+        sad_sha256 -> Text,
+        credential_id -> Text,
+        hashes -> Text,
+        num_signatures -> Integer,
+        otp_challenge_id -> Text,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    csc_signatures (id) {
+        id -> Text,
+        credential_id -> Text,
+        certificate_serial -> Text,
+        hash_sha256 -> Text,
+        sad_id -> Text,
+        signed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    video_call_recordings (room_ref) {
+        room_ref -> Text,
+        video_call_id -> Text,
+        uri -> Text,
+        sha256 -> Text,
+        received_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    recording_webhook_nonces (nonce) {
+        nonce -> Text,
+        received_at -> Timestamp,
+    }
+}

@@ -3,7 +3,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{operators, video_call_outcomes, video_calls};
+use super::schema::{
+    operators, recording_webhook_nonces, video_call_outcomes, video_call_recordings, video_calls,
+};
 use super::{dispatch, Conn, StoreError, Tx};
 use crate::states::video_call::VideoCallStatus;
 
@@ -19,6 +21,17 @@ pub struct VideoCallRow {
     pub claimed_at: Option<NaiveDateTime>,
     pub lease_expires_at: Option<NaiveDateTime>,
     pub room_ref: Option<String>,
+}
+
+/// A call room's recording, as the video system's webhook reported it.
+#[derive(Clone, Debug, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = video_call_recordings)]
+pub struct RecordingRow {
+    pub room_ref: String,
+    pub video_call_id: String,
+    pub uri: String,
+    pub sha256: String,
+    pub received_at: NaiveDateTime,
 }
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
@@ -109,6 +122,67 @@ impl Tx<'_> {
     }
 
     /// The entry, unlocked (for reads).
+    /// The call whose current room is `room_ref`.
+    pub fn video_call_by_room(
+        &mut self,
+        room_ref: &str,
+    ) -> Result<Option<VideoCallRow>, StoreError> {
+        Ok(dispatch!(self, c => video_calls::table
+            .filter(video_calls::room_ref.eq(room_ref))
+            .select(VideoCallRow::as_select())
+            .first(c)
+            .optional())?)
+    }
+
+    /// Records a webhook delivery's nonce; `false` if it was seen before. A concurrent insert
+    /// of the same nonce fails on the primary key (`Conflict`).
+    pub fn insert_webhook_nonce(
+        &mut self,
+        nonce: &str,
+        at: NaiveDateTime,
+    ) -> Result<bool, StoreError> {
+        let seen: i64 = dispatch!(self, c => recording_webhook_nonces::table
+            .filter(recording_webhook_nonces::nonce.eq(nonce))
+            .count()
+            .get_result(c))?;
+        if seen > 0 {
+            return Ok(false);
+        }
+        dispatch!(self, c => diesel::insert_into(recording_webhook_nonces::table)
+            .values((
+                recording_webhook_nonces::nonce.eq(nonce),
+                recording_webhook_nonces::received_at.eq(at),
+            ))
+            .execute(c))?;
+        Ok(true)
+    }
+
+    /// Attaches a room's recording; a later report for the same room replaces it.
+    pub fn put_recording(&mut self, row: &RecordingRow) -> Result<(), StoreError> {
+        let replaced = dispatch!(self, c => diesel::update(
+                video_call_recordings::table.find(&row.room_ref),
+            )
+            .set(row)
+            .execute(c))?;
+        if replaced == 0 {
+            dispatch!(self, c => diesel::insert_into(video_call_recordings::table)
+                .values(row)
+                .execute(c))?;
+        }
+        Ok(())
+    }
+
+    pub fn recording_for_room(
+        &mut self,
+        room_ref: &str,
+    ) -> Result<Option<RecordingRow>, StoreError> {
+        Ok(dispatch!(self, c => video_call_recordings::table
+            .find(room_ref)
+            .select(RecordingRow::as_select())
+            .first(c)
+            .optional())?)
+    }
+
     pub fn video_call(&mut self, id: &str) -> Result<Option<VideoCallRow>, StoreError> {
         Ok(dispatch!(self, c => video_calls::table
             .find(id)

@@ -12,9 +12,12 @@
 
 mod call;
 mod outcome;
+pub mod recording;
 
 pub use call::{CallState, VideoCallStatus};
-pub use outcome::{Decision, Outcome, OutcomeForm, RecordingForm, CHECKLIST_ITEMS, REJECT_REASONS};
+pub use outcome::{
+    Decision, Outcome, OutcomeForm, Recording, RecordingForm, CHECKLIST_ITEMS, REJECT_REASONS,
+};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -29,8 +32,8 @@ use crate::enrolment::documents::DocumentKind;
 use crate::enrolment::status::{Event, Status};
 use crate::enrolment::transition::{transition, Details, MoveError};
 use crate::secrets::random_token;
-use crate::settings::{range, Invalid};
-use crate::store::{EnrolmentRow, OutcomeRow, Store, StoreError, Tx, VideoCallRow};
+use crate::settings::{range, Invalid, Secret};
+use crate::store::{EnrolmentRow, OutcomeRow, RecordingRow, Store, StoreError, Tx, VideoCallRow};
 
 /// Mean handling time assumed before any call has been handled.
 const DEFAULT_HANDLING_MINUTES: i64 = 10;
@@ -45,6 +48,12 @@ pub struct Settings {
     pub lease_minutes: u32,
     /// How often a no-show goes back into the queue before the enrolment expires.
     pub max_no_show_requeues: u32,
+    /// The video system's join link, `{room_id}` standing for the call's room
+    /// (e.g. `https://meet.example.vn/{room_id}`); without it the page shows the room id only.
+    pub room_url_template: Option<String>,
+    /// The secret the video system signs recording webhooks with (HMAC-SHA256); without it
+    /// `POST /api/v1/verification/recordings` answers 404 `recording_webhook_disabled`.
+    pub recording_webhook_secret: Option<Secret>,
 }
 
 impl Default for Settings {
@@ -52,6 +61,8 @@ impl Default for Settings {
         Self {
             lease_minutes: 15,
             max_no_show_requeues: 3,
+            room_url_template: None,
+            recording_webhook_secret: None,
         }
     }
 }
@@ -64,7 +75,26 @@ impl Settings {
             self.max_no_show_requeues,
             0,
             20,
-        )
+        )?;
+        if let Some(t) = &self.room_url_template {
+            if !t.starts_with("https://") || !t.contains("{room_id}") {
+                return Err(Invalid::new(
+                    "verification.room_url_template",
+                    "expected an https:// URL containing {room_id}",
+                ));
+            }
+        }
+        if self
+            .recording_webhook_secret
+            .as_ref()
+            .is_some_and(|s| s.expose().len() < 32)
+        {
+            return Err(Invalid::new(
+                "verification.recording_webhook_secret",
+                "expected at least 32 characters",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -84,6 +114,20 @@ pub enum VerificationError {
     LeaseExpired,
     #[error("this call is closed")]
     Closed,
+    #[error("the recording webhook is not configured")]
+    WebhookDisabled,
+    #[error("missing or wrong webhook signature")]
+    SignatureInvalid,
+    #[error("the webhook timestamp is outside the accepted window")]
+    TimestampStale,
+    #[error("this webhook delivery was already received")]
+    Replayed,
+    #[error("no call has this room")]
+    RoomUnknown,
+    #[error("the webhook body is not the expected JSON: {0}")]
+    NoticeMalformed(String),
+    #[error("the reported recording is invalid")]
+    RecordingInvalid(crate::enrolment::identity::FieldErrors),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -101,6 +145,8 @@ pub struct OperatorRef {
 /// What the operator needs for the call.
 pub struct Claimed {
     pub video_call_id: String,
+    /// The room's recording, once the video system reported it.
+    pub recording: Option<Recording>,
     pub enrolment: EnrolmentRow,
     pub documents: Vec<DocumentKind>,
     pub room_ref: String,
@@ -151,6 +197,15 @@ impl Verification {
             clock,
             settings,
         }
+    }
+
+    /// The join link of a call's room, from `room_url_template`. Room ids are our own
+    /// URL-safe tokens (`random_token`), so they go into the URL as they are.
+    pub fn room_url(&self, room_ref: &str) -> Option<String> {
+        self.settings
+            .room_url_template
+            .as_ref()
+            .map(|t| t.replace("{room_id}", room_ref))
     }
 
     fn lease(&self) -> Duration {
@@ -236,6 +291,7 @@ impl Verification {
                 ))?;
                 Ok(Claimed {
                     video_call_id: call.id,
+                    recording: None,
                     enrolment,
                     documents,
                     room_ref,
@@ -266,7 +322,9 @@ impl Verification {
                     .iter()
                     .filter_map(|k| DocumentKind::parse(k))
                     .collect();
+                let recording = attached(tx, call.room_ref.as_deref())?;
                 Ok(Claimed {
+                    recording,
                     room_ref: call.room_ref.unwrap_or_default(),
                     lease_expires_at: call
                         .lease_expires_at
@@ -430,6 +488,78 @@ impl Verification {
             .await
     }
 
+    /// A recording webhook delivery: signature and freshness, then, in one transaction, its
+    /// nonce (refused if seen) and the recording attached to the call whose current room it
+    /// names (`verification.recording_attached`).
+    pub async fn receive_recording(
+        &self,
+        delivery: &recording::Delivery<'_>,
+    ) -> Result<String, VerificationError> {
+        let secret = self
+            .settings
+            .recording_webhook_secret
+            .as_ref()
+            .ok_or(VerificationError::WebhookDisabled)?;
+        let now = self.clock.now();
+        let notice = recording::check(secret.expose().as_bytes(), delivery, now)?;
+        self.store
+            .write(move |tx| {
+                if !tx.insert_webhook_nonce(&notice.nonce, now.naive_utc())? {
+                    return Err(VerificationError::Replayed);
+                }
+                let call = tx
+                    .video_call_by_room(&notice.room_id)?
+                    .ok_or(VerificationError::RoomUnknown)?;
+                tx.put_recording(&RecordingRow {
+                    room_ref: notice.room_id.clone(),
+                    video_call_id: call.id.clone(),
+                    uri: notice.recording.uri.as_str().to_string(),
+                    sha256: notice.recording.sha256.clone(),
+                    received_at: now.naive_utc(),
+                })?;
+                tx.audit(NewEvent::new(
+                    now,
+                    &Actor::System,
+                    "verification.recording_attached",
+                    "video_call",
+                    &call.id,
+                    json!({
+                        "room": notice.room_id,
+                        "uri": notice.recording.uri.as_str(),
+                        "sha256": notice.recording.sha256,
+                        "nonce": notice.nonce,
+                    }),
+                ))?;
+                Ok(call.id)
+            })
+            .await
+    }
+
+    /// The outcome form with the room's reported recording when the operator gave none (the
+    /// page no longer asks for one once the video system sent it).
+    pub async fn with_reported_recording(
+        &self,
+        video_call_id: &str,
+        mut form: OutcomeForm,
+    ) -> Result<OutcomeForm, VerificationError> {
+        if form.recording.is_some() {
+            return Ok(form);
+        }
+        let id = video_call_id.to_string();
+        let reported = self
+            .store
+            .read(move |tx| {
+                let room = tx.video_call(&id)?.and_then(|c| c.room_ref);
+                attached(tx, room.as_deref())
+            })
+            .await?;
+        form.recording = reported.map(|r| RecordingForm {
+            uri: r.uri.as_str().to_string(),
+            sha256: r.sha256,
+        });
+        Ok(form)
+    }
+
     pub async fn stats(&self) -> Result<Stats, VerificationError> {
         let now = self.clock.now();
         let day_start = crate::vn::day_start(crate::vn::date_of(now)).naive_utc();
@@ -458,6 +588,21 @@ impl Verification {
             })
             .await
     }
+}
+
+/// The recording reported for a room, if any.
+fn attached(tx: &mut Tx<'_>, room: Option<&str>) -> Result<Option<Recording>, VerificationError> {
+    let Some(room) = room else { return Ok(None) };
+    let Some(row) = tx.recording_for_room(room)? else {
+        return Ok(None);
+    };
+    // Checked when it arrived; a row that no longer parses is a defect, not a refusal.
+    Recording::parse(&RecordingForm {
+        uri: row.uri,
+        sha256: row.sha256,
+    })
+    .map(Some)
+    .map_err(|_| unexpected("stored recording no longer parses"))
 }
 
 /// The call `id`, locked, if `operator_id` holds its lease at `now`.
@@ -524,6 +669,22 @@ fn median(sorted: &[Duration]) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_room_url_template_is_https_and_names_the_room() {
+        let with = |t: &str| Settings {
+            room_url_template: Some(t.into()),
+            ..Settings::default()
+        };
+        assert!(with("https://meet.example.vn/{room_id}").validate().is_ok());
+        for bad in [
+            "http://meet.example.vn/{room_id}",
+            "https://meet.example.vn/",
+        ] {
+            let e = with(bad).validate().unwrap_err();
+            assert_eq!(e.key, "verification.room_url_template", "{bad}");
+        }
+    }
 
     #[test]
     fn median_of_odd_and_even_counts() {

@@ -57,6 +57,37 @@ pub struct Recording {
     pub sha256: String,
 }
 
+impl Recording {
+    /// The recording reference, from an outcome form or the video system's webhook.
+    pub fn parse(form: &RecordingForm) -> Result<Recording, FieldErrors> {
+        let mut e = FieldErrors::new();
+        match Recording::parse_into(form, &mut e) {
+            Some(r) if e.is_empty() => Ok(r),
+            _ => Err(e),
+        }
+    }
+
+    fn parse_into(r: &RecordingForm, e: &mut FieldErrors) -> Option<Recording> {
+        let uri = e.take(
+            BoundedText::parse("recording.uri", &r.uri, URI_MAX).and_then(|u| {
+                if u.as_str().contains("://") && !u.as_str().contains(char::is_whitespace) {
+                    Ok(u)
+                } else {
+                    Err(FieldError::new(
+                        "recording.uri",
+                        codes::RECORDING_URI_INVALID,
+                    ))
+                }
+            }),
+        );
+        let sha256 = e.take(parse_sha256("recording.sha256", &r.sha256));
+        Some(Recording {
+            uri: uri?,
+            sha256: sha256?,
+        })
+    }
+}
+
 #[derive(Clone, Debug)]
 pub enum Outcome {
     /// Every checklist item confirmed.
@@ -110,25 +141,10 @@ impl Outcome {
 
     fn parse(form: &OutcomeForm) -> Result<Outcome, FieldErrors> {
         let mut e = FieldErrors::new();
-        let recording = form.recording.as_ref().and_then(|r| {
-            let uri = e.take(
-                BoundedText::parse("recording.uri", &r.uri, URI_MAX).and_then(|u| {
-                    if u.as_str().contains("://") && !u.as_str().contains(char::is_whitespace) {
-                        Ok(u)
-                    } else {
-                        Err(FieldError::new(
-                            "recording.uri",
-                            codes::RECORDING_URI_INVALID,
-                        ))
-                    }
-                }),
-            );
-            let sha256 = e.take(parse_sha256("recording.sha256", &r.sha256));
-            Some(Recording {
-                uri: uri?,
-                sha256: sha256?,
-            })
-        });
+        let recording = form
+            .recording
+            .as_ref()
+            .and_then(|r| Recording::parse_into(r, &mut e));
         let required_recording = |e: &mut FieldErrors| {
             if form.recording.is_none() {
                 e.push(FieldError::new("recording", codes::RECORDING_REQUIRED));

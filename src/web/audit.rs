@@ -11,6 +11,7 @@ use super::i18n;
 use super::{render, Page, WebError, WebUser};
 use crate::app::AppState;
 use crate::audit::ChainFault;
+use crate::checkpoints::{CheckpointError, Contradiction};
 use crate::operators::Role;
 use crate::store::AuditQuery;
 use crate::vn;
@@ -98,11 +99,14 @@ pub async fn page(
             .read(move |tx| tx.search_audit_events(&q))
             .await?
     };
-    let store = state.store.clone();
-    let report = tokio::task::spawn_blocking(move || store.verify_audit_blocking())
-        .await
-        .map_err(|e| WebError::Unexpected(e.to_string()))??;
-    let chain_text = match &report.fault {
+    // The same verification as `ca-enrol audit verify`: the chain, then the checkpoints.
+    let verification = state.checkpoints.verify().await.map_err(|e| match e {
+        CheckpointError::Store(e) => WebError::from(e),
+        other => WebError::Unexpected(other.to_string()),
+    })?;
+    let chain_ok = verification.ok();
+    let (report, checkpoints) = (verification.chain, verification.checkpoints);
+    let mut chain_text = match &report.fault {
         None => format!(
             "{} ({} {})",
             lang.t("audit.chain_ok"),
@@ -121,6 +125,30 @@ pub async fn page(
             format!("{} {} #{seq}", lang.t("audit.chain_broken"), lang.t(key))
         }
     };
+    let checked = i64::try_from(checkpoints.checked).unwrap_or(i64::MAX);
+    chain_text.push_str(". ");
+    chain_text.push_str(&match &checkpoints.fault {
+        None => format!(
+            "{} ({} {})",
+            lang.t("audit.checkpoints_ok"),
+            i18n::count(lang, checked),
+            lang.t("audit.checkpoints_checked")
+        ),
+        Some(fault) => {
+            let key = match fault.contradiction {
+                Contradiction::OtherCertificate => "audit.checkpoint.other_certificate",
+                Contradiction::BadSignature => "audit.checkpoint.bad_signature",
+                Contradiction::ChainDiffers => "audit.checkpoint.chain_differs",
+            };
+            format!(
+                "{} #{} ({}): {}",
+                lang.t("audit.checkpoint_contradicted"),
+                fault.seq,
+                crate::audit::format_time(&fault.at),
+                lang.t(key)
+            )
+        }
+    });
     let next_href = (events.len() as i64 == PAGE_SIZE)
         .then(|| events.last().map(|e| e.seq))
         .flatten()
@@ -152,7 +180,7 @@ pub async fn page(
         page: user.page,
         f,
         rows,
-        chain_ok: report.fault.is_none(),
+        chain_ok,
         chain_text,
         error,
         next_href,

@@ -11,7 +11,11 @@ use serde::Deserialize;
 
 use super::form;
 use super::i18n::Lang;
-use super::{message, redirect, render, render_status, Page, SelectOption, WebError, WebUser};
+use super::{
+    message, pdf_view, redirect, render, render_status, with_document_viewer, FileQuery, Page,
+    SelectOption, WebError, WebUser,
+};
+use crate::acceptance::{AcceptanceError, PDF_ACCEPTED, PDF_RECORD};
 use crate::app::AppState;
 use crate::ca::RevocationReason;
 use crate::operators::Role;
@@ -40,7 +44,8 @@ pub struct SearchQuery {
 
 pub struct Row {
     pub serial: String,
-    pub subject: String,
+    pub full_name: String,
+    pub id_number: String,
     pub status: String,
     pub status_text: String,
     pub issued: String,
@@ -122,10 +127,24 @@ pub async fn search(
     })
 }
 
+/// The holder's name and ID number from the subject as `issuance::subject_dn` writes it
+/// (`…, CN=<name>, UID=CCCD:<number>`); the whole subject as the name otherwise.
+fn holder(subject_dn: &str) -> (String, String) {
+    subject_dn
+        .rsplit_once(", UID=CCCD:")
+        .and_then(|(rest, id)| {
+            let (_, name) = rest.rsplit_once("CN=")?;
+            Some((name.to_string(), id.to_string()))
+        })
+        .unwrap_or_else(|| (subject_dn.to_string(), String::new()))
+}
+
 fn row(lang: Lang, r: &CertificateRow) -> Row {
+    let (full_name, id_number) = holder(&r.subject_dn);
     Row {
         serial: r.serial.clone(),
-        subject: r.subject_dn.clone(),
+        full_name,
+        id_number,
         status: r.status.as_str().to_string(),
         status_text: lang
             .t_or_code(&format!("cert_status.{}", r.status))
@@ -154,6 +173,9 @@ struct DetailPage {
     enrolment_link: bool,
     fields: Vec<Field>,
     acceptance: Vec<Field>,
+    /// The stored PDF versions of the acceptance record, shown in the page's viewer.
+    record_pdf: bool,
+    accepted_pdf: bool,
     has_pem: bool,
     /// Which of revoke / suspend / resume this role may do now.
     actions: Vec<ActionLink>,
@@ -175,6 +197,24 @@ async fn load(
     state: &AppState,
     serial: &str,
 ) -> Result<(CertificateRow, Option<AcceptanceRow>, Option<String>), WebError> {
+    let (row, record, contract, _) = load_with_history(state, serial).await?;
+    Ok((row, record, contract))
+}
+
+/// [`load`], and the actor of the change that put the certificate in its revoked or
+/// suspended status (from its audit events).
+async fn load_with_history(
+    state: &AppState,
+    serial: &str,
+) -> Result<
+    (
+        CertificateRow,
+        Option<AcceptanceRow>,
+        Option<String>,
+        Option<String>,
+    ),
+    WebError,
+> {
     let serial = serial.to_ascii_lowercase();
     state
         .store
@@ -184,7 +224,25 @@ async fn load(
             };
             let record = tx.acceptance_record(&serial)?;
             let contract = tx.signed_contract_for(&row.enrolment_id)?.map(|c| c.number);
-            Ok::<_, crate::store::StoreError>(Some((row, record, contract)))
+            let changed_by = if row.revoked_at.is_some() {
+                tx.audit_events_for_objects(std::slice::from_ref(&serial))?
+                    .into_iter()
+                    .rev()
+                    .find(|e| {
+                        matches!(
+                            e.action.as_str(),
+                            "certificate.revoked"
+                                | "certificate.suspended"
+                                | "certificate.rejected_at_acceptance"
+                                | "certificate.acceptance_expired"
+                                | "certificate.abandoned"
+                        )
+                    })
+                    .map(|e| e.actor)
+            } else {
+                None
+            };
+            Ok::<_, crate::store::StoreError>(Some((row, record, contract, changed_by)))
         })
         .await?
         .ok_or(WebError::NotFound)
@@ -199,7 +257,12 @@ pub async fn detail(
 ) -> Result<Response, WebError> {
     user.require(READERS)?;
     let lang = user.page.lang;
-    let (row, record, contract) = load(&state, &serial.0).await?;
+    let (row, record, contract, changed_by) = load_with_history(&state, &serial.0).await?;
+    let subject = row.serial.clone();
+    let kinds = state
+        .store
+        .read(move |tx| tx.pdf_document_kinds(&subject))
+        .await?;
     let dt = |t: Option<chrono::NaiveDateTime>| {
         t.map(|t| vn::date_time(t.and_utc()))
             .unwrap_or_else(|| "–".into())
@@ -218,12 +281,32 @@ pub async fn detail(
         f("certificate.issued", dt(row.signed_at)),
         f("certificate.issuer", row.ca_name.clone()),
     ];
+    if let (CertificateStatus::PendingAcceptance, Some(signed_at)) = (row.status, row.signed_at) {
+        let deadline = state.acceptance.deadline(signed_at.and_utc());
+        fields.push(f(
+            "certificate.acceptance_deadline",
+            vn::date_time(deadline),
+        ));
+    }
     if row.revoked_at.is_some() {
         fields.push(f("certificate.revoked_at", dt(row.revoked_at)));
+        let reason = row.revocation_reason.clone().unwrap_or_default();
         fields.push(f(
             "certificate.revocation_reason",
-            row.revocation_reason.clone().unwrap_or_default(),
+            lang.try_t(&format!("reason.{reason}"))
+                .map(str::to_string)
+                .unwrap_or(reason),
         ));
+        if let Some(actor) = changed_by {
+            let who = match actor.strip_prefix("operator:") {
+                Some(username) => username.to_string(),
+                None => lang
+                    .try_t(&format!("actor.{actor}"))
+                    .map(str::to_string)
+                    .unwrap_or(actor),
+            };
+            fields.push(f("certificate.revoked_by", who));
+        }
     }
     let acceptance = record
         .map(|r| {
@@ -299,10 +382,43 @@ pub async fn detail(
         has_pem: row.cert_der.is_some(),
         fields,
         acceptance,
+        record_pdf: kinds.iter().any(|k| k == PDF_RECORD),
+        accepted_pdf: kinds.iter().any(|k| k == PDF_ACCEPTED),
         actions,
         notice: notice.map(|k| lang.t(k)),
         page: user.page,
     })
+    .map(with_document_viewer)
+}
+
+/// `GET /certificates/{serial}/acceptance-record/{version}`: the acceptance record as PDF,
+/// `record` (made with the certificate) or `signed` (accepted, sealed), inline in the page's
+/// viewer or `?download=1`. Each view is an audit event, never cached.
+#[handler]
+pub async fn acceptance_record(
+    user: WebUser,
+    state: Data<&AppState>,
+    Path((serial, version)): Path<(String, String)>,
+    query: Query<FileQuery>,
+) -> Result<Response, WebError> {
+    user.require(READERS)?;
+    let (kind, suffix) = match version.as_str() {
+        "record" => (PDF_RECORD, "-du-thao"),
+        "signed" => (PDF_ACCEPTED, ""),
+        _ => return Err(WebError::NotFound),
+    };
+    let doc = state
+        .acceptance
+        .view_pdf(&user.principal.actor(), &serial, kind)
+        .await
+        .map_err(|e| match e {
+            AcceptanceError::NotFound | AcceptanceError::NotAccepted | AcceptanceError::NoPdf => {
+                WebError::NotFound
+            }
+            e => WebError::Unexpected(e.to_string()),
+        })?;
+    let filename = format!("BBNT-{}{suffix}.pdf", doc.subject.to_ascii_uppercase());
+    Ok(pdf_view(doc.document, &filename, &query))
 }
 
 /// `GET /certificates/{serial}/pem`: the certificate and its chain, as the API's
@@ -433,7 +549,13 @@ pub async fn change_submit(
         Ok(change) if input.confirm.is_some() => {
             match state
                 .status
-                .change(&user.principal.actor(), &row.serial, change, &input.note)
+                .change(
+                    &state.outbox,
+                    &user.principal.actor(),
+                    &row.serial,
+                    change,
+                    &input.note,
+                )
                 .await
             {
                 Ok(_) => {
@@ -474,4 +596,16 @@ pub async fn change_submit(
             page: user.page,
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_holder_is_read_from_the_subject() {
+        assert_eq!(
+            super::holder("C=VN, ST=Thành phố Hà Nội, L=Phường Cửa Nam, CN=Nguyễn Văn An, UID=CCCD:001090012345"),
+            ("Nguyễn Văn An".to_string(), "001090012345".to_string())
+        );
+        assert_eq!(super::holder("CN=x"), ("CN=x".to_string(), String::new()));
+    }
 }

@@ -15,6 +15,7 @@ use super::form::{iso_date, FieldMessages};
 use super::workstation::document_label;
 use super::{redirect, render, render_status, Page, WebError, WebUser};
 use crate::app::AppState;
+use crate::enrolment::identity::{FieldError, FieldErrors};
 use crate::enrolment::{
     AddressForm, ApplicationForm, ConsentForm, DocumentKind, EnrolmentError, IdempotencyKey,
     Submitted, Submitter,
@@ -27,6 +28,14 @@ use crate::secrets::sha256_hex;
 /// enrolment, as an app records the consent text it showed.
 const CONSENT_TEXT: &str = include_str!("../../templates/web/consent_counter.txt");
 const CONSENT_VERSION: &str = "counter-2026-11";
+
+/// The date inputs: text typed `dd/mm/yyyy`, read on the server (a browser's date picker
+/// shows the date in its own locale's order).
+const DATE_FIELDS: [&str; 3] = [
+    "identity.date_of_birth",
+    "identity.id_issue_date",
+    "identity.id_expiry_date",
+];
 
 /// The operator's id, for `enrolled_by` and the idempotency namespace.
 fn operator_id(user: &WebUser) -> Result<String, WebError> {
@@ -97,6 +106,21 @@ impl Fields {
                 channel: "counter".into(),
             }),
         }
+    }
+
+    /// Refusals for dates not typed as a real `dd/mm/yyyy` (31/02/1990, 1990-02-03): the
+    /// page asks for that form only, so a swapped day and month is never read silently.
+    fn date_errors(&self) -> FieldErrors {
+        let mut errors = FieldErrors::new();
+        for field in DATE_FIELDS {
+            let typed = self.get(field).trim();
+            let real = chrono::NaiveDate::parse_from_str(typed, "%d/%m/%Y").is_ok()
+                && typed.len() == "dd/mm/yyyy".len();
+            if !typed.is_empty() && !real {
+                errors.push(FieldError::in_context(field, "date_invalid", "dmy"));
+            }
+        }
+        errors
     }
 
     /// What the request means, for the idempotency record: the fields in name order,
@@ -177,10 +201,23 @@ pub async fn submit(
             &form_page(user, fields, FieldMessages::default(), Some(text)),
         );
     }
-    let application = match state
+    let dates = fields.date_errors();
+    let parsed = state
         .enrolments
-        .parse(&fields.application(state.clock.now()))
-    {
+        .parse(&fields.application(state.clock.now()));
+    let parsed = match (parsed, dates.is_empty()) {
+        (Ok(a), true) => Ok(a),
+        (Ok(_), false) => Err(dates),
+        // The page's own word on a date replaces the domain's (which asks for ISO dates).
+        (Err(mut errors), _) => {
+            errors
+                .0
+                .retain(|e| !dates.0.iter().any(|d| d.field == e.field));
+            errors.0.extend(dates.0);
+            Err(errors)
+        }
+    };
+    let application = match parsed {
         Ok(a) => a,
         Err(errors) => {
             let errors = FieldMessages::new(lang, &errors);

@@ -1,7 +1,8 @@
 //! Enrolments (roles `operator`, `ra_officer`, as `GET /api/v1/enrolments/{id}`): search by
 //! ID number, phone, name and status; a detail page with the timeline built from the audit
 //! trail, the documents, the contracts and the certificates; the document images through
-//! `Enrolments::read_document` (audited, `Cache-Control: no-store`).
+//! `Enrolments::read_document` (audited, `Cache-Control: no-store`); the contracts' draft and
+//! signed PDFs in an inline viewer, and the drawn signature (each view audited).
 
 use askama::Template;
 use poem::http::header;
@@ -10,10 +11,11 @@ use poem::{handler, Response};
 use serde::Deserialize;
 
 use super::i18n::Lang;
-use super::{render, Page, WebError, WebUser};
+use super::{pdf_view, render, with_document_viewer, FileQuery, Page, WebError, WebUser};
 use crate::app::AppState;
+use crate::contract::{ContractError, PDF_DRAFT, PDF_SIGNED};
 use crate::enrolment::identity::PhoneNumber;
-use crate::enrolment::{DocumentKind, EnrolmentError, Status};
+use crate::enrolment::{DocumentKind, DocumentReader, EnrolmentError, Status};
 use crate::operators::Role;
 use crate::status::CertificateStatus;
 use crate::store::{EnrolmentQuery, EnrolmentRow};
@@ -175,7 +177,7 @@ fn row(lang: Lang, r: &EnrolmentRow) -> Row {
         id: r.id.clone(),
         full_name: r.full_name.clone(),
         id_number: r.id_number.clone(),
-        phone: r.phone.clone(),
+        phone: vn::phone(&r.phone),
         status: r.status.as_str().to_string(),
         status_text: lang.t_or_code(&format!("status.{}", r.status)).to_string(),
         created: vn::date_time(r.created_at.and_utc()),
@@ -196,7 +198,11 @@ pub struct TimelineItem {
 }
 
 pub struct ContractItem {
+    pub id: String,
     pub number: String,
+    /// The stored PDF versions, shown in the page's viewer.
+    pub draft_pdf: bool,
+    pub signed_pdf: bool,
     pub status: String,
     pub package: String,
     pub price: String,
@@ -226,6 +232,8 @@ struct DetailPage {
     documents: Vec<(&'static str, String)>,
     timeline: Vec<TimelineItem>,
     contracts: Vec<ContractItem>,
+    /// Whether any contract has a PDF to show.
+    contract_pdfs: bool,
     certificates: Vec<CertificateItem>,
 }
 
@@ -247,11 +255,15 @@ pub async fn detail(
             };
             let kinds = tx.document_kinds(&lookup)?;
             let call = tx.video_call_for_enrolment(&lookup)?;
-            let contracts = tx.contracts_for_enrolment(&lookup)?;
+            let contracts = tx
+                .contracts_for_enrolment(&lookup)?
+                .into_iter()
+                .map(|c| Ok((tx.pdf_document_kinds(&c.id)?, c)))
+                .collect::<Result<Vec<_>, crate::store::StoreError>>()?;
             let certificates = tx.certificates_for_enrolment(&lookup)?;
             let mut objects = vec![lookup.clone()];
             objects.extend(call.map(|c| c.id));
-            objects.extend(contracts.iter().map(|c| c.id.clone()));
+            objects.extend(contracts.iter().map(|(_, c)| c.id.clone()));
             objects.extend(certificates.iter().map(|c| c.serial.clone()));
             let events = tx.audit_events_for_objects(&objects)?;
             Ok::<_, crate::store::StoreError>(Some((row, kinds, contracts, certificates, events)))
@@ -261,7 +273,9 @@ pub async fn detail(
         return Err(WebError::NotFound);
     };
     let can_see_certificates = user.require(super::certificates::READERS).is_ok();
+    let contract_pdfs = contracts.iter().any(|(kinds, _)| !kinds.is_empty());
     render(&DetailPage {
+        contract_pdfs,
         id: row.id.clone(),
         full_name: row.full_name.clone(),
         status_text: lang
@@ -285,13 +299,20 @@ pub async fn detail(
                 at: vn::date_time(e.at),
                 label: lang.try_t(&format!("action.{}", e.action)),
                 action: e.action,
-                actor: e.actor,
-                details: e.details,
+                actor: e
+                    .actor
+                    .strip_prefix("operator:")
+                    .map(str::to_string)
+                    .unwrap_or(e.actor),
+                details: readable(&e.details),
             })
             .collect(),
         contracts: contracts
             .into_iter()
-            .map(|c| ContractItem {
+            .map(|(kinds, c)| ContractItem {
+                draft_pdf: kinds.iter().any(|k| k == PDF_DRAFT),
+                signed_pdf: kinds.iter().any(|k| k == PDF_SIGNED),
+                id: c.id,
                 number: c.number,
                 status: lang
                     .t_or_code(&format!("contract_status.{}", c.status.as_str()))
@@ -318,6 +339,35 @@ pub async fn detail(
             .collect(),
         page: user.page,
     })
+    .map(with_document_viewer)
+}
+
+/// An event's details as `name: value` pairs for a reader (the audit page keeps the JSON):
+/// empty values left out, nested ones compact.
+fn readable(details: &str) -> String {
+    let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(details) else {
+        return details.to_string();
+    };
+    fields
+        .iter()
+        .filter(|(_, v)| !v.is_null() && v.as_str() != Some(""))
+        .map(|(k, v)| {
+            let value = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            format!("{}: {value}", k.replace('_', " "))
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+/// The words for a stored code (`sex.male`, `source.counter`, …), or the code itself when the
+/// catalogue has none (e.g. a video call's `verified_by`, which names the operator).
+fn label(lang: Lang, group: &str, code: &str) -> String {
+    lang.try_t(&format!("{group}.{code}"))
+        .unwrap_or(code)
+        .to_string()
 }
 
 fn fields(lang: Lang, r: &EnrolmentRow) -> Vec<Field> {
@@ -326,7 +376,7 @@ fn fields(lang: Lang, r: &EnrolmentRow) -> Vec<Field> {
     let mut out = vec![
         f("enrolment.id_number", r.id_number.clone()),
         f("enrolment.date_of_birth", vn::date(r.date_of_birth)),
-        f("enrolment.sex", r.sex.clone()),
+        f("enrolment.sex", label(lang, "sex", &r.sex)),
         f("enrolment.nationality", r.nationality.clone()),
         f(
             "enrolment.permanent_address",
@@ -352,9 +402,9 @@ fn fields(lang: Lang, r: &EnrolmentRow) -> Vec<Field> {
                 .map(vn::date)
                 .unwrap_or_else(|| lang.t("enrolment.no_expiry").to_string()),
         ),
-        f("enrolment.phone", r.phone.clone()),
+        f("enrolment.phone", vn::phone(&r.phone)),
         f("enrolment.email", r.email.clone().unwrap_or_default()),
-        f("enrolment.source", r.source.clone()),
+        f("enrolment.source", label(lang, "source", &r.source)),
         f("enrolment.created", vn::date_time(r.created_at.and_utc())),
         f(
             "enrolment.consent",
@@ -367,7 +417,10 @@ fn fields(lang: Lang, r: &EnrolmentRow) -> Vec<Field> {
         ),
         f(
             "enrolment.verified_by",
-            r.verified_by.clone().unwrap_or_default(),
+            r.verified_by
+                .as_deref()
+                .map(|v| label(lang, "verified_by", v))
+                .unwrap_or_default(),
         ),
         f(
             "enrolment.enrolled_by",
@@ -377,8 +430,9 @@ fn fields(lang: Lang, r: &EnrolmentRow) -> Vec<Field> {
     out
 }
 
-/// `GET /enrolments/{id}/documents/{kind}`: the decrypted image for an operator or RA
-/// officer; each read is an audit event, and no cache may keep it.
+/// `GET /enrolments/{id}/documents/{kind}`: the decrypted image for the operator on the
+/// applicant's call or an RA officer reviewing a completed one (`DocumentReader`); each read
+/// is an audit event, and no cache may keep it.
 #[handler]
 pub async fn document(
     user: WebUser,
@@ -387,14 +441,16 @@ pub async fn document(
 ) -> Result<Response, WebError> {
     user.require(READERS)?;
     let kind = DocumentKind::parse(&kind).ok_or(WebError::NotFound)?;
+    let reader = DocumentReader::of(&user.principal).ok_or(WebError::Forbidden)?;
     let doc = state
         .enrolments
-        .read_document(&user.principal.actor(), &id, kind)
+        .read_document(&user.principal.actor(), &reader, &id, kind)
         .await
         .map_err(|e| match e {
             EnrolmentError::NotFound
             | EnrolmentError::DocumentNotFound
             | EnrolmentError::DocumentDestroyed => WebError::NotFound,
+            EnrolmentError::DocumentAccessDenied => WebError::Forbidden,
             e => WebError::Unexpected(e.to_string()),
         })?;
     Ok(Response::builder()
@@ -402,4 +458,72 @@ pub async fn document(
         .header(header::CACHE_CONTROL, "no-store")
         .header("content-disposition", "inline")
         .body(doc.bytes))
+}
+
+/// `GET /enrolments/{id}/contracts/{contract}/{file}`: a contract of the enrolment as the
+/// page shows it: `draft` or `signed` (PDF, inline in the page's viewer, or `?download=1`),
+/// or `signature` (the drawn signature, PNG). Each view is an audit event, never cached.
+#[handler]
+pub async fn contract_file(
+    user: WebUser,
+    state: Data<&AppState>,
+    Path((id, contract, file)): Path<(String, String, String)>,
+    query: Query<FileQuery>,
+) -> Result<Response, WebError> {
+    user.require(READERS)?;
+    let lookup = contract.clone();
+    // The URL names both: the contract must be this enrolment's.
+    state
+        .store
+        .read(move |tx| tx.contract_by_id(&lookup))
+        .await?
+        .filter(|c| c.enrolment_id == id)
+        .ok_or(WebError::NotFound)?;
+    let reader = user.principal.actor();
+    let missing = |e: ContractError| match e {
+        ContractError::NotFound | ContractError::NotSigned | ContractError::NoPdf => {
+            WebError::NotFound
+        }
+        e => WebError::Unexpected(e.to_string()),
+    };
+    let (kind, suffix) = match file.as_str() {
+        "draft" => (PDF_DRAFT, "-du-thao"),
+        "signed" => (PDF_SIGNED, ""),
+        "signature" => {
+            let png = state
+                .contracts
+                .view_signature(&reader, &contract)
+                .await
+                .map_err(missing)?
+                .ok_or(WebError::NotFound)?;
+            return Ok(Response::builder()
+                .content_type("image/png")
+                .header(header::CACHE_CONTROL, "no-store")
+                .header("content-disposition", "inline")
+                .body(png));
+        }
+        _ => return Err(WebError::NotFound),
+    };
+    let doc = state
+        .contracts
+        .view_pdf(&reader, &contract, kind)
+        .await
+        .map_err(missing)?;
+    Ok(pdf_view(
+        doc.bytes,
+        &format!("{}{suffix}.pdf", doc.number),
+        &query,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn details_read_as_fields_without_empty_values() {
+        assert_eq!(
+            super::readable(r#"{"from":"verified","to":null,"verified_by":"vneid_level2","n":2}"#),
+            "from: verified · n: 2 · verified by: vneid_level2"
+        );
+        assert_eq!(super::readable("not json"), "not json");
+    }
 }

@@ -28,6 +28,14 @@ impl FieldMessages {
         Self(map)
     }
 
+    /// Puts `label` before the message of `field`, if it was refused: the summary above a
+    /// form then names the item (a checklist line) and not only what is wrong with it.
+    pub fn name_field(&mut self, field: &str, label: &str) {
+        if let Some(m) = self.0.get_mut(field) {
+            *m = format!("{label}: {m}");
+        }
+    }
+
     /// The message for `field`, if it was refused.
     pub fn get(&self, field: &str) -> Option<&str> {
         self.0.get(field).map(String::as_str)

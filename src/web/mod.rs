@@ -30,6 +30,7 @@ use crate::problem::Problem;
 use askama::Template;
 use poem::http::{header, Method, StatusCode};
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
+use std::sync::{Arc, Mutex};
 
 use crate::http::{get, post, Allow, RequestId};
 use crate::operators::Role;
@@ -52,9 +53,17 @@ pub fn routes() -> impl Endpoint<Output = Response> {
         .at("/enrolments", get(enrolments::search))
         .at("/enrolments/:id", get(enrolments::detail))
         .at("/enrolments/:id/documents/:kind", get(enrolments::document))
+        .at(
+            "/enrolments/:id/contracts/:contract/:file",
+            get(enrolments::contract_file),
+        )
         .at("/certificates", get(certificates::search))
         .at("/certificates/:serial", get(certificates::detail))
         .at("/certificates/:serial/pem", get(certificates::pem))
+        .at(
+            "/certificates/:serial/acceptance-record/:version",
+            get(certificates::acceptance_record),
+        )
         .at(
             "/certificates/:serial/change/:action",
             get(certificates::change_form).post(certificates::change_submit),
@@ -109,16 +118,39 @@ const NAV: &[(&str, &str, &[Role])] = &[
 ];
 
 /// Who is signed in, as the header shows it.
+#[derive(Clone)]
 pub struct UserBadge {
     pub username: String,
     /// Catalogue key of the role's name, e.g. `role.admin`.
     pub role_key: String,
 }
 
+#[derive(Clone)]
 pub struct NavItem {
     pub key: &'static str,
     pub href: &'static str,
     pub active: bool,
+}
+
+/// Who was signed in on the request, put there by the [`WebUser`] extractor: an error page
+/// of that request (403, 404) keeps the header and navigation.
+#[derive(Clone, Default)]
+pub(crate) struct SignedIn(Arc<Mutex<Option<Header>>>);
+
+/// The header of a signed-in page: who, their navigation, the token of the sign-out form.
+type Header = (UserBadge, Vec<NavItem>, String);
+
+impl SignedIn {
+    pub(crate) fn record(&self, page: &Page) {
+        if let Some(user) = &page.user {
+            *self.0.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some((user.clone(), page.nav.clone(), page.csrf.clone()));
+        }
+    }
+
+    fn take(&self) -> Option<Header> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
 }
 
 /// What the base layout needs on every page.
@@ -291,6 +323,8 @@ async fn around<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Response> 
         .get::<RequestId>()
         .map(|r| r.0.clone())
         .unwrap_or_default();
+    let signed_in = SignedIn::default();
+    req.extensions_mut().insert(signed_in.clone());
     let result = match check_csrf(&mut req).await {
         Ok(()) => ep.call(req).await.map(IntoResponse::into_response),
         Err(e) => Err(e),
@@ -305,7 +339,7 @@ async fn around<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Response> 
             // label the router put on the error carries over to it.
             let pattern = crate::http::route_of(&e);
             let allow = e.data::<Allow>().map(|a| a.0.clone());
-            let mut resp = error_page(e, lang, &request_id);
+            let mut resp = error_page(e, lang, &request_id, signed_in.take());
             resp.set_data(pattern);
             if let Some(allow) = allow {
                 resp.headers_mut().insert(header::ALLOW, allow);
@@ -316,15 +350,18 @@ async fn around<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Response> 
     let headers = resp.headers_mut();
     for (name, value) in [
         ("x-content-type-options", "nosniff"),
-        ("x-frame-options", "DENY"),
         ("referrer-policy", "same-origin"),
-        (
-            "content-security-policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
-             frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-        ),
     ] {
         headers.insert(name, poem::http::HeaderValue::from_static(value));
+    }
+    // Kept when set by the handler: only `with_document_viewer` and `pdf_view` set them.
+    for (name, value) in [
+        ("x-frame-options", "DENY"),
+        ("content-security-policy", CSP),
+    ] {
+        if !headers.contains_key(name) {
+            headers.insert(name, poem::http::HeaderValue::from_static(value));
+        }
     }
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(
@@ -333,6 +370,56 @@ async fn around<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Response> 
         );
     }
     Ok(resp)
+}
+
+/// Every page's policy: nothing inline, no frames, no plug-ins, never framed.
+const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; \
+    script-src 'self'; frame-src 'none'; object-src 'none'; frame-ancestors 'none'; \
+    form-action 'self'; base-uri 'none'";
+
+/// [`CSP`] for the two pages that show the citizen's PDFs: frames of our own origin only.
+const CSP_DOCUMENT_VIEWER: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; \
+    script-src 'self'; frame-src 'self'; object-src 'none'; frame-ancestors 'none'; \
+    form-action 'self'; base-uri 'none'";
+
+/// A stored PDF: framed by our own pages only, and loading nothing itself.
+const CSP_PDF: &str = "default-src 'none'; frame-ancestors 'self'";
+
+/// A page that frames documents served by [`pdf_view`] (the enrolment and the certificate
+/// pages).
+pub(super) fn with_document_viewer(mut resp: Response) -> Response {
+    resp.headers_mut().insert(
+        "content-security-policy",
+        poem::http::HeaderValue::from_static(CSP_DOCUMENT_VIEWER),
+    );
+    resp
+}
+
+#[derive(serde::Deserialize, Default)]
+pub(super) struct FileQuery {
+    /// Set by the download links: `attachment` instead of `inline`.
+    #[serde(default)]
+    download: Option<String>,
+}
+
+/// A stored PDF for the pages' inline viewer (`Content-Disposition: inline`), or as a
+/// download (`?download=1`); never cached.
+pub(super) fn pdf_view(bytes: Vec<u8>, filename: &str, query: &FileQuery) -> Response {
+    let disposition = if query.download.is_some() {
+        "attachment"
+    } else {
+        "inline"
+    };
+    Response::builder()
+        .content_type("application/pdf")
+        .header(header::CACHE_CONTROL, "no-store")
+        .header(
+            header::CONTENT_DISPOSITION,
+            format!("{disposition}; filename=\"{filename}\""),
+        )
+        .header("x-frame-options", "SAMEORIGIN")
+        .header("content-security-policy", CSP_PDF)
+        .body(bytes)
 }
 
 /// POSTs must carry the CSRF token: the `csrf` field of a url-encoded form, or for multipart
@@ -376,7 +463,7 @@ async fn check_csrf(req: &mut Request) -> poem::Result<()> {
     }
 }
 
-fn error_page(e: poem::Error, lang: Lang, request_id: &str) -> Response {
+fn error_page(e: poem::Error, lang: Lang, request_id: &str, signed_in: Option<Header>) -> Response {
     let status = e.status();
     let (title, text, operation_id) = match e.downcast_ref::<WebError>() {
         Some(WebError::Redirect(to)) => return redirect(to),
@@ -397,9 +484,12 @@ fn error_page(e: poem::Error, lang: Lang, request_id: &str) -> Response {
     let page = ErrorPage {
         page: Page {
             lang,
-            csrf: String::new(),
-            user: None,
-            nav: Vec::new(),
+            csrf: signed_in
+                .as_ref()
+                .map(|(_, _, csrf)| csrf.clone())
+                .unwrap_or_default(),
+            user: signed_in.as_ref().map(|(u, _, _)| u.clone()),
+            nav: signed_in.map(|(_, nav, _)| nav).unwrap_or_default(),
             here: "/".into(),
         },
         title: lang.t(title),

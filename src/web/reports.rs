@@ -224,10 +224,23 @@ pub async fn csv(
                 header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"{}\"", report.csv_file_name()),
             )
-            .body(report.to_csv(true))),
+            .body(report.to_csv_headed(true, csv_columns(user.page.lang)))),
         Err(ReportsError::Store(e)) => Err(e.into()),
         Err(_) => Ok(redirect(&format!("/reports?{}", params.query_string()))),
     }
+}
+
+/// The CSV's column names in the reader's language, as the page's table heads them.
+fn csv_columns(lang: crate::texts::Lang) -> [&'static str; 6] {
+    [
+        "reports.col.period",
+        "reports.level.province",
+        "reports.level.ward",
+        "reports.col.issued",
+        "reports.col.accepted",
+        "reports.col.active",
+    ]
+    .map(|key| lang.t(key))
 }
 
 #[cfg(test)]

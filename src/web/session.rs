@@ -169,6 +169,9 @@ impl<'a> FromRequest<'a> for WebUser {
             // Every link would lead back to the first-sign-in page.
             page.nav.clear();
         }
+        if let Some(slot) = req.extensions().get::<super::SignedIn>() {
+            slot.record(&page);
+        }
         Ok(WebUser {
             principal,
             username,

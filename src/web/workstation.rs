@@ -15,7 +15,7 @@ use super::i18n::{self, Lang};
 use super::{message, redirect, render, render_status, Page, WebError, WebUser};
 use crate::app::AppState;
 use crate::enrolment::identity::FieldErrors;
-use crate::enrolment::{DocumentKind, EnrolmentError, Status};
+use crate::enrolment::{DocumentKind, DocumentReader, EnrolmentError, Status};
 use crate::operators::{Principal, Role};
 use crate::verification::{
     Claimed, Decision, OperatorRef, OutcomeForm, RecordingForm, VerificationError, CHECKLIST_ITEMS,
@@ -199,6 +199,10 @@ struct CallPage {
     page: Page,
     id: String,
     room_ref: String,
+    /// (URI, SHA-256) of the room's recording, once the video system reported it.
+    reported: Option<(String, String)>,
+    /// The join link, when `[verification] room_url_template` is set.
+    room_url: Option<String>,
     lease_until: String,
     /// `mm:ss` left when the page was made (the script counts down from there).
     lease_left: String,
@@ -219,7 +223,7 @@ fn mm_ss(until: DateTime<Utc>, now: DateTime<Utc>) -> String {
 
 fn call_page(
     user: WebUser,
-    now: DateTime<Utc>,
+    state: &AppState,
     c: Claimed,
     entered: Entered,
     errors: FieldMessages,
@@ -268,8 +272,14 @@ fn call_page(
                 .unwrap_or_else(|| lang.t("common.none").to_string()),
         ),
     ]);
+    let now = state.clock.now();
     CallPage {
         id: c.video_call_id.clone(),
+        room_url: state.verification.room_url(&c.room_ref),
+        reported: c
+            .recording
+            .as_ref()
+            .map(|r| (r.uri.as_str().to_string(), r.sha256.clone())),
         room_ref: c.room_ref,
         lease_until: vn::date_time(c.lease_expires_at),
         lease_left: mm_ss(c.lease_expires_at, now),
@@ -325,10 +335,9 @@ pub async fn call(
                 .renewed
                 .is_some()
                 .then(|| user.page.lang.t("ws.renewed"));
-            let now = state.clock.now();
             render(&call_page(
                 user,
-                now,
+                &state,
                 c,
                 Entered::default(),
                 FieldMessages::default(),
@@ -405,8 +414,23 @@ pub async fn outcome(
 ) -> Result<Response, WebError> {
     let op = operator(&user)?;
     let entered = entered(&fields);
-    let refused = |errors: FieldErrors| FieldMessages::new(user.page.lang, &errors);
-    let errors = match Decision::parse(&entered.outcome_form()) {
+    let lang = user.page.lang;
+    let refused = |errors: FieldErrors| {
+        let mut messages = FieldMessages::new(lang, &errors);
+        for item in CHECKLIST_ITEMS {
+            messages.name_field(&format!("checklist.{item}"), checklist_label(lang, item));
+        }
+        messages
+    };
+    let form = match state
+        .verification
+        .with_reported_recording(&id, entered.outcome_form())
+        .await
+    {
+        Ok(f) => f,
+        Err(e) => return call_gone(user, &state, e).await,
+    };
+    let errors = match Decision::parse(&form) {
         Ok(decision) => match state.verification.record_outcome(&op, &id, decision).await {
             Ok(r) => {
                 let done = match r.enrolment_status {
@@ -422,13 +446,10 @@ pub async fn outcome(
         Err(errors) => refused(errors),
     };
     match state.verification.held(&op, &id).await {
-        Ok(c) => {
-            let now = state.clock.now();
-            render_status(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &call_page(user, now, c, entered, errors, None),
-            )
-        }
+        Ok(c) => render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &call_page(user, &state, c, entered, errors, None),
+        ),
         Err(e) => call_gone(user, &state, e).await,
     }
 }
@@ -453,7 +474,12 @@ pub async fn document(
     }
     let doc = state
         .enrolments
-        .read_document(&op.actor, &c.enrolment.id, kind)
+        .read_document(
+            &op.actor,
+            &DocumentReader::Operator(op.id.clone()),
+            &c.enrolment.id,
+            kind,
+        )
         .await
         .map_err(|e| match e {
             EnrolmentError::DocumentDestroyed => WebError::NotFound,

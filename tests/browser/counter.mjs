@@ -10,9 +10,9 @@ await scenario('counter', async ({ page, base, shot }) => {
   await fill('identity.id_number', '001195000777');
   await fill('identity.full_name', 'Lê Thị Hoa');
   // The ID number says born in 1995; this date of birth says 1985.
-  await fill('identity.date_of_birth', '1985-03-07');
+  await fill('identity.date_of_birth', '07/03/1985');
   await page.selectOption('[name="identity.sex"]', 'female');
-  await fill('identity.id_issue_date', '2022-03-10');
+  await fill('identity.id_issue_date', '10/03/2022');
   await fill('identity.id_issue_place', 'Cục Cảnh sát QLHC về TTXH');
   await fill('identity.permanent_address.line', 'Số 8 phố Lý Thường Kiệt');
   await fill('identity.permanent_address.ward', 'Phường Cửa Nam');
@@ -27,7 +27,7 @@ await scenario('counter', async ({ page, base, shot }) => {
   check((await page.inputValue('[name="identity.full_name"]')) === 'Lê Thị Hoa', 'typed values kept');
   await shot('refused');
 
-  await fill('identity.date_of_birth', '1995-03-07');
+  await fill('identity.date_of_birth', '07/03/1995');
   await Promise.all([page.waitForURL(/\/counter\/[0-9a-f-]{36}\?created=1$/), page.click('#counter-submit')]);
   check((await page.getAttribute('#enrolment-status', 'data-status')) === 'verified', 'verified at the counter');
   await shot('registered');

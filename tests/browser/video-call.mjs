@@ -4,6 +4,12 @@ import { check, env, operatorFromEnv, scenario, signIn } from './lib.mjs';
 
 await scenario('video-call', async ({ page, base, shot }) => {
   await signIn(page, base, operatorFromEnv(), shot);
+  // Before taking the call the operator holds no lease: the applicant's images are refused.
+  const image = `${base}/enrolments/${env('ENROLMENT_ID')}/documents/portrait`;
+  const refused = await page.goto(image);
+  check(refused.status() === 403, `no lease, no images: ${refused.status()}`);
+  await shot('images-refused-without-lease');
+  await page.goto(`${base}/dashboard`);
   await page.click('nav a[href="/workstation"]');
   check((await page.textContent('#ws-waiting')).trim() === '1', 'one applicant waiting');
   await shot('queue');

@@ -399,6 +399,7 @@ async fn an_unaccepted_certificate_is_reminded_on_day_1_and_day_5_then_revoked_a
         let sink = app.state.notifier.memory().unwrap().clone();
         sink.delivered()
             .into_iter()
+            .filter(|d| d.kind == "acceptance_reminder")
             .filter(|d| d.text.contains("nghiem thu") || d.subject.contains("nghiệm thu"))
             .filter(|d| d.text.contains(serial.as_str()) || d.subject.contains(serial.as_str()))
             .count()

@@ -40,7 +40,7 @@ async fn an_operator_signs_in_with_totp_takes_a_video_call_and_approves_it() {
         ("liveness", [170, 150, 120], [70, 50, 30]),
     ];
     for (kind, top, bottom) in colours {
-        let image = picture(240, 150, top, bottom);
+        let image = picture(600, 400, top, bottom);
         let (status, body) = put_document(&app, &key, &enrolment, kind, image, "image/png").await;
         assert_eq!(status, 200, "{body}");
     }
@@ -51,6 +51,7 @@ async fn an_operator_signs_in_with_totp_takes_a_video_call_and_approves_it() {
     let who = operator(&mut app, "vc.browser", "operator").await;
     let mut vars = sign_in_vars(&who);
     vars.push(("APPLICANT_NAME", "Nguyễn Văn An".into()));
+    vars.push(("ENROLMENT_ID", enrolment.clone()));
     run_scenario(&app, "video-call", &vars).await;
 
     assert_eq!(enrolment_status(&app, &key, &enrolment).await, "verified");
@@ -86,7 +87,7 @@ async fn a_counter_enrolment_first_shows_the_validation_error_then_succeeds() {
     let scan = tempfile::NamedTempFile::with_suffix(".png").unwrap();
     std::fs::write(
         scan.path(),
-        picture(320, 200, [30, 80, 160], [220, 230, 245]),
+        picture(600, 400, [30, 80, 160], [220, 230, 245]),
     )
     .unwrap();
     let mut vars = sign_in_vars(&who);
@@ -135,4 +136,30 @@ async fn an_ra_officer_revokes_a_certificate_and_sees_it_revoked() {
     assert!(revoked
         .iter()
         .any(|e| e["actor"] == "operator:ra.browser" && e["object_id"] == serial.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ra_officer_sees_the_contract_the_drawn_signature_and_the_acceptance_record() {
+    let mut app = TestApp::spawn().await;
+    let key = enrol_key(&mut app).await;
+    let citizen = common::certificates::Citizen::new(23, ("Phường Đống Đa", "Tỉnh Đắk Lắk"));
+    let (enrolment, serial) = common::certificates::active(&app, &key, &citizen).await;
+    let who = operator(&mut app, "docs.browser", "ra_officer").await;
+    let mut vars = sign_in_vars(&who);
+    vars.push(("ENROLMENT_ID", enrolment));
+    vars.push(("SERIAL", serial));
+    run_scenario(&app, "documents", &vars).await;
+
+    // Every view the pages made (frames, the scenario's checks, the signature) was audited.
+    for (action, at_least) in [
+        ("contract.document_read", 2),
+        ("contract.signature_read", 1),
+        ("acceptance.document_read", 2),
+    ] {
+        let reads = common::enrol::audit_actions(&mut app, action).await;
+        assert!(
+            reads.len() >= at_least && reads.iter().all(|e| e["actor"] == "operator:docs.browser"),
+            "{action}: {reads:?}"
+        );
+    }
 }

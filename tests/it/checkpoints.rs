@@ -87,6 +87,14 @@ async fn a_consistent_rewrite_of_the_chain_contradicts_a_signed_checkpoint() {
     let (code, out) = audit_verify(&app);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("signed checkpoints: "), "{out}");
+    let (status, report) = app.get("/api/v1/audit/verify", Some(&admin)).await;
+    assert_eq!(status, 200);
+    assert_eq!(report["ok"], true, "{report}");
+    assert!(
+        report["checkpoints_checked"].as_u64().unwrap() >= 1,
+        "{report}"
+    );
+    assert_eq!(report["checkpoint_fault"], Value::Null, "{report}");
 
     // The export carries what is needed to check the checkpoints without the database.
     let export = app
@@ -132,20 +140,39 @@ async fn a_consistent_rewrite_of_the_chain_contradicts_a_signed_checkpoint() {
         &created.details.replace("ra_officer", "admin"),
     )
     .await;
-    // The chain alone cannot tell...
-    let (status, report) = app.get("/api/v1/audit/verify", Some(&admin)).await;
-    assert_eq!(
-        (status, &report["ok"]),
-        (200, &Value::Bool(true)),
-        "{report}"
-    );
-    // ...the checkpoint can, and is named.
+    // The chain alone cannot tell; the checkpoint can, and is named: by the command...
     let (code, out) = audit_verify(&app);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("audit chain intact"), "{out}");
     let named = format!("the checkpoint of event {} made at", checkpoint.seq);
     assert!(out.contains(&named), "{out}");
     assert!(out.contains("contradicts the chain"), "{out}");
+    // ...by the API, with the same function...
+    let (status, report) = app.get("/api/v1/audit/verify", Some(&admin)).await;
+    assert_eq!(status, 200);
+    assert_eq!(report["ok"], false, "{report}");
+    assert_eq!(
+        report["fault"],
+        Value::Null,
+        "the chain itself is consistent: {report}"
+    );
+    assert_eq!(report["checkpoint_fault"], "chain_differs", "{report}");
+    assert_eq!(report["checkpoint_seq"], checkpoint.seq, "{report}");
+    assert!(report["checkpoint_at"].is_string(), "{report}");
+    assert!(
+        report["message"].as_str().unwrap().contains(&named),
+        "{report}"
+    );
+    // ...and on the operator's audit page.
+    let auditor = crate::common::web::web_sign_in(&mut app, "auditor").await;
+    let page = auditor.get("/audit").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("data-ok=\"false\""), "{}", page.body);
+    let status_line = page.text_of("chain-status").unwrap();
+    assert!(
+        status_line.contains(&format!("#{}", checkpoint.seq)),
+        "{status_line}"
+    );
 }
 
 #[tokio::test]

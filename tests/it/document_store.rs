@@ -16,7 +16,8 @@ use object_store::{ObjectStore, PutPayload};
 use serde_json::json;
 
 use crate::common::enrol::{
-    application, count, enrol, enrol_key, id_number, jpeg, put_document, staff, upload_all,
+    application, count, enrol, enrol_key, holds_part_of, id_number, jpeg, put_document, staff,
+    stored, upload_all,
 };
 use crate::common::garage::{self, Garage};
 use crate::common::{TestApp, TestEnv};
@@ -108,6 +109,7 @@ async fn documents_live_encrypted_in_the_bucket_and_shredding_leaves_nothing_rec
     let op = staff(&mut app, "vc.one", "operator").await;
     let id = enrol(&app, &key, &application("app_ekyc", &id_number(1))).await;
     upload_all(&app, &key, &id).await;
+    claim(&app, &op).await;
 
     // Rows point to objects and hold no ciphertext; the keys say nothing about the applicant.
     let placed = placements(&app.env, &id);
@@ -122,15 +124,20 @@ async fn documents_live_encrypted_in_the_bucket_and_shredding_leaves_nothing_rec
     let mut listed = objects.clone();
     listed.sort();
     assert_eq!(objects_in(&bucket).await, listed);
+    let images: Vec<Vec<u8>> = ["id_front", "id_back", "portrait", "liveness"]
+        .iter()
+        .map(|kind| stored(&jpeg(kind)))
+        .collect();
     for object in &objects {
         assert!(!object.contains(&id) && !object.contains(&id_number(1)));
         let raw = bucket.get(&Path::from(object.as_str())).await.unwrap();
         let raw = raw.bytes().await.unwrap();
         assert!(!contains(&raw, b"FACE-DATA"), "the object is ciphertext");
+        assert!(images.iter().all(|image| !holds_part_of(&raw, image)));
     }
     // Read back through the API, checked against the row's SHA-256.
     let (status, bytes) = read_document(&app, &op, &id, "portrait").await;
-    assert_eq!((status, bytes), (200, jpeg("portrait")));
+    assert_eq!((status, bytes), (200, stored(&jpeg("portrait"))));
 
     // Withdrawal shreds: the key rows go with the rows, then the objects.
     let (status, view) = app
@@ -160,6 +167,14 @@ async fn documents_live_encrypted_in_the_bucket_and_shredding_leaves_nothing_rec
     assert_eq!(status, 404);
 }
 
+/// The operator takes the next call from the queue (the lease that lets them see its images).
+async fn claim(app: &TestApp, op: &str) {
+    let (status, claimed) = app
+        .post("/api/v1/verification/claim", Some(op), json!({}))
+        .await;
+    assert_eq!(status, 200, "{claimed}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_replaced_document_leaves_the_bucket_and_a_tampered_object_is_a_coded_error() {
     if garage::absent("a_replaced_document_leaves_the_bucket") {
@@ -174,7 +189,8 @@ async fn a_replaced_document_leaves_the_bucket_and_a_tampered_object_is_a_coded_
     .await;
     let bucket = raw_bucket(&settings.unwrap());
     let key = enrol_key(&mut app).await;
-    let op = staff(&mut app, "vc.one", "operator").await;
+    // Not queued (one document): an RA officer may read it.
+    let op = staff(&mut app, "ra.one", "ra_officer").await;
     let id = enrol(&app, &key, &application("app_ekyc", &id_number(2))).await;
     let (status, body) = put_document(&app, &key, &id, "portrait", jpeg("a"), "image/jpeg").await;
     assert_eq!(status, 200, "{body}");
@@ -233,7 +249,7 @@ async fn the_sweeper_deletes_only_objects_no_row_points_to() {
         settings = Some(c.documents.object_storage.clone());
     })
     .await;
-    let bucket = raw_bucket(&settings.unwrap());
+    let bucket = raw_bucket(&settings.clone().unwrap());
     let key = enrol_key(&mut app).await;
     let id = enrol(&app, &key, &application("app_ekyc", &id_number(3))).await;
     let (status, body) =
@@ -291,6 +307,7 @@ async fn documents_migrate_to_object_storage_and_back_resumably_and_audited() {
     let op = staff(&mut app, "vc.one", "operator").await;
     let id = enrol(&app, &key, &application("app_ekyc", &id_number(4))).await;
     upload_all(&app, &key, &id).await;
+    claim(&app, &op).await;
     assert!(placements(&app.env, &id)
         .iter()
         .all(|(o, in_row)| o.is_none() && *in_row));
@@ -325,7 +342,7 @@ async fn documents_migrate_to_object_storage_and_back_resumably_and_audited() {
     };
     let bytes: i64 = ["id_front", "id_back", "portrait", "liveness"]
         .iter()
-        .map(|k| i64::try_from(jpeg(k).len()).unwrap())
+        .map(|k| i64::try_from(stored(&jpeg(k)).len()).unwrap())
         .sum();
 
     // Dry run: counts and bytes, nothing moves.
@@ -348,7 +365,7 @@ async fn documents_migrate_to_object_storage_and_back_resumably_and_audited() {
     assert!(placed.iter().all(|(o, in_row)| o.is_some() && !in_row));
     assert_eq!(objects_in(&bucket).await.len(), 4);
     let (status, bytes_read) = read_document(&app, &op, &id, "id_back").await;
-    assert_eq!((status, bytes_read), (200, jpeg("id_back")));
+    assert_eq!((status, bytes_read), (200, stored(&jpeg("id_back"))));
     // Run again: nothing left to move.
     let out = migrate("object-storage", &[]);
     assert!(out.contains("moved 0 document(s)"), "{out}");
@@ -360,7 +377,7 @@ async fn documents_migrate_to_object_storage_and_back_resumably_and_audited() {
         .all(|(o, in_row)| o.is_none() && *in_row));
     assert!(objects_in(&bucket).await.is_empty());
     let (status, bytes_read) = read_document(&app, &op, &id, "liveness").await;
-    assert_eq!((status, bytes_read), (200, jpeg("liveness")));
+    assert_eq!((status, bytes_read), (200, stored(&jpeg("liveness"))));
 
     let audit = crate::common::enrol::audit_actions(&mut app, "documents.migrated").await;
     assert_eq!(audit.len(), 3, "two batches there, one back");
@@ -377,7 +394,8 @@ async fn an_object_store_outage_refuses_uploads_with_503_and_the_rest_keeps_work
     })
     .await;
     let key = enrol_key(&mut app).await;
-    let op = staff(&mut app, "vc.one", "operator").await;
+    // Not queued (two documents at most): an RA officer may read them.
+    let op = staff(&mut app, "ra.one", "ra_officer").await;
     let id = enrol(&app, &key, &application("app_ekyc", &id_number(5))).await;
     let (status, body) = put_document(&app, &key, &id, "portrait", jpeg("p"), "image/jpeg").await;
     assert_eq!(status, 200, "{body}");
@@ -426,7 +444,7 @@ async fn an_object_store_outage_refuses_uploads_with_503_and_the_rest_keeps_work
     let (status, body) = put_document(&app, &key, &id, "id_front", jpeg("f"), "image/jpeg").await;
     assert_eq!(status, 200, "{body}");
     let (status, bytes) = read_document(&app, &op, &id, "portrait").await;
-    assert_eq!((status, bytes), (200, jpeg("p")));
+    assert_eq!((status, bytes), (200, stored(&jpeg("p"))));
     let (status, ready) = app.get("/readyz", None).await;
     assert_eq!(
         (status, ready["document_store"].as_str()),

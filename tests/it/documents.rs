@@ -56,6 +56,77 @@ fn text_of(pdf: &Path) -> String {
     text
 }
 
+/// How many samples of a PNG (grey or colour channels) are darker than mid-grey.
+fn dark_pixels(png: &Path) -> usize {
+    let decoder = png::Decoder::new(std::io::Cursor::new(std::fs::read(png).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    buf[..info.buffer_size()]
+        .iter()
+        .filter(|&&v| v < 128)
+        .count()
+}
+
+/// `target/document-screenshots/`: page 1 and the signature page of each signed document,
+/// for people to look at.
+fn screenshot_dir() -> PathBuf {
+    let dir = out_dir()
+        .parent()
+        .unwrap_or(Path::new(env!("CARGO_TARGET_TMPDIR")))
+        .join("document-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Draws page 1 and the signature page (the one with Bên A's block) of `pdf` with
+/// `pdftoppm` as `<name>-page1.png` and `<name>-signature-page.png`; neither is blank.
+fn screenshots(pdf: &Path, name: &str) {
+    let file = pdf.to_string_lossy().to_string();
+    let (ok, info) = tool("pdfinfo", &[&file], "poppler-utils");
+    assert!(ok, "{info}");
+    let pages: u32 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("Pages:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("pdfinfo names the page count");
+    let signature_page = (1..=pages)
+        .find(|page| {
+            let page = page.to_string();
+            let (ok, text) = tool(
+                "pdftotext",
+                &["-f", &page, "-l", &page, &file, "-"],
+                "poppler-utils",
+            );
+            ok && text.contains("ĐẠI DIỆN BÊN A")
+        })
+        .expect("a page with the signature blocks");
+    for (page, suffix) in [(1, "page1"), (signature_page, "signature-page")] {
+        let stem = screenshot_dir().join(format!("{name}-{suffix}"));
+        let page = page.to_string();
+        let (ok, out) = tool(
+            "pdftoppm",
+            &[
+                "-r",
+                "80",
+                "-png",
+                "-singlefile",
+                "-f",
+                &page,
+                "-l",
+                &page,
+                &file,
+                &stem.to_string_lossy(),
+            ],
+            "poppler-utils",
+        );
+        assert!(ok, "{out}");
+        let png = stem.with_extension("png");
+        let dark = dark_pixels(&png);
+        assert!(dark > 500, "{}: blank ({dark} dark samples)", png.display());
+    }
+}
+
 /// Every check a stored PDF passes; `name` names the files under `target/documents/`.
 fn check_pdf(bytes: &[u8], name: &str) -> String {
     assert!(bytes.starts_with(b"%PDF-"), "{name} is not a PDF");
@@ -105,14 +176,7 @@ fn check_pdf(bytes: &[u8], name: &str) -> String {
             f.starts_with(&format!("{name}-page-")) && f.ends_with("1.png")
         })
         .expect("pdftoppm wrote page 1");
-    let decoder = png::Decoder::new(std::io::Cursor::new(std::fs::read(first).unwrap()));
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    let dark = buf[..info.buffer_size()]
-        .iter()
-        .filter(|&&v| v < 128)
-        .count();
+    let dark = dark_pixels(&first);
     assert!(dark > 500, "{name}: page 1 is blank ({dark} dark pixels)");
     text
 }
@@ -216,6 +280,7 @@ async fn the_documents_are_pdfs_that_outside_tools_read_and_the_signed_ones_are_
         );
     }
     let path = out_dir().join("contract-signed.pdf");
+    screenshots(&path, "contract");
     let ca = app.env.ca_root();
     assert_seal_checks_out(&path, &ca.join("root.pem"), &ca.join("issuing.pem"));
 
@@ -250,6 +315,7 @@ async fn the_documents_are_pdfs_that_outside_tools_read_and_the_signed_ones_are_
     let text = check_pdf(&accepted, "acceptance-signed");
     assert!(text.contains(&ca_enrol::secrets::sha256_hex(&record)));
     let path = out_dir().join("acceptance-signed.pdf");
+    screenshots(&path, "acceptance");
     assert_seal_checks_out(&path, &ca.join("root.pem"), &ca.join("issuing.pem"));
 
     // Stored once: not one byte changes, even by SQL.
@@ -309,4 +375,68 @@ fn a_production_start_without_the_providers_identity_names_each_missing_field() 
             "{set} is set (the website defaults): {err}"
         );
     }
+}
+
+/// The draft contract of a new enrolment in an app whose environment is `environment`, as
+/// `pdftotext -raw` reads it, without white space.
+async fn draft_text(environment: ca_enrol::contract::Environment, name: &str) -> String {
+    let mut app = TestApp::spawn_with(crate::common::TestEnv::new(), |c| {
+        c.environment = environment;
+        let p = &mut c.contract.provider;
+        p.name = "Công ty Cổ phần Chứng thực số Ví Dụ".into();
+        p.address = "Số 8 Phố Huế, Phường Hai Bà Trưng, Thành phố Hà Nội".into();
+        p.tax_code = "0109999999".into();
+        p.licence_number = "123/GP-BKHCN".into();
+        p.licence_date = "15/03/2026".into();
+        p.representative = "Trần Văn Bình".into();
+        p.representative_title = "Tổng Giám đốc".into();
+        p.hotline = "1900 6868".into();
+        p.email = "hotro@vidu.vn".into();
+        p.cps_url = "https://ca.vidu.vn/cps".into();
+    })
+    .await;
+    let key = enrol_key(&mut app).await;
+    let citizen = Citizen::new(8, (WARD, PROVINCE));
+    let enrolment = crate::common::enrol::enrol(&app, &key, &citizen.application()).await;
+    let (status, contract) = app
+        .post(
+            &format!("/api/v1/enrolments/{enrolment}/contract"),
+            Some(&key),
+            json!({"package_code": "PS0"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{contract}");
+    let id = contract["id"].as_str().unwrap();
+    let (status, _, draft) = get_pdf(&app, &key, &format!("/api/v1/contracts/{id}/document")).await;
+    assert_eq!(status, 200);
+    let path = out_dir().join(format!("{name}.pdf"));
+    std::fs::write(&path, &draft).unwrap();
+    // In content-stream order (`-raw`): the diagonal watermark comes out one letter a line,
+    // so the comparison drops all white space.
+    let (ok, text) = tool(
+        "pdftotext",
+        &["-raw", &path.to_string_lossy(), "-"],
+        "poppler-utils",
+    );
+    assert!(ok, "pdftotext failed: {text}");
+    text.split_whitespace().collect()
+}
+
+#[tokio::test]
+async fn development_documents_carry_the_watermark_and_production_ones_do_not() {
+    use ca_enrol::contract::{Environment, WATERMARK};
+    assert_eq!(WATERMARK, "BẢN THỬ NGHIỆM – KHÔNG CÓ GIÁ TRỊ PHÁP LÝ");
+    let watermark: String = WATERMARK.split_whitespace().collect();
+    let text = draft_text(Environment::Development, "watermark-development").await;
+    // On every page (the draft has more than one).
+    assert!(
+        text.matches(&watermark).count() >= 2,
+        "no watermark:\n{text}"
+    );
+    let text = draft_text(Environment::Production, "watermark-production").await;
+    assert!(
+        !text.contains(&watermark),
+        "a production watermark:\n{text}"
+    );
+    assert!(text.contains("CôngtyCổphầnChứngthựcsốVíDụ"), "{text}");
 }

@@ -464,7 +464,7 @@ async fn documents_must_be_jpeg_or_png_by_content_and_within_the_size_limit() {
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["content_type"], "image/jpeg");
-    assert_eq!(body["size_bytes"], jpeg("a").len());
+    assert_eq!(body["size_bytes"], stored(&jpeg("a")).len());
     let (status, body) = put_document(&app, &key, &id, "id_back", png("b"), "image/jpeg").await;
     assert_eq!((status, &body["content_type"]), (200, &json!("image/png")));
 
@@ -526,7 +526,8 @@ async fn documents_must_be_jpeg_or_png_by_content_and_within_the_size_limit() {
 async fn documents_are_encrypted_at_rest_and_read_back_intact() {
     let mut app = TestApp::spawn().await;
     let key = enrol_key(&mut app).await;
-    let op = staff(&mut app, "vc.one", "operator").await;
+    // Not queued yet (one document): an RA officer may read it.
+    let op = staff(&mut app, "ra.one", "ra_officer").await;
     let id = enrol(&app, &key, &application("app_ekyc", &id_number(1))).await;
     let uploaded = jpeg("secret-face");
     let (status, body) =
@@ -534,12 +535,14 @@ async fn documents_are_encrypted_at_rest_and_read_back_intact() {
     assert_eq!(status, 200, "{body}");
 
     let (sealed, sha256) = stored_document(&app, &id, "portrait").await;
+    let plain = stored(&uploaded);
     assert_ne!(sealed, uploaded);
+    assert!(!holds_part_of(&sealed, &plain));
     assert!(!sealed
         .windows(b"FACE-DATA".len())
         .any(|w| w == b"FACE-DATA"));
     assert!(!sealed.starts_with(&[0xFF, 0xD8, 0xFF]));
-    let expected = hex::encode(openssl::sha::sha256(&uploaded));
+    let expected = hex::encode(openssl::sha::sha256(&plain));
     assert_eq!(sha256, expected);
     assert_eq!(body["sha256"], expected);
 
@@ -553,20 +556,25 @@ async fn documents_are_encrypted_at_rest_and_read_back_intact() {
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "image/jpeg");
     assert_eq!(resp.headers()["cache-control"], "no-store");
-    assert_eq!(resp.bytes().await.unwrap().to_vec(), uploaded);
+    assert_eq!(resp.bytes().await.unwrap().to_vec(), plain);
 }
 
 #[tokio::test]
-async fn only_operators_and_ra_officers_read_documents_and_every_read_is_audited() {
+async fn only_the_operator_on_the_call_and_ra_officers_after_it_read_documents_all_audited() {
     let mut app = TestApp::spawn().await;
     let key = enrol_key(&mut app).await;
     let op = staff(&mut app, "vc.one", "operator").await;
+    let other = staff(&mut app, "vc.two", "operator").await;
     let ra = staff(&mut app, "ra.one", "ra_officer").await;
     let auditor = staff(&mut app, "audit.one", "auditor").await;
     let admin = app.admin_token().await;
     let id = enrol(&app, &key, &application("app_ekyc", &id_number(1))).await;
-    put_document(&app, &key, &id, "id_front", jpeg("f"), "image/jpeg").await;
+    upload_all(&app, &key, &id).await;
     let path = format!("/api/v1/enrolments/{id}/documents/id_front");
+    let read = |token: &str| {
+        let req = app.http.get(app.url(&path)).bearer_auth(token);
+        async move { req.send().await.unwrap() }
+    };
 
     for (who, token) in [("api key", &key), ("auditor", &auditor), ("admin", &admin)] {
         let (status, _) = app.get(&path, Some(token)).await;
@@ -574,20 +582,56 @@ async fn only_operators_and_ra_officers_read_documents_and_every_read_is_audited
     }
     let (status, _) = app.get(&path, None).await;
     assert_eq!(status, 401);
-    for token in [&op, &ra] {
-        let resp = app
-            .http
-            .get(app.url(&path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 200);
+    // Queued: nobody holds the call, so no operator or RA officer sees the images.
+    for (who, token) in [("operator", &op), ("ra officer", &ra)] {
+        let (status, body) = app.get(&path, Some(token)).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (403, Some("document_access_denied")),
+            "{who}"
+        );
+    }
+    // The operator holding the lease does; another operator and an RA officer still not.
+    let (status, claimed) = app
+        .post("/api/v1/verification/claim", Some(&op), json!({}))
+        .await;
+    assert_eq!(status, 200, "{claimed}");
+    let call = claimed["verification_id"].as_str().unwrap().to_string();
+    let resp = read(&op).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.bytes().await.unwrap().to_vec(),
+        stored(&jpeg("id_front"))
+    );
+    for token in [&other, &ra] {
+        assert_eq!(read(token).await.status(), 403);
     }
     let (status, body) = app
         .get(
-            &format!("/api/v1/enrolments/{id}/documents/portrait"),
+            &format!("/api/v1/enrolments/{id}/documents/selfie"),
             Some(&op),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    // The call done: the RA officer reviews it; the operator's access ended with the lease.
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/verification/{call}/outcome"),
+            Some(&op),
+            approval(),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(read(&ra).await.status(), 200);
+    assert_eq!(read(&op).await.status(), 403);
+
+    // A document never uploaded is 404 whoever asks.
+    let lone = enrol(&app, &key, &application("app_ekyc", &id_number(2))).await;
+    put_document(&app, &key, &lone, "id_front", jpeg("f"), "image/jpeg").await;
+    let (status, body) = app
+        .get(
+            &format!("/api/v1/enrolments/{lone}/documents/portrait"),
+            Some(&ra),
         )
         .await;
     assert_eq!(
@@ -597,6 +641,7 @@ async fn only_operators_and_ra_officers_read_documents_and_every_read_is_audited
 
     let reads = audit_actions(&mut app, "enrolment.document_read").await;
     let actors: Vec<&str> = reads.iter().map(|e| e["actor"].as_str().unwrap()).collect();
+    // Only the reads that were let through.
     assert_eq!(actors, ["operator:vc.one", "operator:ra.one"]);
     // The trail names the document, never its content.
     for e in reads.iter().chain(
@@ -818,4 +863,138 @@ async fn the_openapi_document_describes_the_enrolment_and_verification_endpoints
         content.contains_key("image/jpeg") && content.contains_key("image/png"),
         "{content:?}"
     );
+}
+
+#[tokio::test]
+async fn a_jpeg_header_followed_by_html_is_refused_as_undecodable() {
+    let mut app = TestApp::spawn().await;
+    let key = enrol_key(&mut app).await;
+    let op = staff(&mut app, "vc.one", "operator").await;
+    let id = enrol(&app, &key, &application("app_ekyc", &id_number(1))).await;
+    let mut fake = jpeg("x")[..20].to_vec();
+    fake.extend_from_slice(b"<html><body><script>alert(document.cookie)</script></body></html>");
+    let (status, body) = put_document(&app, &key, &id, "id_front", fake, "image/jpeg").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("document_undecodable")),
+        "{body}"
+    );
+    let (status, body) = app
+        .get(
+            &format!("/api/v1/enrolments/{id}/documents/id_front"),
+            Some(&op),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("document_not_found"))
+    );
+}
+
+#[tokio::test]
+async fn an_image_below_the_minimum_size_is_refused_naming_the_minimum() {
+    let mut app = TestApp::spawn().await;
+    let key = enrol_key(&mut app).await;
+    let id = enrol(&app, &key, &application("app_ekyc", &id_number(1))).await;
+    let encode = |w, h| {
+        let mut out = Vec::new();
+        picture_sized("small", w, h)
+            .write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(
+                &mut out, 90,
+            ))
+            .unwrap();
+        out
+    };
+    for (kind, (w, h), minimum) in [
+        ("id_front", (599, 400), "600×400"),
+        ("id_back", (400, 399), "600×400"),
+        ("portrait", (479, 360), "480×360"),
+        ("liveness", (360, 300), "480×360"),
+    ] {
+        let (status, body) = put_document(&app, &key, &id, kind, encode(w, h), "image/jpeg").await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (422, Some("document_too_small")),
+            "{kind}: {body}"
+        );
+        assert!(
+            body["message"].as_str().unwrap().contains(minimum),
+            "{body}"
+        );
+        assert!(
+            body["message_vi"].as_str().unwrap().contains(minimum),
+            "{body}"
+        );
+    }
+    // Either orientation: an ID card photographed upright, a portrait in landscape.
+    for (kind, (w, h)) in [("id_front", (400, 600)), ("portrait", (480, 360))] {
+        let (status, body) = put_document(&app, &key, &id, kind, encode(w, h), "image/jpeg").await;
+        assert_eq!(status, 200, "{kind}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn exif_and_trailing_bytes_are_stripped_and_the_image_comes_back_at_its_size() {
+    let mut app = TestApp::spawn().await;
+    let key = enrol_key(&mut app).await;
+    // Nobody holds a call on this dossier, so an RA officer may read it.
+    let op = staff(&mut app, "ra.one", "ra_officer").await;
+    let id = enrol(&app, &key, &application("app_ekyc", &id_number(1))).await;
+    // A phone photo's EXIF (camera, GPS position) and a payload after the image's end.
+    let mut exif = b"Exif\0\0MM\0\x2a\0\0\0\x08".to_vec();
+    exif.extend_from_slice(b"GPS 21.0285N 105.8542E Camera Model X");
+    let mut upload = with_segment(&jpeg("exif"), 0xE1, &exif);
+    upload.extend_from_slice(b"<html>after the end</html>");
+    let (status, stored_info) =
+        put_document(&app, &key, &id, "portrait", upload.clone(), "image/jpeg").await;
+    assert_eq!(status, 200, "{stored_info}");
+    let (status, _) = put_document(&app, &key, &id, "liveness", png("png"), "image/png").await;
+    assert_eq!(status, 200);
+
+    let read = |kind: &'static str| {
+        let req = app
+            .http
+            .get(app.url(&format!("/api/v1/enrolments/{id}/documents/{kind}")))
+            .bearer_auth(&op);
+        async move {
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status(), 200);
+            let ty = resp.headers()["content-type"].to_str().unwrap().to_string();
+            (ty, resp.bytes().await.unwrap().to_vec())
+        }
+    };
+    let (ty, served) = read("portrait").await;
+    assert_eq!(ty, "image/jpeg");
+    assert_eq!(
+        stored_info["sha256"],
+        ca_enrol::secrets::sha256_hex(&served)
+    );
+    assert_eq!(stored_info["size_bytes"], served.len());
+    // No APP1 segment, no EXIF, no comment, nothing after EOI.
+    assert!(!served.windows(2).any(|w| w == [0xFF, 0xE1]));
+    assert!(!served.windows(4).any(|w| w == b"Exif"));
+    assert!(!served.windows(3).any(|w| w == b"GPS"));
+    assert!(!served.windows(9).any(|w| w == b"FACE-DATA"));
+    assert!(!served.windows(6).any(|w| w == b"<html>"));
+    assert!(served.ends_with(&[0xFF, 0xD9]));
+    // The same picture: same size, pixels within JPEG's re-encoding error.
+    let decoded = image::load_from_memory_with_format(&served, image::ImageFormat::Jpeg)
+        .unwrap()
+        .to_rgb8();
+    let original = picture("exif").to_rgb8();
+    assert_eq!(decoded.dimensions(), original.dimensions());
+    let diff: u64 = decoded
+        .as_raw()
+        .iter()
+        .zip(original.as_raw())
+        .map(|(a, b)| u64::from(a.abs_diff(*b)))
+        .sum();
+    let mean = diff as f64 / original.as_raw().len() as f64;
+    assert!(mean < 4.0, "mean difference {mean}");
+
+    // A PNG stays a PNG, pixel for pixel.
+    let (ty, served) = read("liveness").await;
+    assert_eq!(ty, "image/png");
+    let decoded = image::load_from_memory_with_format(&served, image::ImageFormat::Png).unwrap();
+    assert_eq!(decoded.to_rgb8(), picture("png").to_rgb8());
 }

@@ -656,12 +656,13 @@ enum Answer {
 }
 
 /// The access table: one row per operation of the OpenAPI document.
-/// Public: sign-in, the catalogue, and the hub's registrations (the hub's signature is its
-/// credential).
+/// Public: sign-in, the catalogue, the hub's registrations and the video system's recording
+/// reports (their signatures are their credentials).
 const PUBLIC: &[(&str, &str)] = &[
     ("post", "/v1/operator/session"),
     ("get", "/v1/packages"),
     ("post", "/v1/vneid/registrations"),
+    ("post", "/v1/verification/recordings"),
 ];
 const ACCESS: &[(&str, &str, &[&str], Keys)] = &[
     ("delete", "/v1/operator/session", ROLES, Keys::None),
@@ -867,6 +868,12 @@ const ACCESS: &[(&str, &str, &[&str], Keys)] = &[
         "post",
         "/v1/certificates/{serial}/rekey",
         &["ra_officer"],
+        Keys::Owner,
+    ),
+    (
+        "get",
+        "/v1/certificates/{serial}/signatures",
+        &["ra_officer", "auditor"],
         Keys::Owner,
     ),
 ];

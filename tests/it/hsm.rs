@@ -19,9 +19,16 @@ const PIN: &str = "0123";
 const SO_PIN: &str = "876543";
 /// The tokens the child's tests use, made before the child starts (SoftHSM lists the
 /// tokens of its directory when it initialises).
-const TOKENS: [&str; 5] = ["rsa2048", "p256", "offline-root", "errors", "removed"];
+const TOKENS: [&str; 6] = [
+    "rsa2048",
+    "p256",
+    "offline-root",
+    "errors",
+    "removed",
+    "remote",
+];
 /// The `#[ignore]`d tests in `token`, all of which must run and pass in the child.
-const CHILD_TESTS: usize = 5;
+const CHILD_TESTS: usize = 6;
 
 fn softhsm2_util(conf: &Path, args: &[&str]) -> std::process::Output {
     Command::new("softhsm2-util")
@@ -421,6 +428,38 @@ mod token {
         if in_child("p256") {
             issuance_ocsp_and_crl_through_the_token("p256", CaKeyAlgorithm::P256).await;
         }
+    }
+
+    /// Remote signing with subscriber keys in the token: `key_mode: "remote"` issuance,
+    /// acceptance, OTP, SAD and `signHash` over HTTP, the signature checked by openssl; the
+    /// key is a token object labelled by the credential id; recovery destroys the token key
+    /// of a credential its issuance left `pending`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "run by hsm::softhsm2_suite with a private SOFTHSM2_CONF"]
+    async fn remote_signing_keys_are_generated_and_used_in_the_token() {
+        if !in_child("remote") {
+            return;
+        }
+        let env = TestEnv::bare();
+        let mut config = env.config();
+        use_token(&mut config, "remote");
+        ca_enrol::ca_files::run_token_ceremony(&config, TokenCeremony::Full).unwrap();
+        let mut app = TestApp::spawn_with(env, |c| use_token(c, "remote")).await;
+        let token = Pkcs11Token::open(Path::new(MODULE), "remote", PIN).unwrap();
+        let credential = crate::csc::signed_through_csc(&mut app, 63).await;
+        assert!(token.has_key(&credential).unwrap());
+
+        use ca_enrol::clock::Clock;
+        let old = (app.clock.now() - chrono::Duration::minutes(11)).naive_utc();
+        app.env.sql(&format!(
+            "INSERT INTO csc_credentials (id, enrolment_id, key_algorithm, key_store, state, \
+             created_at) VALUES ('c-stopped', 'e-none', 'P-256', 'pkcs11', 'pending', '{old}')"
+        ));
+        token.generate("c-stopped", CaKeyAlgorithm::P256).unwrap();
+        let settled = app.state.remote_signing.recover().await.unwrap();
+        assert_eq!(settled, vec!["c-stopped".to_string()]);
+        assert!(!token.has_key("c-stopped").unwrap());
+        assert!(token.has_key(&credential).unwrap());
     }
 
     /// `--csr-only` then `--import-issuing` with a root that stays offline (here, a file

@@ -37,6 +37,14 @@ async fn app_key(app: &mut TestApp, scopes: &[&str]) -> String {
     common::enrol::app_key_with(app, "subscriber app", scopes).await
 }
 
+/// Outbox rows of `kind` (certificate status notices).
+fn notices(app: &TestApp, kind: &str) -> i64 {
+    common::enrol::count(
+        &app.env,
+        &format!("SELECT COUNT(*) AS n FROM outbox_messages WHERE kind = '{kind}'"),
+    )
+}
+
 /// Where the test keeps certificates as PEM files for openssl.
 struct Files(tempfile::TempDir);
 
@@ -234,6 +242,20 @@ async fn renewing_with_a_paid_package_issues_a_new_certificate_and_supersedes_th
     assert!(text.contains("Reason: superseded"), "{text}");
     assert_eq!(ocsp(&app, &new.leaf).0, "good");
     crl_lists(&app, &old.serial, true).await;
+    // One notice, by SMS and e-mail, says both: the new certificate in use, the old replaced.
+    assert_eq!(notices(&app, "certificate_renewed"), 2);
+    assert_eq!(
+        notices(&app, "certificate_active"),
+        2,
+        "the first one's only"
+    );
+    assert_eq!(notices(&app, "certificate_revoked"), 0);
+    let sms = app.notices_to(PHONE, 4).await; // issued, active, issued, renewed
+    assert!(
+        sms.iter()
+            .any(|d| d.kind == "certificate_renewed" && d.text.contains(&new.serial)),
+        "{sms:?}"
+    );
 
     let view = certificate(&app, &key, &old.serial).await;
     assert_eq!(view["status"], "revoked");
@@ -452,6 +474,11 @@ async fn a_replacement_is_not_accepted_while_the_certificate_it_replaces_is_susp
     let (status, body) = accept(&app, &key, &new.serial).await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["code"], "replaced_certificate_suspended");
+    assert_eq!(
+        notices(&app, "certificate_renewed"),
+        0,
+        "refused in its transaction"
+    );
     assert_eq!(
         certificate(&app, &key, &new.serial).await["status"],
         "pending_acceptance"

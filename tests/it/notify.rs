@@ -15,8 +15,8 @@ use ca_enrol::clock::{Clock, ManualClock};
 use ca_enrol::config::Config;
 use ca_enrol::enrolment::identity::{Email, PhoneNumber};
 use ca_enrol::notify::{
-    Dispatcher, EmailSender, HttpSms, MemorySink, Notifier, NotifyError, Outbox, OutgoingMessage,
-    Recipient, SmsSender, SmtpMailer,
+    AttachedDocument, Dispatcher, EmailSender, HttpSms, MemorySink, Notifier, NotifyError, Outbox,
+    OutgoingMessage, Recipient, SmsSender, SmtpMailer,
 };
 use ca_enrol::notify::{OutboxSettings, SmsBackend, SmtpTls};
 use ca_enrol::otp::{ChallengeLookup, ChallengeRequest, Check, DocumentDigest, OtpError, Purpose};
@@ -180,15 +180,20 @@ impl Rig {
         text: &str,
         not_after: Option<chrono::DateTime<chrono::Utc>>,
     ) -> String {
-        let outbox = self.outbox.clone();
-        let now = self.clock.now();
-        let message = OutgoingMessage {
+        self.enqueue_message(OutgoingMessage {
             kind: "test",
             to,
             subject: "Thông báo".into(),
             text: text.into(),
             not_after,
-        };
+            attachment: None,
+        })
+        .await
+    }
+
+    async fn enqueue_message(&self, message: OutgoingMessage) -> String {
+        let outbox = self.outbox.clone();
+        let now = self.clock.now();
         self.store
             .write(move |tx| {
                 let id = outbox.enqueue(tx, now, message)?;
@@ -381,6 +386,51 @@ async fn a_gateway_refusal_is_not_retried_and_an_expired_message_is_not_sent() {
         1,
         "the expired code never reached the gateway"
     );
+}
+
+#[tokio::test]
+async fn an_e_mail_whose_attached_document_is_gone_fails_with_the_reason_audited() {
+    let rig = Rig::new().await;
+    let sink = MemorySink::default();
+    let d = rig.dispatcher(
+        EmailSender::Memory(sink.clone()),
+        SmsSender::Memory(MemorySink::default()),
+    );
+    // A reference to a document that is not (or no longer) stored.
+    let id = rig
+        .enqueue_message(OutgoingMessage {
+            kind: "contract_signed",
+            to: Recipient::Email(Email::parse("email", "an.nguyen@example.vn").unwrap()),
+            subject: "Hợp đồng HD-2026-000001".into(),
+            text: "Bản hợp đồng đã ký được đính kèm thư này.".into(),
+            not_after: None,
+            attachment: Some(AttachedDocument {
+                kind: "contract_signed".into(),
+                subject: "destroyed-contract".into(),
+                filename: "HD-2026-000001.pdf".into(),
+            }),
+        })
+        .await;
+    d.run_once().await.unwrap();
+    let row = rig.row(&id).await;
+    assert_eq!((row.status.as_str(), row.attempts), ("failed", 1));
+    let reason = "attached document no longer stored: contract_signed destroyed-contract";
+    assert_eq!(row.last_error.as_deref(), Some(reason));
+    assert!(
+        sink.delivered().is_empty(),
+        "not sent without its attachment"
+    );
+    let events = rig
+        .store
+        .read(|tx| tx.audit_events_after(0, 100))
+        .await
+        .unwrap();
+    let failed: Vec<_> = events
+        .iter()
+        .filter(|e| e.object_id == id && e.action == "outbox.failed")
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0].details.contains(reason), "{}", failed[0].details);
 }
 
 #[tokio::test]
@@ -682,4 +732,102 @@ async fn the_development_default_writes_each_message_to_a_file_under_data_outbox
     assert!(text.contains(&format!("To: {PHONE}")), "{text}");
     assert!(text.contains("thu hoi chung thu so"), "{text}");
     assert!(otp_in(&text).is_some(), "{text}");
+}
+
+/// What Python's `email` package (not ours) reads in a raw mail: the top-level type, the
+/// decoded subject and, per leaf part, its type, file name, decoded text and the SHA-256 of
+/// its decoded bytes.
+fn mime_parts(raw: &str) -> Value {
+    const SCRIPT: &str = r#"
+import email, email.policy, hashlib, json, sys
+m = email.message_from_binary_file(sys.stdin.buffer, policy=email.policy.default)
+parts = []
+for p in m.walk():
+    if p.is_multipart():
+        continue
+    data = p.get_payload(decode=True)
+    text = data.decode(p.get_content_charset() or "utf-8") if p.get_content_maintype() == "text" else None
+    parts.append({"type": p.get_content_type(), "filename": p.get_filename(),
+                  "sha256": hashlib.sha256(data).hexdigest(), "text": text})
+print(json.dumps({"type": m.get_content_type(), "subject": str(m["subject"]), "parts": parts}))
+"#;
+    use std::io::Write;
+    let mut child = Command::new("python3")
+        .args(["-c", SCRIPT])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(raw.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn the_signed_contract_reaches_the_citizen_by_e_mail_as_a_sealed_pdf_attachment() {
+    use crate::common::enrol::{application, enrol, enrol_key, id_number};
+    let smtp = SmtpServer::start();
+    let mut app = TestApp::spawn_with(TestEnv::new(), |c| {
+        c.notify.email.backend = ca_enrol::notify::EmailBackend::Smtp;
+        c.notify.email.smtp_host = "127.0.0.1".into();
+        c.notify.email.smtp_port = smtp.port;
+        c.notify.email.smtp_tls = SmtpTls::None;
+        c.notify.email.from = "CA Enrol <no-reply@ca-enrol.test>".into();
+    })
+    .await;
+    let key = enrol_key(&mut app).await;
+    let enrolment = enrol(&app, &key, &application("vneid", &id_number(31))).await;
+    let (status, contract) = app
+        .post(
+            &format!("/api/v1/enrolments/{enrolment}/contract"),
+            Some(&key),
+            serde_json::json!({"package_code": "PS0"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{contract}");
+    let id = contract["id"].as_str().unwrap().to_string();
+    let number = contract["number"].as_str().unwrap().to_string();
+    crate::common::contract::sign_with_sms_code(&app, &key, &id).await;
+    let signed = app
+        .state
+        .store
+        .read(move |tx| tx.pdf_document("contract_signed", &id))
+        .await
+        .unwrap()
+        .expect("the signed contract is stored");
+
+    let mails = smtp.wait_for_mail().await;
+    assert_eq!(mails.len(), 1);
+    let (headers, _) = split_mail(&mails[0]);
+    assert!(headers.contains("To: an.nguyen@example.vn"), "{headers}");
+    let mail = mime_parts(&mails[0]);
+    assert_eq!(mail["type"], "multipart/mixed", "{mail}");
+    assert!(
+        mail["subject"].as_str().unwrap().contains(&number),
+        "{mail}"
+    );
+    let parts = mail["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 2, "{mail}");
+    assert_eq!(parts[0]["type"], "text/plain");
+    let text = parts[0]["text"].as_str().unwrap();
+    assert!(text.contains("Kính gửi Nguyễn Văn An,"), "{text}");
+    assert!(text.contains("đính kèm thư này"), "Vietnamese text: {text}");
+    assert!(text.contains(&number), "{text}");
+    assert_eq!(parts[1]["type"], "application/pdf");
+    assert_eq!(parts[1]["filename"], format!("{number}.pdf"));
+    assert_eq!(
+        parts[1]["sha256"], signed.document_sha256,
+        "the attachment is the stored, sealed signed contract"
+    );
 }

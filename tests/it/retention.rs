@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::common::certificates::{accept, csr_pem, Citizen};
 use crate::common::contract::sign_with_sms_code_to;
-use crate::common::enrol::{audit_actions, count, enrol, enrol_key, jpeg, upload_all};
+use crate::common::enrol::{audit_actions, count, enrol, enrol_key, jpeg, stored, upload_all};
 use crate::common::{Credentials, TestApp, TestEnv};
 use ca_enrol::enrolment::Route;
 
@@ -104,7 +104,8 @@ async fn past_retention_documents_keys_and_old_rows_are_gone_audited_and_the_cha
     let mut app = spawn().await;
     let key = enrol_key(&mut app).await;
     let admin = app.admin_token().await;
-    let mut op = app.create_operator(&admin, "vc.one", "operator").await;
+    // No video call (see `spawn`): an RA officer reviews the dossier.
+    let mut op = app.create_operator(&admin, "ra.one", "ra_officer").await;
     let citizen = Citizen::new(1, ("Phường Cửa Nam", "Thành phố Hà Nội"));
     let (done, contract) = accepted_with_documents(&app, &key, &citizen).await;
     // Another applicant's documents, not yet decided: kept whatever their age.
@@ -120,7 +121,7 @@ async fn past_retention_documents_keys_and_old_rows_are_gone_audited_and_the_cha
     assert_eq!(count(&app.env, &documents_of(&done)), 4);
     assert_eq!(count(&app.env, &document_keys_of(&done)), 4, "one key each");
     let (status, body) = read(&app, &mut op, &done, "portrait").await;
-    assert_eq!((status, body), (200, jpeg("portrait")));
+    assert_eq!((status, body), (200, stored(&jpeg("portrait"))));
     for table in ["otp_challenges", "idempotency_keys"] {
         let n = count(&app.env, &format!("SELECT COUNT(*) AS n FROM {table}"));
         assert!(n > 0, "{table}");
@@ -171,7 +172,7 @@ async fn past_retention_documents_keys_and_old_rows_are_gone_audited_and_the_cha
         (404, "document_destroyed")
     );
     let (status, body) = read(&app, &mut op, &waiting, "id_front").await;
-    assert_eq!((status, body), (200, jpeg("id_front")));
+    assert_eq!((status, body), (200, stored(&jpeg("id_front"))));
     // The contract keeps its signature image (sealed, under its own key).
     let png = app
         .state
@@ -205,7 +206,7 @@ async fn past_retention_documents_keys_and_old_rows_are_gone_audited_and_the_cha
         .map(|d| d["kind"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, ["id_back", "id_front", "liveness", "portrait"]);
-    let portrait_sha = ca_enrol::secrets::sha256_hex(&jpeg("portrait"));
+    let portrait_sha = ca_enrol::secrets::sha256_hex(&stored(&jpeg("portrait")));
     assert!(details["documents"]
         .as_array()
         .unwrap()
@@ -238,7 +239,8 @@ async fn deleting_a_documents_data_key_destroys_it_and_withdrawal_destroys_keys_
     let mut app = spawn().await;
     let key = enrol_key(&mut app).await;
     let admin = app.admin_token().await;
-    let mut op = app.create_operator(&admin, "vc.one", "operator").await;
+    // No video call (see `spawn`): an RA officer reviews the dossier.
+    let mut op = app.create_operator(&admin, "ra.one", "ra_officer").await;
     let id = enrol(
         &app,
         &key,
@@ -271,7 +273,7 @@ async fn deleting_a_documents_data_key_destroys_it_and_withdrawal_destroys_keys_
         (404, "document_destroyed")
     );
     let (status, body) = read(&app, &mut op, &id, "liveness").await;
-    assert_eq!((status, body), (200, jpeg("liveness")));
+    assert_eq!((status, body), (200, stored(&jpeg("liveness"))));
 
     let (status, view) = app
         .post(
@@ -309,7 +311,8 @@ async fn a_document_sealed_before_per_document_keys_still_opens() {
     let mut app = spawn().await;
     let key = enrol_key(&mut app).await;
     let admin = app.admin_token().await;
-    let mut op = app.create_operator(&admin, "vc.one", "operator").await;
+    // No video call (see `spawn`): an RA officer reviews the dossier.
+    let mut op = app.create_operator(&admin, "ra.one", "ra_officer").await;
     let id = enrol(
         &app,
         &key,
@@ -388,5 +391,48 @@ async fn purge_throughput() {
         took.as_secs_f64(),
         rows as f64 / took.as_secs_f64(),
         rows.div_ceil(500)
+    );
+}
+
+#[tokio::test]
+async fn vneid_jtis_are_purged_once_their_token_can_no_longer_be_replayed() {
+    use crate::common::enrol::{application, id_number};
+    use crate::common::vneid::{register, registration};
+    let mut app = TestApp::spawn().await;
+    let jws = registration(&app, &application("vneid", &id_number(1)), "txn-jti");
+    let (status, answer) = register(&app, jws.clone()).await;
+    assert_eq!(status, 201, "{answer}");
+    let jtis = "SELECT COUNT(*) AS n FROM vneid_jtis";
+    assert_eq!(count(&app.env, jtis), 1);
+
+    // The token expires 5 minutes after signing; its jti is kept an hour past that.
+    app.clock.advance(Duration::minutes(64));
+    let run = app.state.retention.run().await.unwrap();
+    assert_eq!((run.vneid_jtis, count(&app.env, jtis)), (0, 1));
+    app.clock.advance(Duration::minutes(2));
+    let run = app.state.retention.run().await.unwrap();
+    assert_eq!((run.vneid_jtis, count(&app.env, jtis)), (1, 0));
+    let purged: Vec<Value> = audit_actions(&mut app, "retention.purged")
+        .await
+        .into_iter()
+        .filter(|e| e["object_id"] == "vneid_jtis")
+        .collect();
+    assert_eq!(purged.len(), 1, "{purged:?}");
+    let details: Value = serde_json::from_str(purged[0]["details"].as_str().unwrap()).unwrap();
+    assert_eq!(details["rows"], 1);
+    assert_eq!(details["kept_after_expiry_seconds"], 3600);
+
+    // Without its jti the token is still refused: it expired.
+    let (status, answer) = register(&app, jws).await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (400, Some("registration_stale"))
+    );
+    let out = app.env.command(&["audit", "verify"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
     );
 }

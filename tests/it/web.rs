@@ -268,12 +268,33 @@ async fn unknown_pages_answer_a_404_page_and_the_api_keeps_json() {
     assert!(api.body.starts_with('{'), "{}", api.body);
 }
 
+#[tokio::test]
+async fn forbidden_and_not_found_pages_keep_the_header_and_navigation() {
+    let mut app = TestApp::spawn().await;
+    let client = web_sign_in(&mut app, "operator").await;
+    let username = client.creds.as_ref().unwrap().username.clone();
+    for (path, status) in [("/admin", 403), ("/enrolments/no-such-enrolment", 404)] {
+        let page = client.get(path).await;
+        assert_eq!(page.status, status, "{path}: {}", page.body);
+        assert!(page.body.contains("<nav>"), "{path}: {}", page.body);
+        assert!(
+            page.body.contains("href=\"/workstation\""),
+            "{path}: {}",
+            page.body
+        );
+        assert!(page.body.contains(&username), "{path}");
+        assert!(page.body.contains("action=\"/sign-out\""), "{path}");
+        assert!(page.body.contains("rel=\"icon\""), "a favicon");
+    }
+}
+
 /// Every page × every role, and anonymous: the status the server answers. GET pages send
 /// anonymous callers to sign-in (303); a POST without a session has no valid CSRF token (403).
 #[tokio::test]
 async fn every_page_answers_each_role_as_the_table_says() {
     let mut app = TestApp::spawn().await;
     let (enrolment, serial) = fixture(&mut app).await;
+    let (contracted, contract) = contract_of(&app, &serial).await;
     const ALL: &[&str] = &["operator", "ra_officer", "admin", "auditor"];
     const CASEWORK: &[&str] = &["operator", "ra_officer"];
     const CERT_READERS: &[&str] = &["ra_officer", "auditor", "admin"];
@@ -282,13 +303,28 @@ async fn every_page_answers_each_role_as_the_table_says() {
         ("/enrolments".into(), CASEWORK),
         ("/enrolments?status=verified".into(), CASEWORK),
         (format!("/enrolments/{enrolment}"), CASEWORK),
+        // A queued applicant's images: nobody until an operator takes the call (the lease
+        // holder and the RA officer after the call: `document_images_…` and the workstation).
+        (format!("/enrolments/{enrolment}/documents/portrait"), &[]),
         (
-            format!("/enrolments/{enrolment}/documents/portrait"),
+            format!("/enrolments/{contracted}/contracts/{contract}/draft"),
+            CASEWORK,
+        ),
+        (
+            format!("/enrolments/{contracted}/contracts/{contract}/signed"),
+            CASEWORK,
+        ),
+        (
+            format!("/enrolments/{contracted}/contracts/{contract}/signature"),
             CASEWORK,
         ),
         ("/certificates".into(), CERT_READERS),
         (format!("/certificates/{serial}"), CERT_READERS),
         (format!("/certificates/{serial}/pem"), CERT_READERS),
+        (
+            format!("/certificates/{serial}/acceptance-record/record"),
+            CERT_READERS,
+        ),
         (
             format!("/certificates/{serial}/change/revoke"),
             &["ra_officer"],
@@ -464,6 +500,16 @@ async fn an_operator_takes_the_next_applicant_checks_the_images_and_approves_on_
     assert!(call.starts_with("/workstation/"), "{call}");
     let page = op.get(&call).await;
     assert_eq!(page.status, 200);
+    assert!(
+        !page
+            .body
+            .contains("type=\"radio\" name=\"outcome\" value=\"approved\" checked"),
+        "no outcome chosen for the operator"
+    );
+    assert!(
+        !page.body.contains("id=\"room-join\""),
+        "no room URL template set"
+    );
     assert!(page.body.contains("Nguyễn Văn An"));
     assert!(page.body.contains("001090000001"));
     assert!(page.body.contains("Thành phố Hà Nội"));
@@ -496,7 +542,7 @@ async fn an_operator_takes_the_next_applicant_checks_the_images_and_approves_on_
     assert_eq!(resp.headers()["cache-control"], "no-store");
     assert_eq!(
         resp.bytes().await.unwrap().to_vec(),
-        common::enrol::jpeg("portrait")
+        common::enrol::stored(&common::enrol::jpeg("portrait"))
     );
     let reads = common::enrol::audit_actions(&mut app, "enrolment.document_read").await;
     assert_eq!(reads.len(), 1);
@@ -537,6 +583,13 @@ async fn an_operator_takes_the_next_applicant_checks_the_images_and_approves_on_
     assert!(refused
         .body
         .contains("Phải xác nhận mục kiểm tra này trước khi phê duyệt."));
+    // The summary names each missing item, and only those.
+    assert!(refused.body.contains(
+        "Thẻ căn cước là thật và còn hạn: Phải xác nhận mục kiểm tra này trước khi phê duyệt."
+    ));
+    assert!(!refused
+        .body
+        .contains("Khuôn mặt khớp với ảnh chân dung và ảnh trên thẻ: Phải xác nhận"));
     assert!(
         refused
             .body
@@ -646,7 +699,7 @@ fn counter_fields(id_number: &str, date_of_birth: &str) -> Vec<(String, String)>
         ("identity.permanent_address.line", "Số 5 ngõ 12 phố Huế"),
         ("identity.permanent_address.ward", "Phường Hai Bà Trưng"),
         ("identity.permanent_address.province", "Thành phố Hà Nội"),
-        ("identity.id_issue_date", "2022-03-10"),
+        ("identity.id_issue_date", "10/03/2022"),
         ("identity.id_issue_place", "Cục Cảnh sát QLHC về TTXH"),
         ("contact.phone", "0987654321"),
         ("consent", "yes"),
@@ -664,6 +717,33 @@ async fn post_counter(
     let mut all: Vec<(&str, &str)> = vec![("idempotency_key", key)];
     all.extend(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     client.post("/counter", &all).await
+}
+
+#[tokio::test]
+async fn counter_dates_are_typed_day_first_and_impossible_or_iso_dates_are_refused() {
+    let mut app = TestApp::spawn().await;
+    let op = web_sign_in(&mut app, "operator").await;
+    let form = op.get("/counter").await;
+    assert!(
+        !form.body.contains("type=\"date\""),
+        "no browser date picker"
+    );
+    let key = form.field("idempotency_key").unwrap();
+    for typed in ["31/02/1995", "1995-03-07", "7/3/95"] {
+        let fields = counter_fields("001195000123", typed);
+        let refused = post_counter(&op, &key, &fields).await;
+        assert_eq!(refused.status, 422, "{typed}");
+        assert!(
+            refused.body.contains("Ngày không có thật hoặc sai dạng"),
+            "{typed}: {}",
+            refused.body
+        );
+        assert_eq!(
+            refused.body.matches("Ngày không có thật").count(),
+            2,
+            "one message by the field, one in the summary, the domain's ISO wording replaced"
+        );
+    }
 }
 
 #[tokio::test]
@@ -770,7 +850,9 @@ async fn counter_enrolment_shows_the_apis_refusals_then_registers_and_takes_scan
     let page = op.get(&uploaded).await;
     assert_eq!(page.text_of("documents").as_deref(), Some("CCCD mặt trước"));
     let (sealed, sha256) = common::enrol::stored_document(&app, &id, "id_front").await;
-    assert_eq!(sha256, ca_enrol::secrets::sha256_hex(&scan));
+    let plain = common::enrol::stored(&scan);
+    assert_eq!(sha256, ca_enrol::secrets::sha256_hex(&plain));
+    assert!(!common::enrol::holds_part_of(&sealed, &plain));
     assert!(!sealed.windows(10).any(|w| w == b"FACE-DATA-"));
     // Not an image: the API's refusal, on the page.
     let form = reqwest::multipart::Form::new()
@@ -797,6 +879,20 @@ async fn counter_enrolment_shows_the_apis_refusals_then_registers_and_takes_scan
         .await
         .unwrap();
     assert_eq!(resp.status(), 403);
+}
+
+/// The enrolment of a certificate and its signed contract's id.
+async fn contract_of(app: &TestApp, serial: &str) -> (String, String) {
+    let serial = serial.to_ascii_lowercase();
+    app.state
+        .store
+        .read(move |tx| {
+            let cert = tx.certificate(&serial)?.unwrap();
+            let contract = tx.signed_contract_for(&cert.enrolment_id)?.unwrap();
+            Ok::<_, ca_enrol::store::StoreError>((cert.enrolment_id, contract.id))
+        })
+        .await
+        .unwrap()
 }
 
 /// An enrolment with documents and an issued certificate, for the tables and page tests.
@@ -855,8 +951,15 @@ async fn enrolments_are_found_by_id_number_phone_name_and_status_and_show_their_
         "Lưu giấy tờ",
         "Vào hàng đợi gọi video",
         "Chờ gọi video",
+        // Codes read as words, the phone as Vietnamese write it.
+        "<dd>Nam</dd>",
+        "Ứng dụng của nhà cung cấp (eKYC)",
+        "0912 345 678",
     ] {
         assert!(detail.body.contains(shown), "{shown} missing");
+    }
+    for raw in ["<dd>male</dd>", "<dd>app_ekyc</dd>", "0912345678"] {
+        assert!(!detail.body.contains(raw), "{raw} shown");
     }
     assert_eq!(operator.get("/enrolments/no-such-id").await.status, 404);
 }
@@ -866,16 +969,40 @@ async fn document_images_are_served_uncached_and_every_view_is_audited() {
     let mut app = TestApp::spawn().await;
     let (enrolment, _) = fixture(&mut app).await;
     let ra = web_sign_in(&mut app, "ra_officer").await;
+    let operator = web_sign_in(&mut app, "operator").await;
+    let image = format!("/enrolments/{enrolment}/documents/portrait");
+    // Queued: no operator holds the call, so nobody sees the images yet.
+    for client in [&ra, &operator] {
+        assert_eq!(client.get(&image).await.status, 403);
+    }
+    // The call done, the RA officer reviewing it sees them.
+    let vc = common::enrol::staff(&mut app, "vc.one", "operator").await;
+    let (status, claimed) = app
+        .post(
+            "/api/v1/verification/claim",
+            Some(&vc),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{claimed}");
+    let call = claimed["verification_id"].as_str().unwrap();
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/verification/{call}/outcome"),
+            Some(&vc),
+            common::enrol::approval(),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
     let before = common::enrol::audit_actions(&mut app, "enrolment.document_read")
         .await
         .len();
-    let resp = ra
-        .get(&format!("/enrolments/{enrolment}/documents/portrait"))
-        .await;
+    let resp = ra.get(&image).await;
     assert_eq!(resp.status, 200);
     assert_eq!(resp.headers["content-type"], "image/jpeg");
     assert_eq!(resp.headers["cache-control"], "no-store");
-    assert!(resp.body.contains("FACE-DATA-portrait"));
+    let served = common::enrol::stored(&common::enrol::jpeg("portrait"));
+    assert_eq!(resp.body, String::from_utf8_lossy(&served));
     let reads = common::enrol::audit_actions(&mut app, "enrolment.document_read").await;
     assert_eq!(reads.len(), before + 1);
     let who = ra.creds.as_ref().unwrap().username.clone();
@@ -887,12 +1014,114 @@ async fn document_images_are_served_uncached_and_every_view_is_audited() {
 }
 
 #[tokio::test]
+async fn contract_and_acceptance_pdfs_are_framed_inline_uncached_and_every_view_is_audited() {
+    let mut app = TestApp::spawn().await;
+    let (enrolment, serial) = common::web::issued_certificate(&mut app, 705).await;
+    let (_, contract) = contract_of(&app, &serial).await;
+    let ra = web_sign_in(&mut app, "ra_officer").await;
+
+    // The pages frame their documents: frames of our own origin, nothing else.
+    let page = ra.get(&format!("/enrolments/{enrolment}")).await;
+    assert_eq!(page.status, 200);
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("frame-src 'self'") && csp.contains("object-src 'none'"),
+        "{csp}"
+    );
+    for framed in ["draft", "signed", "signature"] {
+        let src = format!("/enrolments/{enrolment}/contracts/{contract}/{framed}");
+        assert!(page.body.contains(&src), "{src} not on the page");
+    }
+    let cert_page = ra.get(&format!("/certificates/{serial}")).await;
+    assert!(cert_page.headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-src 'self'"));
+    assert!(cert_page
+        .body
+        .contains(&format!("/certificates/{serial}/acceptance-record/record")));
+    // Other pages frame nothing.
+    let dashboard = ra.get("/dashboard").await;
+    let csp = dashboard.headers["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("frame-src 'none'"), "{csp}");
+
+    let before = common::enrol::audit_actions(&mut app, "contract.document_read")
+        .await
+        .len();
+    let signed = ra
+        .get(&format!(
+            "/enrolments/{enrolment}/contracts/{contract}/signed"
+        ))
+        .await;
+    assert_eq!(signed.status, 200);
+    assert_eq!(signed.headers["content-type"], "application/pdf");
+    assert_eq!(signed.headers["cache-control"], "no-store");
+    assert_eq!(signed.headers["x-frame-options"], "SAMEORIGIN");
+    let disposition = signed.headers["content-disposition"].to_str().unwrap();
+    assert!(
+        disposition.starts_with("inline; filename=\"HD-"),
+        "{disposition}"
+    );
+    let download = ra
+        .get(&format!(
+            "/enrolments/{enrolment}/contracts/{contract}/signed?download=1"
+        ))
+        .await;
+    assert!(download.headers["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment; filename=\"HD-"));
+    let reads = common::enrol::audit_actions(&mut app, "contract.document_read").await;
+    assert_eq!(reads.len(), before + 2);
+    let who = ra.creds.as_ref().unwrap().username.clone();
+    assert_eq!(reads.last().unwrap()["actor"], format!("operator:{who}"));
+
+    let signature = ra
+        .get(&format!(
+            "/enrolments/{enrolment}/contracts/{contract}/signature"
+        ))
+        .await;
+    assert_eq!(signature.headers["content-type"], "image/png");
+    assert_eq!(
+        common::enrol::audit_actions(&mut app, "contract.signature_read")
+            .await
+            .len(),
+        1
+    );
+    let record = ra
+        .get(&format!("/certificates/{serial}/acceptance-record/record"))
+        .await;
+    assert_eq!(record.status, 200);
+    assert_eq!(record.headers["content-type"], "application/pdf");
+    assert_eq!(
+        common::enrol::audit_actions(&mut app, "acceptance.document_read")
+            .await
+            .len(),
+        1
+    );
+    // Not accepted yet; another enrolment's path; an unknown version.
+    for missing in [
+        format!("/certificates/{serial}/acceptance-record/signed"),
+        format!("/enrolments/other/contracts/{contract}/draft"),
+        format!("/enrolments/{enrolment}/contracts/{contract}/other"),
+    ] {
+        assert_eq!(ra.get(&missing).await.status, 404, "{missing}");
+    }
+}
+
+#[tokio::test]
 async fn an_ra_officer_revokes_a_certificate_after_confirming_and_sees_it_revoked() {
     let mut app = TestApp::spawn().await;
     let (_, serial) = common::web::issued_certificate(&mut app, 711).await;
     let ra = web_sign_in(&mut app, "ra_officer").await;
     let page = ra.get(&format!("/certificates/{serial}")).await;
     assert!(page.body.contains("id=\"action-revoke\""));
+    assert!(
+        page.body.contains("Hạn nghiệm thu"),
+        "the acceptance deadline"
+    );
     let pem = ra.get(&format!("/certificates/{serial}/pem")).await;
     assert!(pem.body.starts_with("-----BEGIN CERTIFICATE-----"));
     assert_eq!(
@@ -943,7 +1172,22 @@ async fn an_ra_officer_revokes_a_certificate_after_confirming_and_sees_it_revoke
         page.body
     );
     assert!(page.body.contains("Đã thu hồi chứng thư."));
-    assert!(page.body.contains("keyCompromise"));
+    // The reason in words, and who revoked it.
+    assert!(
+        page.body.contains("<dd>Lộ khoá bí mật</dd>"),
+        "{}",
+        page.body
+    );
+    let officer = &ra.creds.as_ref().unwrap().username;
+    assert!(
+        page.body.contains(&format!("<dd>{officer}</dd>")),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("Hạn nghiệm thu"),
+        "no deadline once revoked"
+    );
     assert!(
         !page.body.contains("id=\"action-"),
         "revoked is final: no actions"

@@ -66,9 +66,8 @@ impl Citizen {
     }
 }
 
-/// Intake, PS0 contract signed with the SMS code, certificate issued (`pending_acceptance`).
-/// Returns (enrolment id, serial).
-pub async fn issued(app: &TestApp, key: &str, citizen: &Citizen) -> (String, String) {
+/// Intake, then the PS0 contract signed with the SMS code: returns the enrolment id.
+pub async fn contract_signed(app: &TestApp, key: &str, citizen: &Citizen) -> String {
     let enrolment = enrol(app, key, &citizen.application()).await;
     let (status, contract) = app
         .post(
@@ -85,6 +84,13 @@ pub async fn issued(app: &TestApp, key: &str, citizen: &Citizen) -> (String, Str
         &citizen.phone_e164(),
     )
     .await;
+    enrolment
+}
+
+/// Intake, PS0 contract signed with the SMS code, certificate issued (`pending_acceptance`).
+/// Returns (enrolment id, serial).
+pub async fn issued(app: &TestApp, key: &str, citizen: &Citizen) -> (String, String) {
+    let enrolment = contract_signed(app, key, citizen).await;
     let (status, cert) = app
         .post(
             &format!("/api/v1/enrolments/{enrolment}/certificate"),

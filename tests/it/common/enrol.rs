@@ -163,19 +163,69 @@ pub async fn put_document(
 }
 
 /// A small "JPEG": the magic bytes and a recognisable payload.
+/// A real 600×400 JPEG (the smallest ID-card side accepted) whose pixels depend on `tag`,
+/// with a comment segment `FACE-DATA-<tag>` (metadata the server strips): a few KB.
 pub fn jpeg(tag: &str) -> Vec<u8> {
-    let mut b = vec![
-        0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0,
-    ];
-    b.extend_from_slice(format!("FACE-DATA-{tag}-").repeat(50).as_bytes());
-    b.extend_from_slice(&[0xFF, 0xD9]);
-    b
+    let mut out = Vec::new();
+    picture(tag)
+        .write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(
+            &mut out, 90,
+        ))
+        .unwrap();
+    with_segment(&out, 0xFE, format!("FACE-DATA-{tag}").as_bytes())
 }
 
+/// A real 600×400 PNG whose pixels depend on `tag`.
 pub fn png(tag: &str) -> Vec<u8> {
-    let mut b = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
-    b.extend_from_slice(format!("PNG-DATA-{tag}-").repeat(50).as_bytes());
-    b
+    let mut out = Vec::new();
+    picture(tag)
+        .write_with_encoder(image::codecs::png::PngEncoder::new(&mut out))
+        .unwrap();
+    out
+}
+
+/// A flat colour from `tag` with a dark stripe at a row from `tag`.
+pub fn picture(tag: &str) -> image::DynamicImage {
+    picture_sized(tag, 600, 400)
+}
+
+pub fn picture_sized(tag: &str, width: u32, height: u32) -> image::DynamicImage {
+    let h = openssl::sha::sha256(tag.as_bytes());
+    let stripe = u32::from(h[3]) % (height - 20);
+    image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(width, height, |_, y| {
+        if (stripe..stripe + 20).contains(&y) {
+            image::Rgb([h[4] / 4, h[5] / 4, h[6] / 4])
+        } else {
+            image::Rgb([h[0], h[1], h[2]])
+        }
+    }))
+}
+
+/// `jpeg` with a marker segment (`FF <marker>`, length, `payload`) right after SOI.
+pub fn with_segment(jpeg: &[u8], marker: u8, payload: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(payload.len() + 2).unwrap().to_be_bytes();
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, marker, len[0], len[1]]);
+    out.extend_from_slice(payload);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+/// What the server stores and serves for an upload of `uploaded`: the image decoded and
+/// re-encoded (deterministic, so the same bytes).
+pub fn stored(uploaded: &[u8]) -> Vec<u8> {
+    use ca_enrol::enrolment::{normalise_image, DocumentKind};
+    match normalise_image(DocumentKind::IdFront, uploaded) {
+        Ok(image) => image.bytes,
+        Err(refusal) => panic!("test image refused: {refusal:?}"),
+    }
+}
+
+/// Whether `haystack` holds a 32-byte run from the middle of `plain` (ciphertext must not).
+pub fn holds_part_of(haystack: &[u8], plain: &[u8]) -> bool {
+    let mid = plain.len() / 2;
+    let part = &plain[mid..mid + 32];
+    haystack.windows(part.len()).any(|w| w == part)
 }
 
 /// Uploads all four documents; returns the last answer.

@@ -1,0 +1,1 @@
+DROP INDEX vneid_jtis_expires_at;

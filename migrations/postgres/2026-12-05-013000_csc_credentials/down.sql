@@ -1,0 +1,3 @@
+DROP TABLE csc_signatures;
+DROP TABLE csc_authorizations;
+DROP TABLE csc_credentials;
