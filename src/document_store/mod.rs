@@ -215,9 +215,11 @@ impl DocumentStore {
             .with_bucket_name(&o.bucket)
             // Self-hosted stores (Garage, MinIO) address buckets by path, not by host name.
             .with_virtual_hosted_style_request(false)
-            .with_allow_http(o.endpoint.starts_with("http://"))
+            // `allow_http` lives in the client options: set on the builder before them, it
+            // would be replaced, and every request to an http:// endpoint would fail to build.
             .with_client_options(
                 ClientOptions::new()
+                    .with_allow_http(o.endpoint.starts_with("http://"))
                     .with_timeout(timeout)
                     .with_connect_timeout(timeout.min(Duration::from_secs(2))),
             )
