@@ -159,9 +159,25 @@ impl From<object_store::Error> for DocumentStoreError {
     fn from(e: object_store::Error) -> Self {
         match e {
             object_store::Error::NotFound { path, .. } => DocumentStoreError::Missing(path),
-            e => DocumentStoreError::Unavailable(e.to_string()),
+            e => DocumentStoreError::Unavailable(with_causes(&e)),
         }
     }
+}
+
+/// An error and its sources: the client's own message alone can be as vague as "HTTP error:
+/// builder error", and the log line is what an operator diagnoses an outage from.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !message.contains(&cause_text) {
+            message.push_str(": ");
+            message.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    message
 }
 
 /// Where a freshly stored ciphertext is: still in hand for the row, or in an object.
@@ -237,7 +253,7 @@ impl DocumentStore {
         }
         let objects = builder
             .build()
-            .map_err(|e| DocumentStoreError::Unavailable(e.to_string()))?;
+            .map_err(|e| DocumentStoreError::Unavailable(with_causes(&e)))?;
         Ok(Self::with_objects(s.store, Arc::new(objects), timeout))
     }
 
@@ -400,6 +416,50 @@ mod tests {
             store.fetch("documents/x").await,
             Err(DocumentStoreError::Unavailable(_))
         ));
+    }
+
+    /// The configured S3 client reaches a plain-http endpoint (self-hosted stores on a private
+    /// network): a stand-in that accepts any PUT.
+    #[tokio::test]
+    async fn the_s3_client_uploads_to_an_http_endpoint() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut request = vec![0; 64 * 1024];
+            let _ = conn.read(&mut request).await;
+            let answer = "HTTP/1.1 200 OK\r\nETag: \"e\"\r\nContent-Length: 0\r\n\r\n";
+            conn.write_all(answer.as_bytes()).await.unwrap();
+        });
+        let mut settings = Settings {
+            store: Backend::ObjectStorage,
+            ..Settings::default()
+        };
+        settings.object_storage.endpoint = endpoint;
+        settings.object_storage.access_key_id = "GK1".into();
+        settings.object_storage.secret_access_key = Secret::new("s");
+        let store = DocumentStore::from_settings(&settings).unwrap();
+        let key = store.upload(b"sealed".to_vec()).await.unwrap();
+        assert!(key.starts_with("documents/"));
+    }
+
+    #[test]
+    fn an_unavailable_store_says_why_down_to_the_root_cause() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("builder error")]
+        struct Builder(#[source] std::io::Error);
+        let e = object_store::Error::Generic {
+            store: "S3",
+            source: Box::new(Builder(std::io::Error::other("URL scheme is not allowed"))),
+        };
+        let DocumentStoreError::Unavailable(message) = e.into() else {
+            panic!("not unavailable");
+        };
+        assert!(
+            message.ends_with("builder error: URL scheme is not allowed"),
+            "{message}"
+        );
     }
 
     #[test]
