@@ -14,7 +14,10 @@
 //!    with its leading `/`), so GET is measured for ca-enrol alone. Beside them, ca-enrol
 //!    answering POSTed requests for random serials under our issuer that were never issued
 //!    (the unsigned `unauthorized` status: a database read, no signature, nothing cached),
-//!    against the known-serial figure.
+//!    against the known-serial figure. Then, when SoftHSM2 is installed, ca-enrol again with
+//!    every CA key in a SoftHSM2 token (`[ca] signer = "pkcs11"`, a token ceremony, its own
+//!    certificates): OCSP responses are pre-signed and cached, so the token should be off the
+//!    hot path and the figures match the file-key server's.
 //!
 //! Fairness: on a machine with 2 or more cores each server runs pinned to CPU 0 and `wrk` to
 //! CPU 1 (`taskset`), so the load generator never takes a server's core; the servers run one
@@ -39,7 +42,7 @@ use base64::Engine;
 use ca_enrol::audit::Actor;
 use ca_enrol::ca::{
     self, build_crl, CeremonyConfig, CertStatus, CrlRequest, IssuingCa, PersonalProfile,
-    RevocationReason, RevokedEntry, Serial, SubjectInfo,
+    Pkcs11Token, RevocationReason, RevokedEntry, Serial, SubjectInfo, TokenKeyLabels,
 };
 use ca_enrol::clock::SystemClock;
 use ca_enrol::issuance::{IssuanceOrder, Issuer, Term};
@@ -100,16 +103,71 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A ca-root with the checked-in configuration and a fresh development CA.
-fn ceremony(ca_root: &Path) -> CeremonyConfig {
+/// A ca-root with the checked-in configuration.
+fn ca_root_config(ca_root: &Path) -> CeremonyConfig {
     std::fs::create_dir_all(ca_root.join("profiles")).unwrap();
     for f in ["ceremony.toml", "profiles/personal.toml"] {
         std::fs::copy(repo().join("ca-root").join(f), ca_root.join(f)).unwrap();
     }
-    let cfg: CeremonyConfig =
-        toml::from_str(&std::fs::read_to_string(ca_root.join("ceremony.toml")).unwrap()).unwrap();
+    toml::from_str(&std::fs::read_to_string(ca_root.join("ceremony.toml")).unwrap()).unwrap()
+}
+
+/// A ca-root with the checked-in configuration and a fresh development CA.
+fn ceremony(ca_root: &Path) -> CeremonyConfig {
+    let cfg = ca_root_config(ca_root);
     ca::run_ceremony(ca_root, &cfg, None).unwrap();
     cfg
+}
+
+const SOFTHSM2_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+const TOKEN_LABEL: &str = "status-bench";
+const TOKEN_PIN: &str = "1234";
+
+/// A SoftHSM2 token in a private directory, or why there is none. Called first in `main`,
+/// before any other thread starts, so setting `SOFTHSM2_CONF` races with nothing; the
+/// token server inherits it.
+fn softhsm2(dir: &Path) -> Result<Arc<Pkcs11Token>, String> {
+    let tokens = dir.join("tokens");
+    std::fs::create_dir_all(&tokens).map_err(|e| e.to_string())?;
+    let conf = dir.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tokens.display()
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    std::env::set_var("SOFTHSM2_CONF", &conf);
+    let out = Command::new("softhsm2-util")
+        .args(["--init-token", "--free", "--label", TOKEN_LABEL])
+        .args(["--pin", TOKEN_PIN, "--so-pin", "5678"])
+        .output()
+        .map_err(|e| format!("softhsm2-util: {e} (apt-get install softhsm2)"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Pkcs11Token::open(Path::new(SOFTHSM2_MODULE), TOKEN_LABEL, TOKEN_PIN).map_err(|e| e.to_string())
+}
+
+/// The token ceremony into `ca_root` with the service's default key labels, and the issuing
+/// CA signing through the token.
+fn token_ceremony(ca_root: &Path, token: &Arc<Pkcs11Token>) -> Arc<IssuingCa> {
+    let cfg = ca_root_config(ca_root);
+    let labels = TokenKeyLabels {
+        root: "ca-enrol-root".into(),
+        issuing: "ca-enrol-issuing".into(),
+        ocsp: "ca-enrol-ocsp".into(),
+        sealing: "ca-enrol-sealing".into(),
+    };
+    ca::run_token_ceremony(ca_root, &cfg, token, &labels).unwrap();
+    let der = ca::pem_to_der(
+        &std::fs::read(ca_root.join("issuing.pem")).unwrap(),
+        "CERTIFICATE",
+    )
+    .unwrap();
+    let signer = token.signer(&labels.issuing, 1).unwrap();
+    Arc::new(IssuingCa::new(&cfg.issuing.name, der, Arc::new(signer)).unwrap())
 }
 
 fn load_issuing(ca_root: &Path, cfg: &CeremonyConfig) -> Arc<IssuingCa> {
@@ -296,7 +354,7 @@ fn csr() -> Vec<u8> {
 /// will open, then gives them a realistic mix of statuses (as the lifecycle and acceptance
 /// code would: status, revocation time and reason columns): 60% active, 20% revoked (key
 /// compromise, superseded, cessation of operation), 10% suspended, 10% not yet accepted.
-fn issue_certificates(data: &Path, ca_root: &Path, cfg: &CeremonyConfig, n: usize) -> Vec<Cert> {
+fn issue_certificates(data: &Path, ca_root: &Path, ca: Arc<IssuingCa>, n: usize) -> Vec<Cert> {
     let db = data.join("ca-enrol.db");
     let store = Store::open_sqlite(&db, 2).unwrap();
     store.migrate().unwrap();
@@ -310,7 +368,6 @@ fn issue_certificates(data: &Path, ca_root: &Path, cfg: &CeremonyConfig, n: usiz
         .unwrap()
         .block_on(ca_enrol::app::master_key(&config, &store, &SystemClock))
         .unwrap();
-    let ca = load_issuing(ca_root, cfg);
     let profile = PersonalProfile::from_toml(
         &std::fs::read_to_string(ca_root.join("profiles/personal.toml")).unwrap(),
         "http://127.0.0.1:8080",
@@ -566,7 +623,14 @@ impl Server {
     }
 }
 
-fn start_ours(s: &Settings, dir: &Path, ca_root: &Path) -> Server {
+/// `ca-enrol serve` on the database under `dir/data`, with `env` added (the token settings).
+fn start_ours(
+    s: &Settings,
+    name: &'static str,
+    dir: &Path,
+    ca_root: &Path,
+    env: &[(&str, &str)],
+) -> Server {
     let log = std::fs::File::create(dir.join("ca-enrol.log")).unwrap();
     let mut child = s
         .on_cpu(0, env!("CARGO_BIN_EXE_ca-enrol"))
@@ -577,6 +641,7 @@ fn start_ours(s: &Settings, dir: &Path, ca_root: &Path) -> Server {
         .env("CA_ENROL_LISTEN", "127.0.0.1:0")
         .env_remove("DATABASE_URL")
         .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()
@@ -593,7 +658,7 @@ fn start_ours(s: &Settings, dir: &Path, ca_root: &Path) -> Server {
     };
     std::thread::spawn(move || lines.for_each(drop));
     Server {
-        name: "ca-enrol",
+        name,
         child,
         base,
         ocsp_path: "/ocsp",
@@ -794,16 +859,9 @@ fn median_run(runs: &mut [Run]) -> &Run {
     &runs[runs.len() / 2]
 }
 
-fn ocsp_figures(s: &Settings, dir: &Path, ca_root: &Path, cfg: &CeremonyConfig) {
-    println!(
-        "\nOCSP: {} certificates issued through the issuance code into SQLite",
-        s.certs
-    );
-    let t = Instant::now();
-    let certs = issue_certificates(&dir.join("data"), ca_root, cfg, s.certs);
-    println!("  issued in {:.1} s", t.elapsed().as_secs_f64());
-    let responses = cfssl_responses(dir, ca_root, &certs);
-
+/// One OCSP request per certificate, and the files `wrk` reads them from: hex DER for POST
+/// (`dir/requests.hex`) and RFC 5019 GET paths (`dir/requests.get`).
+fn requests(dir: &Path, ca_root: &Path, certs: &[Cert]) -> (Vec<Query>, PathBuf, PathBuf) {
     let issuer = X509::from_pem(&std::fs::read(ca_root.join("issuing.pem")).unwrap()).unwrap();
     let queries: Vec<Query> = certs
         .iter()
@@ -819,6 +877,63 @@ fn ocsp_figures(s: &Settings, dir: &Path, ca_root: &Path, cfg: &CeremonyConfig) 
     for q in &queries {
         writeln!(f, "/ocsp/{}", q.get_suffix).unwrap();
     }
+    (queries, post_file, get_file)
+}
+
+/// The server with every CA key in the SoftHSM2 token, on its own CA and certificates, and
+/// its POST and GET request files.
+fn token_server(
+    s: &Settings,
+    dir: &Path,
+    token: &Arc<Pkcs11Token>,
+) -> (Server, Vec<Cert>, Vec<Query>, PathBuf, PathBuf) {
+    let dir = dir.join("token");
+    let ca_root = dir.join("ca-root");
+    let ca = token_ceremony(&ca_root, token);
+    let t = Instant::now();
+    let certs = issue_certificates(&dir.join("data"), &ca_root, ca, s.certs);
+    println!(
+        "  token CA: {} certificates issued through the token in {:.1} s",
+        s.certs,
+        t.elapsed().as_secs_f64()
+    );
+    let (queries, post, get) = requests(&dir, &ca_root, &certs);
+    let server = start_ours(
+        s,
+        "ca-enrol token",
+        &dir,
+        &ca_root,
+        &[
+            ("CA_ENROL_CA__SIGNER", "pkcs11"),
+            ("CA_ENROL_CA__PKCS11__MODULE", SOFTHSM2_MODULE),
+            ("CA_ENROL_CA__PKCS11__TOKEN_LABEL", TOKEN_LABEL),
+            ("PKCS11_PIN", TOKEN_PIN),
+        ],
+    );
+    (server, certs, queries, post, get)
+}
+
+fn ocsp_figures(
+    s: &Settings,
+    dir: &Path,
+    ca_root: &Path,
+    cfg: &CeremonyConfig,
+    token: Option<&Arc<Pkcs11Token>>,
+) {
+    println!(
+        "\nOCSP: {} certificates issued through the issuance code into SQLite",
+        s.certs
+    );
+    let t = Instant::now();
+    let certs = issue_certificates(
+        &dir.join("data"),
+        ca_root,
+        load_issuing(ca_root, cfg),
+        s.certs,
+    );
+    println!("  issued in {:.1} s", t.elapsed().as_secs_f64());
+    let responses = cfssl_responses(dir, ca_root, &certs);
+    let (queries, post_file, get_file) = requests(dir, ca_root, &certs);
 
     // The same requests with the serial (16 random octets, as issuance draws them) replaced
     // by another random one: serials under our issuer that were never issued.
@@ -850,15 +965,20 @@ fn ocsp_figures(s: &Settings, dir: &Path, ca_root: &Path, cfg: &CeremonyConfig) 
         })
         .collect();
 
-    let ours = start_ours(s, dir, ca_root);
+    let ours = start_ours(s, "ca-enrol", dir, ca_root, &[]);
     check_unknown(&ours, &unknown);
     let cfssl = start_cfssl(s, dir, &responses);
     check_answers(&ours, Method::Post, &certs, &queries);
     check_answers(&ours, Method::Get, &certs, &queries);
     check_answers(&cfssl, Method::Post, &certs, &queries);
+    let token = token.map(|t| token_server(s, dir, t));
+    if let Some((server, certs, queries, _, _)) = &token {
+        check_answers(server, Method::Post, certs, queries);
+        check_answers(server, Method::Get, certs, queries);
+    }
     // cfssl 1.2's ocspserve cannot answer GET: it base64-decodes the path with its leading
     // '/' and turns '+' into ' ' (400 for every request), so the comparison uses POST.
-    let scenarios = [
+    let mut scenarios = vec![
         Scenario {
             server: &ours,
             method: Method::Post,
@@ -884,6 +1004,16 @@ fn ocsp_figures(s: &Settings, dir: &Path, ca_root: &Path, cfg: &CeremonyConfig) 
             what: " unknown",
         },
     ];
+    if let Some((server, _, _, post, get)) = &token {
+        for (method, file) in [(Method::Post, post), (Method::Get, get)] {
+            scenarios.push(Scenario {
+                server,
+                method,
+                file: file.clone(),
+                what: "",
+            });
+        }
+    }
     println!(
         "  method: wrk -t1 -c{} -d{}s, a random certificate per request; {}; \
          {} alternating rounds after a 2 s warm-up each",
@@ -952,6 +1082,21 @@ fn ocsp_figures(s: &Settings, dir: &Path, ca_root: &Path, cfg: &CeremonyConfig) 
         verdict(worst_p99 < 5.0),
         verdict(ours_post.rps >= 2.0 * cfssl_post.rps)
     );
+    if let [token_post, token_get] = medians[4..] {
+        println!(
+            "  keys in the SoftHSM2 token / keys in files: POST {:.2} x responses/s, \
+             GET {:.2} x; CPU per response POST {:.2} x",
+            token_post.rps / ours_post.rps,
+            token_get.rps / ours_get.rps,
+            token_post.cpu_us_per_response / ours_post.cpu_us_per_response
+        );
+        println!(
+            "  targets with the responder key in the token (GET and POST): \
+             >= 30,000 responses/s {}, p99 < 5 ms {}",
+            verdict(token_post.rps.min(token_get.rps) >= 30_000.0),
+            verdict(token_post.p99_ms.max(token_get.p99_ms) < 5.0)
+        );
+    }
 }
 
 fn verdict(ok: bool) -> &'static str {
@@ -965,6 +1110,13 @@ fn verdict(ok: bool) -> &'static str {
 fn main() {
     let s = Settings::from_env();
     let dir = tempfile::tempdir().unwrap();
+    let token = match softhsm2(dir.path()) {
+        Ok(token) => Some(token),
+        Err(why) => {
+            println!("SoftHSM2 rows skipped: {why}");
+            None
+        }
+    };
     let ca_root = dir.path().join("ca-root");
     let cfg = ceremony(&ca_root);
     println!(
@@ -975,7 +1127,7 @@ fn main() {
         crl_figures(&ca_root, &cfg);
         crl_from_database(dir.path(), &ca_root, &cfg, s.crl_db_entries);
     }
-    ocsp_figures(&s, dir.path(), &ca_root, &cfg);
+    ocsp_figures(&s, dir.path(), &ca_root, &cfg, token.as_ref());
     if env_or("STATUS_BENCH_KEEP", 0) == 1 {
         println!("kept {}", dir.keep().display());
     }
