@@ -29,15 +29,17 @@ use serde_json::json;
 const KB: usize = 1000;
 const MIB: usize = 1024 * 1024;
 
-/// A real JPEG (quality 90, the quality the server re-encodes at) of noise, `width` × 2/3 of
-/// it: noise barely compresses, so the file's size follows its area. `n` varies the pixels.
+/// A real JPEG (quality 90, the quality the server re-encodes at) of noise in 4×4 blocks,
+/// `width` × 2/3 of it: noise barely compresses, so the file's size follows its area (the
+/// blocks keep a 300 KB image above the 600×400 minimum). `n` varies the pixels.
 fn image(width: u32, n: usize) -> Vec<u8> {
-    let mut x = n as u64 + 1;
-    let pixels = image::RgbImage::from_fn(width, width * 2 / 3, |_, _| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let [r, g, b, ..] = x.to_le_bytes();
+    let pixels = image::RgbImage::from_fn(width, width * 2 / 3, |x, y| {
+        // splitmix64 of the block and the image number.
+        let mut z = (u64::from(x / 4) | u64::from(y / 4) << 24 | (n as u64) << 48)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        let [r, g, b, ..] = (z ^ (z >> 31)).to_le_bytes();
         image::Rgb([r, g, b])
     });
     let mut out = Vec::new();
