@@ -59,7 +59,7 @@ pub(super) struct IssuedCertificateView {
     supersedes: Option<String>,
     /// With `key_mode: "remote"`: the CSC `credentialID` of the key the provider holds.
     #[oai(nullable, skip_serializing_if_is_none)]
-    credential_id: Option<String>,
+    pub(super) credential_id: Option<String>,
 }
 
 #[derive(ApiResponse)]

@@ -3,9 +3,12 @@
 //! document is `/csc/v2/openapi.json`), over `remote_signing::RemoteSigning`.
 //!
 //! Callers: integration API keys with scope `sign`, acting for one subscriber named by the CSC
-//! `userID` (the citizen's 12-digit ID number). A key reaches only credentials whose enrolment
-//! its integration made (`all_integrations` lifts that, as elsewhere); anything else answers
-//! exactly as a missing credential (404 `credential_not_found`).
+//! `userID` (the citizen's 12-digit ID number; required by `credentials/list`, optional
+//! elsewhere as in CSC v2, and then checked against the credential's subscriber). A key
+//! reaches only credentials whose enrolment its integration made (`all_integrations` lifts
+//! that, as elsewhere); anything else answers exactly as a missing credential (404
+//! `credential_not_found`). CSC v1's field names `hash` and `hashAlgo`, which pyHanko's CSC
+//! client sends, are accepted beside v2's `hashes` and `hashAlgorithmOID`.
 //!
 //! Errors: the CSC fields `error` (OAuth 2.0 style: `invalid_request`, `invalid_token`,
 //! `access_denied`, `invalid_otp`, `server_error`, `temporarily_unavailable`) and
@@ -194,6 +197,17 @@ fn check_hash_algo(oid: &Option<String>) -> Result<(), CscError> {
     }
 }
 
+/// The hashes under either name (`hashes`, or CSC v1's `hash`); both must then agree.
+fn hashes_of(hashes: Option<Vec<String>>, hash: Option<Vec<String>>) -> Result<Hashes, CscError> {
+    let list = match (hashes, hash) {
+        (Some(a), None) | (None, Some(a)) => a,
+        (Some(a), Some(b)) if a == b => a,
+        // None, or two different lists: `parse` refuses the empty one as a count error.
+        _ => Vec::new(),
+    };
+    Ok(Hashes::parse(&list)?)
+}
+
 #[derive(Object)]
 struct InfoView {
     specs: String,
@@ -226,8 +240,10 @@ struct ListView {
 struct CredentialRequest {
     #[oai(rename = "credentialID", validator(max_length = 64))]
     credential_id: String,
+    /// The subscriber's ID number; optional (CSC v2): when given, it must be the
+    /// credential's subscriber.
     #[oai(rename = "userID", validator(max_length = 64))]
-    user_id: String,
+    user_id: Option<String>,
     /// `none`, `single` or `chain` (default `single`).
     #[oai(validator(max_length = 16))]
     certificates: Option<String>,
@@ -237,7 +253,8 @@ struct CredentialRequest {
 struct KeyView {
     /// `enabled` while the certificate is active, else `disabled`.
     status: String,
-    /// The key algorithm's OID.
+    /// The key algorithm's OID, then the one signature algorithm (`signAlgo`) the key signs
+    /// with (clients such as pyHanko pick their mechanism from this list).
     algo: Vec<String>,
     len: u32,
     /// The named curve's OID (EC keys).
@@ -276,30 +293,46 @@ struct CredentialInfoView {
 struct HashesRequest {
     #[oai(rename = "credentialID", validator(max_length = 64))]
     credential_id: String,
+    /// The subscriber's ID number; optional (CSC v2): when given, it must be the
+    /// credential's subscriber.
     #[oai(rename = "userID", validator(max_length = 64))]
-    user_id: String,
+    user_id: Option<String>,
     /// Base64 SHA-256 values, in the order they will be signed.
     #[oai(validator(max_items = 100))]
-    hashes: Vec<String>,
+    hashes: Option<Vec<String>>,
+    /// CSC v1's name for `hashes` (pyHanko's CSC client sends it); one of the two.
+    #[oai(validator(max_items = 100))]
+    hash: Option<Vec<String>>,
     #[oai(rename = "numSignatures")]
     num_signatures: Option<u32>,
     /// `2.16.840.1.101.3.4.2.1` (SHA-256), the only one accepted.
     #[oai(rename = "hashAlgorithmOID", validator(max_length = 64))]
     hash_algorithm_oid: Option<String>,
+    /// CSC v1's name for `hashAlgorithmOID` (pyHanko's CSC client sends it).
+    #[oai(rename = "hashAlgo", validator(max_length = 64))]
+    hash_algo: Option<String>,
 }
 
 #[derive(Object)]
 struct AuthorizeRequest {
     #[oai(rename = "credentialID", validator(max_length = 64))]
     credential_id: String,
+    /// The subscriber's ID number; optional (CSC v2): when given, it must be the
+    /// credential's subscriber.
     #[oai(rename = "userID", validator(max_length = 64))]
-    user_id: String,
+    user_id: Option<String>,
     #[oai(rename = "numSignatures")]
     num_signatures: u32,
     #[oai(validator(max_items = 100))]
-    hashes: Vec<String>,
+    hashes: Option<Vec<String>>,
+    /// CSC v1's name for `hashes` (pyHanko's CSC client sends it); one of the two.
+    #[oai(validator(max_items = 100))]
+    hash: Option<Vec<String>>,
     #[oai(rename = "hashAlgorithmOID", validator(max_length = 64))]
     hash_algorithm_oid: Option<String>,
+    /// CSC v1's name for `hashAlgorithmOID` (pyHanko's CSC client sends it).
+    #[oai(rename = "hashAlgo", validator(max_length = 64))]
+    hash_algo: Option<String>,
     /// The code sent by `credentials/sendOTP` for exactly these hashes.
     #[oai(rename = "OTP", validator(max_length = 16))]
     otp: String,
@@ -319,14 +352,22 @@ struct AuthorizeView {
 struct SignHashRequest {
     #[oai(rename = "credentialID", validator(max_length = 64))]
     credential_id: String,
+    /// The subscriber's ID number; optional (CSC v2): when given, it must be the
+    /// credential's subscriber.
     #[oai(rename = "userID", validator(max_length = 64))]
-    user_id: String,
+    user_id: Option<String>,
     #[oai(rename = "SAD", validator(max_length = 128))]
     sad: String,
     #[oai(validator(max_items = 100))]
-    hashes: Vec<String>,
+    hashes: Option<Vec<String>>,
+    /// CSC v1's name for `hashes` (pyHanko's CSC client sends it); one of the two.
+    #[oai(validator(max_items = 100))]
+    hash: Option<Vec<String>>,
     #[oai(rename = "hashAlgorithmOID", validator(max_length = 64))]
     hash_algorithm_oid: Option<String>,
+    /// CSC v1's name for `hashAlgorithmOID` (pyHanko's CSC client sends it).
+    #[oai(rename = "hashAlgo", validator(max_length = 64))]
+    hash_algo: Option<String>,
     /// `1.2.840.10045.4.3.2` (ECDSA with SHA-256, P-256 keys) or `1.2.840.113549.1.1.11`
     /// (RSA PKCS#1 v1.5 with SHA-256).
     #[oai(rename = "signAlgo", validator(max_length = 64))]
@@ -428,7 +469,7 @@ impl CscApi {
         let b = body.0;
         let v = state
             .remote_signing
-            .info(&b.credential_id, &b.user_id, integration)
+            .info(&b.credential_id, b.user_id.as_deref(), integration)
             .await?;
         let engine = base64::engine::general_purpose::STANDARD;
         let mut certificates = Vec::new();
@@ -456,7 +497,10 @@ impl CscApi {
         Ok(CredentialInfoResponse::Ok(Json(CredentialInfoView {
             key: KeyView {
                 status: if v.usable { "enabled" } else { "disabled" }.into(),
-                algo: vec![v.key_algorithm.key_oid().into()],
+                algo: vec![
+                    v.key_algorithm.key_oid().into(),
+                    v.key_algorithm.sign_algo().into(),
+                ],
                 len: v.key_algorithm.bits(),
                 curve: v.key_algorithm.curve_oid().map(String::from),
             },
@@ -487,7 +531,8 @@ impl CscApi {
         let integration = auth.integration()?;
         let b = body.0;
         check_hash_algo(&b.hash_algorithm_oid)?;
-        let hashes = Hashes::parse(&b.hashes)?;
+        check_hash_algo(&b.hash_algo)?;
+        let hashes = hashes_of(b.hashes, b.hash)?;
         if b.num_signatures.is_some_and(|n| n as usize != hashes.len()) {
             return Err(RemoteSigningError::HashCount.into());
         }
@@ -496,7 +541,7 @@ impl CscApi {
             .send_otp(
                 &auth.0.actor(),
                 &b.credential_id,
-                &b.user_id,
+                b.user_id.as_deref(),
                 integration,
                 hashes,
             )
@@ -515,13 +560,14 @@ impl CscApi {
         let integration = auth.integration()?;
         let b = body.0;
         check_hash_algo(&b.hash_algorithm_oid)?;
-        let hashes = Hashes::parse(&b.hashes)?;
+        check_hash_algo(&b.hash_algo)?;
+        let hashes = hashes_of(b.hashes, b.hash)?;
         let authorized = state
             .remote_signing
             .authorize(
                 &auth.0.actor(),
                 &b.credential_id,
-                &b.user_id,
+                b.user_id.as_deref(),
                 integration,
                 hashes,
                 b.num_signatures as usize,
@@ -548,13 +594,14 @@ impl CscApi {
         let integration = auth.integration()?;
         let b = body.0;
         check_hash_algo(&b.hash_algorithm_oid)?;
-        let hashes = Hashes::parse(&b.hashes)?;
+        check_hash_algo(&b.hash_algo)?;
+        let hashes = hashes_of(b.hashes, b.hash)?;
         let signatures = state
             .remote_signing
             .sign_hash(
                 &auth.0.actor(),
                 &b.credential_id,
-                &b.user_id,
+                b.user_id.as_deref(),
                 integration,
                 &b.sad,
                 hashes,
@@ -575,7 +622,8 @@ pub fn service(public_base_url: &str) -> CscService {
     OpenApiService::new(CscApi, "ca-enrol CSC API", "2.0.0.0")
         .description(
             "Remote signing (Cloud Signature Consortium API v2). Callers: integration API keys \
-             with scope `sign`, naming the subscriber by `userID` (the citizen's ID number). \
+             with scope `sign`, naming the subscriber by `userID` (the citizen's ID number; \
+             optional except for `credentials/list`). \
              Errors carry CSC's `error` and `error_description` (English) and this service's \
              stable `code` and `message_vi`.",
         )

@@ -22,6 +22,7 @@ use super::problem::ApiError;
 use crate::app::AppState;
 use crate::issuance::IdempotencyKey;
 use crate::problem::Problem;
+use crate::remote_signing::KeyAlgorithm;
 use crate::renewal::RenewalError;
 use crate::store::Owned;
 use poem::http::StatusCode;
@@ -50,7 +51,8 @@ struct RenewalView {
     renews: String,
     /// The renewal's enrolment: sign its contract (`POST /contracts/{id}/otp`, then
     /// `POST /contracts/{id}/sign`), then `POST /enrolments/{enrolment_id}/certificate` with a
-    /// CSR, then accept the certificate.
+    /// CSR (or `key_mode: "remote"`: a new provider-held key and credential, never the renewed
+    /// certificate's key), then accept the certificate.
     enrolment_id: String,
     contract: ContractView,
 }
@@ -66,8 +68,17 @@ struct RekeyRequest {
     /// PKCS#10 certificate request in PEM with the subscriber's new key pair (RSA 2048-8192
     /// with exponent 65537, or ECDSA P-256/P-384, SHA-2 signature). A key certified before,
     /// the replaced certificate's included, is refused. Subject and extensions are ignored.
+    /// Required unless `key_mode` is `remote`.
     #[oai(validator(max_length = 65536))]
-    csr: String,
+    csr: Option<String>,
+    /// `csr` (default) or `remote` (no CSR: the provider generates the new key in its HSM,
+    /// for remote signing through the CSC API; the answer names the new credential, and the
+    /// old one stays with the replaced certificate, which stops signing once superseded).
+    #[oai(validator(max_length = 16))]
+    key_mode: Option<String>,
+    /// With `remote`: `P-256` (default) or `RSA-2048`.
+    #[oai(validator(max_length = 16))]
+    key_algorithm: Option<String>,
 }
 
 impl From<RenewalError> for Problem {
@@ -152,6 +163,9 @@ impl RenewalApi {
     /// retry issues. `409 key_already_certified` for
     /// a key certified before (the old one included); `409 certificate_not_renewable`,
     /// `409 replacement_pending` as for renewal; `422 csr_*` for a refused CSR.
+    /// With `key_mode: "remote"` (no CSR) the provider generates the new key (for a citizen
+    /// who signs remotely): the answer carries the new `credential_id`; a repeated request
+    /// answers the same pending rekey; `409 remote_signing_unavailable` without a key store.
     #[oai(path = "/certificates/:serial/rekey", method = "post")]
     async fn rekey(
         &self,
@@ -164,13 +178,32 @@ impl RenewalApi {
         require_lifecycle_caller(&auth.0)?;
         require_reach(&state, &auth.0, Owned::Certificate(serial.0.clone())).await?;
         let key = IdempotencyKey::parse(idempotency_key.0)?;
-        let issued = state
-            .issuance
-            .rekey(&auth.0.actor(), &serial.0, body.0.csr.into_bytes(), key)
-            .await?;
-        Ok(IssueResponse::Created(Json(view_of(
-            &issued,
-            &state.ca.chain_pem,
-        ))))
+        let b = body.0;
+        match (b.key_mode.as_deref().unwrap_or("csr"), b.csr) {
+            ("csr", Some(csr)) if b.key_algorithm.is_none() => {
+                let issued = state
+                    .issuance
+                    .rekey(&auth.0.actor(), &serial.0, csr.into_bytes(), key)
+                    .await?;
+                Ok(IssueResponse::Created(Json(view_of(
+                    &issued,
+                    &state.ca.chain_pem,
+                ))))
+            }
+            // A retry finds the pending remote rekey, so no Idempotency-Key is needed.
+            ("remote", None) => {
+                let algorithm = KeyAlgorithm::parse(b.key_algorithm.as_deref().unwrap_or("P-256"))
+                    .map_err(Problem::from)?;
+                let (issued, credential) = state
+                    .remote_signing
+                    .rekey(&auth.0.actor(), &serial.0, algorithm)
+                    .await
+                    .map_err(Problem::from)?;
+                let mut view = view_of(&issued, &state.ca.chain_pem);
+                view.credential_id = Some(credential);
+                Ok(IssueResponse::Created(Json(view)))
+            }
+            _ => Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "key_mode_invalid").into()),
+        }
     }
 }

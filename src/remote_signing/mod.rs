@@ -40,6 +40,7 @@ use crate::notify::Recipient;
 use crate::otp::{
     ChallengeLookup, ChallengeRequest, ChallengeSent, Check, DocumentDigest, Otp, OtpError, Purpose,
 };
+use crate::renewal::RenewalError;
 use crate::status::CertificateStatus;
 use crate::store::{
     AuthorizationRow, CredentialRow, SignatureRow, Store, StoreError, Tx, CREDENTIAL_PENDING,
@@ -195,6 +196,36 @@ fn otp_subject(credential_id: &str, digest: &DocumentDigest) -> String {
     format!("credential:{credential_id}:{}", digest.as_str())
 }
 
+/// What a new remote key is certified for.
+#[derive(Clone, Debug)]
+enum Target {
+    /// The enrolment's own certificate (`key_mode: "remote"` issuance, renewals included).
+    Enrolment(String),
+    /// A rekey of `serial`, a certificate of `enrolment_id`.
+    Rekey {
+        serial: String,
+        enrolment_id: String,
+    },
+}
+
+impl Target {
+    fn enrolment_id(&self) -> &str {
+        match self {
+            Target::Enrolment(id)
+            | Target::Rekey {
+                enrolment_id: id, ..
+            } => id,
+        }
+    }
+
+    fn rekeys(&self) -> Option<&str> {
+        match self {
+            Target::Enrolment(_) => None,
+            Target::Rekey { serial, .. } => Some(serial),
+        }
+    }
+}
+
 /// The remote-signing service. Cheap to clone.
 #[derive(Clone)]
 pub struct RemoteSigning {
@@ -232,21 +263,78 @@ impl RemoteSigning {
     /// certificate through [`Issuance::issue_for_enrolment`] with a CSR the key signs, then
     /// the link. A request for an enrolment that already has its remote credential answers
     /// that credential's certificate (a retry). Returns the certificate and credential id.
+    /// A renewal's enrolment gets a new key and credential this way; the renewed
+    /// certificate's credential stays bound to it and stops signing when it is superseded.
     pub async fn issue(
         &self,
         actor: &Actor,
         enrolment_id: &str,
         algorithm: KeyAlgorithm,
     ) -> Result<(IssuedCertificate, String)> {
+        self.with_new_key(
+            actor,
+            Target::Enrolment(enrolment_id.to_string()),
+            algorithm,
+        )
+        .await
+    }
+
+    /// Rekey with a key the provider generates (no CSR): as [`Self::issue`], through
+    /// [`Issuance::rekey`] (same checks: an `active` certificate, no replacement pending).
+    /// While a rekey of `serial` by a remote key is pending or accepted, a request answers
+    /// it (a retry) instead of generating another key. Returns the certificate and the new
+    /// credential id; the old credential stays bound to `serial`.
+    pub async fn rekey(
+        &self,
+        actor: &Actor,
+        serial: &str,
+        algorithm: KeyAlgorithm,
+    ) -> Result<(IssuedCertificate, String)> {
+        let serial = serial.to_ascii_lowercase();
+        let lookup = serial.clone();
+        let enrolment_id = self
+            .store
+            .read(move |tx| tx.certificate(&lookup))
+            .await?
+            .map(|c| c.enrolment_id)
+            .ok_or(IssuanceError::Replacement(RenewalError::NotFound))?;
+        self.with_new_key(
+            actor,
+            Target::Rekey {
+                serial,
+                enrolment_id,
+            },
+            algorithm,
+        )
+        .await
+    }
+
+    async fn with_new_key(
+        &self,
+        actor: &Actor,
+        target: Target,
+        algorithm: KeyAlgorithm,
+    ) -> Result<(IssuedCertificate, String)> {
         let kind = self.keys()?.kind();
-        if let Some(found) = self.issued_for(enrolment_id).await? {
+        if let Some(found) = self.issued_for(&target).await? {
             return Ok(found);
         }
-        let id = uuid::Uuid::new_v4().to_string();
         let now = self.clock.now();
+        if let Target::Rekey { serial, .. } = &target {
+            // Refused before a key is made for nothing; `Issuance::rekey` checks it again in
+            // its recording transaction.
+            let serial = serial.clone();
+            self.store
+                .read(move |tx| {
+                    crate::renewal::replaceable(tx, &serial, now)
+                        .map_err(IssuanceError::Replacement)
+                })
+                .await?;
+        }
+        let id = uuid::Uuid::new_v4().to_string();
         let row = CredentialRow {
             id: id.clone(),
-            enrolment_id: enrolment_id.to_string(),
+            enrolment_id: target.enrolment_id().to_string(),
             certificate_serial: None,
             key_algorithm: algorithm.as_str().into(),
             key_store: kind.into(),
@@ -256,6 +344,7 @@ impl RemoteSigning {
             created_at: now.naive_utc(),
         };
         let (a, r) = (actor.clone(), row.clone());
+        let rekeys = target.rekeys().map(str::to_string);
         self.store
             .write(move |tx| {
                 tx.insert_credential(&r)?;
@@ -266,11 +355,13 @@ impl RemoteSigning {
                     "credential",
                     &r.id,
                     json!({"enrolment_id": r.enrolment_id, "key_algorithm": r.key_algorithm,
-                        "key_store": r.key_store}),
+                        "key_store": r.key_store, "rekeys": rekeys}),
                 ))
             })
             .await?;
-        let result = self.generate_and_issue(actor, &row, algorithm).await;
+        let result = self
+            .generate_and_issue(actor, &row, &target, algorithm)
+            .await;
         match result {
             Ok(issued) => Ok((issued, id)),
             Err(e) => {
@@ -280,8 +371,8 @@ impl RemoteSigning {
                     tracing::warn!(credential = %id, error = %settle,
                         "could not settle a failed remote issuance; recovery will");
                 }
-                // A concurrent request for the same enrolment may have won.
-                match self.issued_for(enrolment_id).await? {
+                // A concurrent request for the same target may have won.
+                match self.issued_for(&target).await? {
                     Some(found) => Ok(found),
                     None => Err(e),
                 }
@@ -293,6 +384,7 @@ impl RemoteSigning {
         &self,
         actor: &Actor,
         row: &CredentialRow,
+        target: &Target,
         algorithm: KeyAlgorithm,
     ) -> Result<IssuedCertificate> {
         let (keys, id) = (self.keys()?.clone(), row.id.clone());
@@ -327,10 +419,17 @@ impl RemoteSigning {
                 Ok(())
             })
             .await?;
-        let issued = self
-            .issuance
-            .issue_for_enrolment(actor, &row.enrolment_id, csr.into_bytes(), None)
-            .await?;
+        let csr = csr.into_bytes();
+        let issued = match target {
+            Target::Enrolment(enrolment_id) => {
+                self.issuance
+                    .issue_for_enrolment(actor, enrolment_id, csr, None)
+                    .await?
+            }
+            // No Idempotency-Key: its claim binds the request's CSR, new on every attempt;
+            // a retry finds the pending replacement instead (`issued_for`).
+            Target::Rekey { serial, .. } => self.issuance.rekey(actor, serial, csr, None).await?,
+        };
         let (id, serial, a, now) = (
             row.id.clone(),
             issued.serial.clone(),
@@ -344,15 +443,27 @@ impl RemoteSigning {
         Ok(issued)
     }
 
-    /// The enrolment's linked credential and its certificate, if issued.
-    async fn issued_for(&self, enrolment_id: &str) -> Result<Option<(IssuedCertificate, String)>> {
-        let id = enrolment_id.to_string();
+    /// The target's linked credential and its certificate, if issued: for an enrolment, its
+    /// own certificate (not a rekey's); for a rekey, the certificate replacing `serial` under
+    /// the same enrolment.
+    async fn issued_for(&self, target: &Target) -> Result<Option<(IssuedCertificate, String)>> {
+        let target = target.clone();
         self.store
             .read(move |tx| {
-                for cert in tx.certificates_for_enrolment(&id)? {
-                    let Some(credential) = tx.credential_of_certificate(&cert.serial)? else {
-                        continue;
+                let certificates = tx.certificates_for_enrolment(target.enrolment_id())?;
+                let rekeys_here = |c: &crate::store::CertificateRow| {
+                    c.supersedes
+                        .as_ref()
+                        .is_some_and(|s| certificates.iter().any(|o| &o.serial == s))
+                };
+                for cert in &certificates {
+                    let wanted = match &target {
+                        Target::Enrolment(_) => !rekeys_here(cert),
+                        Target::Rekey { serial, .. } => cert.supersedes.as_ref() == Some(serial),
                     };
+                    if !wanted {
+                        continue;
+                    }
                     let (
                         Some(der),
                         CertificateStatus::PendingAcceptance | CertificateStatus::Active,
@@ -360,18 +471,18 @@ impl RemoteSigning {
                     else {
                         continue;
                     };
-                    if cert.supersedes.is_some() {
+                    let Some(credential) = tx.credential_of_certificate(&cert.serial)? else {
                         continue;
-                    }
+                    };
                     return Ok(Some((
                         IssuedCertificate {
-                            serial: cert.serial,
-                            enrolment_id: cert.enrolment_id,
+                            serial: cert.serial.clone(),
+                            enrolment_id: cert.enrolment_id.clone(),
                             status: cert.status,
                             cert_der: der,
                             not_before: cert.not_before.and_utc(),
                             not_after: cert.not_after.and_utc(),
-                            supersedes: None,
+                            supersedes: cert.supersedes.clone(),
                         },
                         credential.id,
                     )));
@@ -470,14 +581,14 @@ impl RemoteSigning {
     pub async fn info(
         &self,
         credential_id: &str,
-        user_id: &str,
+        user_id: Option<&str>,
         integration: Option<String>,
     ) -> Result<CredentialView> {
-        let (id, user) = (credential_id.to_string(), user_id.to_string());
+        let (id, user) = (credential_id.to_string(), user_id.map(str::to_string));
         let now = self.clock.now();
         self.store
             .read(move |tx| {
-                let (row, cert) = reach(tx, &id, &user, integration.as_deref())?;
+                let (row, cert) = reach(tx, &id, user.as_deref(), integration.as_deref())?;
                 view(&row, cert, now)
             })
             .await
@@ -488,19 +599,19 @@ impl RemoteSigning {
         &self,
         actor: &Actor,
         credential_id: &str,
-        user_id: &str,
+        user_id: Option<&str>,
         integration: Option<String>,
         hashes: Hashes,
     ) -> Result<ChallengeSent> {
         let (id, user, actor) = (
             credential_id.to_string(),
-            user_id.to_string(),
+            user_id.map(str::to_string),
             actor.clone(),
         );
         let (otp, now) = (self.otp.clone(), self.clock.now());
         self.store
             .write(move |tx| {
-                let (row, cert) = reach(tx, &id, &user, integration.as_deref())?;
+                let (row, cert) = reach(tx, &id, user.as_deref(), integration.as_deref())?;
                 let v = view(&row, cert, now)?;
                 usable(&v)?;
                 let enrolment = tx
@@ -530,7 +641,7 @@ impl RemoteSigning {
         &self,
         actor: &Actor,
         credential_id: &str,
-        user_id: &str,
+        user_id: Option<&str>,
         integration: Option<String>,
         hashes: Hashes,
         num_signatures: usize,
@@ -555,13 +666,13 @@ impl RemoteSigning {
         let now = self.clock.now();
         let (id, user, a, s) = (
             credential_id.to_string(),
-            user_id.to_string(),
+            user_id.map(str::to_string),
             actor.clone(),
             sad.clone(),
         );
         self.otp
             .confirm(check, move |tx, verified| {
-                let (row, cert) = reach(tx, &id, &user, integration.as_deref())?;
+                let (row, cert) = reach(tx, &id, user.as_deref(), integration.as_deref())?;
                 usable(&view(&row, cert, now)?)?;
                 let auth = AuthorizationRow {
                     id: uuid::Uuid::new_v4().to_string(),
@@ -600,7 +711,7 @@ impl RemoteSigning {
         &self,
         actor: &Actor,
         credential_id: &str,
-        user_id: &str,
+        user_id: Option<&str>,
         integration: Option<String>,
         sad: &str,
         hashes: Hashes,
@@ -609,7 +720,7 @@ impl RemoteSigning {
         let this = self.clone();
         let (id, user, a) = (
             credential_id.to_string(),
-            user_id.to_string(),
+            user_id.map(str::to_string),
             actor.clone(),
         );
         let sad_sha256 = crate::secrets::sha256_hex(sad.as_bytes());
@@ -617,7 +728,7 @@ impl RemoteSigning {
         let now = self.clock.now();
         self.store
             .write(move |tx| {
-                let (row, cert) = reach(tx, &id, &user, integration.as_deref())?;
+                let (row, cert) = reach(tx, &id, user.as_deref(), integration.as_deref())?;
                 let algorithm = KeyAlgorithm::parse(&row.key_algorithm)?;
                 if sign_algo != algorithm.sign_algo() {
                     return Err(RemoteSigningError::SignAlgoUnsupported);
@@ -740,13 +851,14 @@ fn certified_serial(tx: &mut Tx<'_>, row: &CredentialRow) -> Result<Option<Strin
         .map(|c| c.serial))
 }
 
-/// The credential `id` when it belongs to the subscriber `user_id` (their ID number) and the
-/// caller's integration (None: any) reaches its enrolment; otherwise, exactly as for a
-/// missing one, `CredentialNotFound`. Returns the row and its certificate.
+/// The credential `id` when the caller's integration (None: any) reaches its enrolment and,
+/// if the caller named one, it belongs to the subscriber `user_id` (their ID number);
+/// otherwise, exactly as for a missing one, `CredentialNotFound`. Returns the row and its
+/// certificate.
 fn reach(
     tx: &mut Tx<'_>,
     id: &str,
-    user_id: &str,
+    user_id: Option<&str>,
     integration: Option<&str>,
 ) -> Result<(CredentialRow, crate::store::CertificateRow)> {
     let row = tx
@@ -760,7 +872,7 @@ fn reach(
         None => true,
         Some(i) => enrolment.integration_id.as_deref() == Some(i),
     };
-    if !owned || enrolment.id_number != user_id {
+    if !owned || user_id.is_some_and(|u| enrolment.id_number != u) {
         return Err(RemoteSigningError::CredentialNotFound);
     }
     let serial = row

@@ -333,6 +333,8 @@ pub struct NewApiKey {
     name: String,
     scope_enrol: Option<String>,
     scope_lifecycle: Option<String>,
+    /// Remote signing through the CSC API (`/csc/v2`).
+    scope_sign: Option<String>,
     scope_reports: Option<String>,
     scope_all_integrations: Option<String>,
     /// Empty: a new integration named after the key.
@@ -351,6 +353,7 @@ pub async fn create_api_key(
     let scopes: Vec<String> = [
         (Scope::Enrol, &input.scope_enrol),
         (Scope::Lifecycle, &input.scope_lifecycle),
+        (Scope::Sign, &input.scope_sign),
         (Scope::Reports, &input.scope_reports),
         (Scope::AllIntegrations, &input.scope_all_integrations),
     ]

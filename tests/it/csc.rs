@@ -183,7 +183,7 @@ async fn a_citizen_signs_hashes_remotely_and_every_refusal_has_its_code() {
     assert_eq!(info["authMode"], "explicit");
     assert_eq!(info["SCAL"], "2");
     assert_eq!(info["key"]["status"], "enabled");
-    assert_eq!(info["key"]["algo"], json!(["1.2.840.10045.2.1"]));
+    assert_eq!(info["key"]["algo"], json!(["1.2.840.10045.2.1", P256]));
     assert_eq!(info["key"]["len"], 256);
     assert_eq!(info["cert"]["status"], "valid");
     assert_eq!(info["cert"]["certificates"].as_array().unwrap().len(), 3);
@@ -550,7 +550,7 @@ async fn a_sad_signs_once_across_two_processes() {
         );
         tokio::spawn(async move {
             service
-                .sign_hash(&actor, &credential, &user, None, &sad, parsed, P256)
+                .sign_hash(&actor, &credential, Some(&user), None, &sad, parsed, P256)
                 .await
         })
     };
@@ -568,4 +568,380 @@ async fn a_sad_signs_once_across_two_processes() {
         })
         .count();
     assert_eq!((signed, refused), (1, 1), "{results:?}");
+}
+
+/// Authorises and signs one hash with `credential`; returns (status, body) of the first
+/// refusal, or the signature checked by openssl against `cert_pem`.
+async fn signs(
+    app: &TestApp,
+    key: &str,
+    citizen: &Citizen,
+    credential: &str,
+    cert_pem: &str,
+    doc: &[u8],
+) -> Result<(), (u16, Value)> {
+    let hashes = [sha256(doc)];
+    let (status, auth) = authorize(app, key, citizen, credential, &hashes).await;
+    if status != 200 {
+        return Err((status, auth));
+    }
+    let sad = auth["SAD"].as_str().unwrap();
+    let (status, signed) = sign_hash(app, key, citizen, credential, sad, &hashes, P256).await;
+    if status != 200 {
+        return Err((status, signed));
+    }
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(signed["signatures"][0].as_str().unwrap())
+        .unwrap();
+    assert!(openssl_verifies(app, cert_pem, doc, &signature));
+    Ok(())
+}
+
+fn public_key_der(cert_pem: &str) -> Vec<u8> {
+    openssl::x509::X509::from_pem(cert_pem.as_bytes())
+        .unwrap()
+        .public_key()
+        .unwrap()
+        .public_key_to_der()
+        .unwrap()
+}
+
+/// A rekey and a renewal of a remote certificate each generate a new key and credential; the
+/// old credential stays with its certificate and stops signing once that is superseded.
+#[tokio::test]
+async fn rekey_and_renewal_of_a_remote_certificate_make_new_keys_and_retire_the_old_credential() {
+    let mut app = TestApp::spawn().await;
+    let key = app_key_with(&mut app, "portal", &["enrol", "lifecycle", "sign"]).await;
+    let citizen = Citizen::new(65, ("Phường Ba Đình", "Thành phố Hà Nội"));
+    let first = remote_issued(&app, &key, &citizen, None).await;
+    accept(&app, &key, &citizen, &first.serial).await;
+
+    // Rekey: a CSR and `remote` together, or neither, are refused.
+    let rekey_path = format!("/api/v1/certificates/{}/rekey", first.serial);
+    for body in [
+        json!({"key_mode": "remote", "csr": common::certificates::csr_pem()}),
+        json!({}),
+    ] {
+        let (status, refused) = app.post(&rekey_path, Some(&key), body).await;
+        assert_eq!(
+            (status, code(&refused)),
+            (422, "key_mode_invalid"),
+            "{refused}"
+        );
+    }
+    let (status, rekeyed) = app
+        .post(&rekey_path, Some(&key), json!({"key_mode": "remote"}))
+        .await;
+    assert_eq!(status, 201, "{rekeyed}");
+    assert_eq!(rekeyed["status"], "pending_acceptance");
+    assert_eq!(rekeyed["supersedes"], first.serial.as_str());
+    let second = Remote {
+        serial: rekeyed["serial"].as_str().unwrap().into(),
+        credential: rekeyed["credential_id"].as_str().unwrap().into(),
+        cert_pem: rekeyed["certificate_pem"].as_str().unwrap().into(),
+    };
+    assert_ne!(second.credential, first.credential);
+    assert_ne!(
+        public_key_der(&second.cert_pem),
+        public_key_der(&first.cert_pem)
+    );
+    // A repeated request answers the same pending rekey rather than another key.
+    let (status, again) = app
+        .post(&rekey_path, Some(&key), json!({"key_mode": "remote"}))
+        .await;
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(again["serial"], rekeyed["serial"]);
+    assert_eq!(again["credential_id"], rekeyed["credential_id"]);
+    // Until the new certificate is accepted the old credential signs, the new one does not.
+    signs(
+        &app,
+        &key,
+        &citizen,
+        &first.credential,
+        &first.cert_pem,
+        b"truoc khi doi khoa",
+    )
+    .await
+    .unwrap();
+    let (status, refused) = signs(
+        &app,
+        &key,
+        &citizen,
+        &second.credential,
+        &second.cert_pem,
+        b"chua chap nhan",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        (status, code(&refused)),
+        (409, "credential_not_active"),
+        "{refused}"
+    );
+    accept(&app, &key, &citizen, &second.serial).await;
+    let (status, refused) = signs(
+        &app,
+        &key,
+        &citizen,
+        &first.credential,
+        &first.cert_pem,
+        b"sau khi doi khoa",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        (status, code(&refused)),
+        (409, "credential_not_active"),
+        "{refused}"
+    );
+    signs(
+        &app,
+        &key,
+        &citizen,
+        &second.credential,
+        &second.cert_pem,
+        b"khoa moi",
+    )
+    .await
+    .unwrap();
+
+    // Renewal: a new enrolment and contract, then a new remote key for it.
+    let (status, renewal) = app
+        .post(
+            &format!("/api/v1/certificates/{}/renew", second.serial),
+            Some(&key),
+            json!({"package_code": "PS12"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{renewal}");
+    common::contract::sign_with_sms_code_to(
+        &app,
+        &key,
+        renewal["contract"]["id"].as_str().unwrap(),
+        &citizen.phone_e164(),
+    )
+    .await;
+    let issue_path = format!(
+        "/api/v1/enrolments/{}/certificate",
+        renewal["enrolment_id"].as_str().unwrap()
+    );
+    // No CSR and no key mode: refused, never the old key certified again.
+    let (status, refused) = app.post(&issue_path, Some(&key), json!({})).await;
+    assert_eq!(
+        (status, code(&refused)),
+        (422, "key_mode_invalid"),
+        "{refused}"
+    );
+    let (status, renewed) = app
+        .post(&issue_path, Some(&key), json!({"key_mode": "remote"}))
+        .await;
+    assert_eq!(status, 201, "{renewed}");
+    assert_eq!(renewed["supersedes"], second.serial.as_str());
+    let (status, again) = app
+        .post(&issue_path, Some(&key), json!({"key_mode": "remote"}))
+        .await;
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(again["serial"], renewed["serial"]);
+    assert_eq!(again["credential_id"], renewed["credential_id"]);
+    let third = Remote {
+        serial: renewed["serial"].as_str().unwrap().into(),
+        credential: renewed["credential_id"].as_str().unwrap().into(),
+        cert_pem: renewed["certificate_pem"].as_str().unwrap().into(),
+    };
+    assert!(![&first.credential, &second.credential].contains(&&third.credential));
+    let keys = [&first, &second].map(|r| public_key_der(&r.cert_pem));
+    assert!(!keys.contains(&public_key_der(&third.cert_pem)));
+    accept(&app, &key, &citizen, &third.serial).await;
+    let (status, refused) = signs(
+        &app,
+        &key,
+        &citizen,
+        &second.credential,
+        &second.cert_pem,
+        b"sau khi gia han",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        (status, code(&refused)),
+        (409, "credential_not_active"),
+        "{refused}"
+    );
+    signs(
+        &app,
+        &key,
+        &citizen,
+        &third.credential,
+        &third.cert_pem,
+        b"gia han",
+    )
+    .await
+    .unwrap();
+
+    // Each credential stays bound to its own certificate.
+    for remote in [&first, &second, &third] {
+        let (status, info) = app
+            .post(
+                "/csc/v2/credentials/info",
+                Some(&key),
+                json!({"credentialID": remote.credential, "userID": citizen.id_number,
+                       "certificates": "single"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{info}");
+        let expected = if remote.serial == third.serial {
+            "valid"
+        } else {
+            "revoked"
+        };
+        assert_eq!(info["cert"]["status"], expected, "{info}");
+        assert_eq!(
+            info["cert"]["certificates"][0],
+            b64(&openssl::x509::X509::from_pem(remote.cert_pem.as_bytes())
+                .unwrap()
+                .to_der()
+                .unwrap())
+        );
+    }
+}
+
+/// The administration page offers scope `sign`: a key made there reaches the CSC API.
+#[tokio::test]
+async fn the_admin_page_creates_an_api_key_with_scope_sign() {
+    let mut app = TestApp::spawn().await;
+    let admin = common::web::web_sign_in(&mut app, "admin").await;
+    let page = admin.get("/admin").await;
+    assert!(
+        page.body.contains("name=\"scope_sign\""),
+        "no sign checkbox"
+    );
+    let created = admin
+        .post(
+            "/admin/api-keys",
+            &[("name", "Cổng ký số"), ("scope_sign", "on")],
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let token = created.text_of("api-key").unwrap();
+    let (status, me) = app.get("/api/v1/whoami", Some(&token)).await;
+    assert_eq!((status, me["scopes"].clone()), (200, json!(["sign"])));
+    let (status, list) = app
+        .post(
+            "/csc/v2/credentials/list",
+            Some(&token),
+            json!({"userID": "001203000065"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["credentialIDs"], json!([]));
+}
+
+/// A PDF signed through this CSC API by pyHanko's CSC client (`tests/csc/pyhanko_sign.py`:
+/// pyHanko's `CSCSigner` and `fetch_certs_in_csc_credential` as shipped, with an
+/// authorisation manager that asks this test for the OTP), then validated by pdfsig and by
+/// `pyhanko sign validate` against our root.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pyhankos_csc_client_signs_a_pdf_that_pdfsig_and_pyhanko_validate() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+
+    let mut app = TestApp::spawn().await;
+    let key = app_key_with(&mut app, "portal", &["enrol", "lifecycle", "sign"]).await;
+    let citizen = Citizen::new(66, ("Phường Ba Đình", "Thành phố Hà Nội"));
+    let remote = remote_issued(&app, &key, &citizen, None).await;
+    accept(&app, &key, &citizen, &remote.serial).await;
+    let dir = app.env.data_dir().join("pyhanko");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (unsigned, signed) = (dir.join("in.pdf"), dir.join("signed.pdf"));
+    std::fs::write(&unsigned, common::seal::sample_pdf()).unwrap();
+
+    let phone = citizen.phone_e164();
+    let before = app.messages_to(&phone, 0).await.len();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/csc/pyhanko_sign.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .arg(app.url(""))
+        .arg(&key)
+        .arg(&remote.credential)
+        .arg(&unsigned)
+        .arg(&signed)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 with pyhanko (pip install pyhanko)");
+    let stdout = child.stdout.take().unwrap();
+    // The script blocks on its read; the server answers on the other worker.
+    let (asked, mut stdout) = tokio::task::spawn_blocking(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        (line, reader)
+    })
+    .await
+    .unwrap();
+    if !asked.starts_with("OTP? ") {
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+            .await
+            .unwrap()
+            .unwrap();
+        panic!(
+            "pyHanko did not ask for the OTP: {asked}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let code = app.nth_otp(&phone, before + 1).await;
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{code}").unwrap();
+    drop(stdin);
+    let (rest, out) = tokio::task::spawn_blocking(move || {
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+        (rest, child.wait_with_output().unwrap())
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success() && rest.contains("SIGNED"),
+        "pyhanko_sign.py: {rest}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // pdfsig judges the signature and its byte range (it does not know our root).
+    let text = common::seal::pdfsig(&signed);
+    assert!(
+        text.contains("Signature Validation: Signature is Valid.")
+            && text.contains("ETSI.CAdES.detached"),
+        "pdfsig:\n{text}"
+    );
+    // pyHanko: intact and trusted from our root, at the service's time (the test clock may
+    // run ahead of the wall clock, and the certificate's notBefore is on the former).
+    let ca = app.env.ca_root();
+    let at = (app.clock.now() + Duration::seconds(1)).to_rfc3339();
+    let (ok, text) = common::seal::tool(
+        "pyhanko",
+        &[
+            "sign",
+            "validate",
+            "--trust",
+            &ca.join("root.pem").to_string_lossy(),
+            "--trust-replace",
+            "--other-certs",
+            &ca.join("issuing.pem").to_string_lossy(),
+            "--validation-time",
+            &at,
+            &signed.to_string_lossy(),
+        ],
+        "pip install pyhanko pyhanko-cli",
+    );
+    assert!(ok && text.contains(":INTACT:TRUSTED"), "pyhanko:\n{text}");
+    // One signature, audited as made with this credential.
+    let (status, list) = app
+        .get(
+            &format!("/api/v1/certificates/{}/signatures", remote.serial),
+            Some(&key),
+        )
+        .await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["signatures"].as_array().unwrap().len(), 1, "{list}");
 }
