@@ -57,6 +57,10 @@ pub enum AppError {
     Listen { addr: String, reason: String },
     #[error(transparent)]
     VneidSim(#[from] crate::vneid::sim::SimError),
+    #[error(transparent)]
+    DocumentStore(#[from] crate::document_store::DocumentStoreError),
+    #[error(transparent)]
+    DocumentMigration(#[from] crate::document_store::MigrateError),
 }
 
 /// What every request handler may use.
@@ -86,6 +90,8 @@ pub struct AppState {
     pub expiry: crate::expiry::Expiry,
     /// The retention job (tests run it directly).
     pub retention: crate::retention::Retention,
+    /// Where documents' ciphertext lives (`/readyz` probes it; tests sweep it).
+    pub documents: crate::document_store::DocumentStore,
     /// Adoption reports.
     pub reports: crate::reports::Reports,
     /// The operator pages' CSRF key.
@@ -262,9 +268,12 @@ pub async fn prepare(mut config: Config, clock: Arc<dyn Clock>) -> Result<Prepar
         outbox.clone(),
         clock.clone(),
     );
+    let documents = crate::document_store::DocumentStore::from_settings(&config.documents)?;
+    spawn_document_sweeper(&documents, &store, &config.documents);
     let enrolments = Enrolments::new(
         store.clone(),
         keys.clone(),
+        documents.clone(),
         clock.clone(),
         config.enrolment.clone(),
     );
@@ -327,8 +336,12 @@ pub async fn prepare(mut config: Config, clock: Arc<dyn Clock>) -> Result<Prepar
         config.expiry.clone(),
     );
     spawn_expiry(&expiry);
-    let retention =
-        crate::retention::Retention::new(store.clone(), clock.clone(), config.retention.clone());
+    let retention = crate::retention::Retention::new(
+        store.clone(),
+        documents.clone(),
+        clock.clone(),
+        config.retention.clone(),
+    );
     spawn_retention(&retention);
     let status = crate::status::StatusService::with_settings(
         store.clone(),
@@ -375,6 +388,7 @@ pub async fn prepare(mut config: Config, clock: Arc<dyn Clock>) -> Result<Prepar
             renewals,
             expiry,
             retention,
+            documents,
             reports,
             csrf,
             vneid,
@@ -552,6 +566,32 @@ fn spawn_retention(retention: &crate::retention::Retention) {
                 );
             }
             Ok::<_, crate::retention::RetentionError>(())
+        }
+    });
+}
+
+/// Periodically deletes document objects no row points to (uploads whose row never
+/// committed, deletions that failed), once older than the grace period.
+fn spawn_document_sweeper(
+    documents: &crate::document_store::DocumentStore,
+    store: &Store,
+    settings: &crate::document_store::Settings,
+) {
+    if !documents.has_objects() {
+        return;
+    }
+    let o = &settings.object_storage;
+    let interval = Duration::from_secs(o.sweep_interval_seconds);
+    let grace = Duration::from_secs(o.sweep_grace_seconds);
+    let (documents, store) = (documents.clone(), store.clone());
+    every(interval, "document sweeper", move || {
+        let (documents, store) = (documents.clone(), store.clone());
+        async move {
+            let swept = documents.sweep(&store, grace).await?;
+            if swept > 0 {
+                tracing::info!(objects_deleted = swept, "document sweeper");
+            }
+            Ok::<_, crate::document_store::DocumentStoreError>(())
         }
     });
 }

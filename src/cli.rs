@@ -78,6 +78,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Identity documents' storage.
+    Documents {
+        #[command(subcommand)]
+        command: DocumentsCommand,
+    },
     /// A stand-in for the national VNeID hub, to try the connector (README, "VNeID").
     VneidSim {
         #[command(subcommand)]
@@ -161,6 +166,29 @@ pub enum ApiKeyCommand {
         #[arg(long)]
         integration: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+pub enum DocumentsCommand {
+    /// Move existing documents' ciphertext to the object store of
+    /// `[documents.object_storage]`, or back into the database, in batches (each one
+    /// transaction with a `documents.migrated` event). Safe to interrupt and run again.
+    Migrate {
+        #[arg(long, value_enum)]
+        to: MigrationTarget,
+        /// Print how many documents and bytes lie where, and move nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Documents per batch (each batch holds their ciphertext in memory).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=1000))]
+        batch: i64,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum MigrationTarget {
+    ObjectStorage,
+    Database,
 }
 
 #[derive(Subcommand)]
@@ -414,6 +442,9 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
             Ok(0)
         }
         Command::VneidSim { command } => vneid_sim(command).await,
+        Command::Documents {
+            command: DocumentsCommand::Migrate { to, dry_run, batch },
+        } => migrate_documents(&config, to, dry_run, batch).await,
         Command::Audit {
             command: AuditCommand::Verify,
         } => audit_verify(&config).await,
@@ -516,6 +547,47 @@ fn checkpoints_len(document: &serde_json::Value) -> usize {
 
 /// `audit verify`: the chain, then every checkpoint against the sealing certificate in
 /// `ca_root` (not the database's word) and against the chain.
+async fn migrate_documents(
+    config: &Config,
+    to: MigrationTarget,
+    dry_run: bool,
+    batch: i64,
+) -> Result<i32, AppError> {
+    use crate::document_store::{self as ds, Direction, DocumentStore};
+    let store = app::open_store(config)?;
+    let before = ds::placement(&store).await?;
+    let show = |what: &str, p: crate::store::Placed| {
+        println!("{what}: {} document(s), {} bytes", p.documents, p.bytes)
+    };
+    show("in the database", before.in_rows);
+    show("in object storage", before.in_objects);
+    show(
+        "in the database from before per-document keys (they stay)",
+        before.legacy,
+    );
+    if dry_run {
+        return Ok(0);
+    }
+    let documents = DocumentStore::from_settings(&config.documents)?;
+    if !documents.has_objects() {
+        eprintln!("[documents.object_storage] has no endpoint: nothing to migrate to or from");
+        return Ok(2);
+    }
+    let to = match to {
+        MigrationTarget::ObjectStorage => Direction::ToObjectStorage,
+        MigrationTarget::Database => Direction::ToDatabase,
+    };
+    let done = ds::migrate(&store, &documents, to, batch).await?;
+    println!(
+        "moved {} document(s), {} bytes, to {} in {} batch(es)",
+        done.documents,
+        done.bytes,
+        to.as_str(),
+        done.batches
+    );
+    Ok(0)
+}
+
 async fn audit_verify(config: &Config) -> Result<i32, AppError> {
     let store = app::open_store(config)?;
     let sealing = crate::ca_files::CaPaths::new(&config.ca_root).sealing_cert_der()?;

@@ -71,6 +71,8 @@ pub struct Config {
     pub vneid: crate::vneid::Settings,
     /// How long documents, OTP challenges, delivered messages and idempotency records are kept.
     pub retention: crate::retention::Settings,
+    /// Where identity documents' ciphertext is stored: the database or an object store.
+    pub documents: crate::document_store::Settings,
 }
 
 impl Default for Config {
@@ -100,6 +102,7 @@ impl Default for Config {
             expiry: crate::expiry::Settings::default(),
             vneid: crate::vneid::Settings::default(),
             retention: crate::retention::Settings::default(),
+            documents: crate::document_store::Settings::default(),
         }
     }
 }
@@ -175,6 +178,7 @@ impl Config {
         self.acceptance.validate()?;
         self.expiry.validate()?;
         self.retention.validate()?;
+        self.documents.validate()?;
         self.status.validate()?;
         self.otp.validate()?;
         self.vneid.validate()?;

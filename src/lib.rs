@@ -18,6 +18,7 @@ pub mod clock;
 pub mod config;
 pub mod contract;
 pub mod data_keys;
+pub mod document_store;
 pub mod documents;
 pub mod enrolment;
 pub mod expiry;

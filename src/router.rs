@@ -130,9 +130,30 @@ pub fn body_limits(config: &crate::config::Config) -> BodyLimits {
 /// balancer's probe must get an answer within its own timeout, whatever the pool's is.
 const READINESS_BUDGET: Duration = Duration::from_secs(2);
 
-/// Readiness: the database answers and accepts writes, and the CA keys are loaded.
+/// Readiness: the database answers and accepts writes, and the CA keys are loaded. The
+/// object store, when documents use one, is reported (`document_store`: a write-read-delete
+/// probe) but does not make the answer 503: every instance shares it, so taking instances
+/// out of rotation would stop OCSP and issuance too, while only uploads and document reads
+/// need it (they answer 503 `document_store_unavailable` meanwhile).
 #[handler]
 async fn readyz(state: Data<&AppState>) -> Response {
+    let objects = async {
+        if !state.documents.has_objects() {
+            return None;
+        }
+        let probe = tokio::time::timeout(READINESS_BUDGET, state.documents.probe()).await;
+        Some(match probe {
+            Ok(Ok(())) => "ok",
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "readiness: document store unavailable");
+                "unavailable"
+            }
+            Err(_) => {
+                tracing::warn!("readiness: no document store answer within the budget");
+                "unavailable"
+            }
+        })
+    };
     let probes = async {
         match state.store.ping().await {
             Err(e) => {
@@ -152,12 +173,11 @@ async fn readyz(state: Data<&AppState>) -> Response {
             },
         }
     };
-    let db = tokio::time::timeout(READINESS_BUDGET, probes)
-        .await
-        .unwrap_or_else(|_| {
-            tracing::warn!("readiness: no database answer within the budget");
-            Err(("unreachable", None))
-        });
+    let (db, objects) = tokio::join!(tokio::time::timeout(READINESS_BUDGET, probes), objects);
+    let db = db.unwrap_or_else(|_| {
+        tracing::warn!("readiness: no database answer within the budget");
+        Err(("unreachable", None))
+    });
     let mut body = serde_json::json!({
         "database": db.as_ref().err().map_or("ok", |(what, _)| *what),
         "dialect": state.store.dialect(),
@@ -166,6 +186,9 @@ async fn readyz(state: Data<&AppState>) -> Response {
             "not_after": state.ca.issuing.not_after().to_rfc3339(),
         },
     });
+    if let Some(objects) = objects {
+        body["document_store"] = serde_json::Value::String(objects.into());
+    }
     if let Err((_, Some(message))) = &db {
         body["message"] = serde_json::Value::String(message.clone());
     }

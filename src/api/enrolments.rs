@@ -484,6 +484,17 @@ impl From<EnrolmentError> for Problem {
             E::DocumentAccessDenied => Problem::new(S::FORBIDDEN, "document_access_denied"),
             // 404 like a missing one (it is gone for good), with its own code.
             E::DocumentDestroyed => Problem::new(S::NOT_FOUND, "document_destroyed"),
+            // Logged by the domain with the document; nothing failed in this request.
+            E::DocumentStoreUnavailable(_) => {
+                let mut p = Problem::new(S::SERVICE_UNAVAILABLE, "document_store_unavailable");
+                p.retry_after_seconds = Some(DOCUMENT_STORE_RETRY_AFTER_SECONDS);
+                p
+            }
+            // Stored bytes lost or altered: a server-side fault, with its own code (logged by
+            // the domain with the document).
+            E::DocumentUnreadable { .. } => {
+                Problem::new(S::INTERNAL_SERVER_ERROR, "document_unreadable")
+            }
             E::CertificateIssued => {
                 Problem::new(S::CONFLICT, "withdrawal_refused_certificate_issued")
             }
@@ -494,6 +505,9 @@ impl From<EnrolmentError> for Problem {
         }
     }
 }
+
+/// The `Retry-After` of `document_store_unavailable`: a few of the store's request timeouts.
+const DOCUMENT_STORE_RETRY_AFTER_SECONDS: u32 = 10;
 
 fn parse_kind(kind: &str) -> Result<DocumentKind, ApiError> {
     DocumentKind::parse(kind)

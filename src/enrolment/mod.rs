@@ -8,11 +8,13 @@
 //! stored before per-document keys stay readable under the master key's document sub-key
 //! until they are destroyed.
 //!
-//! Documents live in the database rather than in files: every server process already shares
-//! the database (and not necessarily a disk), one transaction then covers the document, its
-//! audit event and the routing it triggers, and withdrawal deletes them atomically with the
-//! status change. The key stays outside the database, so a database dump alone reveals no
-//! image.
+//! Documents live in the database by default rather than in files: every server process
+//! already shares the database (and not necessarily a disk), one transaction then covers the
+//! document, its audit event and the routing it triggers, and withdrawal deletes them
+//! atomically with the status change. The key stays outside the database, so a database dump
+//! alone reveals no image. At national scale their ciphertext goes to an S3-compatible object
+//! store instead (`document_store`): uploaded before the row that points to it commits, read
+//! back and checked against the row's SHA-256, deleted after the row and its key are gone.
 
 mod application;
 pub mod documents;
@@ -38,6 +40,7 @@ use serde_json::json;
 use crate::audit::{Actor, NewEvent};
 use crate::clock::Clock;
 use crate::data_keys::{DataKeys, Purpose, StoredKey};
+use crate::document_store::{DocumentStore, DocumentStoreError, Placed};
 use crate::secrets::{sha256_hex, MasterKey};
 use crate::settings::{range, Invalid};
 use crate::store::{
@@ -143,6 +146,17 @@ pub enum EnrolmentError {
     /// Destroyed at withdrawal or at the end of its retention (or its data key was).
     #[error("the document was destroyed")]
     DocumentDestroyed,
+    /// The object store cannot take or give documents now (an outage, or not configured for
+    /// a document stored there).
+    #[error("the document store is unavailable: {0}")]
+    DocumentStoreUnavailable(String),
+    /// The stored document is missing or does not match its row (SHA-256, authentication).
+    #[error("document {enrolment_id}/{kind} is unreadable: {problem}")]
+    DocumentUnreadable {
+        enrolment_id: String,
+        kind: &'static str,
+        problem: String,
+    },
     /// Not the operator holding the call's lease (or, for a counter dossier, the enrolling
     /// operator), nor an RA officer reviewing a call that is over.
     #[error("only the operator on this applicant's call may see their documents")]
@@ -317,6 +331,7 @@ fn issuance_of(certificates: &[CertificateRow], now: DateTime<Utc>) -> Issuance 
 pub struct Enrolments {
     store: Store,
     keys: DataKeys,
+    documents: DocumentStore,
     clock: Arc<dyn Clock>,
     settings: Settings,
     /// Images decoded at once: one per core, so concurrent uploads queue rather than each
@@ -325,11 +340,18 @@ pub struct Enrolments {
 }
 
 impl Enrolments {
-    pub fn new(store: Store, keys: MasterKey, clock: Arc<dyn Clock>, settings: Settings) -> Self {
+    pub fn new(
+        store: Store,
+        keys: MasterKey,
+        documents: DocumentStore,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+    ) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             store,
             keys: DataKeys::new(keys),
+            documents,
             clock,
             settings,
             decoding: Arc::new(tokio::sync::Semaphore::new(cores)),
@@ -543,18 +565,30 @@ impl Enrolments {
             .map_err(unexpected)?;
         drop(bytes);
         let key = sealed.key;
+        // Uploaded before the row that points to it commits: a row never names an object
+        // that was not stored; an object whose row does not commit is swept later.
+        let (sealed, object_key) = match self.documents.place(sealed.ciphertext).await {
+            Ok(Placed::InRow(bytes)) => (Some(bytes), None),
+            Ok(Placed::Object(key)) => (None, Some(key)),
+            Err(e) => {
+                tracing::warn!(enrolment_id = %id, kind = kind.as_str(), error = %e, "document not stored");
+                return Err(EnrolmentError::DocumentStoreUnavailable(e.to_string()));
+            }
+        };
+        let uploaded = object_key.clone();
         let doc = DocumentRow {
             enrolment_id: id.to_string(),
             kind: kind.as_str().to_string(),
             content_type: image_type.content_type().to_string(),
             size_bytes: info.size_bytes,
             sha256: info.sha256.clone(),
-            sealed: sealed.ciphertext,
+            sealed,
             uploaded_at: now.naive_utc(),
             key_id: Some(key.id.clone()),
+            object_key,
         };
         let (actor, policy) = (actor.clone(), self.settings.routing.clone());
-        let summary = self
+        let written = self
             .store
             .write(move |tx| {
                 let mut row = tx
@@ -567,7 +601,7 @@ impl Enrolments {
                     return Err(EnrolmentError::DocumentsNotAccepted { status });
                 }
                 tx.insert_data_key(&key)?;
-                tx.put_document(&doc)?;
+                let replaced = tx.put_document(&doc)?;
                 tx.audit(NewEvent::new(
                     now,
                     &actor,
@@ -607,9 +641,22 @@ impl Enrolments {
                         queue::enqueue(tx, &row.id, now, &actor)?;
                     }
                 }
-                EnrolmentSummary::from_row(&row, &kinds)
+                Ok((EnrolmentSummary::from_row(&row, &kinds)?, replaced))
             })
-            .await?;
+            .await;
+        let (summary, replaced) = match written {
+            Ok(w) => w,
+            Err(e) => {
+                if let Some(uploaded) = uploaded {
+                    self.documents.delete(&[uploaded]).await;
+                }
+                return Err(e);
+            }
+        };
+        // The replaced document's key is gone with its row; now its bytes.
+        if let Some(replaced) = replaced {
+            self.documents.delete(&[replaced]).await;
+        }
         Ok((info, summary))
     }
 
@@ -655,16 +702,40 @@ impl Enrolments {
             .await?;
         let image_type =
             ImageType::from_content_type(&row.content_type).ok_or_else(|| unexpected("type"))?;
+        let unreadable = |problem: String| {
+            tracing::error!(enrolment_id = %id, kind = kind.as_str(), %problem, "document unreadable");
+            EnrolmentError::DocumentUnreadable {
+                enrolment_id: id.to_string(),
+                kind: kind.as_str(),
+                problem,
+            }
+        };
+        let sealed = match (row.sealed, &row.object_key) {
+            (Some(sealed), _) => sealed,
+            (None, Some(object)) => match self.documents.fetch(object).await {
+                Ok(sealed) => sealed,
+                Err(DocumentStoreError::Missing(o)) => {
+                    return Err(unreadable(format!("object {o} is missing")))
+                }
+                Err(e) => {
+                    tracing::warn!(enrolment_id = %id, kind = kind.as_str(), error = %e, "document not read");
+                    return Err(EnrolmentError::DocumentStoreUnavailable(e.to_string()));
+                }
+            },
+            (None, None) => return Err(unreadable("the row holds no ciphertext".into())),
+        };
         let aad = document_aad(id, kind);
         let bytes = match key {
-            StoredKey::Own(key) => self.keys.open(&key, &aad, &row.sealed),
-            StoredKey::Legacy => {
-                self.keys
-                    .open_legacy(LEGACY_DOCUMENT_KEY_PURPOSE, &aad, &row.sealed)
-            }
+            StoredKey::Own(key) => self.keys.open(&key, &aad, &sealed),
+            StoredKey::Legacy => self
+                .keys
+                .open_legacy(LEGACY_DOCUMENT_KEY_PURPOSE, &aad, &sealed),
             StoredKey::Destroyed => return Err(EnrolmentError::DocumentDestroyed),
         }
-        .map_err(unexpected)?;
+        .map_err(|e| unreadable(format!("does not open: {e}")))?;
+        if sha256_hex(&bytes) != row.sha256 {
+            return Err(unreadable("SHA-256 differs from the stored one".into()));
+        }
         Ok(Document { image_type, bytes })
     }
 
@@ -677,13 +748,15 @@ impl Enrolments {
     ) -> Result<EnrolmentSummary, EnrolmentError> {
         let now = self.clock.now();
         let (actor, id) = (actor.clone(), id.to_string());
-        self.store
+        let (summary, objects) = self
+            .store
             .write(move |tx| {
                 // Destroyed before the move so the move's event can say so; a refused move
                 // rolls them back with the transaction.
-                let destroyed = tx
-                    .destroy_documents(&id, DestructionReason::Withdrawn, now.naive_utc())?
-                    .len();
+                let docs =
+                    tx.destroy_documents(&id, DestructionReason::Withdrawn, now.naive_utc())?;
+                let destroyed = docs.len();
+                let objects: Vec<String> = docs.into_iter().filter_map(|d| d.object_key).collect();
                 let left_queue = queue::close_for_enrolment(tx, &id)?;
                 let row = transition(
                     tx,
@@ -710,9 +783,12 @@ impl Enrolments {
                     e => unexpected(e),
                 })?
                 .enrolment;
-                EnrolmentSummary::from_row(&row, &[])
+                Ok::<_, EnrolmentError>((EnrolmentSummary::from_row(&row, &[])?, objects))
             })
-            .await
+            .await?;
+        // The keys went with the commit: the objects are unreadable already; now delete them.
+        self.documents.delete(&objects).await;
+        Ok(summary)
     }
 }
 

@@ -6,7 +6,8 @@
 //!   or expired), or after the enrolment closed without a certificate (`rejected`,
 //!   `expired`): the rows and their data keys (crypto-shredding, `data_keys`), a
 //!   `destroyed_documents` row, and one audit event `enrolment.documents_destroyed` per
-//!   enrolment naming each document's kind and SHA-256. Withdrawal destroys them at once
+//!   enrolment naming each document's kind and SHA-256; then their objects, when they lie in
+//!   the object store (`document_store`). Withdrawal destroys them at once
 //!   (`enrolment::Enrolments::withdraw`).
 //! - OTP challenges `otp_challenge_days` after they were created, delivered outbox messages
 //!   `outbox_sent_days` after delivery, remembered `Idempotency-Key` answers
@@ -35,6 +36,7 @@ use serde_json::json;
 
 use crate::audit::{Actor, NewEvent};
 use crate::clock::Clock;
+use crate::document_store::DocumentStore;
 use crate::settings::{range, Invalid};
 use crate::store::{DestructionReason, Store, StoreError};
 
@@ -166,14 +168,21 @@ impl Purged {
 #[derive(Clone)]
 pub struct Retention {
     store: Store,
+    documents: DocumentStore,
     clock: Arc<dyn Clock>,
     settings: Arc<Settings>,
 }
 
 impl Retention {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, settings: Settings) -> Self {
+    pub fn new(
+        store: Store,
+        documents: DocumentStore,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+    ) -> Self {
         Self {
             store,
+            documents,
             clock,
             settings: Arc::new(settings),
         }
@@ -245,6 +254,8 @@ impl Retention {
                             return Err(Step::Nothing);
                         }
                         let keys = docs.iter().filter(|d| d.key_id.is_some()).count();
+                        let objects: Vec<String> =
+                            docs.iter().filter_map(|d| d.object_key.clone()).collect();
                         let documents: Vec<_> = docs
                             .iter()
                             .map(|d| json!({"kind": d.kind, "sha256": d.sha256}))
@@ -262,11 +273,13 @@ impl Retention {
                                 "data_keys_destroyed": keys,
                             }),
                         ))?;
-                        Ok(())
+                        Ok(objects)
                     })
                     .await;
                 match result {
-                    Ok(()) => {
+                    Ok(objects) => {
+                        // Keys first (committed), then the objects they sealed.
+                        self.documents.delete(&objects).await;
                         destroyed.push(done);
                         progress = true;
                     }

@@ -64,8 +64,9 @@ pub enum Owned {
     Certificate(String),
 }
 
-/// An identity document; `sealed` is AES-256-GCM ciphertext under the data key `key_id`
-/// (`None`: sealed before per-document keys, under the master key's document sub-key).
+/// An identity document: AES-256-GCM ciphertext under the data key `key_id` (`None`: sealed
+/// before per-document keys, under the master key's document sub-key), kept either in the row
+/// (`sealed`) or in the object store under `object_key` (exactly one of the two is set).
 /// No `Debug`: it holds face data.
 #[derive(Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = enrolment_documents)]
@@ -75,9 +76,10 @@ pub struct DocumentRow {
     pub content_type: String,
     pub size_bytes: i64,
     pub sha256: String,
-    pub sealed: Vec<u8>,
+    pub sealed: Option<Vec<u8>>,
     pub uploaded_at: NaiveDateTime,
     pub key_id: Option<String>,
+    pub object_key: Option<String>,
 }
 
 /// What a destruction removed, for its audit event: never the content.
@@ -86,6 +88,8 @@ pub struct DestroyedDocument {
     pub kind: String,
     pub sha256: String,
     pub key_id: Option<String>,
+    /// Where its ciphertext lies in the object store: deleted after the commit.
+    pub object_key: Option<String>,
 }
 
 /// Why an enrolment's documents were destroyed (`destroyed_documents.reason`).
@@ -232,22 +236,26 @@ impl Tx<'_> {
     }
 
     /// Stores a document, replacing an earlier one of the same kind (and destroying the
-    /// replaced one's data key). The caller has inserted `row.key_id`'s key.
-    pub fn put_document(&mut self, row: &DocumentRow) -> Result<(), StoreError> {
-        let replaced: Option<Option<String>> = dispatch!(self, c => enrolment_documents::table
-            .find((&row.enrolment_id, &row.kind))
-            .select(enrolment_documents::key_id)
-            .first(c)
-            .optional())?;
+    /// replaced one's data key). The caller has inserted `row.key_id`'s key. Returns the
+    /// replaced document's object key, for the caller to delete once this commits.
+    pub fn put_document(&mut self, row: &DocumentRow) -> Result<Option<String>, StoreError> {
+        let replaced: Option<(Option<String>, Option<String>)> = dispatch!(self, c => enrolment_documents::table
+                .find((&row.enrolment_id, &row.kind))
+                .select((enrolment_documents::key_id, enrolment_documents::object_key))
+                .first(c)
+                .optional())?;
         dispatch!(self, c => {
             diesel::delete(enrolment_documents::table.find((&row.enrolment_id, &row.kind)))
                 .execute(c)?;
             diesel::insert_into(enrolment_documents::table).values(row).execute(c)?
         });
-        if let Some(Some(old_key)) = replaced {
+        let Some((old_key, old_object)) = replaced else {
+            return Ok(None);
+        };
+        if let Some(old_key) = old_key {
             self.delete_data_keys(&[old_key])?;
         }
-        Ok(())
+        Ok(old_object)
     }
 
     pub fn document(
@@ -286,6 +294,7 @@ impl Tx<'_> {
                 enrolment_documents::kind,
                 enrolment_documents::sha256,
                 enrolment_documents::key_id,
+                enrolment_documents::object_key,
             ))
             .load(c))?;
         if docs.is_empty() {

@@ -21,6 +21,7 @@ mod contracts;
 mod credentials;
 mod dashboard;
 mod data_keys;
+mod document_objects;
 mod enrolments;
 mod expiry;
 mod idempotency;
@@ -47,6 +48,7 @@ pub use credentials::{
 };
 pub use dashboard::DayFigures;
 pub use data_keys::DataKeyRow;
+pub use document_objects::{Placed, Placement};
 pub use enrolments::{
     DestroyedDocument, DestructionReason, DocumentRow, EnrolmentQuery, EnrolmentRow, Owned,
 };

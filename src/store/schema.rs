@@ -215,9 +215,10 @@ diesel::table! {
         content_type -> Text,
         size_bytes -> BigInt,
         sha256 -> Text,
-        sealed -> Binary,
+        sealed -> Nullable<Binary>,
         uploaded_at -> Timestamp,
         key_id -> Nullable<Text>,
+        object_key -> Nullable<Text>,
     }
 }
 

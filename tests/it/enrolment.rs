@@ -534,7 +534,7 @@ async fn documents_are_encrypted_at_rest_and_read_back_intact() {
         put_document(&app, &key, &id, "portrait", uploaded.clone(), "image/jpeg").await;
     assert_eq!(status, 200, "{body}");
 
-    let (sealed, sha256) = stored_document(&app.env, &id, "portrait");
+    let (sealed, sha256) = stored_document(&app, &id, "portrait").await;
     let plain = stored(&uploaded);
     assert_ne!(sealed, uploaded);
     assert!(!holds_part_of(&sealed, &plain));

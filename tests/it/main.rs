@@ -12,6 +12,7 @@ mod checkpoints;
 mod contract;
 mod counter_path;
 mod csc;
+mod document_store;
 mod documents;
 mod edge;
 mod enrolment;

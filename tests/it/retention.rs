@@ -337,8 +337,11 @@ async fn a_document_sealed_before_per_document_keys_still_opens() {
     } else {
         format!("'\\x{}'::bytea", hex::encode(&old))
     };
+    // Its row named the image's SHA-256, as every row did.
+    let sha256 = ca_enrol::secrets::sha256_hex(&jpeg("before-keys"));
     app.env.sql(&format!(
-        "UPDATE enrolment_documents SET sealed = {literal}, key_id = NULL \
+        "UPDATE enrolment_documents \
+         SET sealed = {literal}, key_id = NULL, object_key = NULL, sha256 = '{sha256}' \
          WHERE enrolment_id = '{id}' AND kind = 'portrait'"
     ));
     let (status, body) = read(&app, &mut op, &id, "portrait").await;

@@ -948,7 +948,7 @@ async fn counter_enrolment_shows_the_apis_refusals_then_registers_and_takes_scan
     );
     let page = op.get(&uploaded).await;
     assert_eq!(page.text_of("documents").as_deref(), Some("CCCD mặt trước"));
-    let (sealed, sha256) = common::enrol::stored_document(&app.env, &id, "id_front");
+    let (sealed, sha256) = common::enrol::stored_document(&app, &id, "id_front").await;
     let plain = common::enrol::stored(&scan);
     assert_eq!(sha256, ca_enrol::secrets::sha256_hex(&plain));
     assert!(!common::enrol::holds_part_of(&sealed, &plain));

@@ -2,7 +2,7 @@
 //! operators, and raw reads of the database (to look at what is stored).
 
 use chrono::{Datelike, Duration, NaiveDate};
-use diesel::sql_types::{BigInt, Binary, Text};
+use diesel::sql_types::{BigInt, Binary, Nullable, Text};
 use diesel::{Connection, QueryableByName, RunQueryDsl};
 use serde_json::{json, Value};
 
@@ -269,8 +269,10 @@ struct Count {
 
 #[derive(QueryableByName)]
 struct Sealed {
-    #[diesel(sql_type = Binary)]
-    sealed: Vec<u8>,
+    #[diesel(sql_type = Nullable<Binary>)]
+    sealed: Option<Vec<u8>>,
+    #[diesel(sql_type = Nullable<Text>)]
+    object_key: Option<String>,
     #[diesel(sql_type = Text)]
     sha256: String,
 }
@@ -288,10 +290,12 @@ pub fn count(env: &TestEnv, sql: &str) -> i64 {
     rows[0].n
 }
 
-/// The stored (ciphertext, sha256) of one document.
-pub fn stored_document(env: &TestEnv, enrolment: &str, kind: &str) -> (Vec<u8>, String) {
+/// The stored (ciphertext, sha256) of one document: from its row, or from the object store
+/// when the row points to an object.
+pub async fn stored_document(app: &TestApp, enrolment: &str, kind: &str) -> (Vec<u8>, String) {
+    let env = &app.env;
     let sql = format!(
-        "SELECT sealed, sha256 FROM enrolment_documents \
+        "SELECT sealed, object_key, sha256 FROM enrolment_documents \
          WHERE enrolment_id = '{enrolment}' AND kind = '{kind}'"
     );
     let rows: Vec<Sealed> = if env.database_url.is_empty() {
@@ -303,7 +307,12 @@ pub fn stored_document(env: &TestEnv, enrolment: &str, kind: &str) -> (Vec<u8>, 
         diesel::sql_query(sql).load(&mut c).unwrap()
     };
     let row = rows.into_iter().next().expect("document stored");
-    (row.sealed, row.sha256)
+    let sealed = match (row.sealed, row.object_key) {
+        (Some(sealed), None) => sealed,
+        (None, Some(object)) => app.state.documents.fetch(&object).await.unwrap(),
+        _ => panic!("a document is in its row or in an object, never both or neither"),
+    };
+    (sealed, row.sha256)
 }
 
 /// Audit events with `action`, as an admin sees them.

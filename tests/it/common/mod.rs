@@ -7,6 +7,7 @@ pub mod certificates;
 pub mod contract;
 pub mod counter;
 pub mod enrol;
+pub mod garage;
 pub mod openapi;
 pub mod pki;
 pub mod proxy;
@@ -220,6 +221,10 @@ impl TestApp {
 
     pub async fn spawn_with(env: TestEnv, tweak: impl FnOnce(&mut Config)) -> Self {
         let mut config = env.config();
+        if garage::object_store_requested() {
+            let node = garage::shared().expect("TEST_DOCUMENT_STORE=object needs `garage`");
+            node.use_for(&mut config);
+        }
         tweak(&mut config);
         let clock = ManualClock::new();
         let prepared = app::prepare(config, clock.clone()).await.unwrap();
