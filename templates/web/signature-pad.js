@@ -79,4 +79,6 @@
     }
     field.value = canvas.toDataURL('image/png');
   });
+  // Listeners attached: a drawing made from now on is kept (the browser tests wait for this).
+  canvas.dataset.ready = '1';
 })();

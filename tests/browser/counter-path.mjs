@@ -66,20 +66,40 @@ await scenario(env('SCENARIO_NAME'), async ({ page, base, shot }) => {
   check(width <= 390, `the contract step fits 390 px (${width} px wide)`);
   const box = await pad.boundingBox();
   check(box && box.width <= 390 && box.width > 200, `the pad fits the screen: ${JSON.stringify(box)}`);
-  // A signature: two strokes across the pad.
-  await page.mouse.move(box.x + box.width * 0.1, box.y + box.height * 0.7);
-  await page.mouse.down();
-  for (let i = 1; i <= 20; i += 1) {
-    await page.mouse.move(box.x + box.width * (0.1 + 0.04 * i), box.y + box.height * (0.7 - 0.4 * Math.sin(i / 3)));
+  // The pad's script has attached its listeners: strokes made before would be lost.
+  await page.locator('#signature-pad[data-ready="1"]').waitFor(RENDERS);
+  // A signature: two strokes across the pad, drawn where the pad is now (the page may have
+  // reflowed after the resize), and checked to have left ink.
+  const inked = () => page.evaluate(() => {
+    const c = document.getElementById('signature-pad');
+    const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    for (let i = 3; i < px.length; i += 4) if (px[i] !== 0) return true;
+    return false;
+  });
+  for (let attempt = 0; attempt < 3 && !(await inked()); attempt += 1) {
+    const b = await pad.boundingBox();
+    await page.mouse.move(b.x + b.width * 0.1, b.y + b.height * 0.7);
+    await page.mouse.down();
+    for (let i = 1; i <= 20; i += 1) {
+      await page.mouse.move(b.x + b.width * (0.1 + 0.04 * i), b.y + b.height * (0.7 - 0.4 * Math.sin(i / 3)));
+    }
+    await page.mouse.up();
+    await page.mouse.move(b.x + b.width * 0.3, b.y + b.height * 0.3);
+    await page.mouse.down();
+    await page.mouse.move(b.x + b.width * 0.8, b.y + b.height * 0.6, { steps: 10 });
+    await page.mouse.up();
   }
-  await page.mouse.up();
-  await page.mouse.move(box.x + box.width * 0.3, box.y + box.height * 0.3);
-  await page.mouse.down();
-  await page.mouse.move(box.x + box.width * 0.8, box.y + box.height * 0.6, { steps: 10 });
-  await page.mouse.up();
+  check(await inked(), 'the strokes drew on the pad');
   await page.fill('#otp-code', await ask('otp'));
   await shot('signed-on-pad');
-  await Promise.all([page.waitForURL(`${base}/counter/${id}/certificate`, RENDERS), page.click('#sign-submit')]);
+  await Promise.all([
+    page.waitForURL(`${base}/counter/${id}/certificate`, RENDERS).catch(async (e) => {
+      // Say what the page shows instead: a refusal, or the pad's "sign first".
+      const shown = await page.locator('.problem, .error, #signature-missing:not([hidden])').allTextContents();
+      throw new Error(`signing did not lead on (${page.url()}): ${JSON.stringify(shown)}: ${e.message}`);
+    }),
+    page.click('#sign-submit'),
+  ]);
   await page.setViewportSize({ width: 1280, height: 900 });
 
   // Issuance: both ways are offered.
