@@ -145,13 +145,11 @@ impl CertificatesApi {
         require_reach(&state, &auth.0, Owned::Enrolment(id.0.clone())).await?;
         let key = IdempotencyKey::parse(idempotency_key.0)?;
         let b = body.0;
-        let key_mode_invalid =
-            || Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "key_mode_invalid");
-        match (b.key_mode.as_deref().unwrap_or("csr"), b.csr) {
-            ("csr", Some(csr)) if b.key_algorithm.is_none() => {
+        match KeyChoice::parse(b.key_mode.as_deref(), b.csr, b.key_algorithm.as_deref())? {
+            KeyChoice::Csr(csr) => {
                 let issued = state
                     .issuance
-                    .issue_for_enrolment(&auth.0.actor(), &id.0, csr.into_bytes(), key)
+                    .issue_for_enrolment(&auth.0.actor(), &id.0, csr, key)
                     .await?;
                 Ok(IssueResponse::Created(Json(view_of(
                     &issued,
@@ -159,21 +157,54 @@ impl CertificatesApi {
                 ))))
             }
             // The enrolment issues once: a retry finds its credential, with or without a key.
-            ("remote", None) => {
-                let algorithm = KeyAlgorithm::parse(b.key_algorithm.as_deref().unwrap_or("P-256"))
-                    .map_err(Problem::from)?;
+            KeyChoice::Remote(algorithm) => {
                 let (issued, credential) = state
                     .remote_signing
                     .issue(&auth.0.actor(), &id.0, algorithm)
                     .await
                     .map_err(Problem::from)?;
-                let mut view = view_of(&issued, &state.ca.chain_pem);
-                view.credential_id = Some(credential);
-                Ok(IssueResponse::Created(Json(view)))
+                Ok(IssueResponse::Created(Json(remote_view(
+                    &issued,
+                    credential,
+                    &state.ca.chain_pem,
+                ))))
             }
-            _ => Err(key_mode_invalid().into()),
         }
     }
+}
+
+/// The key a certificate is made for: the citizen's, by a CSR (`key_mode` "csr", the default),
+/// or one the provider generates and holds (`key_mode` "remote", no CSR).
+pub(super) enum KeyChoice {
+    Csr(Vec<u8>),
+    Remote(KeyAlgorithm),
+}
+
+impl KeyChoice {
+    pub(super) fn parse(
+        key_mode: Option<&str>,
+        csr: Option<String>,
+        key_algorithm: Option<&str>,
+    ) -> Result<Self, ApiError> {
+        match (key_mode.unwrap_or("csr"), csr) {
+            ("csr", Some(csr)) if key_algorithm.is_none() => Ok(Self::Csr(csr.into_bytes())),
+            ("remote", None) => KeyAlgorithm::parse(key_algorithm.unwrap_or("P-256"))
+                .map(Self::Remote)
+                .map_err(|e| Problem::from(e).into()),
+            _ => Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "key_mode_invalid").into()),
+        }
+    }
+}
+
+/// A certificate for a key the provider holds, with the credential that signs with it.
+pub(super) fn remote_view(
+    issued: &crate::issuance::IssuedCertificate,
+    credential: String,
+    chain_pem: &str,
+) -> IssuedCertificateView {
+    let mut view = view_of(issued, chain_pem);
+    view.credential_id = Some(credential);
+    view
 }
 
 pub(super) fn view_of(

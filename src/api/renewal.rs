@@ -15,14 +15,13 @@ use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::auth::{require_lifecycle_caller, require_reach, Auth};
-use super::certificates::{view_of, IssueResponse};
+use super::certificates::{remote_view, view_of, IssueResponse, KeyChoice};
 use super::contracts::ContractView;
 use super::lifecycle::ApiTags;
 use super::problem::ApiError;
 use crate::app::AppState;
 use crate::issuance::IdempotencyKey;
 use crate::problem::Problem;
-use crate::remote_signing::KeyAlgorithm;
 use crate::renewal::RenewalError;
 use crate::store::Owned;
 use poem::http::StatusCode;
@@ -179,11 +178,11 @@ impl RenewalApi {
         require_reach(&state, &auth.0, Owned::Certificate(serial.0.clone())).await?;
         let key = IdempotencyKey::parse(idempotency_key.0)?;
         let b = body.0;
-        match (b.key_mode.as_deref().unwrap_or("csr"), b.csr) {
-            ("csr", Some(csr)) if b.key_algorithm.is_none() => {
+        match KeyChoice::parse(b.key_mode.as_deref(), b.csr, b.key_algorithm.as_deref())? {
+            KeyChoice::Csr(csr) => {
                 let issued = state
                     .issuance
-                    .rekey(&auth.0.actor(), &serial.0, csr.into_bytes(), key)
+                    .rekey(&auth.0.actor(), &serial.0, csr, key)
                     .await?;
                 Ok(IssueResponse::Created(Json(view_of(
                     &issued,
@@ -191,19 +190,18 @@ impl RenewalApi {
                 ))))
             }
             // A retry finds the pending remote rekey, so no Idempotency-Key is needed.
-            ("remote", None) => {
-                let algorithm = KeyAlgorithm::parse(b.key_algorithm.as_deref().unwrap_or("P-256"))
-                    .map_err(Problem::from)?;
+            KeyChoice::Remote(algorithm) => {
                 let (issued, credential) = state
                     .remote_signing
                     .rekey(&auth.0.actor(), &serial.0, algorithm)
                     .await
                     .map_err(Problem::from)?;
-                let mut view = view_of(&issued, &state.ca.chain_pem);
-                view.credential_id = Some(credential);
-                Ok(IssueResponse::Created(Json(view)))
+                Ok(IssueResponse::Created(Json(remote_view(
+                    &issued,
+                    credential,
+                    &state.ca.chain_pem,
+                ))))
             }
-            _ => Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "key_mode_invalid").into()),
         }
     }
 }
