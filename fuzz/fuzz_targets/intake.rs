@@ -66,11 +66,15 @@ fn check_accepted(app: &Application, now: DateTime<Utc>) {
     assert!((2..=100).contains(&name.chars().count()));
     assert!(!name.starts_with(' ') && !name.ends_with(' ') && !name.contains("  "));
     assert!(app.phone.as_str().starts_with("+84") && app.phone.as_str().len() == 12);
-    for text in [&app.nationality, &app.id_issue_place, &app.consent.version]
-        .into_iter()
-        .chain([&app.permanent_address.line, &app.permanent_address.ward])
-    {
-        let t = text.as_str();
+    let texts = [
+        &app.nationality,
+        &app.id_issue_place,
+        &app.consent.version,
+        &app.permanent_address.line,
+    ];
+    // Ward and province are the official list's own names, whatever was typed.
+    let official = [app.permanent_address.ward, app.permanent_address.province];
+    for t in texts.iter().map(|t| t.as_str()).chain(official) {
         assert!(!t.is_empty() && t.trim() == t && !t.chars().any(char::is_control));
     }
     let sha = &app.consent.text_sha256;
