@@ -408,23 +408,53 @@ pub async fn acceptance_record(
     query: Query<FileQuery>,
 ) -> Result<Response, WebError> {
     user.require(READERS)?;
-    let (kind, suffix) = match version.as_str() {
-        "record" => (PDF_RECORD, "-du-thao"),
-        "signed" => (PDF_ACCEPTED, ""),
-        _ => return Err(WebError::NotFound),
-    };
-    let doc = state
-        .acceptance
-        .view_pdf(&user.principal.actor(), &serial, kind)
-        .await
-        .map_err(|e| match e {
-            AcceptanceError::NotFound | AcceptanceError::NotAccepted | AcceptanceError::NoPdf => {
-                WebError::NotFound
-            }
-            e => WebError::Unexpected(e.to_string()),
-        })?;
-    let filename = format!("BBNT-{}{suffix}.pdf", doc.subject.to_ascii_uppercase());
-    Ok(pdf_view(doc.document, &filename, &query))
+    let version = AcceptancePdf::parse(&version)?;
+    version.view(&state, &user, &serial, &query).await
+}
+
+/// A version of the acceptance record as a page names it (`record`: made with the
+/// certificate; `signed`: accepted and sealed), shown by the certificate page and the counter.
+pub(super) struct AcceptancePdf {
+    kind: &'static str,
+    /// Added to the download's file name.
+    suffix: &'static str,
+}
+
+impl AcceptancePdf {
+    pub(super) fn parse(version: &str) -> Result<Self, WebError> {
+        let (kind, suffix) = match version {
+            "record" => (PDF_RECORD, "-du-thao"),
+            "signed" => (PDF_ACCEPTED, ""),
+            _ => return Err(WebError::NotFound),
+        };
+        Ok(Self { kind, suffix })
+    }
+
+    /// The stored PDF, inline or `?download=1`; the view is an audit event.
+    pub(super) async fn view(
+        &self,
+        state: &AppState,
+        user: &WebUser,
+        serial: &str,
+        query: &FileQuery,
+    ) -> Result<Response, WebError> {
+        let doc = state
+            .acceptance
+            .view_pdf(&user.principal.actor(), serial, self.kind)
+            .await
+            .map_err(|e| match e {
+                AcceptanceError::NotFound
+                | AcceptanceError::NotAccepted
+                | AcceptanceError::NoPdf => WebError::NotFound,
+                e => WebError::Unexpected(e.to_string()),
+            })?;
+        let filename = format!(
+            "BBNT-{}{}.pdf",
+            doc.subject.to_ascii_uppercase(),
+            self.suffix
+        );
+        Ok(pdf_view(doc.document, &filename, query))
+    }
 }
 
 /// `GET /certificates/{serial}/pem`: the certificate and its chain, as the API's

@@ -19,11 +19,10 @@ use poem::{handler, Request, Response};
 use serde::Deserialize;
 use tokio::io::AsyncReadExt;
 
+use super::certificates::AcceptancePdf;
 use super::i18n::Lang;
-use super::{
-    pdf_view, redirect, render_status, with_document_viewer, FileQuery, Page, WebError, WebUser,
-};
-use crate::acceptance::{AcceptRequest, AcceptanceError, PDF_ACCEPTED, PDF_RECORD};
+use super::{redirect, render_status, with_document_viewer, FileQuery, Page, WebError, WebUser};
+use crate::acceptance::{AcceptRequest, AcceptanceError};
 use crate::app::AppState;
 use crate::ca::CaError;
 use crate::contract::{signature_from_base64, ContractError, ContractStatus, SignRequest};
@@ -871,25 +870,10 @@ pub async fn acceptance_record(
     query: Query<FileQuery>,
 ) -> Result<Response, WebError> {
     require_operator(&user)?;
-    let (kind, suffix) = match version.as_str() {
-        "record" => (PDF_RECORD, "-du-thao"),
-        "signed" => (PDF_ACCEPTED, ""),
-        _ => return Err(WebError::NotFound),
-    };
+    let version = AcceptancePdf::parse(&version)?;
     let desk = Desk::load(&state, &id).await?;
     let cert = desk.certificate.as_ref().ok_or(WebError::NotFound)?;
-    let doc = state
-        .acceptance
-        .view_pdf(&user.principal.actor(), &cert.serial, kind)
-        .await
-        .map_err(|e| match e {
-            AcceptanceError::NotFound | AcceptanceError::NotAccepted | AcceptanceError::NoPdf => {
-                WebError::NotFound
-            }
-            e => WebError::Unexpected(e.to_string()),
-        })?;
-    let filename = format!("BBNT-{}{suffix}.pdf", doc.subject.to_ascii_uppercase());
-    Ok(pdf_view(doc.document, &filename, &query))
+    version.view(&state, &user, &cert.serial, &query).await
 }
 
 /// The signature pad: draws with pointer events (mouse, pen, touch) and puts the PNG into
