@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use base64::Engine;
 use ca_enrol::audit::{Actor, NewEvent};
-use ca_enrol::ca::{self, CaKeyAlgorithm, CeremonyConfig, HashSigner, Pkcs11Token};
+use ca_enrol::ca::{self, CaKeyAlgorithm, CeremonyConfig, HashSigner};
 use ca_enrol::clock::{Clock, SystemClock};
 use ca_enrol::config::Config;
 use ca_enrol::enrolment::Status;
@@ -32,41 +32,8 @@ use ca_enrol::store::{
 };
 use chrono::{Duration, NaiveDate};
 
-const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
-const PIN: &str = "1234";
-
-/// A SoftHSM2 token in a private directory. Called before any other thread starts, so
-/// setting `SOFTHSM2_CONF` here races with nothing.
-fn softhsm2(dir: &std::path::Path) -> Result<Arc<Pkcs11Token>, String> {
-    let tokens = dir.join("tokens");
-    std::fs::create_dir_all(&tokens).map_err(|e| e.to_string())?;
-    let conf = dir.join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.display()
-        ),
-    )
-    .map_err(|e| e.to_string())?;
-    std::env::set_var("SOFTHSM2_CONF", &conf);
-    let out = std::process::Command::new("softhsm2-util")
-        .args([
-            "--init-token",
-            "--free",
-            "--label",
-            "csc-bench",
-            "--pin",
-            PIN,
-        ])
-        .args(["--so-pin", "5678"])
-        .output()
-        .map_err(|e| format!("softhsm2-util: {e} (apt-get install softhsm2)"))?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    Pkcs11Token::open(std::path::Path::new(MODULE), "csc-bench", PIN).map_err(|e| e.to_string())
-}
+#[path = "common/softhsm2.rs"]
+mod softhsm2;
 
 /// The development ceremony's CA in `ca_root` (what `serve` loads).
 fn ceremony(ca_root: &std::path::Path) {
@@ -240,7 +207,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(2000);
     let dir = tempfile::tempdir().unwrap();
-    let token = match softhsm2(dir.path()) {
+    let token = match softhsm2::token(dir.path(), "csc-bench") {
         Ok(t) => t,
         Err(e) => {
             println!("SKIPPED: no SoftHSM2 token ({e})");

@@ -73,34 +73,8 @@ struct Setup {
     issuer: Issuer,
 }
 
-const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
-const PIN: &str = "1234";
-
-/// A SoftHSM2 token in a private directory. Called before any other thread starts, so
-/// setting `SOFTHSM2_CONF` here races with nothing.
-fn softhsm2(dir: &std::path::Path) -> Result<Arc<Pkcs11Token>, String> {
-    let tokens = dir.join("tokens");
-    std::fs::create_dir_all(&tokens).map_err(|e| e.to_string())?;
-    let conf = dir.join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.display()
-        ),
-    )
-    .map_err(|e| e.to_string())?;
-    std::env::set_var("SOFTHSM2_CONF", &conf);
-    let out = std::process::Command::new("softhsm2-util")
-        .args(["--init-token", "--free", "--label", "bench", "--pin", PIN])
-        .args(["--so-pin", "5678"])
-        .output()
-        .map_err(|e| format!("softhsm2-util: {e} (apt-get install softhsm2)"))?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    Pkcs11Token::open(std::path::Path::new(MODULE), "bench", PIN).map_err(|e| e.to_string())
-}
+#[path = "common/softhsm2.rs"]
+mod softhsm2;
 
 fn setup(key: CaKeyAlgorithm, token: Option<&Arc<Pkcs11Token>>) -> Setup {
     let dir = tempfile::tempdir().unwrap();
@@ -203,7 +177,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(2.0);
     let hsm_dir = tempfile::tempdir().unwrap();
-    let token = softhsm2(hsm_dir.path())
+    let token = softhsm2::token(hsm_dir.path(), "bench")
         .map_err(|e| println!("SoftHSM2 rows skipped: {e}"))
         .ok();
     println!(

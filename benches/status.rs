@@ -119,36 +119,9 @@ fn ceremony(ca_root: &Path) -> CeremonyConfig {
     cfg
 }
 
-const SOFTHSM2_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+#[path = "common/softhsm2.rs"]
+mod softhsm2;
 const TOKEN_LABEL: &str = "status-bench";
-const TOKEN_PIN: &str = "1234";
-
-/// A SoftHSM2 token in a private directory, or why there is none. Called first in `main`,
-/// before any other thread starts, so setting `SOFTHSM2_CONF` races with nothing; the
-/// token server inherits it.
-fn softhsm2(dir: &Path) -> Result<Arc<Pkcs11Token>, String> {
-    let tokens = dir.join("tokens");
-    std::fs::create_dir_all(&tokens).map_err(|e| e.to_string())?;
-    let conf = dir.join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.display()
-        ),
-    )
-    .map_err(|e| e.to_string())?;
-    std::env::set_var("SOFTHSM2_CONF", &conf);
-    let out = Command::new("softhsm2-util")
-        .args(["--init-token", "--free", "--label", TOKEN_LABEL])
-        .args(["--pin", TOKEN_PIN, "--so-pin", "5678"])
-        .output()
-        .map_err(|e| format!("softhsm2-util: {e} (apt-get install softhsm2)"))?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    Pkcs11Token::open(Path::new(SOFTHSM2_MODULE), TOKEN_LABEL, TOKEN_PIN).map_err(|e| e.to_string())
-}
 
 /// The token ceremony into `ca_root` with the service's default key labels, and the issuing
 /// CA signing through the token.
@@ -905,9 +878,9 @@ fn token_server(
         &ca_root,
         &[
             ("CA_ENROL_CA__SIGNER", "pkcs11"),
-            ("CA_ENROL_CA__PKCS11__MODULE", SOFTHSM2_MODULE),
+            ("CA_ENROL_CA__PKCS11__MODULE", softhsm2::MODULE),
             ("CA_ENROL_CA__PKCS11__TOKEN_LABEL", TOKEN_LABEL),
-            ("PKCS11_PIN", TOKEN_PIN),
+            ("PKCS11_PIN", softhsm2::PIN),
         ],
     );
     (server, certs, queries, post, get)
@@ -1110,7 +1083,7 @@ fn verdict(ok: bool) -> &'static str {
 fn main() {
     let s = Settings::from_env();
     let dir = tempfile::tempdir().unwrap();
-    let token = match softhsm2(dir.path()) {
+    let token = match softhsm2::token(dir.path(), TOKEN_LABEL) {
         Ok(token) => Some(token),
         Err(why) => {
             println!("SoftHSM2 rows skipped: {why}");
