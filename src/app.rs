@@ -368,6 +368,7 @@ pub async fn prepare(mut config: Config, clock: Arc<dyn Clock>) -> Result<Prepar
     let checkpoints =
         crate::checkpoints::Checkpoints::new(store.clone(), ca.sealing.clone(), clock.clone());
     spawn_audit_checkpoints(&checkpoints);
+    spawn_audit_sequencer(&store);
     Ok(Prepared {
         state: AppState {
             config: Arc::new(config),
@@ -462,6 +463,25 @@ fn spawn_remote_signing_recovery(remote: &crate::remote_signing::RemoteSigning) 
         },
     );
 }
+
+/// At start and every few seconds, chains audit events committed but left unchained (a process
+/// stopped between a write's commit and its sequencer run; PostgreSQL only).
+fn spawn_audit_sequencer(store: &crate::store::Store) {
+    let store = store.clone();
+    every(AUDIT_SEQUENCER_EVERY, "audit sequencer", move || {
+        let store = store.clone();
+        async move {
+            let chained = store.chain_pending_audit().await?;
+            if chained > 0 {
+                tracing::warn!(chained, "chained audit events a write left pending");
+            }
+            Ok::<_, crate::store::StoreError>(())
+        }
+    });
+}
+
+/// How often the sequencer job looks for audit events left unchained.
+const AUDIT_SEQUENCER_EVERY: Duration = Duration::from_secs(10);
 
 /// At start and every hour, signs the audit chain's head with the sealing key.
 fn spawn_audit_checkpoints(checkpoints: &crate::checkpoints::Checkpoints) {

@@ -63,6 +63,9 @@ impl Checkpoints {
     /// it, or when another process checkpointed the same head first. The signature is made
     /// outside any transaction, so writers never wait on the signer.
     pub async fn make(&self) -> Result<Option<i64>, CheckpointError> {
+        // Events committed but not yet chained (PostgreSQL) are chained first, so the head
+        // signed covers every committed event.
+        self.store.chain_pending_audit().await?;
         let (head, latest) = self
             .store
             .read(|tx| Ok::<_, StoreError>((tx.audit_head()?, tx.latest_audit_checkpoint()?)))

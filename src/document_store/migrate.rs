@@ -163,6 +163,7 @@ pub async fn migrate(
 }
 
 /// One document's move: to its object (`sealed` None) or back into its row.
+#[derive(Clone)]
 struct Move {
     enrolment_id: String,
     kind: String,

@@ -379,7 +379,7 @@ impl Enrolments {
         render: R,
     ) -> Result<Submitted, EnrolmentError>
     where
-        R: FnOnce(&EnrolmentSummary) -> (u16, String) + Send + 'static,
+        R: FnOnce(&EnrolmentSummary) -> (u16, String) + Clone + Send + 'static,
     {
         if (app.source == Source::Counter) != submitter.operator_id.is_some() {
             return Err(EnrolmentError::CounterNeedsOperator);

@@ -219,7 +219,9 @@ impl Recorded {
     }
 }
 
-/// A signed certificate not yet stored: [`Signed::store`] does step 5.
+/// A signed certificate not yet stored: [`Signed::store`] does step 5. `Clone` so that its
+/// storing write may run again (`Store::write_blocking`).
+#[derive(Clone)]
 pub struct Signed {
     issued: IssuedCertificate,
     signed_at: DateTime<Utc>,
@@ -269,7 +271,8 @@ impl Issuer {
         csr: &[u8],
     ) -> Result<IssuedCertificate, IssuanceError> {
         let prepared = self.prepare(actor, order, csr)?;
-        let recorded = self.store.write_blocking(|tx| prepared.record(tx))?;
+        // Once: the TBS it carries signs at most once.
+        let recorded = self.store.write_once_blocking(|tx| prepared.record(tx))?;
         let signed = self.sign(actor, recorded, |_, _| Ok(()))?;
         self.store.write_blocking(|tx| signed.store(tx))
     }
@@ -413,7 +416,7 @@ impl Issuer {
             serial,
             json!({"reason": why}),
         );
-        self.store.write_blocking(|tx| {
+        self.store.write_once_blocking(|tx| {
             // Conditional: the recovery job may have abandoned it already (and reopened).
             if tx.revoke_unsigned(serial, now.naive_utc(), "cessationOfOperation")? {
                 reopen(tx)?;

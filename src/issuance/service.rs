@@ -223,7 +223,7 @@ impl Issuance {
         };
         let prepared = self.prepare(actor, &order, csr, ("enrolment", enrolment_id))?;
         let now = self.clock.now();
-        let recorded = self.store.write_blocking(|tx| {
+        let recorded = self.store.write_once_blocking(|tx| {
             if let Some(claim) = claim {
                 claim.take(tx, prepared.serial(), now)?;
             }
@@ -270,7 +270,7 @@ impl Issuance {
             supersedes: Some(serial.to_string()),
         };
         let prepared = self.prepare(actor, &order, csr, ("certificate", serial))?;
-        let recorded = self.store.write_blocking(|tx| {
+        let recorded = self.store.write_once_blocking(|tx| {
             if let Some(claim) = claim {
                 claim.take(tx, prepared.serial(), now)?;
             }

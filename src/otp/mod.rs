@@ -403,7 +403,7 @@ impl Otp {
     /// `otp_locked` when this was the last one).
     pub async fn confirm<T, E, F>(&self, check: Check, action: F) -> Result<T, E>
     where
-        F: FnOnce(&mut Tx<'_>, &VerifiedChallenge) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&mut Tx<'_>, &VerifiedChallenge) -> Result<T, E> + Clone + Send + 'static,
         T: Send + 'static,
         E: From<OtpError> + From<StoreError> + Send + 'static,
     {

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use super::schema::{audit_checkpoints, audit_events, audit_head};
+use super::schema::{audit_checkpoints, audit_events, audit_head, audit_pending};
 use super::{dispatch, Conn, Store, StoreError, Tx};
 use crate::audit::{chain_hash, NewEvent, StoredEvent, Verifier, VerifyReport};
 
@@ -56,6 +56,9 @@ impl Store {
     /// async workers).
     pub fn verify_audit_blocking(&self) -> Result<VerifyReport, StoreError> {
         const PAGE: i64 = 5_000;
+        // Committed events still waiting for the sequencer are chained first, so the walk
+        // covers every committed event.
+        self.chain_pending_audit_blocking()?;
         let (head_seq, head_hash) = self.read_blocking(|tx| tx.audit_head())?;
         let mut verifier = Verifier::default();
         let mut after = 0;
@@ -103,25 +106,152 @@ impl Store {
     }
 }
 
-impl Tx<'_> {
-    /// Appends `event` to the chain in this transaction and marks the transaction audited.
-    /// The head row is locked (PostgreSQL `FOR UPDATE`; SQLite transactions already hold the
-    /// database write lock), so concurrent appenders from any process form one chain.
-    pub fn audit(&mut self, event: NewEvent) -> Result<i64, StoreError> {
-        let (head_seq, head_hash): (i64, String) = match &mut self.conn {
-            Conn::Sqlite(c) => audit_head::table
-                .find(1)
-                .select((audit_head::seq, audit_head::hash))
-                .first(*c)?,
-            Conn::Pg(c) => audit_head::table
-                .find(1)
-                .select((audit_head::seq, audit_head::hash))
-                .for_update()
-                .first(*c)?,
+#[derive(Insertable)]
+#[diesel(table_name = audit_pending)]
+struct PendingEvent {
+    at: chrono::NaiveDateTime,
+    actor: String,
+    action: String,
+    object_type: String,
+    object_id: String,
+    details: String,
+}
+
+#[derive(Queryable)]
+struct PendingRow {
+    id: i64,
+    at: chrono::NaiveDateTime,
+    actor: String,
+    action: String,
+    object_type: String,
+    object_id: String,
+    details: String,
+}
+
+/// Pending events chained per sequencer transaction: bounded so that one run after a long
+/// outage does not hold the head for long.
+const SEQUENCER_BATCH: i64 = 1_000;
+
+impl Store {
+    /// The sequencer: moves committed, not yet chained audit events (PostgreSQL's
+    /// `audit_pending`) into the chain in the order they were appended, and returns how many
+    /// it chained. One at a time across processes: it holds the audit head's row lock, and
+    /// only for the chaining itself, never for a domain write. Run by every write after its
+    /// commit, by `audit verify` and the checkpoint job before they read the head, and by a
+    /// job (events a stopped process committed but did not chain). On SQLite events are
+    /// chained in their own transaction, so there is nothing to do.
+    pub fn chain_pending_audit_blocking(&self) -> Result<usize, StoreError> {
+        let super::Pool::Pg(p) = &self.pool else {
+            return Ok(0);
         };
+        let mut c = self.pg(p)?;
+        let mut chained = 0;
+        loop {
+            let n = c.transaction(|c| chain_batch(c))?;
+            chained += n;
+            if (n as i64) < SEQUENCER_BATCH {
+                return Ok(chained);
+            }
+        }
+    }
+
+    /// [`Store::chain_pending_audit_blocking`] on tokio's blocking pool.
+    pub async fn chain_pending_audit(&self) -> Result<usize, StoreError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.chain_pending_audit_blocking())
+            .await
+            .map_err(|e| StoreError::Unexpected(format!("blocking task: {e}")))?
+    }
+}
+
+/// One sequencer transaction: locks the head, chains up to [`SEQUENCER_BATCH`] pending events
+/// in `id` order and removes them from the queue.
+fn chain_batch(c: &mut diesel::pg::PgConnection) -> Result<usize, diesel::result::Error> {
+    let (mut seq, mut prev): (i64, String) = audit_head::table
+        .find(1)
+        .select((audit_head::seq, audit_head::hash))
+        .for_update()
+        .first(c)?;
+    // Read after the lock: every event committed before it was taken is seen (READ
+    // COMMITTED takes a new snapshot per statement).
+    let pending: Vec<PendingRow> = audit_pending::table
+        .order(audit_pending::id.asc())
+        .limit(SEQUENCER_BATCH)
+        .load(c)?;
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<i64> = pending.iter().map(|p| p.id).collect();
+    let mut rows = Vec::with_capacity(pending.len());
+    for p in pending {
+        seq += 1;
+        let at = DateTime::<Utc>::from_naive_utc_and_offset(p.at, Utc);
+        let hash = chain_hash(
+            &prev,
+            &at,
+            &p.actor,
+            &p.action,
+            &p.object_type,
+            &p.object_id,
+            &p.details,
+        );
+        rows.push(AuditRow {
+            seq,
+            at: p.at,
+            actor: p.actor,
+            action: p.action,
+            object_type: p.object_type,
+            object_id: p.object_id,
+            details: p.details,
+            prev_hash: std::mem::replace(&mut prev, hash.clone()),
+            hash,
+        });
+    }
+    let n = rows.len();
+    // Bounded well below PostgreSQL's 65,535 bind parameters (9 per row).
+    for chunk in rows.chunks(500) {
+        diesel::insert_into(audit_events::table)
+            .values(chunk)
+            .execute(c)?;
+    }
+    diesel::delete(audit_pending::table.filter(audit_pending::id.eq_any(&ids))).execute(c)?;
+    diesel::update(audit_head::table.find(1))
+        .set((audit_head::seq.eq(seq), audit_head::hash.eq(&prev)))
+        .execute(c)?;
+    Ok(n)
+}
+
+impl Tx<'_> {
+    /// Appends `event` in this transaction and marks the transaction audited. SQLite chains it
+    /// here (the transaction already holds the database's write lock). PostgreSQL records it
+    /// unchained in `audit_pending`, touching no shared row, and the sequencer chains it right
+    /// after the commit ([`Store::chain_pending_audit_blocking`]): the event commits or rolls
+    /// back with the change, and concurrent writers of any process are not serialised by it.
+    pub fn audit(&mut self, event: NewEvent) -> Result<(), StoreError> {
         let at = crate::clock::truncate(event.at);
         let actor = event.actor.to_string();
         let details = event.details.to_string();
+        let c = match &mut self.conn {
+            Conn::Sqlite(c) => c,
+            Conn::Pg(c) => {
+                diesel::insert_into(audit_pending::table)
+                    .values(PendingEvent {
+                        at: at.naive_utc(),
+                        actor,
+                        action: event.action.to_string(),
+                        object_type: event.object_type.to_string(),
+                        object_id: event.object_id,
+                        details,
+                    })
+                    .execute(*c)?;
+                self.audited = true;
+                return Ok(());
+            }
+        };
+        let (head_seq, head_hash): (i64, String) = audit_head::table
+            .find(1)
+            .select((audit_head::seq, audit_head::hash))
+            .first(*c)?;
         let seq = head_seq + 1;
         let hash = chain_hash(
             &head_hash,
@@ -143,14 +273,14 @@ impl Tx<'_> {
             prev_hash: head_hash,
             hash: hash.clone(),
         };
-        dispatch!(self, c => {
-            diesel::insert_into(audit_events::table).values(&row).execute(c)?;
-            diesel::update(audit_head::table.find(1))
-                .set((audit_head::seq.eq(seq), audit_head::hash.eq(&hash)))
-                .execute(c)?;
-        });
+        diesel::insert_into(audit_events::table)
+            .values(&row)
+            .execute(*c)?;
+        diesel::update(audit_head::table.find(1))
+            .set((audit_head::seq.eq(seq), audit_head::hash.eq(&hash)))
+            .execute(*c)?;
         self.audited = true;
-        Ok(seq)
+        Ok(())
     }
 
     /// Every checkpoint, oldest first.

@@ -106,6 +106,9 @@ pub enum StoreError {
 impl From<diesel::result::Error> for StoreError {
     fn from(e: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
+        if must_retry(&e) {
+            ORDERING_FAILURE.with(|flag| flag.set(true));
+        }
         match e {
             Error::NotFound => StoreError::NotFound,
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
@@ -391,6 +394,83 @@ impl<E: From<StoreError>> TxFail<E> {
     }
 }
 
+/// Runs of a PostgreSQL write closure before a serialization failure or deadlock is reported
+/// as [`StoreError::Unavailable`] (503, retry later).
+pub const WRITE_ATTEMPTS: u32 = 10;
+
+/// Key of the PostgreSQL advisory lock between writers: every write transaction holds it
+/// shared, a write that must run alone ([`Store::write_once_blocking`]) exclusively.
+const WRITERS_LOCK: i64 = 0x6361_656e_726f_6c02;
+
+thread_local! {
+    /// Set when a database error converted on this thread was a serialization failure or a
+    /// deadlock: domain code turns `StoreError`s into its own errors, so the write loop
+    /// could not tell otherwise that its closure failed for PostgreSQL's ordering.
+    static ORDERING_FAILURE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// A PostgreSQL connection for one write, holding the writers' lock exclusively (session
+/// level, taken before the transaction begins so that its snapshot follows every other
+/// writer's commit) when the write must run alone. Dropping it releases the lock; after a
+/// panic inside the write it first rolls back what was left open.
+struct WriterConn {
+    conn: PooledConnection<ConnectionManager<PgConnection>>,
+    alone: bool,
+}
+
+impl WriterConn {
+    fn take(
+        mut conn: PooledConnection<ConnectionManager<PgConnection>>,
+        alone: bool,
+    ) -> Result<Self, diesel::result::Error> {
+        if alone {
+            diesel::sql_query(format!("SELECT pg_advisory_lock({WRITERS_LOCK})"))
+                .execute(&mut conn)?;
+        }
+        Ok(Self { conn, alone })
+    }
+}
+
+impl Drop for WriterConn {
+    fn drop(&mut self) {
+        if !self.alone {
+            return;
+        }
+        let release = if std::thread::panicking() {
+            // The transaction may still be open (and aborted): end it so the unlock runs.
+            // Diesel then believes a transaction is open, so the pool discards the connection.
+            "ROLLBACK; SELECT pg_advisory_unlock_all()".to_string()
+        } else {
+            format!("SELECT pg_advisory_unlock({WRITERS_LOCK})")
+        };
+        if let Err(e) = self.conn.batch_execute(&release) {
+            // A connection that cannot run it is gone, and its session's locks with it.
+            tracing::warn!(error = %e, "writers' lock release failed");
+        }
+    }
+}
+
+/// PostgreSQL rolled the transaction back for its ordering, not for its content: a
+/// serialization failure (SQLSTATE 40001) or a deadlock (40P01, which diesel does not name, so
+/// it is recognised by its message; the server's messages are in English unless `lc_messages`
+/// was changed).
+fn must_retry(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+        Error::DatabaseError(_, info) => info.message().starts_with("deadlock detected"),
+        _ => false,
+    }
+}
+
+/// A random pause before retry `attempt` (1-based), growing with the attempt (up to ~64 ms),
+/// so that the writers that collided do not collide again in step.
+fn retry_pause(attempt: u32) -> Duration {
+    let ceiling_us = 1_000u64 << attempt.min(6);
+    let random = uuid::Uuid::new_v4().as_u128() as u64;
+    Duration::from_micros(ceiling_us / 2 + random % (ceiling_us / 2))
+}
+
 fn pool_error(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unexpected(format!("connection pool: {e}"))
 }
@@ -520,60 +600,120 @@ impl Store {
 
     /// Runs `f` in a write transaction that must append an audit event. Blocking: call from
     /// a blocking context (CLI, benchmarks) or use [`Store::write`].
+    ///
+    /// On PostgreSQL writers run side by side (SERIALIZABLE) and `f` may run more than once:
+    /// when PostgreSQL rolls the transaction back for its ordering (a serialization failure,
+    /// a deadlock), a clone of `f` runs again in a new transaction, up to [`WRITE_ATTEMPTS`]
+    /// times. So `f` must have no effect outside the transaction (use [`Tx::after_commit`]).
+    /// A closure that cannot be cloned runs through [`Store::write_once_blocking`].
     pub fn write_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Clone,
+        E: From<StoreError>,
+    {
+        self.write_in_turn(None, false, || Some(f.clone()))
+    }
+
+    /// [`Store::write_blocking`] for a closure that can run only once (it consumes what it
+    /// captured). On PostgreSQL it runs alone: it waits until no other write transaction is
+    /// under way and keeps new ones waiting until it commits, so PostgreSQL has nothing to
+    /// order it against. Costs concurrency: for the few writes that hand out a one-use value.
+    pub fn write_once_blocking<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
         E: From<StoreError>,
     {
-        self.write_in_turn(None, f)
+        let mut f = Some(f);
+        self.write_in_turn(None, true, || f.take())
     }
 
     /// [`Store::write_blocking`]; on SQLite in the writer lane, whose turn the caller may
-    /// already hold (`turn`, taken while waiting asynchronously).
+    /// already hold (`turn`, taken while waiting asynchronously). `attempts` gives the closure
+    /// for each run (`None`: no further run). `alone`: on PostgreSQL, exclude every other
+    /// writer for the transaction instead of running beside them.
     fn write_in_turn<T, E, F>(
         &self,
         turn: Option<tokio::sync::OwnedMutexGuard<LaneSlot>>,
-        f: F,
+        alone: bool,
+        mut attempts: impl FnMut() -> Option<F>,
     ) -> Result<T, E>
     where
         F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
         E: From<StoreError>,
     {
-        let body = |conn: Conn<'_>| -> Result<(T, Vec<AfterCommit>), TxFail<E>> {
+        fn body<T, E: From<StoreError>>(
+            f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
+            conn: Conn<'_>,
+        ) -> Result<(T, Vec<AfterCommit>), TxFail<E>> {
             let mut tx = Tx::new(conn);
             let out = f(&mut tx).map_err(TxFail::Caller)?;
             if !tx.audited {
                 return Err(TxFail::Caller(E::from(StoreError::Unaudited)));
             }
             Ok((out, tx.after_commit))
-        };
+        }
+        let no_run = || E::from(StoreError::Unexpected("write closure already run".into()));
         let (out, hooks) = match &self.pool {
             Pool::Sqlite(_, lane) => {
+                let f = attempts().ok_or_else(no_run)?;
                 let mut turn = turn.unwrap_or_else(|| lane.slot.clone().blocking_lock_owned());
                 // IMMEDIATE takes the write lock up front: another process's writer waits in
                 // the busy handler instead of deadlocking on upgrading read locks.
                 let done = lane.run(&mut turn, |c| {
-                    c.immediate_transaction(|c| body(Conn::Sqlite(c)))
+                    c.immediate_transaction(|c| body(f, Conn::Sqlite(c)))
                 });
                 // The next writer's turn starts now, not after this one's hooks.
                 drop(turn);
                 done.map_err(TxFail::into_caller)?
             }
             Pool::Pg(p) => {
-                let mut c = self.pg(p).map_err(E::from)?;
-                c.transaction(|c| {
-                    // Every write ends by appending to the audit chain, which locks its head
-                    // row. Taking that lock first gives all writers one lock order, so two
-                    // writers touching the same rows in different orders queue instead of
-                    // deadlocking (SQLite's IMMEDIATE transactions get the same effect).
-                    schema::audit_head::table
-                        .find(1)
-                        .select(schema::audit_head::seq)
-                        .for_update()
-                        .first::<i64>(c)?;
-                    body(Conn::Pg(c))
-                })
-                .map_err(TxFail::into_caller)?
+                let mut c = WriterConn::take(self.pg(p).map_err(E::from)?, alone)
+                    .map_err(|e| E::from(StoreError::from(e)))?;
+                let mut attempt = 1;
+                let done = loop {
+                    let f = attempts().ok_or_else(no_run)?;
+                    ORDERING_FAILURE.with(|flag| flag.set(false));
+                    // SERIALIZABLE: PostgreSQL keeps every write transaction equivalent to
+                    // some serial order, which is what the domain's read-then-write steps
+                    // were written for (they used to run one at a time behind the audit
+                    // head's lock).
+                    let done = c.conn.build_transaction().serializable().run(|c| {
+                        if !alone {
+                            // Shared: waits only while a write that must run alone does.
+                            diesel::sql_query(format!(
+                                "SELECT pg_advisory_xact_lock_shared({WRITERS_LOCK})"
+                            ))
+                            .execute(c)?;
+                        }
+                        body(f, Conn::Pg(c))
+                    });
+                    // A Tx method's failure reaches us as the caller's error: the flag tells
+                    // that it was PostgreSQL's ordering, not the content.
+                    let ordering = match &done {
+                        Err(TxFail::Db(e)) => must_retry(e),
+                        Err(TxFail::Caller(_)) => ORDERING_FAILURE.with(|flag| flag.get()),
+                        Ok(_) => false,
+                    };
+                    if !ordering {
+                        break done;
+                    }
+                    if attempt >= WRITE_ATTEMPTS {
+                        return Err(E::from(StoreError::Unavailable(format!(
+                            "write rolled back {WRITE_ATTEMPTS} times for concurrent writes"
+                        ))));
+                    }
+                    attempt += 1;
+                    std::thread::sleep(retry_pause(attempt));
+                };
+                drop(c);
+                let done = done.map_err(TxFail::into_caller)?;
+                // Committed: the events are recorded whatever happens now. Chaining them
+                // before answering keeps the chain current for whoever reads it next; a
+                // failure leaves them to the next sequencer run.
+                if let Err(e) = self.chain_pending_audit_blocking() {
+                    tracing::warn!(error = %e, "audit events left to the next sequencer run");
+                }
+                done
             }
         };
         for hook in hooks {
@@ -621,19 +761,39 @@ impl Store {
     /// [`Store::write_blocking`] on tokio's blocking pool.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Clone + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
         let store = self.clone();
         // Queued here, not on a blocking thread: a waiting writer holds no thread.
-        let turn = match &self.pool {
-            Pool::Sqlite(_, lane) => Some(lane.slot.clone().lock_owned().await),
-            Pool::Pg(_) => None,
-        };
-        tokio::task::spawn_blocking(move || store.write_in_turn(turn, f))
+        let turn = self.lane_turn().await;
+        tokio::task::spawn_blocking(move || store.write_in_turn(turn, false, || Some(f.clone())))
             .await
             .map_err(|e| E::from(StoreError::Unexpected(format!("blocking task: {e}"))))?
+    }
+
+    /// [`Store::write_once_blocking`] on tokio's blocking pool.
+    pub async fn write_once<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let store = self.clone();
+        let turn = self.lane_turn().await;
+        let mut f = Some(f);
+        tokio::task::spawn_blocking(move || store.write_in_turn(turn, true, || f.take()))
+            .await
+            .map_err(|e| E::from(StoreError::Unexpected(format!("blocking task: {e}"))))?
+    }
+
+    /// SQLite: this process's turn in the writer lane, waited for asynchronously.
+    async fn lane_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<LaneSlot>> {
+        match &self.pool {
+            Pool::Sqlite(_, lane) => Some(lane.slot.clone().lock_owned().await),
+            Pool::Pg(_) => None,
+        }
     }
 
     /// [`Store::read_blocking`] on tokio's blocking pool.

@@ -70,6 +70,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_pending (id) {
+        id -> BigInt,
+        at -> Timestamp,
+        actor -> Text,
+        action -> Text,
+        object_type -> Text,
+        object_id -> Text,
+        details -> Text,
+    }
+}
+
+diesel::table! {
     audit_head (id) {
         id -> Integer,
         seq -> BigInt,
@@ -263,6 +275,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     audit_events,
     audit_head,
+    audit_pending,
     certificates,
     master_key_check,
     otp_challenges,

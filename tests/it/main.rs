@@ -6,6 +6,7 @@ mod common;
 mod acceptance;
 mod accounts;
 mod architecture;
+mod audit_writers;
 mod browser;
 mod ca_files;
 mod checkpoints;

@@ -195,7 +195,7 @@ impl Rig {
         let outbox = self.outbox.clone();
         let now = self.clock.now();
         self.store
-            .write(move |tx| {
+            .write_once(move |tx| {
                 let id = outbox.enqueue(tx, now, message)?;
                 tx.audit(NewEvent::new(
                     now,
@@ -646,7 +646,7 @@ async fn an_otp_e_mail_is_delivered_to_a_real_smtp_server_and_its_code_confirms(
     let sent = app
         .state
         .store
-        .write(move |tx| otp.issue_challenge(tx, now, request))
+        .write_once(move |tx| otp.issue_challenge(tx, now, request))
         .await
         .unwrap();
     assert_eq!(sent.masked_destination, "n***@example.vn");
@@ -712,7 +712,7 @@ async fn the_development_default_writes_each_message_to_a_file_under_data_outbox
     };
     app.state
         .store
-        .write(move |tx| otp.issue_challenge(tx, now, request))
+        .write_once(move |tx| otp.issue_challenge(tx, now, request))
         .await
         .unwrap();
     let dir = app.env.data_dir().join("outbox");
