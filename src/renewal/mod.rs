@@ -29,7 +29,7 @@
 //!   A rejected, expired, revoked or abandoned replacement thus stops being pending by itself,
 //!   and a renewal nobody finishes is dropped by withdrawing its enrolment. The check runs in
 //!   the write transaction that creates the replacement, and write transactions are
-//!   serialised (SQLite `BEGIN IMMEDIATE`; PostgreSQL's audit-head lock), so two racing
+//!   serialised (SQLite `BEGIN IMMEDIATE`; PostgreSQL `SERIALIZABLE`), so two racing
 //!   requests cannot both pass it.
 
 use std::sync::Arc;

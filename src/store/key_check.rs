@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{audit_head, master_key_check};
+use super::schema::{audit_head, audit_pending, master_key_check};
 use super::{dispatch, StoreError, Tx};
 
 /// What a start needs to decide about the master key.
@@ -16,7 +16,7 @@ pub struct KeyCheckState {
 
 impl Tx<'_> {
     pub fn master_key_check(&mut self) -> Result<KeyCheckState, StoreError> {
-        let (check_value, head_seq) = dispatch!(self, c => {
+        let (check_value, head_seq, pending) = dispatch!(self, c => {
             let value = master_key_check::table
                 .find(1)
                 .select(master_key_check::check_value)
@@ -26,10 +26,15 @@ impl Tx<'_> {
                 .find(1)
                 .select(audit_head::seq)
                 .first::<i64>(c)?;
-            (value, seq)
+            // Committed events not yet chained (PostgreSQL) count as history too.
+            let pending = audit_pending::table
+                .select(audit_pending::id)
+                .first::<i64>(c)
+                .optional()?;
+            (value, seq, pending)
         });
         Ok(KeyCheckState {
-            empty: check_value.is_none() && head_seq == 0,
+            empty: check_value.is_none() && head_seq == 0 && pending.is_none(),
             check_value,
         })
     }

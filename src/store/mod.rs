@@ -394,9 +394,11 @@ impl<E: From<StoreError>> TxFail<E> {
     }
 }
 
-/// Runs of a PostgreSQL write closure before a serialization failure or deadlock is reported
-/// as [`StoreError::Unavailable`] (503, retry later).
-pub const WRITE_ATTEMPTS: u32 = 10;
+/// How long a PostgreSQL write closure is run again after serialization failures or deadlocks
+/// before [`StoreError::Unavailable`] (503, retry later). A time, not a count: writers of one
+/// hot row (a counter) each wait for its lock and then fail once per writer that commits
+/// before them, so N of them at once need up to N runs, and every round commits one.
+const WRITE_RETRY_WINDOW: Duration = BUSY_WAIT;
 
 /// Key of the PostgreSQL advisory lock between writers: every write transaction holds it
 /// shared, a write that must run alone ([`Store::write_once_blocking`]) exclusively.
@@ -463,10 +465,11 @@ fn must_retry(e: &diesel::result::Error) -> bool {
     }
 }
 
-/// A random pause before retry `attempt` (1-based), growing with the attempt (up to ~64 ms),
-/// so that the writers that collided do not collide again in step.
+/// A random pause before retry `attempt` (1-based), growing with the attempt (up to ~16 ms),
+/// so that the writers that collided do not collide again in step. Short: the row locks a
+/// rerun waits on already space the writers out.
 fn retry_pause(attempt: u32) -> Duration {
-    let ceiling_us = 1_000u64 << attempt.min(6);
+    let ceiling_us = 1_000u64 << attempt.min(4);
     let random = uuid::Uuid::new_v4().as_u128() as u64;
     Duration::from_micros(ceiling_us / 2 + random % (ceiling_us / 2))
 }
@@ -603,8 +606,8 @@ impl Store {
     ///
     /// On PostgreSQL writers run side by side (SERIALIZABLE) and `f` may run more than once:
     /// when PostgreSQL rolls the transaction back for its ordering (a serialization failure,
-    /// a deadlock), a clone of `f` runs again in a new transaction, up to [`WRITE_ATTEMPTS`]
-    /// times. So `f` must have no effect outside the transaction (use [`Tx::after_commit`]).
+    /// a deadlock), a clone of `f` runs again in a new transaction, for up to
+    /// [`WRITE_RETRY_WINDOW`]. So `f` must have no effect outside the transaction (use [`Tx::after_commit`]).
     /// A closure that cannot be cloned runs through [`Store::write_once_blocking`].
     pub fn write_blocking<T, E, F>(&self, f: F) -> Result<T, E>
     where
@@ -670,6 +673,7 @@ impl Store {
                 let mut c = WriterConn::take(self.pg(p).map_err(E::from)?, alone)
                     .map_err(|e| E::from(StoreError::from(e)))?;
                 let mut attempt = 1;
+                let started = std::time::Instant::now();
                 let done = loop {
                     let f = attempts().ok_or_else(no_run)?;
                     ORDERING_FAILURE.with(|flag| flag.set(false));
@@ -697,9 +701,9 @@ impl Store {
                     if !ordering {
                         break done;
                     }
-                    if attempt >= WRITE_ATTEMPTS {
+                    if started.elapsed() >= WRITE_RETRY_WINDOW {
                         return Err(E::from(StoreError::Unavailable(format!(
-                            "write rolled back {WRITE_ATTEMPTS} times for concurrent writes"
+                            "write rolled back {attempt} times for concurrent writes"
                         ))));
                     }
                     attempt += 1;

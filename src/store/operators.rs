@@ -108,8 +108,8 @@ impl Tx<'_> {
     /// its limit, then [`ANY_CLIENT`] and the account-wide ceiling); a count reaching its
     /// limit locks until `lock_until` and starts again. Rows whose last failure is before
     /// `window_start` and which hold no lock are purged first, so counts are of recent
-    /// failures and the table holds only those. Write transactions are serialised (the
-    /// audit head), so update-then-insert cannot race. Returns the lock when this failure
+    /// failures and the table holds only those. Write transactions are serialised (SQLite's
+    /// one writer; PostgreSQL `SERIALIZABLE`), so update-then-insert cannot race. Returns the lock when this failure
     /// set one.
     pub fn record_login_failure(
         &mut self,
