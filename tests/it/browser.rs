@@ -197,13 +197,8 @@ async fn no_operator_page_is_wider_than_a_1366_px_screen() {
     }
 }
 
-// Ignored in CI for now: on a loaded machine (two suites at once) the click on "Ký hợp đồng"
-// sometimes gets no answer within 120 s (3 of 8 runs; the page keeps the drawing and the code,
-// no refusal shown); run alone it passes. The same path runs through the pages' HTTP forms in
-// `counter_path.rs` on every run. Run it with
-// `cargo test --test it browser::the_counter_path -- --ignored`.
+/// The whole desk path in the pages (`counter-path.mjs`), a screenshot per step.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "hangs at the signing click under load; see the comment above"]
 async fn the_counter_path_goes_from_registration_to_an_active_certificate() {
     let mut app = TestApp::spawn().await;
     let who = operator(&mut app, "desk.path", "operator").await;
