@@ -33,11 +33,12 @@ mod signing;
 
 pub use catalogue::Package;
 pub use document::CONTENT_TYPE as DOCUMENT_CONTENT_TYPE;
-pub use draft::{ContractDocument, ContractPdf};
+pub use draft::{ContractDocument, ContractPdf, PreparedDraft};
 pub use free_package::release_free_package;
 pub use pdf::{
     audit_view, dated, provider_data, seal as seal_document, seal_data, subscriber_data, watermark,
-    DRAFT as PDF_DRAFT, SIGNED as PDF_SIGNED,
+    DocumentError, Input as DocumentInput, Made as MadeDocument, DRAFT as PDF_DRAFT,
+    SIGNED as PDF_SIGNED,
 };
 /// The PNG chunk checksum, for tests that build PNGs by hand.
 #[cfg(test)]
@@ -45,7 +46,7 @@ pub(crate) use signature::crc32;
 pub use signature::{
     check as check_signature, from_base64 as signature_from_base64, SignatureImage, SignatureLimits,
 };
-pub use signing::{SignRequest, SignedContract};
+pub use signing::{PreparedSignature, SignRequest, SignedContract};
 
 use std::sync::Arc;
 
