@@ -1,6 +1,6 @@
 //! Packages and service contracts (domain brief §1 steps 3-4): a verified citizen picks a
 //! package, the contract is rendered once from a versioned template and numbered
-//! `HD-<year>-<6 digits>` gap-free per year, then signed with a drawn signature and an OTP
+//! `HD-<year>-<6 digits>` in order per year, then signed with a drawn signature and an OTP
 //! sent by SMS, bound to the document's SHA-256. Signing moves the enrolment to
 //! `contract_signed`, which issuance requires (`issuance::begin_issuance`).
 //!
