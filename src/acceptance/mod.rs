@@ -28,7 +28,7 @@ mod pdf;
 mod record;
 
 pub use deadline::DeadlineRun;
-pub use decide::AcceptRequest;
+pub use decide::{AcceptRequest, PreparedAcceptance};
 pub use document::CONTENT_TYPE as DOCUMENT_CONTENT_TYPE;
 pub use pdf::{ACCEPTED as PDF_ACCEPTED, RECORD as PDF_RECORD};
 

@@ -29,6 +29,7 @@ mod openapi;
 mod otp;
 mod outage;
 mod pdf_seal;
+mod prepared_documents;
 mod readonly;
 mod recordings;
 mod reports;
