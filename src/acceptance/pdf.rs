@@ -125,9 +125,22 @@ fn render(
     .map_err(unexpected)
 }
 
-/// Renders the record and stores it in the caller's transaction; returns its SHA-256.
-pub fn store_record(tx: &mut Tx<'_>, c: &Contents<'_>) -> Result<String, AcceptanceError> {
-    store(tx, RECORD, c, render(c, None)?.pdf, c.made)
+/// Renders the record (outside any transaction: `record.rs` stores it later).
+pub fn render_record(c: &Contents<'_>) -> Result<Vec<u8>, AcceptanceError> {
+    Ok(render(c, None)?.pdf)
+}
+
+/// Stores the record of `serial` rendered by [`render_record`] at `made`, in the caller's
+/// transaction; returns its SHA-256.
+pub fn store_record(
+    tx: &mut Tx<'_>,
+    serial: &str,
+    pdf: Vec<u8>,
+    made: DateTime<Utc>,
+) -> Result<String, AcceptanceError> {
+    let row = PdfDocumentRow::new(RECORD, serial, documents::ACCEPTANCE_TEMPLATE, pdf, made);
+    tx.insert_pdf_document(&row)?;
+    Ok(row.document_sha256)
 }
 
 /// Renders the accepted version and stores it in the caller's transaction.
