@@ -5,8 +5,11 @@
 //! - **Recording transaction:** the idempotency key claimed, the enrolment moved
 //!   `contract_signed` → `certificate_issued` (or, for a rekey, the replaced certificate checked
 //!   again, race-free), and the certificate recorded in `signing`.
-//! - **Storing transaction:** the signed certificate stored, its acceptance record made and the
-//!   idempotency key's answer written.
+//! - **Storing transaction:** the signed certificate stored, its acceptance record (rendered
+//!   after signing, outside the transaction) stored and the idempotency key's answer written.
+//!
+//! Both are shared by the requests that queue together on the issuer's [`Batcher`]
+//! (`batch.rs`); what the RA adds to each request is its [`Steps`] (`RaSteps` here).
 //!
 //! Idempotency: a key is *claimed* in the recording transaction (a row whose body is the serial
 //! being issued) and *answered* in the storing one. Write transactions are serialised (SQLite's
