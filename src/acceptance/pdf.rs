@@ -14,7 +14,7 @@ use super::{unexpected, AcceptanceError};
 use crate::ca::SealingKey;
 use crate::contract::{
     dated, provider_data, seal_data, subscriber_data, watermark, DocumentError, DocumentInput,
-    Environment, Provider,
+    Environment, MadeDocument, Provider,
 };
 use crate::documents;
 use crate::store::{CertificateRow, EnrolmentRow, Tx};
@@ -125,9 +125,19 @@ fn input(
     ))
 }
 
-/// Renders the record and stores it in the caller's transaction; returns its SHA-256.
-pub fn store_record(tx: &mut Tx<'_>, c: &Contents<'_>) -> Result<String, AcceptanceError> {
-    Ok(input(c, None)?.store(tx, RECORD, &c.certificate.serial, None)?)
+/// The record's input; [`DocumentInput::make`] renders it outside any transaction.
+pub fn record(c: &Contents<'_>) -> Result<DocumentInput, AcceptanceError> {
+    input(c, None)
+}
+
+/// Stores the record in the caller's transaction: the bytes `made` before it when they were
+/// made from the same input, else rendered now. Returns its SHA-256.
+pub fn store_record(
+    tx: &mut Tx<'_>,
+    c: &Contents<'_>,
+    made: Option<MadeDocument>,
+) -> Result<String, AcceptanceError> {
+    Ok(record(c)?.store(tx, RECORD, &c.certificate.serial, made)?)
 }
 
 /// The accepted version: the record's content and the evidence of the code, sealed at the
