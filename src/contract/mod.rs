@@ -39,9 +39,6 @@ pub use pdf::{
     audit_view, dated, provider_data, seal as seal_document, seal_data, subscriber_data, watermark,
     DRAFT as PDF_DRAFT, SIGNED as PDF_SIGNED,
 };
-/// The PNG chunk checksum, for tests that build PNGs by hand.
-#[cfg(test)]
-pub(crate) use signature::crc32;
 pub use signature::{
     check as check_signature, from_base64 as signature_from_base64, SignatureImage, SignatureLimits,
 };
