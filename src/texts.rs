@@ -296,6 +296,7 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("common.previous", "Trang trước", "Previous"),
     ("common.search", "Tìm kiếm", "Search"),
     ("common.to_date", "Đến ngày", "To"),
+    ("consent_method.signature_pad", "công dân tự ký trên bảng ký", "signed by the citizen on the pad"),
     ("contract.created", "Lập lúc", "Created"),
     ("contract.number", "Số hợp đồng", "Contract number"),
     ("contract.package", "Gói dịch vụ", "Package"),

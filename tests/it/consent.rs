@@ -147,6 +147,20 @@ async fn the_desk_form_takes_the_citizens_signature_under_the_consent_text_not_a
     let signed = counter_fields("001195000123", "07/03/1995");
     let created = post_counter(&op, &key, &signed).await;
     assert_eq!(created.status, 303, "{}", created.body);
+    let id = created
+        .location
+        .as_deref()
+        .and_then(|l| l.strip_prefix("/counter/"))
+        .and_then(|l| l.strip_suffix("?created=1"))
+        .unwrap()
+        .to_string();
+    let page = op.get(&format!("/enrolments/{id}")).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("counter-2026-11 · counter · ")
+            && page.body.contains(" · công dân tự ký trên bảng ký"),
+        "the enrolment page says how consent was given"
+    );
     let rows = evidence(&app.env);
     assert_eq!(rows.len(), 1);
     let row = &rows[0];
