@@ -50,6 +50,18 @@ fn evidence(env: &TestEnv) -> Vec<Evidence> {
     }
 }
 
+/// Runs `sql` on the test's database, as someone with SQL access would.
+fn execute(env: &TestEnv, sql: &str) -> Result<usize, diesel::result::Error> {
+    if env.database_url.is_empty() {
+        let path = env.data_dir().join("ca-enrol.db");
+        let mut c = diesel::sqlite::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+        diesel::sql_query(sql).execute(&mut c)
+    } else {
+        let mut c = diesel::pg::PgConnection::establish(&env.database_url).unwrap();
+        diesel::sql_query(sql).execute(&mut c)
+    }
+}
+
 /// The drawing the tests sign with, as PNG bytes.
 fn drawn_png() -> Vec<u8> {
     common::contract::png(600, 200)
@@ -192,6 +204,14 @@ async fn the_desk_form_takes_the_citizens_signature_under_the_consent_text_not_a
         1,
         "the drawing has a data key of its own"
     );
+    // What the citizen consented with never changes, even through SQL.
+    assert!(execute(
+        &app.env,
+        "UPDATE consent_evidence SET signature_sha256 = 'x'"
+    )
+    .is_err());
+    assert!(execute(&app.env, "DELETE FROM consent_evidence").is_err());
+    assert_eq!(evidence(&app.env)[0].signature_sha256, sha);
 }
 
 #[tokio::test]

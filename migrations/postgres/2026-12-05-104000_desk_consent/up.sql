@@ -10,3 +10,12 @@ CREATE TABLE consent_evidence (
     signature_key_id TEXT NOT NULL,
     signature_sha256 TEXT NOT NULL
 );
+
+-- What the citizen consented with never changes, for anyone with SQL access either.
+CREATE FUNCTION consent_evidence_immutable() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'consent evidence of enrolment % is immutable', OLD.enrolment_id;
+END;
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER consent_evidence_immutable BEFORE UPDATE OR DELETE ON consent_evidence
+    FOR EACH ROW EXECUTE FUNCTION consent_evidence_immutable();

@@ -10,3 +10,13 @@ CREATE TABLE consent_evidence (
     signature_key_id TEXT NOT NULL,
     signature_sha256 TEXT NOT NULL
 );
+
+-- What the citizen consented with never changes, for anyone with SQL access either.
+CREATE TRIGGER consent_evidence_immutable BEFORE UPDATE ON consent_evidence
+BEGIN
+    SELECT RAISE(ABORT, 'consent evidence is immutable');
+END;
+CREATE TRIGGER consent_evidence_no_delete BEFORE DELETE ON consent_evidence
+BEGIN
+    SELECT RAISE(ABORT, 'consent evidence is immutable');
+END;
