@@ -40,9 +40,6 @@ pub use pdf::{
     DocumentError, Input as DocumentInput, Made as MadeDocument, DRAFT as PDF_DRAFT,
     SIGNED as PDF_SIGNED,
 };
-/// The PNG chunk checksum, for tests that build PNGs by hand.
-#[cfg(test)]
-pub(crate) use signature::crc32;
 pub use signature::{
     check as check_signature, from_base64 as signature_from_base64, SignatureImage, SignatureLimits,
 };

@@ -17,6 +17,7 @@
 mod acceptance;
 mod audit;
 mod certificates;
+mod consent;
 mod contracts;
 mod credentials;
 mod dashboard;
@@ -41,6 +42,7 @@ mod vneid;
 pub use acceptance::{AcceptanceDecision, AcceptanceRow};
 pub use audit::{AuditQuery, AuditRow, CheckpointRow, AUDIT_GENESIS_HASH};
 pub use certificates::{CertificateRow, EndingCertificate};
+pub use consent::ConsentEvidenceRow;
 pub use contracts::{ContractRow, FreePackageClaimRow, PackageRow, SignatureEvidence};
 pub use credentials::{
     AuthorizationRow, CredentialRow, SignatureRow, CREDENTIAL_DESTROYED, CREDENTIAL_PENDING,

@@ -165,8 +165,9 @@ async fn an_ra_officer_sees_the_contract_the_drawn_signature_and_the_acceptance_
 }
 
 /// No page is wider than a 1366 px screen, for any role: `widths.mjs` walks every page each
-/// role reaches by links from the dashboard (and the video-call page for an operator) and
-/// fails on any that scrolls sideways.
+/// role reaches by links from the dashboard (and the video-call page for an operator), and the
+/// confirmation pages of the admin's four dangerous forms and the no-show, and fails on any
+/// that scrolls sideways.
 #[tokio::test(flavor = "multi_thread")]
 async fn no_operator_page_is_wider_than_a_1366_px_screen() {
     let mut app = TestApp::spawn().await;
@@ -189,6 +190,9 @@ async fn no_operator_page_is_wider_than_a_1366_px_screen() {
         vars.push(("MIN_PAGES", min_pages.to_string()));
         if role == "operator" {
             vars.push(("TAKE_CALL", "1".into()));
+        }
+        if role == "admin" {
+            vars.push(("MIN_CONFIRMATIONS", "4".into()));
         }
         app.next_totp_step();
         let output = run_scenario(&app, "widths", &vars).await;

@@ -9,6 +9,7 @@ mod architecture;
 mod browser;
 mod ca_files;
 mod checkpoints;
+mod consent;
 mod contract;
 mod counter_path;
 mod csc;
