@@ -20,6 +20,12 @@
 //! `FLOW_BENCH_PG_URL` (unset: SQLite only), `FLOW_BENCH_SKIP_SQLITE` (0), `FLOW_BENCH_KEEP`
 //! (0; 1 keeps the working directory with the databases and server logs), `FLOW_BENCH_BIN`
 //! (another `ca-enrol` binary to measure, e.g. main's kept aside, for before/after figures).
+//!
+//! `FLOW_BENCH_ISSUANCE=1` runs only the issuance rows instead: contract-signed enrolments
+//! prepared through the API, then certificates for P-256 CSRs through HTTP with 1 and 8
+//! clients, side by side with `cfssl serve` (SQLite certdb in WAL) on the same RSA-2048
+//! issuing key, the same CSRs and the same client; `FLOW_BENCH_ISSUANCE_COUNT` certificates per
+//! row and server (300).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -435,6 +441,48 @@ impl Client {
     }
 
     async fn enrol(&self, tally: &mut Tally, n: u32) -> Result<(), Failure> {
+        let enrolment = self.signed_contract(tally, n).await?;
+        let cert = self
+            .call(
+                tally,
+                6,
+                self.post(
+                    &format!("/api/v1/enrolments/{enrolment}/certificate"),
+                    &json!({ "csr": csr_pem() }),
+                ),
+                201,
+            )
+            .await?;
+        let serial = cert["serial"].as_str().unwrap_or_default().to_string();
+        let sent = self
+            .call(
+                tally,
+                7,
+                self.post(
+                    &format!("/api/v1/certificates/{serial}/acceptance/otp"),
+                    &json!({}),
+                ),
+                201,
+            )
+            .await?;
+        let challenge = sent["challenge_id"].as_str().unwrap_or_default();
+        let code = self.code(tally, challenge).await?;
+        self.call(
+            tally,
+            8,
+            self.post(
+                &format!("/api/v1/certificates/{serial}/acceptance"),
+                &json!({"agree": true, "otp_code": code, "challenge_id": challenge,
+                        "client_ip": "203.0.113.7", "user_agent": "SmartCA/5.2"}),
+            ),
+            200,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Citizen `n` registered through the hub, with a signed PS0 contract: the enrolment's id.
+    async fn signed_contract(&self, tally: &mut Tally, n: u32) -> Result<String, Failure> {
         let application = application(n);
         let token = self
             .hub
@@ -501,43 +549,7 @@ impl Client {
             200,
         )
         .await?;
-        let cert = self
-            .call(
-                tally,
-                6,
-                self.post(
-                    &format!("/api/v1/enrolments/{enrolment}/certificate"),
-                    &json!({ "csr": csr_pem() }),
-                ),
-                201,
-            )
-            .await?;
-        let serial = cert["serial"].as_str().unwrap_or_default().to_string();
-        let sent = self
-            .call(
-                tally,
-                7,
-                self.post(
-                    &format!("/api/v1/certificates/{serial}/acceptance/otp"),
-                    &json!({}),
-                ),
-                201,
-            )
-            .await?;
-        let challenge = sent["challenge_id"].as_str().unwrap_or_default();
-        let code = self.code(tally, challenge).await?;
-        self.call(
-            tally,
-            8,
-            self.post(
-                &format!("/api/v1/certificates/{serial}/acceptance"),
-                &json!({"agree": true, "otp_code": code, "challenge_id": challenge,
-                        "client_ip": "203.0.113.7", "user_agent": "SmartCA/5.2"}),
-            ),
-            200,
-        )
-        .await?;
-        Ok(())
+        Ok(enrolment)
     }
 }
 
@@ -683,6 +695,244 @@ fn run_site(site: &Site, label: &str, processes: usize, hub: &Arc<Hub>) -> Vec<(
     rates
 }
 
+// ---------------------------------------------------------------------------------------------
+// Issuance through HTTP, side by side with `cfssl serve` (FLOW_BENCH_ISSUANCE=1)
+
+/// `cfssl serve` (Debian `golang-cfssl` 1.2) with the issuing CA's certificate and key and a
+/// SQLite certdb in WAL (synchronous NORMAL, as ca-enrol's), every certificate recorded there.
+fn start_cfssl(dir: &Path, ca_root: &Path) -> Server {
+    let db = dir.join("cfssl-certdb.db");
+    let mut conn = diesel::sqlite::SqliteConnection::establish(db.to_str().unwrap()).unwrap();
+    // cfssl 1.2's certdb schema (certdb/sqlite/migrations).
+    diesel::sql_query(
+        "CREATE TABLE certificates (serial_number blob NOT NULL, \
+         authority_key_identifier blob NOT NULL, ca_label blob, status blob NOT NULL, \
+         reason int, expiry timestamp, revoked_at timestamp, pem blob NOT NULL, \
+         PRIMARY KEY(serial_number, authority_key_identifier))",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    diesel::sql_query(
+        "CREATE TABLE ocsp_responses (serial_number blob NOT NULL, \
+         authority_key_identifier blob NOT NULL, body blob NOT NULL, expiry timestamp, \
+         PRIMARY KEY(serial_number, authority_key_identifier))",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    drop(conn);
+    let db_config = dir.join("cfssl-db.json");
+    std::fs::write(
+        &db_config,
+        format!(
+            r#"{{"driver":"sqlite3","data_source":"file:{}?_journal_mode=WAL&_synchronous=NORMAL"}}"#,
+            db.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let config = dir.join("cfssl-config.json");
+    std::fs::write(
+        &config,
+        r#"{"signing":{"default":{"expiry":"8760h","usages":["digital signature","content commitment"]}}}"#,
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = std::fs::File::create(dir.join("cfssl.log")).unwrap();
+    let child = Command::new("cfssl")
+        .arg("serve")
+        .args(["-address", "127.0.0.1", "-port", &port.to_string()])
+        .arg("-ca")
+        .arg(ca_root.join("issuing.pem"))
+        .arg("-ca-key")
+        .arg(ca_root.join("private/issuing.key.pem"))
+        .arg("-config")
+        .arg(&config)
+        .arg("-db-config")
+        .arg(&db_config)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("cfssl installed (apt-get install golang-cfssl)");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "cfssl serve did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+/// Rows in a table of the SQLite database at `path`.
+fn count_rows(path: &Path, table: &str) -> i64 {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut c = diesel::sqlite::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"))
+        .get_result::<Count>(&mut c)
+        .unwrap()
+        .n
+}
+
+/// `requests` (URL, JSON body) posted by `clients` concurrent clients, each expecting
+/// `expect`; returns (requests per second, the server's CPU ms per request).
+fn post_all(
+    runtime: &tokio::runtime::Runtime,
+    server: &Server,
+    bearer: Option<&str>,
+    requests: Vec<(String, Value)>,
+    expect: u16,
+    clients: usize,
+) -> (f64, f64) {
+    let total = requests.len();
+    let queue = Arc::new(Mutex::new(requests));
+    let pid = server.child.id().to_string();
+    let cpu_before = cpu_seconds(&pid);
+    let start = Instant::now();
+    runtime.block_on(async {
+        let tasks: Vec<_> = (0..clients)
+            .map(|_| {
+                let (queue, http) = (queue.clone(), reqwest::Client::new());
+                let bearer = bearer.map(str::to_string);
+                tokio::spawn(async move {
+                    loop {
+                        let Some((url, body)) = queue.lock().unwrap().pop() else {
+                            break;
+                        };
+                        let mut req = http.post(&url).json(&body);
+                        if let Some(b) = &bearer {
+                            req = req.bearer_auth(b);
+                        }
+                        let resp = req.send().await.unwrap();
+                        let status = resp.status().as_u16();
+                        let text = resp.text().await.unwrap();
+                        assert_eq!(status, expect, "{url}: {text}");
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    let elapsed = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(&pid) - cpu_before;
+    (total as f64 / elapsed, cpu * 1e3 / total as f64)
+}
+
+/// Certificates per second through HTTP for P-256 CSRs, ca-enrol (on enrolments whose
+/// contracts were signed through the API beforehand; each certificate recorded before
+/// signing, audited, with its acceptance record) against `cfssl serve` (same RSA-2048
+/// issuing key, the same CSRs, the same client), with 1 and 8 clients.
+fn issuance_side_by_side(dir: &Path, ca_root: &Path, hub_dir: &Path, hub: &Arc<Hub>) {
+    let count = env_or("FLOW_BENCH_ISSUANCE_COUNT", 300usize);
+    let site = Site::new(dir.join("issuance"), ca_root, hub_dir, String::new());
+    let ours = site.serve(0);
+    let key = site.enrol_key();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let rows = [1usize, 8];
+    let wanted = count * rows.len();
+    let prepared_at = Instant::now();
+    let client = Arc::new(Client {
+        http: reqwest::Client::new(),
+        base: ours.base.clone(),
+        key: key.clone(),
+        hub: hub.clone(),
+        outbox: site.data_dir().join("outbox"),
+        lookup: Arc::new(Mutex::new(Lookup::open(&site))),
+        signature: Arc::new(signature_image()),
+    });
+    let mut enrolments: Vec<String> = runtime.block_on(async {
+        let tasks: Vec<_> = (0..8)
+            .map(|t| {
+                let client = client.clone();
+                tokio::spawn(async move {
+                    let mut tally = Tally::new();
+                    let mut ids = Vec::new();
+                    for _ in (t..wanted).step_by(8) {
+                        let n = NEXT_CITIZEN.fetch_add(1, Ordering::Relaxed);
+                        match client.signed_contract(&mut tally, n).await {
+                            Ok(id) => ids.push(id),
+                            Err((_, e)) => panic!("preparing an enrolment failed: {e}"),
+                        }
+                    }
+                    ids
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        all
+    });
+    println!(
+        "\nissuance through HTTP: {} contract-signed enrolments prepared through the API \
+         (registration, hand-over, PS0 contract, code, signature) in {:.1} s",
+        enrolments.len(),
+        prepared_at.elapsed().as_secs_f64()
+    );
+    let cfssl = start_cfssl(&site.dir, ca_root);
+    println!(
+        "  {:<8} {:>14} {:>12} {:>14} {:>12} {:>8}",
+        "clients", "ca-enrol /s", "CPU ms/cert", "cfssl /s", "CPU ms/cert", "ratio"
+    );
+    for clients in rows {
+        let csrs: Vec<String> = (0..count).map(|_| csr_pem()).collect();
+        let ours_requests = enrolments
+            .drain(..count)
+            .zip(&csrs)
+            .map(|(id, csr)| {
+                (
+                    format!("{}/api/v1/enrolments/{id}/certificate", ours.base),
+                    json!({ "csr": csr }),
+                )
+            })
+            .collect();
+        let cfssl_requests = csrs
+            .iter()
+            .map(|csr| {
+                (
+                    format!("{}/api/v1/cfssl/sign", cfssl.base),
+                    json!({ "certificate_request": csr }),
+                )
+            })
+            .collect();
+        let (ours_rate, ours_cpu) =
+            post_all(&runtime, &ours, Some(&key), ours_requests, 201, clients);
+        let (cfssl_rate, cfssl_cpu) =
+            post_all(&runtime, &cfssl, None, cfssl_requests, 200, clients);
+        println!(
+            "  {clients:<8} {ours_rate:>14.0} {ours_cpu:>12.2} {cfssl_rate:>14.0} {cfssl_cpu:>12.2} {:>8.2}",
+            ours_rate / cfssl_rate
+        );
+    }
+    drop(cfssl);
+    drop(ours);
+    let db = site.data_dir().join("ca-enrol.db");
+    println!(
+        "  ca-enrol database: {} certificates, {} acceptance records; cfssl certdb: {} certificates",
+        count_rows(&db, "certificates"),
+        count_rows(&db, "acceptance_records"),
+        count_rows(&site.dir.join("cfssl-certdb.db"), "certificates"),
+    );
+    site.audit_verify("issuance side by side");
+}
+
 fn main() {
     let dir = tempfile::tempdir().unwrap();
     let ca_root = dir.path().join("ca-root");
@@ -702,6 +952,10 @@ fn main() {
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         env_or("FLOW_BENCH_SECONDS", 20u64)
     );
+    if env_or("FLOW_BENCH_ISSUANCE", 0) == 1 {
+        issuance_side_by_side(dir.path(), &ca_root, &hub_dir, &hub);
+        return;
+    }
     let mut summary = Vec::new();
     if env_or("FLOW_BENCH_SKIP_SQLITE", 0) != 1 {
         let site = Site::new(dir.path().join("sqlite"), &ca_root, &hub_dir, String::new());

@@ -29,6 +29,7 @@ impl Purpose {
 }
 
 /// A freshly sealed object: the key row to insert with it, and its ciphertext.
+#[derive(Clone)]
 pub struct Sealed {
     pub key: DataKeyRow,
     pub ciphertext: Vec<u8>,

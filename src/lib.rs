@@ -20,6 +20,7 @@ pub mod contract;
 pub mod data_keys;
 pub mod document_store;
 pub mod documents;
+pub mod drawn_signature;
 pub mod enrolment;
 pub mod expiry;
 pub mod http;

@@ -118,6 +118,18 @@ pub fn body_limits(config: &crate::config::Config) -> BodyLimits {
             "/counter/{id}/contract/sign",
             Limit::bytes(crate::web::MAX_FORM_BYTES),
         )
+        // The desk's registration carries the consent drawn on the same pad, and the API's
+        // counter intake the same PNG as base64 in JSON.
+        .route(
+            Method::POST,
+            "/counter",
+            Limit::bytes(crate::web::MAX_FORM_BYTES),
+        )
+        .route(
+            Method::POST,
+            "/api/v1/enrolments",
+            Limit::bytes(signature.div_ceil(3) * 4 + default),
+        )
         // A CSR file from the citizen's token and the form's few fields, as multipart.
         .route(
             Method::POST,

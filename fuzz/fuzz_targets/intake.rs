@@ -5,7 +5,7 @@
 //! refusal must render, and an accepted application must hold what its types promise.
 #![no_main]
 
-use ca_enrol::enrolment::{AddressForm, Application, ApplicationForm, ConsentForm};
+use ca_enrol::enrolment::{AddressForm, Application, ApplicationForm, ConsentForm, Source};
 use ca_enrol::problem::Problem;
 use chrono::{DateTime, Datelike, Utc};
 use libfuzzer_sys::fuzz_target;
@@ -31,7 +31,7 @@ fn form_of_lines(text: &str) -> ApplicationForm {
     let current = (next(), next(), next());
     let (id_issue_date, id_issue_place, id_expiry_date, phone, email) =
         (next(), next(), next(), next(), next());
-    let consent = (next(), next(), next(), next());
+    let consent = (next(), next(), next(), next(), next());
     ApplicationForm {
         source,
         id_number,
@@ -55,6 +55,7 @@ fn form_of_lines(text: &str) -> ApplicationForm {
             text_sha256: consent.1,
             given_at: consent.2,
             channel: consent.3,
+            signature_image: optional(consent.4),
         }),
     }
 }
@@ -77,6 +78,8 @@ fn check_accepted(app: &Application, now: DateTime<Utc>) {
     for t in texts.iter().map(|t| t.as_str()).chain(official) {
         assert!(!t.is_empty() && t.trim() == t && !t.chars().any(char::is_control));
     }
+    // A counter's consent is the citizen's drawing, and only a counter's.
+    assert_eq!(app.consent.act.is_some(), app.source == Source::Counter);
     let sha = &app.consent.text_sha256;
     assert!(sha.len() == 64 && sha.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
     let today = ca_enrol::vn::date_of(now);

@@ -10,7 +10,7 @@ use super::{
     MAX_REASON_CHARS, REVOCATION_REASON,
 };
 use crate::audit::{Actor, NewEvent};
-use crate::contract::release_free_package;
+use crate::contract::{release_free_package, DocumentInput, MadeDocument};
 use crate::enrolment::identity::PhoneNumber;
 use crate::enrolment::status::Event;
 use crate::enrolment::transition::{transition, Details, MoveError};
@@ -76,52 +76,147 @@ impl Acceptance {
 
     /// Confirms: verifies the code and, in one audited transaction, closes the record with
     /// its evidence and makes the certificate `active`. An accepted record is returned as it
-    /// is, without looking at the code, so a retry after a lost answer is harmless.
+    /// is, without looking at the code, so a retry after a lost answer is harmless
+    /// ([`Acceptance::prepare_acceptance`], then [`Acceptance::commit_acceptance`]).
     pub async fn accept(
         &self,
         actor: &Actor,
         serial: &str,
         request: AcceptRequest,
     ) -> Result<Record, AcceptanceError> {
+        let prepared = self.prepare_acceptance(actor, serial, request).await?;
+        self.commit_acceptance(prepared).await
+    }
+
+    /// Everything but the transaction: the request's checks and, when the code looks right
+    /// (`Otp::preview`), the accepted record rendered and sealed with the acceptance time
+    /// fixed now, which the transaction records.
+    pub async fn prepare_acceptance(
+        &self,
+        actor: &Actor,
+        serial: &str,
+        request: AcceptRequest,
+    ) -> Result<PreparedAcceptance, AcceptanceError> {
         if !request.agree {
             return Err(AcceptanceError::AgreementRequired);
         }
         let record = self.record(serial).await?;
         let (digest_of, html_sha256) = (record.serial.clone(), record.document_sha256.clone());
-        let digest = self
+        let (digest, contents) = self
             .store
-            .read(move |tx| pdf::signing_digest(tx, &digest_of, &html_sha256))
+            .read(move |tx| {
+                let digest = pdf::signing_digest(tx, &digest_of, &html_sha256)?;
+                // What the accepted PDF shows; the transaction reads it again.
+                Ok::<_, AcceptanceError>((digest, pdf::contents_of(tx, &digest_of)?))
+            })
             .await?;
+        let serial = record.serial.clone();
+        let mut prepared = PreparedAcceptance {
+            actor: actor.clone(),
+            check: Check {
+                lookup: match request.challenge_id {
+                    Some(id) => ChallengeLookup::Id(id),
+                    None => ChallengeLookup::Subject(otp_subject(&serial)),
+                },
+                purpose: Purpose::CertificateAcceptance,
+                document_digest: DocumentDigest::parse(&digest).map_err(unexpected)?,
+                code: request.otp_code,
+                actor: actor.clone(),
+            },
+            serial,
+            at: self.clock.now(),
+            client_ip: request.client_ip,
+            user_agent: request.user_agent,
+            made: None,
+            accepted: None,
+        };
         match record.status.as_str() {
             "pending" => {}
-            "accepted" => return Ok(record),
+            "accepted" => {
+                prepared.accepted = Some(record);
+                return Ok(prepared);
+            }
             other => {
                 return Err(AcceptanceError::NotPending {
                     status: other.to_string(),
                 })
             }
         }
-        let serial = record.serial.clone();
-        let subject = otp_subject(&serial);
-        let check = Check {
-            lookup: match request.challenge_id {
-                Some(id) => ChallengeLookup::Id(id),
-                None => ChallengeLookup::Subject(subject.clone()),
-            },
-            purpose: Purpose::CertificateAcceptance,
-            document_digest: DocumentDigest::parse(&digest).map_err(unexpected)?,
-            code: request.otp_code,
-            actor: actor.clone(),
+        // A wrong or spent code renders nothing: the transaction refuses it and counts it.
+        let Some(preview) = self.otp.preview(&prepared.check, prepared.at).await? else {
+            return Ok(prepared);
         };
-        let by = actor.clone();
-        let (ip, agent) = (request.client_ip, request.user_agent);
-        let in_tx = serial.clone();
-        let (provider, environment) = (self.provider.clone(), self.environment);
-        let sealing = self.sealing.clone();
-        let outbox = self.outbox.clone();
+        let input = self.accepted_input(
+            &record,
+            &contents,
+            &prepared,
+            (
+                &preview.challenge_id,
+                &preview.channel,
+                &preview.masked_destination,
+            ),
+            &digest,
+        )?;
+        prepared.made = Some(input.make_blocking().await?);
+        Ok(prepared)
+    }
+
+    /// The accepted PDF's input for `record` (with what it shows, `pdf::contents_of`) as
+    /// accepted with `p` under the verified challenge `(id, channel, masked destination)`.
+    fn accepted_input(
+        &self,
+        record: &Record,
+        (certificate, enrolment, contract_number, package_name): &pdf::Shown,
+        p: &PreparedAcceptance,
+        (challenge_id, channel, masked_destination): (&str, &str, &str),
+        record_sha256: &str,
+    ) -> Result<DocumentInput, AcceptanceError> {
+        let cert_der = certificate
+            .cert_der
+            .as_deref()
+            .ok_or_else(|| unexpected("accepted certificate without its bytes"))?;
+        pdf::accepted(
+            &pdf::Contents {
+                environment: self.environment,
+                provider: &self.provider,
+                made: record.created_at.and_utc(),
+                subscriber: enrolment,
+                contract_number,
+                package_name,
+                certificate,
+                cert_der,
+            },
+            &pdf::Evidence {
+                accepted_at: p.at,
+                channel,
+                masked_destination,
+                challenge_id,
+                record_sha256,
+                client_ip: p.client_ip.as_deref(),
+                user_agent: p.user_agent.as_deref(),
+            },
+            self.sealing.clone(),
+        )
+    }
+
+    /// The transaction: the code verified and consumed, the record closed with its
+    /// evidence, the accepted PDF stored (the one prepared if what it shows is unchanged,
+    /// else rendered again), the certificate `active`, all audited together.
+    pub async fn commit_acceptance(
+        &self,
+        p: PreparedAcceptance,
+    ) -> Result<Record, AcceptanceError> {
+        if let Some(record) = p.accepted {
+            return Ok(record);
+        }
+        let this = self.clone();
+        let serial = p.serial.clone();
+        let subject = otp_subject(&serial);
+        let (check, at) = (p.check.clone(), p.at);
         let result = self
             .otp
-            .confirm(check, move |tx, verified| {
+            .confirm_at(check, at, move |tx, verified| {
+                let in_tx = &p.serial;
                 // The digest binds the code to the record's bytes; the subject keeps that
                 // true even for two records with identical bytes.
                 if verified.subject != subject {
@@ -131,10 +226,10 @@ impl Acceptance {
                     .otp_challenge_by_id(&verified.challenge_id)?
                     .map(|c| c.channel)
                     .ok_or_else(|| unexpected("verified challenge vanished"))?;
-                let at = verified.verified_at;
+                let by = &p.actor;
                 let decided_by = by.to_string();
                 if !tx.decide_acceptance_record(
-                    &in_tx,
+                    in_tx,
                     &AcceptanceDecision {
                         status: "accepted",
                         decided_at: at.naive_utc(),
@@ -142,65 +237,50 @@ impl Acceptance {
                         otp_challenge_id: Some(&verified.challenge_id),
                         otp_channel: Some(&channel),
                         otp_masked_destination: Some(&verified.masked_destination),
-                        client_ip: ip.as_deref(),
-                        user_agent: agent.as_deref(),
+                        client_ip: p.client_ip.as_deref(),
+                        user_agent: p.user_agent.as_deref(),
                         rejection_reason: None,
                     },
                 )? {
-                    return Err(not_pending(tx, &in_tx));
+                    return Err(not_pending(tx, in_tx));
                 }
-                if !tx.decide_pending_certificate(&in_tx, Move::Accept, at.naive_utc(), None)? {
-                    return Err(not_pending(tx, &in_tx));
+                if !tx.decide_pending_certificate(in_tx, Move::Accept, at.naive_utc(), None)? {
+                    return Err(not_pending(tx, in_tx));
                 }
                 let row = tx
-                    .acceptance_record(&in_tx)?
+                    .acceptance_record(in_tx)?
                     .ok_or_else(|| unexpected("acceptance record vanished"))?;
-                let (certificate, enrolment, contract_number, package_name) =
-                    pdf::contents_of(tx, &in_tx)?;
-                let cert_der = certificate
-                    .cert_der
-                    .as_deref()
-                    .ok_or_else(|| unexpected("accepted certificate without its bytes"))?;
-                let accepted_pdf_sha256 = pdf::store_accepted(
-                    tx,
-                    &pdf::Contents {
-                        environment,
-                        provider: &provider,
-                        made: row.created_at.and_utc(),
-                        subscriber: &enrolment,
-                        contract_number: &contract_number,
-                        package_name: &package_name,
-                        certificate: &certificate,
-                        cert_der,
-                    },
-                    &pdf::Evidence {
-                        accepted_at: at,
-                        channel: &channel,
-                        masked_destination: &verified.masked_destination,
-                        challenge_id: &verified.challenge_id,
-                        record_sha256: verified.document_digest.as_str(),
-                        client_ip: ip.as_deref(),
-                        user_agent: agent.as_deref(),
-                    },
-                    &sealing,
-                )?;
+                let shown = pdf::contents_of(tx, in_tx)?;
+                let accepted_pdf_sha256 = this
+                    .accepted_input(
+                        &row,
+                        &shown,
+                        &p,
+                        (
+                            &verified.challenge_id,
+                            &channel,
+                            &verified.masked_destination,
+                        ),
+                        verified.document_digest.as_str(),
+                    )?
+                    .store(tx, pdf::ACCEPTED, in_tx, p.made)?;
                 let supersedes = tx
-                    .certificate(&in_tx)?
+                    .certificate(in_tx)?
                     .ok_or(AcceptanceError::NotFound)?
                     .supersedes;
                 // A registration from the VNeID hub: the hub hears the certificate is active.
                 let hub_callback = tx.enqueue_hub_callback(
                     &row.enrolment_id,
                     "active",
-                    Some(&in_tx),
+                    Some(in_tx),
                     at.naive_utc(),
                 )?;
                 tx.audit(NewEvent::new(
                     at,
-                    &by,
+                    by,
                     "certificate.accepted",
                     "certificate",
-                    &in_tx,
+                    in_tx,
                     json!({
                         "enrolment_id": row.enrolment_id,
                         "contract_id": row.contract_id,
@@ -209,8 +289,8 @@ impl Acceptance {
                         "otp_challenge_id": verified.challenge_id,
                         "channel": channel,
                         "to": verified.masked_destination,
-                        "client_ip": ip,
-                        "user_agent": agent,
+                        "client_ip": p.client_ip,
+                        "user_agent": p.user_agent,
                         "supersedes": supersedes,
                         "hub_callback": hub_callback,
                     }),
@@ -218,7 +298,7 @@ impl Acceptance {
                 // A renewal or rekey: the certificate it replaces is revoked now, in this
                 // transaction, and not a moment before.
                 if let Some(old) = &supersedes {
-                    supersede(tx, at, &by, old, &in_tx).map_err(|e| match e {
+                    supersede(tx, at, by, old, in_tx).map_err(|e| match e {
                         StatusError::NotAllowed { .. } => AcceptanceError::ReplacedSuspended {
                             serial: old.clone(),
                         },
@@ -229,8 +309,8 @@ impl Acceptance {
                     Some(old) => CertificateNotice::Renewed { replaced: old },
                     None => CertificateNotice::Active,
                 };
-                outbox
-                    .notify_certificate(tx, at, &in_tx, notice)
+                this.outbox
+                    .notify_certificate(tx, at, in_tx, notice)
                     .map_err(unexpected)?;
                 Ok(row)
             })
@@ -292,6 +372,29 @@ impl Acceptance {
                 )
             })
             .await
+    }
+}
+
+/// An acceptance checked and, when its code looked right, its accepted record made, before
+/// the transaction ([`Acceptance::commit_acceptance`]).
+#[derive(Clone)]
+pub struct PreparedAcceptance {
+    actor: Actor,
+    serial: String,
+    check: Check,
+    /// The acceptance time: printed in the PDF, recorded as `decided_at` and the OTP's time.
+    at: DateTime<Utc>,
+    client_ip: Option<String>,
+    user_agent: Option<String>,
+    made: Option<MadeDocument>,
+    /// Accepted already: the answer, without looking at the code.
+    accepted: Option<Record>,
+}
+
+impl PreparedAcceptance {
+    /// The SHA-256 of the accepted PDF made before the transaction, if one was.
+    pub fn rendered_sha256(&self) -> Option<String> {
+        self.made.as_ref().map(MadeDocument::sha256)
     }
 }
 

@@ -14,8 +14,9 @@
 //!
 //! Invariant: a record's bytes and digest never change once made, and a decided record never
 //! changes at all; the database refuses it (triggers). The record is made from the certificate,
-//! its enrolment and its signed contract in the transaction that stores the signed certificate
-//! ([`Acceptance::make_record`]); a template change later cannot alter a record already made.
+//! its enrolment and its signed contract: rendered just before and stored in the transaction
+//! that stores the signed certificate ([`Acceptance::make_record`]); a template change later
+//! cannot alter a record already made.
 //!
 //! Files by concept: `record` (making and reading the record), `decide` (the code, acceptance,
 //! rejection and the closing they share with the deadline), `deadline` (reminders, then
@@ -28,9 +29,10 @@ mod pdf;
 mod record;
 
 pub use deadline::DeadlineRun;
-pub use decide::AcceptRequest;
+pub use decide::{AcceptRequest, PreparedAcceptance};
 pub use document::CONTENT_TYPE as DOCUMENT_CONTENT_TYPE;
 pub use pdf::{ACCEPTED as PDF_ACCEPTED, RECORD as PDF_RECORD};
+pub use record::RenderedRecord;
 
 use std::sync::Arc;
 

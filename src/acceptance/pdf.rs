@@ -3,6 +3,8 @@
 //! The certificate is shown as readable fields (holder's name, ID number, province; the
 //! issuer's name and organisation), never as a raw distinguished name.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use openssl::nid::Nid;
 use openssl::x509::{X509NameRef, X509};
@@ -11,11 +13,11 @@ use serde_json::{json, Value};
 use super::{unexpected, AcceptanceError};
 use crate::ca::SealingKey;
 use crate::contract::{
-    dated, provider_data, seal_data, seal_document, subscriber_data, watermark, Environment,
-    Provider,
+    dated, provider_data, seal_data, subscriber_data, watermark, DocumentError, DocumentInput,
+    Environment, MadeDocument, Provider,
 };
-use crate::documents::{self, Request};
-use crate::store::{CertificateRow, EnrolmentRow, PdfDocumentRow, Tx};
+use crate::documents;
+use crate::store::{CertificateRow, EnrolmentRow, Tx};
 use crate::vn;
 
 pub const RECORD: &str = "acceptance_record";
@@ -66,10 +68,10 @@ fn channel_name(channel: &str) -> &str {
     }
 }
 
-fn render(
+fn input(
     c: &Contents<'_>,
     evidence: Option<&Evidence<'_>>,
-) -> Result<documents::Rendered, AcceptanceError> {
+) -> Result<DocumentInput, AcceptanceError> {
     let cert = X509::from_der(c.cert_der).map_err(unexpected)?;
     let subject = cert.subject_name();
     let issuer = cert.issuer_name();
@@ -115,58 +117,44 @@ fn render(
         })),
         "seal": evidence.map_or(Value::Null, |e| seal_data(c.provider, e.accepted_at)),
     });
-    documents::render_located(&Request {
-        template: documents::ACCEPTANCE_TEMPLATE,
-        data: &data,
-        images: &[],
-        created: evidence.map_or(c.made, |e| e.accepted_at),
-        ident: &c.certificate.serial,
-    })
-    .map_err(unexpected)
+    Ok(DocumentInput::new(
+        documents::ACCEPTANCE_TEMPLATE,
+        data,
+        evidence.map_or(c.made, |e| e.accepted_at),
+        &c.certificate.serial,
+    ))
 }
 
-/// Renders the record and stores it in the caller's transaction; returns its SHA-256.
-pub fn store_record(tx: &mut Tx<'_>, c: &Contents<'_>) -> Result<String, AcceptanceError> {
-    store(tx, RECORD, c, render(c, None)?.pdf, c.made)
+/// The record's input; [`DocumentInput::make`] renders it outside any transaction.
+pub fn record(c: &Contents<'_>) -> Result<DocumentInput, AcceptanceError> {
+    input(c, None)
 }
 
-/// Renders the accepted version and stores it in the caller's transaction.
-pub fn store_accepted(
+/// Stores the record in the caller's transaction: the bytes `made` before it when they were
+/// made from the same input, else rendered now. Returns its SHA-256.
+pub fn store_record(
     tx: &mut Tx<'_>,
     c: &Contents<'_>,
-    evidence: &Evidence<'_>,
-    key: &SealingKey,
+    made: Option<MadeDocument>,
 ) -> Result<String, AcceptanceError> {
-    let sealed = seal_document(
-        render(c, Some(evidence))?,
-        key,
+    Ok(record(c)?.store(tx, RECORD, &c.certificate.serial, made)?)
+}
+
+/// The accepted version: the record's content and the evidence of the code, sealed at the
+/// acceptance time.
+pub fn accepted(
+    c: &Contents<'_>,
+    evidence: &Evidence<'_>,
+    key: Arc<SealingKey>,
+) -> Result<DocumentInput, AcceptanceError> {
+    Ok(input(c, Some(evidence))?.sealed(
         c.provider,
-        &format!(
+        format!(
             "Biên bản nghiệm thu chứng thư số {} do Bên B xác nhận",
             c.certificate.serial
         ),
-        evidence.accepted_at,
-    )
-    .map_err(unexpected)?;
-    store(tx, ACCEPTED, c, sealed, evidence.accepted_at)
-}
-
-fn store(
-    tx: &mut Tx<'_>,
-    kind: &str,
-    c: &Contents<'_>,
-    bytes: Vec<u8>,
-    at: DateTime<Utc>,
-) -> Result<String, AcceptanceError> {
-    let row = PdfDocumentRow::new(
-        kind,
-        &c.certificate.serial,
-        documents::ACCEPTANCE_TEMPLATE,
-        bytes,
-        at,
-    );
-    tx.insert_pdf_document(&row)?;
-    Ok(row.document_sha256)
+        key,
+    ))
 }
 
 /// The digest the acceptance code is bound to: the PDF record's, or the HTML record's for a
@@ -182,11 +170,21 @@ pub fn signing_digest(
     })
 }
 
+impl From<DocumentError> for AcceptanceError {
+    fn from(e: DocumentError) -> Self {
+        match e {
+            DocumentError::Store(e) => e.into(),
+            other => unexpected(other),
+        }
+    }
+}
+
+/// What the record shows: the certificate, its enrolment, the contract's number and the
+/// package's name.
+pub type Shown = (CertificateRow, EnrolmentRow, String, String);
+
 /// Everything the record shows, read in the caller's transaction.
-pub fn contents_of(
-    tx: &mut Tx<'_>,
-    serial: &str,
-) -> Result<(CertificateRow, EnrolmentRow, String, String), AcceptanceError> {
+pub fn contents_of(tx: &mut Tx<'_>, serial: &str) -> Result<Shown, AcceptanceError> {
     let certificate = tx.certificate(serial)?.ok_or(AcceptanceError::NotFound)?;
     let enrolment = tx
         .enrolment_by_id(&certificate.enrolment_id)?

@@ -82,7 +82,8 @@ impl Example for ContractRequest {
 #[oai(example)]
 pub(super) struct ContractView {
     id: String,
-    /// `HD-<year>-<6 digits>`, gap-free per year.
+    /// `HD-<year>-<6 digits>`, unique and in order per year (a number reserved for a
+    /// contract whose creation was then refused stays unused).
     number: String,
     enrolment_id: String,
     package_code: String,

@@ -107,6 +107,12 @@ struct ConsentInput {
     /// `vneid`, `app`, `counter` or `web`.
     #[validate(length(max = 16, code = "text_too_long"))]
     channel: String,
+    /// The citizen's signature drawn under the consent text on the desk's pad: base64 PNG
+    /// (a canvas's `data:image/png;base64,` URL accepted), with visible ink. Required when
+    /// `source` is `counter` (422 `consent_signature_required`: the consent is the citizen's
+    /// act, witnessed by the operator, not the operator's word); refused for other sources
+    /// (`consent_signature_unexpected`). Stored sealed with its SHA-256 and the witness.
+    signature_image: Option<String>,
 }
 
 /// One application. Send it with an `Idempotency-Key` header; a retry with the same key and
@@ -159,6 +165,7 @@ impl Example for EnrolmentRequest {
                     .into(),
                 given_at: "2026-01-05T09:30:00+07:00".into(),
                 channel: "app".into(),
+                signature_image: None,
             }),
         }
     }
@@ -208,6 +215,7 @@ impl EnrolmentRequest {
                 text_sha256: c.text_sha256,
                 given_at: c.given_at,
                 channel: c.channel,
+                signature_image: c.signature_image,
             }),
         }
     }

@@ -1,6 +1,6 @@
 //! Packages and service contracts (domain brief §1 steps 3-4): a verified citizen picks a
 //! package, the contract is rendered once from a versioned template and numbered
-//! `HD-<year>-<6 digits>` gap-free per year, then signed with a drawn signature and an OTP
+//! `HD-<year>-<6 digits>` in order per year, then signed with a drawn signature and an OTP
 //! sent by SMS, bound to the document's SHA-256. Signing moves the enrolment to
 //! `contract_signed`, which issuance requires (`issuance::begin_issuance`).
 //!
@@ -33,19 +33,17 @@ mod signing;
 
 pub use catalogue::Package;
 pub use document::CONTENT_TYPE as DOCUMENT_CONTENT_TYPE;
-pub use draft::{ContractDocument, ContractPdf};
+pub use draft::{ContractDocument, ContractPdf, PreparedDraft};
 pub use free_package::release_free_package;
 pub use pdf::{
     audit_view, dated, provider_data, seal as seal_document, seal_data, subscriber_data, watermark,
-    DRAFT as PDF_DRAFT, SIGNED as PDF_SIGNED,
+    DocumentError, Input as DocumentInput, Made as MadeDocument, DRAFT as PDF_DRAFT,
+    SIGNED as PDF_SIGNED,
 };
-/// The PNG chunk checksum, for tests that build PNGs by hand.
-#[cfg(test)]
-pub(crate) use signature::crc32;
 pub use signature::{
     check as check_signature, from_base64 as signature_from_base64, SignatureImage, SignatureLimits,
 };
-pub use signing::{SignRequest, SignedContract};
+pub use signing::{PreparedSignature, SignRequest, SignedContract};
 
 use std::sync::Arc;
 

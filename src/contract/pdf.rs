@@ -3,6 +3,8 @@
 //! signature in Bên B's block and the evidence of the signing code. Both are stored once in
 //! `pdf_documents` and never change.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Datelike, Utc};
 use serde_json::{json, Value};
 
@@ -12,7 +14,7 @@ use crate::ca::SealingKey;
 use crate::documents::{self, Image, Request};
 use crate::pdf_seal::{seal_pdf, SealError, SealParams};
 use crate::secrets::sha256_hex;
-use crate::store::{ContractRow, EnrolmentRow, PackageRow, PdfDocumentRow, Store, StoreError, Tx};
+use crate::store::{EnrolmentRow, PackageRow, PdfDocumentRow, Store, StoreError, Tx};
 use crate::vn;
 
 pub const DRAFT: &str = "contract_draft";
@@ -76,6 +78,156 @@ pub fn subscriber_data(s: &EnrolmentRow) -> Value {
     })
 }
 
+/// Everything a PDF is made from: two equal inputs make the same document. The expensive
+/// work (typst, the seal) runs on an input read before the write transaction ([`Input::make`]);
+/// the transaction reads its rows again, builds the input they give and stores the bytes made
+/// before only if the two are equal ([`Input::store`]), so a document is never stored stale.
+#[derive(Clone, PartialEq)]
+pub struct Input {
+    template: &'static str,
+    data: Value,
+    images: Vec<(&'static str, Vec<u8>)>,
+    /// The document's time: its creation (PDF metadata), the seal's signing time and the
+    /// stored row's `created_at`.
+    created: DateTime<Utc>,
+    ident: String,
+    seal: Option<SealWith>,
+}
+
+#[derive(Clone)]
+struct SealWith {
+    name: String,
+    reason: String,
+    key: Arc<SealingKey>,
+}
+
+impl PartialEq for SealWith {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.reason == other.reason && Arc::ptr_eq(&self.key, &other.key)
+    }
+}
+
+/// A document made from an [`Input`], kept with it for the transaction's check.
+#[derive(Clone)]
+pub struct Made {
+    input: Input,
+    bytes: Vec<u8>,
+}
+
+impl Made {
+    /// The SHA-256 of the bytes made (tests compare it with what was stored).
+    pub fn sha256(&self) -> String {
+        sha256_hex(&self.bytes)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    #[error(transparent)]
+    Render(#[from] documents::RenderError),
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<DocumentError> for ContractError {
+    fn from(e: DocumentError) -> Self {
+        match e {
+            DocumentError::Store(e) => e.into(),
+            other => unexpected(other),
+        }
+    }
+}
+
+impl Input {
+    /// An unsealed document (a draft, a record).
+    pub fn new(template: &'static str, data: Value, created: DateTime<Utc>, ident: &str) -> Self {
+        Self {
+            template,
+            data,
+            images: Vec::new(),
+            created,
+            ident: ident.to_string(),
+            seal: None,
+        }
+    }
+
+    /// Shows `bytes` at `/<name>`.
+    pub fn image(mut self, name: &'static str, bytes: Vec<u8>) -> Self {
+        self.images.push((name, bytes));
+        self
+    }
+
+    /// Sealed by the provider at the document's time: the provider's name and the time are
+    /// drawn in Bên A's block by the template, and the PAdES widget goes over that block.
+    pub fn sealed(mut self, provider: &Provider, reason: String, key: Arc<SealingKey>) -> Self {
+        self.seal = Some(SealWith {
+            name: provider.name.clone(),
+            reason,
+            key,
+        });
+        self
+    }
+
+    /// Renders (and seals): CPU work, for a blocking thread outside any transaction.
+    pub fn make(self) -> Result<Made, DocumentError> {
+        let images: Vec<Image<'_>> = self
+            .images
+            .iter()
+            .map(|(name, bytes)| Image { name, bytes })
+            .collect();
+        let rendered = documents::render_located(&Request {
+            template: self.template,
+            data: &self.data,
+            images: &images,
+            created: self.created,
+            ident: &self.ident,
+        })?;
+        let bytes = match &self.seal {
+            None => rendered.pdf,
+            Some(with) => seal_as(rendered, &with.key, &with.name, &with.reason, self.created)?,
+        };
+        Ok(Made { input: self, bytes })
+    }
+
+    /// [`Input::make`] on tokio's blocking pool.
+    pub async fn make_blocking(self) -> Result<Made, DocumentError> {
+        tokio::task::spawn_blocking(move || self.make())
+            .await
+            .map_err(|e| StoreError::Unexpected(format!("document rendering stopped: {e}")))?
+    }
+
+    /// Stores, in the caller's transaction, the document this input (read in it) gives: the
+    /// bytes `made` before the transaction when they were made from an equal input, else
+    /// rendered now (something they showed changed meanwhile, or nothing was made). Returns
+    /// the stored bytes' SHA-256.
+    pub fn store(
+        self,
+        tx: &mut Tx<'_>,
+        kind: &str,
+        subject: &str,
+        made: Option<Made>,
+    ) -> Result<String, DocumentError> {
+        let (template, created) = (self.template, self.created);
+        let bytes = match made {
+            Some(made) if made.input == self => made.bytes,
+            Some(_) => {
+                tracing::info!(
+                    kind,
+                    subject,
+                    "document changed while rendered: rendered again"
+                );
+                self.make()?.bytes
+            }
+            None => self.make()?.bytes,
+        };
+        let row = PdfDocumentRow::new(kind, subject, template, bytes, created);
+        tx.insert_pdf_document(&row)?;
+        Ok(row.document_sha256)
+    }
+}
+
 /// What the signed version adds.
 pub struct Evidence<'a> {
     pub signed_at: DateTime<Utc>,
@@ -87,10 +239,14 @@ pub struct Evidence<'a> {
     pub user_agent: Option<&'a str>,
 }
 
+/// What a contract's PDF shows of the contract, the parties and the package.
 pub struct Contents<'a> {
     pub environment: Environment,
     pub provider: &'a Provider,
-    pub contract: &'a ContractRow,
+    /// The contract's id, number and making time.
+    pub id: &'a str,
+    pub number: &'a str,
+    pub made: DateTime<Utc>,
     pub subscriber: &'a EnrolmentRow,
     pub package: &'a PackageRow,
 }
@@ -104,11 +260,21 @@ pub fn seal(
     reason: &str,
     at: DateTime<Utc>,
 ) -> Result<Vec<u8>, SealError> {
+    seal_as(rendered, key, &provider.name, reason, at)
+}
+
+fn seal_as(
+    rendered: documents::Rendered,
+    key: &SealingKey,
+    name: &str,
+    reason: &str,
+    at: DateTime<Utc>,
+) -> Result<Vec<u8>, SealError> {
     seal_pdf(
         &rendered.pdf,
         key,
         &SealParams {
-            name: provider.name.clone(),
+            name: name.to_string(),
             reason: reason.to_string(),
             location: "Việt Nam".into(),
             time: at,
@@ -122,15 +288,11 @@ pub fn seal_data(provider: &Provider, at: DateTime<Utc>) -> Value {
     json!({"name": provider.name, "time": vn::time_date_seconds(at)})
 }
 
-fn render(
-    c: &Contents<'_>,
-    evidence: Option<&Evidence<'_>>,
-) -> Result<documents::Rendered, ContractError> {
-    let made = c.contract.created_at.and_utc();
-    let data = json!({
+fn data(c: &Contents<'_>, evidence: Option<&Evidence<'_>>) -> Value {
+    json!({
         "watermark": watermark(c.environment),
-        "number": c.contract.number,
-        "dated": dated(made),
+        "number": c.number,
+        "dated": dated(c.made),
         "provider": provider_data(c.provider),
         "subscriber": subscriber_data(c.subscriber),
         "package": {
@@ -150,69 +312,29 @@ fn render(
             "user_agent": e.user_agent.unwrap_or("Không được chuyển tiếp"),
         })),
         "seal": evidence.map_or(Value::Null, |e| seal_data(c.provider, e.signed_at)),
-    });
-    let images: Vec<Image<'_>> = evidence
-        .map(|e| Image {
-            name: "/signature.png",
-            bytes: e.signature_png,
-        })
-        .into_iter()
-        .collect();
-    documents::render_located(&Request {
-        template: documents::CONTRACT_TEMPLATE,
-        data: &data,
-        images: &images,
-        created: evidence.map_or(made, |e| e.signed_at),
-        ident: &c.contract.id,
     })
-    .map_err(unexpected)
 }
 
-/// Renders the draft and stores it in the caller's transaction; returns its SHA-256.
-pub fn store_draft(tx: &mut Tx<'_>, c: &Contents<'_>) -> Result<String, ContractError> {
-    store(
-        tx,
-        DRAFT,
-        c,
-        render(c, None)?.pdf,
-        c.contract.created_at.and_utc(),
-    )
+/// The draft: what the citizen reads and the signing code is bound to.
+pub fn draft(c: &Contents<'_>) -> Input {
+    Input::new(documents::CONTRACT_TEMPLATE, data(c, None), c.made, c.id)
 }
 
-/// Renders the signed version and stores it in the caller's transaction.
-pub fn store_signed(
-    tx: &mut Tx<'_>,
-    c: &Contents<'_>,
-    evidence: &Evidence<'_>,
-    key: &SealingKey,
-) -> Result<String, ContractError> {
-    let sealed = seal(
-        render(c, Some(evidence))?,
-        key,
-        c.provider,
-        &format!("Hợp đồng {} do Bên B ký", c.contract.number),
-        evidence.signed_at,
-    )
-    .map_err(unexpected)?;
-    store(tx, SIGNED, c, sealed, evidence.signed_at)
-}
-
-fn store(
-    tx: &mut Tx<'_>,
-    kind: &str,
-    c: &Contents<'_>,
-    bytes: Vec<u8>,
-    at: DateTime<Utc>,
-) -> Result<String, ContractError> {
-    let row = PdfDocumentRow::new(
-        kind,
-        &c.contract.id,
+/// The signed version: the draft's content, the drawn signature, the evidence, sealed at the
+/// signing time.
+pub fn signed(c: &Contents<'_>, evidence: &Evidence<'_>, key: Arc<SealingKey>) -> Input {
+    Input::new(
         documents::CONTRACT_TEMPLATE,
-        bytes,
-        at,
-    );
-    tx.insert_pdf_document(&row)?;
-    Ok(row.document_sha256)
+        data(c, Some(evidence)),
+        evidence.signed_at,
+        c.id,
+    )
+    .image("/signature.png", evidence.signature_png.to_vec())
+    .sealed(
+        c.provider,
+        format!("Hợp đồng {} do Bên B ký", c.number),
+        key,
+    )
 }
 
 /// Records that `reader` viewed a stored document of a citizen (the operator pages show the

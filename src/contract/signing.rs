@@ -1,15 +1,16 @@
 //! Signing: the code sent by SMS bound to the document's digest, then agreement, the drawn
 //! signature and the code, which sign the contract and move the enrolment to `contract_signed`.
 
+use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::free_package::refuse_if_free_package_used;
 use super::{
     pdf, signature, signature_aad, signing_digest, unexpected, verified_enrolment, ContractError,
-    ContractStatus, ContractSummary, Contracts,
+    ContractStatus, ContractSummary, Contracts, SignatureImage,
 };
 use crate::audit::{Actor, NewEvent};
-use crate::data_keys::Purpose as DataKeyPurpose;
+use crate::data_keys::{Purpose as DataKeyPurpose, Sealed};
 use crate::enrolment::identity::{Email, PhoneNumber};
 use crate::enrolment::status::Event;
 use crate::enrolment::transition::{transition, Details, MoveError};
@@ -19,7 +20,9 @@ use crate::otp::{
     ChallengeLookup, ChallengeRequest, ChallengeSent, Check, DocumentDigest, OtpError, Purpose,
 };
 use crate::secrets::sha256_hex;
-use crate::store::{ContractRow, EnrolmentRow, FreePackageClaimRow, SignatureEvidence, Tx};
+use crate::store::{
+    ContractRow, EnrolmentRow, FreePackageClaimRow, PackageRow, SignatureEvidence, Tx,
+};
 
 /// What the citizen sends to sign.
 pub struct SignRequest {
@@ -154,27 +157,44 @@ impl Contracts {
     }
 
     /// Signs: checks agreement and the image, then verifies the OTP and records the signature
-    /// and the enrolment's move to `contract_signed` in one audited transaction.
+    /// and the enrolment's move to `contract_signed` in one audited transaction
+    /// ([`Contracts::prepare_signature`], then [`Contracts::commit_signature`]).
     pub async fn sign(
         &self,
         actor: &Actor,
         id: &str,
         request: SignRequest,
     ) -> Result<ContractSummary, ContractError> {
+        let prepared = self.prepare_signature(actor, id, request).await?;
+        self.commit_signature(prepared).await
+    }
+
+    /// Everything but the transaction: the request's checks, the signature image sealed, and,
+    /// when the code looks right (`Otp::preview`), the signed PDF rendered and sealed with the
+    /// signing time fixed now, which the transaction records.
+    pub async fn prepare_signature(
+        &self,
+        actor: &Actor,
+        id: &str,
+        request: SignRequest,
+    ) -> Result<PreparedSignature, ContractError> {
         if !request.agree {
             return Err(ContractError::AgreementRequired);
         }
         let drawn = signature::check(&request.signature_png, &self.settings.signature)?;
         let contract_id = id.to_string();
         let read_id = contract_id.clone();
-        let (contract, digest) = self
+        let (contract, digest, parties) = self
             .store
             .read(move |tx| {
                 let contract = tx
                     .contract_by_id(&read_id)?
                     .ok_or(ContractError::NotFound)?;
                 let digest = signing_digest(tx, &contract)?;
-                Ok::<_, ContractError>((contract, digest))
+                // What the signed PDF shows; the transaction reads it again.
+                let enrolment = tx.enrolment_by_id(&contract.enrolment_id)?;
+                let package = tx.package(&contract.package_code)?;
+                Ok::<_, ContractError>((contract, digest, enrolment.zip(package)))
             })
             .await?;
         // Refused before the code is looked at, so a late retry does not burn an attempt.
@@ -183,47 +203,113 @@ impl Contracts {
             ContractStatus::Signed => return Err(ContractError::AlreadySigned),
             ContractStatus::Superseded => return Err(ContractError::Superseded),
         }
-        let subject = otp_subject(&contract_id);
         let check = Check {
             lookup: match request.challenge_id {
                 Some(challenge) => ChallengeLookup::Id(challenge),
-                None => ChallengeLookup::Subject(subject.clone()),
+                None => ChallengeLookup::Subject(otp_subject(&contract_id)),
             },
             purpose: Purpose::ContractSigning,
             document_digest: DocumentDigest::parse(&digest).map_err(unexpected)?,
             code: request.otp_code,
             actor: actor.clone(),
         };
-        let actor = actor.clone();
-        let signature_sha256 = sha256_hex(&request.signature_png);
-        let signature_bytes = request.signature_png.len();
+        let at = self.clock.now();
         let sealed = self
             .keys
             .seal(
                 DataKeyPurpose::Signature,
                 &signature_aad(&contract_id),
                 &request.signature_png,
-                self.clock.now(),
+                at,
             )
             .map_err(unexpected)?;
-        // Kept in memory only to be drawn into the signed contract; stored sealed.
-        let image = request.signature_png;
-        let (client_ip, user_agent) = (request.client_ip, request.user_agent);
-        let (provider, environment) = (self.settings.provider.clone(), self.environment);
-        let sealing = self.sealing.clone();
-        let outbox = self.outbox.clone();
+        let mut prepared = PreparedSignature {
+            actor: actor.clone(),
+            contract_id,
+            check,
+            at,
+            drawn,
+            signature_sha256: sha256_hex(&request.signature_png),
+            sealed,
+            image: request.signature_png,
+            client_ip: request.client_ip,
+            user_agent: request.user_agent,
+            made: None,
+        };
+        // A wrong or spent code renders nothing: the transaction refuses it and counts it.
+        let Some(preview) = self.otp.preview(&prepared.check, at).await? else {
+            return Ok(prepared);
+        };
+        let Some((enrolment, package)) = parties else {
+            return Ok(prepared);
+        };
+        let input = self.signed_input(
+            &contract,
+            &enrolment,
+            &package,
+            &prepared,
+            (&preview.challenge_id, &preview.masked_destination),
+            &digest,
+        );
+        prepared.made = Some(input.make_blocking().await?);
+        Ok(prepared)
+    }
+
+    /// The signed PDF's input for `contract` as signed with `p` under the verified challenge
+    /// `(id, masked destination)`.
+    fn signed_input(
+        &self,
+        contract: &ContractRow,
+        enrolment: &EnrolmentRow,
+        package: &PackageRow,
+        p: &PreparedSignature,
+        (challenge_id, masked_destination): (&str, &str),
+        draft_sha256: &str,
+    ) -> pdf::Input {
+        pdf::signed(
+            &pdf::Contents {
+                environment: self.environment,
+                provider: &self.settings.provider,
+                id: &contract.id,
+                number: &contract.number,
+                made: contract.created_at.and_utc(),
+                subscriber: enrolment,
+                package,
+            },
+            &pdf::Evidence {
+                signed_at: p.at,
+                masked_destination,
+                challenge_id,
+                draft_sha256,
+                signature_png: &p.image,
+                client_ip: p.client_ip.as_deref(),
+                user_agent: p.user_agent.as_deref(),
+            },
+            self.sealing.clone(),
+        )
+    }
+
+    /// The transaction: the code verified and consumed, the contract signed, the signed PDF
+    /// stored (the one prepared if what it shows is unchanged, else rendered again), the
+    /// enrolment moved, all audited together.
+    pub async fn commit_signature(
+        &self,
+        p: PreparedSignature,
+    ) -> Result<ContractSummary, ContractError> {
+        let this = self.clone();
+        let subject = otp_subject(&p.contract_id);
+        let (check, at) = (p.check.clone(), p.at);
         self.otp
-            .confirm(check, move |tx, verified| {
+            .confirm_at(check, at, move |tx, verified| {
                 // The digest already binds the code to this document; the subject check
                 // keeps that true even for two contracts with identical bytes.
                 if verified.subject != subject {
                     return Err(ContractError::Otp(OtpError::WrongDocument));
                 }
-                let (contract, enrolment) = signable(tx, &contract_id)?;
+                let (contract, enrolment) = signable(tx, &p.contract_id)?;
                 let package = tx
                     .package(&contract.package_code)?
                     .ok_or_else(|| unexpected("contract without its package"))?;
-                let at = verified.verified_at;
                 if package.free {
                     refuse_if_free_package_used(tx, &enrolment.id_number)?;
                     tx.insert_free_package_claim(&FreePackageClaimRow {
@@ -237,16 +323,16 @@ impl Contracts {
                         released_reason: None,
                     })?;
                 }
-                let signed_by = actor.to_string();
-                tx.insert_data_key(&sealed.key)?;
+                let signed_by = p.actor.to_string();
+                tx.insert_data_key(&p.sealed.key)?;
                 if !tx.sign_contract(
                     &contract.id,
                     &SignatureEvidence {
                         signed_at: at.naive_utc(),
                         signed_by: &signed_by,
-                        signature_image: &sealed.ciphertext,
-                        signature_key_id: &sealed.key.id,
-                        signature_sha256: &signature_sha256,
+                        signature_image: &p.sealed.ciphertext,
+                        signature_key_id: &p.sealed.key.id,
+                        signature_sha256: &p.signature_sha256,
                         otp_challenge_id: &verified.challenge_id,
                         otp_masked_destination: &verified.masked_destination,
                     },
@@ -257,29 +343,24 @@ impl Contracts {
                         Ok(_) => unexpected("draft contract refused its signature"),
                     });
                 }
-                let signed_pdf_sha256 = pdf::store_signed(
-                    tx,
-                    &pdf::Contents {
-                        environment,
-                        provider: &provider,
-                        contract: &contract,
-                        subscriber: &enrolment,
-                        package: &package,
-                    },
-                    &pdf::Evidence {
-                        signed_at: at,
-                        masked_destination: &verified.masked_destination,
-                        challenge_id: &verified.challenge_id,
-                        draft_sha256: verified.document_digest.as_str(),
-                        signature_png: &image,
-                        client_ip: client_ip.as_deref(),
-                        user_agent: user_agent.as_deref(),
-                    },
-                    &sealing,
-                )?;
+                let signed_pdf_sha256 = this
+                    .signed_input(
+                        &contract,
+                        &enrolment,
+                        &package,
+                        &p,
+                        (&verified.challenge_id, &verified.masked_destination),
+                        verified.document_digest.as_str(),
+                    )
+                    .store(tx, pdf::SIGNED, &contract.id, p.made)?;
                 let emailed_to = match enrolment.email.as_deref() {
                     Some(address) => Some(email_signed_copy(
-                        tx, &outbox, at, &enrolment, &contract, address,
+                        tx,
+                        &this.outbox,
+                        at,
+                        &enrolment,
+                        &contract,
+                        address,
                     )?),
                     None => None,
                 };
@@ -287,7 +368,7 @@ impl Contracts {
                     tx,
                     &enrolment.id,
                     Event::ContractSigned,
-                    &actor,
+                    &p.actor,
                     at,
                     Details {
                         verified_by: None,
@@ -301,7 +382,7 @@ impl Contracts {
                 })?;
                 tx.audit(NewEvent::new(
                     at,
-                    &actor,
+                    &p.actor,
                     "contract.signed",
                     "contract",
                     &contract.id,
@@ -309,17 +390,17 @@ impl Contracts {
                         "number": contract.number,
                         "enrolment_id": enrolment.id,
                         "document_sha256": contract.document_sha256,
-                        "signature_sha256": signature_sha256,
-                        "signature_bytes": signature_bytes,
-                        "signature_width": drawn.width,
-                        "signature_height": drawn.height,
+                        "signature_sha256": p.signature_sha256,
+                        "signature_bytes": p.image.len(),
+                        "signature_width": p.drawn.width,
+                        "signature_height": p.drawn.height,
                         "otp_challenge_id": verified.challenge_id,
                         "to": verified.masked_destination,
                         "free_package": package.free,
                         "signed_pdf_sha256": signed_pdf_sha256,
                         "signed_copy_emailed_to": emailed_to,
-                        "client_ip": client_ip,
-                        "user_agent": user_agent,
+                        "client_ip": p.client_ip,
+                        "user_agent": p.user_agent,
                     }),
                 ))?;
                 let row = tx
@@ -328,6 +409,32 @@ impl Contracts {
                 ContractSummary::from_row(&row)
             })
             .await
+    }
+}
+
+/// A signature checked and, when its code looked right, its signed PDF made, before the
+/// transaction ([`Contracts::commit_signature`]).
+#[derive(Clone)]
+pub struct PreparedSignature {
+    actor: Actor,
+    contract_id: String,
+    check: Check,
+    /// The signing time: printed in the PDF, recorded as `signed_at` and the OTP's time.
+    at: DateTime<Utc>,
+    drawn: SignatureImage,
+    signature_sha256: String,
+    sealed: Sealed,
+    /// Kept in memory only to be drawn into the signed contract; stored sealed.
+    image: Vec<u8>,
+    client_ip: Option<String>,
+    user_agent: Option<String>,
+    made: Option<pdf::Made>,
+}
+
+impl PreparedSignature {
+    /// The SHA-256 of the signed PDF made before the transaction, if one was.
+    pub fn rendered_sha256(&self) -> Option<String> {
+        self.made.as_ref().map(pdf::Made::sha256)
     }
 }
 

@@ -8,6 +8,7 @@ use super::identity::{
     FieldError, FieldErrors, NationalId, PersonName, PhoneNumber, Sex,
 };
 use super::status::Source;
+use crate::drawn_signature::{self, SignatureLimits};
 
 /// Codes of refusals made here (the identity parsers have their own, in `identity::codes`).
 pub mod codes {
@@ -16,6 +17,9 @@ pub mod codes {
     pub const CONSENT_REQUIRED: &str = "consent_required";
     pub const CONSENT_TIME_INVALID: &str = "consent_time_invalid";
     pub const CONSENT_CHANNEL_INVALID: &str = "consent_channel_invalid";
+    pub const CONSENT_SIGNATURE_REQUIRED: &str = "consent_signature_required";
+    pub const CONSENT_SIGNATURE_INVALID: &str = "consent_signature_invalid";
+    pub const CONSENT_SIGNATURE_UNEXPECTED: &str = "consent_signature_unexpected";
     pub const PROVINCE_UNKNOWN: &str = "province_unknown";
     pub const WARD_UNKNOWN: &str = "ward_unknown";
 }
@@ -44,6 +48,10 @@ pub struct ConsentForm {
     /// RFC 3339.
     pub given_at: String,
     pub channel: String,
+    /// The citizen's signature drawn under the consent text at the desk: base64 PNG (a
+    /// canvas's `data:image/png;base64,` URL accepted). Required from a counter, whose
+    /// consent is the citizen's act witnessed by the operator; refused from other sources.
+    pub signature_image: Option<String>,
 }
 
 /// The application exactly as the caller sent it. Dates are text (`YYYY-MM-DD`) so that an
@@ -79,6 +87,24 @@ pub struct Consent {
     pub text_sha256: String,
     pub given_at: DateTime<Utc>,
     pub channel: &'static str,
+    /// The citizen's own act, for a counter application (the others' consent is recorded by
+    /// the app or VNeID that showed the text).
+    pub act: Option<ConsentAct>,
+}
+
+/// How a citizen at the desk gave consent, witnessed by the operator.
+pub enum ConsentAct {
+    /// Drawn on the signature pad under the consent text: the PNG, checked.
+    SignaturePad(Vec<u8>),
+}
+
+impl ConsentAct {
+    /// `consent_evidence.method`.
+    pub fn method(&self) -> &'static str {
+        match self {
+            ConsentAct::SignaturePad(_) => "signature_pad",
+        }
+    }
 }
 
 /// A parsed application: every value has passed its checks.
@@ -149,9 +175,46 @@ fn parse_address(errors: &mut FieldErrors, prefix: &str, a: &AddressForm) -> Opt
     })
 }
 
+/// The citizen's act a counter application must carry, and no other may.
+fn parse_consent_act(
+    errors: &mut FieldErrors,
+    source: Option<Source>,
+    signature_image: Option<&str>,
+) -> Option<Option<ConsentAct>> {
+    const FIELD: &str = "consent.signature_image";
+    match (source, signature_image) {
+        (Some(Source::Counter), None) => {
+            errors.push(FieldError::new(FIELD, codes::CONSENT_SIGNATURE_REQUIRED));
+            None
+        }
+        (Some(Source::Counter), Some(text)) => {
+            // The pad's own canvas is well within the contract's default limits.
+            let limits = SignatureLimits::default();
+            let png = drawn_signature::from_base64(text, limits.max_bytes).and_then(|png| {
+                drawn_signature::check(&png, &limits)?;
+                Ok(png)
+            });
+            match png {
+                Ok(png) => Some(Some(ConsentAct::SignaturePad(png))),
+                Err(_) => {
+                    errors.push(FieldError::new(FIELD, codes::CONSENT_SIGNATURE_INVALID));
+                    None
+                }
+            }
+        }
+        (Some(_), Some(_)) => {
+            errors.push(FieldError::new(FIELD, codes::CONSENT_SIGNATURE_UNEXPECTED));
+            None
+        }
+        // No act to record, or no source to judge it by (refused on its own field).
+        (_, None) | (None, Some(_)) => Some(None),
+    }
+}
+
 fn parse_consent(
     errors: &mut FieldErrors,
     c: Option<&ConsentForm>,
+    source: Option<Source>,
     now: DateTime<Utc>,
 ) -> Option<Consent> {
     let Some(c) = c else {
@@ -186,11 +249,13 @@ fn parse_consent(
             .find(|ch| *ch == c.channel.trim())
             .ok_or_else(|| FieldError::new("consent.channel", codes::CONSENT_CHANNEL_INVALID)),
     );
+    let act = parse_consent_act(errors, source, present(&c.signature_image));
     Some(Consent {
         version: version?,
         text_sha256: text_sha256?,
         given_at: given_at?,
         channel: channel?,
+        act: act?,
     })
 }
 
@@ -231,7 +296,7 @@ impl Application {
             present(&form.id_expiry_date).map(|s| e.take(parse_date("identity.id_expiry_date", s)));
         let phone = e.take(PhoneNumber::parse("contact.phone", &form.phone));
         let email = present(&form.email).map(|s| e.take(Email::parse("contact.email", s)));
-        let consent = parse_consent(&mut e, form.consent.as_ref(), now);
+        let consent = parse_consent(&mut e, form.consent.as_ref(), source, now);
 
         if let (Some(id), Some(sex), Some(dob)) = (&id_number, sex, dob) {
             e.take(id.check_against(sex, dob));

@@ -261,7 +261,7 @@ mod tests {
         let mut bomb = encoded(600, 400, ImageFormat::Png);
         let ihdr = &mut bomb[16..24];
         ihdr.copy_from_slice(&[0, 0, 0xEA, 0x60, 0, 0, 0xEA, 0x60]);
-        let crc = crate::contract::crc32(&bomb[12..29]);
+        let crc = crate::drawn_signature::crc32(&bomb[12..29]);
         bomb[29..33].copy_from_slice(&crc.to_be_bytes());
         assert_eq!(
             normalise_image(DocumentKind::IdFront, &bomb).err(),

@@ -24,7 +24,7 @@ pub use crate::states::enrolment as status;
 pub mod transition;
 
 pub use application::{
-    codes, AddressForm, Application, ApplicationForm, ConsentForm, CONSENT_CHANNELS,
+    codes, AddressForm, Application, ApplicationForm, ConsentAct, ConsentForm, CONSENT_CHANNELS,
 };
 pub use documents::{
     normalise_image, Document, DocumentInfo, DocumentKind, ImageRefusal, ImageType, NormalisedImage,
@@ -44,8 +44,8 @@ use crate::document_store::{DocumentStore, DocumentStoreError, Placed};
 use crate::secrets::{sha256_hex, MasterKey};
 use crate::settings::{range, Invalid};
 use crate::store::{
-    CertificateRow, DestructionReason, DocumentRow, EnrolmentRow, IdempotencyRow, Store,
-    StoreError, Tx,
+    CertificateRow, ConsentEvidenceRow, DestructionReason, DocumentRow, EnrolmentRow,
+    IdempotencyRow, Store, StoreError, Tx,
 };
 use identity::FieldErrors;
 use serde_json::Value;
@@ -391,6 +391,7 @@ impl Enrolments {
         let id = uuid::Uuid::new_v4().to_string();
         let policy = self.settings.routing.route(app.source);
         let row = new_row(&id, &app, &submitter, now);
+        let consent = self.consent_evidence(&id, &app, &submitter, now)?;
         let (id_number, principal, key) = (
             row.id_number.clone(),
             idem.principal.clone(),
@@ -412,6 +413,10 @@ impl Enrolments {
                     row.verified_by = verified_by.map(str::to_string);
                 }
                 tx.insert_enrolment(&row)?;
+                if let Some((key, evidence)) = &consent {
+                    tx.insert_data_key(key)?;
+                    tx.insert_consent_evidence(evidence)?;
+                }
                 tx.audit(NewEvent::new(
                     now,
                     &submitter.actor,
@@ -427,6 +432,10 @@ impl Enrolments {
                         "consent_version": row.consent_version,
                         "consent_text_sha256": row.consent_text_sha256,
                         "consent_channel": row.consent_channel,
+                        "consent_method": consent.as_ref().map(|(_, e)| &e.method),
+                        "consent_signature_sha256":
+                            consent.as_ref().map(|(_, e)| &e.signature_sha256),
+                        "consent_witnessed_by": consent.as_ref().map(|(_, e)| &e.witnessed_by),
                     }),
                 ))?;
                 if row.status == Status::AwaitingVideoCall {
@@ -467,6 +476,35 @@ impl Enrolments {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The record of a counter citizen's own act of consent, witnessed by the submitting
+    /// operator: the drawn signature sealed under a new data key (the key row to insert with
+    /// it). `None` for the other channels, whose app or hub recorded the consent it showed.
+    fn consent_evidence(
+        &self,
+        id: &str,
+        app: &Application,
+        submitter: &Submitter,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(crate::store::DataKeyRow, ConsentEvidenceRow)>, EnrolmentError> {
+        let (Some(act), Some(operator)) = (&app.consent.act, &submitter.operator_id) else {
+            return Ok(None);
+        };
+        let ConsentAct::SignaturePad(png) = act;
+        let sealed = self
+            .keys
+            .seal(Purpose::Signature, &consent_signature_aad(id), png, now)
+            .map_err(unexpected)?;
+        let evidence = ConsentEvidenceRow {
+            enrolment_id: id.to_string(),
+            method: act.method().to_string(),
+            witnessed_by: operator.clone(),
+            signature_image: sealed.ciphertext,
+            signature_key_id: sealed.key.id.clone(),
+            signature_sha256: sha256_hex(png),
+        };
+        Ok(Some((sealed.key, evidence)))
     }
 
     /// The remembered answer for this key, or `IdempotencyKeyReused` when the key came with
@@ -790,6 +828,11 @@ impl Enrolments {
         self.documents.delete(&objects).await;
         Ok(summary)
     }
+}
+
+/// Binds a consent signature's ciphertext to its enrolment.
+fn consent_signature_aad(id: &str) -> Vec<u8> {
+    format!("{id}/consent_signature").into_bytes()
 }
 
 /// Binds a document's ciphertext to its enrolment and kind, so it cannot be moved to another.

@@ -36,8 +36,10 @@ use crate::states::certificate::SIGNING_RECOVERED_AFTER;
 use crate::status::{CertificateStatus, Move};
 use crate::store::{CertificateRow, Store, StoreError, Tx};
 
+mod batch;
 mod enrolment;
 mod service;
+pub use batch::{Bare, Batcher, Steps, MAX_BATCH};
 pub use enrolment::{abandon_issuance, begin_issuance};
 pub use service::{IdempotencyKey, Issuance};
 
@@ -201,6 +203,7 @@ impl Prepared {
         })?;
         tx.audit(self.event)?;
         Ok(Recorded {
+            row: self.row,
             linted: self.linted,
             issued: self.issued,
         })
@@ -209,6 +212,7 @@ impl Prepared {
 
 /// A committed `signing` row with its TBS: what [`Issuer::sign`] takes.
 pub struct Recorded {
+    row: CertificateRow,
     linted: LintedTbs,
     issued: IssuedCertificate,
 }
@@ -223,12 +227,24 @@ impl Recorded {
 /// storing write may run again (`Store::write_blocking`).
 #[derive(Clone)]
 pub struct Signed {
+    row: CertificateRow,
     issued: IssuedCertificate,
     signed_at: DateTime<Utc>,
     event: NewEvent,
 }
 
 impl Signed {
+    /// The certificate's row as [`Signed::store`] will leave it (`pending_acceptance`, with
+    /// its bytes), for work done before that transaction (the acceptance record).
+    pub fn certificate(&self) -> CertificateRow {
+        CertificateRow {
+            status: self.issued.status,
+            cert_der: Some(self.issued.cert_der.clone()),
+            signed_at: Some(self.signed_at.naive_utc()),
+            ..self.row.clone()
+        }
+    }
+
     /// Step 5, in the caller's write transaction: the certificate stored in
     /// `pending_acceptance` with its audit event.
     pub fn store(self, tx: &mut Tx<'_>) -> Result<IssuedCertificate, IssuanceError> {
@@ -374,7 +390,11 @@ impl Issuer {
         recorded: Recorded,
         reopen: impl FnOnce(&mut Tx<'_>, &str) -> Result<(), IssuanceError>,
     ) -> Result<Signed, IssuanceError> {
-        let Recorded { linted, mut issued } = recorded;
+        let Recorded {
+            row,
+            linted,
+            mut issued,
+        } = recorded;
         let cert_der = match ca::sign_certificate(&self.ca, linted) {
             Ok(der) => der,
             Err(e) => {
@@ -394,6 +414,7 @@ impl Issuer {
         );
         issued.cert_der = cert_der;
         Ok(Signed {
+            row,
             issued,
             signed_at,
             event,

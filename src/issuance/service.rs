@@ -5,8 +5,11 @@
 //! - **Recording transaction:** the idempotency key claimed, the enrolment moved
 //!   `contract_signed` → `certificate_issued` (or, for a rekey, the replaced certificate checked
 //!   again, race-free), and the certificate recorded in `signing`.
-//! - **Storing transaction:** the signed certificate stored, its acceptance record made and the
-//!   idempotency key's answer written.
+//! - **Storing transaction:** the signed certificate stored, its acceptance record (rendered
+//!   after signing, outside the transaction) stored and the idempotency key's answer written.
+//!
+//! Both are shared by the requests that queue together on the issuer's [`Batcher`]
+//! (`batch.rs`); what the RA adds to each request is its [`Steps`] (`RaSteps` here).
 //!
 //! Idempotency: a key is *claimed* in the recording transaction (a row whose body is the serial
 //! being issued) and *answered* in the storing one. Write transactions are serialised (SQLite's
@@ -26,10 +29,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{
-    abandon_issuance, begin_issuance, IssuanceError, IssuanceOrder, IssuedCertificate, Issuer,
-    Recorded, Term,
+    abandon_issuance, begin_issuance, Batcher, IssuanceError, IssuanceOrder, IssuedCertificate,
+    Issuer, Prepared, Signed, Steps, Term,
 };
-use crate::acceptance::Acceptance;
+use crate::acceptance::{Acceptance, RenderedRecord};
 use crate::audit::{Actor, NewEvent};
 use crate::ca::{certificate_to_pem, pem_to_der, SubjectInfo};
 use crate::clock::Clock;
@@ -73,6 +76,7 @@ impl IdempotencyKey {
 pub struct Issuance {
     store: Store,
     issuer: Issuer,
+    batcher: Batcher,
     acceptance: Acceptance,
     clock: Arc<dyn Clock>,
 }
@@ -86,6 +90,7 @@ impl Issuance {
     ) -> Self {
         Self {
             store,
+            batcher: Batcher::new(issuer.clone()),
             issuer,
             acceptance,
             clock,
@@ -106,8 +111,21 @@ impl Issuance {
     ) -> Result<IssuedCertificate, IssuanceError> {
         let claim = key.map(|k| Claim::new(actor, k, ISSUE_OPERATION, enrolment_id, &csr));
         let (this, actor, id) = (self.clone(), actor.clone(), enrolment_id.to_string());
-        self.idempotent(claim, move |claim| {
-            this.issue_for_enrolment_blocking(&actor, &id, &csr, claim.as_ref())
+        self.idempotent(claim, move |claim| async move {
+            let (a, i) = (actor.clone(), id.clone());
+            let that = this.clone();
+            let (prepared, contract_id) =
+                tokio::task::spawn_blocking(move || that.prepare_for_enrolment(&a, &i, &csr))
+                    .await
+                    .map_err(|e| IssuanceError::Unexpected(e.to_string()))??;
+            let steps = RaSteps {
+                service: this.clone(),
+                actor: actor.clone(),
+                claim,
+                kind: Kind::Enrolment { id, contract_id },
+                record: None,
+            };
+            this.batcher.issue(actor, prepared, Box::new(steps)).await
         })
         .await
     }
@@ -125,30 +143,42 @@ impl Issuance {
         let serial = serial.to_ascii_lowercase();
         let claim = key.map(|k| Claim::new(actor, k, REKEY_OPERATION, &serial, &csr));
         let (this, actor) = (self.clone(), actor.clone());
-        self.idempotent(claim, move |claim| {
-            this.rekey_blocking(&actor, &serial, &csr, claim.as_ref())
+        self.idempotent(claim, move |claim| async move {
+            let (a, old) = (actor.clone(), serial.clone());
+            let that = this.clone();
+            let prepared = tokio::task::spawn_blocking(move || that.prepare_rekey(&a, &old, &csr))
+                .await
+                .map_err(|e| IssuanceError::Unexpected(e.to_string()))??;
+            let steps = RaSteps {
+                service: this.clone(),
+                actor: actor.clone(),
+                claim,
+                kind: Kind::Rekey { serial },
+                record: None,
+            };
+            this.batcher.issue(actor, prepared, Box::new(steps)).await
         })
         .await
     }
 
-    /// Answers from the key if it was used; otherwise runs `attempt` on the blocking pool and,
-    /// when it fails, looks at the key again: a concurrent request with the same key that
-    /// claimed it first is why this one failed, and its answer is this one's.
-    async fn idempotent(
+    /// Answers from the key if it was used; otherwise runs `attempt` and, when it fails,
+    /// looks at the key again: a concurrent request with the same key that claimed it first
+    /// is why this one failed, and its answer is this one's.
+    async fn idempotent<F>(
         &self,
         claim: Option<Claim>,
-        attempt: impl FnOnce(Option<Claim>) -> Result<IssuedCertificate, IssuanceError> + Send + 'static,
-    ) -> Result<IssuedCertificate, IssuanceError> {
+        attempt: impl FnOnce(Option<Claim>) -> F,
+    ) -> Result<IssuedCertificate, IssuanceError>
+    where
+        F: std::future::Future<Output = Result<IssuedCertificate, IssuanceError>>,
+    {
         if let Some(claim) = &claim {
             if let Some(answer) = self.answer(claim).await? {
                 return Ok(answer);
             }
         }
         let again = claim.clone();
-        let result = tokio::task::spawn_blocking(move || attempt(claim))
-            .await
-            .map_err(|e| IssuanceError::Unexpected(e.to_string()))?;
-        match (result, again) {
+        match (attempt(claim).await, again) {
             (Err(e), Some(claim)) => match self.answer(&claim).await? {
                 Some(answer) => Ok(answer),
                 None => Err(e),
@@ -181,13 +211,15 @@ impl Issuance {
         }
     }
 
-    fn issue_for_enrolment_blocking(
+    /// Everything before the recording transaction: the enrolment ready, the order from it
+    /// and its signed contract, the certificate prepared. Returns the contract's id, which the
+    /// recording transaction checks again.
+    fn prepare_for_enrolment(
         &self,
         actor: &Actor,
         enrolment_id: &str,
         csr: &[u8],
-        claim: Option<&Claim>,
-    ) -> Result<IssuedCertificate, IssuanceError> {
+    ) -> Result<(Prepared, String), IssuanceError> {
         let (enrolment, contract, certificates) = self.store.read_blocking(|tx| {
             let enrolment = tx
                 .enrolment_by_id(enrolment_id)?
@@ -222,38 +254,16 @@ impl Issuance {
             supersedes: enrolment.renews,
         };
         let prepared = self.prepare(actor, &order, csr, ("enrolment", enrolment_id))?;
-        let now = self.clock.now();
-        let recorded = self.store.write_once_blocking(|tx| {
-            if let Some(claim) = claim {
-                claim.take(tx, prepared.serial(), now)?;
-            }
-            // Anything but `contract_signed` now means a concurrent request moved it first.
-            let started = begin_issuance(tx, enrolment_id, now, actor).map_err(|e| match e {
-                IssuanceError::NotReady(_) => IssuanceError::AlreadyIssued,
-                e => e,
-            })?;
-            if started.contract_id != contract.id {
-                return Err(IssuanceError::NotReady(
-                    "the contract changed; try again".into(),
-                ));
-            }
-            prepared.record(tx)
-        })?;
-        // A signer error gives the enrolment back with the revocation, so a retry issues.
-        let reopen = |tx: &mut Tx<'_>, why: &str| {
-            let reason = format!("signing failed: {why}");
-            abandon_issuance(tx, enrolment_id, self.clock.now(), actor, &reason).map(|_| ())
-        };
-        self.sign_and_store(actor, recorded, claim, reopen)
+        Ok((prepared, contract.id))
     }
 
-    fn rekey_blocking(
+    /// Everything before a rekey's recording transaction.
+    fn prepare_rekey(
         &self,
         actor: &Actor,
         serial: &str,
         csr: &[u8],
-        claim: Option<&Claim>,
-    ) -> Result<IssuedCertificate, IssuanceError> {
+    ) -> Result<Prepared, IssuanceError> {
         let now = self.clock.now();
         let (old, enrolment) = self.store.read_blocking(|tx| {
             let old = replaceable(tx, serial, now).map_err(IssuanceError::Replacement)?;
@@ -269,25 +279,7 @@ impl Issuance {
             term: Term::Until(old.not_after.and_utc()),
             supersedes: Some(serial.to_string()),
         };
-        let prepared = self.prepare(actor, &order, csr, ("certificate", serial))?;
-        let recorded = self.store.write_once_blocking(|tx| {
-            if let Some(claim) = claim {
-                claim.take(tx, prepared.serial(), now)?;
-            }
-            // The check again where it is race-free: in the recording write transaction.
-            replaceable(tx, serial, now).map_err(IssuanceError::Replacement)?;
-            tx.audit(NewEvent::new(
-                now,
-                actor,
-                "certificate.rekey_requested",
-                "certificate",
-                serial,
-                json!({"new_serial": prepared.serial()}),
-            ))?;
-            prepared.record(tx)
-        })?;
-        // The enrolment still holds the certificate this one was to replace.
-        self.sign_and_store(actor, recorded, claim, |_, _| Ok(()))
+        self.prepare(actor, &order, csr, ("certificate", serial))
     }
 
     /// [`Issuer::prepare`]; a CSR (or subject) the CA's checks refuse is a refused issuance
@@ -300,7 +292,7 @@ impl Issuance {
         order: &IssuanceOrder,
         csr: &[u8],
         (object_type, object_id): (&'static str, &str),
-    ) -> Result<super::Prepared, IssuanceError> {
+    ) -> Result<Prepared, IssuanceError> {
         match self.issuer.prepare(actor, order, csr) {
             Err(IssuanceError::Rejected(e)) => {
                 let now = self.clock.now();
@@ -323,28 +315,104 @@ impl Issuance {
             other => other,
         }
     }
+}
 
-    /// Signs, then stores the certificate with its acceptance record and the key's answer.
-    fn sign_and_store(
-        &self,
-        actor: &Actor,
-        recorded: Recorded,
-        claim: Option<&Claim>,
-        reopen: impl FnOnce(&mut Tx<'_>, &str) -> Result<(), IssuanceError>,
-    ) -> Result<IssuedCertificate, IssuanceError> {
-        let signed = self.issuer.sign(actor, recorded, reopen)?;
-        let now = self.clock.now();
-        self.store.write_blocking(|tx| {
-            let issued = signed.store(tx)?;
-            // Every certificate awaiting acceptance has its record from the moment it exists.
-            self.acceptance
-                .make_record(tx, &issued.serial, now)
-                .map_err(|e| IssuanceError::Unexpected(e.to_string()))?;
-            if let Some(claim) = claim {
-                claim.answer(tx, &issued)?;
+/// What a request issues for.
+enum Kind {
+    /// The enrolment's certificate, under the signed contract read before recording.
+    Enrolment { id: String, contract_id: String },
+    /// A rekey of this certificate.
+    Rekey { serial: String },
+}
+
+/// The RA's part of one request in its batch: the claim and the enrolment's move (or the
+/// rekey's check) with the record, the acceptance record rendered after signing, then stored
+/// with the certificate and the key's answer.
+struct RaSteps {
+    service: Issuance,
+    actor: Actor,
+    claim: Option<Claim>,
+    kind: Kind,
+    record: Option<RenderedRecord>,
+}
+
+impl Steps for RaSteps {
+    fn before_record(&mut self, tx: &mut Tx<'_>, serial: &str) -> Result<(), IssuanceError> {
+        let now = self.service.clock.now();
+        if let Some(claim) = &self.claim {
+            claim.take(tx, serial, now)?;
+        }
+        match &self.kind {
+            Kind::Enrolment { id, contract_id } => {
+                // Anything but `contract_signed` now means a concurrent request moved it first.
+                let started = begin_issuance(tx, id, now, &self.actor).map_err(|e| match e {
+                    IssuanceError::NotReady(_) => IssuanceError::AlreadyIssued,
+                    e => e,
+                })?;
+                if &started.contract_id != contract_id {
+                    return Err(IssuanceError::NotReady(
+                        "the contract changed; try again".into(),
+                    ));
+                }
             }
-            Ok(issued)
-        })
+            Kind::Rekey { serial: old } => {
+                // The check again where it is race-free: in the recording write transaction.
+                replaceable(tx, old, now).map_err(IssuanceError::Replacement)?;
+                tx.audit(NewEvent::new(
+                    now,
+                    &self.actor,
+                    "certificate.rekey_requested",
+                    "certificate",
+                    old,
+                    json!({"new_serial": serial}),
+                ))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn reopen(&mut self, tx: &mut Tx<'_>, why: &str) -> Result<(), IssuanceError> {
+        match &self.kind {
+            // A signer error gives the enrolment back with the revocation, so a retry issues.
+            Kind::Enrolment { id, .. } => {
+                let reason = format!("signing failed: {why}");
+                let now = self.service.clock.now();
+                abandon_issuance(tx, id, now, &self.actor, &reason).map(|_| ())
+            }
+            // The enrolment still holds the certificate this one was to replace.
+            Kind::Rekey { .. } => Ok(()),
+        }
+    }
+
+    fn after_sign(&mut self, signed: &Signed) -> Result<(), IssuanceError> {
+        let made = self.service.clock.now();
+        let record = self
+            .service
+            .acceptance
+            .render_record_blocking(signed.certificate(), made)
+            .map_err(|e| IssuanceError::Unexpected(e.to_string()))?;
+        self.record = Some(record);
+        Ok(())
+    }
+
+    fn after_store(
+        &mut self,
+        tx: &mut Tx<'_>,
+        issued: &IssuedCertificate,
+    ) -> Result<(), IssuanceError> {
+        let record = self
+            .record
+            .take()
+            .ok_or_else(|| IssuanceError::Unexpected("acceptance record not rendered".into()))?;
+        // Every certificate awaiting acceptance has its record from the moment it exists.
+        self.service
+            .acceptance
+            .make_record(tx, record, self.service.clock.now())
+            .map_err(|e| IssuanceError::Unexpected(e.to_string()))?;
+        if let Some(claim) = &self.claim {
+            claim.answer(tx, issued)?;
+        }
+        Ok(())
     }
 }
 

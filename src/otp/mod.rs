@@ -222,6 +222,14 @@ pub struct VerifiedChallenge {
     pub verified_at: DateTime<Utc>,
 }
 
+/// The challenge a right code would verify, as [`Otp::preview`] found it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Preview {
+    pub challenge_id: String,
+    pub channel: String,
+    pub masked_destination: String,
+}
+
 /// Why `verify` refused. A wrong code still has to be counted, outside the transaction that
 /// the refusal rolls back.
 enum Refusal {
@@ -407,6 +415,49 @@ impl Otp {
         T: Send + 'static,
         E: From<OtpError> + From<StoreError> + Send + 'static,
     {
+        self.confirm_at(check, self.clock.now(), action).await
+    }
+
+    /// What [`Otp::confirm`] would verify at `now`, read without changing anything: the
+    /// challenge, if the code is right for it and it is still open then. A caller prepares
+    /// the evidence it will keep (a document to seal) from it before the transaction, then
+    /// confirms at the same `now` and checks that the challenge verified is this one. `None`
+    /// for any refusal, which `confirm_at` then makes and records.
+    pub async fn preview(
+        &self,
+        check: &Check,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Preview>, StoreError> {
+        if check.code.trim().chars().count() > MAX_CODE_CHARS {
+            return Ok(None);
+        }
+        let (this, check) = (self.clone(), check.clone());
+        self.store
+            .read(move |tx| {
+                let Some(row) = this.lookup(tx, &check)? else {
+                    return Ok(None);
+                };
+                Ok(this.check_row(&row, now, &check).ok().map(|()| Preview {
+                    challenge_id: row.id,
+                    channel: row.channel,
+                    masked_destination: row.masked_destination,
+                }))
+            })
+            .await
+    }
+
+    /// [`Otp::confirm`] at a time the caller fixed (and may have printed in a document).
+    pub async fn confirm_at<T, E, F>(
+        &self,
+        check: Check,
+        now: DateTime<Utc>,
+        action: F,
+    ) -> Result<T, E>
+    where
+        F: FnOnce(&mut Tx<'_>, &VerifiedChallenge) -> Result<T, E> + Clone + Send + 'static,
+        T: Send + 'static,
+        E: From<OtpError> + From<StoreError> + Send + 'static,
+    {
         if check.code.trim().chars().count() > MAX_CODE_CHARS {
             return Err(E::from(OtpError::CodeTooLong {
                 max_chars: MAX_CODE_CHARS,
@@ -415,7 +466,6 @@ impl Otp {
         let wrong_code: Arc<Mutex<Option<String>>> = Arc::default();
         let wrong_code_in_tx = wrong_code.clone();
         let this = self.clone();
-        let now = self.clock.now();
         let result = self
             .store
             .write(move |tx| match this.verify(tx, now, &check) {
@@ -446,39 +496,13 @@ impl Otp {
         now: DateTime<Utc>,
         check: &Check,
     ) -> Result<VerifiedChallenge, Refusal> {
-        let refuse = Refusal::Refused;
-        let row = match &check.lookup {
-            ChallengeLookup::Id(id) => tx.otp_challenge_by_id(id),
-            ChallengeLookup::Subject(subject) => {
-                tx.latest_otp_challenge(subject, check.purpose.as_str())
-            }
-        }?
-        .ok_or(Refusal::Refused(OtpError::NotFound))?;
-        if row.purpose != check.purpose.as_str() {
-            return Err(refuse(OtpError::WrongPurpose));
-        }
-        if row.document_digest != check.document_digest.as_str() {
-            return Err(refuse(OtpError::WrongDocument));
-        }
-        match row.status.as_str() {
-            "pending" => {}
-            "consumed" => return Err(refuse(OtpError::AlreadyUsed)),
-            "locked" => return Err(refuse(OtpError::Locked)),
-            // Replaced by a newer code: for the citizen the same as expired.
-            _ => return Err(refuse(OtpError::Expired)),
-        }
-        if now >= utc(row.expires_at) {
-            return Err(refuse(OtpError::Expired));
-        }
-        let given = self.code_hmac(&row.id, check.code.trim());
-        if !constant_time_eq(given.as_bytes(), row.code_hmac.as_bytes()) {
-            return Err(Refusal::WrongCode {
-                challenge_id: row.id,
-            });
-        }
+        let row = self
+            .lookup(tx, check)?
+            .ok_or(Refusal::Refused(OtpError::NotFound))?;
+        self.check_row(&row, now, check)?;
         // Conditional: of two concurrent uses of one code, one wins.
         if !tx.consume_otp_challenge(&row.id, now.naive_utc())? {
-            return Err(refuse(OtpError::AlreadyUsed));
+            return Err(Refusal::Refused(OtpError::AlreadyUsed));
         }
         tx.audit(NewEvent::new(
             now,
@@ -501,6 +525,53 @@ impl Otp {
             masked_destination: row.masked_destination,
             verified_at: now,
         })
+    }
+
+    /// The challenge `check` names.
+    fn lookup(
+        &self,
+        tx: &mut Tx<'_>,
+        check: &Check,
+    ) -> Result<Option<OtpChallengeRow>, StoreError> {
+        match &check.lookup {
+            ChallengeLookup::Id(id) => tx.otp_challenge_by_id(id),
+            ChallengeLookup::Subject(subject) => {
+                tx.latest_otp_challenge(subject, check.purpose.as_str())
+            }
+        }
+    }
+
+    /// Whether `check`'s code verifies `row` at `now` (before it is consumed).
+    fn check_row(
+        &self,
+        row: &OtpChallengeRow,
+        now: DateTime<Utc>,
+        check: &Check,
+    ) -> Result<(), Refusal> {
+        let refuse = Refusal::Refused;
+        if row.purpose != check.purpose.as_str() {
+            return Err(refuse(OtpError::WrongPurpose));
+        }
+        if row.document_digest != check.document_digest.as_str() {
+            return Err(refuse(OtpError::WrongDocument));
+        }
+        match row.status.as_str() {
+            "pending" => {}
+            "consumed" => return Err(refuse(OtpError::AlreadyUsed)),
+            "locked" => return Err(refuse(OtpError::Locked)),
+            // Replaced by a newer code: for the citizen the same as expired.
+            _ => return Err(refuse(OtpError::Expired)),
+        }
+        if now >= utc(row.expires_at) {
+            return Err(refuse(OtpError::Expired));
+        }
+        let given = self.code_hmac(&row.id, check.code.trim());
+        if !constant_time_eq(given.as_bytes(), row.code_hmac.as_bytes()) {
+            return Err(Refusal::WrongCode {
+                challenge_id: row.id.clone(),
+            });
+        }
+        Ok(())
     }
 
     /// Counts a wrong code in its own transaction; returns the refusal to show.

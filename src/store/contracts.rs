@@ -97,7 +97,7 @@ impl Tx<'_> {
 
     /// The next contract number of `year` (1, 2, …). The upsert takes the counter row's lock
     /// until commit, so concurrent creators from any process queue up, and a rolled-back
-    /// creation gives its number back: numbers are gap-free.
+    /// transaction gives its number back.
     pub fn next_contract_number(&mut self, year: i32) -> Result<i64, StoreError> {
         Ok(
             dispatch!(self, c => diesel::insert_into(contract_counters::table)

@@ -17,6 +17,7 @@
 mod acceptance;
 mod audit;
 mod certificates;
+mod consent;
 mod contracts;
 mod credentials;
 mod dashboard;
@@ -41,6 +42,7 @@ mod vneid;
 pub use acceptance::{AcceptanceDecision, AcceptanceRow};
 pub use audit::{AuditQuery, AuditRow, CheckpointRow, AUDIT_GENESIS_HASH};
 pub use certificates::{CertificateRow, EndingCertificate};
+pub use consent::ConsentEvidenceRow;
 pub use contracts::{ContractRow, FreePackageClaimRow, PackageRow, SignatureEvidence};
 pub use credentials::{
     AuthorizationRow, CredentialRow, SignatureRow, CREDENTIAL_DESTROYED, CREDENTIAL_PENDING,
@@ -169,6 +171,30 @@ impl Tx<'_> {
     /// worker that must not look before the rows it is woken for are visible).
     pub fn after_commit(&mut self, f: impl FnOnce() + Send + 'static) {
         self.after_commit.push(Box::new(f));
+    }
+
+    /// Runs `f` in a savepoint: when it fails, what it wrote (audit events included) is undone
+    /// and the transaction goes on, so one of several changes batched into one transaction
+    /// can fail alone (batched issuance).
+    pub fn savepoint<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
+        E: From<StoreError>,
+    {
+        let body = |conn: Conn<'_>| -> Result<(T, bool, Vec<AfterCommit>), TxFail<E>> {
+            let mut inner = Tx::new(conn);
+            let out = f(&mut inner).map_err(TxFail::Caller)?;
+            Ok((out, inner.audited, inner.after_commit))
+        };
+        // Diesel runs a transaction opened inside another as a savepoint.
+        let (out, audited, hooks) = match &mut self.conn {
+            Conn::Sqlite(c) => c.transaction(|c| body(Conn::Sqlite(c))),
+            Conn::Pg(c) => c.transaction(|c| body(Conn::Pg(c))),
+        }
+        .map_err(TxFail::into_caller)?;
+        self.audited |= audited;
+        self.after_commit.extend(hooks);
+        Ok(out)
     }
 }
 

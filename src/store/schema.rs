@@ -512,6 +512,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    consent_evidence (enrolment_id) {
+        enrolment_id -> Text,
+        method -> Text,
+        witnessed_by -> Text,
+        signature_image -> Binary,
+        signature_key_id -> Text,
+        signature_sha256 -> Text,
+    }
+}
+
+diesel::table! {
     recording_webhook_nonces (nonce) {
         nonce -> Text,
         received_at -> Timestamp,

@@ -90,7 +90,9 @@ impl Tx<'_> {
 
     /// The certificates of `ca_name` (and `shard`, when given) a CRL lists: those in
     /// [`CertificateStatus::LISTED_ON_CRL`], and an `expired` one that was on hold when it
-    /// expired (its revocation columns stay set), as OCSP keeps answering for it.
+    /// expired (its revocation columns stay set), as OCSP keeps answering for it. On
+    /// PostgreSQL the partial index `certificates_crl` answers this alone; its predicate is
+    /// this filter.
     pub fn crl_entries(
         &mut self,
         ca_name: &str,

@@ -26,9 +26,12 @@ use crate::secrets::sha256_hex;
 use crate::vn::provinces::{self, Province};
 
 /// What the citizen agrees to at the desk; its version and SHA-256 are recorded with the
-/// enrolment, as an app records the consent text it showed.
+/// enrolment, as an app records the consent text it showed. The citizen agrees by signing
+/// under it on the signature pad (`consent.signature_image`), the operator witnessing.
 const CONSENT_TEXT: &str = include_str!("../../templates/web/consent_counter.txt");
 const CONSENT_VERSION: &str = "counter-2026-11";
+/// The consent drawn on the pad, a PNG data URL (the domain's field path).
+const SIGNATURE_FIELD: &str = "consent.signature_image";
 
 /// The date inputs: text typed `dd/mm/yyyy`, read on the server (a browser's date picker
 /// shows the date in its own locale's order).
@@ -73,7 +76,8 @@ impl Fields {
         }
     }
 
-    /// The API's application, from the page: source `counter`, consent as ticked.
+    /// The API's application, from the page: source `counter`, the consent text shown and
+    /// the citizen's drawing under it (none drawn: the domain refuses the application).
     fn application(&self, now: chrono::DateTime<chrono::Utc>) -> ApplicationForm {
         let current = ["line", "ward", "province"]
             .iter()
@@ -100,11 +104,12 @@ impl Fields {
                 .map(|d| iso_date(&d)),
             phone: self.get("contact.phone").into(),
             email: self.optional("contact.email"),
-            consent: (self.get("consent") == "yes").then(|| ConsentForm {
+            consent: Some(ConsentForm {
                 version: CONSENT_VERSION.into(),
                 text_sha256: sha256_hex(CONSENT_TEXT.as_bytes()),
                 given_at: now.to_rfc3339(),
                 channel: "counter".into(),
+                signature_image: self.optional(SIGNATURE_FIELD),
             }),
         }
     }
@@ -122,6 +127,17 @@ impl Fields {
             }
         }
         errors
+    }
+
+    /// The drawing of a refused attempt, drawn again on the pad: kept only if it is a PNG
+    /// data URL (what the pad's script posts).
+    fn signature(&self) -> &str {
+        let drawn = self.get(SIGNATURE_FIELD);
+        if drawn.starts_with("data:image/png;base64,") {
+            drawn
+        } else {
+            ""
+        }
     }
 
     /// What the request means, for the idempotency record: the fields in name order,
@@ -146,6 +162,7 @@ struct CounterPage {
     idempotency_key: String,
     fields: Fields,
     consent_text: &'static str,
+    consent_version: &'static str,
     /// The official list: province and ward are chosen from it, never typed.
     provinces: &'static [Province],
     errors: FieldMessages,
@@ -167,6 +184,7 @@ fn form_page(
         idempotency_key: key,
         fields,
         consent_text: CONSENT_TEXT,
+        consent_version: CONSENT_VERSION,
         provinces: provinces::all(),
         errors,
         error,

@@ -240,10 +240,18 @@ pub async fn detail(
             objects.extend(contracts.iter().map(|(_, c)| c.id.clone()));
             objects.extend(certificates.iter().map(|c| c.serial.clone()));
             let events = tx.audit_events_for_objects(&objects)?;
-            Ok::<_, crate::store::StoreError>(Some((row, kinds, contracts, certificates, events)))
+            let consent = tx.consent_evidence(&lookup)?.map(|c| c.method);
+            Ok::<_, crate::store::StoreError>(Some((
+                row,
+                kinds,
+                contracts,
+                certificates,
+                events,
+                consent,
+            )))
         })
         .await?;
-    let Some((row, kinds, contracts, certificates, events)) = found else {
+    let Some((row, kinds, contracts, certificates, events, consent)) = found else {
         return Err(WebError::NotFound);
     };
     let can_see_certificates = user.require(super::certificates::READERS).is_ok();
@@ -265,7 +273,7 @@ pub async fn detail(
             .t_or_code(&format!("status.{}", row.status))
             .to_string(),
         status: row.status.as_str().to_string(),
-        fields: fields(lang, &row),
+        fields: fields(lang, &row, consent.as_deref()),
         documents: DocumentKind::ALL
             .iter()
             .filter(|k| kinds.iter().any(|s| s == k.as_str()))
@@ -353,7 +361,9 @@ fn label(lang: Lang, group: &str, code: &str) -> String {
         .to_string()
 }
 
-fn fields(lang: Lang, r: &EnrolmentRow) -> Vec<Field> {
+/// The enrolment's fields; `consent_method` is how a desk citizen consented
+/// (`consent_evidence.method`).
+fn fields(lang: Lang, r: &EnrolmentRow, consent_method: Option<&str>) -> Vec<Field> {
     let f = |key, value: String| Field { key, value };
     let address = |line: &str, ward: &str, province: &str| format!("{line}, {ward}, {province}");
     let mut out = vec![
@@ -391,12 +401,15 @@ fn fields(lang: Lang, r: &EnrolmentRow) -> Vec<Field> {
         f("enrolment.created", vn::date_time(r.created_at.and_utc())),
         f(
             "enrolment.consent",
-            format!(
-                "{} · {} · {}",
-                r.consent_version,
-                r.consent_channel,
-                vn::date_time(r.consent_given_at.and_utc())
-            ),
+            [
+                r.consent_version.clone(),
+                r.consent_channel.clone(),
+                vn::date_time(r.consent_given_at.and_utc()),
+            ]
+            .into_iter()
+            .chain(consent_method.map(|m| label(lang, "consent_method", m)))
+            .collect::<Vec<_>>()
+            .join(" · "),
         ),
         f(
             "enrolment.verified_by",

@@ -1,10 +1,11 @@
-// The signature pad of the counter's contract step: the citizen draws with a finger, a pen or
-// the mouse (pointer events), and the drawing goes into the form as a PNG data URL when it is
-// submitted. The server checks the image (a PNG with visible ink); this script only draws.
+// The signature pad of the counter (the consent at registration, the contract step): the
+// citizen draws with a finger, a pen or the mouse (pointer events), and the drawing goes into
+// its form as a PNG data URL when it is submitted. The server checks the image (a PNG with
+// visible ink); this script only draws.
 (function () {
   var canvas = document.getElementById('signature-pad');
   var field = document.getElementById('signature-image');
-  var form = document.getElementById('sign-form');
+  var form = field && field.form;
   if (!canvas || !field || !form) return;
   var ctx = canvas.getContext('2d');
   var missing = document.getElementById('signature-missing');

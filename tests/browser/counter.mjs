@@ -1,7 +1,7 @@
 // An operator enrols a citizen at the counter: the first attempt shows the server's validation
 // message next to the form, the corrected one registers the application, then a scan of the ID
 // card is uploaded to the dossier.
-import { check, env, operatorFromEnv, scenario, signIn } from './lib.mjs';
+import { check, env, operatorFromEnv, scenario, signIn, signPad } from './lib.mjs';
 
 await scenario('counter', async ({ page, base, shot }) => {
   await signIn(page, base, operatorFromEnv(), shot);
@@ -21,7 +21,8 @@ await scenario('counter', async ({ page, base, shot }) => {
   check(offered.length === 1 && offered[0] === 'Thành phố Hà Nội', `only Hà Nội's wards offered: ${offered}`);
   await page.selectOption('[name="identity.permanent_address.ward"]', 'Phường Cửa Nam');
   await fill('contact.phone', '0987654321');
-  await page.check('[name="consent"]');
+  // The citizen's consent: their own signature under the consent text.
+  await signPad(page);
   await page.click('#counter-submit');
   const errors = page.locator('#counter-errors');
   await errors.waitFor();

@@ -138,3 +138,24 @@ export async function scenario(name, body) {
     clearTimeout(timer);
   }
 }
+
+// The citizen signs on the page's signature pad (`#signature-pad`): strokes drawn once the
+// pad's script listens, repeated until the canvas shows ink.
+export async function signPad(page) {
+  const pad = page.locator('#signature-pad[data-ready="1"]');
+  await pad.scrollIntoViewIfNeeded();
+  const inked = () => page.evaluate(() => {
+    const c = document.getElementById('signature-pad');
+    const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    for (let i = 3; i < px.length; i += 4) if (px[i] !== 0) return true;
+    return false;
+  });
+  for (let attempt = 0; attempt < 3 && !(await inked()); attempt += 1) {
+    const b = await pad.boundingBox();
+    await page.mouse.move(b.x + b.width * 0.1, b.y + b.height * 0.6);
+    await page.mouse.down();
+    await page.mouse.move(b.x + b.width * 0.9, b.y + b.height * 0.4, { steps: 15 });
+    await page.mouse.up();
+  }
+  check(await inked(), 'the strokes drew on the pad');
+}

@@ -165,8 +165,9 @@ async fn an_ra_officer_sees_the_contract_the_drawn_signature_and_the_acceptance_
 }
 
 /// No page is wider than a 1366 px screen, for any role: `widths.mjs` walks every page each
-/// role reaches by links from the dashboard (and the video-call page for an operator) and
-/// fails on any that scrolls sideways.
+/// role reaches by links from the dashboard (and the video-call page for an operator), and the
+/// confirmation pages of the admin's four dangerous forms and the no-show, and fails on any
+/// that scrolls sideways.
 #[tokio::test(flavor = "multi_thread")]
 async fn no_operator_page_is_wider_than_a_1366_px_screen() {
     let mut app = TestApp::spawn().await;
@@ -190,6 +191,9 @@ async fn no_operator_page_is_wider_than_a_1366_px_screen() {
         if role == "operator" {
             vars.push(("TAKE_CALL", "1".into()));
         }
+        if role == "admin" {
+            vars.push(("MIN_CONFIRMATIONS", "4".into()));
+        }
         app.next_totp_step();
         let output = run_scenario(&app, "widths", &vars).await;
         let walked = output.lines().find(|l| l.starts_with("checked "));
@@ -197,13 +201,8 @@ async fn no_operator_page_is_wider_than_a_1366_px_screen() {
     }
 }
 
-// Ignored in CI for now: on a loaded machine (two suites at once) the click on "Ký hợp đồng"
-// sometimes gets no answer within 120 s (3 of 8 runs; the page keeps the drawing and the code,
-// no refusal shown); run alone it passes. The same path runs through the pages' HTTP forms in
-// `counter_path.rs` on every run. Run it with
-// `cargo test --test it browser::the_counter_path -- --ignored`.
+/// The whole desk path in the pages (`counter-path.mjs`), a screenshot per step.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "hangs at the signing click under load; see the comment above"]
 async fn the_counter_path_goes_from_registration_to_an_active_certificate() {
     let mut app = TestApp::spawn().await;
     let who = operator(&mut app, "desk.path", "operator").await;

@@ -646,3 +646,67 @@ async fn concurrent_requests_with_one_idempotency_key_all_get_the_same_certifica
     assert_eq!(status, 201, "{again}");
     assert_eq!(again["serial"], first["serial"]);
 }
+
+/// Requests of one process share their batch's transactions, and one refused there fails
+/// alone: concurrent requests for several enrolments, two of them with one key, give every
+/// enrolment but one its certificate and acceptance record; the other is told the key was
+/// certified and keeps its signed contract. Holds however the requests fall into batches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_share_batches_and_a_request_refused_in_one_fails_alone() {
+    const N: u32 = 6;
+    let mut app = TestApp::spawn().await;
+    let token = common::enrol::enrol_key(&mut app).await;
+    let mut enrolments = Vec::new();
+    for n in 0..N {
+        enrolments.push(common::contract::contracted(&app, &token, 20 + n).await);
+        // Past the codes' hourly limit for the one test phone number.
+        app.clock.advance(chrono::Duration::minutes(61));
+    }
+    let shared = p256();
+    let requests = enrolments.iter().enumerate().map(|(i, id)| {
+        let csr = if i < 2 { csr(&shared) } else { csr(&p256()) };
+        let (issuance, id) = (app.state.issuance.clone(), id.clone());
+        tokio::spawn(async move {
+            issuance
+                .issue_for_enrolment(&Actor::System, &id, csr, None)
+                .await
+        })
+    });
+    let answers: Vec<_> = futures::future::join_all(requests)
+        .await
+        .into_iter()
+        .map(|joined| joined.unwrap())
+        .collect();
+    let refused: Vec<usize> = (0..answers.len())
+        .filter(|&i| answers[i].is_err())
+        .collect();
+    assert_eq!(refused.len(), 1, "{answers:?}");
+    assert!(
+        refused[0] < 2,
+        "only a request with the shared key is refused"
+    );
+    assert!(
+        matches!(answers[refused[0]], Err(IssuanceError::KeyReused)),
+        "{answers:?}"
+    );
+    for (i, id) in enrolments.iter().enumerate() {
+        let status = enrolment_status(&app, &token, id).await;
+        if i == refused[0] {
+            assert_eq!(status, "contract_signed");
+            continue;
+        }
+        assert_eq!(status, "certificate_issued");
+        let serial = answers[i].as_ref().unwrap().serial.clone();
+        let record = app
+            .state
+            .store
+            .read(move |tx| tx.acceptance_record(&serial))
+            .await
+            .unwrap();
+        assert!(record.is_some(), "stored with its acceptance record");
+    }
+    let admin = app.admin_token().await;
+    let (status, report) = app.get("/api/v1/audit/verify", Some(&admin)).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["ok"], true, "{report}");
+}

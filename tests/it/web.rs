@@ -787,8 +787,9 @@ async fn a_lapsed_lease_is_explained_on_the_page() {
 
 // ---- counter enrolment --------------------------------------------------------------------
 
-/// A counter application as the form posts it.
-fn counter_fields(id_number: &str, date_of_birth: &str) -> Vec<(String, String)> {
+/// A counter application as the form posts it, with the consent drawn on the pad.
+pub(crate) fn counter_fields(id_number: &str, date_of_birth: &str) -> Vec<(String, String)> {
+    let signature = common::counter::signature_data_url();
     [
         ("identity.id_number", id_number),
         ("identity.full_name", "Trần Thị Bình"),
@@ -801,14 +802,14 @@ fn counter_fields(id_number: &str, date_of_birth: &str) -> Vec<(String, String)>
         ("identity.id_issue_date", "10/03/2022"),
         ("identity.id_issue_place", "Cục Cảnh sát QLHC về TTXH"),
         ("contact.phone", "0987654321"),
-        ("consent", "yes"),
+        ("consent.signature_image", signature.as_str()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect()
 }
 
-async fn post_counter(
+pub(crate) async fn post_counter(
     client: &WebClient,
     key: &str,
     fields: &[(String, String)],
@@ -903,14 +904,14 @@ async fn counter_enrolment_shows_the_apis_refusals_then_registers_and_takes_scan
         .field("idempotency_key")
         .is_some_and(|k| !k.is_empty()));
 
-    // Without consent nothing is registered either.
+    // Without the citizen's signature under the consent nothing is registered either.
     let mut no_consent = counter_fields("001195000123", "07/03/1995");
-    no_consent.retain(|(k, _)| k != "consent");
+    no_consent.retain(|(k, _)| k != "consent.signature_image");
     let refused = post_counter(&op, &key, &no_consent).await;
     assert_eq!(refused.status, 422);
     assert!(refused
         .body
-        .contains("Cần có sự đồng ý của người đăng ký để xử lý dữ liệu cá nhân."));
+        .contains("Công dân phải tự ký vào khung ký để đồng ý xử lý dữ liệu cá nhân"));
 
     let good = counter_fields("001195000123", "07/03/1995");
     let created = location(&post_counter(&op, &key, &good).await);

@@ -13,9 +13,10 @@ pub fn id_number(n: u32) -> String {
     format!("001090{n:06}")
 }
 
-/// A valid application from `source` for ID number `id`.
+/// A valid application from `source` for ID number `id`; a counter's carries the citizen's
+/// consent drawn on the desk's pad.
 pub fn application(source: &str, id: &str) -> Value {
-    json!({
+    let mut body = json!({
         "source": source,
         "identity": {
             "id_number": id,
@@ -39,7 +40,12 @@ pub fn application(source: &str, id: &str) -> Value {
             "given_at": "2025-12-01T09:30:00+07:00",
             "channel": "app"
         }
-    })
+    });
+    if source == "counter" {
+        body["consent"]["channel"] = json!("counter");
+        body["consent"]["signature_image"] = json!(super::contract::signature());
+    }
+    body
 }
 
 /// Today's date in Vietnam by the app's clock.

@@ -220,6 +220,13 @@ impl TestApp {
     }
 
     pub async fn spawn_with(env: TestEnv, tweak: impl FnOnce(&mut Config)) -> Self {
+        // `TEST_LOG=debug` (any filter) prints the apps' logs, with each test's output.
+        if let Ok(filter) = std::env::var("TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
         let mut config = env.config();
         if garage::object_store_requested() {
             let node = garage::shared().expect("TEST_DOCUMENT_STORE=object needs `garage`");

@@ -1,0 +1,2 @@
+DROP TABLE consent_evidence;
+DROP FUNCTION consent_evidence_immutable();
