@@ -426,7 +426,6 @@ pub(super) fn close(
     at: DateTime<Utc>,
     actor: &Actor,
 ) -> Result<Record, AcceptanceError> {
-    // Audit first: on PostgreSQL the audit head is the first lock every writer takes.
     tx.audit(NewEvent::new(
         at,
         actor,

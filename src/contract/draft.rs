@@ -347,8 +347,9 @@ impl Contracts {
     }
 }
 
-/// The next contract number, `HD-<year>-<6 digits>`. Lock order on PostgreSQL: the counter
-/// first, then contract rows (signing holds the audit head before it touches contract rows).
+/// The next contract number, `HD-<year>-<6 digits>`: a row every draft writes, so on
+/// PostgreSQL a new draft takes it in its own short transaction (concurrent drafts rerun only
+/// that; a renewal takes it in the transaction that opens the renewal).
 fn next_number(tx: &mut Tx<'_>, now: DateTime<Utc>) -> Result<String, ContractError> {
     let year = crate::vn::date_of(now).year();
     let n = tx.next_contract_number(year)?;

@@ -12,9 +12,9 @@
 //! (`batch.rs`); what the RA adds to each request is its [`Steps`] (`RaSteps` here).
 //!
 //! Idempotency: a key is *claimed* in the recording transaction (a row whose body is the serial
-//! being issued) and *answered* in the storing one. Write transactions are serialised (SQLite's
-//! single writer; PostgreSQL's audit-head lock), so of N concurrent requests with one key
-//! exactly one claims it. The others fail somewhere on the way (the claim, the enrolment
+//! being issued) and *answered* in the storing one. Write transactions behave as if one ran after another
+//! (SQLite's single writer; PostgreSQL's SERIALIZABLE), so of N concurrent requests with one
+//! key exactly one claims it. The others fail somewhere on the way (the claim, the enrolment
 //! already moved, the key already certified) and then read the key again: they wait for the
 //! winner's answer and return it. A claim whose certificate left `signing` without an answer
 //! (the signer failed, or the recovery job revoked a row a stopped process left) is free again.
