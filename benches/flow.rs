@@ -207,6 +207,17 @@ fn cpu_seconds(pid: &str) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// The most memory process `pid` has held so far (VmHWM), in MiB: a leak shows as growth
+/// from row to row.
+fn peak_rss_mib(pid: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
 /// A ca-root with the checked-in configuration and a fresh development CA.
 fn ceremony(ca_root: &Path) {
     std::fs::create_dir_all(ca_root.join("profiles")).unwrap();
@@ -631,11 +642,13 @@ fn row(
     let done = tally.done.max(1) as f64;
     println!(
         "\n{label}, {clients} client(s): {} enrolments in {elapsed:.1} s = {per_minute:.0}/min; \
-         server CPU {:.1} ms/enrolment ({:.2} cores busy), client CPU {:.1} ms/enrolment",
+         server CPU {:.1} ms/enrolment ({:.2} cores busy), client CPU {:.1} ms/enrolment; \
+         server peak RSS {:.0} MiB",
         tally.done,
         server_cpu * 1e3 / done,
         server_cpu / elapsed,
         client_cpu * 1e3 / done,
+        pids.iter().map(|p| peak_rss_mib(p)).fold(0.0, f64::max),
     );
     println!(
         "  {:<15} {:>8} {:>9} {:>9} {:>9} {:>7}",
@@ -921,6 +934,11 @@ fn issuance_side_by_side(dir: &Path, ca_root: &Path, hub_dir: &Path, hub: &Arc<H
             ours_rate / cfssl_rate
         );
     }
+    println!(
+        "  peak RSS: ca-enrol {:.0} MiB, cfssl {:.0} MiB",
+        peak_rss_mib(&ours.child.id().to_string()),
+        peak_rss_mib(&cfssl.child.id().to_string()),
+    );
     drop(cfssl);
     drop(ours);
     let db = site.data_dir().join("ca-enrol.db");
