@@ -18,6 +18,7 @@ use crate::contract::{
     signature_from_base64, ContractError, ContractStatus, ContractSummary, Package, SignRequest,
     PDF_DRAFT, PDF_SIGNED,
 };
+use crate::drawn_signature::SignatureError;
 use crate::operators::Role;
 use crate::problem::Problem;
 use crate::store::Owned;
@@ -228,22 +229,22 @@ impl From<ContractError> for Problem {
             E::AgreementRequired => {
                 Problem::in_context(S::UNPROCESSABLE_ENTITY, "agreement_required", "contract")
             }
-            E::SignatureTooLarge { max_bytes } => {
+            E::Signature(SignatureError::TooLarge { max_bytes }) => {
                 Problem::new(S::PAYLOAD_TOO_LARGE, "signature_image_too_large")
                     .arg("max_bytes", max_bytes)
             }
-            E::SignatureInvalid(reason) => {
+            E::Signature(SignatureError::Invalid(reason)) => {
                 Problem::new(S::UNPROCESSABLE_ENTITY, "signature_image_invalid")
                     .arg("reason", reason)
             }
-            E::SignatureDimensions {
+            E::Signature(SignatureError::Dimensions {
                 width,
                 height,
                 min_width,
                 min_height,
                 max_width,
                 max_height,
-            } => Problem::new(S::UNPROCESSABLE_ENTITY, "signature_image_dimensions")
+            }) => Problem::new(S::UNPROCESSABLE_ENTITY, "signature_image_dimensions")
                 .arg("width", width)
                 .arg("height", height)
                 .arg("min_width", min_width)

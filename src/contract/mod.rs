@@ -242,22 +242,8 @@ pub enum ContractError {
     Superseded,
     #[error("the contract terms must be agreed to (agree: true)")]
     AgreementRequired,
-    #[error("signature image larger than {max_bytes} bytes")]
-    SignatureTooLarge { max_bytes: usize },
-    #[error("signature image: {0}")]
-    SignatureInvalid(&'static str),
-    #[error(
-        "signature image is {width}x{height}; allowed {min_width}x{min_height} to \
-         {max_width}x{max_height}"
-    )]
-    SignatureDimensions {
-        width: u32,
-        height: u32,
-        min_width: u32,
-        min_height: u32,
-        max_width: u32,
-        max_height: u32,
-    },
+    #[error(transparent)]
+    Signature(#[from] crate::drawn_signature::SignatureError),
     #[error(transparent)]
     Otp(#[from] OtpError),
     /// Issuance asked for an enrolment that is not where it must be.
