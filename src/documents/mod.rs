@@ -11,6 +11,7 @@
 //!
 //! A leaf module: it knows typst and JSON, nothing else of the crate.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::LazyLock;
 
 use typst::diag::{FileError, FileResult, SourceDiagnostic};
@@ -124,19 +125,31 @@ fn seal_box(document: &PagedDocument) -> Option<(usize, [f32; 4])> {
     Some((index, rect))
 }
 
-/// How many renderings a memoised result of typst may go unused before it is dropped.
-const MEMO_KEPT_FOR: usize = 10;
+/// How many renderings a memoised result of typst may go unused before it is dropped (about:
+/// the count is kept in steps of [`EVICT_EVERY`]).
+const MEMO_KEPT_FOR: usize = 12;
+
+/// Renderings between two evictions. An eviction walks every memoised result of every typst
+/// cache, each under its cache's write lock (which concurrent renderings then wait for): after
+/// every rendering it was ~4 % of the server's CPU in the flow benchmark (issue #18).
+const EVICT_EVERY: usize = 4;
+
+/// Renderings started since the process began, to evict after every [`EVICT_EVERY`]th.
+static RENDERINGS: AtomicUsize = AtomicUsize::new(0);
 
 /// Typst memoises every piece of layout it does (comemo) and forgets nothing by itself: a
 /// service rendering a different document for each citizen grew by ~13 MB per document (4.5 GB
-/// after ~2,000 issuances in the flow benchmark). After each rendering, whatever the last
-/// [`MEMO_KEPT_FOR`] renderings did not use is dropped; what every document shares (the
-/// library, the templates, the fonts) stays warm.
+/// after ~2,000 issuances in the flow benchmark). After every [`EVICT_EVERY`]th rendering,
+/// whatever the last [`MEMO_KEPT_FOR`] renderings did not use is dropped; what every document
+/// shares (the library, the templates, the fonts) stays warm.
 struct EvictStaleLayout;
 
 impl Drop for EvictStaleLayout {
     fn drop(&mut self) {
-        typst::comemo::evict(MEMO_KEPT_FOR);
+        if RENDERINGS.fetch_add(1, Ordering::Relaxed) % EVICT_EVERY == EVICT_EVERY - 1 {
+            // comemo counts an entry's age in evictions.
+            typst::comemo::evict(MEMO_KEPT_FOR / EVICT_EVERY);
+        }
     }
 }
 
