@@ -12,16 +12,21 @@ use crate::contract::{DocumentInput, Environment, Provider};
 use crate::notify::CertificateNotice;
 use crate::secrets::sha256_hex;
 use crate::store::{
-    AcceptanceRow, CertificateRow, ContractRow, EnrolmentRow, PackageRow, PdfDocumentRow,
-    StoreError, Tx,
+    AcceptanceRow, CertificateRow, EnrolmentRow, PackageRow, PdfDocumentRow, StoreError, Tx,
 };
 
 /// What a record shows: the certificate, its enrolment, signed contract and package.
 struct Inputs {
     certificate: CertificateRow,
     enrolment: EnrolmentRow,
-    contract: ContractRow,
+    contract: ContractRef,
     package: PackageRow,
+}
+
+/// What a record names of the signed contract.
+struct ContractRef {
+    id: String,
+    number: String,
 }
 
 impl Acceptance {
@@ -184,17 +189,17 @@ fn made_meanwhile() -> AcceptanceError {
 fn rest_of(
     tx: &mut Tx<'_>,
     enrolment_id: &str,
-) -> Result<(EnrolmentRow, ContractRow, PackageRow), AcceptanceError> {
+) -> Result<(EnrolmentRow, ContractRef, PackageRow), AcceptanceError> {
     let enrolment = tx
         .enrolment_by_id(enrolment_id)?
         .ok_or_else(|| unexpected("certificate without its enrolment"))?;
-    let contract = tx
-        .signed_contract_for(enrolment_id)?
+    let (id, number, package_code) = tx
+        .signed_contract_ref(enrolment_id)?
         .ok_or_else(|| unexpected("certificate without a signed contract"))?;
     let package = tx
-        .package(&contract.package_code)?
+        .package(&package_code)?
         .ok_or_else(|| unexpected("contract without its package"))?;
-    Ok((enrolment, contract, package))
+    Ok((enrolment, ContractRef { id, number }, package))
 }
 
 /// Everything a record of `serial` shows, from the stored rows; the certificate must be
