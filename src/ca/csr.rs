@@ -429,6 +429,34 @@ mod tests {
         assert_eq!(code(&der), "csr_signature_invalid");
     }
 
+    /// The CSR `der` with its signature value replaced by `f(signature)`.
+    fn with_signature(der: &[u8], f: impl FnOnce(&[u8]) -> Vec<u8>) -> Vec<u8> {
+        let parts = asn1::split_signed(der).unwrap();
+        let signature = f(&parts.signature[1..]);
+        let mut out = Vec::new();
+        asn1::sequence(&mut out, |o| {
+            o.extend_from_slice(parts.tbs);
+            o.extend_from_slice(parts.algorithm);
+            asn1::bit_string(o, &signature);
+        });
+        out
+    }
+
+    #[test]
+    fn a_valid_signature_in_a_non_der_encoding_or_length_is_refused() {
+        // The ECDSA-Sig-Value with a long-form length: BER, the same r and s.
+        let der = csr_der(&ec_key(Nid::X9_62_PRIME256V1), MessageDigest::sha256());
+        let ber = with_signature(&der, |sig| {
+            assert!(sig[1] < 0x80);
+            [&[0x30, 0x81], &sig[1..]].concat()
+        });
+        assert_eq!(code(&ber), "csr_signature_invalid");
+        // A PKCS#1 signature one octet longer than the modulus (a leading zero).
+        let der = csr_der(&rsa_key(2048), MessageDigest::sha256());
+        let long = with_signature(&der, |sig| [&[0], sig].concat());
+        assert_eq!(code(&long), "csr_signature_invalid");
+    }
+
     #[test]
     fn csr_with_rsa_1024_key_is_refused() {
         let err = check_csr(&csr_der(&rsa_key(1024), MessageDigest::sha256()), MAX).unwrap_err();
