@@ -13,11 +13,10 @@ use der::asn1::{AnyRef, UintRef};
 use der::{Decode, Sequence, Tagged};
 use openssl::bn::{BigNum, BigNumContext};
 use openssl::ec::{EcGroup, EcKey, EcPoint};
-use openssl::hash::MessageDigest;
+use openssl::ecdsa::EcdsaSig;
 use openssl::nid::Nid;
-use openssl::pkey::{PKey, Public};
-use openssl::rsa::Rsa;
-use openssl::sign::Verifier;
+use openssl::pkey::Public;
+use openssl::rsa::{Padding, Rsa};
 use spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
 
 use super::asn1::{self, oid};
@@ -278,28 +277,63 @@ fn check_algorithm(alg: &AlgorithmIdentifierRef<'_>, key: &PublicKey<'_>) -> Res
 }
 
 impl Hash {
-    fn message_digest(self) -> MessageDigest {
+    fn digest(self, data: &[u8]) -> Vec<u8> {
         match self {
-            Hash::Sha256 => MessageDigest::sha256(),
-            Hash::Sha384 => MessageDigest::sha384(),
-            Hash::Sha512 => MessageDigest::sha512(),
+            Hash::Sha256 => openssl::sha::sha256(data).to_vec(),
+            Hash::Sha384 => openssl::sha::sha384(data).to_vec(),
+            Hash::Sha512 => openssl::sha::sha512(data).to_vec(),
+        }
+    }
+
+    /// The DER DigestInfo before the hash value (RFC 8017 9.2 note 1).
+    fn digest_info_prefix(self) -> &'static [u8] {
+        match self {
+            Hash::Sha256 => &[
+                0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                0x01, 0x05, 0x00, 0x04, 0x20,
+            ],
+            Hash::Sha384 => &[
+                0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                0x02, 0x05, 0x00, 0x04, 0x30,
+            ],
+            Hash::Sha512 => &[
+                0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                0x03, 0x05, 0x00, 0x04, 0x40,
+            ],
         }
     }
 }
 
-/// Proof of possession through OpenSSL's `EVP_DigestVerify` (PKCS#1 v1.5 for RSA,
-/// DER-encoded ECDSA) on a key built from the already-parsed numbers. Any error
+/// Proof of possession on a key built from the already-parsed numbers, through OpenSSL's
+/// low-level RSA and ECDSA calls with the digest computed here: the EVP path
+/// (`EVP_DigestVerify`) fetched its algorithms on every call, which cost as much as the
+/// P-256 verification itself. Checked as strictly as `EVP_DigestVerify` does: PKCS#1 v1.5
+/// with a signature of exactly the modulus' length whose DigestInfo is the expected DER, and
+/// an ECDSA-Sig-Value in DER (re-encoded and compared, as `ECDSA_verify` does). Any error
 /// OpenSSL reports about the signature counts as a bad signature.
 fn verify(key: &PublicKey<'_>, hash: Hash, tbs: &[u8], sig: &[u8]) -> Result<(), CaError> {
-    let pkey = match key {
-        PublicKey::Rsa { n, .. } => PKey::from_rsa(Rsa::from_public_components(
-            BigNum::from_slice(n)?,
-            BigNum::from_slice(RSA_EXPONENT)?,
-        )?)?,
-        PublicKey::Ec { key, .. } => PKey::from_ec_key(key.clone())?,
+    let digest = hash.digest(tbs);
+    let valid = match key {
+        PublicKey::Rsa { n, .. } => {
+            let rsa = Rsa::from_public_components(
+                BigNum::from_slice(n)?,
+                BigNum::from_slice(RSA_EXPONENT)?,
+            )?;
+            let size = rsa.size() as usize;
+            let mut decrypted = vec![0u8; size];
+            sig.len() == size
+                && rsa
+                    .public_decrypt(sig, &mut decrypted, Padding::PKCS1)
+                    .is_ok_and(|len| {
+                        decrypted[..len] == [hash.digest_info_prefix(), &digest].concat()
+                    })
+        }
+        PublicKey::Ec { key, .. } => EcdsaSig::from_der(sig).is_ok_and(|parsed| {
+            parsed.to_der().is_ok_and(|der| der == sig)
+                && parsed.verify(&digest, key).unwrap_or(false)
+        }),
     };
-    let mut verifier = Verifier::new(hash.message_digest(), &pkey)?;
-    if verifier.verify_oneshot(sig, tbs).unwrap_or(false) {
+    if valid {
         Ok(())
     } else {
         Err(CaError::CsrSignatureInvalid)
@@ -393,6 +427,34 @@ mod tests {
         let at = der.windows(7).position(|w| w == b"ignored").unwrap();
         der[at] = b'I';
         assert_eq!(code(&der), "csr_signature_invalid");
+    }
+
+    /// The CSR `der` with its signature value replaced by `f(signature)`.
+    fn with_signature(der: &[u8], f: impl FnOnce(&[u8]) -> Vec<u8>) -> Vec<u8> {
+        let parts = asn1::split_signed(der).unwrap();
+        let signature = f(&parts.signature[1..]);
+        let mut out = Vec::new();
+        asn1::sequence(&mut out, |o| {
+            o.extend_from_slice(parts.tbs);
+            o.extend_from_slice(parts.algorithm);
+            asn1::bit_string(o, &signature);
+        });
+        out
+    }
+
+    #[test]
+    fn a_valid_signature_in_a_non_der_encoding_or_length_is_refused() {
+        // The ECDSA-Sig-Value with a long-form length: BER, the same r and s.
+        let der = csr_der(&ec_key(Nid::X9_62_PRIME256V1), MessageDigest::sha256());
+        let ber = with_signature(&der, |sig| {
+            assert!(sig[1] < 0x80);
+            [&[0x30, 0x81], &sig[1..]].concat()
+        });
+        assert_eq!(code(&ber), "csr_signature_invalid");
+        // A PKCS#1 signature one octet longer than the modulus (a leading zero).
+        let der = csr_der(&rsa_key(2048), MessageDigest::sha256());
+        let long = with_signature(&der, |sig| [&[0], sig].concat());
+        assert_eq!(code(&long), "csr_signature_invalid");
     }
 
     #[test]

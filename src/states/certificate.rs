@@ -210,6 +210,8 @@ mod tests {
     #[test]
     fn a_certificate_is_signed_then_accepted_or_rejected() {
         assert_eq!(S::Signing.after(Move::Sign), Some(S::PendingAcceptance));
+        // `Tx::record_signed_certificate` filters on `signing` alone.
+        assert_eq!(Move::Sign.from(), [S::Signing]);
         assert_eq!(S::Signing.after(Move::RevokeUnsigned), Some(S::Revoked));
         assert_eq!(S::Signing.after(Move::Accept), None);
         assert_eq!(S::PendingAcceptance.after(Move::Accept), Some(S::Active));

@@ -276,9 +276,7 @@ impl Tx<'_> {
         diesel::insert_into(audit_events::table)
             .values(&row)
             .execute(*c)?;
-        diesel::update(audit_head::table.find(1))
-            .set((audit_head::seq.eq(seq), audit_head::hash.eq(&hash)))
-            .execute(*c)?;
+        super::cached::MoveAuditHead { seq, hash: &hash }.execute(*c)?;
         self.audited = true;
         Ok(())
     }

@@ -65,17 +65,12 @@ impl Tx<'_> {
         cert_der: &[u8],
         at: NaiveDateTime,
     ) -> Result<bool, StoreError> {
-        let n = dispatch!(self, c => diesel::update(
-                certificates::table
-                    .find(serial)
-                    .filter(certificates::status.eq_any(Move::Sign.from())),
-            )
-            .set((
-                certificates::status.eq(Move::Sign.to()),
-                certificates::cert_der.eq(Some(cert_der)),
-                certificates::signed_at.eq(Some(at)),
-            ))
-            .execute(c))?;
+        let n = dispatch!(self, c => super::cached::RecordSigned {
+            serial,
+            cert_der,
+            at,
+        }
+        .execute(c))?;
         Ok(n == 1)
     }
 
