@@ -65,7 +65,9 @@ impl Tx<'_> {
     }
 
     /// Moves a certificate from `from` to `to`, setting or clearing the revocation columns.
-    /// False when it was not in `from` (a concurrent change won).
+    /// False when it was not in `from` (a concurrent change won). Moving a revocation time
+    /// that was set (a suspension lifted, or turned into a revocation) changes when the
+    /// certificate stopped being active: the report summary forgets the days that touches.
     pub fn change_certificate_status(
         &mut self,
         serial: &str,
@@ -74,6 +76,17 @@ impl Tx<'_> {
         revoked_at: Option<NaiveDateTime>,
         reason: Option<&str>,
     ) -> Result<bool, StoreError> {
+        let before: Option<(Option<NaiveDateTime>, NaiveDateTime)> = dispatch!(self, c => certificates::table
+            .find(serial)
+            .select((certificates::revoked_at, certificates::not_after))
+            .first(c)
+            .optional())?;
+        if let Some((Some(old), not_after)) = before {
+            if Some(old) != revoked_at {
+                self.forget_summarised_days_around(old)?;
+                self.forget_summarised_days_around(not_after)?;
+            }
+        }
         let n = dispatch!(self, c => diesel::update(
                 certificates::table
                     .find(serial)
