@@ -294,8 +294,10 @@ impl Tx<'_> {
             (Some(_), Bucket::Month) => "substr(day, 1, 7)",
         };
         let sql = format!(
-            "SELECT {period} AS period, province, ward, SUM(issued) AS issued, \
-             SUM(accepted) AS accepted, SUM(ended) AS ended FROM report_day_counts \
+            // PostgreSQL's SUM of BIGINT is NUMERIC.
+            "SELECT {period} AS period, province, ward, CAST(SUM(issued) AS BIGINT) AS issued, \
+             CAST(SUM(accepted) AS BIGINT) AS accepted, CAST(SUM(ended) AS BIGINT) AS ended \
+             FROM report_day_counts \
              WHERE address = {p}1 AND wards = {p}2 AND day >= {p}3 AND day <= {p}4 \
              AND ({p}5 IS NULL OR province = {p}5) GROUP BY 1, 2, 3"
         );
