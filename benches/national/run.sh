@@ -191,7 +191,7 @@ if [[ $(q -c "SELECT to_regclass('report_days') IS NOT NULL") == t ]]; then
     until [[ $(q -c "SELECT count(*) >= (timezone('UTC', now()) - interval '1 hour' + interval '7 hours')::date - 1
                     - (SELECT (min(signed_at) + interval '7 hours')::date FROM certificates) + 1
                 FROM report_days") == t ]]; do sleep 1; done
-    printf 'report summary of closed days: %s days, %s rows, ready %.0f s after the first request\n' \
+    printf 'report summary of closed days: %s days, %s rows, the job done %.0f s after the phases above\n' \
         "$(q -c "SELECT count(*) FROM report_days")" "$(q -c "SELECT count(*) FROM report_day_counts")" \
         "$(echo "$(secs) - $t0" | bc)"
 fi
