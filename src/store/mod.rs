@@ -61,7 +61,8 @@ pub use otp::{OtpChallengeRow, RecordedFailure};
 pub use outbox::{OutboxRow, OutboxUpdate};
 pub use pdf_documents::PdfDocumentRow;
 pub use reports::{
-    AddressColumns, Bucket, DaySummary, IssuanceCountQuery, IssuanceFlows, PeriodCount, SummaryCount,
+    AddressColumns, Bucket, DaySummary, IssuanceCountQuery, IssuanceFlows, PeriodCount,
+    SummaryCount,
 };
 pub use status::{CertificateQuery, CrlRow, StatusRow};
 pub use verification::{OutcomeRow, RecordingRow, VideoCallRow};

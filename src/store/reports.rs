@@ -374,7 +374,10 @@ impl Store {
                 return Ok(false);
             }
             let mut rows = Vec::new();
-            for address in [AddressColumns::Permanent, AddressColumns::CurrentElsePermanent] {
+            for address in [
+                AddressColumns::Permanent,
+                AddressColumns::CurrentElsePermanent,
+            ] {
                 for wards in [false, true] {
                     let q = IssuanceCountQuery {
                         from: d.from,

@@ -185,7 +185,11 @@ async fn a_signed_certificate_keeps_its_der_and_not_a_second_copy_of_its_tbs() {
         .unwrap()
         .unwrap();
     assert_eq!(row.cert_der.as_deref(), Some(&issued.cert_der[..]));
-    assert!(row.tbs_der.is_empty(), "{} bytes of TBS kept", row.tbs_der.len());
+    assert!(
+        row.tbs_der.is_empty(),
+        "{} bytes of TBS kept",
+        row.tbs_der.len()
+    );
 }
 
 /// Delegates to the real key but its signature device fails.

@@ -551,7 +551,10 @@ async fn the_summary_of_closed_days_gives_the_figures_counted_live() {
     };
     let one_day = format!("from={d1}&to={d1}");
     // A revoked and C suspended on D + 1: nobody active in Hà Nội at its end.
-    assert_eq!(d1_hanoi_active(&report(&app, &officer, &one_day).await), Some(0));
+    assert_eq!(
+        d1_hanoi_active(&report(&app, &officer, &one_day).await),
+        Some(0)
+    );
 
     // Lifting C's suspension moves D + 1's figures: C now counts as active throughout.
     let (status, body) = app
@@ -569,12 +572,18 @@ async fn the_summary_of_closed_days_gives_the_figures_counted_live() {
         }
         out
     };
-    assert_eq!(d1_hanoi_active(&report(&app, &officer, &one_day).await), Some(1));
+    assert_eq!(
+        d1_hanoi_active(&report(&app, &officer, &one_day).await),
+        Some(1)
+    );
     assert!(app.state.reports.summarise_closed_days().await.unwrap() > 0);
     for (q, resumed) in queries.iter().zip(&resumed) {
         assert_eq!(&figures(&report(&app, &officer, q).await), resumed, "{q}");
     }
-    assert_eq!(d1_hanoi_active(&report(&app, &officer, &one_day).await), Some(1));
+    assert_eq!(
+        d1_hanoi_active(&report(&app, &officer, &one_day).await),
+        Some(1)
+    );
 
     // Thirteen months on, every certificate has expired: counted live (nothing summarised
     // after D + 2 yet), then from the summary.
