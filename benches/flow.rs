@@ -4,7 +4,9 @@
 //! enrolments end to end:
 //!
 //! VNeID registration (the hub's signed token) → hand-over → PS0 contract → contract OTP →
-//! contract signed with the code → certificate for a P-256 CSR → acceptance OTP → acceptance.
+//! contract signed with the code → certificate for a P-256 CSR → the acceptance record shown
+//! (its PDF, as the provider's app shows it before asking for the code: domain step 6) →
+//! acceptance OTP → acceptance.
 //!
 //! OTP codes come from the outbox as the service delivers them: the challenge's
 //! `outbox_message_id` (read from the database) names the file the development SMS back end
@@ -66,7 +68,7 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-const STEPS: [&str; 9] = [
+const STEPS: [&str; 10] = [
     "registration",
     "hand-over",
     "contract",
@@ -74,6 +76,7 @@ const STEPS: [&str; 9] = [
     "otp delivery",
     "contract sign",
     "certificate",
+    "record pdf",
     "acceptance otp",
     "acceptance",
 ];
@@ -406,15 +409,28 @@ impl Client {
         req: reqwest::RequestBuilder,
         expect: u16,
     ) -> Result<Value, Failure> {
+        let body = self.fetch(tally, step, req, expect).await?;
+        serde_json::from_slice(&body).map_err(|e| (step, e.to_string()))
+    }
+
+    /// The answer's body, timed as `step`.
+    async fn fetch(
+        &self,
+        tally: &mut Tally,
+        step: usize,
+        req: reqwest::RequestBuilder,
+        expect: u16,
+    ) -> Result<Vec<u8>, Failure> {
         let t = Instant::now();
         let resp = req.send().await.map_err(|e| (step, e.to_string()))?;
         let status = resp.status().as_u16();
-        let text = resp.text().await.map_err(|e| (step, e.to_string()))?;
+        let body = resp.bytes().await.map_err(|e| (step, e.to_string()))?;
         tally.steps[step].push(t.elapsed().as_secs_f64());
         if status != expect {
+            let text = String::from_utf8_lossy(&body);
             return Err((step, format!("{} {status}: {text}", STEPS[step])));
         }
-        serde_json::from_str(&text).map_err(|e| (step, e.to_string()))
+        Ok(body.to_vec())
     }
 
     fn post(&self, path: &str, body: &Value) -> reqwest::RequestBuilder {
@@ -465,10 +481,24 @@ impl Client {
             )
             .await?;
         let serial = cert["serial"].as_str().unwrap_or_default().to_string();
+        // The app shows the record before asking for the code (its PDF is made then).
+        self.fetch(
+            tally,
+            7,
+            self.http
+                .get(format!(
+                    "{}/api/v1/certificates/{serial}/acceptance-record",
+                    self.base
+                ))
+                .bearer_auth(&self.key)
+                .header("Accept", "application/pdf"),
+            200,
+        )
+        .await?;
         let sent = self
             .call(
                 tally,
-                7,
+                8,
                 self.post(
                     &format!("/api/v1/certificates/{serial}/acceptance/otp"),
                     &json!({}),
@@ -480,7 +510,7 @@ impl Client {
         let code = self.code(tally, challenge).await?;
         self.call(
             tally,
-            8,
+            9,
             self.post(
                 &format!("/api/v1/certificates/{serial}/acceptance"),
                 &json!({"agree": true, "otp_code": code, "challenge_id": challenge,
@@ -783,7 +813,7 @@ fn start_cfssl(dir: &Path, ca_root: &Path) -> Server {
     }
 }
 
-/// Rows in a table of the SQLite database at `path`.
+/// Rows in a table (and optional `WHERE` clause) of the SQLite database at `path`.
 fn count_rows(path: &Path, table: &str) -> i64 {
     #[derive(QueryableByName)]
     struct Count {
@@ -943,9 +973,11 @@ fn issuance_side_by_side(dir: &Path, ca_root: &Path, hub_dir: &Path, hub: &Arc<H
     drop(ours);
     let db = site.data_dir().join("ca-enrol.db");
     println!(
-        "  ca-enrol database: {} certificates, {} acceptance records; cfssl certdb: {} certificates",
+        "  ca-enrol database: {} certificates, {} acceptance records ({} record PDFs: made on \
+         first need); cfssl certdb: {} certificates",
         count_rows(&db, "certificates"),
         count_rows(&db, "acceptance_records"),
+        count_rows(&db, "pdf_documents WHERE kind = 'acceptance_record'"),
         count_rows(&site.dir.join("cfssl-certdb.db"), "certificates"),
     );
     site.audit_verify("issuance side by side");

@@ -151,6 +151,7 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("acceptance_status.rejected", "Đã từ chối", "Rejected"),
     ("action.acceptance.document_read", "Xem biên bản nghiệm thu", "Acceptance record viewed"),
     ("action.acceptance.record_created", "Lập biên bản nghiệm thu", "Acceptance record made"),
+    ("action.acceptance.record_pdf_made", "Lập bản PDF biên bản nghiệm thu", "Acceptance record PDF made"),
     ("action.acceptance.reminder_sent", "Nhắc chấp nhận", "Acceptance reminder sent"),
     ("action.certificate.abandoned", "Huỷ cấp", "Issuance abandoned"),
     ("action.certificate.accepted", "Chấp nhận chứng thư", "Certificate accepted"),

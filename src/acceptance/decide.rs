@@ -44,6 +44,10 @@ impl Acceptance {
         serial: &str,
     ) -> Result<ChallengeSent, AcceptanceError> {
         let record = self.record(serial).await?;
+        if record.status == "pending" {
+            // The code is bound to the PDF's digest: the PDF exists from here on.
+            self.record_pdf(&record.serial).await?;
+        }
         let now = self.clock.now();
         let (actor, otp) = (actor.clone(), self.otp.clone());
         self.store

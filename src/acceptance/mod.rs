@@ -14,9 +14,10 @@
 //!
 //! Invariant: a record's bytes and digest never change once made, and a decided record never
 //! changes at all; the database refuses it (triggers). The record is made from the certificate,
-//! its enrolment and its signed contract: rendered just before and stored in the transaction
-//! that stores the signed certificate ([`Acceptance::make_record`]); a template change later
-//! cannot alter a record already made.
+//! its enrolment and its signed contract: its row (and HTML) in the transaction that stores
+//! the signed certificate ([`Acceptance::make_record`]), its PDF, which the acceptance code is
+//! bound to, the first time it is needed ([`Acceptance::record_pdf`]); neither changes once
+//! stored.
 //!
 //! Files by concept: `record` (making and reading the record), `decide` (the code, acceptance,
 //! rejection and the closing they share with the deadline), `deadline` (reminders, then
@@ -32,7 +33,6 @@ pub use deadline::DeadlineRun;
 pub use decide::{AcceptRequest, PreparedAcceptance};
 pub use document::CONTENT_TYPE as DOCUMENT_CONTENT_TYPE;
 pub use pdf::{ACCEPTED as PDF_ACCEPTED, RECORD as PDF_RECORD};
-pub use record::RenderedRecord;
 
 use std::sync::Arc;
 
@@ -113,7 +113,8 @@ pub enum AcceptanceError {
     ReplacedSuspended { serial: String },
     #[error("the certificate's acceptance record is not accepted yet")]
     NotAccepted,
-    /// A record made before records were rendered as PDF.
+    /// A record decided without a PDF version: nobody asked for it while it was pending, or
+    /// it was made before records were rendered as PDF.
     #[error("the acceptance record has no PDF version")]
     NoPdf,
     #[error(transparent)]
@@ -177,7 +178,7 @@ impl Acceptance {
         signed_at + Duration::days(i64::from(self.settings.deadline_days))
     }
 
-    /// A PDF version (`PDF_RECORD`, made with the record, or `PDF_ACCEPTED`) as stored;
+    /// A PDF version (`PDF_RECORD`, made on first need, or `PDF_ACCEPTED`) as stored;
     /// `NotAccepted` for the accepted version of a record not accepted.
     pub async fn pdf(
         &self,
@@ -185,8 +186,7 @@ impl Acceptance {
         kind: &'static str,
     ) -> Result<crate::store::PdfDocumentRow, AcceptanceError> {
         if kind == pdf::RECORD {
-            // Made now if a certificate somehow has no record yet, as the HTML one.
-            self.record(serial).await?;
+            return self.record_pdf(serial).await;
         }
         let serial = serial.to_ascii_lowercase();
         self.store

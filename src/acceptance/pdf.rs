@@ -1,5 +1,6 @@
-//! The acceptance record as PDF (`documents::ACCEPTANCE_TEMPLATE`): made with the record, and
-//! the accepted version, made when the citizen confirms it, with the evidence of the code.
+//! The acceptance record as PDF (`documents::ACCEPTANCE_TEMPLATE`): made the first time the
+//! pending record is needed (`Acceptance::record_pdf`), and the accepted version, made when
+//! the citizen confirms it, with the evidence of the code.
 //! The certificate is shown as readable fields (holder's name, ID number, province; the
 //! issuer's name and organisation), never as a raw distinguished name.
 
@@ -14,7 +15,7 @@ use super::{unexpected, AcceptanceError};
 use crate::ca::SealingKey;
 use crate::contract::{
     dated, provider_data, seal_data, subscriber_data, watermark, DocumentError, DocumentInput,
-    Environment, MadeDocument, Provider,
+    Environment, Provider,
 };
 use crate::documents;
 use crate::store::{CertificateRow, EnrolmentRow, Tx};
@@ -128,16 +129,6 @@ fn input(
 /// The record's input; [`DocumentInput::make`] renders it outside any transaction.
 pub fn record(c: &Contents<'_>) -> Result<DocumentInput, AcceptanceError> {
     input(c, None)
-}
-
-/// Stores the record in the caller's transaction: the bytes `made` before it when they were
-/// made from the same input, else rendered now. Returns its SHA-256.
-pub fn store_record(
-    tx: &mut Tx<'_>,
-    c: &Contents<'_>,
-    made: Option<MadeDocument>,
-) -> Result<String, AcceptanceError> {
-    Ok(record(c)?.store(tx, RECORD, &c.certificate.serial, made)?)
 }
 
 /// The accepted version: the record's content and the evidence of the code, sealed at the

@@ -1,95 +1,65 @@
-//! The acceptance record: rendered after the certificate is signed and before the transaction
-//! that stores it, stored in that transaction, then the same bytes every time.
+//! The acceptance record: its row (with the HTML, a cheap text template) made in the
+//! transaction that stores the signed certificate; its PDF made the first time it is needed,
+//! outside any write transaction, and stored in a short audited write of its own. Then the
+//! same bytes every time.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{document, pdf, pending_certificate, unexpected, Acceptance, AcceptanceError, Record};
 use crate::audit::{Actor, NewEvent};
-use crate::contract::{Environment, MadeDocument, Provider};
+use crate::contract::{DocumentInput, Environment, Provider};
 use crate::notify::CertificateNotice;
 use crate::secrets::sha256_hex;
 use crate::store::{
-    AcceptanceRow, CertificateRow, ContractRow, EnrolmentRow, PackageRow, StoreError, Tx,
+    AcceptanceRow, CertificateRow, EnrolmentRow, PackageRow, PdfDocumentRow, StoreError, Tx,
 };
-
-/// A record's PDF rendered outside any transaction, with its input, which the storing
-/// transaction compares with what the rows it reads give (the HTML, a cheap text template,
-/// is made in the transaction).
-pub struct RenderedRecord {
-    serial: String,
-    made: DateTime<Utc>,
-    pdf: MadeDocument,
-}
 
 /// What a record shows: the certificate, its enrolment, signed contract and package.
 struct Inputs {
     certificate: CertificateRow,
     enrolment: EnrolmentRow,
-    contract: ContractRow,
+    contract: ContractRef,
     package: PackageRow,
 }
 
-impl Acceptance {
-    /// Renders the record of `certificate`, a signed certificate not yet stored (its row as
-    /// it will be stored), from its enrolment, signed contract and package as read now.
-    /// Blocking, and outside any write transaction: rendering the PDF is the costly part of
-    /// storing a certificate, and holding the writers' turn for it would serialise it.
-    pub fn render_record_blocking(
-        &self,
-        certificate: CertificateRow,
-        made: DateTime<Utc>,
-    ) -> Result<RenderedRecord, AcceptanceError> {
-        let enrolment_id = certificate.enrolment_id.clone();
-        let (enrolment, contract, package) =
-            self.store.read_blocking(|tx| rest_of(tx, &enrolment_id))?;
-        let inputs = Inputs {
-            certificate,
-            enrolment,
-            contract,
-            package,
-        };
-        let pdf = pdf::record(&pdf_contents(
-            &inputs,
-            made,
-            &self.provider,
-            self.environment,
-        )?)?
-        .make()?;
-        Ok(RenderedRecord {
-            serial: inputs.certificate.serial,
-            made,
-            pdf,
-        })
-    }
+/// What a record names of the signed contract.
+struct ContractRef {
+    id: String,
+    number: String,
+}
 
-    /// Stores a record rendered by [`Acceptance::render_record_blocking`] inside the caller's
-    /// transaction: issuance calls it in the transaction that stores the signed certificate,
-    /// so every certificate awaiting acceptance has its record from the moment it exists. The
-    /// rows are read again here; if what the record shows changed since it was rendered, it
-    /// is rendered again here, so a stored record never shows stale data.
+impl Acceptance {
+    /// Makes the record of `certificate`, just stored signed (its row as stored), inside the
+    /// caller's transaction: issuance calls it in the transaction that stores the signed
+    /// certificate, so every certificate awaiting acceptance has its record row from the
+    /// moment it exists. Its PDF is not made here: rendering it is the costly part of
+    /// issuing, and it is made on first need instead ([`Acceptance::record_pdf`]).
     pub fn make_record(
         &self,
         tx: &mut Tx<'_>,
-        rendered: RenderedRecord,
+        certificate: CertificateRow,
         now: DateTime<Utc>,
     ) -> Result<Record, AcceptanceError> {
-        let serial = rendered.serial.clone();
+        let signed_at = certificate.signed_at.ok_or_else(|| {
+            unexpected("certificate awaiting acceptance without its signing time")
+        })?;
+        let serial = certificate.serial.clone();
         let record = match tx.acceptance_record(&serial)? {
             Some(row) => row,
             None => {
-                let inputs = inputs_of(tx, &serial)?;
-                // The HTML is cheap: made again from the rows read here. The PDF made before
-                // is stored if its input is what these rows give, else rendered again here.
-                let html = html(&inputs, rendered.made, &self.provider)?;
-                let made = (&*self.provider, self.environment, rendered.made);
-                store(tx, &inputs, html, made, Some(rendered.pdf), now)?
+                let (enrolment, contract, package) = rest_of(tx, &certificate.enrolment_id)?;
+                let inputs = Inputs {
+                    certificate,
+                    enrolment,
+                    contract,
+                    package,
+                };
+                let html = html(&inputs, now, &self.provider)?;
+                store(tx, &inputs, html, now)?
             }
         };
         // The subscriber hears of the certificate with the deadline, in the same transaction.
-        let signed_at = pending_certificate(tx, &serial)?.signed_at.ok_or_else(|| {
-            unexpected("certificate awaiting acceptance without its signing time")
-        })?;
         self.outbox
             .notify_certificate(
                 tx,
@@ -101,6 +71,65 @@ impl Acceptance {
             )
             .map_err(unexpected)?;
         Ok(record)
+    }
+
+    /// The record's PDF, the version the acceptance code is bound to: made the first time it
+    /// is needed (the record shown, or a code asked for) while the record is pending, then
+    /// the same bytes every time. It is rendered outside any write transaction from the rows
+    /// read before, dated at the record's making; the short write that stores it (audited,
+    /// `acceptance.record_pdf_made`) reads the rows again and renders again if what the PDF
+    /// shows changed meanwhile. Of concurrent first requests the first write wins and the
+    /// others answer its bytes. `NoPdf` for a record decided without one (nobody asked for
+    /// it while pending, or a record from before PDFs): a decided record never changes.
+    pub async fn record_pdf(&self, serial: &str) -> Result<PdfDocumentRow, AcceptanceError> {
+        let record = self.record(serial).await?;
+        let serial = record.serial;
+        let (provider, environment) = (self.provider.clone(), self.environment);
+        let read = serial.clone();
+        let found = self
+            .store
+            .read(move |tx| match tx.pdf_document(pdf::RECORD, &read)? {
+                Some(doc) => Ok(Err(doc)),
+                None => pdf_input(tx, &read, &provider, environment).map(Ok),
+            })
+            .await?;
+        let made = match found {
+            Err(stored) => return Ok(stored),
+            Ok(input) => input.make_blocking().await?,
+        };
+        let now = self.clock.now();
+        let (provider, environment) = (self.provider.clone(), self.environment);
+        let stored = serial.clone();
+        let result = self
+            .store
+            .write(move |tx| {
+                if tx.pdf_document(pdf::RECORD, &stored)?.is_some() {
+                    // A write must audit what it changes; this one would change nothing.
+                    return Err(made_meanwhile());
+                }
+                let input = pdf_input(tx, &stored, &provider, environment)?;
+                let sha256 = input.store(tx, pdf::RECORD, &stored, Some(made.clone()))?;
+                tx.audit(NewEvent::new(
+                    now,
+                    &Actor::System,
+                    "acceptance.record_pdf_made",
+                    "certificate",
+                    &stored,
+                    json!({"kind": pdf::RECORD, "sha256": sha256}),
+                ))?;
+                tx.pdf_document(pdf::RECORD, &stored)?
+                    .ok_or_else(|| unexpected("acceptance record PDF vanished"))
+            })
+            .await;
+        match result {
+            // Stored by a concurrent first request a moment ago: that one stands.
+            Err(AcceptanceError::Store(StoreError::Conflict(_))) => self
+                .store
+                .read(move |tx| tx.pdf_document(pdf::RECORD, &serial))
+                .await?
+                .ok_or_else(|| unexpected("acceptance record PDF vanished")),
+            other => other,
+        }
     }
 
     /// The record (made now if a certificate somehow has none yet).
@@ -115,11 +144,11 @@ impl Acceptance {
             return Ok(row);
         }
         let now = self.clock.now();
-        let (provider, environment) = (self.provider.clone(), self.environment);
+        let provider = self.provider.clone();
         let made = serial.clone();
         let result = self
             .store
-            .write(move |tx| ensure_record(tx, &made, now, &provider, environment))
+            .write(move |tx| ensure_record(tx, &made, now, &provider))
             .await;
         match result {
             // Made by a concurrent request a moment ago: that one stands.
@@ -133,39 +162,44 @@ impl Acceptance {
     }
 }
 
-/// The stored record, or a new one rendered now and audited (a rare repair: rendered in the
-/// transaction). Only a signed certificate awaiting acceptance gets one: anything else had
-/// its chance or never had a certificate.
+/// A new record made now and audited (a rare repair), or `made_meanwhile` if one exists.
+/// Only a signed certificate awaiting acceptance gets one: anything else had its chance or
+/// never had a certificate.
 fn ensure_record(
     tx: &mut Tx<'_>,
     serial: &str,
     now: DateTime<Utc>,
     provider: &Provider,
-    environment: Environment,
 ) -> Result<Record, AcceptanceError> {
-    if let Some(row) = tx.acceptance_record(serial)? {
-        return Ok(row);
+    if tx.acceptance_record(serial)?.is_some() {
+        return Err(made_meanwhile());
     }
     let inputs = inputs_of(tx, serial)?;
     let html = html(&inputs, now, provider)?;
-    store(tx, &inputs, html, (provider, environment, now), None, now)
+    store(tx, &inputs, html, now)
+}
+
+/// What a write that finds its document already stored answers: the caller reads that one
+/// (a write that changes nothing cannot commit: it would have nothing to audit).
+fn made_meanwhile() -> AcceptanceError {
+    AcceptanceError::Store(StoreError::Conflict("made by a concurrent request".into()))
 }
 
 /// The certificate's enrolment, signed contract and package.
 fn rest_of(
     tx: &mut Tx<'_>,
     enrolment_id: &str,
-) -> Result<(EnrolmentRow, ContractRow, PackageRow), AcceptanceError> {
+) -> Result<(EnrolmentRow, ContractRef, PackageRow), AcceptanceError> {
     let enrolment = tx
         .enrolment_by_id(enrolment_id)?
         .ok_or_else(|| unexpected("certificate without its enrolment"))?;
-    let contract = tx
-        .signed_contract_for(enrolment_id)?
+    let (id, number, package_code) = tx
+        .signed_contract_ref(enrolment_id)?
         .ok_or_else(|| unexpected("certificate without a signed contract"))?;
     let package = tx
-        .package(&contract.package_code)?
+        .package(&package_code)?
         .ok_or_else(|| unexpected("contract without its package"))?;
-    Ok((enrolment, contract, package))
+    Ok((enrolment, ContractRef { id, number }, package))
 }
 
 /// Everything a record of `serial` shows, from the stored rows; the certificate must be
@@ -207,31 +241,46 @@ fn html(
     .map_err(unexpected)
 }
 
-fn pdf_contents<'a>(
-    inputs: &'a Inputs,
-    made: DateTime<Utc>,
-    provider: &'a Provider,
+/// The PDF record's input, from the rows read in `tx`: dated at the record's making, so it
+/// is the document it would have been had it been rendered then. Only while the record is
+/// pending: a decided record never gains a document.
+fn pdf_input(
+    tx: &mut Tx<'_>,
+    serial: &str,
+    provider: &Provider,
     environment: Environment,
-) -> Result<pdf::Contents<'a>, AcceptanceError> {
-    Ok(pdf::Contents {
+) -> Result<DocumentInput, AcceptanceError> {
+    let record = tx
+        .acceptance_record(serial)?
+        .ok_or(AcceptanceError::NotFound)?;
+    if record.status != "pending" {
+        return Err(AcceptanceError::NoPdf);
+    }
+    let certificate = tx.certificate(serial)?.ok_or(AcceptanceError::NotFound)?;
+    let (enrolment, contract, package) = rest_of(tx, &certificate.enrolment_id)?;
+    let inputs = Inputs {
+        certificate,
+        enrolment,
+        contract,
+        package,
+    };
+    pdf::record(&pdf::Contents {
         environment,
         provider,
-        made,
+        made: record.created_at.and_utc(),
         subscriber: &inputs.enrolment,
         contract_number: &inputs.contract.number,
         package_name: &inputs.package.name,
         certificate: &inputs.certificate,
-        cert_der: cert_der(inputs)?,
+        cert_der: cert_der(&inputs)?,
     })
 }
 
-/// The rendered record stored with its PDF and audited, in the caller's transaction.
+/// The record stored and audited, in the caller's transaction; made at `now`.
 fn store(
     tx: &mut Tx<'_>,
     inputs: &Inputs,
     html: Vec<u8>,
-    (provider, environment, made): (&Provider, Environment, DateTime<Utc>),
-    pdf: Option<MadeDocument>,
     now: DateTime<Utc>,
 ) -> Result<Record, AcceptanceError> {
     let row = AcceptanceRow {
@@ -242,7 +291,7 @@ fn store(
         document_sha256: sha256_hex(&html),
         document: html,
         status: "pending".into(),
-        created_at: made.naive_utc(),
+        created_at: now.naive_utc(),
         reminders_sent: 0,
         decided_at: None,
         decided_by: None,
@@ -268,6 +317,5 @@ fn store(
         }),
     ))?;
     tx.insert_acceptance_record(&row)?;
-    pdf::store_record(tx, &pdf_contents(inputs, made, provider, environment)?, pdf)?;
     Ok(row)
 }

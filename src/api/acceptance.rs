@@ -224,9 +224,11 @@ impl AcceptanceApi {
     }
 
     /// The acceptance record to show the citizen ("Biên bản nghiệm thu và bàn giao chứng thư
-    /// số"): made the first time it is asked for, then exactly the same bytes every time, with
-    /// their SHA-256 as `ETag` and `Repr-Digest`. HTML by default; `Accept: application/pdf`
-    /// gives the PDF/A-2b record, whose SHA-256 the acceptance code is bound to (API key with
+    /// số"): exactly the same bytes every time, with their SHA-256 as `ETag` and
+    /// `Repr-Digest`. HTML by default (made with the certificate); `Accept: application/pdf`
+    /// gives the PDF/A-2b record, whose SHA-256 the acceptance code is bound to, made the
+    /// first time it is asked for (or a code is) while the certificate awaits acceptance
+    /// (`404 acceptance_record_pdf_not_found` for a record decided without one) (API key with
     /// scope `enrol`, or roles `operator`, `ra_officer`).
     #[oai(path = "/certificates/:serial/acceptance-record", method = "get")]
     async fn record(

@@ -5,8 +5,9 @@
 //! - **Recording transaction:** the idempotency key claimed, the enrolment moved
 //!   `contract_signed` → `certificate_issued` (or, for a rekey, the replaced certificate checked
 //!   again, race-free), and the certificate recorded in `signing`.
-//! - **Storing transaction:** the signed certificate stored, its acceptance record (rendered
-//!   after signing, outside the transaction) stored and the idempotency key's answer written.
+//! - **Storing transaction:** the signed certificate stored, its acceptance record made (its
+//!   PDF is made on first need, `Acceptance::record_pdf`) and the idempotency key's answer
+//!   written.
 //!
 //! Both are shared by the requests that queue together on the issuer's [`Batcher`]
 //! (`batch.rs`); what the RA adds to each request is its [`Steps`] (`RaSteps` here).
@@ -32,7 +33,7 @@ use super::{
     abandon_issuance, begin_issuance, Batcher, IssuanceError, IssuanceOrder, IssuedCertificate,
     Issuer, Prepared, Signed, Steps, Term,
 };
-use crate::acceptance::{Acceptance, RenderedRecord};
+use crate::acceptance::Acceptance;
 use crate::audit::{Actor, NewEvent};
 use crate::ca::{certificate_to_pem, pem_to_der, SubjectInfo};
 use crate::clock::Clock;
@@ -123,7 +124,7 @@ impl Issuance {
                 actor: actor.clone(),
                 claim,
                 kind: Kind::Enrolment { id, contract_id },
-                record: None,
+                signed: None,
             };
             this.batcher.issue(actor, prepared, Box::new(steps)).await
         })
@@ -154,7 +155,7 @@ impl Issuance {
                 actor: actor.clone(),
                 claim,
                 kind: Kind::Rekey { serial },
-                record: None,
+                signed: None,
             };
             this.batcher.issue(actor, prepared, Box::new(steps)).await
         })
@@ -326,14 +327,16 @@ enum Kind {
 }
 
 /// The RA's part of one request in its batch: the claim and the enrolment's move (or the
-/// rekey's check) with the record, the acceptance record rendered after signing, then stored
-/// with the certificate and the key's answer.
+/// rekey's check) with the record, then the acceptance record and the key's answer with the
+/// stored certificate.
 struct RaSteps {
     service: Issuance,
     actor: Actor,
     claim: Option<Claim>,
     kind: Kind,
-    record: Option<RenderedRecord>,
+    /// The certificate's row as stored, kept from signing: the storing transaction need not
+    /// read it again for the record.
+    signed: Option<CertificateRow>,
 }
 
 impl Steps for RaSteps {
@@ -385,13 +388,7 @@ impl Steps for RaSteps {
     }
 
     fn after_sign(&mut self, signed: &Signed) -> Result<(), IssuanceError> {
-        let made = self.service.clock.now();
-        let record = self
-            .service
-            .acceptance
-            .render_record_blocking(signed.certificate(), made)
-            .map_err(|e| IssuanceError::Unexpected(e.to_string()))?;
-        self.record = Some(record);
+        self.signed = Some(signed.certificate());
         Ok(())
     }
 
@@ -400,14 +397,15 @@ impl Steps for RaSteps {
         tx: &mut Tx<'_>,
         issued: &IssuedCertificate,
     ) -> Result<(), IssuanceError> {
-        let record = self
-            .record
+        let certificate = self
+            .signed
             .take()
-            .ok_or_else(|| IssuanceError::Unexpected("acceptance record not rendered".into()))?;
-        // Every certificate awaiting acceptance has its record from the moment it exists.
+            .ok_or_else(|| IssuanceError::Unexpected("certificate stored unsigned".into()))?;
+        // Every certificate awaiting acceptance has its record from the moment it exists
+        // (its PDF is made on first need).
         self.service
             .acceptance
-            .make_record(tx, record, self.service.clock.now())
+            .make_record(tx, certificate, self.service.clock.now())
             .map_err(|e| IssuanceError::Unexpected(e.to_string()))?;
         if let Some(claim) = &self.claim {
             claim.answer(tx, issued)?;

@@ -166,6 +166,20 @@ impl Tx<'_> {
             .optional())?)
     }
 
+    /// The signed contract's id, number and package code, without its document and drawn
+    /// signature (large rows: what an acceptance record names of the contract).
+    pub fn signed_contract_ref(
+        &mut self,
+        enrolment_id: &str,
+    ) -> Result<Option<(String, String, String)>, StoreError> {
+        Ok(dispatch!(self, c => contracts::table
+            .filter(contracts::enrolment_id.eq(enrolment_id))
+            .filter(contracts::status.eq(ContractStatus::Signed))
+            .select((contracts::id, contracts::number, contracts::package_code))
+            .first(c)
+            .optional())?)
+    }
+
     /// Moves a draft to `signed` with its evidence; false (nothing changed) when it was no
     /// longer a draft.
     pub fn sign_contract(

@@ -179,7 +179,8 @@ struct DetailPage {
     enrolment_link: bool,
     fields: Vec<Field>,
     acceptance: Vec<Field>,
-    /// The stored PDF versions of the acceptance record, shown in the page's viewer.
+    /// The PDF versions of the acceptance record the page's viewer shows (stored, or a
+    /// pending record's, made when first shown).
     record_pdf: bool,
     accepted_pdf: bool,
     has_pem: bool,
@@ -314,6 +315,8 @@ pub async fn detail(
             fields.push(f("certificate.revoked_by", who));
         }
     }
+    // A pending record's PDF is made when first shown, so the viewer offers it already.
+    let record_pending = record.as_ref().is_some_and(|r| r.status == "pending");
     let acceptance = record
         .map(|r| {
             let mut v = vec![
@@ -388,7 +391,7 @@ pub async fn detail(
         has_pem: row.cert_der.is_some(),
         fields,
         acceptance,
-        record_pdf: kinds.iter().any(|k| k == PDF_RECORD),
+        record_pdf: record_pending || kinds.iter().any(|k| k == PDF_RECORD),
         accepted_pdf: kinds.iter().any(|k| k == PDF_ACCEPTED),
         actions,
         notice: notice.map(|k| lang.t(k)),
@@ -398,7 +401,7 @@ pub async fn detail(
 }
 
 /// `GET /certificates/{serial}/acceptance-record/{version}`: the acceptance record as PDF,
-/// `record` (made with the certificate) or `signed` (accepted, sealed), inline in the page's
+/// `record` (as made, on first need) or `signed` (accepted, sealed), inline in the page's
 /// viewer or `?download=1`. Each view is an audit event, never cached.
 #[handler]
 pub async fn acceptance_record(
@@ -412,8 +415,8 @@ pub async fn acceptance_record(
     version.view(&state, &user, &serial, &query).await
 }
 
-/// A version of the acceptance record as a page names it (`record`: made with the
-/// certificate; `signed`: accepted and sealed), shown by the certificate page and the counter.
+/// A version of the acceptance record as a page names it (`record`: as made, on first need;
+/// `signed`: accepted and sealed), shown by the certificate page and the counter.
 pub(super) struct AcceptancePdf {
     kind: &'static str,
     /// Added to the download's file name.

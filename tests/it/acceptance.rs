@@ -5,7 +5,7 @@ use crate::common;
 
 use chrono::Duration;
 use common::contract::{contracted, PHONE};
-use common::enrol::{enrol_key, enrolment_status, staff};
+use common::enrol::{count, enrol_key, enrolment_status, staff};
 use common::TestApp;
 use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;
@@ -246,6 +246,121 @@ async fn the_record_bytes_never_change_once_made_even_by_sql() {
     assert!(refused.is_err(), "the database refuses to delete a record");
     let (_, fourth, _) = record_bytes(&app, &key, &serial).await;
     assert_eq!(first, fourth);
+}
+
+async fn record_pdf(app: &TestApp, token: &str, serial: &str) -> (u16, Vec<u8>) {
+    let resp = app
+        .http
+        .get(app.url(&format!("/api/v1/certificates/{serial}/acceptance-record")))
+        .bearer_auth(token)
+        .header("Accept", "application/pdf")
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.bytes().await.unwrap().to_vec())
+}
+
+fn record_pdfs(app: &TestApp, serial: &str) -> i64 {
+    count(
+        &app.env,
+        &format!(
+            "SELECT COUNT(*) AS n FROM pdf_documents \
+             WHERE kind = 'acceptance_record' AND subject = '{serial}'"
+        ),
+    )
+}
+
+/// The acceptance code's challenge for `serial` bound to `digest`.
+fn challenges_bound_to(app: &TestApp, serial: &str, digest: &str) -> i64 {
+    count(
+        &app.env,
+        &format!(
+            "SELECT COUNT(*) AS n FROM otp_challenges \
+             WHERE subject = 'certificate:{serial}' AND document_digest = '{digest}'"
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_record_pdf_is_made_once_on_first_need_and_the_code_is_bound_to_it() {
+    let mut app = TestApp::spawn().await;
+    let key = enrol_key(&mut app).await;
+    let made = |app: &TestApp, serial: &str| {
+        audit_actions(app, serial)
+            .iter()
+            .filter(|a| *a == "acceptance.record_pdf_made")
+            .count()
+    };
+
+    // Issued: the record's row (the certificate is "with its acceptance record"), no PDF yet.
+    let (_, cert) = issued(&app, &key, 3).await;
+    let serial = cert["serial"].as_str().unwrap().to_string();
+    let rows = format!("SELECT COUNT(*) AS n FROM acceptance_records WHERE serial = '{serial}'");
+    assert_eq!(count(&app.env, &rows), 1);
+    assert!(audit_actions(&app, &serial).contains(&"acceptance.record_created".to_string()));
+    assert_eq!(record_pdfs(&app, &serial), 0);
+    assert_eq!(made(&app, &serial), 0);
+
+    // Two first requests at once: one document is stored and both answer its bytes.
+    let (first, second) = tokio::join!(
+        record_pdf(&app, &key, &serial),
+        record_pdf(&app, &key, &serial)
+    );
+    assert_eq!(
+        (first.0, second.0),
+        (200, 200),
+        "{} {}",
+        String::from_utf8_lossy(&first.1[..first.1.len().min(500)]),
+        String::from_utf8_lossy(&second.1[..second.1.len().min(500)])
+    );
+    assert!(first.1.starts_with(b"%PDF-"));
+    assert_eq!(first.1, second.1);
+    assert_eq!(record_pdfs(&app, &serial), 1);
+    assert_eq!(made(&app, &serial), 1);
+    let digest = ca_enrol::secrets::sha256_hex(&first.1);
+
+    // The code is bound to that PDF and accepts it; the same bytes come back later.
+    let (code, challenge) = sms_code(&app, &key, &serial).await;
+    assert_eq!(challenges_bound_to(&app, &serial, &digest), 1);
+    let (status, accepted) = accept(
+        &app,
+        &key,
+        &serial,
+        json!({"agree": true, "otp_code": code, "challenge_id": challenge}),
+    )
+    .await;
+    assert_eq!(status, 200, "{accepted}");
+    app.clock.advance(Duration::days(1));
+    let (status, later) = record_pdf(&app, &key, &serial).await;
+    assert_eq!(status, 200);
+    assert_eq!(later, first.1);
+    assert_eq!(made(&app, &serial), 1);
+
+    // Asking for the code first makes the PDF then, and binds the code to it.
+    let (_, cert) = issued(&app, &key, 4).await;
+    let serial = cert["serial"].as_str().unwrap().to_string();
+    assert_eq!(record_pdfs(&app, &serial), 0);
+    sms_code(&app, &key, &serial).await;
+    assert_eq!(record_pdfs(&app, &serial), 1);
+    let (_, bytes) = record_pdf(&app, &key, &serial).await;
+    let digest = ca_enrol::secrets::sha256_hex(&bytes);
+    assert_eq!(challenges_bound_to(&app, &serial, &digest), 1);
+
+    // A record decided without its PDF never gains one.
+    let (_, cert) = issued(&app, &key, 5).await;
+    let serial = cert["serial"].as_str().unwrap().to_string();
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/certificates/{serial}/acceptance/reject"),
+            Some(&key),
+            json!({"reason": "Sai tên"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = record_pdf(&app, &key, &serial).await;
+    assert_eq!(status, 404, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(record_pdfs(&app, &serial), 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
