@@ -365,6 +365,7 @@ pub async fn prepare(mut config: Config, clock: Arc<dyn Clock>) -> Result<Prepar
     )
     .spawn();
     let reports = crate::reports::Reports::new(store.clone(), clock.clone());
+    spawn_report_summary(&reports);
     let checkpoints =
         crate::checkpoints::Checkpoints::new(store.clone(), ca.sealing.clone(), clock.clone());
     spawn_audit_checkpoints(&checkpoints);
@@ -484,6 +485,21 @@ fn spawn_audit_sequencer(store: &crate::store::Store) {
 const AUDIT_SEQUENCER_EVERY: Duration = Duration::from_secs(10);
 
 /// At start and every hour, signs the audit chain's head with the sealing key.
+/// Summarises the closed days the adoption reports read (`reports::Reports::summarise_closed_days`).
+fn spawn_report_summary(reports: &crate::reports::Reports) {
+    let reports = reports.clone();
+    every(crate::reports::SUMMARY_EVERY, "report summary", move || {
+        let reports = reports.clone();
+        async move {
+            let days = reports.summarise_closed_days().await?;
+            if days > 0 {
+                tracing::info!(days, "report days summarised");
+            }
+            Ok::<_, crate::reports::ReportsError>(())
+        }
+    });
+}
+
 fn spawn_audit_checkpoints(checkpoints: &crate::checkpoints::Checkpoints) {
     let checkpoints = checkpoints.clone();
     every(

@@ -96,7 +96,7 @@ SELECT '4' || substr(md5('s' || i), 1, 31), :'ca', md5('e' || i)::uuid::text, pk
     encode(sha256(('k' || i)::bytea), 'hex'),
     CASE WHEN pg_temp.u(i, 17) < 0.8 THEN 'RSA 2048' ELSE 'ECDSA P-256' END,
     date_trunc('second', signed), date_trunc('second', signed) + term - interval '1 second', 0,
-    decode(:'tbs_hex', 'hex'), decode(:'cert_hex', 'hex'),
+    '\x'::bytea, decode(:'cert_hex', 'hex'),
     signed - interval '200 milliseconds', signed,
     CASE WHEN st IN ('revoked', 'suspended') THEN decided + pg_temp.u(i, 4) * (:'now'::timestamp - decided) END,
     CASE WHEN st = 'suspended' THEN 'certificateHold'

@@ -14,6 +14,10 @@
 #                   `cargo bench --bench flow --no-run`, which builds the binary in release)
 # NATIONAL_SAMPLES  requests per latency figure (default 2000; intake at most 500)
 # NATIONAL_KEEP=1   keep the schema and the run's directory afterwards (default: removed)
+# NATIONAL_REUSE=<schema>:<directory>  measure again on a kept schema (another binary, say):
+#                   no generation; the service applies its own migrations to the schema first
+# NATIONAL_CRL_ALL=1  at the end, revoke every certificate and measure the CRL build again
+#                   (N entries: a true N-entry CRL rather than an extrapolation from 10 %)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,8 +26,13 @@ repo=$(cd "$here/../.." && pwd)
 n=${NATIONAL_N:-10000000}
 bin=${NATIONAL_BIN:-$repo/target/release/ca-enrol}
 export NATIONAL_SAMPLES=${NATIONAL_SAMPLES:-2000}
-work=$(mktemp -d "${TMPDIR:-/tmp}/national.XXXXXX")
-schema=national_$(date +%s)
+if [[ -n ${NATIONAL_REUSE:-} ]]; then
+    schema=${NATIONAL_REUSE%%:*}
+    work=${NATIONAL_REUSE#*:}
+else
+    work=$(mktemp -d "${TMPDIR:-/tmp}/national.XXXXXX")
+    schema=national_$(date +%s)
+fi
 sep='?'
 [[ $NATIONAL_PG_URL == *\?* ]] && sep='&'
 url="${NATIONAL_PG_URL}${sep}options=-c%20search_path%3D${schema}"
@@ -69,6 +78,7 @@ cli() {
 }
 
 echo "national-scale run: N=$n certificates, schema $schema, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+if [[ -z ${NATIONAL_REUSE:-} ]]; then
 mkdir -p "$work/ca-root/profiles" "$work/data"
 cp "$repo/ca-root/ceremony.toml" "$work/ca-root/"
 cp "$repo/ca-root/profiles/personal.toml" "$work/ca-root/profiles/"
@@ -121,6 +131,15 @@ q -c "VACUUM ANALYZE enrolments" -c "VACUUM ANALYZE certificates" -c "VACUUM ANA
 t2=$(secs)
 printf 'generated in %.0f s, VACUUM ANALYZE %.0f s\n' "$(echo "$t1 - $t0" | bc)" "$(echo "$t2 - $t1" | bc)"
 
+else
+    # The kept schema, migrated by this binary (the first start applies its migrations).
+    serve
+    stop
+    ca=$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$work/ca-root/ceremony.toml" | head -1)
+    # The CRL stored by the previous run is stale: the next GET builds one.
+    q -c "UPDATE status_generation SET generation = generation + 1 WHERE id = 1"
+fi
+
 echo "certificates by status: $(q -F= -c "SELECT status, count(*) FROM certificates GROUP BY 1 ORDER BY 1" | tr '\n' ' ')"
 echo "enrolments: $(q -c "SELECT count(*) FROM enrolments")"
 
@@ -165,6 +184,17 @@ NATIONAL_BASE=$base NATIONAL_PHASE=ocsp python3 "$here/national.py" measure
 # The CRL right after the load: the first GET builds it from every listed row.
 NATIONAL_BASE=$base NATIONAL_PHASE=crl python3 "$here/national.py" measure
 NATIONAL_BASE=$base NATIONAL_PHASE=search python3 "$here/national.py" measure
+# The report job summarises the closed days at start (one run: at most 400 days); the report
+# is measured once it has (a binary from before the summary has no report_days: no wait).
+if [[ $(q -c "SELECT to_regclass('report_days') IS NOT NULL") == t ]]; then
+    t0=$(secs)
+    until [[ $(q -c "SELECT count(*) >= (timezone('UTC', now()) - interval '1 hour' + interval '7 hours')::date - 1
+                    - (SELECT (min(signed_at) + interval '7 hours')::date FROM certificates) + 1
+                FROM report_days") == t ]]; do sleep 1; done
+    printf 'report summary of closed days: %s days, %s rows, the job done %.0f s after the phases above\n' \
+        "$(q -c "SELECT count(*) FROM report_days")" "$(q -c "SELECT count(*) FROM report_day_counts")" \
+        "$(echo "$(secs) - $t0" | bc)"
+fi
 NATIONAL_BASE=$base NATIONAL_PHASE=report python3 "$here/national.py" measure
 NATIONAL_BASE=$base NATIONAL_PHASE=intake python3 "$here/national.py" measure
 stop
@@ -172,4 +202,18 @@ stop
 sleep 1
 echo "index scans during the measurements: $(index_scans | join - "$work/scans-before" |
     awk '$2 > $3 { printf "%s %d, ", $1, $2 - $3 }')"
+if [[ ${NATIONAL_CRL_ALL:-0} == 1 ]]; then
+    # Every certificate on the CRL, revoked at its acceptance (status trigger off: one
+    # generation bump for the whole change, as the load does).
+    q -c "ALTER TABLE certificates DISABLE TRIGGER certificates_status_changed" \
+        -c "UPDATE certificates SET status = 'revoked', revocation_reason = 'cessationOfOperation',
+                revoked_at = COALESCE(revoked_at, signed_at + interval '1 hour')
+            WHERE status <> 'revoked'" \
+        -c "ALTER TABLE certificates ENABLE TRIGGER certificates_status_changed" \
+        -c "UPDATE status_generation SET generation = generation + 1 WHERE id = 1" \
+        -c "VACUUM ANALYZE certificates"
+    serve
+    NATIONAL_BASE=$base NATIONAL_PHASE=crl python3 "$here/national.py" measure
+    stop
+fi
 echo "audit verify: $(cli audit verify 2>&1 | tail -1)"

@@ -16,6 +16,12 @@
 //!   later lifted leaves no trace on the certificate row, so earlier periods count such a
 //!   certificate as active throughout; a suspended certificate that is then revoked counts
 //!   from its revocation.
+//!
+//! Cost: closed days are read from a summary (`summarise_closed_days`, the report job: per
+//! day, address basis and place, the three flows of that day), today and any day not yet
+//! summarised are counted live; "active" at a range's start is the sum of every earlier day's
+//! `accepted - ended`. So a report reads days × places of summary, however many certificates
+//! there are, and gives the same figures as counting every certificate (`tests/it/reports.rs`).
 
 mod query;
 
@@ -31,7 +37,10 @@ use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, Utc};
 
 use crate::clock::Clock;
 use crate::enrolment::identity::FieldErrors;
-use crate::store::{AddressColumns, Bucket, IssuanceCountQuery, Store, StoreError};
+use crate::store::{
+    AddressColumns, Bucket, DaySummary, IssuanceCountQuery, IssuanceFlows, Store, StoreError,
+    SummaryCount, Tx,
+};
 use crate::vn;
 
 /// More rows than a person or a spreadsheet can use; past it, ask for a coarser report.
@@ -113,6 +122,97 @@ fn periods(q: &IssuanceQuery) -> Vec<(String, NaiveDate, NaiveDate)> {
     out
 }
 
+/// A day before any certificate: the live counts of the days before a range start here.
+const EPOCH: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 1) {
+    Some(d) => d,
+    None => panic!("1970-01-01 is a date"),
+};
+
+/// A day is summarised once its end is this long past, so that every write stamped with a
+/// time in it has committed (a write's time is taken at most its retry window, 30 s, before
+/// its commit; an hour leaves room for a slow one).
+pub const CLOSE_AFTER: Duration = Duration::hours(1);
+
+/// How often the job looks for closed days to summarise.
+pub const SUMMARY_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Days summarised per run of the job: the first run on a long history does a year at most.
+const DAYS_PER_RUN: usize = 400;
+
+/// What a report is built from: per period and place in the range, and per place before it.
+struct Counts {
+    in_range: Vec<SummaryCount>,
+    /// Period `""`: everything before the range, whose `accepted - ended` is the stock.
+    before: Vec<SummaryCount>,
+}
+
+fn push_flows(out: &mut Vec<SummaryCount>, flows: IssuanceFlows, period: Option<&str>) {
+    for (list, i) in [(flows.issued, 0), (flows.accepted, 1), (flows.ended, 2)] {
+        for c in list {
+            let mut n = [0; 3];
+            n[i] = c.n;
+            out.push(SummaryCount {
+                period: period.map_or(c.period, str::to_string),
+                province: c.province,
+                ward: c.ward,
+                issued: n[0],
+                accepted: n[1],
+                ended: n[2],
+            });
+        }
+    }
+}
+
+/// The summary for the summarised days; live counts for the others (today, and any day not
+/// summarised yet or forgotten), split at the range's first day.
+fn counts(
+    tx: &mut Tx<'_>,
+    base: &IssuanceCountQuery,
+    from: NaiveDate,
+    to: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<Counts, StoreError> {
+    let summarised = tx.summarised_days(to)?;
+    let mut in_range = tx.summary_counts(base, Some(from), to)?;
+    let mut before = match from.pred_opt() {
+        Some(last) => tx.summary_counts(base, None, last)?,
+        None => Vec::new(),
+    };
+    // The runs of days not summarised, up to `to`.
+    let mut gaps = Vec::new();
+    let mut next = EPOCH;
+    for day in summarised.into_iter().chain(to.succ_opt()) {
+        if day > next {
+            gaps.push((next, day - Duration::days(1)));
+        }
+        next = next.max(day + Duration::days(1));
+    }
+    let live = |tx: &mut Tx<'_>, first: NaiveDate, last: NaiveDate, with_issued: bool| {
+        let q = IssuanceCountQuery {
+            from: vn::day_start(first).naive_utc(),
+            to: vn::day_start(last + Duration::days(1))
+                .naive_utc()
+                .min(now.naive_utc()),
+            ..base.clone()
+        };
+        if q.from >= q.to {
+            return Ok(IssuanceFlows::default());
+        }
+        tx.issuance_flows(&q, with_issued)
+    };
+    for (first, last) in gaps {
+        if first < from {
+            let flows = live(tx, first, last.min(from - Duration::days(1)), false)?;
+            push_flows(&mut before, flows, Some(""));
+        }
+        if last >= from {
+            let flows = live(tx, first.max(from), last, true)?;
+            push_flows(&mut in_range, flows, None);
+        }
+    }
+    Ok(Counts { in_range, before })
+}
+
 /// The adoption-report service.
 #[derive(Clone)]
 pub struct Reports {
@@ -130,6 +230,49 @@ impl Reports {
         vn::date_of(self.clock.now())
     }
 
+    /// Summarises the closed days not summarised yet (at most [`DAYS_PER_RUN`], oldest
+    /// first), from the first certificate's day: the report job. Safe in several processes
+    /// at once (a day summarised by another is skipped). Returns how many this run did.
+    pub async fn summarise_closed_days(&self) -> Result<usize, ReportsError> {
+        let now = self.clock.now();
+        let last_closed = vn::date_of(now - CLOSE_AFTER) - Duration::days(1);
+        let (first, done) = self
+            .store
+            .read(move |tx| {
+                Ok::<_, StoreError>((tx.first_signed_at()?, tx.summarised_days(last_closed)?))
+            })
+            .await?;
+        let Some(first) = first else {
+            return Ok(0);
+        };
+        let done: BTreeSet<NaiveDate> = done.into_iter().collect();
+        let todo: Vec<NaiveDate> = vn::date_of(first.and_utc())
+            .iter_days()
+            .take_while(|d| *d <= last_closed)
+            .filter(|d| !done.contains(d))
+            .take(DAYS_PER_RUN)
+            .collect();
+        let store = self.store.clone();
+        let summarised = tokio::task::spawn_blocking(move || {
+            let mut n = 0;
+            for day in todo {
+                let d = DaySummary {
+                    day,
+                    from: vn::day_start(day).naive_utc(),
+                    to: vn::day_start(day + Duration::days(1)).naive_utc(),
+                    utc_offset_minutes: vn::OFFSET_MINUTES,
+                };
+                if store.summarise_day_blocking(&d, now.naive_utc())? {
+                    n += 1;
+                }
+            }
+            Ok::<_, StoreError>(n)
+        })
+        .await
+        .map_err(|e| StoreError::Unexpected(format!("blocking task: {e}")))??;
+        Ok(summarised)
+    }
+
     /// Parses the parameters and builds the report.
     pub async fn issuance_from(&self, form: &IssuanceForm) -> Result<IssuanceReport, ReportsError> {
         let query = IssuanceQuery::parse(form, self.today())?;
@@ -142,7 +285,7 @@ impl Reports {
         let end = vn::day_start(query.to + Duration::days(1))
             .naive_utc()
             .min(now.naive_utc());
-        let counts_query = IssuanceCountQuery {
+        let base = IssuanceCountQuery {
             from: start,
             to: end,
             utc_offset_minutes: vn::OFFSET_MINUTES,
@@ -157,36 +300,29 @@ impl Reports {
             },
             province: query.province.as_ref().map(|p| p.as_str().to_string()),
         };
+        let (from, to) = (query.from, query.to);
         let counts = self
             .store
-            .read(move |tx| tx.issuance_counts(&counts_query))
+            .read(move |tx| counts(tx, &base, from, to, now))
             .await?;
 
         type Place = (String, String);
         let mut flows: BTreeMap<(String, Place), (Figures, i64)> = BTreeMap::new();
         let mut places: BTreeSet<Place> = BTreeSet::new();
-        for (list, column) in [
-            (&counts.issued, 0),
-            (&counts.accepted, 1),
-            (&counts.ended, 2),
-        ] {
-            for c in list {
-                let place = (c.province.clone(), c.ward.clone());
-                places.insert(place.clone());
-                let entry = flows.entry((c.period.clone(), place)).or_default();
-                match column {
-                    0 => entry.0.issued += c.n,
-                    1 => entry.0.accepted += c.n,
-                    _ => entry.1 += c.n,
-                }
-            }
+        for c in counts.in_range {
+            let place = (c.province, c.ward);
+            places.insert(place.clone());
+            let entry = flows.entry((c.period, place)).or_default();
+            entry.0.issued += c.issued;
+            entry.0.accepted += c.accepted;
+            entry.1 += c.ended;
         }
         let mut active: BTreeMap<Place, i64> = BTreeMap::new();
-        for c in &counts.active_at_start {
-            let place = (c.province.clone(), c.ward.clone());
-            places.insert(place.clone());
-            active.insert(place, c.n);
+        for c in counts.before {
+            *active.entry((c.province, c.ward)).or_default() += c.accepted - c.ended;
         }
+        active.retain(|_, n| *n != 0);
+        places.extend(active.keys().cloned());
 
         let mut rows = Vec::new();
         let mut totals = Vec::new();

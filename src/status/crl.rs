@@ -17,7 +17,7 @@ use serde_json::json;
 use super::{CertificateStatus, StatusError, StatusService};
 use crate::audit::{Actor, NewEvent};
 use crate::ca::{build_crl, CrlRequest, RevocationReason, RevokedEntry, Serial};
-use crate::store::{CrlRow, StatusRow, StoreError};
+use crate::store::{CrlEntryRow, CrlRow, StoreError};
 
 /// nextUpdate - thisUpdate (issue 6: 24 h by default).
 const CRL_VALIDITY: Duration = Duration::hours(24);
@@ -56,7 +56,7 @@ pub struct PublishedCrl {
     pub der: Arc<Vec<u8>>,
 }
 
-fn entry(row: &StatusRow) -> Result<RevokedEntry, StatusError> {
+fn entry(row: &CrlEntryRow) -> Result<RevokedEntry, StatusError> {
     let serial = Serial::from_hex(&row.serial)
         .map_err(|e| StatusError::Unexpected(format!("stored serial {}: {e}", row.serial)))?;
     let at = row.revoked_at.unwrap_or(row.created_at).and_utc();

@@ -14,9 +14,10 @@ use diesel::{QueryResult, RunQueryDsl};
 
 use crate::states::certificate::{CertificateStatus, Move};
 
-/// `UPDATE certificates SET status = 'pending_acceptance', cert_der = ?, signed_at = ?
-/// WHERE serial = ? AND status = 'signing'`: a signed certificate stored
-/// (`Tx::record_signed_certificate`). `Move::Sign` applies to `signing` alone.
+/// `UPDATE certificates SET status = 'pending_acceptance', cert_der = ?, tbs_der = '',
+/// signed_at = ? WHERE serial = ? AND status = 'signing'`: a signed certificate stored
+/// (`Tx::record_signed_certificate`), its TBS copy emptied (the DER holds it). `Move::Sign`
+/// applies to `signing` alone.
 pub(super) struct RecordSigned<'a> {
     pub serial: &'a str,
     pub cert_der: &'a [u8],
@@ -35,6 +36,8 @@ where
         out.push_bind_param::<Text, str>(Move::Sign.to().as_str())?;
         out.push_sql(", cert_der = ");
         out.push_bind_param::<Binary, [u8]>(self.cert_der)?;
+        out.push_sql(", tbs_der = ");
+        out.push_bind_param::<Binary, [u8]>(&[])?;
         out.push_sql(", signed_at = ");
         out.push_bind_param::<Timestamp, NaiveDateTime>(&self.at)?;
         out.push_sql(" WHERE serial = ");

@@ -1,4 +1,5 @@
-//! Certificate rows: recorded with their to-be-signed bytes before signing.
+//! Certificate rows: recorded with their to-be-signed bytes before signing (kept until the
+//! signed DER replaces them).
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -58,7 +59,9 @@ impl Tx<'_> {
     }
 
     /// Stores the signature's result, moving `signing` to `pending_acceptance`. False when the
-    /// row was not in `signing` (it is never signed twice).
+    /// row was not in `signing` (it is never signed twice). The recorded TBS is emptied: it
+    /// was kept only so a `signing` row says exactly what may have been signed, and the DER
+    /// now holds it (a third of a certificate row's bytes at national scale).
     pub fn record_signed_certificate(
         &mut self,
         serial: &str,

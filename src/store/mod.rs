@@ -62,9 +62,10 @@ pub use otp::{OtpChallengeRow, RecordedFailure};
 pub use outbox::{OutboxRow, OutboxUpdate};
 pub use pdf_documents::PdfDocumentRow;
 pub use reports::{
-    AddressColumns, Bucket, IssuanceCountQuery, IssuanceCounts, PeriodCount, PlaceCount,
+    AddressColumns, Bucket, DaySummary, IssuanceCountQuery, IssuanceFlows, PeriodCount,
+    SummaryCount,
 };
-pub use status::{CertificateQuery, CrlRow, StatusRow};
+pub use status::{CertificateQuery, CrlEntryRow, CrlRow, StatusRow};
 pub use verification::{OutcomeRow, RecordingRow, VideoCallRow};
 pub use vneid::{VneidRegistrationRow, HUB_CHANNEL};
 

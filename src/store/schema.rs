@@ -528,3 +528,23 @@ diesel::table! {
         received_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    report_days (day) {
+        day -> Text,
+        summarised_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    report_day_counts (address, wards, day, province, ward) {
+        day -> Text,
+        address -> Text,
+        wards -> Bool,
+        province -> Text,
+        ward -> Text,
+        issued -> BigInt,
+        accepted -> BigInt,
+        ended -> BigInt,
+    }
+}

@@ -21,6 +21,18 @@ pub struct StatusRow {
     pub revocation_reason: Option<String>,
 }
 
+/// What a CRL entry needs of a listed certificate: no more, as a CRL reads a million of
+/// them (each text column is a UTF-8 check and an allocation per row).
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = certificates)]
+pub struct CrlEntryRow {
+    pub serial: String,
+    pub status: CertificateStatus,
+    pub created_at: NaiveDateTime,
+    pub revoked_at: Option<NaiveDateTime>,
+    pub revocation_reason: Option<String>,
+}
+
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = crls)]
 pub struct CrlRow {
@@ -65,7 +77,9 @@ impl Tx<'_> {
     }
 
     /// Moves a certificate from `from` to `to`, setting or clearing the revocation columns.
-    /// False when it was not in `from` (a concurrent change won).
+    /// False when it was not in `from` (a concurrent change won). Moving a revocation time
+    /// that was set (a suspension lifted, or turned into a revocation) changes when the
+    /// certificate stopped being active: the report summary forgets the days that touches.
     pub fn change_certificate_status(
         &mut self,
         serial: &str,
@@ -74,6 +88,17 @@ impl Tx<'_> {
         revoked_at: Option<NaiveDateTime>,
         reason: Option<&str>,
     ) -> Result<bool, StoreError> {
+        let before: Option<(Option<NaiveDateTime>, NaiveDateTime)> = dispatch!(self, c => certificates::table
+            .find(serial)
+            .select((certificates::revoked_at, certificates::not_after))
+            .first(c)
+            .optional())?;
+        if let Some((Some(old), not_after)) = before {
+            if Some(old) != revoked_at {
+                self.forget_summarised_days_around(old)?;
+                self.forget_summarised_days_around(not_after)?;
+            }
+        }
         let n = dispatch!(self, c => diesel::update(
                 certificates::table
                     .find(serial)
@@ -97,7 +122,7 @@ impl Tx<'_> {
         &mut self,
         ca_name: &str,
         shard: Option<i32>,
-    ) -> Result<Vec<StatusRow>, StoreError> {
+    ) -> Result<Vec<CrlEntryRow>, StoreError> {
         Ok(dispatch!(self, c => {
             let mut q = certificates::table
                 .filter(certificates::ca_name.eq(ca_name))
@@ -106,7 +131,7 @@ impl Tx<'_> {
                         .eq(CertificateStatus::Expired)
                         .and(certificates::revoked_at.is_not_null())),
                 )
-                .select(StatusRow::as_select())
+                .select(CrlEntryRow::as_select())
                 .into_boxed();
             if let Some(s) = shard {
                 q = q.filter(certificates::crl_shard.eq(s));

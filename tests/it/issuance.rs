@@ -164,6 +164,34 @@ async fn a_public_key_is_certified_only_once() {
     );
 }
 
+/// The TBS recorded before signing is emptied once the signed DER (which holds it) is stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_certificate_keeps_its_der_and_not_a_second_copy_of_its_tbs() {
+    let app = TestApp::spawn().await;
+    let issuer = issuer(&app, app.state.ca.issuing.clone());
+    let csr = csr(&p256());
+    let issued = tokio::task::spawn_blocking(move || {
+        issuer.issue_blocking(&Actor::System, &order("e-tbs", None), &csr)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let serial = issued.serial.clone();
+    let row = app
+        .state
+        .store
+        .read(move |tx| tx.certificate(&serial))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.cert_der.as_deref(), Some(&issued.cert_der[..]));
+    assert!(
+        row.tbs_der.is_empty(),
+        "{} bytes of TBS kept",
+        row.tbs_der.len()
+    );
+}
+
 /// Delegates to the real key but its signature device fails.
 struct FailingSigner(Arc<dyn Signer>);
 

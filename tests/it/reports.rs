@@ -483,3 +483,127 @@ async fn the_report_page_shows_the_same_figures_and_downloads_them_for_a_spreads
     let operator = common::web::web_sign_in(&mut app, "operator").await;
     assert_eq!(operator.get("/reports").await.status, 403);
 }
+
+/// The figures that can be compared between two builds of a report.
+fn figures(report: &Value) -> (Value, Value) {
+    (report["rows"].clone(), report["totals"].clone())
+}
+
+/// Closed days come from the summary the report job keeps, the others are counted live: the
+/// figures are the same either way, through a revocation, suspensions, a suspension lifted
+/// after its day was summarised (which changes that day's figures) and expiries.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_summary_of_closed_days_gives_the_figures_counted_live() {
+    let mut app = TestApp::spawn().await;
+    let key = enrol_key(&mut app).await;
+    to_vietnamese_half_past_eleven(&app);
+    let d = vietnam_today(&app);
+    let d1 = d + Duration::days(1);
+    let a = Citizen::new(1, ("Phường Cửa Nam", HA_NOI));
+    let mut b = Citizen::new(2, ("Phường Trường Vinh", NGHE_AN));
+    b.current = Some(("Phường Sài Gòn", HCM));
+    let c = Citizen::new(3, ("Phường Hoàn Kiếm", HA_NOI));
+    let (_, serial_a) = active(&app, &key, &a).await;
+    let (_, serial_b) = issued(&app, &key, &b).await;
+    app.clock.advance(Duration::hours(1));
+    let (_, serial_c) = active(&app, &key, &c).await;
+    accept(&app, &key, &b, &serial_b).await;
+    let officer = staff(&mut app, "ra.officer", "ra_officer").await;
+    for (serial, change, body) in [
+        (&serial_a, "revoke", json!({"reason": "keyCompromise"})),
+        (&serial_b, "suspend", json!({})),
+        (&serial_c, "suspend", json!({})),
+    ] {
+        let (status, body) = app
+            .post(
+                &format!("/api/v1/certificates/{serial}/{change}"),
+                Some(&officer),
+                body,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // D and D + 1 closed (D + 1 ended more than an hour ago); D + 2 not yet.
+    app.clock.advance(Duration::days(2));
+    let officer = staff(&mut app, "ra.officer2", "ra_officer").await;
+    let queries = [
+        format!("from={}", d - Duration::days(1)),
+        format!("from={d1}"),
+        format!("from={d}&level=ward"),
+        format!("from={d}&address=current&level=ward"),
+        format!("from={d1}&province={NGHE_AN}"),
+        "period=month".to_string(),
+    ];
+    let mut live = Vec::new();
+    for q in &queries {
+        live.push(figures(&report(&app, &officer, q).await));
+    }
+    assert_eq!(app.state.reports.summarise_closed_days().await.unwrap(), 2);
+    assert_eq!(app.state.reports.summarise_closed_days().await.unwrap(), 0);
+    for (q, live) in queries.iter().zip(&live) {
+        assert_eq!(&figures(&report(&app, &officer, q).await), live, "{q}");
+    }
+    let d1_hanoi_active = |report: &Value| {
+        rows(report)
+            .into_iter()
+            .find(|r| r.0 == d1.to_string() && r.1 == HA_NOI)
+            .map(|r| r.5)
+    };
+    let one_day = format!("from={d1}&to={d1}");
+    // A revoked and C suspended on D + 1: nobody active in Hà Nội at its end.
+    assert_eq!(
+        d1_hanoi_active(&report(&app, &officer, &one_day).await),
+        Some(0)
+    );
+
+    // Lifting C's suspension moves D + 1's figures: C now counts as active throughout.
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/certificates/{serial_c}/resume"),
+            Some(&officer),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let resumed: Vec<_> = {
+        let mut out = Vec::new();
+        for q in &queries {
+            out.push(figures(&report(&app, &officer, q).await));
+        }
+        out
+    };
+    assert_eq!(
+        d1_hanoi_active(&report(&app, &officer, &one_day).await),
+        Some(1)
+    );
+    assert!(app.state.reports.summarise_closed_days().await.unwrap() > 0);
+    for (q, resumed) in queries.iter().zip(&resumed) {
+        assert_eq!(&figures(&report(&app, &officer, q).await), resumed, "{q}");
+    }
+    assert_eq!(
+        d1_hanoi_active(&report(&app, &officer, &one_day).await),
+        Some(1)
+    );
+
+    // Thirteen months on, every certificate has expired: counted live (nothing summarised
+    // after D + 2 yet), then from the summary.
+    app.clock.advance(Duration::days(400));
+    let officer = staff(&mut app, "ra.officer3", "ra_officer").await;
+    let from = d.format("%Y-%m").to_string();
+    let long = [
+        format!("period=month&from={from}"),
+        format!("period=month&from={from}&level=ward&address=current"),
+        format!("from={}", vietnam_today(&app) - Duration::days(60)),
+    ];
+    let mut live = Vec::new();
+    for q in &long {
+        live.push(figures(&report(&app, &officer, q).await));
+    }
+    let totals = live[0].1.as_array().unwrap();
+    assert_eq!(totals[10]["active"], 1, "C still valid 10 months on");
+    assert_eq!(totals.last().unwrap()["active"], 0, "all expired");
+    while app.state.reports.summarise_closed_days().await.unwrap() > 0 {}
+    for (q, live) in long.iter().zip(&live) {
+        assert_eq!(&figures(&report(&app, &officer, q).await), live, "{q}");
+    }
+}

@@ -1,0 +1,2 @@
+DROP TABLE report_day_counts;
+DROP TABLE report_days;
