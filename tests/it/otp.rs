@@ -198,14 +198,19 @@ async fn the_code_and_the_message_are_never_stored_in_clear() {
 #[tokio::test]
 async fn a_code_expires_after_five_minutes() {
     let app = TestApp::spawn().await;
+    let start = std::time::Instant::now();
     issue(&app, "contract:a").await.unwrap();
     issue(&app, "contract:b").await.unwrap();
     let a = app.nth_otp(PHONE, 1).await;
     let b = app.nth_otp(PHONE, 2).await;
 
-    app.clock.advance(Duration::seconds(299));
+    // The test clock is real time plus an offset: the real time these calls took counts
+    // against the 299 s, so that `a` is at most 299 s old however slow the machine is.
+    let taken = Duration::from_std(start.elapsed()).unwrap();
+    app.clock.advance(Duration::seconds(299) - taken);
     confirm(&app, "contract:a", &a).await.unwrap();
-    app.clock.advance(Duration::seconds(1));
+    // Back to the full offset plus one second: `b`, made after `start`, is over 300 s old.
+    app.clock.advance(Duration::seconds(1) + taken);
     assert_eq!(
         refusal(confirm(&app, "contract:b", &b).await),
         "otp_expired"
