@@ -48,13 +48,7 @@ impl Acceptance {
         let record = match tx.acceptance_record(&serial)? {
             Some(row) => row,
             None => {
-                let (enrolment, contract, package) = rest_of(tx, &certificate.enrolment_id)?;
-                let inputs = Inputs {
-                    certificate,
-                    enrolment,
-                    contract,
-                    package,
-                };
+                let inputs = inputs_for(tx, certificate)?;
                 let html = html(&inputs, now, &self.provider)?;
                 store(tx, &inputs, html, now)?
             }
@@ -185,11 +179,10 @@ fn made_meanwhile() -> AcceptanceError {
     AcceptanceError::Store(StoreError::Conflict("made by a concurrent request".into()))
 }
 
-/// The certificate's enrolment, signed contract and package.
-fn rest_of(
-    tx: &mut Tx<'_>,
-    enrolment_id: &str,
-) -> Result<(EnrolmentRow, ContractRef, PackageRow), AcceptanceError> {
+/// What a record of `certificate` shows: the certificate with its enrolment, signed
+/// contract and package.
+fn inputs_for(tx: &mut Tx<'_>, certificate: CertificateRow) -> Result<Inputs, AcceptanceError> {
+    let enrolment_id = &certificate.enrolment_id;
     let enrolment = tx
         .enrolment_by_id(enrolment_id)?
         .ok_or_else(|| unexpected("certificate without its enrolment"))?;
@@ -199,20 +192,19 @@ fn rest_of(
     let package = tx
         .package(&package_code)?
         .ok_or_else(|| unexpected("contract without its package"))?;
-    Ok((enrolment, ContractRef { id, number }, package))
+    Ok(Inputs {
+        certificate,
+        enrolment,
+        contract: ContractRef { id, number },
+        package,
+    })
 }
 
 /// Everything a record of `serial` shows, from the stored rows; the certificate must be
 /// signed and awaiting acceptance.
 fn inputs_of(tx: &mut Tx<'_>, serial: &str) -> Result<Inputs, AcceptanceError> {
     let certificate = pending_certificate(tx, serial)?;
-    let (enrolment, contract, package) = rest_of(tx, &certificate.enrolment_id)?;
-    Ok(Inputs {
-        certificate,
-        enrolment,
-        contract,
-        package,
-    })
+    inputs_for(tx, certificate)
 }
 
 fn cert_der(inputs: &Inputs) -> Result<&[u8], AcceptanceError> {
@@ -257,13 +249,7 @@ fn pdf_input(
         return Err(AcceptanceError::NoPdf);
     }
     let certificate = tx.certificate(serial)?.ok_or(AcceptanceError::NotFound)?;
-    let (enrolment, contract, package) = rest_of(tx, &certificate.enrolment_id)?;
-    let inputs = Inputs {
-        certificate,
-        enrolment,
-        contract,
-        package,
-    };
+    let inputs = inputs_for(tx, certificate)?;
     pdf::record(&pdf::Contents {
         environment,
         provider,
