@@ -168,14 +168,7 @@ async fn a_request_interrupted_before_signing_answers_so_and_issues_for_the_same
         .await
         .unwrap()
         .unwrap();
-    let serial = recorded.serial.clone();
-    let cancelled = app
-        .state
-        .store
-        .read(move |tx| tx.certificate(&serial))
-        .await
-        .unwrap()
-        .unwrap();
+    let cancelled = app.certificate_row(&recorded.serial).await;
     assert_eq!(cancelled.status, CertificateStatus::Revoked);
     assert!(cancelled.cert_der.is_none(), "never signed");
     let v = view(&app, &token, &enrolment).await;
@@ -282,14 +275,7 @@ async fn an_interrupted_rekey_answers_so_and_rekeys_the_same_key_after_recovery(
         .await
         .unwrap()
         .unwrap();
-    let serial = recorded.serial.clone();
-    let cancelled = app
-        .state
-        .store
-        .read(move |tx| tx.certificate(&serial))
-        .await
-        .unwrap()
-        .unwrap();
+    let cancelled = app.certificate_row(&recorded.serial).await;
     assert_eq!(cancelled.status, CertificateStatus::Revoked);
     let v = view(&app, &token, &enrolment).await;
     assert_eq!(v["status"], "certificate_issued", "{v}");

@@ -176,14 +176,7 @@ async fn a_signed_certificate_keeps_its_der_and_not_a_second_copy_of_its_tbs() {
     .await
     .unwrap()
     .unwrap();
-    let serial = issued.serial.clone();
-    let row = app
-        .state
-        .store
-        .read(move |tx| tx.certificate(&serial))
-        .await
-        .unwrap()
-        .unwrap();
+    let row = app.certificate_row(&issued.serial).await;
     assert_eq!(row.cert_der.as_deref(), Some(&issued.cert_der[..]));
     assert!(
         row.tbs_der.is_empty(),
@@ -265,13 +258,7 @@ async fn crash_between_record_and_sign_leaves_the_row_and_nothing_is_ever_signed
     .unwrap();
     assert_eq!(abandoned, vec![serial.clone()]);
     assert_eq!(*reopened.lock().unwrap(), vec!["e-crash".to_string()]);
-    let row = app
-        .state
-        .store
-        .read(move |tx| tx.certificate(&serial))
-        .await
-        .unwrap()
-        .unwrap();
+    let row = app.certificate_row(&serial).await;
     assert_eq!(row.status.as_str(), "revoked");
     assert!(row.cert_der.is_none(), "never signed");
     // Running recovery again changes nothing.

@@ -215,6 +215,17 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// The stored row of certificate `serial` (it must exist).
+    pub async fn certificate_row(&self, serial: &str) -> ca_enrol::store::CertificateRow {
+        let serial = serial.to_string();
+        self.state
+            .store
+            .read(move |tx| tx.certificate(&serial))
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
     pub async fn spawn() -> Self {
         Self::spawn_with(TestEnv::new(), |_| {}).await
     }
