@@ -18,6 +18,8 @@
 #                   no generation; the service applies its own migrations to the schema first
 # NATIONAL_CRL_ALL=1  at the end, revoke every certificate and measure the CRL build again
 #                   (N entries: a true N-entry CRL rather than an extrapolation from 10 %)
+# NATIONAL_COLD=1   before the latency phases, restart PostgreSQL and drop the kernel's page
+#                   cache (needs root and pg_ctlcluster): OCSP and search then read from disk
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -60,7 +62,7 @@ secs() { date +%s.%N; }
 serve() {
     : >"$work/serve.out"
     CA_ENROL_DATA_DIR="$work/data" CA_ENROL_CA_ROOT="$work/ca-root" DATABASE_URL="$url" \
-        CA_ENROL_LISTEN=127.0.0.1:0 RUST_LOG=warn \
+        CA_ENROL_LISTEN=127.0.0.1:0 RUST_LOG=warn,ca_enrol::status::crl=info \
         "$bin" serve >"$work/serve.out" 2>>"$work/serve.log" &
     serve_pid=$!
     for _ in $(seq 600); do
@@ -176,25 +178,39 @@ export NATIONAL_N=$n NATIONAL_CA=$ca NATIONAL_ISSUER="$work/ca-root/issuing.pem"
 
 echo "--- measurements (sequential, one client, through HTTP on 127.0.0.1)"
 index_scans() { q -F' ' -c "SELECT indexrelname, idx_scan FROM pg_stat_user_indexes WHERE schemaname = current_schema() ORDER BY 1"; }
-index_scans >"$work/scans-before"
-# Cold service cache: a fresh process. PostgreSQL's shared buffers and the OS page cache are
-# whatever the load and earlier phases left (dropping them needs the machine to itself).
+# The phase times of the last CRL build, from the service's log.
+crl_log() { grep 'CRL built' "$work/serve.log" | tail -1 | sed 's/.*CRL built/CRL built:/' || true; }
 serve
-NATIONAL_BASE=$base NATIONAL_PHASE=ocsp python3 "$here/national.py" measure
-# The CRL right after the load: the first GET builds it from every listed row.
-NATIONAL_BASE=$base NATIONAL_PHASE=crl python3 "$here/national.py" measure
-NATIONAL_BASE=$base NATIONAL_PHASE=search python3 "$here/national.py" measure
-# The report job summarises the closed days at start (one run: at most 400 days); the report
-# is measured once it has (a binary from before the summary has no report_days: no wait).
+# The report job summarises the closed days at its first start on a schema (one catch-up run
+# over up to 400 days, then one day a day); the phases wait for it, so that they measure the
+# service as it runs every day rather than beside its one-off catch-up (a binary from before
+# the summary has no report_days: no wait).
 if [[ $(q -c "SELECT to_regclass('report_days') IS NOT NULL") == t ]]; then
     t0=$(secs)
     until [[ $(q -c "SELECT count(*) >= (timezone('UTC', now()) - interval '1 hour' + interval '7 hours')::date - 1
                     - (SELECT (min(signed_at) + interval '7 hours')::date FROM certificates) + 1
                 FROM report_days") == t ]]; do sleep 1; done
-    printf 'report summary of closed days: %s days, %s rows, the job done %.0f s after the phases above\n' \
+    printf 'report summary of closed days: %s days, %s rows, the catch-up done in %.0f s\n' \
         "$(q -c "SELECT count(*) FROM report_days")" "$(q -c "SELECT count(*) FROM report_day_counts")" \
         "$(echo "$(secs) - $t0" | bc)"
 fi
+# Cold service cache: a fresh process; with NATIONAL_COLD=1 cold database and page caches too.
+stop
+if [[ ${NATIONAL_COLD:-0} == 1 ]]; then
+    cluster=$(pg_lsclusters --no-header | awk 'NR==1 {print $1" "$2}')
+    # shellcheck disable=SC2086
+    pg_ctlcluster $cluster restart
+    sync
+    echo 3 >/proc/sys/vm/drop_caches
+    echo "cold start: PostgreSQL restarted, page cache dropped"
+fi
+index_scans >"$work/scans-before"
+serve
+NATIONAL_BASE=$base NATIONAL_PHASE=ocsp python3 "$here/national.py" measure
+# The CRL right after the load: the first GET builds it from every listed row.
+NATIONAL_BASE=$base NATIONAL_PHASE=crl python3 "$here/national.py" measure
+crl_log
+NATIONAL_BASE=$base NATIONAL_PHASE=search python3 "$here/national.py" measure
 NATIONAL_BASE=$base NATIONAL_PHASE=report python3 "$here/national.py" measure
 NATIONAL_BASE=$base NATIONAL_PHASE=intake python3 "$here/national.py" measure
 stop
@@ -214,6 +230,7 @@ if [[ ${NATIONAL_CRL_ALL:-0} == 1 ]]; then
         -c "VACUUM ANALYZE certificates"
     serve
     NATIONAL_BASE=$base NATIONAL_PHASE=crl python3 "$here/national.py" measure
+    crl_log
     stop
 fi
 echo "audit verify: $(cli audit verify 2>&1 | tail -1)"

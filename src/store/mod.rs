@@ -65,7 +65,7 @@ pub use reports::{
     AddressColumns, Bucket, DaySummary, IssuanceCountQuery, IssuanceFlows, PeriodCount,
     SummaryCount,
 };
-pub use status::{CertificateQuery, CrlEntryRow, CrlRow, StatusRow};
+pub use status::{CertificateQuery, CrlEntryRow, CrlRow, NewCrl, StatusRow};
 pub use verification::{OutcomeRow, RecordingRow, VideoCallRow};
 pub use vneid::{VneidRegistrationRow, HUB_CHANNEL};
 

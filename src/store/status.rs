@@ -33,7 +33,7 @@ pub struct CrlEntryRow {
     pub revocation_reason: Option<String>,
 }
 
-#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = crls)]
 pub struct CrlRow {
     pub ca_name: String,
@@ -43,6 +43,19 @@ pub struct CrlRow {
     pub this_update: NaiveDateTime,
     pub next_update: NaiveDateTime,
     pub der: Vec<u8>,
+}
+
+/// A CRL to store: the DER borrowed, as it can be tens of megabytes.
+#[derive(Clone, Copy, Debug, Insertable)]
+#[diesel(table_name = crls)]
+pub struct NewCrl<'a> {
+    pub ca_name: &'a str,
+    pub shard: i32,
+    pub number: i64,
+    pub generation: i64,
+    pub this_update: NaiveDateTime,
+    pub next_update: NaiveDateTime,
+    pub der: &'a [u8],
 }
 
 impl Tx<'_> {
@@ -118,12 +131,20 @@ impl Tx<'_> {
     /// expired (its revocation columns stay set), as OCSP keeps answering for it. On
     /// PostgreSQL the partial index `certificates_crl` answers this alone; its predicate is
     /// this filter.
-    pub fn crl_entries(
+    ///
+    /// Each row is handed to `entry` as it is read and only its result is kept: a CRL reads
+    /// a million rows, and a vector of them (with their strings) would be built only to be
+    /// dropped.
+    pub fn crl_entries<T, E>(
         &mut self,
         ca_name: &str,
         shard: Option<i32>,
-    ) -> Result<Vec<CrlEntryRow>, StoreError> {
-        Ok(dispatch!(self, c => {
+        mut entry: impl FnMut(CrlEntryRow) -> Result<T, E>,
+    ) -> Result<Vec<T>, E>
+    where
+        E: From<StoreError>,
+    {
+        dispatch!(self, c => {
             let mut q = certificates::table
                 .filter(certificates::ca_name.eq(ca_name))
                 .filter(
@@ -136,8 +157,15 @@ impl Tx<'_> {
             if let Some(s) = shard {
                 q = q.filter(certificates::crl_shard.eq(s));
             }
-            q.load(c)
-        })?)
+            let rows = q
+                .load_iter::<CrlEntryRow, diesel::connection::DefaultLoadingMode>(c)
+                .map_err(|e| E::from(e.into()))?;
+            let mut entries = Vec::with_capacity(rows.size_hint().0);
+            for row in rows {
+                entries.push(entry(row.map_err(|e| E::from(e.into()))?)?);
+            }
+            Ok(entries)
+        })
     }
 
     /// The newest CRL's header (no DER), to decide whether it is current.
@@ -162,15 +190,15 @@ impl Tx<'_> {
     }
 
     /// Replaces the newest CRL of its CA and shard.
-    pub fn store_crl(&mut self, row: &CrlRow) -> Result<(), StoreError> {
+    pub fn store_crl(&mut self, row: NewCrl<'_>) -> Result<(), StoreError> {
         dispatch!(self, c => {
-            let n = diesel::update(crls::table.find((&row.ca_name, row.shard)))
+            let n = diesel::update(crls::table.find((row.ca_name, row.shard)))
                 .set((
                     crls::number.eq(row.number),
                     crls::generation.eq(row.generation),
                     crls::this_update.eq(row.this_update),
                     crls::next_update.eq(row.next_update),
-                    crls::der.eq(&row.der),
+                    crls::der.eq(row.der),
                 ))
                 .execute(c)?;
             if n == 0 {
