@@ -181,7 +181,7 @@ def measure():
         t0 = time.perf_counter()
         check(s.get(f"{base}/crl/{env['NATIONAL_CA']}.crl"), 200)
         again = time.perf_counter() - t0
-        print(f"CRL build (first GET after the bulk load): {first:.2f} s, {len(crl)} entries, "
+        print(f"CRL build (first GET after a status change): {first:.2f} s, {len(crl)} entries, "
               f"{len(r.content) / 1e6:.1f} MB; served again: {again * 1000:.0f} ms")
     elif phase == "search":
         token = sign_in(s, base, env["NATIONAL_USER"], env["NATIONAL_PASSWORD"],

@@ -207,7 +207,10 @@ fi
 index_scans >"$work/scans-before"
 serve
 NATIONAL_BASE=$base NATIONAL_PHASE=ocsp python3 "$here/national.py" measure
-# The CRL right after the load: the first GET builds it from every listed row.
+# The CRL after a status change: the first GET builds it from every listed row (the refresh
+# job built one during the catch-up; a new status generation makes it stale, as any revocation
+# does).
+q -c "UPDATE status_generation SET generation = generation + 1 WHERE id = 1"
 NATIONAL_BASE=$base NATIONAL_PHASE=crl python3 "$here/national.py" measure
 crl_log
 NATIONAL_BASE=$base NATIONAL_PHASE=search python3 "$here/national.py" measure

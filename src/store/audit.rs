@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use super::schema::{audit_checkpoints, audit_events, audit_head, audit_pending};
-use super::{dispatch, Conn, Store, StoreError, Tx};
+use super::{dispatch, Conn, Head, Store, StoreError, Tx};
 use crate::audit::{chain_hash, NewEvent, StoredEvent, Verifier, VerifyReport};
 
 pub use crate::audit::GENESIS_HASH as AUDIT_GENESIS_HASH;
@@ -248,10 +248,13 @@ impl Tx<'_> {
                 return Ok(());
             }
         };
-        let (head_seq, head_hash): (i64, String) = audit_head::table
-            .find(1)
-            .select((audit_head::seq, audit_head::hash))
-            .first(*c)?;
+        let (head_seq, head_hash): (i64, String) = match &self.head {
+            Head::AtCommit(Some(moved)) => moved.clone(),
+            _ => audit_head::table
+                .find(1)
+                .select((audit_head::seq, audit_head::hash))
+                .first(*c)?,
+        };
         let seq = head_seq + 1;
         let hash = chain_hash(
             &head_hash,
@@ -276,7 +279,12 @@ impl Tx<'_> {
         diesel::insert_into(audit_events::table)
             .values(&row)
             .execute(*c)?;
-        super::cached::MoveAuditHead { seq, hash: &hash }.execute(*c)?;
+        match &mut self.head {
+            Head::AtCommit(moved) => *moved = Some((seq, hash)),
+            Head::EachEvent => {
+                super::cached::MoveAuditHead { seq, hash: &hash }.execute(*c)?;
+            }
+        }
         self.audited = true;
         Ok(())
     }
@@ -307,6 +315,9 @@ impl Tx<'_> {
     }
 
     pub fn audit_head(&mut self) -> Result<(i64, String), StoreError> {
+        if let Head::AtCommit(Some(head)) = &self.head {
+            return Ok(head.clone());
+        }
         Ok(dispatch!(self, c => audit_head::table
             .find(1)
             .select((audit_head::seq, audit_head::hash))

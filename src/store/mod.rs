@@ -156,17 +156,46 @@ pub struct Tx<'a> {
     conn: Conn<'a>,
     audited: bool,
     after_commit: Vec<AfterCommit>,
+    head: Head,
 }
 
 type AfterCommit = Box<dyn FnOnce() + Send>;
 
+/// How a transaction keeps SQLite's `audit_head` row (PostgreSQL chains after commit).
+#[derive(Clone)]
+enum Head {
+    /// Moved with every event.
+    EachEvent,
+    /// Moved once, by [`Tx::finish`] just before an audited write commits: a batch of 64
+    /// issuances appends 128 events, and reading and rewriting the row for each was a
+    /// quarter of the writer's statements. Holds the head as this transaction's events left
+    /// it (`None`: the row is current).
+    AtCommit(Option<(i64, String)>),
+}
+
 impl Tx<'_> {
     fn new(conn: Conn<'_>) -> Tx<'_> {
+        Tx::with_head(conn, Head::EachEvent)
+    }
+
+    fn with_head(conn: Conn<'_>, head: Head) -> Tx<'_> {
         Tx {
             conn,
             audited: false,
             after_commit: Vec::new(),
+            head,
         }
+    }
+
+    /// Writes what the transaction left pending (the audit chain's head); the last statement
+    /// of an audited write.
+    fn finish(&mut self) -> Result<(), StoreError> {
+        if let (Head::AtCommit(moved), Conn::Sqlite(c)) = (&mut self.head, &mut self.conn) {
+            if let Some((seq, hash)) = moved.take() {
+                cached::MoveAuditHead { seq, hash: &hash }.execute(*c)?;
+            }
+        }
+        Ok(())
     }
 
     /// Runs `f` once this transaction has committed, never if it rolls back (e.g. to wake a
@@ -183,19 +212,22 @@ impl Tx<'_> {
         F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
         E: From<StoreError>,
     {
-        let body = |conn: Conn<'_>| -> Result<(T, bool, Vec<AfterCommit>), TxFail<E>> {
-            let mut inner = Tx::new(conn);
+        let head = self.head.clone();
+        let body = |conn: Conn<'_>| -> Result<(T, bool, Vec<AfterCommit>, Head), TxFail<E>> {
+            let mut inner = Tx::with_head(conn, head);
             let out = f(&mut inner).map_err(TxFail::Caller)?;
-            Ok((out, inner.audited, inner.after_commit))
+            Ok((out, inner.audited, inner.after_commit, inner.head))
         };
         // Diesel runs a transaction opened inside another as a savepoint.
-        let (out, audited, hooks) = match &mut self.conn {
+        let (out, audited, hooks, head) = match &mut self.conn {
             Conn::Sqlite(c) => c.transaction(|c| body(Conn::Sqlite(c))),
             Conn::Pg(c) => c.transaction(|c| body(Conn::Pg(c))),
         }
         .map_err(TxFail::into_caller)?;
         self.audited |= audited;
         self.after_commit.extend(hooks);
+        // Released: its events stay, so does the head they moved (undone, both are).
+        self.head = head;
         Ok(out)
     }
 }
@@ -685,11 +717,12 @@ impl Store {
             f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
             conn: Conn<'_>,
         ) -> Result<(T, Vec<AfterCommit>), TxFail<E>> {
-            let mut tx = Tx::new(conn);
+            let mut tx = Tx::with_head(conn, Head::AtCommit(None));
             let out = f(&mut tx).map_err(TxFail::Caller)?;
             if !tx.audited {
                 return Err(TxFail::Caller(E::from(StoreError::Unaudited)));
             }
+            tx.finish().map_err(|e| TxFail::Caller(E::from(e)))?;
             Ok((out, tx.after_commit))
         }
         let no_run = || E::from(StoreError::Unexpected("write closure already run".into()));
