@@ -190,3 +190,53 @@ fn an_event_left_pending_is_chained_before_verification() {
     assert_eq!(report.head_seq, 2);
     assert_eq!(store.chain_pending_audit_blocking().unwrap(), 0);
 }
+
+/// An audited write of several events with a savepoint that fails in the middle (as a batch
+/// of issuances with one refused): the failed savepoint's event is undone, the others stay in
+/// order, and the chain's head is the last of them.
+#[test]
+fn events_of_a_failed_savepoint_leave_no_gap_and_the_head_is_the_last_kept_event() {
+    let env = TestEnv::new();
+    let store = open(&env);
+    let event = |n: i32| {
+        NewEvent::new(
+            Utc::now(),
+            &Actor::System,
+            "test.batched",
+            "item",
+            n.to_string(),
+            json!({ "n": n }),
+        )
+    };
+    store
+        .write_blocking(move |tx| {
+            tx.audit(event(1))?;
+            tx.savepoint(|tx| {
+                tx.audit(event(2))?;
+                tx.audit(event(3))
+            })?;
+            let refused = tx.savepoint(|tx| {
+                tx.audit(event(4))?;
+                Err::<(), _>(StoreError::Conflict("refused".into()))
+            });
+            assert!(refused.is_err());
+            tx.audit(event(5))?;
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+    // A second write goes on from where the first left the head.
+    store.write_blocking(move |tx| tx.audit(event(6))).unwrap();
+    store.chain_pending_audit_blocking().unwrap();
+    let report = store.verify_audit_blocking().unwrap();
+    assert_eq!(report.fault, None);
+    assert_eq!(report.events_checked, 5);
+    assert_eq!(report.head_seq, 5);
+    assert_eq!(store.read_blocking(|tx| tx.audit_head()).unwrap().0, 5);
+    let kept: Vec<String> = store
+        .read_blocking(|tx| tx.audit_events_after(0, 10))
+        .unwrap()
+        .into_iter()
+        .map(|e| e.object_id)
+        .collect();
+    assert_eq!(kept, ["1", "2", "3", "5", "6"]);
+}
