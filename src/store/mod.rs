@@ -252,6 +252,9 @@ type LaneSlot = Option<SqliteConnection>;
 /// wait for a fair (FIFO) tokio lock instead, an async writer without holding a thread, and
 /// run on one connection whose prepared statements stay cached. The busy timeout is left only
 /// for other processes on the same file (the CLI, a second service).
+/// How often [`WriterLane::spawn_checkpointer`]'s thread checkpoints.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
 struct WriterLane {
     url: String,
     slot: Arc<tokio::sync::Mutex<LaneSlot>>,
@@ -300,11 +303,49 @@ impl WriterLane {
     /// before the change) spills to a temporary file past 64 KiB, and batched issuance (a
     /// savepoint per certificate) spent ~18 % of its CPU creating and writing those files.
     /// Write transactions are small, so the writer keeps its temporary data in memory;
-    /// readers (large sorts) keep the default.
+    /// readers (large sorts) keep the default. The writer does not checkpoint: see
+    /// [`WriterLane::spawn_checkpointer`].
     fn pragmas(c: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
         SqlitePragmas.on_acquire(c)?;
-        c.batch_execute("PRAGMA temp_store = MEMORY;")
+        c.batch_execute("PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0;")
             .map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    /// Copies the WAL's committed pages back into the database file on a thread of its own,
+    /// outside the lane. With SQLite's automatic checkpoint, the commit that crossed the
+    /// threshold copied up to 40 MB and synced the file while every writer of the process
+    /// waited behind it (every few seconds under the full path's load, which writes ~400 KB of
+    /// PDFs per enrolment). PASSIVE waits for no reader or writer; the writer starts the WAL
+    /// over once all of it has been copied. Stops once the lane is dropped.
+    fn spawn_checkpointer(lane: &Arc<WriterLane>) -> std::io::Result<()> {
+        let url = lane.url.clone();
+        let lane = Arc::downgrade(lane);
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || {
+                let mut conn: Option<SqliteConnection> = None;
+                loop {
+                    std::thread::sleep(CHECKPOINT_EVERY);
+                    if lane.strong_count() == 0 {
+                        return;
+                    }
+                    let c = match conn.as_mut() {
+                        Some(c) => c,
+                        None => match SqliteConnection::establish(&url) {
+                            Ok(c) => conn.insert(c),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "WAL checkpointer cannot open the database");
+                                continue;
+                            }
+                        },
+                    };
+                    // Busy (another process's checkpoint) is simply tried again next time.
+                    if let Err(e) = c.batch_execute("PRAGMA wal_checkpoint(PASSIVE);") {
+                        tracing::debug!(error = %e, "WAL checkpoint skipped");
+                    }
+                }
+            })
+            .map(drop)
     }
 }
 
@@ -434,7 +475,8 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
         // Checkpointing every 10,000 pages (not 1,000) lets the pages every write touches (the
         // audit head, the newest audit and index leaves) coalesce before they are copied back,
         // and a 16 MiB page cache keeps index pages from being re-read: together they halved
-        // the time of an issuance (measured with the issuance benchmark).
+        // the time of an issuance (measured with the issuance benchmark). The service's own
+        // writer leaves checkpoints to a thread (`WriterLane::spawn_checkpointer`).
         conn.batch_execute(
             "PRAGMA busy_timeout = 15000; PRAGMA journal_mode = WAL; \
              PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
@@ -593,12 +635,13 @@ impl Store {
         let health = Health::default();
         let pool = build_pool(manager, settings, &health, Some(Box::new(SqlitePragmas)))?;
         // The first connection becomes the writer lane's.
-        let lane = WriterLane {
+        let lane = Arc::new(WriterLane {
             url: url.into_owned(),
             slot: Arc::new(tokio::sync::Mutex::new(Some(first))),
-        };
+        });
+        WriterLane::spawn_checkpointer(&lane).map_err(|e| unusable(&e))?;
         Ok(Self {
-            pool: Pool::Sqlite(pool, Arc::new(lane)),
+            pool: Pool::Sqlite(pool, lane),
             health,
             acquire_timeout: settings.acquire_timeout,
         })

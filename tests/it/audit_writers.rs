@@ -240,3 +240,45 @@ fn events_of_a_failed_savepoint_leave_no_gap_and_the_head_is_the_last_kept_event
         .collect();
     assert_eq!(kept, ["1", "2", "3", "5", "6"]);
 }
+
+/// SQLite: the writer never checkpoints (its commits only append to the WAL); the store's
+/// checkpointer thread copies committed pages back into the database file beside it.
+#[test]
+fn committed_sqlite_pages_reach_the_database_file_without_the_writer_checkpointing() {
+    let env = TestEnv::new();
+    if !env.database_url.is_empty() {
+        return;
+    }
+    let store = open(&env);
+    let db = env.data_dir().join("ca-enrol.db");
+    let before = std::fs::metadata(&db).unwrap().len();
+    let filler = "x".repeat(4000);
+    for n in 0..500 {
+        let filler = filler.clone();
+        store
+            .write_blocking(move |tx| {
+                tx.audit(NewEvent::new(
+                    Utc::now(),
+                    &Actor::System,
+                    "test.filled",
+                    "item",
+                    n.to_string(),
+                    json!({ "filler": filler }),
+                ))
+            })
+            .unwrap();
+    }
+    // ~2 MB committed; the checkpointer runs every half second.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let after = std::fs::metadata(&db).unwrap().len();
+        if after > before + 1_500_000 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "database file still {after} bytes (was {before}): nothing checkpointed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
