@@ -194,9 +194,8 @@ impl Prepared {
     /// to a signature; the caller hands it out of the transaction, so it exists only once the
     /// row is committed.
     pub fn record(self, tx: &mut Tx<'_>) -> Result<Recorded, IssuanceError> {
-        if tx.spki_certified(&self.row.spki_sha256)? {
-            return Err(IssuanceError::KeyReused);
-        }
+        // A key certified before (or being signed) is refused by the unique index
+        // `certificates_spki`, whose predicate is exactly that: no lookup first.
         tx.insert_certificate(&self.row).map_err(|e| match e {
             StoreError::Conflict(c) if c.contains("spki") => IssuanceError::KeyReused,
             e => e.into(),

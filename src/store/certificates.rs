@@ -41,23 +41,6 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Whether a certificate for this key exists or may still be signed: a row counts once
-    /// signed, or while `signing`. A row revoked unsigned (its issuance failed or was
-    /// abandoned before a certificate was handed out) never certified the key. The partial
-    /// unique index `certificates_spki` has the same condition.
-    pub fn spki_certified(&mut self, spki_sha256: &str) -> Result<bool, StoreError> {
-        let n: i64 = dispatch!(self, c => certificates::table
-            .filter(certificates::spki_sha256.eq(spki_sha256))
-            .filter(
-                certificates::cert_der
-                    .is_not_null()
-                    .or(certificates::status.eq(CertificateStatus::Signing)),
-            )
-            .count()
-            .get_result(c))?;
-        Ok(n > 0)
-    }
-
     /// Stores the signature's result, moving `signing` to `pending_acceptance`. False when the
     /// row was not in `signing` (it is never signed twice). The recorded TBS is emptied: it
     /// was kept only so a `signing` row says exactly what may have been signed, and the DER

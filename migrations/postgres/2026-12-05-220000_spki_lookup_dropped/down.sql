@@ -1,0 +1,1 @@
+CREATE INDEX certificates_spki_lookup ON certificates (spki_sha256);
