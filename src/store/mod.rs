@@ -303,20 +303,22 @@ impl WriterLane {
     /// before the change) spills to a temporary file past 64 KiB, and batched issuance (a
     /// savepoint per certificate) spent ~18 % of its CPU creating and writing those files.
     /// Write transactions are small, so the writer keeps its temporary data in memory;
-    /// readers (large sorts) keep the default. The writer does not checkpoint: see
-    /// [`WriterLane::spawn_checkpointer`].
+    /// readers (large sorts) keep the default.
     fn pragmas(c: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
         SqlitePragmas.on_acquire(c)?;
-        c.batch_execute("PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0;")
+        c.batch_execute("PRAGMA temp_store = MEMORY;")
             .map_err(diesel::r2d2::Error::QueryError)
     }
 
     /// Copies the WAL's committed pages back into the database file on a thread of its own,
-    /// outside the lane. With SQLite's automatic checkpoint, the commit that crossed the
+    /// outside the lane. With SQLite's automatic checkpoint alone, the commit that crossed the
     /// threshold copied up to 40 MB and synced the file while every writer of the process
     /// waited behind it (every few seconds under the full path's load, which writes ~400 KB of
-    /// PDFs per enrolment). PASSIVE waits for no reader or writer; the writer starts the WAL
-    /// over once all of it has been copied. Stops once the lane is dropped.
+    /// PDFs per enrolment). PASSIVE waits for no reader or writer. The writer keeps its
+    /// automatic checkpoint, which now finds (almost) everything copied: it is what lets the
+    /// writer's next transaction start the WAL over, as only a checkpoint with no commit after
+    /// it does (without it the WAL grew by ~50 MB a second under that load). Stops once the
+    /// lane is dropped.
     fn spawn_checkpointer(lane: &Arc<WriterLane>) -> std::io::Result<()> {
         let url = lane.url.clone();
         let lane = Arc::downgrade(lane);
@@ -475,8 +477,8 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
         // Checkpointing every 10,000 pages (not 1,000) lets the pages every write touches (the
         // audit head, the newest audit and index leaves) coalesce before they are copied back,
         // and a 16 MiB page cache keeps index pages from being re-read: together they halved
-        // the time of an issuance (measured with the issuance benchmark). The service's own
-        // writer leaves checkpoints to a thread (`WriterLane::spawn_checkpointer`).
+        // the time of an issuance (measured with the issuance benchmark). A thread does most of
+        // the copying beside the writer (`WriterLane::spawn_checkpointer`).
         conn.batch_execute(
             "PRAGMA busy_timeout = 15000; PRAGMA journal_mode = WAL; \
              PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \

@@ -282,3 +282,39 @@ fn committed_sqlite_pages_reach_the_database_file_without_the_writer_checkpointi
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// SQLite: under a steady stream of commits the WAL is started over (it does not grow with
+/// everything ever written): the writer's own checkpoint, right after a commit, is what lets
+/// its next transaction restart the log; the checkpointer thread alone never would.
+#[test]
+fn the_sqlite_wal_stays_bounded_while_the_writer_keeps_committing() {
+    let env = TestEnv::new();
+    if !env.database_url.is_empty() {
+        return;
+    }
+    let store = open(&env);
+    let wal = env.data_dir().join("ca-enrol.db-wal");
+    let filler = "y".repeat(100_000);
+    let mut largest = 0;
+    // ~80 MB committed, twice the automatic checkpoint's 10,000 pages.
+    for n in 0..800 {
+        let filler = filler.clone();
+        store
+            .write_blocking(move |tx| {
+                tx.audit(NewEvent::new(
+                    Utc::now(),
+                    &Actor::System,
+                    "test.filled",
+                    "item",
+                    n.to_string(),
+                    json!({ "filler": filler }),
+                ))
+            })
+            .unwrap();
+        largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+    }
+    assert!(
+        largest < 50_000_000,
+        "the WAL reached {largest} bytes: it is never started over"
+    );
+}
