@@ -241,19 +241,11 @@ fn events_of_a_failed_savepoint_leave_no_gap_and_the_head_is_the_last_kept_event
     assert_eq!(kept, ["1", "2", "3", "5", "6"]);
 }
 
-/// SQLite: the writer never checkpoints (its commits only append to the WAL); the store's
-/// checkpointer thread copies committed pages back into the database file beside it.
-#[test]
-fn committed_sqlite_pages_reach_the_database_file_without_the_writer_checkpointing() {
-    let env = TestEnv::new();
-    if !env.database_url.is_empty() {
-        return;
-    }
-    let store = open(&env);
-    let db = env.data_dir().join("ca-enrol.db");
-    let before = std::fs::metadata(&db).unwrap().len();
-    let filler = "x".repeat(4000);
-    for n in 0..500 {
+/// Commits `count` audited writes, each of one event carrying `bytes` of filler, calling
+/// `after` after each.
+fn fill(store: &Store, count: usize, bytes: usize, mut after: impl FnMut()) {
+    let filler = "x".repeat(bytes);
+    for n in 0..count {
         let filler = filler.clone();
         store
             .write_blocking(move |tx| {
@@ -267,8 +259,23 @@ fn committed_sqlite_pages_reach_the_database_file_without_the_writer_checkpointi
                 ))
             })
             .unwrap();
+        after();
     }
+}
+
+/// SQLite: committed pages reach the database file long before the writer's own checkpoint
+/// (at 10,000 pages) would copy them: the store's checkpointer thread copies them beside it.
+#[test]
+fn committed_sqlite_pages_reach_the_database_file_without_the_writer_checkpointing() {
+    let env = TestEnv::new();
+    if !env.database_url.is_empty() {
+        return;
+    }
+    let store = open(&env);
+    let db = env.data_dir().join("ca-enrol.db");
+    let before = std::fs::metadata(&db).unwrap().len();
     // ~2 MB committed; the checkpointer runs every half second.
+    fill(&store, 500, 4000, || {});
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let after = std::fs::metadata(&db).unwrap().len();
@@ -294,25 +301,11 @@ fn the_sqlite_wal_stays_bounded_while_the_writer_keeps_committing() {
     }
     let store = open(&env);
     let wal = env.data_dir().join("ca-enrol.db-wal");
-    let filler = "y".repeat(100_000);
     let mut largest = 0;
     // ~80 MB committed, twice the automatic checkpoint's 10,000 pages.
-    for n in 0..800 {
-        let filler = filler.clone();
-        store
-            .write_blocking(move |tx| {
-                tx.audit(NewEvent::new(
-                    Utc::now(),
-                    &Actor::System,
-                    "test.filled",
-                    "item",
-                    n.to_string(),
-                    json!({ "filler": filler }),
-                ))
-            })
-            .unwrap();
+    fill(&store, 800, 100_000, || {
         largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
-    }
+    });
     assert!(
         largest < 50_000_000,
         "the WAL reached {largest} bytes: it is never started over"
