@@ -231,30 +231,21 @@ impl Tx<'_> {
         let at = crate::clock::truncate(event.at);
         let actor = event.actor.to_string();
         let details = event.details.to_string();
-        let c = match &mut self.conn {
-            Conn::Sqlite(c) => c,
-            Conn::Pg(c) => {
-                diesel::insert_into(audit_pending::table)
-                    .values(PendingEvent {
-                        at: at.naive_utc(),
-                        actor,
-                        action: event.action.to_string(),
-                        object_type: event.object_type.to_string(),
-                        object_id: event.object_id,
-                        details,
-                    })
-                    .execute(*c)?;
-                self.audited = true;
-                return Ok(());
-            }
-        };
-        let (head_seq, head_hash): (i64, String) = match &self.head {
-            Head::AtCommit(Some(moved)) => moved.clone(),
-            _ => audit_head::table
-                .find(1)
-                .select((audit_head::seq, audit_head::hash))
-                .first(*c)?,
-        };
+        if let Conn::Pg(c) = &mut self.conn {
+            diesel::insert_into(audit_pending::table)
+                .values(PendingEvent {
+                    at: at.naive_utc(),
+                    actor,
+                    action: event.action.to_string(),
+                    object_type: event.object_type.to_string(),
+                    object_id: event.object_id,
+                    details,
+                })
+                .execute(*c)?;
+            self.audited = true;
+            return Ok(());
+        }
+        let (head_seq, head_hash) = self.audit_head()?;
         let seq = head_seq + 1;
         let hash = chain_hash(
             &head_hash,
@@ -275,6 +266,11 @@ impl Tx<'_> {
             details,
             prev_hash: head_hash,
             hash: hash.clone(),
+        };
+        let Conn::Sqlite(c) = &mut self.conn else {
+            return Err(StoreError::Unexpected(
+                "PostgreSQL events are chained by the sequencer".into(),
+            ));
         };
         diesel::insert_into(audit_events::table)
             .values(&row)

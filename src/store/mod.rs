@@ -246,15 +246,15 @@ enum Pool {
 /// up. Held through the lane's lock for one write.
 type LaneSlot = Option<SqliteConnection>;
 
+/// How often [`WriterLane::spawn_checkpointer`]'s thread checkpoints.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
 /// SQLite's writer lane. SQLite has one write lock per database; when several pooled
 /// connections of one process raced for it, the losers slept in SQLite's busy handler (sleeps
 /// of up to 100 ms, no order), which made throughput fall as clients were added. Here writers
 /// wait for a fair (FIFO) tokio lock instead, an async writer without holding a thread, and
 /// run on one connection whose prepared statements stay cached. The busy timeout is left only
 /// for other processes on the same file (the CLI, a second service).
-/// How often [`WriterLane::spawn_checkpointer`]'s thread checkpoints.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
-
 struct WriterLane {
     url: String,
     slot: Arc<tokio::sync::Mutex<LaneSlot>>,
