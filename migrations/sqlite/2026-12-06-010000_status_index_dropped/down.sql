@@ -1,0 +1,1 @@
+CREATE INDEX certificates_status ON certificates (status);
