@@ -442,6 +442,8 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("error.404.title", "Không tìm thấy", "Not found"),
     ("error.500.text", "Đã xảy ra lỗi phía máy chủ. Vui lòng báo mã thao tác dưới đây cho bộ phận kỹ thuật.", "Something went wrong on our side. Please give the operation id below to the technical team."),
     ("error.500.title", "Lỗi hệ thống", "Server error"),
+    ("error.503.text", "Hệ thống tạm thời không truy cập được cơ sở dữ liệu hoặc kho lưu trữ nên yêu cầu này chưa được thực hiện. Vui lòng thử lại sau ít giây.", "The service cannot reach its database or storage just now, so this request was not carried out. Please try again in a few seconds."),
+    ("error.503.title", "Tạm thời gián đoạn", "Temporarily unavailable"),
     ("error.csrf.text", "Biểu mẫu đã hết hạn hoặc không hợp lệ (mã chống giả mạo CSRF không khớp). Hãy tải lại trang và thử lại.", "The form has expired or is not valid (the CSRF token does not match). Reload the page and try again."),
     ("error.csrf.title", "Biểu mẫu không hợp lệ", "Form rejected"),
     ("error.generic.text", "Yêu cầu không thể xử lý.", "The request cannot be handled."),

@@ -73,17 +73,20 @@ async fn admin_page(
     error: Option<String>,
 ) -> Result<Response, WebError> {
     let lang = user.page.lang;
-    let unexpected = |e: OperatorsError| WebError::Unexpected(e.to_string());
     let own_id = match &user.principal {
         crate::operators::Principal::Operator { id, .. } => id.clone(),
         crate::operators::Principal::ApiKey { .. } => String::new(),
     };
-    let locks = state.accounts.account_locks().await.map_err(unexpected)?;
+    let locks = state
+        .accounts
+        .account_locks()
+        .await
+        .map_err(WebError::failed)?;
     let operators = state
         .accounts
         .list_operators()
         .await
-        .map_err(unexpected)?
+        .map_err(WebError::failed)?
         .into_iter()
         .map(|o| {
             let state = if o.disabled {
@@ -110,7 +113,7 @@ async fn admin_page(
         .accounts
         .list_api_keys()
         .await
-        .map_err(unexpected)?
+        .map_err(WebError::failed)?
         .into_iter()
         .map(|k| KeyItem {
             id: k.id,
@@ -125,7 +128,7 @@ async fn admin_page(
         .accounts
         .list_integrations()
         .await
-        .map_err(unexpected)?
+        .map_err(WebError::failed)?
         .into_iter()
         .map(|i| IntegrationItem {
             id: i.id,
@@ -137,7 +140,7 @@ async fn admin_page(
         .contracts
         .packages()
         .await
-        .map_err(|e| WebError::Unexpected(e.to_string()))?
+        .map_err(WebError::failed)?
         .into_iter()
         .map(|p| PackageItem {
             price: vn::vnd(p.price_vnd),
@@ -203,7 +206,7 @@ fn qr(otpauth_url: &str) -> Result<String, WebError> {
 
 fn shown_once(lang: Lang, e: OperatorsError) -> Result<String, WebError> {
     match e {
-        OperatorsError::Unexpected(e) => Err(WebError::Unexpected(e.to_string())),
+        OperatorsError::Unexpected(e) => Err(WebError::from(e)),
         e @ OperatorsError::Crypto(_) => Err(WebError::Unexpected(e.to_string())),
         OperatorsError::NotFound => Err(WebError::NotFound),
         e => Ok(message(lang, e)),
@@ -276,7 +279,7 @@ pub async fn operator_action(
             .accounts
             .list_operators()
             .await
-            .map_err(|e| WebError::Unexpected(e.to_string()))?
+            .map_err(WebError::failed)?
             .into_iter()
             .find(|o| o.id == id)
             .ok_or(WebError::NotFound)?
@@ -436,7 +439,7 @@ pub async fn revoke_api_key(
             .accounts
             .list_api_keys()
             .await
-            .map_err(|e| WebError::Unexpected(e.to_string()))?
+            .map_err(WebError::failed)?
             .into_iter()
             .find(|k| k.id == id.0 && k.revoked_at.is_none())
             .ok_or(WebError::NotFound)?;

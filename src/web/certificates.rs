@@ -449,7 +449,7 @@ impl AcceptancePdf {
                 AcceptanceError::NotFound
                 | AcceptanceError::NotAccepted
                 | AcceptanceError::NoPdf => WebError::NotFound,
-                e => WebError::Unexpected(e.to_string()),
+                e => WebError::failed(e),
             })?;
         let filename = format!(
             "BBNT-{}{}.pdf",
@@ -604,7 +604,7 @@ pub async fn change_submit(
                     )))
                 }
                 Err(e @ (StatusError::Store(_) | StatusError::Unexpected(_))) => {
-                    return Err(WebError::Unexpected(e.to_string()))
+                    return Err(WebError::failed(e))
                 }
                 Err(e) => error = Some(message(lang, e)),
             }

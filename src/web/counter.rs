@@ -329,7 +329,7 @@ async fn enrolment_page(
     let s = match state.enrolments.get(id).await {
         Ok(s) => s,
         Err(EnrolmentError::NotFound) => return Err(WebError::NotFound),
-        Err(e) => return Err(WebError::Unexpected(e.to_string())),
+        Err(e) => return Err(WebError::failed(e)),
     };
     let next = s.next_step().describe();
     let accepts = s.source.accepts_documents(s.status);

@@ -25,7 +25,7 @@ use super::{redirect, render_status, with_document_viewer, FileQuery, Page, WebE
 use crate::acceptance::{AcceptRequest, AcceptanceError};
 use crate::app::AppState;
 use crate::ca::CaError;
-use crate::contract::{signature_from_base64, ContractError, ContractStatus, SignRequest};
+use crate::contract::{signature_from_base64, ContractStatus, SignRequest};
 use crate::enrolment::identity::{BoundedText, PhoneNumber};
 use crate::enrolment::{Source, Status};
 use crate::issuance::{IdempotencyKey, IssuanceError, MAX_CSR_BYTES};
@@ -221,17 +221,16 @@ async fn package_page(
     error: Option<String>,
 ) -> Result<PackagePage, WebError> {
     let lang = user.page.lang;
-    let unexpected = |e: ContractError| WebError::Unexpected(e.to_string());
     let free_used_by = state
         .contracts
         .free_package_holder(desk.id())
         .await
-        .map_err(unexpected)?;
+        .map_err(WebError::failed)?;
     let packages = state
         .contracts
         .packages()
         .await
-        .map_err(unexpected)?
+        .map_err(WebError::failed)?
         .into_iter()
         // The free package only while the ID number may still have it.
         .filter(|p| !p.free || free_used_by.is_none())
@@ -545,7 +544,7 @@ async fn certificate_page(
         .enrolments
         .get(desk.id())
         .await
-        .map_err(|e| WebError::Unexpected(e.to_string()))?;
+        .map_err(WebError::failed)?;
     let certificate = desk.certificate.as_ref().map(|c| CertificateView {
         serial: c.serial.clone(),
         status: c.status.as_str(),

@@ -39,11 +39,7 @@ pub async fn page(user: WebUser, state: Data<&AppState>) -> Result<Response, Web
     let lang = user.page.lang;
     let now = state.clock.now();
     let today = vn::date_of(now);
-    let stats = state
-        .verification
-        .stats()
-        .await
-        .map_err(|e| WebError::Unexpected(e.to_string()))?;
+    let stats = state.verification.stats().await.map_err(WebError::failed)?;
     let (figures, per_day) = state
         .store
         .read(move |tx| {

@@ -447,7 +447,7 @@ pub async fn document(
             | EnrolmentError::DocumentNotFound
             | EnrolmentError::DocumentDestroyed => WebError::NotFound,
             EnrolmentError::DocumentAccessDenied => WebError::Forbidden,
-            e => WebError::Unexpected(e.to_string()),
+            e => WebError::failed(e),
         })?;
     Ok(Response::builder()
         .content_type(doc.image_type.content_type())
@@ -480,7 +480,7 @@ pub async fn contract_file(
         ContractError::NotFound | ContractError::NotSigned | ContractError::NoPdf => {
             WebError::NotFound
         }
-        e => WebError::Unexpected(e.to_string()),
+        e => WebError::failed(e),
     };
     let (kind, suffix) = match file.as_str() {
         "draft" => (PDF_DRAFT, "-du-thao"),

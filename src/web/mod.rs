@@ -290,8 +290,31 @@ pub enum WebError {
     NotFound,
     #[error("CSRF token missing or wrong")]
     Csrf,
+    /// The database or a store the page needs cannot be reached: 503 with `Retry-After`
+    /// (seconds), a page that says to try again in a moment. Not a fault to report.
+    #[error("unavailable")]
+    Unavailable(u32),
     #[error("unexpected: {0}")]
     Unexpected(String),
+}
+
+impl WebError {
+    /// A domain error the page has no place for: [`WebError::Unavailable`] when its problem
+    /// is a 503 (the database or the object store unreachable, which a retry in a moment
+    /// fixes), else unexpected, with its detail for the log.
+    pub fn failed<E: std::fmt::Display + Into<Problem>>(e: E) -> Self {
+        let detail = e.to_string();
+        let problem = e.into();
+        if problem.status == StatusCode::SERVICE_UNAVAILABLE {
+            WebError::Unavailable(
+                problem
+                    .retry_after_seconds
+                    .unwrap_or(crate::problem::DATABASE_RETRY_AFTER_SECONDS),
+            )
+        } else {
+            WebError::Unexpected(detail)
+        }
+    }
 }
 
 impl poem::error::ResponseError for WebError {
@@ -300,6 +323,7 @@ impl poem::error::ResponseError for WebError {
             WebError::Redirect(_) => StatusCode::SEE_OTHER,
             WebError::Forbidden | WebError::Csrf => StatusCode::FORBIDDEN,
             WebError::NotFound => StatusCode::NOT_FOUND,
+            WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -307,7 +331,7 @@ impl poem::error::ResponseError for WebError {
 
 impl From<crate::store::StoreError> for WebError {
     fn from(e: crate::store::StoreError) -> Self {
-        WebError::Unexpected(e.to_string())
+        WebError::failed(e)
     }
 }
 
@@ -556,8 +580,13 @@ async fn multipart_csrf(req: &Request, body: bytes::Bytes) -> Option<String> {
 
 fn error_page(e: poem::Error, lang: Lang, request_id: &str, signed_in: Option<Header>) -> Response {
     let status = e.status();
+    let retry_after = match e.downcast_ref::<WebError>() {
+        Some(WebError::Unavailable(seconds)) => Some(*seconds),
+        _ => None,
+    };
     let (title, text, operation_id) = match e.downcast_ref::<WebError>() {
         Some(WebError::Redirect(to)) => return redirect(to),
+        Some(WebError::Unavailable(_)) => ("error.503.title", "error.503.text", None),
         Some(WebError::Csrf) => ("error.csrf.title", "error.csrf.text", None),
         Some(WebError::Forbidden) => ("error.403.title", "error.403.text", None),
         Some(WebError::NotFound) => ("error.404.title", "error.404.text", None),
@@ -587,7 +616,7 @@ fn error_page(e: poem::Error, lang: Lang, request_id: &str, signed_in: Option<He
         text: lang.t(text),
         operation_id: operation_id.map(str::to_string),
     };
-    match page.render() {
+    let mut resp = match page.render() {
         Ok(body) => Response::builder()
             .status(status)
             .content_type("text/html; charset=utf-8")
@@ -599,7 +628,12 @@ fn error_page(e: poem::Error, lang: Lang, request_id: &str, signed_in: Option<He
                 .content_type("text/plain; charset=utf-8")
                 .body(format!("{status}; operation id {request_id}"))
         }
+    };
+    if let Some(seconds) = retry_after {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, poem::http::HeaderValue::from(seconds));
     }
+    resp
 }
 
 #[poem::handler]

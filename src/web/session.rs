@@ -148,7 +148,7 @@ impl<'a> FromRequest<'a> for WebUser {
                 return Err(to_sign_in(false).into())
             }
             Err(OperatorsError::SessionExpired) => return Err(to_sign_in(true).into()),
-            Err(e) => return Err(WebError::Unexpected(e.to_string()).into()),
+            Err(e) => return Err(WebError::failed(e).into()),
         };
         let Principal::Operator {
             username,

@@ -123,7 +123,7 @@ pub async fn submit(
             StatusCode::TOO_MANY_REQUESTS,
             format!("{} {}.", lang.t("signin.locked"), vn::date_time(until)),
         ),
-        Err(e) => return Err(WebError::Unexpected(e.to_string())),
+        Err(e) => return Err(WebError::failed(e)),
     };
     let (_, csrf) = session::presession(&state.csrf, req);
     let page = SignInPage {
@@ -146,7 +146,7 @@ pub async fn sign_out(
         .accounts
         .logout(&user.principal)
         .await
-        .map_err(|e| WebError::Unexpected(e.to_string()))?;
+        .map_err(WebError::failed)?;
     let mut resp = redirect("/sign-in?signed_out=1");
     session::set_cookie(&mut resp, req, &state, SESSION_COOKIE, "", Some(0));
     Ok(resp)
@@ -199,7 +199,7 @@ pub async fn first_form(user: WebUser, state: Data<&AppState>) -> Result<Respons
     let pending = state
         .accounts
         .begin_totp_enrolment(&user.principal)
-        .map_err(|e| WebError::Unexpected(e.to_string()))?;
+        .map_err(WebError::failed)?;
     render(&first_page(user, pending, None)?)
 }
 
@@ -243,7 +243,7 @@ pub async fn first_submit(
                 lang.t("signin.first.wrong_code").to_string()
             }
             Err(e @ OperatorsError::WeakPassword(_)) => message(lang, e),
-            Err(e) => return Err(WebError::Unexpected(e.to_string())),
+            Err(e) => return Err(WebError::failed(e)),
         }
     };
     // The same secret again, so the code already scanned keeps working.
@@ -255,7 +255,7 @@ pub async fn first_submit(
         Err(_) => state
             .accounts
             .begin_totp_enrolment(&user.principal)
-            .map_err(|e| WebError::Unexpected(e.to_string()))?,
+            .map_err(WebError::failed)?,
     };
     render_status(
         StatusCode::UNPROCESSABLE_ENTITY,

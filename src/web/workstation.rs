@@ -103,8 +103,12 @@ async fn queue_page(
     error: Option<String>,
 ) -> Result<QueuePage, WebError> {
     let op = operator(&user)?;
-    let stats = state.verification.stats().await.map_err(unexpected)?;
-    let held = state.verification.held_by(&op).await.map_err(unexpected)?;
+    let stats = state.verification.stats().await.map_err(WebError::failed)?;
+    let held = state
+        .verification
+        .held_by(&op)
+        .await
+        .map_err(WebError::failed)?;
     Ok(QueuePage {
         waiting: i18n::count(user.page.lang, stats.waiting),
         oldest_wait_minutes: stats.oldest_wait.map(|d| d.num_minutes()),
@@ -113,10 +117,6 @@ async fn queue_page(
         error,
         page: user.page,
     })
-}
-
-fn unexpected(e: VerificationError) -> WebError {
-    WebError::Unexpected(e.to_string())
 }
 
 #[handler]
@@ -144,7 +144,7 @@ pub async fn claim(user: WebUser, state: Data<&AppState>) -> Result<Response, We
     match state.verification.claim(&op).await {
         Ok(c) => Ok(redirect(&format!("/workstation/{}", c.video_call_id))),
         Err(VerificationError::QueueEmpty) => Ok(redirect("/workstation?empty=1")),
-        Err(e) => Err(unexpected(e)),
+        Err(e) => Err(WebError::failed(e)),
     }
 }
 
@@ -159,7 +159,7 @@ async fn call_gone(
         VerificationError::NotFound => return Err(WebError::NotFound),
         VerificationError::NotLeaseHolder => StatusCode::FORBIDDEN,
         VerificationError::LeaseExpired | VerificationError::Closed => StatusCode::CONFLICT,
-        other => return Err(unexpected(other)),
+        other => return Err(WebError::failed(other)),
     };
     let text = message(user.page.lang, e);
     render_status(status, &queue_page(user, state, None, Some(text)).await?)
@@ -503,7 +503,7 @@ pub async fn document(
         .await
         .map_err(|e| match e {
             EnrolmentError::DocumentDestroyed => WebError::NotFound,
-            e => WebError::Unexpected(e.to_string()),
+            e => WebError::failed(e),
         })?;
     Ok(Response::builder()
         .content_type(doc.image_type.content_type())

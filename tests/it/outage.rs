@@ -1,7 +1,9 @@
 //! A database outage (issue #19 point 2), on PostgreSQL: the app reaches the shared cluster
 //! through a TCP proxy the test cuts and resumes (`common::proxy`), so other tests keep their
 //! database. During the cut, API calls answer 503 `database_unavailable` with `Retry-After` in
-//! about the acquire timeout (1 s) instead of the pool's former 30 s, `/readyz` answers 503,
+//! about the acquire timeout (1 s) instead of the pool's former 30 s, an operator's page
+//! answers 503 with a page that says to try again (not the 500 "report this" page),
+//! `/readyz` answers 503,
 //! and OCSP serves its cached answer until the staleness allowance (60 s, driven by the test
 //! clock) has passed, then `tryLater`; once the proxy forwards again, requests succeed.
 
@@ -10,6 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::proxy::Proxy;
+use crate::common::web::web_sign_in;
 use crate::common::{TestApp, TestEnv};
 
 /// The unsigned `tryLater` OCSPResponse (RFC 6960 §4.2.1: responseStatus 3).
@@ -57,7 +60,7 @@ async fn whoami(app: &TestApp, token: &str) -> reqwest::Response {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn during_a_database_outage_calls_fail_fast_ocsp_serves_its_cache_then_try_later_and_all_resumes(
+async fn during_a_database_outage_calls_and_pages_answer_503_ocsp_serves_its_cache_then_try_later_and_all_resumes(
 ) {
     let env = TestEnv::new();
     if env.database_url.is_empty() {
@@ -73,6 +76,7 @@ async fn during_a_database_outage_calls_fail_fast_ocsp_serves_its_cache_then_try
     })
     .await;
     let token = app.admin_token().await;
+    let desk = web_sign_in(&mut app, "operator").await;
 
     // An active certificate whose good answer is served from the OCSP cache.
     let issued = crate::status::issue(&mut app, 1).await;
@@ -108,6 +112,18 @@ async fn during_a_database_outage_calls_fail_fast_ocsp_serves_its_cache_then_try
     assert_eq!(body["retry_after_seconds"], 2, "{body}");
     assert!(took < FAST, "the API answered after {took:?}");
     println!("outage: the API answered 503 after {} ms", took.as_millis());
+
+    // The operator's page: the same 503 and Retry-After, in the page's language, with no
+    // operation id to report (nothing is broken, the request was not carried out).
+    let started = Instant::now();
+    let page = desk.get("/dashboard").await;
+    let took = started.elapsed();
+    assert_eq!(page.status, 503, "{}", page.body);
+    assert_eq!(page.headers["retry-after"], "2");
+    assert!(page.body.contains("Tạm thời gián đoạn"), "{}", page.body);
+    assert!(page.body.contains("chưa được thực hiện"), "{}", page.body);
+    assert!(!page.body.contains("operation-id"), "{}", page.body);
+    assert!(took < FAST, "the page answered after {took:?}");
 
     let started = Instant::now();
     let resp = app.http.get(app.url("/readyz")).send().await.unwrap();
@@ -148,6 +164,8 @@ async fn during_a_database_outage_calls_fail_fast_ocsp_serves_its_cache_then_try
     );
     let resp = app.http.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
+    let page = desk.get("/dashboard").await;
+    assert_eq!(page.status, 200, "{}", page.body);
     // Checked against the database again. Polled: a background job meeting one of the pool's
     // connections the cut closed marks the database unreachable until its next checkout.
     let resumed = Instant::now();
