@@ -96,21 +96,21 @@ impl Dispatcher {
         let mut attempts = JoinSet::new();
         for row in rows {
             let this = self.clone();
-            let token = token.clone();
             attempts.spawn(async move {
                 let outcome = this.attempt(&row).await;
-                this.record(row, &token, outcome).await
+                (row, outcome)
             });
         }
+        let mut outcomes = Vec::with_capacity(claimed);
         while let Some(joined) = attempts.join_next().await {
             match joined {
-                Ok(Ok(())) => {}
-                Ok(Err(NotifyError::ClaimLost(id))) => {
-                    tracing::warn!(message_id = %id, "outbox claim ran out before the outcome was recorded");
-                }
-                Ok(Err(e)) => tracing::error!(error = %e, "outbox: recording an outcome"),
+                Ok(done) => outcomes.push(done),
+                // Its message stays claimed until the lease runs out, then is tried again.
                 Err(e) => tracing::error!(error = %e, "outbox: delivery task"),
             }
+        }
+        for lost in self.record(outcomes, &token).await? {
+            tracing::warn!(message_id = %lost, "outbox claim ran out before the outcome was recorded");
         }
         Ok(claimed)
     }
@@ -169,63 +169,95 @@ impl Dispatcher {
         chrono::Duration::seconds(seconds)
     }
 
+    /// Records the batch's outcomes in one write transaction (one commit for the batch, not
+    /// one per message), each message in a savepoint of its own. Returns the messages whose
+    /// claim was lost meanwhile (the lease ran out and another dispatcher took them): nothing
+    /// is recorded for those, the others are.
     async fn record(
         &self,
-        row: OutboxRow,
+        outcomes: Vec<(OutboxRow, Result<(), DeliveryError>)>,
         token: &str,
-        outcome: Result<(), DeliveryError>,
-    ) -> Result<(), NotifyError> {
-        let now = self.clock.now();
-        let attempts = row.attempts.saturating_add(1);
-        let max = i32::try_from(self.settings.max_attempts).unwrap_or(i32::MAX);
-        let (update, action) = match outcome {
-            Ok(()) => (
-                OutboxUpdate::Sent {
-                    attempts,
-                    at: now.naive_utc(),
-                },
-                "outbox.sent",
-            ),
-            Err(e) if e.permanent || attempts >= max => (
-                OutboxUpdate::Failed {
-                    attempts,
-                    error: e.reason,
-                },
-                "outbox.failed",
-            ),
-            Err(e) => (
-                OutboxUpdate::Retry {
-                    attempts,
-                    next_attempt_at: (now + self.backoff(attempts)).naive_utc(),
-                    error: e.reason,
-                },
-                "outbox.retry_scheduled",
-            ),
-        };
-        match &update {
-            OutboxUpdate::Sent { .. } => {}
-            OutboxUpdate::Retry { error, .. } | OutboxUpdate::Failed { error, .. } => {
-                tracing::warn!(message_id = %row.id, attempts, error = %error, action, "outbox delivery failed");
-            }
+    ) -> Result<Vec<String>, NotifyError> {
+        if outcomes.is_empty() {
+            return Ok(Vec::new());
         }
-        let details = event_details(&row, &update);
+        let now = self.clock.now();
+        let max = i32::try_from(self.settings.max_attempts).unwrap_or(i32::MAX);
+        let finished: Vec<_> = outcomes
+            .into_iter()
+            .map(|(row, outcome)| {
+                let attempts = row.attempts.saturating_add(1);
+                let (update, action) = match outcome {
+                    Ok(()) => (
+                        OutboxUpdate::Sent {
+                            attempts,
+                            at: now.naive_utc(),
+                        },
+                        "outbox.sent",
+                    ),
+                    Err(e) if e.permanent || attempts >= max => (
+                        OutboxUpdate::Failed {
+                            attempts,
+                            error: e.reason,
+                        },
+                        "outbox.failed",
+                    ),
+                    Err(e) => (
+                        OutboxUpdate::Retry {
+                            attempts,
+                            next_attempt_at: (now + self.backoff(attempts)).naive_utc(),
+                            error: e.reason,
+                        },
+                        "outbox.retry_scheduled",
+                    ),
+                };
+                match &update {
+                    OutboxUpdate::Sent { .. } => {}
+                    OutboxUpdate::Retry { error, .. } | OutboxUpdate::Failed { error, .. } => {
+                        tracing::warn!(message_id = %row.id, attempts, error = %error, action, "outbox delivery failed");
+                    }
+                }
+                let details = event_details(&row, &update);
+                (row.id, update, action, details)
+            })
+            .collect();
         let token = token.to_string();
         self.store
             .write(move |tx| {
-                if !tx.finish_outbox_attempt(&row.id, &token, &update)? {
-                    return Err(NotifyError::ClaimLost(row.id));
+                let total = finished.len();
+                let mut lost = Vec::new();
+                for (id, update, action, details) in finished {
+                    let recorded = tx.savepoint(|tx| {
+                        if !tx.finish_outbox_attempt(&id, &token, &update)? {
+                            return Err(NotifyError::ClaimLost(id.clone()));
+                        }
+                        tx.audit(NewEvent::new(
+                            now,
+                            &Actor::System,
+                            action,
+                            "outbox_message",
+                            id.clone(),
+                            details,
+                        ))?;
+                        Ok(())
+                    });
+                    match recorded {
+                        Ok(()) => {}
+                        Err(NotifyError::ClaimLost(id)) => lost.push(id),
+                        Err(e) => return Err(e),
+                    }
                 }
-                tx.audit(NewEvent::new(
-                    now,
-                    &Actor::System,
-                    action,
-                    "outbox_message",
-                    row.id.clone(),
-                    details,
-                ))?;
-                Ok(())
+                if lost.len() == total {
+                    // Nothing recorded, so nothing to commit.
+                    return Err(NotifyError::ClaimsLost(lost));
+                }
+                Ok(lost)
             })
             .await
+            .or_else(|e| match e {
+                NotifyError::ClaimsLost(lost) => Ok(lost),
+                e => Err(e),
+            })
     }
 }
 

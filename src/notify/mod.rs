@@ -45,6 +45,9 @@ pub enum NotifyError {
     /// owns it now.
     #[error("claim on outbox message {0} was lost")]
     ClaimLost(String),
+    /// The claims on every message of a batch were lost: nothing was recorded.
+    #[error("claims on outbox messages {0:?} were lost")]
+    ClaimsLost(Vec<String>),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("outbox: {0}")]

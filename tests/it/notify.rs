@@ -112,7 +112,7 @@ impl Gateway {
 // An outbox on the test's database, with a dispatcher driven by hand.
 
 struct Rig {
-    _env: TestEnv,
+    env: TestEnv,
     config: Config,
     store: Store,
     outbox: Outbox,
@@ -140,7 +140,7 @@ impl Rig {
             .await
             .unwrap();
         Self {
-            _env: env,
+            env,
             config,
             store,
             outbox: Outbox::new(keys),
@@ -509,6 +509,75 @@ async fn a_message_claimed_by_a_process_that_died_is_delivered_after_the_lease()
     assert_eq!(d.run_once().await.unwrap(), 1);
     assert_eq!(rig.row(&id).await.status, "sent");
     assert_eq!(gw.received().len(), 1);
+}
+
+#[tokio::test]
+async fn a_claim_lost_during_delivery_stays_with_its_new_owner_and_the_rest_of_the_batch_is_recorded(
+) {
+    let rig = Rig::new().await;
+    // Slow answers: the claims are taken over while the batch is being delivered.
+    let (gw, url) = Gateway::start(&[], 300).await;
+    let kept = rig.enqueue(phone(), "tin nhan 1").await;
+    let taken = rig.enqueue(phone(), "tin nhan 2").await;
+    let d = rig.dispatcher(
+        EmailSender::Memory(MemorySink::default()),
+        rig.http_sms(&url),
+    );
+    let batch = tokio::spawn(async move { d.run_once().await });
+    while gw.received().len() < 2 {
+        tokio::time::sleep(StdDuration::from_millis(10)).await;
+    }
+    // Another dispatcher took `taken` over (as after its lease ran out).
+    rig.env.sql(&format!(
+        "UPDATE outbox_messages SET claim_token = 'other' WHERE id = '{taken}'"
+    ));
+    assert_eq!(
+        batch.await.unwrap().unwrap(),
+        2,
+        "both claimed and delivered"
+    );
+
+    let row = rig.row(&kept).await;
+    assert_eq!((row.status.as_str(), row.attempts), ("sent", 1));
+    let row = rig.row(&taken).await;
+    assert_eq!(
+        (
+            row.status.as_str(),
+            row.attempts,
+            row.claim_token.as_deref()
+        ),
+        ("pending", 0, Some("other")),
+        "nothing recorded over the new owner's claim"
+    );
+    let events = rig
+        .store
+        .read(|tx| tx.audit_events_after(0, 100))
+        .await
+        .unwrap();
+    let sent: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == "outbox.sent")
+        .map(|e| e.object_id.as_str())
+        .collect();
+    assert_eq!(sent, [kept.as_str()]);
+
+    // All of a batch lost: nothing recorded, and the dispatcher goes on.
+    let (gw, url) = Gateway::start(&[], 300).await;
+    let alone = rig.enqueue(phone(), "tin nhan 3").await;
+    let d = rig.dispatcher(
+        EmailSender::Memory(MemorySink::default()),
+        rig.http_sms(&url),
+    );
+    let batch = tokio::spawn(async move { d.run_once().await });
+    while gw.received().is_empty() {
+        tokio::time::sleep(StdDuration::from_millis(10)).await;
+    }
+    rig.env.sql(&format!(
+        "UPDATE outbox_messages SET claim_token = 'other' WHERE id = '{alone}'"
+    ));
+    assert_eq!(batch.await.unwrap().unwrap(), 1);
+    let row = rig.row(&alone).await;
+    assert_eq!((row.status.as_str(), row.attempts), ("pending", 0));
 }
 
 #[tokio::test]
