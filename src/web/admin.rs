@@ -206,8 +206,7 @@ fn qr(otpauth_url: &str) -> Result<String, WebError> {
 
 fn shown_once(lang: Lang, e: OperatorsError) -> Result<String, WebError> {
     match e {
-        OperatorsError::Unexpected(e) => Err(WebError::from(e)),
-        e @ OperatorsError::Crypto(_) => Err(WebError::Unexpected(e.to_string())),
+        e @ (OperatorsError::Unexpected(_) | OperatorsError::Crypto(_)) => Err(WebError::failed(e)),
         OperatorsError::NotFound => Err(WebError::NotFound),
         e => Ok(message(lang, e)),
     }

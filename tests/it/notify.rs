@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use ca_enrol::app;
-use ca_enrol::audit::{Actor, NewEvent};
+use ca_enrol::audit::{Actor, NewEvent, StoredEvent};
 use ca_enrol::clock::{Clock, ManualClock};
 use ca_enrol::config::Config;
 use ca_enrol::enrolment::identity::{Email, PhoneNumber};
@@ -211,6 +211,14 @@ impl Rig {
             .unwrap()
     }
 
+    /// The trail's first hundred events.
+    async fn events(&self) -> Vec<StoredEvent> {
+        self.store
+            .read(|tx| tx.audit_events_after(0, 100))
+            .await
+            .unwrap()
+    }
+
     async fn row(&self, id: &str) -> OutboxRow {
         let id = id.to_string();
         self.store
@@ -327,11 +335,7 @@ async fn a_message_fails_with_the_last_error_after_the_maximum_attempts() {
     );
     assert_eq!(gw.received().len(), 4);
 
-    let events = rig
-        .store
-        .read(|tx| tx.audit_events_after(0, 100))
-        .await
-        .unwrap();
+    let events = rig.events().await;
     let actions: Vec<_> = events
         .iter()
         .filter(|e| e.object_id == id && e.action.starts_with("outbox."))
@@ -420,11 +424,7 @@ async fn an_e_mail_whose_attached_document_is_gone_fails_with_the_reason_audited
         sink.delivered().is_empty(),
         "not sent without its attachment"
     );
-    let events = rig
-        .store
-        .read(|tx| tx.audit_events_after(0, 100))
-        .await
-        .unwrap();
+    let events = rig.events().await;
     let failed: Vec<_> = events
         .iter()
         .filter(|e| e.object_id == id && e.action == "outbox.failed")
@@ -549,11 +549,7 @@ async fn a_claim_lost_during_delivery_stays_with_its_new_owner_and_the_rest_of_t
         ("pending", 0, Some("other")),
         "nothing recorded over the new owner's claim"
     );
-    let events = rig
-        .store
-        .read(|tx| tx.audit_events_after(0, 100))
-        .await
-        .unwrap();
+    let events = rig.events().await;
     let sent: Vec<_> = events
         .iter()
         .filter(|e| e.action == "outbox.sent")
