@@ -2,7 +2,7 @@
 //! filled once. The bytes are stored and never re-rendered.
 
 use chrono::NaiveDate;
-use openssl::x509::{X509NameRef, X509};
+use openssl::x509::X509NameRef;
 
 use crate::contract::Provider;
 use crate::store::{CertificateRow, EnrolmentRow, PackageRow};
@@ -63,7 +63,7 @@ fn colon_hex(bytes: &[u8]) -> String {
 
 pub fn render(c: &Contents<'_>) -> Result<Vec<u8>, String> {
     let text = template(CURRENT).ok_or_else(|| format!("no template `{CURRENT}`"))?;
-    let cert = X509::from_der(c.cert_der).map_err(|e| e.to_string())?;
+    let names = crate::ca::certificate_names(c.cert_der).map_err(|e| e.to_string())?;
     let fingerprint = openssl::sha::sha256(c.cert_der);
     let s = c.subscriber;
     let pv = c.provider;
@@ -98,7 +98,7 @@ pub fn render(c: &Contents<'_>) -> Result<Vec<u8>, String> {
         ("term_months", c.package.term_months.to_string()),
         ("serial", c.certificate.serial.clone()),
         ("subject_dn", c.certificate.subject_dn.clone()),
-        ("issuer_dn", dn(cert.issuer_name())),
+        ("issuer_dn", dn(&names.issuer)),
         (
             "not_before",
             vn::time_date_seconds(c.certificate.not_before.and_utc()),

@@ -33,6 +33,7 @@ pub use deadline::DeadlineRun;
 pub use decide::{AcceptRequest, PreparedAcceptance};
 pub use document::CONTENT_TYPE as DOCUMENT_CONTENT_TYPE;
 pub use pdf::{ACCEPTED as PDF_ACCEPTED, RECORD as PDF_RECORD};
+pub use record::RenderedRecord;
 
 use std::sync::Arc;
 

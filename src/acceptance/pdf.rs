@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use openssl::nid::Nid;
-use openssl::x509::{X509NameRef, X509};
+use openssl::x509::X509NameRef;
 use serde_json::{json, Value};
 
 use super::{unexpected, AcceptanceError};
@@ -73,9 +73,8 @@ fn input(
     c: &Contents<'_>,
     evidence: Option<&Evidence<'_>>,
 ) -> Result<DocumentInput, AcceptanceError> {
-    let cert = X509::from_der(c.cert_der).map_err(unexpected)?;
-    let subject = cert.subject_name();
-    let issuer = cert.issuer_name();
+    let names = crate::ca::certificate_names(c.cert_der).map_err(unexpected)?;
+    let (subject, issuer) = (&names.subject, &names.issuer);
     let holder_id = entry(subject, Nid::USERID)
         .or_else(|| entry(subject, Nid::SERIALNUMBER))
         .map(|id| id.rsplit(':').next().unwrap_or_default().to_string())

@@ -1,7 +1,8 @@
-//! The acceptance record: its row (with the HTML, a cheap text template) made in the
-//! transaction that stores the signed certificate; its PDF made the first time it is needed,
-//! outside any write transaction, and stored in a short audited write of its own. Then the
-//! same bytes every time.
+//! The acceptance record: its HTML (a text template) rendered once the certificate is signed,
+//! outside any write transaction, and its row stored in the transaction that stores the
+//! signed certificate; its PDF made the first time it is needed, outside any write
+//! transaction, and stored in a short audited write of its own. Then the same bytes every
+//! time.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -29,35 +30,55 @@ struct ContractRef {
     number: String,
 }
 
+/// A record rendered outside any write transaction ([`Acceptance::render_record_blocking`]),
+/// to be stored with its certificate ([`Acceptance::make_record`]).
+pub struct RenderedRecord {
+    inputs: Inputs,
+    html: Vec<u8>,
+    made: DateTime<Utc>,
+}
+
 impl Acceptance {
-    /// Makes the record of `certificate`, just stored signed (its row as stored), inside the
-    /// caller's transaction: issuance calls it in the transaction that stores the signed
-    /// certificate, so every certificate awaiting acceptance has its record row from the
-    /// moment it exists. Its PDF is not made here: rendering it is the costly part of
-    /// issuing, and it is made on first need instead ([`Acceptance::record_pdf`]).
+    /// Renders the record of `certificate`, just signed (its row as it will be stored), from
+    /// the rows read now. Its enrolment moved to `certificate_issued` in the transaction that
+    /// recorded the certificate, so what the record shows no longer changes; rendering here
+    /// keeps the template work out of the storing transaction, which holds the database's
+    /// write lock on SQLite. Blocking (a read transaction): issuance calls it on its signing
+    /// threads.
+    pub fn render_record_blocking(
+        &self,
+        certificate: CertificateRow,
+    ) -> Result<RenderedRecord, AcceptanceError> {
+        let made = self.clock.now();
+        let inputs = self.store.read_blocking(|tx| inputs_for(tx, certificate))?;
+        let html = html(&inputs, made, &self.provider)?;
+        Ok(RenderedRecord { inputs, html, made })
+    }
+
+    /// Stores the `rendered` record of a certificate just stored signed, inside the caller's
+    /// transaction: issuance calls it in the transaction that stores the signed certificate,
+    /// so every certificate awaiting acceptance has its record row from the moment it exists.
+    /// Its PDF is not made here: rendering it is the costly part of issuing, and it is made on
+    /// first need instead ([`Acceptance::record_pdf`]).
     pub fn make_record(
         &self,
         tx: &mut Tx<'_>,
-        certificate: CertificateRow,
-        now: DateTime<Utc>,
+        rendered: RenderedRecord,
     ) -> Result<Record, AcceptanceError> {
+        let certificate = &rendered.inputs.certificate;
         let signed_at = certificate.signed_at.ok_or_else(|| {
             unexpected("certificate awaiting acceptance without its signing time")
         })?;
         let serial = certificate.serial.clone();
         let record = match tx.acceptance_record(&serial)? {
             Some(row) => row,
-            None => {
-                let inputs = inputs_for(tx, certificate)?;
-                let html = html(&inputs, now, &self.provider)?;
-                store(tx, &inputs, html, now)?
-            }
+            None => store(tx, &rendered.inputs, rendered.html, rendered.made)?,
         };
         // The subscriber hears of the certificate with the deadline, in the same transaction.
         self.outbox
             .notify_certificate(
                 tx,
-                now,
+                self.clock.now(),
                 &serial,
                 CertificateNotice::Issued {
                     deadline: self.deadline(signed_at.and_utc()),

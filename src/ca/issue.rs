@@ -550,3 +550,27 @@ pub fn sign_certificate(ca: &IssuingCa, linted: LintedTbs) -> Result<Vec<u8>, Ca
     }
     Ok(cert)
 }
+
+/// A certificate's subject and issuer names, as OpenSSL names for display.
+pub struct CertificateNames {
+    pub subject: openssl::x509::X509Name,
+    pub issuer: openssl::x509::X509Name,
+}
+
+/// The subject and issuer names of a DER certificate. Decoded with x509-cert and only the two
+/// names handed to OpenSSL: OpenSSL 3 decoding the whole certificate also decodes its public
+/// key through the provider machinery, which was ~6 % of the server's CPU under HTTP issuance
+/// for the acceptance record's issuer line alone.
+pub fn certificate_names(cert_der: &[u8]) -> Result<CertificateNames, CaError> {
+    let bad = |e: &dyn std::fmt::Display| CaError::CertLoad(e.to_string());
+    let cert = Certificate::from_der(cert_der).map_err(|e| bad(&e))?;
+    let name = |n: &x509_cert::name::Name| {
+        let der = n.to_der().map_err(|e| bad(&e))?;
+        openssl::x509::X509Name::from_der(&der).map_err(|e| bad(&e))
+    };
+    let tbs = cert.tbs_certificate();
+    Ok(CertificateNames {
+        subject: name(tbs.subject())?,
+        issuer: name(tbs.issuer())?,
+    })
+}

@@ -63,7 +63,10 @@ pub use cms::{content_digest, signed_data_detached};
 pub use crl::{build_crl, CrlRequest, RevocationReason, RevokedEntry};
 pub use csr::{check_csr, CheckedCsr, KeyDescription};
 pub use error::CaError;
-pub use issue::{build_tbs, lint_tbs, sign_certificate, IssueRequest, LintedTbs};
+pub use issue::{
+    build_tbs, certificate_names, lint_tbs, sign_certificate, CertificateNames, IssueRequest,
+    LintedTbs,
+};
 pub use ocsp::{
     build_response, error_response, parse_request, CertId, CertIdHash, CertStatus, OcspErrorStatus,
     OcspIssuer, OcspParseError, OcspRequest, SingleAnswer, MAX_CERT_IDS,

@@ -33,7 +33,7 @@ use super::{
     abandon_issuance, begin_issuance, Batcher, IssuanceError, IssuanceOrder, IssuedCertificate,
     Issuer, Prepared, Signed, Steps, Term,
 };
-use crate::acceptance::Acceptance;
+use crate::acceptance::{Acceptance, RenderedRecord};
 use crate::audit::{Actor, NewEvent};
 use crate::ca::{certificate_to_pem, pem_to_der, SubjectInfo};
 use crate::clock::Clock;
@@ -124,7 +124,7 @@ impl Issuance {
                 actor: actor.clone(),
                 claim,
                 kind: Kind::Enrolment { id, contract_id },
-                signed: None,
+                record: None,
             };
             this.batcher.issue(actor, prepared, Box::new(steps)).await
         })
@@ -155,7 +155,7 @@ impl Issuance {
                 actor: actor.clone(),
                 claim,
                 kind: Kind::Rekey { serial },
-                signed: None,
+                record: None,
             };
             this.batcher.issue(actor, prepared, Box::new(steps)).await
         })
@@ -334,9 +334,9 @@ struct RaSteps {
     actor: Actor,
     claim: Option<Claim>,
     kind: Kind,
-    /// The certificate's row as stored, kept from signing: the storing transaction need not
-    /// read it again for the record.
-    signed: Option<CertificateRow>,
+    /// The acceptance record, rendered once the certificate is signed: the storing
+    /// transaction only stores it.
+    record: Option<RenderedRecord>,
 }
 
 impl Steps for RaSteps {
@@ -388,7 +388,14 @@ impl Steps for RaSteps {
     }
 
     fn after_sign(&mut self, signed: &Signed) -> Result<(), IssuanceError> {
-        self.signed = Some(signed.certificate());
+        // Every certificate awaiting acceptance has its record from the moment it exists
+        // (its PDF is made on first need); the record is rendered here, off the write lane.
+        let record = self
+            .service
+            .acceptance
+            .render_record_blocking(signed.certificate())
+            .map_err(|e| IssuanceError::Unexpected(e.to_string()))?;
+        self.record = Some(record);
         Ok(())
     }
 
@@ -397,15 +404,13 @@ impl Steps for RaSteps {
         tx: &mut Tx<'_>,
         issued: &IssuedCertificate,
     ) -> Result<(), IssuanceError> {
-        let certificate = self
-            .signed
+        let record = self
+            .record
             .take()
             .ok_or_else(|| IssuanceError::Unexpected("certificate stored unsigned".into()))?;
-        // Every certificate awaiting acceptance has its record from the moment it exists
-        // (its PDF is made on first need).
         self.service
             .acceptance
-            .make_record(tx, certificate, self.service.clock.now())
+            .make_record(tx, record)
             .map_err(|e| IssuanceError::Unexpected(e.to_string()))?;
         if let Some(claim) = &self.claim {
             claim.answer(tx, issued)?;
