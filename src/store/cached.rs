@@ -9,7 +9,7 @@ use chrono::NaiveDateTime;
 use diesel::backend::Backend;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
-use diesel::sql_types::{BigInt, Binary, Text, Timestamp};
+use diesel::sql_types::{BigInt, Binary, Integer, Nullable, Text, Timestamp};
 use diesel::{QueryResult, RunQueryDsl};
 
 use crate::states::certificate::{CertificateStatus, Move};
@@ -84,3 +84,136 @@ impl QueryId for MoveAuditHead<'_> {
 }
 
 impl<C> RunQueryDsl<C> for MoveAuditHead<'_> {}
+
+/// `UPDATE outbox_messages SET claimed_until = ?, claim_token = ? WHERE id IN (SELECT id …
+/// LIMIT ?)`: the dispatcher's claim on the next due messages (`Store::claim_outbox`), run
+/// after every enqueue. PostgreSQL skips rows another process's claim has locked.
+pub(super) struct ClaimOutbox<'a> {
+    pub now: NaiveDateTime,
+    pub lease_until: NaiveDateTime,
+    pub token: &'a str,
+    pub limit: i64,
+    /// `FOR UPDATE SKIP LOCKED` (PostgreSQL); fixed per connection, so one statement each.
+    pub skip_locked: bool,
+}
+
+impl<DB> QueryFragment<DB> for ClaimOutbox<'_>
+where
+    DB: Backend,
+    str: ToSql<Text, DB>,
+    i64: ToSql<BigInt, DB>,
+    NaiveDateTime: ToSql<Timestamp, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("UPDATE outbox_messages SET claimed_until = ");
+        out.push_bind_param::<Timestamp, NaiveDateTime>(&self.lease_until)?;
+        out.push_sql(", claim_token = ");
+        out.push_bind_param::<Text, str>(self.token)?;
+        out.push_sql(
+            " WHERE id IN (SELECT id FROM outbox_messages \
+             WHERE status = 'pending' AND next_attempt_at <= ",
+        );
+        out.push_bind_param::<Timestamp, NaiveDateTime>(&self.now)?;
+        out.push_sql(" AND (claimed_until IS NULL OR claimed_until <= ");
+        out.push_bind_param::<Timestamp, NaiveDateTime>(&self.now)?;
+        out.push_sql(") ORDER BY next_attempt_at LIMIT ");
+        out.push_bind_param::<BigInt, i64>(&self.limit)?;
+        if self.skip_locked {
+            out.push_sql(" FOR UPDATE SKIP LOCKED");
+        }
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+impl QueryId for ClaimOutbox<'_> {
+    type QueryId = ClaimOutbox<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<C> RunQueryDsl<C> for ClaimOutbox<'_> {}
+
+/// `UPDATE enrolments SET status = ?, verified_by = COALESCE(?, verified_by), updated_at = ?
+/// WHERE id = ? AND status = ?`: an enrolment's conditional move (`Tx::set_enrolment_status`),
+/// run by every step of the citizen's path.
+pub(super) struct MoveEnrolment<'a> {
+    pub id: &'a str,
+    pub from: &'a str,
+    pub to: &'a str,
+    /// Kept as it was when `None`.
+    pub verified_by: Option<&'a str>,
+    pub at: NaiveDateTime,
+}
+
+impl<DB> QueryFragment<DB> for MoveEnrolment<'_>
+where
+    DB: Backend,
+    str: ToSql<Text, DB>,
+    for<'x> Option<&'x str>: ToSql<Nullable<Text>, DB>,
+    NaiveDateTime: ToSql<Timestamp, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("UPDATE enrolments SET status = ");
+        out.push_bind_param::<Text, str>(self.to)?;
+        out.push_sql(", verified_by = COALESCE(");
+        out.push_bind_param::<Nullable<Text>, Option<&str>>(&self.verified_by)?;
+        out.push_sql(", verified_by), updated_at = ");
+        out.push_bind_param::<Timestamp, NaiveDateTime>(&self.at)?;
+        out.push_sql(" WHERE id = ");
+        out.push_bind_param::<Text, str>(self.id)?;
+        out.push_sql(" AND status = ");
+        out.push_bind_param::<Text, str>(self.from)?;
+        Ok(())
+    }
+}
+
+impl QueryId for MoveEnrolment<'_> {
+    type QueryId = MoveEnrolment<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<C> RunQueryDsl<C> for MoveEnrolment<'_> {}
+
+/// `UPDATE outbox_messages SET status = 'sent', … WHERE id = ? AND claim_token = ? AND status
+/// = 'pending'`: a delivered message recorded (`Tx::finish_outbox_attempt`), its sealed
+/// payload emptied and its claim released.
+pub(super) struct OutboxSent<'a> {
+    pub id: &'a str,
+    pub token: &'a str,
+    pub attempts: i32,
+    pub at: NaiveDateTime,
+}
+
+impl<DB> QueryFragment<DB> for OutboxSent<'_>
+where
+    DB: Backend,
+    str: ToSql<Text, DB>,
+    i32: ToSql<Integer, DB>,
+    NaiveDateTime: ToSql<Timestamp, DB>,
+    [u8]: ToSql<Binary, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("UPDATE outbox_messages SET status = 'sent', attempts = ");
+        out.push_bind_param::<Integer, i32>(&self.attempts)?;
+        out.push_sql(", sent_at = ");
+        out.push_bind_param::<Timestamp, NaiveDateTime>(&self.at)?;
+        out.push_sql(", payload_sealed = ");
+        out.push_bind_param::<Binary, [u8]>(&[])?;
+        out.push_sql(
+            ", last_error = NULL, claimed_until = NULL, claim_token = NULL \
+             WHERE id = ",
+        );
+        out.push_bind_param::<Text, str>(self.id)?;
+        out.push_sql(" AND claim_token = ");
+        out.push_bind_param::<Text, str>(self.token)?;
+        out.push_sql(" AND status = 'pending'");
+        Ok(())
+    }
+}
+
+impl QueryId for OutboxSent<'_> {
+    type QueryId = OutboxSent<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<C> RunQueryDsl<C> for OutboxSent<'_> {}

@@ -197,21 +197,14 @@ impl Tx<'_> {
         verified_by: Option<&str>,
         at: NaiveDateTime,
     ) -> Result<bool, StoreError> {
-        let target = enrolments::table
-            .find(id)
-            .filter(enrolments::status.eq(from));
-        let n = match verified_by {
-            Some(v) => dispatch!(self, c => diesel::update(target)
-                .set((
-                    enrolments::status.eq(to),
-                    enrolments::verified_by.eq(Some(v)),
-                    enrolments::updated_at.eq(at),
-                ))
-                .execute(c))?,
-            None => dispatch!(self, c => diesel::update(target)
-                .set((enrolments::status.eq(to), enrolments::updated_at.eq(at)))
-                .execute(c))?,
+        let moved = super::cached::MoveEnrolment {
+            id,
+            from: from.as_str(),
+            to: to.as_str(),
+            verified_by,
+            at,
         };
+        let n = dispatch!(self, c => moved.execute(c))?;
         Ok(n == 1)
     }
 

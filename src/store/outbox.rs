@@ -3,7 +3,6 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text, Timestamp};
 
 use super::schema::outbox_messages;
 use super::{dispatch, Conn, Store, StoreError, Tx};
@@ -77,16 +76,15 @@ impl Tx<'_> {
             outbox_messages::claim_token.eq(None::<String>),
         );
         let n = match update {
-            OutboxUpdate::Sent { attempts, at } => dispatch!(self, c => diesel::update(target)
-                .set((
-                    outbox_messages::status.eq("sent"),
-                    outbox_messages::attempts.eq(attempts),
-                    outbox_messages::sent_at.eq(Some(at)),
-                    outbox_messages::payload_sealed.eq(Vec::<u8>::new()),
-                    outbox_messages::last_error.eq(None::<String>),
-                    released,
-                ))
-                .execute(c))?,
+            OutboxUpdate::Sent { attempts, at } => {
+                let sent = super::cached::OutboxSent {
+                    id,
+                    token,
+                    attempts: *attempts,
+                    at: *at,
+                };
+                dispatch!(self, c => sent.execute(c))?
+            }
             OutboxUpdate::Retry {
                 attempts,
                 next_attempt_at,
@@ -128,24 +126,14 @@ impl Store {
         let store = self.clone();
         tokio::task::spawn_blocking(move || {
             store.bookkeeping_blocking(|tx| {
-                // Numbered parameters: `?N` in SQLite, `$N` in PostgreSQL.
-                let (p, lock) = match tx.conn {
-                    Conn::Sqlite(_) => ("?", ""),
-                    Conn::Pg(_) => ("$", " FOR UPDATE SKIP LOCKED"),
+                let claim = super::cached::ClaimOutbox {
+                    now,
+                    lease_until,
+                    token: &token,
+                    limit,
+                    skip_locked: matches!(tx.conn, Conn::Pg(_)),
                 };
-                let sql = format!(
-                    "UPDATE outbox_messages SET claimed_until = {p}1, claim_token = {p}2 \
-                     WHERE id IN (SELECT id FROM outbox_messages \
-                     WHERE status = 'pending' AND next_attempt_at <= {p}3 \
-                     AND (claimed_until IS NULL OR claimed_until <= {p}3) \
-                     ORDER BY next_attempt_at LIMIT {p}4{lock})"
-                );
-                dispatch!(tx, c => diesel::sql_query(&sql)
-                    .bind::<Timestamp, _>(lease_until)
-                    .bind::<Text, _>(&token)
-                    .bind::<Timestamp, _>(now)
-                    .bind::<BigInt, _>(limit)
-                    .execute(c))?;
+                dispatch!(tx, c => claim.execute(c))?;
                 Ok(dispatch!(tx, c => outbox_messages::table
                     .filter(outbox_messages::claim_token.eq(&token))
                     .filter(outbox_messages::status.eq("pending"))
