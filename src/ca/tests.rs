@@ -359,6 +359,33 @@ fn ca_and_ocsp_responder_load_only_with_their_own_keys() {
 }
 
 #[test]
+fn certificate_names_are_the_names_openssl_reads_and_garbage_is_cert_load() {
+    let env = env(CaKeyAlgorithm::P256);
+    let der = issue(
+        &env,
+        &csr_der(&ec_key(Nid::X9_62_PRIME256V1), MessageDigest::sha256()),
+        None,
+    );
+    let names = certificate_names(&der).unwrap();
+    let cert = X509::from_der(&der).unwrap();
+    assert_eq!(
+        names.subject.to_der().unwrap(),
+        cert.subject_name().to_der().unwrap()
+    );
+    assert_eq!(
+        names.issuer.to_der().unwrap(),
+        cert.issuer_name().to_der().unwrap()
+    );
+    assert_eq!(
+        certificate_names(&der[..der.len() - 1])
+            .err()
+            .unwrap()
+            .code(),
+        "cert_load"
+    );
+}
+
+#[test]
 fn issuing_ca_accepts_any_signer_holding_its_key() {
     let env = env(CaKeyAlgorithm::Rsa2048);
     let d = env.dir.path();
