@@ -10,7 +10,7 @@ use serde_json::json;
 use super::{document, pdf, pending_certificate, unexpected, Acceptance, AcceptanceError, Record};
 use crate::audit::{Actor, NewEvent};
 use crate::contract::{DocumentInput, Environment, Provider};
-use crate::notify::CertificateNotice;
+use crate::notify::{CertificateNotice, Sealed};
 use crate::secrets::sha256_hex;
 use crate::store::{
     AcceptanceRow, CertificateRow, EnrolmentRow, PackageRow, PdfDocumentRow, StoreError, Tx,
@@ -36,23 +36,45 @@ pub struct RenderedRecord {
     inputs: Inputs,
     html: Vec<u8>,
     made: DateTime<Utc>,
+    /// The subscriber's notice of the certificate, with its acceptance deadline.
+    notice: Sealed,
 }
 
 impl Acceptance {
-    /// Renders the record of `certificate`, just signed (its row as it will be stored), from
-    /// the rows read now. Its enrolment moved to `certificate_issued` in the transaction that
+    /// Renders the record of `certificate`, just signed (its row as it will be stored), and
+    /// seals the subscriber's notice of it (with the acceptance deadline), from the rows read
+    /// now. Its enrolment moved to `certificate_issued` in the transaction that
     /// recorded the certificate, so what the record shows no longer changes; rendering here
     /// keeps the template work out of the storing transaction, which holds the database's
-    /// write lock on SQLite. Blocking (a read transaction): issuance calls it on its signing
-    /// threads.
+    /// write lock on SQLite, which only inserts the rows. Blocking (a read transaction):
+    /// issuance calls it on its signing threads.
     pub fn render_record_blocking(
         &self,
         certificate: CertificateRow,
     ) -> Result<RenderedRecord, AcceptanceError> {
         let made = self.clock.now();
+        let signed_at = certificate.signed_at.ok_or_else(|| {
+            unexpected("certificate awaiting acceptance without its signing time")
+        })?;
         let inputs = self.store.read_blocking(|tx| inputs_for(tx, certificate))?;
         let html = html(&inputs, made, &self.provider)?;
-        Ok(RenderedRecord { inputs, html, made })
+        let notice = self
+            .outbox
+            .certificate_notice(
+                made,
+                &inputs.certificate,
+                &inputs.enrolment,
+                CertificateNotice::Issued {
+                    deadline: self.deadline(signed_at.and_utc()),
+                },
+            )
+            .map_err(unexpected)?;
+        Ok(RenderedRecord {
+            inputs,
+            html,
+            made,
+            notice,
+        })
     }
 
     /// Stores the `rendered` record of a certificate just stored signed, inside the caller's
@@ -65,26 +87,12 @@ impl Acceptance {
         tx: &mut Tx<'_>,
         rendered: RenderedRecord,
     ) -> Result<Record, AcceptanceError> {
-        let certificate = &rendered.inputs.certificate;
-        let signed_at = certificate.signed_at.ok_or_else(|| {
-            unexpected("certificate awaiting acceptance without its signing time")
-        })?;
-        let serial = certificate.serial.clone();
-        let record = match tx.acceptance_record(&serial)? {
+        let record = match tx.acceptance_record(&rendered.inputs.certificate.serial)? {
             Some(row) => row,
             None => store(tx, &rendered.inputs, rendered.html, rendered.made)?,
         };
         // The subscriber hears of the certificate with the deadline, in the same transaction.
-        self.outbox
-            .notify_certificate(
-                tx,
-                self.clock.now(),
-                &serial,
-                CertificateNotice::Issued {
-                    deadline: self.deadline(signed_at.and_utc()),
-                },
-            )
-            .map_err(unexpected)?;
+        self.outbox.add(tx, rendered.notice).map_err(unexpected)?;
         Ok(record)
     }
 

@@ -23,7 +23,7 @@ pub use http_sms::HttpSms;
 pub use hub::{HubCallbacks, HubSigning};
 pub use memory::MemorySink;
 pub use notices::CertificateNotice;
-pub use outbox::{AttachedDocument, Outbox, OutgoingMessage, SubscriberNotice};
+pub use outbox::{AttachedDocument, Outbox, OutgoingMessage, Sealed, SubscriberNotice};
 pub use settings::{
     EmailBackend, EmailSettings, OutboxSettings, Settings, SmsBackend, SmsSettings, SmtpTls,
 };

@@ -11,9 +11,9 @@
 use chrono::{DateTime, Utc};
 
 use super::template::render;
-use super::{NotifyError, Outbox, SubscriberNotice};
+use super::{NotifyError, Outbox, Sealed, SubscriberNotice};
 use crate::enrolment::identity::{Email, PhoneNumber};
-use crate::store::Tx;
+use crate::store::{CertificateRow, EnrolmentRow, Tx};
 use crate::texts::Lang;
 
 /// What happened to the certificate.
@@ -177,6 +177,20 @@ impl Outbox {
             .ok_or_else(|| {
                 NotifyError::Unexpected(format!("certificate {serial} without its enrolment"))
             })?;
+        let sealed = self.certificate_notice(now, &certificate, &enrolment, notice)?;
+        self.add(tx, sealed)
+    }
+
+    /// [`Outbox::notify_certificate`]'s messages about `certificate` (of `enrolment`),
+    /// rendered and sealed now, outside any transaction, for [`Outbox::add`].
+    pub fn certificate_notice(
+        &self,
+        now: DateTime<Utc>,
+        certificate: &CertificateRow,
+        enrolment: &EnrolmentRow,
+        notice: CertificateNotice<'_>,
+    ) -> Result<Sealed, NotifyError> {
+        let serial = certificate.serial.as_str();
         // An address stored under older rules that no longer parses must not block the
         // change (a revocation above all): the notice is skipped, and the log says so.
         if PhoneNumber::parse("phone", &enrolment.phone).is_err()
@@ -190,7 +204,7 @@ impl Outbox {
                 kind = notice.template().kind,
                 "subscriber's stored address no longer parses; notice not sent"
             );
-            return Ok(());
+            return Ok(Sealed::none());
         }
         let (sms, email_subject, email_body) = notice.render(&Values {
             serial,
@@ -199,8 +213,7 @@ impl Outbox {
             time: now,
             expires: certificate.not_after.and_utc(),
         });
-        self.notify_subscriber(
-            tx,
+        self.seal_subscriber_notice(
             now,
             SubscriberNotice {
                 kind: notice.template().kind,

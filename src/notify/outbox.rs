@@ -61,6 +61,18 @@ struct Payload {
     attachment: Option<AttachedDocument>,
 }
 
+/// Messages sealed outside any transaction ([`Outbox::seal_subscriber_notice`],
+/// [`Outbox::certificate_notice`]), added by [`Outbox::add`] in the transaction of their
+/// change: the rendering and sealing stay out of the write transaction.
+pub struct Sealed(Vec<OutboxRow>);
+
+impl Sealed {
+    /// Nothing to send.
+    pub(super) fn none() -> Self {
+        Sealed(Vec::new())
+    }
+}
+
 /// The enqueueing side of the outbox. Cheap to clone; shares its wake-up signal with the
 /// dispatcher of this process.
 #[derive(Clone)]
@@ -85,11 +97,21 @@ impl Outbox {
         now: DateTime<Utc>,
         notice: SubscriberNotice<'_>,
     ) -> Result<(), NotifyError> {
+        let sealed = self.seal_subscriber_notice(now, notice)?;
+        self.add(tx, sealed)
+    }
+
+    /// [`Outbox::notify_subscriber`]'s messages sealed now, outside any transaction, for
+    /// [`Outbox::add`] to add in the transaction of their change.
+    pub fn seal_subscriber_notice(
+        &self,
+        now: DateTime<Utc>,
+        notice: SubscriberNotice<'_>,
+    ) -> Result<Sealed, NotifyError> {
         let stored =
             |e: &dyn std::fmt::Display| NotifyError::Unexpected(format!("stored address: {e}"));
         let phone = PhoneNumber::parse("phone", notice.phone).map_err(|e| stored(&e))?;
-        self.enqueue(
-            tx,
+        let mut rows = vec![self.seal(
             now,
             OutgoingMessage {
                 kind: notice.kind,
@@ -99,11 +121,10 @@ impl Outbox {
                 not_after: notice.not_after,
                 attachment: None,
             },
-        )?;
+        )?];
         if let Some(address) = notice.email {
             let email = Email::parse("email", address).map_err(|e| stored(&e))?;
-            self.enqueue(
-                tx,
+            rows.push(self.seal(
                 now,
                 OutgoingMessage {
                     kind: notice.kind,
@@ -113,9 +134,9 @@ impl Outbox {
                     not_after: notice.not_after,
                     attachment: None,
                 },
-            )?;
+            )?);
         }
-        Ok(())
+        Ok(Sealed(rows))
     }
 
     /// Adds `message` in `tx`; the dispatcher of this process is woken when `tx` commits
@@ -127,6 +148,27 @@ impl Outbox {
         now: DateTime<Utc>,
         message: OutgoingMessage,
     ) -> Result<String, NotifyError> {
+        let row = self.seal(now, message)?;
+        let id = row.id.clone();
+        self.add(tx, Sealed(vec![row]))?;
+        Ok(id)
+    }
+
+    /// Adds messages sealed before `tx` began, as [`Outbox::enqueue`] adds one.
+    pub fn add(&self, tx: &mut Tx<'_>, sealed: Sealed) -> Result<(), NotifyError> {
+        if sealed.0.is_empty() {
+            return Ok(());
+        }
+        for row in &sealed.0 {
+            tx.insert_outbox_message(row)?;
+        }
+        let wake = self.wake.clone();
+        tx.after_commit(move || wake.notify_one());
+        Ok(())
+    }
+
+    /// `message` as the row that carries it, its payload sealed under a new id.
+    fn seal(&self, now: DateTime<Utc>, message: OutgoingMessage) -> Result<OutboxRow, NotifyError> {
         let id = uuid::Uuid::new_v4().to_string();
         let payload = serde_json::to_vec(&Payload {
             to: message.to.address().to_string(),
@@ -140,8 +182,8 @@ impl Outbox {
             .seal(SEAL_PURPOSE, id.as_bytes(), &payload)
             .map_err(|e| NotifyError::Unexpected(e.to_string()))?;
         let now = crate::clock::truncate(now).naive_utc();
-        tx.insert_outbox_message(&OutboxRow {
-            id: id.clone(),
+        Ok(OutboxRow {
+            id,
             channel: message.to.channel().as_str().to_string(),
             kind: message.kind.to_string(),
             masked_destination: message.to.masked(),
@@ -155,10 +197,7 @@ impl Outbox {
             last_error: None,
             created_at: now,
             sent_at: None,
-        })?;
-        let wake = self.wake.clone();
-        tx.after_commit(move || wake.notify_one());
-        Ok(id)
+        })
     }
 
     pub(super) fn wake_signal(&self) -> Arc<Notify> {
