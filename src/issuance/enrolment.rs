@@ -7,20 +7,19 @@ use serde_json::json;
 
 use super::IssuanceError;
 use crate::audit::Actor;
-use crate::contract::SignedContract;
 use crate::enrolment::status::{Event, Status};
 use crate::enrolment::transition::{transition, Details, MoveError};
 use crate::store::Tx;
 
-/// In the transaction that records the certificate: the enrolment's signed contract, with the
-/// enrolment moved `contract_signed` → `certificate_issued` (audited). `NotReady` when the
+/// In the transaction that records the certificate: the enrolment's signed contract's id, with
+/// the enrolment moved `contract_signed` → `certificate_issued` (audited). `NotReady` when the
 /// enrolment is anywhere else, so one signed contract gives at most one issuance.
 pub fn begin_issuance(
     tx: &mut Tx<'_>,
     enrolment_id: &str,
     at: DateTime<Utc>,
     actor: &Actor,
-) -> Result<SignedContract, IssuanceError> {
+) -> Result<String, IssuanceError> {
     let enrolment = tx
         .enrolment_by_id(enrolment_id)?
         .ok_or(IssuanceError::NotFound)?;
@@ -35,14 +34,14 @@ pub fn begin_issuance(
 
 /// The opposite of [`begin_issuance`], for an issuance abandoned before a certificate
 /// existed: the enrolment goes back to `contract_signed` (audited, with `reason`) and its
-/// signed contract stands for the next attempt.
+/// signed contract (whose id it answers) stands for the next attempt.
 pub fn abandon_issuance(
     tx: &mut Tx<'_>,
     enrolment_id: &str,
     at: DateTime<Utc>,
     actor: &Actor,
     reason: &str,
-) -> Result<SignedContract, IssuanceError> {
+) -> Result<String, IssuanceError> {
     move_for_contract(
         tx,
         enrolment_id,
@@ -60,13 +59,15 @@ fn move_for_contract(
     at: DateTime<Utc>,
     actor: &Actor,
     reason: Option<&str>,
-) -> Result<SignedContract, IssuanceError> {
-    let contract = tx
-        .signed_contract_for(enrolment_id)?
+) -> Result<String, IssuanceError> {
+    // Its id only: the row's document and drawn signature are large, and this runs in the
+    // recording transaction, on SQLite's writer lane.
+    let (contract_id, _, _) = tx
+        .signed_contract_ref(enrolment_id)?
         .ok_or_else(|| IssuanceError::NotReady("no signed contract".into()))?;
     let facts = match reason {
-        Some(reason) => json!({"contract_id": contract.id, "reason": reason}),
-        None => json!({"contract_id": contract.id}),
+        Some(reason) => json!({"contract_id": contract_id, "reason": reason}),
+        None => json!({"contract_id": contract_id}),
     };
     transition(
         tx,
@@ -84,5 +85,5 @@ fn move_for_contract(
         MoveError::Store(e) => e.into(),
         e => IssuanceError::NotReady(e.to_string()),
     })?;
-    SignedContract::from_row(&contract).map_err(|e| IssuanceError::Unexpected(e.to_string()))
+    Ok(contract_id)
 }

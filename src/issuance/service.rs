@@ -348,11 +348,12 @@ impl Steps for RaSteps {
         match &self.kind {
             Kind::Enrolment { id, contract_id } => {
                 // Anything but `contract_signed` now means a concurrent request moved it first.
-                let started = begin_issuance(tx, id, now, &self.actor).map_err(|e| match e {
-                    IssuanceError::NotReady(_) => IssuanceError::AlreadyIssued,
-                    e => e,
-                })?;
-                if &started.contract_id != contract_id {
+                let started_with =
+                    begin_issuance(tx, id, now, &self.actor).map_err(|e| match e {
+                        IssuanceError::NotReady(_) => IssuanceError::AlreadyIssued,
+                        e => e,
+                    })?;
+                if &started_with != contract_id {
                     return Err(IssuanceError::NotReady(
                         "the contract changed; try again".into(),
                     ));
