@@ -103,7 +103,7 @@ impl Outbox {
 
     /// [`Outbox::notify_subscriber`]'s messages sealed now, outside any transaction, for
     /// [`Outbox::add`] to add in the transaction of their change.
-    pub fn seal_subscriber_notice(
+    pub(super) fn seal_subscriber_notice(
         &self,
         now: DateTime<Utc>,
         notice: SubscriberNotice<'_>,
