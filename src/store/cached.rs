@@ -14,6 +14,19 @@ use diesel::{QueryResult, RunQueryDsl};
 
 use crate::states::certificate::{CertificateStatus, Move};
 
+/// A static query id (the statement cache keys it by type, so it is prepared once per
+/// connection) and `execute`.
+macro_rules! kept_prepared {
+    ($t:ident) => {
+        impl QueryId for $t<'_> {
+            type QueryId = $t<'static>;
+            const HAS_STATIC_QUERY_ID: bool = true;
+        }
+
+        impl<C> RunQueryDsl<C> for $t<'_> {}
+    };
+}
+
 /// `UPDATE certificates SET status = 'pending_acceptance', cert_der = ?, tbs_der = '',
 /// signed_at = ? WHERE serial = ? AND status = 'signing'`: a signed certificate stored
 /// (`Tx::record_signed_certificate`), its TBS copy emptied (the DER holds it). `Move::Sign`
@@ -48,12 +61,7 @@ where
     }
 }
 
-impl QueryId for RecordSigned<'_> {
-    type QueryId = RecordSigned<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl<C> RunQueryDsl<C> for RecordSigned<'_> {}
+kept_prepared!(RecordSigned);
 
 /// `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`: the chain's head moved on by an
 /// event (`Tx::audit` on SQLite).
@@ -78,12 +86,7 @@ where
     }
 }
 
-impl QueryId for MoveAuditHead<'_> {
-    type QueryId = MoveAuditHead<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl<C> RunQueryDsl<C> for MoveAuditHead<'_> {}
+kept_prepared!(MoveAuditHead);
 
 /// `UPDATE outbox_messages SET claimed_until = ?, claim_token = ? WHERE id IN (SELECT id …
 /// LIMIT ?)`: the dispatcher's claim on the next due messages (`Store::claim_outbox`), run
@@ -126,12 +129,7 @@ where
     }
 }
 
-impl QueryId for ClaimOutbox<'_> {
-    type QueryId = ClaimOutbox<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl<C> RunQueryDsl<C> for ClaimOutbox<'_> {}
+kept_prepared!(ClaimOutbox);
 
 /// `UPDATE enrolments SET status = ?, verified_by = COALESCE(?, verified_by), updated_at = ?
 /// WHERE id = ? AND status = ?`: an enrolment's conditional move (`Tx::set_enrolment_status`),
@@ -167,12 +165,7 @@ where
     }
 }
 
-impl QueryId for MoveEnrolment<'_> {
-    type QueryId = MoveEnrolment<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl<C> RunQueryDsl<C> for MoveEnrolment<'_> {}
+kept_prepared!(MoveEnrolment);
 
 /// `UPDATE outbox_messages SET status = 'sent', … WHERE id = ? AND claim_token = ? AND status
 /// = 'pending'`: a delivered message recorded (`Tx::finish_outbox_attempt`), its sealed
@@ -211,9 +204,4 @@ where
     }
 }
 
-impl QueryId for OutboxSent<'_> {
-    type QueryId = OutboxSent<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl<C> RunQueryDsl<C> for OutboxSent<'_> {}
+kept_prepared!(OutboxSent);
