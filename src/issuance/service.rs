@@ -33,7 +33,7 @@ use super::{
     abandon_issuance, begin_issuance, Batcher, IssuanceError, IssuanceOrder, IssuedCertificate,
     Issuer, Prepared, Signed, Steps, Term,
 };
-use crate::acceptance::{Acceptance, RenderedRecord};
+use crate::acceptance::{Acceptance, AcceptanceError, RenderedRecord};
 use crate::audit::{Actor, NewEvent};
 use crate::ca::{certificate_to_pem, pem_to_der, SubjectInfo};
 use crate::clock::Clock;
@@ -395,7 +395,11 @@ impl Steps for RaSteps {
             .service
             .acceptance
             .render_record_blocking(signed.certificate())
-            .map_err(|e| IssuanceError::Unexpected(e.to_string()))?;
+            .map_err(|e| match e {
+                // Its row stays `signing`: the recovery job revokes it and gives the enrolment back.
+                AcceptanceError::Store(e) => IssuanceError::from(e),
+                e => IssuanceError::Unexpected(e.to_string()),
+            })?;
         self.record = Some(record);
         Ok(())
     }
