@@ -580,13 +580,13 @@ async fn multipart_csrf(req: &Request, body: bytes::Bytes) -> Option<String> {
 
 fn error_page(e: poem::Error, lang: Lang, request_id: &str, signed_in: Option<Header>) -> Response {
     let status = e.status();
-    let retry_after = match e.downcast_ref::<WebError>() {
-        Some(WebError::Unavailable(seconds)) => Some(*seconds),
-        _ => None,
-    };
+    let mut retry_after = None;
     let (title, text, operation_id) = match e.downcast_ref::<WebError>() {
         Some(WebError::Redirect(to)) => return redirect(to),
-        Some(WebError::Unavailable(_)) => ("error.503.title", "error.503.text", None),
+        Some(WebError::Unavailable(seconds)) => {
+            retry_after = Some(*seconds);
+            ("error.503.title", "error.503.text", None)
+        }
         Some(WebError::Csrf) => ("error.csrf.title", "error.csrf.text", None),
         Some(WebError::Forbidden) => ("error.403.title", "error.403.text", None),
         Some(WebError::NotFound) => ("error.404.title", "error.404.text", None),
