@@ -178,7 +178,7 @@ fn crl_figures(ca_root: &Path, cfg: &CeremonyConfig) {
     for n in [10_000usize, 100_000, 1_000_000] {
         let mut entries: Vec<RevokedEntry> = (0..n)
             .map(|i| RevokedEntry {
-                serial: Serial::random().unwrap(),
+                serial: Serial::generate().unwrap(),
                 revoked_at: now - ChronoDuration::seconds(i as i64),
                 reason: RevocationReason::ALL[i % RevocationReason::ALL.len()],
             })

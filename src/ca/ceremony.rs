@@ -917,7 +917,7 @@ fn builder<T: HasPublic>(
 ) -> Result<X509Builder, CaError> {
     let mut b = X509Builder::new()?;
     b.set_version(2)?;
-    let serial = Serial::random()?;
+    let serial = Serial::generate()?;
     let serial = Asn1Integer::from_bn(&*BigNum::from_slice(serial.as_bytes())?)?;
     b.set_serial_number(&serial)?;
     b.set_subject_name(subject)?;

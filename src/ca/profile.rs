@@ -257,7 +257,7 @@ mod tests {
             p.ca_issuers_url("dev-issuing"),
             "http://ca.example.vn/ca/dev-issuing.crt"
         );
-        let serial = Serial::random().unwrap();
+        let serial = Serial::generate().unwrap();
         assert_eq!(p.crl_shard(&serial), 0);
         assert_eq!(
             p.crl_url("dev-issuing", 0),

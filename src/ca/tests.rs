@@ -56,7 +56,7 @@ fn subject(email: Option<&str>) -> SubjectInfo {
 fn request(csr: &CheckedCsr, email: Option<&str>) -> IssueRequest {
     let not_before = Utc::now();
     IssueRequest {
-        serial: Serial::random().unwrap(),
+        serial: Serial::generate().unwrap(),
         subject: subject(email),
         spki_der: csr.spki_der.clone(),
         not_before,
@@ -584,7 +584,7 @@ mod revocation_status {
                 entry(&held.serial, RevocationReason::CertificateHold),
             ];
             for (i, reason) in RevocationReason::ALL.iter().cycle().take(40).enumerate() {
-                let mut e = entry(&Serial::random().unwrap(), *reason);
+                let mut e = entry(&Serial::generate().unwrap(), *reason);
                 e.revoked_at -= Duration::days(i as i64);
                 entries.push(e);
             }
@@ -611,7 +611,7 @@ mod revocation_status {
             .iter()
             .cycle()
             .take(300)
-            .map(|r| entry(&Serial::random().unwrap(), *r))
+            .map(|r| entry(&Serial::generate().unwrap(), *r))
             .collect();
         // Short serials sort before long ones whatever their first octet.
         entries.push(entry(
@@ -731,7 +731,7 @@ mod revocation_status {
     #[test]
     fn crl_with_a_serial_twice_bad_times_or_a_bad_shard_is_refused() {
         let env = env(CaKeyAlgorithm::P256);
-        let s = Serial::random().unwrap();
+        let s = Serial::generate().unwrap();
         let mut twice = vec![
             entry(&s, RevocationReason::KeyCompromise),
             entry(&s, RevocationReason::Superseded),

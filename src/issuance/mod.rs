@@ -312,7 +312,7 @@ impl Issuer {
             }
             Term::Until(t) => t.trunc_subsecs(0),
         };
-        let serial = Serial::random().map_err(IssuanceError::from_ca)?;
+        let serial = Serial::generate().map_err(IssuanceError::from_ca)?;
         let request = IssueRequest {
             serial: serial.clone(),
             subject: order.subject.clone(),
