@@ -77,7 +77,7 @@ impl Contracts {
         package_code: &str,
     ) -> Result<PreparedDraft, ContractError> {
         let now = self.clock.now();
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = crate::store::new_row_id();
         let (reserving, by, enrolment, package) = (
             id.clone(),
             actor.clone(),
@@ -185,7 +185,7 @@ impl Contracts {
         package_code: &str,
     ) -> Result<ContractSummary, ContractError> {
         let number = next_number(tx, now)?;
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = crate::store::new_row_id();
         self.insert_draft(
             tx,
             actor,

@@ -388,7 +388,7 @@ impl Enrolments {
             return Ok(Submitted::Replayed(answer));
         }
         let now = self.clock.now();
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = crate::store::new_row_id();
         let policy = self.settings.routing.route(app.source);
         let row = new_row(&id, &app, &submitter, now);
         let consent = self.consent_evidence(&id, &app, &submitter, now)?;

@@ -16,7 +16,7 @@ pub fn enqueue(
     now: DateTime<Utc>,
     actor: &Actor,
 ) -> Result<(), StoreError> {
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = crate::store::new_row_id();
     tx.enqueue_video_call(&id, enrolment_id, now.naive_utc())?;
     tx.audit(NewEvent::new(
         now,

@@ -169,7 +169,7 @@ impl Outbox {
 
     /// `message` as the row that carries it, its payload sealed under a new id.
     fn seal(&self, now: DateTime<Utc>, message: OutgoingMessage) -> Result<OutboxRow, NotifyError> {
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = crate::store::new_row_id();
         let payload = serde_json::to_vec(&Payload {
             to: message.to.address().to_string(),
             subject: message.subject,

@@ -348,7 +348,7 @@ impl Otp {
         }
 
         tx.supersede_otp_challenges(subject, purpose)?;
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = crate::store::new_row_id();
         let code = code::generate();
         let ttl = Duration::seconds(self.limits.code_ttl_seconds.into());
         let expires_at = now + ttl;

@@ -220,7 +220,7 @@ impl Renewals {
                     return Err(RenewalError::EnrolmentOpen { enrolment_id: open });
                 }
                 let row = EnrolmentRow {
-                    id: uuid::Uuid::new_v4().to_string(),
+                    id: crate::store::new_row_id(),
                     status: Status::Verified,
                     verified_by: Some(VERIFIED_BY_RENEWAL.into()),
                     renews: Some(serial.clone()),

@@ -159,7 +159,7 @@ impl Tx<'_> {
             return Ok(None);
         };
         let transaction_id = registration.transaction_id;
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = super::new_row_id();
         let at_text = at
             .and_utc()
             .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);

@@ -401,7 +401,7 @@ impl Verification {
                     _ => (None, None),
                 };
                 tx.insert_outcome(&OutcomeRow {
-                    id: uuid::Uuid::new_v4().to_string(),
+                    id: crate::store::new_row_id(),
                     video_call_id: call.id.clone(),
                     enrolment_id: enrolment.id.clone(),
                     operator_id: op_id.clone(),
