@@ -305,10 +305,7 @@ fn concurrent_rows(secs: f64) {
         let raw_one = raw_rate(s.ca.signer().as_ref(), secs);
         let raw = raw_rate_threads(s.ca.signer(), cores, secs);
         let mut rows = Vec::new();
-        for callers in [1, 8, 64] {
-            if !selected("ISSUANCE_BENCH_CALLERS", &callers.to_string()) {
-                continue;
-            }
+        for callers in callers_rows() {
             // Enough fresh keys for the row at up to the raw rate (capped: key generation
             // is not what is measured).
             let n = ((raw * secs) as usize).clamp(500, 30_000);
@@ -343,6 +340,14 @@ fn concurrent_rows(secs: f64) {
             );
         }
     }
+}
+
+/// The rows' numbers of callers: `ISSUANCE_BENCH_CALLERS` (comma-separated), else 1, 8 and 64.
+fn callers_rows() -> Vec<usize> {
+    std::env::var("ISSUANCE_BENCH_CALLERS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 8, 64])
 }
 
 /// P-256 CSRs made over the cores (not part of what is measured).
