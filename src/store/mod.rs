@@ -1032,3 +1032,21 @@ impl Store {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::new_row_id;
+
+    #[test]
+    fn row_ids_are_uuids_that_sort_in_the_order_they_were_made() {
+        let first = new_row_id();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = new_row_id();
+        assert!(first < second, "{first} then {second}");
+        for id in [&first, &second] {
+            let parsed = uuid::Uuid::parse_str(id).unwrap();
+            assert_eq!(parsed.get_version_num(), 7);
+            assert_eq!(&parsed.to_string(), id);
+        }
+    }
+}
