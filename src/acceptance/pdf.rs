@@ -180,7 +180,7 @@ pub fn contents_of(tx: &mut Tx<'_>, serial: &str) -> Result<Shown, AcceptanceErr
         .enrolment_by_id(&certificate.enrolment_id)?
         .ok_or_else(|| unexpected("certificate without its enrolment"))?;
     let contract = tx
-        .signed_contract_for(&certificate.enrolment_id)?
+        .signed_contract_ref(&certificate.enrolment_id)?
         .ok_or_else(|| unexpected("certificate without a signed contract"))?;
     let package = tx
         .package(&contract.package_code)?

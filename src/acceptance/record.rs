@@ -215,16 +215,19 @@ fn inputs_for(tx: &mut Tx<'_>, certificate: CertificateRow) -> Result<Inputs, Ac
     let enrolment = tx
         .enrolment_by_id(enrolment_id)?
         .ok_or_else(|| unexpected("certificate without its enrolment"))?;
-    let (id, number, package_code) = tx
+    let contract = tx
         .signed_contract_ref(enrolment_id)?
         .ok_or_else(|| unexpected("certificate without a signed contract"))?;
     let package = tx
-        .package(&package_code)?
+        .package(&contract.package_code)?
         .ok_or_else(|| unexpected("contract without its package"))?;
     Ok(Inputs {
         certificate,
         enrolment,
-        contract: ContractRef { id, number },
+        contract: ContractRef {
+            id: contract.id,
+            number: contract.number,
+        },
         package,
     })
 }

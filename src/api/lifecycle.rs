@@ -248,7 +248,7 @@ impl LifecycleApi {
                 let Some(row) = tx.certificate(&lookup)? else {
                     return Ok(None);
                 };
-                let contract = tx.signed_contract_for(&row.enrolment_id)?.map(|c| c.id);
+                let contract = tx.signed_contract_ref(&row.enrolment_id)?.map(|c| c.id);
                 let mut superseded_by = None;
                 for c in tx.certificates_superseding(&lookup)? {
                     if tx

@@ -62,9 +62,10 @@ fn move_for_contract(
 ) -> Result<String, IssuanceError> {
     // Its id only: the row's document and drawn signature are large, and this runs in the
     // recording transaction, on SQLite's writer lane.
-    let (contract_id, _, _) = tx
+    let contract_id = tx
         .signed_contract_ref(enrolment_id)?
-        .ok_or_else(|| IssuanceError::NotReady("no signed contract".into()))?;
+        .ok_or_else(|| IssuanceError::NotReady("no signed contract".into()))?
+        .id;
     let facts = match reason {
         Some(reason) => json!({"contract_id": contract_id, "reason": reason}),
         None => json!({"contract_id": contract_id}),

@@ -225,7 +225,7 @@ impl Issuance {
             let enrolment = tx
                 .enrolment_by_id(enrolment_id)?
                 .ok_or(IssuanceError::NotFound)?;
-            let contract = tx.signed_contract_for(enrolment_id)?;
+            let contract = tx.signed_contract_ref(enrolment_id)?;
             let certificates = tx.certificates_for_enrolment(enrolment_id)?;
             Ok::<_, IssuanceError>((enrolment, contract, certificates))
         })?;

@@ -52,6 +52,17 @@ pub struct ContractRow {
     pub signature_key_id: Option<String>,
 }
 
+/// A signed contract's reference and terms: its row without the document and the drawn
+/// signature.
+#[derive(Queryable, Selectable, Debug, Clone)]
+#[diesel(table_name = contracts)]
+pub struct SignedContractRef {
+    pub id: String,
+    pub number: String,
+    pub package_code: String,
+    pub term_months: i32,
+}
+
 /// What signing records, all at once.
 pub struct SignatureEvidence<'a> {
     pub signed_at: NaiveDateTime,
@@ -166,16 +177,16 @@ impl Tx<'_> {
             .optional())?)
     }
 
-    /// The signed contract's id, number and package code, without its document and drawn
-    /// signature (large rows: what an acceptance record names of the contract).
+    /// The enrolment's signed contract without its document and drawn signature (large, and
+    /// not needed by issuance, acceptance records or the certificate pages).
     pub fn signed_contract_ref(
         &mut self,
         enrolment_id: &str,
-    ) -> Result<Option<(String, String, String)>, StoreError> {
+    ) -> Result<Option<SignedContractRef>, StoreError> {
         Ok(dispatch!(self, c => contracts::table
             .filter(contracts::enrolment_id.eq(enrolment_id))
             .filter(contracts::status.eq(ContractStatus::Signed))
-            .select((contracts::id, contracts::number, contracts::package_code))
+            .select(SignedContractRef::as_select())
             .first(c)
             .optional())?)
     }

@@ -230,7 +230,7 @@ async fn load_with_history(
                 return Ok(None);
             };
             let record = tx.acceptance_record(&serial)?;
-            let contract = tx.signed_contract_for(&row.enrolment_id)?.map(|c| c.number);
+            let contract = tx.signed_contract_ref(&row.enrolment_id)?.map(|c| c.number);
             let changed_by = if row.revoked_at.is_some() {
                 tx.audit_events_for_objects(std::slice::from_ref(&serial))?
                     .into_iter()
