@@ -316,7 +316,9 @@ impl Tx<'_> {
     /// When the first certificate was signed: no day before it has anything to summarise.
     pub fn first_signed_at(&mut self) -> Result<Option<NaiveDateTime>, StoreError> {
         use super::schema::certificates;
+        // The filter lets SQLite answer from the partial index `certificates_signed`.
         Ok(dispatch!(self, c => certificates::table
+            .filter(certificates::signed_at.is_not_null())
             .select(diesel::dsl::min(certificates::signed_at))
             .first(c))?)
     }
