@@ -107,6 +107,9 @@ impl Tx<'_> {
                 certificates::status.eq(Move::RevokeUnsigned.to()),
                 certificates::revoked_at.eq(Some(at)),
                 certificates::revocation_reason.eq(Some(reason)),
+                // Never signed (a `signing` row has no certificate): its key may be certified
+                // again (`certificates_spki`).
+                certificates::key_released.eq(true),
             ))
             .execute(c))?;
         Ok(n == 1)

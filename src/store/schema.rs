@@ -169,6 +169,7 @@ diesel::table! {
         revocation_reason -> Nullable<Text>,
         status_version -> BigInt,
         supersedes -> Nullable<Text>,
+        key_released -> Bool,
     }
 }
 
