@@ -81,18 +81,19 @@ impl Acceptance {
     /// transaction: issuance calls it in the transaction that stores the signed certificate,
     /// so every certificate awaiting acceptance has its record row from the moment it exists.
     /// Its PDF is not made here: rendering it is the costly part of issuing, and it is made on
-    /// first need instead ([`Acceptance::record_pdf`]).
+    /// first need instead ([`Acceptance::record_pdf`]). Borrows `rendered`: the storing
+    /// transaction may run it again (issuance's batches, `issuance::batch`).
     pub fn make_record(
         &self,
         tx: &mut Tx<'_>,
-        rendered: RenderedRecord,
+        rendered: &RenderedRecord,
     ) -> Result<Record, AcceptanceError> {
         let record = match tx.acceptance_record(&rendered.inputs.certificate.serial)? {
             Some(row) => row,
-            None => store(tx, &rendered.inputs, rendered.html, rendered.made)?,
+            None => store(tx, &rendered.inputs, rendered.html.clone(), rendered.made)?,
         };
         // The subscriber hears of the certificate with the deadline, in the same transaction.
-        self.outbox.add(tx, rendered.notice).map_err(unexpected)?;
+        self.outbox.add(tx, &rendered.notice).map_err(unexpected)?;
         Ok(record)
     }
 

@@ -72,6 +72,52 @@ impl NewEvent {
             details,
         }
     }
+
+    /// The event's text, fixed now: what a writer appends without formatting anything.
+    pub fn text(&self) -> EventText {
+        let at = crate::clock::truncate(self.at);
+        let actor = self.actor.to_string();
+        let details = self.details.to_string();
+        let chain_suffix = chain_suffix(
+            &at,
+            &actor,
+            self.action,
+            self.object_type,
+            &self.object_id,
+            &details,
+        );
+        EventText {
+            at,
+            actor,
+            action: self.action,
+            object_type: self.object_type,
+            object_id: self.object_id.clone(),
+            details,
+            chain_suffix,
+        }
+    }
+}
+
+/// An event as it will be stored (time truncated to the stored precision, actor and details
+/// serialised) with the part of its canonical encoding that follows the previous hash. Made
+/// before the write transaction, so that the writer, which holds SQLite's single write lane,
+/// only hashes the previous hash with it and inserts it (`store::Tx::audit_text`).
+#[derive(Clone, Debug)]
+pub struct EventText {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: &'static str,
+    pub object_type: &'static str,
+    pub object_id: String,
+    pub details: String,
+    chain_suffix: String,
+}
+
+impl EventText {
+    /// [`chain_hash`] of this event after `prev_hash`.
+    pub fn chain_hash(&self, prev_hash: &str) -> String {
+        chain_hash_with(prev_hash, &self.chain_suffix)
+    }
 }
 
 /// The stored form of an event, as read back for verification.
@@ -120,7 +166,7 @@ pub fn format_time(at: &DateTime<Utc>) -> String {
 
 /// SHA-256 (hex) of the canonical encoding: a JSON array of the previous hash, the time
 /// (RFC 3339, microseconds, UTC), actor, action, object type, object id and the details text
-/// exactly as stored.
+/// exactly as stored (compact JSON, serde_json's string escaping).
 pub fn chain_hash(
     prev_hash: &str,
     at: &DateTime<Utc>,
@@ -130,16 +176,51 @@ pub fn chain_hash(
     object_id: &str,
     details: &str,
 ) -> String {
-    let canonical = serde_json::json!([
-        prev_hash,
-        format_time(at),
+    let suffix = chain_suffix(at, actor, action, object_type, object_id, details);
+    chain_hash_with(prev_hash, &suffix)
+}
+
+/// The canonical encoding after its first element: `,"<time>","<actor>",…,"<details>"]`.
+fn chain_suffix(
+    at: &DateTime<Utc>,
+    actor: &str,
+    action: &str,
+    object_type: &str,
+    object_id: &str,
+    details: &str,
+) -> String {
+    let time = format_time(at);
+    let mut out = String::with_capacity(details.len() + object_id.len() + actor.len() + 96);
+    for field in [
+        time.as_str(),
         actor,
         action,
         object_type,
         object_id,
-        details
-    ]);
-    hex::encode(openssl::sha::sha256(canonical.to_string().as_bytes()))
+        details,
+    ] {
+        out.push(',');
+        push_json_string(&mut out, field);
+    }
+    out.push(']');
+    out
+}
+
+fn chain_hash_with(prev_hash: &str, suffix: &str) -> String {
+    let mut head = String::with_capacity(prev_hash.len() + 3);
+    head.push('[');
+    push_json_string(&mut head, prev_hash);
+    let mut sha = openssl::sha::Sha256::new();
+    sha.update(head.as_bytes());
+    sha.update(suffix.as_bytes());
+    hex::encode(sha.finish())
+}
+
+fn push_json_string(out: &mut String, s: &str) {
+    // Serialising a &str into a String cannot fail.
+    if let Ok(json) = serde_json::to_string(s) {
+        out.push_str(&json);
+    }
 }
 
 fn own_hash(e: &StoredEvent) -> String {
@@ -274,6 +355,66 @@ impl Verifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chain_hash_is_the_sha256_of_the_compact_json_array_of_the_event() {
+        // The encoding as first written (a serde_json array): chains stored before the
+        // encoding was assembled field by field must still verify.
+        let reference = |prev: &str, at: &DateTime<Utc>, f: [&str; 5]| {
+            let canonical =
+                serde_json::json!([prev, format_time(at), f[0], f[1], f[2], f[3], f[4]]);
+            hex::encode(openssl::sha::sha256(canonical.to_string().as_bytes()))
+        };
+        let at = DateTime::from_timestamp(1_700_000_000, 123_456_000).unwrap();
+        for fields in [
+            ["system", "test.event", "test", "x", "{}"],
+            [
+                "operator:lan \"trưởng\"",
+                "contract.signed",
+                "contract",
+                "HĐ/2026\\01\u{7}",
+                "{\"note\":\"dòng 1\\ndòng 2\\t\\u0001 \u{1F600}\"}",
+            ],
+            ["", "", "", "", ""],
+        ] {
+            let [actor, action, object_type, object_id, details] = fields;
+            assert_eq!(
+                chain_hash(
+                    GENESIS_HASH,
+                    &at,
+                    actor,
+                    action,
+                    object_type,
+                    object_id,
+                    details
+                ),
+                reference(GENESIS_HASH, &at, fields)
+            );
+        }
+        let event = NewEvent::new(
+            at,
+            &Actor::System,
+            "certificate.recorded",
+            "certificate",
+            "4001",
+            serde_json::json!({"key": "P-256", "ghi chú": "\"x\"\n"}),
+        );
+        let text = event.text();
+        assert_eq!(
+            text.chain_hash("ab12"),
+            reference(
+                "ab12",
+                &text.at,
+                [
+                    &text.actor,
+                    text.action,
+                    text.object_type,
+                    "4001",
+                    &text.details
+                ]
+            )
+        );
+    }
 
     fn chain(n: i64) -> Vec<StoredEvent> {
         let mut prev = GENESIS_HASH.to_string();

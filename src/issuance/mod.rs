@@ -27,7 +27,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Months, SubsecRound, Utc};
 use serde_json::json;
 
-use crate::audit::{Actor, NewEvent};
+use crate::audit::{Actor, EventText, NewEvent};
 use crate::ca::{
     self, CaError, IssueRequest, IssuingCa, LintedTbs, PersonalProfile, Serial, SubjectInfo,
 };
@@ -179,7 +179,7 @@ pub fn subject_dn(s: &SubjectInfo) -> String {
 pub struct Prepared {
     row: CertificateRow,
     linted: LintedTbs,
-    event: NewEvent,
+    event: EventText,
     issued: IssuedCertificate,
 }
 
@@ -194,18 +194,29 @@ impl Prepared {
     /// to a signature; the caller hands it out of the transaction, so it exists only once the
     /// row is committed.
     pub fn record(self, tx: &mut Tx<'_>) -> Result<Recorded, IssuanceError> {
+        self.write_record(tx)?;
+        Ok(self.recorded())
+    }
+
+    /// [`Prepared::record`]'s writes, which a batch may run again (`batch`).
+    fn write_record(&self, tx: &mut Tx<'_>) -> Result<(), IssuanceError> {
         // A key certified before (or being signed) is refused by the unique index
         // `certificates_spki`, whose predicate is exactly that: no lookup first.
         tx.insert_certificate(&self.row).map_err(|e| match e {
             StoreError::Conflict(c) if c.contains("spki") => IssuanceError::KeyReused,
             e => e.into(),
         })?;
-        tx.audit(self.event)?;
-        Ok(Recorded {
+        tx.audit_text(&self.event)?;
+        Ok(())
+    }
+
+    /// Only once [`Prepared::write_record`] ran in a transaction that commits.
+    fn recorded(self) -> Recorded {
+        Recorded {
             row: self.row,
             linted: self.linted,
             issued: self.issued,
-        })
+        }
     }
 }
 
@@ -229,7 +240,7 @@ pub struct Signed {
     row: CertificateRow,
     issued: IssuedCertificate,
     signed_at: DateTime<Utc>,
-    event: NewEvent,
+    event: EventText,
 }
 
 impl Signed {
@@ -247,6 +258,12 @@ impl Signed {
     /// Step 5, in the caller's write transaction: the certificate stored in
     /// `pending_acceptance` with its audit event.
     pub fn store(self, tx: &mut Tx<'_>) -> Result<IssuedCertificate, IssuanceError> {
+        self.write_store(tx)?;
+        Ok(self.issued)
+    }
+
+    /// [`Signed::store`]'s writes, which a batch may run again (`batch`).
+    fn write_store(&self, tx: &mut Tx<'_>) -> Result<(), IssuanceError> {
         let serial = &self.issued.serial;
         if !tx.record_signed_certificate(
             serial,
@@ -257,8 +274,8 @@ impl Signed {
                 "certificate {serial} left `signing` while being signed"
             )));
         }
-        tx.audit(self.event)?;
-        Ok(self.issued)
+        tx.audit_text(&self.event)?;
+        Ok(())
     }
 }
 
@@ -342,7 +359,8 @@ impl Issuer {
                 "not_after": crate::audit::format_time(&not_after),
                 "supersedes": order.supersedes,
             }),
-        );
+        )
+        .text();
         let row = CertificateRow {
             serial: serial_hex.clone(),
             ca_name: self.ca.name().to_string(),
@@ -410,7 +428,8 @@ impl Issuer {
             "certificate",
             &issued.serial,
             json!({"cert_sha256": crate::secrets::sha256_hex(&cert_der)}),
-        );
+        )
+        .text();
         issued.cert_der = cert_der;
         Ok(Signed {
             row,

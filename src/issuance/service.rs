@@ -411,7 +411,7 @@ impl Steps for RaSteps {
     ) -> Result<(), IssuanceError> {
         let record = self
             .record
-            .take()
+            .as_ref()
             .ok_or_else(|| IssuanceError::Unexpected("certificate stored unsigned".into()))?;
         self.service
             .acceptance

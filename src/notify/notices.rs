@@ -178,7 +178,7 @@ impl Outbox {
                 NotifyError::Unexpected(format!("certificate {serial} without its enrolment"))
             })?;
         let sealed = self.certificate_notice(now, &certificate, &enrolment, notice)?;
-        self.add(tx, sealed)
+        self.add(tx, &sealed)
     }
 
     /// [`Outbox::notify_certificate`]'s messages about `certificate` (of `enrolment`),

@@ -98,7 +98,7 @@ impl Outbox {
         notice: SubscriberNotice<'_>,
     ) -> Result<(), NotifyError> {
         let sealed = self.seal_subscriber_notice(now, notice)?;
-        self.add(tx, sealed)
+        self.add(tx, &sealed)
     }
 
     /// [`Outbox::notify_subscriber`]'s messages sealed now, outside any transaction, for
@@ -150,12 +150,12 @@ impl Outbox {
     ) -> Result<String, NotifyError> {
         let row = self.seal(now, message)?;
         let id = row.id.clone();
-        self.add(tx, Sealed(vec![row]))?;
+        self.add(tx, &Sealed(vec![row]))?;
         Ok(id)
     }
 
     /// Adds messages sealed before `tx` began, as [`Outbox::enqueue`] adds one.
-    pub fn add(&self, tx: &mut Tx<'_>, sealed: Sealed) -> Result<(), NotifyError> {
+    pub fn add(&self, tx: &mut Tx<'_>, sealed: &Sealed) -> Result<(), NotifyError> {
         if sealed.0.is_empty() {
             return Ok(());
         }

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::{audit_checkpoints, audit_events, audit_head, audit_pending};
 use super::{dispatch, Conn, Head, Store, StoreError, Tx};
-use crate::audit::{chain_hash, NewEvent, StoredEvent, Verifier, VerifyReport};
+use crate::audit::{chain_hash, EventText, NewEvent, StoredEvent, Verifier, VerifyReport};
 
 pub use crate::audit::GENESIS_HASH as AUDIT_GENESIS_HASH;
 
@@ -108,13 +108,28 @@ impl Store {
 
 #[derive(Insertable)]
 #[diesel(table_name = audit_pending)]
-struct PendingEvent {
+struct PendingEvent<'a> {
     at: chrono::NaiveDateTime,
-    actor: String,
-    action: String,
-    object_type: String,
-    object_id: String,
-    details: String,
+    actor: &'a str,
+    action: &'a str,
+    object_type: &'a str,
+    object_id: &'a str,
+    details: &'a str,
+}
+
+/// An [`AuditRow`] borrowed from its [`EventText`], for SQLite's writer.
+#[derive(Insertable)]
+#[diesel(table_name = audit_events)]
+struct ChainedEvent<'a> {
+    seq: i64,
+    at: chrono::NaiveDateTime,
+    actor: &'a str,
+    action: &'a str,
+    object_type: &'a str,
+    object_id: &'a str,
+    details: &'a str,
+    prev_hash: &'a str,
+    hash: &'a str,
 }
 
 #[derive(Queryable)]
@@ -228,18 +243,22 @@ impl Tx<'_> {
     /// after the commit ([`Store::chain_pending_audit_blocking`]): the event commits or rolls
     /// back with the change, and concurrent writers of any process are not serialised by it.
     pub fn audit(&mut self, event: NewEvent) -> Result<(), StoreError> {
-        let at = crate::clock::truncate(event.at);
-        let actor = event.actor.to_string();
-        let details = event.details.to_string();
+        self.audit_text(&event.text())
+    }
+
+    /// [`Tx::audit`] of an event whose text was fixed before the transaction
+    /// ([`NewEvent::text`]); borrowed, since the transaction may run again.
+    pub fn audit_text(&mut self, event: &EventText) -> Result<(), StoreError> {
+        let at = event.at.naive_utc();
         if let Conn::Pg(c) = &mut self.conn {
             diesel::insert_into(audit_pending::table)
                 .values(PendingEvent {
-                    at: at.naive_utc(),
-                    actor,
-                    action: event.action.to_string(),
-                    object_type: event.object_type.to_string(),
-                    object_id: event.object_id,
-                    details,
+                    at,
+                    actor: &event.actor,
+                    action: event.action,
+                    object_type: event.object_type,
+                    object_id: &event.object_id,
+                    details: &event.details,
                 })
                 .execute(*c)?;
             self.audited = true;
@@ -247,33 +266,24 @@ impl Tx<'_> {
         }
         let (head_seq, head_hash) = self.audit_head()?;
         let seq = head_seq + 1;
-        let hash = chain_hash(
-            &head_hash,
-            &at,
-            &actor,
-            event.action,
-            event.object_type,
-            &event.object_id,
-            &details,
-        );
-        let row = AuditRow {
-            seq,
-            at: at.naive_utc(),
-            actor,
-            action: event.action.to_string(),
-            object_type: event.object_type.to_string(),
-            object_id: event.object_id,
-            details,
-            prev_hash: head_hash,
-            hash: hash.clone(),
-        };
+        let hash = event.chain_hash(&head_hash);
         let Conn::Sqlite(c) = &mut self.conn else {
             return Err(StoreError::Unexpected(
                 "PostgreSQL events are chained by the sequencer".into(),
             ));
         };
         diesel::insert_into(audit_events::table)
-            .values(&row)
+            .values(ChainedEvent {
+                seq,
+                at,
+                actor: &event.actor,
+                action: event.action,
+                object_type: event.object_type,
+                object_id: &event.object_id,
+                details: &event.details,
+                prev_hash: &head_hash,
+                hash: &hash,
+            })
             .execute(*c)?;
         match &mut self.head {
             Head::AtCommit(moved) => *moved = Some((seq, hash)),
