@@ -74,7 +74,7 @@ impl NewEvent {
     }
 
     /// The event's text, fixed now: what a writer appends without formatting anything.
-    pub fn text(&self) -> EventText {
+    pub fn into_text(self) -> EventText {
         let at = crate::clock::truncate(self.at);
         let actor = self.actor.to_string();
         let details = self.details.to_string();
@@ -91,7 +91,7 @@ impl NewEvent {
             actor,
             action: self.action,
             object_type: self.object_type,
-            object_id: self.object_id.clone(),
+            object_id: self.object_id,
             details,
             chain_suffix,
         }
@@ -110,7 +110,7 @@ pub struct EventText {
     pub object_type: &'static str,
     pub object_id: String,
     pub details: String,
-    chain_suffix: String,
+    chain_suffix: Vec<u8>,
 }
 
 impl EventText {
@@ -188,9 +188,9 @@ fn chain_suffix(
     object_type: &str,
     object_id: &str,
     details: &str,
-) -> String {
+) -> Vec<u8> {
     let time = format_time(at);
-    let mut out = String::with_capacity(details.len() + object_id.len() + actor.len() + 96);
+    let mut out = Vec::with_capacity(details.len() + object_id.len() + actor.len() + 96);
     for field in [
         time.as_str(),
         actor,
@@ -199,28 +199,27 @@ fn chain_suffix(
         object_id,
         details,
     ] {
-        out.push(',');
+        out.push(b',');
         push_json_string(&mut out, field);
     }
-    out.push(']');
+    out.push(b']');
     out
 }
 
-fn chain_hash_with(prev_hash: &str, suffix: &str) -> String {
-    let mut head = String::with_capacity(prev_hash.len() + 3);
-    head.push('[');
+fn chain_hash_with(prev_hash: &str, suffix: &[u8]) -> String {
+    let mut head = Vec::with_capacity(prev_hash.len() + 3);
+    head.push(b'[');
     push_json_string(&mut head, prev_hash);
     let mut sha = openssl::sha::Sha256::new();
-    sha.update(head.as_bytes());
-    sha.update(suffix.as_bytes());
+    sha.update(&head);
+    sha.update(suffix);
     hex::encode(sha.finish())
 }
 
-fn push_json_string(out: &mut String, s: &str) {
-    // Serialising a &str into a String cannot fail.
-    if let Ok(json) = serde_json::to_string(s) {
-        out.push_str(&json);
-    }
+/// `s` as a JSON string, escaped by serde_json, straight into `out`.
+fn push_json_string(out: &mut Vec<u8>, s: &str) {
+    // Writing a &str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 fn own_hash(e: &StoredEvent) -> String {
@@ -399,7 +398,7 @@ mod tests {
             "4001",
             serde_json::json!({"key": "P-256", "ghi chú": "\"x\"\n"}),
         );
-        let text = event.text();
+        let text = event.into_text();
         assert_eq!(
             text.chain_hash("ab12"),
             reference(

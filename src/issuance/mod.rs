@@ -360,7 +360,7 @@ impl Issuer {
                 "supersedes": order.supersedes,
             }),
         )
-        .text();
+        .into_text();
         let row = CertificateRow {
             serial: serial_hex.clone(),
             ca_name: self.ca.name().to_string(),
@@ -429,7 +429,7 @@ impl Issuer {
             &issued.serial,
             json!({"cert_sha256": crate::secrets::sha256_hex(&cert_der)}),
         )
-        .text();
+        .into_text();
         issued.cert_der = cert_der;
         Ok(Signed {
             row,

@@ -243,11 +243,11 @@ impl Tx<'_> {
     /// after the commit ([`Store::chain_pending_audit_blocking`]): the event commits or rolls
     /// back with the change, and concurrent writers of any process are not serialised by it.
     pub fn audit(&mut self, event: NewEvent) -> Result<(), StoreError> {
-        self.audit_text(&event.text())
+        self.audit_text(&event.into_text())
     }
 
     /// [`Tx::audit`] of an event whose text was fixed before the transaction
-    /// ([`NewEvent::text`]); borrowed, since the transaction may run again.
+    /// ([`NewEvent::into_text`]); borrowed, since the transaction may run again.
     pub fn audit_text(&mut self, event: &EventText) -> Result<(), StoreError> {
         let at = event.at.naive_utc();
         if let Conn::Pg(c) = &mut self.conn {
