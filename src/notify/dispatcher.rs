@@ -52,8 +52,9 @@ impl Dispatcher {
         }
     }
 
-    /// Runs until the runtime stops: a batch whenever this process enqueues a message, and
-    /// otherwise every `poll_interval_ms` for other processes' messages and due retries.
+    /// Runs until the runtime stops: a batch whenever this process enqueues a message a person
+    /// waits for (a code), and otherwise every `poll_interval_ms` for notices, other
+    /// processes' messages and due retries.
     pub fn spawn(self) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let wake = self.outbox.wake_signal();

@@ -64,12 +64,24 @@ struct Payload {
 /// Messages sealed outside any transaction ([`Outbox::seal_subscriber_notice`],
 /// [`Outbox::certificate_notice`]), added by [`Outbox::add`] in the transaction of their
 /// change: the rendering and sealing stay out of the write transaction.
-pub struct Sealed(Vec<OutboxRow>);
+pub struct Sealed {
+    rows: Vec<OutboxRow>,
+    /// Wake this process's dispatcher once the transaction commits. Messages enqueued one by
+    /// one ([`Outbox::enqueue`]: codes, the signed contract) do: a person is waiting for them.
+    /// Subscriber notices do not: they go with the dispatcher's next round (within
+    /// `outbox.poll_interval_ms`, or sooner with the next code), so a burst of changes
+    /// (issuance under load: two notices per certificate) shares the dispatcher's claim and
+    /// outcome transactions instead of costing two write transactions per change.
+    wake: bool,
+}
 
 impl Sealed {
     /// Nothing to send.
     pub(super) fn none() -> Self {
-        Sealed(Vec::new())
+        Sealed {
+            rows: Vec::new(),
+            wake: false,
+        }
     }
 }
 
@@ -91,6 +103,7 @@ impl Outbox {
 
     /// Enqueues a notice to a subscriber in `tx`: the SMS to their phone and, when they gave an
     /// e-mail, the e-mail. The addresses are the enrolment's stored ones (parsed at intake).
+    /// A notice does not wake the dispatcher: it is sent with its next round ([`Sealed`]).
     pub fn notify_subscriber(
         &self,
         tx: &mut Tx<'_>,
@@ -136,7 +149,7 @@ impl Outbox {
                 },
             )?);
         }
-        Ok(Sealed(rows))
+        Ok(Sealed { rows, wake: false })
     }
 
     /// Adds `message` in `tx`; the dispatcher of this process is woken when `tx` commits
@@ -150,20 +163,25 @@ impl Outbox {
     ) -> Result<String, NotifyError> {
         let row = self.seal(now, message)?;
         let id = row.id.clone();
-        self.add(tx, &Sealed(vec![row]))?;
+        self.add(
+            tx,
+            &Sealed {
+                rows: vec![row],
+                wake: true,
+            },
+        )?;
         Ok(id)
     }
 
     /// Adds messages sealed before `tx` began, as [`Outbox::enqueue`] adds one.
     pub fn add(&self, tx: &mut Tx<'_>, sealed: &Sealed) -> Result<(), NotifyError> {
-        if sealed.0.is_empty() {
-            return Ok(());
-        }
-        for row in &sealed.0 {
+        for row in &sealed.rows {
             tx.insert_outbox_message(row)?;
         }
-        let wake = self.wake.clone();
-        tx.after_commit(move || wake.notify_one());
+        if sealed.wake && !sealed.rows.is_empty() {
+            let wake = self.wake.clone();
+            tx.after_commit(move || wake.notify_one());
+        }
         Ok(())
     }
 

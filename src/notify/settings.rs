@@ -77,7 +77,8 @@ pub struct SmsSettings {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutboxSettings {
-    /// How often to look for messages other processes enqueued (this process's wake at once).
+    /// How often to look for messages other processes enqueued and for due retries; also
+    /// the longest a notice waits (this process's codes wake the dispatcher at once).
     pub poll_interval_ms: u64,
     /// How long a claim on a message holds; must outlive a delivery attempt.
     pub lease_seconds: u32,

@@ -2,11 +2,37 @@
 //! replaced by plain substitution. The texts are short and fixed, so an engine would add
 //! nothing; a unit test per template proves every placeholder is filled.
 
+///
+/// One pass over the template (a document's template is several KB with tens of
+/// placeholders; a pass per placeholder copied it each time, on every certificate's record
+/// and notice). A placeholder whose name is not in `vars` stays as it is, and the values are
+/// not searched for placeholders.
 pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
-    let mut out = template.trim_end().to_string();
-    for (name, value) in vars {
-        out = out.replace(&format!("{{{{{name}}}}}"), value);
+    let template = template.trim_end();
+    let filled: usize = vars.iter().map(|(_, v)| v.len()).sum();
+    let mut out = String::with_capacity(template.len() + filled);
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        let (before, tail) = rest.split_at(start);
+        out.push_str(before);
+        let found = tail[2..].find("}}").and_then(|end| {
+            let name = &tail[2..2 + end];
+            let (_, value) = vars.iter().find(|(n, _)| *n == name)?;
+            Some((*value, end + 4))
+        });
+        rest = match found {
+            Some((value, len)) => {
+                out.push_str(value);
+                &tail[len..]
+            }
+            // Not a placeholder here; one may start at the next brace (`{{{name}}}`).
+            None => {
+                out.push('{');
+                &tail[1..]
+            }
+        };
     }
+    out.push_str(rest);
     out
 }
 
@@ -44,6 +70,17 @@ mod tests {
         assert_eq!(
             super::render("Ma {{code}} ({{code}})\n", &[("code", "123456")]),
             "Ma 123456 (123456)"
+        );
+    }
+
+    #[test]
+    fn unknown_placeholders_stay_and_values_are_not_searched() {
+        assert_eq!(
+            super::render(
+                "{{a}} {{b}} {{{a}}} {{a",
+                &[("a", "{{b}}"), ("b", "x"), ("a", "ignored")]
+            ),
+            "{{b}} x {{{b}}} {{a"
         );
     }
 
