@@ -1,23 +1,25 @@
 //! Batched record-then-sign: the issuances of concurrent requests of one process share their
 //! transactions. Each request checks its CSR and builds and lints its TBS on its own (in
-//! parallel), then queues the [`Prepared`] certificate here. One task takes whatever is
-//! queued (up to [`MAX_BATCH`]) and:
+//! parallel), then queues the [`Prepared`] certificate here. One writer task loops:
 //!
-//! 1. records the batch in one write transaction, each certificate with what the RA adds (the
-//!    idempotency claim, the enrolment's move): a certificate refused there (key already
-//!    certified, enrolment moved by another request) fails alone ([`in_one_transaction`]);
-//! 2. once that transaction committed, hands the recorded certificates to a second stage and
+//! 1. it records whatever is queued (up to [`MAX_BATCH`]) in one write transaction, each
+//!    certificate with what the RA adds (the idempotency claim, the enrolment's move): a
+//!    certificate refused there (key already certified, enrolment moved by another request)
+//!    fails alone ([`in_one_transaction`]);
+//! 2. once that transaction committed, it hands the recorded certificates to the signers and
 //!    goes back to the queue: the next batch is whatever queued meanwhile, so nothing waits on
-//!    a timer and one client alone is served at once;
-//! 3. the second stage signs them spread over the cores, with what the RA does outside a
-//!    transaction (rendering the acceptance record), then stores them in one write
-//!    transaction, each with the RA's part (the record, the key's answer), failing alone too.
+//!    a timer and one client alone is served at once. The signers sign them spread over the
+//!    cores, with what the RA does outside a transaction (rendering the acceptance record),
+//!    and hand them back;
+//! 3. it stores what came back, each certificate with the RA's part (the record, the key's
+//!    answer), failing alone too, in the same transaction as the next batch's records: under
+//!    load one commit serves both steps.
 //!
 //! Recovery is unchanged: every row is committed in `signing` before its signature is asked
-//! for (step 1 precedes step 3), and only the stage holding its [`Recorded`] ever signs it; a
-//! process stopping anywhere in between leaves `signing` rows, which [`Issuer::abandon_stale`]
-//! revokes as before. A batch whose transaction fails as a whole (the database) fails each of
-//! its requests; nothing of it was committed.
+//! for (step 1's transaction precedes step 2), and only the signer holding its [`Recorded`]
+//! ever signs it; a process stopping anywhere in between leaves `signing` rows, which
+//! [`Issuer::abandon_stale`] revokes as before. A transaction that fails as a whole (the
+//! database) fails each of its requests, stored or recorded; nothing of it was committed.
 
 use std::sync::{Arc, OnceLock};
 
@@ -120,18 +122,47 @@ impl Batcher {
     }
 }
 
+/// Certificates signed and waiting to be stored, each with its request's reply and steps.
+type SignedBatch = Vec<(Reply, (Box<dyn Steps>, Signed))>;
+
+/// The writer of the batches: each transaction stores whatever was signed since the last one
+/// and records whatever was queued meanwhile, so under load one commit serves both steps (one
+/// write transaction per cycle instead of two). Alone, a request's record and store still run
+/// at once, each in its own transaction.
 async fn run(issuer: Issuer, mut jobs: mpsc::UnboundedReceiver<Job>) {
-    while let Some(first) = jobs.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
+    let (signed_out, mut signed_in) = mpsc::unbounded_channel::<SignedBatch>();
+    // Batches handed to the signers whose certificates are not back yet.
+    let mut signing = 0usize;
+    let mut open = true;
+    while open || signing > 0 {
+        let (mut to_record, mut to_store) = (Vec::new(), Vec::new());
+        tokio::select! {
+            job = jobs.recv(), if open => match job {
+                Some(job) => to_record.push(job),
+                None => open = false,
+            },
+            Some(done) = signed_in.recv() => {
+                signing -= 1;
+                to_store.extend(done);
+            }
+        }
+        while let Ok(done) = signed_in.try_recv() {
+            signing -= 1;
+            to_store.extend(done);
+        }
+        while to_record.len() < MAX_BATCH {
             match jobs.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(job) => to_record.push(job),
                 Err(_) => break,
             }
         }
-        let recorded = record(&issuer, batch).await;
+        if to_record.is_empty() && to_store.is_empty() {
+            continue;
+        }
+        let recorded = store_and_record(&issuer, to_store, to_record).await;
         if !recorded.is_empty() {
-            tokio::spawn(sign_and_store(issuer.clone(), recorded));
+            signing += 1;
+            tokio::spawn(sign(issuer.clone(), recorded, signed_out.clone()));
         }
     }
 }
@@ -139,8 +170,9 @@ async fn run(issuer: Issuer, mut jobs: mpsc::UnboundedReceiver<Job>) {
 /// Why a batch's transaction did not commit.
 enum BatchFail {
     Store(StoreError),
-    /// Every certificate of the batch was refused (nothing to commit).
-    Refused(Vec<IssuanceError>),
+    /// Every certificate of the transaction was refused (nothing to commit): the errors of
+    /// its first and second part.
+    Refused(Vec<IssuanceError>, Vec<IssuanceError>),
 }
 
 impl From<StoreError> for BatchFail {
@@ -157,48 +189,96 @@ fn batch_error(e: &StoreError) -> IssuanceError {
     }
 }
 
-/// Runs `each` for every item in one write transaction; answers the refused ones and returns
-/// the others, made into `T` by `done` once the transaction committed, with their reply.
+/// Items of one kind in a batch's transaction: `each` writes an item, `done` makes it into
+/// what goes on once the transaction committed.
+struct Part<I, T> {
+    items: Vec<(Reply, I)>,
+    each: fn(&mut Tx<'_>, &mut I) -> Result<(), IssuanceError>,
+    done: fn(I) -> T,
+}
+
+/// Outcomes of a part's items, in order.
+type Outcomes<I> = Vec<Result<I, IssuanceError>>;
+
+/// Runs `each` for every item of `work` inside the caller's transaction and returns each
+/// item's outcome; the refused ones left nothing behind.
 ///
 /// A refused item must fail alone, which takes a savepoint per item; but refusals are rare,
 /// and a savepoint per certificate was ~7 % of the writer lane's time (SQLite copies each page
 /// a savepoint first changes, and parses its SAVEPOINT and RELEASE statements). So the items
 /// run first one after the other in one savepoint; only when one is refused is that undone
 /// and every item run again in a savepoint of its own.
-async fn in_one_transaction<I, T>(
-    store: &Store,
-    items: Vec<(Reply, I)>,
+fn run_part<I>(
+    tx: &mut Tx<'_>,
+    mut work: Vec<I>,
     each: fn(&mut Tx<'_>, &mut I) -> Result<(), IssuanceError>,
-    done: fn(I) -> T,
-) -> Vec<(Reply, T)>
+) -> Outcomes<I> {
+    if work.is_empty() {
+        return Vec::new();
+    }
+    let together = tx.savepoint(|tx| work.iter_mut().try_for_each(|item| each(tx, item)));
+    match together {
+        Ok(()) => work.into_iter().map(Ok).collect(),
+        Err(_) => work
+            .into_iter()
+            .map(|mut item| tx.savepoint(|tx| each(tx, &mut item)).map(|()| item))
+            .collect(),
+    }
+}
+
+/// Runs both parts in one write transaction, `first`'s items before `second`'s; answers the
+/// refused items and returns the others, made into `T` and `U` once the transaction
+/// committed, with their reply.
+async fn in_one_transaction<I, T, J, U>(
+    store: &Store,
+    first: Part<I, T>,
+    second: Part<J, U>,
+) -> (Vec<(Reply, T)>, Vec<(Reply, U)>)
 where
     I: Send + 'static,
     T: Send + 'static,
+    J: Send + 'static,
+    U: Send + 'static,
 {
-    let (replies, mut work): (Vec<Reply>, Vec<I>) = items.into_iter().unzip();
+    let (first_replies, first_work): (Vec<Reply>, Vec<I>) = first.items.into_iter().unzip();
+    let (second_replies, second_work): (Vec<Reply>, Vec<J>) = second.items.into_iter().unzip();
+    let (first_each, second_each) = (first.each, second.each);
     let outcome = store
         .write_once(move |tx| {
-            let together = tx.savepoint(|tx| work.iter_mut().try_for_each(|item| each(tx, item)));
-            let outcomes: Vec<Result<I, IssuanceError>> = match together {
-                Ok(()) => work.into_iter().map(Ok).collect(),
-                Err(_) => work
-                    .into_iter()
-                    .map(|mut item| tx.savepoint(|tx| each(tx, &mut item)).map(|()| item))
-                    .collect(),
-            };
-            if outcomes.iter().all(Result::is_err) {
-                return Err(BatchFail::Refused(
-                    outcomes.into_iter().filter_map(Result::err).collect(),
-                ));
+            let a = run_part(tx, first_work, first_each);
+            let b = run_part(tx, second_work, second_each);
+            if a.iter().all(Result::is_err) && b.iter().all(Result::is_err) {
+                return Err(BatchFail::Refused(errors(a), errors(b)));
             }
-            Ok(outcomes)
+            Ok((a, b))
         })
         .await;
-    let outcomes: Vec<Result<I, IssuanceError>> = match outcome {
+    let (a, b): (Outcomes<I>, Outcomes<J>) = match outcome {
         Ok(outcomes) => outcomes,
-        Err(BatchFail::Refused(errors)) => errors.into_iter().map(Err).collect(),
-        Err(BatchFail::Store(e)) => replies.iter().map(|_| Err(batch_error(&e))).collect(),
+        Err(BatchFail::Refused(a, b)) => (
+            a.into_iter().map(Err).collect(),
+            b.into_iter().map(Err).collect(),
+        ),
+        Err(BatchFail::Store(e)) => (
+            first_replies.iter().map(|_| Err(batch_error(&e))).collect(),
+            second_replies
+                .iter()
+                .map(|_| Err(batch_error(&e)))
+                .collect(),
+        ),
     };
+    (
+        answer(first_replies, a, first.done),
+        answer(second_replies, b, second.done),
+    )
+}
+
+fn errors<I>(outcomes: Outcomes<I>) -> Vec<IssuanceError> {
+    outcomes.into_iter().filter_map(Result::err).collect()
+}
+
+/// Answers the refused items; returns the others made into `T`, with their reply.
+fn answer<I, T>(replies: Vec<Reply>, outcomes: Outcomes<I>, done: fn(I) -> T) -> Vec<(Reply, T)> {
     let mut committed = Vec::new();
     for (reply, outcome) in replies.into_iter().zip(outcomes) {
         match outcome {
@@ -212,26 +292,47 @@ where
     committed
 }
 
-/// Step 1: the batch recorded in one transaction.
-async fn record(issuer: &Issuer, batch: Vec<Job>) -> Vec<(Reply, (Waiting, Recorded))> {
-    let items = batch
-        .into_iter()
-        .map(|job| (job.reply, (job.actor, job.prepared, job.steps)))
-        .collect();
-    in_one_transaction(
-        &issuer.store,
-        items,
-        |tx, (_, prepared, steps)| {
+/// Steps 3 and 1 in one transaction: the signed certificates stored (each answered once
+/// the transaction committed), then the queued ones recorded, which are returned.
+async fn store_and_record(
+    issuer: &Issuer,
+    signed: SignedBatch,
+    batch: Vec<Job>,
+) -> Vec<(Reply, (Waiting, Recorded))> {
+    let store = Part {
+        items: signed,
+        each: |tx, (steps, signed)| {
+            signed.write_store(tx)?;
+            steps.after_store(tx, &signed.issued)
+        },
+        done: |(_, signed): (Box<dyn Steps>, Signed)| signed.issued,
+    };
+    let record = Part {
+        items: batch
+            .into_iter()
+            .map(|job| (job.reply, (job.actor, job.prepared, job.steps)))
+            .collect(),
+        each: |tx, (_, prepared, steps)| {
             steps.before_record(tx, prepared.serial())?;
             prepared.write_record(tx)
         },
-        |(actor, prepared, steps)| (Waiting { actor, steps }, prepared.recorded()),
-    )
-    .await
+        done: |(actor, prepared, steps)| (Waiting { actor, steps }, prepared.recorded()),
+    };
+    let (stored, recorded) = in_one_transaction(&issuer.store, store, record).await;
+    for (reply, issued) in stored {
+        let _ = reply.send(Ok(issued));
+    }
+    recorded
 }
 
-/// Step 3: the recorded batch signed over the cores, then stored in one transaction.
-async fn sign_and_store(issuer: Issuer, recorded: Vec<(Reply, (Waiting, Recorded))>) {
+/// Step 2: a recorded batch signed over the cores (with what the RA does outside a
+/// transaction), handed back to the writer to store. Always hands back, if only nothing: the
+/// writer counts the batches out.
+async fn sign(
+    issuer: Issuer,
+    recorded: Vec<(Reply, (Waiting, Recorded))>,
+    back: mpsc::UnboundedSender<SignedBatch>,
+) {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let per_core = recorded.len().div_ceil(cores).max(1);
     let mut chunks = Vec::new();
@@ -267,22 +368,8 @@ async fn sign_and_store(issuer: Issuer, recorded: Vec<(Reply, (Waiting, Recorded
             signed.extend(done);
         }
     }
-    if signed.is_empty() {
-        return;
-    }
-    let stored = in_one_transaction(
-        &issuer.store,
-        signed,
-        |tx, (steps, signed)| {
-            signed.write_store(tx)?;
-            steps.after_store(tx, &signed.issued)
-        },
-        |(_, signed)| signed.issued,
-    )
-    .await;
-    for (reply, issued) in stored {
-        let _ = reply.send(Ok(issued));
-    }
+    // The writer is gone only when the runtime stops; the rows stay `signing` for recovery.
+    let _ = back.send(signed);
 }
 
 #[cfg(test)]
@@ -290,19 +377,33 @@ mod tests {
     use super::*;
     use crate::audit::NewEvent;
 
-    /// Items of a batch: each appends an event naming it, and `refused` ones are then refused.
-    async fn batch(store: &Store, refused: &[u32]) -> Vec<Result<u32, String>> {
+    type Answer = oneshot::Receiver<Result<IssuedCertificate, IssuanceError>>;
+
+    /// A part with no items.
+    fn nothing() -> Part<(), ()> {
+        Part {
+            items: Vec::new(),
+            each: |_, _| Ok(()),
+            done: |()| (),
+        }
+    }
+
+    /// Items `numbers` of a batch: each appends an event naming it, and `refused` ones are
+    /// then refused.
+    fn part(
+        numbers: std::ops::Range<u32>,
+        refused: &[u32],
+    ) -> (Vec<Answer>, Part<(u32, bool), u32>) {
         let mut answers = Vec::new();
         let mut items = Vec::new();
-        for n in 0..4u32 {
+        for n in numbers {
             let (reply, answer) = oneshot::channel();
             answers.push(answer);
             items.push((reply, (n, refused.contains(&n))));
         }
-        let done = in_one_transaction(
-            store,
+        let part = Part {
             items,
-            |tx, (n, refuse)| {
+            each: |tx, (n, refuse)| {
                 let at = chrono::Utc::now();
                 tx.audit(NewEvent::new(
                     at,
@@ -317,13 +418,20 @@ mod tests {
                 }
                 Ok(())
             },
-            |(n, _)| n,
-        )
-        .await;
-        let mut out: Vec<Result<u32, String>> = Vec::new();
-        let kept: Vec<u32> = done.into_iter().map(|(_, n)| n).collect();
-        for (n, answer) in answers.into_iter().enumerate() {
-            let n = n as u32;
+            done: |(n, _)| n,
+        };
+        (answers, part)
+    }
+
+    /// Each item's answer: `Ok(n)` when it was handed on (committed), else the error.
+    async fn answers_of(
+        answers: Vec<Answer>,
+        first: u32,
+        kept: Vec<(Reply, u32)>,
+    ) -> Vec<Result<u32, String>> {
+        let kept: Vec<u32> = kept.into_iter().map(|(_, n)| n).collect();
+        let mut out = Vec::new();
+        for (n, answer) in (first..).zip(answers) {
             out.push(match answer.await {
                 Ok(Err(e)) => Err(e.to_string()),
                 Ok(Ok(_)) => Err("answered as issued".into()),
@@ -333,6 +441,17 @@ mod tests {
             });
         }
         out
+    }
+
+    /// Items 0 to 3 as a transaction's first part, or as its second after nothing.
+    async fn batch(store: &Store, refused: &[u32], second: bool) -> Vec<Result<u32, String>> {
+        let (answers, items) = part(0..4, refused);
+        let kept = if second {
+            in_one_transaction(store, nothing(), items).await.1
+        } else {
+            in_one_transaction(store, items, nothing()).await.0
+        };
+        answers_of(answers, 0, kept).await
     }
 
     async fn items_in_trail(store: &Store) -> Vec<String> {
@@ -348,28 +467,58 @@ mod tests {
 
     #[tokio::test]
     async fn a_refused_item_fails_alone_and_leaves_nothing_in_its_batch() {
+        for second in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open_sqlite(&dir.path().join("t.db"), 2).unwrap();
+            store.migrate().unwrap();
+
+            let answers = batch(&store, &[], second).await;
+            assert_eq!(answers, vec![Ok(0), Ok(1), Ok(2), Ok(3)]);
+            assert_eq!(items_in_trail(&store).await, ["0", "1", "2", "3"]);
+
+            // The third item writes, then is refused: its event goes, the others' stay, in order.
+            let answers = batch(&store, &[2], second).await;
+            assert_eq!(answers[..2], [Ok(0), Ok(1)]);
+            assert!(answers[2].is_err(), "{answers:?}");
+            assert_eq!(answers[3], Ok(3));
+            assert_eq!(
+                items_in_trail(&store).await,
+                ["0", "1", "2", "3", "0", "1", "3"]
+            );
+
+            // All refused: nothing committed, each answered.
+            let answers = batch(&store, &[0, 1, 2, 3], second).await;
+            assert!(answers.iter().all(Result::is_err), "{answers:?}");
+            assert_eq!(items_in_trail(&store).await.len(), 7);
+
+            assert_eq!(store.verify_audit_blocking().unwrap().fault, None);
+        }
+    }
+
+    #[tokio::test]
+    async fn stores_and_records_share_a_transaction_and_one_part_refused_keeps_the_other() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_sqlite(&dir.path().join("t.db"), 2).unwrap();
         store.migrate().unwrap();
 
-        let answers = batch(&store, &[]).await;
-        assert_eq!(answers, vec![Ok(0), Ok(1), Ok(2), Ok(3)]);
-        assert_eq!(items_in_trail(&store).await, ["0", "1", "2", "3"]);
+        // Both parts committed, the first's items before the second's.
+        let (first_answers, first) = part(0..2, &[]);
+        let (second_answers, second) = part(2..4, &[3]);
+        let (a, b) = in_one_transaction(&store, first, second).await;
+        assert_eq!(answers_of(first_answers, 0, a).await, [Ok(0), Ok(1)]);
+        let b = answers_of(second_answers, 2, b).await;
+        assert_eq!(b[0], Ok(2));
+        assert!(b[1].is_err(), "{b:?}");
+        assert_eq!(items_in_trail(&store).await, ["0", "1", "2"]);
 
-        // The third item writes, then is refused: its event goes, the others' stay, in order.
-        let answers = batch(&store, &[2]).await;
-        assert_eq!(answers[..2], [Ok(0), Ok(1)]);
-        assert!(answers[2].is_err(), "{answers:?}");
-        assert_eq!(answers[3], Ok(3));
-        assert_eq!(
-            items_in_trail(&store).await,
-            ["0", "1", "2", "3", "0", "1", "3"]
-        );
-
-        // All refused: nothing committed, each answered.
-        let answers = batch(&store, &[0, 1, 2, 3]).await;
-        assert!(answers.iter().all(Result::is_err), "{answers:?}");
-        assert_eq!(items_in_trail(&store).await.len(), 7);
+        // Every item of the first part refused: the second's still commit.
+        let (first_answers, first) = part(4..6, &[4, 5]);
+        let (second_answers, second) = part(6..8, &[]);
+        let (a, b) = in_one_transaction(&store, first, second).await;
+        let a = answers_of(first_answers, 4, a).await;
+        assert!(a.iter().all(Result::is_err), "{a:?}");
+        assert_eq!(answers_of(second_answers, 6, b).await, [Ok(6), Ok(7)]);
+        assert_eq!(items_in_trail(&store).await, ["0", "1", "2", "6", "7"]);
 
         assert_eq!(store.verify_audit_blocking().unwrap().fault, None);
     }
