@@ -226,7 +226,11 @@ impl Issuance {
                 .enrolment_by_id(enrolment_id)?
                 .ok_or(IssuanceError::NotFound)?;
             let contract = tx.signed_contract_ref(enrolment_id)?;
-            let certificates = tx.certificates_for_enrolment(enrolment_id)?;
+            // Only a refusal reads them: whether the issuance was interrupted.
+            let certificates = match enrolment.status {
+                Status::CertificateIssued => tx.certificates_for_enrolment(enrolment_id)?,
+                _ => Vec::new(),
+            };
             Ok::<_, IssuanceError>((enrolment, contract, certificates))
         })?;
         match enrolment.status {
