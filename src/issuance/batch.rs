@@ -29,7 +29,7 @@ use super::{IssuanceError, IssuedCertificate, Issuer, Prepared, Recorded, Signed
 use crate::audit::Actor;
 use crate::store::{Store, StoreError, Tx};
 
-/// The most certificates one transaction records or stores.
+/// The most certificates one transaction records, and the most it stores.
 pub const MAX_BATCH: usize = 64;
 
 /// What the RA adds to one certificate's issuance, at each step of its batch. An error in a
@@ -133,23 +133,28 @@ async fn run(issuer: Issuer, mut jobs: mpsc::UnboundedReceiver<Job>) {
     let (signed_out, mut signed_in) = mpsc::unbounded_channel::<SignedBatch>();
     // Batches handed to the signers whose certificates are not back yet.
     let mut signing = 0usize;
+    // Signed certificates back from the signers, not yet stored.
+    let mut signed = Vec::new();
     let mut open = true;
-    while open || signing > 0 {
-        let (mut to_record, mut to_store) = (Vec::new(), Vec::new());
-        tokio::select! {
-            job = jobs.recv(), if open => match job {
-                Some(job) => to_record.push(job),
-                None => open = false,
-            },
-            Some(done) = signed_in.recv() => {
-                signing -= 1;
-                to_store.extend(done);
+    while open || signing > 0 || !signed.is_empty() {
+        let mut to_record = Vec::new();
+        if signed.is_empty() {
+            tokio::select! {
+                job = jobs.recv(), if open => match job {
+                    Some(job) => to_record.push(job),
+                    None => open = false,
+                },
+                Some(done) = signed_in.recv() => {
+                    signing -= 1;
+                    signed.extend(done);
+                }
             }
         }
         while let Ok(done) = signed_in.try_recv() {
             signing -= 1;
-            to_store.extend(done);
+            signed.extend(done);
         }
+        let to_store: SignedBatch = signed.drain(..signed.len().min(MAX_BATCH)).collect();
         while to_record.len() < MAX_BATCH {
             match jobs.try_recv() {
                 Ok(job) => to_record.push(job),
