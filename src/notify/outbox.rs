@@ -178,7 +178,7 @@ impl Outbox {
         for row in &sealed.rows {
             tx.insert_outbox_message(row)?;
         }
-        if sealed.wake && !sealed.rows.is_empty() {
+        if sealed.wake {
             let wake = self.wake.clone();
             tx.after_commit(move || wake.notify_one());
         }
