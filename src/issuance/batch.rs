@@ -131,7 +131,9 @@ type SignedBatch = Vec<(Reply, (Box<dyn Steps>, Signed))>;
 /// at once, each in its own transaction.
 async fn run(issuer: Issuer, mut jobs: mpsc::UnboundedReceiver<Job>) {
     let (signed_out, mut signed_in) = mpsc::unbounded_channel::<SignedBatch>();
-    // Batches handed to the signers whose certificates are not back yet.
+    // Read once: it opens and parses cgroup files on every call.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    // Chunks handed to the signers whose certificates are not back yet.
     let mut signing = 0usize;
     // Signed certificates back from the signers, not yet stored.
     let mut signed = Vec::new();
@@ -165,10 +167,7 @@ async fn run(issuer: Issuer, mut jobs: mpsc::UnboundedReceiver<Job>) {
             continue;
         }
         let recorded = store_and_record(&issuer, to_store, to_record).await;
-        if !recorded.is_empty() {
-            signing += 1;
-            tokio::spawn(sign(issuer.clone(), recorded, signed_out.clone()));
-        }
+        signing += sign(&issuer, recorded, cores, &signed_out);
     }
 }
 
@@ -212,14 +211,22 @@ type Outcomes<I> = Vec<Result<I, IssuanceError>>;
 /// and a savepoint per certificate was ~7 % of the writer lane's time (SQLite copies each page
 /// a savepoint first changes, and parses its SAVEPOINT and RELEASE statements). So the items
 /// run first one after the other in one savepoint; only when one is refused is that undone
-/// and every item run again in a savepoint of its own.
+/// and every item run again in a savepoint of its own. The `alone` item of a transaction (one
+/// client) needs none: its refusal rolls the whole transaction back.
 fn run_part<I>(
     tx: &mut Tx<'_>,
     mut work: Vec<I>,
     each: fn(&mut Tx<'_>, &mut I) -> Result<(), IssuanceError>,
+    alone: bool,
 ) -> Outcomes<I> {
     if work.is_empty() {
         return Vec::new();
+    }
+    if alone {
+        return work
+            .into_iter()
+            .map(|mut item| each(tx, &mut item).map(|()| item))
+            .collect();
     }
     let together = tx.savepoint(|tx| work.iter_mut().try_for_each(|item| each(tx, item)));
     match together {
@@ -248,10 +255,11 @@ where
     let (first_replies, first_work): (Vec<Reply>, Vec<I>) = first.items.into_iter().unzip();
     let (second_replies, second_work): (Vec<Reply>, Vec<J>) = second.items.into_iter().unzip();
     let (first_each, second_each) = (first.each, second.each);
+    let alone = first_work.len() + second_work.len() == 1;
     let outcome = store
         .write_once(move |tx| {
-            let a = run_part(tx, first_work, first_each);
-            let b = run_part(tx, second_work, second_each);
+            let a = run_part(tx, first_work, first_each, alone);
+            let b = run_part(tx, second_work, second_each, alone);
             if a.iter().all(Result::is_err) && b.iter().all(Result::is_err) {
                 return Err(BatchFail::Refused(errors(a), errors(b)));
             }
@@ -330,51 +338,61 @@ async fn store_and_record(
     recorded
 }
 
-/// Step 2: a recorded batch signed over the cores (with what the RA does outside a
-/// transaction), handed back to the writer to store. Always hands back, if only nothing: the
-/// writer counts the batches out.
-async fn sign(
-    issuer: Issuer,
+/// Step 2: a recorded batch signed spread over the cores, each chunk on a blocking thread
+/// with what the RA does outside a transaction (rendering the acceptance record), handed
+/// straight back to the writer to store. Returns how many chunks went out: each hands back
+/// once, if only nothing, so the writer can count them in.
+fn sign(
+    issuer: &Issuer,
     recorded: Vec<(Reply, (Waiting, Recorded))>,
-    back: mpsc::UnboundedSender<SignedBatch>,
-) {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    cores: usize,
+    back: &mpsc::UnboundedSender<SignedBatch>,
+) -> usize {
     let per_core = recorded.len().div_ceil(cores).max(1);
-    let mut chunks = Vec::new();
+    let mut chunks = 0;
     let mut rest = recorded.into_iter();
     loop {
         let chunk: Vec<_> = rest.by_ref().take(per_core).collect();
         if chunk.is_empty() {
-            break;
+            return chunks;
         }
+        chunks += 1;
         let issuer = issuer.clone();
-        chunks.push(tokio::task::spawn_blocking(move || {
-            let mut signed = Vec::with_capacity(chunk.len());
+        let mut handback = Handback {
+            signed: Vec::with_capacity(chunk.len()),
+            back: back.clone(),
+        };
+        tokio::task::spawn_blocking(move || {
             for (reply, (mut waiting, recorded)) in chunk {
                 let steps = &mut waiting.steps;
                 let done = issuer
                     .sign(&waiting.actor, recorded, |tx, why| steps.reopen(tx, why))
                     .and_then(|s| steps.after_sign(&s).map(|()| s));
                 match done {
-                    Ok(s) => signed.push((reply, (waiting.steps, s))),
+                    Ok(s) => handback.signed.push((reply, (waiting.steps, s))),
                     Err(e) => {
                         let _ = reply.send(Err(e));
                     }
                 }
             }
-            signed
-        }));
+        });
     }
-    let mut signed = Vec::new();
-    for chunk in chunks {
-        // A chunk that panicked (a signer that died) drops its replies: those requests
-        // answer that the issuance stopped, and their rows stay `signing` for recovery.
-        if let Ok(done) = chunk.await {
-            signed.extend(done);
-        }
+}
+
+/// A chunk's signed certificates, handed back to the writer when the chunk ends, even by a
+/// panic (a signer that died): the certificates signed before it are stored; the one that
+/// panicked drops its reply (that request answers that the issuance stopped) and its row stays
+/// `signing` for recovery, as do the rest of the chunk's.
+struct Handback {
+    signed: SignedBatch,
+    back: mpsc::UnboundedSender<SignedBatch>,
+}
+
+impl Drop for Handback {
+    fn drop(&mut self) {
+        // The writer is gone only when the runtime stops; the rows stay `signing` for recovery.
+        let _ = self.back.send(std::mem::take(&mut self.signed));
     }
-    // The writer is gone only when the runtime stops; the rows stay `signing` for recovery.
-    let _ = back.send(signed);
 }
 
 #[cfg(test)]
@@ -498,6 +516,29 @@ mod tests {
 
             assert_eq!(store.verify_audit_blocking().unwrap().fault, None);
         }
+    }
+
+    #[tokio::test]
+    async fn a_lone_refused_item_leaves_nothing_and_a_lone_kept_one_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("t.db"), 2).unwrap();
+        store.migrate().unwrap();
+        for second in [false, true] {
+            let (answers, items) = part(0..1, &[0]);
+            let kept = if second {
+                in_one_transaction(&store, nothing(), items).await.1
+            } else {
+                in_one_transaction(&store, items, nothing()).await.0
+            };
+            let answers = answers_of(answers, 0, kept).await;
+            assert!(answers[0].is_err(), "{answers:?}");
+            assert!(items_in_trail(&store).await.is_empty());
+        }
+        let (answers, items) = part(7..8, &[]);
+        let kept = in_one_transaction(&store, nothing(), items).await.1;
+        assert_eq!(answers_of(answers, 7, kept).await, [Ok(7)]);
+        assert_eq!(items_in_trail(&store).await, ["7"]);
+        assert_eq!(store.verify_audit_blocking().unwrap().fault, None);
     }
 
     #[tokio::test]
