@@ -7,9 +7,7 @@ use std::path::Path;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use openssl::hash::MessageDigest;
-use openssl::pkey::PKey;
-use openssl::sign::Signer as HmacSigner;
+use openssl::sha::Sha256;
 use openssl::symm::{decrypt_aead, encrypt_aead, Cipher};
 
 #[derive(Debug, thiserror::Error)]
@@ -198,20 +196,24 @@ impl CsrfKey {
     }
 }
 
+/// HMAC-SHA-256 (RFC 2104) over OpenSSL's SHA-256: no key object to allocate and nothing that
+/// can fail. Every sealed outbox message and stored secret derives its sub-key this way, so
+/// it runs on every write of the issuance path.
 pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    // HMAC over an in-memory key cannot fail short of allocation failure; a zero MAC would
-    // then fail every comparison rather than pass one.
-    if let Ok(pkey) = PKey::hmac(key) {
-        if let Ok(mut signer) = HmacSigner::new(MessageDigest::sha256(), &pkey) {
-            if signer.update(data).is_ok() {
-                if let Ok(mac) = signer.sign_to_vec() {
-                    out.copy_from_slice(&mac);
-                }
-            }
-        }
+    const BLOCK: usize = 64;
+    let mut block = [0u8; BLOCK];
+    if key.len() > BLOCK {
+        block[..32].copy_from_slice(&openssl::sha::sha256(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
     }
-    out
+    let mut inner = Sha256::new();
+    inner.update(&block.map(|b| b ^ 0x36));
+    inner.update(data);
+    let mut outer = Sha256::new();
+    outer.update(&block.map(|b| b ^ 0x5c));
+    outer.update(&inner.finish());
+    outer.finish()
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
@@ -238,6 +240,32 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hmac_sha256_gives_the_rfc_4231_values() {
+        // Test cases 1, 2 and 6: a short key, a key shorter than the output, a key longer
+        // than the block (hashed first).
+        let cases: [(&[u8], &[u8], &str); 3] = [
+            (
+                &[0x0b; 20],
+                b"Hi There",
+                "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7",
+            ),
+            (
+                b"Jefe",
+                b"what do ya want for nothing?",
+                "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+            ),
+            (
+                &[0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First",
+                "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
+            ),
+        ];
+        for (key, data, mac) in cases {
+            assert_eq!(hex::encode(hmac_sha256(key, data)), mac);
+        }
+    }
 
     #[test]
     fn sealed_secret_opens_only_with_same_purpose_and_owner() {
