@@ -64,24 +64,23 @@ struct Payload {
 /// Messages sealed outside any transaction ([`Outbox::seal_subscriber_notice`],
 /// [`Outbox::certificate_notice`]), added by [`Outbox::add`] in the transaction of their
 /// change: the rendering and sealing stay out of the write transaction.
+///
+/// Messages enqueued one by one ([`Outbox::enqueue`]: codes, the signed contract,
+/// credentials) are *urgent*, a person is waiting for them: they wake this process's
+/// dispatcher once their transaction commits, and every dispatcher claims them before the
+/// others. Subscriber notices are not: they go with the dispatcher's next round (within
+/// `outbox.poll_interval_ms`, or sooner with the next code), so a burst of changes (issuance
+/// under load: two notices per certificate) shares the dispatcher's claim and outcome
+/// transactions instead of costing two write transactions per change, and never holds a
+/// code back (the reminder job's thousands of notices queue behind it, not before it).
 pub struct Sealed {
     rows: Vec<OutboxRow>,
-    /// Wake this process's dispatcher once the transaction commits. Messages enqueued one by
-    /// one ([`Outbox::enqueue`]: codes, the signed contract) do: a person is waiting for them.
-    /// Subscriber notices do not: they go with the dispatcher's next round (within
-    /// `outbox.poll_interval_ms`, or sooner with the next code), so a burst of changes
-    /// (issuance under load: two notices per certificate) shares the dispatcher's claim and
-    /// outcome transactions instead of costing two write transactions per change.
-    wake: bool,
 }
 
 impl Sealed {
     /// Nothing to send.
     pub(super) fn none() -> Self {
-        Sealed {
-            rows: Vec::new(),
-            wake: false,
-        }
+        Sealed { rows: Vec::new() }
     }
 }
 
@@ -126,6 +125,7 @@ impl Outbox {
         let phone = PhoneNumber::parse("phone", notice.phone).map_err(|e| stored(&e))?;
         let mut rows = vec![self.seal(
             now,
+            false,
             OutgoingMessage {
                 kind: notice.kind,
                 to: Recipient::Phone(phone),
@@ -139,6 +139,7 @@ impl Outbox {
             let email = Email::parse("email", address).map_err(|e| stored(&e))?;
             rows.push(self.seal(
                 now,
+                false,
                 OutgoingMessage {
                     kind: notice.kind,
                     to: Recipient::Email(email),
@@ -149,11 +150,11 @@ impl Outbox {
                 },
             )?);
         }
-        Ok(Sealed { rows, wake: false })
+        Ok(Sealed { rows })
     }
 
-    /// Adds `message` in `tx`; the dispatcher of this process is woken when `tx` commits
-    /// (other processes find it by polling). Returns the message id. The caller's audit event
+    /// Adds `message` in `tx`, urgent ([`Sealed`]): the dispatcher of this process is woken
+    /// when `tx` commits (other processes find it by polling). Returns the message id. The caller's audit event
     /// covers it: the message exists only because of that change.
     pub fn enqueue(
         &self,
@@ -161,15 +162,9 @@ impl Outbox {
         now: DateTime<Utc>,
         message: OutgoingMessage,
     ) -> Result<String, NotifyError> {
-        let row = self.seal(now, message)?;
+        let row = self.seal(now, true, message)?;
         let id = row.id.clone();
-        self.add(
-            tx,
-            &Sealed {
-                rows: vec![row],
-                wake: true,
-            },
-        )?;
+        self.add(tx, &Sealed { rows: vec![row] })?;
         Ok(id)
     }
 
@@ -178,7 +173,7 @@ impl Outbox {
         for row in &sealed.rows {
             tx.insert_outbox_message(row)?;
         }
-        if sealed.wake {
+        if sealed.rows.iter().any(|row| row.urgent) {
             let wake = self.wake.clone();
             tx.after_commit(move || wake.notify_one());
         }
@@ -186,7 +181,12 @@ impl Outbox {
     }
 
     /// `message` as the row that carries it, its payload sealed under a new id.
-    fn seal(&self, now: DateTime<Utc>, message: OutgoingMessage) -> Result<OutboxRow, NotifyError> {
+    fn seal(
+        &self,
+        now: DateTime<Utc>,
+        urgent: bool,
+        message: OutgoingMessage,
+    ) -> Result<OutboxRow, NotifyError> {
         let id = crate::store::new_row_id();
         let payload = serde_json::to_vec(&Payload {
             to: message.to.address().to_string(),
@@ -215,6 +215,7 @@ impl Outbox {
             last_error: None,
             created_at: now,
             sent_at: None,
+            urgent,
         })
     }
 

@@ -91,7 +91,7 @@ kept_prepared!(MoveAuditHead);
 
 /// `UPDATE outbox_messages SET claimed_until = ?, claim_token = ? WHERE id IN (SELECT id …
 /// LIMIT ?)`: the dispatcher's claim on the next due messages (`Store::claim_outbox`), run
-/// after every enqueue. PostgreSQL skips rows another process's claim has locked.
+/// on every round of the dispatcher. PostgreSQL skips rows another process's claim has locked.
 pub(super) struct ClaimOutbox<'a> {
     pub now: NaiveDateTime,
     pub lease_until: NaiveDateTime,
@@ -120,7 +120,7 @@ where
         out.push_bind_param::<Timestamp, NaiveDateTime>(&self.now)?;
         out.push_sql(" AND (claimed_until IS NULL OR claimed_until <= ");
         out.push_bind_param::<Timestamp, NaiveDateTime>(&self.now)?;
-        out.push_sql(") ORDER BY next_attempt_at LIMIT ");
+        out.push_sql(") ORDER BY urgent DESC, next_attempt_at LIMIT ");
         out.push_bind_param::<BigInt, i64>(&self.limit)?;
         if self.skip_locked {
             out.push_sql(" FOR UPDATE SKIP LOCKED");

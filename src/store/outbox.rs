@@ -24,6 +24,8 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
     pub created_at: NaiveDateTime,
     pub sent_at: Option<NaiveDateTime>,
+    /// A person is waiting for it (a code, the signed contract): claimed before the others.
+    pub urgent: bool,
 }
 
 /// How one delivery attempt ended.
@@ -113,7 +115,7 @@ impl Tx<'_> {
 impl Store {
     /// Bookkeeping, not audited (a lease is not a change of the message): claims up to
     /// `limit` due, unclaimed (or lease-expired) pending messages for `token` until
-    /// `lease_until`, and returns them. One statement, so claims never overlap: PostgreSQL
+    /// `lease_until`, the urgent ones first, then the longest due, and returns them. One statement, so claims never overlap: PostgreSQL
     /// skips rows another claimer has locked (`FOR UPDATE SKIP LOCKED`); SQLite runs writers
     /// one at a time.
     pub async fn claim_outbox(
@@ -137,7 +139,10 @@ impl Store {
                 Ok(dispatch!(tx, c => outbox_messages::table
                     .filter(outbox_messages::claim_token.eq(&token))
                     .filter(outbox_messages::status.eq("pending"))
-                    .order(outbox_messages::next_attempt_at.asc())
+                    .order((
+                        outbox_messages::urgent.desc(),
+                        outbox_messages::next_attempt_at.asc(),
+                    ))
                     .select(OutboxRow::as_select())
                     .load(c))?)
             })

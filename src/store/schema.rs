@@ -133,6 +133,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,
+        urgent -> Bool,
     }
 }
 

@@ -185,6 +185,8 @@ impl Tx<'_> {
             last_error: None,
             created_at: at,
             sent_at: None,
+            // The hub is not a person waiting: it hears with the next round.
+            urgent: false,
         })?;
         Ok(Some(id))
     }

@@ -16,7 +16,7 @@ use ca_enrol::config::Config;
 use ca_enrol::enrolment::identity::{Email, PhoneNumber};
 use ca_enrol::notify::{
     AttachedDocument, Dispatcher, EmailSender, HttpSms, MemorySink, Notifier, NotifyError, Outbox,
-    OutgoingMessage, Recipient, SmsSender, SmtpMailer,
+    OutgoingMessage, Recipient, SmsSender, SmtpMailer, SubscriberNotice,
 };
 use ca_enrol::notify::{OutboxSettings, SmsBackend, SmtpTls};
 use ca_enrol::otp::{ChallengeLookup, ChallengeRequest, Check, DocumentDigest, OtpError, Purpose};
@@ -478,6 +478,71 @@ async fn dispatchers_of_several_processes_deliver_each_message_once() {
     for id in &ids {
         assert_eq!(rig.row(id).await.status, "sent");
     }
+}
+
+#[tokio::test]
+async fn a_code_is_claimed_before_notices_queued_earlier() {
+    let rig = Rig::new().await;
+    // The reminder job's burst: a dozen notices (SMS and e-mail each), due a minute earlier.
+    let notices = 12;
+    for i in 0..notices {
+        let (outbox, now) = (rig.outbox.clone(), rig.clock.now());
+        rig.store
+            .write_once(move |tx| {
+                outbox.notify_subscriber(
+                    tx,
+                    now,
+                    SubscriberNotice {
+                        kind: "test.notice",
+                        phone: PHONE,
+                        email: Some("an@example.vn"),
+                        sms: format!("nhac hen {i}"),
+                        email_subject: "Nhắc hẹn".into(),
+                        email_body: format!("nhac hen {i}"),
+                        not_after: None,
+                    },
+                )?;
+                tx.audit(NewEvent::new(
+                    now,
+                    &Actor::System,
+                    "test.notice",
+                    "test",
+                    i.to_string(),
+                    serde_json::json!({}),
+                ))?;
+                Ok::<_, NotifyError>(())
+            })
+            .await
+            .unwrap();
+    }
+    rig.clock.advance(Duration::minutes(1));
+    let code = rig.enqueue(phone(), "Ma xac thuc: 123456").await;
+    assert!(rig.row(&code).await.urgent);
+
+    let sms = MemorySink::default();
+    let mut config = rig.config.outbox.clone();
+    config.batch_size = 4;
+    let dispatcher = Dispatcher::new(
+        rig.store.clone(),
+        rig.outbox.clone(),
+        Notifier::new(
+            EmailSender::Memory(MemorySink::default()),
+            SmsSender::Memory(sms.clone()),
+        ),
+        rig.clock.clone(),
+        config,
+    );
+    assert_eq!(dispatcher.run_once().await.unwrap(), 4);
+    assert_eq!(rig.row(&code).await.status, "sent");
+    // Then the notices, until none is left.
+    let mut claimed = 4;
+    loop {
+        match dispatcher.run_once().await.unwrap() {
+            0 => break,
+            n => claimed += n,
+        }
+    }
+    assert_eq!(claimed, 1 + 2 * notices);
 }
 
 #[tokio::test]
