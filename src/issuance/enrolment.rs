@@ -20,10 +20,10 @@ pub fn begin_issuance(
     at: DateTime<Utc>,
     actor: &Actor,
 ) -> Result<String, IssuanceError> {
-    let enrolment = tx
-        .enrolment_by_id(enrolment_id)?
+    // The status alone: this runs on SQLite's writer lane, and the move reads the row anyway.
+    let status = tx
+        .enrolment_status(enrolment_id)?
         .ok_or(IssuanceError::NotFound)?;
-    let status = enrolment.status;
     if status != Status::ContractSigned {
         return Err(IssuanceError::NotReady(format!(
             "the enrolment is `{status}`, not `contract_signed`"

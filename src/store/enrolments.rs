@@ -127,6 +127,16 @@ impl Tx<'_> {
             .optional())?)
     }
 
+    /// An enrolment's status alone (`None`: no such enrolment), for a check that needs no
+    /// more: the whole row is some thirty columns to decode.
+    pub fn enrolment_status(&mut self, id: &str) -> Result<Option<Status>, StoreError> {
+        Ok(dispatch!(self, c => enrolments::table
+            .find(id)
+            .select(enrolments::status)
+            .first::<Status>(c)
+            .optional())?)
+    }
+
     /// Who owns the object: `None` when it does not exist, `Some(None)` for an enrolment of no
     /// integration (counter), `Some(Some(id))` otherwise. One indexed read per object kind;
     /// the value never changes once the enrolment exists, so no lock is needed.
