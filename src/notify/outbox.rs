@@ -65,8 +65,8 @@ struct Payload {
 /// [`Outbox::certificate_notice`]), added by [`Outbox::add`] in the transaction of their
 /// change: the rendering and sealing stay out of the write transaction.
 ///
-/// Messages enqueued one by one ([`Outbox::enqueue`]: codes, the signed contract,
-/// credentials) are *urgent*, a person is waiting for them: they wake this process's
+/// Messages enqueued one by one ([`Outbox::enqueue`]: codes, the signed contract) are
+/// *urgent*, a person is waiting for them: they wake this process's
 /// dispatcher once their transaction commits, and every dispatcher claims them before the
 /// others. Subscriber notices are not: they go with the dispatcher's next round (within
 /// `outbox.poll_interval_ms`, or sooner with the next code), so a burst of changes (issuance

@@ -1,4 +1,4 @@
--- Messages a person is waiting for (codes, the signed contract, credentials: `Outbox::enqueue`)
+-- Messages a person is waiting for (codes, the signed contract: `Outbox::enqueue`)
 -- are claimed before notices (certificate notices, reminders), whatever their age: a burst of
 -- notices (issuance under load, the reminder job) must not hold a code back until it expires.
 -- The claim orders by (urgent DESC, next_attempt_at), which this index serves as it is.
