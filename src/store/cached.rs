@@ -113,9 +113,12 @@ where
         out.push_bind_param::<Timestamp, NaiveDateTime>(&self.lease_until)?;
         out.push_sql(", claim_token = ");
         out.push_bind_param::<Text, str>(self.token)?;
+        // `urgent IN (…)` lets SQLite search the due index as two ranges, urgent then not,
+        // each bounded by `next_attempt_at`; without it, it walked every urgent message not
+        // yet due (codes in backoff during a gateway outage: ~1 ms a claim for 10,000).
         out.push_sql(
             " WHERE id IN (SELECT id FROM outbox_messages \
-             WHERE status = 'pending' AND next_attempt_at <= ",
+             WHERE status = 'pending' AND urgent IN (TRUE, FALSE) AND next_attempt_at <= ",
         );
         out.push_bind_param::<Timestamp, NaiveDateTime>(&self.now)?;
         out.push_sql(" AND (claimed_until IS NULL OR claimed_until <= ");
