@@ -466,15 +466,29 @@ mod tests {
         out
     }
 
-    /// Items 0 to 3 as a transaction's first part, or as its second after nothing.
-    async fn batch(store: &Store, refused: &[u32], second: bool) -> Vec<Result<u32, String>> {
-        let (answers, items) = part(0..4, refused);
+    /// Items `numbers` as a transaction's first part, or as its second after nothing.
+    async fn batch(
+        store: &Store,
+        numbers: std::ops::Range<u32>,
+        refused: &[u32],
+        second: bool,
+    ) -> Vec<Result<u32, String>> {
+        let first = numbers.start;
+        let (answers, items) = part(numbers, refused);
         let kept = if second {
             in_one_transaction(store, nothing(), items).await.1
         } else {
             in_one_transaction(store, items, nothing()).await.0
         };
-        answers_of(answers, 0, kept).await
+        answers_of(answers, first, kept).await
+    }
+
+    /// A migrated SQLite store in a directory of its own (kept while the directory lives).
+    fn sqlite_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("t.db"), 2).unwrap();
+        store.migrate().unwrap();
+        (dir, store)
     }
 
     async fn items_in_trail(store: &Store) -> Vec<String> {
@@ -491,16 +505,14 @@ mod tests {
     #[tokio::test]
     async fn a_refused_item_fails_alone_and_leaves_nothing_in_its_batch() {
         for second in [false, true] {
-            let dir = tempfile::tempdir().unwrap();
-            let store = Store::open_sqlite(&dir.path().join("t.db"), 2).unwrap();
-            store.migrate().unwrap();
+            let (_dir, store) = sqlite_store();
 
-            let answers = batch(&store, &[], second).await;
+            let answers = batch(&store, 0..4, &[], second).await;
             assert_eq!(answers, vec![Ok(0), Ok(1), Ok(2), Ok(3)]);
             assert_eq!(items_in_trail(&store).await, ["0", "1", "2", "3"]);
 
             // The third item writes, then is refused: its event goes, the others' stay, in order.
-            let answers = batch(&store, &[2], second).await;
+            let answers = batch(&store, 0..4, &[2], second).await;
             assert_eq!(answers[..2], [Ok(0), Ok(1)]);
             assert!(answers[2].is_err(), "{answers:?}");
             assert_eq!(answers[3], Ok(3));
@@ -510,7 +522,7 @@ mod tests {
             );
 
             // All refused: nothing committed, each answered.
-            let answers = batch(&store, &[0, 1, 2, 3], second).await;
+            let answers = batch(&store, 0..4, &[0, 1, 2, 3], second).await;
             assert!(answers.iter().all(Result::is_err), "{answers:?}");
             assert_eq!(items_in_trail(&store).await.len(), 7);
 
@@ -520,32 +532,20 @@ mod tests {
 
     #[tokio::test]
     async fn a_lone_refused_item_leaves_nothing_and_a_lone_kept_one_commits() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(&dir.path().join("t.db"), 2).unwrap();
-        store.migrate().unwrap();
+        let (_dir, store) = sqlite_store();
         for second in [false, true] {
-            let (answers, items) = part(0..1, &[0]);
-            let kept = if second {
-                in_one_transaction(&store, nothing(), items).await.1
-            } else {
-                in_one_transaction(&store, items, nothing()).await.0
-            };
-            let answers = answers_of(answers, 0, kept).await;
+            let answers = batch(&store, 0..1, &[0], second).await;
             assert!(answers[0].is_err(), "{answers:?}");
             assert!(items_in_trail(&store).await.is_empty());
         }
-        let (answers, items) = part(7..8, &[]);
-        let kept = in_one_transaction(&store, nothing(), items).await.1;
-        assert_eq!(answers_of(answers, 7, kept).await, [Ok(7)]);
+        assert_eq!(batch(&store, 7..8, &[], true).await, [Ok(7)]);
         assert_eq!(items_in_trail(&store).await, ["7"]);
         assert_eq!(store.verify_audit_blocking().unwrap().fault, None);
     }
 
     #[tokio::test]
     async fn stores_and_records_share_a_transaction_and_one_part_refused_keeps_the_other() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(&dir.path().join("t.db"), 2).unwrap();
-        store.migrate().unwrap();
+        let (_dir, store) = sqlite_store();
 
         // Both parts committed, the first's items before the second's.
         let (first_answers, first) = part(0..2, &[]);

@@ -66,9 +66,8 @@ struct Payload {
 /// change: the rendering and sealing stay out of the write transaction.
 ///
 /// Messages enqueued one by one ([`Outbox::enqueue`]: codes, the signed contract) are
-/// *urgent*, a person is waiting for them: they wake this process's
-/// dispatcher once their transaction commits, and every dispatcher claims them before the
-/// others. Subscriber notices are not: they go with the dispatcher's next round (within
+/// *urgent*, a person is waiting for them: they wake this process's dispatcher once their
+/// transaction commits, and every dispatcher claims them before the others. Subscriber notices are not: they go with the dispatcher's next round (within
 /// `outbox.poll_interval_ms`, or sooner with the next code), so a burst of changes (issuance
 /// under load: two notices per certificate) shares the dispatcher's claim and outcome
 /// transactions instead of costing two write transactions per change, and never holds a
@@ -154,8 +153,8 @@ impl Outbox {
     }
 
     /// Adds `message` in `tx`, urgent ([`Sealed`]): the dispatcher of this process is woken
-    /// when `tx` commits (other processes find it by polling). Returns the message id. The caller's audit event
-    /// covers it: the message exists only because of that change.
+    /// when `tx` commits (other processes find it by polling). Returns the message id. The
+    /// caller's audit event covers it: the message exists only because of that change.
     pub fn enqueue(
         &self,
         tx: &mut Tx<'_>,

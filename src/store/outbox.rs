@@ -115,9 +115,9 @@ impl Tx<'_> {
 impl Store {
     /// Bookkeeping, not audited (a lease is not a change of the message): claims up to
     /// `limit` due, unclaimed (or lease-expired) pending messages for `token` until
-    /// `lease_until`, the urgent ones first, then the longest due, and returns them. One statement, so claims never overlap: PostgreSQL
-    /// skips rows another claimer has locked (`FOR UPDATE SKIP LOCKED`); SQLite runs writers
-    /// one at a time.
+    /// `lease_until`, the urgent ones first, then the longest due, and returns them. One
+    /// statement, so claims never overlap: PostgreSQL skips rows another claimer has locked
+    /// (`FOR UPDATE SKIP LOCKED`); SQLite runs writers one at a time.
     pub async fn claim_outbox(
         &self,
         now: NaiveDateTime,
