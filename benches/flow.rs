@@ -1031,14 +1031,22 @@ fn main() {
     );
     if env_or("FLOW_BENCH_ISSUANCE", 0) == 1 {
         issuance_side_by_side(dir.path(), &ca_root, &hub_dir, &hub);
-        return;
+    } else {
+        rows_per_site(dir.path(), &ca_root, &hub_dir, &hub);
     }
+    if env_or("FLOW_BENCH_KEEP", 0) == 1 {
+        println!("kept {}", dir.keep().display());
+    }
+}
+
+/// The full path's rows: SQLite with one `serve`, then PostgreSQL with one and two.
+fn rows_per_site(dir: &Path, ca_root: &Path, hub_dir: &Path, hub: &Arc<Hub>) {
     let mut summary = Vec::new();
     if env_or("FLOW_BENCH_SKIP_SQLITE", 0) != 1 {
-        let site = Site::new(dir.path().join("sqlite"), &ca_root, &hub_dir, String::new());
+        let site = Site::new(dir.join("sqlite"), ca_root, hub_dir, String::new());
         summary.push((
             "SQLite, 1 serve",
-            run_site(&site, "SQLite, 1 serve", 1, &hub),
+            run_site(&site, "SQLite, 1 serve", 1, hub),
         ));
     }
     if let Ok(base) = std::env::var("FLOW_BENCH_PG_URL") {
@@ -1049,12 +1057,12 @@ fn main() {
                 "PostgreSQL, 2 serve"
             };
             let site = Site::new(
-                dir.path().join(format!("pg-{processes}")),
-                &ca_root,
-                &hub_dir,
+                dir.join(format!("pg-{processes}")),
+                ca_root,
+                hub_dir,
                 fresh_pg_schema(&base),
             );
-            summary.push((label, run_site(&site, label, processes, &hub)));
+            summary.push((label, run_site(&site, label, processes, hub)));
         }
     }
     println!("\nsummary (enrolments per minute; ratio to the same setup's first row)");
@@ -1065,8 +1073,5 @@ fn main() {
             .map(|(c, r)| format!("{c} clients {r:.0} ({:.2}x)", r / first))
             .collect();
         println!("  {label:<22} {}", cells.join(", "));
-    }
-    if env_or("FLOW_BENCH_KEEP", 0) == 1 {
-        println!("kept {}", dir.keep().display());
     }
 }
