@@ -1,6 +1,6 @@
 //! Batched record-then-sign: the issuances of concurrent requests of one process share their
 //! transactions. Each request checks its CSR and builds and lints its TBS on its own (in
-//! parallel), then queues the [`Prepared`] certificate here. One writer task loops:
+//! parallel), then queues the [`Prepared`] certificate here. One writer thread loops:
 //!
 //! 1. it records whatever is queued (up to [`MAX_BATCH`]) in one write transaction, each
 //!    certificate with what the RA adds (the idempotency claim, the enrolment's move): a
@@ -10,7 +10,7 @@
 //!    goes back to the queue: the next batch is whatever queued meanwhile, so nothing waits on
 //!    a timer and one client alone is served at once. The signers sign them spread over the
 //!    cores, with what the RA does outside a transaction (rendering the acceptance record),
-//!    and hand them back;
+//!    and hand them back (a lone certificate with nothing else to do: the writer signs it);
 //! 3. it stores what came back, each certificate with the RA's part (the record, the key's
 //!    answer), failing alone too, in the same transaction as the next batch's records: under
 //!    load one commit serves both steps.
@@ -21,6 +21,8 @@
 //! [`Issuer::abandon_stale`] revokes as before. A transaction that fails as a whole (the
 //! database) fails each of its requests, stored or recorded; nothing of it was committed.
 
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock};
 
 use tokio::sync::{mpsc, oneshot};
@@ -79,12 +81,18 @@ struct Waiting {
     steps: Box<dyn Steps>,
 }
 
+/// What reaches the writer: a request to issue, or a chunk's certificates signed.
+enum Message {
+    Job(Box<Job>),
+    Signed(SignedBatch),
+}
+
 /// The queue in front of an [`Issuer`]'s batches.
 #[derive(Clone)]
 pub struct Batcher {
     issuer: Issuer,
-    /// Made with the task on first use, inside the runtime that serves the requests.
-    queue: Arc<OnceLock<mpsc::UnboundedSender<Job>>>,
+    /// Made with the writer on first use, from inside the runtime that serves the requests.
+    queue: Arc<OnceLock<mpsc::UnboundedSender<Message>>>,
 }
 
 impl Batcher {
@@ -102,24 +110,43 @@ impl Batcher {
         prepared: Prepared,
         steps: Box<dyn Steps>,
     ) -> Result<IssuedCertificate, IssuanceError> {
-        let queue = self.queue.get_or_init(|| {
-            let (queue, jobs) = mpsc::unbounded_channel();
-            tokio::spawn(run(self.issuer.clone(), jobs));
-            queue
-        });
+        let queue = self.queue.get_or_init(|| start(self.issuer.clone()));
         let (reply, answer) = oneshot::channel();
         queue
-            .send(Job {
+            .send(Message::Job(Box::new(Job {
                 actor,
                 prepared,
                 steps,
                 reply,
-            })
+            })))
             .map_err(|_| IssuanceError::Unexpected("the issuance queue stopped".into()))?;
         answer.await.map_err(|_| {
             IssuanceError::Unexpected("the issuance stopped before it was answered".into())
         })?
     }
+}
+
+/// The writer on a thread of its own; the signers on the current runtime's blocking pool.
+///
+/// A thread, not a task that hands each transaction to the blocking pool: under load the
+/// writer is the bottleneck, and each hand-off (to a blocking thread and back to a worker)
+/// waited for a core behind the signers and the requests' own work. With 64 callers in
+/// process the writer spent a quarter of its time between transactions that way. If the
+/// writer cannot start, its queue is closed and each request says so.
+fn start(issuer: Issuer) -> mpsc::UnboundedSender<Message> {
+    let (queue, inbox) = mpsc::unbounded_channel();
+    let back = queue.downgrade();
+    let started = tokio::runtime::Handle::try_current()
+        .map_err(|e| std::io::Error::other(e.to_string()))
+        .and_then(|signers| {
+            std::thread::Builder::new()
+                .name("issuance-writer".into())
+                .spawn(move || run(&issuer, inbox, &back, &signers))
+        });
+    if let Err(e) = started {
+        tracing::error!(error = %e, "the issuance writer did not start");
+    }
+    queue
 }
 
 /// Certificates signed and waiting to be stored, each with its request's reply and steps.
@@ -128,46 +155,58 @@ type SignedBatch = Vec<(Reply, (Box<dyn Steps>, Signed))>;
 /// The writer of the batches: each transaction stores whatever was signed since the last one
 /// and records whatever was queued meanwhile, so under load one commit serves both steps (one
 /// write transaction per cycle instead of two). Alone, a request's record and store still run
-/// at once, each in its own transaction.
-async fn run(issuer: Issuer, mut jobs: mpsc::UnboundedReceiver<Job>) {
-    let (signed_out, mut signed_in) = mpsc::unbounded_channel::<SignedBatch>();
+/// at once, each in its own transaction, and its certificate is signed here (no hand-off).
+/// Ends once no [`Batcher`] and no signer can send to it any more.
+fn run(
+    issuer: &Issuer,
+    mut inbox: mpsc::UnboundedReceiver<Message>,
+    back: &mpsc::WeakUnboundedSender<Message>,
+    signers: &tokio::runtime::Handle,
+) {
     // Read once: it opens and parses cgroup files on every call.
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     // Chunks handed to the signers whose certificates are not back yet.
     let mut signing = 0usize;
+    let mut queued = VecDeque::new();
     // Signed certificates back from the signers, not yet stored.
     let mut signed = Vec::new();
-    let mut open = true;
-    while open || signing > 0 || !signed.is_empty() {
-        let mut to_record = Vec::new();
-        if signed.is_empty() {
-            tokio::select! {
-                job = jobs.recv(), if open => match job {
-                    Some(job) => to_record.push(job),
-                    None => open = false,
-                },
-                Some(done) = signed_in.recv() => {
-                    signing -= 1;
-                    signed.extend(done);
-                }
+    loop {
+        if queued.is_empty() && signed.is_empty() {
+            match inbox.blocking_recv() {
+                Some(message) => take(message, &mut queued, &mut signed, &mut signing),
+                None => return,
             }
         }
-        while let Ok(done) = signed_in.try_recv() {
-            signing -= 1;
-            signed.extend(done);
+        while let Ok(message) = inbox.try_recv() {
+            take(message, &mut queued, &mut signed, &mut signing);
         }
         let to_store: SignedBatch = signed.drain(..signed.len().min(MAX_BATCH)).collect();
-        while to_record.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => to_record.push(job),
-                Err(_) => break,
-            }
+        let to_record: Vec<Job> = queued.drain(..queued.len().min(MAX_BATCH)).collect();
+        let recorded = store_and_record(issuer, to_store, to_record);
+        while let Ok(message) = inbox.try_recv() {
+            take(message, &mut queued, &mut signed, &mut signing);
         }
-        if to_record.is_empty() && to_store.is_empty() {
-            continue;
+        // Nothing else to do meanwhile (one client): signing here saves two hand-offs.
+        if recorded.len() == 1 && signing == 0 && queued.is_empty() {
+            sign_here(issuer, recorded, &mut signed);
+        } else {
+            signing += sign(issuer, recorded, cores, back, signers, &mut signed);
         }
-        let recorded = store_and_record(&issuer, to_store, to_record).await;
-        signing += sign(&issuer, recorded, cores, &signed_out);
+    }
+}
+
+fn take(
+    message: Message,
+    queued: &mut VecDeque<Job>,
+    signed: &mut SignedBatch,
+    signing: &mut usize,
+) {
+    match message {
+        Message::Job(job) => queued.push_back(*job),
+        Message::Signed(done) => {
+            *signing -= 1;
+            signed.extend(done);
+        }
     }
 }
 
@@ -200,6 +239,9 @@ struct Part<I, T> {
     each: fn(&mut Tx<'_>, &mut I) -> Result<(), IssuanceError>,
     done: fn(I) -> T,
 }
+
+/// The items of a part that committed, made into what goes on, each with its reply.
+type Kept<T> = Vec<(Reply, T)>;
 
 /// Outcomes of a part's items, in order.
 type Outcomes<I> = Vec<Result<I, IssuanceError>>;
@@ -241,11 +283,11 @@ fn run_part<I>(
 /// Runs both parts in one write transaction, `first`'s items before `second`'s; answers the
 /// refused items and returns the others, made into `T` and `U` once the transaction
 /// committed, with their reply.
-async fn in_one_transaction<I, T, J, U>(
+fn in_one_transaction<I, T, J, U>(
     store: &Store,
     first: Part<I, T>,
     second: Part<J, U>,
-) -> (Vec<(Reply, T)>, Vec<(Reply, U)>)
+) -> (Kept<T>, Kept<U>)
 where
     I: Send + 'static,
     T: Send + 'static,
@@ -256,8 +298,10 @@ where
     let (second_replies, second_work): (Vec<Reply>, Vec<J>) = second.items.into_iter().unzip();
     let (first_each, second_each) = (first.each, second.each);
     let alone = first_work.len() + second_work.len() == 1;
-    let outcome = store
-        .write_once(move |tx| {
+    // A panic (a bug) fails this transaction's requests, not the writer: the lane rolls the
+    // transaction back and the next one runs.
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        store.write_once_blocking(move |tx| {
             let a = run_part(tx, first_work, first_each, alone);
             let b = run_part(tx, second_work, second_each, alone);
             if a.iter().all(Result::is_err) && b.iter().all(Result::is_err) {
@@ -265,7 +309,12 @@ where
             }
             Ok((a, b))
         })
-        .await;
+    }))
+    .unwrap_or_else(|_| {
+        Err(BatchFail::Store(StoreError::Unexpected(
+            "the batch's transaction panicked".into(),
+        )))
+    });
     let (a, b): (Outcomes<I>, Outcomes<J>) = match outcome {
         Ok(outcomes) => outcomes,
         Err(BatchFail::Refused(a, b)) => (
@@ -291,7 +340,7 @@ fn errors<I>(outcomes: Outcomes<I>) -> Vec<IssuanceError> {
 }
 
 /// Answers the refused items; returns the others made into `T`, with their reply.
-fn answer<I, T>(replies: Vec<Reply>, outcomes: Outcomes<I>, done: fn(I) -> T) -> Vec<(Reply, T)> {
+fn answer<I, T>(replies: Vec<Reply>, outcomes: Outcomes<I>, done: fn(I) -> T) -> Kept<T> {
     let mut committed = Vec::new();
     for (reply, outcome) in replies.into_iter().zip(outcomes) {
         match outcome {
@@ -307,7 +356,7 @@ fn answer<I, T>(replies: Vec<Reply>, outcomes: Outcomes<I>, done: fn(I) -> T) ->
 
 /// Steps 3 and 1 in one transaction: the signed certificates stored (each answered once
 /// the transaction committed), then the queued ones recorded, which are returned.
-async fn store_and_record(
+fn store_and_record(
     issuer: &Issuer,
     signed: SignedBatch,
     batch: Vec<Job>,
@@ -331,7 +380,7 @@ async fn store_and_record(
         },
         done: |(actor, prepared, steps)| (Waiting { actor, steps }, prepared.recorded()),
     };
-    let (stored, recorded) = in_one_transaction(&issuer.store, store, record).await;
+    let (stored, recorded) = in_one_transaction(&issuer.store, store, record);
     for (reply, issued) in stored {
         let _ = reply.send(Ok(issued));
     }
@@ -341,12 +390,15 @@ async fn store_and_record(
 /// Step 2: a recorded batch signed spread over the cores, each chunk on a blocking thread
 /// with what the RA does outside a transaction (rendering the acceptance record), handed
 /// straight back to the writer to store. Returns how many chunks went out: each hands back
-/// once, if only nothing, so the writer can count them in.
+/// once, if only nothing, so the writer can count them in. With no [`Batcher`] left to keep
+/// the queue open (the service stopping) the writer signs them itself, into `signed`.
 fn sign(
     issuer: &Issuer,
     recorded: Vec<(Reply, (Waiting, Recorded))>,
     cores: usize,
-    back: &mpsc::UnboundedSender<SignedBatch>,
+    back: &mpsc::WeakUnboundedSender<Message>,
+    signers: &tokio::runtime::Handle,
+    signed: &mut SignedBatch,
 ) -> usize {
     let per_core = recorded.len().div_ceil(cores).max(1);
     let mut chunks = 0;
@@ -356,26 +408,42 @@ fn sign(
         if chunk.is_empty() {
             return chunks;
         }
+        let Some(back) = back.upgrade() else {
+            sign_here(issuer, chunk, signed);
+            continue;
+        };
         chunks += 1;
         let issuer = issuer.clone();
         let mut handback = Handback {
             signed: Vec::with_capacity(chunk.len()),
-            back: back.clone(),
+            back,
         };
-        tokio::task::spawn_blocking(move || {
-            for (reply, (mut waiting, recorded)) in chunk {
-                let steps = &mut waiting.steps;
-                let done = issuer
-                    .sign(&waiting.actor, recorded, |tx, why| steps.reopen(tx, why))
-                    .and_then(|s| steps.after_sign(&s).map(|()| s));
-                match done {
-                    Ok(s) => handback.signed.push((reply, (waiting.steps, s))),
-                    Err(e) => {
-                        let _ = reply.send(Err(e));
-                    }
-                }
+        signers.spawn_blocking(move || sign_chunk(&issuer, chunk, &mut handback.signed));
+    }
+}
+
+/// Signs `chunk` on the writer's thread, into `signed`. A panicking signer fails its request
+/// and the rest of the chunk (their rows stay `signing` for recovery), not the writer.
+fn sign_here(issuer: &Issuer, chunk: Vec<(Reply, (Waiting, Recorded))>, signed: &mut SignedBatch) {
+    let mut done = Vec::with_capacity(chunk.len());
+    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| sign_chunk(issuer, chunk, &mut done)));
+    signed.append(&mut done);
+}
+
+/// Signs each certificate of `chunk` with the RA's part after signing; a refused one is
+/// answered, the others go into `signed`.
+fn sign_chunk(issuer: &Issuer, chunk: Vec<(Reply, (Waiting, Recorded))>, signed: &mut SignedBatch) {
+    for (reply, (mut waiting, recorded)) in chunk {
+        let steps = &mut waiting.steps;
+        let done = issuer
+            .sign(&waiting.actor, recorded, |tx, why| steps.reopen(tx, why))
+            .and_then(|s| steps.after_sign(&s).map(|()| s));
+        match done {
+            Ok(s) => signed.push((reply, (waiting.steps, s))),
+            Err(e) => {
+                let _ = reply.send(Err(e));
             }
-        });
+        }
     }
 }
 
@@ -385,13 +453,15 @@ fn sign(
 /// `signing` for recovery, as do the rest of the chunk's.
 struct Handback {
     signed: SignedBatch,
-    back: mpsc::UnboundedSender<SignedBatch>,
+    back: mpsc::UnboundedSender<Message>,
 }
 
 impl Drop for Handback {
     fn drop(&mut self) {
-        // The writer is gone only when the runtime stops; the rows stay `signing` for recovery.
-        let _ = self.back.send(std::mem::take(&mut self.signed));
+        // The writer is gone only when the process stops; the rows stay `signing` for recovery.
+        let _ = self
+            .back
+            .send(Message::Signed(std::mem::take(&mut self.signed)));
     }
 }
 
@@ -447,7 +517,7 @@ mod tests {
     }
 
     /// Each item's answer: `Ok(n)` when it was handed on (committed), else the error.
-    async fn answers_of(
+    fn answers_of(
         answers: Vec<Answer>,
         first: u32,
         kept: Vec<(Reply, u32)>,
@@ -455,7 +525,7 @@ mod tests {
         let kept: Vec<u32> = kept.into_iter().map(|(_, n)| n).collect();
         let mut out = Vec::new();
         for (n, answer) in (first..).zip(answers) {
-            out.push(match answer.await {
+            out.push(match answer.blocking_recv() {
                 Ok(Err(e)) => Err(e.to_string()),
                 Ok(Ok(_)) => Err("answered as issued".into()),
                 // Not answered: handed on to the next step, as the kept ones are.
@@ -467,7 +537,7 @@ mod tests {
     }
 
     /// Items `numbers` as a transaction's first part, or as its second after nothing.
-    async fn batch(
+    fn batch(
         store: &Store,
         numbers: std::ops::Range<u32>,
         refused: &[u32],
@@ -476,11 +546,11 @@ mod tests {
         let first = numbers.start;
         let (answers, items) = part(numbers, refused);
         let kept = if second {
-            in_one_transaction(store, nothing(), items).await.1
+            in_one_transaction(store, nothing(), items).1
         } else {
-            in_one_transaction(store, items, nothing()).await.0
+            in_one_transaction(store, items, nothing()).0
         };
-        answers_of(answers, first, kept).await
+        answers_of(answers, first, kept)
     }
 
     /// A migrated SQLite store in a directory of its own (kept while the directory lives).
@@ -491,10 +561,9 @@ mod tests {
         (dir, store)
     }
 
-    async fn items_in_trail(store: &Store) -> Vec<String> {
+    fn items_in_trail(store: &Store) -> Vec<String> {
         store
-            .read(|tx| tx.audit_events_after(0, 100))
-            .await
+            .read_blocking(|tx| tx.audit_events_after(0, 100))
             .unwrap()
             .into_iter()
             .filter(|e| e.action == "test.item")
@@ -502,69 +571,66 @@ mod tests {
             .collect()
     }
 
-    #[tokio::test]
-    async fn a_refused_item_fails_alone_and_leaves_nothing_in_its_batch() {
+    #[test]
+    fn a_refused_item_fails_alone_and_leaves_nothing_in_its_batch() {
         for second in [false, true] {
             let (_dir, store) = sqlite_store();
 
-            let answers = batch(&store, 0..4, &[], second).await;
+            let answers = batch(&store, 0..4, &[], second);
             assert_eq!(answers, vec![Ok(0), Ok(1), Ok(2), Ok(3)]);
-            assert_eq!(items_in_trail(&store).await, ["0", "1", "2", "3"]);
+            assert_eq!(items_in_trail(&store), ["0", "1", "2", "3"]);
 
             // The third item writes, then is refused: its event goes, the others' stay, in order.
-            let answers = batch(&store, 0..4, &[2], second).await;
+            let answers = batch(&store, 0..4, &[2], second);
             assert_eq!(answers[..2], [Ok(0), Ok(1)]);
             assert!(answers[2].is_err(), "{answers:?}");
             assert_eq!(answers[3], Ok(3));
-            assert_eq!(
-                items_in_trail(&store).await,
-                ["0", "1", "2", "3", "0", "1", "3"]
-            );
+            assert_eq!(items_in_trail(&store), ["0", "1", "2", "3", "0", "1", "3"]);
 
             // All refused: nothing committed, each answered.
-            let answers = batch(&store, 0..4, &[0, 1, 2, 3], second).await;
+            let answers = batch(&store, 0..4, &[0, 1, 2, 3], second);
             assert!(answers.iter().all(Result::is_err), "{answers:?}");
-            assert_eq!(items_in_trail(&store).await.len(), 7);
+            assert_eq!(items_in_trail(&store).len(), 7);
 
             assert_eq!(store.verify_audit_blocking().unwrap().fault, None);
         }
     }
 
-    #[tokio::test]
-    async fn a_lone_refused_item_leaves_nothing_and_a_lone_kept_one_commits() {
+    #[test]
+    fn a_lone_refused_item_leaves_nothing_and_a_lone_kept_one_commits() {
         let (_dir, store) = sqlite_store();
         for second in [false, true] {
-            let answers = batch(&store, 0..1, &[0], second).await;
+            let answers = batch(&store, 0..1, &[0], second);
             assert!(answers[0].is_err(), "{answers:?}");
-            assert!(items_in_trail(&store).await.is_empty());
+            assert!(items_in_trail(&store).is_empty());
         }
-        assert_eq!(batch(&store, 7..8, &[], true).await, [Ok(7)]);
-        assert_eq!(items_in_trail(&store).await, ["7"]);
+        assert_eq!(batch(&store, 7..8, &[], true), [Ok(7)]);
+        assert_eq!(items_in_trail(&store), ["7"]);
         assert_eq!(store.verify_audit_blocking().unwrap().fault, None);
     }
 
-    #[tokio::test]
-    async fn stores_and_records_share_a_transaction_and_one_part_refused_keeps_the_other() {
+    #[test]
+    fn stores_and_records_share_a_transaction_and_one_part_refused_keeps_the_other() {
         let (_dir, store) = sqlite_store();
 
         // Both parts committed, the first's items before the second's.
         let (first_answers, first) = part(0..2, &[]);
         let (second_answers, second) = part(2..4, &[3]);
-        let (a, b) = in_one_transaction(&store, first, second).await;
-        assert_eq!(answers_of(first_answers, 0, a).await, [Ok(0), Ok(1)]);
-        let b = answers_of(second_answers, 2, b).await;
+        let (a, b) = in_one_transaction(&store, first, second);
+        assert_eq!(answers_of(first_answers, 0, a), [Ok(0), Ok(1)]);
+        let b = answers_of(second_answers, 2, b);
         assert_eq!(b[0], Ok(2));
         assert!(b[1].is_err(), "{b:?}");
-        assert_eq!(items_in_trail(&store).await, ["0", "1", "2"]);
+        assert_eq!(items_in_trail(&store), ["0", "1", "2"]);
 
         // Every item of the first part refused: the second's still commit.
         let (first_answers, first) = part(4..6, &[4, 5]);
         let (second_answers, second) = part(6..8, &[]);
-        let (a, b) = in_one_transaction(&store, first, second).await;
-        let a = answers_of(first_answers, 4, a).await;
+        let (a, b) = in_one_transaction(&store, first, second);
+        let a = answers_of(first_answers, 4, a);
         assert!(a.iter().all(Result::is_err), "{a:?}");
-        assert_eq!(answers_of(second_answers, 6, b).await, [Ok(6), Ok(7)]);
-        assert_eq!(items_in_trail(&store).await, ["0", "1", "2", "6", "7"]);
+        assert_eq!(answers_of(second_answers, 6, b), [Ok(6), Ok(7)]);
+        assert_eq!(items_in_trail(&store), ["0", "1", "2", "6", "7"]);
 
         assert_eq!(store.verify_audit_blocking().unwrap().fault, None);
     }

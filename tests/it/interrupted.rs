@@ -12,7 +12,7 @@ use std::time::Duration as StdDuration;
 use ca_enrol::audit::Actor;
 use ca_enrol::issuance::{IdempotencyKey, Issuance};
 use ca_enrol::status::CertificateStatus;
-use common::signing::{ca_with, issuer, DiesWhileSigning};
+use common::signing::{ca_with, issuer, DiesOnce, DiesWhileSigning};
 use common::TestApp;
 use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;
@@ -206,6 +206,48 @@ async fn a_request_interrupted_before_signing_answers_so_and_issues_for_the_same
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A signer that panics (a bug) fails the request it was signing and leaves its row `signing`
+/// for recovery; the issuance writer goes on, and the next request issues.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_panicking_signer_fails_its_request_alone_and_the_next_one_issues() {
+    let mut app = TestApp::spawn().await;
+    let (key_id, token) = enrol_key(&mut app).await;
+    let first = common::contract::contracted(&app, &token, 10).await;
+    let second = common::contract::contracted(&app, &token, 11).await;
+    let signer = DiesOnce {
+        real: app.state.ca.issuing.signer().clone(),
+        died: Default::default(),
+    };
+    let issuance = Issuance::new(
+        app.state.store.clone(),
+        issuer(&app, ca_with(&app, Arc::new(signer))),
+        app.state.acceptance.clone(),
+        app.clock.clone(),
+    );
+    let actor = Actor::ApiKey { id: key_id };
+
+    let died = issuance
+        .issue_for_enrolment(&actor, &first, csr_pem(&p256()).into_bytes(), None)
+        .await;
+    assert!(died.is_err(), "{died:?}");
+    let rows = app
+        .state
+        .store
+        .read(move |tx| tx.certificates_for_enrolment(&first))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status, CertificateStatus::Signing);
+
+    let key = p256();
+    let issued = issuance
+        .issue_for_enrolment(&actor, &second, csr_pem(&key).into_bytes(), None)
+        .await
+        .unwrap();
+    let cert = openssl::x509::X509::from_der(&issued.cert_der).unwrap();
+    assert!(cert.public_key().unwrap().public_eq(&key));
 }
 
 /// A rekey stopped at the signature: its retry is told so; the enrolment keeps its active

@@ -1,5 +1,6 @@
 //! Issuance with a stand-in signer, for the crash and recovery tests.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use ca_enrol::ca::{CaError, IssuingCa, SignatureAlgorithm, Signer};
@@ -20,6 +21,27 @@ impl Signer for DiesWhileSigning {
     }
     fn sign(&self, _tbs: &[u8]) -> Result<Vec<u8>, CaError> {
         panic!("process stopped between record and sign");
+    }
+}
+
+/// Dies at its first signature, as [`DiesWhileSigning`]; signs with the real key after that.
+pub struct DiesOnce {
+    pub real: Arc<dyn Signer>,
+    pub died: AtomicBool,
+}
+
+impl Signer for DiesOnce {
+    fn algorithm(&self) -> SignatureAlgorithm {
+        self.real.algorithm()
+    }
+    fn public_key_der(&self) -> &[u8] {
+        self.real.public_key_der()
+    }
+    fn sign(&self, tbs: &[u8]) -> Result<Vec<u8>, CaError> {
+        if !self.died.swap(true, Ordering::SeqCst) {
+            panic!("the signer died");
+        }
+        self.real.sign(tbs)
     }
 }
 
