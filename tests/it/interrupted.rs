@@ -128,15 +128,8 @@ async fn a_request_interrupted_before_signing_answers_so_and_issues_for_the_same
         let claim = IdempotencyKey::parse(Some("crash-1".into())).unwrap();
         stopping.issue_for_enrolment(&actor, &id, body, claim).await
     });
-    let id = enrolment.clone();
     let recorded = loop {
-        let id = id.clone();
-        let rows = app
-            .state
-            .store
-            .read(move |tx| tx.certificates_for_enrolment(&id))
-            .await
-            .unwrap();
+        let rows = app.certificate_rows(&enrolment).await;
         if let Some(row) = rows.into_iter().next() {
             break row;
         }
@@ -232,12 +225,7 @@ async fn a_panicking_signer_fails_its_request_alone_and_the_next_one_issues() {
         .issue_for_enrolment(&actor, &first, csr_pem(&p256()).into_bytes(), None)
         .await;
     assert!(died.is_err(), "{died:?}");
-    let rows = app
-        .state
-        .store
-        .read(move |tx| tx.certificates_for_enrolment(&first))
-        .await
-        .unwrap();
+    let rows = app.certificate_rows(&first).await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].status, CertificateStatus::Signing);
 
@@ -268,15 +256,8 @@ async fn an_interrupted_rekey_answers_so_and_rekeys_the_same_key_after_recovery(
         let claim = IdempotencyKey::parse(Some("rekey-crash".into())).unwrap();
         stopping.rekey(&actor, &serial, body, claim).await
     });
-    let id = enrolment.clone();
     let recorded = loop {
-        let id = id.clone();
-        let rows = app
-            .state
-            .store
-            .read(move |tx| tx.certificates_for_enrolment(&id))
-            .await
-            .unwrap();
+        let rows = app.certificate_rows(&enrolment).await;
         if let Some(row) = rows
             .into_iter()
             .find(|r| r.status == CertificateStatus::Signing)
@@ -363,13 +344,7 @@ async fn measure_interrupted_answer_latency() {
         stopping.issue_for_enrolment(&actor, &id, body, claim).await
     });
     loop {
-        let id = stuck.clone();
-        let rows = app
-            .state
-            .store
-            .read(move |tx| tx.certificates_for_enrolment(&id))
-            .await
-            .unwrap();
+        let rows = app.certificate_rows(&stuck).await;
         if !rows.is_empty() {
             break;
         }

@@ -220,12 +220,7 @@ async fn crash_between_record_and_sign_leaves_the_row_and_nothing_is_ever_signed
     .unwrap();
     assert!(crashed.is_err(), "the signer stopped the call");
 
-    let rows = app
-        .state
-        .store
-        .read(|tx| tx.certificates_for_enrolment("e-crash"))
-        .await
-        .unwrap();
+    let rows = app.certificate_rows("e-crash").await;
     assert_eq!(rows.len(), 1, "the record made before signing is there");
     assert_eq!(rows[0].status.as_str(), "signing");
     assert!(rows[0].cert_der.is_none());
@@ -289,12 +284,7 @@ async fn signer_failure_revokes_the_recorded_row_at_once_and_the_chain_still_ver
         matches!(result, Err(IssuanceError::Unexpected(_))),
         "{result:?}"
     );
-    let rows = app
-        .state
-        .store
-        .read(|tx| tx.certificates_for_enrolment("e-fail"))
-        .await
-        .unwrap();
+    let rows = app.certificate_rows("e-fail").await;
     assert_eq!(rows[0].status.as_str(), "revoked");
     let admin = app.admin_token().await;
     let (status, report) = app.get("/api/v1/audit/verify", Some(&admin)).await;
@@ -339,13 +329,7 @@ async fn after_a_signer_error_the_enrolment_is_given_back_and_a_retry_through_th
         enrolment_status(&app, &token, &enrolment).await,
         "contract_signed"
     );
-    let id = enrolment.clone();
-    let rows = app
-        .state
-        .store
-        .read(move |tx| tx.certificates_for_enrolment(&id))
-        .await
-        .unwrap();
+    let rows = app.certificate_rows(&enrolment).await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].status.as_str(), "revoked");
 
@@ -544,13 +528,7 @@ async fn refused_csrs_answer_with_their_code_and_leave_the_enrolment_ready() {
         enrolment_status(&app, &key, &enrolment).await,
         "contract_signed"
     );
-    let id = enrolment.clone();
-    let rows = app
-        .state
-        .store
-        .read(move |tx| tx.certificates_for_enrolment(&id))
-        .await
-        .unwrap();
+    let rows = app.certificate_rows(&enrolment).await;
     assert!(rows.is_empty(), "refusals record nothing");
 
     // A key certified for someone else is refused for this enrolment too.
@@ -637,13 +615,7 @@ async fn concurrent_requests_with_one_idempotency_key_all_get_the_same_certifica
         assert_eq!(body["certificate_pem"], first["certificate_pem"]);
         assert_eq!(body["status"], "pending_acceptance");
     }
-    let id = enrolment.clone();
-    let rows = app
-        .state
-        .store
-        .read(move |tx| tx.certificates_for_enrolment(&id))
-        .await
-        .unwrap();
+    let rows = app.certificate_rows(&enrolment).await;
     assert_eq!(rows.len(), 1, "one certificate recorded");
     let serial = rows[0].serial.clone();
     assert_eq!(first["serial"], serial.as_str());

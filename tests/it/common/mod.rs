@@ -226,6 +226,16 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The certificate rows of `enrolment`, as stored.
+    pub async fn certificate_rows(&self, enrolment: &str) -> Vec<ca_enrol::store::CertificateRow> {
+        let id = enrolment.to_string();
+        self.state
+            .store
+            .read(move |tx| tx.certificates_for_enrolment(&id))
+            .await
+            .unwrap()
+    }
+
     pub async fn spawn() -> Self {
         Self::spawn_with(TestEnv::new(), |_| {}).await
     }
