@@ -182,6 +182,10 @@ fn run(
         }
         let to_store: SignedBatch = signed.drain(..signed.len().min(MAX_BATCH)).collect();
         let to_record: Vec<Job> = queued.drain(..queued.len().min(MAX_BATCH)).collect();
+        if to_store.is_empty() && to_record.is_empty() {
+            // A chunk that handed back nothing (each of its requests already answered).
+            continue;
+        }
         let recorded = store_and_record(issuer, to_store, to_record);
         while let Ok(message) = inbox.try_recv() {
             take(message, &mut queued, &mut signed, &mut signing);
@@ -195,6 +199,7 @@ fn run(
     }
 }
 
+/// Files a message: a job at the end of the queue, a chunk's certificates among those to store.
 fn take(
     message: Message,
     queued: &mut VecDeque<Job>,
