@@ -165,52 +165,66 @@ fn run(
 ) {
     // Read once: it opens and parses cgroup files on every call.
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    // Chunks handed to the signers whose certificates are not back yet.
-    let mut signing = 0usize;
-    let mut queued = VecDeque::new();
-    // Signed certificates back from the signers, not yet stored.
-    let mut signed = Vec::new();
+    let mut work = Work::default();
     loop {
-        if queued.is_empty() && signed.is_empty() {
+        if work.queued.is_empty() && work.signed.is_empty() {
             match inbox.blocking_recv() {
-                Some(message) => take(message, &mut queued, &mut signed, &mut signing),
+                Some(message) => work.take(message),
                 None => return,
             }
         }
-        while let Ok(message) = inbox.try_recv() {
-            take(message, &mut queued, &mut signed, &mut signing);
-        }
-        let to_store: SignedBatch = signed.drain(..signed.len().min(MAX_BATCH)).collect();
-        let to_record: Vec<Job> = queued.drain(..queued.len().min(MAX_BATCH)).collect();
+        work.drain(&mut inbox);
+        let to_store: SignedBatch = work
+            .signed
+            .drain(..work.signed.len().min(MAX_BATCH))
+            .collect();
+        let to_record: Vec<Job> = work
+            .queued
+            .drain(..work.queued.len().min(MAX_BATCH))
+            .collect();
         if to_store.is_empty() && to_record.is_empty() {
             // A chunk that handed back nothing (each of its requests already answered).
             continue;
         }
         let recorded = store_and_record(issuer, to_store, to_record);
-        while let Ok(message) = inbox.try_recv() {
-            take(message, &mut queued, &mut signed, &mut signing);
-        }
+        work.drain(&mut inbox);
         // Nothing else to do meanwhile (one client): signing here saves two hand-offs.
-        if recorded.len() == 1 && signing == 0 && queued.is_empty() {
-            sign_here(issuer, recorded, &mut signed);
+        if recorded.len() == 1 && work.signing == 0 && work.queued.is_empty() {
+            sign_here(issuer, recorded, &mut work.signed);
         } else {
-            signing += sign(issuer, recorded, cores, back, signers, &mut signed);
+            work.signing += sign(issuer, recorded, cores, back, signers, &mut work.signed);
         }
     }
 }
 
-/// Files a message: a job at the end of the queue, a chunk's certificates among those to store.
-fn take(
-    message: Message,
-    queued: &mut VecDeque<Job>,
-    signed: &mut SignedBatch,
-    signing: &mut usize,
-) {
-    match message {
-        Message::Job(job) => queued.push_back(*job),
-        Message::Signed(done) => {
-            *signing -= 1;
-            signed.extend(done);
+/// What the writer has in hand between transactions.
+#[derive(Default)]
+struct Work {
+    /// Requests to record, in the order they came.
+    queued: VecDeque<Job>,
+    /// Signed certificates back from the signers, not yet stored.
+    signed: SignedBatch,
+    /// Chunks handed to the signers whose certificates are not back yet.
+    signing: usize,
+}
+
+impl Work {
+    /// Files a message: a job at the end of the queue, a chunk's certificates among those to
+    /// store.
+    fn take(&mut self, message: Message) {
+        match message {
+            Message::Job(job) => self.queued.push_back(*job),
+            Message::Signed(done) => {
+                self.signing -= 1;
+                self.signed.extend(done);
+            }
+        }
+    }
+
+    /// Files every message already waiting, without waiting for more.
+    fn drain(&mut self, inbox: &mut mpsc::UnboundedReceiver<Message>) {
+        while let Ok(message) = inbox.try_recv() {
+            self.take(message);
         }
     }
 }

@@ -67,7 +67,8 @@ struct Payload {
 ///
 /// Messages enqueued one by one ([`Outbox::enqueue`]: codes, the signed contract) are
 /// *urgent*, a person is waiting for them: they wake this process's dispatcher once their
-/// transaction commits, and every dispatcher claims them before the others. Subscriber notices are not: they go with the dispatcher's next round (within
+/// transaction commits, and every dispatcher claims them before the others. Subscriber
+/// notices are not: they go with the dispatcher's next round (within
 /// `outbox.poll_interval_ms`, or sooner with the next code), so a burst of changes (issuance
 /// under load: two notices per certificate) shares the dispatcher's claim and outcome
 /// transactions instead of costing two write transactions per change, and never holds a
