@@ -91,15 +91,38 @@ enum Message {
 #[derive(Clone)]
 pub struct Batcher {
     issuer: Issuer,
-    /// Made with the writer on first use, from inside the runtime that serves the requests.
-    queue: Arc<OnceLock<mpsc::UnboundedSender<Message>>>,
+    /// Made on first use, from inside the runtime that serves the requests.
+    writer: Arc<OnceLock<Writer>>,
+}
+
+/// The writer's queue and thread. Dropped with the last [`Batcher`]: the queue closes and the
+/// thread is waited for, so it has let go of the issuer (a PKCS#11 session among others) before
+/// its owner goes on; a thread left running into the process's exit crashed the SoftHSM2
+/// library's clean-up now and then.
+struct Writer {
+    queue: Option<mpsc::UnboundedSender<Message>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.queue = None;
+        if let Some(thread) = self.thread.take() {
+            // The last Batcher may go with a request the writer itself was holding (its steps
+            // keep the service): the writer then returns once it has put that down.
+            if thread.thread().id() != std::thread::current().id() {
+                // Signers still out hand back, then the writer stores their work and returns.
+                let _ = thread.join();
+            }
+        }
+    }
 }
 
 impl Batcher {
     pub fn new(issuer: Issuer) -> Self {
         Self {
             issuer,
-            queue: Arc::new(OnceLock::new()),
+            writer: Arc::new(OnceLock::new()),
         }
     }
 
@@ -110,9 +133,12 @@ impl Batcher {
         prepared: Prepared,
         steps: Box<dyn Steps>,
     ) -> Result<IssuedCertificate, IssuanceError> {
-        let queue = self.queue.get_or_init(|| start(self.issuer.clone()));
+        let writer = self.writer.get_or_init(|| start(self.issuer.clone()));
         let (reply, answer) = oneshot::channel();
-        queue
+        writer
+            .queue
+            .as_ref()
+            .ok_or_else(|| IssuanceError::Unexpected("the issuance queue stopped".into()))?
             .send(Message::Job(Box::new(Job {
                 actor,
                 prepared,
@@ -133,7 +159,7 @@ impl Batcher {
 /// waited for a core behind the signers and the requests' own work. With 64 callers in
 /// process the writer spent a quarter of its time between transactions that way. If the
 /// writer cannot start, its queue is closed and each request says so.
-fn start(issuer: Issuer) -> mpsc::UnboundedSender<Message> {
+fn start(issuer: Issuer) -> Writer {
     let (queue, inbox) = mpsc::unbounded_channel();
     let back = queue.downgrade();
     let started = tokio::runtime::Handle::try_current()
@@ -143,10 +169,13 @@ fn start(issuer: Issuer) -> mpsc::UnboundedSender<Message> {
                 .name("issuance-writer".into())
                 .spawn(move || run(&issuer, inbox, &back, &signers))
         });
-    if let Err(e) = started {
-        tracing::error!(error = %e, "the issuance writer did not start");
+    let thread = started
+        .map_err(|e| tracing::error!(error = %e, "the issuance writer did not start"))
+        .ok();
+    Writer {
+        queue: Some(queue),
+        thread,
     }
-    queue
 }
 
 /// Certificates signed and waiting to be stored, each with its request's reply and steps.
