@@ -451,8 +451,12 @@ async fn recording_webhook_nonces_are_purged_once_their_age_refuses_a_replay() {
     let run = app.state.retention.run().await.unwrap();
     assert_eq!((run.recording_nonces, count(&app.env, nonces)), (0, 1));
     app.clock.advance(Duration::minutes(2));
+    // The app's own retention job also runs once at start, on a worker of its own: on a slow
+    // machine that run can come after this advance and purge the nonce first. Either way the
+    // nonce is gone and its purge is audited exactly once.
     let run = app.state.retention.run().await.unwrap();
-    assert_eq!((run.recording_nonces, count(&app.env, nonces)), (1, 0));
+    assert!(run.recording_nonces <= 1, "{run:?}");
+    assert_eq!(count(&app.env, nonces), 0);
     let purged: Vec<Value> = audit_actions(&mut app, "retention.purged")
         .await
         .into_iter()
