@@ -135,17 +135,22 @@ impl Batcher {
     ) -> Result<IssuedCertificate, IssuanceError> {
         let writer = self.writer.get_or_init(|| start(self.issuer.clone()));
         let (reply, answer) = oneshot::channel();
-        writer
+        let job = Message::Job(Box::new(Job {
+            actor,
+            prepared,
+            steps,
+            reply,
+        }));
+        // The queue is closed only by the writer's drop, or by a writer that never started.
+        let sent = writer
             .queue
             .as_ref()
-            .ok_or_else(|| IssuanceError::Unexpected("the issuance queue stopped".into()))?
-            .send(Message::Job(Box::new(Job {
-                actor,
-                prepared,
-                steps,
-                reply,
-            })))
-            .map_err(|_| IssuanceError::Unexpected("the issuance queue stopped".into()))?;
+            .is_some_and(|queue| queue.send(job).is_ok());
+        if !sent {
+            return Err(IssuanceError::Unexpected(
+                "the issuance queue stopped".into(),
+            ));
+        }
         answer.await.map_err(|_| {
             IssuanceError::Unexpected("the issuance stopped before it was answered".into())
         })?
