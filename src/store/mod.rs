@@ -879,7 +879,12 @@ impl Store {
             }
             Pool::Pg(p) => {
                 let mut c = acquire(p, &self.health, timeout).map_err(E::from)?;
+                // REPEATABLE READ: one snapshot for the whole closure. At PostgreSQL's default
+                // (READ COMMITTED) every statement takes its own, and a write committing
+                // between two reads would show half of itself (a contract signed, its
+                // document not yet). Read-only, so it never fails for serialization.
                 c.build_transaction()
+                    .repeatable_read()
                     .read_only()
                     .run(|c| body(Conn::Pg(c)))
                     .map_err(TxFail::into_caller)

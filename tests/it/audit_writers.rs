@@ -191,6 +191,27 @@ fn an_event_left_pending_is_chained_before_verification() {
     assert_eq!(store.chain_pending_audit_blocking().unwrap(), 0);
 }
 
+/// A read closure sees one snapshot: a write that commits between two of its statements is
+/// not half-visible to it (on PostgreSQL a read-only transaction at the default isolation,
+/// READ COMMITTED, takes a new snapshot per statement).
+#[test]
+fn a_read_sees_one_snapshot_even_when_a_write_commits_between_its_statements() {
+    let env = TestEnv::new();
+    let store = open(&env);
+    bump(&store, 2060, "before");
+    let (first, second) = store
+        .read_blocking(|tx| {
+            let first = tx.audit_head()?;
+            std::thread::scope(|s| s.spawn(|| bump(&store, 2060, "between")).join())
+                .map_err(|_| StoreError::Unexpected("writer panicked".into()))?;
+            Ok::<_, StoreError>((first, tx.audit_head()?))
+        })
+        .unwrap();
+    assert_eq!(first, second);
+    let after = store.read_blocking(|tx| tx.audit_head()).unwrap();
+    assert_eq!(after.0, first.0 + 1, "the write committed and was chained");
+}
+
 /// An audited write of several events with a savepoint that fails in the middle (as a batch
 /// of issuances with one refused): the failed savepoint's event is undone, the others stay in
 /// order, and the chain's head is the last of them.
