@@ -267,7 +267,8 @@ impl Acceptance {
                         ),
                         verified.document_digest.as_str(),
                     )?
-                    .store(tx, pdf::ACCEPTED, in_tx, p.made)?;
+                    .store(tx, pdf::ACCEPTED, in_tx, p.made)?
+                    .document_sha256;
                 let supersedes = tx
                     .certificate(in_tx)?
                     .ok_or(AcceptanceError::NotFound)?

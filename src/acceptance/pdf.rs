@@ -154,10 +154,9 @@ pub fn signing_digest(
     serial: &str,
     html_sha256: &str,
 ) -> Result<String, AcceptanceError> {
-    Ok(match tx.pdf_document(RECORD, serial)? {
-        Some(record) => record.document_sha256,
-        None => html_sha256.to_string(),
-    })
+    Ok(tx
+        .pdf_document_sha256(RECORD, serial)?
+        .unwrap_or_else(|| html_sha256.to_string()))
 }
 
 impl From<DocumentError> for AcceptanceError {

@@ -127,22 +127,21 @@ impl Acceptance {
         let result = self
             .store
             .write(move |tx| {
-                if tx.pdf_document(pdf::RECORD, &stored)?.is_some() {
+                if tx.pdf_document_sha256(pdf::RECORD, &stored)?.is_some() {
                     // A write must audit what it changes; this one would change nothing.
                     return Err(made_meanwhile());
                 }
                 let input = pdf_input(tx, &stored, &provider, environment)?;
-                let sha256 = input.store(tx, pdf::RECORD, &stored, Some(made.clone()))?;
+                let row = input.store(tx, pdf::RECORD, &stored, Some(made.clone()))?;
                 tx.audit(NewEvent::new(
                     now,
                     &Actor::System,
                     "acceptance.record_pdf_made",
                     "certificate",
                     &stored,
-                    json!({"kind": pdf::RECORD, "sha256": sha256}),
+                    json!({"kind": pdf::RECORD, "sha256": row.document_sha256}),
                 ))?;
-                tx.pdf_document(pdf::RECORD, &stored)?
-                    .ok_or_else(|| unexpected("acceptance record PDF vanished"))
+                Ok(row)
             })
             .await;
         match result {

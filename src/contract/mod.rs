@@ -458,10 +458,9 @@ impl Contracts {
 /// The digest the signing code is bound to: the draft PDF's (what the citizen reads and
 /// keeps), or the HTML document's for a contract made before PDFs.
 fn signing_digest(tx: &mut Tx<'_>, contract: &ContractRow) -> Result<String, ContractError> {
-    Ok(match tx.pdf_document(pdf::DRAFT, &contract.id)? {
-        Some(draft) => draft.document_sha256,
-        None => contract.document_sha256.clone(),
-    })
+    Ok(tx
+        .pdf_document_sha256(pdf::DRAFT, &contract.id)?
+        .unwrap_or_else(|| contract.document_sha256.clone()))
 }
 
 /// The enrolment, if it is `verified`. Not locked: every change made on the strength of this

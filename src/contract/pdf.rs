@@ -201,14 +201,14 @@ impl Input {
     /// Stores, in the caller's transaction, the document this input (read in it) gives: the
     /// bytes `made` before the transaction when they were made from an equal input, else
     /// rendered now (something they showed changed meanwhile, or nothing was made). Returns
-    /// the stored bytes' SHA-256.
+    /// the stored row.
     pub fn store(
         self,
         tx: &mut Tx<'_>,
         kind: &str,
         subject: &str,
         made: Option<Made>,
-    ) -> Result<String, DocumentError> {
+    ) -> Result<PdfDocumentRow, DocumentError> {
         let (template, created) = (self.template, self.created);
         let bytes = match made {
             Some(made) if made.input == self => made.bytes,
@@ -224,7 +224,7 @@ impl Input {
         };
         let row = PdfDocumentRow::new(kind, subject, template, bytes, created);
         tx.insert_pdf_document(&row)?;
-        Ok(row.document_sha256)
+        Ok(row)
     }
 }
 

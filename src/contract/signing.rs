@@ -352,7 +352,8 @@ impl Contracts {
                         (&verified.challenge_id, &verified.masked_destination),
                         verified.document_digest.as_str(),
                     )
-                    .store(tx, pdf::SIGNED, &contract.id, p.made)?;
+                    .store(tx, pdf::SIGNED, &contract.id, p.made)?
+                    .document_sha256;
                 let emailed_to = match enrolment.email.as_deref() {
                     Some(address) => Some(email_signed_copy(
                         tx,

@@ -59,6 +59,21 @@ impl Tx<'_> {
             .optional())?)
     }
 
+    /// The SHA-256 of a stored document, without its bytes: what an OTP is bound to. Reading
+    /// the bytes would fetch ~100 KB (on PostgreSQL, decompress its TOAST chunks) for 64
+    /// characters.
+    pub fn pdf_document_sha256(
+        &mut self,
+        kind: &str,
+        subject: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(dispatch!(self, c => pdf_documents::table
+            .find((kind, subject))
+            .select(pdf_documents::document_sha256)
+            .first(c)
+            .optional())?)
+    }
+
     /// The kinds stored for `subject` (which versions a page can show), without the bytes.
     pub fn pdf_document_kinds(&mut self, subject: &str) -> Result<Vec<String>, StoreError> {
         Ok(dispatch!(self, c => pdf_documents::table
