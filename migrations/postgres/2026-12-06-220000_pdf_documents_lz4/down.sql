@@ -1,0 +1,1 @@
+ALTER TABLE pdf_documents ALTER COLUMN document SET COMPRESSION default;
