@@ -1,5 +1,7 @@
 //! Appending to and reading the audit chain.
 
+use std::sync::{Condvar, Mutex, PoisonError};
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
@@ -147,14 +149,84 @@ struct PendingRow {
 /// outage does not hold the head for long.
 const SEQUENCER_BATCH: i64 = 1_000;
 
+/// This process's sequencer runs after commits, shared: a writer that has committed waits for
+/// the next run to *start* after its commit (which sees its events) and to finish, and starts
+/// it itself when none is under way. Concurrent writers then share one run instead of each
+/// running its own, one after another on the head's row lock.
+#[derive(Default)]
+pub(super) struct Chaining {
+    runs: Mutex<Runs>,
+    finished: Condvar,
+}
+
+#[derive(Default)]
+struct Runs {
+    under_way: bool,
+    /// Runs started and finished (numbered from 1; one at a time, so in order).
+    started: u64,
+    finished: u64,
+}
+
+/// Ends a run even when the sequencer panicked, so that its waiters do not wait forever.
+struct RunGuard<'a> {
+    chaining: &'a Chaining,
+    number: u64,
+}
+
+impl Drop for RunGuard<'_> {
+    fn drop(&mut self) {
+        let mut runs = self
+            .chaining
+            .runs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        runs.under_way = false;
+        runs.finished = self.number;
+        self.chaining.finished.notify_all();
+    }
+}
+
 impl Store {
+    /// After a write's commit: its events chained before it answers, by a run it shares with
+    /// the writers that committed meanwhile. A failed run is logged once and leaves the
+    /// events to the next run.
+    pub(super) fn chain_after_commit_blocking(&self) {
+        let chaining = &*self.chaining;
+        let mut runs = chaining.runs.lock().unwrap_or_else(PoisonError::into_inner);
+        // The first run to start from now on reads the pending events after this commit.
+        let awaited = runs.started + 1;
+        loop {
+            if runs.finished >= awaited {
+                return;
+            }
+            if !runs.under_way {
+                runs.under_way = true;
+                runs.started += 1;
+                let _guard = RunGuard {
+                    chaining,
+                    number: runs.started,
+                };
+                drop(runs);
+                if let Err(e) = self.chain_pending_audit_blocking() {
+                    tracing::warn!(error = %e, "audit events left to the next sequencer run");
+                }
+                return;
+            }
+            runs = chaining
+                .finished
+                .wait(runs)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
     /// The sequencer: moves committed, not yet chained audit events (PostgreSQL's
     /// `audit_pending`) into the chain in the order they were appended, and returns how many
     /// it chained. One at a time across processes: it holds the audit head's row lock, and
-    /// only for the chaining itself, never for a domain write. Run by every write after its
-    /// commit, by `audit verify` and the checkpoint job before they read the head, and by a
-    /// job (events a stopped process committed but did not chain). On SQLite events are
-    /// chained in their own transaction, so there is nothing to do.
+    /// only for the chaining itself, never for a domain write. Run after writes' commits
+    /// ([`Store::chain_after_commit_blocking`]), by `audit verify` and the checkpoint job
+    /// before they read the head, and by a job (events a stopped process committed but did
+    /// not chain). On SQLite events are chained in their own transaction, so there is
+    /// nothing to do.
     pub fn chain_pending_audit_blocking(&self) -> Result<usize, StoreError> {
         let super::Pool::Pg(p) = &self.pool else {
             return Ok(0);

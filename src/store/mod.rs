@@ -356,6 +356,8 @@ pub struct Store {
     pool: Pool,
     health: Health,
     acquire_timeout: Duration,
+    /// PostgreSQL: the sequencer runs after commits, shared by concurrent writers.
+    chaining: Arc<audit::Chaining>,
 }
 
 /// How long a caller waits for a pooled connection while the database is merely busy (all
@@ -656,6 +658,7 @@ impl Store {
             pool: Pool::Sqlite(pool, lane),
             health,
             acquire_timeout: settings.acquire_timeout,
+            chaining: Arc::default(),
         })
     }
 
@@ -672,6 +675,7 @@ impl Store {
             pool: Pool::Pg(pool),
             health,
             acquire_timeout: settings.acquire_timeout,
+            chaining: Arc::default(),
         })
     }
 
@@ -837,11 +841,8 @@ impl Store {
                 drop(c);
                 let done = done.map_err(TxFail::into_caller)?;
                 // Committed: the events are recorded whatever happens now. Chaining them
-                // before answering keeps the chain current for whoever reads it next; a
-                // failure leaves them to the next sequencer run.
-                if let Err(e) = self.chain_pending_audit_blocking() {
-                    tracing::warn!(error = %e, "audit events left to the next sequencer run");
-                }
+                // before answering keeps the chain current for whoever reads it next.
+                self.chain_after_commit_blocking();
                 done
             }
         };

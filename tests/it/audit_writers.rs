@@ -84,6 +84,36 @@ fn writers_of_two_stores_make_one_chain_that_verifies() {
     );
 }
 
+/// Concurrent writers of one process share the sequencer's runs after their commits, and
+/// each still answers only once its own events are in the chain.
+#[test]
+fn every_write_answers_with_its_events_chained_while_writers_share_sequencer_runs() {
+    let env = TestEnv::new();
+    let store = open(&env);
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let store = &store;
+            s.spawn(move || {
+                for i in 0..15 {
+                    let who = format!("{t}.{i}");
+                    bump(store, 2070, &who);
+                    let chain = store
+                        .read_blocking(|tx| tx.audit_events_after(0, 10_000))
+                        .unwrap();
+                    let by = format!("\"by\":\"{who}\"");
+                    assert!(
+                        chain.iter().any(|e| e.details.contains(&by)),
+                        "{who}'s event not chained when its write answered"
+                    );
+                }
+            });
+        }
+    });
+    let report = store.verify_audit_blocking().unwrap();
+    assert_eq!(report.fault, None);
+    assert_eq!(report.head_seq, 120);
+}
+
 #[test]
 fn reordered_and_removed_events_of_concurrent_writers_are_found() {
     let env = TestEnv::new();
