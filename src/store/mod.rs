@@ -818,7 +818,17 @@ impl Store {
                             ))
                             .execute(c)?;
                         }
-                        body(f, Conn::Pg(c))
+                        let out = body(f, Conn::Pg(c))?;
+                        // An ordering failure the closure caught (a savepoint rolled back, a
+                        // refused item answered) still means its decisions rest on a state
+                        // PostgreSQL will not order: roll back and run it again instead.
+                        if ORDERING_FAILURE.with(std::cell::Cell::get) {
+                            return Err(TxFail::Db(diesel::result::Error::DatabaseError(
+                                diesel::result::DatabaseErrorKind::SerializationFailure,
+                                Box::new("an ordering failure was caught in the write".to_string()),
+                            )));
+                        }
+                        Ok(out)
                     });
                     // A Tx method's failure reaches us as the caller's error: the flag tells
                     // that it was PostgreSQL's ordering, not the content.

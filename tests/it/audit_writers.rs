@@ -201,6 +201,55 @@ fn a_deadlocked_write_runs_again() {
     assert_eq!(report.events_checked, 6);
 }
 
+/// The same deadlock, met inside a savepoint whose failure the write catches and goes on (as a
+/// batch answers a refused certificate alone): the write is still rolled back and run again,
+/// not committed without the step PostgreSQL refused.
+#[test]
+fn a_write_that_caught_an_ordering_failure_runs_again_instead_of_committing() {
+    let env = TestEnv::new();
+    if env.database_url.is_empty() {
+        return;
+    }
+    let stores = [open(&env), open(&env)];
+    bump(&stores[0], 2042, "setup");
+    bump(&stores[0], 2043, "setup");
+    let meet = Arc::new(Barrier::new(2));
+    let runs = Arc::new(AtomicUsize::new(0));
+    std::thread::scope(|s| {
+        for (t, (first, second)) in [(2042, 2043), (2043, 2042)].into_iter().enumerate() {
+            let store = &stores[t];
+            let (meet, runs) = (meet.clone(), runs.clone());
+            s.spawn(move || {
+                store
+                    .write_blocking(move |tx| {
+                        let run = runs.fetch_add(1, Ordering::SeqCst);
+                        tx.next_contract_number(first)?;
+                        if run < 2 {
+                            meet.wait();
+                        }
+                        // Caught: the write goes on whether or not this step stood.
+                        let _ = tx.savepoint(|tx| tx.next_contract_number(second));
+                        tx.audit(NewEvent::new(
+                            Utc::now(),
+                            &Actor::System,
+                            "test.crossed",
+                            "counter",
+                            first.to_string(),
+                            json!({}),
+                        ))?;
+                        Ok::<_, StoreError>(())
+                    })
+                    .unwrap();
+            });
+        }
+    });
+    assert!(runs.load(Ordering::SeqCst) >= 3);
+    // Each counter was moved by both writes.
+    assert_eq!(bump(&stores[1], 2042, "after"), 4);
+    assert_eq!(bump(&stores[1], 2043, "after"), 4);
+    assert_eq!(stores[0].verify_audit_blocking().unwrap().fault, None);
+}
+
 /// An event whose write committed but whose process stopped before the sequencer ran waits
 /// in `audit_pending`; verification chains it first, so it is neither lost nor a fault.
 #[test]
