@@ -21,6 +21,7 @@
 //! [`Issuer::abandon_stale`] revokes as before. A transaction that fails as a whole (the
 //! database) fails each of its requests, stored or recorded; nothing of it was committed.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock};
@@ -300,7 +301,8 @@ type Kept<T> = Vec<(Reply, T)>;
 type Outcomes<I> = Vec<Result<I, IssuanceError>>;
 
 /// Runs `each` for every item of `work` inside the caller's transaction and returns each
-/// item's outcome; the refused ones left nothing behind.
+/// item's outcome; the refused ones left nothing behind. The items stay the caller's, so the
+/// transaction can run again (PostgreSQL rolls a write back for its ordering).
 ///
 /// A refused item must fail alone, which takes a savepoint per item; but refusals are rare,
 /// and a savepoint per certificate was ~7 % of the writer lane's time (SQLite copies each page
@@ -310,25 +312,22 @@ type Outcomes<I> = Vec<Result<I, IssuanceError>>;
 /// client) needs none: its refusal rolls the whole transaction back.
 fn run_part<I>(
     tx: &mut Tx<'_>,
-    mut work: Vec<I>,
+    work: &mut [I],
     each: fn(&mut Tx<'_>, &mut I) -> Result<(), IssuanceError>,
     alone: bool,
-) -> Outcomes<I> {
+) -> Vec<Result<(), IssuanceError>> {
     if work.is_empty() {
         return Vec::new();
     }
     if alone {
-        return work
-            .into_iter()
-            .map(|mut item| each(tx, &mut item).map(|()| item))
-            .collect();
+        return work.iter_mut().map(|item| each(tx, item)).collect();
     }
     let together = tx.savepoint(|tx| work.iter_mut().try_for_each(|item| each(tx, item)));
     match together {
-        Ok(()) => work.into_iter().map(Ok).collect(),
+        Ok(()) => work.iter().map(|_| Ok(())).collect(),
         Err(_) => work
-            .into_iter()
-            .map(|mut item| tx.savepoint(|tx| each(tx, &mut item)).map(|()| item))
+            .iter_mut()
+            .map(|item| tx.savepoint(|tx| each(tx, item)))
             .collect(),
     }
 }
@@ -351,12 +350,14 @@ where
     let (second_replies, second_work): (Vec<Reply>, Vec<J>) = second.items.into_iter().unzip();
     let (first_each, second_each) = (first.each, second.each);
     let alone = first_work.len() + second_work.len() == 1;
+    // Borrowed by each run of the transaction, kept for what follows the commit.
+    let work = (RefCell::new(first_work), RefCell::new(second_work));
     // A panic (a bug) fails this transaction's requests, not the writer: the lane rolls the
     // transaction back and the next one runs.
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        store.write_once_blocking(move |tx| {
-            let a = run_part(tx, first_work, first_each, alone);
-            let b = run_part(tx, second_work, second_each, alone);
+        store.write_blocking(|tx| {
+            let a = run_part(tx, &mut work.0.borrow_mut(), first_each, alone);
+            let b = run_part(tx, &mut work.1.borrow_mut(), second_each, alone);
             if a.iter().all(Result::is_err) && b.iter().all(Result::is_err) {
                 return Err(BatchFail::Refused(errors(a), errors(b)));
             }
@@ -368,8 +369,9 @@ where
             "the batch's transaction panicked".into(),
         )))
     });
+    let (first_work, second_work) = (work.0.into_inner(), work.1.into_inner());
     let (a, b): (Outcomes<I>, Outcomes<J>) = match outcome {
-        Ok(outcomes) => outcomes,
+        Ok((a, b)) => (kept(first_work, a), kept(second_work, b)),
         Err(BatchFail::Refused(a, b)) => (
             a.into_iter().map(Err).collect(),
             b.into_iter().map(Err).collect(),
@@ -388,8 +390,16 @@ where
     )
 }
 
-fn errors<I>(outcomes: Outcomes<I>) -> Vec<IssuanceError> {
+fn errors(outcomes: Vec<Result<(), IssuanceError>>) -> Vec<IssuanceError> {
     outcomes.into_iter().filter_map(Result::err).collect()
+}
+
+/// Each item with its outcome in the committed transaction.
+fn kept<I>(work: Vec<I>, outcomes: Vec<Result<(), IssuanceError>>) -> Outcomes<I> {
+    work.into_iter()
+        .zip(outcomes)
+        .map(|(item, outcome)| outcome.map(|()| item))
+        .collect()
 }
 
 /// Answers the refused items; returns the others made into `T`, with their reply.

@@ -190,15 +190,8 @@ impl Prepared {
     }
 
     /// Step 3, in the caller's write transaction: refuses a key certified before, then stores
-    /// the row in `signing` with its audit event. The [`Recorded`] it returns is the only way
-    /// to a signature; the caller hands it out of the transaction, so it exists only once the
-    /// row is committed.
-    pub fn record(self, tx: &mut Tx<'_>) -> Result<Recorded, IssuanceError> {
-        self.write_record(tx)?;
-        Ok(self.recorded())
-    }
-
-    /// [`Prepared::record`]'s writes, which a batch may run again (`batch`).
+    /// the row in `signing` with its audit event. Runs again when its transaction does (a
+    /// batch with a refused certificate, PostgreSQL's ordering).
     fn write_record(&self, tx: &mut Tx<'_>) -> Result<(), IssuanceError> {
         // A key certified before (or being signed) is refused by the unique index
         // `certificates_spki`, whose predicate is exactly that: no lookup first.
@@ -210,7 +203,8 @@ impl Prepared {
         Ok(())
     }
 
-    /// Only once [`Prepared::write_record`] ran in a transaction that commits.
+    /// The only way to a signature, taken only once [`Prepared::write_record`] ran in a
+    /// transaction that committed; it consumes the TBS, which is then signed at most once.
     fn recorded(self) -> Recorded {
         Recorded {
             row: self.row,
@@ -303,8 +297,9 @@ impl Issuer {
         csr: &[u8],
     ) -> Result<IssuedCertificate, IssuanceError> {
         let prepared = self.prepare(actor, order, csr)?;
-        // Once: the TBS it carries signs at most once.
-        let recorded = self.store.write_once_blocking(|tx| prepared.record(tx))?;
+        // The TBS it carries signs at most once: `recorded` consumes it, after the commit.
+        self.store.write_blocking(|tx| prepared.write_record(tx))?;
+        let recorded = prepared.recorded();
         let signed = self.sign(actor, recorded, |_, _| Ok(()))?;
         self.store.write_blocking(|tx| signed.store(tx))
     }
