@@ -20,7 +20,8 @@
 //! `cargo bench --bench flow` (or build with `--no-run` and run the printed executable).
 //! Settings (environment): `FLOW_BENCH_SECONDS` per row (20), `FLOW_BENCH_CLIENTS` (`1,8,32`),
 //! `FLOW_BENCH_PG_URL` (unset: SQLite only), `FLOW_BENCH_SKIP_SQLITE` (0), `FLOW_BENCH_KEEP`
-//! (0; 1 keeps the working directory with the databases and server logs), `FLOW_BENCH_BIN`
+//! (0; 1 keeps the working directory with the databases and server logs, and the PostgreSQL
+//! rows' schemas, dropped otherwise), `FLOW_BENCH_BIN`
 //! (another `ca-enrol` binary to measure, e.g. main's kept aside, for before/after figures).
 //!
 //! `FLOW_BENCH_ISSUANCE=1` runs only the issuance rows instead: contract-signed enrolments
@@ -232,15 +233,29 @@ fn ceremony(ca_root: &Path) {
     ca_enrol::ca::run_ceremony(ca_root, &cfg, None).unwrap();
 }
 
-/// A new schema in the PostgreSQL database named by `base`; the URL selects it.
-fn fresh_pg_schema(base: &str) -> String {
+/// A new schema in the PostgreSQL database named by `base`, and a URL that selects it.
+fn fresh_pg_schema(base: &str) -> (String, String) {
     let schema = format!("flow_{}", uuid::Uuid::new_v4().simple());
     let mut c = diesel::pg::PgConnection::establish(base).expect("FLOW_BENCH_PG_URL reachable");
     diesel::sql_query(format!("CREATE SCHEMA {schema}"))
         .execute(&mut c)
         .unwrap();
     let sep = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{sep}options=-c%20search_path%3D{schema}")
+    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    (url, schema)
+}
+
+/// Drops a row's schema once it is measured (each holds ~110 MB of PDFs after a 10 s row),
+/// unless `FLOW_BENCH_KEEP=1` asks to keep it for inspection.
+fn done_with_pg_schema(base: &str, schema: &str) {
+    if env_or("FLOW_BENCH_KEEP", 0) == 1 {
+        println!("kept schema {schema}");
+        return;
+    }
+    let mut c = diesel::pg::PgConnection::establish(base).expect("FLOW_BENCH_PG_URL reachable");
+    diesel::sql_query(format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&mut c)
+        .unwrap();
 }
 
 /// A valid VNeID application for citizen `n`: unique ID number and phone.
@@ -1056,13 +1071,11 @@ fn rows_per_site(dir: &Path, ca_root: &Path, hub_dir: &Path, hub: &Arc<Hub>) {
             } else {
                 "PostgreSQL, 2 serve"
             };
-            let site = Site::new(
-                dir.join(format!("pg-{processes}")),
-                ca_root,
-                hub_dir,
-                fresh_pg_schema(&base),
-            );
-            summary.push((label, run_site(&site, label, processes, hub)));
+            let (url, schema) = fresh_pg_schema(&base);
+            let site = Site::new(dir.join(format!("pg-{processes}")), ca_root, hub_dir, url);
+            let rates = run_site(&site, label, processes, hub);
+            done_with_pg_schema(&base, &schema);
+            summary.push((label, rates));
         }
     }
     println!("\nsummary (enrolments per minute; ratio to the same setup's first row)");
