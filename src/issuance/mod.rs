@@ -400,7 +400,7 @@ impl Issuer {
         &self,
         actor: &Actor,
         recorded: Recorded,
-        reopen: impl FnOnce(&mut Tx<'_>, &str) -> Result<(), IssuanceError>,
+        mut reopen: impl FnMut(&mut Tx<'_>, &str) -> Result<(), IssuanceError>,
     ) -> Result<Signed, IssuanceError> {
         let Recorded {
             row,
@@ -439,7 +439,7 @@ impl Issuer {
         actor: &Actor,
         serial: &str,
         why: &str,
-        reopen: impl FnOnce(&mut Tx<'_>) -> Result<(), IssuanceError>,
+        reopen: impl FnMut(&mut Tx<'_>) -> Result<(), IssuanceError>,
     ) -> Result<(), IssuanceError> {
         let now = self.clock.now();
         let event = NewEvent::new(
@@ -450,12 +450,14 @@ impl Issuer {
             serial,
             json!({"reason": why}),
         );
-        self.store.write_once_blocking(|tx| {
+        // Borrowed by each run of the transaction (PostgreSQL may run it again).
+        let reopen = std::cell::RefCell::new(reopen);
+        self.store.write_blocking(|tx| {
             // Conditional: the recovery job may have abandoned it already (and reopened).
             if tx.revoke_unsigned(serial, now.naive_utc(), "cessationOfOperation")? {
-                reopen(tx)?;
+                (reopen.borrow_mut())(tx)?;
             }
-            tx.audit(event)?;
+            tx.audit(event.clone())?;
             Ok(())
         })
     }

@@ -25,6 +25,7 @@ pub struct SubscriberNotice<'a> {
     pub not_after: Option<DateTime<Utc>>,
 }
 
+#[derive(Clone)]
 pub struct OutgoingMessage {
     /// What caused it, e.g. `otp` (for operators and metrics, not for delivery).
     pub kind: &'static str,

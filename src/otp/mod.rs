@@ -170,6 +170,7 @@ impl DocumentDigest {
 }
 
 /// A request for a code.
+#[derive(Clone)]
 pub struct ChallengeRequest {
     pub purpose: Purpose,
     /// What the code is about, e.g. `contract:<id>`; 1 to 200 printable characters.

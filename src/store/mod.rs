@@ -517,56 +517,11 @@ impl<E: From<StoreError>> TxFail<E> {
 /// before them, so N of them at once need up to N runs, and every round commits one.
 const WRITE_RETRY_WINDOW: Duration = BUSY_WAIT;
 
-/// Key of the PostgreSQL advisory lock between writers: every write transaction holds it
-/// shared, a write that must run alone ([`Store::write_once_blocking`]) exclusively.
-const WRITERS_LOCK: i64 = 0x6361_656e_726f_6c02;
-
 thread_local! {
     /// Set when a database error converted on this thread was a serialization failure or a
     /// deadlock: domain code turns `StoreError`s into its own errors, so the write loop
     /// could not tell otherwise that its closure failed for PostgreSQL's ordering.
     static ORDERING_FAILURE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// A PostgreSQL connection for one write, holding the writers' lock exclusively (session
-/// level, taken before the transaction begins so that its snapshot follows every other
-/// writer's commit) when the write must run alone. Dropping it releases the lock; after a
-/// panic inside the write it first rolls back what was left open.
-struct WriterConn {
-    conn: PooledConnection<ConnectionManager<PgConnection>>,
-    alone: bool,
-}
-
-impl WriterConn {
-    fn take(
-        mut conn: PooledConnection<ConnectionManager<PgConnection>>,
-        alone: bool,
-    ) -> Result<Self, diesel::result::Error> {
-        if alone {
-            diesel::sql_query(format!("SELECT pg_advisory_lock({WRITERS_LOCK})"))
-                .execute(&mut conn)?;
-        }
-        Ok(Self { conn, alone })
-    }
-}
-
-impl Drop for WriterConn {
-    fn drop(&mut self) {
-        if !self.alone {
-            return;
-        }
-        let release = if std::thread::panicking() {
-            // The transaction may still be open (and aborted): end it so the unlock runs.
-            // Diesel then believes a transaction is open, so the pool discards the connection.
-            "ROLLBACK; SELECT pg_advisory_unlock_all()".to_string()
-        } else {
-            format!("SELECT pg_advisory_unlock({WRITERS_LOCK})")
-        };
-        if let Err(e) = self.conn.batch_execute(&release) {
-            // A connection that cannot run it is gone, and its session's locks with it.
-            tracing::warn!(error = %e, "writers' lock release failed");
-        }
-    }
 }
 
 /// PostgreSQL rolled the transaction back for its ordering, not for its content: a
@@ -735,41 +690,26 @@ impl Store {
     /// On PostgreSQL writers run side by side (SERIALIZABLE) and `f` may run more than once:
     /// when PostgreSQL rolls the transaction back for its ordering (a serialization failure,
     /// a deadlock), a clone of `f` runs again in a new transaction, for up to
-    /// [`WRITE_RETRY_WINDOW`]. So `f` must have no effect outside the transaction (use [`Tx::after_commit`]).
-    /// A closure that cannot be cloned runs through [`Store::write_once_blocking`].
+    /// [`WRITE_RETRY_WINDOW`]. So `f` must have no effect outside the transaction (use
+    /// [`Tx::after_commit`]); what it must not consume it borrows (a `RefCell` for what it
+    /// changes).
     pub fn write_blocking<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Clone,
         E: From<StoreError>,
     {
-        self.write_in_turn(None, false, || Some(f.clone()))
-    }
-
-    /// [`Store::write_blocking`] for a closure that can run only once (it consumes what it
-    /// captured). On PostgreSQL it runs alone: it waits until no other write transaction is
-    /// under way and keeps new ones waiting until it commits, so PostgreSQL has nothing to
-    /// order it against. Costs concurrency: for the few writes that hand out a one-use value.
-    pub fn write_once_blocking<T, E, F>(&self, f: F) -> Result<T, E>
-    where
-        F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
-        E: From<StoreError>,
-    {
-        let mut f = Some(f);
-        self.write_in_turn(None, true, || f.take())
+        self.write_in_turn(None, f)
     }
 
     /// [`Store::write_blocking`]; on SQLite in the writer lane, whose turn the caller may
-    /// already hold (`turn`, taken while waiting asynchronously). `attempts` gives the closure
-    /// for each run (`None`: no further run). `alone`: on PostgreSQL, exclude every other
-    /// writer for the transaction instead of running beside them.
+    /// already hold (`turn`, taken while waiting asynchronously).
     fn write_in_turn<T, E, F>(
         &self,
         turn: Option<tokio::sync::OwnedMutexGuard<LaneSlot>>,
-        alone: bool,
-        mut attempts: impl FnMut() -> Option<F>,
+        f: F,
     ) -> Result<T, E>
     where
-        F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Clone,
         E: From<StoreError>,
     {
         fn body<T, E: From<StoreError>>(
@@ -784,10 +724,8 @@ impl Store {
             tx.finish().map_err(|e| TxFail::Caller(E::from(e)))?;
             Ok((out, tx.after_commit))
         }
-        let no_run = || E::from(StoreError::Unexpected("write closure already run".into()));
         let (out, hooks) = match &self.pool {
             Pool::Sqlite(_, lane) => {
-                let f = attempts().ok_or_else(no_run)?;
                 let mut turn = turn.unwrap_or_else(|| lane.slot.clone().blocking_lock_owned());
                 // IMMEDIATE takes the write lock up front: another process's writer waits in
                 // the busy handler instead of deadlocking on upgrading read locks.
@@ -799,25 +737,17 @@ impl Store {
                 done.map_err(TxFail::into_caller)?
             }
             Pool::Pg(p) => {
-                let mut c = WriterConn::take(self.pg(p).map_err(E::from)?, alone)
-                    .map_err(|e| E::from(StoreError::from(e)))?;
+                let mut c = self.pg(p).map_err(E::from)?;
                 let mut attempt = 1;
                 let started = std::time::Instant::now();
                 let done = loop {
-                    let f = attempts().ok_or_else(no_run)?;
+                    let f = f.clone();
                     ORDERING_FAILURE.with(|flag| flag.set(false));
                     // SERIALIZABLE: PostgreSQL keeps every write transaction equivalent to
                     // some serial order, which is what the domain's read-then-write steps
                     // were written for (they used to run one at a time behind the audit
                     // head's lock).
-                    let done = c.conn.build_transaction().serializable().run(|c| {
-                        if !alone {
-                            // Shared: waits only while a write that must run alone does.
-                            diesel::sql_query(format!(
-                                "SELECT pg_advisory_xact_lock_shared({WRITERS_LOCK})"
-                            ))
-                            .execute(c)?;
-                        }
+                    let done = c.build_transaction().serializable().run(|c| {
                         let out = body(f, Conn::Pg(c))?;
                         // An ordering failure the closure caught (a savepoint rolled back, a
                         // refused item answered) still means its decisions rest on a state
@@ -913,22 +843,7 @@ impl Store {
         let store = self.clone();
         // Queued here, not on a blocking thread: a waiting writer holds no thread.
         let turn = self.lane_turn().await;
-        tokio::task::spawn_blocking(move || store.write_in_turn(turn, false, || Some(f.clone())))
-            .await
-            .map_err(|e| E::from(StoreError::Unexpected(format!("blocking task: {e}"))))?
-    }
-
-    /// [`Store::write_once_blocking`] on tokio's blocking pool.
-    pub async fn write_once<T, E, F>(&self, f: F) -> Result<T, E>
-    where
-        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
-        T: Send + 'static,
-        E: From<StoreError> + Send + 'static,
-    {
-        let store = self.clone();
-        let turn = self.lane_turn().await;
-        let mut f = Some(f);
-        tokio::task::spawn_blocking(move || store.write_in_turn(turn, true, || f.take()))
+        tokio::task::spawn_blocking(move || store.write_in_turn(turn, f))
             .await
             .map_err(|e| E::from(StoreError::Unexpected(format!("blocking task: {e}"))))?
     }

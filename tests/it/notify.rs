@@ -195,8 +195,8 @@ impl Rig {
         let outbox = self.outbox.clone();
         let now = self.clock.now();
         self.store
-            .write_once(move |tx| {
-                let id = outbox.enqueue(tx, now, message)?;
+            .write(move |tx| {
+                let id = outbox.enqueue(tx, now, message.clone())?;
                 tx.audit(NewEvent::new(
                     now,
                     &Actor::System,
@@ -488,7 +488,7 @@ async fn a_code_is_claimed_before_notices_queued_earlier() {
     for i in 0..notices {
         let (outbox, now) = (rig.outbox.clone(), rig.clock.now());
         rig.store
-            .write_once(move |tx| {
+            .write(move |tx| {
                 outbox.notify_subscriber(
                     tx,
                     now,
@@ -775,7 +775,7 @@ async fn an_otp_e_mail_is_delivered_to_a_real_smtp_server_and_its_code_confirms(
     let sent = app
         .state
         .store
-        .write_once(move |tx| otp.issue_challenge(tx, now, request))
+        .write(move |tx| otp.issue_challenge(tx, now, request.clone()))
         .await
         .unwrap();
     assert_eq!(sent.masked_destination, "n***@example.vn");
@@ -841,7 +841,7 @@ async fn the_development_default_writes_each_message_to_a_file_under_data_outbox
     };
     app.state
         .store
-        .write_once(move |tx| otp.issue_challenge(tx, now, request))
+        .write(move |tx| otp.issue_challenge(tx, now, request.clone()))
         .await
         .unwrap();
     let dir = app.env.data_dir().join("outbox");

@@ -45,7 +45,7 @@ async fn issue_to(
     };
     app.state
         .store
-        .write_once(move |tx| otp.issue_challenge(tx, now, request))
+        .write(move |tx| otp.issue_challenge(tx, now, request.clone()))
         .await
 }
 
