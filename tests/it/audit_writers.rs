@@ -147,6 +147,52 @@ fn reordered_and_removed_events_of_concurrent_writers_are_found() {
     );
 }
 
+/// Two writers, one per store: each bumps counter `years.0` (the other `years.1`) and then the
+/// other's, and their first runs meet after the first bump, so that each holds one row and
+/// wants the other's: PostgreSQL finds the deadlock and rolls one back. `caught`: the second
+/// bump runs in a savepoint whose failure the write ignores and goes on (as a batch answers a
+/// refused certificate alone). Returns how many times the closures ran.
+fn crossed_writers(stores: &[Store; 2], years: (i32, i32), caught: bool) -> usize {
+    // Both rows exist before the race.
+    bump(&stores[0], years.0, "setup");
+    bump(&stores[0], years.1, "setup");
+    let meet = Arc::new(Barrier::new(2));
+    let runs = Arc::new(AtomicUsize::new(0));
+    std::thread::scope(|s| {
+        for (t, (first, second)) in [years, (years.1, years.0)].into_iter().enumerate() {
+            let store = &stores[t];
+            let (meet, runs) = (meet.clone(), runs.clone());
+            s.spawn(move || {
+                store
+                    .write_blocking(move |tx| {
+                        let run = runs.fetch_add(1, Ordering::SeqCst);
+                        tx.next_contract_number(first)?;
+                        // Only the first two runs meet.
+                        if run < 2 {
+                            meet.wait();
+                        }
+                        if caught {
+                            let _ = tx.savepoint(|tx| tx.next_contract_number(second));
+                        } else {
+                            tx.next_contract_number(second)?;
+                        }
+                        tx.audit(NewEvent::new(
+                            Utc::now(),
+                            &Actor::System,
+                            "test.crossed",
+                            "counter",
+                            first.to_string(),
+                            json!({}),
+                        ))?;
+                        Ok::<_, StoreError>(())
+                    })
+                    .unwrap();
+            });
+        }
+    });
+    runs.load(Ordering::SeqCst)
+}
+
 /// Two writers take two rows in opposite orders: PostgreSQL finds the deadlock and rolls
 /// one back, and that one's closure runs again. (The head lock taken first used to make
 /// such writers queue; SQLite's writers still run one at a time, so this is PostgreSQL's.)
@@ -157,43 +203,9 @@ fn a_deadlocked_write_runs_again() {
         return;
     }
     let stores = [open(&env), open(&env)];
-    // Both rows exist before the race.
-    bump(&stores[0], 2040, "setup");
-    bump(&stores[0], 2041, "setup");
-    let meet = Arc::new(Barrier::new(2));
-    let runs = Arc::new(AtomicUsize::new(0));
-    std::thread::scope(|s| {
-        for (t, (first, second)) in [(2040, 2041), (2041, 2040)].into_iter().enumerate() {
-            let store = &stores[t];
-            let (meet, runs) = (meet.clone(), runs.clone());
-            s.spawn(move || {
-                store
-                    .write_blocking(move |tx| {
-                        let run = runs.fetch_add(1, Ordering::SeqCst);
-                        tx.next_contract_number(first)?;
-                        // Only the first two runs meet: each then holds one row and wants
-                        // the other's.
-                        if run < 2 {
-                            meet.wait();
-                        }
-                        tx.next_contract_number(second)?;
-                        tx.audit(NewEvent::new(
-                            Utc::now(),
-                            &Actor::System,
-                            "test.crossed",
-                            "counter",
-                            first.to_string(),
-                            json!({}),
-                        ))?;
-                        Ok::<_, StoreError>(())
-                    })
-                    .unwrap();
-            });
-        }
-    });
     // Two writes, at least one of them run again (the one rolled back may meet the other's
     // commit once more, as a serialization failure).
-    assert!(runs.load(Ordering::SeqCst) >= 3);
+    assert!(crossed_writers(&stores, (2040, 2041), false) >= 3);
     assert_eq!(bump(&stores[1], 2040, "after"), 4);
     assert_eq!(bump(&stores[1], 2041, "after"), 4);
     let report = stores[0].verify_audit_blocking().unwrap();
@@ -201,9 +213,8 @@ fn a_deadlocked_write_runs_again() {
     assert_eq!(report.events_checked, 6);
 }
 
-/// The same deadlock, met inside a savepoint whose failure the write catches and goes on (as a
-/// batch answers a refused certificate alone): the write is still rolled back and run again,
-/// not committed without the step PostgreSQL refused.
+/// The same deadlock met inside a savepoint whose failure the write catches: the write is
+/// still rolled back and run again, not committed without the step PostgreSQL refused.
 #[test]
 fn a_write_that_caught_an_ordering_failure_runs_again_instead_of_committing() {
     let env = TestEnv::new();
@@ -211,39 +222,7 @@ fn a_write_that_caught_an_ordering_failure_runs_again_instead_of_committing() {
         return;
     }
     let stores = [open(&env), open(&env)];
-    bump(&stores[0], 2042, "setup");
-    bump(&stores[0], 2043, "setup");
-    let meet = Arc::new(Barrier::new(2));
-    let runs = Arc::new(AtomicUsize::new(0));
-    std::thread::scope(|s| {
-        for (t, (first, second)) in [(2042, 2043), (2043, 2042)].into_iter().enumerate() {
-            let store = &stores[t];
-            let (meet, runs) = (meet.clone(), runs.clone());
-            s.spawn(move || {
-                store
-                    .write_blocking(move |tx| {
-                        let run = runs.fetch_add(1, Ordering::SeqCst);
-                        tx.next_contract_number(first)?;
-                        if run < 2 {
-                            meet.wait();
-                        }
-                        // Caught: the write goes on whether or not this step stood.
-                        let _ = tx.savepoint(|tx| tx.next_contract_number(second));
-                        tx.audit(NewEvent::new(
-                            Utc::now(),
-                            &Actor::System,
-                            "test.crossed",
-                            "counter",
-                            first.to_string(),
-                            json!({}),
-                        ))?;
-                        Ok::<_, StoreError>(())
-                    })
-                    .unwrap();
-            });
-        }
-    });
-    assert!(runs.load(Ordering::SeqCst) >= 3);
+    assert!(crossed_writers(&stores, (2042, 2043), true) >= 3);
     // Each counter was moved by both writes.
     assert_eq!(bump(&stores[1], 2042, "after"), 4);
     assert_eq!(bump(&stores[1], 2043, "after"), 4);
