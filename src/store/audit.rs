@@ -159,10 +159,10 @@ pub(super) struct Chaining {
     finished: Condvar,
 }
 
+/// Runs started and finished, numbered from 1; one at a time, so in order, and one is under
+/// way while `started > finished`.
 #[derive(Default)]
 struct Runs {
-    under_way: bool,
-    /// Runs started and finished (numbered from 1; one at a time, so in order).
     started: u64,
     finished: u64,
 }
@@ -180,7 +180,6 @@ impl Drop for RunGuard<'_> {
             .runs
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        runs.under_way = false;
         runs.finished = self.number;
         self.chaining.finished.notify_all();
     }
@@ -199,8 +198,7 @@ impl Store {
             if runs.finished >= awaited {
                 return;
             }
-            if !runs.under_way {
-                runs.under_way = true;
+            if runs.started == runs.finished {
                 runs.started += 1;
                 let _guard = RunGuard {
                     chaining,
