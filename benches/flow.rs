@@ -28,7 +28,9 @@
 //! prepared through the API, then certificates for P-256 CSRs through HTTP with 1 and 8
 //! clients, side by side with `cfssl serve` (SQLite certdb in WAL) on the same RSA-2048
 //! issuing key, the same CSRs and the same client; `FLOW_BENCH_ISSUANCE_COUNT` certificates per
-//! row and server (300).
+//! row and server (300), posted in `FLOW_BENCH_ISSUANCE_ROUNDS` rounds (5) that alternate
+//! between the two servers, so that a machine whose speed drifts over minutes weighs on both
+//! alike.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -854,8 +856,7 @@ fn post_all(
     expect: u16,
     clients: usize,
     settled: &dyn Fn() -> bool,
-) -> (f64, f64) {
-    let total = requests.len();
+) -> Posted {
     let queue = Arc::new(Mutex::new(requests));
     let pid = server.child.id().to_string();
     let cpu_before = cpu_seconds(&pid);
@@ -895,8 +896,25 @@ fn post_all(
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let cpu = cpu_seconds(&pid) - cpu_before;
-    (total as f64 / elapsed, cpu * 1e3 / total as f64)
+    Posted {
+        seconds: elapsed,
+        cpu_seconds: cpu_seconds(&pid) - cpu_before,
+    }
+}
+
+/// What [`post_all`] measured: the time to the last answer, and the server's CPU time until it
+/// settled.
+#[derive(Clone, Copy, Default)]
+struct Posted {
+    seconds: f64,
+    cpu_seconds: f64,
+}
+
+impl std::ops::AddAssign for Posted {
+    fn add_assign(&mut self, other: Posted) {
+        self.seconds += other.seconds;
+        self.cpu_seconds += other.cpu_seconds;
+    }
 }
 
 /// Certificates per second through HTTP for P-256 CSRs, ca-enrol (on enrolments whose
@@ -958,53 +976,81 @@ fn issuance_side_by_side(dir: &Path, ca_root: &Path, hub_dir: &Path, hub: &Arc<H
     let cfssl = start_cfssl(&site.dir, ca_root);
     let db = site.data_dir().join("ca-enrol.db");
     println!(
-        "  {:<8} {:>14} {:>12} {:>14} {:>12} {:>8}",
-        "clients", "ca-enrol /s", "CPU ms/cert", "cfssl /s", "CPU ms/cert", "ratio"
+        "  {:<8} {:>14} {:>12} {:>14} {:>12} {:>8} {:>14}",
+        "clients",
+        "ca-enrol /s",
+        "CPU ms/cert",
+        "cfssl /s",
+        "CPU ms/cert",
+        "ratio",
+        "rounds' ratios"
     );
+    let rounds = env_or("FLOW_BENCH_ISSUANCE_ROUNDS", 5usize).clamp(1, count.max(1));
+    // Each certificate's notices (SMS and e-mail) delivered.
+    let delivered = || count_rows(&db, "outbox_messages WHERE status = 'pending'") == 0;
     for clients in rows {
-        let csrs: Vec<String> = (0..count).map(|_| csr_pem()).collect();
-        let ours_requests = enrolments
-            .drain(..count)
-            .zip(&csrs)
-            .map(|(id, csr)| {
-                (
-                    format!("{}/api/v1/enrolments/{id}/certificate", ours.base),
-                    json!({ "csr": csr }),
+        let (mut ours_total, mut cfssl_total) = (Posted::default(), Posted::default());
+        let mut ratios = Vec::with_capacity(rounds);
+        for round in 0..rounds {
+            let n = count / rounds + usize::from(round < count % rounds);
+            let csrs: Vec<String> = (0..n).map(|_| csr_pem()).collect();
+            let ours_requests: Vec<_> = enrolments
+                .drain(..n)
+                .zip(&csrs)
+                .map(|(id, csr)| {
+                    (
+                        format!("{}/api/v1/enrolments/{id}/certificate", ours.base),
+                        json!({ "csr": csr }),
+                    )
+                })
+                .collect();
+            let cfssl_requests: Vec<_> = csrs
+                .iter()
+                .map(|csr| {
+                    (
+                        format!("{}/api/v1/cfssl/sign", cfssl.base),
+                        json!({ "certificate_request": csr }),
+                    )
+                })
+                .collect();
+            let post_ours = |requests| {
+                post_all(
+                    &runtime,
+                    &ours,
+                    Some(&key),
+                    requests,
+                    201,
+                    clients,
+                    &delivered,
                 )
-            })
-            .collect();
-        let cfssl_requests = csrs
+            };
+            let post_cfssl =
+                |requests| post_all(&runtime, &cfssl, None, requests, 200, clients, &|| true);
+            // Who goes first alternates, so that neither always meets the other's wake.
+            let (o, c) = if round % 2 == 0 {
+                let o = post_ours(ours_requests);
+                (o, post_cfssl(cfssl_requests))
+            } else {
+                let c = post_cfssl(cfssl_requests);
+                (post_ours(ours_requests), c)
+            };
+            ratios.push(c.seconds / o.seconds);
+            ours_total += o;
+            cfssl_total += c;
+        }
+        let rate = |p: Posted| count as f64 / p.seconds;
+        let cpu_ms = |p: Posted| p.cpu_seconds * 1e3 / count as f64;
+        let (low, high) = ratios
             .iter()
-            .map(|csr| {
-                (
-                    format!("{}/api/v1/cfssl/sign", cfssl.base),
-                    json!({ "certificate_request": csr }),
-                )
-            })
-            .collect();
-        // Each certificate's notices (SMS and e-mail) delivered.
-        let delivered = || count_rows(&db, "outbox_messages WHERE status = 'pending'") == 0;
-        let (ours_rate, ours_cpu) = post_all(
-            &runtime,
-            &ours,
-            Some(&key),
-            ours_requests,
-            201,
-            clients,
-            &delivered,
-        );
-        let (cfssl_rate, cfssl_cpu) = post_all(
-            &runtime,
-            &cfssl,
-            None,
-            cfssl_requests,
-            200,
-            clients,
-            &|| true,
-        );
+            .fold((f64::MAX, f64::MIN), |(l, h), r| (l.min(*r), h.max(*r)));
         println!(
-            "  {clients:<8} {ours_rate:>14.0} {ours_cpu:>12.2} {cfssl_rate:>14.0} {cfssl_cpu:>12.2} {:>8.2}",
-            ours_rate / cfssl_rate
+            "  {clients:<8} {:>14.0} {:>12.2} {:>14.0} {:>12.2} {:>8.2} {:>14}",
+            rate(ours_total),
+            cpu_ms(ours_total),
+            rate(cfssl_total),
+            cpu_ms(cfssl_total),
+            rate(ours_total) / rate(cfssl_total),
+            format!("{low:.2}-{high:.2}"),
         );
     }
     println!(
