@@ -12,7 +12,9 @@
 //! (`Pkcs11Signer`, a private token directory in a temp dir); the SoftHSM2 rows are skipped,
 //! saying so, when `softhsm2-util` is not installed.
 //!
-//! `cargo bench --bench issuance` (set `ISSUANCE_BENCH_SECONDS` to change the measuring time).
+//! `cargo bench --bench issuance` (set `ISSUANCE_BENCH_SECONDS` to change the measuring time,
+//! and `ISSUANCE_BENCH_REPEAT` to run each concurrent row that many times and print the median
+//! with the lowest and highest run).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -280,6 +282,13 @@ fn selected(var: &str, item: &str) -> bool {
 /// of all threads).
 fn concurrent_rows(secs: f64) {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    // Each row run this many times, the median printed: the machine's speed drifts by ±15 %
+    // over minutes, more than most changes being measured.
+    let repeat: usize = std::env::var("ISSUANCE_BENCH_REPEAT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1usize)
+        .max(1);
     let mut load = [0f64; 3];
     // SAFETY: getloadavg writes at most 3 values into the array it is given.
     unsafe { libc::getloadavg(load.as_mut_ptr(), 3) };
@@ -309,10 +318,19 @@ fn concurrent_rows(secs: f64) {
             // Enough fresh keys for the row at up to the raw rate (capped: key generation
             // is not what is measured).
             let n = ((raw * secs) as usize).clamp(500, 30_000);
-            let csrs = Arc::new(p256_csrs_parallel(n));
-            let row = concurrent_rate(&s, csrs, callers, secs);
+            let mut runs: Vec<Row> = (0..repeat)
+                .map(|_| concurrent_rate(&s, Arc::new(p256_csrs_parallel(n)), callers, secs))
+                .collect();
+            runs.sort_by(|a, b| a.per_second.total_cmp(&b.per_second));
+            let (low, high) = (runs[0].per_second, runs[runs.len() - 1].per_second);
+            let spread = if repeat > 1 {
+                format!("  median of {repeat}; lowest {low:.0}, highest {high:.0}")
+            } else {
+                String::new()
+            };
+            let row = runs.swap_remove(runs.len() / 2);
             println!(
-                "{label:<10} {callers:>8} {raw_one:>12.0} {raw:>12.0} {:>12.0} {:>8.2} {:>10.0}",
+                "{label:<10} {callers:>8} {raw_one:>12.0} {raw:>12.0} {:>12.0} {:>8.2} {:>10.0}{spread}",
                 row.per_second,
                 row.per_second / raw,
                 row.cpu_us
