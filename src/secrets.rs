@@ -203,7 +203,7 @@ pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     const BLOCK: usize = 64;
     let mut block = [0u8; BLOCK];
     if key.len() > BLOCK {
-        block[..32].copy_from_slice(&openssl::sha::sha256(key));
+        block[..32].copy_from_slice(&crate::ca::sha256(key));
     } else {
         block[..key.len()].copy_from_slice(key);
     }
@@ -217,7 +217,7 @@ pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(openssl::sha::sha256(data))
+    hex::encode(crate::ca::sha256(data))
 }
 
 pub fn random_bytes<const N: usize>() -> [u8; N] {

@@ -64,7 +64,7 @@ fn colon_hex(bytes: &[u8]) -> String {
 pub fn render(c: &Contents<'_>) -> Result<Vec<u8>, String> {
     let text = template(CURRENT).ok_or_else(|| format!("no template `{CURRENT}`"))?;
     let names = crate::ca::certificate_names(c.cert_der).map_err(|e| e.to_string())?;
-    let fingerprint = openssl::sha::sha256(c.cert_der);
+    let fingerprint = crate::ca::sha256(c.cert_der);
     let s = c.subscriber;
     let pv = c.provider;
     let vars: Vec<(&str, String)> = vec![

@@ -104,7 +104,7 @@ fn input(
             "not_before": vn::time_date_seconds(c.certificate.not_before.and_utc()),
             "not_after": vn::time_date_seconds(c.certificate.not_after.and_utc()),
             "key": c.certificate.key_description,
-            "fingerprint": colon_hex(&openssl::sha::sha256(c.cert_der)),
+            "fingerprint": colon_hex(&crate::ca::sha256(c.cert_der)),
         },
         "evidence": evidence.map(|e| json!({
             "accepted_at": vn::time_date_seconds(e.accepted_at),

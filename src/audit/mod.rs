@@ -362,7 +362,7 @@ mod tests {
         let reference = |prev: &str, at: &DateTime<Utc>, f: [&str; 5]| {
             let canonical =
                 serde_json::json!([prev, format_time(at), f[0], f[1], f[2], f[3], f[4]]);
-            hex::encode(openssl::sha::sha256(canonical.to_string().as_bytes()))
+            hex::encode(crate::ca::sha256(canonical.to_string().as_bytes()))
         };
         let at = DateTime::from_timestamp(1_700_000_000, 123_456_000).unwrap();
         for fields in [

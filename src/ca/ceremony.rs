@@ -958,7 +958,7 @@ fn aki_ext(issuer_ski: &[u8]) -> Result<X509Extension, CaError> {
 }
 
 fn fingerprint(cert_der: &[u8]) -> String {
-    hex::encode(openssl::sha::sha256(cert_der))
+    hex::encode(crate::ca::sha256(cert_der))
 }
 
 fn io_error(p: &Path, e: std::io::Error) -> CaError {

@@ -96,7 +96,7 @@ pub fn signed_data_detached(
     asn1::sequence(&mut signing_certificate, |o| {
         asn1::sequence(o, |o| {
             asn1::sequence(o, |o| {
-                asn1::bytes(o, TAG_OCTET_STRING, &openssl::sha::sha256(cert_der));
+                asn1::bytes(o, TAG_OCTET_STRING, &crate::ca::sha256(cert_der));
                 asn1::sequence(o, |o| {
                     asn1::sequence(o, |o| asn1::bytes(o, 0xA4, &issuer));
                     o.extend_from_slice(&serial);

@@ -121,7 +121,7 @@ pub fn check_csr(input: &[u8], max_bytes: usize) -> Result<CheckedCsr, CaError> 
         PublicKey::Rsa { bits, .. } => KeyDescription::Rsa { bits },
         PublicKey::Ec { desc, .. } => desc,
     };
-    let spki_sha256 = openssl::sha::sha256(&spki_der);
+    let spki_sha256 = crate::ca::sha256(&spki_der);
     Ok(CheckedCsr {
         spki_der,
         spki_sha256,
@@ -279,7 +279,7 @@ fn check_algorithm(alg: &AlgorithmIdentifierRef<'_>, key: &PublicKey<'_>) -> Res
 impl Hash {
     fn digest(self, data: &[u8]) -> Vec<u8> {
         match self {
-            Hash::Sha256 => openssl::sha::sha256(data).to_vec(),
+            Hash::Sha256 => crate::ca::sha256(data).to_vec(),
             Hash::Sha384 => openssl::sha::sha384(data).to_vec(),
             Hash::Sha512 => openssl::sha::sha512(data).to_vec(),
         }
@@ -373,7 +373,7 @@ mod tests {
         assert_eq!(c.key, KeyDescription::Rsa { bits: 2048 });
         assert_eq!(c.key.to_string(), "RSA 2048");
         assert_eq!(c.spki_der, key.public_key_to_der().unwrap());
-        assert_eq!(c.spki_sha256, openssl::sha::sha256(&c.spki_der));
+        assert_eq!(c.spki_sha256, crate::ca::sha256(&c.spki_der));
     }
 
     #[test]

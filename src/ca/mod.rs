@@ -76,3 +76,14 @@ pub use pkcs11::{Pkcs11Signer, Pkcs11Token};
 pub use profile::{PersonalProfile, SubjectInfo};
 pub use serial::Serial;
 pub use signer::{verify_signature, HashSigner, OpenSslSigner, SignatureAlgorithm, Signer};
+
+/// SHA-256 of `data` through OpenSSL's `SHA256_*` functions. `openssl::sha::sha256` calls
+/// `SHA256()`, which OpenSSL 3 runs as `EVP_Q_digest`: it looks the algorithm up on every call
+/// (a global read lock and a search), 727 ns against 452 ns for 700 bytes on the development
+/// machine, and ~2.5 % of the CPU of concurrent in-process issuance, where every certificate
+/// hashes its key, its TBS, its issuer's key and its audit events.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    let mut hasher = openssl::sha::Sha256::new();
+    hasher.update(data);
+    hasher.finish()
+}

@@ -178,8 +178,8 @@ impl OcspIssuer {
         Ok(OcspIssuer {
             name_sha1: openssl::sha::sha1(name),
             key_sha1: openssl::sha::sha1(key),
-            name_sha256: openssl::sha::sha256(name),
-            key_sha256: openssl::sha::sha256(key),
+            name_sha256: crate::ca::sha256(name),
+            key_sha256: crate::ca::sha256(key),
         })
     }
 

@@ -475,9 +475,7 @@ impl Signer for Pkcs11Signer {
     fn sign(&self, tbs: &[u8]) -> Result<Vec<u8>, CaError> {
         let (mechanism, data) = match self.algorithm {
             SignatureAlgorithm::Sha256WithRsa => (Mechanism::RsaPkcs, digest_info_sha256(tbs)),
-            SignatureAlgorithm::EcdsaSha256 => {
-                (Mechanism::Ecdsa, openssl::sha::sha256(tbs).to_vec())
-            }
+            SignatureAlgorithm::EcdsaSha256 => (Mechanism::Ecdsa, crate::ca::sha256(tbs).to_vec()),
             SignatureAlgorithm::EcdsaSha384 => {
                 (Mechanism::Ecdsa, openssl::sha::sha384(tbs).to_vec())
             }

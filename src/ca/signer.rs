@@ -63,7 +63,7 @@ const SHA256_DIGEST_INFO_PREFIX: [u8; 19] = [
 /// EMSA-PKCS1-v1_5's DigestInfo for SHA-256 of `tbs`: what an RSA PKCS#1 v1.5
 /// signature encrypts with the private key.
 pub(super) fn digest_info_sha256(tbs: &[u8]) -> Vec<u8> {
-    digest_info_of(&openssl::sha::sha256(tbs))
+    digest_info_of(&crate::ca::sha256(tbs))
 }
 
 /// The DigestInfo around a SHA-256 value computed elsewhere.
@@ -221,7 +221,7 @@ impl Signer for OpenSslSigner {
                     .and_then(|s| s.to_der())
                     .map_err(failed)
             }
-            (Key::Ec(ec), _) => EcdsaSig::sign(&openssl::sha::sha256(tbs), ec)
+            (Key::Ec(ec), _) => EcdsaSig::sign(&crate::ca::sha256(tbs), ec)
                 .and_then(|s| s.to_der())
                 .map_err(failed),
         }

@@ -1164,3 +1164,16 @@ mod revocation_status {
         );
     }
 }
+
+#[test]
+fn sha256_is_the_standard_digest_at_every_length() {
+    // FIPS 180-2's example, then lengths around the 64-byte block against OpenSSL's one-shot.
+    assert_eq!(
+        hex::encode(sha256(b"abc")),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    for len in [0, 1, 55, 56, 63, 64, 65, 1000] {
+        let data = vec![0x5a; len];
+        assert_eq!(sha256(&data), openssl::sha::sha256(&data));
+    }
+}
