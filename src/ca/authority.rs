@@ -23,6 +23,9 @@ pub struct IssuingCa {
     not_before: DateTime<Utc>,
     not_after: DateTime<Utc>,
     signer: Arc<dyn Signer>,
+    /// SHA-256 of the signer's public key: what a [`super::LintedTbs`] is bound to, hashed
+    /// once here instead of twice per certificate.
+    key_sha256: [u8; 32],
 }
 
 impl IssuingCa {
@@ -82,6 +85,7 @@ impl IssuingCa {
             ski,
             not_before: to_chrono(&validity.not_before)?,
             not_after: to_chrono(&validity.not_after)?,
+            key_sha256: super::sha256(signer.public_key_der()),
             signer,
             cert_der,
         })
@@ -114,6 +118,10 @@ impl IssuingCa {
 
     pub fn signer(&self) -> &Arc<dyn Signer> {
         &self.signer
+    }
+
+    pub(super) fn key_sha256(&self) -> &[u8; 32] {
+        &self.key_sha256
     }
 }
 

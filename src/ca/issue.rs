@@ -249,7 +249,7 @@ impl LintedTbs {
     fn new(der: &[u8], ca: &IssuingCa) -> LintedTbs {
         LintedTbs {
             der: der.to_vec(),
-            issuer_key_sha256: crate::ca::sha256(ca.signer().public_key_der()),
+            issuer_key_sha256: *ca.key_sha256(),
         }
     }
 
@@ -526,7 +526,7 @@ fn policies_ok(p: &CertificatePolicies, profile: &PersonalProfile, notice: &str)
 /// decoded again and must carry exactly the linted TBS and a matching
 /// signature algorithm, else [`CaError::TbsMismatch`].
 pub fn sign_certificate(ca: &IssuingCa, linted: LintedTbs) -> Result<Vec<u8>, CaError> {
-    if linted.issuer_key_sha256 != crate::ca::sha256(ca.signer().public_key_der()) {
+    if &linted.issuer_key_sha256 != ca.key_sha256() {
         return Err(CaError::Unexpected(format!(
             "the TBS was linted for another issuing CA than {}",
             ca.name()
