@@ -89,7 +89,7 @@ impl Checkpoints {
             seq: checkpoint.seq,
             hash: checkpoint.hash,
             at: checkpoint.at.naive_utc(),
-            certificate_sha256: hex::encode(crate::ca::sha256(self.sealing.cert_der())),
+            certificate_sha256: crate::secrets::sha256_hex(self.sealing.cert_der()),
             signature,
         };
         match self.store.record_audit_checkpoint(row).await {
@@ -206,7 +206,7 @@ pub fn verify_blocking(
     store: &Store,
     sealing_cert_der: &[u8],
 ) -> Result<CheckpointReport, CheckpointError> {
-    let fingerprint = hex::encode(crate::ca::sha256(sealing_cert_der));
+    let fingerprint = crate::secrets::sha256_hex(sealing_cert_der);
     let rows = store.read_blocking(|tx| tx.audit_checkpoints())?;
     let mut checked = 0;
     for row in rows {

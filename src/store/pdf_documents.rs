@@ -33,7 +33,7 @@ impl PdfDocumentRow {
             kind: kind.into(),
             subject: subject.into(),
             template_version: template_version.into(),
-            document_sha256: hex::encode(crate::ca::sha256(&document)),
+            document_sha256: crate::secrets::sha256_hex(&document),
             document,
             created_at: at.naive_utc(),
         }
