@@ -116,7 +116,7 @@ impl Issuance {
             let (a, i) = (actor.clone(), id.clone());
             let that = this.clone();
             let (prepared, contract_id) =
-                tokio::task::spawn_blocking(move || that.prepare_for_enrolment(&a, &i, &csr))
+                crate::store::in_place(move || that.prepare_for_enrolment(&a, &i, &csr))
                     .await
                     .map_err(|e| IssuanceError::Unexpected(e.to_string()))??;
             let steps = RaSteps {
