@@ -15,6 +15,11 @@
 //!    answer), failing alone too, in the same transaction as the next batch's records: under
 //!    load one commit serves both steps.
 //!
+//! A request that finds no other in flight skips the queue: its own thread runs the same
+//! cycle for it alone (record, sign, store, two transactions; [`lone`]), so one client pays no
+//! hand-off to the writer thread and back. Requests arriving meanwhile queue for the writer as
+//! usual; the store's writer lane orders the two threads' transactions.
+//!
 //! Recovery is unchanged: every row is committed in `signing` before its signature is asked
 //! for (step 1's transaction precedes step 2), and only the signer holding its [`Recorded`]
 //! ever signs it; a process stopping anywhere in between leaves `signing` rows, which
@@ -24,6 +29,7 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use tokio::sync::{mpsc, oneshot};
@@ -94,6 +100,8 @@ pub struct Batcher {
     issuer: Issuer,
     /// Made on first use, from inside the runtime that serves the requests.
     writer: Arc<OnceLock<Writer>>,
+    /// Requests between their call and their answer.
+    in_flight: Arc<AtomicUsize>,
 }
 
 /// The writer's queue and thread. Dropped with the last [`Batcher`]: the queue closes and the
@@ -124,6 +132,7 @@ impl Batcher {
         Self {
             issuer,
             writer: Arc::new(OnceLock::new()),
+            in_flight: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -134,14 +143,27 @@ impl Batcher {
         prepared: Prepared,
         steps: Box<dyn Steps>,
     ) -> Result<IssuedCertificate, IssuanceError> {
-        let writer = self.writer.get_or_init(|| start(self.issuer.clone()));
         let (reply, answer) = oneshot::channel();
-        let job = Message::Job(Box::new(Job {
+        let job = Box::new(Job {
             actor,
             prepared,
             steps,
             reply,
-        }));
+        });
+        let in_flight = InFlight::enter(&self.in_flight);
+        if in_flight.alone {
+            // Nothing to batch with: the request's own thread runs the writer's lone cycle,
+            // sparing the two hand-offs to the writer thread and back.
+            let issuer = self.issuer.clone();
+            crate::store::in_place(move || lone(&issuer, *job))
+                .await
+                .map_err(IssuanceError::Unexpected)?;
+            return answer.await.map_err(|_| {
+                IssuanceError::Unexpected("the issuance stopped before it was answered".into())
+            })?;
+        }
+        let writer = self.writer.get_or_init(|| start(self.issuer.clone()));
+        let job = Message::Job(job);
         // The queue is closed only by the writer's drop, or by a writer that never started.
         let sent = writer
             .queue
@@ -155,6 +177,37 @@ impl Batcher {
         answer.await.map_err(|_| {
             IssuanceError::Unexpected("the issuance stopped before it was answered".into())
         })?
+    }
+}
+
+/// Counts a request in while it is in flight; `alone` when no other was.
+struct InFlight<'a> {
+    count: &'a AtomicUsize,
+    alone: bool,
+}
+
+impl<'a> InFlight<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        let alone = count.fetch_add(1, Ordering::AcqRel) == 0;
+        Self { count, alone }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// What the writer does for a request alone, on the caller's thread: record it in a
+/// transaction of its own, sign it, store it in another. Requests arriving meanwhile go to the
+/// writer; the store's writer lane orders the transactions. Answers through the job's reply.
+fn lone(issuer: &Issuer, job: Job) {
+    let recorded = store_and_record(issuer, Vec::new(), vec![job]);
+    let mut signed = Vec::new();
+    sign_here(issuer, recorded, &mut signed);
+    if !signed.is_empty() {
+        store_and_record(issuer, signed, Vec::new());
     }
 }
 
