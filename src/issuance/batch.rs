@@ -158,21 +158,18 @@ impl Batcher {
             crate::store::in_place(move || lone(&issuer, *job))
                 .await
                 .map_err(IssuanceError::Unexpected)?;
-            return answer.await.map_err(|_| {
-                IssuanceError::Unexpected("the issuance stopped before it was answered".into())
-            })?;
-        }
-        let writer = self.writer.get_or_init(|| start(self.issuer.clone()));
-        let job = Message::Job(job);
-        // The queue is closed only by the writer's drop, or by a writer that never started.
-        let sent = writer
-            .queue
-            .as_ref()
-            .is_some_and(|queue| queue.send(job).is_ok());
-        if !sent {
-            return Err(IssuanceError::Unexpected(
-                "the issuance queue stopped".into(),
-            ));
+        } else {
+            let writer = self.writer.get_or_init(|| start(self.issuer.clone()));
+            // The queue is closed only by the writer's drop, or by a writer that never started.
+            let sent = writer
+                .queue
+                .as_ref()
+                .is_some_and(|queue| queue.send(Message::Job(job)).is_ok());
+            if !sent {
+                return Err(IssuanceError::Unexpected(
+                    "the issuance queue stopped".into(),
+                ));
+            }
         }
         answer.await.map_err(|_| {
             IssuanceError::Unexpected("the issuance stopped before it was answered".into())

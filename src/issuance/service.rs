@@ -118,7 +118,7 @@ impl Issuance {
             let (prepared, contract_id) =
                 crate::store::in_place(move || that.prepare_for_enrolment(&a, &i, &csr))
                     .await
-                    .map_err(|e| IssuanceError::Unexpected(e.to_string()))??;
+                    .map_err(IssuanceError::Unexpected)??;
             let steps = RaSteps {
                 service: this.clone(),
                 actor: actor.clone(),
@@ -147,9 +147,9 @@ impl Issuance {
         self.idempotent(claim, move |claim| async move {
             let (a, old) = (actor.clone(), serial.clone());
             let that = this.clone();
-            let prepared = tokio::task::spawn_blocking(move || that.prepare_rekey(&a, &old, &csr))
+            let prepared = crate::store::in_place(move || that.prepare_rekey(&a, &old, &csr))
                 .await
-                .map_err(|e| IssuanceError::Unexpected(e.to_string()))??;
+                .map_err(IssuanceError::Unexpected)??;
             let steps = RaSteps {
                 service: this.clone(),
                 actor: actor.clone(),
