@@ -51,12 +51,9 @@ use openssl::pkey::PKey;
 use openssl::x509::{X509NameBuilder, X509ReqBuilder};
 use serde_json::{json, Value};
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+#[path = "common/env.rs"]
+mod env;
+use env::env_or;
 
 /// The service under test: this build's, or `FLOW_BENCH_BIN` (another build kept aside, to
 /// compare before and after a change on the same machine).

@@ -80,8 +80,11 @@ struct Setup {
     issuer: Issuer,
 }
 
+#[path = "common/env.rs"]
+mod env;
 #[path = "common/softhsm2.rs"]
 mod softhsm2;
+use env::env_or;
 
 fn setup(key: CaKeyAlgorithm, token: Option<&Arc<Pkcs11Token>>) -> Setup {
     let dir = tempfile::tempdir().unwrap();
@@ -284,11 +287,7 @@ fn concurrent_rows(secs: f64) {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     // Each row run this many times, the median printed: the machine's speed drifts by ±15 %
     // over minutes, more than most changes being measured.
-    let repeat: usize = std::env::var("ISSUANCE_BENCH_REPEAT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1usize)
-        .max(1);
+    let repeat = env_or("ISSUANCE_BENCH_REPEAT", 1usize).max(1);
     let mut load = [0f64; 3];
     // SAFETY: getloadavg writes at most 3 values into the array it is given.
     unsafe { libc::getloadavg(load.as_mut_ptr(), 3) };
@@ -383,10 +382,7 @@ fn p256_csrs_parallel(n: usize) -> Vec<Vec<u8>> {
 }
 
 fn main() {
-    let secs: f64 = std::env::var("ISSUANCE_BENCH_SECONDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2.0);
+    let secs = env_or("ISSUANCE_BENCH_SECONDS", 2.0f64);
     if std::env::var_os("ISSUANCE_BENCH_CONCURRENT_ONLY").is_some() {
         concurrent_rows(secs);
         return;

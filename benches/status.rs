@@ -66,13 +66,6 @@ struct Settings {
     crl_db_entries: usize,
 }
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 impl Settings {
     fn from_env() -> Settings {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -119,8 +112,11 @@ fn ceremony(ca_root: &Path) -> CeremonyConfig {
     cfg
 }
 
+#[path = "common/env.rs"]
+mod env;
 #[path = "common/softhsm2.rs"]
 mod softhsm2;
+use env::env_or;
 const TOKEN_LABEL: &str = "status-bench";
 
 /// The token ceremony into `ca_root` with the service's default key labels, and the issuing
