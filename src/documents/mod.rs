@@ -25,21 +25,29 @@ use typst_pdf::{PdfOptions, PdfStandard, PdfStandards, Timestamp};
 
 /// The templates compiled in, by version. Add a new version beside the old; never edit one
 /// that has been used (the stored documents name it).
-const TEMPLATES: [(&str, &str); 2] = [
+const TEMPLATES: [(&str, &str); 4] = [
     (
-        CONTRACT_TEMPLATE,
+        "contract-pdf-v1",
         include_str!("../../templates/contracts/contract-pdf-v1.typ"),
     ),
     (
-        ACCEPTANCE_TEMPLATE,
+        CONTRACT_TEMPLATE,
+        include_str!("../../templates/contracts/contract-pdf-v2.typ"),
+    ),
+    (
+        "acceptance-pdf-v1",
         include_str!("../../templates/acceptance/acceptance-pdf-v1.typ"),
+    ),
+    (
+        ACCEPTANCE_TEMPLATE,
+        include_str!("../../templates/acceptance/acceptance-pdf-v2.typ"),
     ),
 ];
 
 /// The contract's template (draft and signed: the signed one adds the evidence section).
-pub const CONTRACT_TEMPLATE: &str = "contract-pdf-v1";
+pub const CONTRACT_TEMPLATE: &str = "contract-pdf-v2";
 /// The acceptance record's template (pending and accepted).
-pub const ACCEPTANCE_TEMPLATE: &str = "acceptance-pdf-v1";
+pub const ACCEPTANCE_TEMPLATE: &str = "acceptance-pdf-v2";
 
 /// Shared by every template (`#import "/common.typ": *`).
 const COMMON: &str = include_str!("../../templates/documents/common.typ");
@@ -156,6 +164,25 @@ impl Drop for EvictStaleLayout {
 /// [`render`], also locating the seal box.
 pub fn render_located(request: &Request<'_>) -> Result<Rendered, RenderError> {
     let _evict = EvictStaleLayout;
+    let (engine, document) = lay_out(request)?;
+    let created = timestamp(request.created)?;
+    let options = PdfOptions {
+        ident: Smart::Custom(request.ident.to_string()),
+        creator: Smart::Custom(Some("ca-enrol".into())),
+        timestamp: Some(created),
+        standards: engine.standards.clone(),
+        ..PdfOptions::default()
+    };
+    let pdf =
+        typst_pdf::pdf(&document, &options).map_err(|e| RenderError::Export(diagnostics(&e)))?;
+    Ok(Rendered {
+        pdf,
+        seal_box: seal_box(&document),
+    })
+}
+
+/// The request's pages as typst lays them out.
+fn lay_out(request: &Request<'_>) -> Result<(&'static Engine, PagedDocument), RenderError> {
     let engine = ENGINE
         .as_ref()
         .map_err(|e| RenderError::Layout(e.clone()))?;
@@ -176,23 +203,10 @@ pub fn render_located(request: &Request<'_>) -> Result<Rendered, RenderError> {
             .map(|i| Ok((path_id(i.name)?, Bytes::new(i.bytes.to_vec()))))
             .collect::<Result<_, RenderError>>()?,
     };
-    let document: PagedDocument = typst::compile(&world)
+    let document = typst::compile(&world)
         .output
         .map_err(|e| RenderError::Layout(diagnostics(&e)))?;
-    let created = timestamp(request.created)?;
-    let options = PdfOptions {
-        ident: Smart::Custom(request.ident.to_string()),
-        creator: Smart::Custom(Some("ca-enrol".into())),
-        timestamp: Some(created),
-        standards: engine.standards.clone(),
-        ..PdfOptions::default()
-    };
-    let pdf =
-        typst_pdf::pdf(&document, &options).map_err(|e| RenderError::Export(diagnostics(&e)))?;
-    Ok(Rendered {
-        pdf,
-        seal_box: seal_box(&document),
-    })
+    Ok((engine, document))
 }
 
 fn timestamp(at: chrono::DateTime<chrono::Utc>) -> Result<Timestamp, RenderError> {
@@ -400,6 +414,107 @@ pub(crate) mod tests {
         );
         assert!(signed.starts_with(b"%PDF-"));
         assert_ne!(signed, draft);
+    }
+
+    /// Where the ink of every run of text ends on the right, in points from its page's left
+    /// edge, with its text.
+    fn text_right_ends(document: &PagedDocument) -> Vec<(f64, String)> {
+        use typst::layout::{Frame, FrameItem, Point, Transform};
+        fn walk(frame: &Frame, ts: Transform, ends: &mut Vec<(f64, String)>) {
+            for (pos, item) in frame.items() {
+                let here = ts.pre_concat(Transform::translate(pos.x, pos.y));
+                match item {
+                    FrameItem::Group(g) => walk(&g.frame, here.pre_concat(g.transform), ends),
+                    FrameItem::Text(t) => {
+                        // The ink's end: a justified line's trailing space has none.
+                        let ink = t.bbox().max.x;
+                        if ink.to_pt().is_finite() {
+                            let end = Point::with_x(ink).transform(here).x.to_pt();
+                            ends.push((end, t.text.to_string()));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let mut ends = Vec::new();
+        for page in document.pages() {
+            walk(&page.frame, Transform::identity(), &mut ends);
+        }
+        ends
+    }
+
+    /// Lays out `template` without a watermark (it crosses the margins on purpose).
+    fn right_margin_overruns(
+        template: &'static str,
+        data: serde_json::Value,
+    ) -> Vec<(f64, String)> {
+        let (_, document) = lay_out(&Request {
+            template,
+            data: &data,
+            images: &[Image {
+                name: "/signature.png",
+                bytes: DOT_PNG,
+            }],
+            created: chrono::DateTime::UNIX_EPOCH,
+            ident: "x",
+        })
+        .unwrap();
+        // A4, 2 cm margins (common.typ); typst hangs a justified line's final punctuation
+        // into the margin (overhang), by ~1.5 pt here.
+        let limit = 595.28 - 2.0 * 72.0 / 2.54 + 3.0;
+        text_right_ends(&document)
+            .into_iter()
+            .filter(|(end, _)| *end > limit)
+            .collect()
+    }
+
+    #[test]
+    fn the_widest_hashes_and_fingerprints_stay_inside_the_evidence_tables() {
+        // b and d are the widest hex digits of Noto Serif, D the widest upper-case one.
+        let widest = "bd".repeat(32);
+        let contract = json!({
+            "watermark": null, "number": "HD-2026-000123",
+            "dated": "Hà Nội, ngày 05 tháng 12 năm 2026",
+            "provider": provider(), "subscriber": subscriber(),
+            "package": {"name": "Gói cá nhân PS0 (Công dân)", "term_months": "12", "price": "0 đồng", "free": true},
+            "evidence": {
+                "signed_at": "10:00:00 05/12/2026", "channel": "Tin nhắn SMS",
+                "destination": "+84 9** *** 678", "challenge_id": "01a24f5d-4d4e-73be-aeda-9012712334f0",
+                "draft_sha256": widest, "signature_sha256": widest,
+                "client_ip": "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", "user_agent": "SmartCA/5.2",
+            },
+            "seal": null,
+        });
+        assert_eq!(
+            right_margin_overruns(CONTRACT_TEMPLATE, contract),
+            Vec::<(f64, String)>::new()
+        );
+        let record = json!({
+            "watermark": null, "dated": "Ngày 05 tháng 12 năm 2026",
+            "contract_number": "HD-2026-000123", "package_name": "Gói cá nhân PS0 (Công dân)",
+            "provider": provider(), "subscriber": subscriber(),
+            "certificate": {
+                "serial": "D".repeat(40), "holder_name": "Nguyễn Thị Thuỷ Tiên",
+                "holder_id": "001190012345", "holder_province": "Tỉnh Đắk Lắk",
+                "issuer": "CA-Enrol Development Issuing CA – CA-Enrol Development",
+                "not_before": "10:00:00 05/12/2026", "not_after": "09:59:59 05/12/2027",
+                "key": "ECDSA P-256", "fingerprint": vec!["DD"; 32].join(":"),
+            },
+            "evidence": {
+                "accepted_at": "10:05:00 05/12/2026", "channel": "Tin nhắn SMS",
+                "destination": "+84 9** *** 678", "challenge_id": "01a24f5d-4d4e-73be-aeda-9012712334f0",
+                "record_sha256": widest,
+                "client_ip": "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", "user_agent": "SmartCA/5.2",
+            },
+            "seal": null,
+        });
+        assert_eq!(
+            right_margin_overruns(ACCEPTANCE_TEMPLATE, record.clone()),
+            Vec::<(f64, String)>::new()
+        );
+        // The check sees an overrun: version 1 showed these on one line, at 9 pt.
+        assert!(!right_margin_overruns("acceptance-pdf-v1", record).is_empty());
     }
 
     #[test]

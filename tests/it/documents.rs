@@ -233,7 +233,7 @@ async fn the_documents_are_pdfs_that_outside_tools_read_and_the_signed_ones_are_
     );
     for internal in [
         "ps-personal-v1",
-        "contract-pdf-v1",
+        ca_enrol::documents::CONTRACT_TEMPLATE,
         &enrolment,
         "UID=",
         "CCCD:",
