@@ -170,7 +170,7 @@ impl Acceptance {
     fn accepted_input(
         &self,
         record: &Record,
-        (certificate, enrolment, contract_number, package_name): &pdf::Shown,
+        (certificate, enrolment, contract_number, package_name, template): &pdf::Shown,
         p: &PreparedAcceptance,
         (challenge_id, channel, masked_destination): (&str, &str, &str),
         record_sha256: &str,
@@ -199,6 +199,7 @@ impl Acceptance {
                 client_ip: p.client_ip.as_deref(),
                 user_agent: p.user_agent.as_deref(),
             },
+            template,
             self.sealing.clone(),
         )
     }

@@ -72,6 +72,7 @@ fn channel_name(channel: &str) -> &str {
 fn input(
     c: &Contents<'_>,
     evidence: Option<&Evidence<'_>>,
+    template: &'static str,
 ) -> Result<DocumentInput, AcceptanceError> {
     let names = crate::ca::certificate_names(c.cert_der).map_err(unexpected)?;
     let (subject, issuer) = (&names.subject, &names.issuer);
@@ -118,7 +119,7 @@ fn input(
         "seal": evidence.map_or(Value::Null, |e| seal_data(c.provider, e.accepted_at)),
     });
     Ok(DocumentInput::new(
-        documents::ACCEPTANCE_TEMPLATE,
+        template,
         data,
         evidence.map_or(c.made, |e| e.accepted_at),
         &c.certificate.serial,
@@ -127,17 +128,18 @@ fn input(
 
 /// The record's input; [`DocumentInput::make`] renders it outside any transaction.
 pub fn record(c: &Contents<'_>) -> Result<DocumentInput, AcceptanceError> {
-    input(c, None)
+    input(c, None, documents::ACCEPTANCE_TEMPLATE)
 }
 
 /// The accepted version: the record's content and the evidence of the code, sealed at the
-/// acceptance time.
+/// acceptance time; in `template`, the record's.
 pub fn accepted(
     c: &Contents<'_>,
     evidence: &Evidence<'_>,
+    template: &'static str,
     key: Arc<SealingKey>,
 ) -> Result<DocumentInput, AcceptanceError> {
-    Ok(input(c, Some(evidence))?.sealed(
+    Ok(input(c, Some(evidence), template)?.sealed(
         c.provider,
         format!(
             "Biên bản nghiệm thu chứng thư số {} do Bên B xác nhận",
@@ -169,8 +171,8 @@ impl From<DocumentError> for AcceptanceError {
 }
 
 /// What the record shows: the certificate, its enrolment, the contract's number and the
-/// package's name.
-pub type Shown = (CertificateRow, EnrolmentRow, String, String);
+/// package's name; and the template it is shown in.
+pub type Shown = (CertificateRow, EnrolmentRow, String, String, &'static str);
 
 /// Everything the record shows, read in the caller's transaction.
 pub fn contents_of(tx: &mut Tx<'_>, serial: &str) -> Result<Shown, AcceptanceError> {
@@ -184,5 +186,16 @@ pub fn contents_of(tx: &mut Tx<'_>, serial: &str) -> Result<Shown, AcceptanceErr
     let package = tx
         .package(&contract.package_code)?
         .ok_or_else(|| unexpected("contract without its package"))?;
-    Ok((certificate, enrolment, contract.number, package.name))
+    // The record's PDF, if made, gives the accepted version its template.
+    let template = documents::template_of(
+        tx.pdf_document_template(RECORD, serial)?,
+        documents::ACCEPTANCE_TEMPLATE,
+    );
+    Ok((
+        certificate,
+        enrolment,
+        contract.number,
+        package.name,
+        template,
+    ))
 }

@@ -463,6 +463,15 @@ fn signing_digest(tx: &mut Tx<'_>, contract: &ContractRow) -> Result<String, Con
         .unwrap_or_else(|| contract.document_sha256.clone()))
 }
 
+/// The template of `contract`'s signed version: its draft's.
+fn signed_template(tx: &mut Tx<'_>, contract: &ContractRow) -> Result<&'static str, ContractError> {
+    let stored = tx.pdf_document_template(pdf::DRAFT, &contract.id)?;
+    Ok(crate::documents::template_of(
+        stored,
+        crate::documents::CONTRACT_TEMPLATE,
+    ))
+}
+
 /// The enrolment, if it is `verified`. Not locked: every change made on the strength of this
 /// check is conditional (`WHERE status = …`) or guarded by `contracts_one_live`.
 fn verified_enrolment(tx: &mut Tx<'_>, enrolment_id: &str) -> Result<EnrolmentRow, ContractError> {

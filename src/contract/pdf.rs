@@ -321,20 +321,20 @@ pub fn draft(c: &Contents<'_>) -> Input {
 }
 
 /// The signed version: the draft's content, the drawn signature, the evidence, sealed at the
-/// signing time.
-pub fn signed(c: &Contents<'_>, evidence: &Evidence<'_>, key: Arc<SealingKey>) -> Input {
-    Input::new(
-        documents::CONTRACT_TEMPLATE,
-        data(c, Some(evidence)),
-        evidence.signed_at,
-        c.id,
-    )
-    .image("/signature.png", evidence.signature_png.to_vec())
-    .sealed(
-        c.provider,
-        format!("Hợp đồng {} do Bên B ký", c.number),
-        key,
-    )
+/// signing time; in `template`, the draft's.
+pub fn signed(
+    c: &Contents<'_>,
+    evidence: &Evidence<'_>,
+    template: &'static str,
+    key: Arc<SealingKey>,
+) -> Input {
+    Input::new(template, data(c, Some(evidence)), evidence.signed_at, c.id)
+        .image("/signature.png", evidence.signature_png.to_vec())
+        .sealed(
+            c.provider,
+            format!("Hợp đồng {} do Bên B ký", c.number),
+            key,
+        )
 }
 
 /// Records that `reader` viewed a stored document of a citizen (the operator pages show the

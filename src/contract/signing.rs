@@ -6,8 +6,8 @@ use serde_json::json;
 
 use super::free_package::refuse_if_free_package_used;
 use super::{
-    pdf, signature, signature_aad, signing_digest, unexpected, verified_enrolment, ContractError,
-    ContractStatus, ContractSummary, Contracts, SignatureImage,
+    pdf, signature, signature_aad, signed_template, signing_digest, unexpected, verified_enrolment,
+    ContractError, ContractStatus, ContractSummary, Contracts, SignatureImage,
 };
 use crate::audit::{Actor, NewEvent};
 use crate::data_keys::{Purpose as DataKeyPurpose, Sealed};
@@ -184,7 +184,7 @@ impl Contracts {
         let drawn = signature::check(&request.signature_png, &self.settings.signature)?;
         let contract_id = id.to_string();
         let read_id = contract_id.clone();
-        let (contract, digest, parties) = self
+        let (contract, (digest, template), parties) = self
             .store
             .read(move |tx| {
                 let contract = tx
@@ -192,9 +192,10 @@ impl Contracts {
                     .ok_or(ContractError::NotFound)?;
                 let digest = signing_digest(tx, &contract)?;
                 // What the signed PDF shows; the transaction reads it again.
+                let template = signed_template(tx, &contract)?;
                 let enrolment = tx.enrolment_by_id(&contract.enrolment_id)?;
                 let package = tx.package(&contract.package_code)?;
-                Ok::<_, ContractError>((contract, digest, enrolment.zip(package)))
+                Ok::<_, ContractError>((contract, (digest, template), enrolment.zip(package)))
             })
             .await?;
         // Refused before the code is looked at, so a late retry does not burn an attempt.
@@ -244,9 +245,7 @@ impl Contracts {
             return Ok(prepared);
         };
         let input = self.signed_input(
-            &contract,
-            &enrolment,
-            &package,
+            (&contract, &enrolment, &package, template),
             &prepared,
             (&preview.challenge_id, &preview.masked_destination),
             &digest,
@@ -255,13 +254,16 @@ impl Contracts {
         Ok(prepared)
     }
 
-    /// The signed PDF's input for `contract` as signed with `p` under the verified challenge
-    /// `(id, masked destination)`.
+    /// The signed PDF's input for `contract` (with what it shows and its template) as signed
+    /// with `p` under the verified challenge `(id, masked destination)`.
     fn signed_input(
         &self,
-        contract: &ContractRow,
-        enrolment: &EnrolmentRow,
-        package: &PackageRow,
+        (contract, enrolment, package, template): (
+            &ContractRow,
+            &EnrolmentRow,
+            &PackageRow,
+            &'static str,
+        ),
         p: &PreparedSignature,
         (challenge_id, masked_destination): (&str, &str),
         draft_sha256: &str,
@@ -285,6 +287,7 @@ impl Contracts {
                 client_ip: p.client_ip.as_deref(),
                 user_agent: p.user_agent.as_deref(),
             },
+            template,
             self.sealing.clone(),
         )
     }
@@ -343,11 +346,10 @@ impl Contracts {
                         Ok(_) => unexpected("draft contract refused its signature"),
                     });
                 }
+                let template = signed_template(tx, &contract)?;
                 let signed_pdf_sha256 = this
                     .signed_input(
-                        &contract,
-                        &enrolment,
-                        &package,
+                        (&contract, &enrolment, &package, template),
                         &p,
                         (&verified.challenge_id, &verified.masked_destination),
                         verified.document_digest.as_str(),

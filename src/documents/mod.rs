@@ -49,6 +49,15 @@ pub const CONTRACT_TEMPLATE: &str = "contract-pdf-v2";
 /// The acceptance record's template (pending and accepted).
 pub const ACCEPTANCE_TEMPLATE: &str = "acceptance-pdf-v2";
 
+/// The compiled-in template named `stored` (a stored document's), else `current`: a document
+/// signed or accepted later is made in its unsigned version's layout, plus the evidence, even
+/// across a new template version.
+pub fn template_of(stored: Option<String>, current: &'static str) -> &'static str {
+    stored
+        .and_then(|name| TEMPLATES.iter().map(|(n, _)| *n).find(|n| *n == name))
+        .unwrap_or(current)
+}
+
 /// Shared by every template (`#import "/common.typ": *`).
 const COMMON: &str = include_str!("../../templates/documents/common.typ");
 
@@ -515,6 +524,14 @@ pub(crate) mod tests {
         );
         // The check sees an overrun: version 1 showed these on one line, at 9 pt.
         assert!(!right_margin_overruns("acceptance-pdf-v1", record).is_empty());
+    }
+
+    #[test]
+    fn a_stored_documents_template_is_used_while_compiled_in_else_the_current_one() {
+        let stored = |name: &str| template_of(Some(name.into()), ACCEPTANCE_TEMPLATE);
+        assert_eq!(stored("acceptance-pdf-v1"), "acceptance-pdf-v1");
+        assert_eq!(stored("acceptance-pdf-v9"), ACCEPTANCE_TEMPLATE);
+        assert_eq!(template_of(None, CONTRACT_TEMPLATE), CONTRACT_TEMPLATE);
     }
 
     #[test]

@@ -74,6 +74,19 @@ impl Tx<'_> {
             .optional())?)
     }
 
+    /// The template a stored document was made with: its signed version is made with it too.
+    pub fn pdf_document_template(
+        &mut self,
+        kind: &str,
+        subject: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(dispatch!(self, c => pdf_documents::table
+            .find((kind, subject))
+            .select(pdf_documents::template_version)
+            .first(c)
+            .optional())?)
+    }
+
     /// The kinds stored for `subject` (which versions a page can show), without the bytes.
     pub fn pdf_document_kinds(&mut self, subject: &str) -> Result<Vec<String>, StoreError> {
         Ok(dispatch!(self, c => pdf_documents::table

@@ -449,3 +449,59 @@ async fn development_documents_carry_the_watermark_and_production_ones_do_not() 
     );
     assert!(text.contains("CôngtyCổphầnChứngthựcsốVíDụ"), "{text}");
 }
+
+/// A record whose PDF a previous release made, in a template since replaced, is accepted in
+/// that template: the accepted PDF is the record the code was bound to plus the evidence,
+/// not a new layout of it.
+#[tokio::test]
+async fn a_record_made_in_an_older_template_is_accepted_in_that_template() {
+    let mut app = TestApp::spawn().await;
+    let key = enrol_key(&mut app).await;
+    let citizen = Citizen::new(8, (WARD, PROVINCE));
+    let enrolment = crate::common::certificates::contract_signed(&app, &key, &citizen).await;
+    let (status, cert) = app
+        .post(
+            &format!("/api/v1/enrolments/{enrolment}/certificate"),
+            Some(&key),
+            json!({ "csr": crate::common::certificates::csr_pem() }),
+        )
+        .await;
+    assert_eq!(status, 201, "{cert}");
+    let serial = cert["serial"].as_str().unwrap();
+    // The record's PDF as the previous release stored it, before anyone asked for it here
+    // (these bytes stand in for it).
+    let old = b"%PDF-1.7 acceptance record in acceptance-pdf-v1";
+    let hex = hex::encode(old);
+    let bytes = if app.env.database_url.is_empty() {
+        format!("X'{hex}'")
+    } else {
+        format!("'\\x{hex}'::bytea")
+    };
+    app.env.sql(&format!(
+        "INSERT INTO pdf_documents \
+         (kind, subject, template_version, document, document_sha256, created_at) \
+         VALUES ('acceptance_record', '{serial}', 'acceptance-pdf-v1', {bytes}, '{}', \
+         CURRENT_TIMESTAMP)",
+        ca_enrol::secrets::sha256_hex(old)
+    ));
+    accept(&app, &key, &citizen, serial).await;
+
+    let record_path = format!("/api/v1/certificates/{serial}/acceptance-record");
+    let (status, _, accepted) = get_pdf(&app, &key, &format!("{record_path}/signed")).await;
+    assert_eq!(status, 200);
+    let path = out_dir().join("acceptance-signed-v1.pdf");
+    std::fs::write(&path, &accepted).unwrap();
+    let text = text_of(&path);
+    assert!(text.contains(&ca_enrol::secrets::sha256_hex(old)), "{text}");
+    // Version 1 shows the fingerprint on one line (version 2 in two).
+    let der = openssl::x509::X509::from_pem(cert["certificate_pem"].as_str().unwrap().as_bytes())
+        .unwrap()
+        .to_der()
+        .unwrap();
+    let fingerprint = openssl::sha::sha256(&der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    assert!(text.contains(&fingerprint), "{text}");
+}
