@@ -157,7 +157,8 @@ pub fn signing_digest(
     html_sha256: &str,
 ) -> Result<String, AcceptanceError> {
     Ok(tx
-        .pdf_document_sha256(RECORD, serial)?
+        .pdf_document_version(RECORD, serial)?
+        .map(|stored| stored.sha256)
         .unwrap_or_else(|| html_sha256.to_string()))
 }
 
@@ -188,7 +189,8 @@ pub fn contents_of(tx: &mut Tx<'_>, serial: &str) -> Result<Shown, AcceptanceErr
         .ok_or_else(|| unexpected("contract without its package"))?;
     // The record's PDF, if made, gives the accepted version its template.
     let template = documents::template_of(
-        tx.pdf_document_template(RECORD, serial)?,
+        tx.pdf_document_version(RECORD, serial)?
+            .map(|stored| stored.template),
         documents::ACCEPTANCE_TEMPLATE,
     );
     Ok((

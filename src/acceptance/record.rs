@@ -127,7 +127,7 @@ impl Acceptance {
         let result = self
             .store
             .write(move |tx| {
-                if tx.pdf_document_sha256(pdf::RECORD, &stored)?.is_some() {
+                if tx.pdf_document_version(pdf::RECORD, &stored)?.is_some() {
                     // A write must audit what it changes; this one would change nothing.
                     return Err(made_meanwhile());
                 }

@@ -459,13 +459,16 @@ impl Contracts {
 /// keeps), or the HTML document's for a contract made before PDFs.
 fn signing_digest(tx: &mut Tx<'_>, contract: &ContractRow) -> Result<String, ContractError> {
     Ok(tx
-        .pdf_document_sha256(pdf::DRAFT, &contract.id)?
+        .pdf_document_version(pdf::DRAFT, &contract.id)?
+        .map(|stored| stored.sha256)
         .unwrap_or_else(|| contract.document_sha256.clone()))
 }
 
 /// The template of `contract`'s signed version: its draft's.
 fn signed_template(tx: &mut Tx<'_>, contract: &ContractRow) -> Result<&'static str, ContractError> {
-    let stored = tx.pdf_document_template(pdf::DRAFT, &contract.id)?;
+    let stored = tx
+        .pdf_document_version(pdf::DRAFT, &contract.id)?
+        .map(|stored| stored.template);
     Ok(crate::documents::template_of(
         stored,
         crate::documents::CONTRACT_TEMPLATE,

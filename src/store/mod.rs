@@ -60,7 +60,7 @@ pub use key_check::KeyCheckState;
 pub use operators::{ApiKeyRow, IntegrationRow, OperatorRow, SessionRow, ANY_CLIENT};
 pub use otp::{OtpChallengeRow, RecordedFailure};
 pub use outbox::{OutboxRow, OutboxUpdate};
-pub use pdf_documents::PdfDocumentRow;
+pub use pdf_documents::{PdfDocumentRow, StoredVersion};
 pub use reports::{
     AddressColumns, Bucket, DaySummary, IssuanceCountQuery, IssuanceFlows, PeriodCount,
     SummaryCount,

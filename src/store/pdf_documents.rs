@@ -19,6 +19,12 @@ pub struct PdfDocumentRow {
     pub created_at: NaiveDateTime,
 }
 
+/// What [`Tx::pdf_document_version`] reads of a stored document.
+pub struct StoredVersion {
+    pub sha256: String,
+    pub template: String,
+}
+
 impl PdfDocumentRow {
     /// A document as stored: its SHA-256 (lower-case hex) is computed here, so the digest
     /// the OTP is bound to and the evidence cite is always that of the stored bytes.
@@ -59,32 +65,20 @@ impl Tx<'_> {
             .optional())?)
     }
 
-    /// The SHA-256 of a stored document, without its bytes: what an OTP is bound to. Reading
-    /// the bytes would fetch ~100 KB (on PostgreSQL, decompress its TOAST chunks) for 64
-    /// characters.
-    pub fn pdf_document_sha256(
+    /// A stored document's SHA-256 (what an OTP is bound to) and template (its signed
+    /// version's too), without its bytes: reading them would fetch ~100 KB (on PostgreSQL,
+    /// decompress its TOAST chunks) for a few characters.
+    pub fn pdf_document_version(
         &mut self,
         kind: &str,
         subject: &str,
-    ) -> Result<Option<String>, StoreError> {
-        Ok(dispatch!(self, c => pdf_documents::table
+    ) -> Result<Option<StoredVersion>, StoreError> {
+        let found: Option<(String, String)> = dispatch!(self, c => pdf_documents::table
             .find((kind, subject))
-            .select(pdf_documents::document_sha256)
+            .select((pdf_documents::document_sha256, pdf_documents::template_version))
             .first(c)
-            .optional())?)
-    }
-
-    /// The template a stored document was made with: its signed version is made with it too.
-    pub fn pdf_document_template(
-        &mut self,
-        kind: &str,
-        subject: &str,
-    ) -> Result<Option<String>, StoreError> {
-        Ok(dispatch!(self, c => pdf_documents::table
-            .find((kind, subject))
-            .select(pdf_documents::template_version)
-            .first(c)
-            .optional())?)
+            .optional())?;
+        Ok(found.map(|(sha256, template)| StoredVersion { sha256, template }))
     }
 
     /// The kinds stored for `subject` (which versions a page can show), without the bytes.

@@ -146,15 +146,8 @@ async fn a_ps0_enrolment_goes_from_intake_to_an_active_certificate_through_the_a
     assert!(html.contains("PS0"), "package");
     assert!(html.contains("ECDSA P-256"), "key algorithm and size");
     assert!(html.contains("UID=CCCD:"), "subject DN");
-    let der = openssl::x509::X509::from_pem(cert["certificate_pem"].as_str().unwrap().as_bytes())
-        .unwrap()
-        .to_der()
-        .unwrap();
-    let fingerprint = openssl::sha::sha256(&der)
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":");
+    let fingerprint =
+        crate::common::certificates::fingerprint(cert["certificate_pem"].as_str().unwrap());
     assert!(html.contains(&fingerprint), "certificate fingerprint");
     let digest = ca_enrol::secrets::sha256_hex(&bytes);
     assert_eq!(etag, format!("\"{digest}\""));

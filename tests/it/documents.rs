@@ -494,14 +494,7 @@ async fn a_record_made_in_an_older_template_is_accepted_in_that_template() {
     let text = text_of(&path);
     assert!(text.contains(&ca_enrol::secrets::sha256_hex(old)), "{text}");
     // Version 1 shows the fingerprint on one line (version 2 in two).
-    let der = openssl::x509::X509::from_pem(cert["certificate_pem"].as_str().unwrap().as_bytes())
-        .unwrap()
-        .to_der()
-        .unwrap();
-    let fingerprint = openssl::sha::sha256(&der)
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":");
+    let fingerprint =
+        crate::common::certificates::fingerprint(cert["certificate_pem"].as_str().unwrap());
     assert!(text.contains(&fingerprint), "{text}");
 }

@@ -13,6 +13,20 @@ use super::contract::sign_with_sms_code_to;
 use super::enrol::{application, enrol};
 use super::TestApp;
 
+/// The SHA-256 fingerprint of a PEM certificate as the acceptance record shows it
+/// (`AB:CD:…`).
+pub fn fingerprint(pem: &str) -> String {
+    let der = openssl::x509::X509::from_pem(pem.as_bytes())
+        .unwrap()
+        .to_der()
+        .unwrap();
+    openssl::sha::sha256(&der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
 /// A PKCS#10 request for a fresh P-256 key.
 pub fn csr_pem() -> String {
     let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
