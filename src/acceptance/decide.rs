@@ -57,12 +57,8 @@ impl Acceptance {
                     .enrolment_by_id(&certificate.enrolment_id)?
                     .ok_or_else(|| unexpected("certificate without its enrolment"))?;
                 let phone = PhoneNumber::parse("phone", &enrolment.phone).map_err(unexpected)?;
-                let digest = DocumentDigest::parse(&pdf::signing_digest(
-                    tx,
-                    &record.serial,
-                    &record.document_sha256,
-                )?)
-                .map_err(unexpected)?;
+                let (digest, _) = pdf::record_version(tx, &record.serial, &record.document_sha256)?;
+                let digest = DocumentDigest::parse(&digest).map_err(unexpected)?;
                 Ok(otp.issue_challenge(
                     tx,
                     now,
@@ -106,12 +102,12 @@ impl Acceptance {
         }
         let record = self.record(serial).await?;
         let (digest_of, html_sha256) = (record.serial.clone(), record.document_sha256.clone());
-        let (digest, contents) = self
+        let ((digest, template), contents) = self
             .store
             .read(move |tx| {
-                let digest = pdf::signing_digest(tx, &digest_of, &html_sha256)?;
+                let version = pdf::record_version(tx, &digest_of, &html_sha256)?;
                 // What the accepted PDF shows; the transaction reads it again.
-                Ok::<_, AcceptanceError>((digest, pdf::contents_of(tx, &digest_of)?))
+                Ok::<_, AcceptanceError>((version, pdf::contents_of(tx, &digest_of)?))
             })
             .await?;
         let serial = record.serial.clone();
@@ -159,21 +155,22 @@ impl Acceptance {
                 &preview.channel,
                 &preview.masked_destination,
             ),
-            &digest,
+            (&digest, template),
         )?;
         prepared.made = Some(input.make_blocking().await?);
         Ok(prepared)
     }
 
     /// The accepted PDF's input for `record` (with what it shows, `pdf::contents_of`) as
-    /// accepted with `p` under the verified challenge `(id, channel, masked destination)`.
+    /// accepted with `p` under the verified challenge `(id, channel, masked destination)`,
+    /// in the template of the record its code was bound to (`(digest, template)`).
     fn accepted_input(
         &self,
         record: &Record,
-        (certificate, enrolment, contract_number, package_name, template): &pdf::Shown,
+        (certificate, enrolment, contract_number, package_name): &pdf::Shown,
         p: &PreparedAcceptance,
         (challenge_id, channel, masked_destination): (&str, &str, &str),
-        record_sha256: &str,
+        (record_sha256, template): (&str, &'static str),
     ) -> Result<DocumentInput, AcceptanceError> {
         let cert_der = certificate
             .cert_der
@@ -256,6 +253,7 @@ impl Acceptance {
                     .acceptance_record(in_tx)?
                     .ok_or_else(|| unexpected("acceptance record vanished"))?;
                 let shown = pdf::contents_of(tx, in_tx)?;
+                let (_, template) = pdf::record_version(tx, in_tx, &row.document_sha256)?;
                 let accepted_pdf_sha256 = this
                     .accepted_input(
                         &row,
@@ -266,7 +264,7 @@ impl Acceptance {
                             &channel,
                             &verified.masked_destination,
                         ),
-                        verified.document_digest.as_str(),
+                        (verified.document_digest.as_str(), template),
                     )?
                     .store(tx, pdf::ACCEPTED, in_tx, p.made)?
                     .document_sha256;

@@ -149,17 +149,21 @@ pub fn accepted(
     ))
 }
 
-/// The digest the acceptance code is bound to: the PDF record's, or the HTML record's for a
-/// record made before PDFs.
-pub fn signing_digest(
+/// The digest the acceptance code is bound to and the template of the accepted version, both
+/// the PDF record's; for a record made before PDFs, the HTML record's digest and the current
+/// template.
+pub fn record_version(
     tx: &mut Tx<'_>,
     serial: &str,
     html_sha256: &str,
-) -> Result<String, AcceptanceError> {
-    Ok(tx
-        .pdf_document_version(RECORD, serial)?
-        .map(|stored| stored.sha256)
-        .unwrap_or_else(|| html_sha256.to_string()))
+) -> Result<(String, &'static str), AcceptanceError> {
+    let stored = tx.pdf_document_version(RECORD, serial)?;
+    let template = documents::template_of(
+        stored.as_ref().map(|s| s.template.as_str()),
+        documents::ACCEPTANCE_TEMPLATE,
+    );
+    let digest = stored.map_or_else(|| html_sha256.to_string(), |s| s.sha256);
+    Ok((digest, template))
 }
 
 impl From<DocumentError> for AcceptanceError {
@@ -172,8 +176,8 @@ impl From<DocumentError> for AcceptanceError {
 }
 
 /// What the record shows: the certificate, its enrolment, the contract's number and the
-/// package's name; and the template it is shown in.
-pub type Shown = (CertificateRow, EnrolmentRow, String, String, &'static str);
+/// package's name.
+pub type Shown = (CertificateRow, EnrolmentRow, String, String);
 
 /// Everything the record shows, read in the caller's transaction.
 pub fn contents_of(tx: &mut Tx<'_>, serial: &str) -> Result<Shown, AcceptanceError> {
@@ -187,17 +191,5 @@ pub fn contents_of(tx: &mut Tx<'_>, serial: &str) -> Result<Shown, AcceptanceErr
     let package = tx
         .package(&contract.package_code)?
         .ok_or_else(|| unexpected("contract without its package"))?;
-    // The record's PDF, if made, gives the accepted version its template.
-    let template = documents::template_of(
-        tx.pdf_document_version(RECORD, serial)?
-            .map(|stored| stored.template),
-        documents::ACCEPTANCE_TEMPLATE,
-    );
-    Ok((
-        certificate,
-        enrolment,
-        contract.number,
-        package.name,
-        template,
-    ))
+    Ok((certificate, enrolment, contract.number, package.name))
 }

@@ -455,24 +455,20 @@ impl Contracts {
     }
 }
 
-/// The digest the signing code is bound to: the draft PDF's (what the citizen reads and
-/// keeps), or the HTML document's for a contract made before PDFs.
-fn signing_digest(tx: &mut Tx<'_>, contract: &ContractRow) -> Result<String, ContractError> {
-    Ok(tx
-        .pdf_document_version(pdf::DRAFT, &contract.id)?
-        .map(|stored| stored.sha256)
-        .unwrap_or_else(|| contract.document_sha256.clone()))
-}
-
-/// The template of `contract`'s signed version: its draft's.
-fn signed_template(tx: &mut Tx<'_>, contract: &ContractRow) -> Result<&'static str, ContractError> {
-    let stored = tx
-        .pdf_document_version(pdf::DRAFT, &contract.id)?
-        .map(|stored| stored.template);
-    Ok(crate::documents::template_of(
-        stored,
+/// The digest the signing code is bound to and the template of the signed version, both the
+/// draft PDF's (what the citizen reads and keeps); for a contract made before PDFs, the HTML
+/// document's digest and the current template.
+fn draft_version(
+    tx: &mut Tx<'_>,
+    contract: &ContractRow,
+) -> Result<(String, &'static str), ContractError> {
+    let stored = tx.pdf_document_version(pdf::DRAFT, &contract.id)?;
+    let template = crate::documents::template_of(
+        stored.as_ref().map(|s| s.template.as_str()),
         crate::documents::CONTRACT_TEMPLATE,
-    ))
+    );
+    let digest = stored.map_or_else(|| contract.document_sha256.clone(), |s| s.sha256);
+    Ok((digest, template))
 }
 
 /// The enrolment, if it is `verified`. Not locked: every change made on the strength of this

@@ -6,8 +6,8 @@ use serde_json::json;
 
 use super::free_package::refuse_if_free_package_used;
 use super::{
-    pdf, signature, signature_aad, signed_template, signing_digest, unexpected, verified_enrolment,
-    ContractError, ContractStatus, ContractSummary, Contracts, SignatureImage,
+    draft_version, pdf, signature, signature_aad, unexpected, verified_enrolment, ContractError,
+    ContractStatus, ContractSummary, Contracts, SignatureImage,
 };
 use crate::audit::{Actor, NewEvent};
 use crate::data_keys::{Purpose as DataKeyPurpose, Sealed};
@@ -140,7 +140,7 @@ impl Contracts {
                 let (contract, enrolment) = signable(tx, &id)?;
                 let phone = PhoneNumber::parse("phone", &enrolment.phone).map_err(unexpected)?;
                 let digest =
-                    DocumentDigest::parse(&signing_digest(tx, &contract)?).map_err(unexpected)?;
+                    DocumentDigest::parse(&draft_version(tx, &contract)?.0).map_err(unexpected)?;
                 Ok(otp.issue_challenge(
                     tx,
                     now,
@@ -190,12 +190,11 @@ impl Contracts {
                 let contract = tx
                     .contract_by_id(&read_id)?
                     .ok_or(ContractError::NotFound)?;
-                let digest = signing_digest(tx, &contract)?;
+                let version = draft_version(tx, &contract)?;
                 // What the signed PDF shows; the transaction reads it again.
-                let template = signed_template(tx, &contract)?;
                 let enrolment = tx.enrolment_by_id(&contract.enrolment_id)?;
                 let package = tx.package(&contract.package_code)?;
-                Ok::<_, ContractError>((contract, (digest, template), enrolment.zip(package)))
+                Ok::<_, ContractError>((contract, version, enrolment.zip(package)))
             })
             .await?;
         // Refused before the code is looked at, so a late retry does not burn an attempt.
@@ -346,7 +345,7 @@ impl Contracts {
                         Ok(_) => unexpected("draft contract refused its signature"),
                     });
                 }
-                let template = signed_template(tx, &contract)?;
+                let (_, template) = draft_version(tx, &contract)?;
                 let signed_pdf_sha256 = this
                     .signed_input(
                         (&contract, &enrolment, &package, template),

@@ -52,7 +52,7 @@ pub const ACCEPTANCE_TEMPLATE: &str = "acceptance-pdf-v2";
 /// The compiled-in template named `stored` (a stored document's), else `current`: a document
 /// signed or accepted later is made in its unsigned version's layout, plus the evidence, even
 /// across a new template version.
-pub fn template_of(stored: Option<String>, current: &'static str) -> &'static str {
+pub fn template_of(stored: Option<&str>, current: &'static str) -> &'static str {
     stored
         .and_then(|name| TEMPLATES.iter().map(|(n, _)| *n).find(|n| *n == name))
         .unwrap_or(current)
@@ -528,7 +528,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_stored_documents_template_is_used_while_compiled_in_else_the_current_one() {
-        let stored = |name: &str| template_of(Some(name.into()), ACCEPTANCE_TEMPLATE);
+        let stored = |name: &str| template_of(Some(name), ACCEPTANCE_TEMPLATE);
         assert_eq!(stored("acceptance-pdf-v1"), "acceptance-pdf-v1");
         assert_eq!(stored("acceptance-pdf-v9"), ACCEPTANCE_TEMPLATE);
         assert_eq!(template_of(None, CONTRACT_TEMPLATE), CONTRACT_TEMPLATE);
